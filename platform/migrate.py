@@ -1,0 +1,50 @@
+"""Alembic, run from code: one history for the platform schema, one for villages.
+
+The tenant history is applied to each village schema under that village's role,
+with its version table inside the schema, so every village migrates (and
+resumes after a failure) on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from villagelink.platform.db import Database
+from villagelink.platform.models import SCHEMA
+
+PLATFORM_SCRIPTS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(script_location: Path, connection: Connection, schema: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes["connection"] = connection
+    cfg.attributes["schema"] = schema
+    return cfg
+
+
+def head_revision(script_location: Path) -> str | None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    return ScriptDirectory.from_config(cfg).get_current_head()
+
+
+def current_revision(connection: Connection, schema: str) -> str | None:
+    ctx = MigrationContext.configure(connection, opts={"version_table_schema": schema})
+    return ctx.get_current_revision()
+
+
+def upgrade_platform(db: Database) -> None:
+    """Bring the platform schema to head (idempotent)."""
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        conn.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
+        # One migrator at a time: gunicorn workers and CLI calls may race at start.
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('villagelink.platform'))")
+        command.upgrade(alembic_config(PLATFORM_SCRIPTS, conn, SCHEMA), "head")

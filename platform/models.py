@@ -1,0 +1,101 @@
+"""Tables of the platform schema: who the villages are and how they relate.
+
+Nothing in a village schema points here by foreign key (DESIGN.md: tenant
+schemas stay movable to a Citus worker); the platform refers to villages by slug.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+SCHEMA = "platform"
+metadata = MetaData(schema=SCHEMA)
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("slug", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("region_id", Text, ForeignKey("platform.regions.id"), nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
+)
+
+neighbour_links = Table(
+    "neighbour_links",
+    metadata,
+    Column("village_a", Text, ForeignKey("platform.tenants.slug", ondelete="CASCADE")),
+    Column("village_b", Text, ForeignKey("platform.tenants.slug", ondelete="CASCADE")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("village_a", "village_b"),
+    # One row per unordered pair: the smaller slug always comes first.
+    CheckConstraint("village_a < village_b", name="neighbour_links_ordered"),
+)
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("villages", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("scopes", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=func.gen_random_uuid()),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("village", Text),
+    Column("actor_sub", Text, nullable=False),
+    Column("actor_name", Text),
+    Column("actor_roles", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("client_id", Text),
+    Column("action", Text, nullable=False),
+    Column("subject_type", Text),
+    Column("subject_id", Text),
+    Column("fields", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("reason", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("request_id", Text),
+    Index("audit_log_village_time", "village", "occurred_at"),
+)
+
+village_stats = Table(
+    "village_stats",
+    metadata,
+    Column("village", Text, ForeignKey("platform.tenants.slug", ondelete="CASCADE"),
+           primary_key=True),
+    Column("residents", Integer, nullable=False),
+    Column("households", Integer, nullable=False),
+    Column("aged_60_plus", Integer, nullable=False),
+    Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -1,0 +1,130 @@
+"""Settings read from the environment, with the embedded defaults of `make run`.
+
+Every external part is switched by one variable: when it is set, the embedded
+server for that part does not start. docs/configuration.md lists them all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Development defaults, clearly not secrets: the embedded servers listen on
+# loopback only and are created fresh under ./var/ by `make run`.
+EMBEDDED_DB_USER = "villagelink"
+EMBEDDED_DB_PASSWORD = "villagelink-dev-only"
+EMBEDDED_DB_NAME = "villagelink"
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    var_dir: Path = Path("var")
+    # None means: the embedded server (started by `villagelink run`) is used.
+    external_database_url: str | None = None
+    external_redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    embedded_postgres_port: int = 54329
+    embedded_redis_port: int = 63799
+    # Identity: with KEYCLOAK_URL unset the built-in development issuer signs tokens.
+    keycloak_url: str | None = None
+    keycloak_realm: str = "villagelink"
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str = "villagelink-api"
+    # Gateway limits.
+    max_body_bytes: int = 256 * 1024
+    max_query_depth: int = 10
+    max_query_cost: int = 5000
+    max_page_size: int = 100
+    statement_timeout_ms: int = 5000
+    rate_limit_per_minute: int = 600
+    gunicorn_workers: int = 2
+    gunicorn_threads: int = 4
+
+    @property
+    def database_url(self) -> str:
+        if self.external_database_url:
+            return self.external_database_url
+        return (
+            f"postgresql+psycopg://{EMBEDDED_DB_USER}:{EMBEDDED_DB_PASSWORD}"
+            f"@127.0.0.1:{self.embedded_postgres_port}/{EMBEDDED_DB_NAME}"
+        )
+
+    @property
+    def redis_url(self) -> str:
+        return self.external_redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        return self.keycloak_url is None and self.oidc_issuer is None
+
+    @property
+    def issuer(self) -> str:
+        if self.oidc_issuer:
+            return self.oidc_issuer
+        if self.keycloak_url:
+            return f"{self.keycloak_url.rstrip('/')}/realms/{self.keycloak_realm}"
+        return f"{self.public_url.rstrip('/')}/dev-issuer/realms/{self.keycloak_realm}"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.oidc_jwks_url or f"{self.issuer}/protocol/openid-connect/certs"
+
+    @property
+    def dev_issuer_key_path(self) -> Path:
+        return self.var_dir / "dev-issuer" / "signing-key.pem"
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Build settings from `environ` (os.environ by default)."""
+    env = os.environ if environ is None else environ
+    get = env.get
+
+    def num(name: str, default: int) -> int:
+        raw = get(name)
+        return int(raw) if raw not in (None, "") else default
+
+    host = get("VILLAGELINK_HOST", "127.0.0.1")
+    port = num("VILLAGELINK_PORT", 8000)
+    return Settings(
+        env=get("VILLAGELINK_ENV", "development"),
+        var_dir=Path(get("VILLAGELINK_VAR_DIR", "var")).resolve(),
+        external_database_url=_sqlalchemy_url(get("DATABASE_URL")),
+        external_redis_url=get("REDIS_URL") or None,
+        http_host=host,
+        http_port=port,
+        public_url=get("VILLAGELINK_PUBLIC_URL", f"http://{host}:{port}"),
+        embedded_postgres_port=num("EMBEDDED_POSTGRES_PORT", 54329),
+        embedded_redis_port=num("EMBEDDED_REDIS_PORT", 63799),
+        keycloak_url=get("KEYCLOAK_URL") or None,
+        keycloak_realm=get("KEYCLOAK_REALM", "villagelink"),
+        oidc_issuer=get("OIDC_ISSUER") or None,
+        oidc_jwks_url=get("OIDC_JWKS_URL") or None,
+        oidc_audience=get("OIDC_AUDIENCE", "villagelink-api"),
+        max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 256 * 1024),
+        max_query_depth=num("GRAPHQL_MAX_DEPTH", 10),
+        max_query_cost=num("GRAPHQL_MAX_COST", 5000),
+        max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),
+        statement_timeout_ms=num("DB_STATEMENT_TIMEOUT_MS", 5000),
+        rate_limit_per_minute=num("RATE_LIMIT_PER_MINUTE", 600),
+        gunicorn_workers=num("GUNICORN_WORKERS", 2),
+        gunicorn_threads=num("GUNICORN_THREADS", 4),
+    )
+
+
+def _sqlalchemy_url(url: str | None) -> str | None:
+    """Accept the usual postgres:// and postgresql:// forms; the driver is psycopg 3."""
+    if not url:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

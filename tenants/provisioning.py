@@ -1,0 +1,166 @@
+"""Provisioning villages: role, schema, grants, migrations, platform row.
+
+Every step is idempotent, so running `tenants create` twice, or again after a
+failure half-way, converges on the same village.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from sqlalchemy import Connection, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from villagelink.platform import models as pm
+from villagelink.platform.db import Database, tenant_role, validate_slug
+from villagelink.platform.migrate import alembic_config, current_revision, head_revision
+
+TENANT_SCRIPTS = Path(__file__).parent / "migrations"
+
+
+# What a village role may do outside its schema. Audit entries go to the
+# platform's log in the same transaction as the write they record: insert only,
+# and row-level security keeps them to the role's own village.
+PLATFORM_GRANTS = (
+    ("USAGE", f"SCHEMA {pm.SCHEMA}"),
+    ("INSERT", f"TABLE {pm.SCHEMA}.audit_log"),
+)
+
+
+class ProvisioningError(Exception):
+    """A village could not be provisioned as asked; the message is for the operator."""
+
+
+@dataclass(frozen=True)
+class Village:
+    slug: str
+    name: str
+    region_id: str
+    status: str
+
+
+def ensure_region(db: Database, region_id: str, name: str) -> None:
+    validate_slug(region_id)
+    with db.platform() as conn:
+        conn.execute(
+            insert(pm.regions)
+            .values(id=region_id, name=name)
+            .on_conflict_do_update(index_elements=["id"], set_={"name": name})
+        )
+
+
+def create_village(db: Database, slug: str, name: str, region_id: str) -> Village:
+    """Create (or bring up to date) the village `slug` in `region_id`."""
+    role = tenant_role(slug)
+    if not name.strip():
+        raise ProvisioningError("a village needs a name (中文名)")
+    with db.platform() as conn:
+        if conn.execute(select(pm.regions.c.id).where(pm.regions.c.id == region_id)).first() is None:
+            raise ProvisioningError(f"region {region_id!r} does not exist")
+        # Roles are cluster-wide; serialise their creation across concurrent provisioners.
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": role})
+        _ensure_role_and_schema(conn, role)
+        conn.execute(
+            insert(pm.tenants)
+            .values(slug=slug, name=name, region_id=region_id)
+            .on_conflict_do_update(
+                index_elements=["slug"],
+                set_={"name": name, "region_id": region_id, "updated_at": text("now()")},
+            )
+        )
+    migrate_village(db, slug)
+    return Village(slug=slug, name=name, region_id=region_id, status="active")
+
+
+def _ensure_role_and_schema(conn: Connection, role: str) -> None:
+    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+    if not exists:
+        conn.exec_driver_sql(f'CREATE ROLE "{role}" NOLOGIN')
+    # The application may become the village role (SET ROLE) but does not
+    # inherit its rights: without SET LOCAL ROLE it cannot read village data.
+    version = conn.execute(text("SHOW server_version_num")).scalar_one()
+    if int(version) >= 160000:
+        conn.exec_driver_sql(f'GRANT "{role}" TO CURRENT_USER WITH INHERIT FALSE, SET TRUE')
+    else:
+        conn.exec_driver_sql(f'GRANT "{role}" TO CURRENT_USER')
+    # A new schema grants nothing to PUBLIC: only its owner, the village role, may use it.
+    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}"')
+    for privilege, target in PLATFORM_GRANTS:
+        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
+
+
+def migrate_village(db: Database, slug: str) -> str | None:
+    """Apply the tenant history to one village under its own role; returns the new revision."""
+    role = tenant_role(slug)
+    with db.tenant(slug) as conn:
+        command.upgrade(alembic_config(TENANT_SCRIPTS, conn, role), "head")
+        return current_revision(conn, role)
+
+
+def village_revision(db: Database, slug: str) -> str | None:
+    with db.tenant(slug) as conn:
+        return current_revision(conn, tenant_role(slug))
+
+
+def tenant_head() -> str | None:
+    return head_revision(TENANT_SCRIPTS)
+
+
+def list_villages(db: Database) -> list[Village]:
+    with db.platform() as conn:
+        rows = conn.execute(
+            select(pm.tenants.c.slug, pm.tenants.c.name, pm.tenants.c.region_id,
+                   pm.tenants.c.status).order_by(pm.tenants.c.slug)
+        ).all()
+    return [Village(*row) for row in rows]
+
+
+@dataclass
+class MigrationFailure:
+    slug: str
+    error: str
+
+
+def migrate_villages(
+    db: Database,
+    slugs: Iterable[str],
+    *,
+    jobs: int = 4,
+    on_done: Callable[[str], None] | None = None,
+) -> list[MigrationFailure]:
+    """Migrate many villages in parallel. A failure in one does not stop the
+    others; each village keeps its own version, so a rerun resumes where it failed."""
+    failures: list[MigrationFailure] = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(migrate_village, db, slug): slug for slug in slugs}
+        for future in as_completed(futures):
+            slug = futures[future]
+            exc = future.exception()
+            if exc is not None:
+                failures.append(MigrationFailure(slug, f"{type(exc).__name__}: {exc}"))
+            if on_done:
+                on_done(slug)
+    return failures
+
+
+def drop_village(db: Database, slug: str) -> None:
+    """Remove a village's schema, role and platform rows. Irreversible."""
+    role = tenant_role(slug)
+    with db.platform() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+        if exists:
+            for privilege, target in PLATFORM_GRANTS:
+                conn.exec_driver_sql(f'REVOKE {privilege} ON {target} FROM "{role}"')
+            # As the role itself (the application holds SET but not INHERIT on it):
+            # drops the schema with everything in it and revokes the role's grants.
+            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            conn.exec_driver_sql("RESET ROLE")
+        conn.execute(pm.tenants.delete().where(pm.tenants.c.slug == slug))
+    if exists:
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')

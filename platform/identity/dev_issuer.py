@@ -1,0 +1,247 @@
+"""The built-in development issuer: Keycloak-shaped access tokens signed with a local key.
+
+`make run` needs no Keycloak: this issuer signs tokens whose claims look like the realm's
+(realm roles, `/villages/<slug>` and `/regions/<id>` groups, `azp`), so the gateway verifies
+them with exactly the code that verifies Keycloak's. It serves its discovery document and
+JWKS under the same paths Keycloak uses, and refuses to exist in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Blueprint, Response, abort, jsonify
+from jwt.algorithms import RSAAlgorithm
+
+from villagelink.platform.db import SLUG_PATTERN, validate_slug
+from villagelink.platform.identity.principal import (
+    GRID_WORKER,
+    INTEGRATOR,
+    PLATFORM_ADMIN,
+    REGION_GROUP_PREFIX,
+    REGIONAL_COORDINATOR,
+    ROLES,
+    VILLAGE_ADMIN,
+    VILLAGE_GROUP_PREFIX,
+)
+from villagelink.platform.settings import Settings
+
+ALGORITHM = "RS256"
+CONSOLE_CLIENT = "villagelink-console"
+DEMO_INTEGRATOR_CLIENT = "demo-integrator"
+# Fixed so that `villagelink token` gives the same subject on every machine and every run:
+# grid workers are linked to their staff record by `sub`.
+_SUBJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "villagelink:dev-issuer:subjects")
+
+
+class DevIssuerRefused(RuntimeError):
+    """The development issuer was asked to run in production."""
+
+
+class DevIssuer:
+    """Signs development tokens for `settings.issuer` and publishes the key that checks them."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.production:
+            raise DevIssuerRefused(
+                "the development issuer refuses to start when VILLAGELINK_ENV=production; "
+                "set KEYCLOAK_URL"
+            )
+        self.settings = settings
+        self._private_key = _load_or_create_key(settings.dev_issuer_key_path)
+        public_jwk = json.loads(RSAAlgorithm.to_jwk(self._private_key.public_key()))
+        self.kid = _rfc7638_thumbprint(public_jwk)
+        self._public_jwk = {**public_jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.settings.issuer}/protocol/openid-connect/certs"
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [dict(self._public_jwk)]}
+
+    def discovery(self) -> dict[str, Any]:
+        """The OpenID discovery document, listing only what this issuer really offers.
+
+        There is no token or authorization endpoint: tokens come from `villagelink token`.
+        """
+        return {
+            "issuer": self.settings.issuer,
+            "jwks_uri": self.jwks_uri,
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+            "claims_supported": [
+                "iss", "sub", "aud", "exp", "iat", "jti", "azp", "typ", "scope",
+                "preferred_username", "realm_access", "groups",
+            ],
+        }
+
+    def mint(
+        self,
+        *,
+        sub: str,
+        username: str,
+        roles: Iterable[str],
+        villages: Iterable[str] = (),
+        regions: Iterable[str] = (),
+        client_id: str = CONSOLE_CLIENT,
+        lifetime: int = 3600,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An access token shaped like the Keycloak realm's; `extra` adds or overrides claims."""
+        if lifetime <= 0:
+            raise ValueError("token lifetime must be positive")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.settings.issuer,
+            "aud": [self.settings.oidc_audience],
+            "azp": client_id,
+            "sub": sub,
+            "preferred_username": username,
+            "realm_access": {"roles": list(roles)},
+            "groups": [VILLAGE_GROUP_PREFIX + v for v in villages]
+            + [REGION_GROUP_PREFIX + r for r in regions],
+            "typ": "Bearer",
+            "scope": "openid profile",
+            "iat": now,
+            "exp": now + lifetime,
+            "jti": str(uuid.uuid4()),
+        }
+        claims.update(extra or {})
+        return jwt.encode(claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+
+def mint_for_role(
+    settings: Settings,
+    role: str,
+    *,
+    village: str | None = None,
+    region: str | None = None,
+    client: str | None = None,
+    username: str | None = None,
+    sub: str | None = None,
+    lifetime: int = 3600,
+) -> str:
+    """A token for one role, as `villagelink token --role ...` prints it.
+
+    Raises ValueError, with a message fit for the command line, when the role and its scope
+    do not go together.
+    """
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if village is not None:
+        validate_slug(village)
+    if region is not None and not SLUG_PATTERN.fullmatch(region):
+        raise ValueError(
+            f"region id {region!r} must be 2-39 characters of a-z, 0-9 and _, "
+            "starting with a letter"
+        )
+    if role in (VILLAGE_ADMIN, GRID_WORKER) and village is None:
+        raise ValueError(f"--village is required for role {role}")
+    if role == REGIONAL_COORDINATOR and region is None:
+        raise ValueError(f"--region is required for role {role}")
+    # A village or region on a role that does not use it would silently widen or confuse
+    # what the token grants; say so instead.
+    if village is not None and role in (PLATFORM_ADMIN, REGIONAL_COORDINATOR):
+        raise ValueError(f"--village does not apply to role {role}")
+    if region is not None and role not in (REGIONAL_COORDINATOR, INTEGRATOR):
+        raise ValueError(f"--region does not apply to role {role}")
+
+    if role == INTEGRATOR:
+        if username is not None:
+            raise ValueError("an integrator is a service account named after its --client")
+        client = client or DEMO_INTEGRATOR_CLIENT
+        username = f"service-account-{client}"
+    else:
+        client = client or CONSOLE_CLIENT
+        username = username or "-".join(part for part in (role, village, region) if part)
+    if sub is None:
+        identity = f"{role}|{village or ''}|{region or ''}|{username}"
+        sub = str(uuid.uuid5(_SUBJECT_NAMESPACE, identity))
+    return DevIssuer(settings).mint(
+        sub=sub,
+        username=username,
+        roles=[role],
+        villages=[village] if village else [],
+        regions=[region] if region else [],
+        client_id=client,
+        lifetime=lifetime,
+    )
+
+
+def blueprint(issuer: DevIssuer) -> Blueprint:
+    """Discovery and JWKS over HTTP, at Keycloak's paths under `{public_url}/dev-issuer`."""
+    bp = Blueprint("dev_issuer", __name__, url_prefix="/dev-issuer")
+    realm_name = issuer.settings.keycloak_realm
+
+    def cached_json(realm: str, document: dict[str, Any]) -> Response:
+        if realm != realm_name:
+            abort(404)
+        response = jsonify(document)
+        response.cache_control.public = True
+        response.cache_control.max_age = 300
+        return response
+
+    @bp.get("/realms/<realm>/.well-known/openid-configuration")
+    def openid_configuration(realm: str) -> Response:
+        return cached_json(realm, issuer.discovery())
+
+    @bp.get("/realms/<realm>/protocol/openid-connect/certs")
+    def certs(realm: str) -> Response:
+        return cached_json(realm, issuer.jwks())
+
+    return bp
+
+
+def _rfc7638_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The JWK thumbprint: SHA-256 of the required RSA members, sorted, without whitespace."""
+    canonical = json.dumps(
+        {"e": jwk["e"], "kty": jwk["kty"], "n": jwk["n"]}, separators=(",", ":"), sort_keys=True
+    )
+    digest = hashlib.sha256(canonical.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _load_or_create_key(path: Path) -> rsa.RSAPrivateKey:
+    """The signing key at `path`, created (mode 0600) on first use.
+
+    The new key is written to a private temporary file and hard-linked into place: linking
+    fails if another process got there first, and then both use the winner's key, which is
+    why the file is always read back.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(pem)
+                file.flush()
+                os.fsync(file.fileno())
+            # If another process won the race, its key is the one everybody reads back.
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        finally:
+            tmp.unlink()
+    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey) or loaded.key_size < 2048:
+        raise ValueError(f"{path} does not hold an RSA private key of at least 2048 bits")
+    return loaded

@@ -32,7 +32,7 @@ test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check $$($(BIN)/python -c "import configparser, shlex; c = configparser.ConfigParser(); c.read('setup.cfg'); print(' '.join('--config ' + shlex.quote(k + ' = ' + v) for k, v in c['tool:ruff'].items()))") .
+	$(BIN)/python -c "import configparser, subprocess, sys; c = configparser.ConfigParser(); c.read('setup.cfg'); args = [a for k, v in c['tool:ruff'].items() for a in ('--config', k + ' = ' + v)]; sys.exit(subprocess.call(['$(BIN)/ruff', 'check', *args, '.']))"
 
 bench: install
 	$(BIN)/python bench/residents_list.py

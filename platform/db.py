@@ -64,15 +64,25 @@ class Database:
     @contextmanager
     def tenant(self, slug: str) -> Iterator[Connection]:
         """A transaction inside one village, under that village's role."""
-        role = tenant_role(slug)
-        with self.engine.begin() as conn:
-            enter_tenant(conn, role)
+        conn = self.begin_tenant(slug)
+        try:
             yield conn
+            conn.commit()
+        finally:
+            conn.close()  # rolls back whatever was not committed
+
+    def begin_tenant(self, slug: str) -> Connection:
+        """Open a connection inside one village; the caller commits and closes it
+        (for a request that keeps one transaction per village until it ends)."""
+        role = tenant_role(slug)
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def enter_tenant(conn: Connection, role: str) -> None:
-    """Switch the open transaction to a village role and schema (one round trip)."""
-    conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')

@@ -87,6 +87,8 @@ audit_log = Table(
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("request_id", Text),
     Index("audit_log_village_time", "village", "occurred_at"),
+    # Village roles may insert but not read entries, so no RETURNING.
+    implicit_returning=False,
 )
 
 village_stats = Table(

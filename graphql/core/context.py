@@ -1,0 +1,156 @@
+"""Per-request state: who calls, what they may reach, and one transaction per village touched.
+
+Each village the request touches gets its own connection, opened on first use
+under that village's role (`SET LOCAL ROLE`), committed when the request ends
+well and rolled back otherwise. Unmasked reads are collected and written to the
+audit log in one statement per village just before the commit, so a page of 50
+costs the same number of statements as a page of 5.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.loaders import BatchLoader
+from villagelink.platform import models as pm
+from villagelink.platform.access import Access, resolve_access
+from villagelink.platform.audit import Actor, entry, record_many
+from villagelink.platform.identity.principal import Principal
+from villagelink.tenants.grids import grids_of_account
+
+log = logging.getLogger(__name__)
+
+
+class RequestContext:
+    def __init__(self, runtime, principal: Principal, request_id: str):
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.principal = principal
+        self.request_id = request_id
+        self.actor = Actor(principal, request_id)
+        self.today = date.today()
+        self._access: Access | None = None
+        self._villages: dict[str, dict] | None = None
+        self._connections: dict[str, Connection] = {}
+        self._grids: dict[str, frozenset[int] | None] = {}
+        self._loaders: dict[tuple[str, str], BatchLoader] = {}
+        self._unmasked: dict[str, dict[tuple[str, str], dict]] = {}
+
+    # -- platform data, read once per request ---------------------------------
+
+    def _load_platform(self) -> None:
+        with self.runtime.db.platform() as conn:
+            self._access = resolve_access(conn, self.principal)
+            rows = conn.execute(
+                select(pm.tenants, pm.regions.c.name.label("region_name"))
+                .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
+                .where(pm.tenants.c.slug.in_(sorted(self._access.readable)))
+                .order_by(pm.tenants.c.slug)
+            ).mappings()
+            self._villages = {row["slug"]: dict(row) for row in rows}
+
+    @property
+    def access(self) -> Access:
+        if self._access is None:
+            self._load_platform()
+        return self._access
+
+    @property
+    def villages(self) -> dict[str, dict]:
+        """The villages the caller may read, by slug."""
+        if self._villages is None:
+            self._load_platform()
+        return self._villages
+
+    def platform_rows(self, query) -> list[Mapping[str, Any]]:
+        """Platform-schema rows (neighbour links, stats) in a short transaction of their own."""
+        with self.runtime.db.platform() as conn:
+            return list(conn.execute(query).mappings())
+
+    # -- reach ----------------------------------------------------------------
+
+    def village(self, slug: str) -> dict:
+        """The village if the caller may read it; otherwise it does not exist for them."""
+        found = self.villages.get(slug)
+        if found is None:
+            raise NotFound("village")
+        return found
+
+    def require_write(self, slug: str) -> None:
+        self.village(slug)
+        if not self.access.can_write(slug):
+            raise Forbidden("your role may not change this village's records")
+
+    def allowed_grids(self, slug: str) -> frozenset[int] | None:
+        """None for whole-village callers; a grid worker's own grids otherwise."""
+        if slug not in self.access.grid_scoped:
+            return None
+        if slug not in self._grids:
+            self._grids[slug] = grids_of_account(self.tenant(slug), self.principal.sub)
+        return self._grids[slug]
+
+    # -- village transactions -------------------------------------------------
+
+    def tenant(self, slug: str) -> Connection:
+        self.village(slug)
+        conn = self._connections.get(slug)
+        if conn is None:
+            conn = self._connections[slug] = self.runtime.db.begin_tenant(slug)
+        return conn
+
+    def loader(self, slug: str, name: str,
+               fetch: Callable[[Connection, list], Mapping]) -> BatchLoader:
+        key = (slug, name)
+        loader = self._loaders.get(key)
+        if loader is None:
+            loader = self._loaders[key] = BatchLoader(lambda keys: fetch(self.tenant(slug), keys))
+        return loader
+
+    def note_unmasked_read(self, slug: str, subject_type: str, subject_id: int, field: str,
+                           reason: str | None) -> None:
+        entry = self._unmasked.setdefault(slug, {}).setdefault(
+            (subject_type, str(subject_id)), {"fields": set(), "reasons": set()}
+        )
+        entry["fields"].add(field)
+        if reason:
+            entry["reasons"].add(reason.strip()[:500])
+
+    # -- end of request -------------------------------------------------------
+
+    def finish(self, commit: bool) -> None:
+        """Write pending audit entries, then commit (or roll back) every village
+        transaction. Raises if a commit fails: the response must not then show
+        data whose audit entry was lost."""
+        try:
+            if commit:
+                for slug, reads in self._unmasked.items():
+                    self._write_unmasked_audit(slug, reads)
+                for conn in self._connections.values():
+                    conn.commit()
+        finally:
+            for conn in self._connections.values():
+                conn.close()
+            self._connections.clear()
+
+    def _write_unmasked_audit(self, slug: str, reads: dict) -> None:
+        record_many(
+            self.tenant(slug),
+            [
+                entry(
+                    self.actor,
+                    village=slug,
+                    action="resident.read_unmasked",
+                    subject_type=subject_type,
+                    subject_id=subject_id,
+                    fields=sorted(what["fields"]),
+                    reason="; ".join(sorted(what["reasons"])) or None,
+                )
+                for (subject_type, subject_id), what in reads.items()
+            ],
+        )

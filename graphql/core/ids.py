@@ -1,0 +1,43 @@
+"""Opaque global IDs: type, village and key, base64url-encoded.
+
+Decoding only says what an ID claims to be; whether the caller may see it is
+decided by the resolver that loads it (another village's ID gives NOT_FOUND).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import NamedTuple
+
+from villagelink.graphql.core.errors import NotFound
+
+
+class GlobalId(NamedTuple):
+    type_name: str
+    village: str
+    key: str
+
+
+def encode_id(type_name: str, village: str, key: object) -> str:
+    raw = f"{type_name}:{village}:{key}".encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_id(value: str, expected_type: str | None = None) -> GlobalId:
+    """Parse an ID; malformed ones and ones of another type are simply not found."""
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        type_name, village, key = base64.urlsafe_b64decode(padded).decode().split(":", 2)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise NotFound(expected_type or "object") from exc
+    if expected_type is not None and type_name != expected_type:
+        raise NotFound(expected_type)
+    return GlobalId(type_name, village, key)
+
+
+def int_key(gid: GlobalId) -> int:
+    try:
+        return int(gid.key)
+    except ValueError as exc:
+        raise NotFound(gid.type_name) from exc

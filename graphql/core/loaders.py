@@ -1,0 +1,42 @@
+"""Batch loading for synchronous resolvers: no N+1 without an event loop.
+
+A list resolver announces the keys its rows will ask for (`expect`); the first
+`load` of any key then fetches every announced key in one query and answers the
+rest from the cache. The number of statements for a page is therefore fixed,
+whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BatchLoader(Generic[K, V]):
+    def __init__(self, fetch_many: Callable[[list[K]], Mapping[K, V]]):
+        self._fetch_many = fetch_many
+        self._cache: dict[K, V | None] = {}
+        self._pending: set[K] = set()
+
+    def expect(self, keys: Iterable[K | None]) -> None:
+        self._pending.update(k for k in keys if k is not None and k not in self._cache)
+
+    def load(self, key: K | None) -> V | None:
+        if key is None:
+            return None
+        if key not in self._cache:
+            self._pending.add(key)
+            wanted = list(self._pending)
+            found = self._fetch_many(wanted)
+            for k in wanted:
+                self._cache[k] = found.get(k)
+            self._pending.clear()
+        return self._cache[key]
+
+    def prime(self, key: K, value: V) -> None:
+        self._cache[key] = value
+        self._pending.discard(key)
+

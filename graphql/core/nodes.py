@@ -1,0 +1,64 @@
+"""Node objects: a row of a village plus the village it came from and its type name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ariadne import InterfaceType, ObjectType
+
+from villagelink.graphql.core.ids import encode_id
+
+node_interface = InterfaceType("Node")
+
+# type name -> (village, key) -> node dict or None; registered by the domain packages.
+NodeFetcher = Callable[[Any, str, str], dict | None]
+_fetchers: dict[str, NodeFetcher] = {}
+
+
+def as_node(type_name: str, village: str, row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {**row, "_type": type_name, "village": village}
+
+
+def register_node_type(type_name: str, fetch: NodeFetcher) -> None:
+    _fetchers[type_name] = fetch
+
+
+def fetch_by_int_key(loader_for: Callable[[Any, str], Any]) -> NodeFetcher:
+    """A node fetcher for types keyed by integer id and served by a batch loader."""
+
+    def fetch(ctx: Any, village: str, key: str) -> dict | None:
+        return loader_for(ctx, village).load(int(key)) if key.isdigit() else None
+
+    return fetch
+
+
+def fetch_node(context: Any, type_name: str, village: str, key: str) -> dict | None:
+    fetch = _fetchers.get(type_name)
+    return fetch(context, village, key) if fetch else None
+
+
+@node_interface.type_resolver
+def _resolve_node_type(obj: dict, *_args) -> str:
+    return obj["_type"]
+
+
+def node_object(type_name: str) -> ObjectType:
+    """An ObjectType whose `id` is the opaque global ID of its row."""
+    bindable = ObjectType(type_name)
+
+    @bindable.field("id")
+    def _id(obj: dict, *_args) -> str:
+        return encode_id(type_name, obj["village"], obj["id"])
+
+    return bindable
+
+
+def connection_object(type_name: str) -> ObjectType:
+    bindable = ObjectType(type_name)
+    bindable.set_field("edges", lambda conn, *_: conn.edges)
+    bindable.set_field("pageInfo", lambda conn, *_: conn.page_info)
+    bindable.set_field("totalCount", lambda conn, *_: conn.total_count)
+    return bindable

@@ -1,0 +1,82 @@
+"""Relay connections over keyset pagination: rows come ordered by id, cursors carry the last id."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from villagelink.graphql.core.errors import BadUserInput
+
+DEFAULT_PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class Page:
+    first: int
+    after_id: int | None
+
+
+def page_args(first: int | None, after: str | None, max_page_size: int) -> Page:
+    if first is None:
+        first = min(DEFAULT_PAGE_SIZE, max_page_size)
+    if first < 0 or first > max_page_size:
+        raise BadUserInput(f"first must be between 0 and {max_page_size}", argument="first")
+    return Page(first=first, after_id=decode_cursor(after) if after else None)
+
+
+def encode_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{row_id}".encode()).decode("ascii")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        prefix, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
+        if prefix != "id":
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadUserInput("after is not a cursor from this connection", argument="after") from exc
+
+
+@dataclass
+class Connection:
+    """What a connection field resolves to; `total_count` runs only when asked for."""
+
+    rows: Sequence[Any]
+    has_next_page: bool
+    has_previous_page: bool
+    count: Callable[[], int]
+    node: Callable[[Any], Any] = lambda row: row
+
+    @property
+    def edges(self) -> list[dict]:
+        return [{"cursor": encode_cursor(row["id"]), "node": self.node(row)} for row in self.rows]
+
+    @property
+    def page_info(self) -> dict:
+        return {
+            "has_next_page": self.has_next_page,
+            "has_previous_page": self.has_previous_page,
+            "start_cursor": encode_cursor(self.rows[0]["id"]) if self.rows else None,
+            "end_cursor": encode_cursor(self.rows[-1]["id"]) if self.rows else None,
+        }
+
+    @property
+    def total_count(self) -> int:
+        return self.count()
+
+
+def paginate(fetch: Callable[[int], Sequence[Any]], page: Page, count: Callable[[], int],
+             node: Callable[[Any], Any] = lambda row: row) -> Connection:
+    """`fetch(limit)` returns rows after `page.after_id` ordered by id; one extra tells
+    whether there is a next page without a second query."""
+    rows = list(fetch(page.first + 1))
+    return Connection(
+        rows=rows[: page.first],
+        has_next_page=len(rows) > page.first,
+        has_previous_page=page.after_id is not None,
+        count=count,
+        node=node,
+    )

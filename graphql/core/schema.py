@@ -1,0 +1,32 @@
+"""The executable schema: the SDL files of every domain bound to their resolvers."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from ariadne import load_schema_from_path, make_executable_schema
+from graphql import GraphQLSchema
+
+SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
+
+
+@cache
+def executable_schema() -> GraphQLSchema:
+    from villagelink.graphql.core.nodes import node_interface
+    from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
+    from villagelink.graphql.residents import mutations as resident_mutations
+    from villagelink.graphql.residents import types as resident_types
+    from villagelink.graphql.villages import types as village_types
+
+    return make_executable_schema(
+        load_schema_from_path(str(SDL_DIR)),
+        node_interface,
+        date_scalar,
+        datetime_scalar,
+        *village_types.bindables,
+        *resident_types.bindables,
+        *resident_mutations.bindables,
+        # Python's snake_case rows and inputs meet the API's camelCase here, once.
+        convert_names_case=True,
+    )

@@ -1,0 +1,113 @@
+"""Resident mutations: resolve IDs and reach, call the action, shape the payload."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import NotFound
+from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.nodes import as_node
+from villagelink.tenants.residents import actions
+from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+
+mutation = MutationType()
+
+
+def _payload(village: str, run: Callable[[], dict]) -> dict:
+    try:
+        return {"resident": as_node("Resident", village, run()), "user_errors": []}
+    except ActionFailed as failed:
+        return {"resident": None, "user_errors": failed.errors}
+
+
+def _resident_id(ctx: RequestContext, raw: str) -> GlobalId:
+    """The resident's ID, checked for reach: a write needs the right to write there."""
+    gid = decode_id(raw, "Resident")
+    ctx.require_write(gid.village)
+    if not gid.key.isdigit():
+        raise NotFound("Resident")
+    return gid
+
+
+def _household_key(village: str, raw: str | None, field: str) -> int | None:
+    """A household ID given as input: one of another village is simply not found here."""
+    if raw is None:
+        return None
+    try:
+        gid = decode_id(raw, "Household")
+    except NotFound:
+        gid = None
+    if gid is None or gid.village != village or not gid.key.isdigit():
+        raise ActionFailed([UserError(field, "户不存在或不在您的管辖范围内", NOT_FOUND)])
+    return int(gid.key)
+
+
+@mutation.field("createResident")
+def resolve_create_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+    ctx: RequestContext = info.context
+    village = input["village"]
+    ctx.require_write(village)
+    data = {k: input[k] for k in ("name", "id_number", "gender", "birth_date", "phone",
+                                  "relation_to_head") if input.get(k) is not None}
+
+    def run() -> dict:
+        household = _household_key(village, input.get("household"), "household")
+        return actions.do_create_resident(
+            ctx.tenant(village), ctx.actor, village, data, household_id=household,
+            allowed_grids=ctx.allowed_grids(village),
+        )
+
+    return _payload(village, run)
+
+
+@mutation.field("updateResident")
+def resolve_update_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+    ctx: RequestContext = info.context
+    gid = _resident_id(ctx, input["id"])
+    changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
+    return _payload(gid.village, lambda: actions.do_update_resident(
+        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), changes,
+        allowed_grids=ctx.allowed_grids(gid.village),
+    ))
+
+
+@mutation.field("moveResidentToHousehold")
+def resolve_move_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+    ctx: RequestContext = info.context
+    gid = _resident_id(ctx, input["resident"])
+
+    def run() -> dict:
+        household = _household_key(gid.village, input["household"], "household")
+        return actions.do_move_resident_to_household(
+            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), household,
+            input.get("relation_to_head"), allowed_grids=ctx.allowed_grids(gid.village),
+        )
+
+    return _payload(gid.village, run)
+
+
+@mutation.field("tagResident")
+def resolve_tag_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+    ctx: RequestContext = info.context
+    gid = _resident_id(ctx, input["resident"])
+    data = {k: input[k] for k in ("tag", "level", "note") if input.get(k) is not None}
+    return _payload(gid.village, lambda: actions.do_tag_resident(
+        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data,
+        allowed_grids=ctx.allowed_grids(gid.village),
+    ))
+
+
+@mutation.field("untagResident")
+def resolve_untag_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+    ctx: RequestContext = info.context
+    gid = _resident_id(ctx, input["resident"])
+    return _payload(gid.village, lambda: actions.do_untag_resident(
+        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), input["tag"],
+        allowed_grids=ctx.allowed_grids(gid.village),
+    ))
+
+
+bindables = [mutation]

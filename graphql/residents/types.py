@@ -1,0 +1,185 @@
+"""Resident and household types: connections, masking, batch loading."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ariadne import ObjectType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.nodes import (
+    as_node,
+    connection_object,
+    fetch_by_int_key,
+    node_object,
+    register_node_type,
+)
+from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.villages.types import grid_loader
+from villagelink.tenants.residents import queries
+from villagelink.tenants.sensitive import mask_id_number, mask_phone
+
+village_type = ObjectType("Village")
+resident_type = node_object("Resident")
+household_type = node_object("Household")
+
+
+def resident_loader(ctx: RequestContext, slug: str):
+    grids = ctx.allowed_grids(slug)
+    return ctx.loader(slug, "residents", lambda conn, ids: {
+        k: as_node("Resident", slug, v)
+        for k, v in queries.residents_by_ids(conn, ids, allowed_grids=grids).items()
+    })
+
+
+def household_loader(ctx: RequestContext, slug: str):
+    grids = ctx.allowed_grids(slug)
+    return ctx.loader(slug, "households", lambda conn, ids: {
+        k: as_node("Household", slug, v)
+        for k, v in queries.households_by_ids(conn, ids, allowed_grids=grids).items()
+    })
+
+
+def _tags_loader(ctx: RequestContext, slug: str):
+    return ctx.loader(slug, "tags", queries.tags_by_resident)
+
+
+def _members_loader(ctx: RequestContext, slug: str):
+    grids = ctx.allowed_grids(slug)
+    return ctx.loader(slug, "members", lambda conn, ids: {
+        k: [as_node("Resident", slug, r) for r in rows if grids is None or r["grid_id"] in grids]
+        for k, rows in queries.members_by_household(conn, ids).items()
+    })
+
+
+def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
+    """Tell the loaders what this page's rows will ask for: one query each, not one per row."""
+    household_loader(ctx, slug).expect(r["household_id"] for r in rows)
+    grid_loader(ctx, slug).expect(r["grid_id"] for r in rows)
+    _tags_loader(ctx, slug).expect(r["id"] for r in rows)
+
+
+def _resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
+    raw = raw or {}
+    grid_id = None
+    if raw.get("grid"):
+        gid = decode_id(raw["grid"], "Grid")
+        # A grid of another village matches nothing here rather than leaking that it exists.
+        grid_id = int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
+    return queries.ResidentFilter(
+        name=raw.get("name"), tag=raw.get("tag"), grid_id=grid_id,
+        age_min=raw.get("age_min"), age_max=raw.get("age_max"),
+    )
+
+
+@village_type.field("residents")
+def resolve_residents(village: dict, info, first=None, after=None, filter=None):  # noqa: A002
+    ctx: RequestContext = info.context
+    slug = village["slug"]
+    page = page_args(first, after, ctx.settings.max_page_size)
+    flt = _resident_filter(ctx, slug, filter)
+    conn = ctx.tenant(slug)
+    grids = ctx.allowed_grids(slug)
+
+    def fetch(limit: int) -> list[dict]:
+        rows = queries.resident_page(conn, flt, allowed_grids=grids, after_id=page.after_id,
+                                     limit=limit, today=ctx.today)
+        _announce_residents(ctx, slug, rows)
+        return rows
+
+    return paginate(
+        fetch, page,
+        count=lambda: queries.resident_count(conn, flt, allowed_grids=grids, today=ctx.today),
+        node=lambda row: as_node("Resident", slug, row),
+    )
+
+
+@village_type.field("households")
+def resolve_households(village: dict, info, first=None, after=None):
+    ctx: RequestContext = info.context
+    slug = village["slug"]
+    page = page_args(first, after, ctx.settings.max_page_size)
+    conn = ctx.tenant(slug)
+    grids = ctx.allowed_grids(slug)
+
+    def fetch(limit: int) -> list[dict]:
+        rows = queries.household_page(conn, allowed_grids=grids, after_id=page.after_id,
+                                      limit=limit)
+        grid_loader(ctx, slug).expect(r["grid_id"] for r in rows)
+        resident_loader(ctx, slug).expect(r["head_resident_id"] for r in rows)
+        _members_loader(ctx, slug).expect(r["id"] for r in rows)
+        return rows
+
+    return paginate(fetch, page, count=lambda: queries.household_count(conn, allowed_grids=grids),
+                    node=lambda row: as_node("Household", slug, row))
+
+
+def _age(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+@resident_type.field("age")
+def resolve_age(resident: dict, info) -> int:
+    return _age(resident["birth_date"], info.context.today)
+
+
+def _sensitive(resident: dict, info, column: str, mask, unmasked: bool, reason: str | None):
+    value = resident[column]
+    if not unmasked:
+        return mask(value)
+    ctx: RequestContext = info.context
+    if not ctx.access.can_unmask(resident["village"]):
+        raise Forbidden("only the village's admin may read this field unmasked")
+    ctx.note_unmasked_read(resident["village"], "Resident", resident["id"], column, reason)
+    return value
+
+
+@resident_type.field("idNumber")
+def resolve_id_number(resident: dict, info, unmasked: bool = False, reason: str | None = None):
+    return _sensitive(resident, info, "id_number", mask_id_number, unmasked, reason)
+
+
+@resident_type.field("phone")
+def resolve_phone(resident: dict, info, unmasked: bool = False, reason: str | None = None):
+    return _sensitive(resident, info, "phone", mask_phone, unmasked, reason)
+
+
+@resident_type.field("household")
+def resolve_resident_household(resident: dict, info) -> dict | None:
+    return household_loader(info.context, resident["village"]).load(resident["household_id"])
+
+
+@resident_type.field("grid")
+def resolve_resident_grid(resident: dict, info) -> dict | None:
+    return grid_loader(info.context, resident["village"]).load(resident["grid_id"])
+
+
+@resident_type.field("tags")
+def resolve_resident_tags(resident: dict, info) -> list[dict]:
+    return _tags_loader(info.context, resident["village"]).load(resident["id"]) or []
+
+
+@household_type.field("grid")
+def resolve_household_grid(household: dict, info) -> dict | None:
+    return grid_loader(info.context, household["village"]).load(household["grid_id"])
+
+
+@household_type.field("head")
+def resolve_household_head(household: dict, info) -> dict | None:
+    return resident_loader(info.context, household["village"]).load(household["head_resident_id"])
+
+
+@household_type.field("members")
+def resolve_household_members(household: dict, info) -> list[dict]:
+    return _members_loader(info.context, household["village"]).load(household["id"]) or []
+
+
+register_node_type("Resident", fetch_by_int_key(resident_loader))
+register_node_type("Household", fetch_by_int_key(household_loader))
+
+bindables = [
+    village_type, resident_type, household_type,
+    connection_object("ResidentConnection"), connection_object("HouseholdConnection"),
+]

@@ -1,0 +1,162 @@
+"""Roots and village-level types: me, villages, village, node, Village, Grid, GridStaff."""
+
+from __future__ import annotations
+
+from ariadne import ObjectType, QueryType
+from sqlalchemy import or_, select
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.nodes import (
+    as_node,
+    connection_object,
+    fetch_by_int_key,
+    fetch_node,
+    node_object,
+    register_node_type,
+)
+from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.platform import models as pm
+from villagelink.tenants import grids as grid_queries
+from villagelink.tenants.sensitive import mask_phone
+
+query = QueryType()
+village_type = node_object("Village")
+grid_type = node_object("Grid")
+grid_staff_type = node_object("GridStaff")
+me_type = ObjectType("Me")
+village_stats_type = ObjectType("VillageStats")
+
+
+def village_node(row: dict) -> dict:
+    # A village's key and village are both its slug.
+    return {**row, "id": row["slug"], "village": row["slug"], "_type": "Village"}
+
+
+def grid_loader(ctx: RequestContext, slug: str):
+    return ctx.loader(slug, "grids", lambda conn, ids: {
+        k: as_node("Grid", slug, v) for k, v in grid_queries.grids_by_ids(conn, ids).items()
+    })
+
+
+@query.field("me")
+def resolve_me(_obj, info) -> dict:
+    ctx: RequestContext = info.context
+    p = ctx.principal
+    return {
+        "subject": p.sub,
+        "username": p.username,
+        "roles": sorted(p.roles),
+        "client_id": p.client_id,
+        "villages": [village_node(v) for v in ctx.villages.values()],
+    }
+
+
+@query.field("villages")
+def resolve_villages(_obj, info) -> list[dict]:
+    return [village_node(v) for v in info.context.villages.values()]
+
+
+@query.field("village")
+def resolve_village(_obj, info, slug: str) -> dict:
+    return village_node(info.context.village(slug))
+
+
+@query.field("node")
+def resolve_node(_obj, info, id: str) -> dict | None:  # noqa: A002 - the GraphQL argument name
+    ctx: RequestContext = info.context
+    gid = decode_id(id)
+    ctx.village(gid.village)  # NOT_FOUND outside the caller's reach, before any lookup
+    return fetch_node(ctx, gid.type_name, gid.village, gid.key)
+
+
+def _fetch_village(ctx: RequestContext, village: str, key: str) -> dict | None:
+    return village_node(ctx.village(village)) if key == village else None
+
+
+register_node_type("Village", _fetch_village)
+
+
+@village_type.field("region")
+def resolve_region(village: dict, _info) -> dict:
+    return {"id": village["region_id"], "name": village["region_name"]}
+
+
+@village_type.field("neighbours")
+def resolve_neighbours(village: dict, info) -> list[dict]:
+    links = pm.neighbour_links
+    slug = village["slug"]
+    other = pm.tenants.alias("other")
+    rows = info.context.platform_rows(
+        select(other.c.slug, other.c.name)
+        .select_from(links)
+        .join(other, or_(
+            (links.c.village_a == slug) & (other.c.slug == links.c.village_b),
+            (links.c.village_b == slug) & (other.c.slug == links.c.village_a),
+        ))
+        .order_by(other.c.slug)
+    )
+    return [dict(row) for row in rows]
+
+
+@village_type.field("stats")
+def resolve_stats(village: dict, info) -> dict | None:
+    rows = info.context.platform_rows(
+        select(pm.village_stats).where(pm.village_stats.c.village == village["slug"])
+    )
+    return dict(rows[0]) if rows else None
+
+
+village_stats_type.set_field("aged60Plus", lambda stats, *_: stats["aged_60_plus"])
+
+
+@village_type.field("grids")
+def resolve_grids(village: dict, info, first=None, after=None, level=None):
+    ctx: RequestContext = info.context
+    slug = village["slug"]
+    page = page_args(first, after, ctx.settings.max_page_size)
+    conn = ctx.tenant(slug)
+    staff = _staff_loader(ctx, slug)
+
+    def fetch(limit: int) -> list[dict]:
+        rows = grid_queries.grid_page(conn, level=level, after_id=page.after_id, limit=limit)
+        loader = grid_loader(ctx, slug)
+        for row in rows:
+            loader.prime(row["id"], as_node("Grid", slug, row))
+        loader.expect(row["parent_id"] for row in rows)
+        staff.expect(row["id"] for row in rows)
+        return rows
+
+    return paginate(fetch, page, count=lambda: grid_queries.grid_count(conn, level=level),
+                    node=lambda row: as_node("Grid", slug, row))
+
+
+def _staff_loader(ctx: RequestContext, slug: str):
+    return ctx.loader(slug, "staff_by_grid", lambda conn, ids: {
+        grid_id: [as_node("GridStaff", slug, s) for s in staff]
+        for grid_id, staff in grid_queries.staff_by_grid(conn, ids).items()
+    })
+
+
+@grid_type.field("parent")
+def resolve_grid_parent(grid: dict, info) -> dict | None:
+    return grid_loader(info.context, grid["village"]).load(grid["parent_id"])
+
+
+@grid_type.field("staff")
+def resolve_grid_staff(grid: dict, info) -> list[dict]:
+    return _staff_loader(info.context, grid["village"]).load(grid["id"]) or []
+
+
+@grid_staff_type.field("phone")
+def resolve_staff_phone(staff: dict, _info) -> str | None:
+    return mask_phone(staff["phone"])
+
+
+register_node_type("Grid", fetch_by_int_key(grid_loader))
+
+bindables = [
+    query, me_type, village_type, village_stats_type, grid_type, grid_staff_type,
+    connection_object("GridConnection"),
+]
+

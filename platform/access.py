@@ -1,0 +1,105 @@
+"""What a principal may do in which village, worked out once per request.
+
+Roles come from the token; which villages they cover comes from the token's
+groups, the platform's regions and the API client grants. Disabled villages
+are out of everyone's reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from villagelink.platform import models as pm
+from villagelink.platform.identity.principal import (
+    GRID_WORKER,
+    INTEGRATOR,
+    PLATFORM_ADMIN,
+    REGIONAL_COORDINATOR,
+    VILLAGE_ADMIN,
+    Principal,
+)
+
+RESIDENTS_READ_SCOPE = "residents:read"
+
+
+@dataclass(frozen=True)
+class Access:
+    principal: Principal
+    readable: frozenset[str]
+    writable: frozenset[str]
+    # Villages whose ID numbers and phones this principal may ask to see whole.
+    unmask: frozenset[str]
+    # Villages where the principal is a grid worker only: limited to their own grids.
+    grid_scoped: frozenset[str]
+
+    def can_read(self, village: str) -> bool:
+        return village in self.readable
+
+    def can_write(self, village: str) -> bool:
+        return village in self.writable
+
+    def can_unmask(self, village: str) -> bool:
+        return village in self.unmask
+
+    @property
+    def is_platform_admin(self) -> bool:
+        return self.principal.has(PLATFORM_ADMIN)
+
+
+def resolve_access(conn: Connection, principal: Principal) -> Access:
+    """Read the platform tables once and return the principal's reach."""
+    tenants = pm.tenants
+    rows = conn.execute(
+        select(tenants.c.slug, tenants.c.region_id).where(tenants.c.status == "active")
+    ).all()
+    active = {slug for slug, _ in rows}
+    by_region: dict[str, set[str]] = {}
+    for slug, region_id in rows:
+        by_region.setdefault(region_id, set()).add(slug)
+
+    readable: set[str] = set()
+    writable: set[str] = set()
+    unmask: set[str] = set()
+    full: set[str] = set()  # villages seen without a grid restriction
+    grid_only: set[str] = set()
+
+    if principal.has(PLATFORM_ADMIN):
+        readable |= active
+        writable |= active
+        full |= active
+    if principal.has(REGIONAL_COORDINATOR):
+        for region in principal.regions:
+            covered = by_region.get(region, set())
+            readable |= covered
+            full |= covered
+    own = principal.villages & active
+    if principal.has(VILLAGE_ADMIN):
+        readable |= own
+        writable |= own
+        unmask |= own
+        full |= own
+    if principal.has(GRID_WORKER):
+        readable |= own
+        writable |= own
+        grid_only |= own
+    if principal.has(INTEGRATOR) and principal.client_id:
+        grant = conn.execute(
+            select(pm.api_clients.c.villages, pm.api_clients.c.scopes).where(
+                pm.api_clients.c.client_id == principal.client_id,
+                pm.api_clients.c.enabled.is_(True),
+            )
+        ).first()
+        if grant is not None and RESIDENTS_READ_SCOPE in grant.scopes:
+            granted = set(grant.villages) & active
+            readable |= granted
+            full |= granted
+
+    return Access(
+        principal=principal,
+        readable=frozenset(readable),
+        writable=frozenset(writable),
+        unmask=frozenset(unmask),
+        grid_scoped=frozenset(grid_only - full),
+    )

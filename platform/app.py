@@ -1,0 +1,55 @@
+"""The application factory: one Flask app serving /graphql, health, metrics and the dev issuer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from dataclasses import dataclass
+
+import redis
+from flask import Flask
+
+from villagelink.platform.db import Database
+from villagelink.platform.identity.dev_issuer import DevIssuer
+from villagelink.platform.identity.dev_issuer import blueprint as dev_issuer_blueprint
+from villagelink.platform.identity.tokens import TokenVerifier, make_verifier
+from villagelink.platform.settings import Settings, load_settings
+
+
+@dataclass
+class Runtime:
+    """What every request shares: settings and the long-lived clients."""
+
+    settings: Settings
+    db: Database
+    redis: redis.Redis
+    verifier: TokenVerifier
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__, root_path=str(Path(__file__).parent))
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    runtime = Runtime(
+        settings=settings,
+        db=Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms),
+        redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
+        verifier=make_verifier(settings),
+    )
+    app.extensions["villagelink"] = runtime
+    logging.getLogger("villagelink").setLevel(logging.INFO)
+
+    from villagelink.graphql.gateway import blueprint as graphql_blueprint
+    from villagelink.platform.health import blueprint as health_blueprint
+    from villagelink.platform.metrics import blueprint as metrics_blueprint
+
+    app.register_blueprint(health_blueprint)
+    app.register_blueprint(metrics_blueprint)
+    app.register_blueprint(graphql_blueprint)
+    if settings.dev_issuer_enabled:
+        app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings)))
+    return app
+
+
+def runtime_of(app: Flask) -> Runtime:
+    return app.extensions["villagelink"]

@@ -1,0 +1,181 @@
+"""The `villagelink` command: serve, migrate, seed, manage villages, mint development tokens."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from tqdm import tqdm
+
+from villagelink.platform.db import Database, InvalidSlug
+from villagelink.platform.settings import Settings, load_settings
+
+
+def _database(settings: Settings) -> Database:
+    return Database(settings.database_url, statement_timeout_ms=0)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """villagelink: 五村联动 multi-village platform."""
+    ctx.obj = load_settings()
+
+
+@main.command()
+@click.pass_obj
+def run(settings: Settings) -> None:
+    """Start everything `make run` serves: embedded servers, gateway, worker, scheduler."""
+    from villagelink.platform.runner import run as run_platform
+
+    sys.exit(run_platform(settings))
+
+
+@main.command()
+@click.option("--jobs", default=4, show_default=True, help="villages migrated in parallel")
+@click.pass_obj
+def migrate(settings: Settings, jobs: int) -> None:
+    """Migrate the platform schema and every village schema to head."""
+    from villagelink.platform.migrate import upgrade_platform
+
+    db = _database(settings)
+    upgrade_platform(db)
+    _migrate_all(db, jobs)
+
+
+@main.command()
+@click.option("--residents", type=int, default=None, help="residents per village (default: 2,000-4,000)")
+@click.pass_obj
+def seed(settings: Settings, residents: int | None) -> None:
+    """Seed the demo region (five villages) once; a second call changes nothing."""
+    from villagelink.tenants.demo import seed_demo_region
+
+    if seed_demo_region(_database(settings), residents_per_village=residents):
+        click.echo("演示片区已生成 / demo region seeded")
+    else:
+        click.echo("演示片区已存在，未重复生成 / demo region already seeded, left as it is")
+
+
+@main.group()
+def tenants() -> None:
+    """Villages (tenants): create, list, migrate, drop."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="the village's Chinese name, e.g. 柳林村")
+@click.option("--region", "region_id", required=True, help="region id, e.g. nanhe")
+@click.pass_obj
+def tenants_create(settings: Settings, slug: str, name: str, region_id: str) -> None:
+    """Provision village SLUG (idempotent: a second call brings it up to date)."""
+    from villagelink.tenants.provisioning import ProvisioningError, create_village
+
+    try:
+        village = create_village(_database(settings), slug, name, region_id)
+    except (ProvisioningError, InvalidSlug) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"village {village.slug} ({village.name}) ready in region {village.region_id}")
+
+
+@tenants.command("list")
+@click.pass_obj
+def tenants_list(settings: Settings) -> None:
+    """List villages with their region, status and migration revision."""
+    from villagelink.tenants.provisioning import list_villages, village_revision
+
+    db = _database(settings)
+    rows = list_villages(db)
+    click.echo(f"{'slug':<20} {'name':<12} {'region':<12} {'status':<9} revision")
+    for v in rows:
+        click.echo(
+            f"{v.slug:<20} {v.name:<12} {v.region_id:<12} {v.status:<9} {village_revision(db, v.slug)}"
+        )
+    click.echo(f"{len(rows)} villages")
+
+
+@tenants.command("migrate")
+@click.option("--all", "all_villages", is_flag=True, required=True, help="every village")
+@click.option("--jobs", default=4, show_default=True, help="villages migrated in parallel")
+@click.pass_obj
+def tenants_migrate(settings: Settings, all_villages: bool, jobs: int) -> None:
+    """Migrate every village schema to head, in parallel, with progress."""
+    _migrate_all(_database(settings), jobs)
+
+
+def _migrate_all(db: Database, jobs: int) -> None:
+    from villagelink.tenants.provisioning import list_villages, migrate_villages
+
+    slugs = [v.slug for v in list_villages(db)]
+    with tqdm(total=len(slugs), desc="迁移村库 migrating villages", unit="village") as bar:
+        failures = migrate_villages(db, slugs, jobs=jobs, on_done=lambda _slug: bar.update())
+    for failure in failures:
+        click.echo(f"FAILED {failure.slug}: {failure.error}", err=True)
+    if failures:
+        raise click.ClickException(
+            f"{len(failures)} of {len(slugs)} villages failed; rerun to resume them"
+        )
+    click.echo(f"{len(slugs)} villages at head")
+
+
+@tenants.command("drop")
+@click.argument("slug")
+@click.option("--confirm", "confirmation", default=None, metavar="SLUG",
+              help="type the slug again to confirm: every record of the village is deleted")
+@click.pass_obj
+def tenants_drop(settings: Settings, slug: str, confirmation: str | None) -> None:
+    """Delete village SLUG with all its data (needs --confirm SLUG)."""
+    from villagelink.tenants.provisioning import drop_village
+
+    if confirmation != slug:
+        raise click.ClickException(
+            f"refusing to drop {slug!r}: this deletes all of its data. "
+            f"Repeat the slug to confirm: villagelink tenants drop {slug} --confirm {slug}"
+        )
+    try:
+        drop_village(_database(settings), slug)
+    except InvalidSlug as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"village {slug} dropped")
+
+
+@main.command()
+@click.option("--role", required=True, help="platform-admin, regional-coordinator, village-admin, "
+              "grid-worker or integrator")
+@click.option("--village", default=None, help="village slug (village-admin, grid-worker)")
+@click.option("--region", default=None, help="region id (regional-coordinator)")
+@click.option("--client", default=None, help="API client id (integrator)")
+@click.option("--sub", default=None, help="subject; defaults to a stable one per role and scope")
+@click.option("--lifetime", default=3600, show_default=True, help="seconds")
+@click.pass_obj
+def token(settings: Settings, role: str, village: str | None, region: str | None,
+          client: str | None, sub: str | None, lifetime: int) -> None:
+    """Print an access token from the development issuer."""
+    from villagelink.platform.identity.dev_issuer import DevIssuerRefused, mint_for_role
+    from villagelink.tenants.demo import demo_grid_worker_subject
+
+    if role == "grid-worker" and village and sub is None:
+        # The demo region links one micro-grid worker per village to this subject.
+        sub = demo_grid_worker_subject(village)
+    try:
+        click.echo(mint_for_role(settings, role, village=village, region=region, client=client,
+                                 sub=sub, lifetime=lifetime))
+    except (ValueError, DevIssuerRefused) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Run an RQ worker on every queue (with RQ's scheduler for delayed jobs)."""
+    from villagelink.jobs.worker import run_worker
+
+    run_worker(settings)
+
+
+@main.command()
+@click.pass_obj
+def scheduler(settings: Settings) -> None:
+    """Run RQ's cron scheduler with the platform's periodic jobs."""
+    from villagelink.jobs.scheduler import run_scheduler
+
+    run_scheduler(settings)

@@ -1,0 +1,139 @@
+"""Reading residents and households inside one village schema.
+
+`allowed_grids` is None for callers who see the whole village, or the set of
+grids a grid worker covers: every query then keeps to those grids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, Select, and_, exists, func, select
+
+from villagelink.tenants import models as m
+
+Grids = frozenset[int] | None
+
+
+@dataclass(frozen=True)
+class ResidentFilter:
+    name: str | None = None
+    tag: str | None = None
+    grid_id: int | None = None
+    age_min: int | None = None
+    age_max: int | None = None
+
+
+def _years_before(today: date, years: int) -> date:
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:  # 29 February in a year without one
+        return today.replace(year=today.year - years, day=28)
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _resident_filters(query: Select, flt: ResidentFilter, allowed_grids: Grids,
+                      today: date) -> Select:
+    r = m.residents
+    if allowed_grids is not None:
+        query = query.where(r.c.grid_id.in_(list(allowed_grids)))
+    if flt.name:
+        query = query.where(r.c.name.like(_like(flt.name), escape="\\"))
+    if flt.grid_id is not None:
+        query = query.where(r.c.grid_id == flt.grid_id)
+    if flt.tag:
+        t = m.resident_tags
+        query = query.where(exists().where(and_(t.c.resident_id == r.c.id, t.c.tag == flt.tag)))
+    if flt.age_min is not None:
+        # At least N years old: born on or before today N years ago.
+        query = query.where(r.c.birth_date <= _years_before(today, flt.age_min))
+    if flt.age_max is not None:
+        # At most N years old: born after today N+1 years ago.
+        query = query.where(r.c.birth_date > _years_before(today, flt.age_max + 1))
+    return query
+
+
+def resident_page(conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids,
+                  after_id: int | None, limit: int, today: date) -> list[dict]:
+    r = m.residents
+    query = _resident_filters(select(r), flt, allowed_grids, today).order_by(r.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(r.c.id > after_id)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def resident_count(conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids,
+                   today: date) -> int:
+    query = _resident_filters(select(func.count()).select_from(m.residents), flt,
+                              allowed_grids, today)
+    return conn.execute(query).scalar_one()
+
+
+def residents_by_ids(conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+                     ) -> dict[int, dict]:
+    r = m.residents
+    query = select(r).where(r.c.id.in_(list(ids)))
+    if allowed_grids is not None:
+        query = query.where(r.c.grid_id.in_(list(allowed_grids)))
+    return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def _households() -> Select:
+    """Households with their building's name, which every reader of an address wants."""
+    h, b = m.households, m.buildings
+    return select(h, b.c.name.label("building")).outerjoin(b, b.c.id == h.c.building_id)
+
+
+def households_by_ids(conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+                      ) -> dict[int, dict]:
+    h = m.households
+    query = _households().where(h.c.id.in_(list(ids)))
+    if allowed_grids is not None:
+        query = query.where(h.c.grid_id.in_(list(allowed_grids)))
+    return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def household_page(conn: Connection, *, allowed_grids: Grids, after_id: int | None,
+                   limit: int) -> list[dict]:
+    h = m.households
+    query = _households().order_by(h.c.id).limit(limit)
+    if allowed_grids is not None:
+        query = query.where(h.c.grid_id.in_(list(allowed_grids)))
+    if after_id is not None:
+        query = query.where(h.c.id > after_id)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def household_count(conn: Connection, *, allowed_grids: Grids) -> int:
+    query = select(func.count()).select_from(m.households)
+    if allowed_grids is not None:
+        query = query.where(m.households.c.grid_id.in_(list(allowed_grids)))
+    return conn.execute(query).scalar_one()
+
+
+def members_by_household(conn: Connection, household_ids: Iterable[int]) -> dict[int, list[dict]]:
+    r = m.residents
+    rows = conn.execute(
+        select(r).where(r.c.household_id.in_(list(household_ids))).order_by(r.c.id)
+    ).mappings()
+    found: dict[int, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row["household_id"], []).append(dict(row))
+    return found
+
+
+def tags_by_resident(conn: Connection, resident_ids: Iterable[int]) -> dict[int, list[dict]]:
+    t = m.resident_tags
+    rows = conn.execute(
+        select(t).where(t.c.resident_id.in_(list(resident_ids))).order_by(t.c.tag)
+    ).mappings()
+    found: dict[int, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row["resident_id"], []).append(dict(row))
+    return found

@@ -1,0 +1,114 @@
+"""Input rules for resident records (marshmallow), with messages in Chinese."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from villagelink.tenants import id_numbers
+from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
+from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, REQUIRED, Coded
+
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+_COMMON_MESSAGES = {
+    "required": Coded("此项为必填项", REQUIRED),
+    "null": Coded("此项不能为空", REQUIRED),
+    "invalid": Coded("格式不正确", INVALID),
+}
+
+
+def _messages(**extra: str) -> dict:
+    return {**_COMMON_MESSAGES, **{k: Coded(v, INVALID) for k, v in extra.items()}}
+
+
+def _name_field(required: bool) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1, max=50, error=Coded("姓名须为1到50个字", INVALID)),
+        error_messages=_messages(),
+    )
+
+
+def _phone_field() -> fields.String:
+    return fields.String(
+        allow_none=True,
+        validate=validate.Regexp(MOBILE, error=Coded("手机号码格式不正确，应为11位大陆手机号", INVALID)),
+        error_messages=_messages(),
+    )
+
+
+def _choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(values, error=Coded(f"{label}取值无效", INVALID)),
+        error_messages=_messages(),
+        **kwargs,
+    )
+
+
+def check_id_number(value: str) -> str:
+    number = id_numbers.normalise(value)
+    if not id_numbers.is_well_formed(number):
+        raise ValidationError(Coded("身份证号码应为18位，最后一位可为X", INVALID))
+    if not id_numbers.has_valid_checksum(number):
+        raise ValidationError(Coded("身份证号码校验位不正确", INVALID))
+    born = id_numbers.birth_date(number)
+    if born is None or born > date.today() or born.year < 1890:
+        raise ValidationError(Coded("身份证号码中的出生日期无效", INVALID))
+    return number
+
+
+class NewResidentSchema(Schema):
+    name = _name_field(required=True)
+    id_number = fields.String(required=True, error_messages=_messages())
+    gender = _choice(GENDERS, "性别", load_default=None)
+    birth_date = fields.Date(load_default=None, error_messages=_messages())
+    phone = _phone_field()
+    relation_to_head = _choice(RELATIONS, "与户主关系", load_default=None, allow_none=True)
+
+    @validates("id_number")
+    def _id_number(self, value: str, **_kwargs) -> None:
+        check_id_number(value)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _consistent_with_id_number(self, data: dict, **_kwargs) -> None:
+        number = id_numbers.normalise(data["id_number"])
+        if data.get("birth_date") and data["birth_date"] != id_numbers.birth_date(number):
+            raise ValidationError(
+                Coded("出生日期与身份证号码不一致", MISMATCH), field_name="birth_date"
+            )
+        if data.get("gender") and data["gender"] != id_numbers.gender(number):
+            raise ValidationError(Coded("性别与身份证号码不一致", MISMATCH), field_name="gender")
+
+
+class ResidentChangesSchema(Schema):
+    """What `updateResident` may change: the ID number and birth date are fixed
+    (a corrected ID number is a new registration)."""
+
+    name = _name_field(required=False)
+    phone = _phone_field()
+    relation_to_head = _choice(RELATIONS, "与户主关系", allow_none=True)
+
+
+class TagSchema(Schema):
+    tag = _choice(RESIDENT_TAGS, "标签", required=True)
+    level = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(1, 4, error=Coded("残疾等级应为1到4级", INVALID)),
+        error_messages=_messages(),
+    )
+    note = fields.String(
+        load_default=None, allow_none=True,
+        validate=validate.Length(max=200, error=Coded("备注不能超过200字", INVALID)),
+    )
+
+    @validates_schema(skip_on_field_errors=True)
+    def _level_only_for_disability(self, data: dict, **_kwargs) -> None:
+        if data.get("level") is not None and data["tag"] != "disabled":
+            raise ValidationError(Coded("只有残疾标签可以填写等级", INVALID), field_name="level")
+
+
+DUPLICATE_ID_NUMBER = Coded("该身份证号码已登记", DUPLICATE)

@@ -1,0 +1,61 @@
+"""Why an action refused its input: field, message (Chinese, for the person at the
+console) and a stable code (English, for programs). Mutations return them as
+`userErrors`; nothing is written when there is one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import ValidationError
+
+REQUIRED = "REQUIRED"
+INVALID = "INVALID"
+NOT_FOUND = "NOT_FOUND"
+DUPLICATE = "DUPLICATE"
+MISMATCH = "MISMATCH"
+
+
+class Coded(str):
+    """A validation message that carries its code through marshmallow untouched."""
+
+    code: str
+
+    def __new__(cls, message: str, code: str) -> Coded:
+        obj = super().__new__(cls, message)
+        obj.code = code
+        return obj
+
+
+@dataclass(frozen=True)
+class UserError:
+    field: str | None
+    message: str
+    code: str
+
+
+class ActionFailed(Exception):
+    def __init__(self, errors: list[UserError]):
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def from_validation_error(error: ValidationError) -> ActionFailed:
+    found: list[UserError] = []
+
+    def walk(messages, field: str | None) -> None:
+        if isinstance(messages, dict):
+            for key, value in messages.items():
+                walk(value, camel(str(key)) if key != "_schema" else field)
+        elif isinstance(messages, list):
+            for message in messages:
+                walk(message, field)
+        else:
+            found.append(UserError(field, str(messages), getattr(messages, "code", INVALID)))
+
+    walk(error.messages, None)
+    return ActionFailed(found)

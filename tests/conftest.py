@@ -1,0 +1,95 @@
+"""Fixtures: real PostgreSQL and Valkey servers for the whole run, fresh villages per test.
+
+The servers are the embedded ones from the PyPI wheels, started in a temporary
+directory on free loopback ports. TEST_DATABASE_URL / TEST_REDIS_URL point the
+suite at external servers instead (a database of its own: the suite creates and
+drops village roles).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from villagelink.platform.db import Database
+from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+from villagelink.platform.migrate import upgrade_platform
+from villagelink.platform.settings import Settings, load_settings
+from villagelink.tenants import provisioning
+
+TEST_REGION = "testregion"
+_village_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    var_dir = tmp_path_factory.mktemp("var")
+    return load_settings(
+        {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "VILLAGELINK_VAR_DIR": str(var_dir),
+            "VILLAGELINK_ENV": "test",
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def db(settings: Settings) -> Iterator[Database]:
+    database = Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
+    upgrade_platform(database)
+    provisioning.ensure_region(database, TEST_REGION, "测试片区")
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def new_village_slug() -> str:
+    return f"t{next(_village_numbers)}_{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def village(db: Database) -> provisioning.Village:
+    """A freshly provisioned, empty village of its own for one test."""
+    return provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)

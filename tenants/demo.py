@@ -620,7 +620,9 @@ def _insert_returning_ids(conn: Connection, table: Table, values: list[dict]) ->
     return list(result.scalars())
 
 
-def _write_village(conn: Connection, rows: VillageRows, bar: tqdm) -> None:
+def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) -> None:
+    """Insert a village's rows into the village schema of `conn`, turning list
+    positions into database ids; `bar` counts residents as they go in."""
     grid_ids: dict[int, int] = {}
     # Parents before children: the community grid, then large, then micro grids.
     for level in m.GRID_LEVELS:
@@ -652,7 +654,8 @@ def _write_village(conn: Connection, rows: VillageRows, bar: tqdm) -> None:
              "id_number": r.id_number, "phone": r.phone,
              "household_id": household_ids[r.household], "relation_to_head": r.relation,
              "grid_id": grid_ids[rows.households[r.household].grid]} for r in batch])
-        bar.update(len(batch))
+        if bar is not None:
+            bar.update(len(batch))
 
     if rows.tags:
         conn.execute(m.resident_tags.insert(), [
@@ -717,7 +720,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, progress: bool) ->
             return False
         with tqdm(total=len(rows.residents), desc=f"播种 {plan.name} ({plan.slug})",
                   unit="人", disable=not progress) as bar:
-            _write_village(conn, rows, bar)
+            write_village(conn, rows, bar)
     return True
 
 

@@ -12,6 +12,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import pytest
 import redis
@@ -93,3 +94,71 @@ def new_village_slug() -> str:
 def village(db: Database) -> provisioning.Village:
     """A freshly provisioned, empty village of its own for one test."""
     return provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+
+
+@dataclass(frozen=True)
+class SeededRegion:
+    seeded: bool  # whether this run's seed call did the seeding
+    residents_per_village: int
+    slugs: list[str]
+
+
+@pytest.fixture(scope="session")
+def demo_region(db: Database) -> SeededRegion:
+    """The five demo villages, seeded once per run at a small size. Read-only:
+    tests that write use `populated_village`."""
+    from villagelink.tenants.demo import DEMO_VILLAGES, seed_demo_region
+
+    size = 180
+    seeded = seed_demo_region(db, residents_per_village=size, progress=False)
+    return SeededRegion(seeded, size, [plan.slug for plan in DEMO_VILLAGES])
+
+
+@pytest.fixture
+def populated_village(db: Database) -> provisioning.Village:
+    """A fresh village of its own with grids, staff, households and 60 residents."""
+    from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+
+    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
+    with db.tenant(village.slug) as conn:
+        write_village(conn, build_village(plan, seed=7))
+    return village
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, db: Database):
+    from villagelink.platform.app import create_app
+
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def token(settings: Settings):
+    """Mint a development-issuer token: token("village-admin", village="liulin")."""
+    from villagelink.platform.identity.dev_issuer import mint_for_role
+
+    def mint(role: str, **scope) -> str:
+        return mint_for_role(settings, role, **scope)
+
+    return mint
+
+
+@pytest.fixture
+def gql(client):
+    """POST a GraphQL document with a bearer token; returns (status, body)."""
+
+    def post(query: str, token: str, variables: dict | None = None, **headers):
+        response = client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}", **headers},
+        )
+        return response.status_code, response.get_json()
+
+    return post

@@ -1,7 +1,7 @@
 """The demo region generator: five villages at DOMAIN.md's proportions, seeded once.
 
 The seeder owns region `nanhe` and fixed village slugs, so the region is seeded
-once for this module (small villages) and every test only reads it.
+once per run (small villages, the `demo_region` fixture) and every test only reads it.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from villagelink.platform.db import Database
 from villagelink.tenants import demo, provisioning
 from villagelink.tenants.id_numbers import birth_date, gender, has_valid_checksum
 
-RESIDENTS = 180
 SLUGS = [plan.slug for plan in demo.DEMO_VILLAGES]
 MOBILE_PREFIXES = ("13", "14", "15", "16", "17", "18", "19")
 
 
-@pytest.fixture(scope="module")
-def region(db: Database) -> bool:
-    return demo.seed_demo_region(db, residents_per_village=RESIDENTS, progress=False)
+@pytest.fixture
+def region(demo_region):
+    """The demo region as tests/conftest.py seeds it once per run (small villages)."""
+    return demo_region
 
 
 def rows(db: Database, slug: str, sql: str) -> list:
@@ -47,8 +47,8 @@ def tag_counts(db: Database, slug: str) -> Counter:
     return Counter(dict(rows(db, slug, "SELECT tag, count(*) FROM resident_tags GROUP BY tag")))
 
 
-def test_five_villages_linked_in_a_ring(db: Database, region: bool) -> None:
-    assert region is True
+def test_five_villages_linked_in_a_ring(db: Database, region) -> None:
+    assert region.seeded is True
     villages = [v for v in provisioning.list_villages(db) if v.region_id == demo.REGION_ID]
     assert sorted(v.slug for v in villages) == sorted(SLUGS)
     assert all(v.name for v in villages)
@@ -60,7 +60,7 @@ def test_five_villages_linked_in_a_ring(db: Database, region: bool) -> None:
     assert Counter(slug for link in links for slug in link) == Counter({s: 2 for s in SLUGS})
 
 
-def test_demo_integrator_client(db: Database, region: bool) -> None:
+def test_demo_integrator_client(db: Database, region) -> None:
     with db.platform() as conn:
         client = conn.execute(select(pm.api_clients).where(
             pm.api_clients.c.client_id == "demo-integrator")).mappings().one()
@@ -81,16 +81,18 @@ def _row_counts(db: Database) -> dict[str, int]:
     return counts
 
 
-def test_second_seed_changes_nothing(db: Database, region: bool) -> None:
+def test_second_seed_changes_nothing(db: Database, region) -> None:
     before = _row_counts(db)
-    assert demo.seed_demo_region(db, residents_per_village=RESIDENTS, progress=False) is False
+    assert demo.seed_demo_region(
+        db, residents_per_village=region.residents_per_village, progress=False
+    ) is False
     assert _row_counts(db) == before
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_residents_at_planned_proportions(db: Database, region: bool, slug: str) -> None:
+def test_residents_at_planned_proportions(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
-    assert abs(len(residents) - RESIDENTS) <= 1
+    assert abs(len(residents) - region.residents_per_village) <= 1
     elderly = sum(age(r.birth_date) >= 60 for r in residents) / len(residents)
     assert 0.25 <= elderly <= 0.40
     men = sum(r.gender == "male" for r in residents) / len(residents)
@@ -98,7 +100,7 @@ def test_residents_at_planned_proportions(db: Database, region: bool, slug: str)
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_id_numbers_and_phones_are_consistent(db: Database, region: bool, slug: str) -> None:
+def test_id_numbers_and_phones_are_consistent(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
     for r in residents:
         assert has_valid_checksum(r.id_number), r.id_number
@@ -112,13 +114,13 @@ def test_id_numbers_and_phones_are_consistent(db: Database, region: bool, slug: 
     assert sum(r.phone is not None for r in adults) / len(adults) > 0.8
 
 
-def test_id_numbers_unique_across_the_region(db: Database, region: bool) -> None:
+def test_id_numbers_unique_across_the_region(db: Database, region) -> None:
     numbers = [r.id_number for slug in SLUGS for r in residents_of(db, slug)]
     assert len(numbers) == len(set(numbers))
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_households(db: Database, region: bool, slug: str) -> None:
+def test_households(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
     households = rows(db, slug, "SELECT id, head_resident_id, grid_id, address FROM households")
     sizes = Counter(r.household_id for r in residents)
@@ -135,7 +137,7 @@ def test_households(db: Database, region: bool, slug: str) -> None:
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_relations_agree_with_ages(db: Database, region: bool, slug: str) -> None:
+def test_relations_agree_with_ages(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
     heads = {r.household_id: r for r in residents if r.relation_to_head == "head"}
     for r in residents:
@@ -151,7 +153,7 @@ def test_relations_agree_with_ages(db: Database, region: bool, slug: str) -> Non
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_grids(db: Database, region: bool, slug: str) -> None:
+def test_grids(db: Database, region, slug: str) -> None:
     grids = {g.id: g for g in rows(db, slug, "SELECT id, parent_id, level FROM grids")}
     levels = Counter(g.level for g in grids.values())
     assert levels["community"] == 1 and levels["large"] >= 1 and levels["micro"] >= 1
@@ -168,7 +170,7 @@ def test_grids(db: Database, region: bool, slug: str) -> None:
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_three_tiers_of_grid_staff(db: Database, region: bool, slug: str) -> None:
+def test_three_tiers_of_grid_staff(db: Database, region, slug: str) -> None:
     assigned = rows(db, slug, "SELECT s.tier, s.account_sub, g.level FROM grid_staff s "
                               "JOIN grid_assignments a ON a.staff_id = s.id "
                               "JOIN grids g ON g.id = a.grid_id")
@@ -184,7 +186,7 @@ def test_three_tiers_of_grid_staff(db: Database, region: bool, slug: str) -> Non
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_elderly_living_alone(db: Database, region: bool, slug: str) -> None:
+def test_elderly_living_alone(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
     sizes = Counter(r.household_id for r in residents)
     alone = {r.id for r in residents if age(r.birth_date) >= 60 and sizes[r.household_id] == 1}
@@ -194,9 +196,9 @@ def test_elderly_living_alone(db: Database, region: bool, slug: str) -> None:
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_tag_shares(db: Database, region: bool, slug: str) -> None:
+def test_tag_shares(db: Database, region, slug: str) -> None:
     tags = tag_counts(db, slug)
-    share = {tag: count / RESIDENTS for tag, count in tags.items()}
+    share = {tag: count / region.residents_per_village for tag, count in tags.items()}
     assert 0.02 <= share["disabled"] <= 0.07
     assert 0.03 <= share["key_focus"] <= 0.09
     assert 0.03 <= share["party_member"] <= 0.08
@@ -209,7 +211,7 @@ def test_tag_shares(db: Database, region: bool, slug: str) -> None:
     assert all(1 <= level <= 4 for (level,) in levels)
 
 
-def test_low_income_tags_whole_households(db: Database, region: bool) -> None:
+def test_low_income_tags_whole_households(db: Database, region) -> None:
     for slug in SLUGS:
         untagged = rows(db, slug, """
             SELECT count(*) FROM residents r

@@ -56,9 +56,9 @@ class Database:
 
     @contextmanager
     def platform(self) -> Iterator[Connection]:
-        """A transaction on the platform schema as the application role."""
+        """A transaction as the application role, for the platform schema (whose
+        tables are always named with their schema, so no search_path is set)."""
         with self.engine.begin() as conn:
-            conn.exec_driver_sql("SET LOCAL search_path TO platform")
             yield conn
 
     @contextmanager

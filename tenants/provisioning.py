@@ -7,7 +7,8 @@ failure half-way, converges on the same village.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,19 +133,49 @@ def migrate_villages(
     jobs: int = 4,
     on_done: Callable[[str], None] | None = None,
 ) -> list[MigrationFailure]:
-    """Migrate many villages in parallel. A failure in one does not stop the
-    others; each village keeps its own version, so a rerun resumes where it failed."""
+    """Migrate many villages, `jobs` at a time. A failure in one does not stop the
+    others; each village keeps its own version, so a rerun resumes where it failed.
+
+    Parallel runs use processes: Alembic keeps its migration context in module
+    globals, so two migrations in threads of one process would trip over each other.
+    """
+    slugs = list(slugs)
     failures: list[MigrationFailure] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = {pool.submit(migrate_village, db, slug): slug for slug in slugs}
+
+    def finished(slug: str, error: str | None) -> None:
+        if error is not None:
+            failures.append(MigrationFailure(slug, error))
+        if on_done:
+            on_done(slug)
+
+    if jobs <= 1 or len(slugs) <= 1:
+        for slug in slugs:
+            finished(*_migrate_one(db, slug))
+        return failures
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(_migrate_in_worker, db.url, slug) for slug in slugs]
         for future in as_completed(futures):
-            slug = futures[future]
-            exc = future.exception()
-            if exc is not None:
-                failures.append(MigrationFailure(slug, f"{type(exc).__name__}: {exc}"))
-            if on_done:
-                on_done(slug)
+            finished(*future.result())
     return failures
+
+
+def _migrate_one(db: Database, slug: str) -> tuple[str, str | None]:
+    try:
+        migrate_village(db, slug)
+    except Exception as exc:  # noqa: BLE001 - reported per village, the others go on
+        return slug, f"{type(exc).__name__}: {exc}"
+    return slug, None
+
+
+_worker_databases: dict[str, Database] = {}
+
+
+def _migrate_in_worker(url: str, slug: str) -> tuple[str, str | None]:
+    db = _worker_databases.get(url)
+    if db is None:
+        db = _worker_databases[url] = Database(url, statement_timeout_ms=0, pool_size=1)
+    return _migrate_one(db, slug)
 
 
 def drop_village(db: Database, slug: str) -> None:

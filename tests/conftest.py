@@ -109,7 +109,8 @@ def demo_region(db: Database) -> SeededRegion:
     tests that write use `populated_village`."""
     from villagelink.tenants.demo import DEMO_VILLAGES, seed_demo_region
 
-    size = 180
+    # Large enough for several micro-grids, so that a grid worker sees only part.
+    size = 600
     seeded = seed_demo_region(db, residents_per_village=size, progress=False)
     return SeededRegion(seeded, size, [plan.slug for plan in DEMO_VILLAGES])
 

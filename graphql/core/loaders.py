@@ -30,10 +30,11 @@ class BatchLoader(Generic[K, V]):
         if key not in self._cache:
             self._pending.add(key)
             wanted = list(self._pending)
+            # Cleared first: a fetch may announce keys for the next batch (parents).
+            self._pending.clear()
             found = self._fetch_many(wanted)
             for k in wanted:
                 self._cache[k] = found.get(k)
-            self._pending.clear()
         return self._cache[key]
 
     def prime(self, key: K, value: V) -> None:

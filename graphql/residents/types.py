@@ -86,7 +86,7 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     def fetch(limit: int) -> list[dict]:
         rows = queries.resident_page(conn, flt, allowed_grids=grids, after_id=page.after_id,
                                      limit=limit, today=ctx.today)
-        _announce_residents(ctx, slug, rows)
+        _announce_residents(ctx, slug, rows[: page.first])
         return rows
 
     return paginate(
@@ -107,9 +107,10 @@ def resolve_households(village: dict, info, first=None, after=None):
     def fetch(limit: int) -> list[dict]:
         rows = queries.household_page(conn, allowed_grids=grids, after_id=page.after_id,
                                       limit=limit)
-        grid_loader(ctx, slug).expect(r["grid_id"] for r in rows)
-        resident_loader(ctx, slug).expect(r["head_resident_id"] for r in rows)
-        _members_loader(ctx, slug).expect(r["id"] for r in rows)
+        shown = rows[: page.first]
+        grid_loader(ctx, slug).expect(r["grid_id"] for r in shown)
+        resident_loader(ctx, slug).expect(r["head_resident_id"] for r in shown)
+        _members_loader(ctx, slug).expect(r["id"] for r in shown)
         return rows
 
     return paginate(fetch, page, count=lambda: queries.household_count(conn, allowed_grids=grids),

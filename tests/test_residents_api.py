@@ -205,6 +205,6 @@ def _counts(db, slug) -> tuple:
     with db.tenant(slug) as conn:
         residents_count = conn.execute(text("SELECT count(*) FROM residents")).scalar()
     with db.platform() as conn:
-        audit = conn.execute(text("SELECT count(*) FROM audit_log WHERE village = :v"),
+        audit = conn.execute(text("SELECT count(*) FROM platform.audit_log WHERE village = :v"),
                              {"v": slug}).scalar()
     return residents_count, audit

@@ -1,0 +1,91 @@
+"""Periodic upkeep on the `maintenance` queue.
+
+`refresh_village_stats` rolls up per-village counts into `platform.village_stats`
+so that coordinators' overviews read one small table instead of every village
+schema. It runs every ten minutes (jobs/scheduler.py) and fans out one job per
+village: each village is counted under its own role and retried on its own,
+with a backoff, when it fails.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from rq import Retry
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+
+from villagelink.jobs.queues import MAINTENANCE, queue
+from villagelink.jobs.worker import job_database, job_settings
+from villagelink.platform import models as pm
+from villagelink.tenants import models as tm
+from villagelink.tenants.provisioning import list_villages
+
+# RQ's cron jobs take no retry policy, so the per-village jobs carry it.
+STATS_RETRY = Retry(max=3, interval=[30, 120, 600])
+STATS_JOB_TIMEOUT = 300
+# Failed jobs stay a week in the failed registry, to be looked at and requeued.
+FAILURE_TTL = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class VillageStats:
+    village: str
+    residents: int
+    households: int
+    aged_60_plus: int
+
+
+def refresh_village_stats() -> list[str]:
+    """Enqueue `refresh_village_stats_for` for every active village; returns the job ids."""
+    villages = [v.slug for v in list_villages(job_database()) if v.status == "active"]
+    maintenance = queue(MAINTENANCE, job_settings())
+    jobs = maintenance.enqueue_many([
+        maintenance.prepare_data(
+            refresh_village_stats_for,
+            args=(slug,),
+            retry=STATS_RETRY,
+            timeout=STATS_JOB_TIMEOUT,
+            failure_ttl=FAILURE_TTL,
+            description=f"village stats: {slug}",
+        )
+        for slug in villages
+    ])
+    return [job.id for job in jobs]
+
+
+def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
+    """Count one village's residents, households and residents aged 60 or more, and
+    store the counts (idempotent: one row per village, replaced each time)."""
+    stats = count_village(slug)
+    with job_database().platform() as conn:
+        counts = {k: v for k, v in asdict(stats).items() if k != "village"}
+        conn.execute(
+            insert(pm.village_stats)
+            .values(village=slug, **counts)
+            .on_conflict_do_update(
+                index_elements=["village"],
+                set_={**counts, "computed_at": func.now()},
+            )
+        )
+    return asdict(stats)
+
+
+def count_village(slug: str) -> VillageStats:
+    """The counts, read inside the village under its own role, in one statement."""
+    residents, households = tm.residents, tm.households
+    aged_60_plus = (
+        select(func.count())
+        .select_from(residents)
+        .where(residents.c.birth_date <= text("current_date - interval '60 years'"))
+    )
+    with job_database().tenant(slug) as conn:
+        row = conn.execute(
+            select(
+                select(func.count()).select_from(residents).scalar_subquery(),
+                select(func.count()).select_from(households).scalar_subquery(),
+                aged_60_plus.scalar_subquery(),
+            )
+        ).one()
+    return VillageStats(slug, *row)
+

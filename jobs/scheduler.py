@@ -1,0 +1,36 @@
+"""The platform's periodic jobs, enqueued by RQ's cron scheduler.
+
+One scheduler process runs next to the workers (`villagelink scheduler`); it
+only enqueues, the workers run. An interval job is first enqueued when the
+scheduler starts, then every interval.
+"""
+
+from __future__ import annotations
+
+import redis
+from rq.cron import CronScheduler
+
+from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
+from villagelink.jobs.queues import MAINTENANCE, redis_connection
+from villagelink.platform.settings import Settings
+
+VILLAGE_STATS_INTERVAL = 10 * 60
+
+
+def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
+    """A cron scheduler with every periodic job registered, not yet started."""
+    scheduler = CronScheduler(connection=connection)
+    scheduler.register(
+        refresh_village_stats,
+        queue_name=MAINTENANCE,
+        interval=VILLAGE_STATS_INTERVAL,
+        # The fan-out only lists villages; a run that outlives the next tick is stuck.
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    return scheduler
+
+
+def run_scheduler(settings: Settings) -> None:
+    """Enqueue the periodic jobs on time until SIGINT/SIGTERM."""
+    build_cron_scheduler(redis_connection(settings)).start()

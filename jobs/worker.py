@@ -1,0 +1,64 @@
+"""The RQ worker process, and the database handle every job in it shares.
+
+Jobs read their settings from the worker's environment (`villagelink run`
+passes DATABASE_URL and REDIS_URL to it), never from arguments, so a job
+enqueued anywhere runs against the servers of the worker that takes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from rq import Queue, Worker
+
+from villagelink.jobs.queues import QUEUES, redis_connection
+from villagelink.platform.db import Database
+from villagelink.platform.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def job_settings() -> Settings:
+    return load_settings()
+
+
+@cache
+def job_database() -> Database:
+    """One engine per process, built on first use.
+
+    The worker builds it before it forks its work horses, which inherit it;
+    the worker itself never connects, so each horse starts with an empty pool
+    of its own rather than sockets shared across the fork.
+    """
+    settings = job_settings()
+    return Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms,
+                    pool_size=2)
+
+
+def reset_job_runtime() -> None:
+    """Forget the cached settings and database (tests, or after the environment changed)."""
+    if job_database.cache_info().currsize:
+        job_database().dispose()
+    job_database.cache_clear()
+    job_settings.cache_clear()
+
+
+def worker_queues(settings: Settings) -> list[Queue]:
+    connection = redis_connection(settings)
+    return [Queue(name, connection=connection) for name in QUEUES]
+
+
+def run_worker(settings: Settings) -> None:
+    """Work on every queue, highest priority first, until SIGINT/SIGTERM.
+
+    `with_scheduler` runs RQ's scheduler next to the worker, which moves
+    delayed jobs and retries with a backoff interval back onto their queue.
+    """
+    job_database()
+    queues = worker_queues(settings)
+    log.info("worker on queues %s", ", ".join(q.name for q in queues))
+    Worker(queues, connection=redis_connection(settings)).work(
+        with_scheduler=True, logging_level="INFO"
+    )

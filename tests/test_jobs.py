@@ -1,0 +1,144 @@
+"""Jobs against the real servers: a worker in burst mode runs them as in production."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+import redis
+from rq import Queue, Worker
+from sqlalchemy import select
+
+from villagelink.jobs import maintenance
+from villagelink.jobs.queues import MAINTENANCE, QUEUES, queue
+from villagelink.jobs.scheduler import VILLAGE_STATS_INTERVAL, build_cron_scheduler
+from villagelink.jobs.worker import reset_job_runtime, worker_queues
+from villagelink.platform import models as pm
+from villagelink.platform.db import Database
+from villagelink.platform.settings import Settings
+from villagelink.tenants import models as tm
+from villagelink.tenants.id_numbers import compose, gender
+from villagelink.tenants.provisioning import Village
+
+_sequence = itertools.count(1)
+
+
+@pytest.fixture
+def job_env(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_client: redis.Redis
+) -> Iterator[Settings]:
+    """Jobs read settings from the environment, as in a worker started by `villagelink run`."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    reset_job_runtime()
+    for name in QUEUES:
+        Queue(name, connection=redis_client).empty()
+    yield settings
+    reset_job_runtime()
+
+
+def add_household(db: Database, slug: str, birth_dates: list[date]) -> None:
+    with db.tenant(slug) as conn:
+        grid_id = conn.execute(
+            tm.grids.insert()
+            .values(level="micro", code=f"G-{uuid.uuid4().hex[:8]}", name="一组")
+            .returning(tm.grids.c.id)
+        ).scalar_one()
+        household_id = conn.execute(
+            tm.households.insert()
+            .values(address="柳林村一组 1 号", grid_id=grid_id)
+            .returning(tm.households.c.id)
+        ).scalar_one()
+        id_numbers = [compose("370124", born, next(_sequence)) for born in birth_dates]
+        conn.execute(
+            tm.residents.insert(),
+            [
+                {
+                    "name": f"居民{i}",
+                    "gender": gender(id_number),
+                    "birth_date": born,
+                    "id_number": id_number,
+                    "household_id": household_id,
+                    "grid_id": grid_id,
+                }
+                for i, (born, id_number) in enumerate(zip(birth_dates, id_numbers, strict=True))
+            ],
+        )
+
+
+def stats_rows(db: Database, slug: str) -> list:
+    with db.platform() as conn:
+        return conn.execute(
+            select(pm.village_stats).where(pm.village_stats.c.village == slug)
+        ).all()
+
+
+def work_off(settings: Settings) -> None:
+    """Run every queued job, in forked work horses as `villagelink worker` does."""
+    queues = worker_queues(settings)
+    Worker(queues, connection=queues[0].connection).work(burst=True)
+
+
+def test_village_stats_counts_inside_the_village(
+    job_env: Settings, db: Database, village: Village
+) -> None:
+    add_household(db, village.slug, [date(1950, 3, 1), date(1961, 1, 1), date(2001, 5, 5)])
+
+    job = queue(MAINTENANCE, job_env).enqueue(maintenance.refresh_village_stats_for, village.slug)
+    work_off(job_env)
+
+    assert job.get_status(refresh=True) == "finished", job.latest_result().exc_string
+    assert job.return_value() == {
+        "village": village.slug, "residents": 3, "households": 1, "aged_60_plus": 2,
+    }
+    [first] = stats_rows(db, village.slug)
+    assert (first.residents, first.households, first.aged_60_plus) == (3, 1, 2)
+
+    add_household(db, village.slug, [date(1940, 1, 1), date(1990, 1, 1)])
+    queue(MAINTENANCE, job_env).enqueue(maintenance.refresh_village_stats_for, village.slug)
+    work_off(job_env)
+
+    [second] = stats_rows(db, village.slug)
+    assert (second.residents, second.households, second.aged_60_plus) == (5, 2, 3)
+    assert second.computed_at > first.computed_at
+
+
+def test_periodic_refresh_fans_out_one_retried_job_per_village(
+    job_env: Settings, db: Database, village: Village
+) -> None:
+    add_household(db, village.slug, [date(1955, 6, 1)])
+
+    job_ids = maintenance.refresh_village_stats()
+
+    jobs = [queue(MAINTENANCE, job_env).fetch_job(job_id) for job_id in job_ids]
+    [ours] = [job for job in jobs if job.args == (village.slug,)]
+    assert ours.origin == MAINTENANCE
+    assert ours.retries_left == maintenance.STATS_RETRY.max
+    assert ours.retry_intervals == maintenance.STATS_RETRY.intervals
+    assert ours.failure_ttl == maintenance.FAILURE_TTL
+
+    work_off(job_env)
+
+    [row] = stats_rows(db, village.slug)
+    assert (row.residents, row.households, row.aged_60_plus) == (1, 1, 1)
+
+
+def test_cron_scheduler_registers_stats_every_ten_minutes(redis_client: redis.Redis) -> None:
+    scheduler = build_cron_scheduler(redis_client)
+
+    [job] = scheduler.get_jobs()
+    assert job.func is maintenance.refresh_village_stats
+    assert job.queue_name == MAINTENANCE
+    assert job.interval == VILLAGE_STATS_INTERVAL == 600
+    assert job.cron is None
+
+
+def test_worker_takes_queues_in_priority_order(job_env: Settings) -> None:
+    assert [q.name for q in worker_queues(job_env)] == [
+        "sync", "notify", "ingest", "maintenance", "reports",
+    ]
+    with pytest.raises(ValueError, match="unknown queue"):
+        queue("default", job_env)

@@ -1,0 +1,389 @@
+"""`villagelink run` (`make run`): the whole platform on one machine, under one supervisor.
+
+It starts the embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL
+point elsewhere, migrates, seeds the demo region once, then runs gunicorn, an
+RQ worker and the cron scheduler as child processes and prints where to reach
+them. Each child has a session of its own, so a terminal Ctrl-C reaches only
+the supervisor, which stops them in order (gunicorn, then the scheduler, then
+the worker) and then the embedded servers.
+
+DEMO_RESIDENTS_PER_VILLAGE=N seeds N residents per village instead of the full
+2,000-4,000 (quick starts and the end-to-end test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+from sqlalchemy.engine import make_url
+from tqdm import tqdm
+
+from villagelink.platform.db import Database
+from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey
+from villagelink.platform.migrate import upgrade_platform
+from villagelink.platform.settings import Settings
+from villagelink.tenants.demo import DEMO_CLIENT_ID, DEMO_VILLAGES, REGION_ID, seed_demo_region
+from villagelink.tenants.provisioning import list_villages, migrate_villages
+
+READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
+STOP_TIMEOUT = 15  # seconds a child gets between SIGTERM and SIGKILL
+GRACEFUL_TIMEOUT = 10  # gunicorn's own, for requests in flight
+
+# Reentrant: the signal handler that reports a second Ctrl-C prints from the main
+# thread, which may be inside say() at that moment.
+_print_lock = threading.RLock()
+
+
+def say(line: str) -> None:
+    with _print_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM reached the supervisor."""
+
+
+class StartupFailed(Exception):
+    """Something the platform needs did not come up; the message says what."""
+
+
+class Child:
+    """One child process in its own session, its output relayed line by line with its name."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.popen: subprocess.Popen[bytes] | None = None
+        self._relay: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._relay = threading.Thread(target=self._relay_output, daemon=True)
+        self._relay.start()
+
+    def _relay_output(self) -> None:
+        assert self.popen is not None and self.popen.stdout is not None
+        for raw in iter(self.popen.stdout.readline, b""):
+            say(f"{self.name:<9} | {raw.decode('utf-8', 'replace').rstrip()}")
+
+    def exit_code(self) -> int | None:
+        return None if self.popen is None else self.popen.poll()
+
+    def describe_exit(self) -> str:
+        code = self.exit_code()
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    def stop(self) -> None:
+        """SIGTERM to the child, which stops its own children gracefully; SIGKILL to its
+        process group after STOP_TIMEOUT; then make sure nothing outlives it: neither
+        its group (gunicorn workers of a master that died) nor a descendant in a group
+        of its own (an RQ work horse)."""
+        if self.popen is None:
+            return
+        try:
+            descendants = psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            descendants = []
+        if self.popen.poll() is None:
+            say(f"stopping {self.name} (pid {self.pid})")
+            self.popen.terminate()
+            try:
+                self.popen.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                say(f"{self.name} did not stop within {STOP_TIMEOUT}s; killing it")
+                _signal_group(self.pid, signal.SIGKILL)
+                self.popen.wait()
+        _signal_group(self.pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(descendants, timeout=0)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.terminate()
+        _, alive = psutil.wait_procs(alive, timeout=5)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        if self._relay is not None:
+            self._relay.join(timeout=2)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+class Supervisor:
+    """Starts children in order, watches them, stops them in reverse order."""
+
+    def __init__(self) -> None:
+        self.children: list[Child] = []
+
+    def start(self, child: Child) -> None:
+        self.children.append(child)
+        child.start()
+        say(f"started {child.name} (pid {child.pid})")
+
+    def exited(self) -> Child | None:
+        return next((c for c in self.children if c.exit_code() is not None), None)
+
+    def wait_for_exit(self) -> Child:
+        """Block until a child exits (or a signal raises StopRequested)."""
+        while (child := self.exited()) is None:
+            time.sleep(0.5)
+        return child
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+
+
+def run(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM (exit 0) or until a child dies (non-zero)."""
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
+    supervisor = Supervisor()
+    try:
+        residents_per_village = demo_residents_per_village()
+        start_servers(settings, servers)
+        prepare_database(settings, residents_per_village)
+        env = child_environment(settings)
+        villagelink = _script("villagelink")
+        supervisor.start(Child("worker", [villagelink, "worker"], env))
+        supervisor.start(Child("scheduler", [villagelink, "scheduler"], env))
+        supervisor.start(Child("gunicorn", gunicorn_command(settings), env))
+        wait_until_ready(settings, supervisor)
+        say(banner(settings, villagelink))
+        child = supervisor.wait_for_exit()
+        say(f"{child.name} exited unexpectedly ({child.describe_exit()}); stopping the rest")
+        return 1
+    except StopRequested as stop:
+        say(f"{stop}: stopping")
+        return 0
+    except (StartupFailed, EmbeddedServerError) as exc:
+        say(f"villagelink run: {exc}")
+        return 1
+    finally:
+        for sig in previous:
+            signal.signal(sig, _note_already_stopping)
+        supervisor.stop()
+        for server in reversed(servers):
+            say(f"stopping embedded {type(server).__name__.removeprefix('Embedded')}")
+            server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("stopped")
+
+
+def _raise_stop(signum: int, _frame: object) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def _note_already_stopping(_signum: int, _frame: object) -> None:
+    say("already stopping, please wait")
+
+
+def start_servers(settings: Settings, started: list[EmbeddedPostgres | EmbeddedValkey]) -> None:
+    """Start the embedded servers that no URL replaces, adding each to `started` (to be
+    stopped at the end) before it starts, so that a failure half-way stops it too."""
+    if settings.external_database_url:
+        say(f"PostgreSQL: external, {_without_password(settings.database_url)}")
+    else:
+        postgres = EmbeddedPostgres(settings.var_dir / "postgres", settings.embedded_postgres_port)
+        started.append(postgres)
+        postgres.start()
+        say(f"PostgreSQL: embedded, port {postgres.port}, data in {postgres.data_dir}")
+    if settings.external_redis_url:
+        say(f"Redis:      external, {_without_password(settings.redis_url)}")
+    else:
+        valkey = EmbeddedValkey(settings.var_dir / "valkey", settings.embedded_redis_port)
+        started.append(valkey)
+        valkey.start()
+        say(f"Redis:      embedded Valkey, port {valkey.port}, data in {valkey.data_dir}")
+
+
+def _without_password(url: str) -> str:
+    if url.startswith("postgresql"):
+        return make_url(url).render_as_string(hide_password=True)
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def prepare_database(settings: Settings, residents_per_village: int | None) -> None:
+    """Migrate the platform and every village, seed the demo region once."""
+    db = Database(settings.database_url, statement_timeout_ms=0)
+    try:
+        upgrade_platform(db)
+        slugs = [v.slug for v in list_villages(db)]
+        if slugs:
+            with tqdm(total=len(slugs), desc="迁移村库 migrating villages", unit="village") as bar:
+                # One at a time: alembic's `context` proxy is process-global, and
+                # migrate_villages' threads race on it (KeyError in _remove_proxy).
+                failures = migrate_villages(db, slugs, jobs=1, on_done=lambda _slug: bar.update())
+            if failures:
+                raise StartupFailed(
+                    "migration failed for " + "; ".join(f"{f.slug}: {f.error}" for f in failures)
+                )
+        say(f"数据库已迁移 / database migrated: platform schema and {len(slugs)} villages at head")
+        if seed_demo_region(db, residents_per_village=residents_per_village):
+            say("演示片区已生成 / demo region seeded")
+        else:
+            say("演示片区已存在 / demo region already seeded, left as it is")
+    finally:
+        db.dispose()
+
+
+def demo_residents_per_village() -> int | None:
+    raw = os.environ.get("DEMO_RESIDENTS_PER_VILLAGE", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise StartupFailed(f"DEMO_RESIDENTS_PER_VILLAGE must be a positive number, not {raw!r}")
+    return int(raw)
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The children resolve the same servers as the supervisor, embedded or not."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "VILLAGELINK_VAR_DIR": str(settings.var_dir),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+    }
+
+
+def gunicorn_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--name",
+        "villagelink",
+        "-k",
+        "gthread",
+        "--workers",
+        str(settings.gunicorn_workers),
+        "--threads",
+        str(settings.gunicorn_threads),
+        "--bind",
+        f"{settings.http_host}:{settings.http_port}",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT),
+        # The supervisor drives gunicorn by signals; a control socket in $HOME
+        # would be shared by every `villagelink run` on the machine.
+        "--no-control-socket",
+        "villagelink.platform.app:create_app()",
+    ]
+
+
+def _script(name: str) -> str:
+    """A console script of this installation: next to the interpreter, else on PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if found is None:
+        raise StartupFailed(f"the {name!r} command is not installed; run `make install`")
+    return found
+
+
+def wait_until_ready(settings: Settings, supervisor: Supervisor) -> None:
+    url = f"http://{_connect_host(settings.http_host)}:{settings.http_port}/readyz"
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if (child := supervisor.exited()) is not None:
+            raise StartupFailed(f"{child.name} exited while starting ({child.describe_exit()})")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    raise StartupFailed(f"{url} did not answer 200 within {READY_TIMEOUT}s")
+
+
+def _connect_host(bind_host: str) -> str:
+    return "127.0.0.1" if bind_host in ("0.0.0.0", "") else bind_host
+
+
+def banner(settings: Settings, villagelink: str) -> str:
+    base = settings.public_url.rstrip("/")
+    command = _shown_path(villagelink)
+    slug = DEMO_VILLAGES[0].slug
+    lines = [
+        "",
+        "=" * 78,
+        "villagelink 已启动 / is running",
+        f"  GraphQL     {base}/graphql",
+        f"  health      {base}/healthz",
+        f"  readiness   {base}/readyz",
+        f"  metrics     {base}/metrics",
+        f"  {'dev issuer' if settings.dev_issuer_enabled else 'issuer':<11} "
+        f"{settings.issuer}/.well-known/openid-configuration",
+    ]
+    if settings.dev_issuer_enabled:
+        roles: list[tuple[str, str]] = [
+            ("平台管理员 platform admin", "--role platform-admin"),
+            (
+                "联动协调员 regional coordinator",
+                f"--role regional-coordinator --region {REGION_ID}",
+            ),
+            ("村务管理员 village admin", f"--role village-admin --village {slug}"),
+            ("网格员 grid worker", f"--role grid-worker --village {slug}"),
+            ("第三方集成方 integrator", f"--role integrator --client {DEMO_CLIENT_ID}"),
+        ]
+        query = json.dumps(
+            {"query": f'{{ village(slug: "{slug}") {{ name stats {{ residents aged60Plus }} }} }}'},
+            ensure_ascii=False,
+        )
+        lines += [
+            "",
+            "开发用令牌 (有效期一小时) / development tokens (valid one hour):",
+            *(f"  {label}\n      {command} token {args}" for label, args in roles),
+            "",
+            "试一试 / try it:",
+            f"  TOKEN=$({command} token --role village-admin --village {slug})",
+            f'  curl -s {base}/graphql -H "Authorization: Bearer $TOKEN" \\',
+            f"       -H 'Content-Type: application/json' -d '{query}'",
+        ]
+    lines += ["", "Ctrl-C 停止全部 / stops everything", "=" * 78]
+    return "\n".join(lines)
+
+
+def _shown_path(path: str) -> str:
+    """`.venv/bin/villagelink` when it lives under the working directory."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

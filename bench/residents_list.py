@@ -1,0 +1,154 @@
+"""Latency of the village admin's resident list (50 per page) against a running server.
+
+    .venv/bin/python bench/residents_list.py [--url URL] [--village SLUG] [--token TOKEN]
+
+Runs the same query at each concurrency for a fixed number of requests (or
+until the time bound) and prints p50/p95 latency and throughput. Without
+--token it mints a village-admin token with `villagelink token`, which needs
+the same environment (VILLAGELINK_VAR_DIR, port) as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+RESIDENTS_QUERY = """
+query Residents($slug: String!) {
+  village(slug: $slug) {
+    residents(first: 50) {
+      edges {
+        node {
+          id name gender birthDate age
+          household { id address }
+          grid { id name }
+        }
+      }
+    }
+  }
+}
+"""
+
+VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
+
+
+def mint_token(*args: str) -> str:
+    result = subprocess.run([VILLAGELINK, "token", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"could not mint a token ({' '.join(args)}): {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def graphql(session: requests.Session, url: str, token: str, query: str,
+            variables: dict | None = None) -> dict:
+    response = session.post(
+        url,
+        json={"query": query, "variables": variables or {}},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    body = response.json()
+    if body.get("errors"):
+        raise RuntimeError(body["errors"][0].get("message", body["errors"]))
+    return body["data"]
+
+
+def first_village(url: str) -> str:
+    with requests.Session() as session:
+        token = mint_token("--role", "platform-admin")
+        data = graphql(session, url, token, "{ villages { slug } }")
+    if not data["villages"]:
+        sys.exit("the server has no villages: run `make run` first, which seeds the demo region")
+    return data["villages"][0]["slug"]
+
+
+@dataclass
+class Round:
+    concurrency: int
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+
+
+def run_round(url: str, token: str, slug: str, concurrency: int, total: int,
+              time_limit: float) -> Round:
+    """`total` requests over `concurrency` threads, each with its own session."""
+    result = Round(concurrency)
+    remaining = iter(range(total))
+    lock = threading.Lock()
+    deadline = time.monotonic() + time_limit
+
+    def client() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < deadline:
+                with lock:
+                    if next(remaining, None) is None:
+                        return
+                started = time.perf_counter()
+                try:
+                    graphql(session, url, token, RESIDENTS_QUERY, {"slug": slug})
+                except (requests.RequestException, RuntimeError) as exc:
+                    with lock:
+                        result.errors.append(str(exc))
+                    continue
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    result.latencies_ms.append(elapsed)
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def percentile(values: list[float], p: int) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000/graphql")
+    parser.add_argument("--village", help="village slug (default: the first the server lists)")
+    parser.add_argument("--token", help="bearer token (default: minted for the village admin)")
+    parser.add_argument("--requests", type=int, default=200, help="per concurrency level")
+    parser.add_argument("--concurrency", default="1,8", help="comma-separated levels")
+    parser.add_argument("--time-limit", type=float, default=60, help="seconds per level")
+    args = parser.parse_args()
+
+    slug = args.village or first_village(args.url)
+    token = args.token or mint_token("--role", "village-admin", "--village", slug)
+    with requests.Session() as session:  # fail early, with the server's message
+        data = graphql(session, args.url, token, RESIDENTS_QUERY, {"slug": slug})
+    page = len(data["village"]["residents"]["edges"])
+    print(f"resident list, {page} per page, village {slug}, {args.url}")
+    print(f"{'concurrency':>11} {'requests':>9} {'errors':>7} "
+          f"{'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
+    for level in (int(n) for n in args.concurrency.split(",")):
+        result = run_round(args.url, token, slug, level, args.requests, args.time_limit)
+        done = result.latencies_ms
+        if not done:
+            print(f"{level:>11} {0:>9} {len(result.errors):>7}  all failed: {result.errors[0]}")
+            continue
+        print(
+            f"{level:>11} {len(done):>9} {len(result.errors):>7} {percentile(done, 50):>8.1f} "
+            f"{percentile(done, 95):>8.1f} {len(done) / result.elapsed_s:>8.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,8 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
 from graphql import (
     DocumentNode,
     GraphQLError,
@@ -25,8 +27,6 @@ from graphql import (
     specified_rules,
     validate,
 )
-from werkzeug.exceptions import RequestEntityTooLarge
-
 from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
@@ -67,8 +67,9 @@ def graphql_http() -> Response:
     try:
         media = _negotiate()
         if request.method not in ("GET", "POST"):
-            raise HttpFailure(405, "use GET for queries or POST", codes.BAD_REQUEST,
-                              {"Allow": ALLOWED_METHODS})
+            raise HttpFailure(
+                405, "use GET for queries or POST", codes.BAD_REQUEST, {"Allow": ALLOWED_METHODS}
+            )
         principal = _authenticate()
         _check_rate(principal)
         params = _read_params()
@@ -85,8 +86,9 @@ def graphql_http() -> Response:
 
 
 def _observe(operation: str, started: float, body: dict) -> None:
-    error_codes = [e.get("extensions", {}).get("code", codes.INTERNAL)
-                   for e in body.get("errors", ())]
+    error_codes = [
+        e.get("extensions", {}).get("code", codes.INTERNAL) for e in body.get("errors", ())
+    ]
     observe_request(operation[:64], time.perf_counter() - started, error_codes)
 
 
@@ -97,14 +99,18 @@ def _negotiate() -> str:
         return JSON
     best = accept.best_match([GRAPHQL_RESPONSE, JSON])
     if best is None:
-        raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only",
-                          codes.BAD_REQUEST)
+        raise HttpFailure(
+            406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST
+        )
     return best
 
 
 def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
-    response = Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                        content_type=f"{media}; charset=utf-8")
+    response = Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        status=status,
+        content_type=f"{media}; charset=utf-8",
+    )
     response.headers["X-Request-Id"] = request_id
     return response
 
@@ -113,13 +119,19 @@ def _authenticate() -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise HttpFailure(401, "missing bearer token", codes.UNAUTHENTICATED,
-                          {"WWW-Authenticate": 'Bearer realm="villagelink"'})
+        raise HttpFailure(
+            401,
+            "missing bearer token",
+            codes.UNAUTHENTICATED,
+            {"WWW-Authenticate": 'Bearer realm="villagelink"'},
+        )
     try:
         claims = _runtime().verifier.verify(token.strip())
     except InvalidToken as exc:
         raise HttpFailure(
-            401, f"invalid token: {exc}", codes.UNAUTHENTICATED,
+            401,
+            f"invalid token: {exc}",
+            codes.UNAUTHENTICATED,
             {"WWW-Authenticate": 'Bearer realm="villagelink", error="invalid_token"'},
         ) from exc
     return Principal.from_claims(claims)
@@ -137,12 +149,16 @@ def _check_rate(principal: Principal) -> None:
         pipe.incr(key)
         pipe.expire(key, 120)
         count, _ = pipe.execute()
-    except Exception:  # noqa: BLE001 - any Redis failure
+    except Exception:
         log.warning("rate limiter unavailable; request allowed", exc_info=True)
         return
     if count > limit:
-        raise HttpFailure(429, f"more than {limit} requests a minute; slow down",
-                          codes.RATE_LIMITED, {"Retry-After": str(60 - int(time.time()) % 60)})
+        raise HttpFailure(
+            429,
+            f"more than {limit} requests a minute; slow down",
+            codes.RATE_LIMITED,
+            {"Retry-After": str(60 - int(time.time()) % 60)},
+        )
 
 
 def _read_params() -> dict[str, Any]:
@@ -189,42 +205,56 @@ def _choose_operation(document: DocumentNode, name: str | None) -> OperationDefi
     return next((o for o in operations if o.name and o.name.value == name), None)
 
 
-def _run(params: dict, principal: Principal, request_id: str, media: str
-         ) -> tuple[int, dict, str]:
+def _run(params: dict, principal: Principal, request_id: str, media: str) -> tuple[int, dict, str]:
     runtime = _runtime()
     settings = runtime.settings
     try:
         document = parse(params["query"])
     except GraphQLError as exc:
-        return _request_error_status(media), {
-            "errors": [_format(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]
-        }, "invalid"
+        return (
+            _request_error_status(media),
+            {"errors": [_format(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]},
+            "invalid",
+        )
     operation = _choose_operation(document, params.get("operationName"))
     name = (operation.name.value if operation and operation.name else None) or "anonymous"
-    if operation is not None and operation.operation != OperationType.QUERY \
-            and request.method == "GET":
-        raise HttpFailure(405, "mutations are sent with POST", codes.BAD_REQUEST,
-                          {"Allow": "POST"})
+    if (
+        operation is not None
+        and operation.operation != OperationType.QUERY
+        and request.method == "GET"
+    ):
+        raise HttpFailure(405, "mutations are sent with POST", codes.BAD_REQUEST, {"Allow": "POST"})
     schema = executable_schema()
     problems = validate(
-        schema, document,
-        [*specified_rules, *limit_rules(settings.max_query_depth, settings.max_query_cost,
-                                        params.get("variables"))],
+        schema,
+        document,
+        [
+            *specified_rules,
+            *limit_rules(
+                settings.max_query_depth, settings.max_query_cost, params.get("variables")
+            ),
+        ],
     )
     if problems:
-        return _request_error_status(media), {
-            "errors": [_format(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems]
-        }, name
+        return (
+            _request_error_status(media),
+            {"errors": [_format(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems]},
+            name,
+        )
 
     context = RequestContext(runtime, principal, request_id)
-    result = execute(schema, document, context_value=context,
-                     variable_values=params.get("variables"),
-                     operation_name=params.get("operationName"))
+    result = execute(
+        schema,
+        document,
+        context_value=context,
+        variable_values=params.get("variables"),
+        operation_name=params.get("operationName"),
+    )
     errors = result.errors or []
     unexpected = [e for e in errors if e.path is not None and not _expected(e)]
     try:
         context.finish(commit=not unexpected)
-    except Exception:  # noqa: BLE001 - a failed commit must not show uncommitted data
+    except Exception:
         log.exception("request %s: commit failed", request_id)
         return 500, error_body(codes.INTERNAL_MESSAGE, codes.INTERNAL, requestId=request_id), name
     body: dict[str, Any] = {}
@@ -248,8 +278,9 @@ def _format(error: GraphQLError, default_code: str, request_id: str) -> dict:
     formatted = error.formatted
     original = error.original_error
     if error.path is not None and original is not None and not isinstance(original, ApiError):
-        log.error("request %s: %s failed", request_id, ".".join(map(str, error.path)),
-                  exc_info=original)
+        log.error(
+            "request %s: %s failed", request_id, ".".join(map(str, error.path)), exc_info=original
+        )
         formatted["message"] = codes.INTERNAL_MESSAGE
         formatted["extensions"] = {"code": codes.INTERNAL, "requestId": request_id}
         return formatted

@@ -44,7 +44,9 @@ def migrate(settings: Settings, jobs: int) -> None:
 
 
 @main.command()
-@click.option("--residents", type=int, default=None, help="residents per village (default: 2,000-4,000)")
+@click.option(
+    "--residents", type=int, default=None, help="residents per village (default: 2,000-4,000)"
+)
 @click.pass_obj
 def seed(settings: Settings, residents: int | None) -> None:
     """Seed the demo region (five villages) once; a second call changes nothing."""
@@ -88,7 +90,8 @@ def tenants_list(settings: Settings) -> None:
     click.echo(f"{'slug':<20} {'name':<12} {'region':<12} {'status':<9} revision")
     for v in rows:
         click.echo(
-            f"{v.slug:<20} {v.name:<12} {v.region_id:<12} {v.status:<9} {village_revision(db, v.slug)}"
+            f"{v.slug:<20} {v.name:<12} {v.region_id:<12} {v.status:<9} "
+            f"{village_revision(db, v.slug)}"
         )
     click.echo(f"{len(rows)} villages")
 
@@ -119,8 +122,13 @@ def _migrate_all(db: Database, jobs: int) -> None:
 
 @tenants.command("drop")
 @click.argument("slug")
-@click.option("--confirm", "confirmation", default=None, metavar="SLUG",
-              help="type the slug again to confirm: every record of the village is deleted")
+@click.option(
+    "--confirm",
+    "confirmation",
+    default=None,
+    metavar="SLUG",
+    help="type the slug again to confirm: every record of the village is deleted",
+)
 @click.pass_obj
 def tenants_drop(settings: Settings, slug: str, confirmation: str | None) -> None:
     """Delete village SLUG with all its data (needs --confirm SLUG)."""
@@ -139,16 +147,26 @@ def tenants_drop(settings: Settings, slug: str, confirmation: str | None) -> Non
 
 
 @main.command()
-@click.option("--role", required=True, help="platform-admin, regional-coordinator, village-admin, "
-              "grid-worker or integrator")
+@click.option(
+    "--role",
+    required=True,
+    help="platform-admin, regional-coordinator, village-admin, grid-worker or integrator",
+)
 @click.option("--village", default=None, help="village slug (village-admin, grid-worker)")
 @click.option("--region", default=None, help="region id (regional-coordinator)")
 @click.option("--client", default=None, help="API client id (integrator)")
 @click.option("--sub", default=None, help="subject; defaults to a stable one per role and scope")
 @click.option("--lifetime", default=3600, show_default=True, help="seconds")
 @click.pass_obj
-def token(settings: Settings, role: str, village: str | None, region: str | None,
-          client: str | None, sub: str | None, lifetime: int) -> None:
+def token(
+    settings: Settings,
+    role: str,
+    village: str | None,
+    region: str | None,
+    client: str | None,
+    sub: str | None,
+    lifetime: int,
+) -> None:
     """Print an access token from the development issuer."""
     from villagelink.platform.identity.dev_issuer import DevIssuerRefused, mint_for_role
     from villagelink.tenants.demo import demo_grid_worker_subject
@@ -157,8 +175,17 @@ def token(settings: Settings, role: str, village: str | None, region: str | None
         # The demo region links one micro-grid worker per village to this subject.
         sub = demo_grid_worker_subject(village)
     try:
-        click.echo(mint_for_role(settings, role, village=village, region=region, client=client,
-                                 sub=sub, lifetime=lifetime))
+        click.echo(
+            mint_for_role(
+                settings,
+                role,
+                village=village,
+                region=region,
+                client=client,
+                sub=sub,
+                lifetime=lifetime,
+            )
+        )
     except (ValueError, DevIssuerRefused) as exc:
         raise click.ClickException(str(exc)) from exc
 

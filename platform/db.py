@@ -27,7 +27,8 @@ class InvalidSlug(ValueError):
 def validate_slug(slug: str) -> str:
     if not SLUG_PATTERN.fullmatch(slug or ""):
         raise InvalidSlug(
-            f"village slug {slug!r} must be 2-39 characters of a-z, 0-9 and _, starting with a letter"
+            f"village slug {slug!r} must be 2-39 characters of a-z, 0-9 and _, "
+            "starting with a letter"
         )
     return slug
 

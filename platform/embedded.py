@@ -101,7 +101,8 @@ class EmbeddedPostgres:
         except KeyError:
             subprocess.run(
                 ["useradd", "--system", "--no-create-home", POSTGRES_SYSTEM_USER],
-                check=True, capture_output=True,
+                check=True,
+                capture_output=True,
             )
             entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
         # The system user must reach the binaries and its data directory.
@@ -123,7 +124,8 @@ class EmbeddedPostgres:
         )
         if result.returncode != 0:
             raise EmbeddedServerError(
-                f"{name} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"
+                f"{name} failed ({result.returncode}): "
+                f"{result.stderr.strip() or result.stdout.strip()}"
                 f"\nserver log: {self.log_path}"
             )
 
@@ -150,8 +152,15 @@ class EmbeddedPostgres:
             if self.pgdata.exists():
                 shutil.rmtree(self.pgdata)
             self._run(
-                "initdb", "-D", str(self.pgdata), "-U", "postgres", "--encoding=UTF8",
-                "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
+                "initdb",
+                "-D",
+                str(self.pgdata),
+                "-U",
+                "postgres",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
             )
         if not port_is_free(self.port):
             raise EmbeddedServerError(
@@ -159,8 +168,17 @@ class EmbeddedPostgres:
                 "or DATABASE_URL"
             )
         self._run(
-            "pg_ctl", "-D", str(self.pgdata), "-l", str(self.log_path), "-w", "-t", "60",
-            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}", "start",
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(self.log_path),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}",
+            "start",
         )
         self.started_here = True
         if fresh:
@@ -169,7 +187,10 @@ class EmbeddedPostgres:
     def _bootstrap(self) -> None:
         """Create the application's login role and database (no superuser at run time)."""
         with psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user="postgres", dbname="postgres",
+            host=str(self.socket_dir),
+            port=self.port,
+            user="postgres",
+            dbname="postgres",
             autocommit=True,
         ) as conn:
             conn.execute(
@@ -177,7 +198,10 @@ class EmbeddedPostgres:
             )
             conn.execute(f"CREATE DATABASE {EMBEDDED_DB_NAME} OWNER {EMBEDDED_DB_USER}")
         with psycopg.connect(
-            host=str(self.socket_dir), port=self.port, user="postgres", dbname=EMBEDDED_DB_NAME,
+            host=str(self.socket_dir),
+            port=self.port,
+            user="postgres",
+            dbname=EMBEDDED_DB_NAME,
             autocommit=True,
         ) as conn:
             conn.execute(f"ALTER SCHEMA public OWNER TO {EMBEDDED_DB_USER}")
@@ -216,15 +240,27 @@ class EmbeddedValkey:
             return
         if not port_is_free(self.port):
             raise EmbeddedServerError(
-                f"port {self.port} is taken by another program; set EMBEDDED_REDIS_PORT or REDIS_URL"
+                f"port {self.port} is taken by another program; "
+                "set EMBEDDED_REDIS_PORT or REDIS_URL"
             )
         log = open(self.data_dir / "valkey.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             [
-                str(self.binary), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--appendonly", "yes",
-                "--pidfile", str(self.pid_file), "--daemonize", "no",
-                "--protected-mode", "yes",
+                str(self.binary),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir),
+                "--appendonly",
+                "yes",
+                "--pidfile",
+                str(self.pid_file),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

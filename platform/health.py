@@ -23,12 +23,12 @@ def readyz():
         with runtime.db.platform() as conn:
             conn.execute(text("SELECT 1 FROM platform.tenants LIMIT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by kind
+    except Exception as exc:
         checks["database"] = f"unavailable: {type(exc).__name__}"
     try:
         runtime.redis.ping()
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         checks["redis"] = f"unavailable: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

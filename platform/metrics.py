@@ -27,9 +27,7 @@ REQUEST_SECONDS = Histogram(
     ["operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-ERRORS = Counter(
-    "villagelink_graphql_errors_total", "GraphQL errors by extensions.code", ["code"]
-)
+ERRORS = Counter("villagelink_graphql_errors_total", "GraphQL errors by extensions.code", ["code"])
 
 
 def observe_request(operation: str, seconds: float, error_codes: list[str]) -> None:

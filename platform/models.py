@@ -94,8 +94,9 @@ audit_log = Table(
 village_stats = Table(
     "village_stats",
     metadata,
-    Column("village", Text, ForeignKey("platform.tenants.slug", ondelete="CASCADE"),
-           primary_key=True),
+    Column(
+        "village", Text, ForeignKey("platform.tenants.slug", ondelete="CASCADE"), primary_key=True
+    ),
     Column("residents", Integer, nullable=False),
     Column("households", Integer, nullable=False),
     Column("aged_60_plus", Integer, nullable=False),

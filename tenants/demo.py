@@ -153,8 +153,15 @@ TIANJIN_DISTRICTS = ("120101", "120104", "120110", "120112", "120113", "120114",
 ELSEWHERE = ("130102", "140105", "230102", "340102", "370102", "410102")
 
 # (lowest age, highest age, weight): a population aged 60+ thinning out with age.
-ELDERLY_AGES = ((60, 64, 30), (65, 69, 27), (70, 74, 20), (75, 79, 12), (80, 84, 7),
-                (85, 89, 3), (90, 98, 1))
+ELDERLY_AGES = (
+    (60, 64, 30),
+    (65, 69, 27),
+    (70, 74, 20),
+    (75, 79, 12),
+    (80, 84, 7),
+    (85, 89, 3),
+    (90, 98, 1),
+)
 
 
 @dataclass
@@ -182,15 +189,24 @@ class _People:
     def make(self, relation: str, age: int, gender: str, surname: str, area_code: str) -> _Member:
         given = self.fake.first_name_male() if gender == "male" else self.fake.first_name_female()
         born = self._birth_date(age)
-        return _Member(relation, age, gender, surname, surname + given, born,
-                       self._id_number(area_code, born, gender), self._phone(age))
+        return _Member(
+            relation,
+            age,
+            gender,
+            surname,
+            surname + given,
+            born,
+            self._id_number(area_code, born, gender),
+            self._phone(age),
+        )
 
     def surname(self) -> str:
         return self.fake.last_name()
 
     def local_area_code(self) -> str:
-        return self.plan.area_code if self.rng.random() < 0.88 else self.rng.choice(
-            TIANJIN_DISTRICTS)
+        return (
+            self.plan.area_code if self.rng.random() < 0.88 else self.rng.choice(TIANJIN_DISTRICTS)
+        )
 
     def elsewhere_area_code(self) -> str:
         return self.rng.choice(ELSEWHERE)
@@ -206,8 +222,11 @@ class _People:
 
     def _id_number(self, area_code: str, born: date, gender: str) -> str:
         while True:
-            sequence = (self.plan.id_sequence_start + 2 * self.rng.randrange(100)
-                        + (1 if gender == "male" else 0))
+            sequence = (
+                self.plan.id_sequence_start
+                + 2 * self.rng.randrange(100)
+                + (1 if gender == "male" else 0)
+            )
             number = compose(area_code, born, sequence)
             if number not in self._issued:
                 self._issued.add(number)
@@ -233,21 +252,28 @@ def _head_and_spouse(p: _People, head_age: int, area_code: str | None = None) ->
         genders, spouse_age = ("female", "male"), head_age + p.rng.randint(-2, 5)
     return [
         p.make("head", head_age, genders[0], p.surname(), area_code or p.local_area_code()),
-        p.make("spouse", max(20, spouse_age), genders[1], p.surname(),
-               area_code or p.local_area_code()),
+        p.make(
+            "spouse", max(20, spouse_age), genders[1], p.surname(), area_code or p.local_area_code()
+        ),
     ]
 
 
-def _children(p: _People, parents: Sequence[_Member], count: int,
-              relation: str = "child") -> list[_Member]:
+def _children(
+    p: _People, parents: Sequence[_Member], count: int, relation: str = "child"
+) -> list[_Member]:
     """Children of `parents`: their father's surname, their birthplace."""
     youngest_parent = min(parent.age for parent in parents)
     if youngest_parent < 20:
         return []
     surname = _paternal_surname(p, parents)
     return [
-        p.make(relation, p.rng.randint(max(0, youngest_parent - 38), youngest_parent - 20),
-               p.rng.choice(("male", "female")), surname, parents[0].id_number[:6])
+        p.make(
+            relation,
+            p.rng.randint(max(0, youngest_parent - 38), youngest_parent - 20),
+            p.rng.choice(("male", "female")),
+            surname,
+            parents[0].id_number[:6],
+        )
         for _ in range(count)
     ]
 
@@ -278,8 +304,11 @@ def _with_parents(p: _People) -> list[_Member]:
     head = couple[0]
     parents = [p.make("parent", parent_age, "female", p.surname(), head.id_number[:6])]
     if p.rng.random() < 0.45:
-        parents.append(p.make("parent", parent_age + p.rng.randint(0, 4), "male", head.surname,
-                              head.id_number[:6]))
+        parents.append(
+            p.make(
+                "parent", parent_age + p.rng.randint(0, 4), "male", head.surname, head.id_number[:6]
+            )
+        )
     return [*couple, *_children(p, couple, p.rng.choice((1, 1, 2))), *parents]
 
 
@@ -292,8 +321,16 @@ def _grandparents_family(p: _People) -> list[_Member]:
     family = child
     if p.rng.random() < 0.5:
         gender = "female" if child[0].gender == "male" else "male"
-        family = [*child, p.make("other", max(20, child[0].age + p.rng.randint(-3, 3)), gender,
-                                 p.surname(), p.local_area_code())]
+        family = [
+            *child,
+            p.make(
+                "other",
+                max(20, child[0].age + p.rng.randint(-3, 3)),
+                gender,
+                p.surname(),
+                p.local_area_code(),
+            ),
+        ]
     return [*couple, *family, *_children(p, family, p.rng.choice((1, 1, 2)), "grandchild")]
 
 
@@ -302,8 +339,13 @@ def _left_behind(p: _People) -> list[_Member]:
     couple = _widowed(p, _head_and_spouse(p, p.elderly_age()), 0.4)
     surname = _paternal_surname(p, couple)
     grandchildren = [
-        p.make("grandchild", p.rng.randint(1, 15), p.rng.choice(("male", "female")), surname,
-               couple[0].id_number[:6])
+        p.make(
+            "grandchild",
+            p.rng.randint(1, 15),
+            p.rng.choice(("male", "female")),
+            surname,
+            couple[0].id_number[:6],
+        )
         for _ in range(p.rng.choice((1, 1, 2)))
     ]
     return [*couple, *grandchildren]
@@ -349,14 +391,23 @@ Kind = Callable[[_People], list[_Member]]
 # Households with someone aged 60+, and households without: the village is
 # filled from whichever pool moves its share of elderly toward the plan.
 WITH_ELDERLY: tuple[tuple[Kind, int], ...] = (
-    (_elderly_alone, 24), (_elderly_couple, 38), (_with_parents, 16),
-    (_grandparents_family, 12), (_left_behind, 10),
+    (_elderly_alone, 24),
+    (_elderly_couple, 38),
+    (_with_parents, 16),
+    (_grandparents_family, 12),
+    (_left_behind, 10),
 )
 WITHOUT_ELDERLY: tuple[tuple[Kind, int], ...] = (
-    (_single_adult, 12), (_couple, 16), (_nuclear, 64), (_single_parent, 8),
+    (_single_adult, 12),
+    (_couple, 16),
+    (_nuclear, 64),
+    (_single_parent, 8),
 )
-RENTERS: tuple[tuple[Kind, int], ...] = ((_renter_single, 40), (_renter_couple, 25),
-                                         (_renter_family, 35))
+RENTERS: tuple[tuple[Kind, int], ...] = (
+    (_renter_single, 40),
+    (_renter_couple, 25),
+    (_renter_family, 35),
+)
 
 
 @dataclass
@@ -411,11 +462,17 @@ def _house(rng: random.Random, count: int) -> list[_Building]:
     housed = 0
     while housed < count:
         units, floors = rng.randint(2, 4), rng.randint(5, 6)
-        flats = [(unit, f"{floor}{door:02d}") for unit in range(1, units + 1)
-                 for floor in range(1, floors + 1) for door in (1, 2)]
+        flats = [
+            (unit, f"{floor}{door:02d}")
+            for unit in range(1, units + 1)
+            for floor in range(1, floors + 1)
+            for door in (1, 2)
+        ]
         occupied = round(len(flats) * rng.uniform(0.82, 0.96))
-        rooms = sorted(rng.sample(flats, min(occupied, count - housed)),
-                       key=lambda flat: (flat[0], int(flat[1])))
+        rooms = sorted(
+            rng.sample(flats, min(occupied, count - housed)),
+            key=lambda flat: (flat[0], int(flat[1])),
+        )
         buildings.append(_Building(units, floors, rooms))
         housed += len(rooms)
     return buildings
@@ -442,19 +499,25 @@ def _group(rng: random.Random, sizes: Sequence[int], low: int, high: int) -> lis
 
 
 def _chunks(items: Sequence[int], size: int) -> list[tuple[int, ...]]:
-    return [tuple(items[start:start + size]) for start in range(0, len(items), size)]
+    return [tuple(items[start : start + size]) for start in range(0, len(items), size)]
 
 
-def _grids_and_staff(plan: VillagePlan, rng: random.Random, fake: Faker,
-                     buildings: list[_Building], building_residents: list[int],
-                     rows: VillageRows) -> list[int]:
+def _grids_and_staff(
+    plan: VillagePlan,
+    rng: random.Random,
+    fake: Faker,
+    buildings: list[_Building],
+    building_residents: list[int],
+    rows: VillageRows,
+) -> list[int]:
     """Community, large and micro grids over the buildings, and the three tiers
     of grid staff (DOMAIN.md: 1 / 5 / 28 for 9 large and 89 micro-grids).
     Returns the micro-grid (position in rows.grids) of each building."""
     # A micro-grid is 30-50 households; a large grid 400-700 residents.
     micro_buildings = _group(rng, [len(b.rooms) for b in buildings], 30, 50)
     large_micros = _group(
-        rng, [sum(building_residents[b] for b in group) for group in micro_buildings], 400, 700)
+        rng, [sum(building_residents[b] for b in group) for group in micro_buildings], 400, 700
+    )
 
     rows.grids.append(GridRow(plan.slug, plan.name, "community", None))
     building_grid = [0] * len(buildings)
@@ -467,8 +530,14 @@ def _grids_and_staff(plan: VillagePlan, rng: random.Random, fake: Faker,
         micros: list[int] = []
         for micro_no, position in enumerate(micro_positions, start=1):
             micro = len(rows.grids)
-            rows.grids.append(GridRow(f"{plan.slug}-{large_no:02d}-{micro_no:02d}",
-                                      f"第{large_no}网格第{micro_no}微网格", "micro", large))
+            rows.grids.append(
+                GridRow(
+                    f"{plan.slug}-{large_no:02d}-{micro_no:02d}",
+                    f"第{large_no}网格第{micro_no}微网格",
+                    "micro",
+                    large,
+                )
+            )
             micros.append(micro)
             for building in micro_buildings[position]:
                 building_grid[building] = micro
@@ -492,8 +561,15 @@ def _grids_and_staff(plan: VillagePlan, rng: random.Random, fake: Faker,
 
 # --- key-population tags -------------------------------------------------------
 
-DISABILITY_KINDS = ("肢体残疾", "视力残疾", "听力残疾", "言语残疾", "智力残疾", "精神残疾",
-                    "多重残疾")
+DISABILITY_KINDS = (
+    "肢体残疾",
+    "视力残疾",
+    "听力残疾",
+    "言语残疾",
+    "智力残疾",
+    "精神残疾",
+    "多重残疾",
+)
 # Level 1 is the most severe and the rarest.
 DISABILITY_LEVELS = ((1, 10), (2, 20), (3, 30), (4, 40))
 KEY_FOCUS_NOTES = {
@@ -503,12 +579,15 @@ KEY_FOCUS_NOTES = {
 }
 
 
-def _weighted_sample(rng: random.Random, items: Sequence[int], weights: Sequence[float],
-                     count: int) -> list[int]:
+def _weighted_sample(
+    rng: random.Random, items: Sequence[int], weights: Sequence[float], count: int
+) -> list[int]:
     """`count` items without replacement, each as likely as its weight
     (Efraimidis-Spirakis keys), in their original order."""
-    keys = sorted(((rng.random() ** (1 / weight), item) for item, weight in
-                   zip(items, weights, strict=True)), reverse=True)
+    keys = sorted(
+        ((rng.random() ** (1 / weight), item) for item, weight in zip(items, weights, strict=True)),
+        reverse=True,
+    )
     return sorted(item for _, item in keys[:count])
 
 
@@ -526,10 +605,14 @@ def _tags(plan: VillagePlan, rng: random.Random, households: list[_Household]) -
         chosen_set = set(chosen)
         tags.extend(TagRow(r, tag) for r in residents if household_of[r] in chosen_set)
 
-    tags.extend(TagRow(r, "elderly_living_alone") for r in residents
-                if ages[r] >= ELDERLY_AGE and len(households[household_of[r]].members) == 1)
-    tag_households([h for h, household in enumerate(households) if household.floating],
-                   "floating_population")
+    tags.extend(
+        TagRow(r, "elderly_living_alone")
+        for r in residents
+        if ages[r] >= ELDERLY_AGE and len(households[household_of[r]].members) == 1
+    )
+    tag_households(
+        [h for h, household in enumerate(households) if household.floating], "floating_population"
+    )
 
     # Relocation moved whole households (还迁): tag households until the share is reached.
     relocated: list[int] = []
@@ -544,15 +627,19 @@ def _tags(plan: VillagePlan, rng: random.Random, households: list[_Household]) -
 
     # 低保 is granted to a local household, more often to old people living alone.
     low_income_weights = [2.0 if len(households[h].members) == 1 else 1.0 for h in local]
-    tag_households(_weighted_sample(rng, local, low_income_weights, round(0.03 * len(households))),
-                   "low_income")
+    tag_households(
+        _weighted_sample(rng, local, low_income_weights, round(0.03 * len(households))),
+        "low_income",
+    )
 
     # Disability grows with age.
-    disability_weights = [1.0 if age < 18 else 2.0 if age < 60 else 5.0 if age < 80 else 9.0
-                          for age in ages]
+    disability_weights = [
+        1.0 if age < 18 else 2.0 if age < 60 else 5.0 if age < 80 else 9.0 for age in ages
+    ]
     for r in _weighted_sample(rng, residents, disability_weights, round(0.045 * len(members))):
-        level = rng.choices([lv for lv, _ in DISABILITY_LEVELS],
-                            [w for _, w in DISABILITY_LEVELS])[0]
+        level = rng.choices([lv for lv, _ in DISABILITY_LEVELS], [w for _, w in DISABILITY_LEVELS])[
+            0
+        ]
         tags.append(TagRow(r, "disabled", level, rng.choice(DISABILITY_KINDS)))
 
     for r in sorted(rng.sample(residents, round(0.06 * len(members)))):
@@ -562,12 +649,18 @@ def _tags(plan: VillagePlan, rng: random.Random, households: list[_Household]) -
     # Rural party members are older on average; volunteers are students and the newly retired.
     adults = [r for r in residents if ages[r] >= 18]
     party_weights = [1.0 if ages[r] < 35 else 1.3 if ages[r] < 60 else 2.0 for r in adults]
-    tags.extend(TagRow(r, "party_member") for r in
-                _weighted_sample(rng, adults, party_weights, round(0.07 * len(adults))))
+    tags.extend(
+        TagRow(r, "party_member")
+        for r in _weighted_sample(rng, adults, party_weights, round(0.07 * len(adults)))
+    )
     volunteer_ages = [r for r in residents if 16 <= ages[r] <= 75]
     volunteer_weights = [1.5 if ages[r] < 23 or ages[r] >= 55 else 1.0 for r in volunteer_ages]
-    tags.extend(TagRow(r, "volunteer") for r in _weighted_sample(
-        rng, volunteer_ages, volunteer_weights, round(0.09 * len(volunteer_ages))))
+    tags.extend(
+        TagRow(r, "volunteer")
+        for r in _weighted_sample(
+            rng, volunteer_ages, volunteer_weights, round(0.09 * len(volunteer_ages))
+        )
+    )
     return tags
 
 
@@ -586,22 +679,33 @@ def build_village(plan: VillagePlan, seed: int) -> VillageRows:
     building_residents: list[int] = []
     position = 0
     for building in buildings:
-        living_here = households[position:position + len(building.rooms)]
+        living_here = households[position : position + len(building.rooms)]
         building_residents.append(sum(len(household.members) for household in living_here))
         position += len(building.rooms)
     rows = VillageRows()
     building_grid = _grids_and_staff(plan, rng, fake, buildings, building_residents, rows)
 
     for b, building in enumerate(buildings):
-        rows.buildings.append(BuildingRow(f"{b + 1}号楼", building_grid[b], building.units,
-                                          building.floors))
+        rows.buildings.append(
+            BuildingRow(f"{b + 1}号楼", building_grid[b], building.units, building.floors)
+        )
         for unit, room in building.rooms:
-            rows.households.append(HouseholdRow(
-                b, unit, room, f"{plan.name}{b + 1}号楼{unit}单元{room}室", building_grid[b]))
+            rows.households.append(
+                HouseholdRow(
+                    b, unit, room, f"{plan.name}{b + 1}号楼{unit}单元{room}室", building_grid[b]
+                )
+            )
     for h, household in enumerate(households):
         rows.residents.extend(
-            ResidentRow(h, member.relation, member.name, member.gender, member.birth_date,
-                        member.id_number, member.phone)
+            ResidentRow(
+                h,
+                member.relation,
+                member.name,
+                member.gender,
+                member.birth_date,
+                member.id_number,
+                member.phone,
+            )
             for member in household.members
         )
     rows.tags = _tags(plan, rng, households)
@@ -616,7 +720,8 @@ def _insert_returning_ids(conn: Connection, table: Table, values: list[dict]) ->
     if not values:
         return []
     result = conn.execute(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True), values)
+        table.insert().returning(table.c.id, sort_by_parameter_order=True), values
+    )
     return list(result.scalars())
 
 
@@ -627,45 +732,104 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
     # Parents before children: the community grid, then large, then micro grids.
     for level in m.GRID_LEVELS:
         positions = [g for g, grid in enumerate(rows.grids) if grid.level == level]
-        ids = _insert_returning_ids(conn, m.grids, [
-            {"code": rows.grids[g].code, "name": rows.grids[g].name, "level": level,
-             "parent_id": grid_ids.get(rows.grids[g].parent)} for g in positions])
+        ids = _insert_returning_ids(
+            conn,
+            m.grids,
+            [
+                {
+                    "code": rows.grids[g].code,
+                    "name": rows.grids[g].name,
+                    "level": level,
+                    "parent_id": grid_ids.get(rows.grids[g].parent),
+                }
+                for g in positions
+            ],
+        )
         grid_ids.update(zip(positions, ids, strict=True))
 
-    staff_ids = _insert_returning_ids(conn, m.grid_staff, [
-        {"name": s.name, "phone": s.phone, "tier": s.tier, "account_sub": s.account_sub}
-        for s in rows.staff])
-    conn.execute(m.grid_assignments.insert(), [
-        {"staff_id": staff_id, "grid_id": grid_ids[g]}
-        for staff_id, s in zip(staff_ids, rows.staff, strict=True) for g in s.grids])
+    staff_ids = _insert_returning_ids(
+        conn,
+        m.grid_staff,
+        [
+            {"name": s.name, "phone": s.phone, "tier": s.tier, "account_sub": s.account_sub}
+            for s in rows.staff
+        ],
+    )
+    conn.execute(
+        m.grid_assignments.insert(),
+        [
+            {"staff_id": staff_id, "grid_id": grid_ids[g]}
+            for staff_id, s in zip(staff_ids, rows.staff, strict=True)
+            for g in s.grids
+        ],
+    )
 
-    building_ids = _insert_returning_ids(conn, m.buildings, [
-        {"name": b.name, "grid_id": grid_ids[b.grid], "units": b.units, "floors": b.floors}
-        for b in rows.buildings])
-    household_ids = _insert_returning_ids(conn, m.households, [
-        {"building_id": building_ids[h.building], "unit_no": h.unit_no, "room_no": h.room_no,
-         "address": h.address, "grid_id": grid_ids[h.grid]} for h in rows.households])
+    building_ids = _insert_returning_ids(
+        conn,
+        m.buildings,
+        [
+            {"name": b.name, "grid_id": grid_ids[b.grid], "units": b.units, "floors": b.floors}
+            for b in rows.buildings
+        ],
+    )
+    household_ids = _insert_returning_ids(
+        conn,
+        m.households,
+        [
+            {
+                "building_id": building_ids[h.building],
+                "unit_no": h.unit_no,
+                "room_no": h.room_no,
+                "address": h.address,
+                "grid_id": grid_ids[h.grid],
+            }
+            for h in rows.households
+        ],
+    )
 
     resident_ids: list[int] = []
     for start in range(0, len(rows.residents), RESIDENT_BATCH):
-        batch = rows.residents[start:start + RESIDENT_BATCH]
-        resident_ids += _insert_returning_ids(conn, m.residents, [
-            {"name": r.name, "gender": r.gender, "birth_date": r.birth_date,
-             "id_number": r.id_number, "phone": r.phone,
-             "household_id": household_ids[r.household], "relation_to_head": r.relation,
-             "grid_id": grid_ids[rows.households[r.household].grid]} for r in batch])
+        batch = rows.residents[start : start + RESIDENT_BATCH]
+        resident_ids += _insert_returning_ids(
+            conn,
+            m.residents,
+            [
+                {
+                    "name": r.name,
+                    "gender": r.gender,
+                    "birth_date": r.birth_date,
+                    "id_number": r.id_number,
+                    "phone": r.phone,
+                    "household_id": household_ids[r.household],
+                    "relation_to_head": r.relation,
+                    "grid_id": grid_ids[rows.households[r.household].grid],
+                }
+                for r in batch
+            ],
+        )
         if bar is not None:
             bar.update(len(batch))
 
     if rows.tags:
-        conn.execute(m.resident_tags.insert(), [
-            {"resident_id": resident_ids[t.resident], "tag": t.tag, "level": t.level,
-             "note": t.note} for t in rows.tags])
+        conn.execute(
+            m.resident_tags.insert(),
+            [
+                {
+                    "resident_id": resident_ids[t.resident],
+                    "tag": t.tag,
+                    "level": t.level,
+                    "note": t.note,
+                }
+                for t in rows.tags
+            ],
+        )
     conn.execute(
         m.households.update()
-        .where(m.households.c.id == m.residents.c.household_id,
-               m.residents.c.relation_to_head == "head",
-               m.households.c.head_resident_id.is_(None))
+        .where(
+            m.households.c.id == m.residents.c.household_id,
+            m.residents.c.relation_to_head == "head",
+            m.households.c.head_resident_id.is_(None),
+        )
         .values(head_resident_id=m.residents.c.id)
     )
 
@@ -702,24 +866,38 @@ def _provision_region(db: Database, plans: list[VillagePlan]) -> None:
         provisioning.create_village(db, plan.slug, plan.name, REGION_ID)
     ring = [sorted((plan.slug, plans[(i + 1) % len(plans)].slug)) for i, plan in enumerate(plans)]
     with db.platform() as conn:
-        conn.execute(insert(pm.neighbour_links).on_conflict_do_nothing(),
-                     [{"village_a": a, "village_b": b} for a, b in ring])
+        conn.execute(
+            insert(pm.neighbour_links).on_conflict_do_nothing(),
+            [{"village_a": a, "village_b": b} for a, b in ring],
+        )
         # An admin may have changed or disabled the client since: leave it be.
-        conn.execute(insert(pm.api_clients).values(
-            client_id=DEMO_CLIENT_ID, name=DEMO_CLIENT_NAME, villages=list(DEMO_CLIENT_VILLAGES),
-            scopes=list(DEMO_CLIENT_SCOPES)).on_conflict_do_nothing())
+        conn.execute(
+            insert(pm.api_clients)
+            .values(
+                client_id=DEMO_CLIENT_ID,
+                name=DEMO_CLIENT_NAME,
+                villages=list(DEMO_CLIENT_VILLAGES),
+                scopes=list(DEMO_CLIENT_SCOPES),
+            )
+            .on_conflict_do_nothing()
+        )
 
 
 def _seed_village(db: Database, plan: VillagePlan, seed: int, progress: bool) -> bool:
     rows = build_village(plan, seed)
     with db.tenant(plan.slug) as conn:
         # Two seeders started at once must not both fill the village.
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                     {"key": f"demo-seed:{plan.slug}"})
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"demo-seed:{plan.slug}"}
+        )
         if _has_residents(conn):
             return False
-        with tqdm(total=len(rows.residents), desc=f"播种 {plan.name} ({plan.slug})",
-                  unit="人", disable=not progress) as bar:
+        with tqdm(
+            total=len(rows.residents),
+            desc=f"播种 {plan.name} ({plan.slug})",
+            unit="人",
+            disable=not progress,
+        ) as bar:
             write_village(conn, rows, bar)
     return True
 
@@ -743,8 +921,11 @@ def seed_demo_region(
     """
     plans = demo_plans(residents_per_village)
     provisioned = {village.slug for village in provisioning.list_villages(db)}
-    pending = [(index, plan) for index, plan in enumerate(plans)
-               if not _is_seeded(db, plan.slug, provisioned)]
+    pending = [
+        (index, plan)
+        for index, plan in enumerate(plans)
+        if not _is_seeded(db, plan.slug, provisioned)
+    ]
     if not pending:
         return False
     _provision_region(db, plans)

@@ -34,8 +34,9 @@ def grids_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in rows}
 
 
-def grid_page(conn: Connection, *, level: str | None, after_id: int | None,
-              limit: int) -> list[dict]:
+def grid_page(
+    conn: Connection, *, level: str | None, after_id: int | None, limit: int
+) -> list[dict]:
     """Grids in id order. The grid map is not personal data: every reader of the
     village sees all of it, grid workers included."""
     query = select(m.grids).order_by(m.grids.c.id).limit(limit)

@@ -6,8 +6,8 @@ failure half-way, converges on the same village.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 import multiprocessing
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +60,10 @@ def create_village(db: Database, slug: str, name: str, region_id: str) -> Villag
     if not name.strip():
         raise ProvisioningError("a village needs a name (中文名)")
     with db.platform() as conn:
-        if conn.execute(select(pm.regions.c.id).where(pm.regions.c.id == region_id)).first() is None:
+        if (
+            conn.execute(select(pm.regions.c.id).where(pm.regions.c.id == region_id)).first()
+            is None
+        ):
             raise ProvisioningError(f"region {region_id!r} does not exist")
         # Roles are cluster-wide; serialise their creation across concurrent provisioners.
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": role})
@@ -114,8 +117,9 @@ def tenant_head() -> str | None:
 def list_villages(db: Database) -> list[Village]:
     with db.platform() as conn:
         rows = conn.execute(
-            select(pm.tenants.c.slug, pm.tenants.c.name, pm.tenants.c.region_id,
-                   pm.tenants.c.status).order_by(pm.tenants.c.slug)
+            select(
+                pm.tenants.c.slug, pm.tenants.c.name, pm.tenants.c.region_id, pm.tenants.c.status
+            ).order_by(pm.tenants.c.slug)
         ).all()
     return [Village(*row) for row in rows]
 
@@ -163,7 +167,7 @@ def migrate_villages(
 def _migrate_one(db: Database, slug: str) -> tuple[str, str | None]:
     try:
         migrate_village(db, slug)
-    except Exception as exc:  # noqa: BLE001 - reported per village, the others go on
+    except Exception as exc:
         return slug, f"{type(exc).__name__}: {exc}"
     return slug, None
 
@@ -182,7 +186,9 @@ def drop_village(db: Database, slug: str) -> None:
     """Remove a village's schema, role and platform rows. Irreversible."""
     role = tenant_role(slug)
     with db.platform() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
+        ).first()
         if exists:
             for privilege, target in PLATFORM_GRANTS:
                 conn.exec_driver_sql(f'REVOKE {privilege} ON {target} FROM "{role}"')

@@ -39,8 +39,12 @@ def age(born: date) -> int:
 
 
 def residents_of(db: Database, slug: str) -> list:
-    return rows(db, slug, "SELECT id, name, gender, birth_date, id_number, phone, household_id, "
-                          "relation_to_head, grid_id FROM residents")
+    return rows(
+        db,
+        slug,
+        "SELECT id, name, gender, birth_date, id_number, phone, household_id, "
+        "relation_to_head, grid_id FROM residents",
+    )
 
 
 def tag_counts(db: Database, slug: str) -> Counter:
@@ -53,8 +57,11 @@ def test_five_villages_linked_in_a_ring(db: Database, region) -> None:
     assert sorted(v.slug for v in villages) == sorted(SLUGS)
     assert all(v.name for v in villages)
     with db.platform() as conn:
-        links = conn.execute(select(pm.neighbour_links.c.village_a, pm.neighbour_links.c.village_b)
-                             .where(pm.neighbour_links.c.village_a.in_(SLUGS))).all()
+        links = conn.execute(
+            select(pm.neighbour_links.c.village_a, pm.neighbour_links.c.village_b).where(
+                pm.neighbour_links.c.village_a.in_(SLUGS)
+            )
+        ).all()
     assert len(links) == 5
     assert all(a < b for a, b in links)
     assert Counter(slug for link in links for slug in link) == Counter({s: 2 for s in SLUGS})
@@ -62,8 +69,13 @@ def test_five_villages_linked_in_a_ring(db: Database, region) -> None:
 
 def test_demo_integrator_client(db: Database, region) -> None:
     with db.platform() as conn:
-        client = conn.execute(select(pm.api_clients).where(
-            pm.api_clients.c.client_id == "demo-integrator")).mappings().one()
+        client = (
+            conn.execute(
+                select(pm.api_clients).where(pm.api_clients.c.client_id == "demo-integrator")
+            )
+            .mappings()
+            .one()
+        )
     assert client["name"] == "示例集成方（设备平台）"
     assert client["scopes"] == ["residents:read"]
     assert len(client["villages"]) == 2 and set(client["villages"]) <= set(SLUGS)
@@ -72,8 +84,14 @@ def test_demo_integrator_client(db: Database, region) -> None:
 def _row_counts(db: Database) -> dict[str, int]:
     counts = {}
     for slug in SLUGS:
-        for table in ("grids", "grid_staff", "buildings", "households", "residents",
-                      "resident_tags"):
+        for table in (
+            "grids",
+            "grid_staff",
+            "buildings",
+            "households",
+            "residents",
+            "resident_tags",
+        ):
             counts[f"{slug}.{table}"] = rows(db, slug, f"SELECT count(*) FROM {table}")[0][0]
     with db.platform() as conn:
         for table in (pm.tenants, pm.neighbour_links, pm.api_clients):
@@ -83,9 +101,12 @@ def _row_counts(db: Database) -> dict[str, int]:
 
 def test_second_seed_changes_nothing(db: Database, region) -> None:
     before = _row_counts(db)
-    assert demo.seed_demo_region(
-        db, residents_per_village=region.residents_per_village, progress=False
-    ) is False
+    assert (
+        demo.seed_demo_region(
+            db, residents_per_village=region.residents_per_village, progress=False
+        )
+        is False
+    )
     assert _row_counts(db) == before
 
 
@@ -164,22 +185,33 @@ def test_grids(db: Database, region, slug: str) -> None:
     for r in residents_of(db, slug):
         assert grids[r.grid_id].level == "micro"
         assert r.grid_id == households[r.household_id]
-    mismatched = rows(db, slug, "SELECT count(*) FROM households h JOIN buildings b "
-                                "ON b.id = h.building_id WHERE b.grid_id <> h.grid_id")
+    mismatched = rows(
+        db,
+        slug,
+        "SELECT count(*) FROM households h JOIN buildings b "
+        "ON b.id = h.building_id WHERE b.grid_id <> h.grid_id",
+    )
     assert mismatched[0][0] == 0
 
 
 @pytest.mark.parametrize("slug", SLUGS)
 def test_three_tiers_of_grid_staff(db: Database, region, slug: str) -> None:
-    assigned = rows(db, slug, "SELECT s.tier, s.account_sub, g.level FROM grid_staff s "
-                              "JOIN grid_assignments a ON a.staff_id = s.id "
-                              "JOIN grids g ON g.id = a.grid_id")
+    assigned = rows(
+        db,
+        slug,
+        "SELECT s.tier, s.account_sub, g.level FROM grid_staff s "
+        "JOIN grid_assignments a ON a.staff_id = s.id "
+        "JOIN grids g ON g.id = a.grid_id",
+    )
     staff = rows(db, slug, "SELECT tier, count(*) FROM grid_staff GROUP BY tier")
     tiers = dict(staff)
     assert tiers["grid_chief"] == 1 and tiers["grid_worker"] >= 1
     assert tiers["micro_grid_worker"] >= 1
-    expected_level = {"grid_chief": "community", "grid_worker": "large",
-                      "micro_grid_worker": "micro"}
+    expected_level = {
+        "grid_chief": "community",
+        "grid_worker": "large",
+        "micro_grid_worker": "micro",
+    }
     assert all(level == expected_level[tier] for tier, _, level in assigned)
     demo_worker = [a for a in assigned if a.account_sub == demo.demo_grid_worker_subject(slug)]
     assert demo_worker and all(a.tier == "micro_grid_worker" for a in demo_worker)
@@ -190,8 +222,12 @@ def test_elderly_living_alone(db: Database, region, slug: str) -> None:
     residents = residents_of(db, slug)
     sizes = Counter(r.household_id for r in residents)
     alone = {r.id for r in residents if age(r.birth_date) >= 60 and sizes[r.household_id] == 1}
-    tagged = {row.resident_id for row in rows(
-        db, slug, "SELECT resident_id FROM resident_tags WHERE tag = 'elderly_living_alone'")}
+    tagged = {
+        row.resident_id
+        for row in rows(
+            db, slug, "SELECT resident_id FROM resident_tags WHERE tag = 'elderly_living_alone'"
+        )
+    }
     assert tagged == alone
 
 
@@ -213,13 +249,17 @@ def test_tag_shares(db: Database, region, slug: str) -> None:
 
 def test_low_income_tags_whole_households(db: Database, region) -> None:
     for slug in SLUGS:
-        untagged = rows(db, slug, """
+        untagged = rows(
+            db,
+            slug,
+            """
             SELECT count(*) FROM residents r
             WHERE NOT EXISTS (SELECT 1 FROM resident_tags t
                               WHERE t.resident_id = r.id AND t.tag = 'low_income')
               AND r.household_id IN (SELECT r2.household_id FROM residents r2
                                      JOIN resident_tags t2 ON t2.resident_id = r2.id
-                                     WHERE t2.tag = 'low_income')""")
+                                     WHERE t2.tag = 'low_income')""",
+        )
         assert untagged[0][0] == 0
 
 

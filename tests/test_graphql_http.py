@@ -34,22 +34,25 @@ def test_post_json_query(client, admin):
 
 
 def test_graphql_response_media_type_when_asked(client, admin):
-    response = client.post("/graphql", json={"query": "{ __typename }"},
-                           headers={**auth(admin), "Accept": GRAPHQL_RESPONSE})
+    response = client.post(
+        "/graphql",
+        json={"query": "{ __typename }"},
+        headers={**auth(admin), "Accept": GRAPHQL_RESPONSE},
+    )
     assert response.status_code == 200
     assert response.mimetype == GRAPHQL_RESPONSE
 
 
 def test_unacceptable_media_type_is_406(client, admin):
-    response = client.post("/graphql", json={"query": "{ __typename }"},
-                           headers={**auth(admin), "Accept": "text/html"})
+    response = client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={**auth(admin), "Accept": "text/html"}
+    )
     assert response.status_code == 406
     assert response.get_json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
 def test_get_query(client, admin):
-    response = client.get("/graphql", query_string={"query": "{ __typename }"},
-                          headers=auth(admin))
+    response = client.get("/graphql", query_string={"query": "{ __typename }"}, headers=auth(admin))
     assert response.status_code == 200
     assert response.get_json()["data"] == {"__typename": "Query"}
 
@@ -57,8 +60,10 @@ def test_get_query(client, admin):
 def test_get_with_variables(client, admin):
     response = client.get(
         "/graphql",
-        query_string={"query": "query($s: String!) { village(slug: $s) { slug } }",
-                      "variables": json.dumps({"s": "nowhere"})},
+        query_string={
+            "query": "query($s: String!) { village(slug: $s) { slug } }",
+            "variables": json.dumps({"s": "nowhere"}),
+        },
         headers=auth(admin),
     )
     body = response.get_json()
@@ -66,7 +71,9 @@ def test_get_with_variables(client, admin):
 
 
 def test_mutation_over_get_is_405(client, admin):
-    query = 'mutation { untagResident(input: {resident: "x", tag: volunteer}) { userErrors { code } } }'
+    query = (
+        'mutation { untagResident(input: {resident: "x", tag: volunteer}) { userErrors { code } } }'
+    )
     response = client.get("/graphql", query_string={"query": query}, headers=auth(admin))
     assert response.status_code == 405
     assert response.headers["Allow"] == "POST"
@@ -82,8 +89,9 @@ def test_other_methods_are_405(client, admin, method):
 
 
 def test_wrong_content_type_is_415(client, admin):
-    response = client.post("/graphql", data="{ __typename }", content_type="text/plain",
-                           headers=auth(admin))
+    response = client.post(
+        "/graphql", data="{ __typename }", content_type="text/plain", headers=auth(admin)
+    )
     assert response.status_code == 415
 
 
@@ -99,8 +107,9 @@ def test_wrong_content_type_is_415(client, admin):
     ],
 )
 def test_malformed_bodies_are_400(client, admin, body, message):
-    response = client.post("/graphql", data=body, content_type="application/json",
-                           headers=auth(admin))
+    response = client.post(
+        "/graphql", data=body, content_type="application/json", headers=auth(admin)
+    )
     assert response.status_code == 400
     assert response.get_json() == {
         "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]
@@ -109,8 +118,9 @@ def test_malformed_bodies_are_400(client, admin, body, message):
 
 def test_body_over_the_limit_is_413(client, admin, settings):
     padding = "x" * (settings.max_body_bytes + 1)
-    response = client.post("/graphql", json={"query": "{ __typename }", "padding": padding},
-                           headers=auth(admin))
+    response = client.post(
+        "/graphql", json={"query": "{ __typename }", "padding": padding}, headers=auth(admin)
+    )
     assert response.status_code == 413
     assert response.get_json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
@@ -120,23 +130,28 @@ def test_parse_error_status_depends_on_media_type(client, admin):
     assert legacy.status_code == 200
     assert legacy.get_json()["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
     assert "data" not in legacy.get_json()
-    modern = client.post("/graphql", json={"query": "{ village("},
-                         headers={**auth(admin), "Accept": GRAPHQL_RESPONSE})
+    modern = client.post(
+        "/graphql",
+        json={"query": "{ village("},
+        headers={**auth(admin), "Accept": GRAPHQL_RESPONSE},
+    )
     assert modern.status_code == 400
 
 
 def test_validation_error(client, admin):
-    response = client.post("/graphql", json={"query": "{ nope }"},
-                           headers={**auth(admin), "Accept": GRAPHQL_RESPONSE})
+    response = client.post(
+        "/graphql", json={"query": "{ nope }"}, headers={**auth(admin), "Accept": GRAPHQL_RESPONSE}
+    )
     assert response.status_code == 400
     error = response.get_json()["errors"][0]
     assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
 
 
 def test_bad_variable_is_bad_user_input(client, admin):
-    query = "query($first: Int) { village(slug: \"x\") { residents(first: $first) { totalCount } } }"
-    response = client.post("/graphql", json={"query": query, "variables": {"first": "many"}},
-                           headers=auth(admin))
+    query = 'query($first: Int) { village(slug: "x") { residents(first: $first) { totalCount } } }'
+    response = client.post(
+        "/graphql", json={"query": query, "variables": {"first": "many"}}, headers=auth(admin)
+    )
     body = response.get_json()
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "data" not in body
@@ -170,8 +185,9 @@ def test_first_is_capped(client, admin, demo_region, settings):
 
 
 def test_errors_never_show_internals(client, admin):
-    body = client.post("/graphql", json={"query": '{ node(id: "%%%") { id } }'},
-                       headers=auth(admin)).get_json()
+    body = client.post(
+        "/graphql", json={"query": '{ node(id: "%%%") { id } }'}, headers=auth(admin)
+    ).get_json()
     text = json.dumps(body)
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert "Traceback" not in text and "SELECT" not in text
@@ -208,8 +224,13 @@ def _unauthenticated(client, headers) -> dict:
 def _claims(settings, **overrides) -> dict:
     now = int(time.time())
     claims = {
-        "iss": settings.issuer, "aud": [settings.oidc_audience], "sub": "someone",
-        "azp": "villagelink-console", "typ": "Bearer", "iat": now, "exp": now + 300,
+        "iss": settings.issuer,
+        "aud": [settings.oidc_audience],
+        "sub": "someone",
+        "azp": "villagelink-console",
+        "typ": "Bearer",
+        "iat": now,
+        "exp": now + 300,
         "realm_access": {"roles": ["platform-admin"]},
     }
     claims.update(overrides)
@@ -232,8 +253,11 @@ def test_missing_token(client):
 
 
 def test_token_signed_by_the_dev_issuer_key_is_accepted(client, settings):
-    response = client.post("/graphql", json={"query": "{ me { subject } }"},
-                           headers=auth(_signed(settings, _claims(settings))))
+    response = client.post(
+        "/graphql",
+        json={"query": "{ me { subject } }"},
+        headers=auth(_signed(settings, _claims(settings))),
+    )
     assert response.get_json() == {"data": {"me": {"subject": "someone"}}}
 
 
@@ -252,14 +276,17 @@ def test_rejected_claims(client, settings, overrides, reason):
 
 def test_bad_signature(client, settings):
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = jwt.encode(_claims(settings), other, algorithm="RS256",
-                        headers={"kid": DevIssuer(settings).kid})
+    forged = jwt.encode(
+        _claims(settings), other, algorithm="RS256", headers={"kid": DevIssuer(settings).kid}
+    )
     _unauthenticated(client, auth(forged))
 
 
 def test_alg_none(client, settings):
-    token = f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': DevIssuer(settings).kid})}." \
-            f"{_b64(_claims(settings))}."
+    token = (
+        f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': DevIssuer(settings).kid})}."
+        f"{_b64(_claims(settings))}."
+    )
     _unauthenticated(client, auth(token))
 
 
@@ -268,12 +295,14 @@ def test_hs256_signed_with_the_public_key(client, settings):
     import hmac
 
     issuer = DevIssuer(settings)
-    public_pem = serialization.load_pem_private_key(
-        settings.dev_issuer_key_path.read_bytes(), None
-    ).public_key().public_bytes(serialization.Encoding.PEM,
-                                serialization.PublicFormat.SubjectPublicKeyInfo)
-    signing_input = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': issuer.kid})}." \
-                    f"{_b64(_claims(settings))}"
+    public_pem = (
+        serialization.load_pem_private_key(settings.dev_issuer_key_path.read_bytes(), None)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    signing_input = (
+        f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': issuer.kid})}.{_b64(_claims(settings))}"
+    )
     signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
     token = signing_input + "." + base64.urlsafe_b64encode(signature).rstrip(b"=").decode()
     _unauthenticated(client, auth(token))
@@ -285,8 +314,11 @@ def test_unknown_kid(client, settings):
 
 def test_village_not_in_claims_is_not_found(client, token, demo_region):
     admin_of_liulin = token("village-admin", village="liulin")
-    response = client.post("/graphql", json={"query": '{ village(slug: "xinghua") { name } }'},
-                           headers=auth(admin_of_liulin))
+    response = client.post(
+        "/graphql",
+        json={"query": '{ village(slug: "xinghua") { name } }'},
+        headers=auth(admin_of_liulin),
+    )
     body = response.get_json()
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert body["data"] == {"village": None}

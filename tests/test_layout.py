@@ -25,12 +25,14 @@ def test_imports_from_the_repository_root():
         "assert hasattr(platform, 'python_version')\n"
         "assert hasattr(graphql, 'graphql_sync') and 'site-packages' in graphql.__file__\n"
         "import villagelink.platform.app, villagelink.graphql.gateway, villagelink.tenants.models\n"
-        "assert villagelink.platform.app.__file__.startswith(os.path.join(os.getcwd(), 'platform'))\n"
+        "here = os.path.join(os.getcwd(), 'platform')\n"
+        "assert villagelink.platform.app.__file__.startswith(here)\n"
         "print('ok')\n"
     )
     # `-c` puts the current directory first on sys.path: the case that would shadow.
-    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 

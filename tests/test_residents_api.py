@@ -71,8 +71,11 @@ def test_filters(gql, admin, populated_village):
 def test_ids_are_opaque_and_masked_by_default(gql, admin, populated_village):
     node = residents(gql, admin, populated_village.slug, first=1)["edges"][0]["node"]
     assert populated_village.slug not in node["id"] and "Resident" not in node["id"]
-    _, body = gql("query($id: ID!) { node(id: $id) { ... on Resident { idNumber phone } } }",
-                  admin, {"id": node["id"]})
+    _, body = gql(
+        "query($id: ID!) { node(id: $id) { ... on Resident { idNumber phone } } }",
+        admin,
+        {"id": node["id"]},
+    )
     resident = body["data"]["node"]
     assert resident["idNumber"][6:14] == "********" and len(resident["idNumber"]) == 18
     if resident["phone"]:
@@ -81,8 +84,12 @@ def test_ids_are_opaque_and_masked_by_default(gql, admin, populated_village):
 
 def new_resident(populated_village, household=None, **overrides):
     born = date(1958, 4, 9)
-    values = {"village": populated_village.slug, "name": "王秀英",
-              "idNumber": compose("120111", born, 902), "phone": "13912345678"}
+    values = {
+        "village": populated_village.slug,
+        "name": "王秀英",
+        "idNumber": compose("120111", born, 902),
+        "phone": "13912345678",
+    }
     if household:
         values["household"] = household
     return {**values, **overrides}
@@ -101,15 +108,22 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     _, body = gql(UPDATE, admin, {"input": {"id": created["id"], "phone": "13800001111"}})
     assert body["data"]["updateResident"]["resident"]["version"] == 2
 
-    other_home = next(e["node"]["household"]["id"] for e in households
-                      if e["node"]["household"]["id"] != home)
-    _, body = gql(MOVE, admin, {"input": {"resident": created["id"], "household": other_home,
-                                          "relationToHead": "parent"}})
+    other_home = next(
+        e["node"]["household"]["id"] for e in households if e["node"]["household"]["id"] != home
+    )
+    _, body = gql(
+        MOVE,
+        admin,
+        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "parent"}},
+    )
     moved = body["data"]["moveResidentToHousehold"]
     assert moved["userErrors"] == [] and moved["resident"]["household"]["id"] == other_home
 
-    _, body = gql(MOVE, admin, {"input": {"resident": created["id"], "household": other_home,
-                                          "relationToHead": "head"}})
+    _, body = gql(
+        MOVE,
+        admin,
+        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "head"}},
+    )
     assert body["data"]["moveResidentToHousehold"]["userErrors"] == [
         {"field": "relationToHead", "code": "DUPLICATE"}
     ]
@@ -128,17 +142,27 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     ("overrides", "field", "code", "message"),
     [
         ({"name": ""}, "name", "INVALID", "姓名须为1到50个字"),
-        ({"idNumber": "12011119580409902"}, "idNumber", "INVALID", "身份证号码应为18位，最后一位可为X"),
-        ({"idNumber": compose("120111", date(1958, 4, 9), 902)[:-1] + "0"}, "idNumber",
-         "INVALID", "身份证号码校验位不正确"),
+        (
+            {"idNumber": "12011119580409902"},
+            "idNumber",
+            "INVALID",
+            "身份证号码应为18位，最后一位可为X",
+        ),
+        (
+            {"idNumber": compose("120111", date(1958, 4, 9), 902)[:-1] + "0"},
+            "idNumber",
+            "INVALID",
+            "身份证号码校验位不正确",
+        ),
         ({"birthDate": "1960-01-01"}, "birthDate", "MISMATCH", "出生日期与身份证号码不一致"),
         ({"gender": "male"}, "gender", "MISMATCH", "性别与身份证号码不一致"),
         ({"phone": "12345"}, "phone", "INVALID", "手机号码格式不正确，应为11位大陆手机号"),
         ({"household": "bm90LWFuLWlk"}, "household", "NOT_FOUND", "户不存在或不在您的管辖范围内"),
     ],
 )
-def test_create_refuses_bad_input_and_writes_nothing(gql, admin, populated_village, db,
-                                                     overrides, field, code, message):
+def test_create_refuses_bad_input_and_writes_nothing(
+    gql, admin, populated_village, db, overrides, field, code, message
+):
     before = _counts(db, populated_village.slug)
     _, body = gql(CREATE, admin, {"input": new_resident(populated_village, **overrides)})
     payload = body["data"]["createResident"]
@@ -183,10 +207,16 @@ def test_unmasked_reads_are_audited_with_reason(gql, admin, populated_village, d
     nodes = [edge["node"] for edge in body["data"]["village"]["residents"]["edges"]]
     assert all("*" not in node["idNumber"] for node in nodes)
     with db.platform() as conn:
-        entries = conn.execute(
-            select(pm.audit_log).where(pm.audit_log.c.village == populated_village.slug,
-                                       pm.audit_log.c.action == "resident.read_unmasked")
-        ).mappings().all()
+        entries = (
+            conn.execute(
+                select(pm.audit_log).where(
+                    pm.audit_log.c.village == populated_village.slug,
+                    pm.audit_log.c.action == "resident.read_unmasked",
+                )
+            )
+            .mappings()
+            .all()
+        )
     assert len(entries) == 3
     assert all(e["fields"] == ["id_number", "phone"] and e["reason"] == "低保复核" for e in entries)
     assert all(e["actor_roles"] == ["village-admin"] and e["request_id"] for e in entries)
@@ -205,6 +235,7 @@ def _counts(db, slug) -> tuple:
     with db.tenant(slug) as conn:
         residents_count = conn.execute(text("SELECT count(*) FROM residents")).scalar()
     with db.platform() as conn:
-        audit = conn.execute(text("SELECT count(*) FROM platform.audit_log WHERE village = :v"),
-                             {"v": slug}).scalar()
+        audit = conn.execute(
+            text("SELECT count(*) FROM platform.audit_log WHERE village = :v"), {"v": slug}
+        ).scalar()
     return residents_count, audit

@@ -90,9 +90,13 @@ def test_forged_id_naming_another_village_is_not_found(gql, token, demo_region):
     """An ID is only a claim: rewriting its village part leads nowhere."""
     admin = token("village-admin", village="liulin")
     gid = decode_id(a_resident_id(gql, token, "xinghua"))
-    for forged in (encode_id("Resident", "liulin", gid.key), encode_id("Resident", "xinghua", gid.key)):
-        _, body = gql("query($id: ID!) { node(id: $id) { ... on Resident { name } } }",
-                      admin, {"id": forged})
+    for forged in (
+        encode_id("Resident", "liulin", gid.key),
+        encode_id("Resident", "xinghua", gid.key),
+    ):
+        _, body = gql(
+            "query($id: ID!) { node(id: $id) { ... on Resident { name } } }", admin, {"id": forged}
+        )
         if body.get("errors"):
             assert first_code(body) == "NOT_FOUND"
         else:  # the same key in liulin is liulin's own resident, not xinghua's
@@ -105,16 +109,20 @@ def test_grid_worker_sees_own_grids_only(gql, token, demo_region):
     _, mine = gql(RESIDENTS, worker, {"slug": "liulin"})
     mine = mine["data"]["village"]["residents"]
     assert 0 < mine["totalCount"] < demo_region.residents_per_village
-    _, grids = gql('{ village(slug: "liulin") { grids(first: 100, level: micro) '
-                   "{ edges { node { id } } } } }", admin)
+    _, grids = gql(
+        '{ village(slug: "liulin") { grids(first: 100, level: micro) { edges { node { id } } } } }',
+        admin,
+    )
     in_grid = """query($grid: ID!) { village(slug: "liulin") {
         residents(first: 1, filter: {grid: $grid}) { totalCount edges { node { id } } } } }"""
     outsider = None
     for edge in grids["data"]["village"]["grids"]["edges"]:
         _, theirs = gql(in_grid, worker, {"grid": edge["node"]["id"]})
         _, all_of = gql(in_grid, admin, {"grid": edge["node"]["id"]})
-        if theirs["data"]["village"]["residents"]["totalCount"] == 0 and \
-                all_of["data"]["village"]["residents"]["edges"]:
+        if (
+            theirs["data"]["village"]["residents"]["totalCount"] == 0
+            and all_of["data"]["village"]["residents"]["edges"]
+        ):
             outsider = all_of["data"]["village"]["residents"]["edges"][0]["node"]["id"]
             break
     assert outsider is not None, "every micro-grid is the worker's: the fixture is too small"

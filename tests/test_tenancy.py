@@ -16,9 +16,11 @@ from .conftest import TEST_REGION, new_village_slug
 
 def test_a_village_session_cannot_read_another_village(db, village, populated_village):
     other = tenant_role(populated_village.slug)
-    with pytest.raises(ProgrammingError, match="permission denied for schema"):
-        with db.tenant(village.slug) as conn:
-            conn.execute(text(f"SELECT * FROM {other}.residents")).all()
+    with (
+        pytest.raises(ProgrammingError, match="permission denied for schema"),
+        db.tenant(village.slug) as conn,
+    ):
+        conn.execute(text(f"SELECT * FROM {other}.residents")).all()
 
 
 def test_a_village_session_runs_under_the_village_role(db, village):
@@ -29,9 +31,8 @@ def test_a_village_session_runs_under_the_village_role(db, village):
 
 
 def test_the_application_role_cannot_read_villages_without_set_role(db, populated_village):
-    with pytest.raises(ProgrammingError, match="permission denied"):
-        with db.platform() as conn:
-            conn.execute(text(f"SELECT * FROM {tenant_role(populated_village.slug)}.residents"))
+    with pytest.raises(ProgrammingError, match="permission denied"), db.platform() as conn:
+        conn.execute(text(f"SELECT * FROM {tenant_role(populated_village.slug)}.residents"))
 
 
 def test_set_local_role_ends_with_the_transaction(db, village):
@@ -42,29 +43,43 @@ def test_set_local_role_ends_with_the_transaction(db, village):
 
 
 def test_a_village_cannot_write_audit_entries_for_another(db, village, populated_village):
-    with pytest.raises(ProgrammingError, match="row-level security"):
-        with db.tenant(village.slug) as conn:
-            conn.execute(text("INSERT INTO platform.audit_log (village, actor_sub, action) "
-                              "VALUES (:v, 'x', 'forged')"), {"v": populated_village.slug})
+    with (
+        pytest.raises(ProgrammingError, match="row-level security"),
+        db.tenant(village.slug) as conn,
+    ):
+        conn.execute(
+            text(
+                "INSERT INTO platform.audit_log (village, actor_sub, action) "
+                "VALUES (:v, 'x', 'forged')"
+            ),
+            {"v": populated_village.slug},
+        )
 
 
 def test_a_village_cannot_read_the_audit_log(db, village):
-    with pytest.raises(ProgrammingError, match="permission denied"):
-        with db.tenant(village.slug) as conn:
-            conn.execute(text("SELECT * FROM platform.audit_log")).all()
+    with (
+        pytest.raises(ProgrammingError, match="permission denied"),
+        db.tenant(village.slug) as conn,
+    ):
+        conn.execute(text("SELECT * FROM platform.audit_log")).all()
 
 
 def test_schema_and_tables_belong_to_the_village_role(db, village):
     role = tenant_role(village.slug)
     with db.platform() as conn:
-        owner = conn.execute(text(
-            "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s"), {"s": role}
+        owner = conn.execute(
+            text("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = :s"),
+            {"s": role},
         ).scalar()
-        tables = dict(conn.execute(text(
-            "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = :s"), {"s": role}
-        ).all())
-        login = conn.execute(text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"),
-                             {"r": role}).scalar()
+        tables = dict(
+            conn.execute(
+                text("SELECT tablename, tableowner FROM pg_tables WHERE schemaname = :s"),
+                {"s": role},
+            ).all()
+        )
+        login = conn.execute(
+            text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": role}
+        ).scalar()
     assert owner == role and login is False
     assert {"residents", "households", "grids", "alembic_version"} <= set(tables)
     assert set(tables.values()) == {role}
@@ -85,8 +100,11 @@ def test_provisioning_refuses_bad_input(db):
 
 
 def cli(settings, *args):
-    env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "VILLAGELINK_VAR_DIR": str(settings.var_dir)}
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "VILLAGELINK_VAR_DIR": str(settings.var_dir),
+    }
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
@@ -94,8 +112,12 @@ def test_cli_create_list_migrate_drop(settings, db):
     slug = new_village_slug()
     created = cli(settings, "tenants", "create", slug, "--name", "新河村", "--region", TEST_REGION)
     assert created.exit_code == 0, created.output
-    assert cli(settings, "tenants", "create", slug, "--name", "新河村",
-               "--region", TEST_REGION).exit_code == 0
+    assert (
+        cli(
+            settings, "tenants", "create", slug, "--name", "新河村", "--region", TEST_REGION
+        ).exit_code
+        == 0
+    )
     listed = cli(settings, "tenants", "list")
     assert slug in listed.output and "新河村" in listed.output
     migrated = cli(settings, "tenants", "migrate", "--all", "--jobs", "3")
@@ -111,8 +133,12 @@ def test_cli_create_list_migrate_drop(settings, db):
     assert dropped.exit_code == 0, dropped.output
     assert slug not in {v.slug for v in provisioning.list_villages(db)}
     with db.platform() as conn:
-        assert conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"),
-                            {"r": tenant_role(slug)}).first() is None
+        assert (
+            conn.execute(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": tenant_role(slug)}
+            ).first()
+            is None
+        )
 
 
 def test_cli_reports_bad_input_without_a_traceback(settings):

@@ -104,16 +104,18 @@ class RequestContext:
             conn = self._connections[slug] = self.runtime.db.begin_tenant(slug)
         return conn
 
-    def loader(self, slug: str, name: str,
-               fetch: Callable[[Connection, list], Mapping]) -> BatchLoader:
+    def loader(
+        self, slug: str, name: str, fetch: Callable[[Connection, list], Mapping]
+    ) -> BatchLoader:
         key = (slug, name)
         loader = self._loaders.get(key)
         if loader is None:
             loader = self._loaders[key] = BatchLoader(lambda keys: fetch(self.tenant(slug), keys))
         return loader
 
-    def note_unmasked_read(self, slug: str, subject_type: str, subject_id: int, field: str,
-                           reason: str | None) -> None:
+    def note_unmasked_read(
+        self, slug: str, subject_type: str, subject_id: int, field: str, reason: str | None
+    ) -> None:
         entry = self._unmasked.setdefault(slug, {}).setdefault(
             (subject_type, str(subject_id)), {"fields": set(), "reasons": set()}
         )

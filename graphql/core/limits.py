@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ariadne.validation import cost_validator
+
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -12,8 +14,6 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
-from ariadne.validation import cost_validator
-
 from villagelink.graphql.core.errors import GRAPHQL_VALIDATION_FAILED
 
 # Connections cost their page size; everything else costs one per field.
@@ -49,8 +49,9 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
     return DepthLimit
 
 
-def _depth(selection_set: SelectionSetNode | None, fragments: dict, depth: int,
-           visiting: set[str]) -> int:
+def _depth(
+    selection_set: SelectionSetNode | None, fragments: dict, depth: int, visiting: set[str]
+) -> int:
     if selection_set is None:
         return depth
     deepest = depth
@@ -75,6 +76,7 @@ def _depth(selection_set: SelectionSetNode | None, fragments: dict, depth: int,
 def limit_rules(max_depth: int, max_cost: int, variables: dict | None) -> list[type]:
     return [
         depth_limit(max_depth),
-        cost_validator(maximum_cost=max_cost, default_cost=1, variables=variables,
-                       cost_map=COST_MAP),
+        cost_validator(
+            maximum_cost=max_cost, default_cost=1, variables=variables, cost_map=COST_MAP
+        ),
     ]

@@ -40,4 +40,3 @@ class BatchLoader(Generic[K, V]):
     def prime(self, key: K, value: V) -> None:
         self._cache[key] = value
         self._pending.discard(key)
-

@@ -68,8 +68,12 @@ class Connection:
         return self.count()
 
 
-def paginate(fetch: Callable[[int], Sequence[Any]], page: Page, count: Callable[[], int],
-             node: Callable[[Any], Any] = lambda row: row) -> Connection:
+def paginate(
+    fetch: Callable[[int], Sequence[Any]],
+    page: Page,
+    count: Callable[[], int],
+    node: Callable[[Any], Any] = lambda row: row,
+) -> Connection:
     """`fetch(limit)` returns rows after `page.after_id` ordered by id; one extra tells
     whether there is a next page without a second query."""
     rows = list(fetch(page.first + 1))

@@ -6,6 +6,7 @@ from functools import cache
 from pathlib import Path
 
 from ariadne import load_schema_from_path, make_executable_schema
+
 from graphql import GraphQLSchema
 
 SDL_DIR = Path(__file__).resolve().parent.parent / "schema"

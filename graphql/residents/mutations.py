@@ -46,17 +46,24 @@ def _household_key(village: str, raw: str | None, field: str) -> int | None:
 
 
 @mutation.field("createResident")
-def resolve_create_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+def resolve_create_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
     ctx.require_write(village)
-    data = {k: input[k] for k in ("name", "id_number", "gender", "birth_date", "phone",
-                                  "relation_to_head") if input.get(k) is not None}
+    data = {
+        k: input[k]
+        for k in ("name", "id_number", "gender", "birth_date", "phone", "relation_to_head")
+        if input.get(k) is not None
+    }
 
     def run() -> dict:
         household = _household_key(village, input.get("household"), "household")
         return actions.do_create_resident(
-            ctx.tenant(village), ctx.actor, village, data, household_id=household,
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            data,
+            household_id=household,
             allowed_grids=ctx.allowed_grids(village),
         )
 
@@ -64,50 +71,76 @@ def resolve_create_resident(_obj, info, input: dict) -> dict:  # noqa: A002
 
 
 @mutation.field("updateResident")
-def resolve_update_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+def resolve_update_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _resident_id(ctx, input["id"])
     changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
-    return _payload(gid.village, lambda: actions.do_update_resident(
-        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), changes,
-        allowed_grids=ctx.allowed_grids(gid.village),
-    ))
+    return _payload(
+        gid.village,
+        lambda: actions.do_update_resident(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            changes,
+            allowed_grids=ctx.allowed_grids(gid.village),
+        ),
+    )
 
 
 @mutation.field("moveResidentToHousehold")
-def resolve_move_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+def resolve_move_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _resident_id(ctx, input["resident"])
 
     def run() -> dict:
         household = _household_key(gid.village, input["household"], "household")
         return actions.do_move_resident_to_household(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), household,
-            input.get("relation_to_head"), allowed_grids=ctx.allowed_grids(gid.village),
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            household,
+            input.get("relation_to_head"),
+            allowed_grids=ctx.allowed_grids(gid.village),
         )
 
     return _payload(gid.village, run)
 
 
 @mutation.field("tagResident")
-def resolve_tag_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+def resolve_tag_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _resident_id(ctx, input["resident"])
     data = {k: input[k] for k in ("tag", "level", "note") if input.get(k) is not None}
-    return _payload(gid.village, lambda: actions.do_tag_resident(
-        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data,
-        allowed_grids=ctx.allowed_grids(gid.village),
-    ))
+    return _payload(
+        gid.village,
+        lambda: actions.do_tag_resident(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            data,
+            allowed_grids=ctx.allowed_grids(gid.village),
+        ),
+    )
 
 
 @mutation.field("untagResident")
-def resolve_untag_resident(_obj, info, input: dict) -> dict:  # noqa: A002
+def resolve_untag_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _resident_id(ctx, input["resident"])
-    return _payload(gid.village, lambda: actions.do_untag_resident(
-        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), input["tag"],
-        allowed_grids=ctx.allowed_grids(gid.village),
-    ))
+    return _payload(
+        gid.village,
+        lambda: actions.do_untag_resident(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            input["tag"],
+            allowed_grids=ctx.allowed_grids(gid.village),
+        ),
+    )
 
 
 bindables = [mutation]

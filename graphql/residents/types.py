@@ -28,18 +28,26 @@ household_type = node_object("Household")
 
 def resident_loader(ctx: RequestContext, slug: str):
     grids = ctx.allowed_grids(slug)
-    return ctx.loader(slug, "residents", lambda conn, ids: {
-        k: as_node("Resident", slug, v)
-        for k, v in queries.residents_by_ids(conn, ids, allowed_grids=grids).items()
-    })
+    return ctx.loader(
+        slug,
+        "residents",
+        lambda conn, ids: {
+            k: as_node("Resident", slug, v)
+            for k, v in queries.residents_by_ids(conn, ids, allowed_grids=grids).items()
+        },
+    )
 
 
 def household_loader(ctx: RequestContext, slug: str):
     grids = ctx.allowed_grids(slug)
-    return ctx.loader(slug, "households", lambda conn, ids: {
-        k: as_node("Household", slug, v)
-        for k, v in queries.households_by_ids(conn, ids, allowed_grids=grids).items()
-    })
+    return ctx.loader(
+        slug,
+        "households",
+        lambda conn, ids: {
+            k: as_node("Household", slug, v)
+            for k, v in queries.households_by_ids(conn, ids, allowed_grids=grids).items()
+        },
+    )
 
 
 def _tags_loader(ctx: RequestContext, slug: str):
@@ -48,10 +56,16 @@ def _tags_loader(ctx: RequestContext, slug: str):
 
 def _members_loader(ctx: RequestContext, slug: str):
     grids = ctx.allowed_grids(slug)
-    return ctx.loader(slug, "members", lambda conn, ids: {
-        k: [as_node("Resident", slug, r) for r in rows if grids is None or r["grid_id"] in grids]
-        for k, rows in queries.members_by_household(conn, ids).items()
-    })
+    return ctx.loader(
+        slug,
+        "members",
+        lambda conn, ids: {
+            k: [
+                as_node("Resident", slug, r) for r in rows if grids is None or r["grid_id"] in grids
+            ]
+            for k, rows in queries.members_by_household(conn, ids).items()
+        },
+    )
 
 
 def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
@@ -69,13 +83,16 @@ def _resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> querie
         # A grid of another village matches nothing here rather than leaking that it exists.
         grid_id = int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
     return queries.ResidentFilter(
-        name=raw.get("name"), tag=raw.get("tag"), grid_id=grid_id,
-        age_min=raw.get("age_min"), age_max=raw.get("age_max"),
+        name=raw.get("name"),
+        tag=raw.get("tag"),
+        grid_id=grid_id,
+        age_min=raw.get("age_min"),
+        age_max=raw.get("age_max"),
     )
 
 
 @village_type.field("residents")
-def resolve_residents(village: dict, info, first=None, after=None, filter=None):  # noqa: A002
+def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     ctx: RequestContext = info.context
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
@@ -84,13 +101,15 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     grids = ctx.allowed_grids(slug)
 
     def fetch(limit: int) -> list[dict]:
-        rows = queries.resident_page(conn, flt, allowed_grids=grids, after_id=page.after_id,
-                                     limit=limit, today=ctx.today)
+        rows = queries.resident_page(
+            conn, flt, allowed_grids=grids, after_id=page.after_id, limit=limit, today=ctx.today
+        )
         _announce_residents(ctx, slug, rows[: page.first])
         return rows
 
     return paginate(
-        fetch, page,
+        fetch,
+        page,
         count=lambda: queries.resident_count(conn, flt, allowed_grids=grids, today=ctx.today),
         node=lambda row: as_node("Resident", slug, row),
     )
@@ -105,16 +124,21 @@ def resolve_households(village: dict, info, first=None, after=None):
     grids = ctx.allowed_grids(slug)
 
     def fetch(limit: int) -> list[dict]:
-        rows = queries.household_page(conn, allowed_grids=grids, after_id=page.after_id,
-                                      limit=limit)
+        rows = queries.household_page(
+            conn, allowed_grids=grids, after_id=page.after_id, limit=limit
+        )
         shown = rows[: page.first]
         grid_loader(ctx, slug).expect(r["grid_id"] for r in shown)
         resident_loader(ctx, slug).expect(r["head_resident_id"] for r in shown)
         _members_loader(ctx, slug).expect(r["id"] for r in shown)
         return rows
 
-    return paginate(fetch, page, count=lambda: queries.household_count(conn, allowed_grids=grids),
-                    node=lambda row: as_node("Household", slug, row))
+    return paginate(
+        fetch,
+        page,
+        count=lambda: queries.household_count(conn, allowed_grids=grids),
+        node=lambda row: as_node("Household", slug, row),
+    )
 
 
 def _age(born: date, today: date) -> int:
@@ -181,6 +205,9 @@ register_node_type("Resident", fetch_by_int_key(resident_loader))
 register_node_type("Household", fetch_by_int_key(household_loader))
 
 bindables = [
-    village_type, resident_type, household_type,
-    connection_object("ResidentConnection"), connection_object("HouseholdConnection"),
+    village_type,
+    resident_type,
+    household_type,
+    connection_object("ResidentConnection"),
+    connection_object("HouseholdConnection"),
 ]

@@ -70,7 +70,7 @@ def resolve_village(_obj, info, slug: str) -> dict:
 
 
 @query.field("node")
-def resolve_node(_obj, info, id: str) -> dict:  # noqa: A002 - the GraphQL argument name
+def resolve_node(_obj, info, id: str) -> dict:
     ctx: RequestContext = info.context
     gid = decode_id(id)
     ctx.village(gid.village)  # NOT_FOUND outside the caller's reach, before any lookup
@@ -100,10 +100,13 @@ def resolve_neighbours(village: dict, info) -> list[dict]:
     rows = info.context.platform_rows(
         select(other.c.slug, other.c.name)
         .select_from(links)
-        .join(other, or_(
-            (links.c.village_a == slug) & (other.c.slug == links.c.village_b),
-            (links.c.village_b == slug) & (other.c.slug == links.c.village_a),
-        ))
+        .join(
+            other,
+            or_(
+                (links.c.village_a == slug) & (other.c.slug == links.c.village_b),
+                (links.c.village_b == slug) & (other.c.slug == links.c.village_a),
+            ),
+        )
         .order_by(other.c.slug)
     )
     return [dict(row) for row in rows]
@@ -138,15 +141,23 @@ def resolve_grids(village: dict, info, first=None, after=None, level=None):
         staff.expect(row["id"] for row in shown)
         return rows
 
-    return paginate(fetch, page, count=lambda: grid_queries.grid_count(conn, level=level),
-                    node=lambda row: as_node("Grid", slug, row))
+    return paginate(
+        fetch,
+        page,
+        count=lambda: grid_queries.grid_count(conn, level=level),
+        node=lambda row: as_node("Grid", slug, row),
+    )
 
 
 def _staff_loader(ctx: RequestContext, slug: str):
-    return ctx.loader(slug, "staff_by_grid", lambda conn, ids: {
-        grid_id: [as_node("GridStaff", slug, s) for s in staff]
-        for grid_id, staff in grid_queries.staff_by_grid(conn, ids).items()
-    })
+    return ctx.loader(
+        slug,
+        "staff_by_grid",
+        lambda conn, ids: {
+            grid_id: [as_node("GridStaff", slug, s) for s in staff]
+            for grid_id, staff in grid_queries.staff_by_grid(conn, ids).items()
+        },
+    )
 
 
 @grid_type.field("parent")
@@ -167,7 +178,11 @@ def resolve_staff_phone(staff: dict, _info) -> str | None:
 register_node_type("Grid", fetch_by_int_key(grid_loader))
 
 bindables = [
-    query, me_type, village_type, village_stats_type, grid_type, grid_staff_type,
+    query,
+    me_type,
+    village_type,
+    village_stats_type,
+    grid_type,
+    grid_staff_type,
     connection_object("GridConnection"),
 ]
-

@@ -83,8 +83,18 @@ class DevIssuer:
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "claims_supported": [
-                "iss", "sub", "aud", "exp", "iat", "jti", "azp", "typ", "scope",
-                "preferred_username", "realm_access", "groups",
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "jti",
+                "azp",
+                "typ",
+                "scope",
+                "preferred_username",
+                "realm_access",
+                "groups",
             ],
         }
 

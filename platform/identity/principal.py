@@ -21,7 +21,7 @@ def _groups(claims: Mapping[str, Any], prefix: str) -> frozenset[str]:
     found = set()
     for group in claims.get("groups") or ():
         if isinstance(group, str) and group.startswith(prefix):
-            name = group[len(prefix):].strip("/")
+            name = group[len(prefix) :].strip("/")
             if name and "/" not in name:
                 found.add(name)
     return frozenset(found)

@@ -69,8 +69,15 @@ def _claim_headship(conn: Connection, household: dict, resident_id: int) -> None
     )
 
 
-def do_create_resident(conn: Connection, actor: Actor, village: str, data: dict[str, Any],
-                       *, household_id: int | None, allowed_grids: Grids) -> dict:
+def do_create_resident(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    data: dict[str, Any],
+    *,
+    household_id: int | None,
+    allowed_grids: Grids,
+) -> dict:
     values = _load(NewResidentSchema, data)
     number = id_numbers.normalise(values["id_number"])
     household = None
@@ -98,13 +105,27 @@ def do_create_resident(conn: Connection, actor: Actor, village: str, data: dict[
                 _claim_headship(conn, household, resident_id)
     except IntegrityError as exc:
         raise ActionFailed([UserError("idNumber", DUPLICATE_ID_NUMBER, DUPLICATE)]) from exc
-    record(conn, actor, village=village, action="resident.create", subject_type=RESIDENT,
-           subject_id=resident_id, fields=sorted(k for k, v in row.items() if v is not None))
+    record(
+        conn,
+        actor,
+        village=village,
+        action="resident.create",
+        subject_type=RESIDENT,
+        subject_id=resident_id,
+        fields=sorted(k for k, v in row.items() if v is not None),
+    )
     return residents_by_ids(conn, [resident_id], allowed_grids=None)[resident_id]
 
 
-def do_update_resident(conn: Connection, actor: Actor, village: str, resident_id: int,
-                       changes: dict[str, Any], *, allowed_grids: Grids) -> dict:
+def do_update_resident(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    changes: dict[str, Any],
+    *,
+    allowed_grids: Grids,
+) -> dict:
     values = _load(ResidentChangesSchema, changes)
     resident = _resident(conn, resident_id, allowed_grids)
     if "name" in values:
@@ -116,14 +137,28 @@ def do_update_resident(conn: Connection, actor: Actor, village: str, resident_id
             .where(m.residents.c.id == resident_id)
             .values(**changed, version=m.residents.c.version + 1, updated_at=func.now())
         )
-        record(conn, actor, village=village, action="resident.update", subject_type=RESIDENT,
-               subject_id=resident_id, fields=sorted(changed))
+        record(
+            conn,
+            actor,
+            village=village,
+            action="resident.update",
+            subject_type=RESIDENT,
+            subject_id=resident_id,
+            fields=sorted(changed),
+        )
     return residents_by_ids(conn, [resident_id], allowed_grids=None)[resident_id]
 
 
-def do_move_resident_to_household(conn: Connection, actor: Actor, village: str,
-                                  resident_id: int, household_id: int,
-                                  relation_to_head: str | None, *, allowed_grids: Grids) -> dict:
+def do_move_resident_to_household(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    household_id: int,
+    relation_to_head: str | None,
+    *,
+    allowed_grids: Grids,
+) -> dict:
     if relation_to_head is not None:
         _load(ResidentChangesSchema, {"relation_to_head": relation_to_head})
     resident = _resident(conn, resident_id, allowed_grids)
@@ -142,18 +177,36 @@ def do_move_resident_to_household(conn: Connection, actor: Actor, village: str,
         conn.execute(
             m.residents.update()
             .where(m.residents.c.id == resident_id)
-            .values(household_id=household_id, grid_id=household["grid_id"],
-                    relation_to_head=relation_to_head, version=m.residents.c.version + 1,
-                    updated_at=func.now())
+            .values(
+                household_id=household_id,
+                grid_id=household["grid_id"],
+                relation_to_head=relation_to_head,
+                version=m.residents.c.version + 1,
+                updated_at=func.now(),
+            )
         )
-    record(conn, actor, village=village, action="resident.move", subject_type=RESIDENT,
-           subject_id=resident_id, fields=["household_id", "grid_id", "relation_to_head"],
-           details={"from_household": old, "to_household": household_id})
+    record(
+        conn,
+        actor,
+        village=village,
+        action="resident.move",
+        subject_type=RESIDENT,
+        subject_id=resident_id,
+        fields=["household_id", "grid_id", "relation_to_head"],
+        details={"from_household": old, "to_household": household_id},
+    )
     return residents_by_ids(conn, [resident_id], allowed_grids=None)[resident_id]
 
 
-def do_tag_resident(conn: Connection, actor: Actor, village: str, resident_id: int,
-                    data: dict[str, Any], *, allowed_grids: Grids) -> dict:
+def do_tag_resident(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    data: dict[str, Any],
+    *,
+    allowed_grids: Grids,
+) -> dict:
     values = _load(TagSchema, data)
     _resident(conn, resident_id, allowed_grids)
     statement = insert(m.resident_tags).values(resident_id=resident_id, **values)
@@ -163,13 +216,27 @@ def do_tag_resident(conn: Connection, actor: Actor, village: str, resident_id: i
             set_={"level": statement.excluded.level, "note": statement.excluded.note},
         )
     )
-    record(conn, actor, village=village, action="resident.tag", subject_type=RESIDENT,
-           subject_id=resident_id, details={"tag": values["tag"]})
+    record(
+        conn,
+        actor,
+        village=village,
+        action="resident.tag",
+        subject_type=RESIDENT,
+        subject_id=resident_id,
+        details={"tag": values["tag"]},
+    )
     return residents_by_ids(conn, [resident_id], allowed_grids=None)[resident_id]
 
 
-def do_untag_resident(conn: Connection, actor: Actor, village: str, resident_id: int,
-                      tag: str, *, allowed_grids: Grids) -> dict:
+def do_untag_resident(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    tag: str,
+    *,
+    allowed_grids: Grids,
+) -> dict:
     _resident(conn, resident_id, allowed_grids)
     t = m.resident_tags
     removed = conn.execute(
@@ -177,7 +244,13 @@ def do_untag_resident(conn: Connection, actor: Actor, village: str, resident_id:
     ).first()
     if removed is None:
         raise ActionFailed([UserError("tag", "该居民没有此标签", NOT_FOUND)])
-    record(conn, actor, village=village, action="resident.untag", subject_type=RESIDENT,
-           subject_id=resident_id, details={"tag": tag})
+    record(
+        conn,
+        actor,
+        village=village,
+        action="resident.untag",
+        subject_type=RESIDENT,
+        subject_id=resident_id,
+        details={"tag": tag},
+    )
     return residents_by_ids(conn, [resident_id], allowed_grids=None)[resident_id]
-

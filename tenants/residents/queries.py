@@ -38,8 +38,9 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _resident_filters(query: Select, flt: ResidentFilter, allowed_grids: Grids,
-                      today: date) -> Select:
+def _resident_filters(
+    query: Select, flt: ResidentFilter, allowed_grids: Grids, today: date
+) -> Select:
     r = m.residents
     if allowed_grids is not None:
         query = query.where(r.c.grid_id.in_(list(allowed_grids)))
@@ -59,8 +60,15 @@ def _resident_filters(query: Select, flt: ResidentFilter, allowed_grids: Grids,
     return query
 
 
-def resident_page(conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids,
-                  after_id: int | None, limit: int, today: date) -> list[dict]:
+def resident_page(
+    conn: Connection,
+    flt: ResidentFilter,
+    *,
+    allowed_grids: Grids,
+    after_id: int | None,
+    limit: int,
+    today: date,
+) -> list[dict]:
     r = m.residents
     query = _resident_filters(select(r), flt, allowed_grids, today).order_by(r.c.id).limit(limit)
     if after_id is not None:
@@ -68,15 +76,18 @@ def resident_page(conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def resident_count(conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids,
-                   today: date) -> int:
-    query = _resident_filters(select(func.count()).select_from(m.residents), flt,
-                              allowed_grids, today)
+def resident_count(
+    conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids, today: date
+) -> int:
+    query = _resident_filters(
+        select(func.count()).select_from(m.residents), flt, allowed_grids, today
+    )
     return conn.execute(query).scalar_one()
 
 
-def residents_by_ids(conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
-                     ) -> dict[int, dict]:
+def residents_by_ids(
+    conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+) -> dict[int, dict]:
     r = m.residents
     query = select(r).where(r.c.id.in_(list(ids)))
     if allowed_grids is not None:
@@ -90,8 +101,9 @@ def _households() -> Select:
     return select(h, b.c.name.label("building")).outerjoin(b, b.c.id == h.c.building_id)
 
 
-def households_by_ids(conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
-                      ) -> dict[int, dict]:
+def households_by_ids(
+    conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+) -> dict[int, dict]:
     h = m.households
     query = _households().where(h.c.id.in_(list(ids)))
     if allowed_grids is not None:
@@ -99,8 +111,9 @@ def households_by_ids(conn: Connection, ids: Iterable[int], *, allowed_grids: Gr
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
-def household_page(conn: Connection, *, allowed_grids: Grids, after_id: int | None,
-                   limit: int) -> list[dict]:
+def household_page(
+    conn: Connection, *, allowed_grids: Grids, after_id: int | None, limit: int
+) -> list[dict]:
     h = m.households
     query = _households().order_by(h.c.id).limit(limit)
     if allowed_grids is not None:

@@ -35,7 +35,9 @@ def _name_field(required: bool) -> fields.String:
 def _phone_field() -> fields.String:
     return fields.String(
         allow_none=True,
-        validate=validate.Regexp(MOBILE, error=Coded("手机号码格式不正确，应为11位大陆手机号", INVALID)),
+        validate=validate.Regexp(
+            MOBILE, error=Coded("手机号码格式不正确，应为11位大陆手机号", INVALID)
+        ),
         error_messages=_messages(),
     )
 
@@ -101,7 +103,8 @@ class TagSchema(Schema):
         error_messages=_messages(),
     )
     note = fields.String(
-        load_default=None, allow_none=True,
+        load_default=None,
+        allow_none=True,
         validate=validate.Length(max=200, error=Coded("备注不能超过200字", INVALID)),
     )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import click
-from tqdm import tqdm
 
 from villagelink.platform.db import Database, InvalidSlug
 from villagelink.platform.settings import Settings, load_settings
@@ -106,18 +105,16 @@ def tenants_migrate(settings: Settings, all_villages: bool, jobs: int) -> None:
 
 
 def _migrate_all(db: Database, jobs: int) -> None:
-    from villagelink.tenants.provisioning import list_villages, migrate_villages
+    from villagelink.tenants.provisioning import migrate_all_villages
 
-    slugs = [v.slug for v in list_villages(db)]
-    with tqdm(total=len(slugs), desc="迁移村库 migrating villages", unit="village") as bar:
-        failures = migrate_villages(db, slugs, jobs=jobs, on_done=lambda _slug: bar.update())
+    count, failures = migrate_all_villages(db, jobs=jobs)
     for failure in failures:
         click.echo(f"FAILED {failure.slug}: {failure.error}", err=True)
     if failures:
         raise click.ClickException(
-            f"{len(failures)} of {len(slugs)} villages failed; rerun to resume them"
+            f"{len(failures)} of {count} villages failed; rerun to resume them"
         )
-    click.echo(f"{len(slugs)} villages at head")
+    click.echo(f"{count} villages at head")
 
 
 @tenants.command("drop")

@@ -83,8 +83,7 @@ class EmbeddedPostgres:
         self.socket_dir = self.data_dir / "run"
         self.log_path = self.data_dir / "postgres.log"
         self.port = port
-        self._user: str | None = None
-        self.started_here = False
+        self._user: str | None = POSTGRES_SYSTEM_USER if os.geteuid() == 0 else None
 
     @property
     def url(self) -> str:
@@ -94,7 +93,7 @@ class EmbeddedPostgres:
         )
 
     def _prepare_user(self) -> None:
-        if os.geteuid() != 0:
+        if self._user is None:
             return
         try:
             entry = pwd.getpwnam(POSTGRES_SYSTEM_USER)
@@ -111,7 +110,6 @@ class EmbeddedPostgres:
                 parent.chmod(parent.stat().st_mode | 0o011)
         for path in (self.data_dir, self.socket_dir):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-        self._user = POSTGRES_SYSTEM_USER
 
     def _run(self, name: str, *args: str, timeout: float = 120) -> None:
         result = subprocess.run(
@@ -180,7 +178,6 @@ class EmbeddedPostgres:
             f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}",
             "start",
         )
-        self.started_here = True
         if fresh:
             self._bootstrap()
 

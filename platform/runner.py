@@ -29,14 +29,13 @@ from pathlib import Path
 
 import psutil
 from sqlalchemy.engine import make_url
-from tqdm import tqdm
 
 from villagelink.platform.db import Database
 from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey
 from villagelink.platform.migrate import upgrade_platform
 from villagelink.platform.settings import Settings
 from villagelink.tenants.demo import DEMO_CLIENT_ID, DEMO_VILLAGES, REGION_ID, seed_demo_region
-from villagelink.tenants.provisioning import list_villages, migrate_villages
+from villagelink.tenants.provisioning import migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
 STOP_TIMEOUT = 15  # seconds a child gets between SIGTERM and SIGKILL
@@ -174,6 +173,7 @@ def run(settings: Settings) -> int:
         residents_per_village = demo_residents_per_village()
         start_servers(settings, servers)
         prepare_database(settings, residents_per_village)
+        reset_metrics_dir(settings)
         env = child_environment(settings)
         villagelink = _script("villagelink")
         supervisor.start(Child("worker", [villagelink, "worker"], env))
@@ -240,17 +240,14 @@ def prepare_database(settings: Settings, residents_per_village: int | None) -> N
     db = Database(settings.database_url, statement_timeout_ms=0)
     try:
         upgrade_platform(db)
-        slugs = [v.slug for v in list_villages(db)]
-        if slugs:
-            with tqdm(total=len(slugs), desc="迁移村库 migrating villages", unit="village") as bar:
-                # One at a time: alembic's `context` proxy is process-global, and
-                # migrate_villages' threads race on it (KeyError in _remove_proxy).
-                failures = migrate_villages(db, slugs, jobs=1, on_done=lambda _slug: bar.update())
-            if failures:
-                raise StartupFailed(
-                    "migration failed for " + "; ".join(f"{f.slug}: {f.error}" for f in failures)
-                )
-        say(f"数据库已迁移 / database migrated: platform schema and {len(slugs)} villages at head")
+        # One process: for a handful of villages already at head, starting
+        # migration processes would cost more than it saves.
+        count, failures = migrate_all_villages(db, jobs=1)
+        if failures:
+            raise StartupFailed(
+                "migration failed for " + "; ".join(f"{f.slug}: {f.error}" for f in failures)
+            )
+        say(f"数据库已迁移 / database migrated: platform schema and {count} villages at head")
         if seed_demo_region(db, residents_per_village=residents_per_village):
             say("演示片区已生成 / demo region seeded")
         else:
@@ -268,6 +265,16 @@ def demo_residents_per_village() -> int | None:
     return int(raw)
 
 
+def metrics_dir(settings: Settings) -> Path:
+    return settings.var_dir / "prometheus"
+
+
+def reset_metrics_dir(settings: Settings) -> None:
+    """Samples of a previous run's processes must not count in this one."""
+    shutil.rmtree(metrics_dir(settings), ignore_errors=True)
+    metrics_dir(settings).mkdir(parents=True)
+
+
 def child_environment(settings: Settings) -> dict[str, str]:
     """The children resolve the same servers as the supervisor, embedded or not."""
     return {
@@ -275,6 +282,8 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "VILLAGELINK_VAR_DIR": str(settings.var_dir),
+        # gunicorn's workers share their metrics through files here (platform/metrics.py).
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings)),
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 from alembic import command
 from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.postgresql import insert
+from tqdm import tqdm
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database, tenant_role, validate_slug
@@ -162,6 +163,14 @@ def migrate_villages(
         for future in as_completed(futures):
             finished(*future.result())
     return failures
+
+
+def migrate_all_villages(db: Database, *, jobs: int = 4) -> tuple[int, list[MigrationFailure]]:
+    """Migrate every village with a progress bar; returns how many and which failed."""
+    slugs = [v.slug for v in list_villages(db)]
+    with tqdm(total=len(slugs), desc="迁移村库 migrating villages", unit="village") as bar:
+        failures = migrate_villages(db, slugs, jobs=jobs, on_done=lambda _slug: bar.update())
+    return len(slugs), failures
 
 
 def _migrate_one(db: Database, slug: str) -> tuple[str, str | None]:

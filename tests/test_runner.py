@@ -183,12 +183,15 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         ).stdout.strip()
         answer = requests.post(
             f"{base}/graphql",
-            json={"query": "{ __typename }"},
+            json={"query": "query RunnerProbe { __typename }"},
             headers={"Authorization": f"Bearer {token}"},
             timeout=10,
         )
         assert answer.status_code == 200, answer.text
         assert answer.json()["data"] == {"__typename": "Query"}
+        # Several gunicorn workers, one /metrics: the multiprocess files add up.
+        metrics = requests.get(f"{base}/metrics", timeout=10).text
+        assert 'villagelink_graphql_request_seconds_count{operation="RunnerProbe"} 1.0' in metrics
 
         residents = count_residents(settings.database_url)
         assert residents > 0

@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` and `make test`. Everything else
 # here is what they are made of.
-PYTHON ?= python3.11
+# Python 3.11 by that name where it exists, else whatever python3 is (setup.cfg checks the version).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)

@@ -237,3 +237,26 @@ def test_a_child_dying_stops_everything_with_an_error(tmp_path: Path) -> None:
     assert [p.pid for p in children if is_alive(p)] == [], platform.output
     for name, port in ports.items():
         assert port_is_free(port), f"{name} port {port} still in use"
+
+
+def test_external_servers_are_used_and_no_embedded_one_starts(
+    tmp_path: Path, settings, demo_region
+) -> None:
+    """DATABASE_URL and REDIS_URL point at servers of their own: nothing embedded starts."""
+    ports = free_ports()
+    env = run_environment(tmp_path, ports)
+    env.update(
+        DATABASE_URL=settings.database_url,
+        REDIS_URL=settings.redis_url,
+        # The same size the suite seeded the demo region at: this run must find it seeded.
+        DEMO_RESIDENTS_PER_VILLAGE=str(demo_region.residents_per_village),
+    )
+    with running(env) as platform:
+        assert "PostgreSQL: external" in platform.output, platform.output
+        assert "Redis:      external" in platform.output, platform.output
+        assert "already seeded" in platform.output
+        assert not (tmp_path / "postgres").exists() and not (tmp_path / "valkey").exists()
+        assert port_is_free(ports["postgres"]) and port_is_free(ports["redis"])
+        ready = requests.get(f"http://127.0.0.1:{ports['http']}/readyz", timeout=10)
+        assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+        assert platform.interrupt() == 0, platform.output

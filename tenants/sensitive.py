@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 
-def mask_id_number(value: str | None) -> str | None:
-    """110101199003071234 -> 110101********1234 (area code and last four stay)."""
+def _mask(value: str | None, keep_head: int, keep_tail: int) -> str | None:
     if not value:
         return value
-    if len(value) <= 10:
+    if len(value) <= keep_head + keep_tail + 3:
         return "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+    return value[:keep_head] + "*" * (len(value) - keep_head - keep_tail) + value[-keep_tail:]
+
+
+def mask_id_number(value: str | None) -> str | None:
+    """110101199003071234 -> 110101********1234 (area code and last four stay)."""
+    return _mask(value, 6, 4)
 
 
 def mask_phone(value: str | None) -> str | None:
     """13812345678 -> 138****5678."""
-    if not value:
-        return value
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
+    return _mask(value, 3, 4)

@@ -27,32 +27,31 @@ TEST_REGION = "testregion"
 _village_numbers = itertools.count(1)
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("TEST_DATABASE_URL")
+def _server_url(variable: str, server) -> Iterator[str]:
+    """The external server's URL if `variable` names one, else a started embedded one."""
+    external = os.environ.get(variable)
     if external:
         yield external
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
     server.start()
     try:
         yield server.url
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _server_url(
+        "TEST_DATABASE_URL", EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+    )
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("TEST_REDIS_URL")
-    if external:
-        yield external
-        return
-    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
+    yield from _server_url(
+        "TEST_REDIS_URL", EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
+    )
 
 
 @pytest.fixture(scope="session")

@@ -70,76 +70,53 @@ def resolve_create_resident(_obj, info, input: dict) -> dict:
     return _payload(village, run)
 
 
-@mutation.field("updateResident")
-def resolve_update_resident(_obj, info, input: dict) -> dict:
+def _change_resident(info, raw_id: str, action: Callable, arguments: Callable[[str], tuple]):
+    """Run `action` on the resident `raw_id` names, once the caller may write there.
+    `arguments(village)` runs inside the payload, so an ID it resolves badly is a userError."""
     ctx: RequestContext = info.context
-    gid = _resident_id(ctx, input["id"])
-    changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
+    gid = _resident_id(ctx, raw_id)
     return _payload(
         gid.village,
-        lambda: actions.do_update_resident(
+        lambda: action(
             ctx.tenant(gid.village),
             ctx.actor,
             gid.village,
             int(gid.key),
-            changes,
+            *arguments(gid.village),
             allowed_grids=ctx.allowed_grids(gid.village),
         ),
     )
+
+
+@mutation.field("updateResident")
+def resolve_update_resident(_obj, info, input: dict) -> dict:
+    changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
+    return _change_resident(info, input["id"], actions.do_update_resident, lambda _v: (changes,))
 
 
 @mutation.field("moveResidentToHousehold")
 def resolve_move_resident(_obj, info, input: dict) -> dict:
-    ctx: RequestContext = info.context
-    gid = _resident_id(ctx, input["resident"])
-
-    def run() -> dict:
-        household = _household_key(gid.village, input["household"], "household")
-        return actions.do_move_resident_to_household(
-            ctx.tenant(gid.village),
-            ctx.actor,
-            gid.village,
-            int(gid.key),
-            household,
+    return _change_resident(
+        info,
+        input["resident"],
+        actions.do_move_resident_to_household,
+        lambda village: (
+            _household_key(village, input["household"], "household"),
             input.get("relation_to_head"),
-            allowed_grids=ctx.allowed_grids(gid.village),
-        )
-
-    return _payload(gid.village, run)
-
-
-@mutation.field("tagResident")
-def resolve_tag_resident(_obj, info, input: dict) -> dict:
-    ctx: RequestContext = info.context
-    gid = _resident_id(ctx, input["resident"])
-    data = {k: input[k] for k in ("tag", "level", "note") if input.get(k) is not None}
-    return _payload(
-        gid.village,
-        lambda: actions.do_tag_resident(
-            ctx.tenant(gid.village),
-            ctx.actor,
-            gid.village,
-            int(gid.key),
-            data,
-            allowed_grids=ctx.allowed_grids(gid.village),
         ),
     )
 
 
+@mutation.field("tagResident")
+def resolve_tag_resident(_obj, info, input: dict) -> dict:
+    data = {k: input[k] for k in ("tag", "level", "note") if input.get(k) is not None}
+    return _change_resident(info, input["resident"], actions.do_tag_resident, lambda _v: (data,))
+
+
 @mutation.field("untagResident")
 def resolve_untag_resident(_obj, info, input: dict) -> dict:
-    ctx: RequestContext = info.context
-    gid = _resident_id(ctx, input["resident"])
-    return _payload(
-        gid.village,
-        lambda: actions.do_untag_resident(
-            ctx.tenant(gid.village),
-            ctx.actor,
-            gid.village,
-            int(gid.key),
-            input["tag"],
-            allowed_grids=ctx.allowed_grids(gid.village),
-        ),
+    return _change_resident(
+        info, input["resident"], actions.do_untag_resident, lambda _v: (input["tag"],)
     )
 
 

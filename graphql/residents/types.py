@@ -26,28 +26,25 @@ resident_type = node_object("Resident")
 household_type = node_object("Household")
 
 
-def resident_loader(ctx: RequestContext, slug: str):
+def _node_loader(ctx: RequestContext, slug: str, type_name: str, by_ids):
+    """A batch loader of one village's rows by id, kept to a grid worker's grids."""
     grids = ctx.allowed_grids(slug)
     return ctx.loader(
         slug,
-        "residents",
+        type_name,
         lambda conn, ids: {
-            k: as_node("Resident", slug, v)
-            for k, v in queries.residents_by_ids(conn, ids, allowed_grids=grids).items()
+            k: as_node(type_name, slug, v)
+            for k, v in by_ids(conn, ids, allowed_grids=grids).items()
         },
     )
+
+
+def resident_loader(ctx: RequestContext, slug: str):
+    return _node_loader(ctx, slug, "Resident", queries.residents_by_ids)
 
 
 def household_loader(ctx: RequestContext, slug: str):
-    grids = ctx.allowed_grids(slug)
-    return ctx.loader(
-        slug,
-        "households",
-        lambda conn, ids: {
-            k: as_node("Household", slug, v)
-            for k, v in queries.households_by_ids(conn, ids, allowed_grids=grids).items()
-        },
-    )
+    return _node_loader(ctx, slug, "Household", queries.households_by_ids)
 
 
 def _tags_loader(ctx: RequestContext, slug: str):

@@ -130,23 +130,20 @@ def household_count(conn: Connection, *, allowed_grids: Grids) -> int:
     return conn.execute(query).scalar_one()
 
 
-def members_by_household(conn: Connection, household_ids: Iterable[int]) -> dict[int, list[dict]]:
-    r = m.residents
-    rows = conn.execute(
-        select(r).where(r.c.household_id.in_(list(household_ids))).order_by(r.c.id)
-    ).mappings()
+def _grouped(rows: Iterable, column: str) -> dict[int, list[dict]]:
     found: dict[int, list[dict]] = {}
     for row in rows:
-        found.setdefault(row["household_id"], []).append(dict(row))
+        found.setdefault(row[column], []).append(dict(row))
     return found
+
+
+def members_by_household(conn: Connection, household_ids: Iterable[int]) -> dict[int, list[dict]]:
+    r = m.residents
+    query = select(r).where(r.c.household_id.in_(list(household_ids))).order_by(r.c.id)
+    return _grouped(conn.execute(query).mappings(), "household_id")
 
 
 def tags_by_resident(conn: Connection, resident_ids: Iterable[int]) -> dict[int, list[dict]]:
     t = m.resident_tags
-    rows = conn.execute(
-        select(t).where(t.c.resident_id.in_(list(resident_ids))).order_by(t.c.tag)
-    ).mappings()
-    found: dict[int, list[dict]] = {}
-    for row in rows:
-        found.setdefault(row["resident_id"], []).append(dict(row))
-    return found
+    query = select(t).where(t.c.resident_id.in_(list(resident_ids))).order_by(t.c.tag)
+    return _grouped(conn.execute(query).mappings(), "resident_id")

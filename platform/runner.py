@@ -31,10 +31,21 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from villagelink.platform.db import Database
-from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedServerError, EmbeddedValkey
+from villagelink.platform.embedded import (
+    EmbeddedPostgres,
+    EmbeddedServerError,
+    EmbeddedValkey,
+)
+from villagelink.platform.identity.dev_issuer import DevIssuerRefused
+from villagelink.platform.identity.tokens import make_verifier
 from villagelink.platform.migrate import upgrade_platform
 from villagelink.platform.settings import Settings
-from villagelink.tenants.demo import DEMO_CLIENT_ID, DEMO_VILLAGES, REGION_ID, seed_demo_region
+from villagelink.tenants.demo import (
+    DEMO_CLIENT_ID,
+    DEMO_VILLAGES,
+    REGION_ID,
+    seed_demo_region,
+)
 from villagelink.tenants.provisioning import migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
@@ -171,6 +182,9 @@ def run(settings: Settings) -> int:
     supervisor = Supervisor()
     try:
         residents_per_village = demo_residents_per_village()
+        # The gateway's token verifier, built before anything starts: in production
+        # without KEYCLOAK_URL it refuses here, not after the servers are up.
+        make_verifier(settings)
         start_servers(settings, servers)
         prepare_database(settings, residents_per_village)
         reset_metrics_dir(settings)
@@ -187,7 +201,7 @@ def run(settings: Settings) -> int:
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
-    except (StartupFailed, EmbeddedServerError) as exc:
+    except (StartupFailed, EmbeddedServerError, DevIssuerRefused) as exc:
         say(f"villagelink run: {exc}")
         return 1
     finally:

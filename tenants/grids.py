@@ -68,3 +68,8 @@ def staff_by_grid(conn: Connection, grid_ids: Iterable[int]) -> dict[int, list[d
     for staff in found.values():
         staff.sort(key=lambda s: (tier_order[s["tier"]], s["id"]))
     return found
+
+
+def staff_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
+    rows = conn.execute(select(m.grid_staff).where(m.grid_staff.c.id.in_(list(ids)))).mappings()
+    return {row["id"]: dict(row) for row in rows}

@@ -167,3 +167,32 @@ def test_a_token_without_roles_sees_nothing(gql, token, demo_region, settings):
     bare = DevIssuer(settings).mint(sub="u1", username="u1", roles=[], villages=["liulin"])
     _, body = gql(VILLAGES, bare)
     assert slugs(body) == set()
+
+
+def test_every_node_type_round_trips_through_node(gql, token, demo_region):
+    admin = token("village-admin", village="liulin")
+    _, body = gql(
+        """{ village(slug: "liulin") { id residents(first: 1) { edges { node { id
+             household { id grid { id staff { id } } } } } } } }""",
+        admin,
+    )
+    village = body["data"]["village"]
+    resident = village["residents"]["edges"][0]["node"]
+    ids = [
+        village["id"],
+        resident["id"],
+        resident["household"]["id"],
+        resident["household"]["grid"]["id"],
+        resident["household"]["grid"]["staff"][0]["id"],
+    ]
+    for node_id in ids:
+        _, found = gql(
+            "query($id: ID!) { node(id: $id) { id __typename } }", admin, {"id": node_id}
+        )
+        assert found["data"]["node"]["id"] == node_id, found
+    _, other = gql(
+        "query($id: ID!) { node(id: $id) { id } }",
+        token("village-admin", village="xinghua"),
+        {"id": ids[-1]},
+    )
+    assert first_code(other) == "NOT_FOUND"

@@ -131,7 +131,8 @@ def count_residents(database_url: str) -> int:
 def run_environment(var_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     """Embedded servers on free ports under `var_dir`, whatever the caller's environment says."""
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if key not in ("DATABASE_URL", "REDIS_URL", "KEYCLOAK_URL", "OIDC_ISSUER")
     }
     env.update(
@@ -179,7 +180,10 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
 
         token = subprocess.run(
             [VILLAGELINK, "token", "--role", "platform-admin"],
-            env=env, capture_output=True, text=True, check=True,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         answer = requests.post(
             f"{base}/graphql",
@@ -202,8 +206,13 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert platform.interrupt() == 0, platform.output
 
     # Only the supervisor saw the Ctrl-C; it stopped the others in order, by SIGTERM.
-    steps = ["stopping gunicorn", "stopping scheduler", "stopping worker",
-             "stopping embedded Valkey", "stopping embedded Postgres"]
+    steps = [
+        "stopping gunicorn",
+        "stopping scheduler",
+        "stopping worker",
+        "stopping embedded Valkey",
+        "stopping embedded Postgres",
+    ]
     positions = [platform.output.find(step) for step in steps]
     assert -1 not in positions and positions == sorted(positions), platform.output
     assert "Handling signal: int" not in platform.output
@@ -260,3 +269,14 @@ def test_external_servers_are_used_and_no_embedded_one_starts(
         ready = requests.get(f"http://127.0.0.1:{ports['http']}/readyz", timeout=10)
         assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
         assert platform.interrupt() == 0, platform.output
+
+
+def test_production_without_keycloak_refuses_before_starting_anything(tmp_path: Path) -> None:
+    env = run_environment(tmp_path, free_ports())
+    env["VILLAGELINK_ENV"] = "production"
+    result = subprocess.run(
+        [VILLAGELINK, "run"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "refuses to start when VILLAGELINK_ENV=production" in result.stdout + result.stderr
+    assert not (tmp_path / "postgres").exists()

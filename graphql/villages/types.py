@@ -175,7 +175,19 @@ def resolve_staff_phone(staff: dict, _info) -> str | None:
     return mask_phone(staff["phone"])
 
 
+def _grid_staff_loader(ctx: RequestContext, slug: str):
+    return ctx.loader(
+        slug,
+        "GridStaff",
+        lambda conn, ids: {
+            k: as_node("GridStaff", slug, v)
+            for k, v in grid_queries.staff_by_ids(conn, ids).items()
+        },
+    )
+
+
 register_node_type("Grid", fetch_by_int_key(grid_loader))
+register_node_type("GridStaff", fetch_by_int_key(_grid_staff_loader))
 
 bindables = [
     query,

@@ -35,6 +35,18 @@ class Settings:
     oidc_issuer: str | None = None
     oidc_jwks_url: str | None = None
     oidc_audience: str = "villagelink-api"
+    # How long a fetched JWKS is trusted before it is fetched again (an unknown
+    # `kid` refetches at once): bounds how long a removed key keeps working.
+    jwks_cache_seconds: int = 300
+    # The service account that provisions groups and users in the realm.
+    keycloak_admin_client_id: str = "villagelink-provisioner"
+    keycloak_admin_client_secret: str | None = None
+    # Object store: with S3_ENDPOINT unset, the local-disk backend under var/.
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_bucket_prefix: str = "vl-"
     # Gateway limits.
     max_body_bytes: int = 256 * 1024
     max_query_depth: int = 10
@@ -109,6 +121,14 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         oidc_issuer=get("OIDC_ISSUER") or None,
         oidc_jwks_url=get("OIDC_JWKS_URL") or None,
         oidc_audience=get("OIDC_AUDIENCE", "villagelink-api"),
+        jwks_cache_seconds=num("OIDC_JWKS_CACHE_SECONDS", 300),
+        keycloak_admin_client_id=get("KEYCLOAK_ADMIN_CLIENT_ID", "villagelink-provisioner"),
+        keycloak_admin_client_secret=get("KEYCLOAK_ADMIN_CLIENT_SECRET") or None,
+        s3_endpoint=get("S3_ENDPOINT") or None,
+        s3_access_key=get("S3_ACCESS_KEY") or None,
+        s3_secret_key=get("S3_SECRET_KEY") or None,
+        s3_region=get("S3_REGION", "us-east-1"),
+        s3_bucket_prefix=get("S3_BUCKET_PREFIX", "vl-"),
         max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 256 * 1024),
         max_query_depth=num("GRAPHQL_MAX_DEPTH", 10),
         max_query_cost=num("GRAPHQL_MAX_COST", 5000),

@@ -260,5 +260,5 @@ def make_verifier(settings: Settings) -> TokenVerifier:
     if settings.dev_issuer_enabled:
         source = StaticKeySource(DevIssuer(settings).jwks())
     else:
-        source = JwksKeySource(settings.jwks_url)
+        source = JwksKeySource(settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
     return TokenVerifier(settings.issuer, settings.oidc_audience, source)

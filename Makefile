@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install lint bench clean-var help
+.PHONY: run test install services fetch-services lint bench clean-var help
 
 help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
+	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
 	@echo "make lint   - ruff with the settings from setup.cfg"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
@@ -29,7 +30,15 @@ install: $(STAMP)
 run: install
 	$(BIN)/villagelink run
 
-test: install
+# Keycloak and MinIO are fetched (once, into ~/.cache/villagelink) before the
+# suite starts, so that no test's time limit has to cover a download or a build.
+fetch-services: install
+	$(BIN)/villagelink services --fetch-only
+
+services: install
+	$(BIN)/villagelink services
+
+test: install fetch-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

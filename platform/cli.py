@@ -203,3 +203,57 @@ def scheduler(settings: Settings) -> None:
     from villagelink.jobs.scheduler import run_scheduler
 
     run_scheduler(settings)
+
+
+@main.command()
+@click.option("--fetch-only", is_flag=True, help="fetch Keycloak and build MinIO, start nothing")
+@click.pass_obj
+def services(settings: Settings, fetch_only: bool) -> None:
+    """Run a real Keycloak and MinIO on loopback (data under var/), until Ctrl-C."""
+    import contextlib
+    import os
+    import signal
+
+    from villagelink.platform import services as svc
+
+    try:
+        click.echo(f"Keycloak {svc.KEYCLOAK_VERSION}: {svc.keycloak_home()}")
+        click.echo(f"MinIO {svc.MINIO_VERSION}: {svc.minio_binary()}")
+        if fetch_only:
+            return
+        port = int(os.environ.get("KEYCLOAK_PORT", "8080"))
+        keycloak = svc.KeycloakServer(
+            settings.var_dir / "keycloak", port,
+            int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "8089")), persistent=True,
+        )
+        minio = svc.MinioServer(settings.var_dir / "minio",
+                                int(os.environ.get("MINIO_PORT", "9000")),
+                                int(os.environ.get("MINIO_CONSOLE_PORT", "9001")))
+        started = []
+        try:
+            for server in (minio, keycloak):
+                click.echo(f"starting {server.name} ...")
+                started.append(server)
+                server.start()
+            click.echo(
+                "\n服务已启动 / services are running. Use them with:\n"
+                f"  export KEYCLOAK_URL={keycloak.url}\n"
+                "  export KEYCLOAK_ADMIN_CLIENT_SECRET=<the provisioner's development secret, "
+                "docs/identity.md>\n"
+                f"  export S3_ENDPOINT={minio.endpoint}\n"
+                f"  export S3_ACCESS_KEY={minio.access_key}\n"
+                f"  export S3_SECRET_KEY={minio.secret_key}\n"
+                f"Keycloak admin console: {keycloak.url}/admin "
+                f"({keycloak.admin_username} / {keycloak.admin_password}, development only)\n"
+                "Ctrl-C 停止 / stops them."
+            )
+            # SIGTERM ends the wait as Ctrl-C does.
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+        finally:
+            for server in reversed(started):
+                click.echo(f"stopping {server.name}")
+                server.stop()
+    except svc.ServiceUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc

@@ -29,15 +29,20 @@ def alembic_config(script_location: Path, connection: Connection, schema: str) -
     return cfg
 
 
-def head_revision(script_location: Path) -> str | None:
+# A history may have several heads: each domain of the village schema grows on
+# a branch of its own (branch_labels), so that domains can gain tables
+# independently. Revisions are therefore reported as the sorted set of heads.
+
+
+def head_revision(script_location: Path) -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location))
-    return ScriptDirectory.from_config(cfg).get_current_head()
+    return ",".join(sorted(ScriptDirectory.from_config(cfg).get_heads()))
 
 
-def current_revision(connection: Connection, schema: str) -> str | None:
+def current_revision(connection: Connection, schema: str) -> str:
     ctx = MigrationContext.configure(connection, opts={"version_table_schema": schema})
-    return ctx.get_current_revision()
+    return ",".join(sorted(ctx.get_current_heads()))
 
 
 def upgrade_platform(db: Database) -> None:
@@ -47,4 +52,4 @@ def upgrade_platform(db: Database) -> None:
         conn.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
         # One migrator at a time: gunicorn workers and CLI calls may race at start.
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('villagelink.platform'))")
-        command.upgrade(alembic_config(PLATFORM_SCRIPTS, conn, SCHEMA), "head")
+        command.upgrade(alembic_config(PLATFORM_SCRIPTS, conn, SCHEMA), "heads")

@@ -98,20 +98,20 @@ def _ensure_role_and_schema(conn: Connection, role: str) -> None:
         conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
 
 
-def migrate_village(db: Database, slug: str) -> str | None:
+def migrate_village(db: Database, slug: str) -> str:
     """Apply the tenant history to one village under its own role; returns the new revision."""
     role = tenant_role(slug)
     with db.tenant(slug) as conn:
-        command.upgrade(alembic_config(TENANT_SCRIPTS, conn, role), "head")
+        command.upgrade(alembic_config(TENANT_SCRIPTS, conn, role), "heads")
         return current_revision(conn, role)
 
 
-def village_revision(db: Database, slug: str) -> str | None:
+def village_revision(db: Database, slug: str) -> str:
     with db.tenant(slug) as conn:
         return current_revision(conn, tenant_role(slug))
 
 
-def tenant_head() -> str | None:
+def tenant_head() -> str:
     return head_revision(TENANT_SCRIPTS)
 
 

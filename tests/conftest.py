@@ -20,6 +20,7 @@ import redis
 from villagelink.platform.db import Database
 from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
 from villagelink.platform.migrate import upgrade_platform
+from villagelink.platform.services import KeycloakServer, MinioServer
 from villagelink.platform.settings import Settings, load_settings
 from villagelink.tenants import provisioning
 
@@ -52,6 +53,29 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
         "TEST_REDIS_URL", EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
     )
+
+
+@pytest.fixture(scope="session")
+def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServer]:
+    """A real Keycloak (start-dev, in-memory database) with the project's realm imported."""
+    server = KeycloakServer(tmp_path_factory.mktemp("keycloak"), free_port(), free_port(),
+                            persistent=False)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    """A real MinIO server on loopback."""
+    server = MinioServer(tmp_path_factory.mktemp("minio"), free_port(), free_port())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

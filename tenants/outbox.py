@@ -1,0 +1,68 @@
+"""The village's outbox: every change to a record type that may be shared with
+neighbours is appended here in the same transaction as the change itself.
+
+The sync jobs (five-village linkage) read it after their cursor and publish
+according to the agreements in force. Redis is only a transport: what must
+cross a village boundary can always be rebuilt from this table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Connection,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from villagelink.tenants.models import metadata
+
+UPSERT = "upsert"
+DELETE = "delete"
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("record_type", Text, nullable=False),
+    Column("record_id", BigInteger, nullable=False),
+    Column("operation", Text, nullable=False),
+    # The record's version after the change: receivers keep the highest they saw.
+    Column("version", Integer, nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("operation IN ('upsert', 'delete')", name="outbox_operation"),
+    Index("outbox_record", "record_type", "record_id"),
+)
+
+
+def emit(
+    conn: Connection,
+    record_type: str,
+    record_id: int,
+    payload: dict[str, Any],
+    *,
+    version: int,
+    operation: str = UPSERT,
+) -> None:
+    """Append one change. `payload` is the record as neighbours may come to see it
+    (JSON-serialisable); which fields actually cross is the agreement's business."""
+    conn.execute(
+        outbox.insert().values(
+            record_type=record_type,
+            record_id=record_id,
+            operation=operation,
+            version=version,
+            payload=payload,
+        )
+    )

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 REQUIRED = "REQUIRED"
 INVALID = "INVALID"
 NOT_FOUND = "NOT_FOUND"
 DUPLICATE = "DUPLICATE"
 MISMATCH = "MISMATCH"
+# A state machine refused the step from the record's current state.
+INVALID_TRANSITION = "INVALID_TRANSITION"
 
 
 class Coded(str):
@@ -59,3 +61,11 @@ def from_validation_error(error: ValidationError) -> ActionFailed:
 
     walk(error.messages, None)
     return ActionFailed(found)
+
+
+def validated(schema: Schema, data: dict) -> dict:
+    """`schema.load(data)`, with a refusal turned into ActionFailed for the action to raise."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise from_validation_error(exc) from exc

@@ -42,10 +42,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     from villagelink.graphql.gateway import blueprint as graphql_blueprint
     from villagelink.platform.health import blueprint as health_blueprint
     from villagelink.platform.metrics import blueprint as metrics_blueprint
+    from villagelink.storage.factory import register_object_endpoints
 
     app.register_blueprint(health_blueprint)
     app.register_blueprint(metrics_blueprint)
     app.register_blueprint(graphql_blueprint)
+    register_object_endpoints(app, settings)
     if settings.dev_issuer_enabled:
         app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings)))
     return app

@@ -49,9 +49,11 @@ def migrate(settings: Settings, jobs: int) -> None:
 @click.pass_obj
 def seed(settings: Settings, residents: int | None) -> None:
     """Seed the demo region (five villages) once; a second call changes nothing."""
+    from villagelink.storage.factory import object_store
     from villagelink.tenants.demo import seed_demo_region
 
-    if seed_demo_region(_database(settings), residents_per_village=residents):
+    store = object_store(settings)
+    if seed_demo_region(_database(settings), residents_per_village=residents, store=store):
         click.echo("演示片区已生成 / demo region seeded")
     else:
         click.echo("演示片区已存在，未重复生成 / demo region already seeded, left as it is")
@@ -69,10 +71,13 @@ def tenants() -> None:
 @click.pass_obj
 def tenants_create(settings: Settings, slug: str, name: str, region_id: str) -> None:
     """Provision village SLUG (idempotent: a second call brings it up to date)."""
+    from villagelink.storage.factory import object_store
     from villagelink.tenants.provisioning import ProvisioningError, create_village
 
     try:
-        village = create_village(_database(settings), slug, name, region_id)
+        village = create_village(
+            _database(settings), slug, name, region_id, object_store(settings)
+        )
     except (ProvisioningError, InvalidSlug) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"village {village.slug} ({village.name}) ready in region {village.region_id}")

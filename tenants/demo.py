@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
+from villagelink.storage.store import ObjectStore
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
 from villagelink.tenants.id_numbers import compose
@@ -859,11 +860,11 @@ def _is_seeded(db: Database, slug: str, provisioned: set[str]) -> bool:
         return _has_residents(conn)
 
 
-def _provision_region(db: Database, plans: list[VillagePlan]) -> None:
+def _provision_region(db: Database, plans: list[VillagePlan], store: ObjectStore | None) -> None:
     """Region, villages, ring of neighbours and the demo API client; all idempotent."""
     provisioning.ensure_region(db, REGION_ID, REGION_NAME)
     for plan in plans:
-        provisioning.create_village(db, plan.slug, plan.name, REGION_ID)
+        provisioning.create_village(db, plan.slug, plan.name, REGION_ID, store)
     ring = [sorted((plan.slug, plans[(i + 1) % len(plans)].slug)) for i, plan in enumerate(plans)]
     with db.platform() as conn:
         conn.execute(
@@ -908,8 +909,10 @@ def seed_demo_region(
     residents_per_village: int | None = None,
     seed: int = DEFAULT_SEED,
     progress: bool = True,
+    store: ObjectStore | None = None,
 ) -> bool:
-    """Create region `nanhe` with its five villages and fill them; False if already seeded.
+    """Create region `nanhe` with its five villages (and their buckets in `store`) and
+    fill them; False if already seeded.
 
     A village counts as seeded when it has residents. Each village is written
     in one transaction, so it is either complete or empty: a seed interrupted
@@ -928,6 +931,6 @@ def seed_demo_region(
     ]
     if not pending:
         return False
-    _provision_region(db, plans)
+    _provision_region(db, plans, store)
     seeded = [_seed_village(db, plan, seed + index, progress) for index, plan in pending]
     return any(seeded)

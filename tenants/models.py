@@ -160,3 +160,47 @@ resident_tags = Table(
     CheckConstraint("level IS NULL OR level BETWEEN 1 AND 4", name="resident_tags_level"),
     Index("resident_tags_tag", "tag"),
 )
+
+# Files attached to records (tenants/attachments). `removing`: detached, or its
+# record deleted; the row stays until a job has removed the objects, so a lost
+# job can be found again from here.
+ATTACHMENT_STATUSES = ("active", "removing")
+
+attachments = Table(
+    "attachments",
+    metadata,
+    _id(),
+    Column("record_type", Text, nullable=False),
+    # Text, not a number: any record type may attach files, whatever its key.
+    Column("record_id", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("object_key", Text, nullable=False, unique=True),
+    Column("filename", Text, nullable=False),
+    # The sniffed type, which the attach step checked against the declared one.
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("thumbnail_key", Text),
+    Column("status", Text, nullable=False, server_default="active"),
+    CheckConstraint(_in("status", ATTACHMENT_STATUSES), name="attachments_status"),
+    Index("attachments_record", "record_type", "record_id"),
+)
+
+# Upload URLs this village handed out: attach accepts these keys only, with the
+# type and size declared when the URL was asked for. Rows past their expiry are
+# swept with their objects, whether attached or abandoned.
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("object_key", Text, primary_key=True),
+    Column("purpose", Text, nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("attached_at", DateTime(timezone=True)),
+    Index("uploads_expires_at", "expires_at"),
+)

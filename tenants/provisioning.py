@@ -20,6 +20,7 @@ from tqdm import tqdm
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database, tenant_role, validate_slug
 from villagelink.platform.migrate import alembic_config, current_revision, head_revision
+from villagelink.storage.store import ObjectStore
 
 TENANT_SCRIPTS = Path(__file__).parent / "migrations"
 
@@ -55,8 +56,11 @@ def ensure_region(db: Database, region_id: str, name: str) -> None:
         )
 
 
-def create_village(db: Database, slug: str, name: str, region_id: str) -> Village:
-    """Create (or bring up to date) the village `slug` in `region_id`."""
+def create_village(
+    db: Database, slug: str, name: str, region_id: str, store: ObjectStore | None = None
+) -> Village:
+    """Create (or bring up to date) the village `slug` in `region_id`, and its private
+    bucket in `store` when one is given."""
     role = tenant_role(slug)
     if not name.strip():
         raise ProvisioningError("a village needs a name (中文名)")
@@ -78,6 +82,8 @@ def create_village(db: Database, slug: str, name: str, region_id: str) -> Villag
             )
         )
     migrate_village(db, slug)
+    if store is not None:
+        store.ensure_bucket(slug)
     return Village(slug=slug, name=name, region_id=region_id, status="active")
 
 

@@ -41,6 +41,7 @@ class RequestContext:
         self._grids: dict[str, frozenset[int] | None] = {}
         self._loaders: dict[tuple[str, str], BatchLoader] = {}
         self._unmasked: dict[str, dict[tuple[str, str], dict]] = {}
+        self._after_commit: list[Callable[[], None]] = []
 
     # -- platform data, read once per request ---------------------------------
 
@@ -123,6 +124,11 @@ class RequestContext:
         if reason:
             entry["reasons"].add(reason.strip()[:500])
 
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the request's transactions have committed, e.g. to
+        enqueue a job that must see the rows just written; dropped on rollback."""
+        self._after_commit.append(callback)
+
     # -- end of request -------------------------------------------------------
 
     def finish(self, commit: bool) -> None:
@@ -139,6 +145,14 @@ class RequestContext:
             for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
+        if commit:
+            for callback in self._after_commit:
+                try:
+                    callback()
+                except Exception:
+                    # The writes stand; what the callback started is caught up later
+                    # from the tables (DESIGN.md: Redis is never the only copy).
+                    log.exception("request %s: after-commit step failed", self.request_id)
 
     def _write_unmasked_audit(self, slug: str, reads: dict) -> None:
         record_many(

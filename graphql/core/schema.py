@@ -18,6 +18,8 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
+    from villagelink.graphql.storage import mutations as storage_mutations
+    from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import types as village_types
 
     return make_executable_schema(
@@ -28,6 +30,8 @@ def executable_schema() -> GraphQLSchema:
         *village_types.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
+        *storage_types.bindables,
+        *storage_mutations.bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

@@ -1,0 +1,1 @@
+"""Uploads and attachments: presigned URLs, attach and detach, the Attachment type."""

@@ -1,0 +1,113 @@
+"""Upload and attachment mutations: check reach, call the action, enqueue jobs after commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import NotFound
+from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.storage.types import ATTACHMENT
+from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
+from villagelink.storage.factory import object_store
+from villagelink.storage.purposes import IMAGE_TYPES
+from villagelink.tenants.attachments import actions
+from villagelink.tenants.user_errors import ActionFailed
+
+mutation = MutationType()
+
+
+def _user_errors(empty: dict, run: Callable[[], dict]) -> dict:
+    try:
+        return {**run(), "user_errors": []}
+    except ActionFailed as failed:
+        return {**empty, "user_errors": failed.errors}
+
+
+def schedule_object_removal(ctx: RequestContext, village: str, attachment_ids: list[int]) -> None:
+    """After the commit, remove the objects of attachments marked for removal (by
+    `detachFile`, or by a record's delete mutation through
+    `actions.do_remove_record_attachments`)."""
+    if attachment_ids:
+        ctx.after_commit(lambda: enqueue_removal(ctx.settings, village, attachment_ids))
+
+
+@mutation.field("createUploadUrl")
+def resolve_create_upload_url(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    ctx.require_write(village)
+    data = {k: input[k] for k in ("purpose", "filename", "content_type", "size")}
+
+    def run() -> dict:
+        created = actions.do_create_upload(
+            ctx.tenant(village), ctx.actor, village, object_store(ctx.settings), data
+        )
+        ticket = created["ticket"]
+        return {
+            "upload": {
+                "key": created["key"],
+                "url": ticket.url,
+                "method": ticket.method,
+                "headers": [{"name": k, "value": v} for k, v in ticket.headers.items()],
+                "expires_at": ticket.expires_at,
+            }
+        }
+
+    return _user_errors({"upload": None}, run)
+
+
+@mutation.field("attachFile")
+def resolve_attach_file(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    ctx.require_write(village)
+
+    def run() -> dict:
+        record = _record_key(village, input["record_type"], input["record_id"])
+        row = actions.do_attach_file(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            object_store(ctx.settings),
+            input["key"],
+            input["record_type"],
+            record,
+        )
+        if row["content_type"] in IMAGE_TYPES:
+            ctx.after_commit(lambda: enqueue_thumbnail(ctx.settings, village, row["id"]))
+        return {"attachment": as_node(ATTACHMENT, village, row)}
+
+    return _user_errors({"attachment": None}, run)
+
+
+def _record_key(village: str, record_type: str, raw: str) -> str | None:
+    """The key of the record's global ID if it names a `record_type` of this village;
+    None otherwise, which the action reports as a record not found."""
+    try:
+        gid = decode_id(raw, record_type)
+    except NotFound:
+        return None
+    return gid.key if gid.village == village else None
+
+
+@mutation.field("detachFile")
+def resolve_detach_file(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = decode_id(input["id"], ATTACHMENT)
+    ctx.require_write(gid.village)
+    if not gid.key.isdigit():
+        raise NotFound(ATTACHMENT)
+
+    def run() -> dict:
+        row = actions.do_detach_file(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key))
+        schedule_object_removal(ctx, gid.village, [row["id"]])
+        return {"detached_id": input["id"]}
+
+    return _user_errors({"detached_id": None}, run)
+
+
+bindables = [mutation]

@@ -1,0 +1,1 @@
+"""Files attached to village records: declarations, upload tickets, attach and detach."""

@@ -22,9 +22,13 @@ COST_MAP = {
         "residents": {"complexity": 1, "multipliers": ["first"]},
         "households": {"complexity": 1, "multipliers": ["first"]},
         "grids": {"complexity": 1, "multipliers": ["first"]},
+        "serviceItems": {"complexity": 1, "multipliers": ["first"]},
+        "serviceSlots": {"complexity": 1, "multipliers": ["first"]},
+        "serviceOrders": {"complexity": 1, "multipliers": ["first"]},
     },
     "Household": {"members": {"complexity": 8}},
     "Grid": {"staff": {"complexity": 5}},
+    "ServiceOrder": {"timeline": {"complexity": 5}},
 }
 
 

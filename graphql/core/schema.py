@@ -14,6 +14,7 @@ SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
 
 @cache
 def executable_schema() -> GraphQLSchema:
+    from villagelink.graphql import service_orders
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
     from villagelink.graphql.residents import mutations as resident_mutations
@@ -30,6 +31,7 @@ def executable_schema() -> GraphQLSchema:
         *village_types.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
+        *service_orders.bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.

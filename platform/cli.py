@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -81,6 +83,12 @@ def tenants_create(settings: Settings, slug: str, name: str, region_id: str) -> 
     except (ProvisioningError, InvalidSlug) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"village {village.slug} ({village.name}) ready in region {village.region_id}")
+    if settings.keycloak_url:
+        from villagelink.platform.identity.keycloak_admin import sync_village
+
+        with _realm_errors():
+            sync_village(settings, village.slug, village.name, village.region_id)
+        click.echo(f"Keycloak group /villages/{village.slug} ready")
 
 
 @tenants.command("list")
@@ -122,6 +130,30 @@ def _migrate_all(db: Database, jobs: int) -> None:
     click.echo(f"{count} villages at head")
 
 
+@tenants.command("disable")
+@click.argument("slug")
+@click.pass_obj
+def tenants_disable(settings: Settings, slug: str) -> None:
+    """Stop serving village SLUG and disable the accounts that only it gave access to."""
+    from villagelink.platform.identity.keycloak_admin import disable_village
+
+    with _realm_errors():
+        accounts = disable_village(settings, _database(settings), slug)
+    click.echo(f"village {slug} disabled; {len(accounts)} accounts disabled in Keycloak")
+
+
+@tenants.command("enable")
+@click.argument("slug")
+@click.pass_obj
+def tenants_enable(settings: Settings, slug: str) -> None:
+    """Serve village SLUG again and re-enable the accounts its disabling turned off."""
+    from villagelink.platform.identity.keycloak_admin import enable_village
+
+    with _realm_errors():
+        accounts = enable_village(settings, _database(settings), slug)
+    click.echo(f"village {slug} enabled; {len(accounts)} accounts enabled in Keycloak")
+
+
 @tenants.command("drop")
 @click.argument("slug")
 @click.option(
@@ -145,7 +177,57 @@ def tenants_drop(settings: Settings, slug: str, confirmation: str | None) -> Non
         drop_village(_database(settings), slug)
     except InvalidSlug as exc:
         raise click.ClickException(str(exc)) from exc
+    if settings.keycloak_url:
+        from villagelink.platform.identity.keycloak_admin import RealmAdmin
+
+        with _realm_errors():
+            RealmAdmin(settings).remove_village_group(slug)
     click.echo(f"village {slug} dropped")
+
+
+@contextmanager
+def _realm_errors() -> Iterator[None]:
+    """Provisioning refusals and Keycloak failures as one-line operator errors."""
+    from keycloak import KeycloakError
+
+    from villagelink.platform.identity.keycloak_admin import KeycloakProvisioningError
+
+    try:
+        yield
+    except (KeycloakProvisioningError, InvalidSlug) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except KeycloakError as exc:
+        raise click.ClickException(f"Keycloak refused or failed: {exc}") from exc
+
+
+@main.group()
+def users() -> None:
+    """Accounts in the Keycloak realm."""
+
+
+@users.command("invite")
+@click.option("--village", required=True, help="village slug, e.g. liulin")
+@click.option("--role", required=True, type=click.Choice(["village-admin", "grid-worker"]))
+@click.option("--email", required=True, help="the address; also the username")
+@click.option("--first-name", default=None)
+@click.option("--last-name", default=None)
+@click.pass_obj
+def users_invite(
+    settings: Settings,
+    village: str,
+    role: str,
+    email: str,
+    first_name: str | None,
+    last_name: str | None,
+) -> None:
+    """Give EMAIL a ROLE in VILLAGE, creating the account (idempotent)."""
+    from villagelink.platform.identity.keycloak_admin import RealmAdmin
+
+    with _realm_errors():
+        user_id = RealmAdmin(settings).invite_user(
+            village, role, email, first_name=first_name, last_name=last_name
+        )
+    click.echo(f"{email.strip().lower()} is {role} in {village} (Keycloak user {user_id})")
 
 
 @main.command()

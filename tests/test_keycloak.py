@@ -1,0 +1,761 @@
+"""The realm in the repository, provisioning, and the gateway with tokens from a real Keycloak.
+
+Keycloak is the `keycloak` session fixture: a `start-dev` server with the realm imported from
+platform/identity/realm-villagelink.json. The accounts these tests sign in with are made
+through the master realm's admin (with known passwords); what provisioning makes is made
+through the `villagelink-provisioner` service account, as in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+import jwt
+import pytest
+import requests
+from click.testing import CliRunner
+from keycloak import KeycloakAdmin
+from sqlalchemy import update
+
+from villagelink.platform.app import create_app, runtime_of
+from villagelink.platform.cli import main as cli
+from villagelink.platform.identity.keycloak_admin import (
+    INVITE_ACTIONS,
+    KeycloakProvisioningError,
+    RealmAdmin,
+    disable_village,
+    enable_village,
+    sync_village,
+)
+from villagelink.tenants import models as m
+from villagelink.tenants import provisioning
+from villagelink.tenants.demo import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_VILLAGES,
+    DEMO_VILLAGES,
+    build_village,
+    demo_grid_worker_subject,
+    write_village,
+)
+
+REALM_FILE = Path(__file__).parent.parent / "platform" / "identity" / "realm-villagelink.json"
+REALM = json.loads(REALM_FILE.read_text())
+SECRETS = {c["clientId"]: c["secret"] for c in REALM["clients"] if "secret" in c}
+PASSWORD = "test-password-dev-only"
+REGION = "nanhe"  # the demo region
+TEST_REGION = "testregion"  # conftest's region for fresh villages
+
+VILLAGES = "{ villages { slug } }"
+ME = "{ me { subject username roles clientId } }"
+RESIDENTS = """query($slug: String!) { village(slug: $slug) {
+  residents(first: 100) { totalCount edges { node { id idNumber phone } } } } }"""
+UNMASKED = """query($slug: String!) { village(slug: $slug) {
+  residents(first: 1) { edges { node { idNumber(unmasked: true, reason: "核对身份") } } } } }"""
+TAG = """mutation($id: ID!) { tagResident(input: {resident: $id, tag: volunteer}) {
+  resident { tags { tag } } userErrors { field code } } }"""
+NODE = "query($id: ID!) { node(id: $id) { id } }"
+
+
+# -- servers, settings, apps --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kc_settings(settings, keycloak):
+    """The test settings pointed at the Keycloak realm: the development issuer is off."""
+    configured = replace(
+        settings,
+        keycloak_url=keycloak.url,
+        keycloak_realm=keycloak.realm,
+        keycloak_admin_client_secret=SECRETS["villagelink-provisioner"],
+        jwks_cache_seconds=2,
+    )
+    assert not configured.dev_issuer_enabled
+    return configured
+
+
+@pytest.fixture(scope="module")
+def kc_app(kc_settings, db):
+    app = create_app(kc_settings)
+    yield app
+    runtime_of(app).db.dispose()
+
+
+@pytest.fixture(scope="module")
+def master(keycloak) -> KeycloakAdmin:
+    """The villagelink realm administered by the bootstrap admin: for test accounts and keys."""
+    return KeycloakAdmin(
+        server_url=keycloak.url,
+        username=keycloak.admin_username,
+        password=keycloak.admin_password,
+        realm_name=keycloak.realm,
+        user_realm_name="master",
+    )
+
+
+@pytest.fixture(scope="module")
+def realm(kc_settings) -> RealmAdmin:
+    return RealmAdmin(kc_settings)
+
+
+@pytest.fixture(scope="module")
+def demo_groups(kc_settings, demo_region) -> list[str]:
+    """The demo villages' groups, as `tenants create` makes them."""
+    for plan in DEMO_VILLAGES:
+        sync_village(kc_settings, plan.slug, plan.name, REGION)
+    return demo_region.slugs
+
+
+def graphql(app, token: str, query: str, variables: dict | None = None):
+    response = app.test_client().post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.status_code, response.get_json()
+
+
+def slugs(body) -> set[str]:
+    return {v["slug"] for v in body["data"]["villages"]}
+
+
+def first_code(body) -> str:
+    return body["errors"][0]["extensions"]["code"]
+
+
+# -- tokens and accounts ---------------------------------------------------------------------
+
+
+def token_endpoint(keycloak) -> str:
+    return f"{keycloak.url}/realms/{keycloak.realm}/protocol/openid-connect/token"
+
+
+def password_grant(keycloak, username: str, password: str = PASSWORD) -> requests.Response:
+    return requests.post(
+        token_endpoint(keycloak),
+        data={
+            "grant_type": "password",
+            "client_id": "villagelink-dev-cli",
+            "username": username,
+            "password": password,
+            "scope": "openid",
+        },
+        timeout=30,
+    )
+
+
+def password_token(keycloak, username: str) -> str:
+    response = password_grant(keycloak, username)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def integrator_token(keycloak) -> str:
+    response = requests.post(
+        token_endpoint(keycloak),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": DEMO_CLIENT_ID,
+            "client_secret": SECRETS[DEMO_CLIENT_ID],
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def make_account(master) -> Iterator[Callable[..., tuple[str, str]]]:
+    """make_account(role, groups) -> (username, user id): a ready account with PASSWORD."""
+    created: list[str] = []
+
+    def make(*roles: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
+        username = unique("kc-test")
+        user_id = master.create_user(
+            {
+                "username": username,
+                "email": f"{username}@example.org",
+                "emailVerified": True,
+                "firstName": "测试",
+                "lastName": "用户",
+                "enabled": True,
+                "requiredActions": [],
+                "groups": list(groups),
+                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
+            }
+        )
+        created.append(user_id)
+        if roles:
+            master.assign_realm_roles(user_id, [master.get_realm_role(r) for r in roles])
+        return username, user_id
+
+    yield make
+    for user_id in created:
+        master.delete_user(user_id)
+
+
+@pytest.fixture(scope="module")
+def platform_admin(keycloak, make_account) -> Callable[[], str]:
+    username, _ = make_account("platform-admin")
+    return lambda: password_token(keycloak, username)
+
+
+def village_with_group(db, realm, name: str, residents: int) -> Iterator[provisioning.Village]:
+    """A populated village of its own with its Keycloak group; the group goes afterwards."""
+    slug = f"kc_{uuid.uuid4().hex[:8]}"
+    village = provisioning.create_village(db, slug, name, TEST_REGION)
+    plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=residents)
+    with db.tenant(slug) as conn:
+        write_village(conn, build_village(plan, seed=7))
+    realm.ensure_region_group(TEST_REGION)
+    realm.ensure_village_group(slug, name, TEST_REGION)
+    yield village
+    realm.remove_village_group(slug)
+
+
+@pytest.fixture
+def fresh_village(db, realm) -> Iterator[provisioning.Village]:
+    yield from village_with_group(db, realm, "测试村", residents=60)
+
+
+@pytest.fixture
+def gridded_village(db, realm) -> Iterator[provisioning.Village]:
+    """Large enough for several micro-grids, so that a grid worker sees only part."""
+    yield from village_with_group(db, realm, "网格村", residents=600)
+
+
+def a_resident_id(app, admin_token: str, slug: str) -> str:
+    _, body = graphql(app, admin_token, RESIDENTS, {"slug": slug})
+    return body["data"]["village"]["residents"]["edges"][0]["node"]["id"]
+
+
+# -- the realm file ----------------------------------------------------------------------------
+
+
+def test_realm_file_marks_its_secrets_as_development_only():
+    for client in REALM["clients"]:
+        if "secret" in client:
+            assert client["secret"].startswith("dev-only-"), client["clientId"]
+            assert "DEVELOPMENT ONLY" in client["description"], client["clientId"]
+    dev_cli = next(c for c in REALM["clients"] if c["clientId"] == "villagelink-dev-cli")
+    assert "DEVELOPMENT ONLY" in dev_cli["description"]
+
+
+def test_imported_realm_has_roles_groups_and_clients(master):
+    roles = {r["name"] for r in master.get_realm_roles()}
+    assert {
+        "platform-admin",
+        "regional-coordinator",
+        "village-admin",
+        "grid-worker",
+        "integrator",
+    } <= roles
+    assert {"/villages", "/regions"} <= {g["path"] for g in master.get_groups()}
+    clients = {c["clientId"]: c for c in master.get_clients()}
+    console = clients["villagelink-console"]
+    assert console["publicClient"] and console["standardFlowEnabled"]
+    assert not console["directAccessGrantsEnabled"] and not console["implicitFlowEnabled"]
+    assert console["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert clients[DEMO_CLIENT_ID]["serviceAccountsEnabled"]
+    assert not clients[DEMO_CLIENT_ID]["publicClient"]
+
+
+def test_tokens_carry_audience_roles_and_full_group_paths(keycloak, make_account, demo_groups):
+    username, user_id = make_account("village-admin", groups=("/villages/liulin",))
+    claims = jwt.decode(password_token(keycloak, username), options={"verify_signature": False})
+    assert "villagelink-api" in claims["aud"]
+    assert claims["sub"] == user_id
+    assert "village-admin" in claims["realm_access"]["roles"]
+    assert claims["groups"] == ["/villages/liulin"]
+    integrator = jwt.decode(integrator_token(keycloak), options={"verify_signature": False})
+    assert "villagelink-api" in integrator["aud"]
+    assert integrator["azp"] == DEMO_CLIENT_ID
+    assert "integrator" in integrator["realm_access"]["roles"]
+
+
+# -- provisioning --------------------------------------------------------------------------
+
+
+def test_provisioning_creates_the_village_group_once(kc_settings, master, village):
+    first = sync_village(kc_settings, village.slug, village.name, TEST_REGION)
+    second = sync_village(kc_settings, village.slug, "测试村（改名）", TEST_REGION)
+    assert first == second
+    children = master.get_group_children(master.get_group_by_path("/villages")["id"])
+    assert [g["id"] for g in children if g["name"] == village.slug] == [first]
+    group = master.get_group(first)
+    assert group["path"] == f"/villages/{village.slug}"
+    assert group["attributes"]["villageName"] == ["测试村（改名）"]
+    assert group["attributes"]["region"] == [TEST_REGION]
+    assert master.get_group_by_path(f"/regions/{TEST_REGION}")["name"] == TEST_REGION
+    RealmAdmin(kc_settings).remove_village_group(village.slug)
+
+
+def test_invite_creates_an_account_with_required_actions(keycloak, master, realm, fresh_village):
+    email = f"{unique('invitee')}@Example.org"
+    user_id = realm.invite_user(fresh_village.slug, "grid-worker", email, first_name="小红")
+    try:
+        user = master.get_user(user_id)
+        assert user["username"] == user["email"] == email.lower()
+        assert sorted(user["requiredActions"]) == sorted(INVITE_ACTIONS)
+        assert user["enabled"] and not user["emailVerified"]
+        assert user["firstName"] == "小红"
+        groups = [g["path"] for g in master.get_user_groups(user_id)]
+        assert groups == [f"/villages/{fresh_village.slug}"]
+        assert "grid-worker" in {r["name"] for r in master.get_realm_roles_of_user(user_id)}
+        # Twice, in whatever case: the same account, still in one group.
+        assert realm.invite_user(fresh_village.slug, "grid-worker", email.upper()) == user_id
+        assert len(master.get_user_groups(user_id)) == 1
+        # The account cannot sign in before it has set a password.
+        refused = password_grant(keycloak, email.lower())
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+    finally:
+        master.delete_user(user_id)
+
+
+def test_invite_refuses_what_it_cannot_give(realm, fresh_village, demo_groups):
+    email = f"{unique('refused')}@example.org"
+    refusals = {
+        "boss": "unknown role",
+        "integrator": "not given per village",
+        "platform-admin": "not given per village",
+    }
+    for role, message in refusals.items():
+        with pytest.raises(KeycloakProvisioningError, match=message):
+            realm.invite_user(fresh_village.slug, role, email)
+    with pytest.raises(KeycloakProvisioningError, match="tenants create"):
+        realm.invite_user("nosuchvillage", "grid-worker", email)
+    with pytest.raises(KeycloakProvisioningError, match="not an email"):
+        realm.invite_user(fresh_village.slug, "grid-worker", "not-an-address")
+    user_id = realm.invite_user(fresh_village.slug, "village-admin", email)
+    try:
+        # A village-admin of one village made grid-worker of another would be admin there too.
+        with pytest.raises(KeycloakProvisioningError, match="separate address"):
+            realm.invite_user("liulin", "grid-worker", email)
+        # The same role in a second village is what the model can express.
+        assert realm.invite_user("liulin", "village-admin", email) == user_id
+    finally:
+        realm.admin.delete_user(user_id)
+
+
+def test_cli_provisions_invites_disables_and_drops(kc_settings, master, db):
+    slug = f"kc_{uuid.uuid4().hex[:8]}"
+    email = f"{unique('cli')}@example.org"
+    env = {
+        "DATABASE_URL": kc_settings.database_url,
+        "REDIS_URL": kc_settings.redis_url,
+        "VILLAGELINK_VAR_DIR": str(kc_settings.var_dir),
+        "VILLAGELINK_ENV": "test",
+        "KEYCLOAK_URL": kc_settings.keycloak_url,
+        "KEYCLOAK_REALM": kc_settings.keycloak_realm,
+        "KEYCLOAK_ADMIN_CLIENT_SECRET": kc_settings.keycloak_admin_client_secret,
+    }
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    create = ("tenants", "create", slug, "--name", "命令村", "--region", TEST_REGION)
+    run(*create)
+    assert f"/villages/{slug}" in run(*create)
+    group_id = master.get_group_by_path(f"/villages/{slug}")["id"]
+    invite = (
+        "users",
+        "invite",
+        "--village",
+        slug,
+        "--role",
+        "village-admin",
+        "--email",
+        email,
+    )
+    user_id = run(*invite).split("Keycloak user ")[1].strip(" )\n")
+    assert f"Keycloak user {user_id}" in run(*invite)
+    assert [u["id"] for u in master.get_group_members(group_id)] == [user_id]
+
+    assert "1 accounts disabled" in run("tenants", "disable", slug)
+    assert not master.get_user(user_id)["enabled"]
+    assert "0 accounts disabled" in run("tenants", "disable", slug)
+    assert "1 accounts enabled" in run("tenants", "enable", slug)
+    assert master.get_user(user_id)["enabled"]
+
+    refused = runner.invoke(cli, [*invite[:4], "--role", "integrator", *invite[6:]], env=env)
+    assert refused.exit_code != 0 and "integrator" in refused.output
+
+    run("tenants", "drop", slug, "--confirm", slug)
+    assert "id" not in master.get_group_by_path(f"/villages/{slug}")
+    master.delete_user(user_id)
+
+
+# -- the gateway with real tokens ------------------------------------------------------------
+
+
+def test_dev_issuer_tokens_are_refused_when_keycloak_is_configured(kc_app, token):
+    status, body = graphql(kc_app, token("platform-admin"), ME)
+    assert status == 401
+    assert first_code(body) == "UNAUTHENTICATED"
+
+
+def test_me_reads_the_keycloak_token(kc_app, keycloak, make_account):
+    username, user_id = make_account("grid-worker")
+    status, body = graphql(kc_app, password_token(keycloak, username), ME)
+    assert status == 200, body
+    assert body["data"]["me"] == {
+        "subject": user_id,
+        "username": username,
+        "roles": ["grid-worker"],
+        "clientId": "villagelink-dev-cli",
+    }
+
+
+def test_platform_admin_sees_and_writes_everywhere(
+    kc_app, platform_admin, demo_groups, fresh_village
+):
+    admin = platform_admin()
+    _, body = graphql(kc_app, admin, VILLAGES)
+    assert set(demo_groups) | {fresh_village.slug} <= slugs(body)
+    resident = a_resident_id(kc_app, admin, fresh_village.slug)
+    _, body = graphql(kc_app, admin, TAG, {"id": resident})
+    assert body["data"]["tagResident"]["userErrors"] == []
+    _, body = graphql(kc_app, admin, UNMASKED, {"slug": fresh_village.slug})
+    assert first_code(body) == "FORBIDDEN"
+
+
+def test_regional_coordinator_reads_its_region_only(
+    kc_app,
+    keycloak,
+    make_account,
+    platform_admin,
+    demo_region,
+    demo_groups,
+    fresh_village,
+):
+    username, _ = make_account("regional-coordinator", groups=(f"/regions/{REGION}",))
+    coordinator = password_token(keycloak, username)
+    _, body = graphql(kc_app, coordinator, VILLAGES)
+    assert slugs(body) == set(demo_groups)
+    _, body = graphql(kc_app, coordinator, RESIDENTS, {"slug": "liulin"})
+    assert body["data"]["village"]["residents"]["totalCount"] == demo_region.residents_per_village
+    _, body = graphql(kc_app, coordinator, RESIDENTS, {"slug": fresh_village.slug})
+    assert first_code(body) == "NOT_FOUND"
+    # Read-only: no writes, no whole ID numbers.
+    _, body = graphql(
+        kc_app,
+        coordinator,
+        TAG,
+        {"id": a_resident_id(kc_app, platform_admin(), "liulin")},
+    )
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, coordinator, UNMASKED, {"slug": "liulin"})
+    assert first_code(body) == "FORBIDDEN"
+
+
+def test_village_admin_reads_writes_and_unmasks_its_own_village_only(
+    kc_app, keycloak, make_account, platform_admin, demo_groups, fresh_village
+):
+    username, _ = make_account("village-admin", groups=(f"/villages/{fresh_village.slug}",))
+    admin = password_token(keycloak, username)
+    _, body = graphql(kc_app, admin, VILLAGES)
+    assert slugs(body) == {fresh_village.slug}
+    _, body = graphql(kc_app, admin, UNMASKED, {"slug": fresh_village.slug})
+    assert "*" not in body["data"]["village"]["residents"]["edges"][0]["node"]["idNumber"]
+    _, body = graphql(kc_app, admin, TAG, {"id": a_resident_id(kc_app, admin, fresh_village.slug)})
+    assert body["data"]["tagResident"]["resident"]["tags"]
+    neighbour = a_resident_id(kc_app, platform_admin(), "xinghua")
+    _, body = graphql(kc_app, admin, RESIDENTS, {"slug": "xinghua"})
+    assert first_code(body) == "NOT_FOUND"
+    _, body = graphql(kc_app, admin, NODE, {"id": neighbour})
+    assert first_code(body) == "NOT_FOUND"
+    _, body = graphql(kc_app, admin, TAG, {"id": neighbour})
+    assert first_code(body) == "NOT_FOUND"
+
+
+def test_grid_worker_sees_only_the_grids_its_account_is_linked_to(
+    kc_app, keycloak, db, make_account, platform_admin, demo_groups, gridded_village
+):
+    slug = gridded_village.slug
+    username, user_id = make_account("grid-worker", groups=(f"/villages/{slug}",))
+    worker = password_token(keycloak, username)
+    # Not yet linked to a grid_staff row: the account sees no residents.
+    _, body = graphql(kc_app, worker, RESIDENTS, {"slug": slug})
+    assert body["data"]["village"]["residents"]["totalCount"] == 0
+    with db.tenant(slug) as conn:
+        conn.execute(
+            update(m.grid_staff)
+            .where(m.grid_staff.c.account_sub == demo_grid_worker_subject(slug))
+            .values(account_sub=user_id)
+        )
+    admin = platform_admin()
+    _, everyone = graphql(kc_app, admin, RESIDENTS, {"slug": slug})
+    total = everyone["data"]["village"]["residents"]["totalCount"]
+    _, mine = graphql(kc_app, worker, RESIDENTS, {"slug": slug})
+    mine = mine["data"]["village"]["residents"]
+    assert 0 < mine["totalCount"] < total
+    _, grids = graphql(
+        kc_app,
+        admin,
+        "query($slug: String!) { village(slug: $slug) {"
+        " grids(first: 100, level: micro) { edges { node { id } } } } }",
+        {"slug": slug},
+    )
+    in_grid = """query($slug: String!, $grid: ID!) { village(slug: $slug) {
+        residents(first: 1, filter: {grid: $grid}) { totalCount edges { node { id } } } } }"""
+    outsider = None
+    for edge in grids["data"]["village"]["grids"]["edges"]:
+        grid = {"slug": slug, "grid": edge["node"]["id"]}
+        _, theirs = graphql(kc_app, worker, in_grid, grid)
+        _, all_of = graphql(kc_app, admin, in_grid, grid)
+        if (
+            theirs["data"]["village"]["residents"]["totalCount"] == 0
+            and all_of["data"]["village"]["residents"]["edges"]
+        ):
+            outsider = all_of["data"]["village"]["residents"]["edges"][0]["node"]["id"]
+            break
+    assert outsider is not None, "every micro-grid is the worker's: the village is too small"
+    _, body = graphql(kc_app, worker, NODE, {"id": outsider})
+    assert first_code(body) == "NOT_FOUND"
+    _, body = graphql(kc_app, worker, TAG, {"id": outsider})
+    assert body["data"]["tagResident"]["userErrors"][0]["code"] == "NOT_FOUND"
+    _, body = graphql(kc_app, worker, TAG, {"id": mine["edges"][0]["node"]["id"]})
+    assert body["data"]["tagResident"]["userErrors"] == []
+    _, body = graphql(kc_app, worker, UNMASKED, {"slug": slug})
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, worker, RESIDENTS, {"slug": "liulin"})
+    assert first_code(body) == "NOT_FOUND"
+
+
+def test_integrator_reads_granted_villages_masked_and_writes_nothing(
+    kc_app, keycloak, platform_admin, demo_groups
+):
+    integrator = integrator_token(keycloak)
+    _, body = graphql(kc_app, integrator, VILLAGES)
+    assert slugs(body) == set(DEMO_CLIENT_VILLAGES)
+    granted = DEMO_CLIENT_VILLAGES[0]
+    _, body = graphql(kc_app, integrator, RESIDENTS, {"slug": granted})
+    assert "********" in body["data"]["village"]["residents"]["edges"][0]["node"]["idNumber"]
+    _, body = graphql(kc_app, integrator, UNMASKED, {"slug": granted})
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(
+        kc_app,
+        integrator,
+        TAG,
+        {"id": a_resident_id(kc_app, platform_admin(), granted)},
+    )
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, integrator, RESIDENTS, {"slug": "xinghua"})
+    assert first_code(body) == "NOT_FOUND"
+
+
+CONSOLE_REDIRECT = "http://127.0.0.1:8000/console/callback"
+
+
+def console_sign_in(keycloak, username: str, challenge: str | None) -> requests.Response:
+    """What a browser does for the console: the authorization request, then the login form.
+    Returns the last answer: a redirect to the console with a code, or what refused it."""
+    authorize = f"{keycloak.url}/realms/{keycloak.realm}/protocol/openid-connect/auth"
+    params = {
+        "client_id": "villagelink-console",
+        "response_type": "code",
+        "redirect_uri": CONSOLE_REDIRECT,
+        "scope": "openid",
+        "state": secrets.token_urlsafe(8),
+    }
+    if challenge is not None:
+        params |= {"code_challenge": challenge, "code_challenge_method": "S256"}
+    with requests.Session() as browser:
+        page = browser.get(authorize, params=params, allow_redirects=False, timeout=30)
+        form = re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text)
+        if form is None:
+            return page
+        # Keycloak marks its cookies Secure; browsers send those to http://127.0.0.1 (a
+        # secure context), requests does not.
+        for cookie in browser.cookies:
+            cookie.secure = False
+        return browser.post(
+            html.unescape(form.group(1)),
+            data={"username": username, "password": PASSWORD, "credentialId": ""},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+
+def redirected_code(answer: requests.Response) -> str:
+    assert answer.status_code == 302, answer.text[:300]
+    location = urlparse(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == CONSOLE_REDIRECT
+    return parse_qs(location.query)["code"][0]
+
+
+def test_console_signs_in_with_authorization_code_and_pkce(
+    kc_app, keycloak, make_account, demo_groups
+):
+    username, user_id = make_account("village-admin", groups=("/villages/liulin",))
+    # Without a code challenge the console client is turned away before any login form.
+    refused = console_sign_in(keycloak, username, challenge=None)
+    assert "code=" not in refused.headers.get("Location", "")
+    assert "code_challenge" in unquote(refused.headers.get("Location", "") + refused.text)
+
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    exchange = {
+        "grant_type": "authorization_code",
+        "client_id": "villagelink-console",
+        "redirect_uri": CONSOLE_REDIRECT,
+    }
+    # A code is worth nothing without the verifier it was challenged for.
+    code = redirected_code(console_sign_in(keycloak, username, challenge))
+    wrong = requests.post(
+        token_endpoint(keycloak),
+        data={**exchange, "code": code, "code_verifier": secrets.token_urlsafe(48)},
+        timeout=30,
+    )
+    assert wrong.status_code == 400, wrong.text
+    code = redirected_code(console_sign_in(keycloak, username, challenge))
+    answer = requests.post(
+        token_endpoint(keycloak),
+        data={**exchange, "code": code, "code_verifier": verifier},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    status, body = graphql(kc_app, answer.json()["access_token"], ME)
+    assert status == 200, body
+    assert body["data"]["me"]["subject"] == user_id
+    assert body["data"]["me"]["clientId"] == "villagelink-console"
+
+
+# -- disabling a village ---------------------------------------------------------------------
+
+
+def test_disabling_a_village_disables_its_accounts_and_its_data(
+    kc_app, kc_settings, keycloak, db, master, make_account, demo_groups, fresh_village
+):
+    slug = fresh_village.slug
+    group = f"/villages/{slug}"
+    admin_name, admin_id = make_account("village-admin", groups=(group,))
+    # Also village-admin of liulin, which stays active: this account keeps working.
+    both_name, both_id = make_account("village-admin", groups=(group, "/villages/liulin"))
+    coordinator_name, _ = make_account("regional-coordinator", groups=(group,))
+    admin = password_token(keycloak, admin_name)
+    _, body = graphql(kc_app, admin, RESIDENTS, {"slug": slug})
+    assert body["data"]["village"]["residents"]["totalCount"] > 0
+
+    try:
+        assert disable_village(kc_settings, db, slug) == [admin_id]
+        assert disable_village(kc_settings, db, slug) == []  # idempotent
+        refused = password_grant(keycloak, admin_name)
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+        assert master.get_group_by_path(group)["attributes"]["disabled"] == ["true"]
+        # A token issued before is still well signed; the gateway no longer serves the village.
+        _, body = graphql(kc_app, admin, RESIDENTS, {"slug": slug})
+        assert first_code(body) == "NOT_FOUND"
+        _, body = graphql(kc_app, admin, VILLAGES)
+        assert slugs(body) == set()
+        both = password_token(keycloak, both_name)
+        _, body = graphql(kc_app, both, VILLAGES)
+        assert slugs(body) == {"liulin"}
+        password_token(keycloak, coordinator_name)  # a coordinator's reach is the region
+        with pytest.raises(KeycloakProvisioningError, match="disabled"):
+            RealmAdmin(kc_settings).invite_user(slug, "grid-worker", "late@example.org")
+    finally:
+        assert enable_village(kc_settings, db, slug) == [admin_id]
+    assert enable_village(kc_settings, db, slug) == []
+    assert master.get_user(admin_id)["enabled"] and master.get_user(both_id)["enabled"]
+    assert "disabled" not in (master.get_group_by_path(group).get("attributes") or {})
+    admin = password_token(keycloak, admin_name)
+    _, body = graphql(kc_app, admin, RESIDENTS, {"slug": slug})
+    assert body["data"]["village"]["residents"]["totalCount"] > 0
+
+
+def test_enabling_a_village_leaves_accounts_locked_for_other_reasons(
+    kc_settings, db, master, make_account, fresh_village
+):
+    slug = fresh_village.slug
+    _, locked_id = make_account("village-admin", groups=(f"/villages/{slug}",))
+    master.update_user(locked_id, {"enabled": False})
+    assert disable_village(kc_settings, db, slug) == []
+    assert enable_village(kc_settings, db, slug) == []
+    assert not master.get_user(locked_id)["enabled"]
+
+
+# -- key rotation (last: it replaces the realm's signing key) ---------------------------------
+
+
+def _rsa_signing_keys(master) -> list[dict]:
+    return [
+        k
+        for k in master.get_keys()["keys"]
+        if k.get("algorithm") == "RS256" and k.get("use", "SIG") == "SIG"
+    ]
+
+
+def test_key_rotation_needs_no_restart_and_removed_keys_stop_working(
+    kc_settings, db, keycloak, master, demo_groups
+):
+    # One app trusts its keys for an hour: only an unknown kid makes it fetch the JWKS.
+    # The other refetches every 2 s: a removed key stops verifying soon after.
+    patient = create_app(replace(kc_settings, jwks_cache_seconds=3600))
+    eager = create_app(kc_settings)
+    old_token = integrator_token(keycloak)
+    for app in (patient, eager):
+        status, body = graphql(app, old_token, VILLAGES)
+        assert status == 200, body
+    old_keys = _rsa_signing_keys(master)
+    assert jwt.get_unverified_header(old_token)["kid"] in {k["kid"] for k in old_keys}
+    # The verifier fetches at most once per min_refresh_interval, however many kids it sees.
+    source = runtime_of(patient).verifier.key_source
+    time.sleep(source.min_refresh_interval + 0.5)
+
+    realm_id = master.get_realm(keycloak.realm)["id"]
+    master.create_component(
+        {
+            "name": unique("rsa-rotated"),
+            "providerId": "rsa-generated",
+            "providerType": "org.keycloak.keys.KeyProvider",
+            "parentId": realm_id,
+            "config": {
+                "priority": [str(max(k["providerPriority"] for k in old_keys) + 100)],
+                "enabled": ["true"],
+                "active": ["true"],
+                "algorithm": ["RS256"],
+                "keySize": ["2048"],
+            },
+        }
+    )
+    new_token = integrator_token(keycloak)
+    new_kid = jwt.get_unverified_header(new_token)["kid"]
+    assert new_kid not in {k["kid"] for k in old_keys}
+    status, body = graphql(patient, new_token, VILLAGES)
+    assert status == 200, body
+    assert slugs(body) == set(DEMO_CLIENT_VILLAGES)
+    status, _ = graphql(patient, old_token, VILLAGES)  # the old key is still published
+    assert status == 200
+
+    for key in old_keys:
+        master.delete_component(key["providerId"])
+    assert {k["kid"] for k in _rsa_signing_keys(master)} == {new_kid}
+    eager_source = runtime_of(eager).verifier.key_source
+    time.sleep(max(eager_source.cache_seconds, eager_source.min_refresh_interval) + 0.5)
+    status, body = graphql(eager, old_token, VILLAGES)
+    assert status == 401
+    assert first_code(body) == "UNAUTHENTICATED"
+    status, body = graphql(eager, new_token, VILLAGES)
+    assert status == 200, body
+    for app in (patient, eager):
+        runtime_of(app).db.dispose()

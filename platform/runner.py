@@ -37,16 +37,18 @@ from villagelink.platform.embedded import (
     EmbeddedValkey,
 )
 from villagelink.platform.identity.dev_issuer import DevIssuerRefused
+from villagelink.platform.identity.keycloak_admin import KeycloakProvisioningError, sync_village
 from villagelink.platform.identity.tokens import make_verifier
 from villagelink.platform.migrate import upgrade_platform
 from villagelink.platform.settings import Settings
+from villagelink.storage.factory import object_store
 from villagelink.tenants.demo import (
     DEMO_CLIENT_ID,
     DEMO_VILLAGES,
     REGION_ID,
     seed_demo_region,
 )
-from villagelink.tenants.provisioning import migrate_all_villages
+from villagelink.tenants.provisioning import list_villages, migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
 STOP_TIMEOUT = 15  # seconds a child gets between SIGTERM and SIGKILL
@@ -201,7 +203,7 @@ def run(settings: Settings) -> int:
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
-    except (StartupFailed, EmbeddedServerError, DevIssuerRefused) as exc:
+    except (StartupFailed, EmbeddedServerError, DevIssuerRefused, KeycloakProvisioningError) as exc:
         say(f"villagelink run: {exc}")
         return 1
     finally:
@@ -262,10 +264,16 @@ def prepare_database(settings: Settings, residents_per_village: int | None) -> N
                 "migration failed for " + "; ".join(f"{f.slug}: {f.error}" for f in failures)
             )
         say(f"数据库已迁移 / database migrated: platform schema and {count} villages at head")
-        if seed_demo_region(db, residents_per_village=residents_per_village):
+        store = object_store(settings)
+        if seed_demo_region(db, residents_per_village=residents_per_village, store=store):
             say("演示片区已生成 / demo region seeded")
         else:
             say("演示片区已存在 / demo region already seeded, left as it is")
+        if settings.keycloak_url:
+            # Village groups in the realm, as `tenants create` makes them (idempotent).
+            for village in list_villages(db):
+                sync_village(settings, village.slug, village.name, village.region_id)
+            say("Keycloak 村组已同步 / village groups synced in the realm")
     finally:
         db.dispose()
 
@@ -399,6 +407,12 @@ def banner(settings: Settings, villagelink: str) -> str:
             f"  TOKEN=$({command} token --role village-admin --village {slug})",
             f'  curl -s {base}/graphql -H "Authorization: Bearer $TOKEN" \\',
             f"       -H 'Content-Type: application/json' -d '{query}'",
+        ]
+    else:
+        lines += [
+            "",
+            "令牌由 Keycloak 签发 / tokens come from Keycloak: see docs/identity.md "
+            "(users invite, the console's login, client credentials for integrators)",
         ]
     lines += ["", "Ctrl-C 停止全部 / stops everything", "=" * 78]
     return "\n".join(lines)

@@ -2,15 +2,15 @@
 
 Each village the request touches gets its own connection, opened on first use
 under that village's role (`SET LOCAL ROLE`), committed when the request ends
-well and rolled back otherwise. Unmasked reads are collected and written to the
-audit log in one statement per village just before the commit, so a page of 50
-costs the same number of statements as a page of 5.
+well and rolled back otherwise. Audited reads (unmasked fields, mediation cases)
+are collected and written to the audit log in one statement per village just
+before the commit, so a page of 50 costs the same number of statements as a page of 5.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -40,7 +40,8 @@ class RequestContext:
         self._connections: dict[str, Connection] = {}
         self._grids: dict[str, frozenset[int] | None] = {}
         self._loaders: dict[tuple[str, str], BatchLoader] = {}
-        self._unmasked: dict[str, dict[tuple[str, str], dict]] = {}
+        # village -> (action, subject type, subject id) -> fields and reasons
+        self._reads: dict[str, dict[tuple[str, str, str], dict]] = {}
         self._after_commit: list[Callable[[], None]] = []
 
     # -- platform data, read once per request ---------------------------------
@@ -114,15 +115,28 @@ class RequestContext:
             loader = self._loaders[key] = BatchLoader(lambda keys: fetch(self.tenant(slug), keys))
         return loader
 
+    def note_read(
+        self,
+        slug: str,
+        action: str,
+        subject_type: str,
+        subject_id: int,
+        fields: Iterable[str] = (),
+        reason: str | None = None,
+    ) -> None:
+        """Remember a read that must be audited; `finish` writes one entry per action
+        and record, with the fields and reasons of all its reads in this request."""
+        read = self._reads.setdefault(slug, {}).setdefault(
+            (action, subject_type, str(subject_id)), {"fields": set(), "reasons": set()}
+        )
+        read["fields"].update(fields)
+        if reason:
+            read["reasons"].add(reason.strip()[:500])
+
     def note_unmasked_read(
         self, slug: str, subject_type: str, subject_id: int, field: str, reason: str | None
     ) -> None:
-        entry = self._unmasked.setdefault(slug, {}).setdefault(
-            (subject_type, str(subject_id)), {"fields": set(), "reasons": set()}
-        )
-        entry["fields"].add(field)
-        if reason:
-            entry["reasons"].add(reason.strip()[:500])
+        self.note_read(slug, "resident.read_unmasked", subject_type, subject_id, [field], reason)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the request's transactions have committed, e.g. to
@@ -137,8 +151,8 @@ class RequestContext:
         data whose audit entry was lost."""
         try:
             if commit:
-                for slug, reads in self._unmasked.items():
-                    self._write_unmasked_audit(slug, reads)
+                for slug, reads in self._reads.items():
+                    self._write_read_audit(slug, reads)
                 for conn in self._connections.values():
                     conn.commit()
         finally:
@@ -154,19 +168,19 @@ class RequestContext:
                     # from the tables (DESIGN.md: Redis is never the only copy).
                     log.exception("request %s: after-commit step failed", self.request_id)
 
-    def _write_unmasked_audit(self, slug: str, reads: dict) -> None:
+    def _write_read_audit(self, slug: str, reads: dict) -> None:
         record_many(
             self.tenant(slug),
             [
                 entry(
                     self.actor,
                     village=slug,
-                    action="resident.read_unmasked",
+                    action=action,
                     subject_type=subject_type,
                     subject_id=subject_id,
                     fields=sorted(what["fields"]),
                     reason="; ".join(sorted(what["reasons"])) or None,
                 )
-                for (subject_type, subject_id), what in reads.items()
+                for (action, subject_type, subject_id), what in reads.items()
             ],
         )

@@ -175,7 +175,7 @@ def resolve_staff_phone(staff: dict, _info) -> str | None:
     return mask_phone(staff["phone"])
 
 
-def _grid_staff_loader(ctx: RequestContext, slug: str):
+def grid_staff_loader(ctx: RequestContext, slug: str):
     return ctx.loader(
         slug,
         "GridStaff",
@@ -187,7 +187,7 @@ def _grid_staff_loader(ctx: RequestContext, slug: str):
 
 
 register_node_type("Grid", fetch_by_int_key(grid_loader))
-register_node_type("GridStaff", fetch_by_int_key(_grid_staff_loader))
+register_node_type("GridStaff", fetch_by_int_key(grid_staff_loader))
 
 bindables = [
     query,

@@ -1,0 +1,144 @@
+"""Mediation mutations: the village admin's only (NOT_FOUND for anyone else, as for
+reads), IDs resolved within the case's village, then the action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import NotFound
+from villagelink.graphql.core.ids import decode_id, int_key
+from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.mediation.types import require_mediation
+from villagelink.tenants.mediation import actions
+from villagelink.tenants.mediation.actions import MEDIATION_CASE
+from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+
+mutation = MutationType()
+
+
+def _payload(village: str, run: Callable[[], dict]) -> dict:
+    try:
+        return {"mediation_case": as_node(MEDIATION_CASE, village, run()), "user_errors": []}
+    except ActionFailed as failed:
+        return {"mediation_case": None, "user_errors": failed.errors}
+
+
+def _key(village: str, raw: str, type_name: str, field: str, message: str) -> int:
+    """An ID given as input: one of another type or village is simply not found here."""
+    try:
+        gid = decode_id(raw, type_name)
+    except NotFound:
+        gid = None
+    if gid is None or gid.village != village or not gid.key.isdigit():
+        raise ActionFailed([UserError(field, message, NOT_FOUND)])
+    return int(gid.key)
+
+
+def _mediator(village: str, raw: dict | None) -> dict | None:
+    if raw is None:
+        return None
+    mediator = {k: v for k, v in raw.items() if v is not None}
+    if "staff" in mediator:
+        mediator["staff"] = _key(
+            village, mediator["staff"], "GridStaff", "mediator.staff", "网格人员不存在"
+        )
+    return mediator
+
+
+def _party(village: str, raw: dict, index: int) -> dict:
+    party = {k: v for k, v in raw.items() if v is not None}
+    if "resident" in party:
+        party["resident"] = _key(
+            village, party["resident"], "Resident", f"parties.{index}.resident", "居民不存在"
+        )
+    return party
+
+
+def _picked(input: dict, *names: str) -> dict:
+    return {k: input[k] for k in names if k in input}
+
+
+@mutation.field("createMediationCase")
+def resolve_create_mediation_case(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    require_mediation(ctx, village)
+
+    def run() -> dict:
+        data = {
+            **_picked(input, "category", "summary"),
+            "parties": [_party(village, p, i) for i, p in enumerate(input["parties"])],
+            "mediator": _mediator(village, input.get("mediator")),
+        }
+        return actions.do_create_mediation_case(
+            ctx.tenant(village), ctx.actor, village, data, today=ctx.today
+        )
+
+    return _payload(village, run)
+
+
+def _change_case(info, input: dict, action: Callable, data: Callable[[str], dict]) -> dict:
+    """Run `action` on the case `input.id` names, once the caller may see mediation
+    there. `data(village)` runs inside the payload: an ID it resolves badly is a userError."""
+    ctx: RequestContext = info.context
+    gid = decode_id(input["id"], MEDIATION_CASE)
+    require_mediation(ctx, gid.village)
+    case_id = int_key(gid)
+    return _payload(
+        gid.village,
+        lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, case_id, data(gid.village)),
+    )
+
+
+@mutation.field("updateMediationCase")
+def resolve_update_mediation_case(_obj, info, input: dict) -> dict:
+    def data(village: str) -> dict:
+        changes = _picked(input, "category", "summary")
+        if "mediator" in input:
+            changes["mediator"] = _mediator(village, input["mediator"])
+        return changes
+
+    return _change_case(info, input, actions.do_update_mediation_case, data)
+
+
+@mutation.field("startMediation")
+def resolve_start_mediation(_obj, info, input: dict) -> dict:
+    return _change_case(
+        info,
+        input,
+        actions.do_start_mediation,
+        lambda village: {"mediator": _mediator(village, input.get("mediator"))},
+    )
+
+
+@mutation.field("addMediationSession")
+def resolve_add_mediation_session(_obj, info, input: dict) -> dict:
+    return _change_case(
+        info,
+        input,
+        actions.do_add_mediation_session,
+        lambda _village: _picked(input, "held_on", "place", "attendees", "notes"),
+    )
+
+
+@mutation.field("concludeMediation")
+def resolve_conclude_mediation(_obj, info, input: dict) -> dict:
+    return _change_case(
+        info,
+        input,
+        actions.do_conclude_mediation,
+        lambda _village: _picked(input, "outcome", "agreement_text", "referred_to", "note"),
+    )
+
+
+@mutation.field("withdrawMediationCase")
+def resolve_withdraw_mediation_case(_obj, info, input: dict) -> dict:
+    return _change_case(
+        info, input, actions.do_withdraw_mediation_case, lambda _village: _picked(input, "reason")
+    )
+
+
+bindables = [mutation]

@@ -41,3 +41,12 @@ def int_key(gid: GlobalId) -> int:
         return int(gid.key)
     except ValueError as exc:
         raise NotFound(gid.type_name) from exc
+
+
+def filter_key(raw: str | None, type_name: str, village: str) -> int | None:
+    """The integer key of an ID given as a filter argument. An ID of another village
+    matches nothing here (-1) rather than telling whether it exists."""
+    if raw is None:
+        return None
+    gid = decode_id(raw, type_name)
+    return int(gid.key) if gid.village == village and gid.key.isdigit() else -1

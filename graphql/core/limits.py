@@ -25,10 +25,14 @@ COST_MAP = {
         "serviceItems": {"complexity": 1, "multipliers": ["first"]},
         "serviceSlots": {"complexity": 1, "multipliers": ["first"]},
         "serviceOrders": {"complexity": 1, "multipliers": ["first"]},
+        "requests": {"complexity": 1, "multipliers": ["first"]},
+        "actionLists": {"complexity": 1, "multipliers": ["first"]},
     },
     "Household": {"members": {"complexity": 8}},
     "Grid": {"staff": {"complexity": 5}},
     "ServiceOrder": {"timeline": {"complexity": 5}},
+    "Request": {"timeline": {"complexity": 5}, "photos": {"complexity": 3}},
+    "ActionList": {"requests": {"complexity": 20}},
 }
 
 

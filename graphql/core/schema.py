@@ -18,6 +18,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
     from villagelink.graphql.mediation import bindables as mediation_bindables
+    from villagelink.graphql.requests import bindables as request_bindables
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
     from villagelink.graphql.storage import mutations as storage_mutations
@@ -33,6 +34,7 @@ def executable_schema() -> GraphQLSchema:
         *resident_types.bindables,
         *resident_mutations.bindables,
         *mediation_bindables,
+        *request_bindables,
         *service_orders.bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,

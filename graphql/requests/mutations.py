@@ -1,0 +1,308 @@
+"""Request, category, deadline and action-list mutations: resolve IDs and reach, call
+the action, shape the payload.
+
+Every writer of a village works its requests (a grid worker those of their
+grids); categories, deadlines and action lists are the village admin's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.requests.types import request_scope
+from villagelink.tenants.requests import actions
+from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
+from villagelink.tenants.requests.queries import REQUEST
+from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+
+mutation = MutationType()
+
+
+def _payload(key: str, type_name: str | None, village: str, run: Callable[[], dict]) -> dict:
+    """`{key: the object, user_errors: []}`, or `{key: None, user_errors}` when refused."""
+    try:
+        found = run()
+    except ActionFailed as failed:
+        return {key: None, "user_errors": failed.errors}
+    return {key: as_node(type_name, village, found) if type_name else found, "user_errors": []}
+
+
+def _input_key(village: str, raw: str | None, type_name: str, field: str) -> int | None:
+    """The key of an ID given as input: one of another village (or of another type) is
+    simply not found here."""
+    if raw is None:
+        return None
+    try:
+        gid = decode_id(raw, type_name)
+    except NotFound:
+        gid = None
+    if gid is None or gid.village != village or not gid.key.isdigit():
+        raise ActionFailed([UserError(field, "所选对象不存在", NOT_FOUND)])
+    return int(gid.key)
+
+
+def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
+    """The object a mutation changes, once the caller may write in its village."""
+    gid = decode_id(raw, type_name)
+    ctx.require_write(gid.village)
+    if not gid.key.isdigit():
+        raise NotFound(type_name)
+    return gid
+
+
+def _require_village_admin(ctx: RequestContext, village: str) -> None:
+    ctx.require_write(village)
+    if village in ctx.access.grid_scoped:
+        raise Forbidden("only the village's admin may change this")
+
+
+# -- requests -----------------------------------------------------------------
+
+
+@mutation.field("createRequest")
+def resolve_create_request(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    ctx.require_write(village)
+    data = {
+        k: input.get(k)
+        for k in (
+            "channel",
+            "grade",
+            "description",
+            "location_text",
+            "reporter_name",
+            "reporter_phone",
+            "note",
+        )
+        if input.get(k) is not None
+    }
+
+    def run() -> dict:
+        return actions.do_create_request(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            data,
+            category_id=_input_key(village, input["category"], REQUEST_CATEGORY, "category"),
+            household_id=_input_key(village, input.get("household"), "Household", "household"),
+            building=input.get("building"),
+            grid_id=_input_key(village, input.get("grid"), "Grid", "grid"),
+            reporter_resident_id=_input_key(
+                village, input.get("reporter_resident"), "Resident", "reporterResident"
+            ),
+            scope=request_scope(ctx, village),
+        )
+
+    return _payload("request", REQUEST, village, run)
+
+
+def _step(info, input: dict, action: Callable, fields: tuple[str, ...], **keys) -> dict:
+    """Run a step `action` on the request `input["id"]` names, with the input's `fields`
+    as its data; `keys(village)` resolve further IDs inside the payload, so that a bad
+    one is a userError."""
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["id"], REQUEST)
+    village = gid.village
+    data = {k: input[k] for k in fields if input.get(k) is not None}
+
+    def run() -> dict:
+        return action(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            int(gid.key),
+            data,
+            scope=request_scope(ctx, village),
+            **{name: resolve(village) for name, resolve in keys.items()},
+        )
+
+    return _payload("request", REQUEST, village, run)
+
+
+@mutation.field("acceptRequest")
+def resolve_accept_request(_obj, info, input: dict) -> dict:
+    return _step(
+        info,
+        input,
+        actions.do_accept_request,
+        ("grade", "note"),
+        category_id=lambda v: _input_key(v, input.get("category"), REQUEST_CATEGORY, "category"),
+    )
+
+
+@mutation.field("rejectRequest")
+def resolve_reject_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_reject_request, ("reason",))
+
+
+@mutation.field("assignRequest")
+def resolve_assign_request(_obj, info, input: dict) -> dict:
+    return _step(
+        info,
+        input,
+        actions.do_assign_request,
+        ("note",),
+        assignee_id=lambda v: _input_key(v, input.get("assignee"), "GridStaff", "assignee"),
+    )
+
+
+@mutation.field("startRequest")
+def resolve_start_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_start_request, ("note",))
+
+
+@mutation.field("resolveRequest")
+def resolve_resolve_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_resolve_request, ("resolution",))
+
+
+@mutation.field("closeRequest")
+def resolve_close_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_close_request, ("note",))
+
+
+@mutation.field("reopenRequest")
+def resolve_reopen_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_reopen_request, ("reason",))
+
+
+@mutation.field("rateRequest")
+def resolve_rate_request(_obj, info, input: dict) -> dict:
+    return _step(info, input, actions.do_rate_request, ("rating", "comment"))
+
+
+# -- categories and deadlines --------------------------------------------------
+
+
+@mutation.field("createRequestCategory")
+def resolve_create_request_category(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_village_admin(ctx, village)
+    data = {k: input[k] for k in ("code", "name")}
+    return _payload(
+        "category",
+        REQUEST_CATEGORY,
+        village,
+        lambda: actions.do_create_request_category(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            data,
+            parent_id=_input_key(village, input.get("parent"), REQUEST_CATEGORY, "parent"),
+        ),
+    )
+
+
+@mutation.field("updateRequestSettings")
+def resolve_update_request_settings(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_village_admin(ctx, village)
+    data = {k: input[k] for k in ("simple_hours", "complex_hours", "hard_hours")}
+    return _payload(
+        "settings",
+        None,
+        village,
+        lambda: actions.do_update_request_deadlines(ctx.tenant(village), ctx.actor, village, data),
+    )
+
+
+# -- action lists ----------------------------------------------------------------
+
+
+def _request_keys(village: str, raws: list[str] | None) -> list[int]:
+    return [_input_key(village, raw, REQUEST, "requests") for raw in raws or ()]
+
+
+@mutation.field("createActionList")
+def resolve_create_action_list(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_village_admin(ctx, village)
+    data = {k: input[k] for k in ("title", "description", "owner", "due_date") if k in input}
+    return _payload(
+        "action_list",
+        ACTION_LIST,
+        village,
+        lambda: actions.do_create_action_list(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            data,
+            _request_keys(village, input.get("requests")),
+        ),
+    )
+
+
+def _change_list(info, raw_id: str, run: Callable[[str, int], dict]) -> dict:
+    ctx: RequestContext = info.context
+    gid = decode_id(raw_id, ACTION_LIST)
+    _require_village_admin(ctx, gid.village)
+    if not gid.key.isdigit():
+        raise NotFound(ACTION_LIST)
+    return _payload("action_list", ACTION_LIST, gid.village, lambda: run(gid.village, int(gid.key)))
+
+
+@mutation.field("updateActionList")
+def resolve_update_action_list(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    changes = {k: input[k] for k in ("title", "description", "owner", "due_date") if k in input}
+    return _change_list(
+        info,
+        input["id"],
+        lambda village, key: actions.do_update_action_list(
+            ctx.tenant(village), ctx.actor, village, key, changes
+        ),
+    )
+
+
+@mutation.field("addRequestsToActionList")
+def resolve_add_requests_to_action_list(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    return _change_list(
+        info,
+        input["action_list"],
+        lambda village, key: actions.do_add_requests_to_action_list(
+            ctx.tenant(village), ctx.actor, village, key, _request_keys(village, input["requests"])
+        ),
+    )
+
+
+@mutation.field("removeRequestFromActionList")
+def resolve_remove_request_from_action_list(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    return _change_list(
+        info,
+        input["action_list"],
+        lambda village, key: actions.do_remove_request_from_action_list(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            key,
+            _input_key(village, input["request"], REQUEST, "request"),
+        ),
+    )
+
+
+@mutation.field("setActionListStatus")
+def resolve_set_action_list_status(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    data = {"note": input["note"]} if input.get("note") is not None else {}
+    return _change_list(
+        info,
+        input["id"],
+        lambda village, key: actions.do_set_action_list_status(
+            ctx.tenant(village), ctx.actor, village, key, input["status"], data
+        ),
+    )
+
+
+bindables = [mutation]

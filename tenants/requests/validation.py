@@ -1,0 +1,159 @@
+"""Input rules for requests, categories, deadlines and action lists (marshmallow), in Chinese."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from villagelink.tenants.requests.tables import CHANNELS, GRADES, SIMPLE
+from villagelink.tenants.residents.validation import MOBILE
+from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+
+# Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
+NO_ASSIGNEE = "NO_ASSIGNEE"
+CATEGORY_INACTIVE = "CATEGORY_INACTIVE"
+
+# A reporter may call from a landline (the 12345 hotline passes such numbers on).
+LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+# A year: longer deadlines are a typing mistake, not a plan.
+MAX_DEADLINE_HOURS = 365 * 24
+
+_MESSAGES = {
+    "required": Coded("此项为必填项", REQUIRED),
+    "null": Coded("此项不能为空", REQUIRED),
+    "invalid": Coded("格式不正确", INVALID),
+}
+
+
+def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
+    """Free text: required ones must hold more than blanks."""
+    if required:
+        return fields.String(
+            required=True,
+            validate=[
+                validate.Length(
+                    1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
+                ),
+                validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
+            ],
+            error_messages=_MESSAGES,
+        )
+    return fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(
+            max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
+        ),
+        error_messages=_MESSAGES,
+    )
+
+
+def _choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(values, error=Coded(f"{label}取值无效", INVALID)),
+        error_messages=_MESSAGES,
+        **kwargs,
+    )
+
+
+def _check_phone(value: str) -> bool:
+    if MOBILE.fullmatch(value) or LANDLINE.fullmatch(value):
+        return True
+    raise ValidationError(Coded("电话号码格式不正确，应为手机号或带区号的固定电话", INVALID))
+
+
+class NewRequestSchema(Schema):
+    """A request as registered (分类登记). The reporter is a resident (checked by the
+    action) or a name, with an optional phone."""
+
+    channel = _choice(CHANNELS, "来源渠道", required=True)
+    grade = _choice(GRADES, "处置等级", load_default=SIMPLE)
+    description = _text("诉求内容", 2000, required=True)
+    location_text = _text("位置描述", 200)
+    reporter_name = _text("反映人姓名", 50)
+    reporter_phone = fields.String(
+        load_default=None, allow_none=True, validate=_check_phone, error_messages=_MESSAGES
+    )
+    note = _text("备注", 500)
+
+
+class AcceptSchema(Schema):
+    """Acceptance (受理) may set the grade, which sets the deadline (分级处置)."""
+
+    grade = _choice(GRADES, "处置等级", load_default=None, allow_none=True)
+    note = _text("备注", 500)
+
+
+class NoteSchema(Schema):
+    note = _text("备注", 500)
+
+
+class ReasonSchema(Schema):
+    reason = _text("原因", 500, required=True)
+
+
+class ResolutionSchema(Schema):
+    resolution = _text("办理结果", 1000, required=True)
+
+
+class RatingSchema(Schema):
+    rating = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(1, 5, error=Coded("评分须为1到5分", INVALID)),
+        error_messages=_MESSAGES,
+    )
+    comment = _text("评价", 500)
+
+
+class CategorySchema(Schema):
+    code = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            CATEGORY_CODE,
+            error=Coded("分类代码须为2到40位小写字母、数字或下划线，以字母开头", INVALID),
+        ),
+        error_messages=_MESSAGES,
+    )
+    name = _text("分类名称", 20, required=True)
+
+
+def _hours(label: str) -> fields.Integer:
+    return fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(
+            1, MAX_DEADLINE_HOURS, error=Coded(f"{label}须为1到{MAX_DEADLINE_HOURS}小时", INVALID)
+        ),
+        error_messages=_MESSAGES,
+    )
+
+
+class DeadlinesSchema(Schema):
+    """Hours allowed per grade; a harder grade never gets less time than an easier one."""
+
+    simple_hours = _hours("简易事项时限")
+    complex_hours = _hours("复杂事项时限")
+    hard_hours = _hours("疑难事项时限")
+
+    @validates_schema(skip_on_field_errors=True)
+    def _harder_takes_longer(self, data: dict, **_kwargs) -> None:
+        if data["complex_hours"] < data["simple_hours"]:
+            raise ValidationError(
+                Coded("复杂事项时限不能短于简易事项", INVALID), field_name="complex_hours"
+            )
+        if data["hard_hours"] < data["complex_hours"]:
+            raise ValidationError(
+                Coded("疑难事项时限不能短于复杂事项", INVALID), field_name="hard_hours"
+            )
+
+
+class ActionListSchema(Schema):
+    """An action list as created; `partial=True` for changes."""
+
+    title = _text("清单标题", 100, required=True)
+    description = _text("说明", 1000)
+    owner = _text("责任人", 50, required=True)
+    due_date = fields.Date(required=True, error_messages=_MESSAGES)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import redis
 from rq.cron import CronScheduler
 
+from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
 from villagelink.jobs.queues import MAINTENANCE, redis_connection
 from villagelink.platform.settings import Settings
 
 VILLAGE_STATS_INTERVAL = 10 * 60
+# Deadlines are hours to days: five minutes late to escalate is on time.
+ESCALATION_INTERVAL = 5 * 60
 
 
 def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
@@ -25,6 +28,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         queue_name=MAINTENANCE,
         interval=VILLAGE_STATS_INTERVAL,
         # The fan-out only lists villages; a run that outlives the next tick is stuck.
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        escalate_overdue_requests,
+        queue_name=MAINTENANCE,
+        interval=ESCALATION_INTERVAL,
         job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )

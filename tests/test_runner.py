@@ -174,7 +174,8 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
             lambda: CronScheduler.all(connection=connection), 30, "no cron scheduler registered"
         )
         assert [job.func_name for job in schedulers[0].get_jobs()] == [
-            "villagelink.jobs.maintenance.refresh_village_stats"
+            "villagelink.jobs.maintenance.refresh_village_stats",
+            "villagelink.jobs.escalation.escalate_overdue_requests",
         ]
         connection.close()
 

@@ -1,0 +1,65 @@
+"""跟踪督办: overdue requests escalate grid → village → region, on the `maintenance` queue.
+
+`escalate_overdue_requests` runs every five minutes (jobs/scheduler.py) and
+fans out one job per active village, each retried on its own. The fan-out
+fixes the moment every village is judged at and passes it on, so a retried
+job judges by the same clock; the escalation itself is idempotent
+(`do_escalate_overdue`), so a rerun changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rq import Retry
+
+from villagelink.jobs.maintenance import FAILURE_TTL
+from villagelink.jobs.queues import MAINTENANCE, queue
+from villagelink.jobs.worker import job_database, job_settings
+from villagelink.platform.audit import Actor
+from villagelink.platform.identity.principal import Principal
+from villagelink.tenants.provisioning import list_villages
+from villagelink.tenants.requests.actions import do_escalate_overdue
+
+ESCALATION_RETRY = Retry(max=3, interval=[30, 120, 600])
+ESCALATION_JOB_TIMEOUT = 300
+# Who the timeline and the audit log name for escalations.
+ESCALATION_ACTOR = Actor(
+    Principal(
+        sub="system:escalation",
+        username="system:escalation",
+        roles=frozenset(),
+        villages=frozenset(),
+        regions=frozenset(),
+        client_id=None,
+    )
+)
+
+
+def escalate_overdue_requests(now: datetime | None = None) -> list[str]:
+    """Enqueue `escalate_village_requests` for every active village at one moment
+    (`now`, by default the present); returns the job ids."""
+    moment = now or datetime.now(UTC)
+    villages = [v.slug for v in list_villages(job_database()) if v.status == "active"]
+    maintenance = queue(MAINTENANCE, job_settings())
+    jobs = maintenance.enqueue_many(
+        [
+            maintenance.prepare_data(
+                escalate_village_requests,
+                args=(slug, moment),
+                retry=ESCALATION_RETRY,
+                timeout=ESCALATION_JOB_TIMEOUT,
+                failure_ttl=FAILURE_TTL,
+                description=f"escalate overdue requests: {slug}",
+            )
+            for slug in villages
+        ]
+    )
+    return [job.id for job in jobs]
+
+
+def escalate_village_requests(slug: str, now: datetime) -> list[dict]:
+    """Escalate one village's overdue requests as of `now`, under the village's role;
+    returns what rose (id, from and to level)."""
+    with job_database().tenant(slug) as conn:
+        return do_escalate_overdue(conn, ESCALATION_ACTOR, slug, now)

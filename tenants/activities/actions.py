@@ -1,0 +1,565 @@
+"""Writes to activities and sign-ups: the only place they change.
+
+An activity moves draft → published → cancelled | finished (a draft may also be
+cancelled); any other step is refused with INVALID_TRANSITION and changes
+nothing. A sign-up is signed_up or, when the occurrence is full, waitlisted;
+cancelling a place promotes the first of the waitlist; a signed-up resident is
+checked in once. Every sign-up change locks its occurrence row first, so the
+count of places taken is read and written by one transaction at a time and
+capacity holds under concurrency.
+
+Activities open to neighbours are appended to the outbox (the five-village
+linkage shares them) once published, and withdrawn when they stop being open.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from villagelink.platform.audit import Actor, record
+from villagelink.tenants.activities import points, queries
+from villagelink.tenants.activities.recurrence import (
+    VILLAGE_TIME_ZONE,
+    Rule,
+    dates,
+    local_today,
+    span,
+)
+from villagelink.tenants.activities.tables import (
+    VOLUNTEER_SERVICE,
+    activities,
+    activity_occurrences,
+    activity_sign_ups,
+)
+from villagelink.tenants.activities.validation import (
+    DEFAULT_HORIZON_DAYS,
+    NOT_OPEN,
+    ActivityDetailsSchema,
+    CheckInSchema,
+    NewActivitySchema,
+    ScheduleSchema,
+)
+from villagelink.tenants.outbox import DELETE, emit
+from villagelink.tenants.residents.queries import Grids, residents_by_ids
+from villagelink.tenants.user_errors import (
+    DUPLICATE,
+    INVALID,
+    INVALID_TRANSITION,
+    NOT_FOUND,
+    ActionFailed,
+    UserError,
+    validated,
+)
+
+ACTIVITY = "Activity"
+SIGN_UP = "ActivitySignUp"
+
+STATE_NAMES = {"draft": "草稿", "published": "已发布", "cancelled": "已取消", "finished": "已结束"}
+CLOSED = ("cancelled", "finished")
+# step -> (states it may start from, state it leads to, what the step is called)
+TRANSITIONS = {
+    "publish": (("draft",), "published", "发布"),
+    "cancel": (("draft", "published"), "cancelled", "取消"),
+    "finish": (("published",), "finished", "结束"),
+}
+# Check-in opens this long before an occurrence starts (residents arrive early).
+CHECK_IN_OPENS = timedelta(hours=1)
+
+
+def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
+    return ActionFailed([UserError(field, message, code)])
+
+
+# --- activities ---------------------------------------------------------------
+
+
+def _activity_for_update(conn: Connection, activity_id: int) -> dict:
+    row = (
+        conn.execute(select(activities).where(activities.c.id == activity_id).with_for_update())
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise _refuse("activity", "活动不存在", NOT_FOUND)
+    return dict(row)
+
+
+def _require_not_closed(activity: dict) -> None:
+    if activity["state"] in CLOSED:
+        raise _refuse(
+            "activity",
+            f"活动{STATE_NAMES[activity['state']]}，不能再修改或排期",
+            INVALID_TRANSITION,
+        )
+
+
+def _shared(activity: dict) -> bool:
+    """Neighbours see an activity once it is published, for as long as it is open to them."""
+    return activity["open_to_neighbours"] and activity["state"] != "draft"
+
+
+def _payload(conn: Connection, activity: dict) -> dict[str, Any]:
+    o = activity_occurrences
+    occurrences = conn.execute(
+        select(o.c.id, o.c.starts_at, o.c.ends_at, o.c.capacity)
+        .where(o.c.activity_id == activity["id"])
+        .order_by(o.c.starts_at)
+    ).mappings()
+    return {
+        "id": activity["id"],
+        "kind": activity["kind"],
+        "title": activity["title"],
+        "description": activity["description"],
+        "place": activity["place"],
+        "capacity": activity["capacity"],
+        "state": activity["state"],
+        "occurrences": [
+            {
+                "id": row["id"],
+                "starts_at": row["starts_at"].isoformat(),
+                "ends_at": row["ends_at"].isoformat(),
+                "capacity": row["capacity"],
+            }
+            for row in occurrences
+        ],
+    }
+
+
+def _share(conn: Connection, before: dict | None, after: dict) -> None:
+    if _shared(after):
+        emit(conn, ACTIVITY, after["id"], _payload(conn, after), version=after["version"])
+    elif before is not None and _shared(before):
+        emit(conn, ACTIVITY, after["id"], {}, version=after["version"], operation=DELETE)
+
+
+def _save(conn: Connection, activity_id: int, **values: Any) -> dict:
+    """Change an activity and bump its version (what receivers of the outbox compare)."""
+    a = activities
+    return dict(
+        conn.execute(
+            a.update()
+            .where(a.c.id == activity_id)
+            .values(**values, version=a.c.version + 1, updated_at=func.now())
+            .returning(*a.columns)
+        )
+        .mappings()
+        .one()
+    )
+
+
+def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
+    """Insert the occurrences of the next `horizon_days` days that do not exist yet."""
+    today = local_today()
+    days = dates(Rule.of(activity), today, today + timedelta(days=horizon_days))
+    if not days:
+        return 0
+    rows = []
+    for day in days:
+        starts_at, ends_at = span(day, activity["start_time"], activity["duration_minutes"])
+        rows.append(
+            {
+                "activity_id": activity["id"],
+                "starts_at": starts_at,
+                "ends_at": ends_at,
+                "capacity": activity["capacity"],
+            }
+        )
+    added = conn.execute(
+        insert(activity_occurrences)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="activity_occurrences_once")
+        .returning(activity_occurrences.c.id)
+    ).all()
+    return len(added)
+
+
+def _clean_text(values: dict) -> dict:
+    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
+
+
+def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
+    """A new activity (a draft), with its occurrences of the coming months scheduled."""
+    values = _clean_text(validated(NewActivitySchema(), data))
+    with conn.begin_nested():
+        activity = dict(
+            conn.execute(activities.insert().values(**values).returning(*activities.columns))
+            .mappings()
+            .one()
+        )
+        added = _materialise(conn, activity, DEFAULT_HORIZON_DAYS)
+        record(
+            conn,
+            actor,
+            village=village,
+            action="activity.create",
+            subject_type=ACTIVITY,
+            subject_id=activity["id"],
+            fields=sorted(k for k, v in values.items() if v is not None),
+            details={"occurrences": added},
+        )
+    return activity
+
+
+def do_update_activity(
+    conn: Connection, actor: Actor, village: str, activity_id: int, changes: dict
+) -> dict:
+    values = _clean_text(validated(ActivityDetailsSchema(partial=True), changes))
+    with conn.begin_nested():
+        before = _activity_for_update(conn, activity_id)
+        _require_not_closed(before)
+        changed = {k: v for k, v in values.items() if before[k] != v}
+        if not changed:
+            return before
+        after = _save(conn, activity_id, **changed)
+        record(
+            conn,
+            actor,
+            village=village,
+            action="activity.update",
+            subject_type=ACTIVITY,
+            subject_id=activity_id,
+            fields=sorted(changed),
+        )
+        _share(conn, before, after)
+    return after
+
+
+def do_schedule_activity(
+    conn: Connection, actor: Actor, village: str, activity_id: int, data: dict
+) -> dict:
+    """Materialise the series' occurrences for the next `horizon_days` days (again:
+    existing ones are kept as they are, with their sign-ups)."""
+    horizon_days = validated(ScheduleSchema(), data)["horizon_days"]
+    with conn.begin_nested():
+        before = _activity_for_update(conn, activity_id)
+        _require_not_closed(before)
+        added = _materialise(conn, before, horizon_days)
+        if not added:
+            return before
+        after = _save(conn, activity_id)
+        record(
+            conn,
+            actor,
+            village=village,
+            action="activity.schedule",
+            subject_type=ACTIVITY,
+            subject_id=activity_id,
+            details={"horizon_days": horizon_days, "occurrences": added},
+        )
+        _share(conn, before, after)
+    return after
+
+
+def _transition(conn: Connection, actor: Actor, village: str, activity_id: int, step: str) -> dict:
+    sources, target, label = TRANSITIONS[step]
+    with conn.begin_nested():
+        before = _activity_for_update(conn, activity_id)
+        if before["state"] not in sources:
+            raise _refuse(
+                "activity",
+                f"活动当前为“{STATE_NAMES[before['state']]}”，不能{label}",
+                INVALID_TRANSITION,
+            )
+        after = _save(conn, activity_id, state=target)
+        record(
+            conn,
+            actor,
+            village=village,
+            action=f"activity.{step}",
+            subject_type=ACTIVITY,
+            subject_id=activity_id,
+            fields=["state"],
+            details={"from": before["state"], "to": target},
+        )
+        _share(conn, before, after)
+    return after
+
+
+def do_publish_activity(conn: Connection, actor: Actor, village: str, activity_id: int) -> dict:
+    return _transition(conn, actor, village, activity_id, "publish")
+
+
+def do_cancel_activity(conn: Connection, actor: Actor, village: str, activity_id: int) -> dict:
+    return _transition(conn, actor, village, activity_id, "cancel")
+
+
+def do_finish_activity(conn: Connection, actor: Actor, village: str, activity_id: int) -> dict:
+    return _transition(conn, actor, village, activity_id, "finish")
+
+
+# --- sign-ups -----------------------------------------------------------------
+
+
+def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
+    """The occurrence with its activity's state, kind and title; `lock` takes its row
+    lock, which every change to its sign-ups holds (the capacity check depends on it)."""
+    o, a = activity_occurrences, activities
+    query = (
+        select(o, a.c.state.label("activity_state"), a.c.kind, a.c.title)
+        .join(a, a.c.id == o.c.activity_id)
+        .where(o.c.id == occurrence_id)
+    )
+    if lock:
+        query = query.with_for_update(of=o)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
+    return dict(row)
+
+
+def _require_published(occurrence: dict, field: str) -> None:
+    """Sign-ups move only while their activity is published; `field` is the input at fault."""
+    state = occurrence["activity_state"]
+    if state == "draft":
+        raise _refuse(field, "活动尚未发布，暂不能报名或签到", NOT_OPEN)
+    if state in CLOSED:
+        raise _refuse(field, f"活动{STATE_NAMES[state]}", NOT_OPEN)
+
+
+def _places_taken(conn: Connection, occurrence_id: int) -> int:
+    s = activity_sign_ups
+    return conn.execute(
+        select(func.count()).where(
+            s.c.occurrence_id == occurrence_id, s.c.state.in_(queries.HOLDING_A_PLACE)
+        )
+    ).scalar_one()
+
+
+def _sign_up(conn: Connection, sign_up_id: int, allowed_grids: Grids) -> dict:
+    found = queries.sign_ups_by_ids(conn, [sign_up_id], allowed_grids=allowed_grids)
+    if sign_up_id not in found:
+        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
+    return found[sign_up_id]
+
+
+def _participant(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
+    """Who may sign up: a resident of this village (within a grid worker's grids).
+    The linkage will add residents of neighbouring villages for activities open to
+    them; this is the one place that decides who a participant is."""
+    found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
+    if found is None:
+        raise _refuse("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+    return found
+
+
+def _audit_sign_up(
+    conn: Connection, actor: Actor, village: str, action: str, sign_up: dict, **details: Any
+) -> None:
+    record(
+        conn,
+        actor,
+        village=village,
+        action=f"activity.{action}",
+        subject_type=SIGN_UP,
+        subject_id=sign_up["id"],
+        fields=["state"],
+        details={
+            "occurrence_id": sign_up["occurrence_id"],
+            "resident_id": sign_up["resident_id"],
+            "state": sign_up["state"],
+            **details,
+        },
+    )
+
+
+def _set_state(conn: Connection, sign_up_id: int, expected: str, **values: Any) -> dict | None:
+    """Move a sign-up on only if it is still in `expected` (None if it was not)."""
+    s = activity_sign_ups
+    row = (
+        conn.execute(
+            s.update()
+            .where(s.c.id == sign_up_id, s.c.state == expected)
+            .values(**values, updated_at=func.now())
+            .returning(*s.columns)
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def do_sign_up(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    occurrence_id: int,
+    resident_id: int,
+    *,
+    allowed_grids: Grids,
+) -> dict:
+    """Take a place on an occurrence, or a place on its waitlist when it is full."""
+    _participant(conn, resident_id, allowed_grids)
+    s = activity_sign_ups
+    with conn.begin_nested():
+        occurrence = _occurrence(conn, occurrence_id, lock=True)
+        _require_published(occurrence, "occurrence")
+        if occurrence["starts_at"] <= datetime.now(VILLAGE_TIME_ZONE):
+            raise _refuse("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
+        existing = (
+            conn.execute(
+                select(s).where(s.c.occurrence_id == occurrence_id, s.c.resident_id == resident_id)
+            )
+            .mappings()
+            .first()
+        )
+        if existing is not None and existing["state"] != "cancelled":
+            raise _refuse("resident", "该居民已报名此场次", DUPLICATE)
+        full = _places_taken(conn, occurrence_id) >= occurrence["capacity"]
+        values = {
+            "state": "waitlisted" if full else "signed_up",
+            # The moment it got in, after the lock: the waitlist's order.
+            "signed_up_at": func.clock_timestamp(),
+            "cancelled_at": None,
+        }
+        if existing is None:
+            sign_up = (
+                conn.execute(
+                    s.insert()
+                    .values(occurrence_id=occurrence_id, resident_id=resident_id, **values)
+                    .returning(*s.columns)
+                )
+                .mappings()
+                .one()
+            )
+        else:
+            sign_up = _set_state(conn, existing["id"], "cancelled", **values)
+        _audit_sign_up(conn, actor, village, "sign_up", sign_up)
+    return _sign_up(conn, sign_up["id"], None)
+
+
+def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dict) -> int | None:
+    """Give a freed place to the first of the waitlist (the occurrence is locked)."""
+    if _places_taken(conn, occurrence["id"]) >= occurrence["capacity"]:
+        return None
+    s = activity_sign_ups
+    first = conn.execute(
+        select(s.c.id)
+        .where(s.c.occurrence_id == occurrence["id"], s.c.state == "waitlisted")
+        .order_by(s.c.signed_up_at, s.c.id)
+        .limit(1)
+    ).scalar()
+    if first is None:
+        return None
+    promoted = _set_state(conn, first, "waitlisted", state="signed_up")
+    _audit_sign_up(conn, actor, village, "sign_up_promote", promoted)
+    return first
+
+
+def do_cancel_sign_up(
+    conn: Connection, actor: Actor, village: str, sign_up_id: int, *, allowed_grids: Grids
+) -> tuple[dict, dict | None]:
+    """Cancel a place or a waitlist entry; returns the sign-up and whoever was promoted."""
+    found = _sign_up(conn, sign_up_id, allowed_grids)
+    with conn.begin_nested():
+        occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
+        _require_published(occurrence, "signUp")
+        # Read again under the lock: a concurrent cancel or check-in may have won.
+        state = _sign_up(conn, sign_up_id, None)["state"]
+        if state not in ("signed_up", "waitlisted"):
+            raise _refuse(
+                "signUp",
+                "报名已取消" if state == "cancelled" else "已签到的报名不能取消",
+                INVALID_TRANSITION,
+            )
+        cancelled = _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
+        _audit_sign_up(conn, actor, village, "sign_up_cancel", cancelled)
+        promoted = (
+            _promote_first(conn, actor, village, occurrence) if state == "signed_up" else None
+        )
+    sign_ups = queries.sign_ups_by_ids(
+        conn, [sign_up_id, promoted] if promoted else [sign_up_id], allowed_grids=None
+    )
+    return sign_ups[sign_up_id], sign_ups.get(promoted)
+
+
+def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
+    if occurrence["kind"] != VOLUNTEER_SERVICE:
+        if given is not None:
+            raise _refuse("volunteerHours", "只有志愿服务活动记录志愿时长", INVALID)
+        return None
+    if given is not None:
+        return given
+    length = occurrence["ends_at"] - occurrence["starts_at"]
+    hours = Decimal(int(length.total_seconds() // 60)) / 60
+    return min(hours, Decimal(24)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def _hours_text(hours: Decimal) -> str:
+    return format(hours.normalize(), "f")  # 2.00 → "2", 1.50 → "1.5"
+
+
+def _award_volunteer_points(
+    conn: Connection, actor: Actor, village: str, sign_up: dict, occurrence: dict
+) -> dict | None:
+    rate = points.rules(conn)["points_per_volunteer_hour"]
+    earned = int((sign_up["volunteer_hours"] * rate).to_integral_value(ROUND_HALF_UP))
+    if earned <= 0:
+        return None
+    return points.award_for(
+        conn,
+        actor,
+        village,
+        resident_id=sign_up["resident_id"],
+        points=earned,
+        reason=f"志愿服务：{occurrence['title']}（{_hours_text(sign_up['volunteer_hours'])}小时）",
+        source_type=SIGN_UP,
+        source_id=sign_up["id"],
+    )
+
+
+def do_check_in(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    sign_up_id: int,
+    data: dict,
+    *,
+    allowed_grids: Grids,
+) -> dict:
+    """Check a signed-up resident in. At a volunteer_service activity this records
+    their hours and earns them points. Checking in again changes nothing."""
+    given = validated(CheckInSchema(), data)["volunteer_hours"]
+    found = _sign_up(conn, sign_up_id, allowed_grids)
+    if found["state"] == "checked_in":
+        return found
+    occurrence = _occurrence(conn, found["occurrence_id"], lock=False)
+    _require_published(occurrence, "signUp")
+    if datetime.now(VILLAGE_TIME_ZONE) < occurrence["starts_at"] - CHECK_IN_OPENS:
+        raise _refuse("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
+    hours = _volunteer_hours(occurrence, given)
+    with conn.begin_nested():
+        checked_in = _set_state(
+            conn,
+            sign_up_id,
+            "signed_up",
+            state="checked_in",
+            checked_in_at=func.now(),
+            volunteer_hours=hours,
+        )
+        if checked_in is None:
+            state = _sign_up(conn, sign_up_id, None)["state"]
+            if state == "checked_in":  # a concurrent check-in got there first
+                return _sign_up(conn, sign_up_id, None)
+            raise _refuse(
+                "signUp",
+                "候补中的报名不能签到" if state == "waitlisted" else "报名已取消，不能签到",
+                INVALID_TRANSITION,
+            )
+        entry = None
+        if hours is not None:
+            entry = _award_volunteer_points(conn, actor, village, checked_in, occurrence)
+        _audit_sign_up(
+            conn,
+            actor,
+            village,
+            "check_in",
+            checked_in,
+            volunteer_hours=str(hours) if hours is not None else None,
+            points=entry["points"] if entry else 0,
+        )
+    return _sign_up(conn, sign_up_id, None)

@@ -1,0 +1,156 @@
+"""Input rules for activities, sign-ups, volunteer teams and points (marshmallow),
+with messages in Chinese. Field builders are the resident rules' own."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from villagelink.tenants.activities.tables import ACTIVITY_KINDS, REPEATS
+from villagelink.tenants.residents.validation import _choice, _messages
+from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+
+# Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
+NOT_OPEN = "NOT_OPEN"  # sign-ups and check-ins outside the activity's open time
+INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+
+DEFAULT_HORIZON_DAYS = 92  # about three months of a series is scheduled at a time
+MAX_SKILLS = 20
+
+
+def _text(label: str, max_length: int, *, optional: bool = False, **kwargs) -> fields.String:
+    """1 to `max_length` characters; an `optional` text may also be empty or null."""
+    length = validate.Length(
+        min=0 if optional else 1,
+        max=max_length,
+        error=Coded(
+            f"{label}不能超过{max_length}个字" if optional else f"{label}须为1到{max_length}个字",
+            INVALID,
+        ),
+    )
+    return fields.String(validate=length, allow_none=optional, error_messages=_messages(), **kwargs)
+
+
+def _whole(label: str, low: int, high: int, **kwargs) -> fields.Integer:
+    return fields.Integer(
+        validate=validate.Range(low, high, error=Coded(f"{label}应在{low}到{high}之间", INVALID)),
+        error_messages=_messages(),
+        **kwargs,
+    )
+
+
+def _not_blank(value: str | None, label: str) -> None:
+    if value is not None and not value.strip():
+        raise ValidationError(Coded(f"{label}不能为空白", REQUIRED))
+
+
+class ActivityDetailsSchema(Schema):
+    """What may change on an activity after it is created; loaded with `partial=True`."""
+
+    title = _text("活动名称", 100)
+    description = _text("活动介绍", 2000, optional=True)
+    place = _text("活动地点", 100)
+    open_to_neighbours = fields.Boolean(error_messages=_messages())
+
+    @validates("title")
+    def _title(self, value: str | None, **_kwargs) -> None:
+        _not_blank(value, "活动名称")
+
+    @validates("place")
+    def _place(self, value: str | None, **_kwargs) -> None:
+        _not_blank(value, "活动地点")
+
+
+class NewActivitySchema(ActivityDetailsSchema):
+    kind = _choice(ACTIVITY_KINDS, "活动类型", required=True)
+    title = _text("活动名称", 100, required=True)
+    description = _text("活动介绍", 2000, optional=True, load_default=None)
+    place = _text("活动地点", 100, required=True)
+    capacity = _whole("名额", 1, 10000, required=True)
+    open_to_neighbours = fields.Boolean(load_default=False, error_messages=_messages())
+    repeat = _choice(REPEATS, "重复方式", load_default="once")
+    weekday = _whole("星期", 1, 7, load_default=None, allow_none=True)
+    month_day = _whole("每月日期", 1, 31, load_default=None, allow_none=True)
+    starts_on = fields.Date(required=True, error_messages=_messages())
+    until = fields.Date(load_default=None, allow_none=True, error_messages=_messages())
+    start_time = fields.Time(
+        required=True, error_messages=_messages(invalid="开始时间格式应为 HH:MM")
+    )
+    duration_minutes = _whole("时长（分钟）", 1, 1440, required=True)
+
+    @validates_schema(skip_on_field_errors=True)
+    def _rule_fits_repeat(self, data: dict, **_kwargs) -> None:
+        repeat = data["repeat"]
+        for field, wanted, label in (
+            ("weekday", "weekly", "星期"),
+            ("month_day", "monthly", "每月日期"),
+        ):
+            if repeat == wanted and data.get(field) is None:
+                raise ValidationError(Coded(f"请选择{label}", REQUIRED), field_name=field)
+            if repeat != wanted and data.get(field) is not None:
+                raise ValidationError(
+                    Coded(
+                        f"只有{'每周' if wanted == 'weekly' else '每月'}重复的活动可以设置{label}",
+                        INVALID,
+                    ),
+                    field_name=field,
+                )
+        until = data.get("until")
+        if until is not None and repeat == "once":
+            raise ValidationError(Coded("单次活动不设结束日期", INVALID), field_name="until")
+        if until is not None and until < data["starts_on"]:
+            raise ValidationError(Coded("结束日期不能早于开始日期", INVALID), field_name="until")
+
+
+class ScheduleSchema(Schema):
+    horizon_days = _whole("排期天数", 1, 366, load_default=DEFAULT_HORIZON_DAYS)
+
+
+class CheckInSchema(Schema):
+    # Hours a volunteer served; the occurrence's length when not given.
+    volunteer_hours = fields.Decimal(
+        places=2,
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(
+            0, 24, min_inclusive=False, error=Coded("志愿时长应大于0且不超过24小时", INVALID)
+        ),
+        error_messages=_messages(),
+    )
+
+
+class TeamSchema(Schema):
+    """A volunteer team as created; `partial=True` for changes."""
+
+    name = _text("队伍名称", 50, required=True)
+    description = _text("队伍介绍", 500, optional=True)
+
+    @validates("name")
+    def _name(self, value: str, **_kwargs) -> None:
+        _not_blank(value, "队伍名称")
+
+
+class TeamMemberSchema(Schema):
+    skills = fields.List(fields.String(), load_default=list, error_messages=_messages())
+
+    @validates("skills")
+    def _skills(self, value: list[str], **_kwargs) -> None:
+        # Checked here rather than per item: the error names the list, not an index.
+        if len(value) > MAX_SKILLS:
+            raise ValidationError(Coded(f"技能最多{MAX_SKILLS}项", INVALID))
+        if any(not 1 <= len(skill.strip()) <= 20 for skill in value):
+            raise ValidationError(Coded("每项技能须为1到20个字", INVALID))
+
+
+class PointsSchema(Schema):
+    """An award or a redemption: always a positive amount; the action gives the sign."""
+
+    points = _whole("积分", 1, 100000, required=True)
+    reason = _text("原因", 200, required=True)
+
+    @validates("reason")
+    def _reason(self, value: str, **_kwargs) -> None:
+        _not_blank(value, "原因")
+
+
+class PointsRulesSchema(Schema):
+    points_per_volunteer_hour = _whole("每小时志愿服务积分", 0, 1000, required=True)

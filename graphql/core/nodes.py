@@ -40,6 +40,23 @@ def fetch_node(context: Any, type_name: str, village: str, key: str) -> dict | N
     return fetch(context, village, key) if fetch else None
 
 
+# type name -> who wants to hear of each page of that type: a domain that adds
+# fields to a type (`extend type`) announces its loaders' keys for the whole page,
+# so its fields cost one query per page rather than one per row.
+PageListener = Callable[[Any, str, list[int]], None]
+_page_listeners: dict[str, list[PageListener]] = {}
+
+
+def on_page(type_name: str, listener: PageListener) -> None:
+    _page_listeners.setdefault(type_name, []).append(listener)
+
+
+def announce_page(context: Any, type_name: str, village: str, keys: list[int]) -> None:
+    """Called by a list resolver with the keys of the `type_name` rows it is about to show."""
+    for listener in _page_listeners.get(type_name, ()):
+        listener(context, village, keys)
+
+
 @node_interface.type_resolver
 def _resolve_node_type(obj: dict, *_args) -> str:
     return obj["_type"]

@@ -10,6 +10,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id
 from villagelink.graphql.core.nodes import (
+    announce_page,
     as_node,
     connection_object,
     fetch_by_int_key,
@@ -70,6 +71,7 @@ def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> Non
     household_loader(ctx, slug).expect(r["household_id"] for r in rows)
     grid_loader(ctx, slug).expect(r["grid_id"] for r in rows)
     _tags_loader(ctx, slug).expect(r["id"] for r in rows)
+    announce_page(ctx, "Resident", slug, [r["id"] for r in rows])
 
 
 def _resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:

@@ -14,7 +14,7 @@ SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
 
 @cache
 def executable_schema() -> GraphQLSchema:
-    from villagelink.graphql import service_orders
+    from villagelink.graphql import activities, service_orders
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
     from villagelink.graphql.mediation import bindables as mediation_bindables
@@ -36,6 +36,7 @@ def executable_schema() -> GraphQLSchema:
         *mediation_bindables,
         *request_bindables,
         *service_orders.bindables,
+        *activities.bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.

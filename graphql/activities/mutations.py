@@ -1,0 +1,327 @@
+"""Activity, sign-up, volunteer team and points mutations: resolve IDs and reach,
+call the action, shape the payload.
+
+Activities, teams and points belong to the village as a whole: only whole-village
+writers (village and platform admins) manage them. Grid workers sign residents
+of their grids up, cancel and check them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from ariadne import MutationType
+
+from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
+from villagelink.graphql.activities.volunteers import ENTRY, TEAM
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.nodes import as_node
+from villagelink.tenants.activities import actions, points, teams
+from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+
+mutation = MutationType()
+
+
+def _payload(field: str, type_name: str | None, village: str, run: Callable[[], dict]) -> dict:
+    try:
+        result = run()
+    except ActionFailed as failed:
+        return {field: None, "user_errors": failed.errors}
+    node = as_node(type_name, village, result) if type_name else result
+    return {field: node, "user_errors": []}
+
+
+def _require_manager(ctx: RequestContext, village: str) -> None:
+    ctx.require_write(village)
+    if village in ctx.access.grid_scoped:
+        raise Forbidden("activities, volunteer teams and points are managed by the village")
+
+
+def _target(ctx: RequestContext, raw: str, type_name: str, *, manage: bool) -> GlobalId:
+    """The ID the mutation acts on, checked for reach: writing there needs the right to."""
+    gid = decode_id(raw, type_name)
+    if manage:
+        _require_manager(ctx, gid.village)
+    else:
+        ctx.require_write(gid.village)
+    if not gid.key.isdigit():
+        raise NotFound(type_name)
+    return gid
+
+
+def _key(village: str, raw: str | None, type_name: str, field: str) -> int | None:
+    """An ID given as input: one of another village is simply not found here."""
+    if raw is None:
+        return None
+    try:
+        gid = decode_id(raw, type_name)
+    except NotFound:
+        gid = None
+    if gid is None or gid.village != village or not gid.key.isdigit():
+        raise ActionFailed([UserError(field, "所选对象不存在或不在本村", NOT_FOUND)])
+    return int(gid.key)
+
+
+# -- activities -----------------------------------------------------------------
+
+ACTIVITY_FIELDS = (
+    "kind",
+    "title",
+    "description",
+    "place",
+    "capacity",
+    "open_to_neighbours",
+    "repeat",
+    "weekday",
+    "month_day",
+    "starts_on",
+    "until",
+    "start_time",
+    "duration_minutes",
+)
+
+
+def _as_text(value: object) -> object:
+    """Dates reach the action as text, the way marshmallow parses them."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+@mutation.field("createActivity")
+def resolve_create_activity(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_manager(ctx, village)
+    data = {k: _as_text(input[k]) for k in ACTIVITY_FIELDS if input.get(k) is not None}
+    return _payload(
+        "activity",
+        ACTIVITY,
+        village,
+        lambda: actions.do_create_activity(ctx.tenant(village), ctx.actor, village, data),
+    )
+
+
+def _change_activity(info, raw_id: str, action: Callable, *arguments) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, raw_id, ACTIVITY, manage=True)
+    return _payload(
+        "activity",
+        ACTIVITY,
+        gid.village,
+        lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), *arguments),
+    )
+
+
+@mutation.field("updateActivity")
+def resolve_update_activity(_obj, info, input: dict) -> dict:
+    fields = ("title", "description", "place", "open_to_neighbours")
+    changes = {k: input[k] for k in fields if k in input}
+    return _change_activity(info, input["id"], actions.do_update_activity, changes)
+
+
+@mutation.field("scheduleActivity")
+def resolve_schedule_activity(_obj, info, input: dict) -> dict:
+    data = {"horizon_days": input["horizon_days"]} if input.get("horizon_days") else {}
+    return _change_activity(info, input["activity"], actions.do_schedule_activity, data)
+
+
+@mutation.field("publishActivity")
+def resolve_publish_activity(_obj, info, input: dict) -> dict:
+    return _change_activity(info, input["activity"], actions.do_publish_activity)
+
+
+@mutation.field("cancelActivity")
+def resolve_cancel_activity(_obj, info, input: dict) -> dict:
+    return _change_activity(info, input["activity"], actions.do_cancel_activity)
+
+
+@mutation.field("finishActivity")
+def resolve_finish_activity(_obj, info, input: dict) -> dict:
+    return _change_activity(info, input["activity"], actions.do_finish_activity)
+
+
+# -- sign-ups -------------------------------------------------------------------
+
+
+@mutation.field("signUpForActivity")
+def resolve_sign_up(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["occurrence"], OCCURRENCE, manage=False)
+    village = gid.village
+    return _payload(
+        "sign_up",
+        SIGN_UP,
+        village,
+        lambda: actions.do_sign_up(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            int(gid.key),
+            _key(village, input["resident"], "Resident", "resident"),
+            allowed_grids=ctx.allowed_grids(village),
+        ),
+    )
+
+
+@mutation.field("cancelActivitySignUp")
+def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
+    village = gid.village
+    try:
+        cancelled, promoted = actions.do_cancel_sign_up(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            int(gid.key),
+            allowed_grids=ctx.allowed_grids(village),
+        )
+    except ActionFailed as failed:
+        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
+    return {
+        "sign_up": as_node(SIGN_UP, village, cancelled),
+        "promoted": as_node(SIGN_UP, village, promoted),
+        "user_errors": [],
+    }
+
+
+@mutation.field("checkInToActivity")
+def resolve_check_in(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
+    village = gid.village
+    data = {"volunteer_hours": input.get("volunteer_hours")}
+    return _payload(
+        "sign_up",
+        SIGN_UP,
+        village,
+        lambda: actions.do_check_in(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            int(gid.key),
+            data,
+            allowed_grids=ctx.allowed_grids(village),
+        ),
+    )
+
+
+# -- volunteer teams ------------------------------------------------------------
+
+
+@mutation.field("createVolunteerTeam")
+def resolve_create_team(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_manager(ctx, village)
+    data = {k: input[k] for k in ("name", "description") if input.get(k) is not None}
+    return _payload(
+        "team",
+        TEAM,
+        village,
+        lambda: teams.do_create_volunteer_team(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            data,
+            leader_id=_key(village, input.get("leader"), "Resident", "leader"),
+        ),
+    )
+
+
+def _change_team(info, raw_id: str, action: Callable, arguments: Callable[[str], tuple]) -> dict:
+    """Run `action` on the team `raw_id` names; `arguments(village)` runs inside the
+    payload, so an input ID it resolves badly is a userError."""
+    ctx: RequestContext = info.context
+    gid = _target(ctx, raw_id, TEAM, manage=True)
+    return _payload(
+        "team",
+        TEAM,
+        gid.village,
+        lambda: action(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            *arguments(gid.village),
+        ),
+    )
+
+
+@mutation.field("updateVolunteerTeam")
+def resolve_update_team(_obj, info, input: dict) -> dict:
+    def arguments(village: str) -> tuple:
+        changes = {k: input[k] for k in ("name", "description") if k in input}
+        if "leader" in input:
+            changes["leader_resident_id"] = _key(village, input["leader"], "Resident", "leader")
+        return (changes,)
+
+    return _change_team(info, input["id"], teams.do_update_volunteer_team, arguments)
+
+
+@mutation.field("addVolunteerTeamMember")
+def resolve_add_member(_obj, info, input: dict) -> dict:
+    data = {"skills": input["skills"]} if input.get("skills") is not None else {}
+    return _change_team(
+        info,
+        input["team"],
+        teams.do_add_team_member,
+        lambda village: (_key(village, input["resident"], "Resident", "resident"), data),
+    )
+
+
+@mutation.field("removeVolunteerTeamMember")
+def resolve_remove_member(_obj, info, input: dict) -> dict:
+    return _change_team(
+        info,
+        input["team"],
+        teams.do_remove_team_member,
+        lambda village: (_key(village, input["resident"], "Resident", "resident"),),
+    )
+
+
+# -- points ---------------------------------------------------------------------
+
+
+def _move_points(info, input: dict, action: Callable) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["resident"], "Resident", manage=True)
+    village = gid.village
+    data = {"points": input["points"], "reason": input["reason"]}
+    return _payload(
+        "entry",
+        ENTRY,
+        village,
+        lambda: action(
+            ctx.tenant(village), ctx.actor, village, int(gid.key), data, allowed_grids=None
+        ),
+    )
+
+
+@mutation.field("awardPoints")
+def resolve_award_points(_obj, info, input: dict) -> dict:
+    return _move_points(info, input, points.do_award_points)
+
+
+@mutation.field("redeemPoints")
+def resolve_redeem_points(_obj, info, input: dict) -> dict:
+    return _move_points(info, input, points.do_redeem_points)
+
+
+@mutation.field("updatePointsRules")
+def resolve_update_points_rules(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    _require_manager(ctx, village)
+    data = {"points_per_volunteer_hour": input["points_per_volunteer_hour"]}
+    return _payload(
+        "points_rules",
+        None,
+        village,
+        lambda: points.do_update_points_rules(ctx.tenant(village), ctx.actor, village, data),
+    )
+
+
+bindables = [mutation]

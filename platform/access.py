@@ -22,6 +22,8 @@ from villagelink.platform.identity.principal import (
 )
 
 RESIDENTS_READ_SCOPE = "residents:read"
+# Residents' apps: a granted village's published notices, and counting their reads.
+NOTICES_READ_SCOPE = "notices:read"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,10 @@ class Access:
     unmask: frozenset[str]
     # Villages where the principal is a grid worker only: limited to their own grids.
     grid_scoped: frozenset[str]
+    # Villages whose notices the principal reads on residents' behalf (what residents
+    # see now) and may mark read: the granted villages of a client with `notices:read`.
+    # Reaching the village at all still takes `residents:read`.
+    notice_readers: frozenset[str] = frozenset()
 
     def can_read(self, village: str) -> bool:
         return village in self.readable
@@ -64,6 +70,7 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
     unmask: set[str] = set()
     full: set[str] = set()  # villages seen without a grid restriction
     grid_only: set[str] = set()
+    notice_readers: set[str] = set()
 
     if principal.has(PLATFORM_ADMIN):
         readable |= active
@@ -91,10 +98,13 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
                 pm.api_clients.c.enabled.is_(True),
             )
         ).first()
-        if grant is not None and RESIDENTS_READ_SCOPE in grant.scopes:
+        if grant is not None:
             granted = set(grant.villages) & active
-            readable |= granted
-            full |= granted
+            if RESIDENTS_READ_SCOPE in grant.scopes:
+                readable |= granted
+                full |= granted
+            if NOTICES_READ_SCOPE in grant.scopes:
+                notice_readers |= granted
 
     return Access(
         principal=principal,
@@ -102,4 +112,5 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
         writable=frozenset(writable),
         unmask=frozenset(unmask),
         grid_scoped=frozenset(grid_only - full),
+        notice_readers=frozenset(notice_readers),
     )

@@ -74,7 +74,8 @@ def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> Non
     announce_page(ctx, "Resident", slug, [r["id"] for r in rows])
 
 
-def _resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
+def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
+    """The API's ResidentFilter input as a query filter (also for exports)."""
     raw = raw or {}
     grid_id = None
     if raw.get("grid"):
@@ -95,7 +96,7 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     ctx: RequestContext = info.context
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
-    flt = _resident_filter(ctx, slug, filter)
+    flt = resident_filter(ctx, slug, filter)
     conn = ctx.tenant(slug)
     grids = ctx.allowed_grids(slug)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -21,12 +21,14 @@ from villagelink.tenants import models as m
 from villagelink.tenants.residents.queries import Grids, households_by_ids, residents_by_ids
 from villagelink.tenants.residents.validation import (
     DUPLICATE_ID_NUMBER,
+    NewHouseholdSchema,
     NewResidentSchema,
     ResidentChangesSchema,
     TagSchema,
 )
 from villagelink.tenants.user_errors import (
     DUPLICATE,
+    INVALID,
     NOT_FOUND,
     REQUIRED,
     ActionFailed,
@@ -35,6 +37,7 @@ from villagelink.tenants.user_errors import (
 )
 
 RESIDENT = "Resident"
+HOUSEHOLD = "Household"
 
 
 def _load(schema_class: type, data: dict) -> dict:
@@ -67,6 +70,50 @@ def _claim_headship(conn: Connection, household: dict, resident_id: int) -> None
         .where(m.households.c.id == household["id"])
         .values(head_resident_id=resident_id, updated_at=func.now())
     )
+
+
+def do_create_household(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    building: dict,
+    data: dict[str, Any],
+    *,
+    village_name: str,
+) -> dict:
+    """A household at a flat (unit and room) of `building` (a `buildings` row); it
+    lies in the building's grid. One household per flat."""
+    values = _load(NewHouseholdSchema, data)
+    if values["unit_no"] > building["units"]:
+        raise ActionFailed([UserError("unitNo", "该楼没有此单元", INVALID)])
+    h = m.households
+    taken = conn.execute(
+        select(h.c.id).where(
+            h.c.building_id == building["id"],
+            h.c.unit_no == values["unit_no"],
+            h.c.room_no == values["room_no"],
+        )
+    ).first()
+    if taken is not None:
+        raise ActionFailed([UserError("roomNo", "该房屋已登记为一户", DUPLICATE)])
+    row = {
+        "building_id": building["id"],
+        "unit_no": values["unit_no"],
+        "room_no": values["room_no"],
+        "address": f"{village_name}{building['name']}{values['unit_no']}单元{values['room_no']}室",
+        "grid_id": building["grid_id"],
+    }
+    household_id = conn.execute(h.insert().values(**row).returning(h.c.id)).scalar_one()
+    record(
+        conn,
+        actor,
+        village=village,
+        action="household.create",
+        subject_type=HOUSEHOLD,
+        subject_id=household_id,
+        fields=sorted(row),
+    )
+    return households_by_ids(conn, [household_id], allowed_grids=None)[household_id]
 
 
 def do_create_resident(

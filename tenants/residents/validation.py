@@ -12,6 +12,7 @@ from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
 from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, REQUIRED, Coded
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
+ROOM_NO = re.compile(r"^[0-9A-Za-z-]{1,10}$")
 
 _COMMON_MESSAGES = {
     "required": Coded("此项为必填项", REQUIRED),
@@ -112,6 +113,24 @@ class TagSchema(Schema):
     def _level_only_for_disability(self, data: dict, **_kwargs) -> None:
         if data.get("level") is not None and data["tag"] != "disabled":
             raise ValidationError(Coded("只有残疾标签可以填写等级", INVALID), field_name="level")
+
+
+class NewHouseholdSchema(Schema):
+    """A household at a flat of one of the village's buildings (楼号/单元/室)."""
+
+    unit_no = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, error=Coded("单元应为正整数", INVALID)),
+        error_messages=_messages(),
+    )
+    room_no = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            ROOM_NO, error=Coded("室号应为1到10位字母或数字，如 502", INVALID)
+        ),
+        error_messages=_messages(),
+    )
 
 
 DUPLICATE_ID_NUMBER = Coded("该身份证号码已登记", DUPLICATE)

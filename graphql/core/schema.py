@@ -19,6 +19,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
     from villagelink.graphql.mediation import bindables as mediation_bindables
     from villagelink.graphql.notices import bindables as notice_bindables
+    from villagelink.graphql.onetable import bindables as onetable_bindables
     from villagelink.graphql.requests import bindables as request_bindables
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
@@ -39,6 +40,7 @@ def executable_schema() -> GraphQLSchema:
         *service_orders.bindables,
         *activities.bindables,
         *notice_bindables,
+        *onetable_bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.

@@ -1,0 +1,123 @@
+"""Reading import jobs, and what an import or export needs of the village's residents."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Connection, func, select
+
+from villagelink.tenants import models as m
+from villagelink.tenants.grids import grids_by_ids
+from villagelink.tenants.onetable.tables import import_jobs
+from villagelink.tenants.residents import queries as resident_queries
+
+# Residents read per statement while exporting.
+EXPORT_CHUNK = 1000
+
+
+def import_jobs_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
+    j = import_jobs
+    rows = conn.execute(
+        select(j).where(j.c.id.in_(list(ids)), j.c.object_key.is_not(None))
+    ).mappings()
+    return {row["id"]: dict(row) for row in rows}
+
+
+def import_job_page(conn: Connection, *, after_id: int | None, limit: int) -> list[dict]:
+    """Oldest first, in id order like every connection of the API."""
+    j = import_jobs
+    query = select(j).where(j.c.object_key.is_not(None)).order_by(j.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(j.c.id > after_id)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def import_job_count(conn: Connection) -> int:
+    j = import_jobs
+    return conn.execute(
+        select(func.count()).select_from(j).where(j.c.object_key.is_not(None))
+    ).scalar_one()
+
+
+def residents_by_id_numbers(conn: Connection, numbers: Iterable[str]) -> dict[str, dict]:
+    """Registered residents by ID number, each with its tags: what an import row is matched to."""
+    r = m.residents
+    found = {
+        row["id_number"]: dict(row)
+        for row in conn.execute(select(r).where(r.c.id_number.in_(list(numbers)))).mappings()
+    }
+    tags = resident_queries.tags_by_resident(conn, [row["id"] for row in found.values()])
+    for row in found.values():
+        row["tags"] = tags.get(row["id"], [])
+    return found
+
+
+@dataclass
+class Places:
+    """Where rows may place residents, read once per batch: buildings by name,
+    grids by code, households by flat and by number. Households the batch
+    creates are added as it goes."""
+
+    buildings: dict[str, dict]
+    grids: dict[str, dict]
+    households_by_flat: dict[tuple[int, int, str], dict]
+    households: dict[int, dict]
+
+    def add_household(self, household: dict) -> None:
+        self.households[household["id"]] = household
+        if household["building_id"] is not None:
+            flat = (household["building_id"], household["unit_no"], household["room_no"])
+            self.households_by_flat[flat] = household
+
+
+def places(conn: Connection) -> Places:
+    buildings = {row["name"]: dict(row) for row in conn.execute(select(m.buildings)).mappings()}
+    grids = {row["code"]: dict(row) for row in conn.execute(select(m.grids)).mappings()}
+    found = Places(buildings, grids, {}, {})
+    h = m.households
+    for row in conn.execute(select(h)).mappings():
+        found.add_household(dict(row))
+    return found
+
+
+@dataclass(frozen=True)
+class ExportedResident:
+    resident: dict
+    household: dict | None
+    grid: dict | None
+    tags: list[dict]
+
+
+def residents_for_export(
+    conn: Connection,
+    flt: resident_queries.ResidentFilter,
+    *,
+    allowed_grids: resident_queries.Grids,
+    today: date,
+) -> Iterator[ExportedResident]:
+    """Every resident the filter matches, in id order, with household, grid and tags:
+    four statements per thousand residents."""
+    after_id = None
+    while True:
+        chunk = resident_queries.resident_page(
+            conn,
+            flt,
+            allowed_grids=allowed_grids,
+            after_id=after_id,
+            limit=EXPORT_CHUNK,
+            today=today,
+        )
+        if not chunk:
+            return
+        households = resident_queries.households_by_ids(
+            conn, {r["household_id"] for r in chunk if r["household_id"]}, allowed_grids=None
+        )
+        grids = grids_by_ids(conn, {r["grid_id"] for r in chunk if r["grid_id"]})
+        tags = resident_queries.tags_by_resident(conn, [r["id"] for r in chunk])
+        for r in chunk:
+            yield ExportedResident(
+                r, households.get(r["household_id"]), grids.get(r["grid_id"]), tags.get(r["id"], [])
+            )
+        after_id = chunk[-1]["id"]

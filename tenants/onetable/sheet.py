@@ -1,0 +1,371 @@
+"""The residents sheet (居民信息表): its Chinese columns, how its cells read, and the
+workbooks written from it (the import template and exports), with openpyxl.
+
+Reading turns cells into the input the resident actions take (the same dicts a
+GraphQL mutation would pass), so every rule about residents stays in
+tenants/residents. What is decided here is only what belongs to spreadsheets:
+Chinese labels for codes, numbers typed as text or text as numbers, dates in the
+shapes clerks type them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from openpyxl.utils.exceptions import InvalidFileException
+
+NAME = "姓名"
+ID_NUMBER = "身份证号码"
+GENDER = "性别"
+BIRTH_DATE = "出生日期"
+PHONE = "联系电话"
+RELATION = "与户主关系"
+BUILDING = "楼号"
+UNIT = "单元"
+ROOM = "室"
+GRID = "网格编码"
+TAGS = "标签"
+HOUSEHOLD = "户编号"
+COLUMNS = (
+    NAME,
+    ID_NUMBER,
+    GENDER,
+    BIRTH_DATE,
+    PHONE,
+    RELATION,
+    BUILDING,
+    UNIT,
+    ROOM,
+    GRID,
+    TAGS,
+    HOUSEHOLD,
+)
+REQUIRED_COLUMNS = (NAME, ID_NUMBER)
+
+GENDER_LABELS = {"male": "男", "female": "女"}
+RELATION_LABELS = {
+    "head": "户主",
+    "spouse": "配偶",
+    "child": "子女",
+    "parent": "父母",
+    "grandchild": "孙子女",
+    "sibling": "兄弟姐妹",
+    "other": "其他",
+}
+TAG_LABELS = {
+    "elderly_living_alone": "独居老人",
+    "disabled": "残疾",
+    "low_income": "低保",
+    "key_focus": "重点关注",
+    "party_member": "党员",
+    "volunteer": "志愿者",
+    "relocated_villager": "还迁村民",
+    "floating_population": "流动人口",
+}
+_CODES = {
+    GENDER: {v: k for k, v in GENDER_LABELS.items()},
+    RELATION: {v: k for k, v in RELATION_LABELS.items()},
+    TAGS: {v: k for k, v in TAG_LABELS.items()},
+}
+
+# 独居老人、残疾(2级)；低保 : labels split on Chinese or Western separators.
+_TAG_SEPARATORS = re.compile(r"[、,，;；\s]+")
+_TAG_WITH_LEVEL = re.compile(r"^(.+?)[（(]\s*(\d)\s*级\s*[)）]$")
+_DATE_SHAPES = (
+    re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})$"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+# Above this a number in a cell is not exact any more (IEEE double): an ID number
+# typed into a numeric cell has lost its last digits.
+_EXACT_DIGITS = 15
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One line of an import report: the sheet's row (header = 1) and column header,
+    or None for the whole file or row, and what is wrong in Chinese."""
+
+    row: int | None
+    column: str | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+
+class UnreadableSheet(Exception):
+    """The file is no spreadsheet we can import; `problems` say why."""
+
+    def __init__(self, problems: list[Problem]):
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    number: int
+    # Header → value, for the cells that are not blank.
+    cells: dict[str, Any]
+
+
+@dataclass
+class RowInput:
+    """One row as input to the resident actions, and what could not be read."""
+
+    number: int
+    person: dict[str, Any] = field(default_factory=dict)
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    building: str | None = None
+    unit_no: int | None = None
+    room_no: str | None = None
+    household_no: int | None = None
+    grid_code: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.append(Problem(self.number, column, message))
+
+
+# -- reading -------------------------------------------------------------------
+
+
+def read_sheet(data: bytes) -> list[SheetRow]:
+    """The data rows of the workbook's first sheet, blank rows left out. Raises
+    UnreadableSheet for a file that is no workbook or lacks a required column."""
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise UnreadableSheet([Problem(None, None, "无法读取表格文件，请上传 .xlsx 文件")]) from exc
+    try:
+        rows = workbook.worksheets[0].iter_rows(min_row=1, values_only=True)
+        columns = _header(next(rows, ()))
+        found = []
+        for number, values in enumerate(rows, start=2):
+            cells = {columns[i]: v for i, v in enumerate(values) if i in columns and not _blank(v)}
+            if cells:
+                found.append(SheetRow(number, cells))
+        return found
+    finally:
+        workbook.close()
+
+
+def _header(values: Iterable[Any]) -> dict[int, str]:
+    """Column position → header, for the headers we know; refuses a sheet without
+    the required ones or with one twice."""
+    columns: dict[int, str] = {}
+    problems = []
+    for i, value in enumerate(values):
+        name = _text(value)
+        if name in columns.values():
+            problems.append(Problem(1, name, "列名重复"))
+        elif name in COLUMNS:
+            columns[i] = name
+    problems += [
+        Problem(1, name, "缺少此列") for name in REQUIRED_COLUMNS if name not in columns.values()
+    ]
+    if problems:
+        raise UnreadableSheet(problems)
+    return columns
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str | None:
+    """A cell as text: whole numbers without '.0', dates as YYYY-MM-DD."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def row_input(row: SheetRow) -> RowInput:
+    """What the row asks for, in the resident actions' terms."""
+    given = RowInput(row.number)
+    cells = row.cells
+    for column, key in ((NAME, "name"), (PHONE, "phone")):
+        if column in cells:
+            given.person[key] = _text(cells[column])
+    if ID_NUMBER in cells:
+        given.person["id_number"] = _id_number(given, cells[ID_NUMBER])
+    for column, key in ((GENDER, "gender"), (RELATION, "relation_to_head")):
+        if column in cells:
+            label = _text(cells[column])
+            # An unknown label goes on as it is: the resident rules refuse it.
+            given.person[key] = _CODES[column].get(label, label)
+    if BIRTH_DATE in cells:
+        born = _birth_date(given, cells[BIRTH_DATE])
+        if born is not None:
+            given.person["birth_date"] = born
+    if TAGS in cells:
+        given.tags = [_tag(label) for label in _TAG_SEPARATORS.split(_text(cells[TAGS])) if label]
+    _address(given, cells)
+    return given
+
+
+def _id_number(given: RowInput, value: Any) -> str:
+    if isinstance(value, float) or (isinstance(value, int) and len(str(value)) > _EXACT_DIGITS):
+        given.problem(ID_NUMBER, "身份证号码须按文本填写：数字格式的单元格会改变末几位")
+    return _text(value) or ""
+
+
+def _birth_date(given: RowInput, value: Any) -> str | None:
+    """ISO text for the resident rules; a date that does not exist (1990-02-30) is
+    reported here, anything else that is no date is left to the rules to refuse."""
+    text = _text(value)
+    for shape in _DATE_SHAPES:
+        found = shape.match(text)
+        if found:
+            try:
+                return date(*(int(part) for part in found.groups())).isoformat()
+            except ValueError:
+                given.problem(BIRTH_DATE, "出生日期不存在，请按 1990-03-07 的格式填写")
+                return None
+    return text
+
+
+def _tag(label: str) -> dict[str, Any]:
+    found = _TAG_WITH_LEVEL.match(label)
+    name, level = (found.group(1), int(found.group(2))) if found else (label, None)
+    tag = {"tag": _CODES[TAGS].get(name, name)}
+    if level is not None:
+        tag["level"] = level
+    return tag
+
+
+def _address(given: RowInput, cells: dict[str, Any]) -> None:
+    """楼号 3 / 3号 / 3号楼 all name the building 3号楼; 单元 2 or 2单元; 室 502 or 502室."""
+    building = _text(cells.get(BUILDING))
+    if building:
+        if building.isdigit():
+            building += "号楼"
+        elif building.endswith("号"):
+            building += "楼"
+        given.building = building
+    unit = _text(cells.get(UNIT))
+    if unit:
+        unit = unit.removesuffix("单元")
+        if unit.isdigit():
+            given.unit_no = int(unit)
+        else:
+            given.problem(UNIT, "单元应为数字，如 2")
+    room = _text(cells.get(ROOM))
+    if room:
+        given.room_no = room.removesuffix("室")
+    number = _text(cells.get(HOUSEHOLD))
+    if number:
+        if number.isdigit():
+            given.household_no = int(number)
+        else:
+            given.problem(HOUSEHOLD, "户编号应为数字")
+    given.grid_code = _text(cells.get(GRID))
+
+
+# -- writing -------------------------------------------------------------------
+
+GUIDE = (
+    (NAME, "必填", "1到50个字"),
+    (
+        ID_NUMBER,
+        "必填",
+        "18位居民身份证号码，末位可为X；请以文本格式填写。已登记的号码会更新该居民",
+    ),
+    (GENDER, "选填", "男、女；须与身份证号码一致，不填则按身份证号码"),
+    (BIRTH_DATE, "选填", "如 1990-03-07；须与身份证号码一致，不填则按身份证号码"),
+    (PHONE, "选填", "11位手机号码"),
+    (RELATION, "选填", "、".join(RELATION_LABELS.values()) + "；每户只能有一位户主"),
+    (BUILDING, "选填", "本村已有的楼，如 3号楼（也可写 3）；与单元、室一起指明所在户"),
+    (UNIT, "选填", "数字，如 2"),
+    (ROOM, "选填", "如 502；楼里还没有这一户时会新建"),
+    (GRID, "选填", "所在户的网格编码，用于核对；与所在户的网格不一致时报错"),
+    (
+        TAGS,
+        "选填",
+        "、".join(TAG_LABELS.values()) + "，多个用顿号分隔；残疾可写等级，如 残疾(2级)",
+    ),
+    (HOUSEHOLD, "选填", "已有户的户编号（导出表中有）；不填楼号、单元、室时用它指明所在户"),
+)
+GUIDE_NOTES = (
+    "第一张工作表为数据，第一行为列名，每行一位居民；空行会被跳过。",
+    "同一身份证号码在表中只能出现一次。",
+    "导入不会删除任何信息：留空的单元格不改变已登记的内容，已有的标签会保留。",
+    "有错误的行不会导入，导入结束后按行号和列名列出原因；其余行照常导入。",
+)
+TEXT_FORMAT = "@"
+# Bump when the template changes: villages keep their stored copy under this version.
+TEMPLATE_VERSION = 1
+
+
+def template_workbook() -> bytes:
+    """The import template: the data sheet with its headers, and a guide sheet."""
+    workbook = Workbook()
+    data = workbook.active
+    data.title = "居民信息"
+    data.append(COLUMNS)
+    for cell in data[1]:
+        cell.font = Font(bold=True)
+    _widths(data)
+    for position, column in enumerate(COLUMNS, start=1):
+        if column in (ID_NUMBER, PHONE, ROOM):
+            # Typed as text from the start: Excel would turn an ID number into 1.1E+17.
+            data.column_dimensions[get_column_letter(position)].number_format = TEXT_FORMAT
+    data.freeze_panes = "A2"
+    guide = workbook.create_sheet("填写说明")
+    guide.append(("列名", "是否必填", "说明"))
+    for cell in guide[1]:
+        cell.font = Font(bold=True)
+    for line in GUIDE:
+        guide.append(line)
+    guide.append(())
+    for note in GUIDE_NOTES:
+        guide.append((note,))
+    guide.column_dimensions["A"].width = 12
+    guide.column_dimensions["C"].width = 80
+    return _saved(workbook)
+
+
+def export_workbook(rows: Iterator[tuple]) -> bytes:
+    """An export in the template's columns, so that it can be edited and imported
+    again; `rows` are tuples in COLUMNS order. Streamed (write-only) to keep memory flat."""
+    workbook = Workbook(write_only=True)
+    data = workbook.create_sheet("居民信息")
+    _widths(data)
+    data.append(COLUMNS)
+    for row in rows:
+        data.append(row)
+    return _saved(workbook)
+
+
+def tag_labels(tags: Iterable[dict]) -> str:
+    """A resident's tags as the sheet writes them: 独居老人、残疾(2级)."""
+    return "、".join(
+        TAG_LABELS[t["tag"]] + (f"({t['level']}级)" if t.get("level") else "") for t in tags
+    )
+
+
+def _widths(sheet) -> None:
+    for position, column in enumerate(COLUMNS, start=1):
+        width = 22 if column in (ID_NUMBER, TAGS) else 12
+        sheet.column_dimensions[get_column_letter(position)].width = width
+
+
+def _saved(workbook: Workbook) -> bytes:
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

@@ -43,15 +43,15 @@ RESIDENT_TAGS = (
 )
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
+def one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _id() -> Column:
+def id_column() -> Column:
     return Column("id", BigInteger, Identity(), primary_key=True)
 
 
-def _timestamps() -> list[Column]:
+def timestamps() -> list[Column]:
     return [
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -61,26 +61,26 @@ def _timestamps() -> list[Column]:
 grids = Table(
     "grids",
     metadata,
-    _id(),
+    id_column(),
     Column("parent_id", BigInteger, ForeignKey("grids.id", ondelete="RESTRICT")),
     Column("level", Text, nullable=False),
     Column("code", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
-    *_timestamps(),
-    CheckConstraint(_in("level", GRID_LEVELS), name="grids_level"),
+    *timestamps(),
+    CheckConstraint(one_of("level", GRID_LEVELS), name="grids_level"),
 )
 
 grid_staff = Table(
     "grid_staff",
     metadata,
-    _id(),
+    id_column(),
     Column("name", Text, nullable=False),
     Column("phone", Text),
     Column("tier", Text, nullable=False),
     # The identity provider's subject of this person's account, if they have one.
     Column("account_sub", Text, unique=True),
-    *_timestamps(),
-    CheckConstraint(_in("tier", STAFF_TIERS), name="grid_staff_tier"),
+    *timestamps(),
+    CheckConstraint(one_of("tier", STAFF_TIERS), name="grid_staff_tier"),
 )
 
 grid_assignments = Table(
@@ -95,26 +95,26 @@ grid_assignments = Table(
 buildings = Table(
     "buildings",
     metadata,
-    _id(),
+    id_column(),
     Column("name", Text, nullable=False),
     Column("grid_id", BigInteger, ForeignKey("grids.id"), nullable=False),
     Column("units", SmallInteger, nullable=False),
     Column("floors", SmallInteger, nullable=False),
-    *_timestamps(),
+    *timestamps(),
     Index("buildings_grid", "grid_id"),
 )
 
 households = Table(
     "households",
     metadata,
-    _id(),
+    id_column(),
     Column("building_id", BigInteger, ForeignKey("buildings.id")),
     Column("unit_no", SmallInteger),
     Column("room_no", Text),
     Column("address", Text, nullable=False),
     Column("grid_id", BigInteger, ForeignKey("grids.id"), nullable=False),
     Column("head_resident_id", BigInteger),
-    *_timestamps(),
+    *timestamps(),
     Index("households_grid", "grid_id"),
     Index("households_building", "building_id"),
 )
@@ -122,7 +122,7 @@ households = Table(
 residents = Table(
     "residents",
     metadata,
-    _id(),
+    id_column(),
     Column("name", Text, nullable=False),
     Column("gender", Text, nullable=False),
     Column("birth_date", Date, nullable=False),
@@ -134,10 +134,10 @@ residents = Table(
     # grid scoping and filters need no join.
     Column("grid_id", BigInteger, ForeignKey("grids.id")),
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("gender", GENDERS), name="residents_gender"),
+    *timestamps(),
+    CheckConstraint(one_of("gender", GENDERS), name="residents_gender"),
     CheckConstraint(
-        f"relation_to_head IS NULL OR {_in('relation_to_head', RELATIONS)}",
+        f"relation_to_head IS NULL OR {one_of('relation_to_head', RELATIONS)}",
         name="residents_relation",
     ),
     Index("residents_household", "household_id"),
@@ -156,7 +156,7 @@ resident_tags = Table(
     Column("note", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     PrimaryKeyConstraint("resident_id", "tag"),
-    CheckConstraint(_in("tag", RESIDENT_TAGS), name="resident_tags_tag"),
+    CheckConstraint(one_of("tag", RESIDENT_TAGS), name="resident_tags_tag"),
     CheckConstraint("level IS NULL OR level BETWEEN 1 AND 4", name="resident_tags_level"),
     Index("resident_tags_tag", "tag"),
 )
@@ -169,7 +169,7 @@ ATTACHMENT_STATUSES = ("active", "removing")
 attachments = Table(
     "attachments",
     metadata,
-    _id(),
+    id_column(),
     Column("record_type", Text, nullable=False),
     # Text, not a number: any record type may attach files, whatever its key.
     Column("record_id", Text, nullable=False),
@@ -183,7 +183,7 @@ attachments = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("thumbnail_key", Text),
     Column("status", Text, nullable=False, server_default="active"),
-    CheckConstraint(_in("status", ATTACHMENT_STATUSES), name="attachments_status"),
+    CheckConstraint(one_of("status", ATTACHMENT_STATUSES), name="attachments_status"),
     Index("attachments_record", "record_type", "record_id"),
 )
 

@@ -7,10 +7,9 @@ from datetime import date
 import pytest
 
 from villagelink.tenants import id_numbers
-from villagelink.tenants.residents.actions import _load
 from villagelink.tenants.residents.validation import NewResidentSchema, TagSchema
 from villagelink.tenants.sensitive import mask_id_number, mask_phone
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants.user_errors import ActionFailed, validated
 
 
 def test_known_id_number_checksums():
@@ -43,7 +42,7 @@ def test_masks():
 
 def errors_of(schema, data) -> dict:
     with pytest.raises(ActionFailed) as failed:
-        _load(schema, data)
+        validated(schema(), data)
     return {(e.field, e.code): e.message for e in failed.value.errors}
 
 
@@ -55,7 +54,7 @@ def test_required_fields_in_chinese():
 
 
 def test_lower_case_x_is_accepted():
-    loaded = _load(NewResidentSchema, {"name": "张三", "id_number": "11010519491231002x"})
+    loaded = validated(NewResidentSchema(), {"name": "张三", "id_number": "11010519491231002x"})
     assert loaded["id_number"] == "11010519491231002x"
     assert id_numbers.normalise(loaded["id_number"]) == "11010519491231002X"
 

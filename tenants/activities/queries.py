@@ -22,7 +22,8 @@ from villagelink.tenants.activities.tables import (
     volunteer_team_members,
     volunteer_teams,
 )
-from villagelink.tenants.residents.queries import Grids, _grouped
+from villagelink.tenants.querying import grouped
+from villagelink.tenants.residents.queries import Grids
 
 # Sign-ups that hold one of the occurrence's places.
 HOLDING_A_PLACE = ("signed_up", "checked_in")
@@ -102,7 +103,7 @@ def occurrences_by_activity(
         from_date,
         to_date,
     ).order_by(o.c.activity_id, o.c.starts_at)
-    return _grouped(conn.execute(query).mappings(), "activity_id")
+    return grouped(conn.execute(query).mappings(), "activity_id")
 
 
 def occurrences_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
@@ -143,7 +144,7 @@ def sign_ups_by_occurrence(
     if state is not None:
         query = query.where(ranked.c.state == state)
     query = _in_grids(query, ranked.c.resident_id, allowed_grids)
-    return _grouped(conn.execute(query).mappings(), "occurrence_id")
+    return grouped(conn.execute(query).mappings(), "occurrence_id")
 
 
 def sign_ups_by_ids(
@@ -192,7 +193,7 @@ def members_by_team(
     t = volunteer_team_members
     query = select(t).where(t.c.team_id.in_(list(team_ids))).order_by(t.c.team_id, t.c.joined_at)
     query = _in_grids(query, t.c.resident_id, allowed_grids)
-    return _grouped(conn.execute(query).mappings(), "team_id")
+    return grouped(conn.execute(query).mappings(), "team_id")
 
 
 def member_counts(conn: Connection, team_ids: Iterable[int]) -> dict[int, int]:

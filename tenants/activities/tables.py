@@ -17,7 +17,6 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
-    Identity,
     Index,
     Integer,
     Numeric,
@@ -32,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from villagelink.tenants.models import metadata
+from villagelink.tenants.models import id_column, metadata, one_of
 
 ACTIVITY_KINDS = ("weekend_class", "service_day", "talk", "clinic", "culture", "volunteer_service")
 VOLUNTEER_SERVICE = "volunteer_service"
@@ -41,12 +40,8 @@ REPEATS = ("once", "weekly", "monthly")
 SIGN_UP_STATES = ("signed_up", "waitlisted", "cancelled", "checked_in")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _id() -> Column:
-    return Column("id", BigInteger, Identity(), primary_key=True)
 
 
 def _now(name: str) -> Column:
@@ -56,7 +51,7 @@ def _now(name: str) -> Column:
 activities = Table(
     "activities",
     metadata,
-    _id(),
+    id_column(),
     Column("kind", Text, nullable=False),
     Column("title", Text, nullable=False),
     Column("description", Text),
@@ -76,9 +71,9 @@ activities = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     _now("created_at"),
     _now("updated_at"),
-    CheckConstraint(_in("kind", ACTIVITY_KINDS), name="activities_kind"),
-    CheckConstraint(_in("state", ACTIVITY_STATES), name="activities_state"),
-    CheckConstraint(_in("repeat", REPEATS), name="activities_repeat"),
+    CheckConstraint(one_of("kind", ACTIVITY_KINDS), name="activities_kind"),
+    CheckConstraint(one_of("state", ACTIVITY_STATES), name="activities_state"),
+    CheckConstraint(one_of("repeat", REPEATS), name="activities_repeat"),
     CheckConstraint("capacity > 0", name="activities_capacity"),
     CheckConstraint("duration_minutes BETWEEN 1 AND 1440", name="activities_duration"),
     CheckConstraint(
@@ -100,7 +95,7 @@ activities = Table(
 activity_occurrences = Table(
     "activity_occurrences",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "activity_id",
         BigInteger,
@@ -121,7 +116,7 @@ activity_occurrences = Table(
 activity_sign_ups = Table(
     "activity_sign_ups",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "occurrence_id",
         BigInteger,
@@ -142,7 +137,7 @@ activity_sign_ups = Table(
     Column("checked_in_at", DateTime(timezone=True)),
     Column("volunteer_hours", Numeric(5, 2)),
     _now("updated_at"),
-    CheckConstraint(_in("state", SIGN_UP_STATES), name="activity_sign_ups_state"),
+    CheckConstraint(one_of("state", SIGN_UP_STATES), name="activity_sign_ups_state"),
     CheckConstraint(
         "volunteer_hours IS NULL OR volunteer_hours > 0 AND volunteer_hours <= 24",
         name="activity_sign_ups_hours",
@@ -156,7 +151,7 @@ activity_sign_ups = Table(
 volunteer_teams = Table(
     "volunteer_teams",
     metadata,
-    _id(),
+    id_column(),
     Column("name", Text, nullable=False, unique=True),
     Column("description", Text),
     Column("leader_resident_id", BigInteger, ForeignKey("residents.id", ondelete="SET NULL")),
@@ -189,7 +184,7 @@ volunteer_team_members = Table(
 points_ledger = Table(
     "points_ledger",
     metadata,
-    _id(),
+    id_column(),
     # No cascade: the ledger is history, a resident with entries is not deleted.
     Column("resident_id", BigInteger, ForeignKey("residents.id"), nullable=False),
     # Positive: earned; negative: redeemed (never beyond the balance).

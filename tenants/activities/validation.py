@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from villagelink.tenants.activities.tables import ACTIVITY_KINDS, REPEATS
-from villagelink.tenants.residents.validation import _choice, _messages
+from villagelink.tenants.fields import choice, messages
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
@@ -27,13 +27,13 @@ def _text(label: str, max_length: int, *, optional: bool = False, **kwargs) -> f
             INVALID,
         ),
     )
-    return fields.String(validate=length, allow_none=optional, error_messages=_messages(), **kwargs)
+    return fields.String(validate=length, allow_none=optional, error_messages=messages(), **kwargs)
 
 
 def _whole(label: str, low: int, high: int, **kwargs) -> fields.Integer:
     return fields.Integer(
         validate=validate.Range(low, high, error=Coded(f"{label}应在{low}到{high}之间", INVALID)),
-        error_messages=_messages(),
+        error_messages=messages(),
         **kwargs,
     )
 
@@ -49,7 +49,7 @@ class ActivityDetailsSchema(Schema):
     title = _text("活动名称", 100)
     description = _text("活动介绍", 2000, optional=True)
     place = _text("活动地点", 100)
-    open_to_neighbours = fields.Boolean(error_messages=_messages())
+    open_to_neighbours = fields.Boolean(error_messages=messages())
 
     @validates("title")
     def _title(self, value: str | None, **_kwargs) -> None:
@@ -61,19 +61,19 @@ class ActivityDetailsSchema(Schema):
 
 
 class NewActivitySchema(ActivityDetailsSchema):
-    kind = _choice(ACTIVITY_KINDS, "活动类型", required=True)
+    kind = choice(ACTIVITY_KINDS, "活动类型", required=True)
     title = _text("活动名称", 100, required=True)
     description = _text("活动介绍", 2000, optional=True, load_default=None)
     place = _text("活动地点", 100, required=True)
     capacity = _whole("名额", 1, 10000, required=True)
-    open_to_neighbours = fields.Boolean(load_default=False, error_messages=_messages())
-    repeat = _choice(REPEATS, "重复方式", load_default="once")
+    open_to_neighbours = fields.Boolean(load_default=False, error_messages=messages())
+    repeat = choice(REPEATS, "重复方式", load_default="once")
     weekday = _whole("星期", 1, 7, load_default=None, allow_none=True)
     month_day = _whole("每月日期", 1, 31, load_default=None, allow_none=True)
-    starts_on = fields.Date(required=True, error_messages=_messages())
-    until = fields.Date(load_default=None, allow_none=True, error_messages=_messages())
+    starts_on = fields.Date(required=True, error_messages=messages())
+    until = fields.Date(load_default=None, allow_none=True, error_messages=messages())
     start_time = fields.Time(
-        required=True, error_messages=_messages(invalid="开始时间格式应为 HH:MM")
+        required=True, error_messages=messages(invalid="开始时间格式应为 HH:MM")
     )
     duration_minutes = _whole("时长（分钟）", 1, 1440, required=True)
 
@@ -114,7 +114,7 @@ class CheckInSchema(Schema):
         validate=validate.Range(
             0, 24, min_inclusive=False, error=Coded("志愿时长应大于0且不超过24小时", INVALID)
         ),
-        error_messages=_messages(),
+        error_messages=messages(),
     )
 
 
@@ -130,7 +130,7 @@ class TeamSchema(Schema):
 
 
 class TeamMemberSchema(Schema):
-    skills = fields.List(fields.String(), load_default=list, error_messages=_messages())
+    skills = fields.List(fields.String(), load_default=list, error_messages=messages())
 
     @validates("skills")
     def _skills(self, value: list[str], **_kwargs) -> None:

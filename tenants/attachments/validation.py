@@ -7,16 +7,12 @@ import re
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from villagelink.storage.purposes import MB, PURPOSES
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants.user_errors import INVALID, Coded
 
 TOO_LARGE = "TOO_LARGE"
 MAX_FILENAME = 200
 
-_MESSAGES = {
-    "required": Coded("此项为必填项", REQUIRED),
-    "null": Coded("此项不能为空", REQUIRED),
-    "invalid": Coded("格式不正确", INVALID),
-}
 # Control characters and path separators: the name is shown and offered as a
 # download name, never used as a path, but it should not pretend to be one.
 _UNSAFE_IN_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -26,21 +22,21 @@ class NewUploadSchema(Schema):
     purpose = fields.String(
         required=True,
         validate=validate.OneOf(sorted(PURPOSES), error=Coded("上传用途取值无效", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     filename = fields.String(
         required=True,
         validate=validate.Length(
             min=1, max=MAX_FILENAME, error=Coded(f"文件名须为1到{MAX_FILENAME}个字符", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
-    content_type = fields.String(required=True, error_messages=_MESSAGES)
+    content_type = fields.String(required=True, error_messages=MESSAGES)
     size = fields.Integer(
         required=True,
         strict=True,
         validate=validate.Range(min=1, error=Coded("文件不能为空", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
     @post_load

@@ -16,7 +16,7 @@ from villagelink.tenants.mediation.tables import (
     mediation_parties,
     mediation_sessions,
 )
-from villagelink.tenants.residents.queries import _grouped
+from villagelink.tenants.querying import grouped
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def parties_by_case(conn: Connection, case_ids: Iterable[int]) -> dict[int, list
         .where(p.case_id.in_(list(case_ids)))
         .order_by(p.case_id, p.role, p.id)
     )
-    return _grouped(conn.execute(query).mappings(), "case_id")
+    return grouped(conn.execute(query).mappings(), "case_id")
 
 
 def sessions_by_case(conn: Connection, case_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -84,4 +84,4 @@ def sessions_by_case(conn: Connection, case_ids: Iterable[int]) -> dict[int, lis
         .where(s.case_id.in_(list(case_ids)))
         .order_by(s.case_id, s.held_on, s.id)
     )
-    return _grouped(conn.execute(query).mappings(), "case_id")
+    return grouped(conn.execute(query).mappings(), "case_id")

@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
 )
 
-from villagelink.tenants.models import _id, _in, _timestamps, metadata
+from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
 # 邻里纠纷, 家庭纠纷, 物业纠纷, 土地房屋纠纷, 劳务纠纷, 其他
 CATEGORIES = ("neighbour", "family", "property", "land_housing", "labour", "other")
@@ -48,7 +48,7 @@ mediation_case_numbers = Table(
 mediation_cases = Table(
     "mediation_cases",
     metadata,
-    _id(),
+    id_column(),
     # 调〔year〕第number号: numbered per village (schema) and year.
     Column("year", SmallInteger, nullable=False),
     Column("number", Integer, nullable=False),
@@ -66,12 +66,12 @@ mediation_cases = Table(
     Column("closing_note", Text),
     Column("concluded_at", DateTime(timezone=True)),
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
+    *timestamps(),
     UniqueConstraint("year", "number", name="mediation_cases_number"),
-    CheckConstraint(_in("category", CATEGORIES), name="mediation_cases_category"),
-    CheckConstraint(_in("status", STATUSES), name="mediation_cases_status"),
+    CheckConstraint(one_of("category", CATEGORIES), name="mediation_cases_category"),
+    CheckConstraint(one_of("status", STATUSES), name="mediation_cases_status"),
     CheckConstraint(
-        f"outcome IS NULL OR {_in('outcome', OUTCOMES)}", name="mediation_cases_outcome"
+        f"outcome IS NULL OR {one_of('outcome', OUTCOMES)}", name="mediation_cases_outcome"
     ),
     Index("mediation_cases_status", "status"),
 )
@@ -79,7 +79,7 @@ mediation_cases = Table(
 mediation_parties = Table(
     "mediation_parties",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "case_id", BigInteger, ForeignKey("mediation_cases.id", ondelete="CASCADE"), nullable=False
     ),
@@ -90,7 +90,7 @@ mediation_parties = Table(
     Column("name", Text, nullable=False),
     # Outside parties only; a resident's phone stays on the resident record.
     Column("phone", Text),
-    CheckConstraint(_in("role", PARTY_ROLES), name="mediation_parties_role"),
+    CheckConstraint(one_of("role", PARTY_ROLES), name="mediation_parties_role"),
     Index("mediation_parties_case", "case_id"),
     Index("mediation_parties_resident", "resident_id"),
 )
@@ -98,7 +98,7 @@ mediation_parties = Table(
 mediation_sessions = Table(
     "mediation_sessions",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "case_id", BigInteger, ForeignKey("mediation_cases.id", ondelete="CASCADE"), nullable=False
     ),

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from villagelink.tenants.fields import choice, messages, name_field, phone_field
 from villagelink.tenants.mediation.tables import CATEGORIES, OUTCOMES, PARTY_ROLES
-from villagelink.tenants.residents.validation import _choice, _messages, _name_field, _phone_field
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 
@@ -18,7 +18,7 @@ def _text(label: str, max_length: int, **kwargs) -> fields.String:
         validate=validate.Length(
             min=1, max=max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
         ),
-        error_messages=_messages(),
+        error_messages=messages(),
         **kwargs,
     )
 
@@ -27,13 +27,13 @@ OPTIONAL = {"load_default": None, "allow_none": True}
 
 
 def _integer() -> fields.Integer:
-    return fields.Integer(error_messages=_messages(), **OPTIONAL)
+    return fields.Integer(error_messages=messages(), **OPTIONAL)
 
 
 class MediatorSchema(Schema):
     """A mediator: a name (调解员), or one of the village's grid staff (`staff`)."""
 
-    name = _name_field(required=False)
+    name = name_field(required=False)
     staff = _integer()
 
     @validates_schema(skip_on_field_errors=True)
@@ -49,10 +49,10 @@ class MediatorSchema(Schema):
 class PartySchema(Schema):
     """A party (当事人): a resident of the village, or someone from outside it by name."""
 
-    role = _choice(PARTY_ROLES, "当事人身份", required=True)
+    role = choice(PARTY_ROLES, "当事人身份", required=True)
     resident = _integer()
-    name = _name_field(required=False)
-    phone = _phone_field()
+    name = name_field(required=False)
+    phone = phone_field()
 
     @validates_schema(skip_on_field_errors=True)
     def _resident_or_outsider(self, data: dict, **_kwargs) -> None:
@@ -67,9 +67,9 @@ class PartySchema(Schema):
 
 
 class NewCaseSchema(Schema):
-    category = _choice(CATEGORIES, "纠纷类别", required=True)
+    category = choice(CATEGORIES, "纠纷类别", required=True)
     summary = _text("案情简介", 2000, required=True)
-    parties = fields.List(fields.Nested(PartySchema), required=True, error_messages=_messages())
+    parties = fields.List(fields.Nested(PartySchema), required=True, error_messages=messages())
     mediator = fields.Nested(MediatorSchema, load_default=None, allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
@@ -85,7 +85,7 @@ class CaseChangesSchema(Schema):
     """What `updateMediationCase` may change while the case is open. Parties are
     fixed once registered: a case between other people is another case."""
 
-    category = _choice(CATEGORIES, "纠纷类别")
+    category = choice(CATEGORIES, "纠纷类别")
     summary = _text("案情简介", 2000)
     mediator = fields.Nested(MediatorSchema)
 
@@ -97,16 +97,16 @@ class StartSchema(Schema):
 class SessionSchema(Schema):
     """One mediation session (调解记录): when, where, who came, what was said."""
 
-    held_on = fields.Date(required=True, error_messages=_messages())
+    held_on = fields.Date(required=True, error_messages=messages())
     place = _text("调解地点", 100, required=True)
     attendees = fields.List(
         fields.String(
             validate=validate.Length(min=1, max=50, error=Coded("参加人须为1到50个字", INVALID)),
-            error_messages=_messages(),
+            error_messages=messages(),
         ),
         required=True,
         validate=validate.Length(min=1, error=Coded("请填写至少一名参加人", REQUIRED)),
-        error_messages=_messages(),
+        error_messages=messages(),
     )
     notes = _text("调解记录", 10000, **OPTIONAL)
 
@@ -114,7 +114,7 @@ class SessionSchema(Schema):
 class ConclusionSchema(Schema):
     """How mediation ended: an agreement (its text), none, or referral (to whom)."""
 
-    outcome = _choice(OUTCOMES, "调解结果", required=True)
+    outcome = choice(OUTCOMES, "调解结果", required=True)
     agreement_text = _text("协议内容", 10000, **OPTIONAL)
     referred_to = _text("转交单位", 100, **OPTIONAL)
     note = _text("结案说明", 1000, **OPTIONAL)

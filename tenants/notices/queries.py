@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
-from villagelink.tenants.attachments.declarations import declare_attachments
 from villagelink.tenants.notices.tables import DRAFT, PUBLISHED, notice_reads, notices
 
 NOTICE = "Notice"
@@ -119,7 +118,3 @@ def takes_attachments(conn: Connection, key: str) -> bool:
     n = notices
     found = conn.execute(select(n.c.id).where(n.c.id == int(key), n.c.state == DRAFT))
     return found.first() is not None
-
-
-# A notice's PDFs (通知附件) go through the object store's attachments.
-declare_attachments(NOTICE, [NOTICE_ATTACHMENT], takes_attachments)

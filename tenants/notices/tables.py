@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 # The village tables' own column helpers, so that every domain's tables look alike.
-from villagelink.tenants.models import _id, _in, _timestamps, metadata
+from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
 PARTY_AFFAIRS = "party_affairs"  # 党务公开
 VILLAGE_AFFAIRS = "village_affairs"  # 村务公开
@@ -39,7 +39,7 @@ STATES = (DRAFT, PUBLISHED, WITHDRAWN)
 notices = Table(
     "notices",
     metadata,
-    _id(),
+    id_column(),
     Column("category", Text, nullable=False),
     # Empty while drafting; publishing needs both.
     Column("title", Text, nullable=False, server_default=""),
@@ -61,9 +61,9 @@ notices = Table(
     ),
     # Neighbours receive notices through the outbox and keep the highest version.
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("category", CATEGORIES), name="notices_category"),
-    CheckConstraint(_in("state", STATES), name="notices_state"),
+    *timestamps(),
+    CheckConstraint(one_of("category", CATEGORIES), name="notices_category"),
+    CheckConstraint(one_of("state", STATES), name="notices_state"),
     CheckConstraint(
         "publish_from IS NULL OR publish_until IS NULL OR publish_until > publish_from",
         name="notices_window",

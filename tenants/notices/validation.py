@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
+from villagelink.tenants.fields import MESSAGES
 from villagelink.tenants.notices.tables import CATEGORIES
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
@@ -12,12 +13,6 @@ MAX_BODY = 20000
 MAX_REASON = 500
 MAX_READER = 200
 
-_MESSAGES = {
-    "required": Coded("此项为必填项", REQUIRED),
-    "null": Coded("此项不能为空", REQUIRED),
-    "invalid": Coded("格式不正确", INVALID),
-    "invalid_awareness": Coded("时间须带时区，例如 2026-12-20T09:00:00+08:00", INVALID),
-}
 
 
 def _text(label: str, max_length: int) -> fields.String:
@@ -25,12 +20,12 @@ def _text(label: str, max_length: int) -> fields.String:
         validate=validate.Length(
             max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
 
 def _moment() -> fields.AwareDateTime:
-    return fields.AwareDateTime(allow_none=True, error_messages=_MESSAGES)
+    return fields.AwareDateTime(allow_none=True, error_messages=MESSAGES)
 
 
 def _not_blank(label: str, value: str) -> None:
@@ -46,7 +41,7 @@ class NoticeSchema(Schema):
     category = fields.String(
         required=True,
         validate=validate.OneOf(CATEGORIES, error=Coded("公开类别取值无效", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     title = _text("标题", MAX_TITLE)
     body = _text("正文", MAX_BODY)
@@ -62,7 +57,7 @@ class WithdrawalSchema(Schema):
         validate=validate.Length(
             1, MAX_REASON, error=Coded(f"撤回原因须为1到{MAX_REASON}个字", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
     @validates("reason")
@@ -78,7 +73,7 @@ class ReadSchema(Schema):
         validate=validate.Length(
             1, MAX_READER, error=Coded(f"读者标识须为1到{MAX_READER}个字符", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
     @validates("reader")

@@ -56,9 +56,9 @@ def residents_by_id_numbers(conn: Connection, numbers: Iterable[str]) -> dict[st
 
 @dataclass
 class Places:
-    """Where rows may place residents, read once per batch: buildings by name,
-    grids by code, households by flat and by number. Households the batch
-    creates are added as it goes."""
+    """Where rows may place residents, read once per import: buildings by name,
+    grids by code, households by flat and by number. Households the import
+    finds or makes are added as it goes."""
 
     buildings: dict[str, dict]
     grids: dict[str, dict]
@@ -70,6 +70,20 @@ class Places:
         if household["building_id"] is not None:
             flat = (household["building_id"], household["unit_no"], household["room_no"])
             self.households_by_flat[flat] = household
+
+
+def household_at(conn: Connection, building_id: int, unit_no: int, room_no: str) -> dict | None:
+    h = m.households
+    found = (
+        conn.execute(
+            select(h).where(
+                h.c.building_id == building_id, h.c.unit_no == unit_no, h.c.room_no == room_no
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return dict(found) if found else None
 
 
 def places(conn: Connection) -> Places:

@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 # The village tables' own column helpers, so that every domain's tables look alike.
-from villagelink.tenants.models import _id, _in, _timestamps, metadata
+from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
 QUEUED = "queued"
 RUNNING = "running"
@@ -40,7 +40,7 @@ def _count(name: str) -> Column:
 import_jobs = Table(
     "import_jobs",
     metadata,
-    _id(),
+    id_column(),
     # The sheet, moved out of its upload URL's reach when the job was created,
     # and its name as uploaded; empty only inside the transaction that creates the job.
     Column("object_key", Text, unique=True),
@@ -61,17 +61,17 @@ import_jobs = Table(
     Column("created_by_name", Text),
     Column("created_by_roles", ARRAY(Text), nullable=False),
     Column("request_id", Text),
-    *_timestamps(),
+    *timestamps(),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    CheckConstraint(_in("status", IMPORT_STATUSES), name="import_jobs_status"),
+    CheckConstraint(one_of("status", IMPORT_STATUSES), name="import_jobs_status"),
     Index("import_jobs_status", "status"),
 )
 
 resident_exports = Table(
     "resident_exports",
     metadata,
-    _id(),
+    id_column(),
     Column("object_key", Text, nullable=False, unique=True),
     Column("row_count", Integer, nullable=False),
     Column("unmasked", Boolean, nullable=False),

@@ -28,7 +28,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.tenants import models as m
-from villagelink.tenants.attachments.declarations import declare_attachments
+
+# The residents' escaped LIKE pattern, so that every text filter treats % and _ alike.
+from villagelink.tenants.querying import grouped, like_pattern
 from villagelink.tenants.requests.tables import (
     GRADES,
     OPEN_STATES,
@@ -40,9 +42,7 @@ from villagelink.tenants.requests.tables import (
     request_settings,
     requests,
 )
-
-# The residents' escaped LIKE pattern, so that every text filter treats % and _ alike.
-from villagelink.tenants.residents.queries import Grids, _grouped, _like
+from villagelink.tenants.residents.queries import Grids
 
 REQUEST = "Request"
 REQUEST_PHOTO = "request_photo"
@@ -138,7 +138,7 @@ def _filtered(query: Select, flt: RequestFilter, now: datetime) -> Select:
     if flt.created_to is not None:
         conditions.append(r.c.created_at < _local_midnight(flt.created_to + timedelta(days=1)))
     if flt.text:
-        pattern = _like(flt.text)
+        pattern = like_pattern(flt.text)
         conditions.append(
             or_(
                 r.c.description.ilike(pattern, escape="\\"),
@@ -191,10 +191,6 @@ def request_exists(conn: Connection, key: str) -> bool:
     return conn.execute(select(requests.c.id).where(requests.c.id == int(key))).first() is not None
 
 
-# Photos of a request (现场照片) go through the object store's attachments.
-declare_attachments(REQUEST, [REQUEST_PHOTO], request_exists)
-
-
 def request_stats(conn: Connection, scope: RequestScope, *, now: datetime) -> list[dict]:
     """Requests by category and state, with how many of each are overdue: one statement."""
     r = requests
@@ -215,7 +211,7 @@ def timelines(conn: Connection, request_ids: Iterable[int]) -> dict[int, list[di
     """Each request's timeline, oldest first."""
     e = request_events
     query = select(e).where(e.c.request_id.in_(list(request_ids))).order_by(e.c.id)
-    return _grouped(conn.execute(query).mappings(), "request_id")
+    return grouped(conn.execute(query).mappings(), "request_id")
 
 
 def last_events(conn: Connection, request_ids: Iterable[int]) -> dict[int, dict]:
@@ -319,7 +315,7 @@ def requests_by_action_list(
         .where(a.c.action_list_id.in_(list(list_ids)))
         .order_by(requests.c.id)
     )
-    return _grouped(conn.execute(query).mappings(), "action_list_id")
+    return grouped(conn.execute(query).mappings(), "action_list_id")
 
 
 def request_ids_in_list(conn: Connection, list_id: int) -> set[int]:

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 
 # The village tables' own column helpers, so that every domain's tables look alike.
-from villagelink.tenants.models import _id, _in, _timestamps, metadata
+from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
 CHANNELS = ("mini_program", "grid_worker", "phone", "walk_in", "hotline_12345")
 
@@ -78,7 +78,7 @@ DEFAULT_DEADLINE_HOURS = {SIMPLE: 24, COMPLEX: 72, HARD: 15 * 24}
 request_categories = Table(
     "request_categories",
     metadata,
-    _id(),
+    id_column(),
     # Stable across villages, so that coordinators can count by category region-wide.
     Column("code", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
@@ -116,7 +116,7 @@ request_settings = Table(
 requests = Table(
     "requests",
     metadata,
-    _id(),
+    id_column(),
     Column("channel", Text, nullable=False),
     Column(
         "category_id",
@@ -152,11 +152,13 @@ requests = Table(
     Column("rated_at", DateTime(timezone=True)),
     # Raised by every change; neighbours receiving it keep the highest they saw.
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("channel", CHANNELS), name="requests_channel"),
-    CheckConstraint(_in("grade", GRADES), name="requests_grade"),
-    CheckConstraint(_in("state", REQUEST_STATES), name="requests_state"),
-    CheckConstraint(_in("escalation_level", ESCALATION_LEVELS), name="requests_escalation_level"),
+    *timestamps(),
+    CheckConstraint(one_of("channel", CHANNELS), name="requests_channel"),
+    CheckConstraint(one_of("grade", GRADES), name="requests_grade"),
+    CheckConstraint(one_of("state", REQUEST_STATES), name="requests_state"),
+    CheckConstraint(
+        one_of("escalation_level", ESCALATION_LEVELS), name="requests_escalation_level"
+    ),
     CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="requests_rating"),
     Index("requests_state", "state"),
     Index("requests_category", "category_id"),
@@ -167,7 +169,7 @@ requests = Table(
     Index(
         "requests_open_due_at",
         "due_at",
-        postgresql_where=text(f"{_in('state', OPEN_STATES)}"),
+        postgresql_where=text(f"{one_of('state', OPEN_STATES)}"),
     ),
 )
 
@@ -175,7 +177,7 @@ requests = Table(
 request_events = Table(
     "request_events",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "request_id",
         BigInteger,
@@ -198,7 +200,7 @@ request_events = Table(
 action_lists = Table(
     "action_lists",
     metadata,
-    _id(),
+    id_column(),
     Column("title", Text, nullable=False),
     Column("description", Text),
     # Who answers for it: a person, a team or a department (e.g. 物业公司).
@@ -206,8 +208,8 @@ action_lists = Table(
     Column("due_date", Date, nullable=False),
     Column("status", Text, nullable=False, server_default=PLANNED),
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("status", ACTION_LIST_STATUSES), name="action_lists_status"),
+    *timestamps(),
+    CheckConstraint(one_of("status", ACTION_LIST_STATUSES), name="action_lists_status"),
     Index("action_lists_status", "status"),
 )
 

@@ -6,8 +6,8 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from villagelink.tenants.fields import MESSAGES, MOBILE
 from villagelink.tenants.requests.tables import CHANNELS, GRADES, SIMPLE
-from villagelink.tenants.residents.validation import MOBILE
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
@@ -20,11 +20,6 @@ CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # A year: longer deadlines are a typing mistake, not a plan.
 MAX_DEADLINE_HOURS = 365 * 24
 
-_MESSAGES = {
-    "required": Coded("此项为必填项", REQUIRED),
-    "null": Coded("此项不能为空", REQUIRED),
-    "invalid": Coded("格式不正确", INVALID),
-}
 
 
 def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
@@ -38,7 +33,7 @@ def _text(label: str, max_length: int, *, required: bool = False) -> fields.Stri
                 ),
                 validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
             ],
-            error_messages=_MESSAGES,
+            error_messages=MESSAGES,
         )
     return fields.String(
         load_default=None,
@@ -46,14 +41,14 @@ def _text(label: str, max_length: int, *, required: bool = False) -> fields.Stri
         validate=validate.Length(
             max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
 
-def _choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
+def choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
     return fields.String(
         validate=validate.OneOf(values, error=Coded(f"{label}取值无效", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
         **kwargs,
     )
 
@@ -68,13 +63,13 @@ class NewRequestSchema(Schema):
     """A request as registered (分类登记). The reporter is a resident (checked by the
     action) or a name, with an optional phone."""
 
-    channel = _choice(CHANNELS, "来源渠道", required=True)
-    grade = _choice(GRADES, "处置等级", load_default=SIMPLE)
+    channel = choice(CHANNELS, "来源渠道", required=True)
+    grade = choice(GRADES, "处置等级", load_default=SIMPLE)
     description = _text("诉求内容", 2000, required=True)
     location_text = _text("位置描述", 200)
     reporter_name = _text("反映人姓名", 50)
     reporter_phone = fields.String(
-        load_default=None, allow_none=True, validate=_check_phone, error_messages=_MESSAGES
+        load_default=None, allow_none=True, validate=_check_phone, error_messages=MESSAGES
     )
     note = _text("备注", 500)
 
@@ -82,7 +77,7 @@ class NewRequestSchema(Schema):
 class AcceptSchema(Schema):
     """Acceptance (受理) may set the grade, which sets the deadline (分级处置)."""
 
-    grade = _choice(GRADES, "处置等级", load_default=None, allow_none=True)
+    grade = choice(GRADES, "处置等级", load_default=None, allow_none=True)
     note = _text("备注", 500)
 
 
@@ -103,7 +98,7 @@ class RatingSchema(Schema):
         required=True,
         strict=True,
         validate=validate.Range(1, 5, error=Coded("评分须为1到5分", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     comment = _text("评价", 500)
 
@@ -115,7 +110,7 @@ class CategorySchema(Schema):
             CATEGORY_CODE,
             error=Coded("分类代码须为2到40位小写字母、数字或下划线，以字母开头", INVALID),
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     name = _text("分类名称", 20, required=True)
 
@@ -127,7 +122,7 @@ def _hours(label: str) -> fields.Integer:
         validate=validate.Range(
             1, MAX_DEADLINE_HOURS, error=Coded(f"{label}须为1到{MAX_DEADLINE_HOURS}小时", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
 
@@ -156,4 +151,4 @@ class ActionListSchema(Schema):
     title = _text("清单标题", 100, required=True)
     description = _text("说明", 1000)
     owner = _text("责任人", 50, required=True)
-    due_date = fields.Date(required=True, error_messages=_MESSAGES)
+    due_date = fields.Date(required=True, error_messages=MESSAGES)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
@@ -33,18 +32,11 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
-    from_validation_error,
+    validated,
 )
 
 RESIDENT = "Resident"
 HOUSEHOLD = "Household"
-
-
-def _load(schema_class: type, data: dict) -> dict:
-    try:
-        return schema_class().load(data)
-    except ValidationError as exc:
-        raise from_validation_error(exc) from exc
 
 
 def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
@@ -83,7 +75,7 @@ def do_create_household(
 ) -> dict:
     """A household at a flat (unit and room) of `building` (a `buildings` row); it
     lies in the building's grid. One household per flat."""
-    values = _load(NewHouseholdSchema, data)
+    values = validated(NewHouseholdSchema(), data)
     if values["unit_no"] > building["units"]:
         raise ActionFailed([UserError("unitNo", "该楼没有此单元", INVALID)])
     h = m.households
@@ -125,7 +117,7 @@ def do_create_resident(
     household_id: int | None,
     allowed_grids: Grids,
 ) -> dict:
-    values = _load(NewResidentSchema, data)
+    values = validated(NewResidentSchema(), data)
     number = id_numbers.normalise(values["id_number"])
     household = None
     if household_id is not None:
@@ -173,7 +165,7 @@ def do_update_resident(
     *,
     allowed_grids: Grids,
 ) -> dict:
-    values = _load(ResidentChangesSchema, changes)
+    values = validated(ResidentChangesSchema(), changes)
     resident = _resident(conn, resident_id, allowed_grids)
     if "name" in values:
         values["name"] = values["name"].strip()
@@ -207,7 +199,7 @@ def do_move_resident_to_household(
     allowed_grids: Grids,
 ) -> dict:
     if relation_to_head is not None:
-        _load(ResidentChangesSchema, {"relation_to_head": relation_to_head})
+        validated(ResidentChangesSchema(), {"relation_to_head": relation_to_head})
     resident = _resident(conn, resident_id, allowed_grids)
     household = _household(conn, household_id, allowed_grids, "householdId")
     with conn.begin_nested():
@@ -254,7 +246,7 @@ def do_tag_resident(
     *,
     allowed_grids: Grids,
 ) -> dict:
-    values = _load(TagSchema, data)
+    values = validated(TagSchema(), data)
     _resident(conn, resident_id, allowed_grids)
     statement = insert(m.resident_tags).values(resident_id=resident_id, **values)
     conn.execute(

@@ -13,6 +13,7 @@ from datetime import date
 from sqlalchemy import Connection, Select, and_, exists, func, select
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import grouped, like_pattern
 
 Grids = frozenset[int] | None
 
@@ -33,9 +34,6 @@ def _years_before(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _resident_filters(
@@ -45,7 +43,7 @@ def _resident_filters(
     if allowed_grids is not None:
         query = query.where(r.c.grid_id.in_(list(allowed_grids)))
     if flt.name:
-        query = query.where(r.c.name.like(_like(flt.name), escape="\\"))
+        query = query.where(r.c.name.like(like_pattern(flt.name), escape="\\"))
     if flt.grid_id is not None:
         query = query.where(r.c.grid_id == flt.grid_id)
     if flt.tag:
@@ -130,20 +128,15 @@ def household_count(conn: Connection, *, allowed_grids: Grids) -> int:
     return conn.execute(query).scalar_one()
 
 
-def _grouped(rows: Iterable, column: str) -> dict[int, list[dict]]:
-    found: dict[int, list[dict]] = {}
-    for row in rows:
-        found.setdefault(row[column], []).append(dict(row))
-    return found
 
 
 def members_by_household(conn: Connection, household_ids: Iterable[int]) -> dict[int, list[dict]]:
     r = m.residents
     query = select(r).where(r.c.household_id.in_(list(household_ids))).order_by(r.c.id)
-    return _grouped(conn.execute(query).mappings(), "household_id")
+    return grouped(conn.execute(query).mappings(), "household_id")
 
 
 def tags_by_resident(conn: Connection, resident_ids: Iterable[int]) -> dict[int, list[dict]]:
     t = m.resident_tags
     query = select(t).where(t.c.resident_id.in_(list(resident_ids))).order_by(t.c.tag)
-    return _grouped(conn.execute(query).mappings(), "resident_id")
+    return grouped(conn.execute(query).mappings(), "resident_id")

@@ -8,48 +8,11 @@ from datetime import date
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from villagelink.tenants import id_numbers
+from villagelink.tenants.fields import choice, messages, name_field, phone_field
 from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
-from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, REQUIRED, Coded
+from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, Coded
 
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
 ROOM_NO = re.compile(r"^[0-9A-Za-z-]{1,10}$")
-
-_COMMON_MESSAGES = {
-    "required": Coded("此项为必填项", REQUIRED),
-    "null": Coded("此项不能为空", REQUIRED),
-    "invalid": Coded("格式不正确", INVALID),
-}
-
-
-def _messages(**extra: str) -> dict:
-    return {**_COMMON_MESSAGES, **{k: Coded(v, INVALID) for k, v in extra.items()}}
-
-
-def _name_field(required: bool) -> fields.String:
-    return fields.String(
-        required=required,
-        validate=validate.Length(min=1, max=50, error=Coded("姓名须为1到50个字", INVALID)),
-        error_messages=_messages(),
-    )
-
-
-def _phone_field() -> fields.String:
-    return fields.String(
-        allow_none=True,
-        validate=validate.Regexp(
-            MOBILE, error=Coded("手机号码格式不正确，应为11位大陆手机号", INVALID)
-        ),
-        error_messages=_messages(),
-    )
-
-
-def _choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
-    return fields.String(
-        validate=validate.OneOf(values, error=Coded(f"{label}取值无效", INVALID)),
-        error_messages=_messages(),
-        **kwargs,
-    )
-
 
 def check_id_number(value: str) -> str:
     number = id_numbers.normalise(value)
@@ -64,12 +27,12 @@ def check_id_number(value: str) -> str:
 
 
 class NewResidentSchema(Schema):
-    name = _name_field(required=True)
-    id_number = fields.String(required=True, error_messages=_messages())
-    gender = _choice(GENDERS, "性别", load_default=None)
-    birth_date = fields.Date(load_default=None, error_messages=_messages())
-    phone = _phone_field()
-    relation_to_head = _choice(RELATIONS, "与户主关系", load_default=None, allow_none=True)
+    name = name_field(required=True)
+    id_number = fields.String(required=True, error_messages=messages())
+    gender = choice(GENDERS, "性别", load_default=None)
+    birth_date = fields.Date(load_default=None, error_messages=messages())
+    phone = phone_field()
+    relation_to_head = choice(RELATIONS, "与户主关系", load_default=None, allow_none=True)
 
     @validates("id_number")
     def _id_number(self, value: str, **_kwargs) -> None:
@@ -90,18 +53,18 @@ class ResidentChangesSchema(Schema):
     """What `updateResident` may change: the ID number and birth date are fixed
     (a corrected ID number is a new registration)."""
 
-    name = _name_field(required=False)
-    phone = _phone_field()
-    relation_to_head = _choice(RELATIONS, "与户主关系", allow_none=True)
+    name = name_field(required=False)
+    phone = phone_field()
+    relation_to_head = choice(RELATIONS, "与户主关系", allow_none=True)
 
 
 class TagSchema(Schema):
-    tag = _choice(RESIDENT_TAGS, "标签", required=True)
+    tag = choice(RESIDENT_TAGS, "标签", required=True)
     level = fields.Integer(
         load_default=None,
         allow_none=True,
         validate=validate.Range(1, 4, error=Coded("残疾等级应为1到4级", INVALID)),
-        error_messages=_messages(),
+        error_messages=messages(),
     )
     note = fields.String(
         load_default=None,
@@ -122,14 +85,14 @@ class NewHouseholdSchema(Schema):
         required=True,
         strict=True,
         validate=validate.Range(min=1, error=Coded("单元应为正整数", INVALID)),
-        error_messages=_messages(),
+        error_messages=messages(),
     )
     room_no = fields.String(
         required=True,
         validate=validate.Regexp(
             ROOM_NO, error=Coded("室号应为1到10位字母或数字，如 502", INVALID)
         ),
-        error_messages=_messages(),
+        error_messages=messages(),
     )
 
 

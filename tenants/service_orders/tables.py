@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 
 # The village tables' own column helpers, so that every domain's tables look alike.
-from villagelink.tenants.models import _id, _in, _timestamps, metadata
+from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
 SERVICE_CATEGORIES = (
     "haircut",  # 理发
@@ -48,7 +48,7 @@ ORDER_STATES = (ORDERED, DISPATCHED, ACCEPTED, DECLINED, COMPLETED, RATED, CANCE
 service_items = Table(
     "service_items",
     metadata,
-    _id(),
+    id_column(),
     Column("name", Text, nullable=False, unique=True),
     Column("category", Text, nullable=False),
     Column("description", Text),
@@ -56,14 +56,14 @@ service_items = Table(
     Column("active", Boolean, nullable=False, server_default=text("true")),
     # Neighbours receive the catalogue through the outbox and keep the highest version.
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("category", SERVICE_CATEGORIES), name="service_items_category"),
+    *timestamps(),
+    CheckConstraint(one_of("category", SERVICE_CATEGORIES), name="service_items_category"),
 )
 
 service_slots = Table(
     "service_slots",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "service_item_id",
         BigInteger,
@@ -75,7 +75,7 @@ service_slots = Table(
     Column("capacity", Integer, nullable=False),
     # Places taken; raised only by a conditional UPDATE (booked < capacity) when ordering.
     Column("booked", Integer, nullable=False, server_default="0"),
-    *_timestamps(),
+    *timestamps(),
     CheckConstraint("ends_at > starts_at", name="service_slots_period"),
     CheckConstraint("capacity > 0", name="service_slots_capacity"),
     # The last line of defence: even a faulty write cannot overbook.
@@ -86,7 +86,7 @@ service_slots = Table(
 service_orders = Table(
     "service_orders",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "service_item_id",
         BigInteger,
@@ -110,8 +110,8 @@ service_orders = Table(
     Column("rating", SmallInteger),
     Column("rating_comment", Text),
     Column("version", Integer, nullable=False, server_default="1"),
-    *_timestamps(),
-    CheckConstraint(_in("state", ORDER_STATES), name="service_orders_state"),
+    *timestamps(),
+    CheckConstraint(one_of("state", ORDER_STATES), name="service_orders_state"),
     CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="service_orders_rating"),
     Index("service_orders_slot", "service_slot_id"),
     Index("service_orders_item", "service_item_id"),
@@ -131,7 +131,7 @@ service_orders = Table(
 service_order_events = Table(
     "service_order_events",
     metadata,
-    _id(),
+    id_column(),
     Column(
         "service_order_id",
         BigInteger,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from villagelink.tenants.fields import MESSAGES
 from villagelink.tenants.service_orders.tables import SERVICE_CATEGORIES
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
@@ -17,12 +18,6 @@ TEAM_DECLINED = "TEAM_DECLINED"
 
 MAX_CAPACITY = 500
 
-_MESSAGES = {
-    "required": Coded("此项为必填项", REQUIRED),
-    "null": Coded("此项不能为空", REQUIRED),
-    "invalid": Coded("格式不正确", INVALID),
-    "invalid_awareness": Coded("时间须带时区，例如 2026-12-20T09:00:00+08:00", INVALID),
-}
 
 
 def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
@@ -30,17 +25,17 @@ def _text(label: str, max_length: int, *, required: bool = False) -> fields.Stri
         length = validate.Length(
             1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
         )
-        return fields.String(required=True, validate=length, error_messages=_MESSAGES)
+        return fields.String(required=True, validate=length, error_messages=MESSAGES)
     length = validate.Length(
         max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
     )
     return fields.String(
-        load_default=None, allow_none=True, validate=length, error_messages=_MESSAGES
+        load_default=None, allow_none=True, validate=length, error_messages=MESSAGES
     )
 
 
 def _moment() -> fields.AwareDateTime:
-    return fields.AwareDateTime(required=True, error_messages=_MESSAGES)
+    return fields.AwareDateTime(required=True, error_messages=MESSAGES)
 
 
 class ServiceItemSchema(Schema):
@@ -50,10 +45,10 @@ class ServiceItemSchema(Schema):
     category = fields.String(
         required=True,
         validate=validate.OneOf(SERVICE_CATEGORIES, error=Coded("服务类别取值无效", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     description = _text("服务说明", 500)
-    active = fields.Boolean(load_default=True, error_messages=_MESSAGES)
+    active = fields.Boolean(load_default=True, error_messages=MESSAGES)
 
     @validates("name")
     def _name_not_blank(self, value: str, **_kwargs) -> None:
@@ -72,7 +67,7 @@ class ServiceSlotSchema(Schema):
         validate=validate.Range(
             1, MAX_CAPACITY, error=Coded(f"名额须为1到{MAX_CAPACITY}人", INVALID)
         ),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
 
     @validates("starts_at")
@@ -99,6 +94,6 @@ class RatingSchema(Schema):
         required=True,
         strict=True,
         validate=validate.Range(1, 5, error=Coded("评分须为1到5分", INVALID)),
-        error_messages=_MESSAGES,
+        error_messages=MESSAGES,
     )
     comment = _text("评价内容", 500)

@@ -15,7 +15,7 @@ branch_labels = ("activities",)
 depends_on = None
 
 
-def _id() -> sa.Column:
+def id_column() -> sa.Column:
     return sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False)
 
 
@@ -28,7 +28,7 @@ def _now(name: str) -> sa.Column:
 def upgrade() -> None:
     op.create_table(
         "activities",
-        _id(),
+        id_column(),
         sa.Column("kind", sa.Text(), nullable=False),
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
@@ -78,7 +78,7 @@ def upgrade() -> None:
 
     op.create_table(
         "activity_occurrences",
-        _id(),
+        id_column(),
         sa.Column("activity_id", sa.BigInteger(), nullable=False),
         sa.Column("starts_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
@@ -94,7 +94,7 @@ def upgrade() -> None:
 
     op.create_table(
         "activity_sign_ups",
-        _id(),
+        id_column(),
         sa.Column("occurrence_id", sa.BigInteger(), nullable=False),
         sa.Column("resident_id", sa.BigInteger(), nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
@@ -123,7 +123,7 @@ def upgrade() -> None:
 
     op.create_table(
         "volunteer_teams",
-        _id(),
+        id_column(),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("leader_resident_id", sa.BigInteger(), nullable=True),
@@ -149,7 +149,7 @@ def upgrade() -> None:
 
     op.create_table(
         "points_ledger",
-        _id(),
+        id_column(),
         sa.Column("resident_id", sa.BigInteger(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),

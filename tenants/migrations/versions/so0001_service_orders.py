@@ -14,7 +14,7 @@ branch_labels = ("service_orders",)
 depends_on = None
 
 
-def _timestamps() -> list[sa.Column]:
+def timestamps() -> list[sa.Column]:
     return [
         sa.Column(
             "created_at",
@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "category IN ('haircut', 'knife_sharpening', 'home_repair', 'free_clinic', "
             "'legal_advice', 'elderly_care', 'other')",
@@ -57,7 +57,7 @@ def upgrade() -> None:
         sa.Column("ends_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("booked", sa.Integer(), server_default="0", nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint("ends_at > starts_at", name="service_slots_period"),
         sa.CheckConstraint("capacity > 0", name="service_slots_capacity"),
         sa.CheckConstraint("booked BETWEEN 0 AND capacity", name="service_slots_booked"),
@@ -79,7 +79,7 @@ def upgrade() -> None:
         sa.Column("rating", sa.SmallInteger(), nullable=True),
         sa.Column("rating_comment", sa.Text(), nullable=True),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
-        *_timestamps(),
+        *timestamps(),
         sa.CheckConstraint(
             "state IN ('ordered', 'dispatched', 'accepted', 'declined', 'completed', "
             "'rated', 'cancelled')",

@@ -1,0 +1,52 @@
+"""Marshmallow fields shared by the village domains: messages in Chinese for the
+person at the console, each carrying an English code for programs."""
+
+from __future__ import annotations
+
+import re
+
+from marshmallow import fields, validate
+
+from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+
+MESSAGES = {
+    "required": Coded("此项为必填项", REQUIRED),
+    "null": Coded("此项不能为空", REQUIRED),
+    "invalid": Coded("格式不正确", INVALID),
+    # Times without an offset would be read in the server's zone, not the village's.
+    "invalid_awareness": Coded("时间须带时区，例如 2026-12-20T09:00:00+08:00", INVALID),
+}
+
+
+def messages(**extra: str) -> dict:
+    """The common messages, plus field-specific ones (all coded INVALID)."""
+    return {**MESSAGES, **{k: Coded(v, INVALID) for k, v in extra.items()}}
+
+
+def name_field(required: bool) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1, max=50, error=Coded("姓名须为1到50个字", INVALID)),
+        error_messages=messages(),
+    )
+
+
+def phone_field() -> fields.String:
+    return fields.String(
+        allow_none=True,
+        validate=validate.Regexp(
+            MOBILE, error=Coded("手机号码格式不正确，应为11位大陆手机号", INVALID)
+        ),
+        error_messages=messages(),
+    )
+
+
+def choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
+    """One of `values`; `label` names the field in the message (e.g. 性别)."""
+    return fields.String(
+        validate=validate.OneOf(values, error=Coded(f"{label}取值无效", INVALID)),
+        error_messages=messages(),
+        **kwargs,
+    )

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 200
 IMPORT_RETRY = Retry(max=3, interval=[10, 60, 300])
 # A 20 MB sheet holds far more rows than a village has residents; half an hour
-# is ample for those (5,000 new residents take under a minute, docs/onetable.md).
+# is ample for those (5,000 new residents take about a minute, docs/onetable.md).
 IMPORT_TIMEOUT = 1800
 FAILURE_TTL = 7 * 24 * 3600
 GAVE_UP = "导入任务多次出错后已停止，已导入的行保留；请重新上传或联系平台管理员"
@@ -96,10 +96,11 @@ def run_import(db: Database, store: ObjectStore, village: str, job_id: int) -> d
     village_name = _village_name(db, village)
     with db.tenant(village) as conn:
         job = actions.do_set_total(conn, job_id, len(rows))
+        places = queries.places(conn)
     for start in range(job["processed_rows"], len(rows), BATCH_ROWS):
         with db.tenant(village) as conn:
             _one_batch_at_a_time(conn, village)
-            importer = RowImporter(conn, actor, village, village_name, queries.places(conn))
+            importer = RowImporter(conn, actor, village, village_name, places)
             outcomes = _import_batch(conn, importer, rows[start : start + BATCH_ROWS], repeats)
             actions.do_record_progress(conn, job_id, outcomes)
     with db.tenant(village) as conn:
@@ -108,8 +109,9 @@ def run_import(db: Database, store: ObjectStore, village: str, job_id: int) -> d
 
 
 def _one_batch_at_a_time(conn: Connection, village: str) -> None:
-    """Two imports of one village take turns by batch, each reading the households
-    the other committed: no flat gets two households. Held until the batch commits."""
+    """Two imports of one village take turns by batch, and a flat is looked up again
+    before a household is made there (RowImporter._household): no flat gets two
+    households. Held until the batch commits."""
     conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"onetable-import:{village}"))))
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from villagelink.platform.audit import Actor
 from villagelink.tenants import id_numbers
-from villagelink.tenants.onetable.queries import Places
+from villagelink.tenants.onetable.queries import Places, household_at
 from villagelink.tenants.onetable.sheet import (
     BIRTH_DATE,
     BUILDING,
@@ -258,8 +258,14 @@ class RowImporter:
     # -- writes, inside the row's savepoint ---------------------------------------
 
     def _household(self, place: Placement) -> dict | None:
+        """The row's household, made at its flat when there is none yet. The flat is
+        looked up once more: another import of the village may have made it since
+        this one read the village's households."""
         if not isinstance(place, NewFlat):
             return place
+        found = household_at(self.conn, place.building["id"], place.unit_no, place.room_no)
+        if found is not None:
+            return found
         return do_create_household(
             self.conn,
             self.actor,

@@ -17,10 +17,10 @@ from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
 from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.activities import actions, points, teams
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -50,19 +50,6 @@ def _target(ctx: RequestContext, raw: str, type_name: str, *, manage: bool) -> G
     if not gid.key.isdigit():
         raise NotFound(type_name)
     return gid
-
-
-def _key(village: str, raw: str | None, type_name: str, field: str) -> int | None:
-    """An ID given as input: one of another village is simply not found here."""
-    if raw is None:
-        return None
-    try:
-        gid = decode_id(raw, type_name)
-    except NotFound:
-        gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, "所选对象不存在或不在本村", NOT_FOUND)])
-    return int(gid.key)
 
 
 # -- activities -----------------------------------------------------------------
@@ -159,7 +146,7 @@ def resolve_sign_up(_obj, info, input: dict) -> dict:
             ctx.actor,
             village,
             int(gid.key),
-            _key(village, input["resident"], "Resident", "resident"),
+            input_key(village, input["resident"], "Resident", "resident"),
             allowed_grids=ctx.allowed_grids(village),
         ),
     )
@@ -226,7 +213,7 @@ def resolve_create_team(_obj, info, input: dict) -> dict:
             ctx.actor,
             village,
             data,
-            leader_id=_key(village, input.get("leader"), "Resident", "leader"),
+            leader_id=input_key(village, input.get("leader"), "Resident", "leader"),
         ),
     )
 
@@ -255,7 +242,9 @@ def resolve_update_team(_obj, info, input: dict) -> dict:
     def arguments(village: str) -> tuple:
         changes = {k: input[k] for k in ("name", "description") if k in input}
         if "leader" in input:
-            changes["leader_resident_id"] = _key(village, input["leader"], "Resident", "leader")
+            changes["leader_resident_id"] = input_key(
+                village, input["leader"], "Resident", "leader"
+            )
         return (changes,)
 
     return _change_team(info, input["id"], teams.do_update_volunteer_team, arguments)
@@ -268,7 +257,7 @@ def resolve_add_member(_obj, info, input: dict) -> dict:
         info,
         input["team"],
         teams.do_add_team_member,
-        lambda village: (_key(village, input["resident"], "Resident", "resident"), data),
+        lambda village: (input_key(village, input["resident"], "Resident", "resident"), data),
     )
 
 
@@ -278,7 +267,7 @@ def resolve_remove_member(_obj, info, input: dict) -> dict:
         info,
         input["team"],
         teams.do_remove_team_member,
-        lambda village: (_key(village, input["resident"], "Resident", "resident"),),
+        lambda village: (input_key(village, input["resident"], "Resident", "resident"),),
     )
 
 

@@ -11,6 +11,8 @@ import binascii
 from typing import NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
+from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
+from villagelink.tenants.user_errors import ActionFailed, UserError
 
 
 class GlobalId(NamedTuple):
@@ -50,3 +52,23 @@ def filter_key(raw: str | None, type_name: str, village: str) -> int | None:
         return None
     gid = decode_id(raw, type_name)
     return int(gid.key) if gid.village == village and gid.key.isdigit() else -1
+
+
+NOT_IN_VILLAGE = "所选对象不存在或不在本村"
+
+
+def input_key(
+    village: str, raw: str | None, type_name: str, field: str, message: str = NOT_IN_VILLAGE
+) -> int | None:
+    """The integer key of an ID given in a mutation's input. An ID of another village
+    or type, or a malformed one, is refused like any other bad input: a userError
+    NOT_FOUND on `field`, which says nothing about whether it exists elsewhere."""
+    if raw is None:
+        return None
+    try:
+        gid = decode_id(raw, type_name)
+    except NotFound:
+        gid = None
+    if gid is None or gid.village != village or not gid.key.isdigit():
+        raise ActionFailed([UserError(field, message, USER_NOT_FOUND)])
+    return int(gid.key)

@@ -8,13 +8,12 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import NotFound
-from villagelink.graphql.core.ids import decode_id, int_key
+from villagelink.graphql.core.ids import decode_id, input_key, int_key
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.mediation.types import require_mediation
 from villagelink.tenants.mediation import actions
 from villagelink.tenants.mediation.actions import MEDIATION_CASE
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -26,23 +25,12 @@ def _payload(village: str, run: Callable[[], dict]) -> dict:
         return {"mediation_case": None, "user_errors": failed.errors}
 
 
-def _key(village: str, raw: str, type_name: str, field: str, message: str) -> int:
-    """An ID given as input: one of another type or village is simply not found here."""
-    try:
-        gid = decode_id(raw, type_name)
-    except NotFound:
-        gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, message, NOT_FOUND)])
-    return int(gid.key)
-
-
 def _mediator(village: str, raw: dict | None) -> dict | None:
     if raw is None:
         return None
     mediator = {k: v for k, v in raw.items() if v is not None}
     if "staff" in mediator:
-        mediator["staff"] = _key(
+        mediator["staff"] = input_key(
             village, mediator["staff"], "GridStaff", "mediator.staff", "网格人员不存在"
         )
     return mediator
@@ -51,7 +39,7 @@ def _mediator(village: str, raw: dict | None) -> dict | None:
 def _party(village: str, raw: dict, index: int) -> dict:
     party = {k: v for k, v in raw.items() if v is not None}
     if "resident" in party:
-        party["resident"] = _key(
+        party["resident"] = input_key(
             village, party["resident"], "Resident", f"parties.{index}.resident", "居民不存在"
         )
     return party

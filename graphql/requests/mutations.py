@@ -13,13 +13,13 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
 from villagelink.tenants.requests.queries import REQUEST
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -31,20 +31,6 @@ def _payload(key: str, type_name: str | None, village: str, run: Callable[[], di
     except ActionFailed as failed:
         return {key: None, "user_errors": failed.errors}
     return {key: as_node(type_name, village, found) if type_name else found, "user_errors": []}
-
-
-def _input_key(village: str, raw: str | None, type_name: str, field: str) -> int | None:
-    """The key of an ID given as input: one of another village (or of another type) is
-    simply not found here."""
-    if raw is None:
-        return None
-    try:
-        gid = decode_id(raw, type_name)
-    except NotFound:
-        gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, "所选对象不存在", NOT_FOUND)])
-    return int(gid.key)
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
@@ -90,11 +76,11 @@ def resolve_create_request(_obj, info, input: dict) -> dict:
             ctx.actor,
             village,
             data,
-            category_id=_input_key(village, input["category"], REQUEST_CATEGORY, "category"),
-            household_id=_input_key(village, input.get("household"), "Household", "household"),
+            category_id=input_key(village, input["category"], REQUEST_CATEGORY, "category"),
+            household_id=input_key(village, input.get("household"), "Household", "household"),
             building=input.get("building"),
-            grid_id=_input_key(village, input.get("grid"), "Grid", "grid"),
-            reporter_resident_id=_input_key(
+            grid_id=input_key(village, input.get("grid"), "Grid", "grid"),
+            reporter_resident_id=input_key(
                 village, input.get("reporter_resident"), "Resident", "reporterResident"
             ),
             scope=request_scope(ctx, village),
@@ -133,7 +119,7 @@ def resolve_accept_request(_obj, info, input: dict) -> dict:
         input,
         actions.do_accept_request,
         ("grade", "note"),
-        category_id=lambda v: _input_key(v, input.get("category"), REQUEST_CATEGORY, "category"),
+        category_id=lambda v: input_key(v, input.get("category"), REQUEST_CATEGORY, "category"),
     )
 
 
@@ -149,7 +135,7 @@ def resolve_assign_request(_obj, info, input: dict) -> dict:
         input,
         actions.do_assign_request,
         ("note",),
-        assignee_id=lambda v: _input_key(v, input.get("assignee"), "GridStaff", "assignee"),
+        assignee_id=lambda v: input_key(v, input.get("assignee"), "GridStaff", "assignee"),
     )
 
 
@@ -196,7 +182,7 @@ def resolve_create_request_category(_obj, info, input: dict) -> dict:
             ctx.actor,
             village,
             data,
-            parent_id=_input_key(village, input.get("parent"), REQUEST_CATEGORY, "parent"),
+            parent_id=input_key(village, input.get("parent"), REQUEST_CATEGORY, "parent"),
         ),
     )
 
@@ -219,7 +205,7 @@ def resolve_update_request_settings(_obj, info, input: dict) -> dict:
 
 
 def _request_keys(village: str, raws: list[str] | None) -> list[int]:
-    return [_input_key(village, raw, REQUEST, "requests") for raw in raws or ()]
+    return [input_key(village, raw, REQUEST, "requests") for raw in raws or ()]
 
 
 @mutation.field("createActionList")
@@ -287,7 +273,7 @@ def resolve_remove_request_from_action_list(_obj, info, input: dict) -> dict:
             ctx.actor,
             village,
             key,
-            _input_key(village, input["request"], REQUEST, "request"),
+            input_key(village, input["request"], REQUEST, "request"),
         ),
     )
 

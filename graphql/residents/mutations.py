@@ -8,10 +8,10 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id
+from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.residents import actions
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -32,19 +32,6 @@ def _resident_id(ctx: RequestContext, raw: str) -> GlobalId:
     return gid
 
 
-def _household_key(village: str, raw: str | None, field: str) -> int | None:
-    """A household ID given as input: one of another village is simply not found here."""
-    if raw is None:
-        return None
-    try:
-        gid = decode_id(raw, "Household")
-    except NotFound:
-        gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, "户不存在或不在您的管辖范围内", NOT_FOUND)])
-    return int(gid.key)
-
-
 @mutation.field("createResident")
 def resolve_create_resident(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
@@ -57,7 +44,13 @@ def resolve_create_resident(_obj, info, input: dict) -> dict:
     }
 
     def run() -> dict:
-        household = _household_key(village, input.get("household"), "household")
+        household = input_key(
+            village,
+            input.get("household"),
+            "Household",
+            "household",
+            "户不存在或不在您的管辖范围内",
+        )
         return actions.do_create_resident(
             ctx.tenant(village),
             ctx.actor,
@@ -101,7 +94,13 @@ def resolve_move_resident(_obj, info, input: dict) -> dict:
         input["resident"],
         actions.do_move_resident_to_household,
         lambda village: (
-            _household_key(village, input["household"], "household"),
+            input_key(
+                village,
+                input["household"],
+                "Household",
+                "household",
+                "户不存在或不在您的管辖范围内",
+            ),
             input.get("relation_to_head"),
         ),
     )

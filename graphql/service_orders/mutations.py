@@ -15,11 +15,11 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.ids import decode_id, input_key
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
 from villagelink.tenants.service_orders import actions
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -48,17 +48,6 @@ def _target(ctx: RequestContext, raw: str, type_name: str, *, centre: bool) -> t
     if not gid.key.isdigit():
         raise NotFound(type_name)
     return gid.village, int(gid.key)
-
-
-def _input_key(village: str, raw: str, type_name: str, field: str, message: str) -> int:
-    """An ID given as input: one of another village, or a malformed one, is not found here."""
-    try:
-        gid = decode_id(raw, type_name)
-    except NotFound:
-        gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, message, NOT_FOUND)])
-    return int(gid.key)
 
 
 def _fields(input: dict, names: tuple[str, ...]) -> dict:
@@ -125,7 +114,7 @@ def resolve_order_service(_obj, info, input: dict) -> dict:
     village, slot_id = _target(ctx, input["slot"], "ServiceSlot", centre=False)
 
     def run() -> dict:
-        resident_id = _input_key(
+        resident_id = input_key(
             village, input["resident"], "Resident", "resident", "居民不存在或不在您的管辖范围内"
         )
         return actions.do_order_service(
@@ -147,7 +136,7 @@ def resolve_dispatch_service_order(_obj, info, input: dict) -> dict:
     village, order_id = _target(ctx, input["order"], "ServiceOrder", centre=True)
 
     def run() -> dict:
-        team_id = _input_key(village, input["team"], VOLUNTEER_TEAM, "team", "志愿服务队不存在")
+        team_id = input_key(village, input["team"], VOLUNTEER_TEAM, "team", "志愿服务队不存在")
         return actions.do_dispatch_service_order(
             ctx.tenant(village), ctx.actor, village, order_id, team_id, _fields(input, ("note",))
         )

@@ -743,6 +743,78 @@ def test_pdf_attachments_on_the_local_disk(gql, client, admin, slug, db, residen
     assert refused["userErrors"] == [{"field": "contentType", "code": "INVALID"}]
 
 
+DETACH = """mutation($id: ID!) { detachFile(input: {id: $id}) {
+  detachedId userErrors { field code } } }"""
+
+
+def test_a_notices_files_are_reached_as_the_notice_is(
+    gql, client, admin, token, slug, db, integrator_of, resident_app
+):
+    """Attachment IDs are sequential: `node(id)`, attachFile and detachFile keep to
+    who sees the notice and who manages it, and to drafts for changes."""
+    draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
+    pdf = attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)["attachment"]
+    worker = token("grid-worker", village=slug)
+    callers = {
+        "admin": admin,
+        "grid worker": worker,
+        "coordinator": token("regional-coordinator", region=TEST_REGION),
+        "residents' app": resident_app,
+        "device platform": integrator_of(slug, "residents:read"),
+    }
+
+    def seen_by() -> set[str]:
+        seen = set()
+        for who, caller in callers.items():
+            _, body = gql(NODE, caller, {"id": pdf["id"]})
+            if "errors" in body:
+                assert first_code(body) == "NOT_FOUND", who
+            else:
+                seen.add(who)
+        return seen
+
+    # A draft's PDF is for the village's staff only, as the draft itself.
+    assert seen_by() == {"admin", "grid worker"}
+    # Grid workers read notices but do not manage them, nor their files.
+    _, body = gql(
+        ATTACH,
+        worker,
+        {
+            "input": {
+                "village": slug,
+                "key": upload_pdf(gql, client, worker, slug),
+                "recordType": "Notice",
+                "recordId": draft,
+            }
+        },
+    )
+    assert first_code(body) == "FORBIDDEN"
+    _, body = gql(DETACH, worker, {"id": pdf["id"]})
+    assert first_code(body) == "FORBIDDEN"
+    with db.tenant(slug) as conn:
+        assert conn.execute(select(m.attachments.c.status)).scalars().all() == ["active"]
+
+    # Published: whoever sees the notice sees its PDF; no one changes it any more.
+    mutate(gql, admin, step_document("publishNotice"), {"id": draft})
+    assert seen_by() == {"admin", "grid worker", "coordinator", "residents' app"}
+    _, body = gql(DETACH, worker, {"id": pdf["id"]})
+    assert first_code(body) == "FORBIDDEN"
+    for caller in (admin, token("platform-admin")):
+        _, body = gql(DETACH, caller, {"id": pdf["id"]})
+        assert body["data"]["detachFile"] == {
+            "detachedId": None,
+            "userErrors": [{"field": "id", "code": "INVALID_TRANSITION"}],
+        }
+    assert "residents' app" in seen_by()
+
+    # Back to a draft, its admin takes the file off.
+    mutate(gql, admin, WITHDRAW, {"id": draft, "reason": "附件有误"})
+    mutate(gql, admin, step_document("returnNoticeToDraft"), {"id": draft})
+    _, body = gql(DETACH, admin, {"id": pdf["id"]})
+    assert body["data"]["detachFile"] == {"detachedId": pdf["id"], "userErrors": []}
+    assert seen_by() == set()
+
+
 def test_deleting_a_draft_marks_its_files_for_removal(gql, client, admin, slug, db):
     draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
     attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)

@@ -1262,17 +1262,18 @@ ATTACH = """mutation($input: AttachFileInput!) { attachFile(input: $input) {
   attachment { id } userErrors { field code } } }"""
 
 
-def test_photos_attach_to_a_request(gql, client, settings, place):
-    slug, admin = place["slug"], place["admin"]
-    object_store(settings).ensure_bucket(slug)
-    rid = create(gql, admin, place, locationText="北门", reporterName="甲")["request"]["id"]
+def small_jpeg() -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (10, 120, 30)).save(out, "JPEG")
-    photo = out.getvalue()
+    return out.getvalue()
 
+
+def attach_photo(gql, client, caller: str, slug: str, rid: str) -> dict:
+    """Upload a small JPEG as `caller` and attach it to the request `rid`: the answer."""
+    photo = small_jpeg()
     _, body = gql(
         UPLOAD,
-        admin,
+        caller,
         {
             "input": {
                 "village": slug,
@@ -1287,18 +1288,16 @@ def test_photos_attach_to_a_request(gql, client, settings, place):
     url = urlsplit(ticket["url"])
     headers = {h["name"]: h["value"] for h in ticket["headers"]}
     assert client.put(f"{url.path}?{url.query}", data=photo, headers=headers).status_code == 200
-    _, body = gql(
-        ATTACH,
-        admin,
-        {
-            "input": {
-                "village": slug,
-                "key": ticket["key"],
-                "recordType": "Request",
-                "recordId": rid,
-            }
-        },
-    )
+    attach_input = {"village": slug, "key": ticket["key"], "recordType": "Request", "recordId": rid}
+    _, body = gql(ATTACH, caller, {"input": attach_input})
+    return body
+
+
+def test_photos_attach_to_a_request(gql, client, settings, place):
+    slug, admin = place["slug"], place["admin"]
+    object_store(settings).ensure_bucket(slug)
+    rid = create(gql, admin, place, locationText="北门", reporterName="甲")["request"]["id"]
+    body = attach_photo(gql, client, admin, slug, rid)
     assert body["data"]["attachFile"]["userErrors"] == []
 
     _, body = gql(
@@ -1311,22 +1310,69 @@ def test_photos_attach_to_a_request(gql, client, settings, place):
     assert (found["filename"], found["contentType"], found["size"]) == (
         "现场.jpg",
         "image/jpeg",
-        len(photo),
+        len(small_jpeg()),
     )
     # A request that does not exist takes no photo.
-    _, body = gql(
-        ATTACH,
-        admin,
-        {
-            "input": {
-                "village": slug,
-                "key": ticket["key"],
-                "recordType": "Request",
-                "recordId": encode_id("Request", slug, 999999),
-            }
-        },
-    )
+    body = attach_photo(gql, client, admin, slug, encode_id("Request", slug, 999999))
     assert body["data"]["attachFile"]["attachment"] is None
+    assert error_codes(body["data"]["attachFile"]) == [("recordId", "NOT_FOUND")]
+
+
+DETACH = """mutation($id: ID!) { detachFile(input: {id: $id}) {
+  detachedId userErrors { field code } } }"""
+
+
+def test_photos_are_reached_as_their_request_is(db, gql, client, token, place):
+    """Attachment IDs are sequential: `node(id)`, attachFile and detachFile keep to the
+    requests the caller sees (a grid worker's grids, a coordinator's escalated ones)."""
+    slug, admin = place["slug"], place["admin"]
+    worker = token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
+    coordinator = token("regional-coordinator", region=TEST_REGION)
+    mine = worker_grids(db, slug)
+    own = next(g for g in place["grids"] if key_of(g["id"]) in mine)
+    other = next(g for g in place["grids"] if key_of(g["id"]) not in mine)
+    inside, outside = (
+        create(gql, admin, place, locationText=text, grid=grid["id"], reporterName="甲")["request"][
+            "id"
+        ]
+        for text, grid in (("甲", own), ("乙", other))
+    )
+    photos = {
+        rid: attach_photo(gql, client, admin, slug, rid)["data"]["attachFile"]["attachment"]["id"]
+        for rid in (inside, outside)
+    }
+
+    def seen(caller: str, rid: str) -> bool:
+        _, body = gql(NODE, caller, {"id": photos[rid]})
+        if "errors" in body:
+            assert first_code(body) == "NOT_FOUND"
+            return False
+        return body["data"]["node"] is not None
+
+    # The grid worker: photos of their grids' requests only, to see, add and take off.
+    assert (seen(worker, inside), seen(worker, outside)) == (True, False)
+    refused = attach_photo(gql, client, worker, slug, outside)["data"]["attachFile"]
+    assert error_codes(refused) == [("recordId", "NOT_FOUND")]
+    _, body = gql(DETACH, worker, {"id": photos[outside]})
+    assert body["data"]["detachFile"]["userErrors"] == [{"field": "id", "code": "NOT_FOUND"}]
+    assert seen(admin, outside)
+    added = attach_photo(gql, client, worker, slug, inside)["data"]["attachFile"]
+    assert added["userErrors"] == []
+    _, body = gql(DETACH, worker, {"id": added["attachment"]["id"]})
+    assert body["data"]["detachFile"]["userErrors"] == []
+
+    # The coordinator: photos of requests escalated to the region, read only.
+    assert (seen(coordinator, inside), seen(coordinator, outside)) == (False, False)
+    with db.tenant(slug) as conn:
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == key_of(outside))
+            .values(due_at=func.now() - timedelta(days=3))
+        )
+        actions.do_escalate_overdue(conn, ACTOR, slug, datetime.now().astimezone())
+    assert (seen(coordinator, inside), seen(coordinator, outside)) == (False, True)
+    _, body = gql(DETACH, coordinator, {"id": photos[outside]})
+    assert first_code(body) == "FORBIDDEN"
 
 
 # -- statement count ---------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """The object store and attachments, each test run against both backends: the local
 disk (served by the application over real HTTP) and a real MinIO server.
 
-No record type declares attachments yet (requests, notices and the rest come
-with later issues), so these tests declare one of their own, `StorageTestRecord`,
-backed by a small table in each test village.
+The mechanics are tested on record types of the tests' own, backed by a small
+table in each test village: `StorageTestRecord`, whose files everyone who reads
+the village sees, and `StorageTestHiddenRecord`, declared without rules of reach.
+How requests' and notices' rules keep to their domains is tested with them.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from villagelink.storage.store import ObjectStore
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.attachments import actions
-from villagelink.tenants.attachments.declarations import declare_attachments
+from villagelink.tenants.attachments.declarations import any_writer, declare_attachments
 
 from .conftest import TEST_REGION, new_village_slug
 
@@ -62,7 +63,22 @@ def _record_exists(conn: Connection, record_id: str) -> bool:
     return found.first() is not None
 
 
-declare_attachments(RECORD, ["request_photo", "import_sheet"], _record_exists)
+def _every_record(_ctx, _village: str, record_ids: list[str]) -> set[str]:
+    return set(record_ids)
+
+
+# Whoever reads the village sees the test records' files; whoever writes it changes them.
+declare_attachments(
+    RECORD,
+    ["request_photo", "import_sheet"],
+    _record_exists,
+    visible=_every_record,
+    writable=any_writer,
+)
+
+# Declared without rules of reach: its files are for its own actions only.
+HIDDEN = "StorageTestHiddenRecord"
+declare_attachments(HIDDEN, ["request_photo"], _record_exists)
 
 ACTOR = Actor(
     Principal(
@@ -637,6 +653,49 @@ def test_graphql_refusals(db, backend, place, gql_on):
         DETACH, "village-admin", {"id": encode_id("Attachment", place, 999)}, village=place
     )
     assert body["data"]["detachFile"]["userErrors"] == [{"field": "id", "code": "NOT_FOUND"}]
+
+
+def test_a_type_without_rules_of_reach_keeps_its_files_from_the_api(db, store, place, gql_on):
+    """What reaching the village gives is not enough: attachment IDs are sequential."""
+    hidden = attach(db, store, place, upload(db, store, place, jpeg()), record_type=HIDDEN)
+    hidden_id = encode_id("Attachment", place, hidden["id"])
+    body = gql_on(NODE, "platform-admin", {"id": hidden_id})
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # Not found to detach either, exactly like an attachment that does not exist.
+    body = gql_on(DETACH, "village-admin", {"id": hidden_id}, village=place)
+    assert body["data"]["detachFile"] == {
+        "detachedId": None,
+        "userErrors": [{"field": "id", "code": "NOT_FOUND"}],
+    }
+    attach_input = {
+        "village": place,
+        "key": upload(db, store, place, jpeg()),
+        "recordType": HIDDEN,
+        "recordId": encode_id(HIDDEN, place, 1),
+    }
+    body = gql_on(ATTACH, "platform-admin", {"input": attach_input})
+    assert [(e["field"], e["code"]) for e in body["data"]["attachFile"]["userErrors"]] == [
+        ("recordId", "NOT_FOUND")
+    ]
+    assert [(row.id, row.status) for row in attachment_rows(db, place)] == [
+        (hidden["id"], "active")
+    ]
+
+
+def test_detach_needs_a_record_that_takes_changes(db, store, place, gql_on):
+    """`exists` is asked when detaching too: a record that takes no changes to its files
+    now (here: gone) keeps them."""
+    row = attach(db, store, place, upload(db, store, place, jpeg()), record_id="2")
+    with db.tenant(place) as conn:
+        conn.execute(text("DELETE FROM storage_test_records WHERE id = 2"))
+    body = gql_on(
+        DETACH, "village-admin", {"id": encode_id("Attachment", place, row["id"])}, village=place
+    )
+    assert body["data"]["detachFile"] == {
+        "detachedId": None,
+        "userErrors": [{"field": "id", "code": "INVALID_TRANSITION"}],
+    }
+    assert [r.status for r in attachment_rows(db, place)] == ["active"]
 
 
 def test_local_endpoint_serves_signed_keys_of_real_villages_only(tmp_path):

@@ -16,9 +16,12 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, int_key
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.notices.types import notice_loader
 from villagelink.graphql.storage.mutations import schedule_object_removal
-from villagelink.tenants.notices import actions
-from villagelink.tenants.notices.queries import NOTICE
+from villagelink.graphql.storage.types import seen_with_record
+from villagelink.tenants.attachments.declarations import declare_attachments
+from villagelink.tenants.notices import actions, queries
+from villagelink.tenants.notices.queries import NOTICE, NOTICE_ATTACHMENT
 from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
@@ -33,10 +36,14 @@ def _payload(village: str, run: Callable[[], dict]) -> dict:
         return {"notice": None, "user_errors": failed.errors}
 
 
-def _require_manager(ctx: RequestContext, village: str) -> None:
+def may_manage(ctx: RequestContext, village: str) -> bool:
     """Notices speak for the village: its admins (or the platform's) manage them."""
+    return ctx.access.can_write(village) and village not in ctx.access.grid_scoped
+
+
+def _require_manager(ctx: RequestContext, village: str) -> None:
     ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
+    if not may_manage(ctx, village):
         raise Forbidden("only the village's admins may manage notices")
 
 
@@ -122,5 +129,15 @@ def resolve_mark_notice_read(_obj, info, input: dict) -> dict:
         ),
     )
 
+
+# A notice's PDFs (通知附件): seen by whoever sees the notice (`notice_scope`), changed
+# by those who manage notices, and only while it is a draft (`takes_attachments`).
+declare_attachments(
+    NOTICE,
+    [NOTICE_ATTACHMENT],
+    queries.takes_attachments,
+    visible=seen_with_record(notice_loader),
+    writable=lambda ctx, village, _notice: may_manage(ctx, village),
+)
 
 bindables = [mutation]

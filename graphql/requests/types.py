@@ -23,11 +23,12 @@ from villagelink.graphql.core.nodes import (
 )
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import household_loader, resident_loader
-from villagelink.graphql.storage.types import record_attachments_loader
+from villagelink.graphql.storage.types import record_attachments_loader, seen_with_record
 from villagelink.graphql.villages.types import grid_loader, grid_staff_loader
+from villagelink.tenants.attachments.declarations import any_writer, declare_attachments
 from villagelink.tenants.requests import queries
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
-from villagelink.tenants.requests.queries import REQUEST, RequestFilter, RequestScope
+from villagelink.tenants.requests.queries import REQUEST, REQUEST_PHOTO, RequestFilter, RequestScope
 from villagelink.tenants.requests.tables import OPEN_STATES
 from villagelink.tenants.sensitive import mask_phone
 
@@ -328,6 +329,15 @@ def resolve_action_list_requests(action_list: dict, info) -> list[dict]:
 
 
 register_node_type(REQUEST, fetch_by_int_key(request_loader))
+# Photos of a request (现场照片): seen by whoever sees the request (`request_scope`),
+# added and taken off by the village's writers who see it (a grid worker: in their grids).
+declare_attachments(
+    REQUEST,
+    [REQUEST_PHOTO],
+    queries.request_exists,
+    visible=seen_with_record(request_loader),
+    writable=any_writer,
+)
 register_node_type(REQUEST_CATEGORY, fetch_by_int_key(_category_loader))
 register_node_type(ACTION_LIST, fetch_by_int_key(action_list_loader))
 

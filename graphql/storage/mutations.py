@@ -7,14 +7,15 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import NotFound
+from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id
 from villagelink.graphql.core.nodes import as_node
-from villagelink.graphql.storage.types import ATTACHMENT
+from villagelink.graphql.storage.types import ATTACHMENT, attachment_loader
 from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import IMAGE_TYPES
 from villagelink.tenants.attachments import actions
+from villagelink.tenants.attachments.declarations import AttachmentDeclaration, declaration
 from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
@@ -65,16 +66,20 @@ def resolve_attach_file(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
     ctx.require_write(village)
+    record_type = input["record_type"]
+    record = _record_key(village, record_type, input["record_id"])
+    declared = declaration(record_type)
+    if declared is not None and record is not None:
+        record = _changeable(ctx, village, declared, record)
 
     def run() -> dict:
-        record = _record_key(village, input["record_type"], input["record_id"])
         row = actions.do_attach_file(
             ctx.tenant(village),
             ctx.actor,
             village,
             object_store(ctx.settings),
             input["key"],
-            input["record_type"],
+            record_type,
             record,
         )
         if row["content_type"] in IMAGE_TYPES:
@@ -94,17 +99,42 @@ def _record_key(village: str, record_type: str, raw: str) -> str | None:
     return gid.key if gid.village == village else None
 
 
+def _changeable(
+    ctx: RequestContext, village: str, declared: AttachmentDeclaration, record: str
+) -> str | None:
+    """`record` if the caller sees it, as its type declared; None (a record not
+    found, as the action says) otherwise. FORBIDDEN if its files are not theirs to change."""
+    if record not in declared.visible(ctx, village, [record]):
+        return None
+    _require_writable(ctx, village, declared, record)
+    return record
+
+
+def _require_writable(
+    ctx: RequestContext, village: str, declared: AttachmentDeclaration, record: str
+) -> None:
+    if not declared.writable(ctx, village, record):
+        raise Forbidden("your role may not change the files of this record")
+
+
 @mutation.field("detachFile")
 def resolve_detach_file(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = decode_id(input["id"], ATTACHMENT)
-    ctx.require_write(gid.village)
+    village = gid.village
+    ctx.require_write(village)
     if not gid.key.isdigit():
         raise NotFound(ATTACHMENT)
+    # Only a file the caller sees (else: not found, like one that does not exist).
+    found = attachment_loader(ctx, village).load(int(gid.key))
+    if found is not None:
+        _require_writable(ctx, village, declaration(found["record_type"]), found["record_id"])
 
     def run() -> dict:
-        row = actions.do_detach_file(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key))
-        schedule_object_removal(ctx, gid.village, [row["id"]])
+        row = actions.do_detach_file(
+            ctx.tenant(village), ctx.actor, village, found["id"] if found else None
+        )
+        schedule_object_removal(ctx, village, [row["id"]])
         return {"detached_id": input["id"]}
 
     return _user_errors({"detached_id": None}, run)

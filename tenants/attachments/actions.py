@@ -27,6 +27,7 @@ from villagelink.tenants.attachments.queries import ACTIVE, REMOVING
 from villagelink.tenants.attachments.validation import TOO_LARGE, NewUploadSchema
 from villagelink.tenants.user_errors import (
     INVALID,
+    INVALID_TRANSITION,
     MISMATCH,
     NOT_FOUND,
     ActionFailed,
@@ -197,21 +198,37 @@ def _check_size(
         raise _failed("key", "文件大小与声明的不符，已删除", MISMATCH)
 
 
-def do_detach_file(conn: Connection, actor: Actor, village: str, attachment_id: int) -> dict:
-    """Take a file off its record; its objects go in a job after the commit."""
+def do_detach_file(conn: Connection, actor: Actor, village: str, attachment_id: int | None) -> dict:
+    """Take a file off its record; its objects go in a job after the commit. An
+    `attachment_id` of None stands for an ID that named no attachment the caller sees.
+
+    Refused while the record takes no changes to its files (a published notice:
+    what residents were shown stays as it was)."""
     t = m.attachments
+    found = None
+    if attachment_id is not None:
+        found = (
+            conn.execute(
+                select(t.c.record_type, t.c.record_id)
+                .where(t.c.id == attachment_id, t.c.status == ACTIVE)
+                # Two detaches of one file: the second waits, then finds it gone.
+                .with_for_update()
+            )
+            .mappings()
+            .first()
+        )
+    if found is None:
+        raise _failed("id", "附件不存在", NOT_FOUND)
+    declared = declaration(found["record_type"])
+    if declared is None or not declared.exists(conn, found["record_id"]):
+        raise _failed("id", "此记录现在不能更改附件", INVALID_TRANSITION)
     row = (
         conn.execute(
-            t.update()
-            .where(t.c.id == attachment_id, t.c.status == ACTIVE)
-            .values(status=REMOVING)
-            .returning(*t.c)
+            t.update().where(t.c.id == attachment_id).values(status=REMOVING).returning(*t.c)
         )
         .mappings()
-        .first()
+        .one()
     )
-    if row is None:
-        raise _failed("id", "附件不存在", NOT_FOUND)
     record(
         conn,
         actor,

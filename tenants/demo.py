@@ -4,7 +4,8 @@
 one village (grids, grid staff, buildings, households, residents, tags) without
 touching a database, so the same seed always gives the same village.
 `seed_demo_region` provisions the region and writes those rows, one village per
-transaction, in bulk.
+transaction, in bulk, together with the village's affairs (requests, activities,
+service orders, notices, mediation: demo_affairs.py).
 """
 
 from __future__ import annotations
@@ -15,15 +16,24 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 from faker import Faker
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.postgresql import insert
 from tqdm import tqdm
 
 from villagelink.platform import models as pm
+from villagelink.platform.audit import record
 from villagelink.platform.db import Database
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
+from villagelink.tenants.activities.recurrence import local_today
+from villagelink.tenants.demo_affairs import (
+    DEMO_ACTOR,
+    ELDERLY_AGE,
+    build_affairs,
+    insert_returning_ids,
+    write_affairs,
+)
 from villagelink.tenants.id_numbers import compose
 
 REGION_ID = "nanhe"
@@ -37,7 +47,6 @@ DEMO_CLIENT_ID = "demo-integrator"
 DEMO_CLIENT_NAME = "示例集成方（设备平台）"
 DEMO_CLIENT_SCOPES = ("residents:read",)
 
-ELDERLY_AGE = 60
 RESIDENT_BATCH = 1000
 
 
@@ -716,24 +725,25 @@ def build_village(plan: VillagePlan, seed: int) -> VillageRows:
 # --- writing -------------------------------------------------------------------
 
 
-def _insert_returning_ids(conn: Connection, table: Table, values: list[dict]) -> list[int]:
-    """Bulk insert (executemany) and the new ids in the order of `values`."""
-    if not values:
-        return []
-    result = conn.execute(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True), values
-    )
-    return list(result.scalars())
+@dataclass(frozen=True)
+class VillageIds:
+    """The database ids of a village's rows, by their positions in VillageRows."""
+
+    grids: list[int]
+    staff: list[int]
+    buildings: list[int]
+    households: list[int]
+    residents: list[int]
 
 
-def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) -> None:
+def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) -> VillageIds:
     """Insert a village's rows into the village schema of `conn`, turning list
-    positions into database ids; `bar` counts residents as they go in."""
+    positions into database ids (returned); `bar` counts residents as they go in."""
     grid_ids: dict[int, int] = {}
     # Parents before children: the community grid, then large, then micro grids.
     for level in m.GRID_LEVELS:
         positions = [g for g, grid in enumerate(rows.grids) if grid.level == level]
-        ids = _insert_returning_ids(
+        ids = insert_returning_ids(
             conn,
             m.grids,
             [
@@ -748,7 +758,7 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
         )
         grid_ids.update(zip(positions, ids, strict=True))
 
-    staff_ids = _insert_returning_ids(
+    staff_ids = insert_returning_ids(
         conn,
         m.grid_staff,
         [
@@ -765,7 +775,7 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
         ],
     )
 
-    building_ids = _insert_returning_ids(
+    building_ids = insert_returning_ids(
         conn,
         m.buildings,
         [
@@ -773,7 +783,7 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
             for b in rows.buildings
         ],
     )
-    household_ids = _insert_returning_ids(
+    household_ids = insert_returning_ids(
         conn,
         m.households,
         [
@@ -791,7 +801,7 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
     resident_ids: list[int] = []
     for start in range(0, len(rows.residents), RESIDENT_BATCH):
         batch = rows.residents[start : start + RESIDENT_BATCH]
-        resident_ids += _insert_returning_ids(
+        resident_ids += insert_returning_ids(
             conn,
             m.residents,
             [
@@ -832,6 +842,13 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
             m.households.c.head_resident_id.is_(None),
         )
         .values(head_resident_id=m.residents.c.id)
+    )
+    return VillageIds(
+        [grid_ids[g] for g in range(len(rows.grids))],
+        staff_ids,
+        building_ids,
+        household_ids,
+        resident_ids,
     )
 
 
@@ -884,8 +901,9 @@ def _provision_region(db: Database, plans: list[VillagePlan], store: ObjectStore
         )
 
 
-def _seed_village(db: Database, plan: VillagePlan, seed: int, progress: bool) -> bool:
+def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progress: bool) -> bool:
     rows = build_village(plan, seed)
+    affairs = build_affairs(rows, plan.name, seed, today, AGES_AS_OF)
     with db.tenant(plan.slug) as conn:
         # Two seeders started at once must not both fill the village.
         conn.execute(
@@ -899,7 +917,21 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, progress: bool) ->
             unit="人",
             disable=not progress,
         ) as bar:
-            write_village(conn, rows, bar)
+            ids = write_village(conn, rows, bar)
+        write_affairs(conn, affairs, rows, ids)
+        # The rows were written in bulk, not by actions: the seeding is their one audit entry.
+        record(
+            conn,
+            DEMO_ACTOR,
+            village=plan.slug,
+            action="demo.seed",
+            details={
+                "seed": seed,
+                "today": today.isoformat(),
+                "residents": len(rows.residents),
+                **affairs.counts(),
+            },
+        )
     return True
 
 
@@ -908,6 +940,7 @@ def seed_demo_region(
     *,
     residents_per_village: int | None = None,
     seed: int = DEFAULT_SEED,
+    today: date | None = None,
     progress: bool = True,
     store: ObjectStore | None = None,
 ) -> bool:
@@ -915,12 +948,14 @@ def seed_demo_region(
     fill them; False if already seeded.
 
     A village counts as seeded when it has residents. Each village is written
-    in one transaction, so it is either complete or empty: a seed interrupted
-    half-way resumes with the villages still empty, and a second run finds
-    every village seeded and changes nothing, not even the platform rows.
-    Village i draws from `seed + i`, so a resumed village gets the same rows
+    in one transaction, people and affairs together, so it is either complete or
+    empty: a seed interrupted half-way resumes with the villages still empty, and a
+    second run finds every village seeded and changes nothing, not even the platform
+    rows. Village i draws from `seed + i`, so a resumed village gets the same rows
     it would have got in one go. `residents_per_village` replaces the planned
-    2,000-4,000 residents of every village (tests use a few hundred).
+    2,000-4,000 residents of every village (tests use a few hundred). The affairs
+    (demo_affairs.py) are the ninety days before `today` (by default the day it runs,
+    in Beijing time) and the weeks after it.
     """
     plans = demo_plans(residents_per_village)
     provisioned = {village.slug for village in provisioning.list_villages(db)}
@@ -932,5 +967,6 @@ def seed_demo_region(
     if not pending:
         return False
     _provision_region(db, plans, store)
-    seeded = [_seed_village(db, plan, seed + index, progress) for index, plan in pending]
+    day = today or local_today()
+    seeded = [_seed_village(db, plan, seed + index, day, progress) for index, plan in pending]
     return any(seeded)

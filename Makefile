@@ -47,6 +47,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/residents_list.py
 	$(BIN)/python bench/provisioning.py
+	$(BIN)/python bench/requests_create.py
 
 clean-var:
 	rm -rf var

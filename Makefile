@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/residents_list.py
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/requests_create.py
+	$(BIN)/python bench/onetable_import.py
 
 clean-var:
 	rm -rf var

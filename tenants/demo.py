@@ -45,7 +45,9 @@ AGES_AS_OF = date(2026, 1, 1)
 
 DEMO_CLIENT_ID = "demo-integrator"
 DEMO_CLIENT_NAME = "示例集成方（设备平台）"
-DEMO_CLIENT_SCOPES = ("residents:read",)
+# A residents' app of the device platform: resident records (masked) and the notices
+# residents read, with their read counts.
+DEMO_CLIENT_SCOPES = ("residents:read", "notices:read")
 
 RESIDENT_BATCH = 1000
 

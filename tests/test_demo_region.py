@@ -121,7 +121,7 @@ def test_demo_integrator_client(db: Database, region) -> None:
             .one()
         )
     assert client["name"] == "示例集成方（设备平台）"
-    assert client["scopes"] == ["residents:read"]
+    assert client["scopes"] == ["residents:read", "notices:read"]
     assert len(client["villages"]) == 2 and set(client["villages"]) <= set(SLUGS)
 
 

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import threading
-import time
 
 import requests
-from residents_list import Round, first_village, graphql, mint_token, percentile
+from residents_list import HEADER, first_village, graphql, mint_token, report, run_round
 
 CREATE_REQUEST = """
 mutation Create($input: CreateRequestInput!) {
@@ -71,54 +69,6 @@ def new_request(slug: str, number: int, categories: list[str], households: list[
     }
 
 
-def run_round(
-    url: str,
-    token: str,
-    slug: str,
-    concurrency: int,
-    total: int,
-    time_limit: float,
-    numbers: itertools.count,
-    where: tuple[list[str], list[str]],
-) -> Round:
-    """`total` registrations over `concurrency` threads, each with its own session."""
-    result = Round(concurrency)
-    remaining = iter(range(total))
-    lock = threading.Lock()
-    deadline = time.monotonic() + time_limit
-
-    def client() -> None:
-        with requests.Session() as session:
-            while time.monotonic() < deadline:
-                with lock:
-                    if next(remaining, None) is None:
-                        return
-                    number = next(numbers)
-                variables = {"input": new_request(slug, number, *where)}
-                started = time.perf_counter()
-                try:
-                    data = graphql(session, url, token, CREATE_REQUEST, variables)
-                    refused = data["createRequest"]["userErrors"]
-                    if refused:
-                        raise RuntimeError(refused[0]["message"])
-                except (requests.RequestException, RuntimeError) as exc:
-                    with lock:
-                        result.errors.append(str(exc))
-                    continue
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    result.latencies_ms.append(elapsed)
-
-    threads = [threading.Thread(target=client) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.elapsed_s = time.perf_counter() - started
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--url", default="http://127.0.0.1:8000/graphql")
@@ -134,22 +84,19 @@ def main() -> None:
     where = places(args.url, token, slug)
     numbers = itertools.count(1)
     print(f"createRequest, village {slug}, {args.url}")
-    print(
-        f"{'concurrency':>11} {'requests':>9} {'errors':>7} "
-        f"{'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}"
-    )
+    print(HEADER)
+
+    def send(session: requests.Session, _number: int) -> None:
+        # Numbers run on across levels, so every registration differs.
+        variables = {"input": new_request(slug, next(numbers), *where)}
+        data = graphql(session, args.url, token, CREATE_REQUEST, variables)
+        refused = data["createRequest"]["userErrors"]
+        if refused:
+            raise RuntimeError(refused[0]["message"])
+
     for level in (int(n) for n in args.concurrency.split(",")):
-        result = run_round(
-            args.url, token, slug, level, args.requests, args.time_limit, numbers, where
-        )
-        done = result.latencies_ms
-        if not done:
-            print(f"{level:>11} {0:>9} {len(result.errors):>7}  all failed: {result.errors[0]}")
-        else:
-            print(
-                f"{level:>11} {len(done):>9} {len(result.errors):>7} {percentile(done, 50):>8.1f} "
-                f"{percentile(done, 95):>8.1f} {len(done) / result.elapsed_s:>8.1f}"
-            )
+        result = run_round(level, args.requests, args.time_limit, send)
+        report(result)
         if any("429" in error for error in result.errors):
             print(RATE_LIMITED)
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,8 +48,9 @@ def mint_token(*args: str) -> str:
     return result.stdout.strip()
 
 
-def graphql(session: requests.Session, url: str, token: str, query: str,
-            variables: dict | None = None) -> dict:
+def graphql(
+    session: requests.Session, url: str, token: str, query: str, variables: dict | None = None
+) -> dict:
     response = session.post(
         url,
         json={"query": query, "variables": variables or {}},
@@ -79,9 +81,11 @@ class Round:
     elapsed_s: float = 0.0
 
 
-def run_round(url: str, token: str, slug: str, concurrency: int, total: int,
-              time_limit: float) -> Round:
-    """`total` requests over `concurrency` threads, each with its own session."""
+def run_round(
+    concurrency: int, total: int, time_limit: float, send: Callable[[requests.Session, int], None]
+) -> Round:
+    """`total` calls of `send(session, number)` over `concurrency` threads, each with its
+    own session; a call that raises counts as an error. Stops early at `time_limit`."""
     result = Round(concurrency)
     remaining = iter(range(total))
     lock = threading.Lock()
@@ -91,11 +95,12 @@ def run_round(url: str, token: str, slug: str, concurrency: int, total: int,
         with requests.Session() as session:
             while time.monotonic() < deadline:
                 with lock:
-                    if next(remaining, None) is None:
-                        return
+                    number = next(remaining, None)
+                if number is None:
+                    return
                 started = time.perf_counter()
                 try:
-                    graphql(session, url, token, RESIDENTS_QUERY, {"slug": slug})
+                    send(session, number)
                 except (requests.RequestException, RuntimeError) as exc:
                     with lock:
                         result.errors.append(str(exc))
@@ -112,6 +117,24 @@ def run_round(url: str, token: str, slug: str, concurrency: int, total: int,
         thread.join()
     result.elapsed_s = time.perf_counter() - started
     return result
+
+
+HEADER = (
+    f"{'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}"
+)
+
+
+def report(result: Round) -> None:
+    """One line per concurrency level: latency percentiles and throughput."""
+    done = result.latencies_ms
+    level = result.concurrency
+    if not done:
+        print(f"{level:>11} {0:>9} {len(result.errors):>7}  all failed: {result.errors[0]}")
+        return
+    print(
+        f"{level:>11} {len(done):>9} {len(result.errors):>7} {percentile(done, 50):>8.1f} "
+        f"{percentile(done, 95):>8.1f} {len(done) / result.elapsed_s:>8.1f}"
+    )
 
 
 def percentile(values: list[float], p: int) -> float:
@@ -136,18 +159,13 @@ def main() -> None:
         data = graphql(session, args.url, token, RESIDENTS_QUERY, {"slug": slug})
     page = len(data["village"]["residents"]["edges"])
     print(f"resident list, {page} per page, village {slug}, {args.url}")
-    print(f"{'concurrency':>11} {'requests':>9} {'errors':>7} "
-          f"{'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}")
+    print(HEADER)
+
+    def send(session: requests.Session, _number: int) -> None:
+        graphql(session, args.url, token, RESIDENTS_QUERY, {"slug": slug})
+
     for level in (int(n) for n in args.concurrency.split(",")):
-        result = run_round(args.url, token, slug, level, args.requests, args.time_limit)
-        done = result.latencies_ms
-        if not done:
-            print(f"{level:>11} {0:>9} {len(result.errors):>7}  all failed: {result.errors[0]}")
-            continue
-        print(
-            f"{level:>11} {len(done):>9} {len(result.errors):>7} {percentile(done, 50):>8.1f} "
-            f"{percentile(done, 95):>8.1f} {len(done) / result.elapsed_s:>8.1f}"
-        )
+        report(run_round(level, args.requests, args.time_limit, send))
 
 
 if __name__ == "__main__":

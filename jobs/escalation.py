@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 
 from rq import Retry
 
-from villagelink.jobs.maintenance import FAILURE_TTL
-from villagelink.jobs.queues import MAINTENANCE, queue
-from villagelink.jobs.worker import job_database, job_settings
+from villagelink.jobs.maintenance import for_each_village
+from villagelink.jobs.worker import job_database
 from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
-from villagelink.tenants.provisioning import list_villages
 from villagelink.tenants.requests.actions import do_escalate_overdue
 
 ESCALATION_RETRY = Retry(max=3, interval=[30, 120, 600])
@@ -40,22 +38,13 @@ def escalate_overdue_requests(now: datetime | None = None) -> list[str]:
     """Enqueue `escalate_village_requests` for every active village at one moment
     (`now`, by default the present); returns the job ids."""
     moment = now or datetime.now(UTC)
-    villages = [v.slug for v in list_villages(job_database()) if v.status == "active"]
-    maintenance = queue(MAINTENANCE, job_settings())
-    jobs = maintenance.enqueue_many(
-        [
-            maintenance.prepare_data(
-                escalate_village_requests,
-                args=(slug, moment),
-                retry=ESCALATION_RETRY,
-                timeout=ESCALATION_JOB_TIMEOUT,
-                failure_ttl=FAILURE_TTL,
-                description=f"escalate overdue requests: {slug}",
-            )
-            for slug in villages
-        ]
+    return for_each_village(
+        escalate_village_requests,
+        args=(moment,),
+        retry=ESCALATION_RETRY,
+        timeout=ESCALATION_JOB_TIMEOUT,
+        label="escalate overdue requests",
     )
-    return [job.id for job in jobs]
 
 
 def escalate_village_requests(slug: str, now: datetime) -> list[dict]:

@@ -9,6 +9,7 @@ with a backoff, when it fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from rq import Retry
@@ -36,22 +37,38 @@ class VillageStats:
     aged_60_plus: int
 
 
-def refresh_village_stats() -> list[str]:
-    """Enqueue `refresh_village_stats_for` for every active village; returns the job ids."""
+def for_each_village(
+    func: Callable, *, args: tuple = (), retry: Retry, timeout: int, label: str
+) -> list[str]:
+    """Enqueue `func(slug, *args)` on the maintenance queue once per active village, so
+    that one village's failure is retried on its own; returns the job ids. The periodic
+    jobs are such fan-outs."""
     villages = [v.slug for v in list_villages(job_database()) if v.status == "active"]
     maintenance = queue(MAINTENANCE, job_settings())
-    jobs = maintenance.enqueue_many([
-        maintenance.prepare_data(
-            refresh_village_stats_for,
-            args=(slug,),
-            retry=STATS_RETRY,
-            timeout=STATS_JOB_TIMEOUT,
-            failure_ttl=FAILURE_TTL,
-            description=f"village stats: {slug}",
-        )
-        for slug in villages
-    ])
+    jobs = maintenance.enqueue_many(
+        [
+            maintenance.prepare_data(
+                func,
+                args=(slug, *args),
+                retry=retry,
+                timeout=timeout,
+                failure_ttl=FAILURE_TTL,
+                description=f"{label}: {slug}",
+            )
+            for slug in villages
+        ]
+    )
     return [job.id for job in jobs]
+
+
+def refresh_village_stats() -> list[str]:
+    """Enqueue `refresh_village_stats_for` for every active village; returns the job ids."""
+    return for_each_village(
+        refresh_village_stats_for,
+        retry=STATS_RETRY,
+        timeout=STATS_JOB_TIMEOUT,
+        label="village stats",
+    )
 
 
 def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
@@ -88,4 +105,3 @@ def count_village(slug: str) -> VillageStats:
             )
         ).one()
     return VillageStats(slug, *row)
-

@@ -13,11 +13,14 @@ from rq.cron import CronScheduler
 from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
 from villagelink.jobs.queues import MAINTENANCE, redis_connection
+from villagelink.jobs.storage import sweep_objects
 from villagelink.platform.settings import Settings
 
 VILLAGE_STATS_INTERVAL = 10 * 60
 # Deadlines are hours to days: five minutes late to escalate is on time.
 ESCALATION_INTERVAL = 5 * 60
+# Abandoned uploads and removals whose job was lost: nothing waits on them.
+OBJECT_SWEEP_INTERVAL = 60 * 60
 
 
 def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
@@ -35,6 +38,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         escalate_overdue_requests,
         queue_name=MAINTENANCE,
         interval=ESCALATION_INTERVAL,
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        sweep_objects,
+        queue_name=MAINTENANCE,
+        interval=OBJECT_SWEEP_INTERVAL,
         job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )

@@ -17,6 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from rq import Retry
 from sqlalchemy import select
 
+from villagelink.jobs.maintenance import for_each_village
 from villagelink.jobs.queues import INGEST, queue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
@@ -127,6 +128,13 @@ def remove_attachment_objects(village: str, attachment_ids: list[int]) -> list[i
         with job_database().tenant(village) as conn:
             conn.execute(a.delete().where(a.c.id.in_(removed), a.c.status == REMOVING))
     return removed
+
+
+def sweep_objects() -> list[str]:
+    """The periodic fan-out of `sweep_village_objects` over every active village."""
+    return for_each_village(
+        sweep_village_objects, retry=STORAGE_RETRY, timeout=300, label="sweep objects"
+    )
 
 
 def sweep_village_objects(village: str) -> dict[str, int]:

@@ -33,8 +33,9 @@ def job_database() -> Database:
     of its own rather than sockets shared across the fork.
     """
     settings = job_settings()
-    return Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms,
-                    pool_size=2)
+    return Database(
+        settings.database_url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2
+    )
 
 
 def reset_job_runtime() -> None:

@@ -92,7 +92,10 @@ def test_village_stats_counts_inside_the_village(
 
     assert job.get_status(refresh=True) == "finished", job.latest_result().exc_string
     assert job.return_value() == {
-        "village": village.slug, "residents": 3, "households": 1, "aged_60_plus": 2,
+        "village": village.slug,
+        "residents": 3,
+        "households": 1,
+        "aged_60_plus": 2,
     }
     [first] = stats_rows(db, village.slug)
     assert (first.residents, first.households, first.aged_60_plus) == (3, 1, 2)
@@ -137,7 +140,33 @@ def test_cron_scheduler_registers_stats_every_ten_minutes(redis_client: redis.Re
 
 def test_worker_takes_queues_in_priority_order(job_env: Settings) -> None:
     assert [q.name for q in worker_queues(job_env)] == [
-        "sync", "notify", "ingest", "maintenance", "reports",
+        "sync",
+        "notify",
+        "ingest",
+        "maintenance",
+        "reports",
     ]
     with pytest.raises(ValueError, match="unknown queue"):
         queue("default", job_env)
+
+
+def test_object_sweep_runs_hourly_once_per_village(
+    job_env: Settings, db: Database, village: Village, redis_client: redis.Redis
+) -> None:
+    from villagelink.jobs import storage as storage_jobs
+    from villagelink.jobs.scheduler import OBJECT_SWEEP_INTERVAL
+
+    [job] = [
+        j
+        for j in build_cron_scheduler(redis_client).get_jobs()
+        if j.func is storage_jobs.sweep_objects
+    ]
+    assert (job.queue_name, job.interval) == (MAINTENANCE, OBJECT_SWEEP_INTERVAL)
+
+    job_ids = storage_jobs.sweep_objects()
+    jobs = [queue(MAINTENANCE, job_env).fetch_job(job_id) for job_id in job_ids]
+    [ours] = [j for j in jobs if j.args == (village.slug,)]
+    assert ours.func is storage_jobs.sweep_village_objects
+    assert ours.retries_left == storage_jobs.STORAGE_RETRY.max
+    work_off(job_env)
+    assert ours.get_status(refresh=True) == "finished"

@@ -176,6 +176,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert [job.func_name for job in schedulers[0].get_jobs()] == [
             "villagelink.jobs.maintenance.refresh_village_stats",
             "villagelink.jobs.escalation.escalate_overdue_requests",
+            "villagelink.jobs.storage.sweep_objects",
         ]
         connection.close()
 

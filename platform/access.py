@@ -24,6 +24,11 @@ from villagelink.platform.identity.principal import (
 RESIDENTS_READ_SCOPE = "residents:read"
 # Residents' apps: a granted village's published notices, and counting their reads.
 NOTICES_READ_SCOPE = "notices:read"
+# Device platforms: register and run their own devices in a granted village and send
+# what those devices report (events and health readings).
+DEVICES_WRITE_SCOPE = "devices:write"
+# A granted village's live alerts, in the API and as webhooks (e.g. a grid workers' app).
+ALERTS_READ_SCOPE = "alerts:read"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,15 @@ class Access:
     # see now) and may mark read: the granted villages of a client with `notices:read`.
     # Reaching the village at all still takes `residents:read`.
     notice_readers: frozenset[str] = frozenset()
+    # Villages where the principal is a device platform (`devices:write`).
+    device_writers: frozenset[str] = frozenset()
+    # Villages whose alerts the principal reads without reading residents (`alerts:read`).
+    alert_readers: frozenset[str] = frozenset()
+
+    @property
+    def reachable(self) -> frozenset[str]:
+        """Villages the principal reaches in any way: some of their records, not all."""
+        return self.readable | self.notice_readers | self.device_writers | self.alert_readers
 
     def can_read(self, village: str) -> bool:
         return village in self.readable
@@ -71,6 +85,8 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
     full: set[str] = set()  # villages seen without a grid restriction
     grid_only: set[str] = set()
     notice_readers: set[str] = set()
+    device_writers: set[str] = set()
+    alert_readers: set[str] = set()
 
     if principal.has(PLATFORM_ADMIN):
         readable |= active
@@ -105,6 +121,10 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
                 full |= granted
             if NOTICES_READ_SCOPE in grant.scopes:
                 notice_readers |= granted
+            if DEVICES_WRITE_SCOPE in grant.scopes:
+                device_writers |= granted
+            if ALERTS_READ_SCOPE in grant.scopes:
+                alert_readers |= granted
 
     return Access(
         principal=principal,
@@ -113,4 +133,6 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
         unmask=frozenset(unmask),
         grid_scoped=frozenset(grid_only - full),
         notice_readers=frozenset(notice_readers),
+        device_writers=frozenset(device_writers),
+        alert_readers=frozenset(alert_readers),
     )

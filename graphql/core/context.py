@@ -52,7 +52,7 @@ class RequestContext:
             rows = conn.execute(
                 select(pm.tenants, pm.regions.c.name.label("region_name"))
                 .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
-                .where(pm.tenants.c.slug.in_(sorted(self._access.readable)))
+                .where(pm.tenants.c.slug.in_(sorted(self._access.reachable)))
                 .order_by(pm.tenants.c.slug)
             ).mappings()
             self._villages = {row["slug"]: dict(row) for row in rows}
@@ -66,6 +66,9 @@ class RequestContext:
     @property
     def villages(self) -> dict[str, dict]:
         """The villages the caller may read, by slug."""
+        return {slug: v for slug, v in self._reachable().items() if self.access.can_read(slug)}
+
+    def _reachable(self) -> dict[str, dict]:
         if self._villages is None:
             self._load_platform()
         return self._villages
@@ -77,10 +80,11 @@ class RequestContext:
 
     # -- reach ----------------------------------------------------------------
 
-    def village(self, slug: str) -> dict:
-        """The village if the caller may read it; otherwise it does not exist for them."""
-        found = self.villages.get(slug)
-        if found is None:
+    def village(self, slug: str, *, also: frozenset[str] = frozenset()) -> dict:
+        """The village if the caller may read it, or it is among `also` (the villages a
+        scope reaches, e.g. `access.device_writers`); otherwise it does not exist for them."""
+        found = self._reachable().get(slug)
+        if found is None or not (self.access.can_read(slug) or slug in also):
             raise NotFound("village")
         return found
 
@@ -100,7 +104,10 @@ class RequestContext:
     # -- village transactions -------------------------------------------------
 
     def tenant(self, slug: str) -> Connection:
-        self.village(slug)
+        """The request's transaction in `slug`, under the village's role. Resolvers check
+        what the caller may see in it first (`village`); this only refuses the unreachable."""
+        if slug not in self._reachable():
+            raise NotFound("village")
         conn = self._connections.get(slug)
         if conn is None:
             conn = self._connections[slug] = self.runtime.db.begin_tenant(slug)

@@ -34,6 +34,7 @@ from villagelink.tenants.demo_affairs import (
     insert_returning_ids,
     write_affairs,
 )
+from villagelink.tenants.demo_sensing import build_sensing, write_sensing
 from villagelink.tenants.id_numbers import compose
 
 REGION_ID = "nanhe"
@@ -45,9 +46,10 @@ AGES_AS_OF = date(2026, 1, 1)
 
 DEMO_CLIENT_ID = "demo-integrator"
 DEMO_CLIENT_NAME = "示例集成方（设备平台）"
-# A residents' app of the device platform: resident records (masked) and the notices
-# residents read, with their read counts.
-DEMO_CLIENT_SCOPES = ("residents:read", "notices:read")
+# The device platform runs the cameras, sensors, wristbands and radars of its villages and
+# receives their alerts; its residents' app reads resident records (masked) and the
+# notices residents read, with their read counts.
+DEMO_CLIENT_SCOPES = ("residents:read", "notices:read", "devices:write", "alerts:read")
 
 RESIDENT_BATCH = 1000
 
@@ -906,6 +908,8 @@ def _provision_region(db: Database, plans: list[VillagePlan], store: ObjectStore
 def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progress: bool) -> bool:
     rows = build_village(plan, seed)
     affairs = build_affairs(rows, plan.name, seed, today, AGES_AS_OF)
+    owner = DEMO_CLIENT_ID if plan.slug in DEMO_CLIENT_VILLAGES else None
+    sensing = build_sensing(rows, plan.slug, owner, seed, today, AGES_AS_OF)
     with db.tenant(plan.slug) as conn:
         # Two seeders started at once must not both fill the village.
         conn.execute(
@@ -921,6 +925,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progr
         ) as bar:
             ids = write_village(conn, rows, bar)
         write_affairs(conn, affairs, rows, ids)
+        write_sensing(conn, sensing, rows, ids)
         # The rows were written in bulk, not by actions: the seeding is their one audit entry.
         record(
             conn,
@@ -932,6 +937,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progr
                 "today": today.isoformat(),
                 "residents": len(rows.residents),
                 **affairs.counts(),
+                **sensing.counts(),
             },
         )
     return True

@@ -420,7 +420,7 @@ class _Village:
         self.rng = random.Random(f"affairs:{seed}")
         self.fake = Faker("zh_CN")
         self.fake.seed_instance(seed)
-        self.ages = [_age(r.birth_date, ages_as_of) for r in rows.residents]
+        self.ages = [age_on(r.birth_date, ages_as_of) for r in rows.residents]
         tags: dict[int, set[str]] = {}
         for tag in rows.tags:
             tags.setdefault(tag.resident, set()).add(tag.tag)
@@ -476,7 +476,7 @@ class _Village:
         return self._assignees[grid]
 
 
-def _age(born: date, as_of: date) -> int:
+def age_on(born: date, as_of: date) -> int:
     return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
 
 
@@ -2172,7 +2172,7 @@ def _columns(row: Any, table: Table) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in table.columns if hasattr(row, c.name)}
 
 
-def _optional(ids: Sequence[int], position: int | None) -> int | None:
+def optional_id(ids: Sequence[int], position: int | None) -> int | None:
     return None if position is None else ids[position]
 
 
@@ -2222,11 +2222,11 @@ def _write_requests(conn: Connection, affairs: AffairsRows, rows: VillageRows, i
             {
                 **_columns(r, requests),
                 "category_id": categories[r.category],
-                "household_id": _optional(ids.households, r.household),
-                "building_id": _optional(ids.buildings, r.building),
-                "grid_id": _optional(ids.grids, r.grid),
-                "reporter_resident_id": _optional(ids.residents, r.reporter),
-                "assignee_staff_id": _optional(ids.staff, r.assignee),
+                "household_id": optional_id(ids.households, r.household),
+                "building_id": optional_id(ids.buildings, r.building),
+                "grid_id": optional_id(ids.grids, r.grid),
+                "reporter_resident_id": optional_id(ids.residents, r.reporter),
+                "assignee_staff_id": optional_id(ids.staff, r.assignee),
             }
             for r in affairs.requests
         ],
@@ -2377,7 +2377,7 @@ def _write_points(
                 {
                     **_columns(p, points_ledger),
                     "resident_id": ids.residents[p.resident],
-                    "source_id": _optional(sign_up_ids, p.sign_up),
+                    "source_id": optional_id(sign_up_ids, p.sign_up),
                     "created_by": DEMO_SUB,
                 }
                 for p in points
@@ -2409,7 +2409,7 @@ def _write_services(
                 "service_item_id": item_ids[o.item],
                 "service_slot_id": slot_ids[o.slot],
                 "resident_id": ids.residents[o.resident],
-                "volunteer_team_id": _optional(team_ids, o.team),
+                "volunteer_team_id": optional_id(team_ids, o.team),
             }
             for o in affairs.orders
         ],
@@ -2418,7 +2418,7 @@ def _write_services(
         {
             **_columns(e, service_order_events),
             "service_order_id": order_id,
-            "volunteer_team_id": _optional(team_ids, e.team),
+            "volunteer_team_id": optional_id(team_ids, e.team),
             "actor_sub": DEMO_SUB,
             "actor_name": DEMO_SUB,
         }
@@ -2479,7 +2479,7 @@ def _write_cases(conn: Connection, cases: list[CaseRow], ids: VillageIds) -> Non
         [
             {
                 **_columns(c, mediation_cases),
-                "mediator_staff_id": _optional(ids.staff, c.mediator_staff),
+                "mediator_staff_id": optional_id(ids.staff, c.mediator_staff),
             }
             for c in cases
         ],
@@ -2488,7 +2488,7 @@ def _write_cases(conn: Connection, cases: list[CaseRow], ids: VillageIds) -> Non
         {
             **_columns(p, mediation_parties),
             "case_id": case_id,
-            "resident_id": _optional(ids.residents, p.resident),
+            "resident_id": optional_id(ids.residents, p.resident),
         }
         for case_id, c in zip(case_ids, cases, strict=True)
         for p in c.parties

@@ -63,6 +63,12 @@ AFFAIRS_TABLES = (
     "mediation_parties",
     "mediation_sessions",
     "outbox",
+    "devices",
+    "health_records",
+    "health_readings",
+    "latest_vitals",
+    "alerts",
+    "alert_events",
 )
 
 
@@ -121,7 +127,7 @@ def test_demo_integrator_client(db: Database, region) -> None:
             .one()
         )
     assert client["name"] == "示例集成方（设备平台）"
-    assert client["scopes"] == ["residents:read", "notices:read"]
+    assert client["scopes"] == ["residents:read", "notices:read", "devices:write", "alerts:read"]
     assert len(client["villages"]) == 2 and set(client["villages"]) <= set(SLUGS)
 
 
@@ -891,3 +897,74 @@ def test_notices_and_cases_go_on_through_the_actions(db: Database, affairs_villa
             today=local_today(),
         )
         assert case["number"] == (last or 0) + 1
+
+
+# --- sensing (demo_sensing.py) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_devices_in_domain_proportions(db: Database, region, slug: str) -> None:
+    kinds = Counter(dict(rows(db, slug, "SELECT kind, count(*) FROM devices GROUP BY kind")))
+    assert 145 <= kinds["ai_camera"] <= 157
+    assert kinds["health_kiosk"] == 2 and kinds["fire_lane_sensor"] == 8
+    assert kinds["smoke_sensor"] == rows(db, slug, "SELECT count(*) FROM buildings")[0][0]
+    # A wristband for every resident over 65, and only for them.
+    over_65 = {r.id for r in residents_of(db, slug) if age(r.birth_date) >= 65}
+    banded = rows(db, slug, "SELECT resident_id FROM devices WHERE kind = 'wristband'")
+    assert sorted(r for (r,) in banded) == sorted(over_65)
+    # Radar for over-85s in high-risk homes only.
+    radar = rows(
+        db,
+        slug,
+        "SELECT r.birth_date, array_agg(t.tag) FROM devices d JOIN residents r ON r.id = "
+        "d.resident_id JOIN resident_tags t ON t.resident_id = r.id "
+        "WHERE d.kind = 'mmwave_radar' GROUP BY d.id, r.birth_date",
+    )
+    assert all(
+        age(born) >= 85 and {"elderly_living_alone", "disabled", "key_focus"} & set(tags)
+        for born, tags in radar
+    )
+    owners = {o for (o,) in rows(db, slug, "SELECT DISTINCT owner_client_id FROM devices")}
+    assert owners == ({"demo-integrator"} if slug in demo.DEMO_CLIENT_VILLAGES else {None})
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_health_records_of_the_elderly(db: Database, region, slug: str) -> None:
+    aged_60 = {r.id for r in residents_of(db, slug) if age(r.birth_date) >= 60}
+    records = rows(
+        db,
+        slug,
+        "SELECT resident_id, wandering_risk, safe_zone_radius_m, "
+        "jsonb_array_length(emergency_contacts) FROM health_records",
+    )
+    assert {r[0] for r in records} == aged_60
+    assert all(contacts >= 1 for *_, contacts in records)
+    # Everyone at risk of wandering has a safe zone to leave.
+    assert all(radius for _, wandering, radius, _ in records if wandering)
+    # Latest vitals agree with the newest reading of each wearer.
+    stale = rows(
+        db,
+        slug,
+        "SELECT v.resident_id FROM latest_vitals v WHERE v.heart_rate_at <> "
+        "(SELECT max(measured_at) FROM health_readings h WHERE h.resident_id = v.resident_id)",
+    )
+    assert stale == []
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_seeded_alerts_are_closed_with_full_timelines(db: Database, region, slug: str) -> None:
+    alerts = rows(db, slug, "SELECT id, state, acknowledged_at - raised_at FROM alerts")
+    assert len(alerts) >= 20
+    assert {state for _, state, _ in alerts} <= {"resolved", "false_alarm"}
+    # 久华里: found within minutes.
+    assert all(waited <= timedelta(minutes=5) for *_, waited in alerts)
+    steps = rows(
+        db,
+        slug,
+        "SELECT alert_id, array_agg(action ORDER BY created_at, id) FROM alert_events "
+        "GROUP BY alert_id",
+    )
+    assert len(steps) == len(alerts)
+    for _, actions in steps:
+        assert actions[:4] == ["raise", "assign", "notify", "acknowledge"]
+        assert actions[4] in ("resolve", "mark_false_alarm")

@@ -274,6 +274,65 @@ def token(
         raise click.ClickException(str(exc)) from exc
 
 
+@main.group()
+def simulate() -> None:
+    """Simulators that drive the platform through its public API, as integrators do."""
+
+
+@simulate.command("devices")
+@click.option("--village", required=True, help="village slug, e.g. liulin")
+@click.option("--rate", default=50, show_default=True, help="readings and events a second")
+@click.option("--duration", type=float, default=None, help="seconds; until Ctrl-C without it")
+@click.option(
+    "--incident-every", default=60.0, show_default=True, help="mean seconds between incidents"
+)
+@click.option("--client", "client_id", default="demo-integrator", show_default=True)
+@click.option(
+    "--client-secret", envvar="SIMULATOR_CLIENT_SECRET", default=None, help="with Keycloak only"
+)
+@click.option("--url", default=None, help="GraphQL endpoint; this platform's /graphql by default")
+@click.option("--seed", type=int, default=None, help="random seed, for a repeatable stream")
+@click.pass_obj
+def simulate_devices(
+    settings: Settings,
+    village: str,
+    rate: int,
+    duration: float | None,
+    incident_every: float,
+    client_id: str,
+    client_secret: str | None,
+    url: str | None,
+    seed: int | None,
+) -> None:
+    """Stream device events and health readings into a village as a device platform would:
+    through ingestDeviceEvents and ingestHealthReadings, with occasional incidents."""
+    from villagelink.platform.simulator import (
+        GraphQLClient,
+        SimulatorError,
+        TokenSource,
+        simulate,
+    )
+
+    if rate < 1 or rate > 20_000:
+        raise click.BadParameter("between 1 and 20000 a second", param_hint="--rate")
+    endpoint = url or f"{settings.public_url.rstrip('/')}/graphql"
+    client = GraphQLClient(endpoint, TokenSource(settings, client_id, client_secret))
+    try:
+        simulate(
+            client,
+            village,
+            rate,
+            duration=duration,
+            incident_every=incident_every,
+            seed=seed,
+            echo=click.echo,
+        )
+    except KeyboardInterrupt:
+        click.echo("已停止")
+    except (SimulatorError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 @click.pass_obj
 def worker(settings: Settings) -> None:

@@ -271,8 +271,9 @@ class _Builder:
                 "resident": position,
                 "location_text": home.address,
             }
+            # A wristband's registered place is its wearer's home.
             wristbands[position] = self.device(
-                st.WRISTBAND, "BAND", f"{resident.name}的手环", **place
+                st.WRISTBAND, "BAND", f"{resident.name}的手环", **place, latitude=lat, longitude=lon
             )
             tags = self.tags.get(position, set())
             if age >= RADAR_AGE and tags & HIGH_RISK_TAGS:

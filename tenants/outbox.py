@@ -66,3 +66,29 @@ def emit(
             payload=payload,
         )
     )
+
+
+def emit_many(
+    conn: Connection,
+    record_type: str,
+    changes: list[tuple[int, dict[str, Any], int]],
+    *,
+    operation: str = UPSERT,
+) -> None:
+    """Append several changes of one record type, each `(record id, payload, version)`,
+    in one statement: a bulk write (e.g. an ingest batch) costs the same however many
+    records it touched."""
+    if changes:
+        conn.execute(
+            outbox.insert(),
+            [
+                {
+                    "record_type": record_type,
+                    "record_id": record_id,
+                    "operation": operation,
+                    "version": version,
+                    "payload": payload,
+                }
+                for record_id, payload, version in changes
+            ],
+        )

@@ -49,6 +49,8 @@ bench: install
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/requests_create.py
 	$(BIN)/python bench/onetable_import.py
+	$(BIN)/python bench/sensing_ingest.py
+	$(BIN)/python bench/alert_latency.py
 
 clean-var:
 	rm -rf var

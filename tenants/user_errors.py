@@ -69,3 +69,27 @@ def validated(schema: Schema, data: dict) -> dict:
         return schema.load(data)
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
+
+
+def _by_path(messages: dict) -> dict:
+    """Nested errors keyed by their whole path (`parties.1.phone`, `attendees.0`):
+    `from_validation_error` would keep only the last name, and the console must be
+    able to tell which entry of a list is at fault."""
+    flat: dict = {}
+    for key, value in messages.items():
+        name = key if key == "_schema" else camel(str(key))
+        if not isinstance(value, dict):
+            flat[name] = value
+            continue
+        for inner, found in _by_path(value).items():
+            flat[name if inner == "_schema" else f"{name}.{inner}"] = found
+    return flat
+
+
+def validated_nested(schema: Schema, data: dict) -> dict:
+    """`validated` for inputs with nested objects or lists: each userError names its
+    field by its whole path (`emergencyContacts.1.phone`)."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise from_validation_error(ValidationError(_by_path(exc.messages))) from exc

@@ -16,7 +16,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from marshmallow import ValidationError
 from sqlalchemy import Connection, func
 from sqlalchemy.dialects.postgresql import insert
 
@@ -45,8 +44,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
-    camel,
-    from_validation_error,
+    validated_nested,
 )
 
 MEDIATION_CASE = "MediationCase"
@@ -66,28 +64,6 @@ STATUS_LABELS = {
     "withdrawn": "已撤回",
 }
 OPEN_STATUSES = frozenset(NEXT_STATUSES)
-
-
-def _by_path(messages: dict) -> dict:
-    """Nested errors keyed by their whole path (`parties.1.phone`, `attendees.0`):
-    `from_validation_error` would keep only the last name, and the console must be
-    able to tell which party or attendee is at fault."""
-    flat: dict = {}
-    for key, value in messages.items():
-        name = key if key == "_schema" else camel(str(key))
-        if not isinstance(value, dict):
-            flat[name] = value
-            continue
-        for inner, found in _by_path(value).items():
-            flat[name if inner == "_schema" else f"{name}.{inner}"] = found
-    return flat
-
-
-def _load(schema_class: type, data: dict) -> dict:
-    try:
-        return schema_class().load(data)
-    except ValidationError as exc:
-        raise from_validation_error(ValidationError(_by_path(exc.messages))) from exc
 
 
 def _case(conn: Connection, case_id: int) -> dict:
@@ -193,7 +169,7 @@ def do_create_mediation_case(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], *, today: date
 ) -> dict:
     """Register a case (登记) under the next number of `today`'s year."""
-    values = _load(NewCaseSchema, data)
+    values = validated_nested(NewCaseSchema(), data)
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
     parties = _party_rows(conn, values["parties"])
     with conn.begin_nested():
@@ -225,7 +201,7 @@ def do_update_mediation_case(
     conn: Connection, actor: Actor, village: str, case_id: int, changes: dict[str, Any]
 ) -> dict:
     """Correct the category, summary or mediator of a case that has not ended."""
-    values = _load(CaseChangesSchema, changes)
+    values = validated_nested(CaseChangesSchema(), changes)
     case = _case(conn, case_id)
     _require_open(case, "修改")
     if "summary" in values:
@@ -279,7 +255,7 @@ def do_start_mediation(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """Begin mediating (受理调解): the case needs a mediator from here on."""
-    values = _load(StartSchema, data)
+    values = validated_nested(StartSchema(), data)
     case = _case(conn, case_id)
     _move_allowed(case, "in_mediation", "开始调解")
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
@@ -292,7 +268,7 @@ def do_add_mediation_session(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """Record a session (调解记录) of a case under mediation."""
-    values = _load(SessionSchema, data)
+    values = validated_nested(SessionSchema(), data)
     case = _case(conn, case_id)
     if case["status"] != "in_mediation":
         raise _refuse(case, "添加调解记录")
@@ -329,7 +305,7 @@ def do_conclude_mediation(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """End mediation with its outcome: 达成协议 → resolved, 未达成协议 → closed, 转交 → referred."""
-    values = _load(ConclusionSchema, data)
+    values = validated_nested(ConclusionSchema(), data)
     case = _case(conn, case_id)
     to_status = STATUS_AFTER[values["outcome"]]
     _move_allowed(case, to_status, "结案")
@@ -352,7 +328,7 @@ def do_withdraw_mediation_case(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """The applicant withdraws (撤回申请) before the case has ended."""
-    values = _load(WithdrawalSchema, data)
+    values = validated_nested(WithdrawalSchema(), data)
     case = _case(conn, case_id)
     _move_allowed(case, "withdrawn", "撤回")
     return _set_status(

@@ -6,6 +6,8 @@ from datetime import date, datetime
 
 from ariadne import ScalarType
 
+from villagelink.graphql.core.errors import BadUserInput
+
 date_scalar = ScalarType("Date")
 datetime_scalar = ScalarType("DateTime")
 
@@ -24,3 +26,17 @@ def _parse_date(value: str) -> date:
 @datetime_scalar.serializer
 def _serialize_datetime(value: datetime) -> str:
     return value.isoformat()
+
+
+def moment_argument(raw: str | None, argument: str) -> datetime | None:
+    """A DateTime given as an argument, with its UTC offset: a time without one would be
+    read on the server's clock, not the village's."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError as exc:
+        raise BadUserInput(f"{argument} is not an ISO 8601 date-time", argument=argument) from exc
+    if moment.tzinfo is None:
+        raise BadUserInput(f"{argument} needs a UTC offset", argument=argument)
+    return moment

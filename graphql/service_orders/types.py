@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import BadUserInput
 from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.graphql.core.nodes import (
     as_node,
@@ -17,6 +16,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.tenants.service_orders import queries
 
@@ -93,18 +93,6 @@ def _key_in(slug: str, raw: str | None, type_name: str) -> int | None:
     return int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
 
 
-def _moment(raw: str | None, argument: str) -> datetime | None:
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError as exc:
-        raise BadUserInput(f"{argument} is not an ISO 8601 date-time", argument=argument) from exc
-    if moment.tzinfo is None:
-        raise BadUserInput(f"{argument} needs a UTC offset", argument=argument)
-    return moment
-
-
 def _connection(ctx: RequestContext, first, after, fetch_page, count, node, announce=None):
     """A connection over `fetch_page(after_id, limit)`; `announce(rows)` tells the loaders
     what the shown rows will ask for."""
@@ -146,8 +134,8 @@ def resolve_service_slots(village: dict, info, first=None, after=None, filter=No
     raw = filter or {}
     flt = queries.SlotFilter(
         item_id=_key_in(slug, raw.get("item"), "ServiceItem"),
-        window_from=_moment(raw.get("from"), "from"),
-        window_to=_moment(raw.get("to"), "to"),
+        window_from=moment_argument(raw.get("from"), "from"),
+        window_to=moment_argument(raw.get("to"), "to"),
         available=raw.get("available"),
     )
     now = datetime.now(UTC)

@@ -17,6 +17,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql import activities, service_orders
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
+    from villagelink.graphql.health import bindables as health_bindables
     from villagelink.graphql.mediation import bindables as mediation_bindables
     from villagelink.graphql.notices import bindables as notice_bindables
     from villagelink.graphql.onetable import bindables as onetable_bindables
@@ -43,6 +44,7 @@ def executable_schema() -> GraphQLSchema:
         *onetable_bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,
+        *health_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

@@ -1,0 +1,101 @@
+"""Health record and threshold mutations: reach and role first, then the action.
+
+Who writes: the village admin, and a grid worker for the residents of their grids,
+except for conditions and the personal heart-rate range, which come from the
+person's doctor through the village admin. The thresholds are the admin's alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.health.types import (
+    OWN_GRIDS,
+    WHOLE_VILLAGE,
+    health_record_node,
+    require_health,
+)
+from villagelink.tenants.health import actions
+from villagelink.tenants.user_errors import ActionFailed
+
+mutation = MutationType()
+
+RECORD_FIELDS = (
+    "conditions",
+    "emergency_contacts",
+    "care_level",
+    "wandering_risk",
+    "safe_zone",
+    "heart_rate_range",
+    "note",
+)
+# Set on the doctor's word, through the village admin.
+ADMIN_ONLY_FIELDS = frozenset({"conditions", "heart_rate_range"})
+# Input names as they arrive (Ariadne turns spo2Min into spo_2_min) -> columns.
+THRESHOLD_FIELDS = {
+    "heart_rate_min": "heart_rate_min",
+    "heart_rate_max": "heart_rate_max",
+    "spo_2_min": "spo2_min",
+    "systolic_max": "systolic_max",
+    "diastolic_max": "diastolic_max",
+}
+
+
+def _write_record(info, input: dict, action: Callable) -> dict:
+    ctx: RequestContext = info.context
+    gid = decode_id(input["resident"], "Resident")
+    village = gid.village
+    ctx.village(village)  # NOT_FOUND outside reach, before anything else is told
+    reach = require_health(ctx, village)
+    ctx.require_write(village)
+    if not gid.key.isdigit():
+        raise NotFound("Resident")
+    data = {k: input[k] for k in RECORD_FIELDS if k in input}
+    if reach == OWN_GRIDS and ADMIN_ONLY_FIELDS & data.keys():
+        raise Forbidden("conditions and heartRateRange are set by the village admin")
+    try:
+        row = action(
+            ctx.tenant(village),
+            ctx.actor,
+            village,
+            int(gid.key),
+            data,
+            allowed_grids=ctx.allowed_grids(village),
+        )
+    except ActionFailed as failed:
+        return {"health_record": None, "user_errors": failed.errors}
+    return {"health_record": health_record_node(ctx, village, row), "user_errors": []}
+
+
+@mutation.field("createHealthRecord")
+def resolve_create_health_record(_obj, info, input: dict) -> dict:
+    return _write_record(info, input, actions.do_create_health_record)
+
+
+@mutation.field("updateHealthRecord")
+def resolve_update_health_record(_obj, info, input: dict) -> dict:
+    return _write_record(info, input, actions.do_update_health_record)
+
+
+@mutation.field("updateHealthThresholds")
+def resolve_update_health_thresholds(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    ctx.village(village)
+    if require_health(ctx, village) != WHOLE_VILLAGE:
+        raise Forbidden("the village's thresholds are set by its admin")
+    ctx.require_write(village)
+    changes = {column: input[name] for name, column in THRESHOLD_FIELDS.items() if name in input}
+    try:
+        row = actions.do_update_health_thresholds(ctx.tenant(village), ctx.actor, village, changes)
+    except ActionFailed as failed:
+        return {"health_thresholds": None, "user_errors": failed.errors}
+    return {"health_thresholds": row, "user_errors": []}
+
+
+bindables = [mutation]

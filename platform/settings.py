@@ -56,6 +56,8 @@ class Settings:
     rate_limit_per_minute: int = 600
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
+    # A webhook subscription failing without a break for this long is paused.
+    webhook_pause_after_hours: int = 24
 
     @property
     def database_url(self) -> str:
@@ -137,6 +139,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         rate_limit_per_minute=num("RATE_LIMIT_PER_MINUTE", 600),
         gunicorn_workers=num("GUNICORN_WORKERS", 2),
         gunicorn_threads=num("GUNICORN_THREADS", 4),
+        webhook_pause_after_hours=num("WEBHOOK_PAUSE_AFTER_HOURS", 24),
     )
 
 

@@ -14,6 +14,7 @@ from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
 from villagelink.jobs.queues import MAINTENANCE, redis_connection
 from villagelink.jobs.storage import sweep_objects
+from villagelink.jobs.webhooks import sweep_webhook_deliveries
 from villagelink.platform.settings import Settings
 
 VILLAGE_STATS_INTERVAL = 10 * 60
@@ -21,6 +22,8 @@ VILLAGE_STATS_INTERVAL = 10 * 60
 ESCALATION_INTERVAL = 5 * 60
 # Abandoned uploads and removals whose job was lost: nothing waits on them.
 OBJECT_SWEEP_INTERVAL = 60 * 60
+# Webhook deliveries whose job Redis lost: late by a few minutes at most.
+WEBHOOK_SWEEP_INTERVAL = 60
 
 
 def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
@@ -45,6 +48,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         sweep_objects,
         queue_name=MAINTENANCE,
         interval=OBJECT_SWEEP_INTERVAL,
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        sweep_webhook_deliveries,
+        queue_name=MAINTENANCE,
+        interval=WEBHOOK_SWEEP_INTERVAL,
         job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )

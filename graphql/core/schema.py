@@ -27,6 +27,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import types as village_types
+    from villagelink.graphql.webhooks import bindables as webhook_bindables
 
     return make_executable_schema(
         load_schema_from_path(str(SDL_DIR)),
@@ -45,6 +46,7 @@ def executable_schema() -> GraphQLSchema:
         *storage_types.bindables,
         *storage_mutations.bindables,
         *health_bindables,
+        *webhook_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

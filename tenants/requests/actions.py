@@ -25,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
-from villagelink.tenants.grids import grids_by_ids, staff_by_ids
+from villagelink.tenants.grids import staff_by_ids
 from villagelink.tenants.outbox import emit
+from villagelink.tenants.places import place_of
 from villagelink.tenants.requests import queries, states
 from villagelink.tenants.requests.queries import REQUEST, WHOLE_VILLAGE, RequestScope
 from villagelink.tenants.requests.tables import (
@@ -56,11 +57,10 @@ from villagelink.tenants.requests.validation import (
     ReasonSchema,
     ResolutionSchema,
 )
-from villagelink.tenants.residents.queries import households_by_ids, residents_by_ids
+from villagelink.tenants.residents.queries import residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
-    MISMATCH,
     NOT_FOUND,
     REQUIRED,
     ActionFailed,
@@ -187,16 +187,6 @@ def _active_category(conn: Connection, category_id: int | None, field: str) -> d
     return found
 
 
-def _building(conn: Connection, name: str) -> dict:
-    b = m.buildings
-    found = conn.execute(select(b).where(b.c.name == name.strip())).mappings().all()
-    if not found:
-        raise _refuse("building", "楼栋不存在", NOT_FOUND)
-    if len(found) > 1:
-        raise _refuse("building", "有多个同名楼栋，请改选户或填写位置描述", DUPLICATE)
-    return dict(found[0])
-
-
 def _location(
     conn: Connection,
     *,
@@ -206,33 +196,14 @@ def _location(
     text: str | None,
     grids: queries.Grids,
 ) -> dict[str, Any]:
-    """Household, building and grid of a location; the grid follows from the household
-    or building, and an explicit grid must agree with it. A grid worker registers
-    requests of their own grids only."""
-    place: dict[str, Any] = {"household_id": None, "building_id": None, "grid_id": None}
-    if household_id is not None:
-        household = households_by_ids(conn, [household_id], allowed_grids=grids).get(household_id)
-        if household is None:
-            raise _refuse("household", "户不存在或不在您的管辖范围内", NOT_FOUND)
-        place.update(
-            household_id=household_id,
-            building_id=household["building_id"],
-            grid_id=household["grid_id"],
-        )
-    elif building:
-        found = _building(conn, building)
-        place.update(building_id=found["id"], grid_id=found["grid_id"])
-    elif not text:
+    """Household, building and grid of a location (`place_of`); words alone will do
+    when no household or building is known. A grid worker registers requests of their
+    own grids only."""
+    if household_id is None and not building and not text:
         raise _refuse("locationText", "请选择户或楼栋，或填写位置描述", REQUIRED)
-    if grid_id is not None:
-        if grid_id not in grids_by_ids(conn, [grid_id]):
-            raise _refuse("grid", "网格不存在", NOT_FOUND)
-        if place["grid_id"] is not None and place["grid_id"] != grid_id:
-            raise _refuse("grid", "所选网格与位置不符", MISMATCH)
-        place["grid_id"] = grid_id
-    if grids is not None and place["grid_id"] not in grids:
-        raise _refuse("grid", "位置不在您的网格内", NOT_FOUND)
-    return place
+    return place_of(
+        conn, household_id=household_id, building=building, grid_id=grid_id, grids=grids
+    )
 
 
 def _reporter(

@@ -20,6 +20,13 @@ class Actor:
     request_id: str | None = None
 
 
+def system_actor(name: str) -> Actor:
+    """The platform itself acting (a sweep, a job), named `system:<name>` in timelines
+    and the audit log."""
+    sub = f"system:{name}"
+    return Actor(Principal(sub, sub, frozenset(), frozenset(), frozenset(), None))
+
+
 def entry(
     actor: Actor,
     *,

@@ -672,6 +672,8 @@ def test_day_buckets_are_local_days(gql, admin, slug, people, db):
         (local(2026, 3, 10), 1, 80.0),
         (local(2026, 3, 11), 2, 65.0),
     ]
+    # Told on the village's clock, as the buckets are cut.
+    assert got[1]["startsAt"].isoformat() == "2026-03-11T00:00:00+08:00"
 
 
 def test_series_longer_than_the_cap_is_refused(gql, admin, slug, people):

@@ -187,6 +187,8 @@ def resolve_health_reading_series(resident: dict, info, bucket: str, **arguments
     ctx.note_read(slug, READINGS_READ, RESIDENT, resident["id"], ["series"])
     series = queries.reading_series(ctx.tenant(slug), resident["id"], start, end, step)
     for point in series:
+        # Buckets are cut on the village's clock, so their starts are told in it too.
+        point["starts_at"] = point["starts_at"].astimezone(VILLAGE_TIME_ZONE)
         if point["heart_rate_avg"] is not None:
             point["heart_rate_avg"] = float(point["heart_rate_avg"])
     return series

@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis
 from rq.cron import CronScheduler
 
+from villagelink.jobs.devices import mark_silent_devices_offline
 from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
 from villagelink.jobs.queues import MAINTENANCE, redis_connection
@@ -22,6 +23,8 @@ VILLAGE_STATS_INTERVAL = 10 * 60
 ESCALATION_INTERVAL = 5 * 60
 # Abandoned uploads and removals whose job was lost: nothing waits on them.
 OBJECT_SWEEP_INTERVAL = 60 * 60
+# The shortest silence that counts as offline is ten minutes (cameras, radars).
+DEVICE_OFFLINE_INTERVAL = 5 * 60
 # Webhook deliveries whose job Redis lost: late by a few minutes at most.
 WEBHOOK_SWEEP_INTERVAL = 60
 
@@ -55,6 +58,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         sweep_webhook_deliveries,
         queue_name=MAINTENANCE,
         interval=WEBHOOK_SWEEP_INTERVAL,
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        mark_silent_devices_offline,
+        queue_name=MAINTENANCE,
+        interval=DEVICE_OFFLINE_INTERVAL,
         job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )

@@ -41,7 +41,10 @@ COST_MAP = {
     "VolunteerTeam": {"members": {"complexity": 10}},
     "Request": {"timeline": {"complexity": 5}, "photos": {"complexity": 3}},
     "ActionList": {"requests": {"complexity": 20}},
-    "Query": {"webhookSubscriptions": {"complexity": 1, "multipliers": ["first"]}},
+    "Query": {
+        "webhookSubscriptions": {"complexity": 1, "multipliers": ["first"]},
+        "devices": {"complexity": 1, "multipliers": ["first"]},
+    },
     "WebhookSubscription": {"deliveries": {"complexity": 1, "multipliers": ["first"]}},
     "WebhookDelivery": {"attempts": {"complexity": 8}},
 }

@@ -24,6 +24,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.requests import bindables as request_bindables
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
+    from villagelink.graphql.sensing import devices as device_api
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import types as village_types
@@ -45,6 +46,7 @@ def executable_schema() -> GraphQLSchema:
         *onetable_bindables,
         *storage_types.bindables,
         *storage_mutations.bindables,
+        *device_api.bindables,
         *health_bindables,
         *webhook_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.

@@ -1,4 +1,4 @@
-"""Date and DateTime as ISO 8601 strings."""
+"""Date and DateTime as ISO 8601 strings; JSON as it comes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from villagelink.graphql.core.errors import BadUserInput
 
 date_scalar = ScalarType("Date")
 datetime_scalar = ScalarType("DateTime")
+# Free-form JSON (e.g. what else a device said with an event): objects, lists and
+# scalars pass through as they are, in variables and in literals alike.
+json_scalar = ScalarType("JSON")
 
 
 @date_scalar.serializer

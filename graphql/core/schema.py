@@ -16,7 +16,7 @@ SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
 def executable_schema() -> GraphQLSchema:
     from villagelink.graphql import activities, service_orders
     from villagelink.graphql.core.nodes import node_interface
-    from villagelink.graphql.core.scalars import date_scalar, datetime_scalar
+    from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
     from villagelink.graphql.health import bindables as health_bindables
     from villagelink.graphql.mediation import bindables as mediation_bindables
     from villagelink.graphql.notices import bindables as notice_bindables
@@ -25,6 +25,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
     from villagelink.graphql.sensing import devices as device_api
+    from villagelink.graphql.sensing import ingest as ingest_api
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import types as village_types
@@ -35,6 +36,7 @@ def executable_schema() -> GraphQLSchema:
         node_interface,
         date_scalar,
         datetime_scalar,
+        json_scalar,
         *village_types.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
@@ -47,6 +49,7 @@ def executable_schema() -> GraphQLSchema:
         *storage_types.bindables,
         *storage_mutations.bindables,
         *device_api.bindables,
+        *ingest_api.bindables,
         *health_bindables,
         *webhook_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.

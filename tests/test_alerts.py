@@ -7,27 +7,64 @@ from __future__ import annotations
 
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from rq import Queue, Worker
 from sqlalchemy import func, insert, select, update
 
+from villagelink.graphql.core.ids import encode_id
+from villagelink.jobs import alerts as alert_jobs
+from villagelink.jobs.alerts import enqueue_alert_notifications
+from villagelink.jobs.queues import MAINTENANCE, NOTIFY, queue
+from villagelink.jobs.scheduler import build_cron_scheduler
 from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
+from villagelink.platform.webhooks.tables import webhook_deliveries
 from villagelink.tenants import models as tm
+from villagelink.tenants import provisioning
+from villagelink.tenants.demo import (
+    DEMO_VILLAGES,
+    build_village,
+    demo_grid_worker_subject,
+    write_village,
+)
+from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
+from villagelink.tenants.sensing.actions import (
+    ACKNOWLEDGE,
+    ALERT_STEPS,
+    ALERT_TRANSITIONS,
+    MARK_FALSE_ALARM,
+    REASSIGN,
+    RESOLVE,
+    do_resolve_alert,
+)
 from villagelink.tenants.sensing.alerting import ALERT, Trigger, raise_alerts
+from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 from villagelink.tenants.sensing.tables import (
+    ACKNOWLEDGED,
+    ALERT_KINDS,
+    ALERT_STATES,
+    ASSIGNED,
+    FALSE_ALARM,
+    OPEN,
+    RESOLVED,
     alert_events,
     alert_rules,
     alerts,
     devices,
     duty_shifts,
 )
+from villagelink.tenants.user_errors import ActionFailed
 
+from .conftest import TEST_REGION, new_village_slug
+from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
+from .test_webhooks import receiver  # noqa: F401 (a fixture, used by name)
 
 INGEST = Actor(
     Principal(
@@ -413,3 +450,913 @@ def test_unassigned_alerts_are_counted_and_placed_from_the_resident(place):
     assert alert["ack_due_at"] == NOW + 10 * MINUTE
     with place.db.tenant(place.slug) as conn:
         assert conn.execute(select(func.count()).select_from(alerts)).scalar_one() == 1
+
+
+# == the loop after the raise ====================================================================
+
+ADMIN = Actor(
+    Principal(
+        "alert-admin", "村务管理员", frozenset({"village-admin"}), frozenset(), frozenset(), None
+    )
+)
+
+# (state, step) -> the state it leads to; every other pair is refused. Written out, not
+# read from actions.py.
+ALLOWED_STEPS = {
+    (OPEN, ACKNOWLEDGE): ACKNOWLEDGED,
+    (OPEN, MARK_FALSE_ALARM): FALSE_ALARM,
+    (OPEN, REASSIGN): ASSIGNED,
+    (ASSIGNED, ACKNOWLEDGE): ACKNOWLEDGED,
+    (ASSIGNED, MARK_FALSE_ALARM): FALSE_ALARM,
+    (ASSIGNED, REASSIGN): ASSIGNED,
+    (ACKNOWLEDGED, RESOLVE): RESOLVED,
+    (ACKNOWLEDGED, MARK_FALSE_ALARM): FALSE_ALARM,
+    (ACKNOWLEDGED, REASSIGN): ASSIGNED,
+}
+
+# step -> (mutation, input type, what it needs besides the id and, for reassign, the assignee)
+STEP_MUTATIONS = {
+    ACKNOWLEDGE: ("acknowledgeAlert", "AcknowledgeAlertInput", {"note": "已在赶往现场"}),
+    RESOLVE: ("resolveAlert", "ResolveAlertInput", {"outcome": "已送医，家属陪同"}),
+    MARK_FALSE_ALARM: (
+        "markAlertFalseAlarm",
+        "MarkAlertFalseAlarmInput",
+        {"note": "摄像头把晾晒的衣物识别为烟雾"},
+    ),
+    REASSIGN: ("reassignAlert", "ReassignAlertInput", {"note": "就近处置"}),
+}
+
+ALERT_FIELDS = """id kind severity state level summary locationText latitude longitude occurrences
+  raisedAt lastTriggeredAt ackDueAt overdue notifiedAt acknowledgedAt acknowledgedBy escalatedAt
+  closedAt outcome version grid { id name } assignee { id name phone }
+  device { id kind } resident { id name idNumber } household { id }
+  timeline { action fromState toState level staff { id name } note actor at }"""
+FEED = f"""query($slug: String!, $first: Int, $after: String, $state: [AlertState!],
+  $kind: [AlertKind!], $grid: ID, $level: EscalationLevel) {{ village(slug: $slug) {{
+  alerts(first: $first, after: $after, state: $state, kind: $kind, grid: $grid, level: $level) {{
+    totalCount pageInfo {{ hasNextPage endCursor }}
+    edges {{ node {{ {ALERT_FIELDS} }} }} }} }} }}"""
+ROOT_FEED = """query($slug: String!) { alerts(village: $slug) { totalCount
+  edges { node { id kind state summary resident { id } household { id } device { id }
+    assignee { name } timeline { action } } } } }"""
+NODE = "query($id: ID!) { node(id: $id) { ... on Alert { id state } } }"
+
+
+def step_mutation(step: str) -> str:
+    name, input_type, _ = STEP_MUTATIONS[step]
+    return f"""mutation($input: {input_type}!) {{ {name}(input: $input) {{
+      alert {{ {ALERT_FIELDS} }} userErrors {{ field message code }} }} }}"""
+
+
+def run_step(gql, caller: str, step: str, alert_id: str, **extra) -> dict:
+    name, _, needed = STEP_MUTATIONS[step]
+    status, body = gql(step_mutation(step), caller, {"input": {"id": alert_id, **needed, **extra}})
+    assert status == 200 and "errors" not in body, body
+    return body["data"][name]
+
+
+def errors_of(payload: dict) -> list[tuple]:
+    return [(e["field"], e["code"]) for e in payload["userErrors"]]
+
+
+def gid(slug: str, alert_id: int, type_name: str = "Alert") -> str:
+    return encode_id(type_name, slug, alert_id)
+
+
+def force_state(db: Database, slug: str, alert_id: int, state: str) -> None:
+    """Put an alert in `state` as the loop would have left it."""
+    values: dict = {"state": state}
+    if state == OPEN:
+        values.update(assignee_staff_id=None, level="village")
+    if state in (ACKNOWLEDGED, RESOLVED, FALSE_ALARM):
+        values.update(acknowledged_at=NOW, acknowledged_by="测试")
+    if state in (RESOLVED, FALSE_ALARM):
+        values.update(closed_at=NOW, outcome="已处置")
+    with db.tenant(slug) as conn:
+        conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+
+def snapshot(db: Database, slug: str, alert_id: int) -> tuple:
+    """Everything a step could change: the row, its timeline, the outbox, the audit log."""
+    with db.tenant(slug) as conn:
+        row = dict(conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().one())
+        events = conn.execute(
+            select(func.count()).where(alert_events.c.alert_id == alert_id)
+        ).scalar_one()
+        shared = conn.execute(
+            select(func.count()).where(
+                outbox.c.record_type == ALERT, outbox.c.record_id == alert_id
+            )
+        ).scalar_one()
+    with db.platform() as conn:
+        audited = conn.execute(
+            select(func.count()).where(
+                pm.audit_log.c.village == slug,
+                pm.audit_log.c.subject_id == str(alert_id),
+                pm.audit_log.c.subject_type == ALERT,
+            )
+        ).scalar_one()
+    return row, events, shared, audited
+
+
+@pytest.fixture(scope="module")
+def shared_place(db: Database) -> Place:
+    """A populated village for the state-machine walk, where each case raises its own
+    alert: provisioning one per case would cost more than all of them together."""
+    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
+    with db.tenant(village.slug) as conn:
+        write_village(conn, build_village(plan, seed=7))
+    return Place(db, village.slug)
+
+
+def a_colleague(db: Database, slug: str) -> int:
+    """Grid staff of no grid (e.g. from the village office)."""
+    with db.tenant(slug) as conn:
+        return conn.execute(
+            insert(tm.grid_staff)
+            .values(name="村委值班员", tier="grid_worker")
+            .returning(tm.grid_staff.c.id)
+        ).scalar_one()
+
+
+def a_fire(place: Place) -> int:
+    """A fresh fire alert (a kind shared with neighbours) of a camera of its own."""
+    with place.db.tenant(place.slug) as conn:
+        camera = Place.device(conn, "ai_camera", grid_id=place.grid)
+        [raised] = raise_alerts(
+            conn,
+            INGEST,
+            place.slug,
+            [Trigger("fire", f"device:{camera}", NOW, "明火", camera)],
+            NOW,
+        )
+    return raised.id
+
+
+def test_the_table_allows_exactly_the_documented_steps():
+    table = {
+        (state, step): target
+        for state, steps in ALERT_TRANSITIONS.items()
+        for step, target in steps.items()
+    }
+    assert table == ALLOWED_STEPS
+    assert set(ALERT_TRANSITIONS) == set(ALERT_STATES)
+    assert set(ALERT_STEPS) == {step for _, step in ALLOWED_STEPS}
+
+
+@pytest.mark.parametrize("state", ALERT_STATES)
+@pytest.mark.parametrize("step", ALERT_STEPS)
+def test_every_step_from_every_state(db, gql, token, shared_place, state, step):
+    place, slug = shared_place, shared_place.slug
+    admin = token("village-admin", village=slug)
+    alert_id = a_fire(place)
+    force_state(db, slug, alert_id, state)
+    before = snapshot(db, slug, alert_id)
+    # Reassigning goes to a colleague of no grid: never the one it is assigned to.
+    extra = {"assignee": gid(slug, a_colleague(db, slug), "GridStaff")} if step == REASSIGN else {}
+
+    payload = run_step(gql, admin, step, gid(slug, alert_id), **extra)
+
+    target = ALLOWED_STEPS.get((state, step))
+    if target is None:
+        assert errors_of(payload) == [("state", "INVALID_TRANSITION")]
+        assert payload["userErrors"][0]["message"] == "预警当前状态不允许此操作"
+        assert payload["alert"] is None
+        assert snapshot(db, slug, alert_id) == before
+        return
+    assert payload["userErrors"] == []
+    alert = payload["alert"]
+    assert alert["state"] == target
+    assert alert["version"] == before[0]["version"] + 1
+    last = alert["timeline"][-1]
+    assert (last["action"], last["fromState"], last["toState"]) == (step, state, target)
+    after = snapshot(db, slug, alert_id)
+    # One timeline row, one outbox row (a fire), one audit entry.
+    assert after[1:] == (before[1] + 1, before[2] + 1, before[3] + 1)
+    if target == ACKNOWLEDGED:
+        assert alert["acknowledgedAt"] and alert["acknowledgedBy"]
+        assert not alert["overdue"]
+    if target in (RESOLVED, FALSE_ALARM):
+        assert alert["closedAt"] and alert["outcome"] == STEP_MUTATIONS[step][2].get(
+            "outcome", STEP_MUTATIONS[step][2].get("note")
+        )
+        assert alert["acknowledgedAt"]
+    if step == REASSIGN:
+        assert alert["assignee"]["id"] == extra["assignee"]
+        assert alert["acknowledgedAt"] is None and alert["notifiedAt"] is None
+        assert last["staff"]["id"] == extra["assignee"]
+
+
+def test_an_outcome_and_a_false_alarm_note_are_required(db, gql, token, shared_place):
+    place, slug = shared_place, shared_place.slug
+    admin = token("village-admin", village=slug)
+    alert_id = a_fire(place)
+    force_state(db, slug, alert_id, ACKNOWLEDGED)
+    before = snapshot(db, slug, alert_id)
+    for outcome in ("", "   "):
+        payload = run_step(gql, admin, RESOLVE, gid(slug, alert_id), outcome=outcome)
+        assert payload["userErrors"] == [
+            {"field": "outcome", "message": "处置结果不能为空", "code": "REQUIRED"}
+        ]
+    payload = run_step(gql, admin, RESOLVE, gid(slug, alert_id), outcome="好" * 501)
+    assert payload["userErrors"][0]["message"] == "处置结果不能超过500个字"
+    payload = run_step(gql, admin, MARK_FALSE_ALARM, gid(slug, alert_id), note=" ")
+    assert errors_of(payload) == [("note", "REQUIRED")]
+    assert snapshot(db, slug, alert_id) == before
+    # Left out altogether: the action's own message, in Chinese.
+    with db.tenant(slug) as conn, pytest.raises(ActionFailed) as refused:
+        do_resolve_alert(conn, ADMIN, slug, alert_id, {}, scope=WHOLE_VILLAGE)
+    assert [(e.field, e.message, e.code) for e in refused.value.errors] == [
+        ("outcome", "请填写处置结果", "REQUIRED")
+    ]
+
+
+def test_reassign_refusals(db, gql, token, shared_place, village):
+    place, slug = shared_place, shared_place.slug
+    admin = token("village-admin", village=slug)
+    alert_id = a_fire(place)
+    with db.tenant(slug) as conn:
+        current = conn.execute(
+            select(alerts.c.assignee_staff_id).where(alerts.c.id == alert_id)
+        ).scalar_one()
+    before = snapshot(db, slug, alert_id)
+    cases = {
+        gid(slug, current, "GridStaff"): ("assignee", "DUPLICATE"),
+        gid(slug, 999999, "GridStaff"): ("assignee", "NOT_FOUND"),
+        gid(village.slug, current, "GridStaff"): ("assignee", "NOT_FOUND"),
+        gid(slug, current, "Resident"): ("assignee", "NOT_FOUND"),
+    }
+    for assignee, expected in cases.items():
+        payload = run_step(gql, admin, REASSIGN, gid(slug, alert_id), assignee=assignee)
+        assert errors_of(payload) == [expected]
+    assert snapshot(db, slug, alert_id) == before
+    # An alert of no such id is NOT_FOUND as a userError, like any other.
+    payload = run_step(gql, admin, ACKNOWLEDGE, gid(slug, 999999))
+    assert errors_of(payload) == [("id", "NOT_FOUND")]
+
+
+# -- the loop through the API, and who may do what ---------------------------------------------
+
+
+def grid_worker(token, slug: str) -> str:
+    return token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
+
+
+@pytest.fixture
+def integrator_of(db, token):
+    """An integrator whose client is granted `slug` with `scopes`."""
+
+    def grant(slug: str, *scopes: str) -> str:
+        client = f"al-{uuid.uuid4().hex[:10]}"
+        with db.platform() as conn:
+            conn.execute(
+                insert(pm.api_clients).values(
+                    client_id=client, name="网格员App", villages=[slug], scopes=list(scopes)
+                )
+            )
+        return token("integrator", client=client)
+
+    return grant
+
+
+def notify_jobs(redis_client) -> list[tuple]:
+    return [(job.func_name, job.args) for job in Queue(NOTIFY, connection=redis_client).get_jobs()]
+
+
+@pytest.mark.usefixtures("job_env")
+def test_the_loop_a_grid_worker_meets(db, gql, token, place, redis_client, settings):
+    """Raised in the worker's grid → in their feed → acknowledged → resolved, each step on
+    the timeline and each change enqueued on the notify queue once it committed."""
+    slug = place.slug
+    worker = grid_worker(token, slug)
+    with db.tenant(slug) as conn:
+        assert place.grid in grids_of_account(conn, demo_grid_worker_subject(slug))
+        me = conn.execute(
+            select(tm.grid_staff.c.id).where(
+                tm.grid_staff.c.account_sub == demo_grid_worker_subject(slug)
+            )
+        ).scalar_one()
+    [raised] = place.raise_([place.fall(NOW)], datetime.now(UTC))
+    enqueue_alert_notifications(settings, slug, [raised.id], "alert.raised")
+    assert notify_jobs(redis_client) == [
+        ("villagelink.jobs.alerts.notify_alert", (slug, raised.id, "alert.raised"))
+    ]
+
+    _, body = gql(FEED, worker, {"slug": slug, "state": ["assigned"]})
+    [edge] = body["data"]["village"]["alerts"]["edges"]
+    alert = edge["node"]
+    assert alert["id"] == gid(slug, raised.id)
+    assert (alert["kind"], alert["severity"], alert["level"]) == ("fall", "critical", "grid")
+    assert alert["resident"]["idNumber"].count("*") > 0  # masked as everywhere
+    assert alert["device"] == {"id": gid(slug, place.radar, "Device"), "kind": "mmwave_radar"}
+    assert alert["household"]["id"] == gid(slug, place.household, "Household")
+    assert "*" in (alert["assignee"]["phone"] or "*")
+    assert [e["action"] for e in alert["timeline"]] == ["raise", "assign"]
+
+    acked = run_step(gql, worker, ACKNOWLEDGE, alert["id"])
+    assert acked["userErrors"] == []
+    assert acked["alert"]["state"] == "acknowledged"
+    # Whoever of the grid acknowledges takes it over.
+    assert acked["alert"]["assignee"]["id"] == gid(slug, me, "GridStaff")
+    assert acked["alert"]["timeline"][-1]["staff"]["id"] == gid(slug, me, "GridStaff")
+    resolved = run_step(gql, worker, RESOLVE, alert["id"], outcome="老人已扶起，无外伤，家属已到")
+    assert resolved["alert"]["state"] == "resolved"
+    assert resolved["alert"]["outcome"] == "老人已扶起，无外伤，家属已到"
+    assert [e["action"] for e in resolved["alert"]["timeline"]] == [
+        "raise",
+        "assign",
+        "acknowledge",
+        "resolve",
+    ]
+    assert notify_jobs(redis_client)[1:] == [
+        ("villagelink.jobs.alerts.notify_alert", (slug, raised.id, "alert.acknowledged")),
+        ("villagelink.jobs.alerts.notify_alert", (slug, raised.id, "alert.resolved")),
+    ]
+    # A refused step enqueues nothing.
+    run_step(gql, worker, ACKNOWLEDGE, alert["id"])
+    assert len(notify_jobs(redis_client)) == 3
+
+
+def test_a_grid_worker_reaches_their_grids_and_what_is_theirs_only(db, gql, token, place):
+    slug = place.slug
+    worker = grid_worker(token, slug)
+    with db.tenant(slug) as conn:
+        mine = grids_of_account(conn, demo_grid_worker_subject(slug))
+        elsewhere = conn.execute(
+            insert(tm.grids)
+            .values(level="community", code="Y-00", name="别的网格")
+            .returning(tm.grids.c.id)
+        ).scalar_one()
+        assert elsewhere not in mine
+        me = conn.execute(
+            select(tm.grid_staff.c.id).where(
+                tm.grid_staff.c.account_sub == demo_grid_worker_subject(slug)
+            )
+        ).scalar_one()
+        far = Place.device(conn, "smoke_sensor", grid_id=elsewhere)
+    [inside] = place.raise_([place.fall(NOW)])
+    [outside] = place.raise_([Trigger("smoke", f"device:{far}", NOW, "烟雾报警", far)])
+
+    def seen() -> set[str]:
+        _, body = gql(FEED, worker, {"slug": slug})
+        return {e["node"]["id"] for e in body["data"]["village"]["alerts"]["edges"]}
+
+    assert seen() == {gid(slug, inside.id)}
+    _, body = gql(NODE, worker, {"id": gid(slug, outside.id)})
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    before = snapshot(db, slug, outside.id)
+    payload = run_step(gql, worker, ACKNOWLEDGE, gid(slug, outside.id))
+    assert errors_of(payload) == [("id", "NOT_FOUND")]
+    assert snapshot(db, slug, outside.id) == before
+    # Reassigning is the village admin's; once assigned to them by name, it is theirs too.
+    reassign = {"assignee": gid(slug, me, "GridStaff")}
+    _, body = gql(
+        step_mutation(REASSIGN), worker, {"input": {"id": gid(slug, outside.id), **reassign}}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    admin = token("village-admin", village=slug)
+    assert run_step(gql, admin, REASSIGN, gid(slug, outside.id), **reassign)["userErrors"] == []
+    assert seen() == {gid(slug, inside.id), gid(slug, outside.id)}
+    assert run_step(gql, worker, ACKNOWLEDGE, gid(slug, outside.id))["userErrors"] == []
+
+
+def test_coordinators_read_and_integrators_need_alerts_read(
+    db, gql, token, place, integrator_of, village
+):
+    slug = place.slug
+    [raised] = place.raise_([place.fall(NOW)])
+    alert_id = gid(slug, raised.id)
+
+    coordinator = token("regional-coordinator", region=TEST_REGION)
+    _, body = gql(FEED, coordinator, {"slug": slug})
+    assert [e["node"]["id"] for e in body["data"]["village"]["alerts"]["edges"]] == [alert_id]
+    _, body = gql(step_mutation(ACKNOWLEDGE), coordinator, {"input": {"id": alert_id}})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+    # A grid workers' app with alerts:read alone: the root feed, read only, no residents.
+    app = integrator_of(slug, "alerts:read")
+    _, body = gql(ROOT_FEED, app, {"slug": slug})
+    [edge] = body["data"]["alerts"]["edges"]
+    assert edge["node"]["id"] == alert_id
+    assert (edge["node"]["resident"], edge["node"]["household"], edge["node"]["device"]) == (
+        None,
+        None,
+        None,
+    )
+    assert edge["node"]["assignee"]["name"]
+    _, body = gql(FEED, app, {"slug": slug})
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"  # village(slug) is for readers
+    _, body = gql(step_mutation(ACKNOWLEDGE), app, {"input": {"id": alert_id}})
+    assert body["errors"][0]["extensions"]["code"] in ("NOT_FOUND", "FORBIDDEN")
+
+    # Reading residents is not reading alerts.
+    residents_app = integrator_of(slug, "residents:read")
+    _, body = gql(FEED, residents_app, {"slug": slug})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    _, body = gql(ROOT_FEED, residents_app, {"slug": slug})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # Granted another village only, or another village's admin: nothing here.
+    for stranger in (
+        integrator_of(village.slug, "alerts:read"),
+        token("village-admin", village=village.slug),
+    ):
+        _, body = gql(ROOT_FEED, stranger, {"slug": slug})
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        _, body = gql(step_mutation(ACKNOWLEDGE), stranger, {"input": {"id": alert_id}})
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+def test_the_feed_newest_first_filtered_and_paged(db, gql, token, place):
+    slug = place.slug
+    admin = token("village-admin", village=slug)
+    with db.tenant(slug) as conn:
+        cameras = [Place.device(conn, "ai_camera", grid_id=place.grid) for _ in range(3)]
+    ids = []
+    for n, camera in enumerate(cameras):
+        [raised] = place.raise_(
+            [Trigger("fire_lane_blocked", f"device:{camera}", NOW, f"占用{n}", camera)],
+            NOW + n * MINUTE,
+        )
+        ids.append(gid(slug, raised.id))
+    [fall] = place.raise_([place.fall(NOW)], NOW - MINUTE)
+    place.close(fall.id, NOW)
+
+    def feed(**variables) -> list[str]:
+        _, body = gql(FEED, admin, {"slug": slug, **variables})
+        assert "errors" not in body, body
+        return [e["node"]["id"] for e in body["data"]["village"]["alerts"]["edges"]]
+
+    assert feed() == [*reversed(ids), gid(slug, fall.id)]
+    assert feed(state=["resolved"]) == [gid(slug, fall.id)]
+    assert feed(kind=["fire_lane_blocked"], state=["assigned", "open"]) == list(reversed(ids))
+    assert feed(grid=gid(slug, place.parent, "Grid")) == feed()  # the grids below match
+    assert feed(grid=gid("elsewhere", place.grid, "Grid")) == []
+    assert feed(level="village") == []
+    _, body = gql(FEED, admin, {"slug": slug, "first": 2})
+    page = body["data"]["village"]["alerts"]
+    assert page["totalCount"] == 4 and page["pageInfo"]["hasNextPage"]
+    assert feed(first=2, after=page["pageInfo"]["endCursor"]) == [ids[0], gid(slug, fall.id)]
+
+
+# -- escalation (逐级上报) on a controlled clock ------------------------------------------------
+
+
+def levels(place: Place) -> dict[int, tuple]:
+    return {a["id"]: (a["state"], a["level"], a["ack_due_at"]) for a in place.alerts()}
+
+
+def escalations(place: Place, alert_id: int) -> list[tuple]:
+    e = alert_events
+    with place.db.tenant(place.slug) as conn:
+        rows = conn.execute(
+            select(e.c.level, e.c.actor_sub, e.c.from_state, e.c.to_state, e.c.created_at)
+            .where(e.c.alert_id == alert_id, e.c.action == "escalate")
+            .order_by(e.c.id)
+        )
+        return [tuple(row) for row in rows]
+
+
+def run_escalation(settings, slug: str, now: datetime) -> dict:
+    job = queue(MAINTENANCE, settings).enqueue(alert_jobs.escalate_village_alerts, slug, now)
+    work_off_queue(settings, MAINTENANCE)
+    assert job.get_status(refresh=True) == "finished", job.latest_result().exc_string
+    return job.return_value()
+
+
+def work_off_queue(settings, name: str) -> None:
+    """Run what waits on one queue, in forked work horses as `villagelink worker` does."""
+    q = queue(name, settings)
+    Worker([q], connection=q.connection).work(burst=True)
+
+
+@pytest.mark.usefixtures("job_env")
+def test_escalation_grid_village_region_on_a_controlled_clock(settings, place, redis_client):
+    (fall,) = place.raise_([place.fall(NOW)])  # five minutes to acknowledge
+    (fire,) = place.raise_([place.fire(NOW)])  # two
+    (acked,) = place.raise_([Trigger("sos", "device:sos", NOW, "呼救", place.radar)])
+    force_state(place.db, place.slug, acked.id, ACKNOWLEDGED)
+    slug = place.slug
+    with place.db.tenant(slug) as conn:  # as the notify jobs would have
+        conn.execute(update(alerts).values(notified_at=NOW))
+
+    assert run_escalation(settings, slug, NOW + MINUTE) == {"escalated": [], "renotified": []}
+    at = NOW + 3 * MINUTE
+    assert run_escalation(settings, slug, at)["escalated"] == [fire.id]
+    # The village admin gets the kind's two minutes anew.
+    assert levels(place)[fire.id] == ("assigned", "village", at + 2 * MINUTE)
+    assert notify_jobs(redis_client) == [
+        ("villagelink.jobs.alerts.notify_alert", (slug, fire.id, "alert.escalated"))
+    ]
+    # Idempotent: the same moment again changes nothing, not even the timeline.
+    before = snapshot(place.db, slug, fire.id)
+    assert run_escalation(settings, slug, at)["escalated"] == []
+    assert snapshot(place.db, slug, fire.id) == before
+
+    later = NOW + 6 * MINUTE
+    assert run_escalation(settings, slug, later)["escalated"] == [fall.id, fire.id]
+    assert levels(place)[fire.id] == ("assigned", "region", at + 2 * MINUTE)
+    assert levels(place)[fall.id] == ("assigned", "village", later + 5 * MINUTE)
+    assert run_escalation(settings, slug, NOW + timedelta(hours=1))["escalated"] == [fall.id]
+    # The region is the top; acknowledged alerts never rise.
+    assert run_escalation(settings, slug, NOW + timedelta(hours=2))["escalated"] == []
+    assert levels(place)[acked.id][:2] == ("acknowledged", "grid")
+    assert [(lvl, who, f, t) for lvl, who, f, t, _ in escalations(place, fire.id)] == [
+        ("village", "system:escalation", "assigned", "assigned"),
+        ("region", "system:escalation", "assigned", "assigned"),
+    ]
+    assert [e[-1] for e in escalations(place, fire.id)] == [at, later]
+    assert escalations(place, acked.id) == []
+    with place.db.platform() as conn:
+        audited = conn.execute(
+            select(func.count()).where(
+                pm.audit_log.c.village == slug, pm.audit_log.c.action == "alert.escalate"
+            )
+        ).scalar_one()
+    assert audited == 4
+    # A fire is shared: each escalation went to the outbox with its version.
+    with place.db.tenant(slug) as conn:
+        versions = conn.execute(
+            select(outbox.c.version, outbox.c.payload["level"].astext)
+            .where(outbox.c.record_type == ALERT, outbox.c.record_id == fire.id)
+            .order_by(outbox.c.id)
+        ).all()
+    assert [tuple(v) for v in versions] == [(1, "grid"), (2, "village"), (3, "region")]
+
+
+@pytest.mark.usefixtures("job_env")
+def test_escalation_fans_out_per_village_every_minute(settings, place, redis_client):
+    (fire,) = place.raise_([place.fire(NOW)])
+    now = NOW + 3 * MINUTE
+    job_ids = alert_jobs.escalate_unacknowledged_alerts(now)
+    jobs = [queue(MAINTENANCE, settings).fetch_job(job_id) for job_id in job_ids]
+    [ours] = [job for job in jobs if job.args == (place.slug, now)]
+    assert ours.retries_left == alert_jobs.ESCALATION_RETRY.max
+    work_off_queue(settings, MAINTENANCE)
+    assert levels(place)[fire.id][1] == "village"
+
+    scheduler = build_cron_scheduler(redis_client)
+    [cron] = [
+        j for j in scheduler.get_jobs() if j.func is alert_jobs.escalate_unacknowledged_alerts
+    ]
+    assert (cron.queue_name, cron.interval) == (MAINTENANCE, 60)
+
+
+# -- telling people: the notify job ---------------------------------------------------------------
+
+
+def timeline_notes(place: Place, alert_id: int, action: str) -> list[str]:
+    e = alert_events
+    with place.db.tenant(place.slug) as conn:
+        return list(
+            conn.execute(
+                select(e.c.note)
+                .where(e.c.alert_id == alert_id, e.c.action == action)
+                .order_by(e.c.id)
+            ).scalars()
+        )
+
+
+@pytest.mark.usefixtures("job_env")
+def test_notify_alert_marks_the_alert_and_writes_whom_it_told(settings, place):
+    (fall,) = place.raise_([place.fall(NOW)])
+    [alert] = place.alerts()
+    assert alert["notified_at"] is None
+    assert alert_jobs.notify_alert(place.slug, fall.id, "alert.raised") == 0  # no subscriber
+    [alert] = place.alerts()
+    assert alert["notified_at"] is not None
+    with place.db.tenant(place.slug) as conn:
+        name = conn.execute(
+            select(tm.grid_staff.c.name).where(tm.grid_staff.c.id == alert["assignee_staff_id"])
+        ).scalar_one()
+    assert timeline_notes(place, fall.id, "notify") == [
+        f"alert.raised：已通知网格员{name}（推送0个对接系统）"
+    ]
+    # Sent again by the sweep after all: nothing more happens.
+    assert (
+        alert_jobs.notify_alert(place.slug, fall.id, "alert.raised", only_if_unnotified=True)
+        is None
+    )
+    # A closing notice does not touch notified_at.
+    alert_jobs.notify_alert(place.slug, fall.id, "alert.resolved")
+    assert place.alerts()[0]["notified_at"] == alert["notified_at"]
+    assert alert_jobs.notify_alert(place.slug, 999999, "alert.raised") is None
+
+
+@pytest.mark.usefixtures("job_env")
+def test_a_notification_lost_with_redis_is_sent_again(settings, place, redis_client):
+    """Raised, its job never ran (Redis lost it): 30 s later the sweep enqueues it again."""
+    (fall,) = place.raise_([place.fall(NOW)])
+    assert run_escalation(settings, place.slug, NOW + timedelta(seconds=20))["renotified"] == []
+    result = run_escalation(settings, place.slug, NOW + timedelta(seconds=31))
+    assert result == {"escalated": [], "renotified": [fall.id]}
+    [job] = Queue(NOTIFY, connection=redis_client).get_jobs()
+    assert (job.args, job.kwargs) == (
+        (place.slug, fall.id, "alert.raised"),
+        {"only_if_unnotified": True},
+    )
+    work_off_queue(settings, NOTIFY)
+    assert place.alerts()[0]["notified_at"] is not None
+    assert run_escalation(settings, place.slug, NOW + timedelta(seconds=90))["renotified"] == []
+    # An escalation whose notification was lost: sent again as an escalation.
+    result = run_escalation(settings, place.slug, NOW + 5 * MINUTE)
+    assert result["escalated"] == [fall.id]
+    Queue(NOTIFY, connection=redis_client).empty()
+    result = run_escalation(settings, place.slug, NOW + 5 * MINUTE + timedelta(seconds=31))
+    assert result == {"escalated": [], "renotified": [fall.id]}
+    [job] = Queue(NOTIFY, connection=redis_client).get_jobs()
+    assert job.args[2] == "alert.escalated"
+
+
+# -- the duty roster and the rules, as the village admin sets them ----------------------------
+
+SCHEDULE = """mutation($input: ScheduleDutyShiftInput!) { scheduleDutyShift(input: $input) {
+  dutyShift { id staff { id name } startsAt endsAt onDuty } userErrors { field message code } } }"""
+CANCEL = """mutation($input: CancelDutyShiftInput!) { cancelDutyShift(input: $input) {
+  dutyShift { id startsAt } userErrors { field message code } } }"""
+ROSTER = """query($slug: String!, $from: DateTime, $to: DateTime, $staff: ID) {
+  village(slug: $slug) { dutyShifts(from: $from, to: $to, staff: $staff, first: 50) {
+    totalCount edges { node { id staff { id } startsAt endsAt onDuty } } } } }"""
+RULES = """query($slug: String!) { village(slug: $slug) {
+  alertRules { kind enabled severity ackMinutes debounceMinutes } } }"""
+UPDATE_RULE = """mutation($input: UpdateAlertRuleInput!) { updateAlertRule(input: $input) {
+  rule { kind enabled severity ackMinutes debounceMinutes } userErrors { field message code } } }"""
+
+
+def test_the_duty_roster(db, gql, token, place):
+    slug = place.slug
+    admin = token("village-admin", village=slug)
+    staff = gid(slug, place.workers[0], "GridStaff")
+    now = datetime.now(UTC)
+
+    def schedule(starts: datetime, ends: datetime, who: str = staff) -> dict:
+        _, body = gql(
+            SCHEDULE,
+            admin,
+            {
+                "input": {
+                    "village": slug,
+                    "staff": who,
+                    "startsAt": starts.isoformat(),
+                    "endsAt": ends.isoformat(),
+                }
+            },
+        )
+        assert "errors" not in body, body
+        return body["data"]["scheduleDutyShift"]
+
+    current = schedule(now - timedelta(hours=1), now + timedelta(hours=7))
+    assert current["userErrors"] == [] and current["dutyShift"]["onDuty"]
+    assert current["dutyShift"]["staff"]["id"] == staff
+    tomorrow = schedule(now + timedelta(days=1), now + timedelta(days=1, hours=8))["dutyShift"]
+    assert not tomorrow["onDuty"]
+
+    refusals = [
+        (
+            schedule(now + timedelta(hours=6), now + timedelta(hours=9)),
+            ("startsAt", "DUPLICATE"),
+            "与该网格员已有的值班时段重叠",
+        ),
+        (
+            schedule(now + timedelta(hours=9), now + timedelta(hours=8)),
+            ("endsAt", "INVALID"),
+            "结束时间须晚于开始时间",
+        ),
+        (
+            schedule(now + timedelta(days=3), now + timedelta(days=11)),
+            ("endsAt", "INVALID"),
+            "一次值班最长7天",
+        ),
+        (
+            schedule(now, now + MINUTE, gid(slug, 999999, "GridStaff")),
+            ("staff", "NOT_FOUND"),
+            "网格员不存在",
+        ),
+    ]
+    for payload, error, message in refusals:
+        assert errors_of(payload) == [error] and payload["userErrors"][0]["message"] == message
+    _, body = gql(
+        SCHEDULE,
+        admin,
+        {
+            "input": {
+                "village": slug,
+                "staff": staff,
+                "startsAt": "2026-12-20T08:00:00",
+                "endsAt": "2026-12-20T16:00:00",
+            }
+        },
+    )
+    assert errors_of(body["data"]["scheduleDutyShift"]) == [
+        ("startsAt", "INVALID"),
+        ("endsAt", "INVALID"),
+    ]
+
+    _, body = gql(ROSTER, admin, {"slug": slug})
+    roster = body["data"]["village"]["dutyShifts"]
+    assert [e["node"]["id"] for e in roster["edges"]] == [
+        current["dutyShift"]["id"],
+        tomorrow["id"],
+    ]
+    _, body = gql(ROSTER, admin, {"slug": slug, "from": (now + timedelta(hours=12)).isoformat()})
+    assert body["data"]["village"]["dutyShifts"]["totalCount"] == 1
+    _, body = gql(ROSTER, admin, {"slug": slug, "from": "2026-12-20T08:00:00"})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+    _, body = gql(CANCEL, admin, {"input": {"id": tomorrow["id"], "note": "调休"}})
+    assert body["data"]["cancelDutyShift"]["dutyShift"]["id"] == tomorrow["id"]
+    _, body = gql(CANCEL, admin, {"input": {"id": tomorrow["id"]}})
+    assert errors_of(body["data"]["cancelDutyShift"]) == [("id", "NOT_FOUND")]
+    # A shift that has ended is the record of who was on duty: it stays.
+    with db.tenant(slug) as conn:
+        ended = conn.execute(
+            insert(duty_shifts)
+            .values(
+                staff_id=place.workers[0],
+                starts_at=now - timedelta(days=2),
+                ends_at=now - timedelta(days=1),
+            )
+            .returning(duty_shifts.c.id)
+        ).scalar_one()
+    _, body = gql(CANCEL, admin, {"input": {"id": gid(slug, ended, "DutyShift")}})
+    assert errors_of(body["data"]["cancelDutyShift"]) == [("id", "INVALID_TRANSITION")]
+
+    # The roster is the village admin's to set; grid workers and coordinators read it.
+    for caller in (grid_worker(token, slug), token("regional-coordinator", region=TEST_REGION)):
+        _, body = gql(
+            SCHEDULE,
+            caller,
+            {
+                "input": {
+                    "village": slug,
+                    "staff": staff,
+                    "startsAt": now.isoformat(),
+                    "endsAt": (now + MINUTE).isoformat(),
+                }
+            },
+        )
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        _, body = gql(CANCEL, caller, {"input": {"id": current["dutyShift"]["id"]}})
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        _, body = gql(ROSTER, caller, {"slug": slug})
+        assert body["data"]["village"]["dutyShifts"]["totalCount"] == 1
+    with db.platform() as conn:
+        audited = (
+            conn.execute(
+                select(pm.audit_log.c.action)
+                .where(pm.audit_log.c.village == slug, pm.audit_log.c.subject_type == "DutyShift")
+                .order_by(pm.audit_log.c.occurred_at)
+            )
+            .scalars()
+            .all()
+        )
+    assert audited == ["duty_shift.schedule", "duty_shift.schedule", "duty_shift.cancel"]
+
+
+def test_the_rules_per_village(db, gql, token, place):
+    slug = place.slug
+    admin = token("village-admin", village=slug)
+    _, body = gql(RULES, admin, {"slug": slug})
+    rules = {r["kind"]: r for r in body["data"]["village"]["alertRules"]}
+    assert set(rules) == set(ALERT_KINDS)
+    assert (rules["fall"]["ackMinutes"], rules["fire"]["ackMinutes"]) == (5, 2)
+    assert body["data"]["village"]["alertRules"][0]["severity"] == "critical"
+
+    def change(**fields) -> dict:
+        _, body = gql(UPDATE_RULE, admin, {"input": {"village": slug, **fields}})
+        assert "errors" not in body, body
+        return body["data"]["updateAlertRule"]
+
+    changed = change(kind="fall", ackMinutes=3, severity="high")
+    assert changed["rule"] == {
+        "kind": "fall",
+        "enabled": True,
+        "severity": "high",
+        "ackMinutes": 3,
+        "debounceMinutes": 10,
+    }
+    [raised] = place.raise_([place.fall(NOW)])
+    assert place.alerts()[0]["ack_due_at"] == NOW + 3 * MINUTE
+    assert place.alerts()[0]["severity"] == "high"
+    for fields, expected in [
+        ({"ackMinutes": 0}, [("ackMinutes", "INVALID")]),
+        ({"debounceMinutes": -1}, [("debounceMinutes", "INVALID")]),
+        ({"ackMinutes": 1441}, [("ackMinutes", "INVALID")]),
+    ]:
+        assert errors_of(change(kind="fall", **fields)) == expected
+    assert (
+        change(kind="fall", ackMinutes=0)["userErrors"][0]["message"] == "确认时限须为1到1440分钟"
+    )
+    assert change(kind="vehicle_lingering", enabled=False)["rule"]["enabled"] is False
+    with db.tenant(slug) as conn:
+        camera = Place.device(conn, "ai_camera", grid_id=place.grid)
+    assert (
+        place.raise_([Trigger("vehicle_lingering", f"device:{camera}", NOW, "车辆滞留", camera)])
+        == []
+    )
+    _, body = gql(
+        UPDATE_RULE,
+        grid_worker(token, slug),
+        {"input": {"village": slug, "kind": "fall", "ackMinutes": 30}},
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    with db.platform() as conn:
+        audited = (
+            conn.execute(
+                select(pm.audit_log.c.details)
+                .where(pm.audit_log.c.village == slug, pm.audit_log.c.action == "alert_rule.update")
+                .order_by(pm.audit_log.c.occurred_at)
+            )
+            .scalars()
+            .all()
+        )
+    assert audited[0] == {
+        "ack_minutes": {"from": 5, "to": 3},
+        "severity": {"from": "critical", "to": "high"},
+    }
+    assert raised.new
+
+
+# -- statement counts ----------------------------------------------------------------------------
+
+
+def test_the_feed_statement_count_is_pinned_and_flat(app, db, gql, token, place):
+    slug = place.slug
+    with db.tenant(slug) as conn:
+        cameras = [Place.device(conn, "ai_camera", grid_id=place.grid) for _ in range(49)]
+        residents = (
+            conn.execute(
+                select(tm.residents.c.id)
+                .where(tm.residents.c.id != place.resident)
+                .order_by(tm.residents.c.id)
+                .limit(49)
+            )
+            .scalars()
+            .all()
+        )
+        triggers = [
+            Trigger("fall", f"resident:{resident}", NOW, "跌倒", camera, resident)
+            for camera, resident in zip(cameras, residents, strict=True)
+        ]
+        raise_alerts(conn, INGEST, slug, triggers, NOW)
+    place.raise_([place.fall(NOW)], NOW + MINUTE)
+    admin = token("village-admin", village=slug)
+
+    def run(first: int) -> list[str]:
+        with count_statements(app.extensions["villagelink"].db.engine) as statements:
+            _, body = gql(FEED, admin, {"slug": slug, "first": first})
+        assert "errors" not in body, body
+        assert len(body["data"]["village"]["alerts"]["edges"]) == first
+        return statements
+
+    run(1)  # warm the pool: pre-ping is not ours to count
+    five, fifty = run(5), run(50)
+    # access, villages, SET LOCAL ROLE, the page, its count, grids, staff, devices,
+    # residents, households, timelines (their staff are the assignees, already loaded)
+    assert len(five) == len(fifty) == 11, "\n".join(fifty)
+
+
+# -- end to end: an alert raised reaches a subscribed integrator -------------------------------
+
+SUBSCRIBE = """mutation($input: CreateWebhookSubscriptionInput!) {
+  createWebhookSubscription(input: $input) { secret userErrors { field code } } }"""
+
+
+@pytest.mark.usefixtures("job_env")
+def test_a_raise_ends_with_a_delivery_to_a_subscribed_integrator(
+    gql,
+    place,
+    integrator_of,
+    receiver,  # noqa: F811 (the fixture imported above)
+    settings,
+):
+    slug = place.slug
+    app = integrator_of(slug, "alerts:read")
+    _, body = gql(
+        SUBSCRIBE,
+        app,
+        {"input": {"url": receiver.url, "eventTypes": ["alert.raised", "alert.acknowledged"]}},
+    )
+    assert body["data"]["createWebhookSubscription"]["userErrors"] == [], body
+    receiver.secret = body["data"]["createWebhookSubscription"]["secret"]
+
+    [raised] = place.raise_([place.fall(NOW)], datetime.now(UTC))
+    enqueue_alert_notifications(settings, slug, [raised.id], "alert.raised")
+    work_off_queue(settings, NOTIFY)  # the notify job, then the delivery it enqueued
+
+    [envelope] = receiver.envelopes()
+    assert (envelope["type"], envelope["village"]) == ("alert.raised", slug)
+    alert = envelope["data"]["alert"]
+    assert alert["id"] == gid(slug, raised.id)
+    assert (alert["kind"], alert["state"], alert["level"]) == ("fall", "assigned", "grid")
+    assert alert["grid"]["id"] == gid(slug, place.grid, "Grid")
+    assert "*" in alert["assignee"]["phone"]
+    assert not {"resident", "resident_id", "id_number", "phone"} & set(alert)
+    with place.db.platform() as conn:
+        delivered = conn.execute(
+            select(webhook_deliveries.c.event_type, webhook_deliveries.c.state).where(
+                webhook_deliveries.c.village == slug
+            )
+        ).all()
+    assert [tuple(d) for d in delivered] == [("alert.raised", "delivered")]
+    assert timeline_notes(place, raised.id, "notify")[0].endswith("（推送1个对接系统）")

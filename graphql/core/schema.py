@@ -24,6 +24,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.requests import bindables as request_bindables
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
+    from villagelink.graphql.sensing import alerts as alert_api
     from villagelink.graphql.sensing import devices as device_api
     from villagelink.graphql.sensing import ingest as ingest_api
     from villagelink.graphql.storage import mutations as storage_mutations
@@ -49,6 +50,7 @@ def executable_schema() -> GraphQLSchema:
         *storage_types.bindables,
         *storage_mutations.bindables,
         *device_api.bindables,
+        *alert_api.bindables,
         *ingest_api.bindables,
         *health_bindables,
         *webhook_bindables,

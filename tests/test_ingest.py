@@ -239,7 +239,9 @@ def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
     device_id = key(fleet.camera)
     with db.tenant(fleet.slug) as conn:
         conn.execute(update(devices).where(devices.c.id == device_id).values(status="offline"))
-    send(gql, fleet.platform, EVENTS, [event(fleet.camera, "heartbeat", NOW)])
+    twice = event(fleet.camera, "heartbeat", NOW)
+    payload = send(gql, fleet.platform, EVENTS, [twice, twice])
+    assert (payload["accepted"], payload["duplicates"]) == (1, 1)
     send(gql, fleet.platform, EVENTS, [event(fleet.camera, "heartbeat", NOW - 10 * MINUTE)])
     with db.tenant(fleet.slug) as conn:
         status, seen = conn.execute(
@@ -634,3 +636,14 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
     # ... the ten above, and raising: rules, savepoint, join live alerts, last closed
     # alerts, places, assignees, INSERT alerts, timeline, release, the alerts' audit
     assert len(ten) == len(thousand) == 20, "\n".join(s[:80] for s in thousand)
+
+
+def test_details_are_json_inline_or_in_variables(db, gql, fleet):
+    document = f"""mutation {{ ingestDeviceEvents(input: {{events: [{{
+      device: "{fleet.camera}", eventId: "inline-1", kind: "person_detected",
+      occurredAt: "{NOW.isoformat()}", details: {{zone: "东门", count: 2, night: false}}
+    }}]}}) {{ accepted itemErrors {{ index }} }} }}"""
+    _, body = gql(document, fleet.platform)
+    assert body["data"]["ingestDeviceEvents"] == {"accepted": 1, "itemErrors": []}
+    [stored] = stored_events(db, fleet.slug)
+    assert stored["details"] == {"zone": "东门", "count": 2, "night": False}

@@ -439,13 +439,14 @@ def _store_events(conn: Connection, usable: list[tuple[Item, dict]]) -> list[dic
     return [dict(row) for row in conn.execute(statement).mappings()]
 
 
-def _link_events(conn: Connection, stored: list[dict], episodes: dict, raised: list) -> None:
-    """Each stored alert event names the alert it raised or joined; one statement."""
+def _link_events(conn: Connection, triggers: dict[int, Trigger], raised: list[RaisedAlert]) -> None:
+    """Each stored alert event (by id) names the alert its trigger raised or joined; one
+    statement. A kind the village switched off raised nothing and links nothing."""
     alert_of = {(a.kind, a.episode_key): a.id for a in raised}
     links = [
-        {"id": row["id"], "alert_id": alert_of[key]}
-        for row in stored
-        if (key := episodes.get(row["id"])) in alert_of
+        {"id": event_id, "alert_id": alert_of[(t.kind, t.episode_key)]}
+        for event_id, t in triggers.items()
+        if (t.kind, t.episode_key) in alert_of
     ]
     if not links:
         return
@@ -479,8 +480,7 @@ def do_ingest_device_events(
             if row["kind"] in EVENT_LABELS
         }
         outcome.alerts = _raise(conn, actor, village, list(triggers.values()), now)
-        episodes = {k: (t.kind, t.episode_key) for k, t in triggers.items()}
-        _link_events(conn, stored, episodes, outcome.alerts)
+        _link_events(conn, triggers, outcome.alerts)
     _audit(conn, actor, village, "events", outcome)
     return outcome
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis
 from rq.cron import CronScheduler
 
+from villagelink.jobs.alerts import escalate_unacknowledged_alerts
 from villagelink.jobs.devices import mark_silent_devices_offline
 from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
@@ -25,6 +26,8 @@ ESCALATION_INTERVAL = 5 * 60
 OBJECT_SWEEP_INTERVAL = 60 * 60
 # The shortest silence that counts as offline is ten minutes (cameras, radars).
 DEVICE_OFFLINE_INTERVAL = 5 * 60
+# Minutes matter: a fire waits two for its grid worker before the village admin is called.
+ALERT_ESCALATION_INTERVAL = 60
 # Webhook deliveries whose job Redis lost: late by a few minutes at most.
 WEBHOOK_SWEEP_INTERVAL = 60
 
@@ -65,6 +68,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         mark_silent_devices_offline,
         queue_name=MAINTENANCE,
         interval=DEVICE_OFFLINE_INTERVAL,
+        job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        escalate_unacknowledged_alerts,
+        queue_name=MAINTENANCE,
+        interval=ALERT_ESCALATION_INTERVAL,
         job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )

@@ -177,6 +177,9 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
             "villagelink.jobs.maintenance.refresh_village_stats",
             "villagelink.jobs.escalation.escalate_overdue_requests",
             "villagelink.jobs.storage.sweep_objects",
+            "villagelink.jobs.webhooks.sweep_webhook_deliveries",
+            "villagelink.jobs.devices.mark_silent_devices_offline",
+            "villagelink.jobs.alerts.escalate_unacknowledged_alerts",
         ]
         connection.close()
 

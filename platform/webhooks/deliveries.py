@@ -25,8 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, DateTime, func, literal, select, update
 
 from villagelink.platform import models as pm
-from villagelink.platform.audit import Actor, record
-from villagelink.platform.identity.principal import Principal
+from villagelink.platform.audit import record, system_actor
 from villagelink.platform.webhooks import EVENT_SCOPES
 from villagelink.platform.webhooks.tables import (
     ACTIVE,
@@ -57,16 +56,8 @@ PAUSED_ERROR = "订阅已暂停"
 SIGNATURE_PREFIX = "sha256="
 EVENT_NAMESPACE = uuid.UUID("5f0c7a5e-2f43-4d8e-9a52-7d1b1e6c3a10")
 
-SYSTEM_ACTOR = Actor(
-    Principal(
-        sub="system:webhooks",
-        username="system:webhooks",
-        roles=frozenset(),
-        villages=frozenset(),
-        regions=frozenset(),
-        client_id=None,
-    )
-)
+# Who the audit log names for pauses.
+SYSTEM_ACTOR = system_actor("webhooks")
 
 
 # -- what is sent ---------------------------------------------------------------

@@ -48,7 +48,7 @@ class Settings:
     s3_region: str = "us-east-1"
     s3_bucket_prefix: str = "vl-"
     # Gateway limits.
-    max_body_bytes: int = 256 * 1024
+    max_body_bytes: int = 1024 * 1024
     max_query_depth: int = 10
     max_query_cost: int = 5000
     max_page_size: int = 100
@@ -131,7 +131,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_secret_key=get("S3_SECRET_KEY") or None,
         s3_region=get("S3_REGION", "us-east-1"),
         s3_bucket_prefix=get("S3_BUCKET_PREFIX", "vl-"),
-        max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 256 * 1024),
+        max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 1024 * 1024),
         max_query_depth=num("GRAPHQL_MAX_DEPTH", 10),
         max_query_cost=num("GRAPHQL_MAX_COST", 5000),
         max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),

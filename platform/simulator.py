@@ -272,8 +272,9 @@ class Simulation:
             "longitude": round(wearer.position[1], 6),
         }
         if self.rng.random() < 0.05:
-            reading["systolic"] = self.rng.randint(112, 150)
-            reading["diastolic"] = reading["systolic"] - self.rng.randint(40, 60)
+            reading["systolic"] = self.rng.randint(112, 148)
+            # Ordinary pressures: only the incidents above should raise alerts.
+            reading["diastolic"] = self.rng.randint(68, 88)
         return reading
 
     def _routine(self, now: datetime) -> dict:

@@ -647,3 +647,43 @@ def test_details_are_json_inline_or_in_variables(db, gql, fleet):
     assert body["data"]["ingestDeviceEvents"] == {"accepted": 1, "itemErrors": []}
     [stored] = stored_events(db, fleet.slug)
     assert stored["details"] == {"zone": "东门", "count": 2, "night": False}
+
+
+def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, populated_village):
+    """Device platforms send in parallel, and their batches cover the same wearers in any
+    order: last-seen and latest vitals are locked in key order, so none deadlocks."""
+    from concurrent.futures import ThreadPoolExecutor
+    from random import Random
+
+    from villagelink.platform.audit import system_actor
+    from villagelink.tenants.sensing.ingest import Item, do_ingest_health_readings
+
+    fleet = make_fleet(db, gql, token, populated_village.slug, bands=12)
+    bands = [key(band) for band in fleet.bands]
+    actor = system_actor("ingest-test")
+
+    def batch(number: int) -> None:
+        order = Random(number).sample(bands, len(bands))
+        items = [
+            Item(
+                i,
+                device,
+                {
+                    "reading_id": f"{number}-{i}",
+                    "measured_at": NOW - i * MINUTE,
+                    "heart_rate": 70 + number,
+                    "spo2": 97,
+                },
+            )
+            for i, device in enumerate(order * 20)
+        ]
+        with db.begin_tenant(fleet.slug) as conn:
+            outcome = do_ingest_health_readings(
+                conn, actor, fleet.slug, items, owner=fleet.client, now=NOW
+            )
+            conn.commit()
+        assert outcome.errors == [] and outcome.accepted == len(items)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(batch, range(24)))
+    assert len(readings_of(db, fleet.slug)) == 24 * 12 * 20

@@ -317,9 +317,21 @@ def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
         id=BigInteger,
         at=DateTime(timezone=True),
     )
+    # Concurrent batches share devices: lock them in id order first, so that two batches
+    # never wait for each other's rows in opposite orders (a deadlock).
+    locked = (
+        select(d.c.id)
+        .where(d.c.id == func.any(bindparam("seen_ids", sorted(seen), type_=ARRAY(BigInteger))))
+        .order_by(d.c.id)
+        # NO KEY, as an UPDATE takes: the readings' foreign keys hold KEY SHARE on these
+        # rows, which FOR UPDATE would wait for (and deadlock in its turn).
+        .with_for_update(key_share=True)
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
     conn.execute(
         d.update()
-        .where(d.c.id == batch.c.id)
+        .where(d.c.id == batch.c.id, d.c.id == locked.c.id)
         .values(
             last_seen_at=func.greatest(d.c.last_seen_at, batch.c.at),
             status=case((d.c.status == DEVICE_OFFLINE, DEVICE_ACTIVE), else_=d.c.status),
@@ -761,8 +773,11 @@ def _update_latest_vitals(conn: Connection, stored: list[dict]) -> None:
     batch = _recordset(
         "vitals", _latest_values(stored), **{n: lv.c[n].type for n in LATEST_COLUMNS}
     )
+    # In resident order: concurrent batches of the same wearers then take the rows' locks
+    # in the same order and cannot deadlock.
     statement = insert(lv).from_select(
-        LATEST_COLUMNS, select(*(batch.c[n] for n in LATEST_COLUMNS))
+        LATEST_COLUMNS,
+        select(*(batch.c[n] for n in LATEST_COLUMNS)).order_by(batch.c.resident_id),
     )
     new = statement.excluded
     kept: dict[str, Any] = {"measured_at": func.greatest(lv.c.measured_at, new.measured_at)}

@@ -156,13 +156,14 @@ def _enabled_rules(conn: Connection, kinds: set[str]) -> dict[str, dict]:
 
 
 def _episodes(triggers: Iterable[Trigger]) -> dict[tuple[str, str], _Episode]:
-    """Triggers grouped by (kind, episode key), in the order each first appears."""
+    """Triggers grouped by (kind, episode key), in key order: concurrent calls raising the
+    same episodes then take the alerts' locks in one order and cannot deadlock."""
     grouped: dict[tuple[str, str], list[Trigger]] = {}
     for trigger in triggers:
         grouped.setdefault((trigger.kind, trigger.episode_key), []).append(trigger)
     return {
         key: _Episode(*key, tuple(sorted(found, key=lambda t: t.occurred_at)))
-        for key, found in grouped.items()
+        for key, found in sorted(grouped.items())
     }
 
 

@@ -29,6 +29,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.sensing import ingest as ingest_api
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
+    from villagelink.graphql.villages import regions as region_mutations
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
 
@@ -39,6 +40,7 @@ def executable_schema() -> GraphQLSchema:
         datetime_scalar,
         json_scalar,
         *village_types.bindables,
+        *region_mutations.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *mediation_bindables,

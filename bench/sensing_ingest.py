@@ -57,18 +57,21 @@ def batch_of(bands: list[dict], number: int, run: str) -> list[dict]:
     """1,000 ordinary readings, one per wristband in turn, a tenth of a second apart,
     in the six hours before now (readings from the future are refused)."""
     start = datetime.now(UTC) - timedelta(hours=6)
-    return [
-        {
-            "device": bands[(number * BATCH + i) % len(bands)]["id"],
-            "readingId": f"bench-{run}-{number}-{i}",
-            "measuredAt": (start + timedelta(seconds=(number * BATCH + i) / 10)).isoformat(),
-            "heartRate": 60 + i % 30,
-            "spo2": 96 + i % 3,
-            "latitude": bands[(number * BATCH + i) % len(bands)]["latitude"],
-            "longitude": bands[(number * BATCH + i) % len(bands)]["longitude"],
-        }
-        for i in range(BATCH)
-    ]
+    rows = []
+    for i in range(BATCH):
+        band = bands[(number * BATCH + i) % len(bands)]
+        rows.append(
+            {
+                "device": band["id"],
+                "readingId": f"bench-{run}-{number}-{i}",
+                "measuredAt": (start + timedelta(seconds=(number * BATCH + i) / 10)).isoformat(),
+                "heartRate": 60 + i % 30,
+                "spo2": 96 + i % 3,
+                "latitude": band["latitude"],
+                "longitude": band["longitude"],
+            }
+        )
+    return rows
 
 
 def copy_rows(db: Database, village: str, rows: list[dict], residents: dict[str, int]) -> None:

@@ -15,23 +15,13 @@ from rq import Retry
 
 from villagelink.jobs.maintenance import for_each_village
 from villagelink.jobs.worker import job_database
-from villagelink.platform.audit import Actor
-from villagelink.platform.identity.principal import Principal
+from villagelink.platform.audit import system_actor
 from villagelink.tenants.requests.actions import do_escalate_overdue
 
 ESCALATION_RETRY = Retry(max=3, interval=[30, 120, 600])
 ESCALATION_JOB_TIMEOUT = 300
 # Who the timeline and the audit log name for escalations.
-ESCALATION_ACTOR = Actor(
-    Principal(
-        sub="system:escalation",
-        username="system:escalation",
-        roles=frozenset(),
-        villages=frozenset(),
-        regions=frozenset(),
-        client_id=None,
-    )
-)
+ESCALATION_ACTOR = system_actor("escalation")
 
 
 def escalate_overdue_requests(now: datetime | None = None) -> list[str]:

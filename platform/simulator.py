@@ -33,9 +33,10 @@ from typing import Any
 import requests
 
 from villagelink.platform.settings import Settings
+from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE
+from villagelink.tenants.coordinates import moved
 
 BATCH = 1000
-METRES_PER_DEGREE_LAT = 111_320
 
 DEVICES = """
 query SimulatedDevices($village: String!, $after: String) {
@@ -211,7 +212,13 @@ class Simulation:
             if device["kind"] == "wristband" and device.get("latitude") is not None:
                 home = (device["latitude"], device["longitude"])
                 self.wearers.append(
-                    Wearer(device["id"], home, rng.randint(60, 82), home, bearing=rng.random())
+                    Wearer(
+                        device["id"],
+                        home,
+                        rng.randint(60, 82),
+                        home,
+                        bearing=rng.uniform(0, 2 * math.pi),
+                    )
                 )
         self.fixed = [
             (kind, device)
@@ -246,7 +253,8 @@ class Simulation:
     def _reading(self, now: datetime) -> dict:
         wearer = self.wearers[self.next_wearer % len(self.wearers)]
         self.next_wearer += 1
-        night = now.astimezone().hour < 6 or now.astimezone().hour >= 22
+        hour = now.astimezone(VILLAGE_TIME_ZONE).hour
+        night = hour < 6 or hour >= 22
         heart = wearer.resting_rate + (-6 if night else self.rng.randint(0, 12))
         spo2 = self.rng.randint(95, 99)
         kind = None
@@ -259,17 +267,19 @@ class Simulation:
             spo2 = self.rng.randint(84, 88)
         elif kind == "wandering":
             # About 40 m further from home with every reading.
-            wearer.position = _moved(wearer.position, 40, wearer.bearing * 2 * math.pi)
+            wearer.position = _walked(wearer.position, 40, wearer.bearing)
         else:
-            wearer.position = _moved(wearer.home, self.rng.uniform(0, 60), self.rng.random() * 6.28)
+            wearer.position = _walked(
+                wearer.home, self.rng.uniform(0, 60), self.rng.uniform(0, 2 * math.pi)
+            )
         reading = {
             "device": wearer.device,
             "readingId": self._id(),
             "measuredAt": now.isoformat(),
             "heartRate": heart,
             "spo2": spo2,
-            "latitude": round(wearer.position[0], 6),
-            "longitude": round(wearer.position[1], 6),
+            "latitude": wearer.position[0],
+            "longitude": wearer.position[1],
         }
         if self.rng.random() < 0.05:
             reading["systolic"] = self.rng.randint(112, 148)
@@ -311,13 +321,9 @@ class Simulation:
         return any(self.by_kind.get(kind) for kind in kinds)
 
 
-def _moved(origin: tuple[float, float], metres: float, bearing: float) -> tuple[float, float]:
-    lat, lon = origin
-    north, east = metres * math.cos(bearing), metres * math.sin(bearing)
-    return (
-        lat + north / METRES_PER_DEGREE_LAT,
-        lon + east / (METRES_PER_DEGREE_LAT * math.cos(math.radians(lat))),
-    )
+def _walked(origin: tuple[float, float], metres: float, bearing: float) -> tuple[float, float]:
+    """`metres` from `origin` towards `bearing` (radians from north)."""
+    return moved(*origin, metres * math.cos(bearing), metres * math.sin(bearing))
 
 
 def list_devices(client: GraphQLClient, village: str) -> list[dict[str, Any]]:

@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any
 from faker import Faker
 from sqlalchemy import Connection, Table, select
 
-from villagelink.platform.audit import Actor
-from villagelink.platform.identity.principal import Principal
+from villagelink.platform.audit import system_actor
 from villagelink.tenants.activities.actions import SIGN_UP
 from villagelink.tenants.activities.points import DEFAULT_POINTS_PER_VOLUNTEER_HOUR, MANUAL
 from villagelink.tenants.activities.points import REDEMPTION as POINTS_REDEMPTION
@@ -120,17 +119,8 @@ BOOKING_DAYS_AHEAD = 21
 # Residents aged 60+ count as elderly (DOMAIN.md: over 30% in 中北斜村).
 ELDERLY_AGE = 60
 
-DEMO_SUB = "system:demo"
-DEMO_ACTOR = Actor(
-    Principal(
-        sub=DEMO_SUB,
-        username=DEMO_SUB,
-        roles=frozenset(),
-        villages=frozenset(),
-        regions=frozenset(),
-        client_id=None,
-    )
-)
+DEMO_ACTOR = system_actor("demo")
+DEMO_SUB = DEMO_ACTOR.principal.sub
 # Who jobs/escalation.py names on the timeline: the seeded escalations are the ones
 # its five-minute sweep would have made.
 ESCALATION_SUB = "system:escalation"

@@ -31,6 +31,7 @@ from faker import Faker
 from sqlalchemy import Connection
 
 from villagelink.tenants.activities.recurrence import day_start
+from villagelink.tenants.coordinates import moved
 from villagelink.tenants.demo_affairs import age_on, insert_returning_ids, optional_id
 from villagelink.tenants.health import tables as ht
 from villagelink.tenants.sensing import tables as st
@@ -64,7 +65,6 @@ CENTRES = {
     "taoyuan": (39.0688, 117.3085),
 }
 DEFAULT_CENTRE = (39.08, 117.33)
-METRES_PER_DEGREE_LAT = 111_320
 
 
 @dataclass(frozen=True)
@@ -144,9 +144,7 @@ class _Map:
         return self.offset((row - self.side / 2) * 60, (col - self.side / 2) * 60)
 
     def offset(self, north_m: float, east_m: float) -> tuple[float, float]:
-        lat = self.lat + north_m / METRES_PER_DEGREE_LAT
-        lon = self.lon + east_m / (METRES_PER_DEGREE_LAT * math.cos(math.radians(self.lat)))
-        return round(lat, 6), round(lon, 6)
+        return moved(self.lat, self.lon, north_m, east_m)
 
 
 class _Builder:
@@ -171,6 +169,10 @@ class _Builder:
             self.members.setdefault(resident.household, []).append(position)
         self.out = SensingRows()
         self.serials: dict[str, int] = {}
+
+    def jitter(self, metres: float) -> tuple[float, float]:
+        """A random (north, east) offset within `metres` either way."""
+        return self.rng.uniform(-metres, metres), self.rng.uniform(-metres, metres)
 
     def serial(self, prefix: str) -> str:
         self.serials[prefix] = self.serials.get(prefix, 0) + 1
@@ -204,8 +206,7 @@ class _Builder:
         spots = ("楼道口", "单元门", "停车场", "消防通道", "广场", "路口", "健身区", "垃圾站")
         for n in range(CAMERAS + self.rng.randint(-5, 7)):
             b = n % len(buildings)
-            north, east = self.rng.uniform(-25, 25), self.rng.uniform(-25, 25)
-            lat, lon = self.map.building(b)
+            lat, lon = moved(*self.map.building(b), *self.jitter(25))
             spot = self.rng.choice(spots)
             self.device(
                 st.AI_CAMERA,
@@ -214,8 +215,8 @@ class _Builder:
                 grid=buildings[b].grid,
                 building=b,
                 location_text=f"{buildings[b].name}{spot}",
-                latitude=round(lat + north / METRES_PER_DEGREE_LAT, 6),
-                longitude=round(lon + east / METRES_PER_DEGREE_LAT, 6),
+                latitude=lat,
+                longitude=lon,
             )
         for b, building in enumerate(buildings):
             lat, lon = self.map.building(b)
@@ -370,6 +371,7 @@ class _Builder:
                 systolic = (
                     self.rng.randint(135, 158) if hypertensive else self.rng.randint(110, 134)
                 )
+                near = moved(lat, lon, *self.jitter(80))
                 self.out.readings.append(
                     ReadingRow(
                         device=device,
@@ -378,9 +380,10 @@ class _Builder:
                         heart_rate=heart,
                         spo2=self.rng.randint(94, 99),
                         systolic=systolic if hour in (8, 20) else None,
-                        diastolic=systolic - self.rng.randint(45, 60) if hour in (8, 20) else None,
-                        latitude=round(lat + self.rng.uniform(-80, 80) / METRES_PER_DEGREE_LAT, 6),
-                        longitude=round(lon + self.rng.uniform(-80, 80) / METRES_PER_DEGREE_LAT, 6),
+                        # Below the default thresholds (160/100): the seeded day raises nothing.
+                        diastolic=self.rng.randint(70, 92) if hour in (8, 20) else None,
+                        latitude=near[0],
+                        longitude=near[1],
                     )
                 )
 

@@ -20,9 +20,10 @@ from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
+from villagelink.tenants.coordinates import distance_m
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
-from villagelink.tenants.sensing.ingest import MAX_BATCH, distance_m
+from villagelink.tenants.sensing.ingest import MAX_BATCH
 from villagelink.tenants.sensing.tables import alerts, device_events, devices
 
 from .conftest import TEST_REGION, new_village_slug

@@ -23,7 +23,6 @@ Rules (DOMAIN.md flows 2 and 3):
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +47,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
+from villagelink.tenants.coordinates import distance_m
 from villagelink.tenants.fields import MESSAGES
 from villagelink.tenants.health.tables import (
     BLOOD_PRESSURE,
@@ -112,7 +112,6 @@ DEVICE_DISABLED_CODE = "DEVICE_DISABLED"
 # A device's clock may run a little ahead of ours; further ahead is a wrong clock.
 CLOCK_SKEW = timedelta(minutes=5)
 MAX_DETAILS_CHARS = 4000
-EARTH_RADIUS_M = 6_371_000
 
 EVENT_LABELS = {
     FALL: "跌倒报警",
@@ -558,14 +557,6 @@ def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
             zone,
         )
     return limits
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres (haversine): plenty for a village's safe zones."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 def _beyond_safe_zone(reading: dict, limits: Limits) -> float | None:

@@ -16,8 +16,8 @@ from ariadne import MutationType
 from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
 from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import GlobalId, input_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.activities import actions, points, teams
 from villagelink.tenants.user_errors import ActionFailed
@@ -42,14 +42,8 @@ def _require_manager(ctx: RequestContext, village: str) -> None:
 
 def _target(ctx: RequestContext, raw: str, type_name: str, *, manage: bool) -> GlobalId:
     """The ID the mutation acts on, checked for reach: writing there needs the right to."""
-    gid = decode_id(raw, type_name)
-    if manage:
-        _require_manager(ctx, gid.village)
-    else:
-        ctx.require_write(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(type_name)
-    return gid
+    check = (lambda village: _require_manager(ctx, village)) if manage else ctx.require_write
+    return target_id(raw, type_name, check)
 
 
 # -- activities -----------------------------------------------------------------

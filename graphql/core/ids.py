@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
@@ -36,6 +37,17 @@ def decode_id(value: str, expected_type: str | None = None) -> GlobalId:
     if expected_type is not None and type_name != expected_type:
         raise NotFound(expected_type)
     return GlobalId(type_name, village, key)
+
+
+def target_id(raw: str, type_name: str, may_act: Callable[[str], Any]) -> GlobalId:
+    """The ID of the object a mutation acts on. `may_act(village)` runs before the key
+    is looked at (e.g. `ctx.require_write`), so that outside the caller's reach a
+    malformed ID and a well-formed one are refused alike."""
+    gid = decode_id(raw, type_name)
+    may_act(gid.village)
+    if not gid.key.isdigit():
+        raise NotFound(type_name)
+    return gid
 
 
 def int_key(gid: GlobalId) -> int:

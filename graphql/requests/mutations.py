@@ -12,8 +12,8 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import GlobalId, input_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
@@ -35,11 +35,7 @@ def _payload(key: str, type_name: str | None, village: str, run: Callable[[], di
 
 def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
     """The object a mutation changes, once the caller may write in its village."""
-    gid = decode_id(raw, type_name)
-    ctx.require_write(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(type_name)
-    return gid
+    return target_id(raw, type_name, ctx.require_write)
 
 
 def _require_village_admin(ctx: RequestContext, village: str) -> None:
@@ -230,10 +226,7 @@ def resolve_create_action_list(_obj, info, input: dict) -> dict:
 
 def _change_list(info, raw_id: str, run: Callable[[str, int], dict]) -> dict:
     ctx: RequestContext = info.context
-    gid = decode_id(raw_id, ACTION_LIST)
-    _require_village_admin(ctx, gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(ACTION_LIST)
+    gid = target_id(raw_id, ACTION_LIST, lambda village: _require_village_admin(ctx, village))
     return _payload("action_list", ACTION_LIST, gid.village, lambda: run(gid.village, int(gid.key)))
 
 

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, input_key
+from villagelink.graphql.core.ids import GlobalId, input_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.residents import actions
 from villagelink.tenants.user_errors import ActionFailed
@@ -25,11 +24,7 @@ def _payload(village: str, run: Callable[[], dict]) -> dict:
 
 def _resident_id(ctx: RequestContext, raw: str) -> GlobalId:
     """The resident's ID, checked for reach: a write needs the right to write there."""
-    gid = decode_id(raw, "Resident")
-    ctx.require_write(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound("Resident")
-    return gid
+    return target_id(raw, "Resident", ctx.require_write)
 
 
 @mutation.field("createResident")

@@ -21,7 +21,7 @@ from ariadne import MutationType, ObjectType, QueryType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id, filter_key, input_key
+from villagelink.graphql.core.ids import decode_id, filter_key, input_key, target_id
 from villagelink.graphql.core.nodes import (
     as_node,
     connection_object,
@@ -290,10 +290,7 @@ def _alert_step(info, input: dict, action, fields: tuple[str, ...], event: str, 
     """Run `action` on the alert `input["id"]` names, with the input's `fields` as its
     data, and tell its subscribers once the change has committed."""
     ctx: RequestContext = info.context
-    gid = decode_id(input["id"], ALERT)
-    ctx.require_write(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(ALERT)
+    gid = target_id(input["id"], ALERT, ctx.require_write)
     village, alert_id = gid.village, int(gid.key)
     data = {k: input[k] for k in fields if input.get(k) is not None}
     try:
@@ -413,10 +410,7 @@ def resolve_schedule_duty_shift(_obj, info, input: dict) -> dict:
 @mutation.field("cancelDutyShift")
 def resolve_cancel_duty_shift(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = decode_id(input["id"], DUTY_SHIFT)
-    _require_village_admin(ctx, gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(DUTY_SHIFT)
+    gid = target_id(input["id"], DUTY_SHIFT, lambda village: _require_village_admin(ctx, village))
     data = {"note": input["note"]} if input.get("note") is not None else {}
     return _shift_payload(
         gid.village,

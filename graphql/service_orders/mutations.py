@@ -14,8 +14,8 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id, input_key
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import input_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
 from villagelink.tenants.service_orders import actions
@@ -40,13 +40,8 @@ def _require_centre(ctx: RequestContext, village: str) -> None:
 
 def _target(ctx: RequestContext, raw: str, type_name: str, *, centre: bool) -> tuple[str, int]:
     """The village and key of the object a mutation changes, once the caller may write there."""
-    gid = decode_id(raw, type_name)
-    if centre:
-        _require_centre(ctx, gid.village)
-    else:
-        ctx.require_write(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(type_name)
+    check = (lambda village: _require_centre(ctx, village)) if centre else ctx.require_write
+    gid = target_id(raw, type_name, check)
     return gid.village, int(gid.key)
 
 

@@ -8,7 +8,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.ids import decode_id, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.storage.types import ATTACHMENT, attachment_loader
 from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
@@ -120,11 +120,8 @@ def _require_writable(
 @mutation.field("detachFile")
 def resolve_detach_file(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = decode_id(input["id"], ATTACHMENT)
+    gid = target_id(input["id"], ATTACHMENT, ctx.require_write)
     village = gid.village
-    ctx.require_write(village)
-    if not gid.key.isdigit():
-        raise NotFound(ATTACHMENT)
     # Only a file the caller sees (else: not found, like one that does not exist).
     found = attachment_loader(ctx, village).load(int(gid.key))
     if found is not None:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
+REGION_PREFIX = "vl_r_"
 
 
 class InvalidSlug(ValueError):
@@ -36,6 +37,11 @@ def validate_slug(slug: str) -> str:
 def tenant_role(slug: str) -> str:
     """Schema and role name of a village: the same identifier for both."""
     return TENANT_PREFIX + validate_slug(slug)
+
+
+def region_role(region_id: str) -> str:
+    """The role a coordinator's reads of the exchange schema run under."""
+    return REGION_PREFIX + validate_slug(region_id)
 
 
 class Database:
@@ -80,6 +86,29 @@ class Database:
         try:
             conn.begin()
             conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextmanager
+    def region(self, region_id: str) -> Iterator[Connection]:
+        """A read of the exchange schema as a region's coordinators: row-level
+        security shows the copies of that region only."""
+        conn = self.begin_region(region_id)
+        try:
+            yield conn
+            conn.commit()
+        finally:
+            conn.close()
+
+    def begin_region(self, region_id: str) -> Connection:
+        """Open a connection as a region's role; the caller commits and closes it."""
+        role = region_role(region_id)
+        conn = self.engine.connect()
+        try:
+            conn.begin()
+            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO exchange')
         except BaseException:
             conn.close()
             raise

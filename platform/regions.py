@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.db import SLUG_PATTERN
+from villagelink.tenants.provisioning import ensure_region_role
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
@@ -45,6 +46,7 @@ def do_create_region(conn: Connection, actor: Actor, region_id: str, name: str) 
     ).first()
     if created is None:
         raise _refuse("id", "该片区编号已存在", DUPLICATE)
+    ensure_region_role(conn, region_id)
     record(
         conn,
         actor,

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, or_, select, text
 from sqlalchemy.dialects.postgresql import insert
 from tqdm import tqdm
 
 from villagelink.platform import models as pm
-from villagelink.platform.db import Database, tenant_role, validate_slug
+from villagelink.platform.db import Database, region_role, tenant_role, validate_slug
+from villagelink.platform.linkage.tables import EXCHANGE, cursors, records
 from villagelink.platform.migrate import alembic_config, current_revision, head_revision
 from villagelink.storage.store import ObjectStore
 
@@ -31,6 +32,12 @@ TENANT_SCRIPTS = Path(__file__).parent / "migrations"
 PLATFORM_GRANTS = (
     ("USAGE", f"SCHEMA {pm.SCHEMA}"),
     ("INSERT", f"TABLE {pm.SCHEMA}.audit_log"),
+)
+# Village and region roles read the shared copies (and the log of what crossed)
+# that row-level security lets them see; only the sync jobs write there.
+EXCHANGE_GRANTS = (
+    ("USAGE", f"SCHEMA {EXCHANGE}"),
+    ("SELECT", f"TABLE {EXCHANGE}.records, {EXCHANGE}.log"),
 )
 
 
@@ -54,6 +61,16 @@ def ensure_region(db: Database, region_id: str, name: str) -> None:
             .values(id=region_id, name=name)
             .on_conflict_do_update(index_elements=["id"], set_={"name": name})
         )
+        ensure_region_role(conn, region_id)
+
+
+def ensure_region_role(conn: Connection, region_id: str) -> None:
+    """The NOLOGIN role coordinators' reads switch to: it sees its region's shared
+    copies in the exchange schema and nothing of any village schema."""
+    role = region_role(region_id)
+    ensure_role(conn, role)
+    for privilege, target in EXCHANGE_GRANTS:
+        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
 
 
 def create_village(
@@ -88,6 +105,15 @@ def create_village(
 
 
 def _ensure_role_and_schema(conn: Connection, role: str) -> None:
+    ensure_role(conn, role)
+    # A new schema grants nothing to PUBLIC: only its owner, the village role, may use it.
+    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}"')
+    for privilege, target in PLATFORM_GRANTS + EXCHANGE_GRANTS:
+        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
+
+
+def ensure_role(conn: Connection, role: str) -> None:
+    """A NOLOGIN role the application may switch to (village or region)."""
     exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
     if not exists:
         conn.exec_driver_sql(f'CREATE ROLE "{role}" NOLOGIN')
@@ -98,10 +124,6 @@ def _ensure_role_and_schema(conn: Connection, role: str) -> None:
         conn.exec_driver_sql(f'GRANT "{role}" TO CURRENT_USER WITH INHERIT FALSE, SET TRUE')
     else:
         conn.exec_driver_sql(f'GRANT "{role}" TO CURRENT_USER')
-    # A new schema grants nothing to PUBLIC: only its owner, the village role, may use it.
-    conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}"')
-    for privilege, target in PLATFORM_GRANTS:
-        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
 
 
 def migrate_village(db: Database, slug: str) -> str:
@@ -205,13 +227,18 @@ def drop_village(db: Database, slug: str) -> None:
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
         ).first()
         if exists:
-            for privilege, target in PLATFORM_GRANTS:
+            for privilege, target in PLATFORM_GRANTS + EXCHANGE_GRANTS:
                 conn.exec_driver_sql(f'REVOKE {privilege} ON {target} FROM "{role}"')
             # As the role itself (the application holds SET but not INHERIT on it):
             # drops the schema with everything in it and revokes the role's grants.
             conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
             conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
             conn.exec_driver_sql("RESET ROLE")
+        # Its shared copies go with it; the exchange log keeps what once crossed.
+        conn.execute(
+            records.delete().where(or_(records.c.origin == slug, records.c.audience == slug))
+        )
+        conn.execute(cursors.delete().where(cursors.c.village == slug))
         conn.execute(pm.tenants.delete().where(pm.tenants.c.slug == slug))
     if exists:
         with db.engine.begin() as conn:

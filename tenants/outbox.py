@@ -46,6 +46,16 @@ outbox = Table(
 )
 
 
+def wrote_outbox(conn: Connection) -> bool:
+    """Whether this transaction appended to the outbox (the caller, having committed,
+    then asks the sync to run: enqueue-after-commit). Asking clears the mark: it lives
+    on the pooled connection, which outlives the transaction."""
+    return conn.info.pop(_WROTE, False)
+
+
+_WROTE = "villagelink.outbox.wrote"
+
+
 def emit(
     conn: Connection,
     record_type: str,
@@ -79,6 +89,7 @@ def emit_many(
     in one statement: a bulk write (e.g. an ingest batch) costs the same however many
     records it touched."""
     if changes:
+        conn.info[_WROTE] = True
         conn.execute(
             outbox.insert(),
             [

@@ -18,11 +18,14 @@ from sqlalchemy import Connection, select
 
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.loaders import BatchLoader
+from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform import models as pm
 from villagelink.platform.access import Access, resolve_access
 from villagelink.platform.audit import Actor, entry, record_many
 from villagelink.platform.identity.principal import Principal
+from villagelink.platform.linkage.policy import covering
 from villagelink.tenants.grids import grids_of_account
+from villagelink.tenants.outbox import wrote_outbox
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,24 @@ class RequestContext:
             conn = self._connections[slug] = self.runtime.db.begin_tenant(slug)
         return conn
 
+    def neighbour(self, owner: str, acting: str, record_type: str) -> tuple[Connection, list[int]]:
+        """The transaction in `owner`'s village for an action the caller takes there on
+        behalf of `acting` (booking a shared resource, reporting a missing person seen):
+        the caller must be able to write in `acting`, and an agreement in force between
+        the two must cover `record_type`. Returns the connection and those agreements;
+        without one, the neighbour's record does not exist for the caller."""
+        self.require_write(acting)
+        if owner == acting:
+            raise NotFound(record_type)
+        with self.runtime.db.platform() as conn:
+            agreement_ids = covering(conn, record_type, owner, [acting]).get(acting)
+        if not agreement_ids:
+            raise NotFound(record_type)
+        conn = self._connections.get(owner)
+        if conn is None:
+            conn = self._connections[owner] = self.runtime.db.begin_tenant(owner)
+        return conn, agreement_ids
+
     def loader(
         self, slug: str, name: str, fetch: Callable[[Connection, list], Mapping]
     ) -> BatchLoader:
@@ -156,17 +177,23 @@ class RequestContext:
         """Write pending audit entries, then commit (or roll back) every village
         transaction. Raises if a commit fails: the response must not then show
         data whose audit entry was lost."""
+        shared: list[str] = []
         try:
             if commit:
                 for slug, reads in self._reads.items():
                     self._write_read_audit(slug, reads)
-                for conn in self._connections.values():
+                for slug, conn in self._connections.items():
                     conn.commit()
+                    if wrote_outbox(conn):
+                        shared.append(slug)
         finally:
             for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         if commit:
+            if shared:
+                # What neighbours may see of it leaves now rather than at the next sweep.
+                self._after_commit.insert(0, lambda: enqueue_sync(self.settings, shared))
             for callback in self._after_commit:
                 try:
                     callback()

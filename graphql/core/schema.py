@@ -18,12 +18,14 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
     from villagelink.graphql.health import bindables as health_bindables
+    from villagelink.graphql.linkage import bindables as linkage_bindables
     from villagelink.graphql.mediation import bindables as mediation_bindables
     from villagelink.graphql.notices import bindables as notice_bindables
     from villagelink.graphql.onetable import bindables as onetable_bindables
     from villagelink.graphql.requests import bindables as request_bindables
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
+    from villagelink.graphql.resources import bindables as resource_bindables
     from villagelink.graphql.sensing import alerts as alert_api
     from villagelink.graphql.sensing import devices as device_api
     from villagelink.graphql.sensing import ingest as ingest_api
@@ -56,6 +58,8 @@ def executable_schema() -> GraphQLSchema:
         *ingest_api.bindables,
         *health_bindables,
         *webhook_bindables,
+        *linkage_bindables,
+        *resource_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

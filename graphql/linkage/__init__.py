@@ -1,0 +1,6 @@
+"""GraphQL of the five-village linkage: agreements and the exchange log, the
+neighbour feed, region queries, transfers and joint cases."""
+
+from villagelink.graphql.linkage import agreements, feed, region, transfers
+
+bindables = [*agreements.bindables, *feed.bindables, *region.bindables, *transfers.bindables]

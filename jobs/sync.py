@@ -1,0 +1,58 @@
+"""Sync jobs on the `sync` queue: each village's outbox into the exchange schema.
+
+`enqueue_sync` runs right after a commit that wrote to an outbox (the gateway does
+it for every request) and after agreements change (`reconcile`: withdraw what no
+agreement covers any more, publish what a new one does). A sweep every minute
+enqueues every village whose outbox is ahead of its cursor, so a lost job, a
+flushed Redis or a crashed worker only delays a change, never loses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rq import Retry
+
+from villagelink.jobs.queues import SYNC, queue
+from villagelink.platform.settings import Settings
+
+# A failing village is retried on its own, backing off; after the last attempt the
+# job stays in the failed registry (replayable) and the next sweep tries again.
+SYNC_RETRY = Retry(max=5, interval=[2, 10, 60, 300, 900])
+SYNC_JOB_TIMEOUT = 300
+FAILURE_TTL = 7 * 24 * 3600
+
+
+def enqueue_sync(settings: Settings, villages: Iterable[str], *, reconcile: bool = False) -> None:
+    """Ask for `villages` to be synced (all their changes since the cursor; with
+    `reconcile`, every shared copy of theirs checked against the agreements)."""
+    sync = queue(SYNC, settings)
+    jobs = [
+        sync.prepare_data(
+            reconcile_village if reconcile else sync_village,
+            args=(slug,),
+            retry=SYNC_RETRY,
+            timeout=SYNC_JOB_TIMEOUT,
+            failure_ttl=FAILURE_TTL,
+            description=f"{'reconcile' if reconcile else 'sync'}: {slug}",
+        )
+        for slug in sorted(set(villages))
+    ]
+    if jobs:
+        sync.enqueue_many(jobs)
+
+
+def sync_village(slug: str) -> dict:
+    """Publish one village's outbox since its cursor."""
+    from villagelink.jobs.worker import job_database
+    from villagelink.platform.linkage import sync
+
+    return sync.sync_village(job_database(), slug).as_dict()
+
+
+def reconcile_village(slug: str) -> dict:
+    """Bring one village's shared copies in line with the agreements now in force."""
+    from villagelink.jobs.worker import job_database
+    from villagelink.platform.linkage import sync
+
+    return sync.reconcile_village(job_database(), slug).as_dict()

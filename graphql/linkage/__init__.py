@@ -1,6 +1,12 @@
 """GraphQL of the five-village linkage: agreements and the exchange log, the
 neighbour feed, region queries, transfers and joint cases."""
 
-from villagelink.graphql.linkage import agreements, feed, region, transfers
+from villagelink.graphql.linkage import agreements, feed, joint_cases, region, transfers
 
-bindables = [*agreements.bindables, *feed.bindables, *region.bindables, *transfers.bindables]
+bindables = [
+    *agreements.bindables,
+    *feed.bindables,
+    *region.bindables,
+    *transfers.bindables,
+    *joint_cases.bindables,
+]

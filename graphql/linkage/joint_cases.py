@@ -1,0 +1,3 @@
+"""In progress (five-village linkage, #6)."""
+
+bindables: list = []

@@ -14,8 +14,9 @@ from villagelink.jobs.alerts import escalate_unacknowledged_alerts
 from villagelink.jobs.devices import mark_silent_devices_offline
 from villagelink.jobs.escalation import escalate_overdue_requests
 from villagelink.jobs.maintenance import FAILURE_TTL, refresh_village_stats
-from villagelink.jobs.queues import MAINTENANCE, redis_connection
+from villagelink.jobs.queues import MAINTENANCE, SYNC, redis_connection
 from villagelink.jobs.storage import sweep_objects
+from villagelink.jobs.sync import sweep as sweep_sync
 from villagelink.jobs.webhooks import sweep_webhook_deliveries
 from villagelink.platform.settings import Settings
 
@@ -30,6 +31,9 @@ DEVICE_OFFLINE_INTERVAL = 5 * 60
 ALERT_ESCALATION_INTERVAL = 60
 # Webhook deliveries whose job Redis lost: late by a few minutes at most.
 WEBHOOK_SWEEP_INTERVAL = 60
+# Changes whose sync job was lost (Redis flushed, worker killed) or that failed:
+# a neighbour sees them a minute late at worst.
+SYNC_SWEEP_INTERVAL = 60
 
 
 def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
@@ -76,6 +80,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         queue_name=MAINTENANCE,
         interval=ALERT_ESCALATION_INTERVAL,
         job_timeout=60,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        sweep_sync,
+        queue_name=SYNC,
+        interval=SYNC_SWEEP_INTERVAL,
+        job_timeout=120,
         failure_ttl=FAILURE_TTL,
     )
     return scheduler

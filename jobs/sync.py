@@ -56,3 +56,15 @@ def reconcile_village(slug: str) -> dict:
     from villagelink.platform.linkage import sync
 
     return sync.reconcile_village(job_database(), slug).as_dict()
+
+
+def sweep() -> list[str]:
+    """Every minute: enqueue the sync of every village whose outbox is ahead of its
+    cursor or whose last sync failed. Rebuilds the queue from Postgres alone, so a
+    flushed Redis or a lost job costs at most a minute of lag."""
+    from villagelink.jobs.worker import job_database, job_settings
+    from villagelink.platform.linkage.sync import villages_behind
+
+    behind = villages_behind(job_database())
+    enqueue_sync(job_settings(), behind)
+    return behind

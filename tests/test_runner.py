@@ -180,6 +180,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
             "villagelink.jobs.webhooks.sweep_webhook_deliveries",
             "villagelink.jobs.devices.mark_silent_devices_offline",
             "villagelink.jobs.alerts.escalate_unacknowledged_alerts",
+            "villagelink.jobs.sync.sweep",
         ]
         connection.close()
 

@@ -174,4 +174,9 @@ cursors = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Column("failed_at", DateTime(timezone=True)),
+    # Outbox ids are taken at insert and committed in any order: a missing id just
+    # past the cursor may belong to a transaction still running. The cursor waits
+    # there (`gap_at`) for a while (`gap_since`) before taking it as rolled back.
+    Column("gap_at", BigInteger),
+    Column("gap_since", DateTime(timezone=True)),
 )

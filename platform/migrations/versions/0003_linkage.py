@@ -153,6 +153,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), server_default=sa.text("0"), nullable=False),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("gap_at", sa.BigInteger(), nullable=True),
+        sa.Column("gap_since", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("village"),
         schema="exchange",
     )

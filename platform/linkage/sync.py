@@ -1,0 +1,470 @@
+"""The sync: a village's outbox, published into the exchange schema.
+
+One transaction per batch, as the application role, which switches to the
+village's role only to read its outbox (`SET LOCAL ROLE` and back): the cursor
+row is locked first, so two workers never sync one village at once, and a worker
+killed mid-batch leaves the cursor where it was (nothing published, nothing
+lost). Copies are upserts keyed by (origin, record type, origin id, audience)
+and only ever replaced by a newer version or a changed allow-list, so a job run
+twice, or a batch read again after a crash, changes nothing and logs nothing.
+
+What each audience receives is the agreement's business (`policy.audiences`):
+only the fields its agreements allow leave the village schema, and an audience
+that no agreement covers any more loses its copy (`reconcile_village`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from importlib import import_module
+from typing import Any
+
+from sqlalchemy import Connection, Integer, func, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on, insert
+
+from villagelink.platform import models as pm
+from villagelink.platform.db import Database, tenant_role
+from villagelink.platform.linkage import policy
+from villagelink.platform.linkage.catalogue import (
+    AUDIENCE_KEY,
+    BY_OUTBOX_TYPE,
+    RESIDENT_TRANSFER,
+)
+from villagelink.platform.linkage.tables import (
+    PUBLISH,
+    REGION_AUDIENCE,
+    WITHDRAW,
+    cursors,
+    log,
+    records,
+)
+from villagelink.tenants.outbox import DELETE, outbox
+
+BATCH = 500
+# How long the cursor waits at a missing outbox id before taking its transaction as
+# rolled back. Requests and jobs commit within seconds (statement timeout 5 s).
+GAP_WAIT_SECONDS = 30
+
+# Withdrawal reasons, as the exchange log shows them to both sides.
+DELETED_AT_ORIGIN = "deleted at origin"
+NOT_COVERED = "no agreement in force covers this audience"
+
+# Copies the receiving village acts on as they arrive: a transferred resident is
+# created in the destination village in the same transaction as the copy.
+INBOUND: dict[str, str] = {
+    RESIDENT_TRANSFER: "villagelink.tenants.residents.transfers:receive_transfer",
+}
+
+
+@dataclass
+class SyncResult:
+    village: str
+    read: int = 0
+    published: int = 0
+    withdrawn: int = 0
+    cursor: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Change:
+    """The latest outbox row of one record."""
+
+    outbox_id: int
+    record_type: str  # the agreement's name for it (catalogue)
+    record_id: int
+    operation: str
+    version: int
+    payload: dict
+    committed_at: Any
+
+
+def sync_village(db: Database, slug: str, *, batch: int = BATCH) -> SyncResult:
+    """Publish everything `slug` wrote since its cursor, batch by batch."""
+    result = SyncResult(slug)
+    try:
+        while True:
+            with db.platform() as conn:
+                cursor = _lock_cursor(conn, slug)
+                rows = _read_outbox(conn, slug, after=cursor["outbox_id"], limit=batch)
+                if rows:
+                    result.read += len(rows)
+                    published, withdrawn = _publish(conn, slug, _latest(rows), full=False)
+                    result.published += published
+                    result.withdrawn += withdrawn
+                result.cursor, waiting = _advance(conn, cursor, rows)
+            if waiting or len(rows) < batch:
+                return result
+    except Exception as error:
+        _note_failure(db, slug, error)
+        raise
+
+
+def reconcile_village(db: Database, slug: str) -> SyncResult:
+    """Rebuild every copy `slug` publishes from its outbox and the agreements now in
+    force: publish what a new agreement covers, withdraw what none does any more.
+    Runs after agreements change (accepted, revoked, left, expired). The cursor
+    stays where the incremental sync left it."""
+    result = SyncResult(slug)
+    try:
+        with db.platform() as conn:
+            cursor = _lock_cursor(conn, slug)
+            rows = _read_outbox(conn, slug, after=0, limit=None, latest_only=True)
+            result.read, result.cursor = len(rows), cursor["outbox_id"]
+            result.published, result.withdrawn = _publish(conn, slug, _latest(rows), full=True)
+    except Exception as error:
+        _note_failure(db, slug, error)
+        raise
+    return result
+
+
+def villages_behind(db: Database) -> list[str]:
+    """Active villages whose outbox is ahead of their cursor, or whose last sync
+    failed: what the periodic sweep enqueues."""
+    behind = []
+    with db.platform() as conn:
+        slugs = (
+            conn.execute(
+                select(pm.tenants.c.slug)
+                .where(pm.tenants.c.status == "active")
+                .order_by(pm.tenants.c.slug)
+            )
+            .scalars()
+            .all()
+        )
+        state = {
+            row.village: row
+            for row in conn.execute(
+                select(cursors.c.village, cursors.c.outbox_id, cursors.c.last_error)
+            )
+        }
+        for slug in slugs:
+            with as_village(conn, slug):
+                newest = conn.execute(select(func.max(outbox.c.id))).scalar() or 0
+            known = state.get(slug)
+            if known is None or newest > known.outbox_id or known.last_error is not None:
+                behind.append(slug)
+    return behind
+
+
+# -- steps ---------------------------------------------------------------------
+
+
+def _lock_cursor(conn: Connection, slug: str) -> dict:
+    """The village's cursor row, locked for this transaction: one sync per village
+    at a time; another job for it waits here and then finds nothing new."""
+    conn.execute(insert(cursors).values(village=slug).on_conflict_do_nothing())
+    return dict(
+        conn.execute(select(cursors).where(cursors.c.village == slug).with_for_update())
+        .mappings()
+        .one()
+    )
+
+
+@contextmanager
+def as_village(conn: Connection, slug: str) -> Iterator[Connection]:
+    """Switch a platform transaction to the village's role and schema (to read its
+    outbox, or to hand it a copy it acts on), and back."""
+    role = tenant_role(slug)
+    conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
+    yield conn
+    conn.exec_driver_sql("RESET ROLE; SET LOCAL search_path TO DEFAULT")
+
+
+def _read_outbox(
+    conn: Connection, slug: str, *, after: int, limit: int | None, latest_only: bool = False
+) -> list[dict]:
+    """Outbox rows after `after` in id order, every type (the cursor moves over
+    unshared ones too); or, with `latest_only`, each shared record's newest row."""
+    o = outbox
+    query = select(o).where(o.c.id > after)
+    if latest_only:
+        query = (
+            query.where(o.c.record_type.in_(BY_OUTBOX_TYPE))
+            .ext(distinct_on(o.c.record_type, o.c.record_id))
+            .order_by(o.c.record_type, o.c.record_id, o.c.id.desc())
+        )
+    else:
+        query = query.order_by(o.c.id).limit(limit)
+    with as_village(conn, slug):
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def _advance(conn: Connection, cursor: dict, rows: list[dict]) -> tuple[int, bool]:
+    """Move the cursor over the rows read, up to the first missing id that may still
+    commit. Returns the new position and whether it is waiting at such a gap."""
+    position, gap_at, gap_since = cursor["outbox_id"], cursor["gap_at"], cursor["gap_since"]
+    now = conn.execute(select(func.clock_timestamp())).scalar_one()
+    waiting = False
+    for row in rows:
+        if row["id"] != position + 1:
+            missing = position + 1
+            if gap_at != missing:
+                gap_at, gap_since = missing, now
+            if (now - gap_since).total_seconds() < GAP_WAIT_SECONDS:
+                waiting = True
+                break
+        position = row["id"]
+    if not waiting:
+        gap_at = gap_since = None
+    conn.execute(
+        cursors.update()
+        .where(cursors.c.village == cursor["village"])
+        .values(
+            outbox_id=position,
+            updated_at=now,
+            attempts=0,
+            last_error=None,
+            failed_at=None,
+            gap_at=gap_at,
+            gap_since=gap_since,
+        )
+    )
+    return position, waiting
+
+
+def _note_failure(db: Database, slug: str, error: Exception) -> None:
+    """Keep why the village's sync failed where admins and /metrics see it; the job
+    itself is retried by RQ with a backoff and, after that, by the sweep."""
+    with db.platform() as conn:
+        conn.execute(
+            insert(cursors)
+            .values(village=slug, attempts=1, last_error=repr(error)[:2000], failed_at=func.now())
+            .on_conflict_do_update(
+                index_elements=[cursors.c.village],
+                set_={
+                    "attempts": cursors.c.attempts + 1,
+                    "last_error": repr(error)[:2000],
+                    "failed_at": func.now(),
+                },
+            )
+        )
+
+
+def _latest(rows: list[dict]) -> list[Change]:
+    """One change per shared record: its highest version."""
+    latest: dict[tuple[str, int], dict] = {}
+    for row in rows:
+        if row["record_type"] not in BY_OUTBOX_TYPE:
+            continue
+        key = (row["record_type"], row["record_id"])
+        seen = latest.get(key)
+        if seen is None or (row["version"], row["id"]) >= (seen["version"], seen["id"]):
+            latest[key] = row
+    return [
+        Change(
+            outbox_id=row["id"],
+            record_type=BY_OUTBOX_TYPE[row["record_type"]].name,
+            record_id=row["record_id"],
+            operation=row["operation"],
+            version=row["version"],
+            payload=row["payload"],
+            committed_at=row["created_at"],
+        )
+        for row in sorted(latest.values(), key=lambda r: r["id"])
+    ]
+
+
+def _desired(
+    change: Change, grants: dict[str, dict[str, policy.Grant]]
+) -> dict[str, tuple[list[int], dict]]:
+    """{audience: (agreement ids, payload)} the change is to be published to: the
+    audiences its type is shared with (narrowed to those the payload names), each
+    with only the fields its agreements allow."""
+    if change.operation == DELETE:
+        return {}
+    named = change.payload.get(AUDIENCE_KEY)
+    desired = {}
+    for audience, grant in grants.get(change.record_type, {}).items():
+        if named is not None and audience != REGION_AUDIENCE and audience not in named:
+            continue
+        desired[audience] = (
+            grant.agreement_ids,
+            {k: v for k, v in change.payload.items() if k in grant.fields},
+        )
+    return desired
+
+
+def payload_hash(payload: dict) -> str:
+    """What the exchange log keeps of a payload: both sides can show what crossed
+    without the log holding the data itself."""
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _publish(conn: Connection, slug: str, changes: list[Change], *, full: bool) -> tuple[int, int]:
+    """Bring the copies of `changes` in line; with `full`, also withdraw copies of
+    `slug`'s records that `changes` does not mention. Returns how many copies were
+    published and withdrawn."""
+    if not changes and not full:
+        return 0, 0
+    region_id = conn.execute(
+        select(pm.tenants.c.region_id).where(pm.tenants.c.slug == slug)
+    ).scalar_one()
+    grants = policy.audiences(conn, slug)
+    r = records
+    query = select(r.c.record_type, r.c.origin_id, r.c.audience, r.c.version).where(
+        r.c.origin == slug
+    )
+    if not full:
+        keys = [(c.record_type, c.record_id) for c in changes]
+        query = query.where(tuple_(r.c.record_type, r.c.origin_id).in_(keys))
+    existing = {
+        (row.record_type, row.origin_id, row.audience): row.version for row in conn.execute(query)
+    }
+
+    by_record = {(c.record_type, c.record_id): c for c in changes}
+    upserts: list[dict] = []
+    wanted: set[tuple[str, int, str]] = set()
+    for change in changes:
+        for audience, (agreement_ids, payload) in _desired(change, grants).items():
+            key = (change.record_type, change.record_id, audience)
+            wanted.add(key)
+            if existing.get(key, -1) > change.version:
+                continue  # a newer version is out already
+            upserts.append(
+                {
+                    "origin": slug,
+                    "record_type": change.record_type,
+                    "origin_id": change.record_id,
+                    "audience": audience,
+                    "region_id": region_id,
+                    "agreement_ids": agreement_ids,
+                    "version": change.version,
+                    "payload": payload,
+                    "payload_hash": payload_hash(payload),
+                    "committed_at": change.committed_at,
+                }
+            )
+    stale = [key for key in existing if key not in wanted]
+
+    published = _upsert(conn, upserts)
+    withdrawn = _withdraw(conn, slug, stale, by_record)
+    _log(conn, slug, region_id, published, withdrawn)
+    _hand_over(conn, slug, published, upserts)
+    return len(published), len(withdrawn)
+
+
+def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
+    """Write the copies that are new or changed; returns those written (a change
+    delivered twice writes nothing the second time)."""
+    if not rows:
+        return []
+    r = records
+    statement = insert(r).values(rows)
+    new = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=[r.c.origin, r.c.record_type, r.c.origin_id, r.c.audience],
+        set_={
+            "version": new.version,
+            "payload": new.payload,
+            "payload_hash": new.payload_hash,
+            "agreement_ids": new.agreement_ids,
+            "committed_at": new.committed_at,
+            "published_at": func.clock_timestamp(),
+        },
+        # Never back to an older version; the same version again only when what the
+        # agreements allow of it changed.
+        where=(r.c.version < new.version)
+        | (
+            (r.c.version == new.version)
+            & ((r.c.payload_hash != new.payload_hash) | (r.c.agreement_ids != new.agreement_ids))
+        ),
+    ).returning(
+        r.c.record_type,
+        r.c.origin_id,
+        r.c.audience,
+        r.c.version,
+        r.c.payload_hash,
+        r.c.agreement_ids,
+        func.round(func.extract("epoch", func.clock_timestamp() - r.c.committed_at) * 1000)
+        .cast(Integer)
+        .label("lag_ms"),
+    )
+    return [dict(row) for row in conn.execute(statement).mappings()]
+
+
+def _withdraw(
+    conn: Connection,
+    slug: str,
+    keys: list[tuple[str, int, str]],
+    by_record: dict[tuple[str, int], Change],
+) -> list[dict]:
+    if not keys:
+        return []
+    r = records
+    rows = conn.execute(
+        r.delete()
+        .where(r.c.origin == slug, tuple_(r.c.record_type, r.c.origin_id, r.c.audience).in_(keys))
+        .returning(r.c.record_type, r.c.origin_id, r.c.audience, r.c.version, r.c.agreement_ids)
+    ).mappings()
+    withdrawn = []
+    for row in rows:
+        change = by_record.get((row["record_type"], row["origin_id"]))
+        deleted = change is not None and change.operation == DELETE
+        withdrawn.append(
+            {
+                **row,
+                "version": change.version if deleted else row["version"],
+                "reason": DELETED_AT_ORIGIN if deleted else NOT_COVERED,
+            }
+        )
+    return withdrawn
+
+
+def _log(
+    conn: Connection, slug: str, region_id: str, published: list[dict], withdrawn: list[dict]
+) -> None:
+    """One exchange-log row per copy written or withdrawn, in one statement."""
+    entries = [
+        {
+            "action": PUBLISH,
+            "origin": slug,
+            "region_id": region_id,
+            "reason": None,
+            **{k: row[k] for k in ("record_type", "origin_id", "audience", "version")},
+            "agreement_ids": row["agreement_ids"],
+            "payload_hash": row["payload_hash"],
+            "lag_ms": row["lag_ms"],
+        }
+        for row in published
+    ] + [
+        {
+            "action": WITHDRAW,
+            "origin": slug,
+            "region_id": region_id,
+            "reason": row["reason"],
+            **{k: row[k] for k in ("record_type", "origin_id", "audience", "version")},
+            "agreement_ids": row["agreement_ids"],
+            "payload_hash": None,
+            "lag_ms": None,
+        }
+        for row in withdrawn
+    ]
+    if entries:
+        conn.execute(log.insert(), entries)
+
+
+def _hand_over(conn: Connection, slug: str, published: list[dict], upserts: list[dict]) -> None:
+    """Copies the receiving village acts on (INBOUND) are handed to it now, under its
+    own role and in this transaction: the copy and its effect commit together, and
+    a copy published again (same version) is not handed over twice."""
+    written = {(row["record_type"], row["origin_id"], row["audience"]) for row in published}
+    for row in upserts:
+        target = INBOUND.get(row["record_type"])
+        key = (row["record_type"], row["origin_id"], row["audience"])
+        if target is None or key not in written or row["audience"] == REGION_AUDIENCE:
+            continue
+        with as_village(conn, row["audience"]):
+            _inbound(target)(conn, slug, row["origin_id"], row["version"], row["payload"])
+
+
+def _inbound(target: str) -> Callable[..., None]:
+    module, name = target.split(":")
+    return getattr(import_module(module), name)

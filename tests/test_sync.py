@@ -1,0 +1,375 @@
+"""The sync between neighbours: outbox → exchange schema, against the real servers.
+
+The first part calls the sync in-process, where each step can be looked at; the
+second runs it as production does, in a real `rq worker` process fed by the
+gateway's enqueue-after-commit, and kills it, flushes Redis and checks that
+nothing is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import ProgrammingError
+
+from villagelink.jobs import sync as sync_jobs
+from villagelink.jobs.queues import SYNC
+from villagelink.platform.db import Database
+from villagelink.platform.linkage.catalogue import RECORD_TYPES
+from villagelink.platform.linkage.sync import (
+    DELETED_AT_ORIGIN,
+    NOT_COVERED,
+    reconcile_village,
+    sync_village,
+)
+from villagelink.platform.linkage.tables import (
+    REGION_AUDIENCE,
+    agreement_parties,
+    agreements,
+    cursors,
+    log,
+    records,
+)
+from villagelink.tenants import provisioning
+from villagelink.tenants.outbox import DELETE, emit, outbox
+from villagelink.tenants.sensing.actions import do_acknowledge_alert
+from villagelink.tenants.sensing.alerting import Trigger
+from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
+
+from .conftest import TEST_REGION, new_village_slug
+from .test_alerts import INGEST, NOW, Place
+from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
+
+# What A lets B see of its alerts: no coordinates, no birth year.
+B_FIELDS = ["kind", "state", "summary", "resident_name", "raised_at", "acknowledged_at"]
+
+
+def agree(db: Database, first: str, second: str, types: dict[str, list[str]]) -> int:
+    """An agreement in force between two villages (both accepted)."""
+    with db.platform() as conn:
+        agreement_id = conn.execute(
+            agreements.insert()
+            .values(
+                proposer=first,
+                region_id=TEST_REGION,
+                scope="neighbour",
+                purpose="测试：走失与火情互通",
+                record_types=list(types),
+                fields=types,
+                valid_from=datetime.now(UTC) - timedelta(days=1),
+                state="active",
+            )
+            .returning(agreements.c.id)
+        ).scalar_one()
+        conn.execute(
+            agreement_parties.insert(),
+            [
+                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
+                for v in (first, second)
+            ],
+        )
+    return agreement_id
+
+
+def acknowledge(conn, ring: Ring, alert_id: int) -> None:
+    do_acknowledge_alert(
+        conn, INGEST, ring.a.slug, alert_id, {"note": "已联系家属"}, scope=WHOLE_VILLAGE
+    )
+
+
+@dataclass
+class Ring:
+    """Village A (populated, with a radar on a resident) and four neighbours: A shares
+    alerts with B (some fields) and E (all), not with C or D."""
+
+    db: Database
+    a: Place
+    b: str
+    c: str
+    d: str
+    e: str
+    with_b: int
+    with_e: int
+
+    def missing_person(self, at: datetime = NOW) -> int:
+        trigger = Trigger(
+            "missing_person",
+            f"resident:{self.a.resident}",
+            at,
+            "离开安全区域约 850 米",
+            self.a.radar,
+            self.a.resident,
+            latitude=39.2,
+            longitude=117.3,
+        )
+        [raised] = self.a.raise_([trigger], at)
+        return raised.id
+
+    def copies(self, record_type: str = "alert_broadcast") -> dict[tuple[int, str], dict]:
+        """Every copy of A's records of that type, as the application role sees them."""
+        r = records
+        with self.db.platform() as conn:
+            rows = conn.execute(
+                select(r).where(r.c.origin == self.a.slug, r.c.record_type == record_type)
+            ).mappings()
+            return {(row["origin_id"], row["audience"]): dict(row) for row in rows}
+
+    def log(self) -> list[tuple]:
+        with self.db.platform() as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    select(log.c.action, log.c.audience, log.c.origin_id, log.c.version)
+                    .where(log.c.origin == self.a.slug)
+                    .order_by(log.c.id)
+                )
+            ]
+
+
+@pytest.fixture
+def ring(db: Database, populated_village) -> Ring:
+    slugs = [
+        provisioning.create_village(db, new_village_slug(), f"邻村{n}", TEST_REGION).slug
+        for n in "BCDE"
+    ]
+    b, c, d, e = slugs
+    a = Place(db, populated_village.slug)
+    everything = list(RECORD_TYPES["alert_broadcast"].fields)
+    return Ring(
+        db,
+        a,
+        b,
+        c,
+        d,
+        e,
+        with_b=agree(db, a.slug, b, {"alert_broadcast": B_FIELDS}),
+        with_e=agree(db, a.slug, e, {"alert_broadcast": everything}),
+    )
+
+
+# -- in-process ---------------------------------------------------------------------------
+
+
+def test_a_missing_person_reaches_the_agreed_neighbours_with_their_fields_only(ring):
+    alert_id = ring.missing_person()
+    result = sync_village(ring.db, ring.a.slug)
+    assert (result.published, result.withdrawn) == (2, 0)
+
+    copies = ring.copies()
+    assert sorted(copies) == [(alert_id, ring.b), (alert_id, ring.e)]
+    to_b, to_e = copies[(alert_id, ring.b)], copies[(alert_id, ring.e)]
+    # The stored row holds the allow-listed fields and nothing else.
+    assert set(to_b["payload"]) == set(B_FIELDS)
+    assert "latitude" not in to_b["payload"] and "resident_birth_year" not in to_b["payload"]
+    assert to_e["payload"]["latitude"] == 39.2 and to_e["payload"]["resident_birth_year"]
+    assert to_b["agreement_ids"] == [ring.with_b] and to_e["agreement_ids"] == [ring.with_e]
+    assert to_b["version"] == to_e["version"] == 1
+    assert to_b["region_id"] == TEST_REGION
+    assert ring.log() == [
+        ("publish", ring.b, alert_id, 1),
+        ("publish", ring.e, alert_id, 1),
+    ]
+
+
+def test_a_field_outside_every_allow_list_never_reaches_the_exchange(ring):
+    ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    with ring.db.platform() as conn:
+        keys = conn.execute(
+            text(
+                "SELECT DISTINCT jsonb_object_keys(payload) FROM exchange.records "
+                "WHERE origin = :a AND audience = :b"
+            ),
+            {"a": ring.a.slug, "b": ring.b},
+        ).scalars()
+        assert set(keys) <= set(B_FIELDS)
+        # Not even inside a value: the excluded coordinates appear nowhere in B's copy.
+        leaked = conn.execute(
+            text(
+                "SELECT count(*) FROM exchange.records WHERE origin = :a AND audience = :b "
+                "AND (payload::text LIKE '%39.2%' OR payload::text LIKE '%_audience%')"
+            ),
+            {"a": ring.a.slug, "b": ring.b},
+        ).scalar_one()
+        assert leaked == 0
+
+
+def test_an_edit_arrives_as_a_new_version_and_a_duplicate_changes_nothing(ring):
+    alert_id = ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    with ring.db.tenant(ring.a.slug) as conn:
+        acknowledge(conn, ring, alert_id)
+    assert sync_village(ring.db, ring.a.slug).published == 2
+    copies = ring.copies()
+    assert {copy["version"] for copy in copies.values()} == {2}
+    assert copies[(alert_id, ring.b)]["payload"]["state"] == "acknowledged"
+    before = ring.log()
+
+    # The same changes delivered again (a job run twice, a cursor reset): no copy is
+    # rewritten, no log row is added.
+    assert sync_village(ring.db, ring.a.slug).published == 0
+    with ring.db.platform() as conn:
+        conn.execute(update(cursors).where(cursors.c.village == ring.a.slug).values(outbox_id=0))
+    again = sync_village(ring.db, ring.a.slug)
+    assert (again.read, again.published, again.withdrawn) == (2, 0, 0)
+    assert ring.log() == before
+    assert ring.copies() == copies
+
+
+def test_an_older_version_never_replaces_a_newer_one(ring):
+    alert_id = ring.missing_person()
+    with ring.db.tenant(ring.a.slug) as conn:
+        acknowledge(conn, ring, alert_id)
+    sync_village(ring.db, ring.a.slug)
+    # Version 1 arriving after version 2 (reordered delivery) is ignored.
+    with ring.db.tenant(ring.a.slug) as conn:
+        first = (
+            conn.execute(
+                select(outbox.c.payload).where(outbox.c.record_id == alert_id).order_by(outbox.c.id)
+            )
+            .scalars()
+            .first()
+        )
+        emit(conn, "Alert", alert_id, first, version=1)
+    assert sync_village(ring.db, ring.a.slug).published == 0
+    assert {copy["version"] for copy in ring.copies().values()} == {2}
+
+
+def test_revoking_withdraws_the_copies_and_logs_it(ring):
+    alert_id = ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    with ring.db.platform() as conn:
+        conn.execute(
+            update(agreements).where(agreements.c.id == ring.with_b).values(state="revoked")
+        )
+    result = reconcile_village(ring.db, ring.a.slug)
+    assert (result.published, result.withdrawn) == (0, 1)
+    assert sorted(ring.copies()) == [(alert_id, ring.e)]
+    with ring.db.platform() as conn:
+        withdrawal = conn.execute(
+            select(log.c.action, log.c.reason, log.c.agreement_ids).where(
+                log.c.origin == ring.a.slug, log.c.audience == ring.b, log.c.action == "withdraw"
+            )
+        ).one()
+    assert tuple(withdrawal) == ("withdraw", NOT_COVERED, [ring.with_b])
+
+    # A newly accepted agreement gets what is already there (reconcile publishes it).
+    agree(ring.db, ring.a.slug, ring.c, {"alert_broadcast": ["kind", "state"]})
+    assert reconcile_village(ring.db, ring.a.slug).published == 1
+    assert ring.copies()[(alert_id, ring.c)]["payload"] == {
+        "kind": "missing_person",
+        "state": "assigned",
+    }
+
+
+def test_a_record_deleted_at_the_origin_is_withdrawn(ring):
+    alert_id = ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    with ring.db.tenant(ring.a.slug) as conn:
+        emit(conn, "Alert", alert_id, {}, version=2, operation=DELETE)
+    assert sync_village(ring.db, ring.a.slug).withdrawn == 2
+    assert ring.copies() == {}
+    reasons = {row for row in ring.log() if row[0] == "withdraw"}
+    assert reasons == {("withdraw", ring.b, alert_id, 2), ("withdraw", ring.e, alert_id, 2)}
+    with ring.db.platform() as conn:
+        assert set(
+            conn.execute(
+                select(log.c.reason).where(log.c.origin == ring.a.slug, log.c.action == "withdraw")
+            ).scalars()
+        ) == {DELETED_AT_ORIGIN}
+
+
+def test_row_level_security_shows_each_village_its_own_share_only(ring, db):
+    alert_id = ring.missing_person()
+    sync_village(db, ring.a.slug)
+
+    def visible(slug: str, where: str = "") -> list[tuple]:
+        with db.tenant(slug) as conn:
+            return [
+                tuple(row)
+                for row in conn.execute(
+                    text(f"SELECT origin, audience FROM exchange.records {where}")
+                )
+            ]
+
+    assert visible(ring.b) == [(ring.a.slug, ring.b)]
+    # A direct cross read, naming the other audience, finds nothing.
+    assert visible(ring.b, f"WHERE audience = '{ring.e}'") == []
+    assert visible(ring.c) == [] and visible(ring.d) == []
+    # The origin sees what it published, to everyone.
+    assert sorted(visible(ring.a.slug)) == [(ring.a.slug, ring.b), (ring.a.slug, ring.e)]
+    with db.tenant(ring.c) as conn:
+        assert conn.execute(text("SELECT count(*) FROM exchange.log")).scalar_one() == 0
+        # Only the sync writes there.
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(
+                text(
+                    "INSERT INTO exchange.records VALUES "
+                    "(:a, 'alert_broadcast', 1, :c, :r, '{}', 1, '{}', 'x', now(), now())"
+                ),
+                {"a": ring.a.slug, "c": ring.c, "r": TEST_REGION},
+            )
+
+    # A region's coordinators see their region's copies; another region's see none.
+    other = f"r{new_village_slug()}"
+    provisioning.ensure_region(db, other, "别的片区")
+    with db.region(other) as conn:
+        assert conn.execute(text("SELECT count(*) FROM exchange.records")).scalar_one() == 0
+    with db.region(TEST_REGION) as conn:
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM exchange.records WHERE origin_id = :id AND origin = :a"),
+                {"id": alert_id, "a": ring.a.slug},
+            ).scalar_one()
+            == 2
+        )
+        # The region role reads no village schema.
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            conn.execute(text(f'SELECT count(*) FROM "vl_t_{ring.a.slug}".residents'))
+
+
+def test_stats_and_joint_cases_go_to_the_region_whatever_the_agreements(ring):
+    with ring.db.tenant(ring.a.slug) as conn:
+        emit(conn, "VillageStats", 1, {"residents": 60, "_audience": []}, version=1)
+        emit(conn, "JointCase", 7, {"title": "跨村道路积水", "_audience": [ring.b]}, version=1)
+    sync_village(ring.db, ring.a.slug)
+    assert sorted(ring.copies("village_stats")) == [(1, REGION_AUDIENCE)]
+    # Named for B, but no agreement covers joint cases with B: the region only.
+    assert sorted(ring.copies("joint_case")) == [(7, REGION_AUDIENCE)]
+    assert ring.copies("joint_case")[(7, REGION_AUDIENCE)]["payload"] == {"title": "跨村道路积水"}
+
+
+def test_the_cursor_waits_for_a_transaction_still_running(ring, db):
+    """Outbox ids are taken at insert: a transaction that took a lower id and commits
+    after a higher one is not skipped."""
+    slow = db.begin_tenant(ring.a.slug)
+    try:
+        emit(slow, "Alert", 900001, {"kind": "fire", "state": "open"}, version=1)
+        with db.tenant(ring.a.slug) as conn:
+            emit(conn, "Alert", 900002, {"kind": "fire", "state": "open"}, version=1)
+        first = sync_village(db, ring.a.slug)
+        assert first.published == 2  # 900002 to B and E
+        slow.commit()
+    finally:
+        slow.close()
+    second = sync_village(db, ring.a.slug)
+    assert second.published == 2  # 900001 was not skipped
+    assert {key[0] for key in ring.copies()} == {900001, 900002}
+    with db.platform() as conn:
+        state = conn.execute(select(cursors).where(cursors.c.village == ring.a.slug)).one()
+    assert state.gap_at is None
+
+
+def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # noqa: F811
+    ring.missing_person()
+    behind = sync_jobs.sweep()
+    assert ring.a.slug in behind
+    from rq import Queue
+
+    queued = Queue(SYNC, connection=redis_client).jobs
+    assert f"sync: {ring.a.slug}" in [job.description for job in queued]
+    sync_village(ring.db, ring.a.slug)
+    assert ring.a.slug not in sync_jobs.sweep()

@@ -1,4 +1,5 @@
-"""Prometheus metrics at /metrics: request latency by operation, errors by code.
+"""Prometheus metrics at /metrics: request latency by operation, errors by code, and
+the sync between villages (lag from commit to the neighbour's copy, failing villages).
 
 Under gunicorn several worker processes serve requests; with
 PROMETHEUS_MULTIPROC_DIR set (the runner sets it) they share their samples
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -18,6 +19,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -43,4 +46,59 @@ def metrics() -> Response:
         multiprocess.MultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY as registry
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    sync = CollectorRegistry()
+    sync.register(SyncCollector(current_app.extensions["villagelink"].db))
+    return Response(generate_latest(registry) + generate_latest(sync), mimetype=CONTENT_TYPE_LATEST)
+
+
+class SyncCollector:
+    """Read at each scrape from the exchange log, which every sync worker writes:
+    the figures are the platform's, whichever process serves /metrics."""
+
+    WINDOW = "5 minutes"
+
+    def __init__(self, db):
+        self.db = db
+
+    def collect(self):
+        with self.db.platform() as conn:
+            lag = conn.execute(
+                text(
+                    "SELECT percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP "
+                    "(ORDER BY lag_ms), max(lag_ms), count(*) FROM exchange.log "
+                    "WHERE action = 'publish' AND lag_ms IS NOT NULL "
+                    f"AND occurred_at > now() - interval '{self.WINDOW}'"
+                )
+            ).one()
+            failing, waiting = conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE last_error IS NOT NULL), "
+                    "count(*) FILTER (WHERE gap_at IS NOT NULL) FROM exchange.cursors"
+                )
+            ).one()
+        quantiles, longest, published = lag
+        seconds = GaugeMetricFamily(
+            "villagelink_sync_lag_seconds",
+            "Commit in the origin village to the copy visible to the neighbour, over the "
+            "publishes of the last 5 minutes",
+            labels=["quantile"],
+        )
+        for q, value in zip(("0.5", "0.95", "0.99"), quantiles or (None,) * 3, strict=True):
+            seconds.add_metric([q], (value or 0) / 1000)
+        seconds.add_metric(["1"], (longest or 0) / 1000)
+        yield seconds
+        yield GaugeMetricFamily(
+            "villagelink_sync_published_recent",
+            "Copies published to neighbours or the region in the last 5 minutes",
+            value=published,
+        )
+        yield GaugeMetricFamily(
+            "villagelink_sync_failing_villages",
+            "Villages whose last sync failed (retried with backoff and by the sweep)",
+            value=failing,
+        )
+        yield GaugeMetricFamily(
+            "villagelink_sync_waiting_villages",
+            "Villages whose cursor waits for an outbox transaction still running",
+            value=waiting,
+        )

@@ -8,11 +8,18 @@ nothing is lost or duplicated.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import ProgrammingError
 
 from villagelink.jobs import sync as sync_jobs
@@ -33,8 +40,9 @@ from villagelink.platform.linkage.tables import (
     log,
     records,
 )
+from villagelink.platform.settings import Settings
 from villagelink.tenants import provisioning
-from villagelink.tenants.outbox import DELETE, emit, outbox
+from villagelink.tenants.outbox import DELETE, emit, emit_many, outbox
 from villagelink.tenants.sensing.actions import do_acknowledge_alert
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
@@ -373,3 +381,220 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
     assert f"sync: {ring.a.slug}" in [job.description for job in queued]
     sync_village(ring.db, ring.a.slug)
     assert ring.a.slug not in sync_jobs.sweep()
+
+
+# -- a real `rq worker` process -------------------------------------------------------------
+
+RQ = str(Path(sys.executable).parent / "rq")
+
+
+class SyncWorker:
+    """`rq worker` on the sync queue in a process of its own, as `villagelink run`
+    starts it (settings from the environment)."""
+
+    def __init__(self, settings: Settings, logfile: Path):
+        self.settings, self.logfile = settings, logfile
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "DATABASE_URL": self.settings.database_url,
+            "REDIS_URL": self.settings.redis_url,
+        }
+        with self.logfile.open("a") as out:
+            self.process = subprocess.Popen(
+                [RQ, "worker", "--with-scheduler", "--url", self.settings.redis_url, SYNC],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its work horses too, for the kill
+            )
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its work horse: no clean-up of any kind."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
+    worker = SyncWorker(job_env, tmp_path / "worker.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+def wait_for(condition, timeout: float, what: str, worker: SyncWorker | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.02)
+    tail = worker.logfile.read_text()[-3000:] if worker else ""
+    raise AssertionError(f"{what}: not within {timeout} s\n{tail}")
+
+
+ACKNOWLEDGE = """
+mutation Ack($input: AcknowledgeAlertInput!) {
+  acknowledgeAlert(input: $input) { alert { state } userErrors { code message } }
+}
+"""
+
+
+def test_through_the_gateway_and_a_worker_the_neighbours_see_it_within_seconds(
+    ring, sync_worker, gql, token
+):
+    from villagelink.graphql.core.ids import encode_id
+    from villagelink.jobs.sync import enqueue_sync
+
+    alert_id = ring.missing_person()
+    enqueue_sync(sync_worker.settings, [ring.a.slug])  # as ingest's request does on commit
+    wait_for(lambda: len(ring.copies()) == 2, 15, "the alert never reached B and E", sync_worker)
+    assert sorted(ring.copies()) == [(alert_id, ring.b), (alert_id, ring.e)]
+
+    # An edit through the API: the gateway enqueues the sync after its commit.
+    started = time.monotonic()
+    status, body = gql(
+        ACKNOWLEDGE,
+        token("village-admin", village=ring.a.slug),
+        {"input": {"id": encode_id("Alert", ring.a.slug, alert_id), "note": "已联系家属"}},
+    )
+    assert status == 200 and body["data"]["acknowledgeAlert"]["userErrors"] == [], body
+    wait_for(
+        lambda: {c["version"] for c in ring.copies().values()} == {2},
+        15,
+        "the new version never arrived",
+        sync_worker,
+    )
+    print(f"acknowledged → both neighbours' copies: {time.monotonic() - started:.2f} s")
+    copies = ring.copies()
+    assert copies[(alert_id, ring.b)]["payload"]["state"] == "acknowledged"
+    assert all(audience != ring.c for _, audience in copies)
+    with ring.db.platform() as conn:
+        lags = (
+            conn.execute(
+                select(log.c.lag_ms).where(log.c.origin == ring.a.slug, log.c.version == 2)
+            )
+            .scalars()
+            .all()
+        )
+    assert len(lags) == 2 and all(lag is not None and lag < 15000 for lag in lags)
+
+
+def _open_activities(db: Database, slug: str, count: int) -> int:
+    """`count` shared activities written straight to the outbox in one transaction;
+    returns the outbox's last id."""
+    with db.tenant(slug) as conn:
+        emit_many(
+            conn,
+            "Activity",
+            [
+                (n, {"title": f"开放活动 {n}", "kind": "volunteer", "state": "published"}, 1)
+                for n in range(1, count + 1)
+            ],
+        )
+        return conn.execute(select(func.max(outbox.c.id))).scalar_one()
+
+
+def _cursor(db: Database, slug: str) -> int:
+    with db.platform() as conn:
+        return (
+            conn.execute(select(cursors.c.outbox_id).where(cursors.c.village == slug)).scalar() or 0
+        )
+
+
+def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker):
+    db, a = ring.db, ring.a.slug
+    agree(db, a, ring.b, {"open_activity": ["title", "kind"]})
+    count = 30000
+    last = _open_activities(db, a, count)
+    first = _cursor(db, a)
+    sync_jobs.enqueue_sync(sync_worker.settings, [a])
+
+    # Kill it once it has committed some batches and not all.
+    wait_for(lambda: _cursor(db, a) > first, 60, "the sync never started", sync_worker)
+    sync_worker.kill()
+    reached = _cursor(db, a)
+    assert first < reached < last, "the job finished before the kill: make it longer"
+
+    def published() -> list[tuple]:
+        with db.platform() as conn:
+            return conn.execute(
+                select(log.c.origin_id, func.count())
+                .where(log.c.origin == a, log.c.record_type == "open_activity")
+                .group_by(log.c.origin_id)
+            ).all()
+
+    # What was committed before the kill is consistent: every copy has its log row.
+    half = published()
+    assert all(n == 1 for _, n in half)
+    assert len(half) == len(ring.copies("open_activity")) < count
+
+    # Restarted, and with the lost job found again by the sweep.
+    sync_worker.start()
+    sync_jobs.sweep()
+    wait_for(lambda: _cursor(db, a) == last, 120, "the sync never caught up", sync_worker)
+    done = published()
+    assert len(done) == count and all(n == 1 for _, n in done)
+    copies = ring.copies("open_activity")
+    assert len(copies) == count
+    assert {c["payload"]["title"] for c in copies.values()} == {
+        f"开放活动 {n}" for n in range(1, count + 1)
+    }
+
+
+def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
+    ring, sync_worker, redis_client
+):
+    db, a = ring.db, ring.a.slug
+    first = ring.missing_person()
+    sync_jobs.enqueue_sync(sync_worker.settings, [a])
+    wait_for(lambda: len(ring.copies()) == 2, 15, "first sync", sync_worker)
+    before = ring.copies()
+
+    # The worker is gone, a change waits in Redis, and Redis loses everything.
+    sync_worker.stop()
+    with db.tenant(a) as conn:
+        acknowledge(conn, ring, first)
+    sync_jobs.enqueue_sync(sync_worker.settings, [a])
+    redis_client.flushall()
+    # And the exchange loses A's copies and cursor too: only the outbox is left.
+    with db.platform() as conn:
+        conn.execute(records.delete().where(records.c.origin == a))
+        conn.execute(cursors.delete().where(cursors.c.village == a))
+
+    sync_worker.start()
+    assert a in sync_jobs.sweep()
+    wait_for(
+        lambda: {c["version"] for c in ring.copies().values()} == {2} and len(ring.copies()) == 2,
+        30,
+        "the sweep did not rebuild A's copies",
+        sync_worker,
+    )
+    after = ring.copies()
+    assert sorted(after) == sorted(before)
+    assert after[(first, ring.b)]["payload"]["state"] == "acknowledged"
+    assert set(after[(first, ring.b)]["payload"]) == set(B_FIELDS)
+
+
+def test_metrics_export_the_sync_lag(ring, client):
+    ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    text_ = client.get("/metrics").get_data(as_text=True)
+    assert 'villagelink_sync_lag_seconds{quantile="0.95"}' in text_
+    published = [
+        line for line in text_.splitlines() if line.startswith("villagelink_sync_published_recent")
+    ]
+    assert published and float(published[0].split()[-1]) >= 2

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, select, tuple_
+from sqlalchemy import Connection, Integer, func, null, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from villagelink.platform import models as pm
@@ -344,16 +344,18 @@ def _publish(conn: Connection, slug: str, changes: list[Change], *, full: bool) 
             )
     stale = [key for key in existing if key not in wanted]
 
-    published = _upsert(conn, upserts)
+    published = _upsert(conn, upserts, lag=not full)
     withdrawn = _withdraw(conn, slug, stale, by_record)
     _log(conn, slug, region_id, published, withdrawn)
     _hand_over(conn, slug, published, upserts)
     return len(published), len(withdrawn)
 
 
-def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
+def _upsert(conn: Connection, rows: list[dict], *, lag: bool) -> list[dict]:
     """Write the copies that are new or changed; returns those written (a change
-    delivered twice writes nothing the second time)."""
+    delivered twice writes nothing the second time). With `lag`, each carries the
+    time from its commit at the origin until now (not for a reconcile, which
+    publishes old records to a new audience)."""
     if not rows:
         return []
     r = records
@@ -383,7 +385,11 @@ def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
         r.c.version,
         r.c.payload_hash,
         r.c.agreement_ids,
-        func.round(func.extract("epoch", func.clock_timestamp() - r.c.committed_at) * 1000)
+        (
+            func.round(func.extract("epoch", func.clock_timestamp() - r.c.committed_at) * 1000)
+            if lag
+            else null()
+        )
         .cast(Integer)
         .label("lag_ms"),
     )

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from rq import Retry
 
 from villagelink.jobs.queues import SYNC, queue
+from villagelink.jobs.worker import job_database, job_settings
+from villagelink.platform.linkage import sync
 from villagelink.platform.settings import Settings
 
 # A failing village is retried on its own, backing off; after the last attempt the
@@ -21,14 +23,25 @@ from villagelink.platform.settings import Settings
 SYNC_RETRY = Retry(max=5, interval=[2, 10, 60, 300, 900])
 SYNC_JOB_TIMEOUT = 300
 FAILURE_TTL = 7 * 24 * 3600
+# A sync job takes every change since the cursor, so one waiting job per village is
+# enough: commits while it waits do not enqueue another. The mark is dropped when
+# the job starts, and expires in case the job is lost with Redis or a worker.
+PENDING_KEY = "villagelink:sync:pending:{}"
+PENDING_TTL = 30
 
 
 def enqueue_sync(settings: Settings, villages: Iterable[str], *, reconcile: bool = False) -> None:
     """Ask for `villages` to be synced (all their changes since the cursor; with
     `reconcile`, every shared copy of theirs checked against the agreements)."""
-    sync = queue(SYNC, settings)
+    sync_queue = queue(SYNC, settings)
+    villages = sorted(set(villages))
+    if not reconcile:
+        marks = sync_queue.connection.pipeline(transaction=False)
+        for slug in villages:
+            marks.set(PENDING_KEY.format(slug), 1, nx=True, ex=PENDING_TTL)
+        villages = [slug for slug, fresh in zip(villages, marks.execute(), strict=True) if fresh]
     jobs = [
-        sync.prepare_data(
+        sync_queue.prepare_data(
             reconcile_village if reconcile else sync_village,
             args=(slug,),
             retry=SYNC_RETRY,
@@ -36,25 +49,20 @@ def enqueue_sync(settings: Settings, villages: Iterable[str], *, reconcile: bool
             failure_ttl=FAILURE_TTL,
             description=f"{'reconcile' if reconcile else 'sync'}: {slug}",
         )
-        for slug in sorted(set(villages))
+        for slug in villages
     ]
     if jobs:
-        sync.enqueue_many(jobs)
+        sync_queue.enqueue_many(jobs)
 
 
 def sync_village(slug: str) -> dict:
     """Publish one village's outbox since its cursor."""
-    from villagelink.jobs.worker import job_database
-    from villagelink.platform.linkage import sync
-
+    queue(SYNC, job_settings()).connection.delete(PENDING_KEY.format(slug))
     return sync.sync_village(job_database(), slug).as_dict()
 
 
 def reconcile_village(slug: str) -> dict:
     """Bring one village's shared copies in line with the agreements now in force."""
-    from villagelink.jobs.worker import job_database
-    from villagelink.platform.linkage import sync
-
     return sync.reconcile_village(job_database(), slug).as_dict()
 
 
@@ -62,9 +70,6 @@ def sweep() -> list[str]:
     """Every minute: enqueue the sync of every village whose outbox is ahead of its
     cursor or whose last sync failed. Rebuilds the queue from Postgres alone, so a
     flushed Redis or a lost job costs at most a minute of lag."""
-    from villagelink.jobs.worker import job_database, job_settings
-    from villagelink.platform.linkage.sync import villages_behind
-
-    behind = villages_behind(job_database())
+    behind = sync.villages_behind(job_database())
     enqueue_sync(job_settings(), behind)
     return behind

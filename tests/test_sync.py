@@ -565,7 +565,7 @@ def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
     before = ring.copies()
 
     # The worker is gone, a change waits in Redis, and Redis loses everything.
-    sync_worker.stop()
+    sync_worker.kill()
     with db.tenant(a) as conn:
         acknowledge(conn, ring, first)
     sync_jobs.enqueue_sync(sync_worker.settings, [a])

@@ -35,8 +35,8 @@ from villagelink.platform.linkage.tables import cursors, log
 from villagelink.platform.settings import load_settings
 from villagelink.tenants.outbox import DELETE, emit, outbox
 
-# Synthetic activity ids far above any real one.
-FIRST_ID = 9_000_000_000
+# Synthetic activity ids far above any real one, new for every run.
+FIRST_ID = 9_000_000_000 + int(time.time()) * 100_000
 WRITERS = 4
 
 
@@ -67,13 +67,16 @@ def main() -> None:
         lags = _lags(db, args.village, ids)
         written += ids
         p50, p95 = percentile(lags, 50), percentile(lags, 95)
-        results.append((rate, p95))
+        results.append((len(ids) / elapsed, p95))
         print(
             f"rate {rate:>4}/s (achieved {len(ids) / elapsed:6.1f}/s): {len(lags)} copies, "
             f"lag p50 {p50:6.0f} ms  p95 {p95:6.0f} ms  max {max(lags):6.0f} ms"
         )
-    under = [rate for rate, p95 in results if p95 < 1000]
-    print(f"highest rate with p95 lag under 1 s: {max(under) if under else 'none'}/s")
+    under = [achieved for achieved, p95 in results if p95 < 1000]
+    print(
+        "highest achieved rate with p95 lag under 1 s: "
+        + (f"{max(under):.0f}/s" if under else "none")
+    )
 
     with db.tenant(args.village) as conn:
         for record_id in written:

@@ -70,25 +70,45 @@ def tenants() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="the village's Chinese name, e.g. 柳林村")
 @click.option("--region", "region_id", required=True, help="region id, e.g. nanhe")
+@click.option(
+    "--count",
+    type=click.IntRange(1, 10000),
+    help="provision COUNT villages SLUG_0001... named NAME1... (e.g. for a region-sized bench)",
+)
 @click.pass_obj
-def tenants_create(settings: Settings, slug: str, name: str, region_id: str) -> None:
+def tenants_create(
+    settings: Settings, slug: str, name: str, region_id: str, count: int | None
+) -> None:
     """Provision village SLUG (idempotent: a second call brings it up to date)."""
+    from tqdm import tqdm
+
     from villagelink.storage.factory import object_store
     from villagelink.tenants.provisioning import ProvisioningError, create_village
 
-    try:
-        village = create_village(
-            _database(settings), slug, name, region_id, object_store(settings)
-        )
-    except (ProvisioningError, InvalidSlug) as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"village {village.slug} ({village.name}) ready in region {village.region_id}")
-    if settings.keycloak_url:
-        from villagelink.platform.identity.keycloak_admin import sync_village
+    wanted = (
+        [(f"{slug}_{n:04d}", f"{name}{n}") for n in range(1, count + 1)]
+        if count
+        else [(slug, name)]
+    )
+    db, store = _database(settings), object_store(settings)
+    for each_slug, each_name in tqdm(wanted, unit="village", disable=len(wanted) == 1):
+        try:
+            village = create_village(db, each_slug, each_name, region_id, store)
+        except (ProvisioningError, InvalidSlug) as exc:
+            raise click.ClickException(str(exc)) from exc
+        if len(wanted) == 1:
+            click.echo(
+                f"village {village.slug} ({village.name}) ready in region {village.region_id}"
+            )
+        if settings.keycloak_url:
+            from villagelink.platform.identity.keycloak_admin import sync_village
 
-        with _realm_errors():
-            sync_village(settings, village.slug, village.name, village.region_id)
-        click.echo(f"Keycloak group /villages/{village.slug} ready")
+            with _realm_errors():
+                sync_village(settings, village.slug, village.name, village.region_id)
+            if len(wanted) == 1:
+                click.echo(f"Keycloak group /villages/{village.slug} ready")
+    if len(wanted) > 1:
+        click.echo(f"{len(wanted)} villages {wanted[0][0]}…{wanted[-1][0]} ready in {region_id}")
 
 
 @tenants.command("list")
@@ -369,12 +389,16 @@ def services(settings: Settings, fetch_only: bool) -> None:
             return
         port = int(os.environ.get("KEYCLOAK_PORT", "8080"))
         keycloak = svc.KeycloakServer(
-            settings.var_dir / "keycloak", port,
-            int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "8089")), persistent=True,
+            settings.var_dir / "keycloak",
+            port,
+            int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "8089")),
+            persistent=True,
         )
-        minio = svc.MinioServer(settings.var_dir / "minio",
-                                int(os.environ.get("MINIO_PORT", "9000")),
-                                int(os.environ.get("MINIO_CONSOLE_PORT", "9001")))
+        minio = svc.MinioServer(
+            settings.var_dir / "minio",
+            int(os.environ.get("MINIO_PORT", "9000")),
+            int(os.environ.get("MINIO_CONSOLE_PORT", "9001")),
+        )
         started = []
         try:
             for server in (minio, keycloak):

@@ -141,6 +141,27 @@ def test_cli_create_list_migrate_drop(settings, db):
         )
 
 
+def test_cli_creates_many_villages_at_once(settings, db):
+    prefix = new_village_slug()
+    created = cli(
+        settings,
+        "tenants",
+        "create",
+        prefix,
+        "--name",
+        "基准村",
+        "--region",
+        TEST_REGION,
+        "--count",
+        "3",
+    )
+    assert created.exit_code == 0, created.output
+    made = {v.slug: v.name for v in provisioning.list_villages(db) if v.slug.startswith(prefix)}
+    assert made == {f"{prefix}_000{n}": f"基准村{n}" for n in (1, 2, 3)}
+    for slug in made:
+        provisioning.drop_village(db, slug)
+
+
 def test_cli_reports_bad_input_without_a_traceback(settings):
     result = cli(settings, "tenants", "create", "X", "--name", "坏", "--region", TEST_REGION)
     assert result.exit_code == 1 and "slug" in result.output

@@ -598,3 +598,33 @@ def test_metrics_export_the_sync_lag(ring, client):
         line for line in text_.splitlines() if line.startswith("villagelink_sync_published_recent")
     ]
     assert published and float(published[0].split()[-1]) >= 2
+
+
+SYNC_STATUS = """
+query Sync($slug: String!) {
+  village(slug: $slug) { sync { outboxPosition failing lastError attempts waitingSince } }
+}
+"""
+
+
+def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db):
+    ring.missing_person()
+    result = sync_village(db, ring.a.slug)
+    status, body = gql(
+        SYNC_STATUS, token("village-admin", village=ring.a.slug), {"slug": ring.a.slug}
+    )
+    assert status == 200, body
+    assert body["data"]["village"]["sync"] == {
+        "outboxPosition": result.cursor,
+        "failing": False,
+        "lastError": None,
+        "attempts": 0,
+        "waitingSince": None,
+    }
+    # A village that never synced has no cursor yet.
+    status, body = gql(SYNC_STATUS, token("village-admin", village=ring.d), {"slug": ring.d})
+    assert body["data"]["village"]["sync"] is None
+    status, body = gql(
+        SYNC_STATUS, token("grid-worker", village=ring.a.slug), {"slug": ring.a.slug}
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

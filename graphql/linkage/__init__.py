@@ -1,7 +1,14 @@
 """GraphQL of the five-village linkage: agreements and the exchange log, the
 neighbour feed, region queries, transfers and joint cases."""
 
-from villagelink.graphql.linkage import agreements, feed, joint_cases, region, transfers
+from villagelink.graphql.linkage import (
+    agreements,
+    feed,
+    joint_cases,
+    region,
+    sync_status,
+    transfers,
+)
 
 bindables = [
     *agreements.bindables,
@@ -9,4 +16,5 @@ bindables = [
     *region.bindables,
     *transfers.bindables,
     *joint_cases.bindables,
+    *sync_status.bindables,
 ]

@@ -68,8 +68,12 @@ def reconcile_village(slug: str) -> dict:
 
 def sweep() -> list[str]:
     """Every minute: enqueue the sync of every village whose outbox is ahead of its
-    cursor or whose last sync failed. Rebuilds the queue from Postgres alone, so a
-    flushed Redis or a lost job costs at most a minute of lag."""
-    behind = sync.villages_behind(job_database())
+    cursor or whose last sync failed, and a reconcile of every village whose copies
+    may not match the agreements any more. Rebuilds the queue from Postgres alone,
+    so a flushed Redis or a lost job costs at most a minute. Returns the villages."""
+    db = job_database()
+    behind = sync.villages_behind(db)
     enqueue_sync(job_settings(), behind)
-    return behind
+    stale = sync.villages_to_reconcile(db)
+    enqueue_sync(job_settings(), stale, reconcile=True)
+    return sorted(set(behind) | set(stale))

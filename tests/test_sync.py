@@ -31,6 +31,7 @@ from villagelink.platform.linkage.sync import (
     NOT_COVERED,
     reconcile_village,
     sync_village,
+    villages_behind,
 )
 from villagelink.platform.linkage.tables import (
     REGION_AUDIENCE,
@@ -380,7 +381,7 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
     queued = Queue(SYNC, connection=redis_client).jobs
     assert f"sync: {ring.a.slug}" in [job.description for job in queued]
     sync_village(ring.db, ring.a.slug)
-    assert ring.a.slug not in sync_jobs.sweep()
+    assert ring.a.slug not in villages_behind(ring.db)
 
 
 # -- a real `rq worker` process -------------------------------------------------------------
@@ -628,3 +629,34 @@ def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db):
         SYNC_STATUS, token("grid-worker", village=ring.a.slug), {"slug": ring.a.slug}
     )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_the_sweep_withdraws_what_a_lost_reconcile_left_behind(ring, job_env, redis_client):  # noqa: F811
+    from rq import Queue
+
+    from villagelink.platform.linkage.sync import villages_to_reconcile
+
+    alert_id = ring.missing_person()
+    sync_village(ring.db, ring.a.slug)
+    with ring.db.platform() as conn:
+        # Long enough ago not to count as a recent change.
+        conn.execute(
+            update(agreements)
+            .where(agreements.c.id.in_([ring.with_b, ring.with_e]))
+            .values(updated_at=func.now() - timedelta(hours=1))
+        )
+    assert ring.a.slug not in villages_to_reconcile(ring.db)
+    with ring.db.platform() as conn:
+        # Revoked without its reconcile job (as if Redis had lost it).
+        conn.execute(
+            update(agreements)
+            .where(agreements.c.id == ring.with_b)
+            .values(state="revoked", updated_at=func.now() - timedelta(hours=1))
+        )
+    assert ring.a.slug in villages_to_reconcile(ring.db)
+    sync_jobs.sweep()
+    queued = [job.description for job in Queue(SYNC, connection=redis_client).jobs]
+    assert f"reconcile: {ring.a.slug}" in queued
+    reconcile_village(ring.db, ring.a.slug)
+    assert sorted(ring.copies()) == [(alert_id, ring.e)]
+    assert ring.a.slug not in villages_to_reconcile(ring.db)

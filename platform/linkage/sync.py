@@ -20,11 +20,13 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import Connection, Integer, func, null, select, tuple_
+from sqlalchemy import Connection, Integer, and_, func, null, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.orm import aliased
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database, tenant_role
@@ -35,9 +37,12 @@ from villagelink.platform.linkage.catalogue import (
     RESIDENT_TRANSFER,
 )
 from villagelink.platform.linkage.tables import (
+    ACCEPTED,
     PUBLISH,
     REGION_AUDIENCE,
     WITHDRAW,
+    agreement_parties,
+    agreements,
     cursors,
     log,
     records,
@@ -151,6 +156,47 @@ def villages_behind(db: Database) -> list[str]:
             if known is None or newest > known.outbox_id or known.last_error is not None:
                 behind.append(slug)
     return behind
+
+
+def villages_to_reconcile(db: Database, *, recent_minutes: int = 3) -> list[str]:
+    """Villages whose copies may no longer match the agreements: some copy's
+    agreements are none of them in force any more (revoked, expired, a party left),
+    or an agreement of theirs changed in the last minutes (a new audience may be
+    owed what is already there). The sweep reconciles them, so a lost reconcile job
+    delays a withdrawal by a minute at most."""
+    a, p = agreements, agreement_parties
+    origin_party, audience_party = aliased(p), aliased(p)
+    covered = (
+        select(a.c.id)
+        .join(origin_party, and_(origin_party.c.agreement_id == a.c.id))
+        .join(audience_party, and_(audience_party.c.agreement_id == a.c.id))
+        .where(
+            a.c.id == func.any(records.c.agreement_ids),
+            policy.in_force(),
+            records.c.record_type == func.any(a.c.record_types),
+            origin_party.c.village == records.c.origin,
+            origin_party.c.state == ACCEPTED,
+            audience_party.c.village == records.c.audience,
+            audience_party.c.state == ACCEPTED,
+        )
+    )
+    with db.platform() as conn:
+        stale = set(
+            conn.execute(
+                select(records.c.origin)
+                .distinct()
+                .where(records.c.audience != REGION_AUDIENCE, ~covered.exists())
+            ).scalars()
+        )
+        changed = set(
+            conn.execute(
+                select(p.c.village)
+                .distinct()
+                .join(a, a.c.id == p.c.agreement_id)
+                .where(a.c.updated_at > func.now() - timedelta(minutes=recent_minutes))
+            ).scalars()
+        )
+    return sorted(stale | changed)
 
 
 # -- steps ---------------------------------------------------------------------

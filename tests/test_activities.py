@@ -19,6 +19,7 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
+from villagelink.tenants import provisioning
 from villagelink.tenants.activities import actions, points, tables, teams
 from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE, Rule, dates
 from villagelink.tenants.demo import demo_grid_worker_subject
@@ -26,6 +27,9 @@ from villagelink.tenants.id_numbers import compose
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.user_errors import ActionFailed
+
+from .conftest import TEST_REGION, new_village_slug
+from .test_resources import agree
 
 CREATE = """mutation($input: CreateActivityInput!) { createActivity(input: $input) {
   activity { id kind title state version openToNeighbours capacity
@@ -1245,3 +1249,169 @@ def test_statement_counts_are_pinned_and_flat(app, gql, token, busy_village):
         five = run(app, gql, admin, query, busy_village, 5)
         fifty = run(app, gql, admin, query, busy_village, 50)
         assert len(five) == len(fifty) == expected, "\n".join(fifty)
+
+
+# -- residents of neighbouring villages (five-village linkage) -----------------
+
+NEIGHBOUR_SIGN_UP = """mutation($input: SignUpNeighbourForActivityInput!) {
+  signUpNeighbourForActivity(input: $input) {
+    signUp { id state waitlistPosition note neighbour { village resident name } resident { id } }
+    userErrors { field message code } } }"""
+NEIGHBOUR_CANCEL = """mutation($input: CancelNeighbourActivitySignUpInput!) {
+  cancelNeighbourActivitySignUp(input: $input) { signUp { id state } promoted { id }
+    userErrors { field message code } } }"""
+OCCURRENCE_WITH_NEIGHBOURS = """query($id: ID!) { node(id: $id) { ... on ActivityOccurrence {
+  placesLeft signUps { id state resident { id } neighbour { village name } note } } } }"""
+
+
+@pytest.fixture
+def guests(gql, token, village) -> list[str]:
+    """Two residents of `village`, the neighbouring village."""
+    made = []
+    for n, name in enumerate(("邻村张三", "邻村李四")):
+        created = payload(
+            gql(
+                """mutation($v: String!, $name: String!, $idn: String!) {
+                   createResident(input: {village: $v, name: $name, idNumber: $idn}) {
+                   resident { id } userErrors { code } } }""",
+                token("platform-admin"),
+                {"v": village.slug, "name": name, "idn": compose("120111", date(1958, 4, 9), n)},
+            ),
+            "createResident",
+        )
+        made.append(created["resident"]["id"])
+    return made
+
+
+def neighbour_input(occurrence: str, village: str, resident: str, **more) -> dict:
+    return {"input": {"occurrence": occurrence, "village": village, "resident": resident, **more}}
+
+
+def test_a_neighbour_signs_its_residents_up_under_an_agreement(
+    db, gql, admin, create, slug, village, token, guests, residents
+):
+    activity = create(publish=True, openToNeighbours=True, capacity=2)
+    occurrence = activity["occurrences"][0]["id"]
+    neighbour = token("village-admin", village=village.slug)
+    given = neighbour_input(occurrence, village.slug, guests[0], note="需要轮椅通道")
+    # No agreement: the neighbour's activity does not exist for this village.
+    assert first_code(gql(NEIGHBOUR_SIGN_UP, neighbour, given)) == "NOT_FOUND"
+    agreement = agree(db, slug, village.slug, {"open_activity": ["title"]})
+
+    first = payload(gql(NEIGHBOUR_SIGN_UP, neighbour, given), "signUpNeighbourForActivity")
+    sign_up = first["signUp"]
+    assert sign_up["state"] == "signed_up" and sign_up["resident"] is None
+    assert sign_up["neighbour"] == {
+        "village": village.slug,
+        "resident": guests[0],
+        "name": "邻村张三",
+    }
+    assert sign_up["note"] == "需要轮椅通道" and decode_id(sign_up["id"]).village == slug
+    again = payload(gql(NEIGHBOUR_SIGN_UP, neighbour, given), "signUpNeighbourForActivity")
+    assert codes(again) == [("resident", "DUPLICATE")]
+    # Capacity is shared with the owner's residents: the second neighbour waits.
+    payload(
+        gql(SIGN_UP, admin, {"occurrence": occurrence, "resident": residents[0]}),
+        "signUpForActivity",
+    )
+    waiting = payload(
+        gql(NEIGHBOUR_SIGN_UP, neighbour, neighbour_input(occurrence, village.slug, guests[1])),
+        "signUpNeighbourForActivity",
+    )["signUp"]
+    assert (waiting["state"], waiting["waitlistPosition"]) == ("waitlisted", 1)
+    # A resident of the owner's village is not the neighbour's to sign up.
+    foreign = payload(
+        gql(NEIGHBOUR_SIGN_UP, neighbour, neighbour_input(occurrence, village.slug, residents[1])),
+        "signUpNeighbourForActivity",
+    )
+    assert codes(foreign) == [("resident", "NOT_FOUND")]
+
+    seen = ok(gql(OCCURRENCE_WITH_NEIGHBOURS, admin, {"id": occurrence}))["node"]
+    assert [(s["state"], s["neighbour"] and s["neighbour"]["name"]) for s in seen["signUps"]] == [
+        ("signed_up", "邻村张三"),
+        ("signed_up", None),
+        ("waitlisted", "邻村李四"),
+    ]
+    # The owner's own sign-ups are not the neighbour's to cancel.
+    own = seen["signUps"][1]["id"]
+    refused = payload(
+        gql(NEIGHBOUR_CANCEL, neighbour, {"input": {"signUp": own, "village": village.slug}}),
+        "cancelNeighbourActivitySignUp",
+    )
+    assert codes(refused) == [("signUp", "NOT_FOUND")]
+    cancelled = payload(
+        gql(
+            NEIGHBOUR_CANCEL,
+            neighbour,
+            {"input": {"signUp": sign_up["id"], "village": village.slug}},
+        ),
+        "cancelNeighbourActivitySignUp",
+    )
+    assert cancelled["signUp"]["state"] == "cancelled" and cancelled["promoted"] is None
+    seen = ok(gql(OCCURRENCE_WITH_NEIGHBOURS, admin, {"id": occurrence}))["node"]
+    assert [s["state"] for s in seen["signUps"]] == ["cancelled", "signed_up", "signed_up"]
+
+    with db.platform() as conn:
+        details = (
+            conn.execute(
+                select(pm.audit_log.c.details)
+                .where(pm.audit_log.c.village == slug, pm.audit_log.c.action == "activity.sign_up")
+                .order_by(pm.audit_log.c.occurred_at)
+            )
+            .scalars()
+            .all()
+        )
+    assert details[0]["guest_village"] == village.slug
+    assert details[0]["agreement_ids"] == [agreement]
+    assert "name" not in details[0] and "guest_name" not in details[0]
+
+
+def test_what_a_neighbour_cannot_sign_up_for(db, gql, create, slug, village, token, guests):
+    agree(db, slug, village.slug, {"open_activity": ["title"]})
+    neighbour = token("village-admin", village=village.slug)
+    closed = create(publish=True)  # not open to neighbours
+    draft = create(openToNeighbours=True)
+    for activity in (closed, draft):
+        refused = payload(
+            gql(
+                NEIGHBOUR_SIGN_UP,
+                neighbour,
+                neighbour_input(activity["occurrences"][0]["id"], village.slug, guests[0]),
+            ),
+            "signUpNeighbourForActivity",
+        )
+        assert codes(refused) == [("occurrence", "NOT_FOUND")]
+    # An agreement on shared resources only covers no activity.
+    other = provisioning.create_village(db, new_village_slug(), "第三村", TEST_REGION).slug
+    agree(db, slug, other, {"shared_resource": ["name"]})
+    opened = create(publish=True, openToNeighbours=True)["occurrences"][0]["id"]
+    assert (
+        first_code(
+            gql(
+                NEIGHBOUR_SIGN_UP,
+                token("village-admin", village=other),
+                neighbour_input(opened, other, guests[0]),
+            )
+        )
+        == "NOT_FOUND"
+    )
+
+
+def test_a_neighbour_checked_in_earns_hours_but_no_points_here(
+    db, gql, admin, create, slug, village, token, guests
+):
+    agree(db, slug, village.slug, {"open_activity": ["title"]})
+    activity = create(publish=True, openToNeighbours=True, kind="volunteer_service", **at(soon(15)))
+    signed = payload(
+        gql(
+            NEIGHBOUR_SIGN_UP,
+            token("village-admin", village=village.slug),
+            neighbour_input(activity["occurrences"][0]["id"], village.slug, guests[0]),
+        ),
+        "signUpNeighbourForActivity",
+    )["signUp"]
+    checked = payload(gql(CHECK_IN, admin, {"id": signed["id"]}), "checkInToActivity")["signUp"]
+    assert checked["state"] == "checked_in" and checked["volunteerHours"] == 1.5
+    assert checked["resident"] is None
+    with db.tenant(slug) as conn:
+        assert conn.execute(select(func.count()).select_from(tables.points_ledger)).scalar() == 0

@@ -17,8 +17,9 @@ from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
 from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
-from villagelink.graphql.core.ids import GlobalId, input_key, target_id
+from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import actions, points, teams
 from villagelink.tenants.user_errors import ActionFailed
 
@@ -164,6 +165,57 @@ def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
     return {
         "sign_up": as_node(SIGN_UP, village, cancelled),
         "promoted": as_node(SIGN_UP, village, promoted),
+        "user_errors": [],
+    }
+
+
+@mutation.field("signUpNeighbourForActivity")
+def resolve_sign_up_neighbour(_obj, info, input: dict) -> dict:
+    """The resident is read in the acting village's own transaction (name and id only);
+    the sign-up is written in the owner's, reached through the agreement."""
+    ctx: RequestContext = info.context
+    acting = input["village"]
+    gid = decode_id(input["occurrence"], OCCURRENCE)
+    occurrence_id, owner = int_key(gid), gid.village
+    conn, agreement_ids = ctx.neighbour(owner, acting, OPEN_ACTIVITY)
+
+    def run() -> dict:
+        guest = actions.neighbour_participant(
+            ctx.tenant(acting),
+            acting,
+            input_key(acting, input["resident"], "Resident", "resident"),
+            allowed_grids=ctx.allowed_grids(acting),
+        )
+        return actions.do_sign_up_neighbour(
+            conn,
+            ctx.actor,
+            owner,
+            occurrence_id,
+            guest,
+            {"note": input.get("note")},
+            agreement_ids=agreement_ids,
+        )
+
+    return _payload("sign_up", SIGN_UP, owner, run)
+
+
+@mutation.field("cancelNeighbourActivitySignUp")
+def resolve_cancel_neighbour_sign_up(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    acting = input["village"]
+    gid = decode_id(input["sign_up"], SIGN_UP)
+    sign_up_id, owner = int_key(gid), gid.village
+    conn, _agreements = ctx.neighbour(owner, acting, OPEN_ACTIVITY)
+    try:
+        cancelled, _promoted = actions.do_cancel_sign_up(
+            conn, ctx.actor, owner, sign_up_id, allowed_grids=None, guest_village=acting
+        )
+    except ActionFailed as failed:
+        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
+    return {
+        "sign_up": as_node(SIGN_UP, owner, cancelled),
+        # Someone of the owner's waitlist, perhaps of another village: not the caller's to see.
+        "promoted": None,
         "user_errors": [],
     }
 

@@ -15,6 +15,7 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.ids import encode_id
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     announce_page,
@@ -97,6 +98,8 @@ def sign_up_loader(ctx: RequestContext, slug: str) -> BatchLoader:
 def announce_residents(ctx: RequestContext, slug: str, resident_ids: list[int]) -> None:
     """Residents about to be shown from one of this domain's lists: load them, and
     whatever other domains add to them, once for the lot."""
+    # A neighbour's resident has none here (ActivitySignUp.neighbour instead).
+    resident_ids = [r for r in resident_ids if r is not None]
     resident_loader(ctx, slug).expect(resident_ids)
     announce_page(ctx, "Resident", slug, resident_ids)
 
@@ -232,7 +235,20 @@ def resolve_sign_up_occurrence(sign_up: dict, info) -> dict | None:
 
 @sign_up_type.field("resident")
 def resolve_sign_up_resident(sign_up: dict, info) -> dict | None:
+    if sign_up["resident_id"] is None:
+        return None
     return resident_loader(info.context, sign_up["village"]).load(sign_up["resident_id"])
+
+
+@sign_up_type.field("neighbour")
+def resolve_sign_up_neighbour(sign_up: dict, _info) -> dict | None:
+    if sign_up["guest_village"] is None:
+        return None
+    return {
+        "village": sign_up["guest_village"],
+        "resident": encode_id("Resident", sign_up["guest_village"], sign_up["guest_resident_id"]),
+        "name": sign_up["guest_name"],
+    }
 
 
 @sign_up_type.field("volunteerHours")

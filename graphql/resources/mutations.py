@@ -14,8 +14,8 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, target_id
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import GlobalId, decode_id, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.platform.linkage.catalogue import SHARED_RESOURCE
 from villagelink.tenants.resources import actions
@@ -54,15 +54,6 @@ def _require_manager(ctx: RequestContext, village: str) -> None:
 
 def _managed(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
     return target_id(raw, type_name, lambda village: _require_manager(ctx, village))
-
-
-def _neighbour_target(raw: str, type_name: str) -> GlobalId:
-    """A neighbour's ID: its reach is the agreement's business (`ctx.neighbour`), which
-    the caller checks next; the key must still be a key."""
-    gid = decode_id(raw, type_name)
-    if not gid.key.isdigit():
-        raise NotFound(type_name)
-    return gid
 
 
 # -- resources ------------------------------------------------------------------
@@ -119,8 +110,9 @@ def resolve_retire_resource(_obj, info, input: dict) -> dict:
 def resolve_book_resource(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     acting = input["village"]
-    gid = _neighbour_target(input["resource"], RESOURCE)
-    owner = gid.village
+    # A neighbour's ID: its reach is the agreement's business (`ctx.neighbour`, below).
+    gid = decode_id(input["resource"], RESOURCE)
+    resource_id, owner = int_key(gid), gid.village
     if owner == acting:
         ctx.require_write(acting)
         conn, agreement_ids = ctx.tenant(owner), []
@@ -138,7 +130,7 @@ def resolve_book_resource(_obj, info, input: dict) -> dict:
         BOOKING,
         owner,
         lambda: actions.do_book_resource(
-            conn, ctx.actor, owner, int(gid.key), acting, data, agreement_ids=agreement_ids
+            conn, ctx.actor, owner, resource_id, acting, data, agreement_ids=agreement_ids
         ),
     )
 
@@ -167,8 +159,8 @@ def resolve_reject_booking(_obj, info, input: dict) -> dict:
 @mutation.field("cancelResourceBooking")
 def resolve_cancel_booking(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = _neighbour_target(input["booking"], BOOKING)
-    owner = gid.village
+    gid = decode_id(input["booking"], BOOKING)
+    booking_id, owner = int_key(gid), gid.village
     acting = input.get("village") or owner
     if acting == owner:
         ctx.require_write(owner)
@@ -180,7 +172,7 @@ def resolve_cancel_booking(_obj, info, input: dict) -> dict:
         "booking",
         BOOKING,
         owner,
-        lambda: actions.do_cancel_booking(conn, ctx.actor, owner, int(gid.key), acting, data),
+        lambda: actions.do_cancel_booking(conn, ctx.actor, owner, booking_id, acting, data),
     )
 
 

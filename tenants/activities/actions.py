@@ -41,6 +41,7 @@ from villagelink.tenants.activities.validation import (
     NOT_OPEN,
     ActivityDetailsSchema,
     CheckInSchema,
+    NeighbourSignUpSchema,
     NewActivitySchema,
     ScheduleSchema,
 )
@@ -300,7 +301,7 @@ def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
     lock, which every change to its sign-ups holds (the capacity check depends on it)."""
     o, a = activity_occurrences, activities
     query = (
-        select(o, a.c.state.label("activity_state"), a.c.kind, a.c.title)
+        select(o, a.c.state.label("activity_state"), a.c.kind, a.c.title, a.c.open_to_neighbours)
         .join(a, a.c.id == o.c.activity_id)
         .where(o.c.id == occurrence_id)
     )
@@ -338,13 +339,22 @@ def _sign_up(conn: Connection, sign_up_id: int, allowed_grids: Grids) -> dict:
 
 
 def _participant(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
-    """Who may sign up: a resident of this village (within a grid worker's grids).
-    The linkage will add residents of neighbouring villages for activities open to
-    them; this is the one place that decides who a participant is."""
+    """Who may sign up: a resident of this village (within a grid worker's grids), or,
+    read the same way in their own village (`neighbour_participant`), a resident of a
+    neighbouring one for an activity open to neighbours."""
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
         raise _refuse("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return found
+
+
+def neighbour_participant(
+    conn: Connection, village: str, resident_id: int, *, allowed_grids: Grids
+) -> dict:
+    """A resident of `village` (read in its own transaction, `conn`) as a neighbouring
+    village's occurrence records them: the least that names them there."""
+    found = _participant(conn, resident_id, allowed_grids)
+    return {"guest_village": village, "guest_resident_id": found["id"], "guest_name": found["name"]}
 
 
 def _audit_sign_up(
@@ -362,6 +372,15 @@ def _audit_sign_up(
             "occurrence_id": sign_up["occurrence_id"],
             "resident_id": sign_up["resident_id"],
             "state": sign_up["state"],
+            # A neighbour's resident: the acting village and its own id for them.
+            **(
+                {
+                    "guest_village": sign_up["guest_village"],
+                    "guest_resident_id": sign_up["guest_resident_id"],
+                }
+                if sign_up["guest_village"]
+                else {}
+            ),
             **details,
         },
     )
@@ -394,16 +413,61 @@ def do_sign_up(
 ) -> dict:
     """Take a place on an occurrence, or a place on its waitlist when it is full."""
     _participant(conn, resident_id, allowed_grids)
+    return _take_place(conn, actor, village, occurrence_id, {"resident_id": resident_id})
+
+
+def do_sign_up_neighbour(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    occurrence_id: int,
+    guest: dict,
+    data: dict,
+    *,
+    agreement_ids: list[int],
+) -> dict:
+    """Sign a neighbouring village's resident (`neighbour_participant`) up for an
+    occurrence of this village's activity, under `agreement_ids` (agreements in force
+    covering open activities, checked by the caller). Only an activity open to
+    neighbours exists for them; places and waitlist are the same as for residents."""
+    note = validated(NeighbourSignUpSchema(), data)["note"]
+    return _take_place(
+        conn,
+        actor,
+        village,
+        occurrence_id,
+        guest,
+        note=note.strip() if note else None,
+        agreement_ids=agreement_ids,
+    )
+
+
+def _take_place(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    occurrence_id: int,
+    who: dict,
+    *,
+    note: str | None = None,
+    agreement_ids: list[int] | None = None,
+) -> dict:
+    """Sign `who` (`resident_id`, or a neighbour's `guest_*` columns) up, under the
+    occurrence's lock."""
     s = activity_sign_ups
     with conn.begin_nested():
         occurrence = _occurrence(conn, occurrence_id, lock=True)
+        shown = {"open_to_neighbours": occurrence["open_to_neighbours"]}
+        if agreement_ids is not None and not _shared(
+            {**shown, "state": occurrence["activity_state"]}
+        ):
+            raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
         _require_published(occurrence, "occurrence")
         if occurrence["starts_at"] <= datetime.now(VILLAGE_TIME_ZONE):
             raise _refuse("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
+        same = [s.c[column] == value for column, value in who.items() if column != "guest_name"]
         existing = (
-            conn.execute(
-                select(s).where(s.c.occurrence_id == occurrence_id, s.c.resident_id == resident_id)
-            )
+            conn.execute(select(s).where(s.c.occurrence_id == occurrence_id, *same))
             .mappings()
             .first()
         )
@@ -416,11 +480,13 @@ def do_sign_up(
             "signed_up_at": func.clock_timestamp(),
             "cancelled_at": None,
         }
+        if agreement_ids is not None:
+            values["note"] = note
         if existing is None:
             sign_up = (
                 conn.execute(
                     s.insert()
-                    .values(occurrence_id=occurrence_id, resident_id=resident_id, **values)
+                    .values(occurrence_id=occurrence_id, **who, **values)
                     .returning(*s.columns)
                 )
                 .mappings()
@@ -428,7 +494,8 @@ def do_sign_up(
             )
         else:
             sign_up = _set_state(conn, existing["id"], "cancelled", **values)
-        _audit_sign_up(conn, actor, village, "sign_up", sign_up)
+        extra = {} if agreement_ids is None else {"agreement_ids": agreement_ids}
+        _audit_sign_up(conn, actor, village, "sign_up", sign_up, **extra)
     return _sign_up(conn, sign_up["id"], None)
 
 
@@ -451,10 +518,19 @@ def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dic
 
 
 def do_cancel_sign_up(
-    conn: Connection, actor: Actor, village: str, sign_up_id: int, *, allowed_grids: Grids
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    sign_up_id: int,
+    *,
+    allowed_grids: Grids,
+    guest_village: str | None = None,
 ) -> tuple[dict, dict | None]:
-    """Cancel a place or a waitlist entry; returns the sign-up and whoever was promoted."""
+    """Cancel a place or a waitlist entry; returns the sign-up and whoever was promoted.
+    A neighbouring village (`guest_village`) cancels only its own residents' sign-ups."""
     found = _sign_up(conn, sign_up_id, allowed_grids)
+    if guest_village is not None and found["guest_village"] != guest_village:
+        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     with conn.begin_nested():
         occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
         _require_published(occurrence, "signUp")
@@ -467,7 +543,14 @@ def do_cancel_sign_up(
                 INVALID_TRANSITION,
             )
         cancelled = _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
-        _audit_sign_up(conn, actor, village, "sign_up_cancel", cancelled)
+        _audit_sign_up(
+            conn,
+            actor,
+            village,
+            "sign_up_cancel",
+            cancelled,
+            **({"acting_village": guest_village} if guest_village else {}),
+        )
         promoted = (
             _promote_first(conn, actor, village, occurrence) if state == "signed_up" else None
         )
@@ -551,7 +634,8 @@ def do_check_in(
                 INVALID_TRANSITION,
             )
         entry = None
-        if hours is not None:
+        # Points are a village's own ledger: a neighbour's resident earns theirs at home.
+        if hours is not None and checked_in["resident_id"] is not None:
             entry = _award_volunteer_points(conn, actor, village, checked_in, occurrence)
         _audit_sign_up(
             conn,

@@ -40,10 +40,6 @@ REPEATS = ("once", "weekly", "monthly")
 SIGN_UP_STATES = ("signed_up", "waitlisted", "cancelled", "checked_in")
 
 
-
-
-
-
 def _now(name: str) -> Column:
     return Column(name, DateTime(timezone=True), nullable=False, server_default=func.now())
 
@@ -123,12 +119,15 @@ activity_sign_ups = Table(
         ForeignKey("activity_occurrences.id", ondelete="CASCADE"),
         nullable=False,
     ),
-    Column(
-        "resident_id",
-        BigInteger,
-        ForeignKey("residents.id", ondelete="CASCADE"),
-        nullable=False,
-    ),
+    # A resident of this village, or null for a resident of a neighbouring village
+    # signed up by that village under an agreement (the `guest_*` columns).
+    Column("resident_id", BigInteger, ForeignKey("residents.id", ondelete="CASCADE")),
+    # Only what the occurrence needs of a neighbour's resident: their village, their
+    # id there (for that village to refer back) and their name.
+    Column("guest_village", Text),
+    Column("guest_resident_id", BigInteger),
+    Column("guest_name", Text),
+    Column("note", Text),
     Column("state", Text, nullable=False),
     # Waitlist order: set from clock_timestamp() once the occurrence is locked,
     # so it follows the order in which sign-ups really got in.
@@ -142,8 +141,17 @@ activity_sign_ups = Table(
         "volunteer_hours IS NULL OR volunteer_hours > 0 AND volunteer_hours <= 24",
         name="activity_sign_ups_hours",
     ),
+    CheckConstraint(
+        "(resident_id IS NULL) = (guest_village IS NOT NULL)"
+        " AND (guest_village IS NULL) = (guest_resident_id IS NULL)"
+        " AND (guest_village IS NULL) = (guest_name IS NULL)",
+        name="activity_sign_ups_participant",
+    ),
     # One sign-up per resident and occurrence; signing up again revives it.
     UniqueConstraint("occurrence_id", "resident_id", name="activity_sign_ups_once"),
+    UniqueConstraint(
+        "occurrence_id", "guest_village", "guest_resident_id", name="activity_sign_ups_guest_once"
+    ),
     Index("activity_sign_ups_queue", "occurrence_id", "state", "signed_up_at"),
     Index("activity_sign_ups_resident", "resident_id"),
 )

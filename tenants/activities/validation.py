@@ -154,3 +154,9 @@ class PointsSchema(Schema):
 
 class PointsRulesSchema(Schema):
     points_per_volunteer_hour = _whole("每小时志愿服务积分", 0, 1000, required=True)
+
+
+class NeighbourSignUpSchema(Schema):
+    """What a neighbouring village adds to its resident's sign-up."""
+
+    note = _text("备注", 200, optional=True, load_default=None)

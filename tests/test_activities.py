@@ -1260,6 +1260,9 @@ NEIGHBOUR_SIGN_UP = """mutation($input: SignUpNeighbourForActivityInput!) {
 NEIGHBOUR_CANCEL = """mutation($input: CancelNeighbourActivitySignUpInput!) {
   cancelNeighbourActivitySignUp(input: $input) { signUp { id state } promoted { id }
     userErrors { field message code } } }"""
+OUTGOING_SIGN_UPS = """query($slug: String!) { village(slug: $slug) {
+  outgoingActivitySignUps { village activityTitle place startsAt
+    signUp { id state waitlistPosition neighbour { name } } } } }"""
 OCCURRENCE_WITH_NEIGHBOURS = """query($id: ID!) { node(id: $id) { ... on ActivityOccurrence {
   placesLeft signUps { id state resident { id } neighbour { village name } note } } } }"""
 
@@ -1319,6 +1322,15 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
         "signUpNeighbourForActivity",
     )["signUp"]
     assert (waiting["state"], waiting["waitlistPosition"]) == ("waitlisted", 1)
+    outgoing = ok(gql(OUTGOING_SIGN_UPS, neighbour, {"slug": village.slug}))["village"]
+    assert [
+        (o["village"], o["activityTitle"], o["signUp"]["state"], o["signUp"]["neighbour"]["name"])
+        for o in outgoing["outgoingActivitySignUps"]
+    ] == [
+        (slug, "防诈骗讲座", "signed_up", "邻村张三"),
+        (slug, "防诈骗讲座", "waitlisted", "邻村李四"),
+    ]
+    assert outgoing["outgoingActivitySignUps"][0]["startsAt"].endswith("+08:00")
     # A resident of the owner's village is not the neighbour's to sign up.
     foreign = payload(
         gql(NEIGHBOUR_SIGN_UP, neighbour, neighbour_input(occurrence, village.slug, residents[1])),

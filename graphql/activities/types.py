@@ -27,6 +27,8 @@ from villagelink.graphql.core.nodes import (
 )
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import resident_loader
+from villagelink.graphql.resources.types import neighbour_transactions
+from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import queries
 from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE
 
@@ -39,6 +41,7 @@ activity_type = node_object(ACTIVITY)
 occurrence_type = node_object(OCCURRENCE)
 sign_up_type = node_object(SIGN_UP)
 schedule_type = ObjectType("ActivitySchedule")
+outgoing_type = ObjectType("OutgoingActivitySignUp")
 
 
 # -- pages ----------------------------------------------------------------------
@@ -166,6 +169,19 @@ def resolve_activities(village: dict, info, first=None, after=None, filter=None)
     )
 
 
+@village_type.field("outgoingActivitySignUps")
+def resolve_outgoing_sign_ups(village: dict, info, state: str | None = None) -> list[dict]:
+    """This village's residents' sign-ups in its neighbours' villages, read there
+    through the agreements covering open activities."""
+    slug = village["slug"]
+    found = [
+        {**row, "village": owner, "sign_up": as_node(SIGN_UP, owner, row)}
+        for owner, conn in neighbour_transactions(info.context, slug, OPEN_ACTIVITY)
+        for row in queries.sign_ups_of_guests(conn, slug, state=state)
+    ]
+    return sorted(found, key=lambda row: (row["starts_at"], row["village"], row["id"]))
+
+
 # -- Activity -------------------------------------------------------------------
 
 
@@ -208,6 +224,8 @@ def _village_time(column: str):
 
 occurrence_type.set_field("startsAt", _village_time("starts_at"))
 occurrence_type.set_field("endsAt", _village_time("ends_at"))
+outgoing_type.set_field("startsAt", _village_time("starts_at"))
+outgoing_type.set_field("endsAt", _village_time("ends_at"))
 
 
 @occurrence_type.field("placesLeft")
@@ -267,5 +285,6 @@ bindables = [
     occurrence_type,
     sign_up_type,
     schedule_type,
+    outgoing_type,
     connection_object("ActivityConnection"),
 ]

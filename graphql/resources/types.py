@@ -8,7 +8,10 @@ village is not one the caller could load it from.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from ariadne import ObjectType
+from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import filter_key
@@ -82,24 +85,33 @@ def resolve_resource_bookings(
     )
 
 
-@village_type.field("outgoingResourceBookings")
-def resolve_outgoing_bookings(village: dict, info, state=None) -> list[dict]:
-    """Read in each neighbour's own schema, through the agreement that let this village
-    book there: no copy of a booking leaves the owner."""
-    ctx: RequestContext = info.context
-    slug = village["slug"]
-    ctx.require_write(slug)
+def neighbour_transactions(
+    ctx: RequestContext, acting: str, record_type: str
+) -> Iterator[tuple[str, Connection]]:
+    """(owner, its transaction) for each neighbour with which `acting` has an agreement
+    in force covering `record_type`, through `ctx.neighbour` (the caller must be able
+    to write in `acting`): where `acting` reads back what it did in its neighbours'
+    villages, from the records themselves rather than a copy."""
+    ctx.require_write(acting)
     with ctx.runtime.db.platform() as conn:
         owners = sorted(
-            v for v in audiences(conn, slug).get(SHARED_RESOURCE, {}) if v != REGION_AUDIENCE
+            v for v in audiences(conn, acting).get(record_type, {}) if v != REGION_AUDIENCE
         )
-    found: list[dict] = []
     for owner in owners:
-        conn, _agreements = ctx.neighbour(owner, slug, SHARED_RESOURCE)
-        rows = queries.booking_page(
+        conn, _agreements = ctx.neighbour(owner, acting, record_type)
+        yield owner, conn
+
+
+@village_type.field("outgoingResourceBookings")
+def resolve_outgoing_bookings(village: dict, info, state=None) -> list[dict]:
+    slug = village["slug"]
+    found = [
+        as_node(BOOKING, owner, row)
+        for owner, conn in neighbour_transactions(info.context, slug, SHARED_RESOURCE)
+        for row in queries.booking_page(
             conn, state=state, resource_id=None, requester=slug, after_id=None, limit=None
         )
-        found.extend(as_node(BOOKING, owner, row) for row in rows)
+    ]
     return sorted(found, key=lambda b: b["created_at"], reverse=True)
 
 

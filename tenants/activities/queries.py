@@ -159,6 +159,23 @@ def sign_ups_by_ids(
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
+def sign_ups_of_guests(conn: Connection, guest_village: str, *, state: str | None) -> list[dict]:
+    """A neighbouring village's sign-ups here, each with the occurrence's times and the
+    activity's title and place (that village cannot load them on its own)."""
+    s, o, a = activity_sign_ups, activity_occurrences, activities
+    ranked = _sign_ups_ranked(select(s.c.occurrence_id).where(s.c.guest_village == guest_village))
+    query = (
+        select(ranked, o.c.starts_at, o.c.ends_at, a.c.title.label("activity_title"), a.c.place)
+        .join(o, o.c.id == ranked.c.occurrence_id)
+        .join(a, a.c.id == o.c.activity_id)
+        .where(ranked.c.guest_village == guest_village)
+        .order_by(o.c.starts_at, ranked.c.id)
+    )
+    if state is not None:
+        query = query.where(ranked.c.state == state)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def volunteer_hours_by_resident(conn: Connection, resident_ids: Iterable[int]) -> dict[int, float]:
     """Hours served, from check-ins to volunteer activities."""
     s = activity_sign_ups

@@ -67,6 +67,7 @@ def emit(
 ) -> None:
     """Append one change. `payload` is the record as neighbours may come to see it
     (JSON-serialisable); which fields actually cross is the agreement's business."""
+    conn.info[_WROTE] = True
     conn.execute(
         outbox.insert().values(
             record_type=record_type,

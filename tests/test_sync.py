@@ -660,3 +660,15 @@ def test_the_sweep_withdraws_what_a_lost_reconcile_left_behind(ring, job_env, re
     reconcile_village(ring.db, ring.a.slug)
     assert sorted(ring.copies()) == [(alert_id, ring.e)]
     assert ring.a.slug not in villages_to_reconcile(ring.db)
+
+
+def test_a_transaction_that_emits_is_marked_for_the_sync_once(db, village):
+    from villagelink.tenants.outbox import wrote_outbox
+
+    with db.tenant(village.slug) as conn:
+        assert not wrote_outbox(conn)
+        emit(conn, "Activity", 1, {"title": "开放活动"}, version=1)
+        assert wrote_outbox(conn)
+        assert not wrote_outbox(conn)  # asked once: the mark goes with the pooled connection
+        emit_many(conn, "Activity", [(2, {"title": "开放活动"}, 1)])
+        assert wrote_outbox(conn)

@@ -36,6 +36,7 @@ from villagelink.tenants.demo_affairs import (
 )
 from villagelink.tenants.demo_sensing import build_sensing, write_sensing
 from villagelink.tenants.id_numbers import compose
+from villagelink.tenants.resources.demo import seed_demo_resources
 
 REGION_ID = "nanhe"
 REGION_NAME = "南河联动片区"
@@ -926,6 +927,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progr
             ids = write_village(conn, rows, bar)
         write_affairs(conn, affairs, rows, ids)
         write_sensing(conn, sensing, rows, ids)
+        seed_demo_resources(conn, plan.slug, plan.name)
         # The rows were written in bulk, not by actions: the seeding is their one audit entry.
         record(
             conn,

@@ -41,6 +41,11 @@ RESIDENT_TAGS = (
     "relocated_villager",
     "floating_population",
 )
+# 迁出留档: a resident who moved to a neighbouring village stays as a tombstone in
+# the village they left (tenants/residents/transfers.py).
+ACTIVE_RESIDENT = "active"
+MOVED_OUT = "moved_out"
+RESIDENT_STATUSES = (ACTIVE_RESIDENT, MOVED_OUT)
 
 
 def one_of(column: str, values: tuple[str, ...]) -> str:
@@ -135,7 +140,12 @@ residents = Table(
     Column("grid_id", BigInteger, ForeignKey("grids.id")),
     Column("version", Integer, nullable=False, server_default="1"),
     *timestamps(),
+    Column("status", Text, nullable=False, server_default=ACTIVE_RESIDENT),
+    # The destination village's slug and the date, kept on the tombstone.
+    Column("moved_to", Text),
+    Column("moved_on", Date),
     CheckConstraint(one_of("gender", GENDERS), name="residents_gender"),
+    CheckConstraint(one_of("status", RESIDENT_STATUSES), name="residents_status"),
     CheckConstraint(
         f"relation_to_head IS NULL OR {one_of('relation_to_head', RELATIONS)}",
         name="residents_relation",

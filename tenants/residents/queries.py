@@ -40,6 +40,8 @@ def _resident_filters(
     query: Select, flt: ResidentFilter, allowed_grids: Grids, today: date
 ) -> Select:
     r = m.residents
+    # Tombstones of residents who moved away are no longer the village's residents.
+    query = query.where(r.c.status == m.ACTIVE_RESIDENT)
     if allowed_grids is not None:
         query = query.where(r.c.grid_id.in_(list(allowed_grids)))
     if flt.name:

@@ -134,6 +134,16 @@ class RequestContext:
             conn = self._connections[owner] = self.runtime.db.begin_tenant(owner)
         return conn, agreement_ids
 
+    def region(self, region_id: str) -> Connection:
+        """The request's read of the exchange schema as `region_id`'s coordinators
+        (row-level security shows that region's copies only). Resolvers check that the
+        caller may read the region first; committed and closed with the villages'."""
+        key = f"@region:{region_id}"
+        conn = self._connections.get(key)
+        if conn is None:
+            conn = self._connections[key] = self.runtime.db.begin_region(region_id)
+        return conn
+
     def loader(
         self, slug: str, name: str, fetch: Callable[[Connection, list], Mapping]
     ) -> BatchLoader:

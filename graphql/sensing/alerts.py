@@ -23,6 +23,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id, filter_key, input_key, target_id
 from villagelink.graphql.core.nodes import (
+    announce_page,
     as_node,
     connection_object,
     fetch_by_int_key,
@@ -135,6 +136,8 @@ def _announce_alerts(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
         resident_loader(ctx, slug).expect(r["resident_id"] for r in rows)
         household_loader(ctx, slug).expect(r["household_id"] for r in rows)
     _timeline_loader(ctx, slug).expect(r["id"] for r in rows)
+    # Fields other packages add to Alert (neighbour reports) batch on the page too.
+    announce_page(ctx, ALERT, slug, [r["id"] for r in rows])
 
 
 # -- the feed -------------------------------------------------------------------

@@ -2,9 +2,10 @@
 
 `refresh_village_stats` rolls up per-village counts into `platform.village_stats`
 so that coordinators' overviews read one small table instead of every village
-schema. It runs every ten minutes (jobs/scheduler.py) and fans out one job per
-village: each village is counted under its own role and retried on its own,
-with a backoff, when it fails.
+schema, and has each village publish its statistics through the sync (the region's
+coordinators read them from the exchange schema: tenants/stats.py). It runs every
+ten minutes (jobs/scheduler.py) and fans out one job per village: each village is
+counted under its own role and retried on its own, with a backoff, when it fails.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from rq import Retry
-from sqlalchemy import func, select, text
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.jobs.queues import MAINTENANCE, queue
+from villagelink.jobs.sync import enqueue_sync
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform import models as pm
 from villagelink.tenants import models as tm
 from villagelink.tenants.provisioning import list_villages
+from villagelink.tenants.stats import publish_village_stats
 
 # RQ's cron jobs take no retry policy, so the per-village jobs carry it.
 STATS_RETRY = Retry(max=3, interval=[30, 120, 600])
@@ -73,8 +76,12 @@ def refresh_village_stats() -> list[str]:
 
 def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
     """Count one village's residents, households and residents aged 60 or more, and
-    store the counts (idempotent: one row per village, replaced each time)."""
-    stats = count_village(slug)
+    store the counts (idempotent: one row per village, replaced each time); publish the
+    village's statistics to the outbox in the same village transaction, then ask the
+    sync to carry them to the region now rather than at its next sweep."""
+    with job_database().tenant(slug) as conn:
+        stats = count_village(slug, conn)
+        publish_village_stats(conn)
     with job_database().platform() as conn:
         counts = {k: v for k, v in asdict(stats).items() if k != "village"}
         conn.execute(
@@ -85,23 +92,23 @@ def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
                 set_={**counts, "computed_at": func.now()},
             )
         )
+    enqueue_sync(job_settings(), [slug])
     return asdict(stats)
 
 
-def count_village(slug: str) -> VillageStats:
-    """The counts, read inside the village under its own role, in one statement."""
+def count_village(slug: str, conn: Connection) -> VillageStats:
+    """The counts, read inside the village under its own role (`conn`), in one statement."""
     residents, households = tm.residents, tm.households
     aged_60_plus = (
         select(func.count())
         .select_from(residents)
         .where(residents.c.birth_date <= text("current_date - interval '60 years'"))
     )
-    with job_database().tenant(slug) as conn:
-        row = conn.execute(
-            select(
-                select(func.count()).select_from(residents).scalar_subquery(),
-                select(func.count()).select_from(households).scalar_subquery(),
-                aged_60_plus.scalar_subquery(),
-            )
-        ).one()
+    row = conn.execute(
+        select(
+            select(func.count()).select_from(residents).scalar_subquery(),
+            select(func.count()).select_from(households).scalar_subquery(),
+            aged_60_plus.scalar_subquery(),
+        )
+    ).one()
     return VillageStats(slug, *row)

@@ -1,3 +1,244 @@
-"""In progress (five-village linkage, #6)."""
+"""Region queries for coordinators (片区统计): `region(id)` and its fields.
 
-bindables: list = []
+Everything but the escalated requests is read from the exchange schema as the
+region's role (`ctx.region`): row-level security shows that region's copies only,
+so a coordinator of another region reads nothing even with the right id. What the
+villages publish for the region (statistics, joint cases) is the copy with the
+audience "@region"; shared alerts are whatever the region's villages broadcast to
+one another, one per alert. Each of these is one statement whatever the number of
+villages. The escalated requests are read in each village, one transaction per village.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ariadne import ObjectType, QueryType
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.nodes import as_node, connection_object
+from villagelink.graphql.core.pagination import page_args
+from villagelink.graphql.linkage.feed import copy_page, moments
+from villagelink.graphql.villages.types import village_node
+from villagelink.platform import models as pm
+from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
+from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, JOINT_CASE, VILLAGE_STATS
+from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
+from villagelink.tenants.requests import queries as request_queries
+from villagelink.tenants.requests.queries import RequestScope
+from villagelink.tenants.requests.tables import OPEN_STATES, requests
+from villagelink.tenants.stats import AGE_BANDS
+
+REQUEST = "Request"
+
+query = QueryType()
+region_type = ObjectType("Region")
+joint_case_type = ObjectType("RegionJointCase")
+
+
+def may_read_region(ctx: RequestContext, region_id: str) -> bool:
+    return ctx.access.is_platform_admin or (
+        ctx.principal.has(REGIONAL_COORDINATOR) and region_id in ctx.principal.regions
+    )
+
+
+def _region_conn(ctx: RequestContext, region: dict):
+    """The region's exchange read, for its coordinators and platform admins. Reached
+    through Village.region by anyone else, the region's fields are refused."""
+    if not may_read_region(ctx, region["id"]):
+        raise Forbidden("only the region's coordinators read across its villages")
+    return ctx.region(region["id"])
+
+
+@query.field("region")
+def resolve_region(_obj, info, id: str) -> dict:
+    ctx: RequestContext = info.context
+    if not may_read_region(ctx, id):
+        raise NotFound("region")
+    r = pm.regions
+    found = ctx.platform_rows(select(r.c.id, r.c.name).where(r.c.id == id))
+    if not found:
+        raise NotFound("region")
+    return dict(found[0])
+
+
+def _villages(ctx: RequestContext, region_id: str) -> list[dict]:
+    return [v for v in ctx.villages.values() if v["region_id"] == region_id]
+
+
+@region_type.field("villages")
+def resolve_villages(region: dict, info) -> list[dict]:
+    ctx: RequestContext = info.context
+    if not may_read_region(ctx, region["id"]):
+        raise Forbidden("only the region's coordinators read across its villages")
+    return [village_node(v) for v in _villages(ctx, region["id"])]
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+
+def _counts(items: list[dict], key: str) -> list[dict]:
+    """Lists of {key..., count} summed by key, in key order; the first name kept."""
+    summed: dict[Any, dict] = {}
+    for item in items:
+        k = tuple(item[part] for part in key.split("+"))
+        found = summed.setdefault(k, {**item, "count": 0})
+        found["count"] += item["count"]
+    return [summed[k] for k in sorted(summed)]
+
+
+def _shown(payload: dict) -> dict:
+    """A village's published statistics as the API shows them."""
+    bands = payload.get("residents_by_age_band") or {}
+    return {
+        "residents": payload.get("residents"),
+        "households": payload.get("households"),
+        "residents_by_age_band": [
+            {"band": name, "count": bands.get(name, 0)} for name, _upper in AGE_BANDS
+        ],
+        "elderly_living_alone": payload.get("elderly_living_alone"),
+        "requests_open_by_category": payload.get("requests_open_by_category") or [],
+        "requests_overdue_by_category": payload.get("requests_overdue_by_category") or [],
+        "alerts_by_kind_per_week": payload.get("alerts_by_kind_per_week") or [],
+        "volunteer_hours": payload.get("volunteer_hours"),
+        "points_balance": payload.get("points_balance"),
+    }
+
+
+def _total(shown: list[dict]) -> dict:
+    def total(field: str):
+        values = [s[field] for s in shown if s[field] is not None]
+        return sum(values) if values else None
+
+    bands = [b for s in shown for b in s["residents_by_age_band"]]
+    return {
+        **{
+            f: total(f)
+            for f in (
+                "residents",
+                "households",
+                "elderly_living_alone",
+                "volunteer_hours",
+                "points_balance",
+            )
+        },
+        "residents_by_age_band": [
+            {"band": name, "count": sum(b["count"] for b in bands if b["band"] == name)}
+            for name, _upper in AGE_BANDS
+        ],
+        "requests_open_by_category": _counts(
+            [c for s in shown for c in s["requests_open_by_category"]], "category"
+        ),
+        "requests_overdue_by_category": _counts(
+            [c for s in shown for c in s["requests_overdue_by_category"]], "category"
+        ),
+        "alerts_by_kind_per_week": _counts(
+            [c for s in shown for c in s["alerts_by_kind_per_week"]], "week+kind"
+        ),
+    }
+
+
+@region_type.field("stats")
+def resolve_stats(region: dict, info) -> dict:
+    ctx: RequestContext = info.context
+    conn = _region_conn(ctx, region)
+    r = records
+    published = {
+        row["origin"]: moments(row["payload"])
+        for row in conn.execute(
+            select(r.c.origin, r.c.payload).where(
+                r.c.record_type == VILLAGE_STATS, r.c.audience == REGION_AUDIENCE
+            )
+        ).mappings()
+    }
+    villages = []
+    for village in _villages(ctx, region["id"]):
+        payload = published.get(village["slug"])
+        villages.append(
+            {
+                "village": {"slug": village["slug"], "name": village["name"]},
+                "computed_at": None if payload is None else payload.get("computed_at"),
+                "stats": None if payload is None else _shown(payload),
+            }
+        )
+    shown = [v["stats"] for v in villages if v["stats"] is not None]
+    return {
+        "total": _total(shown),
+        "villages": villages,
+        "missing": [v["village"]["slug"] for v in villages if v["stats"] is None],
+    }
+
+
+# -- shared alerts and joint cases -----------------------------------------------------------
+
+
+@region_type.field("sharedAlerts")
+def resolve_shared_alerts(region: dict, info, first=None, after=None, kind=None, state=None):
+    ctx: RequestContext = info.context
+    conn = _region_conn(ctx, region)
+    r = records
+    # Each audience holds its own copy of an alert: the newest version, and of its
+    # copies the one with the most fields (agreements allow different ones).
+    fields = select(func.count()).select_from(func.jsonb_object_keys(r.c.payload)).scalar_subquery()
+    newest = (
+        select(r)
+        .where(r.c.record_type == ALERT_BROADCAST)
+        .ext(distinct_on(r.c.origin, r.c.origin_id))
+        .order_by(r.c.origin, r.c.origin_id, r.c.version.desc(), fields.desc())
+        .subquery()
+    )
+    shown = select(newest)
+    if kind is not None:
+        shown = shown.where(newest.c.payload["kind"].astext == kind)
+    if state is not None:
+        shown = shown.where(newest.c.payload["state"].astext == state)
+    return copy_page(ctx, conn, shown, first, after)
+
+
+@region_type.field("jointCases")
+def resolve_joint_cases(region: dict, info, first=None, after=None, state=None):
+    ctx: RequestContext = info.context
+    conn = _region_conn(ctx, region)
+    r = records
+    shown = select(r).where(r.c.record_type == JOINT_CASE, r.c.audience == REGION_AUDIENCE)
+    if state is not None:
+        shown = shown.where(r.c.payload["state"].astext == state)
+    return copy_page(ctx, conn, shown, first, after)
+
+
+# -- escalated requests ------------------------------------------------------------------------
+
+
+@region_type.field("escalatedRequests")
+def resolve_escalated_requests(region: dict, info, first=None, include_closed=False):
+    ctx: RequestContext = info.context
+    if not may_read_region(ctx, region["id"]):
+        raise Forbidden("only the region's coordinators read across its villages")
+    limit = page_args(first, None, ctx.settings.max_page_size).first
+    q = requests
+    found: list[dict] = []
+    for village in _villages(ctx, region["id"]):
+        slug = village["slug"]
+        wanted = request_queries.request_query(RequestScope(escalated_only=True))
+        if not include_closed:
+            wanted = wanted.where(q.c.state.in_(OPEN_STATES))
+        wanted = wanted.order_by(q.c.escalated_at.desc().nulls_last(), q.c.id.desc()).limit(limit)
+        found += [
+            as_node(REQUEST, slug, dict(row)) for row in ctx.tenant(slug).execute(wanted).mappings()
+        ]
+    oldest = datetime.min.replace(tzinfo=UTC)
+    found.sort(key=lambda row: (row["escalated_at"] or oldest, row["id"]), reverse=True)
+    return found[:limit]
+
+
+bindables = [
+    query,
+    region_type,
+    joint_case_type,
+    connection_object("SharedAlertConnection"),
+    connection_object("RegionJointCaseConnection"),
+]

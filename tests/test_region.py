@@ -1,0 +1,294 @@
+"""Village statistics published through the sync, and the region queries for
+coordinators, against the real servers: the stats job publishes a new version each
+run, the region's stats sum its villages (those that never published are missing,
+not zero), shared alerts and joint cases come from the exchange, escalated requests
+from each village; another region's coordinator gets nothing; statement counts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+
+from villagelink.graphql.core.ids import decode_id
+from villagelink.jobs import maintenance
+from villagelink.platform.db import Database
+from villagelink.platform.linkage.catalogue import RECORD_TYPES, VILLAGE_STATS
+from villagelink.platform.linkage.sync import sync_village
+from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
+from villagelink.tenants import models as tm
+from villagelink.tenants import provisioning
+from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+from villagelink.tenants.outbox import emit, outbox
+from villagelink.tenants.requests.tables import requests
+from villagelink.tenants.stats import compute_village_stats, publish_village_stats
+
+from .conftest import new_village_slug
+from .test_alerts import NOW, Place
+from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
+from .test_neighbours import agree, missing_person
+from .test_query_count import count_statements
+from .test_requests import new_request
+
+STATS = """query($id: String!) { region(id: $id) { id name
+  stats {
+    total { residents households residentsByAgeBand { band count } elderlyLivingAlone
+      requestsOpenByCategory { category name count } requestsOverdueByCategory { category count }
+      alertsByKindPerWeek { week kind count } volunteerHours pointsBalance }
+    villages { village { slug name } computedAt stats { residents households } }
+    missing } } }"""
+EVERYTHING = """query($id: String!) { region(id: $id) {
+  stats { total { residents residentsByAgeBand { band count } }
+    villages { village { slug } computedAt stats { residents } } missing }
+  sharedAlerts(first: 20) { totalCount edges { node { id origin { slug name } kind state version
+    residentName } } }
+  jointCases(first: 20) { totalCount edges { node { id origin { slug } title state priority
+    villages timeline { village kind state occurredAt } openedAt } } } } }"""
+VILLAGES = (
+    """query($id: String!) { region(id: $id) { villages { slug name neighbours { slug } } } }"""
+)
+ESCALATED = """query($id: String!, $closed: Boolean) { region(id: $id) {
+  escalatedRequests(includeClosed: $closed) { id state escalationLevel } } }"""
+THROUGH_VILLAGE = """query($slug: String!) { village(slug: $slug) { region { id stats {
+  missing } } } }"""
+
+
+@dataclass
+class Region:
+    db: Database
+    id: str
+    a: Place  # populated; shares alerts with b
+    b: str  # populated
+    c: str  # empty, never publishes
+    escalated: int  # a request of A at the region level
+
+
+def _populated(db: Database, region: str, name: str, seed: int) -> str:
+    slug = new_village_slug()
+    provisioning.create_village(db, slug, name, region)
+    plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=40)
+    with db.tenant(slug) as conn:
+        write_village(conn, build_village(plan, seed=seed))
+    return slug
+
+
+@pytest.fixture(scope="module")
+def region(db: Database) -> Region:
+    region_id = f"rg{uuid.uuid4().hex[:8]}"
+    provisioning.ensure_region(db, region_id, "统计测试片区")
+    a = Place(db, _populated(db, region_id, "甲村", 7))
+    b = _populated(db, region_id, "乙村", 11)
+    c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
+    agree(db, region_id, a.slug, b, ["alert_broadcast"])
+    [missing] = a.raise_([missing_person(a)])
+    a.raise_([a.fire(NOW)])
+    open_request = new_request(db, a.slug)
+    escalated = new_request(db, a.slug)
+    with db.tenant(a.slug) as conn:
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == escalated)
+            .values(escalation_level="region", escalated_at=datetime.now(UTC))
+        )
+        # Past its deadline: overdue.
+        conn.execute(
+            update(requests)
+            .where(requests.c.id == open_request)
+            .values(due_at=datetime.now(UTC) - timedelta(hours=1))
+        )
+        # What the joint cases module appends (its payload, named for B).
+        emit(
+            conn,
+            "JointCase",
+            900,
+            {
+                "title": "跨村道路积水",
+                "category": "infrastructure",
+                "description": "两村交界处道路积水",
+                "state": "open",
+                "priority": "high",
+                "villages": [a.slug, b],
+                "timeline": [
+                    {
+                        "village": a.slug,
+                        "actor_name": "村管理员",
+                        "kind": "opened",
+                        "note": None,
+                        "state": "open",
+                        "occurred_at": "2026-11-23T09:00:00+08:00",
+                    }
+                ],
+                "opened_at": "2026-11-23T09:00:00+08:00",
+                "updated_at": "2026-11-23T09:00:00+08:00",
+                "_audience": [a.slug, b],
+            },
+            version=1,
+        )
+    for slug in (a.slug, b):
+        with db.tenant(slug) as conn:
+            publish_village_stats(conn)
+        sync_village(db, slug)
+    assert missing.id
+    return Region(db, region_id, a, b, c, escalated)
+
+
+def ok(result: tuple[int, dict]) -> dict:
+    status, body = result
+    assert status == 200 and "errors" not in body, body
+    return body["data"]
+
+
+def error_code(result: tuple[int, dict]) -> str:
+    return result[1]["errors"][0]["extensions"]["code"]
+
+
+# -- the statistics a village publishes -------------------------------------------------------
+
+
+def test_compute_village_stats_counts_aggregates_only(region, db):
+    with db.tenant(region.a.slug) as conn:
+        stats = compute_village_stats(conn)
+        residents = conn.execute(select(func.count()).select_from(tm.residents)).scalar_one()
+    assert set(stats) == set(RECORD_TYPES[VILLAGE_STATS].fields)
+    assert stats["residents"] == residents == 40
+    assert sum(stats["residents_by_age_band"].values()) == residents
+    assert list(stats["residents_by_age_band"]) == ["0-17", "18-59", "60-69", "70-79", "80+"]
+    assert sum(c["count"] for c in stats["requests_open_by_category"]) == 2
+    assert [c["count"] for c in stats["requests_overdue_by_category"]] == [1]
+    kinds = {(w["kind"], w["count"]) for w in stats["alerts_by_kind_per_week"]}
+    assert kinds == {("missing_person", 1), ("fire", 1)}
+    assert stats["alerts_by_kind_per_week"][0]["week"] == "2026-W48"
+
+
+def test_the_stats_job_publishes_a_new_version_each_run(region, db, job_env):  # noqa: F811
+    def versions() -> list[int]:
+        with db.tenant(region.b) as conn:
+            return list(
+                conn.execute(
+                    select(outbox.c.version)
+                    .where(outbox.c.record_type == "VillageStats")
+                    .order_by(outbox.c.id)
+                ).scalars()
+            )
+
+    before = versions()
+    counts = maintenance.refresh_village_stats_for(region.b)
+    assert counts["residents"] == 40  # platform.village_stats as before
+    after = versions()
+    assert after[: len(before)] == before and after[-1] == before[-1] + 1
+    sync_village(db, region.b)
+    with db.region(region.id) as conn:
+        copy = conn.execute(
+            select(records.c.version, records.c.payload).where(
+                records.c.origin == region.b,
+                records.c.record_type == VILLAGE_STATS,
+                records.c.audience == REGION_AUDIENCE,
+            )
+        ).one()
+    assert copy.version == after[-1] and copy.payload["residents"] == 40
+
+
+# -- region queries ------------------------------------------------------------------------------
+
+
+def test_region_stats_sum_the_villages(region, gql, token, db):
+    coordinator = token("regional-coordinator", region=region.id)
+    found = ok(gql(STATS, coordinator, {"id": region.id}))["region"]
+    assert found["name"] == "统计测试片区"
+    stats = found["stats"]
+    by_slug = {v["village"]["slug"]: v for v in stats["villages"]}
+    assert set(by_slug) == {region.a.slug, region.b, region.c}
+    assert by_slug[region.c]["stats"] is None and by_slug[region.c]["computedAt"] is None
+    assert stats["missing"] == [region.c]
+    assert by_slug[region.a.slug]["stats"]["residents"] == 40
+    total = stats["total"]
+    assert total["residents"] == 80
+    assert sum(b["count"] for b in total["residentsByAgeBand"]) == 80
+    assert total["households"] == sum(
+        by_slug[s]["stats"]["households"] for s in (region.a.slug, region.b)
+    )
+    assert sum(c["count"] for c in total["requestsOpenByCategory"]) == 2
+    assert {(w["kind"], w["count"]) for w in total["alertsByKindPerWeek"]} == {
+        ("missing_person", 1),
+        ("fire", 1),
+    }
+    # Platform admins read it too.
+    assert ok(gql(STATS, token("platform-admin"), {"id": region.id}))["region"]["stats"]
+
+
+def test_shared_alerts_and_joint_cases(region, gql, token):
+    coordinator = token("regional-coordinator", region=region.id)
+    found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]
+    alerts = [e["node"] for e in found["sharedAlerts"]["edges"]]
+    # One per alert, whichever audiences hold copies.
+    assert sorted(a["kind"] for a in alerts) == ["fire", "missing_person"]
+    assert found["sharedAlerts"]["totalCount"] == 2
+    assert {decode_id(a["id"]).type_name for a in alerts} == {"Alert"}
+    assert all(a["origin"] == {"slug": region.a.slug, "name": "甲村"} for a in alerts)
+    [case] = [e["node"] for e in found["jointCases"]["edges"]]
+    assert decode_id(case["id"]) == ("JointCase", region.a.slug, "900")
+    assert case["title"] == "跨村道路积水" and case["priority"] == "high"
+    assert case["villages"] == [region.a.slug, region.b]
+    assert case["timeline"][0]["kind"] == "opened"
+    assert case["openedAt"] == "2026-11-23T09:00:00+08:00"
+    only_fire = ok(
+        gql(
+            """query($id: String!) { region(id: $id) { sharedAlerts(kind: fire) {
+              edges { node { kind } } } } }""",
+            coordinator,
+            {"id": region.id},
+        )
+    )["region"]["sharedAlerts"]["edges"]
+    assert [e["node"]["kind"] for e in only_fire] == ["fire"]
+
+
+def test_villages_and_escalated_requests(region, gql, token):
+    coordinator = token("regional-coordinator", region=region.id)
+    villages = ok(gql(VILLAGES, coordinator, {"id": region.id}))["region"]["villages"]
+    assert {v["slug"] for v in villages} == {region.a.slug, region.b, region.c}
+    escalated = ok(gql(ESCALATED, coordinator, {"id": region.id}))["region"]["escalatedRequests"]
+    assert [int(decode_id(r["id"]).key) for r in escalated] == [region.escalated]
+    assert escalated[0]["escalationLevel"] == "region"
+
+
+def test_others_get_nothing(region, gql, token, db):
+    other = f"rg{uuid.uuid4().hex[:8]}"
+    provisioning.ensure_region(db, other, "别的片区")
+    theirs = token("regional-coordinator", region=other)
+    assert error_code(gql(STATS, theirs, {"id": region.id})) == "NOT_FOUND"
+    # Their own region: no village of it published anything.
+    assert ok(gql(STATS, theirs, {"id": other}))["region"]["stats"]["villages"] == []
+    admin = token("village-admin", village=region.a.slug)
+    assert error_code(gql(STATS, admin, {"id": region.id})) == "NOT_FOUND"
+    assert error_code(gql(THROUGH_VILLAGE, admin, {"slug": region.a.slug})) == "FORBIDDEN"
+    assert error_code(gql(STATS, token("platform-admin"), {"id": "nosuchregion"})) == "NOT_FOUND"
+    # Row-level security: the other region's role reads none of these copies.
+    with db.region(other) as conn:
+        assert conn.execute(select(func.count()).select_from(records)).scalar_one() == 0
+
+
+def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, app, db):
+    engine = app.extensions["villagelink"].db.engine
+    coordinator = token("regional-coordinator", region=region.id)
+
+    def count() -> int:
+        ok(gql(EVERYTHING, coordinator, {"id": region.id}))  # warm the pool
+        with count_statements(engine) as statements:
+            ok(gql(EVERYTHING, coordinator, {"id": region.id}))
+        return len(statements)
+
+    before = count()
+    # Three more villages publish their statistics: the same statements read them.
+    for n in range(3):
+        slug = provisioning.create_village(db, new_village_slug(), f"新村{n}", region.id).slug
+        with db.tenant(slug) as conn:
+            publish_village_stats(conn)
+        sync_village(db, slug)
+    found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]["stats"]
+    assert len(found["villages"]) == 6 and found["missing"] == [region.c]
+    # access, villages, the region, SET LOCAL ROLE, stats, alerts page + origins' names +
+    # count, joint cases page + origins' names + count
+    assert before == count() == 11

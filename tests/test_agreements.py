@@ -4,6 +4,7 @@ C, A and C do not border each other."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,7 @@ from villagelink.platform.linkage import policy
 from villagelink.platform.linkage.agreements import (
     do_accept_agreement,
     do_propose_agreement,
+    do_revoke_agreement,
     expire_due,
     seed_demo_agreements,
 )
@@ -754,3 +756,40 @@ def test_migration_creates_what_the_tables_describe(db):
                 },
             )
             assert compare_metadata(context, metadata) == []
+
+
+def test_concurrent_steps_are_taken_one_after_the_other(db, area):
+    """The agreement row is locked by each step: a revocation arriving while an
+    acceptance is still open waits for it, then revokes what is by then active."""
+    actor = system_actor("test")
+    with db.platform() as conn:
+        agreement = do_propose_agreement(
+            conn,
+            actor,
+            area.a,
+            counterpart=area.b,
+            record_types={"alert_broadcast": ["kind"]},
+            purpose="并发测试",
+        )
+    outcome: dict = {}
+
+    def revoke() -> None:
+        with db.platform() as conn:
+            outcome["state"] = do_revoke_agreement(conn, actor, agreement["id"], area.a)["state"]
+
+    with db.engine.connect() as first:
+        with first.begin():
+            do_accept_agreement(first, actor, agreement["id"], area.b)
+            racer = threading.Thread(target=revoke)
+            racer.start()
+            racer.join(timeout=1)
+            assert racer.is_alive()  # waiting on the row lock
+        racer.join(timeout=10)
+    assert outcome == {"state": "revoked"}
+    with db.platform() as conn:
+        history = conn.execute(
+            select(agreement_events.c.action)
+            .where(agreement_events.c.agreement_id == agreement["id"])
+            .order_by(agreement_events.c.id)
+        ).scalars()
+        assert list(history) == ["propose", "accept", "revoke"]

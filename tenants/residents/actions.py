@@ -39,10 +39,19 @@ RESIDENT = "Resident"
 HOUSEHOLD = "Household"
 
 
+# A step the record's state does not allow (a tombstone of a resident who moved away).
+FORBIDDEN_STATE = "FORBIDDEN_STATE"
+
+
 def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
         raise ActionFailed([UserError("residentId", "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+    if found["status"] != m.ACTIVE_RESIDENT:
+        # 注销留档: the village keeps the record of who left, and changes it no more.
+        raise ActionFailed(
+            [UserError("residentId", "该居民已迁出，仅保留注销留档", FORBIDDEN_STATE)]
+        )
     return found
 
 

@@ -332,6 +332,7 @@ def _equivalent(
         select(a.c.fields, func.array_agg(p.c.village).label("parties"))
         .join(p, p.c.agreement_id == a.c.id)
         .where(
+            a.c.id.in_(select(p.c.agreement_id).where(p.c.village == proposer)),
             a.c.scope == scope,
             a.c.state.in_(OPEN_STATES),
             or_(a.c.valid_until.is_(None), a.c.valid_until > func.now()),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import redis
 from rq.cron import CronScheduler
 
+from villagelink.jobs.agreements import AGREEMENT_EXPIRY_INTERVAL, expire_agreements
 from villagelink.jobs.alerts import escalate_unacknowledged_alerts
 from villagelink.jobs.devices import mark_silent_devices_offline
 from villagelink.jobs.escalation import escalate_overdue_requests
@@ -87,6 +88,13 @@ def build_cron_scheduler(connection: redis.Redis) -> CronScheduler:
         queue_name=SYNC,
         interval=SYNC_SWEEP_INTERVAL,
         job_timeout=120,
+        failure_ttl=FAILURE_TTL,
+    )
+    scheduler.register(
+        expire_agreements,
+        queue_name=MAINTENANCE,
+        interval=AGREEMENT_EXPIRY_INTERVAL,
+        job_timeout=60,
         failure_ttl=FAILURE_TTL,
     )
     return scheduler

@@ -23,6 +23,8 @@ from tqdm import tqdm
 from villagelink.platform import models as pm
 from villagelink.platform.audit import record
 from villagelink.platform.db import Database
+from villagelink.platform.linkage.agreements import seed_demo_agreements
+from villagelink.platform.linkage.sync import sync_village
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
@@ -37,6 +39,7 @@ from villagelink.tenants.demo_affairs import (
 from villagelink.tenants.demo_sensing import build_sensing, write_sensing
 from villagelink.tenants.id_numbers import compose
 from villagelink.tenants.resources.demo import seed_demo_resources
+from villagelink.tenants.stats import publish_village_stats
 
 REGION_ID = "nanhe"
 REGION_NAME = "南河联动片区"
@@ -893,6 +896,9 @@ def _provision_region(db: Database, plans: list[VillagePlan], store: ObjectStore
             insert(pm.neighbour_links).on_conflict_do_nothing(),
             [{"village_a": a, "village_b": b} for a, b in ring],
         )
+        # The ring shares alerts, resources and open activities; the region its stats
+        # and joint cases (proposed and accepted through the actions, as admins would).
+        seed_demo_agreements(conn, DEMO_ACTOR, [plan.slug for plan in plans])
         # An admin may have changed or disabled the client since: leave it be.
         conn.execute(
             insert(pm.api_clients)
@@ -928,6 +934,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progr
         write_affairs(conn, affairs, rows, ids)
         write_sensing(conn, sensing, rows, ids)
         seed_demo_resources(conn, plan.slug, plan.name)
+        publish_village_stats(conn)
         # The rows were written in bulk, not by actions: the seeding is their one audit entry.
         record(
             conn,
@@ -979,4 +986,7 @@ def seed_demo_region(
     _provision_region(db, plans, store)
     day = today or local_today()
     seeded = [_seed_village(db, plan, seed + index, day, progress) for index, plan in pending]
+    # What the villages share is in the neighbours' hands before the platform serves.
+    for _, plan in pending:
+        sync_village(db, plan.slug)
     return any(seeded)

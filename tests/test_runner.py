@@ -181,6 +181,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
             "villagelink.jobs.devices.mark_silent_devices_offline",
             "villagelink.jobs.alerts.escalate_unacknowledged_alerts",
             "villagelink.jobs.sync.sweep",
+            "villagelink.jobs.agreements.expire_agreements",
         ]
         connection.close()
 

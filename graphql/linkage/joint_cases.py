@@ -173,23 +173,12 @@ def resolve_update_joint_case(_obj, info, input: dict) -> dict:
     else:
         _require_admin(ctx, acting)
         conn, _agreements = ctx.neighbour(origin, acting, JOINT_CASE)
-    data = {k: input.get(k) for k in ("note", "state", "add_villages")}
-    covered = {}
-    if input.get("add_villages"):
-        with ctx.runtime.db.platform() as platform:
-            covered = covering(platform, JOINT_CASE, origin, input["add_villages"])
+    data = {k: input.get(k) for k in ("note", "state")}
     return _payload(
         origin,
         conn,
         lambda: actions.do_update_joint_case(
-            conn,
-            ctx.actor,
-            origin,
-            case_id,
-            acting,
-            data,
-            as_coordinator=as_coordinator,
-            covered=covered,
+            conn, ctx.actor, origin, case_id, acting, data, as_coordinator=as_coordinator
         ),
     )
 

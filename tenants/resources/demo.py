@@ -11,12 +11,10 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import Connection, exists, select
 
-from villagelink.platform.audit import system_actor
 from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE, local_today
+from villagelink.tenants.demo_affairs import DEMO_ACTOR
 from villagelink.tenants.resources import actions
 from villagelink.tenants.resources.tables import shared_resources
-
-DEMO_ACTOR = system_actor("demo")
 
 
 def _resources(village_name: str) -> list[dict]:

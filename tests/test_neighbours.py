@@ -109,11 +109,11 @@ def agree(db: Database, region: str, first: str, second: str, types: list[str]) 
     return agreement_id
 
 
-def missing_person(a: Place, **where) -> Trigger:
+def missing_person(a: Place, at: datetime = NOW, **where) -> Trigger:
     return Trigger(
         "missing_person",
         f"resident:{a.resident}",
-        NOW,
+        at,
         "离开安全区域约 850 米",
         a.radar,
         a.resident,

@@ -23,16 +23,18 @@ from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.outbox import emit, outbox
+from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 
 from .conftest import new_village_slug
-from .test_alerts import NOW, Place
+from .test_alerts import Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_neighbours import agree, missing_person
 from .test_query_count import count_statements
 from .test_requests import new_request
 
+RECENT = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 STATS = """query($id: String!) { region(id: $id) { id name
   stats {
     total { residents households residentsByAgeBand { band count } elderlyLivingAlone
@@ -83,8 +85,9 @@ def region(db: Database) -> Region:
     b = _populated(db, region_id, "乙村", 11)
     c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
     agree(db, region_id, a.slug, b, ["alert_broadcast"])
-    [missing] = a.raise_([missing_person(a)])
-    a.raise_([a.fire(NOW)])
+    # Raised now: the statistics count the last eight weeks of the real clock.
+    [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
+    a.raise_([a.fire(RECENT)], RECENT)
     open_request = new_request(db, a.slug)
     escalated = new_request(db, a.slug)
     with db.tenant(a.slug) as conn:
@@ -160,7 +163,8 @@ def test_compute_village_stats_counts_aggregates_only(region, db):
     assert [c["count"] for c in stats["requests_overdue_by_category"]] == [1]
     kinds = {(w["kind"], w["count"]) for w in stats["alerts_by_kind_per_week"]}
     assert kinds == {("missing_person", 1), ("fire", 1)}
-    assert stats["alerts_by_kind_per_week"][0]["week"] == "2026-W48"
+    year, week, _day = RECENT.astimezone(VILLAGE_TIME_ZONE).isocalendar()
+    assert stats["alerts_by_kind_per_week"][0]["week"] == f"{year}-W{week:02d}"
 
 
 def test_the_stats_job_publishes_a_new_version_each_run(region, db, job_env):  # noqa: F811

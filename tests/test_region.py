@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from villagelink.graphql.core.ids import decode_id
 from villagelink.jobs import maintenance
+from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, VILLAGE_STATS
 from villagelink.platform.linkage.sync import sync_village
@@ -22,7 +23,8 @@ from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
-from villagelink.tenants.outbox import emit, outbox
+from villagelink.tenants.joint_cases.actions import do_open_joint_case
+from villagelink.tenants.outbox import outbox
 from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
@@ -66,6 +68,7 @@ class Region:
     b: str  # populated
     c: str  # empty, never publishes
     escalated: int  # a request of A at the region level
+    joint_case: int  # A's, with B
 
 
 def _populated(db: Database, region: str, name: str, seed: int) -> str:
@@ -84,7 +87,7 @@ def region(db: Database) -> Region:
     a = Place(db, _populated(db, region_id, "甲村", 7))
     b = _populated(db, region_id, "乙村", 11)
     c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
-    agree(db, region_id, a.slug, b, ["alert_broadcast"])
+    agreement = agree(db, region_id, a.slug, b, ["alert_broadcast", "joint_case"])
     # Raised now: the statistics count the last eight weeks of the real clock.
     [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
     a.raise_([a.fire(RECENT)], RECENT)
@@ -102,40 +105,23 @@ def region(db: Database) -> Region:
             .where(requests.c.id == open_request)
             .values(due_at=datetime.now(UTC) - timedelta(hours=1))
         )
-        # What the joint cases module appends (its payload, named for B).
-        emit(
+    # A joint case of A's with B, opened by the joint cases module: copied to the region.
+    joint = new_request(db, a.slug, description="两村交界处道路积水")
+    with db.tenant(a.slug) as conn:
+        case = do_open_joint_case(
             conn,
-            "JointCase",
-            900,
-            {
-                "title": "跨村道路积水",
-                "category": "infrastructure",
-                "description": "两村交界处道路积水",
-                "state": "open",
-                "priority": "high",
-                "villages": [a.slug, b],
-                "timeline": [
-                    {
-                        "village": a.slug,
-                        "actor_name": "村管理员",
-                        "kind": "opened",
-                        "note": None,
-                        "state": "open",
-                        "occurred_at": "2026-11-23T09:00:00+08:00",
-                    }
-                ],
-                "opened_at": "2026-11-23T09:00:00+08:00",
-                "updated_at": "2026-11-23T09:00:00+08:00",
-                "_audience": [a.slug, b],
-            },
-            version=1,
+            system_actor("test"),
+            a.slug,
+            joint,
+            {"villages": [b], "priority": "high"},
+            covered={b: [agreement]},
         )
     for slug in (a.slug, b):
         with db.tenant(slug) as conn:
             publish_village_stats(conn)
         sync_village(db, slug)
     assert missing.id
-    return Region(db, region_id, a, b, c, escalated)
+    return Region(db, region_id, a, b, c, escalated, case["id"])
 
 
 def ok(result: tuple[int, dict]) -> dict:
@@ -159,7 +145,7 @@ def test_compute_village_stats_counts_aggregates_only(region, db):
     assert stats["residents"] == residents == 40
     assert sum(stats["residents_by_age_band"].values()) == residents
     assert list(stats["residents_by_age_band"]) == ["0-17", "18-59", "60-69", "70-79", "80+"]
-    assert sum(c["count"] for c in stats["requests_open_by_category"]) == 2
+    assert sum(c["count"] for c in stats["requests_open_by_category"]) == 3
     assert [c["count"] for c in stats["requests_overdue_by_category"]] == [1]
     kinds = {(w["kind"], w["count"]) for w in stats["alerts_by_kind_per_week"]}
     assert kinds == {("missing_person", 1), ("fire", 1)}
@@ -214,7 +200,7 @@ def test_region_stats_sum_the_villages(region, gql, token, db):
     assert total["households"] == sum(
         by_slug[s]["stats"]["households"] for s in (region.a.slug, region.b)
     )
-    assert sum(c["count"] for c in total["requestsOpenByCategory"]) == 2
+    assert sum(c["count"] for c in total["requestsOpenByCategory"]) == 3
     assert {(w["kind"], w["count"]) for w in total["alertsByKindPerWeek"]} == {
         ("missing_person", 1),
         ("fire", 1),
@@ -233,11 +219,10 @@ def test_shared_alerts_and_joint_cases(region, gql, token):
     assert {decode_id(a["id"]).type_name for a in alerts} == {"Alert"}
     assert all(a["origin"] == {"slug": region.a.slug, "name": "甲村"} for a in alerts)
     [case] = [e["node"] for e in found["jointCases"]["edges"]]
-    assert decode_id(case["id"]) == ("JointCase", region.a.slug, "900")
-    assert case["title"] == "跨村道路积水" and case["priority"] == "high"
-    assert case["villages"] == [region.a.slug, region.b]
-    assert case["timeline"][0]["kind"] == "opened"
-    assert case["openedAt"] == "2026-11-23T09:00:00+08:00"
+    assert decode_id(case["id"]) == ("JointCase", region.a.slug, str(region.joint_case))
+    assert case["title"].endswith("两村交界处道路积水") and case["priority"] == "high"
+    assert region.b in case["villages"] and case["state"] == "open"
+    assert case["timeline"][0]["kind"] == "opened" and case["openedAt"]
     only_fire = ok(
         gql(
             """query($id: String!) { region(id: $id) { sharedAlerts(kind: fire) {

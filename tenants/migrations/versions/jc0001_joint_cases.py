@@ -1,7 +1,7 @@
 """joint cases (难事部门联动): cross-village cases of a request and their one timeline
 
 Revision ID: jc0001
-Revises: 0001
+Revises: rq0001
 Create Date: 2026-11-23
 """
 
@@ -10,10 +10,10 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "jc0001"
-down_revision = "0001"
+# After the requests branch: a case is of a request.
+down_revision = "rq0001"
 branch_labels = ("joint_cases",)
-# A case is of a request: the requests branch's tables come first.
-depends_on = "rq0001"
+depends_on = None
 
 
 def _now(name: str) -> sa.Column:

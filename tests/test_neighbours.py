@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -22,9 +22,10 @@ from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import agreement_parties, agreements
 from villagelink.platform.models import audit_log
 from villagelink.tenants import provisioning
+from villagelink.tenants.activities.actions import do_create_activity, do_publish_activity
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.models import metadata
-from villagelink.tenants.outbox import emit
+from villagelink.tenants.resources.actions import do_create_resource
 from villagelink.tenants.sensing import sightings
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.tables import alert_events
@@ -70,6 +71,8 @@ class Linked:
     c: str
     missing: int
     fire: int
+    resource: int
+    activity: int
 
 
 def _populated(db: Database, region: str, name: str) -> str:
@@ -132,38 +135,37 @@ def linked(db: Database) -> Linked:
     [missing] = a.raise_([missing_person(a, latitude=39.2, longitude=117.3)])
     [fire] = a.raise_([a.fire(NOW)])
     with db.tenant(a.slug) as conn:
-        # What the activities and resources modules append for a shared record.
-        emit(
+        # Shared by their own modules' actions: the feed shows what they publish.
+        aed = do_create_resource(
             conn,
-            "SharedResource",
-            501,
-            {"kind": "aed", "name": "村委会AED", "status": "available", "bookable": False},
-            version=1,
-        )
-        emit(
-            conn,
-            "Activity",
-            601,
+            ACTOR,
+            a.slug,
             {
-                "id": 601,
+                "kind": "aed",
+                "name": "村委会AED",
+                "location_text": "村委会门厅",
+                "bookable": False,
+                "shared": True,
+            },
+        )
+        clinic = do_create_activity(
+            conn,
+            ACTOR,
+            a.slug,
+            {
                 "kind": "clinic",
                 "title": "义诊",
                 "place": "村卫生室",
                 "capacity": 30,
-                "state": "published",
-                "occurrences": [
-                    {
-                        "id": 77,
-                        "starts_at": "2026-12-01T09:00:00+08:00",
-                        "ends_at": "2026-12-01T11:00:00+08:00",
-                        "capacity": 30,
-                    }
-                ],
+                "open_to_neighbours": True,
+                "starts_on": (date.today() + timedelta(days=7)).isoformat(),
+                "start_time": "09:00",
+                "duration_minutes": 120,
             },
-            version=2,
         )
+        do_publish_activity(conn, ACTOR, a.slug, clinic["id"])
     sync_village(db, a.slug)
-    return Linked(db, region, a, b, c, missing.id, fire.id)
+    return Linked(db, region, a, b, c, missing.id, fire.id, aed["id"], clinic["id"])
 
 
 def ok(result: tuple[int, dict]) -> dict:
@@ -199,13 +201,14 @@ def test_the_feed_shows_what_neighbours_share_with_the_village(linked, gql, toke
     assert missing["raisedAt"].startswith("2026-11-23T08:00:00")
     # The owning domains' own IDs: a SharedResource ID is what bookSharedResource takes.
     resource = nodes["NeighbourResource"]
-    assert decode_id(resource["id"]) == ("SharedResource", linked.a.slug, "501")
+    assert decode_id(resource["id"]) == ("SharedResource", linked.a.slug, str(linked.resource))
     assert resource["name"] == "村委会AED" and resource["bookable"] is False
     activity = nodes["NeighbourActivity"]
-    assert decode_id(activity["id"]) == ("Activity", linked.a.slug, "601")
+    assert decode_id(activity["id"]) == ("Activity", linked.a.slug, str(linked.activity))
     [occurrence] = activity["occurrences"]
-    assert decode_id(occurrence["id"]) == ("ActivityOccurrence", linked.a.slug, "77")
-    assert activity["version"] == 2
+    assert decode_id(occurrence["id"])[:2] == ("ActivityOccurrence", linked.a.slug)
+    assert occurrence["startsAt"] < occurrence["endsAt"] and occurrence["capacity"] == 30
+    assert activity["activityState"] == "published" and activity["version"] == 2
     # Newest change first.
     moments = [e["node"]["committedAt"] for e in found["edges"]]
     assert moments == sorted(moments, reverse=True)

@@ -174,12 +174,14 @@ def test_involved_villages_and_coordinators_update_one_timeline(
     coordinator = token("regional-coordinator", region=region)
     by_region = update(gql, coordinator, case, region, state="in_progress", note="片区协调")
     assert by_region["userErrors"] == [] and by_region["case"]["state"] == "in_progress"
+    backwards = update(gql, admins["a"], case, a, state="open")
+    assert codes(backwards) == [("state", "INVALID_TRANSITION")]
     by_a = update(gql, admins["a"], case, a, state="resolved")
     assert by_a["case"]["state"] == "resolved" and by_a["case"]["version"] == 4
     by_c = update(gql, admins["c"], case, c, state="closed", note="丙村确认办结")
     assert by_c["case"]["state"] == "closed"
     refused = update(gql, admins["a"], case, a, state="in_progress")
-    assert codes(refused) == [("state", "INVALID_TRANSITION")]
+    assert codes(refused) == [("case", "INVALID_TRANSITION")]  # closed: done
     assert codes(update(gql, admins["b"], case, b)) == [("note", "REQUIRED")]
 
     timeline = by_c["case"]["timeline"]
@@ -214,6 +216,34 @@ def test_involved_villages_and_coordinators_update_one_timeline(
     assert ok(gql(CASES, admins["d"], {"slug": villages["d"]}))["village"]["jointCases"] == []
     (own,) = ok(gql(CASES, admins["a"], {"slug": a}))["village"]["jointCases"]
     assert own["shared"] is False and own["timeline"] == timeline
+
+
+def test_the_origin_and_coordinators_involve_more_villages(
+    db, gql, token, admins, villages, region
+):
+    a, b, d, e = villages["a"], villages["b"], villages["d"], villages["e"]
+    case = open_case(gql, admins, villages, db, involved=("b",))
+    assert codes(update(gql, admins["b"], case, b, addVillages=[d])) == [
+        ("addVillages", "FORBIDDEN")
+    ]
+    assert codes(update(gql, admins["a"], case, a, addVillages=[e])) == [
+        ("addVillages", "NO_AGREEMENT")
+    ]
+    added = update(gql, admins["a"], case, a, addVillages=[d, b], note="下游涉及丁村")
+    assert added["userErrors"] == [] and added["case"]["villages"] == sorted([b, d])
+    assert [(e["kind"], e["note"]) for e in added["case"]["timeline"][1:]] == [
+        ("village_added", d),
+        ("note", "下游涉及丁村"),
+    ]
+    # d is one of the case's villages now: it acts, and receives the copy.
+    assert update(gql, admins["d"], case, d, note="丁村配合")["userErrors"] == []
+    sync_village(db, a)
+    (copy,) = ok(gql(CASES, admins["d"], {"slug": d}))["village"]["jointCases"]
+    assert copy["villages"] == sorted([b, d]) and copy["timeline"][-1]["village"] == d
+    coordinator = token("regional-coordinator", region=region)
+    assert codes(update(gql, coordinator, case, region, addVillages=[e])) == [
+        ("addVillages", "NO_AGREEMENT")
+    ]
 
 
 def test_uninvolved_villages_and_other_coordinators_are_refused(
@@ -269,3 +299,24 @@ def test_the_list_costs_the_same_for_one_or_many(app, db, gql, admins, villages)
     # access, villages, SET LOCAL ROLE, the cases, their timelines, the shared copies
     assert one == statements("a") == 6
     assert one_shared == statements("b") == 6
+
+
+def test_a_copy_carries_only_the_agreed_fields(db, gql, token, admins, villages, region):
+    a = villages["a"]
+    narrow = provisioning.create_village(db, new_village_slug(), "己村", region).slug
+    agree(db, region, a, narrow, {JOINT_CASE: ["title", "state", "villages", "updated_at"]})
+    case = open_case(gql, admins, {**villages, "f": narrow}, db, involved=("b", "f"))
+    sync_village(db, a)
+    with db.platform() as conn:
+        payload = conn.execute(
+            select(records.c.payload).where(
+                records.c.origin == a,
+                records.c.record_type == JOINT_CASE,
+                records.c.audience == narrow,
+            )
+        ).scalar_one()
+    assert set(payload) == {"title", "state", "villages", "updated_at"}
+    admin = token("village-admin", village=narrow)
+    (copy,) = ok(gql(CASES, admin, {"slug": narrow}))["village"]["jointCases"]
+    assert (copy["id"], copy["title"], copy["state"]) == (case["id"], case["title"], "open")
+    assert copy["description"] is None and copy["timeline"] == [] and copy["openedAt"] is None

@@ -539,6 +539,13 @@ def test_who_reads_agreements(gql, token, area, admins):
             area.a
         ]
     assert error_code(gql, REGION_AGREEMENTS, admins[area.a], {"slug": area.a}) == "FORBIDDEN"
+    by_id = """query($id: String!) { region(id: $id) { agreements(state: proposed) { state } } }"""
+    _status, body = gql(
+        by_id, token("regional-coordinator", region=area.region), {"id": area.region}
+    )
+    assert body["data"]["region"]["agreements"] == [{"state": "proposed"}]
+    other = token("regional-coordinator", region="testregion")
+    assert error_code(gql, by_id, other, {"id": area.region}) == "NOT_FOUND"
 
 
 def test_an_agreement_is_a_node_of_the_village_it_was_read_through(gql, area, admins):

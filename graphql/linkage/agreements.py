@@ -22,8 +22,8 @@ from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id, int_key
 from villagelink.graphql.core.nodes import connection_object, register_node_type
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.linkage.region import may_read_region
 from villagelink.jobs.sync import enqueue_sync
-from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
 from villagelink.platform.linkage import agreements as actions
 from villagelink.platform.linkage.catalogue import RECORD_TYPES
 from villagelink.platform.linkage.tables import agreement_parties, agreements, log
@@ -45,16 +45,11 @@ log_connection_type = connection_object("ExchangeLogConnection")
 # -- who sees what ---------------------------------------------------------------
 
 
-def _coordinates(ctx: RequestContext, region_id: str) -> bool:
-    principal = ctx.principal
-    return principal.has(REGIONAL_COORDINATOR) and region_id in principal.regions
-
-
 def _may_see_agreements(ctx: RequestContext, slug: str) -> dict:
     """The village, if the caller may read its agreements: its admins and grid workers
     (whoever writes there; platform admins too), its region's coordinators."""
     village = ctx.village(slug)
-    if not (ctx.access.can_write(slug) or _coordinates(ctx, village["region_id"])):
+    if not (ctx.access.can_write(slug) or may_read_region(ctx, village["region_id"])):
         raise Forbidden("only the village's staff and its region's coordinators see its agreements")
     return village
 
@@ -116,7 +111,7 @@ def resolve_village_agreements(village: dict, info, state: str | None = None) ->
 @region_type.field("agreements")
 def resolve_region_agreements(region: dict, info, state: str | None = None) -> list[dict]:
     ctx: RequestContext = info.context
-    if not (ctx.access.is_platform_admin or _coordinates(ctx, region["id"])):
+    if not may_read_region(ctx, region["id"]):
         raise Forbidden("only the region's coordinators see its agreements")
     with ctx.runtime.db.platform() as conn:
         rows = actions.agreements_of_region(conn, region["id"], _states(state))

@@ -266,22 +266,19 @@ def _note(
 def _lock(conn: Connection, agreement_id: int, village: str) -> tuple[dict, dict, list[dict]]:
     """The agreement (row locked), `village`'s party row and all parties; NOT_FOUND
     unless `village` is a party."""
+    not_found = _refuse("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
     found = conn.execute(
         select(agreements).where(agreements.c.id == agreement_id).with_for_update()
     ).first()
-    parties = (
-        [
-            dict(r)
-            for r in conn.execute(
-                select(agreement_parties).where(agreement_parties.c.agreement_id == agreement_id)
-            ).mappings()
-        ]
-        if found
-        else []
-    )
-    mine = next((p for p in parties if p["village"] == village), None)
-    if found is None or mine is None:
-        raise _refuse("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
+    if found is None:
+        raise not_found
+    p = agreement_parties
+    parties = [
+        dict(r) for r in conn.execute(select(p).where(p.c.agreement_id == agreement_id)).mappings()
+    ]
+    mine = next((party for party in parties if party["village"] == village), None)
+    if mine is None:
+        raise not_found
     return dict(found._mapping), mine, parties
 
 
@@ -332,6 +329,7 @@ def _equivalent(
         select(a.c.fields, func.array_agg(p.c.village).label("parties"))
         .join(p, p.c.agreement_id == a.c.id)
         .where(
+            a.c.id.in_(select(p.c.agreement_id).where(p.c.village == proposer)),
             a.c.scope == scope,
             a.c.state.in_(OPEN_STATES),
             or_(a.c.valid_until.is_(None), a.c.valid_until > func.now()),

@@ -22,12 +22,14 @@ from villagelink.platform.linkage.catalogue import AUDIENCE_KEY, JOINT_CASE, REC
 from villagelink.tenants.fields import choice, messages
 from villagelink.tenants.joint_cases import queries
 from villagelink.tenants.joint_cases.tables import (
+    CLOSED,
     NOTE,
     OPENED,
     PRIORITIES,
     STATE_CHANGE,
     STATES,
     TRANSITIONS,
+    VILLAGE_ADDED,
     joint_case_events,
     joint_cases,
 )
@@ -79,10 +81,21 @@ class OpenSchema(Schema):
 class UpdateSchema(Schema):
     note = _note_field()
     state = choice(STATES, "状态", load_default=None)
+    add_villages = fields.List(
+        fields.String(error_messages=messages()),
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=20, error=Coded("联办村不能超过20个", INVALID)),
+        error_messages=messages(),
+    )
 
     @validates_schema
     def _something(self, data: dict, **_kwargs) -> None:
-        if data.get("state") is None and not (data.get("note") or "").strip():
+        if (
+            data.get("state") is None
+            and not data.get("add_villages")
+            and not (data.get("note") or "").strip()
+        ):
             raise ValidationError(Coded("请填写说明或选择新状态", REQUIRED), field_name="note")
 
 
@@ -225,10 +238,13 @@ def do_update_joint_case(
     data: dict[str, Any],
     *,
     as_coordinator: bool = False,
+    covered: dict[str, list[int]] | None = None,
 ) -> dict:
-    """A note and/or a state change by `acting`: the origin `village`, one of the
-    case's villages, or (`as_coordinator`) the region's coordinators, named by
-    `acting` = the region's id."""
+    """A note, a state change and/or more villages, by `acting`: the origin
+    `village`, one of the case's villages, or (`as_coordinator`) the region's
+    coordinators, named by `acting` = the region's id. Villages are added by the
+    origin or the coordinators only, each with an agreement in force with the origin
+    covering joint_case (`covered`, as for opening)."""
     values = validated(UpdateSchema(), data)
     note = (values["note"] or "").strip() or None
     with conn.begin_nested():
@@ -237,30 +253,35 @@ def do_update_joint_case(
             raise _refuse("case", "联办事项不存在", NOT_FOUND)
         if not as_coordinator and acting != village and acting not in case["villages"]:
             raise _refuse("village", "该村不是此联办事项的参与村", FORBIDDEN)
-        state = values["state"]
-        if state is not None and state != case["state"]:
-            if state not in TRANSITIONS[case["state"]]:
-                raise _refuse(
-                    "state",
-                    f"联办事项{STATE_NAMES[case['state']]}，不能改为{STATE_NAMES[state]}",
-                    INVALID_TRANSITION,
-                )
+        if case["state"] == CLOSED:
+            raise _refuse("case", "联办事项已关闭", INVALID_TRANSITION)
+        added = _added_villages(case, village, acting, values, covered or {}, as_coordinator)
+        state = values["state"] if values["state"] != case["state"] else None
+        if state is not None and state not in TRANSITIONS[case["state"]]:
+            raise _refuse(
+                "state",
+                f"联办事项{STATE_NAMES[case['state']]}，不能改为{STATE_NAMES[state]}",
+                INVALID_TRANSITION,
+            )
+        if not (added or state or note):
+            return case  # the state it already has, and nothing to say: nothing changes
+        if added:
+            _event(conn, actor, case_id, acting, kind=VILLAGE_ADDED, note="、".join(added))
+        if state is not None:
             _event(conn, actor, case_id, acting, kind=STATE_CHANGE, note=note, state=state)
         elif note is not None:
-            state = None
             _event(conn, actor, case_id, acting, kind=NOTE, note=note)
-        else:
-            return case  # the state it already has, and nothing to say: nothing changes
         c = joint_cases
+        changes: dict[str, Any] = {}
+        if state is not None:
+            changes["state"] = state
+        if added:
+            changes["villages"] = sorted([*case["villages"], *added])
         case = dict(
             conn.execute(
                 c.update()
                 .where(c.c.id == case_id)
-                .values(
-                    **({"state": state} if state else {}),
-                    version=c.c.version + 1,
-                    updated_at=func.now(),
-                )
+                .values(**changes, version=c.c.version + 1, updated_at=func.now())
                 .returning(*c.columns)
             )
             .mappings()
@@ -273,8 +294,37 @@ def do_update_joint_case(
             action="joint_case.update",
             subject_type=JOINT_CASE_TYPE,
             subject_id=case_id,
-            fields=["state"] if state else [],
-            details={"acting": acting, "state": state, "coordinator": as_coordinator},
+            fields=sorted(changes),
+            details={
+                "acting": acting,
+                "state": state,
+                "added_villages": added,
+                "coordinator": as_coordinator,
+            },
         )
         _share(conn, case)
     return case
+
+
+def _added_villages(
+    case: dict,
+    village: str,
+    acting: str,
+    values: dict,
+    covered: dict[str, list[int]],
+    as_coordinator: bool,
+) -> list[str]:
+    wanted = sorted({v.strip() for v in values["add_villages"] or ()} - {""})
+    added = [v for v in wanted if v not in case["villages"]]
+    if not added:
+        return []
+    if acting != village and not as_coordinator:
+        raise _refuse("addVillages", "只有发起村或片区协调员可以增加联办村", FORBIDDEN)
+    if village in added:
+        raise _refuse("addVillages", "联办村不能包含发起村", INVALID)
+    missing = [v for v in added if not covered.get(v)]
+    if missing:
+        raise _refuse(
+            "addVillages", f"与以下村没有生效的联办共享协议：{'、'.join(missing)}", NO_AGREEMENT
+        )
+    return added

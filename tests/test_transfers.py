@@ -16,7 +16,7 @@ from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, RESIDENT_TRANSFER
-from villagelink.platform.linkage.sync import as_village, sync_village
+from villagelink.platform.linkage.sync import as_village, reconcile_village, sync_village
 from villagelink.platform.linkage.tables import agreement_parties, agreements, records
 from villagelink.tenants import id_numbers, provisioning
 from villagelink.tenants import models as m
@@ -480,3 +480,25 @@ def test_a_tombstone_is_no_longer_changed(db, gql, admin_a, a, b, region):
         gql(update, admin_a, {"input": {"id": encode_id("Resident", a, resident_id), "name": "x"}})
     )
     assert codes(found["updateResident"]) == [("residentId", "FORBIDDEN_STATE")]
+
+
+def test_a_waiting_transfer_registers_when_the_agreement_shares_the_id_number(
+    db, gql, admin_a, a, b, region
+):
+    narrow = [f for f in ALL_FIELDS if f != "id_number"]
+    agreement_id = agree(db, region, a, b, {RESIDENT_TRANSFER: narrow})
+    resident_id = a_resident(db, a, points=3)
+    ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
+    sync_village(db, a)
+    assert [t["state"] for t in arrived(db, b)] == ["pending_registration"]
+    with db.platform() as conn:
+        conn.execute(
+            agreements.update()
+            .where(agreements.c.id == agreement_id)
+            .values(fields={RESIDENT_TRANSFER: ALL_FIELDS})
+        )
+    reconcile_village(db, a)
+    (incoming,) = arrived(db, b)
+    assert incoming["state"] == "received" and incoming["payload"]["id_number"]
+    (moved,) = residents_named(db, b, "王秀英")
+    assert balance(db, b, moved["id"]) == 3

@@ -332,6 +332,7 @@ def receive_transfer(
         .returning(i.c.id)
     ).scalar_one_or_none()
     if incoming_id is None:
+        _widened(conn, village, origin, origin_id, payload)
         return
     record(
         conn,
@@ -345,6 +346,25 @@ def receive_transfer(
     )
     if payload.get("id_number") and payload.get("name"):
         _register(conn, SYNC, village, incoming_id, payload["id_number"], by_sync=True)
+
+
+def _widened(conn: Connection, village: str, origin: str, origin_id: int, payload: dict) -> None:
+    """A transfer handed over again: nothing to do, unless it waits for its ID number
+    and the agreement now shares it (the sync republishes the copy with it)."""
+    i = incoming_transfers
+    waiting = conn.execute(
+        i.update()
+        .where(
+            i.c.origin == origin,
+            i.c.origin_id == origin_id,
+            i.c.state == PENDING_REGISTRATION,
+            i.c.resident_id.is_(None),
+        )
+        .values(payload=payload, name=payload.get("name") or i.c.name)
+        .returning(i.c.id)
+    ).scalar_one_or_none()
+    if waiting is not None and payload.get("id_number") and payload.get("name"):
+        _register(conn, SYNC, village, waiting, payload["id_number"], by_sync=True)
 
 
 def do_complete_transfer(

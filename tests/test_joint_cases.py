@@ -299,3 +299,24 @@ def test_the_list_costs_the_same_for_one_or_many(app, db, gql, admins, villages)
     # access, villages, SET LOCAL ROLE, the cases, their timelines, the shared copies
     assert one == statements("a") == 6
     assert one_shared == statements("b") == 6
+
+
+def test_a_copy_carries_only_the_agreed_fields(db, gql, token, admins, villages, region):
+    a = villages["a"]
+    narrow = provisioning.create_village(db, new_village_slug(), "己村", region).slug
+    agree(db, region, a, narrow, {JOINT_CASE: ["title", "state", "villages", "updated_at"]})
+    case = open_case(gql, admins, {**villages, "f": narrow}, db, involved=("b", "f"))
+    sync_village(db, a)
+    with db.platform() as conn:
+        payload = conn.execute(
+            select(records.c.payload).where(
+                records.c.origin == a,
+                records.c.record_type == JOINT_CASE,
+                records.c.audience == narrow,
+            )
+        ).scalar_one()
+    assert set(payload) == {"title", "state", "villages", "updated_at"}
+    admin = token("village-admin", village=narrow)
+    (copy,) = ok(gql(CASES, admin, {"slug": narrow}))["village"]["jointCases"]
+    assert (copy["id"], copy["title"], copy["state"]) == (case["id"], case["title"], "open")
+    assert copy["description"] is None and copy["timeline"] == [] and copy["openedAt"] is None

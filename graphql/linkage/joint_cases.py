@@ -16,7 +16,6 @@ Who acts where:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from ariadne import MutationType, ObjectType
 
@@ -24,6 +23,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, int_key, target_id
 from villagelink.graphql.core.nodes import fetch_by_int_key, node_object, register_node_type
+from villagelink.graphql.linkage.feed import moments
 from villagelink.graphql.requests.types import request_loader
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
 from villagelink.platform.linkage.catalogue import JOINT_CASE
@@ -48,26 +48,21 @@ def _own(village: str, case: dict, events: list[dict]) -> dict:
     }
 
 
-def _moment(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
 def _copy(row: dict) -> dict:
-    """A copy in the exchange schema, shaped like the origin's row."""
-    payload = row["payload"]
+    """A copy in the exchange schema, shaped like the origin's row: the fields the
+    agreements allow (the others are null), the ID of the origin's case."""
+    payload = moments(row["payload"])
     return {
-        **{k: payload.get(k) for k in ("title", "category", "description", "state", "priority")},
+        **dict.fromkeys(("title", "category", "description", "state", "priority")),
+        "opened_at": None,
+        "updated_at": None,
+        **payload,
         "_type": JOINT_CASE_TYPE,
         "id": row["origin_id"],
         "village": row["origin"],
         "request_id": None,
         "villages": payload.get("villages") or [],
-        "timeline": [
-            {**event, "occurred_at": _moment(event.get("occurred_at"))}
-            for event in payload.get("timeline") or []
-        ],
-        "opened_at": _moment(payload.get("opened_at")),
-        "updated_at": _moment(payload.get("updated_at")),
+        "timeline": payload.get("timeline") or [],
         "version": row["version"],
         "shared": True,
     }
@@ -99,7 +94,7 @@ def resolve_joint_cases(village: dict, info, state=None) -> list[dict]:
     conn = ctx.tenant(slug)
     own = _with_timelines(conn, slug, queries.cases(conn, state=state))
     copies = [_copy(row) for row in queries.shared_copies(conn, slug, state=state)]
-    return own + sorted(copies, key=lambda c: c["updated_at"], reverse=True)
+    return own + copies  # each most recently changed first (the queries' order)
 
 
 # -- JointCase --------------------------------------------------------------------

@@ -140,6 +140,7 @@ def _lags(db: Database, village: str, ids: list[int]) -> list[float]:
                     log.c.record_type == "open_activity",
                     log.c.action == "publish",
                     log.c.origin_id.between(ids[0], ids[-1]),
+                    log.c.lag_ms.is_not(None),
                 )
             ).scalars()
         ]

@@ -24,7 +24,7 @@ from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, func, null, select, tuple_
+from sqlalchemy import Connection, Integer, and_, func, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import aliased
 
@@ -122,7 +122,9 @@ def reconcile_village(db: Database, slug: str) -> SyncResult:
             cursor = _lock_cursor(conn, slug)
             rows = _read_outbox(conn, slug, after=0, limit=None, latest_only=True)
             result.read, result.cursor = len(rows), cursor["outbox_id"]
-            result.published, result.withdrawn = _publish(conn, slug, _latest(rows), full=True)
+            result.published, result.withdrawn = _publish(
+                conn, slug, _latest(rows), full=True, synced_to=result.cursor
+            )
     except Exception as error:
         _note_failure(db, slug, error)
         raise
@@ -344,10 +346,13 @@ def payload_hash(payload: dict) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _publish(conn: Connection, slug: str, changes: list[Change], *, full: bool) -> tuple[int, int]:
+def _publish(
+    conn: Connection, slug: str, changes: list[Change], *, full: bool, synced_to: int = 0
+) -> tuple[int, int]:
     """Bring the copies of `changes` in line; with `full`, also withdraw copies of
     `slug`'s records that `changes` does not mention. Returns how many copies were
-    published and withdrawn."""
+    published and withdrawn. Lag is logged for changes after `synced_to` only: a
+    reconcile that hands an old record to a new audience is no measure of the sync."""
     if not changes and not full:
         return 0, 0
     region_id = conn.execute(
@@ -390,18 +395,21 @@ def _publish(conn: Connection, slug: str, changes: list[Change], *, full: bool) 
             )
     stale = [key for key in existing if key not in wanted]
 
-    published = _upsert(conn, upserts, lag=not full)
+    published = _upsert(conn, upserts)
+    fresh = {(c.record_type, c.record_id) for c in changes if c.outbox_id > synced_to}
+    for row in published:
+        if (row["record_type"], row["origin_id"]) not in fresh:
+            row["lag_ms"] = None
     withdrawn = _withdraw(conn, slug, stale, by_record)
     _log(conn, slug, region_id, published, withdrawn)
     _hand_over(conn, slug, published, upserts)
     return len(published), len(withdrawn)
 
 
-def _upsert(conn: Connection, rows: list[dict], *, lag: bool) -> list[dict]:
+def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
     """Write the copies that are new or changed; returns those written (a change
-    delivered twice writes nothing the second time). With `lag`, each carries the
-    time from its commit at the origin until now (not for a reconcile, which
-    publishes old records to a new audience)."""
+    delivered twice writes nothing the second time), each with the time from its
+    commit at the origin until now."""
     if not rows:
         return []
     r = records
@@ -431,11 +439,7 @@ def _upsert(conn: Connection, rows: list[dict], *, lag: bool) -> list[dict]:
         r.c.version,
         r.c.payload_hash,
         r.c.agreement_ids,
-        (
-            func.round(func.extract("epoch", func.clock_timestamp() - r.c.committed_at) * 1000)
-            if lag
-            else null()
-        )
+        func.round(func.extract("epoch", func.clock_timestamp() - r.c.committed_at) * 1000)
         .cast(Integer)
         .label("lag_ms"),
     )

@@ -168,7 +168,7 @@ def test_a_missing_person_reaches_the_agreed_neighbours_with_their_fields_only(r
     assert (result.published, result.withdrawn) == (2, 0)
 
     copies = ring.copies()
-    assert sorted(copies) == [(alert_id, ring.b), (alert_id, ring.e)]
+    assert set(copies) == {(alert_id, ring.b), (alert_id, ring.e)}
     to_b, to_e = copies[(alert_id, ring.b)], copies[(alert_id, ring.e)]
     # The stored row holds the allow-listed fields and nothing else.
     assert set(to_b["payload"]) == set(B_FIELDS)
@@ -177,10 +177,9 @@ def test_a_missing_person_reaches_the_agreed_neighbours_with_their_fields_only(r
     assert to_b["agreement_ids"] == [ring.with_b] and to_e["agreement_ids"] == [ring.with_e]
     assert to_b["version"] == to_e["version"] == 1
     assert to_b["region_id"] == TEST_REGION
-    assert ring.log() == [
-        ("publish", ring.b, alert_id, 1),
-        ("publish", ring.e, alert_id, 1),
-    ]
+    assert sorted(ring.log()) == sorted(
+        [("publish", ring.b, alert_id, 1), ("publish", ring.e, alert_id, 1)]
+    )
 
 
 def test_a_field_outside_every_allow_list_never_reaches_the_exchange(ring):
@@ -309,7 +308,7 @@ def test_row_level_security_shows_each_village_its_own_share_only(ring, db):
     assert visible(ring.b, f"WHERE audience = '{ring.e}'") == []
     assert visible(ring.c) == [] and visible(ring.d) == []
     # The origin sees what it published, to everyone.
-    assert sorted(visible(ring.a.slug)) == [(ring.a.slug, ring.b), (ring.a.slug, ring.e)]
+    assert set(visible(ring.a.slug)) == {(ring.a.slug, ring.b), (ring.a.slug, ring.e)}
     with db.tenant(ring.c) as conn:
         assert conn.execute(text("SELECT count(*) FROM exchange.log")).scalar_one() == 0
         # Only the sync writes there.
@@ -463,7 +462,7 @@ def test_through_the_gateway_and_a_worker_the_neighbours_see_it_within_seconds(
     alert_id = ring.missing_person()
     enqueue_sync(sync_worker.settings, [ring.a.slug])  # as ingest's request does on commit
     wait_for(lambda: len(ring.copies()) == 2, 15, "the alert never reached B and E", sync_worker)
-    assert sorted(ring.copies()) == [(alert_id, ring.b), (alert_id, ring.e)]
+    assert set(ring.copies()) == {(alert_id, ring.b), (alert_id, ring.e)}
 
     # An edit through the API: the gateway enqueues the sync after its commit.
     started = time.monotonic()

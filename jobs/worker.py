@@ -46,19 +46,26 @@ def reset_job_runtime() -> None:
     job_settings.cache_clear()
 
 
-def worker_queues(settings: Settings) -> list[Queue]:
+def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:
     connection = redis_connection(settings)
-    return [Queue(name, connection=connection) for name in QUEUES]
+    return [Queue(name, connection=connection) for name in names]
 
 
-def run_worker(settings: Settings) -> None:
-    """Work on every queue, highest priority first, until SIGINT/SIGTERM.
+def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
+    """Work on the queues `names` (by default every queue), highest priority first,
+    until SIGINT/SIGTERM.
 
     `with_scheduler` runs RQ's scheduler next to the worker, which moves
-    delayed jobs and retries with a backoff interval back onto their queue.
+    delayed jobs and retries with a backoff interval back onto their queue. The
+    job modules are imported here, once: each job runs in a work horse forked from
+    this process, which then starts with them loaded instead of importing the
+    platform again for every job.
     """
+    import villagelink.jobs.scheduler
+    import villagelink.jobs.sync  # noqa: F401
+
     job_database()
-    queues = worker_queues(settings)
+    queues = worker_queues(settings, names)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))
     Worker(queues, connection=redis_connection(settings)).work(
         with_scheduler=True, logging_level="INFO"

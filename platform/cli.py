@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 import click
 
+from villagelink.jobs.queues import QUEUES
 from villagelink.platform.db import Database, InvalidSlug
 from villagelink.platform.settings import Settings, load_settings
 
@@ -354,12 +355,19 @@ def simulate_devices(
 
 
 @main.command()
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    type=click.Choice(QUEUES),
+    help="only these queues (repeatable); default: every queue, highest priority first",
+)
 @click.pass_obj
-def worker(settings: Settings) -> None:
-    """Run an RQ worker on every queue (with RQ's scheduler for delayed jobs)."""
+def worker(settings: Settings, queues: tuple[str, ...]) -> None:
+    """Run an RQ worker (with RQ's scheduler for delayed jobs)."""
     from villagelink.jobs.worker import run_worker
 
-    run_worker(settings)
+    run_worker(settings, tuple(q for q in QUEUES if q in queues) or QUEUES)
 
 
 @main.command()

@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 from sqlalchemy.engine import make_url
 
+from villagelink.jobs.queues import SYNC
 from villagelink.platform.db import Database
 from villagelink.platform.embedded import (
     EmbeddedPostgres,
@@ -193,6 +194,8 @@ def run(settings: Settings) -> int:
         env = child_environment(settings)
         villagelink = _script("villagelink")
         supervisor.start(Child("worker", [villagelink, "worker"], env))
+        # The sync between villages never waits behind a long maintenance job.
+        supervisor.start(Child("sync", [villagelink, "worker", "--queue", SYNC], env))
         supervisor.start(Child("scheduler", [villagelink, "scheduler"], env))
         supervisor.start(Child("gunicorn", gunicorn_command(settings), env))
         wait_until_ready(settings, supervisor)

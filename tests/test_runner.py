@@ -209,6 +209,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         children = platform.descendants()
         names = " ".join(" ".join(p.cmdline()) for p in children)
         assert "gunicorn" in names and " worker" in names and " scheduler" in names
+        assert " worker --queue sync" in names  # the sync's own worker
 
         assert platform.interrupt() == 0, platform.output
 
@@ -216,6 +217,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     steps = [
         "stopping gunicorn",
         "stopping scheduler",
+        "stopping sync",
         "stopping worker",
         "stopping embedded Valkey",
         "stopping embedded Postgres",

@@ -385,12 +385,13 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
 
 # -- a real `rq worker` process -------------------------------------------------------------
 
-RQ = str(Path(sys.executable).parent / "rq")
+VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
 
 
 class SyncWorker:
-    """`rq worker` on the sync queue in a process of its own, as `villagelink run`
-    starts it (settings from the environment)."""
+    """The sync's RQ worker in a process of its own, as `villagelink run` starts it
+    (`villagelink worker --queue sync`: an rq Worker forking a work horse per job;
+    settings from the environment)."""
 
     def __init__(self, settings: Settings, logfile: Path):
         self.settings, self.logfile = settings, logfile
@@ -404,7 +405,7 @@ class SyncWorker:
         }
         with self.logfile.open("a") as out:
             self.process = subprocess.Popen(
-                [RQ, "worker", "--with-scheduler", "--url", self.settings.redis_url, SYNC],
+                [VILLAGELINK, "worker", "--queue", SYNC],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -579,7 +580,8 @@ def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
     assert a in sync_jobs.sweep()
     wait_for(
         lambda: {c["version"] for c in ring.copies().values()} == {2} and len(ring.copies()) == 2,
-        30,
+        # The sweep enqueues every village behind, other tests' villages too.
+        120,
         "the sweep did not rebuild A's copies",
         sync_worker,
     )

@@ -102,11 +102,18 @@ def count_village(slug: str, conn: Connection) -> VillageStats:
     aged_60_plus = (
         select(func.count())
         .select_from(residents)
-        .where(residents.c.birth_date <= text("current_date - interval '60 years'"))
+        .where(
+            residents.c.status == tm.ACTIVE_RESIDENT,
+            residents.c.birth_date <= text("current_date - interval '60 years'"),
+        )
     )
     row = conn.execute(
         select(
-            select(func.count()).select_from(residents).scalar_subquery(),
+            # Moved-out residents stay as tombstones: they are counted where they live now.
+            select(func.count())
+            .select_from(residents)
+            .where(residents.c.status == tm.ACTIVE_RESIDENT)
+            .scalar_subquery(),
             select(func.count()).select_from(households).scalar_subquery(),
             aged_60_plus.scalar_subquery(),
         )

@@ -69,7 +69,11 @@ def _age_bands(conn: Connection) -> dict[str, int]:
         *[(age < upper, literal(name)) for name, upper in AGE_BANDS if upper is not None],
         else_=literal(AGE_BANDS[-1][0]),
     )
-    found = dict(conn.execute(select(band, func.count()).group_by(band)).all())
+    found = dict(
+        conn.execute(
+            select(band, func.count()).where(r.c.status == tm.ACTIVE_RESIDENT).group_by(band)
+        ).all()
+    )
     return {name: found.get(name, 0) for name, _upper in AGE_BANDS}
 
 
@@ -115,7 +119,11 @@ def compute_village_stats(conn: Connection) -> dict[str, Any]:
     )
     residents, households, alone, hours, points = conn.execute(
         select(
-            select(func.count()).select_from(r).scalar_subquery(),
+            # Moved-out residents stay as tombstones: they are counted where they live now.
+            select(func.count())
+            .select_from(r)
+            .where(r.c.status == tm.ACTIVE_RESIDENT)
+            .scalar_subquery(),
             select(func.count()).select_from(h).scalar_subquery(),
             select(func.count(func.distinct(t.c.resident_id)))
             .where(t.c.tag == ELDERLY_LIVING_ALONE)

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
 from villagelink.graphql.core.ids import decode_id, encode_id
+from villagelink.jobs.maintenance import count_village
 from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, RESIDENT_TRANSFER
@@ -26,6 +27,7 @@ from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.residents.actions import do_create_resident
 from villagelink.tenants.residents.transfers import incoming_transfers, receive_transfer
+from villagelink.tenants.stats import compute_village_stats
 
 from .conftest import new_village_slug
 from .test_query_count import count_statements
@@ -307,6 +309,10 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
     assert tomb["pointsBalance"] == 0 and balance(db, a, resident_id) == 0
     listed = ok(gql(RESIDENTS, admin_a, {"slug": a}))["village"]["residents"]
     assert listed["totalCount"] == 1 and listed["edges"][0]["node"]["name"] == "李建国"
+    # Nor in the statistics A publishes (or the counts of the stats job).
+    with db.tenant(a) as conn:
+        assert compute_village_stats(conn)["residents"] == 1
+        assert count_village(a, conn).residents == 1
     again = ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
     assert codes(again["transferResident"]) == [("resident", "FORBIDDEN_STATE")]
 

@@ -83,6 +83,9 @@ class Database:
         (for a request that keeps one transaction per village until it ends)."""
         role = tenant_role(slug)
         conn = self.engine.connect()
+        # `info` lives with the pooled DBAPI connection: what an earlier transaction
+        # noted there (e.g. that it wrote to the outbox) is not this one's.
+        conn.info.clear()
         try:
             conn.begin()
             conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -58,8 +59,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServer]:
     """A real Keycloak (start-dev, in-memory database) with the project's realm imported."""
-    server = KeycloakServer(tmp_path_factory.mktemp("keycloak"), free_port(), free_port(),
-                            persistent=False)
+    server = KeycloakServer(
+        tmp_path_factory.mktemp("keycloak"), free_port(), free_port(), persistent=False
+    )
     try:
         server.start()
         yield server
@@ -107,6 +109,47 @@ def db(settings: Settings) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+def agree(
+    db: Database,
+    first: str,
+    second: str,
+    types: dict[str, list[str]] | list[str],
+    *,
+    region: str = TEST_REGION,
+) -> int:
+    """An agreement in force between two villages, both parties accepted, written
+    directly (the agreement actions are tested in test_agreements.py): `types` maps
+    record types to their allowed fields, or lists types allowed every catalogue field."""
+    from villagelink.platform.linkage.catalogue import RECORD_TYPES
+    from villagelink.platform.linkage.tables import agreement_parties, agreements
+
+    if not isinstance(types, dict):
+        types = {t: list(RECORD_TYPES[t].fields) for t in types}
+    with db.platform() as conn:
+        agreement_id = conn.execute(
+            agreements.insert()
+            .values(
+                proposer=first,
+                region_id=region,
+                scope="neighbour",
+                purpose="测试协议",
+                record_types=list(types),
+                fields=types,
+                valid_from=datetime.now(UTC) - timedelta(days=1),
+                state="active",
+            )
+            .returning(agreements.c.id)
+        ).scalar_one()
+        conn.execute(
+            agreement_parties.insert(),
+            [
+                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
+                for v in (first, second)
+            ],
+        )
+    return agreement_id
 
 
 def new_village_slug() -> str:

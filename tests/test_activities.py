@@ -28,8 +28,7 @@ from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village_slug
-from .test_resources import agree
+from .conftest import TEST_REGION, agree, new_village_slug
 
 CREATE = """mutation($input: CreateActivityInput!) { createActivity(input: $input) {
   activity { id kind title state version openToNeighbours capacity

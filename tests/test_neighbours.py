@@ -17,9 +17,7 @@ from sqlalchemy import select
 from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database
-from villagelink.platform.linkage.catalogue import RECORD_TYPES
 from villagelink.platform.linkage.sync import sync_village
-from villagelink.platform.linkage.tables import agreement_parties, agreements
 from villagelink.platform.models import audit_log
 from villagelink.tenants import provisioning
 from villagelink.tenants.activities.actions import do_create_activity, do_publish_activity
@@ -30,7 +28,7 @@ from villagelink.tenants.sensing import sightings
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.tables import alert_events
 
-from .conftest import new_village_slug
+from .conftest import agree, new_village_slug
 from .test_alerts import NOW, Place
 from .test_query_count import count_statements
 
@@ -84,34 +82,6 @@ def _populated(db: Database, region: str, name: str) -> str:
     return slug
 
 
-def agree(db: Database, region: str, first: str, second: str, types: list[str]) -> int:
-    """An agreement in force between two villages, both accepted (written directly:
-    the agreement actions are another module's)."""
-    with db.platform() as conn:
-        agreement_id = conn.execute(
-            agreements.insert()
-            .values(
-                proposer=first,
-                region_id=region,
-                scope="neighbour",
-                purpose="测试：邻村动态与走失协查",
-                record_types=types,
-                fields={t: list(RECORD_TYPES[t].fields) for t in types},
-                valid_from=datetime.now(UTC) - timedelta(days=1),
-                state="active",
-            )
-            .returning(agreements.c.id)
-        ).scalar_one()
-        conn.execute(
-            agreement_parties.insert(),
-            [
-                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
-                for v in (first, second)
-            ],
-        )
-    return agreement_id
-
-
 def missing_person(a: Place, at: datetime = NOW, **where) -> Trigger:
     return Trigger(
         "missing_person",
@@ -131,7 +101,7 @@ def linked(db: Database) -> Linked:
     a = Place(db, _populated(db, region, "甲村"))
     b = provisioning.create_village(db, new_village_slug(), "乙村", region).slug
     c = provisioning.create_village(db, new_village_slug(), "丙村", region).slug
-    agree(db, region, a.slug, b, ["alert_broadcast", "shared_resource", "open_activity"])
+    agree(db, a.slug, b, ["alert_broadcast", "shared_resource", "open_activity"], region=region)
     [missing] = a.raise_([missing_person(a, latitude=39.2, longitude=117.3)])
     [fire] = a.raise_([a.fire(NOW)])
     with db.tenant(a.slug) as conn:
@@ -394,7 +364,7 @@ def test_a_closed_alert_takes_no_more_reports(db, gql, token):
     provisioning.ensure_region(db, region, "关闭测试片区")
     a = Place(db, _populated(db, region, "甲村"))
     b = provisioning.create_village(db, new_village_slug(), "乙村", region).slug
-    agree(db, region, a.slug, b, ["alert_broadcast"])
+    agree(db, a.slug, b, ["alert_broadcast"], region=region)
     [raised] = a.raise_([missing_person(a)])
     a.close(raised.id, NOW + timedelta(hours=1))
     admin = token("village-admin", village=b)

@@ -29,10 +29,10 @@ from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 
-from .conftest import new_village_slug
+from .conftest import agree, new_village_slug
 from .test_alerts import Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
-from .test_neighbours import agree, missing_person
+from .test_neighbours import missing_person
 from .test_query_count import count_statements
 from .test_requests import new_request
 
@@ -87,7 +87,7 @@ def region(db: Database) -> Region:
     a = Place(db, _populated(db, region_id, "甲村", 7))
     b = _populated(db, region_id, "乙村", 11)
     c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
-    agreement = agree(db, region_id, a.slug, b, ["alert_broadcast", "joint_case"])
+    agreement = agree(db, a.slug, b, ["alert_broadcast", "joint_case"], region=region_id)
     # Raised now: the statistics count the last eight weeks of the real clock.
     [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
     a.raise_([a.fire(RECENT)], RECENT)

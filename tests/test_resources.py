@@ -19,7 +19,7 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, SHARED_RESOURCE
 from villagelink.platform.linkage.sync import sync_village
-from villagelink.platform.linkage.tables import agreement_parties, agreements, records
+from villagelink.platform.linkage.tables import records
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.resources import actions
@@ -27,7 +27,7 @@ from villagelink.tenants.resources.demo import seed_demo_resources
 from villagelink.tenants.resources.tables import resource_bookings
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, agree, new_village_slug
 
 ACTOR = system_actor("test")
 
@@ -87,34 +87,6 @@ def moment(hours: float) -> str:
     """An instant `hours` from now, whole minutes, in village time."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)
     return (now + timedelta(hours=hours)).astimezone().isoformat()
-
-
-def agree(db, first: str, second: str, record_types: dict[str, list[str]]) -> int:
-    """An agreement in force between two villages, both parties accepted (written
-    directly: the agreement actions are not what this file tests)."""
-    with db.platform() as conn:
-        agreement_id = conn.execute(
-            agreements.insert()
-            .values(
-                proposer=first,
-                region_id=TEST_REGION,
-                scope="neighbour",
-                purpose="测试：共享资源互借",
-                record_types=list(record_types),
-                fields=record_types,
-                valid_from=datetime.now(UTC) - timedelta(days=1),
-                state="active",
-            )
-            .returning(agreements.c.id)
-        ).scalar_one()
-        conn.execute(
-            agreement_parties.insert(),
-            [
-                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
-                for v in (first, second)
-            ],
-        )
-    return agreement_id
 
 
 def resource_input(slug: str, **overrides) -> dict:

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,6 @@ from villagelink.platform.linkage.sync import (
 )
 from villagelink.platform.linkage.tables import (
     REGION_AUDIENCE,
-    agreement_parties,
     agreements,
     cursors,
     log,
@@ -48,39 +47,12 @@ from villagelink.tenants.sensing.actions import do_acknowledge_alert
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, agree, new_village_slug
 from .test_alerts import INGEST, NOW, Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 
 # What A lets B see of its alerts: no coordinates, no birth year.
 B_FIELDS = ["kind", "state", "summary", "resident_name", "raised_at", "acknowledged_at"]
-
-
-def agree(db: Database, first: str, second: str, types: dict[str, list[str]]) -> int:
-    """An agreement in force between two villages (both accepted)."""
-    with db.platform() as conn:
-        agreement_id = conn.execute(
-            agreements.insert()
-            .values(
-                proposer=first,
-                region_id=TEST_REGION,
-                scope="neighbour",
-                purpose="测试：走失与火情互通",
-                record_types=list(types),
-                fields=types,
-                valid_from=datetime.now(UTC) - timedelta(days=1),
-                state="active",
-            )
-            .returning(agreements.c.id)
-        ).scalar_one()
-        conn.execute(
-            agreement_parties.insert(),
-            [
-                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
-                for v in (first, second)
-            ],
-        )
-    return agreement_id
 
 
 def acknowledge(conn, ring: Ring, alert_id: int) -> None:

@@ -5,7 +5,7 @@ through the sync (idempotent, allow-list respected), the lists, statement counts
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -18,7 +18,7 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, RESIDENT_TRANSFER
 from villagelink.platform.linkage.sync import as_village, reconcile_village, sync_village
-from villagelink.platform.linkage.tables import agreement_parties, agreements, records
+from villagelink.platform.linkage.tables import agreements, records
 from villagelink.tenants import id_numbers, provisioning
 from villagelink.tenants import models as m
 from villagelink.tenants.activities.points import award_for
@@ -29,7 +29,7 @@ from villagelink.tenants.residents.actions import do_create_resident
 from villagelink.tenants.residents.transfers import incoming_transfers, receive_transfer
 from villagelink.tenants.stats import compute_village_stats
 
-from .conftest import new_village_slug
+from .conftest import agree, new_village_slug
 from .test_query_count import count_statements
 
 ACTOR = system_actor("test")
@@ -63,34 +63,6 @@ def ok(result: tuple[int, dict]) -> dict:
 
 def codes(found: dict) -> list[tuple[str | None, str]]:
     return [(e["field"], e["code"]) for e in found["userErrors"]]
-
-
-def agree(db, region: str, first: str, second: str, fields: dict[str, list[str]]) -> int:
-    """An agreement in force between two villages, both parties accepted (written
-    directly: the agreement actions are not what this file tests)."""
-    with db.platform() as conn:
-        agreement_id = conn.execute(
-            agreements.insert()
-            .values(
-                proposer=first,
-                region_id=region,
-                scope="neighbour",
-                purpose="测试：居民迁移",
-                record_types=list(fields),
-                fields=fields,
-                valid_from=datetime.now(UTC) - timedelta(days=1),
-                state="active",
-            )
-            .returning(agreements.c.id)
-        ).scalar_one()
-        conn.execute(
-            agreement_parties.insert(),
-            [
-                {"agreement_id": agreement_id, "village": v, "state": "accepted"}
-                for v in (first, second)
-            ],
-        )
-    return agreement_id
 
 
 _numbers = iter(range(1, 999))
@@ -225,7 +197,7 @@ def test_migration_creates_what_the_tables_describe(db, village):
 
 
 def test_consent_is_required_and_nothing_is_written(db, gql, admin_a, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
     resident_id = a_resident(db, a, points=10)
     cases = [
         ({"consent": None}, [("consent", "REQUIRED")]),
@@ -244,8 +216,8 @@ def test_consent_is_required_and_nothing_is_written(db, gql, admin_a, a, b, regi
 
 
 def test_without_an_agreement_the_transfer_is_refused(db, gql, admin_a, a, b, c, region):
-    agree(db, region, a, b, {"alert_broadcast": ["kind"]})  # another type only
-    agree(db, region, a, c, {RESIDENT_TRANSFER: ALL_FIELDS})  # another village
+    agree(db, a, b, {"alert_broadcast": ["kind"]}, region=region)  # another type only
+    agree(db, a, c, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)  # another village
     resident_id = a_resident(db, a)
     found = ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
     assert codes(found["transferResident"]) == [("destination", "NO_AGREEMENT")]
@@ -254,7 +226,7 @@ def test_without_an_agreement_the_transfer_is_refused(db, gql, admin_a, a, b, c,
 
 
 def test_grid_workers_and_neighbours_may_not_transfer(db, gql, token, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
     resident_id = a_resident(db, a)
     worker = token("grid-worker", village=a)
     neighbour = token("village-admin", village=b)
@@ -269,8 +241,8 @@ def test_grid_workers_and_neighbours_may_not_transfer(db, gql, token, a, b, regi
 def test_the_resident_moves_with_a_tombstone_and_their_points(
     db, gql, admin_a, admin_b, a, b, c, region
 ):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
-    agree(db, region, a, c, {RESIDENT_TRANSFER: ALL_FIELDS})  # c must not get it anyway
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
+    agree(db, a, c, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)  # c must not get it anyway
     resident_id = a_resident(db, a, points=35, tag="elderly_living_alone")
     a_resident(db, a, name="李建国")
 
@@ -375,7 +347,7 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
 
 
 def test_a_transfer_received_twice_registers_one_resident(db, gql, admin_a, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
     resident_id = a_resident(db, a, points=12)
     found = ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
     transfer_id = int(decode_id(found["transferResident"]["transfer"]["id"]).key[1:])
@@ -395,7 +367,7 @@ def test_only_allowed_fields_arrive_and_the_admin_completes_the_registration(
     db, gql, admin_a, admin_b, a, b, region
 ):
     allowed = [f for f in ALL_FIELDS if f not in ("id_number", "phone")]
-    agree(db, region, a, b, {RESIDENT_TRANSFER: allowed})
+    agree(db, a, b, {RESIDENT_TRANSFER: allowed}, region=region)
     resident_id = a_resident(db, a, points=8)
     with db.tenant(a) as conn:
         number = conn.execute(
@@ -430,7 +402,7 @@ def test_only_allowed_fields_arrive_and_the_admin_completes_the_registration(
 
 
 def test_a_resident_who_comes_back_is_the_same_record(db, gql, token, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
     resident_id = a_resident(db, a, points=5)
     ok(
         gql(
@@ -459,7 +431,7 @@ def test_a_resident_who_comes_back_is_the_same_record(db, gql, token, a, b, regi
 
 
 def test_transfer_lists_cost_the_same_for_one_or_many(app, db, gql, admin_a, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
 
     def statements() -> int:
         variables = {"slug": a, "direction": "OUTGOING"}
@@ -477,7 +449,7 @@ def test_transfer_lists_cost_the_same_for_one_or_many(app, db, gql, admin_a, a, 
 
 
 def test_a_tombstone_is_no_longer_changed(db, gql, admin_a, a, b, region):
-    agree(db, region, a, b, {RESIDENT_TRANSFER: ALL_FIELDS})
+    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
     resident_id = a_resident(db, a)
     ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
     update = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
@@ -492,7 +464,7 @@ def test_a_waiting_transfer_registers_when_the_agreement_shares_the_id_number(
     db, gql, admin_a, a, b, region
 ):
     narrow = [f for f in ALL_FIELDS if f != "id_number"]
-    agreement_id = agree(db, region, a, b, {RESIDENT_TRANSFER: narrow})
+    agreement_id = agree(db, a, b, {RESIDENT_TRANSFER: narrow}, region=region)
     resident_id = a_resident(db, a, points=3)
     ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
     sync_village(db, a)

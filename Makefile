@@ -51,6 +51,8 @@ bench: install
 	$(BIN)/python bench/onetable_import.py
 	$(BIN)/python bench/sensing_ingest.py
 	$(BIN)/python bench/alert_latency.py
+	$(BIN)/python bench/sync_lag.py
+	$(BIN)/python bench/region_stats.py
 
 clean-var:
 	rm -rf var

@@ -27,7 +27,6 @@ from villagelink.graphql.core.nodes import (
 )
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import resident_loader
-from villagelink.graphql.resources.types import neighbour_transactions
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import queries
 from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE
@@ -176,7 +175,7 @@ def resolve_outgoing_sign_ups(village: dict, info, state: str | None = None) -> 
     slug = village["slug"]
     found = [
         {**row, "village": owner, "sign_up": as_node(SIGN_UP, owner, row)}
-        for owner, conn in neighbour_transactions(info.context, slug, OPEN_ACTIVITY)
+        for owner, conn in info.context.neighbours(slug, OPEN_ACTIVITY)
         for row in queries.sign_ups_of_guests(conn, slug, state=state)
     ]
     return sorted(found, key=lambda row: (row["starts_at"], row["village"], row["id"]))

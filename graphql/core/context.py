@@ -10,7 +10,7 @@ before the commit, so a page of 50 costs the same number of statements as a page
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -23,7 +23,8 @@ from villagelink.platform import models as pm
 from villagelink.platform.access import Access, resolve_access
 from villagelink.platform.audit import Actor, entry, record_many
 from villagelink.platform.identity.principal import Principal
-from villagelink.platform.linkage.policy import covering
+from villagelink.platform.linkage.policy import audiences, covering
+from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import wrote_outbox
 
@@ -143,6 +144,20 @@ class RequestContext:
         if conn is None:
             conn = self._connections[key] = self.runtime.db.begin_region(region_id)
         return conn
+
+    def neighbours(self, acting: str, record_type: str) -> Iterator[tuple[str, Connection]]:
+        """(owner, its transaction) for each neighbour with which `acting` has an
+        agreement in force covering `record_type`, through `neighbour`: where `acting`
+        reads back what it did in its neighbours' villages (bookings, sign-ups), from
+        the records themselves rather than a copy."""
+        self.require_write(acting)
+        with self.runtime.db.platform() as conn:
+            owners = sorted(
+                v for v in audiences(conn, acting).get(record_type, {}) if v != REGION_AUDIENCE
+            )
+        for owner in owners:
+            conn, _agreements = self.neighbour(owner, acting, record_type)
+            yield owner, conn
 
     def loader(
         self, slug: str, name: str, fetch: Callable[[Connection, list], Mapping]

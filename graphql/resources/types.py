@@ -8,10 +8,7 @@ village is not one the caller could load it from.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from ariadne import ObjectType
-from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import filter_key
@@ -25,8 +22,6 @@ from villagelink.graphql.core.nodes import (
 )
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.platform.linkage.catalogue import SHARED_RESOURCE
-from villagelink.platform.linkage.policy import audiences
-from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.resources import queries
 from villagelink.tenants.resources.actions import BOOKING, RESOURCE
 
@@ -85,29 +80,12 @@ def resolve_resource_bookings(
     )
 
 
-def neighbour_transactions(
-    ctx: RequestContext, acting: str, record_type: str
-) -> Iterator[tuple[str, Connection]]:
-    """(owner, its transaction) for each neighbour with which `acting` has an agreement
-    in force covering `record_type`, through `ctx.neighbour` (the caller must be able
-    to write in `acting`): where `acting` reads back what it did in its neighbours'
-    villages, from the records themselves rather than a copy."""
-    ctx.require_write(acting)
-    with ctx.runtime.db.platform() as conn:
-        owners = sorted(
-            v for v in audiences(conn, acting).get(record_type, {}) if v != REGION_AUDIENCE
-        )
-    for owner in owners:
-        conn, _agreements = ctx.neighbour(owner, acting, record_type)
-        yield owner, conn
-
-
 @village_type.field("outgoingResourceBookings")
 def resolve_outgoing_bookings(village: dict, info, state=None) -> list[dict]:
     slug = village["slug"]
     found = [
         as_node(BOOKING, owner, row)
-        for owner, conn in neighbour_transactions(info.context, slug, SHARED_RESOURCE)
+        for owner, conn in info.context.neighbours(slug, SHARED_RESOURCE)
         for row in queries.booking_page(
             conn, state=state, resource_id=None, requester=slug, after_id=None, limit=None
         )

@@ -8,6 +8,7 @@ cross a village boundary can always be rebuilt from this table.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -104,3 +105,21 @@ def emit_many(
                 for record_id, payload, version in changes
             ],
         )
+
+
+def emit_shared(
+    conn: Connection,
+    record_type: str,
+    before: dict | None,
+    after: dict,
+    *,
+    shared: Callable[[dict], bool],
+    payload: Callable[[dict], dict[str, Any]],
+) -> None:
+    """The outbox row of a change to a record neighbours see only while `shared`
+    says so (a published activity open to them, a resource in service): the record
+    while shared, its withdrawal when the change ends that, nothing otherwise."""
+    if shared(after):
+        emit(conn, record_type, after["id"], payload(after), version=after["version"])
+    elif before is not None and shared(before):
+        emit(conn, record_type, after["id"], {}, version=after["version"], operation=DELETE)

@@ -45,7 +45,7 @@ from villagelink.tenants.activities.validation import (
     NewActivitySchema,
     ScheduleSchema,
 )
-from villagelink.tenants.outbox import DELETE, emit
+from villagelink.tenants.outbox import emit_shared
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
@@ -132,10 +132,14 @@ def _payload(conn: Connection, activity: dict) -> dict[str, Any]:
 
 
 def _share(conn: Connection, before: dict | None, after: dict) -> None:
-    if _shared(after):
-        emit(conn, ACTIVITY, after["id"], _payload(conn, after), version=after["version"])
-    elif before is not None and _shared(before):
-        emit(conn, ACTIVITY, after["id"], {}, version=after["version"], operation=DELETE)
+    emit_shared(
+        conn,
+        ACTIVITY,
+        before,
+        after,
+        shared=_shared,
+        payload=lambda activity: _payload(conn, activity),
+    )
 
 
 def _save(conn: Connection, activity_id: int, **values: Any) -> dict:

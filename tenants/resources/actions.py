@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select
 
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, SHARED_RESOURCE
-from villagelink.tenants.outbox import DELETE, emit
+from villagelink.tenants.outbox import emit_shared
 from villagelink.tenants.resources import queries
 from villagelink.tenants.resources.tables import RETIRED, resource_bookings, shared_resources
 from villagelink.tenants.resources.validation import (
@@ -71,11 +71,14 @@ def _shared(resource: dict) -> bool:
 
 
 def _share(conn: Connection, before: dict | None, after: dict) -> None:
-    if _shared(after):
-        payload = {name: after[name] for name in PAYLOAD_FIELDS}
-        emit(conn, RESOURCE, after["id"], payload, version=after["version"])
-    elif before is not None and _shared(before):
-        emit(conn, RESOURCE, after["id"], {}, version=after["version"], operation=DELETE)
+    emit_shared(
+        conn,
+        RESOURCE,
+        before,
+        after,
+        shared=_shared,
+        payload=lambda resource: {name: resource[name] for name in PAYLOAD_FIELDS},
+    )
 
 
 def _require_unique_name(conn: Connection, name: str, besides: int | None = None) -> None:

@@ -12,7 +12,7 @@ help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
-	@echo "make lint   - ruff with the settings from setup.cfg"
+	@echo "make lint   - ruff check and ruff format --check (settings in pyproject.toml)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
 $(BIN)/python:
@@ -42,7 +42,8 @@ test: install fetch-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/python -c "import configparser, subprocess, sys; c = configparser.ConfigParser(); c.read('setup.cfg'); args = [a for k, v in c['tool:ruff'].items() for a in ('--config', k + ' = ' + v)]; sys.exit(subprocess.call(['$(BIN)/ruff', 'check', *args, '.']))"
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install
 	$(BIN)/python bench/residents_list.py

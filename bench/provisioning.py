@@ -39,8 +39,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--villages", type=int, default=50)
     parser.add_argument("--jobs", type=int, default=4, help="villages re-migrated in parallel")
-    parser.add_argument("--cleanup", action=argparse.BooleanOptionalAction, default=True,
-                        help="drop the bench villages at the end")
+    parser.add_argument(
+        "--cleanup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="drop the bench villages at the end",
+    )
     args = parser.parse_args()
 
     settings = load_settings()
@@ -55,14 +59,18 @@ def main() -> None:
         for slug in slugs:
             create_village(db, slug, f"基准村{slug[-3:]}", REGION)
         provisioned = time.perf_counter() - started
-        print(f"provisioned {len(slugs)} villages sequentially in {provisioned:.1f}s "
-              f"({provisioned / len(slugs) * 1000:.0f} ms per village)")
+        print(
+            f"provisioned {len(slugs)} villages sequentially in {provisioned:.1f}s "
+            f"({provisioned / len(slugs) * 1000:.0f} ms per village)"
+        )
 
         started = time.perf_counter()
         failures = migrate_villages(db, slugs, jobs=args.jobs)
         migrated = time.perf_counter() - started
-        print(f"re-migrated {len(slugs)} villages (already at head) with jobs={args.jobs} "
-              f"in {migrated:.1f}s ({migrated / len(slugs) * 1000:.0f} ms per village)")
+        print(
+            f"re-migrated {len(slugs)} villages (already at head) with jobs={args.jobs} "
+            f"in {migrated:.1f}s ({migrated / len(slugs) * 1000:.0f} ms per village)"
+        )
         for failure in failures:
             print(f"FAILED {failure.slug}: {failure.error}")
 

@@ -77,11 +77,16 @@ def keycloak_home() -> Path:
         if shutil.which("mvn") is None:
             raise ServiceUnavailable("Maven (mvn) is needed to fetch Keycloak's distribution")
         with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
-            _run_fetch([
-                "mvn", "-q", "-B", "dependency:copy",
-                f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip",
-                f"-DoutputDirectory={tmp}",
-            ])
+            _run_fetch(
+                [
+                    "mvn",
+                    "-q",
+                    "-B",
+                    "dependency:copy",
+                    f"-Dartifact=org.keycloak:keycloak-quarkus-dist:{KEYCLOAK_VERSION}:zip",
+                    f"-DoutputDirectory={tmp}",
+                ]
+            )
             archive = Path(tmp) / f"keycloak-quarkus-dist-{KEYCLOAK_VERSION}.zip"
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(tmp)
@@ -140,8 +145,12 @@ class _Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            command,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         return self.process
 
@@ -180,14 +189,23 @@ class KeycloakServer(_Server):
     def start(self, timeout: float = 240) -> None:
         home = keycloak_home()
         database = (
-            ["--db=dev-file",
-             f"--db-url=jdbc:h2:file:{self.data_dir}/h2/keycloakdb;NON_KEYWORDS=VALUE"]
-            if self.persistent else ["--db=dev-mem"]
+            [
+                "--db=dev-file",
+                f"--db-url=jdbc:h2:file:{self.data_dir}/h2/keycloakdb;NON_KEYWORDS=VALUE",
+            ]
+            if self.persistent
+            else ["--db=dev-mem"]
         )
         process = self._spawn(
-            [str(home / "bin" / "kc.sh"), "start-dev", "--http-host=127.0.0.1",
-             f"--http-port={self.port}", f"--http-management-port={self.management_port}",
-             "--health-enabled=true", *database],
+            [
+                str(home / "bin" / "kc.sh"),
+                "start-dev",
+                "--http-host=127.0.0.1",
+                f"--http-port={self.port}",
+                f"--http-management-port={self.management_port}",
+                "--health-enabled=true",
+                *database,
+            ],
             {
                 "KC_BOOTSTRAP_ADMIN_USERNAME": self.admin_username,
                 "KC_BOOTSTRAP_ADMIN_PASSWORD": self.admin_password,
@@ -199,27 +217,36 @@ class KeycloakServer(_Server):
         self.import_realm()
 
     def admin_token(self) -> str:
-        body = urllib.parse.urlencode({
-            "grant_type": "password", "client_id": "admin-cli",
-            "username": self.admin_username, "password": self.admin_password,
-        }).encode()
+        body = urllib.parse.urlencode(
+            {
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": self.admin_username,
+                "password": self.admin_password,
+            }
+        ).encode()
         url = f"{self.url}/realms/master/protocol/openid-connect/token"
         with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=30) as answer:
             return json.load(answer)["access_token"]
 
     def import_realm(self) -> None:
         """Create the realm from the export in the repository unless it exists."""
-        headers = {"Authorization": f"Bearer {self.admin_token()}",
-                   "Content-Type": "application/json"}
+        headers = {
+            "Authorization": f"Bearer {self.admin_token()}",
+            "Content-Type": "application/json",
+        }
         try:
-            urllib.request.urlopen(urllib.request.Request(
-                f"{self.url}/admin/realms/{self.realm}", headers=headers), timeout=30)
+            urllib.request.urlopen(
+                urllib.request.Request(f"{self.url}/admin/realms/{self.realm}", headers=headers),
+                timeout=30,
+            )
             return
         except urllib.error.HTTPError as exc:
             if exc.code != 404:
                 raise
-        request = urllib.request.Request(f"{self.url}/admin/realms", method="POST",
-                                         data=REALM_FILE.read_bytes(), headers=headers)
+        request = urllib.request.Request(
+            f"{self.url}/admin/realms", method="POST", data=REALM_FILE.read_bytes(), headers=headers
+        )
         with urllib.request.urlopen(request, timeout=120):
             pass
 
@@ -240,10 +267,21 @@ class MinioServer(_Server):
     def start(self, timeout: float = 60) -> None:
         binary = minio_binary()
         process = self._spawn(
-            [str(binary), "server", str(self.data_dir / "data"), "--quiet",
-             "--address", f"127.0.0.1:{self.port}",
-             "--console-address", f"127.0.0.1:{self.console_port}"],
-            {"MINIO_ROOT_USER": self.access_key, "MINIO_ROOT_PASSWORD": self.secret_key,
-             "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
+            [
+                str(binary),
+                "server",
+                str(self.data_dir / "data"),
+                "--quiet",
+                "--address",
+                f"127.0.0.1:{self.port}",
+                "--console-address",
+                f"127.0.0.1:{self.console_port}",
+            ],
+            {
+                "MINIO_ROOT_USER": self.access_key,
+                "MINIO_ROOT_PASSWORD": self.secret_key,
+                "MINIO_BROWSER": "off",
+                "MINIO_UPDATE": "off",
+            },
         )
         _wait_for(f"{self.endpoint}/minio/health/live", timeout, process, self.log_path)

@@ -402,7 +402,10 @@ def test_minted_token_is_keycloak_shaped_and_verifies(tmp_path):
     settings = dev_settings(tmp_path)
     issuer = DevIssuer(settings)
     token = issuer.mint(
-        sub="s-1", username="wang.fang", roles=["village-admin"], villages=["dongcun"],
+        sub="s-1",
+        username="wang.fang",
+        roles=["village-admin"],
+        villages=["dongcun"],
         regions=["wuqu"],
     )
     assert jwt.get_unverified_header(token)["kid"] == issuer.kid

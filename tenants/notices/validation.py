@@ -14,7 +14,6 @@ MAX_REASON = 500
 MAX_READER = 200
 
 
-
 def _text(label: str, max_length: int) -> fields.String:
     return fields.String(
         validate=validate.Length(

@@ -21,7 +21,6 @@ CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 MAX_DEADLINE_HOURS = 365 * 24
 
 
-
 def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
     """Free text: required ones must hold more than blanks."""
     if required:

@@ -34,8 +34,6 @@ def _years_before(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
-
-
 def _resident_filters(
     query: Select, flt: ResidentFilter, allowed_grids: Grids, today: date
 ) -> Select:
@@ -128,8 +126,6 @@ def household_count(conn: Connection, *, allowed_grids: Grids) -> int:
     if allowed_grids is not None:
         query = query.where(m.households.c.grid_id.in_(list(allowed_grids)))
     return conn.execute(query).scalar_one()
-
-
 
 
 def members_by_household(conn: Connection, household_ids: Iterable[int]) -> dict[int, list[dict]]:

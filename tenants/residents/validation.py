@@ -14,6 +14,7 @@ from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, Coded
 
 ROOM_NO = re.compile(r"^[0-9A-Za-z-]{1,10}$")
 
+
 def check_id_number(value: str) -> str:
     number = id_numbers.normalise(value)
     if not id_numbers.is_well_formed(number):

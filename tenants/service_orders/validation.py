@@ -19,7 +19,6 @@ TEAM_DECLINED = "TEAM_DECLINED"
 MAX_CAPACITY = 500
 
 
-
 def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
     if required:
         length = validate.Length(

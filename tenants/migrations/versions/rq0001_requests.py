@@ -121,9 +121,7 @@ def upgrade() -> None:
             name="requests_escalation_level",
         ),
         sa.CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="requests_rating"),
-        sa.ForeignKeyConstraint(
-            ["category_id"], ["request_categories.id"], ondelete="RESTRICT"
-        ),
+        sa.ForeignKeyConstraint(["category_id"], ["request_categories.id"], ondelete="RESTRICT"),
         sa.ForeignKeyConstraint(["household_id"], ["households.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["building_id"], ["buildings.id"], ondelete="SET NULL"),
         sa.ForeignKeyConstraint(["grid_id"], ["grids.id"], ondelete="SET NULL"),

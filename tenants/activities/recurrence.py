@@ -12,11 +12,8 @@ import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-# Every village of the platform keeps Beijing time; schedules are entered and
-# shown in it, and stored as timestamps with time zone.
-VILLAGE_TIME_ZONE = ZoneInfo("Asia/Shanghai")
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.tenants import models as m
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 
 # The residents' escaped LIKE pattern, so that every text filter treats % and _ alike.
 from villagelink.tenants.querying import grouped, like_pattern
@@ -46,8 +46,6 @@ from villagelink.tenants.residents.queries import Grids
 
 REQUEST = "Request"
 REQUEST_PHOTO = "request_photo"
-# The villages keep China Standard Time: a date range means whole local days.
-VILLAGE_TIME_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)

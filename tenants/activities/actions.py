@@ -15,14 +15,14 @@ linkage shares them) once published, and withdrawn when they stop being open.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
-from villagelink.tenants.activities import points, queries
+from villagelink.tenants.activities import places, points, queries
 from villagelink.tenants.activities.recurrence import (
     VILLAGE_TIME_ZONE,
     Rule,
@@ -330,7 +330,7 @@ def _places_taken(conn: Connection, occurrence_id: int) -> int:
     s = activity_sign_ups
     return conn.execute(
         select(func.count()).where(
-            s.c.occurrence_id == occurrence_id, s.c.state.in_(queries.HOLDING_A_PLACE)
+            s.c.occurrence_id == occurrence_id, s.c.state.in_(places.HOLDING_A_PLACE)
         )
     ).scalar_one()
 
@@ -477,9 +477,10 @@ def _take_place(
         )
         if existing is not None and existing["state"] != "cancelled":
             raise _refuse("resident", "该居民已报名此场次", DUPLICATE)
-        full = _places_taken(conn, occurrence_id) >= occurrence["capacity"]
         values = {
-            "state": "waitlisted" if full else "signed_up",
+            "state": places.sign_up_state(
+                _places_taken(conn, occurrence_id), occurrence["capacity"]
+            ),
             # The moment it got in, after the lock: the waitlist's order.
             "signed_up_at": func.clock_timestamp(),
             "cancelled_at": None,
@@ -505,7 +506,7 @@ def _take_place(
 
 def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dict) -> int | None:
     """Give a freed place to the first of the waitlist (the occurrence is locked)."""
-    if _places_taken(conn, occurrence["id"]) >= occurrence["capacity"]:
+    if not places.has_free_place(_places_taken(conn, occurrence["id"]), occurrence["capacity"]):
         return None
     s = activity_sign_ups
     first = conn.execute(
@@ -571,20 +572,14 @@ def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
         return None
     if given is not None:
         return given
-    length = occurrence["ends_at"] - occurrence["starts_at"]
-    hours = Decimal(int(length.total_seconds() // 60)) / 60
-    return min(hours, Decimal(24)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-
-
-def _hours_text(hours: Decimal) -> str:
-    return format(hours.normalize(), "f")  # 2.00 → "2", 1.50 → "1.5"
+    return points.session_hours(occurrence["starts_at"], occurrence["ends_at"])
 
 
 def _award_volunteer_points(
     conn: Connection, actor: Actor, village: str, sign_up: dict, occurrence: dict
 ) -> dict | None:
     rate = points.rules(conn)["points_per_volunteer_hour"]
-    earned = int((sign_up["volunteer_hours"] * rate).to_integral_value(ROUND_HALF_UP))
+    earned = points.volunteer_points(sign_up["volunteer_hours"], rate)
     if earned <= 0:
         return None
     return points.award_for(
@@ -593,7 +588,7 @@ def _award_volunteer_points(
         village,
         resident_id=sign_up["resident_id"],
         points=earned,
-        reason=f"志愿服务：{occurrence['title']}（{_hours_text(sign_up['volunteer_hours'])}小时）",
+        reason=points.volunteer_reason(occurrence["title"], sign_up["volunteer_hours"]),
         source_type=SIGN_UP,
         source_id=sign_up["id"],
     )

@@ -1,4 +1,4 @@
-"""The demo region generator: five villages at DOMAIN.md's proportions, seeded once,
+"""The demo region generator: five villages at docs/domain.md's sizes, seeded once,
 with ninety days of affairs (requests, activities, service orders, notices, mediation).
 
 The seeder owns region `nanhe` and fixed village slugs, so the region is seeded
@@ -23,7 +23,8 @@ from villagelink.tenants import demo, provisioning
 from villagelink.tenants.activities.actions import do_cancel_sign_up
 from villagelink.tenants.activities.points import do_redeem_points
 from villagelink.tenants.activities.recurrence import day_start, local_today
-from villagelink.tenants.demo_affairs import DEMO_ACTOR, build_affairs, write_affairs
+from villagelink.tenants.demo.affairs import build_affairs, write_affairs
+from villagelink.tenants.demo.village import DEMO_ACTOR
 from villagelink.tenants.id_numbers import birth_date, gender, has_valid_checksum
 from villagelink.tenants.mediation.actions import (
     do_conclude_mediation,
@@ -899,7 +900,7 @@ def test_notices_and_cases_go_on_through_the_actions(db: Database, affairs_villa
         assert case["number"] == (last or 0) + 1
 
 
-# --- sensing (demo_sensing.py) -----------------------------------------------------
+# --- sensing (demo/sensing.py) ----------------------------------------------------
 
 
 @pytest.mark.parametrize("slug", SLUGS)

@@ -20,10 +20,10 @@ from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, SHARED_RESOURCE
 from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import records
+from villagelink.tenants.demo.resources import seed_demo_resources
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.resources import actions
-from villagelink.tenants.resources.demo import seed_demo_resources
 from villagelink.tenants.resources.tables import resource_bookings
 from villagelink.tenants.user_errors import ActionFailed
 

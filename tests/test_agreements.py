@@ -1,4 +1,4 @@
-"""Data-sharing agreements (#6.2) and the exchange log (#6.5), through GraphQL against
+"""Data-sharing agreements and the exchange log (docs/agreements.md), through GraphQL against
 the real servers. Each test gets a fresh region of its own: A borders B, B borders
 C, A and C do not border each other."""
 

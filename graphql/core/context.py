@@ -224,7 +224,7 @@ class RequestContext:
                     callback()
                 except Exception:
                     # The writes stand; what the callback started is caught up later
-                    # from the tables (DESIGN.md: Redis is never the only copy).
+                    # from the tables (docs/design.md: Redis is never the only copy).
                     log.exception("request %s: after-commit step failed", self.request_id)
 
     def _write_read_audit(self, slug: str, reads: dict) -> None:

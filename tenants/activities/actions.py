@@ -99,7 +99,7 @@ def _require_not_closed(activity: dict) -> None:
         )
 
 
-def _shared(activity: dict) -> bool:
+def shared_with_neighbours(activity: dict) -> bool:
     """Neighbours see an activity once it is published, for as long as it is open to them."""
     return activity["open_to_neighbours"] and activity["state"] != "draft"
 
@@ -137,7 +137,7 @@ def _share(conn: Connection, before: dict | None, after: dict) -> None:
         ACTIVITY,
         before,
         after,
-        shared=_shared,
+        shared=shared_with_neighbours,
         payload=lambda activity: _payload(conn, activity),
     )
 
@@ -462,7 +462,7 @@ def _take_place(
     with conn.begin_nested():
         occurrence = _occurrence(conn, occurrence_id, lock=True)
         shown = {"open_to_neighbours": occurrence["open_to_neighbours"]}
-        if agreement_ids is not None and not _shared(
+        if agreement_ids is not None and not shared_with_neighbours(
             {**shown, "state": occurrence["activity_state"]}
         ):
             raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
 
-from villagelink.tenants.activities.actions import SIGN_UP
+from villagelink.tenants.activities.actions import SIGN_UP, shared_with_neighbours
 from villagelink.tenants.activities.actions import TRANSITIONS as ACTIVITY_TRANSITIONS
 from villagelink.tenants.activities.places import (
     CANCELLED,
@@ -682,7 +682,7 @@ def write_activities(conn: Connection, affairs: AffairsRows, ids: VillageIds):
                 "capacity": o.capacity,
             }
         )
-    # Shared once published, for as long as it is open to neighbours (activities.actions).
+    # What neighbours see: the activities' own rule.
     shared = [
         outbox_row(
             "Activity",
@@ -697,7 +697,7 @@ def write_activities(conn: Connection, affairs: AffairsRows, ids: VillageIds):
             },
         )
         for n, (activity_id, a) in enumerate(zip(activity_ids, affairs.activities, strict=True))
-        if a.open_to_neighbours and a.state != "draft"
+        if shared_with_neighbours({"open_to_neighbours": a.open_to_neighbours, "state": a.state})
     ]
     return sign_up_ids, shared
 

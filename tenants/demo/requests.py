@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
+from villagelink.jobs.escalation import ESCALATION_ACTOR
+from villagelink.jobs.scheduler import ESCALATION_INTERVAL
 from villagelink.tenants.demo.bulk import (
     columns,
     insert_returning_ids,
@@ -58,10 +60,10 @@ if TYPE_CHECKING:
     from villagelink.tenants.demo.affairs import AffairsRows
     from villagelink.tenants.demo.residents import VillageIds, VillageRows
 
-# Who jobs/escalation.py names on the timeline: the seeded escalations are the ones
-# its five-minute sweep would have made.
-ESCALATION_SUB = "system:escalation"
-SWEEP_EVERY = timedelta(minutes=5)
+# The seeded escalations are the ones the escalation sweep would have made: by its
+# actor, at its interval.
+ESCALATION_SUB = ESCALATION_ACTOR.principal.sub
+SWEEP_EVERY = timedelta(seconds=ESCALATION_INTERVAL)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ shared resources.
 
 One module per domain: residents.py (grids, staff, households, residents, tags),
 requests.py, activities.py (teams, activities, sign-ups, points), service_orders.py,
-notices.py, mediation.py, sensing.py (devices, health records, readings, alerts) and
-resources.py; affairs.py puts the affairs of one village together and region.py
+notices.py, mediation.py, sensing.py (devices, alerts), health.py (health records,
+readings) and resources.py; village.py is the village as they all see it, bulk.py how
+they write; affairs.py puts the affairs of one village together and region.py
 provisions and seeds the region. The history is written in bulk, but every state,
 place and balance in it is decided by the domain's own rules (affairs.py says how).
 """

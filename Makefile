@@ -12,7 +12,7 @@ help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
-	@echo "make lint   - ruff check and ruff format --check (settings in pyproject.toml)"
+	@echo "make lint   - ruff check, ruff format --check and mypy (settings in pyproject.toml)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
 $(BIN)/python:
@@ -41,9 +41,17 @@ services: install
 test: install fetch-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+# mypy finds the code under its import names here (see [tool.mypy] in pyproject.toml).
+MYPY_TREE := $(VENV)/mypy-path/villagelink
+
+$(MYPY_TREE):
+	mkdir -p $@
+	for folder in platform tenants graphql jobs storage; do ln -sfn ../../../$$folder $@/$$folder; done
+
+lint: install $(MYPY_TREE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/residents_list.py

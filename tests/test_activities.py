@@ -678,6 +678,76 @@ def test_capacity_holds_when_residents_sign_up_at_once(db, populated_village, re
     assert dict(states) == {"signed_up": 3, "waitlisted": 6, "cancelled": 3}
 
 
+def test_a_cancel_that_loses_to_a_check_in_is_refused(db, populated_village, residents):
+    """A check-in takes no occurrence lock: one committed while a cancel waits on the
+    sign-up's row leaves the cancel nothing to move, and it is refused like a cancel of
+    a checked-in sign-up (it once failed with a TypeError, an INTERNAL error)."""
+    slug = populated_village.slug
+    starts = soon(30)
+    with db.tenant(slug) as conn:
+        activity = actions.do_create_activity(
+            conn,
+            actor(),
+            slug,
+            {
+                "kind": "weekend_class",
+                "title": "周末课堂",
+                "place": "活动室",
+                "capacity": 3,
+                "starts_on": starts.date().isoformat(),
+                "start_time": starts.strftime("%H:%M"),
+                "duration_minutes": 60,
+            },
+        )
+        actions.do_publish_activity(conn, actor(), slug, activity["id"])
+        occurrence = conn.execute(
+            select(tables.activity_occurrences.c.id).where(
+                tables.activity_occurrences.c.activity_id == activity["id"]
+            )
+        ).scalar_one()
+        sign_up_id = actions.do_sign_up(
+            conn, actor(), slug, occurrence, key(residents[0]), allowed_grids=None
+        )["id"]
+
+    checking_in = db.begin_tenant(slug)
+    outcome: list[BaseException] = []
+
+    def cancel() -> None:
+        try:
+            with db.tenant(slug) as conn:
+                actions.do_cancel_sign_up(conn, actor(), slug, sign_up_id, allowed_grids=None)
+        except BaseException as exc:  # asserted below, not lost in the thread
+            outcome.append(exc)
+
+    canceller = threading.Thread(target=cancel)
+    try:
+        actions.do_check_in(checking_in, actor(), slug, sign_up_id, {}, allowed_grids=None)
+        canceller.start()
+        # The cancel has read "signed_up" and now waits on the row the check-in holds.
+        deadline = datetime.now() + timedelta(seconds=30)
+        with db.engine.connect() as watcher:
+            while not watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE%activity_sign_ups%'"
+                )
+            ).scalar_one():
+                assert datetime.now() < deadline, "the cancel never waited on the check-in"
+                watcher.rollback()  # pg_stat_activity holds still within a transaction
+        checking_in.commit()
+    finally:
+        checking_in.close()
+        canceller.join(timeout=30)
+    assert not canceller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ActionFailed), outcome
+    assert [(e.field, e.code) for e in outcome[0].errors] == [("signUp", "INVALID_TRANSITION")]
+    s = tables.activity_sign_ups
+    with db.tenant(slug) as conn:
+        state = conn.execute(select(s.c.state).where(s.c.id == sign_up_id)).scalar_one()
+    assert state == "checked_in"
+    assert "activity.sign_up_cancel" not in audit_actions(db, slug)
+
+
 # -- check-in, hours and points -------------------------------------------------
 
 

@@ -8,7 +8,7 @@ from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.nodes import (
     announce_page,
     as_node,
@@ -79,9 +79,7 @@ def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries
     raw = raw or {}
     grid_id = None
     if raw.get("grid"):
-        gid = decode_id(raw["grid"], "Grid")
-        # A grid of another village matches nothing here rather than leaking that it exists.
-        grid_id = int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
+        grid_id = filter_key(raw["grid"], "Grid", slug)
     return queries.ResidentFilter(
         name=raw.get("name"),
         tag=raw.get("tag"),

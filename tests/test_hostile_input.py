@@ -217,13 +217,9 @@ def test_an_answer_quoting_a_lone_surrogate_is_still_json(client, admin):
     @generated
     @given(st.text(max_size=5), REFUSED.filter(lambda c: c != "\x00"))
     def check(prefix, surrogate):
-        body = json.dumps({"query": "{ " + prefix + surrogate + " }"}).encode()
-        response = client.post(
-            "/graphql",
-            data=body,
-            content_type="application/json",
-            headers={"Authorization": f"Bearer {admin}"},
-        )
+        # graphql-core quotes an unknown operation's name as it was sent.
+        body = {"query": "{ __typename }", "operationName": prefix + surrogate}
+        response = client.post("/graphql", json=body, headers={"Authorization": f"Bearer {admin}"})
         assert response.status_code < 500
         assert codes(response.get_json())
 

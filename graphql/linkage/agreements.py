@@ -196,9 +196,9 @@ def resolve_exchange_log(
     # Row-level security already limits the village's transaction to its rows; the
     # direction narrows them (and lets the indexes on origin or audience serve).
     where = []
-    if direction == "SENT":
+    if direction == "sent":
         where.append(log.c.origin == slug)
-    elif direction == "RECEIVED":
+    elif direction == "received":
         where.append(log.c.audience == slug)
     conn = ctx.tenant(slug)
 

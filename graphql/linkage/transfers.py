@@ -23,8 +23,8 @@ from villagelink.platform.linkage.policy import covering
 from villagelink.tenants.residents import transfers
 from villagelink.tenants.user_errors import ActionFailed
 
-OUTGOING = "OUTGOING"
-INCOMING = "INCOMING"
+OUTGOING = "outgoing"
+INCOMING = "incoming"
 
 mutation = MutationType()
 village_type = ObjectType("Village")

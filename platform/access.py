@@ -17,6 +17,7 @@ from villagelink.platform.identity.principal import (
     INTEGRATOR,
     PLATFORM_ADMIN,
     REGIONAL_COORDINATOR,
+    RESIDENT,
     VILLAGE_ADMIN,
     Principal,
 )
@@ -48,11 +49,21 @@ class Access:
     device_writers: frozenset[str] = frozenset()
     # Villages whose alerts the principal reads without reading residents (`alerts:read`).
     alert_readers: frozenset[str] = frozenset()
+    # Villages where the principal is a resident (`resident` role): they act there for
+    # their own household only, once their account is bound to a resident record
+    # (`RequestContext.resident_of`); every other record of the village is FORBIDDEN.
+    residents: frozenset[str] = frozenset()
 
     @property
     def reachable(self) -> frozenset[str]:
         """Villages the principal reaches in any way: some of their records, not all."""
-        return self.readable | self.notice_readers | self.device_writers | self.alert_readers
+        return (
+            self.readable
+            | self.notice_readers
+            | self.device_writers
+            | self.alert_readers
+            | self.residents
+        )
 
     def can_read(self, village: str) -> bool:
         return village in self.readable
@@ -107,6 +118,7 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
         readable |= own
         writable |= own
         grid_only |= own
+    residents = own if principal.has(RESIDENT) else set()
     if principal.has(INTEGRATOR) and principal.client_id:
         grant = conn.execute(
             select(pm.api_clients.c.villages, pm.api_clients.c.scopes).where(
@@ -135,4 +147,5 @@ def resolve_access(conn: Connection, principal: Principal) -> Access:
         notice_readers=frozenset(notice_readers),
         device_writers=frozenset(device_writers),
         alert_readers=frozenset(alert_readers),
+        residents=frozenset(residents),
     )

@@ -95,6 +95,7 @@ def callers(settings, db, fuzz_village) -> dict[str, str]:
         "village-admin": {"village": fuzz_village},
         "grid-worker": {"village": fuzz_village, "sub": demo_grid_worker_subject(fuzz_village)},
         "integrator": {"client": client},
+        "resident": {"village": fuzz_village},
     }
     assert set(scope) == set(ROLES), "a new role needs its place in the fuzz suite"
     return {role: mint_for_role(settings, role, **scope[role]) for role in ROLES}

@@ -3,7 +3,8 @@ call the action, shape the payload.
 
 Activities, teams and points belong to the village as a whole: only whole-village
 writers (village and platform admins) manage them. Grid workers sign residents
-of their grids up, cancel and check them in.
+of their grids up, cancel and check them in; a resident (role `resident`, bound)
+does the same for their own household.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
-from villagelink.tenants.activities import actions, points, teams
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants.activities import actions, points, queries, teams
+from villagelink.tenants.residents.queries import residents_by_ids
+from villagelink.tenants.user_errors import INVALID, NOT_FOUND, ActionFailed, UserError
 
 mutation = MutationType()
 
@@ -127,32 +129,80 @@ def resolve_finish_activity(_obj, info, input: dict) -> dict:
 # -- sign-ups -------------------------------------------------------------------
 
 
+def _participant_target(
+    ctx: RequestContext, raw: str, type_name: str
+) -> tuple[GlobalId, dict | None]:
+    """The ID a sign-up mutation acts on and, for a resident, their own record: staff
+    need the right to write in the village, a resident a bound account there."""
+    acting: dict[str, dict | None] = {}
+
+    def check(village: str) -> None:
+        acting["resident"] = ctx.resident_of(village)
+        if acting["resident"] is None:
+            ctx.require_write(village)
+
+    gid = target_id(raw, type_name, check)
+    return gid, acting["resident"]
+
+
+def _own_household(
+    ctx: RequestContext, village: str, resident: dict | None, resident_id: int | None, field: str
+) -> None:
+    """A resident signs up, cancels and checks in the members of their household only;
+    anyone else is not found, as for a grid worker outside their grids."""
+    if resident is None or resident_id is None:
+        return
+    if resident_id != resident["id"]:
+        found = residents_by_ids(ctx.tenant(village), [resident_id], allowed_grids=None)
+        member = found.get(resident_id)
+        if (
+            member is None
+            or member["household_id"] is None
+            or (member["household_id"] != resident["household_id"])
+        ):
+            raise ActionFailed([UserError(field, "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+
+
+def _own_sign_up(ctx: RequestContext, village: str, resident: dict | None, sign_up_id: int) -> None:
+    if resident is None:
+        return
+    found = queries.sign_ups_by_ids(ctx.tenant(village), [sign_up_id], allowed_grids=None)
+    resident_id = found[sign_up_id]["resident_id"] if sign_up_id in found else None
+    if resident_id is None:
+        # Missing, or a neighbour's guest: not the resident's to change.
+        raise ActionFailed([UserError("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)])
+    _own_household(ctx, village, resident, resident_id, "signUp")
+
+
 @mutation.field("signUpForActivity")
 def resolve_sign_up(_obj, info, input: dict) -> dict:
+    """Staff sign residents up; a resident signs up themselves and their household."""
     ctx: RequestContext = info.context
-    gid = _target(ctx, input["occurrence"], OCCURRENCE, manage=False)
+    gid, resident = _participant_target(ctx, input["occurrence"], OCCURRENCE)
     village = gid.village
-    return _payload(
-        "sign_up",
-        SIGN_UP,
-        village,
-        lambda: actions.do_sign_up(
+
+    def run() -> dict:
+        resident_id = input_key(village, input["resident"], "Resident", "resident")
+        _own_household(ctx, village, resident, resident_id, "resident")
+        return actions.do_sign_up(
             ctx.tenant(village),
             ctx.actor,
             village,
             int(gid.key),
-            input_key(village, input["resident"], "Resident", "resident"),
+            resident_id,
             allowed_grids=ctx.allowed_grids(village),
-        ),
-    )
+        )
+
+    return _payload("sign_up", SIGN_UP, village, run)
 
 
 @mutation.field("cancelActivitySignUp")
 def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
+    gid, resident = _participant_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
     try:
+        _own_sign_up(ctx, village, resident, int(gid.key))
         cancelled, promoted = actions.do_cancel_sign_up(
             ctx.tenant(village),
             ctx.actor,
@@ -222,23 +272,29 @@ def resolve_cancel_neighbour_sign_up(_obj, info, input: dict) -> dict:
 
 @mutation.field("checkInToActivity")
 def resolve_check_in(_obj, info, input: dict) -> dict:
+    """Staff check residents in; a resident checks in their household, without naming
+    volunteer hours (those the activity's length gives, or staff record)."""
     ctx: RequestContext = info.context
-    gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
+    gid, resident = _participant_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
     data = {"volunteer_hours": input.get("volunteer_hours")}
-    return _payload(
-        "sign_up",
-        SIGN_UP,
-        village,
-        lambda: actions.do_check_in(
+
+    def run() -> dict:
+        if resident is not None and data["volunteer_hours"] is not None:
+            raise ActionFailed(
+                [UserError("volunteerHours", "志愿时长由村里登记，居民签到时无需填写", INVALID)]
+            )
+        _own_sign_up(ctx, village, resident, int(gid.key))
+        return actions.do_check_in(
             ctx.tenant(village),
             ctx.actor,
             village,
             int(gid.key),
             data,
             allowed_grids=ctx.allowed_grids(village),
-        ),
-    )
+        )
+
+    return _payload("sign_up", SIGN_UP, village, run)
 
 
 # -- volunteer teams ------------------------------------------------------------

@@ -27,6 +27,7 @@ from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import wrote_outbox
+from villagelink.tenants.residents.accounts import bound_resident
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class RequestContext:
         self._villages: dict[str, dict] | None = None
         self._connections: dict[str, Connection] = {}
         self._grids: dict[str, frozenset[int] | None] = {}
+        self._residents: dict[str, dict | None] = {}
         self._loaders: dict[tuple[str, str], BatchLoader] = {}
         # village -> (action, subject type, subject id) -> fields and reasons
         self._reads: dict[str, dict[tuple[str, str, str], dict]] = {}
@@ -89,6 +91,9 @@ class RequestContext:
         scope reaches, e.g. `access.device_writers`); otherwise it does not exist for them."""
         found = self._reachable().get(slug)
         if found is None or not (self.access.can_read(slug) or slug in also):
+            if found is not None and slug in self.access.residents:
+                # A resident knows their own village; what they may do there is theirs.
+                raise Forbidden("居民只能查看和办理本户的事项")
             raise NotFound("village")
         return found
 
@@ -104,6 +109,26 @@ class RequestContext:
         if slug not in self._grids:
             self._grids[slug] = grids_of_account(self.tenant(slug), self.principal.sub)
         return self._grids[slug]
+
+    def resident_of(self, slug: str) -> dict | None:
+        """The resident record (id, household) a resident's account acts for in `slug`,
+        None for anyone else and for an account the village has not bound."""
+        if slug not in self.access.residents:
+            return None
+        if slug not in self._residents:
+            self._residents[slug] = bound_resident(self.tenant(slug), self.principal.sub)
+        return self._residents[slug]
+
+    def require_resident(self, slug: str) -> dict:
+        """The caller's own resident record in `slug`: FORBIDDEN for an unbound account,
+        NOT_FOUND for a village that is not the caller's."""
+        if slug not in self.access.residents:
+            self.village(slug)
+            raise Forbidden("只有居民本人可以办理")
+        found = self.resident_of(slug)
+        if found is None:
+            raise Forbidden("您的账号尚未完成实名绑定，请先申请或到村委会办理")
+        return found
 
     # -- village transactions -------------------------------------------------
 

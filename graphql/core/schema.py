@@ -38,6 +38,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.notices import bindables as notice_bindables
     from villagelink.graphql.onetable import bindables as onetable_bindables
     from villagelink.graphql.requests import bindables as request_bindables
+    from villagelink.graphql.residents import accounts as resident_accounts
     from villagelink.graphql.residents import mutations as resident_mutations
     from villagelink.graphql.residents import types as resident_types
     from villagelink.graphql.resources import bindables as resource_bindables
@@ -61,6 +62,7 @@ def executable_schema() -> GraphQLSchema:
         *region_mutations.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
+        *resident_accounts.bindables,
         *mediation_bindables,
         *request_bindables,
         *service_orders.bindables,

@@ -3,7 +3,8 @@
 Who may do what: the village's admins and platform admins manage notices
 (create, edit, publish, withdraw, return to draft, delete); grid workers read
 them but get FORBIDDEN here, as do other read-only roles. `markNoticeRead` is
-for residents' apps only: integrators whose client has `notices:read`.
+for residents (role `resident`, bound, reporting their own reads) and residents'
+apps (integrators whose client has `notices:read`).
 """
 
 from __future__ import annotations
@@ -118,14 +119,20 @@ def resolve_delete_notice(_obj, info, input: dict) -> dict:
 def resolve_mark_notice_read(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = decode_id(input["notice"], NOTICE)
-    ctx.village(gid.village)
-    if gid.village not in ctx.access.notice_readers:
-        raise Forbidden("only residents' apps (clients with notices:read) report reads")
+    if ctx.resident_of(gid.village) is not None:
+        # A resident reports their own reads: the reader is their account, whatever
+        # the input names.
+        reader = ctx.principal.sub
+    else:
+        ctx.village(gid.village)
+        if gid.village not in ctx.access.notice_readers:
+            raise Forbidden("only residents' apps (clients with notices:read) report reads")
+        reader = input["reader"]
     notice_id = int_key(gid)
     return _payload(
         gid.village,
         lambda: actions.do_mark_notice_read(
-            ctx.tenant(gid.village), ctx.actor, gid.village, notice_id, {"reader": input["reader"]}
+            ctx.tenant(gid.village), ctx.actor, gid.village, notice_id, {"reader": reader}
         ),
     )
 

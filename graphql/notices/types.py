@@ -2,8 +2,9 @@
 
 Who sees which notices is decided once, by `notice_scope`: the village's
 writers (admins, grid workers, platform admins) see every notice; the region's
-coordinators the published ones; residents' apps (integrators whose client has
-`notices:read`) only what residents see now.
+coordinators the published ones; residents themselves (role `resident`, bound) and
+residents' apps (integrators whose client has `notices:read`) only what residents
+see now.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ notice_type = node_object(NOTICE)
 def notice_scope(ctx: RequestContext, slug: str, now: datetime) -> NoticeScope | None:
     """What of the village's notices the caller sees, None for nothing (NOT_FOUND
     outside their reach)."""
+    if ctx.resident_of(slug) is not None:
+        return NoticeScope(visible_at=now)
     village = ctx.village(slug)
     if ctx.access.can_write(slug):
         return EVERY_NOTICE

@@ -18,8 +18,9 @@ from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
-from villagelink.tenants.requests.queries import REQUEST
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants.requests.queries import REQUEST, WHOLE_VILLAGE
+from villagelink.tenants.requests.tables import MINI_PROGRAM
+from villagelink.tenants.user_errors import INVALID, ActionFailed, UserError
 
 mutation = MutationType()
 
@@ -47,11 +48,39 @@ def _require_village_admin(ctx: RequestContext, village: str) -> None:
 # -- requests -----------------------------------------------------------------
 
 
+# What a resident's own report (心声) takes from its account, not from the input.
+RESIDENT_SET_FIELDS = {
+    "household": "household",
+    "building": "building",
+    "grid": "grid",
+    "reporter_resident": "reporterResident",
+    "reporter_name": "reporterName",
+    "reporter_phone": "reporterPhone",
+}
+
+
+def _check_resident_report(input: dict) -> None:
+    """A resident's report is theirs: reported by them, from the residents' app, at
+    their household. Naming another place or person is refused."""
+    errors = [
+        UserError(field, "居民本人上报时由系统按实名信息填写，请勿填写此项", INVALID)
+        for key, field in RESIDENT_SET_FIELDS.items()
+        if input.get(key) is not None
+    ]
+    if input["channel"] != MINI_PROGRAM:
+        errors.append(UserError("channel", "居民本人上报的来源渠道为小程序", INVALID))
+    if errors:
+        raise ActionFailed(errors)
+
+
 @mutation.field("createRequest")
 def resolve_create_request(_obj, info, input: dict) -> dict:
+    """Staff register requests for anyone; a resident reports their own (心声)."""
     ctx: RequestContext = info.context
     village = input["village"]
-    ctx.require_write(village)
+    resident = ctx.resident_of(village)
+    if resident is None:
+        ctx.require_write(village)
     data = {
         k: input.get(k)
         for k in (
@@ -67,30 +96,48 @@ def resolve_create_request(_obj, info, input: dict) -> dict:
     }
 
     def run() -> dict:
+        if resident is not None:
+            _check_resident_report(input)
+            household_id, reporter_id = resident["household_id"], resident["id"]
+        else:
+            household_id = input_key(village, input.get("household"), "Household", "household")
+            reporter_id = input_key(
+                village, input.get("reporter_resident"), "Resident", "reporterResident"
+            )
         return actions.do_create_request(
             ctx.tenant(village),
             ctx.actor,
             village,
             data,
             category_id=input_key(village, input["category"], REQUEST_CATEGORY, "category"),
-            household_id=input_key(village, input.get("household"), "Household", "household"),
+            household_id=household_id,
             building=input.get("building"),
             grid_id=input_key(village, input.get("grid"), "Grid", "grid"),
-            reporter_resident_id=input_key(
-                village, input.get("reporter_resident"), "Resident", "reporterResident"
-            ),
-            scope=request_scope(ctx, village),
+            reporter_resident_id=reporter_id,
+            # The resident's scope shows only their own requests; their report is
+            # placed by their household, which needs no grid restriction.
+            scope=WHOLE_VILLAGE if resident is not None else request_scope(ctx, village),
         )
 
     return _payload("request", REQUEST, village, run)
 
 
-def _step(info, input: dict, action: Callable, fields: tuple[str, ...], **keys) -> dict:
+def _step(
+    info, input: dict, action: Callable, fields: tuple[str, ...], residents: bool = False, **keys
+) -> dict:
     """Run a step `action` on the request `input["id"]` names, with the input's `fields`
     as its data; `keys(village)` resolve further IDs inside the payload, so that a bad
-    one is a userError."""
+    one is a userError. With `residents`, a bound resident may take the step too, on
+    the requests they reported (their `request_scope`)."""
     ctx: RequestContext = info.context
-    gid = _target(ctx, input["id"], REQUEST)
+    if residents:
+        gid = target_id(
+            input["id"],
+            REQUEST,
+            lambda v: None if ctx.resident_of(v) is not None else ctx.require_write(v),
+        )
+    else:
+        gid = _target(ctx, input["id"], REQUEST)
     village = gid.village
     data = {k: input[k] for k in fields if input.get(k) is not None}
 
@@ -157,7 +204,8 @@ def resolve_reopen_request(_obj, info, input: dict) -> dict:
 
 @mutation.field("rateRequest")
 def resolve_rate_request(_obj, info, input: dict) -> dict:
-    return _step(info, input, actions.do_rate_request, ("rating", "comment"))
+    """群众评单: staff type in a rating given by phone; a resident rates their own request."""
+    return _step(info, input, actions.do_rate_request, ("rating", "comment"), residents=True)
 
 
 # -- categories and deadlines --------------------------------------------------

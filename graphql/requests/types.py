@@ -44,6 +44,9 @@ count_type = ObjectType("RequestCount")
 
 def request_scope(ctx: RequestContext, slug: str) -> RequestScope:
     """What of the village's requests the caller sees (NOT_FOUND outside their reach)."""
+    resident = ctx.resident_of(slug)
+    if resident is not None:
+        return RequestScope(reporter_resident_id=resident["id"])
     ctx.village(slug)
     if ctx.access.can_write(slug):
         return RequestScope(grids=ctx.allowed_grids(slug))

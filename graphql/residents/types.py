@@ -9,6 +9,7 @@ from ariadne import ObjectType
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import BadUserInput, Forbidden
 from villagelink.graphql.core.ids import filter_key
+from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     announce_page,
     as_node,
@@ -27,10 +28,24 @@ resident_type = node_object("Resident")
 household_type = node_object("Household")
 
 
+def _records_loader(ctx: RequestContext, slug: str, name: str, fetch) -> BatchLoader:
+    """`ctx.loader` for resident records. Residents reach them through other objects
+    too (a request's household): their own household they read through
+    `me { resident }` only, so a fetch for them is refused. Checked when the loader
+    fetches, not when a page announces what it may ask for."""
+
+    def guarded(conn, keys: list) -> dict:
+        ctx.village(slug)
+        return fetch(conn, keys)
+
+    return ctx.loader(slug, name, guarded)
+
+
 def _node_loader(ctx: RequestContext, slug: str, type_name: str, by_ids):
     """A batch loader of one village's rows by id, kept to a grid worker's grids."""
     grids = ctx.allowed_grids(slug)
-    return ctx.loader(
+    return _records_loader(
+        ctx,
         slug,
         type_name,
         lambda conn, ids: {
@@ -49,12 +64,13 @@ def household_loader(ctx: RequestContext, slug: str):
 
 
 def _tags_loader(ctx: RequestContext, slug: str):
-    return ctx.loader(slug, "tags", queries.tags_by_resident)
+    return _records_loader(ctx, slug, "tags", queries.tags_by_resident)
 
 
 def _members_loader(ctx: RequestContext, slug: str):
     grids = ctx.allowed_grids(slug)
-    return ctx.loader(
+    return _records_loader(
+        ctx,
         slug,
         "members",
         lambda conn, ids: {

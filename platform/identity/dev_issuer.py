@@ -32,6 +32,7 @@ from villagelink.platform.identity.principal import (
     PLATFORM_ADMIN,
     REGION_GROUP_PREFIX,
     REGIONAL_COORDINATOR,
+    RESIDENT,
     ROLES,
     VILLAGE_ADMIN,
     VILLAGE_GROUP_PREFIX,
@@ -40,6 +41,8 @@ from villagelink.platform.settings import Settings
 
 ALGORITHM = "RS256"
 CONSOLE_CLIENT = "villagelink-console"
+# The residents' app signs its residents in itself (public client, PKCE): the realm's twin.
+RESIDENTS_CLIENT = "villagelink-residents"
 DEMO_INTEGRATOR_CLIENT = "demo-integrator"
 # Fixed so that `villagelink token` gives the same subject on every machine and every run:
 # grid workers are linked to their staff record by `sub`.
@@ -158,7 +161,7 @@ def mint_for_role(
             f"region id {region!r} must be 2-39 characters of a-z, 0-9 and _, "
             "starting with a letter"
         )
-    if role in (VILLAGE_ADMIN, GRID_WORKER) and village is None:
+    if role in (VILLAGE_ADMIN, GRID_WORKER, RESIDENT) and village is None:
         raise ValueError(f"--village is required for role {role}")
     if role == REGIONAL_COORDINATOR and region is None:
         raise ValueError(f"--region is required for role {role}")
@@ -175,7 +178,7 @@ def mint_for_role(
         client = client or DEMO_INTEGRATOR_CLIENT
         username = f"service-account-{client}"
     else:
-        client = client or CONSOLE_CLIENT
+        client = client or (RESIDENTS_CLIENT if role == RESIDENT else CONSOLE_CLIENT)
         username = username or "-".join(part for part in (role, village, region) if part)
     if sub is None:
         identity = f"{role}|{village or ''}|{region or ''}|{username}"

@@ -11,7 +11,10 @@ REGIONAL_COORDINATOR = "regional-coordinator"
 VILLAGE_ADMIN = "village-admin"
 GRID_WORKER = "grid-worker"
 INTEGRATOR = "integrator"
-ROLES = (PLATFORM_ADMIN, REGIONAL_COORDINATOR, VILLAGE_ADMIN, GRID_WORKER, INTEGRATOR)
+# A resident of one /villages/<slug> village, acting for their own household once the
+# village admin has bound the account to their resident record (docs/residents.md).
+RESIDENT = "resident"
+ROLES = (PLATFORM_ADMIN, REGIONAL_COORDINATOR, VILLAGE_ADMIN, GRID_WORKER, INTEGRATOR, RESIDENT)
 
 VILLAGE_GROUP_PREFIX = "/villages/"
 REGION_GROUP_PREFIX = "/regions/"

@@ -56,6 +56,8 @@ class RequestScope:
 
     grids: Grids = None
     escalated_only: bool = False
+    # A resident sees the requests they reported, and only those.
+    reporter_resident_id: int | None = None
 
 
 WHOLE_VILLAGE = RequestScope()
@@ -90,6 +92,8 @@ def _scoped(query: Select, scope: RequestScope) -> Select:
         query = query.where(r.c.grid_id.in_(list(scope.grids)))
     if scope.escalated_only:
         query = query.where(r.c.escalation_level == REGION)
+    if scope.reporter_resident_id is not None:
+        query = query.where(r.c.reporter_resident_id == scope.reporter_resident_id)
     return query
 
 

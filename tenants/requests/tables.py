@@ -30,7 +30,9 @@ from sqlalchemy import (
 # The village tables' own column helpers, so that every domain's tables look alike.
 from villagelink.tenants.models import id_column, metadata, one_of, timestamps
 
-CHANNELS = ("mini_program", "grid_worker", "phone", "walk_in", "hotline_12345")
+# Residents' own reports (心声) come from the residents' app: the mini-program.
+MINI_PROGRAM = "mini_program"
+CHANNELS = (MINI_PROGRAM, "grid_worker", "phone", "walk_in", "hotline_12345")
 
 SIMPLE = "simple"  # 简易当场处置
 COMPLEX = "complex"  # 复杂多方联动

@@ -1,0 +1,251 @@
+"""Residents as users: their accounts (bind, request, approve, reject, unbind) and
+`me { resident }`, the one entry point of the residents' app.
+
+A resident (role `resident`, in the village's group) acts for themselves only
+once the village admin has bound their account to their record. What they may
+do reuses the village's own queries and mutations, scoped to them
+(`RequestContext.resident_of`): notices residents see now, the requests they
+reported, their household's activity sign-ups. Everything else answers
+FORBIDDEN (`RequestContext.village`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType, ObjectType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import encode_id, target_id
+from villagelink.graphql.core.nodes import (
+    as_node,
+    connection_object,
+    fetch_by_int_key,
+    node_object,
+    register_node_type,
+)
+from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.notices.types import resolve_notices
+from villagelink.graphql.requests.types import resolve_requests
+from villagelink.graphql.residents.types import resident_loader
+from villagelink.tenants.residents import account_actions as actions
+from villagelink.tenants.residents import accounts, queries
+from villagelink.tenants.residents.accounts import RESIDENT_ACCOUNT
+from villagelink.tenants.sensitive import mask_id_number, mask_phone
+from villagelink.tenants.user_errors import ActionFailed
+
+village_type = ObjectType("Village")
+me_type = ObjectType("Me")
+account_type = node_object(RESIDENT_ACCOUNT)
+self_type = ObjectType("ResidentSelf")
+mutation = MutationType()
+
+# What the requester hears, matched or not (see RequestResidentAccountPayload).
+REQUEST_RECEIVED = "申请已提交，村务管理员核实身份后会为您开通；如有疑问请到村委会办理"
+
+
+def _require_admin(ctx: RequestContext, village: str) -> None:
+    """Binding an account vouches for who a person is: the village's admins do it."""
+    ctx.require_write(village)
+    if village in ctx.access.grid_scoped:
+        raise Forbidden("只有村务管理员可以办理居民账号")
+
+
+def _account_loader(ctx: RequestContext, slug: str):
+    _require_admin(ctx, slug)
+    return ctx.loader(
+        slug,
+        RESIDENT_ACCOUNT,
+        lambda conn, ids: {
+            k: as_node(RESIDENT_ACCOUNT, slug, v)
+            for k, v in accounts.accounts_by_ids(conn, ids).items()
+        },
+    )
+
+
+@village_type.field("residentAccounts")
+def resolve_resident_accounts(village: dict, info, first=None, after=None, state=None):
+    ctx: RequestContext = info.context
+    slug = village["slug"]
+    _require_admin(ctx, slug)
+    page = page_args(first, after, ctx.settings.max_page_size)
+    conn = ctx.tenant(slug)
+
+    def fetch(limit: int) -> list[dict]:
+        rows = accounts.account_page(conn, state, after_id=page.after_id, limit=limit)
+        resident_loader(ctx, slug).expect(r["resident_id"] for r in rows[: page.first])
+        return rows
+
+    return paginate(
+        fetch,
+        page,
+        count=lambda: accounts.account_count(conn, state),
+        node=lambda row: as_node(RESIDENT_ACCOUNT, slug, row),
+    )
+
+
+account_type.set_field("account", lambda row, *_: row["account_sub"])
+
+
+@account_type.field("resident")
+def resolve_account_resident(row: dict, info) -> dict | None:
+    return resident_loader(info.context, row["village"]).load(row["resident_id"])
+
+
+# -- me { resident } ---------------------------------------------------------------
+
+
+def _own(ctx: RequestContext) -> tuple[str, dict] | None:
+    """The first village (by slug) where the caller's account is bound, and the record."""
+    for slug in sorted(ctx.access.residents):
+        found = ctx.resident_of(slug)
+        if found is not None:
+            return slug, found
+    return None
+
+
+@me_type.field("resident")
+def resolve_me_resident(_me: dict, info) -> dict | None:
+    ctx: RequestContext = info.context
+    own = _own(ctx)
+    if own is None:
+        return None
+    slug, found = own
+    conn = ctx.tenant(slug)
+    record = queries.residents_by_ids(conn, [found["id"]], allowed_grids=None)[found["id"]]
+    household = None
+    members: list[dict] = []
+    if record["household_id"] is not None:
+        household = queries.households_by_ids(conn, [record["household_id"]], allowed_grids=None)
+        household = household.get(record["household_id"])
+        members = queries.members_by_household(conn, [record["household_id"]]).get(
+            record["household_id"], []
+        )
+    return {
+        **record,
+        "village": slug,
+        "village_name": ctx.village(slug, also=ctx.access.residents)["name"],
+        "household_row": household,
+        "members": members,
+    }
+
+
+@me_type.field("residentAccountState")
+def resolve_me_account_state(_me: dict, info) -> str | None:
+    ctx: RequestContext = info.context
+    for slug in sorted(ctx.access.residents):
+        found = accounts.latest_account(ctx.tenant(slug), ctx.principal.sub)
+        if found is not None:
+            return found["state"]
+    return None
+
+
+self_type.set_field("id", lambda me, *_: encode_id("Resident", me["village"], me["id"]))
+self_type.set_field("idNumber", lambda me, *_: mask_id_number(me["id_number"]))
+self_type.set_field(
+    "address", lambda me, *_: me["household_row"]["address"] if me["household_row"] else None
+)
+self_type.set_field(
+    "household",
+    lambda me, *_: (
+        encode_id("Household", me["village"], me["household_id"])
+        if me["household_id"] is not None
+        else None
+    ),
+)
+
+
+@self_type.field("members")
+def resolve_self_members(me: dict, _info) -> list[dict]:
+    return [
+        {
+            "id": encode_id("Resident", me["village"], member["id"]),
+            "name": member["name"],
+            "relation_to_head": member["relation_to_head"],
+            "id_number": mask_id_number(member["id_number"]),
+            "phone": mask_phone(member["phone"]),
+        }
+        for member in me["members"]
+    ]
+
+
+@self_type.field("notices")
+def resolve_self_notices(me: dict, info, first=None, after=None, filter=None):
+    return resolve_notices({"slug": me["village"]}, info, first, after, filter)
+
+
+@self_type.field("requests")
+def resolve_self_requests(me: dict, info, first=None, after=None):
+    return resolve_requests({"slug": me["village"]}, info, first, after, None)
+
+
+# -- mutations ---------------------------------------------------------------------
+
+
+def _payload(village: str, run: Callable[[], dict]) -> dict:
+    try:
+        return {"resident_account": as_node(RESIDENT_ACCOUNT, village, run()), "user_errors": []}
+    except ActionFailed as failed:
+        return {"resident_account": None, "user_errors": failed.errors}
+
+
+@mutation.field("bindResidentAccount")
+def resolve_bind(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = target_id(input["resident"], "Resident", lambda v: _require_admin(ctx, v))
+    data = {k: input[k] for k in ("account", "username", "verification") if input.get(k)}
+    return _payload(
+        gid.village,
+        lambda: actions.do_bind_resident_account(
+            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
+        ),
+    )
+
+
+@mutation.field("requestResidentAccount")
+def resolve_request(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    village = input["village"]
+    if village not in ctx.access.residents:
+        ctx.village(village)
+        raise Forbidden("只有居民账号可以申请实名绑定")
+    data = {"id_number": input["id_number"], "phone": input["phone"]}
+    try:
+        requested = actions.do_request_resident_account(
+            ctx.tenant(village), ctx.actor, village, data
+        )
+    except ActionFailed as failed:
+        return {"state": None, "message": None, "user_errors": failed.errors}
+    return {"state": requested["state"], "message": REQUEST_RECEIVED, "user_errors": []}
+
+
+def _decision(action: Callable, *names: str) -> Callable:
+    def resolve(_obj, info, input: dict) -> dict:
+        ctx: RequestContext = info.context
+        gid = target_id(input["id"], RESIDENT_ACCOUNT, lambda v: _require_admin(ctx, v))
+        data = {k: input[k] for k in names}
+        return _payload(
+            gid.village,
+            lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data),
+        )
+
+    return resolve
+
+
+mutation.set_field(
+    "approveResidentAccount", _decision(actions.do_approve_resident_account, "verification")
+)
+mutation.set_field("rejectResidentAccount", _decision(actions.do_reject_resident_account, "reason"))
+mutation.set_field("unbindResidentAccount", _decision(actions.do_unbind_resident_account, "reason"))
+
+register_node_type(RESIDENT_ACCOUNT, fetch_by_int_key(_account_loader))
+
+bindables = [
+    village_type,
+    me_type,
+    account_type,
+    self_type,
+    mutation,
+    connection_object("ResidentAccountConnection"),
+]

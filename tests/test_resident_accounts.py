@@ -1,0 +1,496 @@
+"""Residents as users (居民端): accounts bound by the village admin or requested by the
+resident and approved, and what a bound resident may do for their own household:
+notices, reporting and rating requests (心声), activity sign-ups. Every other path
+answers FORBIDDEN, other villages NOT_FOUND, and other households' records stay out
+of reach. Tokens come from the development issuer, as the other API tests mint them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from villagelink.graphql.core.ids import encode_id
+from villagelink.platform import models as pm
+from villagelink.tenants import models as tm
+from villagelink.tenants.requests.tables import requests as request_rows
+
+from .test_query_count import count_statements
+
+REQUEST_ACCOUNT = """mutation($input: RequestResidentAccountInput!) {
+  requestResidentAccount(input: $input) { state message userErrors { field message code } } }"""
+ACCOUNT_FIELDS = """id account username state source verification decidedBy reason
+  resident { id name }"""
+BIND = f"""mutation($input: BindResidentAccountInput!) {{ bindResidentAccount(input: $input) {{
+  residentAccount {{ {ACCOUNT_FIELDS} }} userErrors {{ field message code }} }} }}"""
+APPROVE = f"""mutation($input: ApproveResidentAccountInput!) {{
+  approveResidentAccount(input: $input) {{
+  residentAccount {{ {ACCOUNT_FIELDS} }} userErrors {{ field message code }} }} }}"""
+DECIDE = f"""mutation($input: ResidentAccountReasonInput!) {{ %s(input: $input) {{
+  residentAccount {{ {ACCOUNT_FIELDS} }} userErrors {{ field message code }} }} }}"""
+ACCOUNTS = f"""query($slug: String!, $first: Int!, $state: ResidentAccountState) {{
+  village(slug: $slug) {{ residentAccounts(first: $first, state: $state) {{
+    totalCount edges {{ node {{ {ACCOUNT_FIELDS} }} }} }} }} }}"""
+ME = """{ me { roles residentAccountState resident { id village villageName name phone idNumber
+  address household members { id name relationToHead idNumber phone } } } }"""
+MY_REQUESTS = """{ me { resident { requests(first: 10) { totalCount edges { node {
+  id state channel rating reporter { name } timeline { action actor } } } } } } }"""
+MY_NOTICES = """{ me { resident { notices(first: 10) { totalCount edges { node {
+  id title readCount } } } } } }"""
+CREATE_REQUEST = """mutation($input: CreateRequestInput!) { createRequest(input: $input) {
+  request { id channel state reporter { name } }
+  userErrors { field message code } } }"""
+RATE = """mutation($input: RateRequestInput!) { rateRequest(input: $input) {
+  request { id state rating } userErrors { field message code } } }"""
+ACCEPT = """mutation($input: AcceptRequestInput!) { acceptRequest(input: $input) {
+  request { id } userErrors { field code } } }"""
+CATEGORIES = """query($slug: String!) { village(slug: $slug) { requestCategories { id code } } }"""
+CREATE_NOTICE = """mutation($input: CreateNoticeInput!) { createNotice(input: $input) {
+  notice { id } userErrors { field code } } }"""
+PUBLISH_NOTICE = """mutation($id: ID!) { publishNotice(input: {id: $id}) {
+  notice { id state } userErrors { field code } } }"""
+MARK_READ = """mutation($id: ID!) { markNoticeRead(input: {notice: $id, reader: "x"}) {
+  notice { id } userErrors { field code } } }"""
+CREATE_ACTIVITY = """mutation($input: CreateActivityInput!) { createActivity(input: $input) {
+  activity { id occurrences { id } } userErrors { field code } } }"""
+PUBLISH_ACTIVITY = """mutation($id: ID!) { publishActivity(input: {activity: $id}) {
+  activity { id state } userErrors { field code } } }"""
+SIGN_UP = """mutation($occurrence: ID!, $resident: ID!) {
+  signUpForActivity(input: {occurrence: $occurrence, resident: $resident}) {
+    signUp { id state } userErrors { field code } } }"""
+CANCEL = """mutation($id: ID!) { cancelActivitySignUp(input: {signUp: $id}) {
+  signUp { id state } userErrors { field code } } }"""
+CHECK_IN = """mutation($id: ID!, $hours: Float) {
+  checkInToActivity(input: {signUp: $id, volunteerHours: $hours}) {
+    signUp { id state } userErrors { field code } } }"""
+VILLAGE_RESIDENTS = """query($slug: String!) { village(slug: $slug) {
+  residents(first: 5) { edges { node { id } } } } }"""
+NODE = """query($id: ID!) { node(id: $id) { id } }"""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    gid: str
+    name: str
+    id_number: str
+    phone: str
+    household_id: int
+
+
+@pytest.fixture
+def place(db, populated_village) -> dict:
+    """Two households of the populated village: one of two members with phones (the
+    caller's), and a member of another."""
+    slug = populated_village.slug
+    r = tm.residents
+    with db.tenant(slug) as conn:
+        rows = conn.execute(
+            select(r.c.id, r.c.name, r.c.id_number, r.c.phone, r.c.household_id)
+            .where(r.c.household_id.is_not(None), r.c.phone.is_not(None))
+            .order_by(r.c.household_id, r.c.id)
+        ).all()
+    by_household: dict[int, list] = {}
+    for row in rows:
+        by_household.setdefault(row.household_id, []).append(row)
+    pairs = [members for members in by_household.values() if len(members) >= 2]
+    ours, theirs = pairs[0], pairs[1]
+
+    def person(row) -> Person:
+        return Person(
+            row.id,
+            encode_id("Resident", slug, row.id),
+            row.name,
+            row.id_number,
+            row.phone,
+            row.household_id,
+        )
+
+    return {
+        "slug": slug,
+        "me": person(ours[0]),
+        "kin": person(ours[1]),
+        "other": person(theirs[0]),
+    }
+
+
+@pytest.fixture
+def admin(token, place) -> str:
+    return token("village-admin", village=place["slug"])
+
+
+def resident_token(token, slug: str, sub: str) -> str:
+    return token("resident", village=slug, sub=sub, username=f"居民{sub}")
+
+
+def data(result: tuple[int, dict]) -> dict:
+    status, body = result
+    assert status == 200 and "errors" not in body, body
+    return body["data"]
+
+
+def code(result: tuple[int, dict]) -> str:
+    return result[1]["errors"][0]["extensions"]["code"]
+
+
+def errors(payload: dict) -> list[tuple[str, str]]:
+    return [(e["field"], e["code"]) for e in payload["userErrors"]]
+
+
+def bind(gql, admin: str, person: Person, sub: str) -> dict:
+    payload = data(
+        gql(
+            BIND,
+            admin,
+            {"input": {"resident": person.gid, "account": sub, "verification": "身份证原件核验"}},
+        )
+    )["bindResidentAccount"]
+    assert payload["userErrors"] == [], payload
+    return payload["residentAccount"]
+
+
+def audit_actions(db, slug: str) -> list[str]:
+    with db.platform() as conn:
+        return list(
+            conn.execute(
+                select(pm.audit_log.c.action).where(
+                    pm.audit_log.c.village == slug,
+                    pm.audit_log.c.action.like("resident_account.%"),
+                )
+            ).scalars()
+        )
+
+
+# -- accounts -------------------------------------------------------------------------
+
+
+def test_unbound_resident_reaches_nothing(gql, token, place, admin):
+    slug = place["slug"]
+    caller = resident_token(token, slug, "unbound-1")
+    me = data(gql(ME, caller))["me"]
+    assert me["roles"] == ["resident"]
+    assert me["resident"] is None and me["residentAccountState"] is None
+    request = {
+        "village": slug,
+        "channel": "MINI_PROGRAM",
+        "category": encode_id("RequestCategory", slug, 1),
+        "description": "路灯坏了",
+    }
+    assert code(gql(CREATE_REQUEST, caller, {"input": request})) == "FORBIDDEN"
+    assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": slug})) == "FORBIDDEN"
+    assert code(gql(NODE, caller, {"id": place["me"].gid})) == "FORBIDDEN"
+    # Another village does not exist for them.
+    assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": "liulin"})) == "NOT_FOUND"
+
+
+def test_request_is_matched_out_of_sight_and_approved_by_the_admin(db, gql, token, place, admin):
+    slug, me = place["slug"], place["me"]
+    caller = resident_token(token, slug, "asker-1")
+    stranger = resident_token(token, slug, "asker-2")
+
+    bad = data(
+        gql(REQUEST_ACCOUNT, caller, {"input": {"village": slug, "idNumber": "123", "phone": "1"}})
+    )["requestResidentAccount"]
+    assert {field for field, _ in errors(bad)} == {"idNumber", "phone"}
+
+    right = {"village": slug, "idNumber": me.id_number, "phone": me.phone}
+    wrong = {**right, "phone": "13000000000" if me.phone != "13000000000" else "13000000001"}
+    matched = data(gql(REQUEST_ACCOUNT, caller, {"input": right}))["requestResidentAccount"]
+    unmatched = data(gql(REQUEST_ACCOUNT, stranger, {"input": wrong}))["requestResidentAccount"]
+    # The requester hears the same, matched or not.
+    assert matched == unmatched
+    assert matched["state"] == "PENDING" and matched["userErrors"] == []
+    assert data(gql(ME, caller))["me"]["residentAccountState"] == "PENDING"
+    assert data(gql(ME, caller))["me"]["resident"] is None
+
+    grid_worker = token("grid-worker", village=slug)
+    assert code(gql(ACCOUNTS, grid_worker, {"slug": slug, "first": 10})) == "FORBIDDEN"
+    assert code(gql(ACCOUNTS, caller, {"slug": slug, "first": 10})) == "FORBIDDEN"
+    listed = data(gql(ACCOUNTS, admin, {"slug": slug, "first": 10, "state": "PENDING"}))
+    pending = listed["village"]["residentAccounts"]
+    assert pending["totalCount"] == 2
+    by_name = {e["node"]["username"]: e["node"] for e in pending["edges"]}
+    assert by_name["居民asker-1"]["resident"]["id"] == me.gid
+    assert by_name["居民asker-2"]["resident"] is None
+
+    # The unmatched one cannot be approved, only rejected.
+    refused = data(
+        gql(APPROVE, admin, {"input": {"id": by_name["居民asker-2"]["id"], "verification": "x"}})
+    )["approveResidentAccount"]
+    assert errors(refused) == [("id", "REQUIRED")]
+    rejected = data(
+        gql(
+            DECIDE % "rejectResidentAccount",
+            admin,
+            {"input": {"id": by_name["居民asker-2"]["id"], "reason": "身份信息不符"}},
+        )
+    )["rejectResidentAccount"]["residentAccount"]
+    assert rejected["state"] == "REJECTED" and rejected["reason"] == "身份信息不符"
+    assert data(gql(ME, stranger))["me"]["residentAccountState"] == "REJECTED"
+
+    approve = {"input": {"id": by_name["居民asker-1"]["id"], "verification": "视频核验"}}
+    assert code(gql(APPROVE, grid_worker, approve)) == "FORBIDDEN"
+    approved = data(gql(APPROVE, admin, approve))["approveResidentAccount"]["residentAccount"]
+    assert (approved["state"], approved["source"]) == ("BOUND", "REQUEST")
+    assert approved["decidedBy"] == f"village-admin-{slug}"
+    again = data(gql(APPROVE, admin, approve))["approveResidentAccount"]
+    assert errors(again) == [("id", "INVALID_TRANSITION")]
+
+    mine = data(gql(ME, caller))["me"]
+    assert mine["residentAccountState"] == "BOUND"
+    own = mine["resident"]
+    assert (own["id"], own["name"], own["village"]) == (me.gid, me.name, slug)
+    assert own["phone"] == me.phone  # their own, whole
+    assert own["idNumber"] != me.id_number and "*" in own["idNumber"]
+    members = {m["id"]: m for m in own["members"]}
+    assert set(members) >= {me.gid, place["kin"].gid}
+    kin = members[place["kin"].gid]
+    assert "*" in kin["idNumber"] and "*" in kin["phone"]
+    assert place["other"].gid not in members
+
+    assert sorted(audit_actions(db, slug)) == [
+        "resident_account.approve",
+        "resident_account.reject",
+        "resident_account.request",
+        "resident_account.request",
+    ]
+
+
+def test_admin_binds_at_the_counter_and_unbinds(db, gql, token, place, admin):
+    slug, me = place["slug"], place["me"]
+    caller = resident_token(token, slug, "counter-1")
+    bound = bind(gql, admin, me, "counter-1")
+    assert (bound["state"], bound["source"], bound["verification"]) == (
+        "BOUND",
+        "ADMIN",
+        "身份证原件核验",
+    )
+    assert data(gql(ME, caller))["me"]["resident"]["id"] == me.gid
+
+    twice = data(
+        gql(
+            BIND,
+            admin,
+            {"input": {"resident": me.gid, "account": "counter-2", "verification": "核验"}},
+        )
+    )["bindResidentAccount"]
+    assert errors(twice) == [("resident", "DUPLICATE")]
+    blank = data(
+        gql(BIND, admin, {"input": {"resident": me.gid, "account": "", "verification": ""}})
+    )["bindResidentAccount"]
+    assert {field for field, _ in errors(blank)} == {"account", "verification"}
+    # A bound resident may not bind anyone, themselves included.
+    bind_input = {"resident": place["kin"].gid, "account": "counter-1", "verification": "核验"}
+    assert code(gql(BIND, caller, {"input": bind_input})) == "FORBIDDEN"
+
+    unbound = data(
+        gql(
+            DECIDE % "unbindResidentAccount",
+            admin,
+            {"input": {"id": bound["id"], "reason": "手机丢失"}},
+        )
+    )["unbindResidentAccount"]["residentAccount"]
+    assert unbound["state"] == "UNBOUND"
+    assert data(gql(ME, caller))["me"]["resident"] is None
+    assert code(gql(MARK_READ, caller, {"id": encode_id("Notice", slug, 1)})) == "FORBIDDEN"
+    assert sorted(audit_actions(db, slug)) == ["resident_account.bind", "resident_account.unbind"]
+
+
+# -- what a bound resident does ---------------------------------------------------------
+
+
+def test_resident_reads_published_notices_and_marks_them_read(gql, token, place, admin):
+    slug = place["slug"]
+    caller = resident_token(token, slug, "reader-1")
+    bind(gql, admin, place["me"], "reader-1")
+    made = []
+    for title in ("停水通知", "草稿"):
+        created = data(
+            gql(
+                CREATE_NOTICE,
+                admin,
+                {
+                    "input": {
+                        "village": slug,
+                        "category": "VILLAGE_AFFAIRS",
+                        "title": title,
+                        "body": "明日9时至12时停水",
+                    }
+                },
+            )
+        )["createNotice"]
+        made.append(created["notice"]["id"])
+    published = data(gql(PUBLISH_NOTICE, admin, {"id": made[0]}))["publishNotice"]
+    assert published["notice"]["state"] == "PUBLISHED"
+
+    seen = data(gql(MY_NOTICES, caller))["me"]["resident"]["notices"]
+    assert [e["node"]["id"] for e in seen["edges"]] == [made[0]]
+    read = data(gql(MARK_READ, caller, {"id": made[0]}))["markNoticeRead"]
+    assert read["userErrors"] == []
+    again = data(gql(MARK_READ, caller, {"id": made[0]}))["markNoticeRead"]
+    assert again["userErrors"] == []
+    seen = data(gql(MY_NOTICES, caller))["me"]["resident"]["notices"]
+    assert seen["edges"][0]["node"]["readCount"] == 1
+    draft = data(gql(MARK_READ, caller, {"id": made[1]}))["markNoticeRead"]
+    assert errors(draft) == [("notice", "NOT_FOUND")]
+    # Managing notices stays the admin's.
+    assert code(gql(PUBLISH_NOTICE, caller, {"id": made[1]})) == "FORBIDDEN"
+
+
+def test_resident_reports_a_problem_and_rates_it(db, gql, token, place, admin):
+    slug, me = place["slug"], place["me"]
+    caller = resident_token(token, slug, "reporter-1")
+    neighbour = resident_token(token, slug, "reporter-2")
+    bind(gql, admin, me, "reporter-1")
+    bind(gql, admin, place["other"], "reporter-2")
+    category = data(gql(CATEGORIES, admin, {"slug": slug}))["village"]["requestCategories"][0]["id"]
+    report = {
+        "village": slug,
+        "channel": "MINI_PROGRAM",
+        "category": category,
+        "description": "楼道灯坏了，晚上看不见",
+    }
+
+    named = data(
+        gql(
+            CREATE_REQUEST,
+            caller,
+            {
+                "input": {
+                    **report,
+                    "channel": "PHONE",
+                    "reporterName": "别人",
+                    "household": encode_id("Household", slug, place["other"].household_id),
+                }
+            },
+        )
+    )["createRequest"]
+    assert sorted(errors(named)) == [
+        ("channel", "INVALID"),
+        ("household", "INVALID"),
+        ("reporterName", "INVALID"),
+    ]
+
+    created = data(gql(CREATE_REQUEST, caller, {"input": report}))["createRequest"]
+    assert created["userErrors"] == []
+    request = created["request"]
+    assert request["reporter"]["name"] == me.name
+    assert request["channel"] == "MINI_PROGRAM"
+    with db.tenant(slug) as conn:
+        stored = conn.execute(
+            select(request_rows.c.household_id, request_rows.c.reporter_resident_id).where(
+                request_rows.c.reporter_resident_id == me.id
+            )
+        ).one()
+    assert tuple(stored) == (me.household_id, me.id)
+    # Households are read through `me` only, not through a request.
+    reached = gql(
+        """{ me { resident { requests(first: 1) { edges { node {
+          location { household { id } } } } } } } }""",
+        caller,
+    )
+    assert code(reached) == "FORBIDDEN"
+
+    mine = data(gql(MY_REQUESTS, caller))["me"]["resident"]["requests"]
+    assert [e["node"]["id"] for e in mine["edges"]] == [request["id"]]
+    assert mine["edges"][0]["node"]["timeline"][0]["actor"] == "居民reporter-1"
+    theirs = data(gql(MY_REQUESTS, neighbour))["me"]["resident"]["requests"]
+    assert theirs["totalCount"] == 0
+
+    # Working the request is staff's.
+    assert code(gql(ACCEPT, caller, {"input": {"id": request["id"]}})) == "FORBIDDEN"
+    with db.tenant(slug) as conn:
+        conn.execute(
+            update(request_rows)
+            .where(request_rows.c.reporter_resident_id == me.id)
+            .values(state="resolved", resolution="已更换灯泡")
+        )
+
+    rate = {"input": {"id": request["id"], "rating": 5, "comment": "很快"}}
+    assert errors(data(gql(RATE, neighbour, rate))["rateRequest"]) == [("id", "NOT_FOUND")]
+    rated = data(gql(RATE, caller, rate))["rateRequest"]
+    assert rated["userErrors"] == []
+    assert (rated["request"]["state"], rated["request"]["rating"]) == ("CLOSED", 5)
+
+
+def test_resident_signs_up_their_household_only(gql, token, place, admin):
+    slug = place["slug"]
+    caller = resident_token(token, slug, "joiner-1")
+    other = resident_token(token, slug, "joiner-2")
+    bind(gql, admin, place["me"], "joiner-1")
+    bind(gql, admin, place["other"], "joiner-2")
+    activity = data(
+        gql(
+            CREATE_ACTIVITY,
+            admin,
+            {
+                "input": {
+                    "village": slug,
+                    "kind": "TALK",
+                    "title": "防诈骗讲座",
+                    "place": "会议室",
+                    "capacity": 30,
+                    "startsOn": (date.today() + timedelta(days=7)).isoformat(),
+                    "startTime": "09:30",
+                    "durationMinutes": 90,
+                }
+            },
+        )
+    )["createActivity"]["activity"]
+    data(gql(PUBLISH_ACTIVITY, admin, {"id": activity["id"]}))
+    occurrence = activity["occurrences"][0]["id"]
+
+    own = data(gql(SIGN_UP, caller, {"occurrence": occurrence, "resident": place["me"].gid}))
+    kin = data(gql(SIGN_UP, caller, {"occurrence": occurrence, "resident": place["kin"].gid}))
+    stranger = data(
+        gql(SIGN_UP, caller, {"occurrence": occurrence, "resident": place["other"].gid})
+    )["signUpForActivity"]
+    assert own["signUpForActivity"]["signUp"]["state"] == "SIGNED_UP"
+    assert kin["signUpForActivity"]["signUp"]["state"] == "SIGNED_UP"
+    assert errors(stranger) == [("resident", "NOT_FOUND")]
+
+    own_id = own["signUpForActivity"]["signUp"]["id"]
+    kin_id = kin["signUpForActivity"]["signUp"]["id"]
+    assert errors(data(gql(CANCEL, other, {"id": own_id}))["cancelActivitySignUp"]) == [
+        ("signUp", "NOT_FOUND")
+    ]
+    hours = data(gql(CHECK_IN, caller, {"id": own_id, "hours": 8}))["checkInToActivity"]
+    assert errors(hours) == [("volunteerHours", "INVALID")]
+    cancelled = data(gql(CANCEL, caller, {"id": kin_id}))["cancelActivitySignUp"]
+    assert cancelled["signUp"]["state"] == "CANCELLED"
+    # Running activities stays the village's.
+    assert code(gql(PUBLISH_ACTIVITY, caller, {"id": activity["id"]})) == "FORBIDDEN"
+
+
+def test_resident_of_one_village_reaches_nothing_in_another(gql, token, place, admin):
+    slug = place["slug"]
+    bind(gql, admin, place["me"], "visitor-1")
+    caller = resident_token(token, "liulin", "visitor-1")
+    assert data(gql(ME, caller))["me"]["resident"] is None
+    report = {
+        "village": slug,
+        "channel": "MINI_PROGRAM",
+        "category": encode_id("RequestCategory", slug, 1),
+        "description": "路灯坏了",
+    }
+    assert code(gql(CREATE_REQUEST, caller, {"input": report})) == "NOT_FOUND"
+
+
+def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, token, place, admin):
+    slug = place["slug"]
+    for number in range(6):
+        caller = resident_token(token, slug, f"counted-{number}")
+        request = {"village": slug, "idNumber": place["me"].id_number, "phone": place["me"].phone}
+        data(gql(REQUEST_ACCOUNT, caller, {"input": request}))
+
+    def run(first: int) -> list[str]:
+        with count_statements(app.extensions["villagelink"].db.engine) as statements:
+            data(gql(ACCOUNTS, admin, {"slug": slug, "first": first}))
+        return statements
+
+    run(1)  # warm the pool
+    # access, villages, SET LOCAL ROLE, the page, the count, the residents
+    assert len(run(2)) == len(run(6)) == 6

@@ -255,9 +255,9 @@ def users_invite(
 @click.option(
     "--role",
     required=True,
-    help="platform-admin, regional-coordinator, village-admin, grid-worker or integrator",
+    help="platform-admin, regional-coordinator, village-admin, grid-worker, integrator or resident",
 )
-@click.option("--village", default=None, help="village slug (village-admin, grid-worker)")
+@click.option("--village", default=None, help="village slug (village-admin, grid-worker, resident)")
 @click.option("--region", default=None, help="region id (regional-coordinator)")
 @click.option("--client", default=None, help="API client id (integrator)")
 @click.option("--sub", default=None, help="subject; defaults to a stable one per role and scope")

@@ -494,3 +494,58 @@ def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, toke
     run(1)  # warm the pool
     # access, villages, SET LOCAL ROLE, the page, the count, the residents
     assert len(run(2)) == len(run(6)) == 6
+
+
+UPDATE_RESIDENT = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
+  resident { id phone(unmasked: false) } userErrors { field code } } }"""
+MY_RECORD = """{ me { resident { phone pointsBalance volunteerHours
+  pointsLedger(first: 5) { totalCount }
+  latestVitals { heartRate }
+  healthReadings(from: "2020-01-01T00:00:00+08:00", to: "2030-01-01T00:00:00+08:00", first: 5) {
+    totalCount } } } }"""
+
+
+def test_resident_corrects_their_phone_and_reads_their_own_record(db, gql, token, place, admin):
+    slug, me = place["slug"], place["me"]
+    caller = resident_token(token, slug, "self-1")
+    bind(gql, admin, me, "self-1")
+
+    own = data(gql(MY_RECORD, caller))["me"]["resident"]
+    assert own["pointsBalance"] == 0 and own["pointsLedger"]["totalCount"] == 0
+    assert own["healthReadings"]["totalCount"] == 0
+
+    fixed = data(gql(UPDATE_RESIDENT, caller, {"input": {"id": me.gid, "phone": "13912345678"}}))
+    assert fixed["updateResident"]["userErrors"] == []
+    assert data(gql(ME, caller))["me"]["resident"]["phone"] == "13912345678"
+    renamed = data(
+        gql(UPDATE_RESIDENT, caller, {"input": {"id": me.gid, "name": "改名", "phone": None}})
+    )["updateResident"]
+    assert errors(renamed) == [("name", "INVALID")]
+    kin = data(
+        gql(UPDATE_RESIDENT, caller, {"input": {"id": place["kin"].gid, "phone": "13912345679"}})
+    )["updateResident"]
+    assert errors(kin) == [("id", "NOT_FOUND")]
+    with db.tenant(slug) as conn:
+        phones = dict(
+            conn.execute(
+                select(tm.residents.c.id, tm.residents.c.phone).where(
+                    tm.residents.c.id.in_([me.id, place["kin"].id])
+                )
+            ).all()
+        )
+    assert phones == {me.id: "13912345678", place["kin"].id: place["kin"].phone}
+    with db.platform() as conn:
+        actors = conn.execute(
+            select(pm.audit_log.c.action, pm.audit_log.c.actor_sub).where(
+                pm.audit_log.c.village == slug,
+                pm.audit_log.c.action.in_(["resident.update", "health_readings.read"]),
+            )
+        ).all()
+    assert {("resident.update", "self-1"), ("health_readings.read", "self-1")} <= set(actors)
+    # Another resident's readings stay the village's health staff's.
+    other = gql(
+        """query($id: ID!) { node(id: $id) { ... on Resident { latestVitals { heartRate } } } }""",
+        caller,
+        {"id": place["kin"].gid},
+    )
+    assert code(other) == "FORBIDDEN"

@@ -89,6 +89,14 @@ def require_health(ctx: RequestContext, slug: str) -> str:
     return reach
 
 
+def require_own_or_health(ctx: RequestContext, resident: dict) -> None:
+    """Reading one resident's readings: the village's health staff (`require_health`),
+    or the resident themselves (the right of access; `me { resident }`)."""
+    own = ctx.resident_of(resident["village"])
+    if own is None or own["id"] != resident["id"]:
+        require_health(ctx, resident["village"])
+
+
 # -- loaders ---------------------------------------------------------------------
 
 
@@ -143,7 +151,7 @@ def health_record_node(ctx: RequestContext, slug: str, row: dict) -> dict:
 def resolve_latest_vitals(resident: dict, info) -> dict | None:
     ctx: RequestContext = info.context
     slug = resident["village"]
-    require_health(ctx, slug)
+    require_own_or_health(ctx, resident)
     found = _vitals_loader(ctx, slug).load(resident["id"])
     if found is not None:
         ctx.note_read(slug, READINGS_READ, RESIDENT, resident["id"], ["latest"])
@@ -154,7 +162,7 @@ def resolve_latest_vitals(resident: dict, info) -> dict | None:
 def resolve_health_readings(resident: dict, info, first=None, after=None, **arguments):
     ctx: RequestContext = info.context
     slug, resident_id = resident["village"], resident["id"]
-    require_health(ctx, slug)
+    require_own_or_health(ctx, resident)
     start, end = _time_range(arguments["from"], arguments["to"])
     page = page_args(first, after, ctx.settings.max_page_size)
     conn = ctx.tenant(slug)

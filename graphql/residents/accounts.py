@@ -15,6 +15,11 @@ from collections.abc import Callable
 
 from ariadne import MutationType, ObjectType
 
+from villagelink.graphql.activities.volunteers import (
+    resolve_points_balance,
+    resolve_points_ledger,
+    resolve_resident_volunteer_hours,
+)
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import encode_id, target_id
@@ -26,6 +31,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.health.types import resolve_health_readings, resolve_latest_vitals
 from villagelink.graphql.notices.types import resolve_notices
 from villagelink.graphql.requests.types import resolve_requests
 from villagelink.graphql.residents.types import resident_loader
@@ -178,6 +184,15 @@ def resolve_self_notices(me: dict, info, first=None, after=None, filter=None):
 @self_type.field("requests")
 def resolve_self_requests(me: dict, info, first=None, after=None):
     return resolve_requests({"slug": me["village"]}, info, first, after, None)
+
+
+# Their own points and readings, through the Resident type's resolvers: the record at
+# hand is theirs (`village`, `id`), and the health ones let a resident read only that.
+self_type.set_field("pointsBalance", resolve_points_balance)
+self_type.set_field("volunteerHours", resolve_resident_volunteer_hours)
+self_type.set_field("pointsLedger", resolve_points_ledger)
+self_type.set_field("latestVitals", resolve_latest_vitals)
+self_type.set_field("healthReadings", resolve_health_readings)
 
 
 # -- mutations ---------------------------------------------------------------------

@@ -10,7 +10,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.residents import actions
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants.user_errors import INVALID, NOT_FOUND, ActionFailed, UserError, camel
 
 mutation = MutationType()
 
@@ -76,10 +76,49 @@ def _change_resident(info, raw_id: str, action: Callable, arguments: Callable[[s
     )
 
 
+# What a resident may correct in their own record; the rest is the village's to register.
+OWN_CONTACT_FIELDS = ("phone",)
+
+
 @mutation.field("updateResident")
 def resolve_update_resident(_obj, info, input: dict) -> dict:
+    """Staff correct a record; a resident corrects their own contact details."""
+    ctx: RequestContext = info.context
     changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
-    return _change_resident(info, input["id"], actions.do_update_resident, lambda _v: (changes,))
+    own: dict[str, dict | None] = {}
+
+    def may_change(village: str) -> None:
+        own["resident"] = ctx.resident_of(village)
+        if own["resident"] is None:
+            ctx.require_write(village)
+
+    gid = target_id(input["id"], "Resident", may_change)
+    resident = own["resident"]
+    if resident is None:
+        return _change_resident(
+            info, input["id"], actions.do_update_resident, lambda _v: (changes,)
+        )
+
+    def run() -> dict:
+        if int(gid.key) != resident["id"]:
+            raise ActionFailed([UserError("id", "只能修改本人的联系方式", NOT_FOUND)])
+        refused = [
+            UserError(camel(k), "居民本人只能修改联系电话，其他信息请到村委会办理", INVALID)
+            for k in changes
+            if k not in OWN_CONTACT_FIELDS
+        ]
+        if refused:
+            raise ActionFailed(refused)
+        return actions.do_update_resident(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            resident["id"],
+            changes,
+            allowed_grids=None,
+        )
+
+    return _payload(gid.village, run)
 
 
 @mutation.field("moveResidentToHousehold")

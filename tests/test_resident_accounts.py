@@ -8,7 +8,7 @@ of reach. Tokens come from the development issuer, as the other API tests mint t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -17,6 +17,7 @@ from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
 from villagelink.tenants import models as tm
 from villagelink.tenants.requests.tables import requests as request_rows
+from villagelink.tenants.service_orders.tables import service_orders
 
 from .test_query_count import count_statements
 
@@ -549,3 +550,67 @@ def test_resident_corrects_their_phone_and_reads_their_own_record(db, gql, token
         {"id": place["kin"].gid},
     )
     assert code(other) == "FORBIDDEN"
+
+
+CREATE_ITEM = """mutation($input: CreateServiceItemInput!) { createServiceItem(input: $input) {
+  serviceItem { id } userErrors { field code } } }"""
+CREATE_SLOT = """mutation($input: CreateServiceSlotInput!) { createServiceSlot(input: $input) {
+  serviceSlot { id } userErrors { field code } } }"""
+ORDER = """mutation($slot: ID!, $resident: ID!) {
+  orderService(input: {slot: $slot, resident: $resident, note: "上门理发"}) {
+  serviceOrder { id state } userErrors { field code } } }"""
+RATE_ORDER = """mutation($id: ID!) { rateServiceOrder(input: {order: $id, rating: 5}) {
+  serviceOrder { id state rating } userErrors { field code } } }"""
+DISPATCH_ORDER = """mutation($id: ID!, $team: ID!) {
+  dispatchServiceOrder(input: {order: $id, team: $team}) { serviceOrder { id } } }"""
+MY_ORDERS = """{ me { resident { serviceSlots(first: 5) { edges { node { id available } } }
+  serviceOrders(first: 5) { totalCount edges { node { id state } } } } } }"""
+
+
+def test_resident_orders_a_service_and_rates_it(db, gql, token, place, admin):
+    slug = place["slug"]
+    caller = resident_token(token, slug, "orderer-1")
+    other = resident_token(token, slug, "orderer-2")
+    bind(gql, admin, place["me"], "orderer-1")
+    bind(gql, admin, place["other"], "orderer-2")
+    item = data(
+        gql(CREATE_ITEM, admin, {"input": {"village": slug, "name": "理发", "category": "HAIRCUT"}})
+    )["createServiceItem"]["serviceItem"]
+    starts = datetime.now(UTC) + timedelta(days=2)
+    slot = data(
+        gql(
+            CREATE_SLOT,
+            admin,
+            {
+                "input": {
+                    "item": item["id"],
+                    "startsAt": starts.isoformat(),
+                    "endsAt": (starts + timedelta(hours=2)).isoformat(),
+                    "capacity": 5,
+                }
+            },
+        )
+    )["createServiceSlot"]["serviceSlot"]
+
+    listed = data(gql(MY_ORDERS, caller))["me"]["resident"]
+    assert [e["node"]["id"] for e in listed["serviceSlots"]["edges"]] == [slot["id"]]
+    stranger = data(gql(ORDER, caller, {"slot": slot["id"], "resident": place["other"].gid}))
+    assert errors(stranger["orderService"]) == [("resident", "NOT_FOUND")]
+    ordered = data(gql(ORDER, caller, {"slot": slot["id"], "resident": place["me"].gid}))
+    order = ordered["orderService"]["serviceOrder"]
+    assert order["state"] == "ORDERED"
+    mine = data(gql(MY_ORDERS, caller))["me"]["resident"]["serviceOrders"]
+    assert [e["node"]["id"] for e in mine["edges"]] == [order["id"]]
+    assert data(gql(MY_ORDERS, other))["me"]["resident"]["serviceOrders"]["totalCount"] == 0
+    # Dispatching is the centre's.
+    team = encode_id("VolunteerTeam", slug, 1)
+    assert code(gql(DISPATCH_ORDER, caller, {"id": order["id"], "team": team})) == "FORBIDDEN"
+
+    with db.tenant(slug) as conn:
+        conn.execute(update(service_orders).values(state="completed"))
+    assert errors(data(gql(RATE_ORDER, other, {"id": order["id"]}))["rateServiceOrder"]) == [
+        ("order", "NOT_FOUND")
+    ]
+    rated = data(gql(RATE_ORDER, caller, {"id": order["id"]}))["rateServiceOrder"]
+    assert rated["userErrors"] == []
+    assert (rated["serviceOrder"]["state"], rated["serviceOrder"]["rating"]) == ("RATED", 5)

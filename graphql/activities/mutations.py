@@ -20,10 +20,14 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.residents.acting import (
+    require_household_member,
+    require_household_record,
+    staff_or_resident_target,
+)
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import actions, points, queries, teams
-from villagelink.tenants.residents.queries import residents_by_ids
-from villagelink.tenants.user_errors import INVALID, NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import INVALID, ActionFailed, UserError
 
 mutation = MutationType()
 
@@ -129,61 +133,23 @@ def resolve_finish_activity(_obj, info, input: dict) -> dict:
 # -- sign-ups -------------------------------------------------------------------
 
 
-def _participant_target(
-    ctx: RequestContext, raw: str, type_name: str
-) -> tuple[GlobalId, dict | None]:
-    """The ID a sign-up mutation acts on and, for a resident, their own record: staff
-    need the right to write in the village, a resident a bound account there."""
-    acting: dict[str, dict | None] = {}
-
-    def check(village: str) -> None:
-        acting["resident"] = ctx.resident_of(village)
-        if acting["resident"] is None:
-            ctx.require_write(village)
-
-    gid = target_id(raw, type_name, check)
-    return gid, acting["resident"]
-
-
-def _own_household(
-    ctx: RequestContext, village: str, resident: dict | None, resident_id: int | None, field: str
-) -> None:
-    """A resident signs up, cancels and checks in the members of their household only;
-    anyone else is not found, as for a grid worker outside their grids."""
-    if resident is None or resident_id is None:
-        return
-    if resident_id != resident["id"]:
-        found = residents_by_ids(ctx.tenant(village), [resident_id], allowed_grids=None)
-        member = found.get(resident_id)
-        if (
-            member is None
-            or member["household_id"] is None
-            or (member["household_id"] != resident["household_id"])
-        ):
-            raise ActionFailed([UserError(field, "居民不存在或不在您的管辖范围内", NOT_FOUND)])
-
-
 def _own_sign_up(ctx: RequestContext, village: str, resident: dict | None, sign_up_id: int) -> None:
-    if resident is None:
-        return
-    found = queries.sign_ups_by_ids(ctx.tenant(village), [sign_up_id], allowed_grids=None)
-    resident_id = found[sign_up_id]["resident_id"] if sign_up_id in found else None
-    if resident_id is None:
-        # Missing, or a neighbour's guest: not the resident's to change.
-        raise ActionFailed([UserError("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)])
-    _own_household(ctx, village, resident, resident_id, "signUp")
+    """A resident changes the sign-ups of their household only."""
+    if resident is not None:
+        found = queries.sign_ups_by_ids(ctx.tenant(village), [sign_up_id], allowed_grids=None)
+        require_household_record(ctx, village, resident, found.get(sign_up_id), "signUp")
 
 
 @mutation.field("signUpForActivity")
 def resolve_sign_up(_obj, info, input: dict) -> dict:
     """Staff sign residents up; a resident signs up themselves and their household."""
     ctx: RequestContext = info.context
-    gid, resident = _participant_target(ctx, input["occurrence"], OCCURRENCE)
+    gid, resident = staff_or_resident_target(ctx, input["occurrence"], OCCURRENCE)
     village = gid.village
 
     def run() -> dict:
         resident_id = input_key(village, input["resident"], "Resident", "resident")
-        _own_household(ctx, village, resident, resident_id, "resident")
+        require_household_member(ctx, village, resident, resident_id, "resident")
         return actions.do_sign_up(
             ctx.tenant(village),
             ctx.actor,
@@ -199,7 +165,7 @@ def resolve_sign_up(_obj, info, input: dict) -> dict:
 @mutation.field("cancelActivitySignUp")
 def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid, resident = _participant_target(ctx, input["sign_up"], SIGN_UP)
+    gid, resident = staff_or_resident_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
     try:
         _own_sign_up(ctx, village, resident, int(gid.key))
@@ -275,7 +241,7 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
     """Staff check residents in; a resident checks in their household, without naming
     volunteer hours (those the activity's length gives, or staff record)."""
     ctx: RequestContext = info.context
-    gid, resident = _participant_target(ctx, input["sign_up"], SIGN_UP)
+    gid, resident = staff_or_resident_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
     data = {"volunteer_hours": input.get("volunteer_hours")}
 

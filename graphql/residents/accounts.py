@@ -35,6 +35,7 @@ from villagelink.graphql.health.types import resolve_health_readings, resolve_la
 from villagelink.graphql.notices.types import resolve_notices
 from villagelink.graphql.requests.types import resolve_requests
 from villagelink.graphql.residents.types import resident_loader
+from villagelink.graphql.service_orders.types import resolve_service_orders, resolve_service_slots
 from villagelink.tenants.residents import account_actions as actions
 from villagelink.tenants.residents import accounts, queries
 from villagelink.tenants.residents.accounts import RESIDENT_ACCOUNT
@@ -184,6 +185,17 @@ def resolve_self_notices(me: dict, info, first=None, after=None, filter=None):
 @self_type.field("requests")
 def resolve_self_requests(me: dict, info, first=None, after=None):
     return resolve_requests({"slug": me["village"]}, info, first, after, None)
+
+
+@self_type.field("serviceSlots")
+def resolve_self_service_slots(me: dict, info, first=None, after=None, filter=None):
+    return resolve_service_slots({"slug": me["village"]}, info, first, after, filter)
+
+
+@self_type.field("serviceOrders")
+def resolve_self_service_orders(me: dict, info, first=None, after=None):
+    mine = {"resident": encode_id("Resident", me["village"], me["id"])}
+    return resolve_service_orders({"slug": me["village"]}, info, first, after, mine)
 
 
 # Their own points and readings, through the Resident type's resolvers: the record at

@@ -9,6 +9,7 @@ from ariadne import MutationType
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.residents.acting import staff_or_resident_target
 from villagelink.tenants.residents import actions
 from villagelink.tenants.user_errors import INVALID, NOT_FOUND, ActionFailed, UserError, camel
 
@@ -85,15 +86,7 @@ def resolve_update_resident(_obj, info, input: dict) -> dict:
     """Staff correct a record; a resident corrects their own contact details."""
     ctx: RequestContext = info.context
     changes = {k: input[k] for k in ("name", "phone", "relation_to_head") if k in input}
-    own: dict[str, dict | None] = {}
-
-    def may_change(village: str) -> None:
-        own["resident"] = ctx.resident_of(village)
-        if own["resident"] is None:
-            ctx.require_write(village)
-
-    gid = target_id(input["id"], "Resident", may_change)
-    resident = own["resident"]
+    gid, resident = staff_or_resident_target(ctx, input["id"], "Resident")
     if resident is None:
         return _change_resident(
             info, input["id"], actions.do_update_resident, lambda _v: (changes,)

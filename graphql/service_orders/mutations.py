@@ -3,8 +3,9 @@
 Who may do what: the catalogue, the slots and the centre's steps (dispatch, and
 accept / decline / complete, which the centre records for the volunteer team) need
 a whole-village writer (village admin, platform admin). Ordering, cancelling and
-rating may also be done by a grid worker, for residents of their grids. Read-only
-roles, integrators included, get FORBIDDEN.
+rating may also be done by a grid worker, for residents of their grids, and by a
+resident (role `resident`, bound) for their own household. Read-only roles,
+integrators included, get FORBIDDEN.
 """
 
 from __future__ import annotations
@@ -17,8 +18,13 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import input_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.residents.acting import (
+    require_household_member,
+    require_household_record,
+    staff_or_resident_target,
+)
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
-from villagelink.tenants.service_orders import actions
+from villagelink.tenants.service_orders import actions, queries
 from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
@@ -105,13 +111,16 @@ def _order_payload(village: str, run: Callable[[], dict]) -> dict:
 
 @mutation.field("orderService")
 def resolve_order_service(_obj, info, input: dict) -> dict:
+    """基层点单: staff order for a resident they reach; a resident for their household."""
     ctx: RequestContext = info.context
-    village, slot_id = _target(ctx, input["slot"], "ServiceSlot", centre=False)
+    gid, resident = staff_or_resident_target(ctx, input["slot"], "ServiceSlot")
+    village, slot_id = gid.village, int(gid.key)
 
     def run() -> dict:
         resident_id = input_key(
             village, input["resident"], "Resident", "resident", "居民不存在或不在您的管辖范围内"
         )
+        require_household_member(ctx, village, resident, resident_id, "resident")
         return actions.do_order_service(
             ctx.tenant(village),
             ctx.actor,
@@ -156,22 +165,28 @@ def _centre_step(action: Callable) -> Callable:
 
 
 def _resident_step(action: Callable, names: tuple[str, ...]) -> Callable:
-    """cancel / rate: for the resident, by staff who reach them (grid workers: their grids)."""
+    """cancel / rate: for the resident, by staff who reach them (grid workers: their
+    grids), or by the resident themselves for their household's orders (群众评单)."""
 
     def resolve(_obj, info, input: dict) -> dict:
         ctx: RequestContext = info.context
-        village, order_id = _target(ctx, input["order"], "ServiceOrder", centre=False)
-        return _order_payload(
-            village,
-            lambda: action(
+        gid, resident = staff_or_resident_target(ctx, input["order"], "ServiceOrder")
+        village, order_id = gid.village, int(gid.key)
+
+        def run() -> dict:
+            if resident is not None:
+                found = queries.orders_by_ids(ctx.tenant(village), [order_id], allowed_grids=None)
+                require_household_record(ctx, village, resident, found.get(order_id), "order")
+            return action(
                 ctx.tenant(village),
                 ctx.actor,
                 village,
                 order_id,
                 _fields(input, names),
                 allowed_grids=ctx.allowed_grids(village),
-            ),
-        )
+            )
+
+        return _order_payload(village, run)
 
     return resolve
 

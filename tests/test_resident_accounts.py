@@ -15,11 +15,13 @@ from sqlalchemy import select, update
 
 from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
+from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants.requests.tables import requests as request_rows
 from villagelink.tenants.service_orders.tables import service_orders
 
 from .test_query_count import count_statements
+from .test_requests import ATTACH, UPLOAD, attach_photo
 
 REQUEST_ACCOUNT = """mutation($input: RequestResidentAccountInput!) {
   requestResidentAccount(input: $input) { state message userErrors { field message code } } }"""
@@ -614,3 +616,44 @@ def test_resident_orders_a_service_and_rates_it(db, gql, token, place, admin):
     rated = data(gql(RATE_ORDER, caller, {"id": order["id"]}))["rateServiceOrder"]
     assert rated["userErrors"] == []
     assert (rated["serviceOrder"]["state"], rated["serviceOrder"]["rating"]) == ("RATED", 5)
+
+
+def test_resident_attaches_photos_to_their_own_report(gql, client, settings, token, place, admin):
+    slug = place["slug"]
+    object_store(settings).ensure_bucket(slug)
+    caller = resident_token(token, slug, "photographer-1")
+    other = resident_token(token, slug, "photographer-2")
+    bind(gql, admin, place["me"], "photographer-1")
+    bind(gql, admin, place["other"], "photographer-2")
+    category = data(gql(CATEGORIES, admin, {"slug": slug}))["village"]["requestCategories"][0]["id"]
+    report = {
+        "village": slug,
+        "channel": "MINI_PROGRAM",
+        "category": category,
+        "description": "井盖丢失",
+    }
+    rid = data(gql(CREATE_REQUEST, caller, {"input": report}))["createRequest"]["request"]["id"]
+
+    attached = attach_photo(gql, client, caller, slug, rid)["data"]["attachFile"]
+    assert attached["userErrors"] == [] and attached["attachment"]["id"]
+    photos = data(
+        gql(
+            "{ me { resident { requests(first: 5) { edges { node { photos { id } } } } } } }",
+            caller,
+        )
+    )["me"]["resident"]["requests"]["edges"][0]["node"]["photos"]
+    assert [p["id"] for p in photos] == [attached["attachment"]["id"]]
+    theirs = attach_photo(gql, client, other, slug, rid)["data"]["attachFile"]
+    assert theirs["attachment"] is None and errors(theirs) == [("recordId", "NOT_FOUND")]
+
+    # Other purposes and other records are the village's.
+    upload = {
+        "village": slug,
+        "purpose": "NOTICE_ATTACHMENT",
+        "filename": "a.pdf",
+        "contentType": "application/pdf",
+        "size": 10,
+    }
+    assert code(gql(UPLOAD, caller, {"input": upload})) == "FORBIDDEN"
+    notice = {"village": slug, "key": "x", "recordType": "Notice", "recordId": rid}
+    assert code(gql(ATTACH, caller, {"input": notice})) == "FORBIDDEN"

@@ -340,6 +340,8 @@ declare_attachments(
     queries.request_exists,
     visible=seen_with_record(request_loader),
     writable=any_writer,
+    # A resident's photos of the problem they reported (their `request_scope`).
+    residents=True,
 )
 register_node_type(REQUEST_CATEGORY, fetch_by_int_key(_category_loader))
 register_node_type(ACTION_LIST, fetch_by_int_key(action_list_loader))

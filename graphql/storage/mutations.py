@@ -15,7 +15,11 @@ from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import IMAGE_TYPES
 from villagelink.tenants.attachments import actions
-from villagelink.tenants.attachments.declarations import AttachmentDeclaration, declaration
+from villagelink.tenants.attachments.declarations import (
+    AttachmentDeclaration,
+    declaration,
+    residents_purposes,
+)
 from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
@@ -40,7 +44,10 @@ def schedule_object_removal(ctx: RequestContext, village: str, attachment_ids: l
 def resolve_create_upload_url(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    ctx.require_write(village)
+    if ctx.resident_of(village) is None:
+        ctx.require_write(village)
+    elif input["purpose"] not in residents_purposes():
+        raise Forbidden("居民只能上传本人所报诉求的照片")
     data = {k: input[k] for k in ("purpose", "filename", "content_type", "size")}
 
     def run() -> dict:
@@ -65,10 +72,13 @@ def resolve_create_upload_url(_obj, info, input: dict) -> dict:
 def resolve_attach_file(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    ctx.require_write(village)
     record_type = input["record_type"]
-    record = _record_key(village, record_type, input["record_id"])
     declared = declaration(record_type)
+    if ctx.resident_of(village) is None:
+        ctx.require_write(village)
+    elif declared is None or not declared.residents:
+        raise Forbidden("居民只能为本人所报诉求添加照片")
+    record = _record_key(village, record_type, input["record_id"])
     if declared is not None and record is not None:
         record = _changeable(ctx, village, declared, record)
 

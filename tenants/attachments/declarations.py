@@ -56,6 +56,9 @@ class AttachmentDeclaration:
     exists: RecordExists
     visible: RecordsVisible
     writable: RecordWritable
+    # Whether residents (role `resident`) attach files to the records of this type they
+    # see, as well as the village's writers (a photo of the problem they report).
+    residents: bool = False
 
 
 _declared: dict[str, AttachmentDeclaration] = {}
@@ -68,6 +71,7 @@ def declare_attachments(
     *,
     visible: RecordsVisible = no_records,
     writable: RecordWritable = no_one,
+    residents: bool = False,
 ) -> AttachmentDeclaration:
     """Let records of `record_type` (the GraphQL type name) take files of `purposes`.
     `exists(conn, record_id)` is asked inside the village's transaction before
@@ -79,10 +83,15 @@ def declare_attachments(
     if unknown or not purposes:
         raise ValueError(f"unknown or no purposes for {record_type}: {sorted(unknown)}")
     declared = _declared[record_type] = AttachmentDeclaration(
-        record_type, purposes, exists, visible, writable
+        record_type, purposes, exists, visible, writable, residents
     )
     return declared
 
 
 def declaration(record_type: str) -> AttachmentDeclaration | None:
     return _declared.get(record_type)
+
+
+def residents_purposes() -> frozenset[str]:
+    """What residents may upload: the purposes of the types that take their files."""
+    return frozenset().union(*(d.purposes for d in _declared.values() if d.residents))

@@ -657,3 +657,93 @@ def test_resident_attaches_photos_to_their_own_report(gql, client, settings, tok
     assert code(gql(UPLOAD, caller, {"input": upload})) == "FORBIDDEN"
     notice = {"village": slug, "key": "x", "recordType": "Notice", "recordId": rid}
     assert code(gql(ATTACH, caller, {"input": notice})) == "FORBIDDEN"
+
+
+# -- volunteer team leaders ---------------------------------------------------------------
+
+CREATE_TEAM = """mutation($input: CreateVolunteerTeamInput!) { createVolunteerTeam(input: $input) {
+  team { id } userErrors { field code } } }"""
+TEAM_STEP = """mutation($id: ID!) { %s(input: {order: $id, note: "队长回复"}) {
+  serviceOrder { id state timeline { toState actorName } } userErrors { field code } } }"""
+TEAM_ORDERS = """{ me { resident { teamServiceOrders(first: 10) {
+  totalCount edges { node { id state } } } } } }"""
+
+
+def test_team_leader_answers_the_orders_dispatched_to_their_team(db, gql, token, place, admin):
+    slug = place["slug"]
+    leader = resident_token(token, slug, "leader-1")
+    other_leader = resident_token(token, slug, "leader-2")
+    member = resident_token(token, slug, "member-1")
+    bind(gql, admin, place["me"], "leader-1")
+    bind(gql, admin, place["other"], "leader-2")
+    bind(gql, admin, place["kin"], "member-1")
+
+    def team(name: str, person: Person) -> str:
+        made = data(
+            gql(
+                CREATE_TEAM, admin, {"input": {"village": slug, "name": name, "leader": person.gid}}
+            )
+        )["createVolunteerTeam"]
+        assert made["userErrors"] == [], made
+        return made["team"]["id"]
+
+    ours, theirs = team("理发志愿队", place["me"]), team("维修志愿队", place["other"])
+    item = data(
+        gql(CREATE_ITEM, admin, {"input": {"village": slug, "name": "理发", "category": "HAIRCUT"}})
+    )["createServiceItem"]["serviceItem"]
+    starts = datetime.now(UTC) + timedelta(days=2)
+    slot_input = {
+        "item": item["id"],
+        "startsAt": starts.isoformat(),
+        "endsAt": (starts + timedelta(hours=2)).isoformat(),
+        "capacity": 5,
+    }
+    slot = data(gql(CREATE_SLOT, admin, {"input": slot_input}))["createServiceSlot"]["serviceSlot"]
+    orders = []
+    for person in (place["other"], place["kin"]):
+        ordered = data(gql(ORDER, admin, {"slot": slot["id"], "resident": person.gid}))
+        order = ordered["orderService"]["serviceOrder"]
+        data(gql(DISPATCH_ORDER, admin, {"id": order["id"], "team": ours}))
+        orders.append(order["id"])
+
+    mine = data(gql(TEAM_ORDERS, leader))["me"]["resident"]["teamServiceOrders"]
+    assert sorted(e["node"]["id"] for e in mine["edges"]) == sorted(orders)
+    assert data(gql(TEAM_ORDERS, other_leader))["me"]["resident"]["teamServiceOrders"] == {
+        "totalCount": 0,
+        "edges": [],
+    }
+
+    # A leader of another team: not their order. A resident who leads none: refused.
+    elsewhere = data(gql(TEAM_STEP % "acceptServiceOrder", other_leader, {"id": orders[0]}))
+    assert errors(elsewhere["acceptServiceOrder"]) == [("order", "NOT_FOUND")]
+    assert code(gql(TEAM_STEP % "acceptServiceOrder", member, {"id": orders[0]})) == "FORBIDDEN"
+    # Dispatching stays the centre's.
+    assert code(gql(DISPATCH_ORDER, leader, {"id": orders[0], "team": theirs})) == "FORBIDDEN"
+
+    accepted = data(gql(TEAM_STEP % "acceptServiceOrder", leader, {"id": orders[0]}))
+    order = accepted["acceptServiceOrder"]["serviceOrder"]
+    assert order["state"] == "ACCEPTED"
+    assert order["timeline"][-1] == {"toState": "ACCEPTED", "actorName": "居民leader-1"}
+    done = data(gql(TEAM_STEP % "completeServiceOrder", leader, {"id": orders[0]}))
+    assert done["completeServiceOrder"]["serviceOrder"]["state"] == "COMPLETED"
+    declined = data(gql(TEAM_STEP % "declineServiceOrder", leader, {"id": orders[1]}))
+    assert declined["declineServiceOrder"]["serviceOrder"]["state"] == "DECLINED"
+    # Declined, the order is no longer the team's.
+    again = data(gql(TEAM_STEP % "acceptServiceOrder", leader, {"id": orders[1]}))
+    assert errors(again["acceptServiceOrder"]) == [("order", "NOT_FOUND")]
+
+    with db.platform() as conn:
+        actors = set(
+            conn.execute(
+                select(pm.audit_log.c.action, pm.audit_log.c.actor_sub).where(
+                    pm.audit_log.c.village == slug,
+                    pm.audit_log.c.action.like("service_order.%"),
+                    pm.audit_log.c.actor_sub == "leader-1",
+                )
+            ).all()
+        )
+    assert {a for a, _ in actors} == {
+        "service_order.accept",
+        "service_order.complete",
+        "service_order.decline",
+    }

@@ -35,11 +35,16 @@ from villagelink.graphql.health.types import resolve_health_readings, resolve_la
 from villagelink.graphql.notices.types import resolve_notices
 from villagelink.graphql.requests.types import resolve_requests
 from villagelink.graphql.residents.types import resident_loader
-from villagelink.graphql.service_orders.types import resolve_service_orders, resolve_service_slots
+from villagelink.graphql.service_orders.types import (
+    order_connection,
+    resolve_service_slots,
+)
+from villagelink.tenants.activities.queries import teams_led_by
 from villagelink.tenants.residents import account_actions as actions
 from villagelink.tenants.residents import accounts, queries
 from villagelink.tenants.residents.accounts import RESIDENT_ACCOUNT
 from villagelink.tenants.sensitive import mask_id_number, mask_phone
+from villagelink.tenants.service_orders.queries import OrderFilter
 from villagelink.tenants.user_errors import ActionFailed
 
 village_type = ObjectType("Village")
@@ -194,8 +199,16 @@ def resolve_self_service_slots(me: dict, info, first=None, after=None, filter=No
 
 @self_type.field("serviceOrders")
 def resolve_self_service_orders(me: dict, info, first=None, after=None):
-    mine = {"resident": encode_id("Resident", me["village"], me["id"])}
-    return resolve_service_orders({"slug": me["village"]}, info, first, after, mine)
+    mine = OrderFilter(resident_id=me["id"])
+    return order_connection(info.context, me["village"], first, after, mine)
+
+
+@self_type.field("teamServiceOrders")
+def resolve_self_team_orders(me: dict, info, first=None, after=None, state=None):
+    ctx: RequestContext = info.context
+    teams = teams_led_by(ctx.tenant(me["village"]), me["id"])
+    flt = OrderFilter(state=state, team_ids=teams)
+    return order_connection(ctx, me["village"], first, after, flt)
 
 
 # Their own points and readings, through the Resident type's resolvers: the record at

@@ -1,11 +1,12 @@
 """Service order mutations: resolve IDs and reach, call the action, shape the payload.
 
-Who may do what: the catalogue, the slots and the centre's steps (dispatch, and
-accept / decline / complete, which the centre records for the volunteer team) need
-a whole-village writer (village admin, platform admin). Ordering, cancelling and
-rating may also be done by a grid worker, for residents of their grids, and by a
-resident (role `resident`, bound) for their own household. Read-only roles,
-integrators included, get FORBIDDEN.
+Who may do what: the catalogue, the slots and dispatching need a whole-village
+writer (village admin, platform admin). Accept / decline / complete are the
+volunteer team's: its leader's own account (a bound resident who leads the team)
+for the orders dispatched to their team, or the centre recording the team's answer.
+Ordering, cancelling and rating may also be done by a grid worker, for residents of
+their grids, and by a resident (role `resident`, bound) for their own household.
+Read-only roles, integrators included, get FORBIDDEN.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from villagelink.graphql.residents.acting import (
     staff_or_resident_target,
 )
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
+from villagelink.tenants.activities.queries import teams_led_by
 from villagelink.tenants.service_orders import actions, queries
 from villagelink.tenants.user_errors import ActionFailed
 
@@ -44,10 +46,10 @@ def _require_centre(ctx: RequestContext, village: str) -> None:
         raise Forbidden("only the village's service centre (village admin) may do this")
 
 
-def _target(ctx: RequestContext, raw: str, type_name: str, *, centre: bool) -> tuple[str, int]:
-    """The village and key of the object a mutation changes, once the caller may write there."""
-    check = (lambda village: _require_centre(ctx, village)) if centre else ctx.require_write
-    gid = target_id(raw, type_name, check)
+def _target(ctx: RequestContext, raw: str, type_name: str) -> tuple[str, int]:
+    """The village and key of the object a centre's mutation changes, once the caller
+    is the village's centre."""
+    gid = target_id(raw, type_name, lambda village: _require_centre(ctx, village))
     return gid.village, int(gid.key)
 
 
@@ -75,7 +77,7 @@ def resolve_create_service_item(_obj, info, input: dict) -> dict:
 @mutation.field("updateServiceItem")
 def resolve_update_service_item(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    village, item_id = _target(ctx, input["id"], "ServiceItem", centre=True)
+    village, item_id = _target(ctx, input["id"], "ServiceItem")
     changes = _fields(input, ("name", "category", "description", "active"))
     return _payload(
         "service_item",
@@ -90,7 +92,7 @@ def resolve_update_service_item(_obj, info, input: dict) -> dict:
 @mutation.field("createServiceSlot")
 def resolve_create_service_slot(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    village, item_id = _target(ctx, input["item"], "ServiceItem", centre=True)
+    village, item_id = _target(ctx, input["item"], "ServiceItem")
     data = _fields(input, ("starts_at", "ends_at", "capacity"))
     return _payload(
         "service_slot",
@@ -137,7 +139,7 @@ def resolve_order_service(_obj, info, input: dict) -> dict:
 @mutation.field("dispatchServiceOrder")
 def resolve_dispatch_service_order(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    village, order_id = _target(ctx, input["order"], "ServiceOrder", centre=True)
+    village, order_id = _target(ctx, input["order"], "ServiceOrder")
 
     def run() -> dict:
         team_id = input_key(village, input["team"], VOLUNTEER_TEAM, "team", "志愿服务队不存在")
@@ -148,16 +150,31 @@ def resolve_dispatch_service_order(_obj, info, input: dict) -> dict:
     return _order_payload(village, run)
 
 
-def _centre_step(action: Callable) -> Callable:
-    """accept / decline / complete: the centre records the team's answer."""
+def _team_step(action: Callable) -> Callable:
+    """accept / decline / complete: the team's leader (a resident whose account is bound
+    to the team's leader) answers for their team, so the timeline names who acted; or
+    the centre records the team's answer given by phone."""
 
     def resolve(_obj, info, input: dict) -> dict:
         ctx: RequestContext = info.context
-        village, order_id = _target(ctx, input["order"], "ServiceOrder", centre=True)
+        gid, resident = staff_or_resident_target(ctx, input["order"], "ServiceOrder")
+        village, order_id = gid.village, int(gid.key)
+        teams = None
+        if resident is None:
+            _require_centre(ctx, village)
+        else:
+            teams = teams_led_by(ctx.tenant(village), resident["id"])
+            if not teams:
+                raise Forbidden("只有志愿服务队队长可以接单、拒单和完成订单")
         return _order_payload(
             village,
             lambda: action(
-                ctx.tenant(village), ctx.actor, village, order_id, _fields(input, ("note",))
+                ctx.tenant(village),
+                ctx.actor,
+                village,
+                order_id,
+                _fields(input, ("note",)),
+                teams=teams,
             ),
         )
 
@@ -191,9 +208,9 @@ def _resident_step(action: Callable, names: tuple[str, ...]) -> Callable:
     return resolve
 
 
-mutation.set_field("acceptServiceOrder", _centre_step(actions.do_accept_service_order))
-mutation.set_field("declineServiceOrder", _centre_step(actions.do_decline_service_order))
-mutation.set_field("completeServiceOrder", _centre_step(actions.do_complete_service_order))
+mutation.set_field("acceptServiceOrder", _team_step(actions.do_accept_service_order))
+mutation.set_field("declineServiceOrder", _team_step(actions.do_decline_service_order))
+mutation.set_field("completeServiceOrder", _team_step(actions.do_complete_service_order))
 mutation.set_field("cancelServiceOrder", _resident_step(actions.do_cancel_service_order, ("note",)))
 mutation.set_field(
     "rateServiceOrder", _resident_step(actions.do_rate_service_order, ("rating", "comment"))

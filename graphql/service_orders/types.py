@@ -155,7 +155,6 @@ def _announce_orders(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
 
 @village_type.field("serviceOrders")
 def resolve_service_orders(village: dict, info, first=None, after=None, filter=None):
-    ctx: RequestContext = info.context
     slug = village["slug"]
     raw = filter or {}
     flt = queries.OrderFilter(
@@ -164,6 +163,11 @@ def resolve_service_orders(village: dict, info, first=None, after=None, filter=N
         team_id=filter_key(raw.get("team"), VOLUNTEER_TEAM, slug),
         resident_id=filter_key(raw.get("resident"), "Resident", slug),
     )
+    return order_connection(info.context, slug, first, after, flt)
+
+
+def order_connection(ctx: RequestContext, slug: str, first, after, flt: queries.OrderFilter):
+    """A page of the village's orders the filter picks, within the caller's grids."""
     conn = ctx.tenant(slug)
     grids = ctx.allowed_grids(slug)
     return _connection(

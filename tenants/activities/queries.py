@@ -196,6 +196,14 @@ def team_count(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(volunteer_teams)).scalar_one()
 
 
+def teams_led_by(conn: Connection, resident_id: int) -> frozenset[int]:
+    """The teams a resident leads (队长): whose dispatched service orders they answer."""
+    t = volunteer_teams
+    return frozenset(
+        conn.execute(select(t.c.id).where(t.c.leader_resident_id == resident_id)).scalars()
+    )
+
+
 def teams_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     query = select(volunteer_teams).where(volunteer_teams.c.id.in_(list(ids)))
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}

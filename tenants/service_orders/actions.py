@@ -317,13 +317,16 @@ def _step(
     allowed_grids: Grids,
     changes: dict[str, Any] | None = None,
     team_id: int | None = None,
+    teams: frozenset[int] | None = None,
 ) -> dict:
     """Move an order to `to_state` if its current state allows it. The order's row is
-    locked first, so two concurrent steps cannot both start from the same state."""
+    locked first, so two concurrent steps cannot both start from the same state; a team
+    leader (`teams`: those they lead) reaches only the orders dispatched to their team,
+    checked under that lock, so a re-dispatch cannot slip between check and step."""
     order = queries.orders_by_ids(conn, [order_id], allowed_grids=allowed_grids, lock=True).get(
         order_id
     )
-    if order is None:
+    if order is None or (teams is not None and order["volunteer_team_id"] not in teams):
         raise _refuse("order", "订单不存在或不在您的管辖范围内", NOT_FOUND)
     name, label = STEPS[to_state]
     if order["state"] not in TRANSITIONS[to_state]:
@@ -388,14 +391,29 @@ def do_dispatch_service_order(
 
 
 def do_accept_service_order(
-    conn: Connection, actor: Actor, village: str, order_id: int, data: dict[str, Any]
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    order_id: int,
+    data: dict[str, Any],
+    *,
+    teams: frozenset[int] | None = None,
 ) -> dict:
-    """志愿组织接单, recorded by the centre for the team."""
-    return _step(conn, actor, village, order_id, ACCEPTED, note=_note(data), allowed_grids=None)
+    """志愿组织接单, by the team's leader (`teams`: those they lead) or recorded by the
+    centre for the team (None)."""
+    return _step(
+        conn, actor, village, order_id, ACCEPTED, note=_note(data), allowed_grids=None, teams=teams
+    )
 
 
 def do_decline_service_order(
-    conn: Connection, actor: Actor, village: str, order_id: int, data: dict[str, Any]
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    order_id: int,
+    data: dict[str, Any],
+    *,
+    teams: frozenset[int] | None = None,
 ) -> dict:
     """The team declines: the order waits for the centre to dispatch it to another team."""
     return _step(
@@ -407,13 +425,22 @@ def do_decline_service_order(
         note=_note(data),
         allowed_grids=None,
         changes={"volunteer_team_id": None},
+        teams=teams,
     )
 
 
 def do_complete_service_order(
-    conn: Connection, actor: Actor, village: str, order_id: int, data: dict[str, Any]
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    order_id: int,
+    data: dict[str, Any],
+    *,
+    teams: frozenset[int] | None = None,
 ) -> dict:
-    return _step(conn, actor, village, order_id, COMPLETED, note=_note(data), allowed_grids=None)
+    return _step(
+        conn, actor, village, order_id, COMPLETED, note=_note(data), allowed_grids=None, teams=teams
+    )
 
 
 def do_cancel_service_order(

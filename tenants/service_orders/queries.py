@@ -46,6 +46,8 @@ class OrderFilter:
     item_id: int | None = None
     team_id: int | None = None
     resident_id: int | None = None
+    # Dispatched to one of these teams (a team leader's orders); None: any.
+    team_ids: frozenset[int] | None = None
 
 
 def _page(conn: Connection, query: Select, table, after_id: int | None, limit: int) -> list[dict]:
@@ -142,6 +144,8 @@ def _orders(flt: OrderFilter, allowed_grids: Grids) -> Select:
         query = query.where(o.c.volunteer_team_id == flt.team_id)
     if flt.resident_id is not None:
         query = query.where(o.c.resident_id == flt.resident_id)
+    if flt.team_ids is not None:
+        query = query.where(o.c.volunteer_team_id.in_(sorted(flt.team_ids)))
     return query
 
 

@@ -17,6 +17,7 @@ from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
+from villagelink.tenants.activities.tables import activity_occurrences
 from villagelink.tenants.requests.tables import requests as request_rows
 from villagelink.tenants.service_orders.tables import service_orders
 
@@ -419,7 +420,7 @@ def test_resident_reports_a_problem_and_rates_it(db, gql, token, place, admin):
     assert (rated["request"]["state"], rated["request"]["rating"]) == ("CLOSED", 5)
 
 
-def test_resident_signs_up_their_household_only(gql, token, place, admin):
+def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
     slug = place["slug"]
     caller = resident_token(token, slug, "joiner-1")
     other = resident_token(token, slug, "joiner-2")
@@ -462,6 +463,19 @@ def test_resident_signs_up_their_household_only(gql, token, place, admin):
     ]
     hours = data(gql(CHECK_IN, caller, {"id": own_id, "hours": 8}))["checkInToActivity"]
     assert errors(hours) == [("volunteerHours", "INVALID")]
+    assert errors(data(gql(CHECK_IN, other, {"id": own_id}))["checkInToActivity"]) == [
+        ("signUp", "NOT_FOUND")
+    ]
+    with db.tenant(slug) as conn:
+        # The session begins within the hour: check-in is open.
+        conn.execute(
+            update(activity_occurrences).values(
+                starts_at=datetime.now(UTC) + timedelta(minutes=30),
+                ends_at=datetime.now(UTC) + timedelta(minutes=120),
+            )
+        )
+    checked = data(gql(CHECK_IN, caller, {"id": own_id}))["checkInToActivity"]
+    assert checked["userErrors"] == [] and checked["signUp"]["state"] == "CHECKED_IN"
     cancelled = data(gql(CANCEL, caller, {"id": kin_id}))["cancelActivitySignUp"]
     assert cancelled["signUp"]["state"] == "CANCELLED"
     # Running activities stays the village's.
@@ -747,3 +761,64 @@ def test_team_leader_answers_the_orders_dispatched_to_their_team(db, gql, token,
         "service_order.complete",
         "service_order.decline",
     }
+
+
+TEAM_ORDER_PAGE = """query($first: Int!) { me { resident { teamServiceOrders(first: $first) {
+  edges { node { id state item { name } slot { startsAt } team { name }
+    timeline { toState actorName } } } } } } }"""
+
+
+def test_team_order_list_statement_count_is_pinned_and_flat(app, gql, token, place, admin):
+    slug = place["slug"]
+    leader = resident_token(token, slug, "counted-leader")
+    bind(gql, admin, place["me"], "counted-leader")
+    team = data(
+        gql(
+            CREATE_TEAM,
+            admin,
+            {"input": {"village": slug, "name": "计数志愿队", "leader": place["me"].gid}},
+        )
+    )["createVolunteerTeam"]["team"]["id"]
+    item = data(
+        gql(CREATE_ITEM, admin, {"input": {"village": slug, "name": "磨刀", "category": "OTHER"}})
+    )["createServiceItem"]["serviceItem"]
+    starts = datetime.now(UTC) + timedelta(days=3)
+    slot = data(
+        gql(
+            CREATE_SLOT,
+            admin,
+            {
+                "input": {
+                    "item": item["id"],
+                    "startsAt": starts.isoformat(),
+                    "endsAt": (starts + timedelta(hours=2)).isoformat(),
+                    "capacity": 50,
+                }
+            },
+        )
+    )["createServiceSlot"]["serviceSlot"]
+    r = tm.residents
+    with app.extensions["villagelink"].db.tenant(slug) as conn:
+        ids = conn.execute(select(r.c.id).order_by(r.c.id).limit(6)).scalars().all()
+    for resident_id in ids:
+        ordered = data(
+            gql(
+                ORDER,
+                admin,
+                {"slot": slot["id"], "resident": encode_id("Resident", slug, resident_id)},
+            )
+        )["orderService"]["serviceOrder"]
+        data(gql(DISPATCH_ORDER, admin, {"id": ordered["id"], "team": team}))
+
+    def run(first: int) -> list[str]:
+        with count_statements(app.extensions["villagelink"].db.engine) as statements:
+            found = data(gql(TEAM_ORDER_PAGE, leader, {"first": first}))
+        assert len(found["me"]["resident"]["teamServiceOrders"]["edges"]) == first
+        return statements
+
+    run(1)  # warm the pool
+    two, six = run(2), run(6)
+    assert len(two) == len(six), "\n".join(six)
+    # access, villages, SET LOCAL ROLE, the binding, the teams led, the page, items,
+    # slots, whether the teams table exists, teams, timelines
+    assert len(six) == 11, "\n".join(six)

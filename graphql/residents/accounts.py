@@ -123,24 +123,8 @@ def resolve_me_resident(_me: dict, info) -> dict | None:
     own = _own(ctx)
     if own is None:
         return None
-    slug, found = own
-    conn = ctx.tenant(slug)
-    record = queries.residents_by_ids(conn, [found["id"]], allowed_grids=None)[found["id"]]
-    household = None
-    members: list[dict] = []
-    if record["household_id"] is not None:
-        household = queries.households_by_ids(conn, [record["household_id"]], allowed_grids=None)
-        household = household.get(record["household_id"])
-        members = queries.members_by_household(conn, [record["household_id"]]).get(
-            record["household_id"], []
-        )
-    return {
-        **record,
-        "village": slug,
-        "village_name": ctx.village(slug, also=ctx.access.residents)["name"],
-        "household_row": household,
-        "members": members,
-    }
+    slug, record = own
+    return {**record, "village": slug}
 
 
 @me_type.field("residentAccountState")
@@ -156,9 +140,6 @@ def resolve_me_account_state(_me: dict, info) -> str | None:
 self_type.set_field("id", lambda me, *_: encode_id("Resident", me["village"], me["id"]))
 self_type.set_field("idNumber", lambda me, *_: mask_id_number(me["id_number"]))
 self_type.set_field(
-    "address", lambda me, *_: me["household_row"]["address"] if me["household_row"] else None
-)
-self_type.set_field(
     "household",
     lambda me, *_: (
         encode_id("Household", me["village"], me["household_id"])
@@ -168,8 +149,28 @@ self_type.set_field(
 )
 
 
+@self_type.field("villageName")
+def resolve_self_village_name(me: dict, info) -> str:
+    ctx: RequestContext = info.context
+    return ctx.village(me["village"], also=ctx.access.residents)["name"]
+
+
+@self_type.field("address")
+def resolve_self_address(me: dict, info) -> str | None:
+    if me["household_id"] is None:
+        return None
+    conn = info.context.tenant(me["village"])
+    found = queries.households_by_ids(conn, [me["household_id"]], allowed_grids=None)
+    return found[me["household_id"]]["address"] if me["household_id"] in found else None
+
+
 @self_type.field("members")
-def resolve_self_members(me: dict, _info) -> list[dict]:
+def resolve_self_members(me: dict, info) -> list[dict]:
+    if me["household_id"] is None:
+        rows = [me]
+    else:
+        conn = info.context.tenant(me["village"])
+        rows = queries.members_by_household(conn, [me["household_id"]]).get(me["household_id"], [])
     return [
         {
             "id": encode_id("Resident", me["village"], member["id"]),
@@ -178,7 +179,7 @@ def resolve_self_members(me: dict, _info) -> list[dict]:
             "id_number": mask_id_number(member["id_number"]),
             "phone": mask_phone(member["phone"]),
         }
-        for member in me["members"]
+        for member in rows
     ]
 
 

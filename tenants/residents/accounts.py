@@ -75,11 +75,11 @@ resident_accounts = Table(
 
 
 def bound_resident(conn: Connection, account_sub: str) -> dict | None:
-    """The active resident record the account acts for (id and household), or None."""
+    """The active resident record the account acts for, or None."""
     r = m.residents
     row = (
         conn.execute(
-            select(r.c.id, r.c.household_id)
+            select(r)
             .join(resident_accounts, resident_accounts.c.resident_id == r.c.id)
             .where(
                 resident_accounts.c.account_sub == account_sub,

@@ -7,14 +7,18 @@ of reach. Tokens come from the development issuer, as the other API tests mint t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select, update
 
 from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
+from villagelink.platform.identity.dev_issuer import RESIDENTS_CLIENT
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants.activities.tables import activity_occurrences
@@ -24,6 +28,7 @@ from villagelink.tenants.service_orders.tables import service_orders
 from .test_query_count import count_statements
 from .test_requests import ATTACH, UPLOAD, attach_photo
 
+REALM_FILE = Path(__file__).parent.parent / "platform" / "identity" / "realm-villagelink.json"
 REQUEST_ACCOUNT = """mutation($input: RequestResidentAccountInput!) {
   requestResidentAccount(input: $input) { state message userErrors { field message code } } }"""
 ACCOUNT_FIELDS = """id account username state source verification decidedBy reason
@@ -822,3 +827,19 @@ def test_team_order_list_statement_count_is_pinned_and_flat(app, gql, token, pla
     # access, villages, SET LOCAL ROLE, the binding, the teams led, the page, items,
     # slots, whether the teams table exists, teams, timelines
     assert len(six) == 11, "\n".join(six)
+
+
+def test_residents_app_is_a_public_pkce_client_of_the_realm():
+    """The residents' app signs residents in as themselves: a public client with the
+    code flow and PKCE S256 only, redirecting to the gateway's /h5/ pages."""
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    assert "resident" in {role["name"] for role in realm["roles"]["realm"]}
+    [app] = [c for c in realm["clients"] if c["clientId"] == RESIDENTS_CLIENT]
+    assert app["publicClient"] is True and app["standardFlowEnabled"] is True
+    assert not app["directAccessGrantsEnabled"] and not app["serviceAccountsEnabled"]
+    assert not app["implicitFlowEnabled"]
+    assert app["attributes"]["pkce.code.challenge.method"] == "S256"
+    assert app["redirectUris"] and all(urlsplit(uri).path == "/h5/*" for uri in app["redirectUris"])
+    mappers = {m["protocolMapper"]: m["config"] for m in app["protocolMappers"]}
+    assert mappers["oidc-audience-mapper"]["included.client.audience"] == "villagelink-api"
+    assert mappers["oidc-group-membership-mapper"]["claim.name"] == "groups"

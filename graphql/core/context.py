@@ -27,7 +27,7 @@ from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import wrote_outbox
-from villagelink.tenants.residents.accounts import bound_resident
+from villagelink.tenants.resident_accounts.queries import bound_resident
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,10 @@ from villagelink.graphql.service_orders.types import (
     resolve_service_slots,
 )
 from villagelink.tenants.activities.queries import teams_led_by
-from villagelink.tenants.residents import account_actions as actions
-from villagelink.tenants.residents import accounts, queries
-from villagelink.tenants.residents.accounts import RESIDENT_ACCOUNT
+from villagelink.tenants.resident_accounts import actions
+from villagelink.tenants.resident_accounts import queries as accounts
+from villagelink.tenants.resident_accounts.tables import RESIDENT_ACCOUNT
+from villagelink.tenants.residents import queries
 from villagelink.tenants.sensitive import mask_id_number, mask_phone
 from villagelink.tenants.service_orders.queries import OrderFilter
 from villagelink.tenants.user_errors import ActionFailed

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, func, select
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import messages, phone_field
-from villagelink.tenants.residents.accounts import (
+from villagelink.tenants.resident_accounts.queries import account_of, accounts_by_ids
+from villagelink.tenants.resident_accounts.tables import (
     BOUND,
     BY_ADMIN,
     BY_REQUEST,
@@ -25,8 +26,6 @@ from villagelink.tenants.residents.accounts import (
     REJECTED,
     RESIDENT_ACCOUNT,
     UNBOUND,
-    account_of,
-    accounts_by_ids,
     resident_accounts,
 )
 from villagelink.tenants.residents.validation import check_id_number

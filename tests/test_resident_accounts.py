@@ -14,6 +14,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import select, update
 
 from villagelink.graphql.core.ids import encode_id
@@ -22,9 +24,12 @@ from villagelink.platform.identity.dev_issuer import RESIDENTS_CLIENT
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants.activities.tables import activity_occurrences
+from villagelink.tenants.models import metadata
 from villagelink.tenants.requests.tables import requests as request_rows
+from villagelink.tenants.resident_accounts.tables import resident_accounts
 from villagelink.tenants.service_orders.tables import service_orders
 
+from .test_activities import _table_of
 from .test_query_count import count_statements
 from .test_requests import ATTACH, UPLOAD, attach_photo
 
@@ -843,3 +848,12 @@ def test_residents_app_is_a_public_pkce_client_of_the_realm():
     mappers = {m["protocolMapper"]: m["config"] for m in app["protocolMappers"]}
     assert mappers["oidc-audience-mapper"]["included.client.audience"] == "villagelink-api"
     assert mappers["oidc-group-membership-mapper"]["claim.name"] == "groups"
+
+
+def test_migration_creates_what_the_table_describes(db, village):
+    with db.tenant(village.slug) as conn:
+        context = MigrationContext.configure(conn, opts={"compare_server_default": False})
+        differences = [
+            d for d in compare_metadata(context, metadata) if _table_of(d) == resident_accounts.name
+        ]
+    assert differences == []

@@ -93,16 +93,20 @@ def _observe(operation: str, started: float, body: dict) -> None:
 
 
 def _negotiate() -> str:
-    """The media type of the answer: the spec's own when asked for, JSON otherwise."""
+    """The media type of the answer: the spec's own when the client names it, JSON otherwise.
+
+    A wildcard (`*/*`, `application/*`) or no Accept at all gets JSON, as the spec asks: only a
+    client that names `application/graphql-response+json` is known to read its status codes.
+    """
     accept = request.accept_mimetypes
     if not request.headers.get("Accept"):
         return JSON
-    best = accept.best_match([GRAPHQL_RESPONSE, JSON])
-    if best is None:
-        raise HttpFailure(
-            406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST
-        )
-    return best
+    named = {value.lower() for value, quality in accept if quality > 0}
+    if GRAPHQL_RESPONSE in named and accept.quality(GRAPHQL_RESPONSE) >= accept.quality(JSON):
+        return GRAPHQL_RESPONSE
+    if accept.quality(JSON) > 0:
+        return JSON
+    raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST)
 
 
 def _respond(status: int, body: dict, media: str, request_id: str) -> Response:

@@ -4,6 +4,7 @@ whose request is stuck replaced by gunicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -154,8 +155,8 @@ def test_introspection_counts_toward_cost(client, admin_headers):
 def test_a_request_past_its_deadline_stops_with_deadline_exceeded(settings, db, demo_region):
     slug = demo_region.slugs[0]
     query = (
-        '{ village(slug: "%s") { residents(first: 100) { edges { node { name '
-        "household { members { name } } } } } } }" % slug
+        f'{{ village(slug: "{slug}") {{ residents(first: 100) {{ edges {{ node {{ name '
+        "household { members { name } } } } } } }"
     )
     headers = {"Authorization": f"Bearer {mint_for_role(settings, 'village-admin', village=slug)}"}
     # The same document answers in full with the default deadline ...
@@ -230,12 +231,11 @@ def test_a_worker_with_a_stuck_request_is_replaced(settings, db, tmp_path):
 
 
 def _post_ignoring_errors(url: str, headers: dict) -> None:
-    try:
+    # The worker serving it is killed: the connection drops.
+    with contextlib.suppress(requests.RequestException):
         requests.post(
             f"{url}/graphql", json={"query": "{ villages { slug } }"}, headers=headers, timeout=60
         )
-    except requests.RequestException:
-        pass  # the worker serving it is killed: the connection drops
 
 
 def _wait(condition, within: float = 20) -> None:

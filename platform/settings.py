@@ -50,7 +50,8 @@ class Settings:
     # Gateway limits.
     max_body_bytes: int = 1024 * 1024
     max_query_depth: int = 10
-    max_query_cost: int = 5000
+    # Values an answer may hold, lists at their page or assumed size (graphql/core/limits.py).
+    max_query_cost: int = 50000
     max_page_size: int = 100
     statement_timeout_ms: int = 5000
     # Past this, a request's remaining fields fail with DEADLINE_EXCEEDED.
@@ -137,7 +138,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_bucket_prefix=get("S3_BUCKET_PREFIX", "vl-"),
         max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 1024 * 1024),
         max_query_depth=num("GRAPHQL_MAX_DEPTH", 10),
-        max_query_cost=num("GRAPHQL_MAX_COST", 5000),
+        max_query_cost=num("GRAPHQL_MAX_COST", 50000),
         max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),
         statement_timeout_ms=num("DB_STATEMENT_TIMEOUT_MS", 5000),
         request_deadline_ms=num("GRAPHQL_DEADLINE_MS", 20000),

@@ -127,6 +127,8 @@ def admin_headers(settings):
 
 def test_a_fragment_bomb_of_30_levels_is_refused_in_well_under_a_second(client, admin_headers):
     document = _bomb(30)
+    # Warm: the schema is built on the first request, which is not what is timed here.
+    client.post("/graphql", json={"query": "{ __typename }"}, headers=admin_headers)
     started = time.perf_counter()
     response = client.post("/graphql", json={"query": document}, headers=admin_headers)
     elapsed = time.perf_counter() - started

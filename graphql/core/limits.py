@@ -4,9 +4,9 @@ The cost of a document is the number of values its answer can hold: every field 
 each time it can appear, so what is selected under a list counts once per item. A list field's
 size comes from the SDL: the `first` it is asked for (its default page when absent), or the
 `@listSize(assumedSize:)` it declares; `edges` repeat their connection's page and add nothing.
-Introspection counts too: a `__schema` costs the number of types in the schema and a `__type`
-the size of the largest type, whatever is selected under them (bounded by the schema), so one
-full introspection passes and a document of many `__schema` aliases does not.
+Introspection counts too: a `__schema` costs what a full introspection of this schema answers
+(some 20,000 values) and a `__type` what the largest type's does, whatever is selected under
+them, so one full introspection passes and a document of a few `__schema` aliases does not.
 
 Both measures are linear in the document: a fragment is measured once and its numbers reused
 wherever it is spread (a fragment's cost under a list of n items is n times its own), so a
@@ -35,8 +35,10 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
     VariableNode,
+    get_introspection_query,
     get_named_type,
     get_nullable_type,
+    graphql_sync,
     is_list_type,
 )
 from villagelink.graphql.core.errors import GRAPHQL_VALIDATION_FAILED, DeadlineExceeded
@@ -79,13 +81,19 @@ def assumed_size(definition: GraphQLField) -> int | None:
 
 @cache
 def _introspection_sizes(schema: GraphQLSchema) -> dict[str, int]:
-    """What introspection costs in this schema: `__schema` lists every type, and a type has at
-    most as many fields (or enum values) as the largest one."""
-    widest = max(
-        len(getattr(named, "fields", None) or getattr(named, "values", None) or ())
-        for named in schema.type_map.values()
-    )
-    return {"__schema": len(schema.type_map), "__type": widest}
+    """The values a full introspection of the schema answers, and those of its largest type:
+    measured once by running it, so the cost grows with the schema by itself."""
+    answer = graphql_sync(schema, get_introspection_query()).data or {}
+    types = answer["__schema"]["types"]
+    return {"__schema": _values(answer), "__type": max(_values(named) for named in types)}
+
+
+def _values(answer: Any) -> int:
+    if isinstance(answer, dict):
+        return sum(_values(value) for value in answer.values()) or 1
+    if isinstance(answer, list):
+        return sum(_values(value) for value in answer) or 1
+    return 1
 
 
 @dataclass

@@ -22,7 +22,7 @@ from graphql import (
     is_object_type,
 )
 from villagelink.graphql.core.schema import executable_schema
-from villagelink.graphql.core.sensitive import sensitive_kind
+from villagelink.graphql.core.sensitive import sensitive_marking
 from villagelink.platform import models as pm
 from villagelink.platform.identity.dev_issuer import mint_for_role
 
@@ -41,13 +41,15 @@ def _object_fields():
 
 
 def test_every_marked_field_is_guarded_and_takes_unmasked_and_reason():
-    marked = [(t, n, d) for t, n, d in _object_fields() if sensitive_kind(d)]
+    marked = [(t, n, d, sensitive_marking(d)) for t, n, d in _object_fields()]
+    marked = [(t, n, d, m) for t, n, d, m in marked if m]
     assert len(marked) >= 9
-    for parent, name, definition in marked:
+    for parent, name, definition, marking in marked:
         where = f"{parent.name}.{name}"
-        assert getattr(definition.resolve, "guards_sensitive", None) == sensitive_kind(
-            definition
-        ), where
+        assert getattr(definition.resolve, "guards_sensitive", None) == marking.kind, where
+        if marking.for_contact:
+            assert not definition.args, where
+            continue
         assert set(definition.args) >= {"unmasked", "reason"}, where
         default = definition.args["unmasked"].ast_node.default_value
         assert default is not None and default.value is False, where
@@ -59,7 +61,7 @@ def test_every_field_named_like_a_phone_or_id_number_is_marked():
         for parent, name, definition in _object_fields()
         if SENSITIVE_NAME.search(name)
         and is_leaf_type(get_named_type(definition.type))
-        and not sensitive_kind(definition)
+        and not sensitive_marking(definition)
     ]
     assert unmarked == []
 
@@ -82,7 +84,7 @@ def _selection(named, depth: int, seen: frozenset[str]) -> str:
             and (arg.ast_node is None or arg.ast_node.default_value is None)
             and a != "first"
         ]
-        if required or sensitive_kind(definition):
+        if required or sensitive_marking(definition):
             continue
         arguments = "(first: 3)" if "first" in definition.args else ""
         target = get_named_type(definition.type)

@@ -1,7 +1,9 @@
 """One rule for every field that carries an ID number or a phone.
 
 The SDL marks such a field `@sensitive(kind: ID_NUMBER | PHONE)`; every marked field takes
-`unmasked: Boolean = false, reason: String`. `guard_sensitive_fields` wraps the resolver of each
+`unmasked: Boolean = false, reason: String`, except a number given to be called
+(`forContact: true`: an emergency contact, a resource's contact), shown whole to whoever may
+read its record. `guard_sensitive_fields` wraps the resolver of each
 marked field, once, when the schema is built: the field's own resolver only fetches the whole
 value, and the guard decides what the caller sees. Masked for everyone by default; whole only
 with `unmasked: true`, a reason (`tenants/sensitive.is_reason`) and the right to unmask in the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -33,13 +36,22 @@ MASKS: dict[str, Callable[[str | None], str | None]] = {
 }
 
 
-def sensitive_kind(definition: GraphQLField) -> str | None:
-    """The `kind` of the field's `@sensitive` directive, or None when it is not marked."""
+@dataclass(frozen=True)
+class Marking:
+    """A field's `@sensitive` directive."""
+
+    kind: str  # ID_NUMBER or PHONE
+    for_contact: bool
+
+
+def sensitive_marking(definition: GraphQLField) -> Marking | None:
+    """The field's `@sensitive` directive, or None when the field is not marked."""
     node = definition.ast_node
     for directive in (node.directives if node else None) or ():
         if directive.name.value == SENSITIVE:
-            [argument] = directive.arguments
-            return argument.value.value  # an EnumValueNode: ID_NUMBER or PHONE
+            # EnumValueNode and BooleanValueNode both hold their literal in `.value`.
+            given = {argument.name.value: argument.value.value for argument in directive.arguments}
+            return Marking(kind=given["kind"], for_contact=given.get("forContact", False))
     return None
 
 
@@ -50,6 +62,7 @@ def _snake(name: str) -> str:
 def _guarded(
     resolve: Callable[..., Any], kind: str, type_name: str, field_name: str
 ) -> Callable[..., Any]:
+    """Masked unless unmasked with a reason by the record's village admin, and audited."""
     mask = MASKS[kind]
     action = f"{_snake(type_name)}.read_unmasked"
     column = _snake(field_name)
@@ -72,6 +85,17 @@ def _guarded(
     return resolve_sensitive
 
 
+def _for_contact(resolve: Callable[..., Any], kind: str) -> Callable[..., Any]:
+    """Whole to whoever may read the record: reaching the record is the rule (and its
+    read is audited where the record's own rule says so)."""
+
+    def resolve_contact(parent: Any, info: Any, **arguments: Any) -> Any:
+        return resolve(parent, info, **arguments)
+
+    resolve_contact.guards_sensitive = kind  # type: ignore[attr-defined]
+    return resolve_contact
+
+
 def guard_sensitive_fields(schema: GraphQLSchema) -> GraphQLSchema:
     """Wrap every `@sensitive` field's resolver in the one rule (in place; returns the schema)."""
     for named in schema.type_map.values():
@@ -79,9 +103,13 @@ def guard_sensitive_fields(schema: GraphQLSchema) -> GraphQLSchema:
         if not is_object_type(named):
             continue
         for name, definition in named.fields.items():
-            kind = sensitive_kind(definition)
-            if kind is not None:
-                definition.resolve = _guarded(
-                    definition.resolve or default_field_resolver, kind, named.name, name
-                )
+            marking = sensitive_marking(definition)
+            if marking is None:
+                continue
+            resolve = definition.resolve or default_field_resolver
+            definition.resolve = (
+                _for_contact(resolve, marking.kind)
+                if marking.for_contact
+                else _guarded(resolve, marking.kind, named.name, name)
+            )
     return schema

@@ -39,7 +39,13 @@ fetch-services: install
 services: install
 	$(BIN)/villagelink services
 
-test: install fetch-services
+# The GraphQL-over-HTTP audit (tests/test_http_audit.py) runs graphql-http under Node; npm ci
+# reinstalls it whenever the committed lockfile changes.
+AUDIT := tests/http_audit
+$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package-lock.json
+	cd $(AUDIT) && npm ci --no-audit --no-fund
+
+test: install fetch-services $(AUDIT)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The fixed-seed run of tests/test_fuzz.py (2,000 operations) is part of `make test`;

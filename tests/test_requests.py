@@ -678,17 +678,17 @@ def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, toke
         grid=next(g for g in place["grids"] if g["level"] == "MICRO")["id"],
     )["request"]["id"]
     query = """query($id: ID!) { node(id: $id) { ... on Request {
-      reporter { phone(unmasked: true, reason: "回访") } } } }"""
+      reporter { phone(unmasked: true, reason: "电话回访") } } } }"""
     _, body = gql(query, admin, {"id": rid})
     assert body["data"]["node"]["reporter"]["phone"] == "13700002222"
     with db.platform() as conn:
         read = conn.execute(
             select(pm.audit_log.c.fields, pm.audit_log.c.reason).where(
                 pm.audit_log.c.village == place["slug"],
-                pm.audit_log.c.action == "request.read_unmasked",
+                pm.audit_log.c.action == "request_reporter.read_unmasked",
             )
         ).one()
-    assert tuple(read) == (["reporter_phone"], "回访")
+    assert tuple(read) == (["phone"], "电话回访")
     worker = token(
         "grid-worker", village=place["slug"], sub=demo_grid_worker_subject(place["slug"])
     )

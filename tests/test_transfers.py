@@ -41,7 +41,8 @@ TRANSFER = """mutation($input: TransferResidentInput!) { transferResident(input:
   userErrors { field message code } } }"""
 COMPLETE = """mutation($input: CompleteResidentTransferInput!) {
   completeResidentTransfer(input: $input) {
-  transfer { id state resident { id name idNumber(unmasked: true, reason: "核对") } pointsBalance }
+  transfer { id state pointsBalance
+    resident { id name idNumber(unmasked: true, reason: "核对身份") } }
   userErrors { field message code } } }"""
 RESIDENT = """query($id: ID!) { node(id: $id) { ... on Resident {
   id name status movedTo movedOn phone household { id } tags { tag } pointsBalance } } }"""

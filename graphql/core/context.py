@@ -186,11 +186,6 @@ class RequestContext:
         if reason:
             read["reasons"].add(reason.strip()[:500])
 
-    def note_unmasked_read(
-        self, slug: str, subject_type: str, subject_id: int, field: str, reason: str | None
-    ) -> None:
-        self.note_read(slug, "resident.read_unmasked", subject_type, subject_id, [field], reason)
-
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the request's transactions have committed, e.g. to
         enqueue a job that must see the rows just written; dropped on rollback."""

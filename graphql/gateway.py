@@ -26,6 +26,7 @@ from graphql import (
     OperationType,
     execute,
     parse,
+    specified_rules,
     validate,
 )
 from villagelink.graphql.core import errors as codes

@@ -41,6 +41,7 @@ from graphql import (
     graphql_sync,
     is_list_type,
 )
+from villagelink.graphql.core.directives import directive_arguments
 from villagelink.graphql.core.errors import GRAPHQL_VALIDATION_FAILED, DeadlineExceeded
 from villagelink.graphql.core.pagination import DEFAULT_PAGE_SIZE
 
@@ -68,15 +69,9 @@ def is_connection_edges(parent_name: str, name: str) -> bool:
 
 def assumed_size(definition: GraphQLField) -> int | None:
     """The `@listSize(assumedSize:)` the SDL declares on the field, if any."""
-    node = definition.ast_node
-    for directive in (node.directives if node else None) or ():
-        if directive.name.value == LIST_SIZE:
-            for argument in directive.arguments:
-                if argument.name.value == "assumedSize" and isinstance(
-                    argument.value, IntValueNode
-                ):
-                    return int(argument.value.value)
-    return None
+    given = directive_arguments(definition, LIST_SIZE)
+    size = given.get("assumedSize") if given else None
+    return int(size) if size is not None else None
 
 
 @cache

@@ -26,6 +26,7 @@ from graphql import (
     default_field_resolver,
     is_object_type,
 )
+from villagelink.graphql.core.directives import directive_arguments
 from villagelink.graphql.core.errors import BadUserInput, Forbidden
 from villagelink.tenants.sensitive import REASON_REQUIRED, is_reason, mask_id_number, mask_phone
 
@@ -46,13 +47,10 @@ class Marking:
 
 def sensitive_marking(definition: GraphQLField) -> Marking | None:
     """The field's `@sensitive` directive, or None when the field is not marked."""
-    node = definition.ast_node
-    for directive in (node.directives if node else None) or ():
-        if directive.name.value == SENSITIVE:
-            # EnumValueNode and BooleanValueNode both hold their literal in `.value`.
-            given = {argument.name.value: argument.value.value for argument in directive.arguments}
-            return Marking(kind=given["kind"], for_contact=given.get("forContact", False))
-    return None
+    given = directive_arguments(definition, SENSITIVE)
+    if given is None:
+        return None
+    return Marking(kind=given["kind"], for_contact=bool(given.get("forContact", False)))
 
 
 def _snake(name: str) -> str:

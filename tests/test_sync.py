@@ -8,15 +8,10 @@ nothing is lost or duplicated.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -40,7 +35,6 @@ from villagelink.platform.linkage.tables import (
     log,
     records,
 )
-from villagelink.platform.settings import Settings
 from villagelink.tenants import provisioning
 from villagelink.tenants.outbox import DELETE, emit, emit_many, outbox
 from villagelink.tenants.sensing.actions import do_acknowledge_alert
@@ -48,6 +42,7 @@ from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 
 from .conftest import TEST_REGION, agree, new_village_slug
+from .processes import SyncWorker, wait_for
 from .test_alerts import INGEST, NOW, Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 
@@ -357,46 +352,6 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
 
 # -- a real `rq worker` process -------------------------------------------------------------
 
-VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
-
-
-class SyncWorker:
-    """The sync's RQ worker in a process of its own, as `villagelink run` starts it
-    (`villagelink worker --queue sync`: an rq Worker forking a work horse per job;
-    settings from the environment)."""
-
-    def __init__(self, settings: Settings, logfile: Path):
-        self.settings, self.logfile = settings, logfile
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.settings.database_url,
-            "REDIS_URL": self.settings.redis_url,
-        }
-        with self.logfile.open("a") as out:
-            self.process = subprocess.Popen(
-                [VILLAGELINK, "worker", "--queue", SYNC],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its work horses too, for the kill
-            )
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its work horse: no clean-up of any kind."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
 
 @pytest.fixture
 def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
@@ -406,17 +361,6 @@ def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
         yield worker
     finally:
         worker.stop()
-
-
-def wait_for(condition, timeout: float, what: str, worker: SyncWorker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    tail = worker.logfile.read_text()[-3000:] if worker else ""
-    raise AssertionError(f"{what}: not within {timeout} s\n{tail}")
 
 
 ACKNOWLEDGE = """

@@ -8,7 +8,7 @@ enqueued anywhere runs against the servers of the worker that takes it.
 from __future__ import annotations
 
 import logging
-from functools import cache
+from functools import cache, partial
 
 from rq import Queue, Worker
 
@@ -30,11 +30,18 @@ def job_database() -> Database:
 
     The worker builds it before it forks its work horses, which inherit it;
     the worker itself never connects, so each horse starts with an empty pool
-    of its own rather than sockets shared across the fork.
+    of its own rather than sockets shared across the fork. A job's village
+    transaction that wrote to the outbox asks for the sync once committed, as a
+    request's does.
     """
+    from villagelink.jobs.sync import enqueue_sync  # it imports this module
+
     settings = job_settings()
     return Database(
-        settings.database_url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2
+        settings.database_url,
+        statement_timeout_ms=settings.statement_timeout_ms,
+        pool_size=2,
+        after_shared_commit=partial(enqueue_sync, settings),
     )
 
 

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, select
 
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.loaders import BatchLoader
-from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform import models as pm
 from villagelink.platform.access import Access, resolve_access
 from villagelink.platform.audit import Actor, entry, record_many
@@ -26,7 +25,6 @@ from villagelink.platform.identity.principal import Principal
 from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.grids import grids_of_account
-from villagelink.tenants.outbox import wrote_outbox
 
 log = logging.getLogger(__name__)
 
@@ -208,17 +206,14 @@ class RequestContext:
                 for slug, reads in self._reads.items():
                     self._write_read_audit(slug, reads)
                 for slug, conn in self._connections.items():
-                    conn.commit()
-                    if wrote_outbox(conn):
+                    if self.runtime.db.commit_tenant(conn):
                         shared.append(slug)
         finally:
             for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         if commit:
-            if shared:
-                # What neighbours may see of it leaves now rather than at the next sweep.
-                self._after_commit.insert(0, lambda: enqueue_sync(self.settings, shared))
+            self.runtime.db.shared_committed(shared)
             for callback in self._after_commit:
                 try:
                     callback()

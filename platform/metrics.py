@@ -73,7 +73,7 @@ class SyncCollector:
             failing, waiting = conn.execute(
                 text(
                     "SELECT count(*) FILTER (WHERE last_error IS NOT NULL), "
-                    "count(*) FILTER (WHERE gap_at IS NOT NULL) FROM exchange.cursors"
+                    "count(*) FILTER (WHERE waiting_since IS NOT NULL) FROM exchange.cursors"
                 )
             ).one()
         quantiles, longest, published = lag
@@ -99,6 +99,6 @@ class SyncCollector:
         )
         yield GaugeMetricFamily(
             "villagelink_sync_waiting_villages",
-            "Villages whose cursor waits for an outbox transaction still running",
+            "Villages whose committed changes wait behind a transaction still running",
             value=waiting,
         )

@@ -70,10 +70,15 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     """
     import villagelink.jobs.scheduler
     import villagelink.jobs.sync  # noqa: F401
+    from villagelink.jobs.health import JOB_MONITORING_INTERVAL, WORKER_TTL
 
     job_database()
     queues = worker_queues(settings, names)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))
-    Worker(queues, connection=redis_connection(settings)).work(
-        with_scheduler=True, logging_level="INFO"
-    )
+    Worker(
+        queues,
+        connection=redis_connection(settings),
+        # Frequent heartbeats: /healthz/workers tells a dead worker from a live one by them.
+        worker_ttl=WORKER_TTL,
+        job_monitoring_interval=JOB_MONITORING_INTERVAL,
+    ).work(with_scheduler=True, logging_level="INFO")

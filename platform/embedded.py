@@ -8,6 +8,7 @@ its pid file and reused rather than started twice.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -18,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from villagelink.platform.settings import (
@@ -127,22 +129,29 @@ class EmbeddedPostgres:
                 f"\nserver log: {self.log_path}"
             )
 
-    def _running(self) -> bool:
+    def running(self) -> bool:
+        """Whether the postmaster is alive. A killed one is reaped here when it was
+        handed to this process (`villagelink run` takes orphans in): until then its pid
+        would still answer, and PostgreSQL would take its lock file as held."""
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return False
         try:
             pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (ValueError, IndexError):
             return False
-        return True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._prepare_user()
-        if self._running():
+        if self.running():
             wait_for_port("127.0.0.1", self.port, 30)
             return
         fresh = not (self.pgdata / "PG_VERSION").exists()
@@ -204,7 +213,7 @@ class EmbeddedPostgres:
             conn.execute(f"ALTER SCHEMA public OWNER TO {EMBEDDED_DB_USER}")
 
     def stop(self) -> None:
-        if self._running():
+        if self.running():
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
 
 
@@ -221,6 +230,13 @@ class EmbeddedValkey:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def running(self) -> bool:
+        """Whether the server is alive (the one started here is reaped once dead, so its
+        pid file is not mistaken for a running server)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        return self._running_pid() is not None
 
     def _running_pid(self) -> int | None:
         try:

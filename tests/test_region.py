@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from villagelink.graphql.core.ids import decode_id
 from villagelink.jobs import maintenance
@@ -281,3 +281,82 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
     # access, villages, the region, SET LOCAL ROLE, stats, alerts page + origins' names +
     # count, joint cases page + origins' names + count
     assert before == count() == 11
+
+
+# -- a region of any size ----------------------------------------------------------------------
+
+LARGE_REGION = 60
+EVERY_FIELD = """query($id: String!) { region(id: $id) { id name
+  villages { slug name neighbours { slug } }
+  stats { total { residents } villages { village { slug } stats { residents } } missing }
+  sharedAlerts(first: 5) { totalCount edges { node { id kind } } }
+  jointCases(first: 5) { totalCount edges { node { id title } } }
+  escalatedRequests(includeClosed: true) { id state escalationLevel } } }"""
+
+
+@pytest.fixture(scope="module")
+def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
+    """Sixty villages; every twentieth has a request escalated to the region and
+    publishes its statistics."""
+    region_id = f"rg{uuid.uuid4().hex[:8]}"
+    provisioning.ensure_region(db, region_id, "六十村片区")
+    escalated = []
+    for n in range(LARGE_REGION):
+        slug = provisioning.create_village(db, new_village_slug(), f"大片区{n}村", region_id).slug
+        if n % 20 == 0:
+            request_id = new_request(db, slug)
+            with db.tenant(slug) as conn:
+                conn.execute(
+                    update(requests)
+                    .where(requests.c.id == request_id)
+                    .values(escalation_level="region", escalated_at=datetime.now(UTC))
+                )
+                publish_village_stats(conn)
+            sync_village(db, slug)
+            escalated.append((slug, request_id))
+    return region_id, escalated
+
+
+def test_every_region_field_over_sixty_villages_holds_two_connections(
+    large_region, settings, token
+):
+    """Reading each village in turn, a query keeps two transactions open whatever the
+    number of villages (a connection per village exhausted the pool: INTERNAL after
+    the pool's 30 s): never more than three out of the pool at once, two kept and one
+    for the platform's short reads."""
+    from villagelink.platform.app import create_app
+
+    region_id, escalated = large_region
+    app = create_app(settings)
+    runtime = app.extensions["villagelink"]
+    runtime.db.dispose()
+    runtime.db = Database(settings.database_url, pool_size=2)
+    out, peak = 0, 0
+
+    def checkout(*_args) -> None:
+        nonlocal out, peak
+        out += 1
+        peak = max(peak, out)
+
+    def checkin(*_args) -> None:
+        nonlocal out
+        out -= 1
+
+    event.listen(runtime.db.engine, "checkout", checkout)
+    event.listen(runtime.db.engine, "checkin", checkin)
+    try:
+        response = app.test_client().post(
+            "/graphql",
+            json={"query": EVERY_FIELD, "variables": {"id": region_id}},
+            headers={"Authorization": f"Bearer {token('regional-coordinator', region=region_id)}"},
+        )
+        found = ok((response.status_code, response.get_json()))["region"]
+    finally:
+        runtime.db.dispose()
+    assert len(found["villages"]) == LARGE_REGION
+    assert len(found["stats"]["villages"]) == LARGE_REGION
+    assert len(found["stats"]["missing"]) == LARGE_REGION - len(escalated)
+    ids = [decode_id(r["id"]) for r in found["escalatedRequests"]]
+    shown = sorted((gid.village, int(gid.key)) for gid in ids)
+    assert shown == sorted(escalated)
+    assert peak <= 3, peak

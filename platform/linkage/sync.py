@@ -160,7 +160,7 @@ def villages_behind(db: Database) -> list[str]:
                 behind.append(slug)
                 continue
             with as_village(conn, slug):
-                ahead = conn.execute(select(_after(_position(known)).exists())).scalar()
+                ahead = conn.execute(select(_after(_position(known)).exists())).scalar_one()
             if ahead:
                 behind.append(slug)
     return behind
@@ -287,7 +287,7 @@ def _advance(
     waiting = False
     if final:
         with as_village(conn, slug):
-            waiting = conn.execute(select(_after((xid, position)).exists())).scalar()
+            waiting = conn.execute(select(_after((xid, position)).exists())).scalar_one()
     now = func.clock_timestamp()
     conn.execute(
         cursors.update()

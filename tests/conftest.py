@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from villagelink.platform.db import Database
-from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port, postgres_bin
 from villagelink.platform.migrate import upgrade_platform
 from villagelink.platform.services import KeycloakServer, MinioServer
 from villagelink.platform.settings import Settings, load_settings
@@ -45,14 +45,16 @@ def _server_url(variable: str, server) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
-        "TEST_DATABASE_URL", EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+        "TEST_DATABASE_URL",
+        EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port(), durable=False),
     )
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
-        "TEST_REDIS_URL", EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
+        "TEST_REDIS_URL",
+        EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port(), durable=False),
     )
 
 
@@ -156,10 +158,27 @@ def new_village_slug() -> str:
     return f"t{next(_village_numbers)}_{uuid.uuid4().hex[:6]}"
 
 
+# One template per database the run uses, made on first need by the real migrations.
+_templates: dict[str, provisioning.VillageTemplate] = {}
+
+
+def new_village(
+    db: Database, name: str = "测试村", region: str = TEST_REGION, slug: str | None = None
+) -> provisioning.Village:
+    """A fresh, empty village of the run's test database, replayed from the village
+    template (tests of provisioning itself call `provisioning.create_village`)."""
+    template = _templates.get(db.url)
+    if template is None:
+        template = _templates[db.url] = provisioning.VillageTemplate.capture(
+            db, TEST_REGION, postgres_bin() / "pg_dump"
+        )
+    return template.create_village(db, slug or new_village_slug(), name, region)
+
+
 @pytest.fixture
 def village(db: Database) -> provisioning.Village:
     """A freshly provisioned, empty village of its own for one test."""
-    return provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    return new_village(db)
 
 
 @dataclass(frozen=True)
@@ -186,7 +205,7 @@ def populated_village(db: Database) -> provisioning.Village:
     """A fresh village of its own with grids, staff, households and 60 residents."""
     from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))

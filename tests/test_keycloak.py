@@ -49,6 +49,8 @@ from villagelink.tenants.demo import (
     write_village,
 )
 
+from .conftest import new_village
+
 REALM_FILE = Path(__file__).parent.parent / "platform" / "identity" / "realm-villagelink.json"
 REALM = json.loads(REALM_FILE.read_text())
 SECRETS = {c["clientId"]: c["secret"] for c in REALM["clients"] if "secret" in c}
@@ -217,7 +219,7 @@ def platform_admin(keycloak, make_account) -> Callable[[], str]:
 def village_with_group(db, realm, name: str, residents: int) -> Iterator[provisioning.Village]:
     """A populated village of its own with its Keycloak group; the group goes afterwards."""
     slug = f"kc_{uuid.uuid4().hex[:8]}"
-    village = provisioning.create_village(db, slug, name, TEST_REGION)
+    village = new_village(db, name, TEST_REGION, slug=slug)
     plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=residents)
     with db.tenant(slug) as conn:
         write_village(conn, build_village(plan, seed=7))

@@ -47,7 +47,7 @@ from villagelink.tenants.sensing.actions import do_acknowledge_alert
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import TEST_REGION, agree, new_village, new_village_slug
 from .test_alerts import INGEST, NOW, Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 
@@ -112,10 +112,7 @@ class Ring:
 
 @pytest.fixture
 def ring(db: Database, populated_village) -> Ring:
-    slugs = [
-        provisioning.create_village(db, new_village_slug(), f"邻村{n}", TEST_REGION).slug
-        for n in "BCDE"
-    ]
+    slugs = [new_village(db, f"邻村{n}").slug for n in "BCDE"]
     b, c, d, e = slugs
     a = Place(db, populated_village.slug)
     everything = list(RECORD_TYPES["alert_broadcast"].fields)

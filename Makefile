@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install services fetch-services lint bench clean-var help
+.PHONY: run test test-fast install services fetch-services lint bench clean-var help
 
 help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
+	@echo "make test-fast - the tests that need no Keycloak, MinIO, browser or worker process"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
 	@echo "make lint   - ruff check and ruff format --check (settings in pyproject.toml)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
@@ -38,8 +39,18 @@ fetch-services: install
 services: install
 	$(BIN)/villagelink services
 
+# One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
+# the Keycloak tests share one worker (and so one Keycloak), as do MinIO's.
+# PYTEST_XDIST= runs in one process. pytest exits 5 when it collected no test,
+# which fails the target like any failure.
+PYTEST_XDIST ?= -n auto --dist loadgroup
+FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
+
 test: install fetch-services
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -42,6 +42,22 @@ def _server_url(variable: str, server) -> Iterator[str]:
         server.stop()
 
 
+# The services a test needs beyond PostgreSQL and Valkey, by the fixture that starts them.
+SERVICE_FIXTURES = ("keycloak", "minio")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the services it needs (`make test-fast` leaves those out), and
+    keep each service's tests on one xdist worker: every worker would start its own."""
+    for item in items:
+        for service in SERVICE_FIXTURES:
+            if service in item.fixturenames:
+                item.add_marker(service)
+            if item.get_closest_marker(service):
+                item.add_marker(pytest.mark.xdist_group(service))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(

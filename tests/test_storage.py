@@ -125,7 +125,7 @@ class Backend:
     store: ObjectStore
 
 
-@pytest.fixture(scope="module", params=["local", "minio"])
+@pytest.fixture(scope="module", params=["local", pytest.param("minio", marks=pytest.mark.minio)])
 def backend(request, settings: Settings, db: Database, tmp_path_factory) -> Iterator[Backend]:
     """The application, served over real HTTP (the local backend's presigned URLs point
     at it), configured for one backend. A missing MinIO fails the minio tests."""

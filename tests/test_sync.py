@@ -423,6 +423,7 @@ mutation Ack($input: AcknowledgeAlertInput!) {
 """
 
 
+@pytest.mark.worker_process
 def test_through_the_gateway_and_a_worker_the_neighbours_see_it_within_seconds(
     ring, sync_worker, gql, token
 ):
@@ -485,6 +486,7 @@ def _cursor(db: Database, slug: str) -> int:
         )
 
 
+@pytest.mark.worker_process
 def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker):
     db, a = ring.db, ring.a.slug
     agree(db, a, ring.b, {"open_activity": ["title", "kind"]})
@@ -525,6 +527,7 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker)
     }
 
 
+@pytest.mark.worker_process
 def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
     ring, sync_worker, redis_client
 ):

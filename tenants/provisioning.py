@@ -9,6 +9,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import subprocess
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -125,11 +126,12 @@ class VillageTemplate:
     script: str  # the scratch village's schema name replaced by SCHEMA_PLACEHOLDER
 
     SCHEMA_PLACEHOLDER: ClassVar[str] = "__village_schema__"
-    _SCRATCH_SLUG: ClassVar[str] = "template_scratch"
+    SCRATCH_PREFIX: ClassVar[str] = "template_"
 
     @classmethod
     def capture(cls, db: Database, region_id: str, pg_dump: Path) -> VillageTemplate:
-        slug = cls._SCRATCH_SLUG
+        # A name of its own, so that two captures in one database do not meet.
+        slug = f"{cls.SCRATCH_PREFIX}{uuid.uuid4().hex[:8]}"
         role = tenant_role(slug)
         create_village(db, slug, "模板村", region_id)
         try:

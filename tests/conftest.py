@@ -1,9 +1,11 @@
 """Fixtures: real PostgreSQL and Valkey servers for the whole run, fresh villages per test.
 
 The servers are the embedded ones from the PyPI wheels, started in a temporary
-directory on free loopback ports. TEST_DATABASE_URL / TEST_REDIS_URL point the
-suite at external servers instead (a database of its own: the suite creates and
-drops village roles).
+directory on free loopback ports, without durability (a crash loses nothing the
+suite needs). Under pytest-xdist every worker starts its own. TEST_DATABASE_URL /
+TEST_REDIS_URL point the suite at external servers instead (a database of its own:
+the suite creates and drops village roles, and flushes Redis), with one pytest
+process (`make test PYTEST_XDIST=`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def _server_url(variable: str, server) -> Iterator[str]:
     """The external server's URL if `variable` names one, else a started embedded one."""
     external = os.environ.get(variable)
     if external:
+        if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+            pytest.fail(f"{variable} is one server for every xdist worker: run without -n")
         yield external
         return
     server.start()

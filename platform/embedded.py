@@ -171,6 +171,7 @@ class EmbeddedPostgres:
                 "--locale=C.UTF-8",
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
+                *(() if self.durable else ("--no-sync",)),
             )
         if not port_is_free(self.port):
             raise EmbeddedServerError(

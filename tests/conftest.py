@@ -48,18 +48,24 @@ def _server_url(variable: str, server) -> Iterator[str]:
 
 # The services a test needs beyond PostgreSQL and Valkey, by the fixture that starts them.
 SERVICE_FIXTURES = ("keycloak", "minio")
+LONG_STRETCHES = ("keycloak", "worker_process")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with the services it needs (`make test-fast` leaves those out), and
-    keep each service's tests on one xdist worker: every worker would start its own."""
+    keep each service's tests on one xdist worker: every worker would start its own.
+
+    The tests of services and worker processes run first (each file's in its order): they
+    are the run's longest stretches, which the other worker fills in beside, and the
+    sweeps they wait on go through every village there is, fewer at the start."""
     for item in items:
         for service in SERVICE_FIXTURES:
             if service in item.fixturenames:
                 item.add_marker(service)
             if item.get_closest_marker(service):
                 item.add_marker(pytest.mark.xdist_group(service))
+    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in LONG_STRETCHES))
 
 
 @pytest.fixture(scope="session")

@@ -135,26 +135,8 @@ class VillageTemplate:
         role = tenant_role(slug)
         create_village(db, slug, "模板村", region_id)
         try:
-            dump = subprocess.run(
-                [
-                    str(pg_dump),
-                    "--dbname",
-                    db.engine.url.set(drivername="postgresql").render_as_string(
-                        hide_password=False
-                    ),
-                    "--schema",
-                    role,
-                    # Read as the village role: the application role does not inherit its rights.
-                    "--role",
-                    role,
-                    # Replayed under the new village's role, which then owns what it creates.
-                    "--no-owner",
-                    "--inserts",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
+            # Replayed under the new village's role, which then owns what it creates.
+            dump = dump_village_schema(db, slug, pg_dump, "--no-owner")
         finally:
             drop_village(db, slug)
         return cls(_replayable(dump, role, cls.SCHEMA_PLACEHOLDER))
@@ -172,6 +154,15 @@ class VillageTemplate:
             )
             conn.exec_driver_sql("RESET ROLE")
         return village
+
+
+def dump_village_schema(db: Database, slug: str, pg_dump: Path, *options: str) -> str:
+    """The village's schema as `pg_dump` writes it, rows as INSERTs."""
+    role = tenant_role(slug)
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    # Read as the village role: the application role does not inherit its rights.
+    command = [str(pg_dump), "--dbname", url, "--schema", role, "--role", role, "--inserts"]
+    return subprocess.run([*command, *options], capture_output=True, text=True, check=True).stdout
 
 
 def _replayable(dump: str, schema: str, placeholder: str) -> str:

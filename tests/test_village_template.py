@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 from villagelink.platform.db import Database, tenant_role
 from villagelink.platform.embedded import postgres_bin
@@ -13,24 +12,10 @@ from .conftest import TEST_REGION, new_village, new_village_slug
 
 
 def schema_dump(db: Database, slug: str) -> str:
-    """The village's schema as pg_dump writes it, its own name and the times its
-    reference rows were written blanked out (a clone's rows carry the template's)."""
+    """The village's schema with its owners, its own name and the times its reference
+    rows were written blanked out (a clone's rows carry the template's)."""
     role = tenant_role(slug)
-    dump = subprocess.run(
-        [
-            str(postgres_bin() / "pg_dump"),
-            "--dbname",
-            db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-            "--schema",
-            role,
-            "--role",
-            role,
-            "--inserts",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    dump = provisioning.dump_village_schema(db, slug, postgres_bin() / "pg_dump")
     # pg_dump 17.6+ brackets its output with a random \restrict key.
     lines = [line for line in dump.splitlines() if not line.startswith("\\")]
     text = "\n".join(lines).replace(role, "VILLAGE")
@@ -45,6 +30,7 @@ def test_a_cloned_village_is_the_one_the_migrations_make(db):
     # Tables, functions, triggers, constraints, owners, grants, reference rows, versions.
     assert "CREATE TABLE VILLAGE.residents" in expected
     assert "INSERT INTO VILLAGE.alembic_version" in expected
+    assert "OWNER TO VILLAGE" in expected
     assert schema_dump(db, cloned.slug) == expected
     assert {v.slug: v.name for v in provisioning.list_villages(db)}[cloned.slug] == "克隆村"
 

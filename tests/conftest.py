@@ -48,7 +48,9 @@ def _server_url(variable: str, server) -> Iterator[str]:
 
 # The services a test needs beyond PostgreSQL and Valkey, by the fixture that starts them.
 SERVICE_FIXTURES = ("keycloak", "minio")
-LONG_STRETCHES = ("keycloak", "worker_process")
+# Run first, in this order: what goes through every village there is (its cost grows
+# with each village the run has made), then the run's longest stretches.
+FIRST = ("every_village", "keycloak", "worker_process")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -56,16 +58,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with the services it needs (`make test-fast` leaves those out), and
     keep each service's tests on one xdist worker: every worker would start its own.
 
-    The tests of services and worker processes run first (each file's in its order): they
-    are the run's longest stretches, which the other worker fills in beside, and the
-    sweeps they wait on go through every village there is, fewer at the start."""
+    The tests marked in FIRST run first (each file's in its order): a fan-out over every
+    village costs minutes once the run has made hundreds, seconds at the start; Keycloak's
+    and the worker processes' tests are the longest stretches, beside which the other xdist
+    worker runs the rest."""
     for item in items:
         for service in SERVICE_FIXTURES:
             if service in item.fixturenames:
                 item.add_marker(service)
             if item.get_closest_marker(service):
                 item.add_marker(pytest.mark.xdist_group(service))
-    items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in LONG_STRETCHES))
+    items.sort(key=_rank)
+
+
+def _rank(item: pytest.Item) -> int:
+    return next((n for n, mark in enumerate(FIRST) if item.get_closest_marker(mark)), len(FIRST))
 
 
 @pytest.fixture(scope="session")

@@ -984,6 +984,7 @@ def test_escalation_grid_village_region_on_a_controlled_clock(settings, place, r
     assert [tuple(v) for v in versions] == [(1, "grid"), (2, "village"), (3, "region")]
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_escalation_fans_out_per_village_every_minute(settings, place, redis_client):
     (fire,) = place.raise_([place.fire(NOW)])

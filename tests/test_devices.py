@@ -658,6 +658,7 @@ def test_silent_devices_go_offline_on_a_controlled_clock(settings, db, village):
     assert run_sweep(settings, slug, now + 2 * minute) == sorted(fresh.values())
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_offline_sweep_fans_out_one_retried_job_per_village(settings, db, village, redis_client):
     now = datetime.now(UTC) + timedelta(hours=1)

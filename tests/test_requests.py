@@ -1230,6 +1230,7 @@ def test_escalation_job_on_a_controlled_clock(settings, db, village):
     assert audit_actions(db, slug).count("request.escalate") == 3
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_escalation_fans_out_one_retried_job_per_village(settings, db, village):
     request_id = new_request(db, village.slug, grid_level=None)

@@ -40,10 +40,13 @@ services: install
 	$(BIN)/villagelink services
 
 # One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
-# the Keycloak tests share one worker (and so one Keycloak), as do MinIO's.
-# PYTEST_XDIST= runs in one process. pytest exits 5 when it collected no test,
-# which fails the target like any failure.
-PYTEST_XDIST ?= -n auto --dist loadgroup
+# a test file runs on one worker, so test_keycloak.py starts one Keycloak.
+# (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
+# 3.8 appends to test ids.) Files go out in the order tests/conftest.py puts them
+# (fan-outs over every village first), not largest first. PYTEST_XDIST= runs in
+# one process. pytest exits 5 when it collected no test, which fails the target
+# like any failure.
+PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
 
 test: install fetch-services

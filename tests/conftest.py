@@ -53,10 +53,8 @@ SERVICE_FIXTURES = ("keycloak", "minio")
 FIRST = ("every_village", "keycloak", "worker_process")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the services it needs (`make test-fast` leaves those out), and
-    keep each service's tests on one xdist worker: every worker would start its own.
+    """Mark each test with the services it needs (`make test-fast` leaves those out).
 
     The tests marked in FIRST run first (each file's in its order): a fan-out over every
     village costs minutes once the run has made hundreds, seconds at the start; Keycloak's
@@ -66,8 +64,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for service in SERVICE_FIXTURES:
             if service in item.fixturenames:
                 item.add_marker(service)
-            if item.get_closest_marker(service):
-                item.add_marker(pytest.mark.xdist_group(service))
     items.sort(key=_rank)
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, request
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
 from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.errors import error_body

@@ -44,7 +44,6 @@ from villagelink.tenants.resident_accounts import actions
 from villagelink.tenants.resident_accounts import queries as accounts
 from villagelink.tenants.resident_accounts.tables import RESIDENT_ACCOUNT
 from villagelink.tenants.residents import queries
-from villagelink.tenants.sensitive import mask_id_number, mask_phone
 from villagelink.tenants.service_orders.queries import OrderFilter
 from villagelink.tenants.user_errors import ActionFailed
 
@@ -52,6 +51,7 @@ village_type = ObjectType("Village")
 me_type = ObjectType("Me")
 account_type = node_object(RESIDENT_ACCOUNT)
 self_type = ObjectType("ResidentSelf")
+member_type = ObjectType("HouseholdMember")
 mutation = MutationType()
 
 # What the requester hears, matched or not (see RequestResidentAccountPayload).
@@ -139,7 +139,6 @@ def resolve_me_account_state(_me: dict, info) -> str | None:
 
 
 self_type.set_field("id", lambda me, *_: encode_id("Resident", me["village"], me["id"]))
-self_type.set_field("idNumber", lambda me, *_: mask_id_number(me["id_number"]))
 self_type.set_field(
     "household",
     lambda me, *_: (
@@ -167,21 +166,16 @@ def resolve_self_address(me: dict, info) -> str | None:
 
 @self_type.field("members")
 def resolve_self_members(me: dict, info) -> list[dict]:
+    """The household's records, whole: `HouseholdMember`'s sensitive fields are masked by
+    the one guard (graphql/core/sensitive.py), as everywhere."""
     if me["household_id"] is None:
-        rows = [me]
-    else:
-        conn = info.context.tenant(me["village"])
-        rows = queries.members_by_household(conn, [me["household_id"]]).get(me["household_id"], [])
-    return [
-        {
-            "id": encode_id("Resident", me["village"], member["id"]),
-            "name": member["name"],
-            "relation_to_head": member["relation_to_head"],
-            "id_number": mask_id_number(member["id_number"]),
-            "phone": mask_phone(member["phone"]),
-        }
-        for member in rows
-    ]
+        return [me]
+    conn = info.context.tenant(me["village"])
+    rows = queries.members_by_household(conn, [me["household_id"]]).get(me["household_id"], [])
+    return [{**row, "village": me["village"]} for row in rows]
+
+
+member_type.set_field("id", lambda row, *_: encode_id("Resident", row["village"], row["id"]))
 
 
 @self_type.field("notices")
@@ -288,6 +282,7 @@ bindables = [
     me_type,
     account_type,
     self_type,
+    member_type,
     mutation,
     connection_object("ResidentAccountConnection"),
 ]

@@ -97,6 +97,13 @@ class RequestContext:
         if not self.access.can_write(slug):
             raise Forbidden("your role may not change this village's records")
 
+    def require_manage(self, slug: str, refusal: str) -> None:
+        """NOT_FOUND outside the caller's reach; FORBIDDEN with `refusal` unless they
+        manage the whole village (`Access.can_manage`)."""
+        self.require_write(slug)
+        if not self.access.can_manage(slug):
+            raise Forbidden(refusal)
+
     def allowed_grids(self, slug: str) -> frozenset[int] | None:
         """None for whole-village callers; a grid worker's own grids otherwise."""
         if slug not in self.access.grid_scoped:

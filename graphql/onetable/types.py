@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     as_node,
@@ -30,16 +29,11 @@ village_type = ObjectType("Village")
 import_job_type = node_object(IMPORT_JOB)
 
 
-def may_import(ctx: RequestContext, slug: str) -> bool:
-    """Village admins and platform admins: an import places residents in households
-    across the whole village. Grid workers register residents one by one."""
-    return ctx.access.can_write(slug) and slug not in ctx.access.grid_scoped
-
-
 def require_import(ctx: RequestContext, slug: str) -> None:
-    ctx.require_write(slug)
-    if not may_import(ctx, slug):
-        raise Forbidden("importing residents is for the village's admins")
+    """Whoever manages the village (its admins, platform admins): an import places
+    residents in households across the whole village. Grid workers register
+    residents one by one."""
+    ctx.require_manage(slug, "importing residents is for the village's admins")
 
 
 def import_job_loader(ctx: RequestContext, slug: str) -> BatchLoader:
@@ -55,7 +49,7 @@ def import_job_loader(ctx: RequestContext, slug: str) -> BatchLoader:
 
 def _fetch_import_job(ctx: RequestContext, village: str, key: str) -> dict | None:
     """By node(id): not found for those who may not import there."""
-    if not key.isdigit() or not may_import(ctx, village):
+    if not key.isdigit() or not ctx.access.can_manage(village):
         return None
     return import_job_loader(ctx, village).load(int(key))
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
-from villagelink.tenants.user_errors import ActionFailed, UserError
+from villagelink.tenants.user_errors import refused
 
 
 class GlobalId(NamedTuple):
@@ -82,5 +82,5 @@ def input_key(
     except NotFound:
         gid = None
     if gid is None or gid.village != village or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, message, USER_NOT_FOUND)])
+        raise refused(field, message, USER_NOT_FOUND)
     return int(gid.key)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from villagelink.graphql.core.errors import NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.platform.webhooks.actions import DELIVERY, SUBSCRIPTION
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import NOT_FOUND, refused
 
 NO_VILLAGE = ""
 
@@ -28,5 +28,5 @@ def webhook_key(raw: str, type_name: str, field: str, message: str) -> int:
     except NotFound:
         gid = None
     if gid is None or gid.village != NO_VILLAGE or not gid.key.isdigit():
-        raise ActionFailed([UserError(field, message, NOT_FOUND)])
+        raise refused(field, message, NOT_FOUND)
     return int(gid.key)

@@ -59,6 +59,7 @@ from villagelink.tenants.user_errors import (
     ActionFailed,
     Coded,
     UserError,
+    refused,
     validated,
 )
 
@@ -89,10 +90,6 @@ STATE_LABELS = {
 }
 OPEN_STATES = (PROPOSED, ACTIVE)
 PURPOSE_MAX = 500
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _moment(value: Any) -> Any:
@@ -266,7 +263,7 @@ def _note(
 def _lock(conn: Connection, agreement_id: int, village: str) -> tuple[dict, dict, list[dict]]:
     """The agreement (row locked), `village`'s party row and all parties; NOT_FOUND
     unless `village` is a party."""
-    not_found = _refuse("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
+    not_found = refused("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
     found = conn.execute(
         select(agreements).where(agreements.c.id == agreement_id).with_for_update()
     ).first()
@@ -375,9 +372,9 @@ def do_propose_agreement(
         raise ActionFailed(errors)
     me = _village(conn, village)
     if me is None:
-        raise _refuse("village", f"村庄 {village} 不存在", NOT_FOUND)
+        raise refused("village", f"村庄 {village} 不存在", NOT_FOUND)
     if region_wide and counterpart:
-        raise _refuse("counterpart", "全片区协议不指定对方村庄", INVALID)
+        raise refused("counterpart", "全片区协议不指定对方村庄", INVALID)
     if region_wide:
         others = sorted(
             conn.execute(
@@ -389,27 +386,27 @@ def do_propose_agreement(
             ).scalars()
         )
         if not others:
-            raise _refuse("regionWide", "本片区暂无其他村庄", INVALID)
+            raise refused("regionWide", "本片区暂无其他村庄", INVALID)
         scope = REGION
     else:
         if not counterpart:
-            raise _refuse("counterpart", "请选择对方村庄，或选择全片区", REQUIRED)
+            raise refused("counterpart", "请选择对方村庄，或选择全片区", REQUIRED)
         if counterpart == village:
-            raise _refuse("counterpart", "不能与本村自己签订协议", INVALID)
+            raise refused("counterpart", "不能与本村自己签订协议", INVALID)
         if _village(conn, counterpart) is None:
-            raise _refuse("counterpart", f"村庄 {counterpart} 不存在", NOT_FOUND)
+            raise refused("counterpart", f"村庄 {counterpart} 不存在", NOT_FOUND)
         a, b = sorted((village, counterpart))
         links = pm.neighbour_links
         linked = conn.execute(
             select(links.c.village_a).where(links.c.village_a == a, links.c.village_b == b)
         ).first()
         if linked is None:
-            raise _refuse("counterpart", "只能与相邻的村庄签订协议", NOT_NEIGHBOUR)
+            raise refused("counterpart", "只能与相邻的村庄签订协议", NOT_NEIGHBOUR)
         others, scope = [counterpart], NEIGHBOUR
 
     chosen = {t: sorted(set(f)) for t, f in sorted(record_types.items())}
     if _equivalent(conn, village, scope, others, chosen):
-        raise _refuse(None, "已有一份内容相同、尚未结束的协议", DUPLICATE)
+        raise refused(None, "已有一份内容相同、尚未结束的协议", DUPLICATE)
     valid_from = data["valid_from"] or datetime.now(UTC)
     created = conn.execute(
         agreements.insert()
@@ -462,14 +459,14 @@ def do_propose_agreement(
 
 def _open(agreement: dict, verb: str) -> None:
     if agreement["state"] not in OPEN_STATES:
-        raise _refuse(
+        raise refused(
             "agreement",
             f"协议{STATE_LABELS[agreement['state']]}，不能再{verb}",
             INVALID_TRANSITION,
         )
     until = agreement["valid_until"]
     if until is not None and until <= datetime.now(UTC):
-        raise _refuse("agreement", f"协议已过有效期，不能再{verb}", INVALID_TRANSITION)
+        raise refused("agreement", f"协议已过有效期，不能再{verb}", INVALID_TRANSITION)
 
 
 def do_accept_agreement(conn: Connection, actor: Actor, agreement_id: int, village: str) -> dict:
@@ -477,7 +474,7 @@ def do_accept_agreement(conn: Connection, actor: Actor, agreement_id: int, villa
     agreement, mine, parties = _lock(conn, agreement_id, village)
     _open(agreement, "同意")
     if mine["state"] != PENDING:
-        raise _refuse("village", "本村已答复过这份协议", INVALID_TRANSITION)
+        raise refused("village", "本村已答复过这份协议", INVALID_TRANSITION)
     _answer(conn, actor, agreement_id, village, ACCEPTED)
     if agreement["state"] == PROPOSED:
         agreement = _set_state(conn, agreement_id, ACTIVE)
@@ -495,7 +492,7 @@ def do_decline_agreement(
     agreement, mine, parties = _lock(conn, agreement_id, village)
     _open(agreement, "拒绝")
     if mine["state"] != PENDING:
-        raise _refuse("village", "本村已答复过这份协议", INVALID_TRANSITION)
+        raise refused("village", "本村已答复过这份协议", INVALID_TRANSITION)
     _answer(conn, actor, agreement_id, village, DECLINED)
     others = [p for p in parties if p["village"] not in (agreement["proposer"], village)]
     if agreement["scope"] == NEIGHBOUR or all(p["state"] == DECLINED for p in others):
@@ -516,7 +513,7 @@ def do_revoke_agreement(
     remains, it is revoked)."""
     agreement, mine, parties = _lock(conn, agreement_id, village)
     if agreement["state"] not in OPEN_STATES:
-        raise _refuse(
+        raise refused(
             "agreement",
             f"协议{STATE_LABELS[agreement['state']]}，无需撤回",
             INVALID_TRANSITION,
@@ -525,7 +522,7 @@ def do_revoke_agreement(
     details = {"reason": reason} if reason else {}
     proposer = village == agreement["proposer"]
     if not proposer and mine["state"] != ACCEPTED:
-        raise _refuse(
+        raise refused(
             "village",
             "本村尚未同意这份协议：请选择拒绝" if mine["state"] == PENDING else "本村已不在协议中",
             INVALID_TRANSITION,

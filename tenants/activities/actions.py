@@ -52,8 +52,7 @@ from villagelink.tenants.user_errors import (
     INVALID,
     INVALID_TRANSITION,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -72,10 +71,6 @@ TRANSITIONS = {
 CHECK_IN_OPENS = timedelta(hours=1)
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 # --- activities ---------------------------------------------------------------
 
 
@@ -86,13 +81,13 @@ def _activity_for_update(conn: Connection, activity_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("activity", "活动不存在", NOT_FOUND)
+        raise refused("activity", "活动不存在", NOT_FOUND)
     return dict(row)
 
 
 def _require_not_closed(activity: dict) -> None:
     if activity["state"] in CLOSED:
-        raise _refuse(
+        raise refused(
             "activity",
             f"活动{STATE_NAMES[activity['state']]}，不能再修改或排期",
             INVALID_TRANSITION,
@@ -265,7 +260,7 @@ def _transition(conn: Connection, actor: Actor, village: str, activity_id: int, 
     with conn.begin_nested():
         before = _activity_for_update(conn, activity_id)
         if before["state"] not in sources:
-            raise _refuse(
+            raise refused(
                 "activity",
                 f"活动当前为“{STATE_NAMES[before['state']]}”，不能{label}",
                 INVALID_TRANSITION,
@@ -313,7 +308,7 @@ def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
         query = query.with_for_update(of=o)
     row = conn.execute(query).mappings().first()
     if row is None:
-        raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
+        raise refused("occurrence", "活动场次不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -321,9 +316,9 @@ def _require_published(occurrence: dict, field: str) -> None:
     """Sign-ups move only while their activity is published; `field` is the input at fault."""
     state = occurrence["activity_state"]
     if state == "draft":
-        raise _refuse(field, "活动尚未发布，暂不能报名或签到", NOT_OPEN)
+        raise refused(field, "活动尚未发布，暂不能报名或签到", NOT_OPEN)
     if state in CLOSED:
-        raise _refuse(field, f"活动{STATE_NAMES[state]}", NOT_OPEN)
+        raise refused(field, f"活动{STATE_NAMES[state]}", NOT_OPEN)
 
 
 def _places_taken(conn: Connection, occurrence_id: int) -> int:
@@ -338,7 +333,7 @@ def _places_taken(conn: Connection, occurrence_id: int) -> int:
 def _sign_up(conn: Connection, sign_up_id: int, allowed_grids: Grids) -> dict:
     found = queries.sign_ups_by_ids(conn, [sign_up_id], allowed_grids=allowed_grids)
     if sign_up_id not in found:
-        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     return found[sign_up_id]
 
 
@@ -348,7 +343,7 @@ def _participant(conn: Connection, resident_id: int, allowed_grids: Grids) -> di
     neighbouring one for an activity open to neighbours."""
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
-        raise _refuse("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return found
 
 
@@ -465,10 +460,10 @@ def _take_place(
         if agreement_ids is not None and not _shared(
             {**shown, "state": occurrence["activity_state"]}
         ):
-            raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
+            raise refused("occurrence", "活动场次不存在", NOT_FOUND)
         _require_published(occurrence, "occurrence")
         if occurrence["starts_at"] <= datetime.now(VILLAGE_TIME_ZONE):
-            raise _refuse("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
+            raise refused("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
         same = [s.c[column] == value for column, value in who.items() if column != "guest_name"]
         existing = (
             conn.execute(select(s).where(s.c.occurrence_id == occurrence_id, *same))
@@ -476,7 +471,7 @@ def _take_place(
             .first()
         )
         if existing is not None and existing["state"] != "cancelled":
-            raise _refuse("resident", "该居民已报名此场次", DUPLICATE)
+            raise refused("resident", "该居民已报名此场次", DUPLICATE)
         full = _places_taken(conn, occurrence_id) >= occurrence["capacity"]
         values = {
             "state": "waitlisted" if full else "signed_up",
@@ -534,14 +529,14 @@ def do_cancel_sign_up(
     A neighbouring village (`guest_village`) cancels only its own residents' sign-ups."""
     found = _sign_up(conn, sign_up_id, allowed_grids)
     if guest_village is not None and found["guest_village"] != guest_village:
-        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     with conn.begin_nested():
         occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
         _require_published(occurrence, "signUp")
         # Read again under the lock: a concurrent cancel or check-in may have won.
         state = _sign_up(conn, sign_up_id, None)["state"]
         if state not in ("signed_up", "waitlisted"):
-            raise _refuse(
+            raise refused(
                 "signUp",
                 "报名已取消" if state == "cancelled" else "已签到的报名不能取消",
                 INVALID_TRANSITION,
@@ -567,7 +562,7 @@ def do_cancel_sign_up(
 def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
     if occurrence["kind"] != VOLUNTEER_SERVICE:
         if given is not None:
-            raise _refuse("volunteerHours", "只有志愿服务活动记录志愿时长", INVALID)
+            raise refused("volunteerHours", "只有志愿服务活动记录志愿时长", INVALID)
         return None
     if given is not None:
         return given
@@ -617,7 +612,7 @@ def do_check_in(
     occurrence = _occurrence(conn, found["occurrence_id"], lock=False)
     _require_published(occurrence, "signUp")
     if datetime.now(VILLAGE_TIME_ZONE) < occurrence["starts_at"] - CHECK_IN_OPENS:
-        raise _refuse("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
+        raise refused("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
     hours = _volunteer_hours(occurrence, given)
     with conn.begin_nested():
         checked_in = _set_state(
@@ -632,7 +627,7 @@ def do_check_in(
             state = _sign_up(conn, sign_up_id, None)["state"]
             if state == "checked_in":  # a concurrent check-in got there first
                 return _sign_up(conn, sign_up_id, None)
-            raise _refuse(
+            raise refused(
                 "signUp",
                 "候补中的报名不能签到" if state == "waitlisted" else "报名已取消，不能签到",
                 INVALID_TRANSITION,

@@ -9,7 +9,12 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from villagelink.tenants.fields import MOBILE, choice, messages, name_field
 from villagelink.tenants.health.tables import CARE_LEVELS
-from villagelink.tenants.user_errors import INVALID, REQUIRED, ActionFailed, Coded, UserError
+from villagelink.tenants.user_errors import (
+    INVALID,
+    REQUIRED,
+    Coded,
+    refused,
+)
 
 # An emergency contact is often an old neighbour's landline: a mobile number, or a
 # fixed line with its area code (022-23456789).
@@ -121,7 +126,7 @@ def check_safe_zone(record: dict) -> None:
     """A person at risk of wandering needs a safe zone: without one the missing-person
     rule has nothing to measure against, and a flag nobody can act on is worse than none."""
     if record["wandering_risk"] and record["safe_zone_radius_m"] is None:
-        raise ActionFailed([UserError("safeZone", "有走失风险的老人须设置安全区", REQUIRED)])
+        raise refused("safeZone", "有走失风险的老人须设置安全区", REQUIRED)
 
 
 def _threshold(label: str, low: int, high: int) -> fields.Integer:

@@ -42,9 +42,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -97,10 +96,6 @@ class UpdateSchema(Schema):
             and not (data.get("note") or "").strip()
         ):
             raise ValidationError(Coded("请填写说明或选择新状态", REQUIRED), field_name="note")
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -167,10 +162,10 @@ def do_open_joint_case(
     values = validated(OpenSchema(), data)
     involved = sorted({v.strip() for v in values["villages"]} - {""})
     if village in involved or not involved:
-        raise _refuse("villages", "联办村不能包含本村", INVALID)
+        raise refused("villages", "联办村不能包含本村", INVALID)
     missing = [v for v in involved if not covered.get(v)]
     if missing:
-        raise _refuse(
+        raise refused(
             "villages",
             f"与以下村没有生效的联办共享协议：{'、'.join(missing)}",
             NO_AGREEMENT,
@@ -178,9 +173,9 @@ def do_open_joint_case(
     with conn.begin_nested():
         request = requests_by_ids(conn, [request_id], WHOLE_VILLAGE).get(request_id)
         if request is None:
-            raise _refuse("request", "诉求不存在", NOT_FOUND)
+            raise refused("request", "诉求不存在", NOT_FOUND)
         if queries.case_of_request(conn, request_id) is not None:
-            raise _refuse("request", "该诉求已发起联办", DUPLICATE)
+            raise refused("request", "该诉求已发起联办", DUPLICATE)
         category = conn.execute(
             select(request_categories.c.code, request_categories.c.name).where(
                 request_categories.c.id == request["category_id"]
@@ -250,15 +245,15 @@ def do_update_joint_case(
     with conn.begin_nested():
         case = queries.case_for_update(conn, case_id)
         if case is None:
-            raise _refuse("case", "联办事项不存在", NOT_FOUND)
+            raise refused("case", "联办事项不存在", NOT_FOUND)
         if not as_coordinator and acting != village and acting not in case["villages"]:
-            raise _refuse("village", "该村不是此联办事项的参与村", FORBIDDEN)
+            raise refused("village", "该村不是此联办事项的参与村", FORBIDDEN)
         if case["state"] == CLOSED:
-            raise _refuse("case", "联办事项已关闭", INVALID_TRANSITION)
+            raise refused("case", "联办事项已关闭", INVALID_TRANSITION)
         added = _added_villages(case, village, acting, values, covered or {}, as_coordinator)
         state = values["state"] if values["state"] != case["state"] else None
         if state is not None and state not in TRANSITIONS[case["state"]]:
-            raise _refuse(
+            raise refused(
                 "state",
                 f"联办事项{STATE_NAMES[case['state']]}，不能改为{STATE_NAMES[state]}",
                 INVALID_TRANSITION,
@@ -319,12 +314,12 @@ def _added_villages(
     if not added:
         return []
     if acting != village and not as_coordinator:
-        raise _refuse("addVillages", "只有发起村或片区协调员可以增加联办村", FORBIDDEN)
+        raise refused("addVillages", "只有发起村或片区协调员可以增加联办村", FORBIDDEN)
     if village in added:
-        raise _refuse("addVillages", "联办村不能包含发起村", INVALID)
+        raise refused("addVillages", "联办村不能包含发起村", INVALID)
     missing = [v for v in added if not covered.get(v)]
     if missing:
-        raise _refuse(
+        raise refused(
             "addVillages", f"与以下村没有生效的联办共享协议：{'、'.join(missing)}", NO_AGREEMENT
         )
     return added

@@ -44,6 +44,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated_nested,
 )
 
@@ -70,13 +71,13 @@ def _case(conn: Connection, case_id: int) -> dict:
     """The case, locked for the rest of the transaction: its status is about to be judged."""
     found = cases_by_ids(conn, [case_id], lock=True).get(case_id)
     if found is None:
-        raise ActionFailed([UserError("id", "调解案件不存在", NOT_FOUND)])
+        raise refused("id", "调解案件不存在", NOT_FOUND)
     return found
 
 
 def _refuse(case: dict, doing: str) -> ActionFailed:
     label = STATUS_LABELS[case["status"]]
-    return ActionFailed([UserError(None, f"案件{label}，不能{doing}", INVALID_TRANSITION)])
+    return refused(None, f"案件{label}，不能{doing}", INVALID_TRANSITION)
 
 
 def _require_open(case: dict, doing: str) -> None:
@@ -109,7 +110,7 @@ def _mediator(conn: Connection, mediator: dict) -> dict:
         return {"mediator_name": mediator["name"].strip(), "mediator_staff_id": None}
     staff = staff_by_ids(conn, [staff_id]).get(staff_id)
     if staff is None:
-        raise ActionFailed([UserError("mediator.staff", "网格人员不存在", NOT_FOUND)])
+        raise refused("mediator.staff", "网格人员不存在", NOT_FOUND)
     return {"mediator_name": staff["name"], "mediator_staff_id": staff_id}
 
 
@@ -260,7 +261,7 @@ def do_start_mediation(
     _move_allowed(case, "in_mediation", "开始调解")
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
     if not mediator and not case["mediator_name"]:
-        raise ActionFailed([UserError("mediator", "开始调解前须指定调解员", REQUIRED)])
+        raise refused("mediator", "开始调解前须指定调解员", REQUIRED)
     return _set_status(conn, actor, village, case, "in_mediation", "start", **mediator)
 
 

@@ -40,6 +40,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -52,10 +53,6 @@ TRANSITIONS = {
 }
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _locked(conn: Connection, notice_id: int) -> dict:
     row = (
         conn.execute(select(notices).where(notices.c.id == notice_id).with_for_update())
@@ -63,7 +60,7 @@ def _locked(conn: Connection, notice_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("id", "通知不存在", NOT_FOUND)
+        raise refused("id", "通知不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -72,7 +69,7 @@ def _stepping(conn: Connection, notice_id: int, step: str) -> dict:
     notice = _locked(conn, notice_id)
     start, _, name = TRANSITIONS[step]
     if notice["state"] != start:
-        raise _refuse("id", f"通知{STATE_NAMES[notice['state']]}，不能{name}", INVALID_TRANSITION)
+        raise refused("id", f"通知{STATE_NAMES[notice['state']]}，不能{name}", INVALID_TRANSITION)
     return notice
 
 
@@ -92,7 +89,7 @@ def _fresh(conn: Connection, notice_id: int) -> dict:
 
 def _check_window(publish_from: datetime | None, publish_until: datetime | None) -> None:
     if publish_from is not None and publish_until is not None and publish_until <= publish_from:
-        raise _refuse("publishUntil", "公示截止时间须晚于公示开始时间", INVALID)
+        raise refused("publishUntil", "公示截止时间须晚于公示开始时间", INVALID)
 
 
 def _clean(values: dict) -> dict:
@@ -148,7 +145,7 @@ def do_update_notice(
     with conn.begin_nested():
         notice = _locked(conn, notice_id)
         if notice["state"] != DRAFT:
-            raise _refuse(
+            raise refused(
                 "id",
                 f"通知{STATE_NAMES[notice['state']]}，不能修改；请先撤回并退回草稿",
                 INVALID_TRANSITION,
@@ -227,7 +224,7 @@ def do_delete_notice(conn: Connection, actor: Actor, village: str, notice_id: in
     with conn.begin_nested():
         notice = _locked(conn, notice_id)
         if notice["state"] != DRAFT or notice["published_at"] is not None:
-            raise _refuse("id", "只能删除从未发布过的草稿；已发布的通知请撤回", INVALID_TRANSITION)
+            raise refused("id", "只能删除从未发布过的草稿；已发布的通知请撤回", INVALID_TRANSITION)
         removed = do_remove_record_attachments(conn, actor, village, NOTICE, str(notice_id))
         conn.execute(notices.delete().where(notices.c.id == notice_id))
         _audit(conn, actor, village, "delete", notice_id, details={"title": notice["title"]})
@@ -252,7 +249,7 @@ def do_mark_notice_read(
         select(n.c.reader_salt).where(n.c.id == notice_id, visible(datetime.now(UTC)))
     ).scalar_one_or_none()
     if salt is None:
-        raise _refuse("notice", "通知不存在或不在公示期内", NOT_FOUND)
+        raise refused("notice", "通知不存在或不在公示期内", NOT_FOUND)
     principal = actor.principal
     digest = _reader_hash(salt, principal.client_id or principal.sub, reader)
     r = notice_reads

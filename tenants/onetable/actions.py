@@ -64,6 +64,7 @@ from villagelink.tenants.user_errors import (
     NOT_FOUND,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -176,7 +177,7 @@ def _step(conn: Connection, job_id: int, step: str, **values) -> dict:
         return dict(row)
     status = conn.execute(select(j.c.status).where(j.c.id == job_id)).scalar()
     if status is None:
-        raise ActionFailed([UserError("id", "导入任务不存在", NOT_FOUND)])
+        raise refused("id", "导入任务不存在", NOT_FOUND)
     raise ActionFailed(
         [
             UserError(

@@ -63,8 +63,7 @@ from villagelink.tenants.user_errors import (
     INVALID,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -76,10 +75,6 @@ MAX_REQUESTS_PER_LIST = 100
 UNSATISFIED_AT_MOST = 2
 TIER_LABELS = {"grid_chief": "网格长", "grid_worker": "专职网格员", "micro_grid_worker": "微网格员"}
 LEVEL_LABELS = {GRID: "网格", VILLAGE: "村（社区）", REGION: "联动片区"}
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -95,7 +90,7 @@ def _locked_request(conn: Connection, request_id: int, scope: RequestScope) -> d
     query = queries.request_query(scope).where(requests.c.id == request_id)
     found = conn.execute(query.with_for_update(of=requests)).mappings().first()
     if found is None:
-        raise _refuse("id", "诉求不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("id", "诉求不存在或不在您的管辖范围内", NOT_FOUND)
     return dict(found)
 
 
@@ -181,9 +176,9 @@ def _audit(
 def _active_category(conn: Connection, category_id: int | None, field: str) -> dict:
     found = queries.categories_by_ids(conn, [category_id]).get(category_id)
     if found is None:
-        raise _refuse(field, "诉求分类不存在", NOT_FOUND)
+        raise refused(field, "诉求分类不存在", NOT_FOUND)
     if not found["active"]:
-        raise _refuse(field, "该分类已停用", CATEGORY_INACTIVE)
+        raise refused(field, "该分类已停用", CATEGORY_INACTIVE)
     return found
 
 
@@ -200,7 +195,7 @@ def _location(
     when no household or building is known. A grid worker registers requests of their
     own grids only."""
     if household_id is None and not building and not text:
-        raise _refuse("locationText", "请选择户或楼栋，或填写位置描述", REQUIRED)
+        raise refused("locationText", "请选择户或楼栋，或填写位置描述", REQUIRED)
     return place_of(
         conn, household_id=household_id, building=building, grid_id=grid_id, grids=grids
     )
@@ -212,7 +207,7 @@ def _reporter(
     """A resident (name and phone taken from the record unless given), or a name."""
     if resident_id is None:
         if not values["reporter_name"]:
-            raise _refuse("reporterName", "请选择反映人或填写其姓名", REQUIRED)
+            raise refused("reporterName", "请选择反映人或填写其姓名", REQUIRED)
         return {
             "reporter_resident_id": None,
             "reporter_name": values["reporter_name"].strip(),
@@ -220,7 +215,7 @@ def _reporter(
         }
     resident = residents_by_ids(conn, [resident_id], allowed_grids=grids).get(resident_id)
     if resident is None:
-        raise _refuse("reporterResident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("reporterResident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return {
         "reporter_resident_id": resident_id,
         "reporter_name": resident["name"],
@@ -400,13 +395,13 @@ def do_assign_request(
         staff_id = assignee_id
         if staff_id is None:
             if request["grid_id"] is None:
-                raise _refuse("assignee", "该诉求没有所属网格，请指定网格员", NO_ASSIGNEE)
+                raise refused("assignee", "该诉求没有所属网格，请指定网格员", NO_ASSIGNEE)
             staff_id = queries.auto_assignee(conn, request["grid_id"])
             if staff_id is None:
-                raise _refuse("assignee", "该网格及上级网格没有网格员，请指定网格员", NO_ASSIGNEE)
+                raise refused("assignee", "该网格及上级网格没有网格员，请指定网格员", NO_ASSIGNEE)
         staff = staff_by_ids(conn, [staff_id]).get(staff_id)
         if staff is None:
-            raise _refuse("assignee", "网格员不存在", NOT_FOUND)
+            raise refused("assignee", "网格员不存在", NOT_FOUND)
         how = "自动派单" if assignee_id is None else "派单"
         return (
             {"assignee_staff_id": staff_id},
@@ -639,9 +634,9 @@ def do_create_request_category(
     if parent_id is not None:
         parent = queries.categories_by_ids(conn, [parent_id]).get(parent_id)
         if parent is None:
-            raise _refuse("parent", "上级分类不存在", NOT_FOUND)
+            raise refused("parent", "上级分类不存在", NOT_FOUND)
         if parent["parent_id"] is not None:
-            raise _refuse("parent", "只能在一级分类下添加子分类", INVALID)
+            raise refused("parent", "只能在一级分类下添加子分类", INVALID)
     siblings = c.c.parent_id.is_(None) if parent_id is None else c.c.parent_id == parent_id
     last = select(func.coalesce(func.max(c.c.position), 0)).where(siblings).scalar_subquery()
     try:
@@ -662,8 +657,8 @@ def do_create_request_category(
             )
     except IntegrityError as exc:
         if exc.orig.diag.constraint_name == "request_categories_sibling_name":
-            raise _refuse("name", "同级已有同名分类", DUPLICATE) from exc
-        raise _refuse("code", "分类代码已存在", DUPLICATE) from exc
+            raise refused("name", "同级已有同名分类", DUPLICATE) from exc
+        raise refused("code", "分类代码已存在", DUPLICATE) from exc
     record(
         conn,
         actor,
@@ -702,14 +697,14 @@ def _locked_action_list(conn: Connection, list_id: int) -> dict:
     query = select(action_lists).where(action_lists.c.id == list_id).with_for_update()
     found = conn.execute(query).mappings().first()
     if found is None:
-        raise _refuse("id", "行动清单不存在", NOT_FOUND)
+        raise refused("id", "行动清单不存在", NOT_FOUND)
     return dict(found)
 
 
 def _requests_named(conn: Connection, request_ids: list[int]) -> dict[int, dict]:
     found = queries.requests_by_ids(conn, request_ids, WHOLE_VILLAGE)
     if len(found) != len(set(request_ids)):
-        raise _refuse("requests", "诉求不存在", NOT_FOUND)
+        raise refused("requests", "诉求不存在", NOT_FOUND)
     return found
 
 
@@ -753,7 +748,7 @@ def _link(conn: Connection, actor: Actor, action_list: dict, found: dict[int, di
         .all()
     )
     if len(queries.request_ids_in_list(conn, action_list["id"])) > MAX_REQUESTS_PER_LIST:
-        raise _refuse("requests", f"一个行动清单最多包含{MAX_REQUESTS_PER_LIST}项诉求", INVALID)
+        raise refused("requests", f"一个行动清单最多包含{MAX_REQUESTS_PER_LIST}项诉求", INVALID)
     _log_list_change(
         conn,
         actor,
@@ -858,7 +853,7 @@ def do_remove_request_from_action_list(
             .returning(a.c.request_id)
         ).first()
         if removed is None:
-            raise _refuse("request", "该诉求不在此行动清单中", NOT_FOUND)
+            raise refused("request", "该诉求不在此行动清单中", NOT_FOUND)
         request = _reread(conn, request_id)
         _log_list_change(
             conn, actor, [request], "remove_from_action_list", f"移出行动清单：{current['title']}"

@@ -62,7 +62,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -161,10 +161,6 @@ class TransferSchema(Schema):
 # -- A: the resident leaves -----------------------------------------------------
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -183,13 +179,13 @@ def do_transfer_resident(
     resident_transfer (the caller asks the platform: `policy.covering`)."""
     if data.get("consent") is None:
         # Checked before anything else: without consent nothing is looked at.
-        raise _refuse("consent", "须记录居民本人或监护人的同意", REQUIRED)
+        raise refused("consent", "须记录居民本人或监护人的同意", REQUIRED)
     values = validated(TransferSchema(), data)
     destination = values["destination"]
     if destination == village:
-        raise _refuse("destination", "迁入村不能是本村", INVALID)
+        raise refused("destination", "迁入村不能是本村", INVALID)
     if not agreement_ids:
-        raise _refuse("destination", "本村与迁入村之间没有生效的居民迁移共享协议", NO_AGREEMENT)
+        raise refused("destination", "本村与迁入村之间没有生效的居民迁移共享协议", NO_AGREEMENT)
     consent = values["consent"]
     with conn.begin_nested():
         r = m.residents
@@ -199,9 +195,9 @@ def do_transfer_resident(
             .first()
         )
         if resident is None:
-            raise _refuse("resident", "居民不存在", NOT_FOUND)
+            raise refused("resident", "居民不存在", NOT_FOUND)
         if resident["status"] != ACTIVE_RESIDENT:
-            raise _refuse("resident", "该居民已迁出", FORBIDDEN_STATE)
+            raise refused("resident", "该居民已迁出", FORBIDDEN_STATE)
         moved_on = values["moved_on"] or conn.execute(select(func.current_date())).scalar_one()
         tags = tags_by_resident(conn, [resident_id]).get(resident_id, [])
         balance = balances(conn, [resident_id]).get(resident_id, 0)
@@ -377,12 +373,12 @@ def do_complete_transfer(
         conn.execute(select(i).where(i.c.id == incoming_id).with_for_update()).mappings().first()
     )
     if incoming is None:
-        raise _refuse("transfer", "迁入记录不存在", NOT_FOUND)
+        raise refused("transfer", "迁入记录不存在", NOT_FOUND)
     if incoming["state"] == RECEIVED:
-        raise _refuse("transfer", "该居民已登记", FORBIDDEN_STATE)
+        raise refused("transfer", "该居民已登记", FORBIDDEN_STATE)
     number = data.get("id_number")
     if not number:
-        raise _refuse("idNumber", "请填写身份证号码", REQUIRED)
+        raise refused("idNumber", "请填写身份证号码", REQUIRED)
     with conn.begin_nested():
         _register(conn, actor, village, incoming_id, number, by_sync=False)
     return incoming_by_ids(conn, [incoming_id])[incoming_id]
@@ -408,7 +404,7 @@ def _register(
     if known is not None and known["status"] == ACTIVE_RESIDENT:
         conn.execute(i.update().where(i.c.id == incoming_id).values(state=CONFLICTED))
         if not by_sync:
-            raise _refuse("idNumber", "本村已有该身份证号码的在册居民", DUPLICATE)
+            raise refused("idNumber", "本村已有该身份证号码的在册居民", DUPLICATE)
         return
     if known is not None:
         resident_id = known["id"]

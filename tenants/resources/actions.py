@@ -36,7 +36,7 @@ from villagelink.tenants.user_errors import (
     DUPLICATE,
     NOT_FOUND,
     ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -52,10 +52,6 @@ BOOKING_STATE_NAMES = {
 }
 NO_RESOURCE = "资源不存在"
 NO_BOOKING = "预约不存在"
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _clean_text(values: dict) -> dict:
@@ -87,13 +83,13 @@ def _require_unique_name(conn: Connection, name: str, besides: int | None = None
     if besides is not None:
         query = query.where(r.c.id != besides)
     if conn.execute(query).first() is not None:
-        raise _refuse("name", "本村已有同名资源", DUPLICATE)
+        raise refused("name", "本村已有同名资源", DUPLICATE)
 
 
 def _locked_resource(conn: Connection, resource_id: int, field: str = "id") -> dict:
     resource = queries.resource_for_update(conn, resource_id)
     if resource is None:
-        raise _refuse(field, NO_RESOURCE, NOT_FOUND)
+        raise refused(field, NO_RESOURCE, NOT_FOUND)
     return resource
 
 
@@ -143,7 +139,7 @@ def do_update_resource(
     with conn.begin_nested():
         before = _locked_resource(conn, resource_id)
         if before["status"] == RETIRED:
-            raise _refuse("id", "资源已停用，不能再修改", FORBIDDEN_STATE)
+            raise refused("id", "资源已停用，不能再修改", FORBIDDEN_STATE)
         changed = {k: v for k, v in values.items() if before[k] != v}
         if not changed:
             return before
@@ -172,7 +168,7 @@ def do_retire_resource(
     with conn.begin_nested():
         before = _locked_resource(conn, resource_id)
         if before["status"] == RETIRED:
-            raise _refuse("id", "资源已停用", FORBIDDEN_STATE)
+            raise refused("id", "资源已停用", FORBIDDEN_STATE)
         after = _save(conn, resource_id, status=RETIRED)
         b = resource_bookings
         cancelled = (
@@ -238,7 +234,7 @@ def _audit_booking(
 def _booking(conn: Connection, booking_id: int) -> dict:
     found = queries.bookings_by_ids(conn, [booking_id]).get(booking_id)
     if found is None:
-        raise _refuse("booking", NO_BOOKING, NOT_FOUND)
+        raise refused("booking", NO_BOOKING, NOT_FOUND)
     return found
 
 
@@ -261,10 +257,10 @@ def do_book_resource(
     with conn.begin_nested():
         resource = _locked_resource(conn, resource_id, "resource")
         if neighbour and not _shared(resource):
-            raise _refuse("resource", NO_RESOURCE, NOT_FOUND)
+            raise refused("resource", NO_RESOURCE, NOT_FOUND)
         _require_bookable(resource)
         if queries.overlapping(conn, resource_id, values["starts_at"], values["ends_at"]):
-            raise _refuse("from", "该时段与已批准的预约冲突", CONFLICT)
+            raise refused("from", "该时段与已批准的预约冲突", CONFLICT)
         b = resource_bookings
         booking = dict(
             conn.execute(
@@ -291,11 +287,11 @@ def do_book_resource(
 
 def _require_bookable(resource: dict) -> None:
     if resource["status"] == RETIRED:
-        raise _refuse("resource", "资源已停用", FORBIDDEN_STATE)
+        raise refused("resource", "资源已停用", FORBIDDEN_STATE)
     if resource["status"] != "available":
-        raise _refuse("resource", "资源暂不可用", FORBIDDEN_STATE)
+        raise refused("resource", "资源暂不可用", FORBIDDEN_STATE)
     if not resource["bookable"]:
-        raise _refuse("resource", "该资源不接受预约", FORBIDDEN_STATE)
+        raise refused("resource", "该资源不接受预约", FORBIDDEN_STATE)
 
 
 def _move(conn: Connection, booking_id: int, sources: tuple[str, ...], **values: Any) -> dict:
@@ -318,7 +314,7 @@ def _move(conn: Connection, booking_id: int, sources: tuple[str, ...], **values:
 
 
 def _wrong_state(state: str) -> ActionFailed:
-    return _refuse(
+    return refused(
         "booking", f"预约当前为“{BOOKING_STATE_NAMES[state]}”，不能这样处理", FORBIDDEN_STATE
     )
 
@@ -333,12 +329,12 @@ def do_approve_booking(conn: Connection, actor: Actor, village: str, booking_id:
         resource = _locked_resource(conn, found["resource_id"], "booking")
         _require_bookable(resource)
         if found["ends_at"] <= conn.execute(select(func.now())).scalar_one():
-            raise _refuse("booking", "预约时段已过，不能再批准", FORBIDDEN_STATE)
+            raise refused("booking", "预约时段已过，不能再批准", FORBIDDEN_STATE)
         clash = queries.overlapping(
             conn, resource["id"], found["starts_at"], found["ends_at"], besides=booking_id
         )
         if clash:
-            raise _refuse("booking", "该时段与已批准的预约冲突", CONFLICT)
+            raise refused("booking", "该时段与已批准的预约冲突", CONFLICT)
         booking = _move(
             conn,
             booking_id,
@@ -383,7 +379,7 @@ def do_cancel_booking(
     reason = validated(DecisionSchema(), data)["reason"]
     found = _booking(conn, booking_id)
     if acting_village not in (village, found["requester_village"]):
-        raise _refuse("booking", NO_BOOKING, NOT_FOUND)
+        raise refused("booking", NO_BOOKING, NOT_FOUND)
     with conn.begin_nested():
         booking = _move(
             conn,

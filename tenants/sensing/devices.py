@@ -49,9 +49,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -242,10 +241,6 @@ class StepSchema(Schema):
 # -- writes ---------------------------------------------------------------------
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _audit(conn: Connection, actor: Actor, village: str, action: str, device_id: int, **what):
     record(
         conn,
@@ -267,7 +262,7 @@ def _locked(conn: Connection, device_id: int, scope: DeviceScope) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("id", NOT_YOURS, NOT_FOUND)
+        raise refused("id", NOT_YOURS, NOT_FOUND)
     return dict(row)
 
 
@@ -280,12 +275,12 @@ def _watched_resident(conn: Connection, kind: str, resident_id: int | None) -> i
     other devices none."""
     if kind not in PERSONAL_KINDS:
         if resident_id is not None:
-            raise _refuse("resident", "只有手环和毫米波雷达登记佩戴或看护的居民", INVALID)
+            raise refused("resident", "只有手环和毫米波雷达登记佩戴或看护的居民", INVALID)
         return None
     if resident_id is None:
-        raise _refuse("resident", "手环和毫米波雷达须登记佩戴或看护的居民", REQUIRED)
+        raise refused("resident", "手环和毫米波雷达须登记佩戴或看护的居民", REQUIRED)
     if not residents_by_ids(conn, [resident_id], allowed_grids=None):
-        raise _refuse("resident", "居民不存在", NOT_FOUND)
+        raise refused("resident", "居民不存在", NOT_FOUND)
     return resident_id
 
 
@@ -300,7 +295,7 @@ def _place(conn: Connection, kind: str, values: dict[str, Any]) -> dict[str, Any
         grids=None,
     )
     if kind not in PERSONAL_KINDS and place["grid_id"] is None:
-        raise _refuse("grid", "请选择设备所在的户、楼栋或网格，预警才能送达网格员", REQUIRED)
+        raise refused("grid", "请选择设备所在的户、楼栋或网格，预警才能送达网格员", REQUIRED)
     return place
 
 
@@ -338,7 +333,7 @@ def do_register_device(
     except IntegrityError as exc:
         if getattr(exc.orig.diag, "constraint_name", None) != SERIAL_CONSTRAINT:
             raise
-        raise _refuse("serialNumber", SERIAL_TAKEN, DUPLICATE) from exc
+        raise refused("serialNumber", SERIAL_TAKEN, DUPLICATE) from exc
     _audit(
         conn,
         actor,
@@ -401,7 +396,7 @@ def _step(
     device = _locked(conn, device_id, scope)
     starts, leads_to, name = TRANSITIONS[step]
     if device["status"] not in starts:
-        raise _refuse(
+        raise refused(
             "id", f"设备{STATUS_LABELS[device['status']]}，不能{name}", INVALID_TRANSITION
         )
     conn.execute(

@@ -45,9 +45,8 @@ from villagelink.tenants.user_errors import (
     INVALID,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -128,10 +127,6 @@ class SightingSchema(Schema):
     )
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _shared_alert(conn: Connection, alert_id: int) -> dict:
     """The alert if it is of a kind neighbours are sent, locked against a concurrent
     close (FOR SHARE: reports do not wait for one another)."""
@@ -145,9 +140,9 @@ def _shared_alert(conn: Connection, alert_id: int) -> dict:
         .first()
     )
     if found is None:
-        raise _refuse("alert", NO_ALERT, NOT_FOUND)
+        raise refused("alert", NO_ALERT, NOT_FOUND)
     if found["state"] in CLOSED_STATES:
-        raise _refuse("alert", "预警已结束，不再接收协查信息", FORBIDDEN_STATE)
+        raise refused("alert", "预警已结束，不再接收协查信息", FORBIDDEN_STATE)
     return dict(found)
 
 
@@ -261,13 +256,13 @@ def do_report_neighbour_sighting(
     Only for missing-person alerts still open."""
     values = validated(SightingSchema(), data)
     if (values["latitude"] is None) != (values["longitude"] is None):
-        raise _refuse("latitude", "经纬度须同时填写", INVALID)
+        raise refused("latitude", "经纬度须同时填写", INVALID)
     # A few minutes of slack for the reporting phone's clock.
     if values["seen_at"] > datetime.now(UTC) + timedelta(minutes=5):
-        raise _refuse("seenAt", "发现时间不能晚于当前时间", INVALID)
+        raise refused("seenAt", "发现时间不能晚于当前时间", INVALID)
     alert = _shared_alert(conn, alert_id)
     if alert["kind"] != MISSING_PERSON:
-        raise _refuse("alert", "只有走失预警可以报告发现线索", FORBIDDEN_STATE)
+        raise refused("alert", "只有走失预警可以报告发现线索", FORBIDDEN_STATE)
     values["place"] = values["place"].strip()
     note = f"邻村 {acting_village} 发现线索：{values['seen_at'].isoformat()} 于 {values['place']}"
     if values["note"]:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.linkage.catalogue import AUDIENCE_KEY, JOINT_CASE, RECORD_TYPES
-from villagelink.tenants.fields import choice, messages
+from villagelink.tenants.fields import choice, messages, optional_text
 from villagelink.tenants.joint_cases import queries
 from villagelink.tenants.joint_cases.tables import (
     CLOSED,
@@ -57,15 +57,6 @@ STATE_NAMES = {"open": "待办", "in_progress": "办理中", "resolved": "已办
 TITLE_LENGTH = 40
 
 
-def _note_field() -> fields.String:
-    return fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=1000, error=Coded("说明不能超过1000个字", INVALID)),
-        error_messages=messages(),
-    )
-
-
 class OpenSchema(Schema):
     villages = fields.List(
         fields.String(error_messages=messages()),
@@ -73,12 +64,12 @@ class OpenSchema(Schema):
         validate=validate.Length(min=1, max=20, error=Coded("请选择1到20个联办村", REQUIRED)),
         error_messages=messages(),
     )
-    note = _note_field()
+    note = optional_text("说明", 1000)
     priority = choice(PRIORITIES, "紧急程度", load_default=None)
 
 
 class UpdateSchema(Schema):
-    note = _note_field()
+    note = optional_text("说明", 1000)
     state = choice(STATES, "状态", load_default=None)
     add_villages = fields.List(
         fields.String(error_messages=messages()),

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validates
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -50,7 +50,7 @@ from villagelink.platform.linkage.catalogue import AUDIENCE_KEY
 from villagelink.tenants import id_numbers
 from villagelink.tenants import models as m
 from villagelink.tenants.activities.points import award_for, balances, do_redeem_points
-from villagelink.tenants.fields import choice, messages, name_field
+from villagelink.tenants.fields import choice, messages, name_field, optional_text
 from villagelink.tenants.models import ACTIVE_RESIDENT, MOVED_OUT, id_column, metadata, one_of
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.residents.actions import FORBIDDEN_STATE, do_create_resident
@@ -135,12 +135,7 @@ class ConsentSchema(Schema):
     given_by = name_field(required=True)
     method = choice(CONSENT_METHODS, "同意方式", required=True)
     recorded_at = fields.AwareDateTime(load_default=None, error_messages=messages())
-    note = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=500, error=Coded("备注不能超过500个字", INVALID)),
-        error_messages=messages(),
-    )
+    note = optional_text("备注", 500)
 
     @validates("given_by")
     def _given_by(self, value: str, **_kwargs) -> None:

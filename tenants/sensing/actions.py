@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import MESSAGES, choice
+from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.grids import staff_by_ids
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, share
@@ -100,33 +100,26 @@ def alert_step(current: str, step: str) -> str:
 # -- input rules -----------------------------------------------------------------------
 
 
-def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
-    """Free text: required ones must hold more than blanks."""
-    length = validate.Length(
-        max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-    )
-    if not required:
-        return fields.String(
-            load_default=None, allow_none=True, validate=length, error_messages=MESSAGES
-        )
-    return fields.String(
+def _required_text(label: str, max_length: int) -> FreeText:
+    return FreeText(
+        label,
+        max_length,
         required=True,
-        validate=[length, validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED))],
-        error_messages={**MESSAGES, "required": Coded(f"请填写{label}", REQUIRED)},
+        error_messages={"required": Coded(f"请填写{label}", REQUIRED)},
     )
 
 
 class NoteSchema(Schema):
-    note = _text("备注", 500)
+    note = optional_text("备注", 500)
 
 
 class OutcomeSchema(Schema):
     # How it ended, as told to the family and the village (e.g. "已送医，家属陪同").
-    outcome = _text("处置结果", 500, required=True)
+    outcome = _required_text("处置结果", 500)
 
 
 class FalseAlarmSchema(Schema):
-    note = _text("误报说明", 500, required=True)
+    note = _required_text("误报说明", 500)
 
 
 class ShiftSchema(Schema):

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import MESSAGES, choice
+from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.places import place_of
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.sensing.tables import (
@@ -163,18 +163,6 @@ def devices_by_ids(conn: Connection, ids: Iterable[int], scope: DeviceScope) -> 
 # -- input rules ----------------------------------------------------------------
 
 
-def text_field(label: str, max_length: int, **kwargs) -> fields.String:
-    """Text that must hold more than blanks when given (`label` names it in messages)."""
-    return fields.String(
-        validate=[
-            validate.Length(1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)),
-            validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
-        ],
-        error_messages=MESSAGES,
-        **kwargs,
-    )
-
-
 def coordinate_field(low: float, high: float, label: str) -> fields.Float:
     return fields.Float(
         allow_none=True,
@@ -198,15 +186,11 @@ def check_both_coordinates(data: dict) -> None:
 class DevicePlaceSchema(Schema):
     """Where a device is and whom it watches over; every field may be left out."""
 
-    name = text_field("设备名称", 50)
+    name = FreeText("设备名称", 50)
     household_id = _key()
     building = fields.String(allow_none=True, error_messages=MESSAGES)
     grid_id = _key()
-    location_text = fields.String(
-        allow_none=True,
-        validate=validate.Length(max=100, error=Coded("位置描述不能超过100个字", INVALID)),
-        error_messages=MESSAGES,
-    )
+    location_text = FreeText("位置描述", 100, blank=True, allow_none=True)
     latitude = coordinate_field(-90, 90, "纬度")
     longitude = coordinate_field(-180, 180, "经度")
     resident_id = _key()
@@ -226,16 +210,11 @@ class NewDeviceSchema(DevicePlaceSchema):
         ),
         error_messages=MESSAGES,
     )
-    name = text_field("设备名称", 50, required=True)
+    name = FreeText("设备名称", 50, required=True)
 
 
 class StepSchema(Schema):
-    reason = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=200, error=Coded("原因不能超过200个字", INVALID)),
-        error_messages=MESSAGES,
-    )
+    reason = optional_text("原因", 200)
 
 
 # -- writes ---------------------------------------------------------------------

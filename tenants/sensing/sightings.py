@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
 from villagelink.tenants.models import id_column, metadata, one_of
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS
@@ -99,13 +99,11 @@ FORBIDDEN_STATE = "FORBIDDEN_STATE"
 
 class SightingSchema(Schema):
     seen_at = fields.AwareDateTime(required=True, error_messages=MESSAGES)
-    place = fields.String(
+    place = FreeText(
+        "地点",
+        200,
         required=True,
-        validate=[
-            validate.Length(max=200, error=Coded("地点不能超过200个字", INVALID)),
-            validate.Predicate("strip", error=Coded("地点不能为空", REQUIRED)),
-        ],
-        error_messages={**MESSAGES, "required": Coded("请填写发现地点", REQUIRED)},
+        error_messages={"required": Coded("请填写发现地点", REQUIRED)},
     )
     latitude = fields.Float(
         load_default=None,
@@ -119,12 +117,7 @@ class SightingSchema(Schema):
         validate=validate.Range(-180, 180, error=Coded("经度须在-180到180之间", INVALID)),
         error_messages=MESSAGES,
     )
-    note = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=500, error=Coded("备注不能超过500个字", INVALID)),
-        error_messages=MESSAGES,
-    )
+    note = optional_text("备注", 500)
 
 
 def _shared_alert(conn: Connection, alert_id: int) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ariadne import ObjectType
 
@@ -17,6 +17,7 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import XLSX
+from villagelink.tenants import clock
 from villagelink.tenants.onetable import queries
 from villagelink.tenants.onetable.actions import IMPORT_JOB
 from villagelink.tenants.onetable.sheet import TEMPLATE_VERSION, template_workbook
@@ -82,7 +83,7 @@ def resolve_import_template(village: dict, info) -> dict:
         store.ensure_bucket(slug)
         store.put(slug, key, template_workbook(), XLSX)
     # Said a moment early rather than late: the URL is signed just after.
-    expires_at = datetime.now(UTC) + TEMPLATE_URL_LIFETIME
+    expires_at = clock.now() + TEMPLATE_URL_LIFETIME
     url = store.presigned_get(
         slug, key, TEMPLATE_URL_LIFETIME, content_type=XLSX, filename=TEMPLATE_FILENAME
     )

@@ -15,7 +15,6 @@ integrators subscribed to the alert's events hear of it in seconds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
 
 from ariadne import MutationType, ObjectType, QueryType
@@ -40,6 +39,7 @@ from villagelink.graphql.villages.types import grid_loader, grid_staff_loader
 from villagelink.jobs.alerts import enqueue_alert_notifications
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.platform.webhooks import ALERT_ACKNOWLEDGED, ALERT_ASSIGNED, ALERT_RESOLVED
+from villagelink.tenants import clock
 from villagelink.tenants.sensing import actions, queries
 from villagelink.tenants.sensing.actions import DUTY_SHIFT
 from villagelink.tenants.sensing.alerting import ALERT
@@ -52,10 +52,6 @@ village_type = ObjectType("Village")
 alert_type = node_object(ALERT)
 shift_type = node_object(DUTY_SHIFT)
 event_type = ObjectType("AlertEvent")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- reach --------------------------------------------------------------------
@@ -192,7 +188,7 @@ def resolve_duty_shifts(village: dict, info, first=None, after=None, staff=None,
     page = page_args(first, after, ctx.settings.max_page_size)
     starts = moment_argument(window.get("from"), "from")
     flt = ShiftFilter(
-        starts=_now() if starts is None and window.get("to") is None else starts,
+        starts=clock.now() if starts is None and window.get("to") is None else starts,
         ends=moment_argument(window.get("to"), "to"),
         staff_id=filter_key(staff, "GridStaff", slug),
     )
@@ -253,7 +249,7 @@ def resolve_household(alert: dict, info) -> dict | None:
 
 @alert_type.field("overdue")
 def resolve_overdue(alert: dict, _info) -> bool:
-    return alert["state"] in UNACKNOWLEDGED_STATES and alert["ack_due_at"] < _now()
+    return alert["state"] in UNACKNOWLEDGED_STATES and alert["ack_due_at"] < clock.now()
 
 
 @alert_type.field("timeline")
@@ -278,7 +274,7 @@ def resolve_shift_staff(shift: dict, info) -> dict | None:
 
 @shift_type.field("onDuty")
 def resolve_on_duty(shift: dict, _info) -> bool:
-    return shift["starts_at"] <= _now() < shift["ends_at"]
+    return shift["starts_at"] <= clock.now() < shift["ends_at"]
 
 
 # -- mutations -----------------------------------------------------------------------

@@ -7,7 +7,6 @@ client's, not a village's), committed before the response is built.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from ariadne import MutationType
 from sqlalchemy import Connection
@@ -21,6 +20,7 @@ from villagelink.jobs.webhooks import enqueue_deliveries
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.platform.webhooks import actions
 from villagelink.platform.webhooks.queries import Client, client_of
+from villagelink.tenants import clock
 
 mutation = MutationType()
 
@@ -118,7 +118,7 @@ def resolve_redeliver(_obj, info, input: dict) -> dict:
 
     def act(conn: Connection, client: Client) -> dict:
         key = webhook_key(input["delivery"], actions.DELIVERY, "delivery", "投递记录不存在")
-        row = actions.do_redeliver(conn, ctx.actor, client, key, datetime.now(UTC))
+        row = actions.do_redeliver(conn, ctx.actor, client, key, clock.now())
         ctx.after_commit(lambda: enqueue_deliveries(ctx.settings, [row["id"]]))
         [node] = delivery_nodes(ctx.runtime.db, [row])
         return {"delivery": node}

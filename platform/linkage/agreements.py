@@ -18,7 +18,7 @@ once committed: the caller enqueues it (`party_villages`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -49,6 +49,7 @@ from villagelink.platform.linkage.tables import (
     agreement_parties,
     agreements,
 )
+from villagelink.tenants import clock
 from villagelink.tenants.fields import messages
 from villagelink.tenants.user_errors import (
     DUPLICATE,
@@ -115,7 +116,7 @@ class ProposalSchema(Schema):
         errors: dict[str, list] = {}
         if not data["purpose"].strip():
             errors["purpose"] = [Coded("请填写共享目的", REQUIRED)]
-        now = datetime.now(UTC)
+        now = clock.now()
         start, end = data["valid_from"] or now, data["valid_until"]
         if end is not None and end <= start:
             errors["valid_until"] = [Coded("到期时间须晚于生效时间", INVALID)]
@@ -210,7 +211,7 @@ def history_of(conn: Connection, agreement_ids: list[int]) -> dict[int, list[dic
 
 def in_force(agreement: dict, now: datetime | None = None) -> bool:
     """Active and within its validity: what moves data now (`policy.in_force`)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     until = agreement["valid_until"]
     return (
         agreement["state"] == ACTIVE
@@ -407,7 +408,7 @@ def do_propose_agreement(
     chosen = {t: sorted(set(f)) for t, f in sorted(record_types.items())}
     if _equivalent(conn, village, scope, others, chosen):
         raise refused(None, "已有一份内容相同、尚未结束的协议", DUPLICATE)
-    valid_from = data["valid_from"] or datetime.now(UTC)
+    valid_from = data["valid_from"] or clock.now()
     created = conn.execute(
         agreements.insert()
         .values(
@@ -465,7 +466,7 @@ def _open(agreement: dict, verb: str) -> None:
             INVALID_TRANSITION,
         )
     until = agreement["valid_until"]
-    if until is not None and until <= datetime.now(UTC):
+    if until is not None and until <= clock.now():
         raise refused("agreement", f"协议已过有效期，不能再{verb}", INVALID_TRANSITION)
 
 
@@ -551,7 +552,7 @@ def expire_due(conn: Connection, now: datetime | None = None) -> list[str]:
     """Mark proposed and active agreements past their end `expired`, with history and
     audit. Returns the parties of those that were active: their copies must go."""
     a = agreements
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     due = conn.execute(
         select(a.c.id, a.c.state)
         .where(a.c.state.in_(OPEN_STATES), a.c.valid_until <= moment)
@@ -599,7 +600,7 @@ def seed_demo_agreements(conn: Connection, actor: Actor, villages: list[str]) ->
                 proposer,
                 record_types=chosen,
                 purpose=purpose,
-                valid_until=datetime.now(UTC) + DEMO_VALIDITY,
+                valid_until=clock.now() + DEMO_VALIDITY,
                 **scope,
             )
         except ActionFailed as failed:

@@ -14,7 +14,7 @@ linkage shares them) once published, and withdrawn when they stop being open.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -22,14 +22,9 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.activities import points, queries
-from villagelink.tenants.activities.recurrence import (
-    VILLAGE_TIME_ZONE,
-    Rule,
-    dates,
-    local_today,
-    span,
-)
+from villagelink.tenants.activities.recurrence import Rule, dates, span
 from villagelink.tenants.activities.tables import (
     VOLUNTEER_SERVICE,
     activities,
@@ -154,7 +149,7 @@ def _save(conn: Connection, activity_id: int, **values: Any) -> dict:
 
 def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
     """Insert the occurrences of the next `horizon_days` days that do not exist yet."""
-    today = local_today()
+    today = clock.today()
     days = dates(Rule.of(activity), today, today + timedelta(days=horizon_days))
     if not days:
         return 0
@@ -462,7 +457,7 @@ def _take_place(
         ):
             raise refused("occurrence", "活动场次不存在", NOT_FOUND)
         _require_published(occurrence, "occurrence")
-        if occurrence["starts_at"] <= datetime.now(VILLAGE_TIME_ZONE):
+        if occurrence["starts_at"] <= clock.now():
             raise refused("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
         same = [s.c[column] == value for column, value in who.items() if column != "guest_name"]
         existing = (
@@ -611,7 +606,7 @@ def do_check_in(
         return found
     occurrence = _occurrence(conn, found["occurrence_id"], lock=False)
     _require_published(occurrence, "signUp")
-    if datetime.now(VILLAGE_TIME_ZONE) < occurrence["starts_at"] - CHECK_IN_OPENS:
+    if clock.now() < occurrence["starts_at"] - CHECK_IN_OPENS:
         raise refused("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
     hours = _volunteer_hours(occurrence, given)
     with conn.begin_nested():

@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from villagelink.tenants.clock import VILLAGE_TIME_ZONE
+# day_start and local_today are read from here by tenants/demo*.py until the demo
+# package takes them from tenants/clock.py as well.
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE, day_start  # noqa: F401
+from villagelink.tenants.clock import today as local_today  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,3 @@ def span(day: date, start_time: time, duration_minutes: int) -> tuple[datetime, 
     """Start and end of one occurrence as aware timestamps."""
     starts_at = datetime.combine(day, start_time, tzinfo=VILLAGE_TIME_ZONE)
     return starts_at, starts_at + timedelta(minutes=duration_minutes)
-
-
-def day_start(day: date) -> datetime:
-    """Midnight of a village's day: where date filters begin and end."""
-    return datetime.combine(day, time(), tzinfo=VILLAGE_TIME_ZONE)
-
-
-def local_today() -> date:
-    return datetime.now(VILLAGE_TIME_ZONE).date()

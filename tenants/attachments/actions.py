@@ -11,7 +11,7 @@ rows `removing`; a job removes the objects after the commit
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import ValidationError
@@ -21,6 +21,7 @@ from villagelink.platform.audit import Actor, record
 from villagelink.storage.purposes import EXTENSIONS, MB, PURPOSES
 from villagelink.storage.sniff import sniff_object
 from villagelink.storage.store import ObjectStore
+from villagelink.tenants import clock
 from villagelink.tenants import models as m
 from villagelink.tenants.attachments.declarations import declaration
 from villagelink.tenants.attachments.queries import ACTIVE, REMOVING
@@ -111,7 +112,7 @@ def do_attach_file(
             .where(
                 u.c.object_key == key,
                 u.c.attached_at.is_(None),
-                u.c.expires_at > datetime.now(UTC) - ATTACH_GRACE,
+                u.c.expires_at > clock.now() - ATTACH_GRACE,
             )
             # Two attaches of one upload: the second waits, then finds it taken.
             .with_for_update()

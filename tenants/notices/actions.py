@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.attachments.actions import do_remove_record_attachments
 from villagelink.tenants.notices.queries import EVERY_NOTICE, NOTICE, notices_by_ids, visible
 from villagelink.tenants.notices.tables import (
@@ -84,7 +85,7 @@ def _save(conn: Connection, notice_id: int, **values: Any) -> None:
 
 
 def _fresh(conn: Connection, notice_id: int) -> dict:
-    return notices_by_ids(conn, [notice_id], EVERY_NOTICE, now=datetime.now(UTC))[notice_id]
+    return notices_by_ids(conn, [notice_id], EVERY_NOTICE, now=clock.now())[notice_id]
 
 
 def _check_window(publish_from: datetime | None, publish_until: datetime | None) -> None:
@@ -179,7 +180,7 @@ def do_publish_notice(conn: Connection, actor: Actor, village: str, notice_id: i
     """Publish a draft: residents see it from now, or from the start of its window."""
     with conn.begin_nested():
         notice = _stepping(conn, notice_id, "publish")
-        _ready_to_publish(notice, datetime.now(UTC))
+        _ready_to_publish(notice, clock.now())
         _save(
             conn,
             notice_id,
@@ -246,7 +247,7 @@ def do_mark_notice_read(
     reader = validated(ReadSchema(), data)["reader"].strip()
     n = notices
     salt = conn.execute(
-        select(n.c.reader_salt).where(n.c.id == notice_id, visible(datetime.now(UTC)))
+        select(n.c.reader_salt).where(n.c.id == notice_id, visible(clock.now()))
     ).scalar_one_or_none()
     if salt is None:
         raise refused("notice", "通知不存在或不在公示期内", NOT_FOUND)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from villagelink.tenants import id_numbers
+from villagelink.tenants import clock, id_numbers
 from villagelink.tenants.fields import choice, messages, name_field, optional_text, phone_field
 from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
 from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, Coded
@@ -22,7 +21,7 @@ def check_id_number(value: str) -> str:
     if not id_numbers.has_valid_checksum(number):
         raise ValidationError(Coded("身份证号码校验位不正确", INVALID))
     born = id_numbers.birth_date(number)
-    if born is None or born > date.today() or born.year < 1890:
+    if born is None or born > clock.today() or born.year < 1890:
         raise ValidationError(Coded("身份证号码中的出生日期无效", INVALID))
     return number
 

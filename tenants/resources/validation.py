@@ -3,10 +3,11 @@ Chinese. Field builders are the shared ones of villagelink.tenants.fields."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from villagelink.tenants import clock
 from villagelink.tenants.fields import (
     FreeText,
     choice,
@@ -88,7 +89,7 @@ class BookingSchema(Schema):
         starts_at, ends_at = data["starts_at"], data["ends_at"]
         if ends_at <= starts_at:
             raise ValidationError({"to": [Coded("结束时间须晚于开始时间", INVALID)]})
-        if starts_at < datetime.now(UTC):
+        if starts_at < clock.now():
             raise ValidationError({"from": [Coded("开始时间不能早于当前时间", INVALID)]})
         if ends_at - starts_at > MAX_BOOKING:
             raise ValidationError({"to": [Coded("一次预约最长31天", INVALID)]})

@@ -13,7 +13,7 @@ answers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
 from villagelink.tenants.models import id_column, metadata, one_of
 from villagelink.tenants.querying import grouped
@@ -251,7 +252,7 @@ def do_report_neighbour_sighting(
     if (values["latitude"] is None) != (values["longitude"] is None):
         raise refused("latitude", "经纬度须同时填写", INVALID)
     # A few minutes of slack for the reporting phone's clock.
-    if values["seen_at"] > datetime.now(UTC) + timedelta(minutes=5):
+    if values["seen_at"] > clock.now() + timedelta(minutes=5):
         raise refused("seenAt", "发现时间不能晚于当前时间", INVALID)
     alert = _shared_alert(conn, alert_id)
     if alert["kind"] != MISSING_PERSON:

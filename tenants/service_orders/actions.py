@@ -12,13 +12,13 @@ same transaction. A refused input raises ActionFailed and leaves nothing behind.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.service_orders import queries
@@ -227,7 +227,7 @@ def _bookable_slot(conn: Connection, slot_id: int) -> dict:
         raise refused("slot", "服务时段不存在", NOT_FOUND)
     if not slot["item_active"]:
         raise refused("slot", "该服务项目已停用", ITEM_INACTIVE)
-    if slot["starts_at"] <= datetime.now(UTC):
+    if slot["starts_at"] <= clock.now():
         raise refused("slot", "该时段已开始，不能再预约", SLOT_CLOSED)
     return dict(slot)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from villagelink.tenants import clock
 from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
 from villagelink.tenants.service_orders.tables import SERVICE_CATEGORIES
 from villagelink.tenants.user_errors import INVALID, Coded
@@ -52,7 +53,7 @@ class ServiceSlotSchema(Schema):
 
     @validates("starts_at")
     def _in_the_future(self, value: datetime, **_kwargs) -> None:
-        if value <= datetime.now(UTC):
+        if value <= clock.now():
             raise ValidationError(Coded("开始时间须晚于当前时间", INVALID))
 
     @validates_schema(skip_on_field_errors=True)

@@ -190,7 +190,7 @@ def resolve_exchange_log(
     ctx: RequestContext = info.context
     slug = village["slug"]
     ctx.village(slug)
-    if not (ctx.access.can_unmask(slug) or ctx.access.is_platform_admin):
+    if not ctx.access.can_manage(slug):
         raise Forbidden("only the village's admins read its exchange log")
     page = page_args(first, after, MAX_LOG_PAGE)
     # Row-level security already limits the village's transaction to its rows; the

@@ -56,7 +56,7 @@ def managed_scope(ctx: RequestContext, slug: str) -> DeviceScope:
     """The devices of `slug` the caller may change: an integrator its own, the village's
     admins all; FORBIDDEN for everyone else (grid workers and coordinators read)."""
     scope = device_scope(ctx, slug)
-    if scope.owner is None and (scope.grids is not None or not ctx.access.can_write(slug)):
+    if scope.owner is None and not ctx.access.can_manage(slug):
         raise Forbidden("only the village's admin or the device's integrator manages devices")
     return scope
 

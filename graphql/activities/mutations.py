@@ -18,7 +18,7 @@ from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
-from villagelink.graphql.core.payloads import node_payload, payload
+from villagelink.graphql.core.payloads import node_payload, object_payload, payload
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import actions, points, teams
 
@@ -338,13 +338,9 @@ def resolve_update_points_rules(_obj, info, input: dict) -> dict:
     village = input["village"]
     ctx.require_manage(village, MANAGED)
     data = {"points_per_volunteer_hour": input["points_per_volunteer_hour"]}
-    return payload(
-        lambda: {
-            "points_rules": points.do_update_points_rules(
-                ctx.tenant(village), ctx.actor, village, data
-            )
-        },
+    return object_payload(
         "points_rules",
+        lambda: points.do_update_points_rules(ctx.tenant(village), ctx.actor, village, data),
     )
 
 

@@ -10,6 +10,7 @@ mutation does only on success (shaping nodes, enqueueing after commit) belongs i
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.user_errors import ActionFailed
@@ -25,6 +26,11 @@ def payload(run: Callable[[], dict], *fields: str) -> dict:
     return {**found, "user_errors": []}
 
 
+def object_payload(field: str, run: Callable[[], Any]) -> dict:
+    """`payload` of one object: `{field: run()}`, or `field` null when refused."""
+    return payload(lambda: {field: run()}, field)
+
+
 def node_payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
     """`payload` of one object: the row `run()` returns, as a `type_name` node of `village`."""
-    return payload(lambda: {field: as_node(type_name, village, run())}, field)
+    return object_payload(field, lambda: as_node(type_name, village, run()))

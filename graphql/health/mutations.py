@@ -14,7 +14,7 @@ from ariadne import MutationType
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id
-from villagelink.graphql.core.payloads import payload
+from villagelink.graphql.core.payloads import object_payload, payload
 from villagelink.graphql.health.types import (
     OWN_GRIDS,
     WHOLE_VILLAGE,
@@ -92,13 +92,11 @@ def resolve_update_health_thresholds(_obj, info, input: dict) -> dict:
         raise Forbidden("the village's thresholds are set by its admin")
     ctx.require_write(village)
     changes = {column: input[name] for name, column in THRESHOLD_FIELDS.items() if name in input}
-    return payload(
-        lambda: {
-            "health_thresholds": actions.do_update_health_thresholds(
-                ctx.tenant(village), ctx.actor, village, changes
-            )
-        },
+    return object_payload(
         "health_thresholds",
+        lambda: actions.do_update_health_thresholds(
+            ctx.tenant(village), ctx.actor, village, changes
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import NotFound
 from villagelink.graphql.core.ids import GlobalId, decode_id, encode_id, target_id
 from villagelink.graphql.core.nodes import as_node
-from villagelink.graphql.core.payloads import payload
+from villagelink.graphql.core.payloads import object_payload
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.linkage.catalogue import RESIDENT_TRANSFER
 from villagelink.platform.linkage.policy import covering
@@ -99,7 +99,7 @@ def resolve_transfer_resident(transfer: dict, info):
 
 
 def _payload(village: str, shape: Callable[[str, dict], dict], run: Callable[[], dict]) -> dict:
-    return payload(lambda: {"transfer": shape(village, run())}, "transfer")
+    return object_payload("transfer", lambda: shape(village, run()))
 
 
 @mutation.field("transferResident")

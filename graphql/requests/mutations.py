@@ -13,7 +13,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.payloads import node_payload, payload
+from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
@@ -176,13 +176,9 @@ def resolve_update_request_settings(_obj, info, input: dict) -> dict:
     village = input["village"]
     ctx.require_manage(village, ADMINS_ONLY)
     data = {k: input[k] for k in ("simple_hours", "complex_hours", "hard_hours")}
-    return payload(
-        lambda: {
-            "settings": actions.do_update_request_deadlines(
-                ctx.tenant(village), ctx.actor, village, data
-            )
-        },
+    return object_payload(
         "settings",
+        lambda: actions.do_update_request_deadlines(ctx.tenant(village), ctx.actor, village, data),
     )
 
 

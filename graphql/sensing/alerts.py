@@ -31,7 +31,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.core.payloads import node_payload, payload
+from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.sensing.devices import device_loader
@@ -371,13 +371,11 @@ def resolve_update_alert_rule(_obj, info, input: dict) -> dict:
         for k in ("enabled", "severity", "ack_minutes", "debounce_minutes")
         if input.get(k) is not None
     }
-    return payload(
-        lambda: {
-            "rule": actions.do_update_alert_rule(
-                ctx.tenant(village), ctx.actor, village, input["kind"], data
-            )
-        },
+    return object_payload(
         "rule",
+        lambda: actions.do_update_alert_rule(
+            ctx.tenant(village), ctx.actor, village, input["kind"], data
+        ),
     )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from villagelink.platform import models as pm
@@ -50,7 +50,7 @@ from villagelink.platform.linkage.tables import (
     agreements,
 )
 from villagelink.tenants import clock
-from villagelink.tenants.fields import messages
+from villagelink.tenants.fields import FreeText, messages
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
@@ -99,12 +99,11 @@ def _moment(value: Any) -> Any:
 
 
 class ProposalSchema(Schema):
-    purpose = fields.String(
+    purpose = FreeText(
+        "共享目的",
+        PURPOSE_MAX,
         required=True,
-        validate=validate.Length(
-            min=1, max=PURPOSE_MAX, error=Coded(f"共享目的须为1到{PURPOSE_MAX}个字", INVALID)
-        ),
-        error_messages=messages(),
+        error_messages={"required": Coded("请填写共享目的", REQUIRED)},
     )
     valid_from = fields.AwareDateTime(load_default=None, allow_none=True, error_messages=messages())
     valid_until = fields.AwareDateTime(
@@ -114,8 +113,6 @@ class ProposalSchema(Schema):
     @validates_schema(skip_on_field_errors=True)
     def _rules(self, data: dict, **_kwargs) -> None:
         errors: dict[str, list] = {}
-        if not data["purpose"].strip():
-            errors["purpose"] = [Coded("请填写共享目的", REQUIRED)]
         now = clock.now()
         start, end = data["valid_from"] or now, data["valid_until"]
         if end is not None and end <= start:
@@ -415,7 +412,7 @@ def do_propose_agreement(
             proposer=village,
             region_id=me["region_id"],
             scope=scope,
-            purpose=data["purpose"].strip(),
+            purpose=data["purpose"],
             record_types=list(chosen),
             fields=chosen,
             valid_from=valid_from,

@@ -89,10 +89,7 @@ class SessionSchema(Schema):
     held_on = fields.Date(required=True, error_messages=messages())
     place = FreeText("调解地点", 100, required=True)
     attendees = fields.List(
-        fields.String(
-            validate=validate.Length(min=1, max=50, error=Coded("参加人须为1到50个字", INVALID)),
-            error_messages=messages(),
-        ),
+        FreeText("参加人", 50),
         required=True,
         validate=validate.Length(min=1, error=Coded("请填写至少一名参加人", REQUIRED)),
         error_messages=messages(),

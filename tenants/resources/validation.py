@@ -45,11 +45,7 @@ class ResourceDetailsSchema(Schema):
     location_text = FreeText("位置", 200, blank=True, allow_none=True)
     latitude = _coordinate(-90, 90, "纬度")
     longitude = _coordinate(-180, 180, "经度")
-    contact_name = fields.String(
-        allow_none=True,
-        validate=validate.Length(min=1, max=50, error=Coded("联系人须为1到50个字", INVALID)),
-        error_messages=messages(),
-    )
+    contact_name = FreeText("联系人", 50, allow_none=True)
     contact_phone = phone_field()
     status = choice(SETTABLE_STATUSES, "状态")
     bookable = fields.Boolean(error_messages=messages())

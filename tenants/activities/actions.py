@@ -173,13 +173,9 @@ def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
     return len(added)
 
 
-def _clean_text(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-
-
 def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
     """A new activity (a draft), with its occurrences of the coming months scheduled."""
-    values = _clean_text(validated(NewActivitySchema(), data))
+    values = validated(NewActivitySchema(), data)
     with conn.begin_nested():
         activity = dict(
             conn.execute(activities.insert().values(**values).returning(*activities.columns))
@@ -203,7 +199,7 @@ def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict)
 def do_update_activity(
     conn: Connection, actor: Actor, village: str, activity_id: int, changes: dict
 ) -> dict:
-    values = _clean_text(validated(ActivityDetailsSchema(partial=True), changes))
+    values = validated(ActivityDetailsSchema(partial=True), changes)
     with conn.begin_nested():
         before = _activity_for_update(conn, activity_id)
         _require_not_closed(before)
@@ -431,7 +427,7 @@ def do_sign_up_neighbour(
         village,
         occurrence_id,
         guest,
-        note=note.strip() if note else None,
+        note=note or None,
         agreement_ids=agreement_ids,
     )
 

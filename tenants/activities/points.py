@@ -242,7 +242,7 @@ def do_award_points(
             village,
             resident_id=resident_id,
             points=values["points"],
-            reason=values["reason"].strip(),
+            reason=values["reason"],
             source_type=source_type,
             source_id=source_id,
         )
@@ -274,7 +274,7 @@ def do_redeem_points(
             actor,
             resident_id=resident_id,
             points=-values["points"],
-            reason=values["reason"].strip(),
+            reason=values["reason"],
             source_type=source_type,
             source_id=source_id,
         )

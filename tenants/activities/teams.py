@@ -113,7 +113,6 @@ def do_create_volunteer_team(
     conn: Connection, actor: Actor, village: str, data: dict, *, leader_id: int | None
 ) -> dict:
     values = validated(TeamSchema(), data)
-    values["name"] = values["name"].strip()
     if leader_id is not None:
         _resident(conn, leader_id, "leader")
     try:
@@ -142,8 +141,6 @@ def do_update_volunteer_team(
     values = validated(
         TeamSchema(partial=True), {k: v for k, v in changes.items() if k != "leader_resident_id"}
     )
-    if "name" in values:
-        values["name"] = values["name"].strip()
     if "leader_resident_id" in changes:
         values["leader_resident_id"] = changes["leader_resident_id"]
         if values["leader_resident_id"] is not None:

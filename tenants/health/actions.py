@@ -50,14 +50,14 @@ NEW_RECORD = {
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Validated input as table columns: text trimmed, conditions without repeats,
+    """Validated input as table columns: names trimmed, conditions without repeats,
     the safe zone and the heart-rate range spread over their columns (None clears them)."""
     row: dict[str, Any] = {}
     if "conditions" in values:
-        row["conditions"] = list(dict.fromkeys(c.strip() for c in values["conditions"]))
+        row["conditions"] = list(dict.fromkeys(values["conditions"]))
     if "emergency_contacts" in values:
         row["emergency_contacts"] = [
-            {"name": c["name"].strip(), "relation": c["relation"].strip(), "phone": c["phone"]}
+            {"name": c["name"].strip(), "relation": c["relation"], "phone": c["phone"]}
             for c in values["emergency_contacts"]
         ]
     for name in ("care_level", "wandering_risk"):
@@ -73,7 +73,7 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
         row["heart_rate_min"] = heart_rate.get("min")
         row["heart_rate_max"] = heart_rate.get("max")
     if "note" in values:
-        row["note"] = values["note"].strip() if values["note"] else None
+        row["note"] = values["note"] or None
     return row
 
 

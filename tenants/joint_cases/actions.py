@@ -81,11 +81,7 @@ class UpdateSchema(Schema):
 
     @validates_schema
     def _something(self, data: dict, **_kwargs) -> None:
-        if (
-            data.get("state") is None
-            and not data.get("add_villages")
-            and not (data.get("note") or "").strip()
-        ):
+        if data.get("state") is None and not data.get("add_villages") and not data.get("note"):
             raise ValidationError(Coded("请填写说明或选择新状态", REQUIRED), field_name="note")
 
 
@@ -232,7 +228,7 @@ def do_update_joint_case(
     origin or the coordinators only, each with an agreement in force with the origin
     covering joint_case (`covered`, as for opening)."""
     values = validated(UpdateSchema(), data)
-    note = (values["note"] or "").strip() or None
+    note = values["note"] or None
     with conn.begin_nested():
         case = queries.case_for_update(conn, case_id)
         if case is None:

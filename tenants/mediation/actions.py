@@ -178,7 +178,7 @@ def do_create_mediation_case(
             "year": today.year,
             "number": _next_number(conn, today.year),
             "category": values["category"],
-            "summary": values["summary"].strip(),
+            "summary": values["summary"],
             **mediator,
         }
         case_id = conn.execute(
@@ -205,8 +205,6 @@ def do_update_mediation_case(
     values = validated_nested(CaseChangesSchema(), changes)
     case = _case(conn, case_id)
     _require_open(case, "修改")
-    if "summary" in values:
-        values["summary"] = values["summary"].strip()
     if "mediator" in values:
         values.update(_mediator(conn, values.pop("mediator")))
     changed = {k: v for k, v in values.items() if case[k] != v}
@@ -279,8 +277,8 @@ def do_add_mediation_session(
             .values(
                 case_id=case_id,
                 held_on=values["held_on"],
-                place=values["place"].strip(),
-                attendees=[name.strip() for name in values["attendees"]],
+                place=values["place"],
+                attendees=values["attendees"],
                 notes=values["notes"],
             )
             .returning(mediation_sessions.c.id)
@@ -339,6 +337,6 @@ def do_withdraw_mediation_case(
         case,
         "withdrawn",
         "withdraw",
-        closing_note=values["reason"].strip(),
+        closing_note=values["reason"],
         concluded_at=func.now(),
     )

@@ -93,10 +93,6 @@ def _check_window(publish_from: datetime | None, publish_until: datetime | None)
         raise refused("publishUntil", "公示截止时间须晚于公示开始时间", INVALID)
 
 
-def _clean(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-
-
 def _audit(conn: Connection, actor: Actor, village: str, action: str, notice_id: int, **what):
     record(
         conn,
@@ -128,7 +124,7 @@ def _payload(notice: dict) -> dict[str, Any]:
 
 def do_create_notice(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
     """A new notice, as a draft."""
-    values = _clean(validated(NoticeSchema(), data))
+    values = validated(NoticeSchema(), data)
     _check_window(values.get("publish_from"), values.get("publish_until"))
     with conn.begin_nested():
         notice_id = conn.execute(
@@ -142,7 +138,7 @@ def do_update_notice(
     conn: Connection, actor: Actor, village: str, notice_id: int, changes: dict
 ) -> dict:
     """Change a draft: category, title, body, publish window (null clears an end)."""
-    values = _clean(validated(NoticeSchema(partial=True), changes))
+    values = validated(NoticeSchema(partial=True), changes)
     with conn.begin_nested():
         notice = _locked(conn, notice_id)
         if notice["state"] != DRAFT:
@@ -199,7 +195,7 @@ def do_withdraw_notice(
     conn: Connection, actor: Actor, village: str, notice_id: int, data: dict
 ) -> dict:
     """Take a published notice down, saying why; neighbours' copies go too."""
-    reason = validated(WithdrawalSchema(), data)["reason"].strip()
+    reason = validated(WithdrawalSchema(), data)["reason"]
     with conn.begin_nested():
         _stepping(conn, notice_id, "withdraw")
         _save(conn, notice_id, state=WITHDRAWN, withdrawn_at=func.now(), withdrawal_reason=reason)
@@ -244,7 +240,7 @@ def do_mark_notice_read(
 ) -> dict:
     """Count a resident's read of a notice they can see now. Idempotent per reader:
     a second read by the same reader adds to the reads, not to the readers."""
-    reader = validated(ReadSchema(), data)["reader"].strip()
+    reader = validated(ReadSchema(), data)["reader"]
     n = notices
     salt = conn.execute(
         select(n.c.reader_salt).where(n.c.id == notice_id, visible(clock.now()))

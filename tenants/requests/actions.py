@@ -210,7 +210,7 @@ def _reporter(
             raise refused("reporterName", "请选择反映人或填写其姓名", REQUIRED)
         return {
             "reporter_resident_id": None,
-            "reporter_name": values["reporter_name"].strip(),
+            "reporter_name": values["reporter_name"],
             "reporter_phone": values["reporter_phone"],
         }
     resident = residents_by_ids(conn, [resident_id], allowed_grids=grids).get(resident_id)
@@ -239,7 +239,7 @@ def do_create_request(
     """分类登记: a new request, its deadline set by its grade."""
     values = validated(NewRequestSchema(), data)
     category = _active_category(conn, category_id, "category")
-    location_text = values["location_text"].strip() if values["location_text"] else None
+    location_text = values["location_text"] or None
     place = _location(
         conn,
         household_id=household_id,
@@ -256,7 +256,7 @@ def do_create_request(
                 channel=values["channel"],
                 category_id=category["id"],
                 grade=values["grade"],
-                description=values["description"].strip(),
+                description=values["description"],
                 location_text=location_text,
                 due_at=func.now() + queries.grade_window(values["grade"]),
                 **place,
@@ -364,7 +364,7 @@ def do_reject_request(
     scope: RequestScope,
 ) -> dict:
     """不予受理, with the reason the reporter is told."""
-    reason = validated(ReasonSchema(), data)["reason"].strip()
+    reason = validated(ReasonSchema(), data)["reason"]
     return _take_step(
         conn,
         actor,
@@ -436,7 +436,7 @@ def do_resolve_request(
     scope: RequestScope,
 ) -> dict:
     """办结, with what was done: the resident is told it (限时反馈) and rates it."""
-    resolution = validated(ResolutionSchema(), data)["resolution"].strip()
+    resolution = validated(ResolutionSchema(), data)["resolution"]
     return _take_step(
         conn,
         actor,
@@ -490,7 +490,7 @@ def do_reopen_request(
     *,
     scope: RequestScope,
 ) -> dict:
-    reason = validated(ReasonSchema(), data)["reason"].strip()
+    reason = validated(ReasonSchema(), data)["reason"]
     return _take_step(
         conn,
         actor,
@@ -646,7 +646,7 @@ def do_create_request_category(
                     c.insert()
                     .values(
                         code=values["code"],
-                        name=values["name"].strip(),
+                        name=values["name"],
                         parent_id=parent_id,
                         position=last + 1,
                     )
@@ -773,15 +773,11 @@ def _audit_list(
     )
 
 
-def _clean_list_values(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.strip() if k in ("title", "owner") else v for k, v in values.items()}
-
-
 def do_create_action_list(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], request_ids: list[int]
 ) -> dict:
     """心声清单 → 行动清单: a concrete action with an owner and a due date, grouping requests."""
-    values = _clean_list_values(validated(ActionListSchema(), data))
+    values = validated(ActionListSchema(), data)
     found = _requests_named(conn, request_ids)
     with conn.begin_nested():
         created = dict(
@@ -805,7 +801,7 @@ def do_create_action_list(
 def do_update_action_list(
     conn: Connection, actor: Actor, village: str, list_id: int, changes: dict[str, Any]
 ) -> dict:
-    values = _clean_list_values(validated(ActionListSchema(partial=True), changes))
+    values = validated(ActionListSchema(partial=True), changes)
     current = _locked_action_list(conn, list_id)
     states.require_action_list_editable(current["status"])
     changed = {k: v for k, v in values.items() if current[k] != v}

@@ -54,10 +54,6 @@ NO_RESOURCE = "资源不存在"
 NO_BOOKING = "预约不存在"
 
 
-def _clean_text(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-
-
 # --- resources ----------------------------------------------------------------
 
 
@@ -109,7 +105,7 @@ def _save(conn: Connection, resource_id: int, **values: Any) -> dict:
 
 
 def do_create_resource(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
-    values = _clean_text(validated(NewResourceSchema(), data))
+    values = validated(NewResourceSchema(), data)
     with conn.begin_nested():
         _require_unique_name(conn, values["name"])
         resource = dict(
@@ -135,7 +131,7 @@ def do_create_resource(conn: Connection, actor: Actor, village: str, data: dict)
 def do_update_resource(
     conn: Connection, actor: Actor, village: str, resource_id: int, changes: dict
 ) -> dict:
-    values = _clean_text(validated(ResourceDetailsSchema(partial=True), changes))
+    values = validated(ResourceDetailsSchema(partial=True), changes)
     with conn.begin_nested():
         before = _locked_resource(conn, resource_id)
         if before["status"] == RETIRED:
@@ -252,7 +248,7 @@ def do_book_resource(
     the owner itself, or a neighbour under `agreement_ids` (the agreements in force that
     cover shared resources between the two; the caller checked them). A neighbour sees
     only resources shared with it; anything else does not exist for it."""
-    values = _clean_text(validated(BookingSchema(), data))
+    values = validated(BookingSchema(), data)
     neighbour = requester_village != village
     with conn.begin_nested():
         resource = _locked_resource(conn, resource_id, "resource")
@@ -350,7 +346,7 @@ def do_approve_booking(conn: Connection, actor: Actor, village: str, booking_id:
 def do_reject_booking(
     conn: Connection, actor: Actor, village: str, booking_id: int, data: dict
 ) -> dict:
-    reason = validated(RejectionSchema(), data)["reason"].strip()
+    reason = validated(RejectionSchema(), data)["reason"]
     _booking(conn, booking_id)
     with conn.begin_nested():
         booking = _move(
@@ -389,7 +385,7 @@ def do_cancel_booking(
             cancelled_by=actor.principal.sub,
             cancelled_by_village=acting_village,
             cancelled_at=func.now(),
-            reason=reason.strip() if reason else None,
+            reason=reason or None,
         )
         _audit_booking(conn, actor, village, "cancel", booking, acting_village=acting_village)
     return _booking(conn, booking_id)

@@ -308,7 +308,7 @@ def do_resolve_alert(
     scope: AlertScope,
 ) -> dict:
     """处置完毕, with the outcome (e.g. 已送医): acknowledged → resolved."""
-    outcome = validated(OutcomeSchema(), data)["outcome"].strip()
+    outcome = validated(OutcomeSchema(), data)["outcome"]
     return _take_step(
         conn,
         actor,
@@ -331,7 +331,7 @@ def do_mark_false_alarm(
     scope: AlertScope,
 ) -> dict:
     """误报, with why (e.g. 摄像头把晾晒的衣物识别为烟雾). Deciding it is an acknowledgement."""
-    note = validated(FalseAlarmSchema(), data)["note"].strip()
+    note = validated(FalseAlarmSchema(), data)["note"]
     return _take_step(
         conn,
         actor,

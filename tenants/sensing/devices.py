@@ -278,10 +278,6 @@ def _place(conn: Connection, kind: str, values: dict[str, Any]) -> dict[str, Any
     return place
 
 
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-
-
 def do_register_device(
     conn: Connection,
     actor: Actor,
@@ -291,7 +287,7 @@ def do_register_device(
     owner_client_id: str | None,
 ) -> dict:
     """A new device of the integrator `owner_client_id` (None: the village's own)."""
-    values = _clean(validated(NewDeviceSchema(), data))
+    values = validated(NewDeviceSchema(), data)
     kind = values["kind"]
     row = {
         "kind": kind,
@@ -339,7 +335,7 @@ def do_update_device(
 ) -> dict:
     """Rename, move or hand a device to another resident. Any of household, building or
     grid given replaces the whole place; the kind and serial number are the maker's."""
-    values = _clean(validated(DevicePlaceSchema(), changes))
+    values = validated(DevicePlaceSchema(), changes)
     device = _locked(conn, device_id, scope)
     kind = device["kind"]
     wanted = {

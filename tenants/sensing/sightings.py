@@ -257,7 +257,6 @@ def do_report_neighbour_sighting(
     alert = _shared_alert(conn, alert_id)
     if alert["kind"] != MISSING_PERSON:
         raise refused("alert", "只有走失预警可以报告发现线索", FORBIDDEN_STATE)
-    values["place"] = values["place"].strip()
     note = f"邻村 {acting_village} 发现线索：{values['seen_at'].isoformat()} 于 {values['place']}"
     if values["note"]:
         note += f"（{values['note']}）"

@@ -116,7 +116,6 @@ def do_create_service_item(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any]
 ) -> dict:
     values = validated(ServiceItemSchema(), data)
-    values["name"] = values["name"].strip()
     item = _write_item(conn, service_items.insert().values(**values))
     record(
         conn,
@@ -136,8 +135,6 @@ def do_update_service_item(
     """Change name, category, description or `active` (a withdrawn item takes no new
     orders; its slots and orders stay)."""
     values = validated(ServiceItemSchema(partial=True), changes)
-    if "name" in values:
-        values["name"] = values["name"].strip()
     item = _item(conn, item_id, "id")
     changed = {k: v for k, v in values.items() if item[k] != v}
     if not changed:

@@ -203,13 +203,13 @@ def test_every_node_type_round_trips_through_node(gql, token, demo_region):
 # kept for its admins. Each is (document, variables, the field it answers).
 MANAGED = [
     (
-        """mutation($slug: String!) { createRequestCategory(input: {village: $slug,
-        code: "manage_check", name: "管理检查"}) { category { id } userErrors { code } } }""",
+        """mutation($slug: String!, $tag: String!) { createRequestCategory(input: {
+        village: $slug, code: $tag, name: $tag}) { category { id } userErrors { code } } }""",
         "createRequestCategory",
     ),
     (
-        """mutation($slug: String!) { createVolunteerTeam(input: {village: $slug,
-        name: "管理检查队"}) { team { id } userErrors { code } } }""",
+        """mutation($slug: String!, $tag: String!) { createVolunteerTeam(input: {
+        village: $slug, name: $tag}) { team { id } userErrors { code } } }""",
         "createVolunteerTeam",
     ),
     (
@@ -229,7 +229,11 @@ MANAGED = [
 ]
 
 
-@pytest.mark.parametrize(("document", "field"), MANAGED)
+@pytest.mark.parametrize(
+    ("document", "field"),
+    MANAGED,
+    ids=["requestCategory", "volunteerTeam", "importJobs", "sync", "exchangeLog"],
+)
 def test_whole_village_management_is_for_its_admins_and_platform_admins(
     gql, token, village, document, field
 ):
@@ -238,10 +242,11 @@ def test_whole_village_management_is_for_its_admins_and_platform_admins(
     village's. A gate written as "the village's own admin" (`can_unmask`, which a
     platform admin never has) fails here for the platform admin."""
     slug = village.slug
-    for manager in (token("platform-admin"), token("village-admin", village=slug)):
-        status, body = gql(document, manager, {"slug": slug})
+    managers = (token("platform-admin"), token("village-admin", village=slug))
+    for tag, manager in zip(("manage_a", "manage_b"), managers, strict=True):
+        status, body = gql(document, manager, {"slug": slug, "tag": tag})
         assert status == 200 and "errors" not in body, body
         assert body["data"][field] is not None
         assert body["data"][field].get("userErrors", []) == []
-    _, body = gql(document, token("grid-worker", village=slug), {"slug": slug})
+    _, body = gql(document, token("grid-worker", village=slug), {"slug": slug, "tag": "manage_c"})
     assert first_code(body) == "FORBIDDEN"

@@ -320,7 +320,7 @@ def applicant_and(respondent: dict) -> dict:
 @pytest.mark.parametrize(
     ("overrides", "field", "code"),
     [
-        ({"summary": ""}, "summary", "INVALID"),
+        ({"summary": ""}, "summary", "REQUIRED"),
         (
             {
                 "parties": [

@@ -338,10 +338,11 @@ CONTACT = {"name": "王建国", "relation": "儿子", "phone": "13812345678"}
         (
             {"emergencyContacts": [{**CONTACT, "relation": "  "}]},
             "emergencyContacts.0.relation",
-            "INVALID",
+            "REQUIRED",
         ),
         ({"emergencyContacts": [CONTACT] * 6}, "emergencyContacts", "INVALID"),
-        ({"conditions": ["高血压", "  "]}, "conditions.1", "INVALID"),
+        ({"conditions": ["高血压", "  "]}, "conditions.1", "REQUIRED"),
+        ({"conditions": ["高" * 51]}, "conditions.0", "INVALID"),
         ({"conditions": [f"病{i}" for i in range(21)]}, "conditions", "INVALID"),
         ({"careLevel": None}, "careLevel", "REQUIRED"),
         ({"wanderingRisk": True}, "safeZone", "REQUIRED"),

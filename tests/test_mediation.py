@@ -368,7 +368,7 @@ def test_session_rules(gql, admin, slug, people, db):
     payload = mutate(
         gql, admin, "addMediationSession", {"id": case["id"], **SESSION, "attendees": ["", "李四"]}
     )
-    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [("attendees.0", "INVALID")]
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [("attendees.0", "REQUIRED")]
     assert counts(db, slug) == before
 
 

@@ -1,6 +1,6 @@
 """The RQ queues, one per kind of work, and the Redis connection they share.
 
-Queues are split by purpose (DESIGN.md, Jobs) so that a burst of exports or a
+Queues are split by purpose (docs/design.md, Jobs) so that a burst of exports or a
 slow webhook receiver never delays the sync between villages: a worker takes
 jobs from the first non-empty queue in `QUEUES` order.
 """

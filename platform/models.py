@@ -1,7 +1,7 @@
 """Tables of the platform schema: who the villages are and how they relate.
 
-Nothing in a village schema points here by foreign key (DESIGN.md: tenant
-schemas stay movable to a Citus worker); the platform refers to villages by slug.
+Nothing in a village schema points here by foreign key (docs/design.md:
+village schemas stay movable to a Citus worker); the platform refers to villages by slug.
 """
 
 from __future__ import annotations

@@ -335,6 +335,12 @@ def gunicorn_command(settings: Settings) -> list[str]:
         "-",
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT),
+        # A request running longer than this gets its worker killed and replaced; the hooks
+        # make that hold for gthread workers, whose heartbeat ignores their request threads.
+        "--timeout",
+        str(settings.gunicorn_timeout_seconds),
+        "--config",
+        "python:villagelink.platform.gunicorn_hooks",
         # The supervisor drives gunicorn by signals; a control socket in $HOME
         # would be shared by every `villagelink run` on the machine.
         "--no-control-socket",

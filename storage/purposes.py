@@ -1,4 +1,4 @@
-"""What an upload is for decides which types and sizes it may have (issue 3, point 5)."""
+"""What an upload is for decides which types and sizes it may have (docs/storage.md)."""
 
 from __future__ import annotations
 

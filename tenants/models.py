@@ -2,7 +2,7 @@
 
 They carry no schema name: every village session sets `search_path` to its own
 schema, so the same definitions serve each village. No foreign key leaves the
-schema (DESIGN.md, Beyond one machine).
+schema (docs/design.md, Beyond one machine).
 """
 
 from __future__ import annotations

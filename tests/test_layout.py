@@ -1,4 +1,4 @@
-"""The layout of DESIGN.md: code folders map into `villagelink` without shadowing
+"""The layout of docs/design.md: code folders map into `villagelink` without shadowing
 the standard library's `platform` or graphql-core's `graphql`."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Regions and neighbour links, kept by platform admins (five-village linkage, #6.1)."""
+"""Regions and neighbour links, kept by platform admins (five-village linkage, docs/linkage.md)."""
 
 from __future__ import annotations
 

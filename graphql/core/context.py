@@ -52,21 +52,21 @@ class RequestContext:
 
     # -- platform data, read once per request ---------------------------------
 
-    def _load_platform(self) -> None:
+    def _load_platform(self) -> tuple[Access, dict[str, dict]]:
         with self.runtime.db.platform() as conn:
-            self._access = resolve_access(conn, self.principal)
+            access = resolve_access(conn, self.principal)
             rows = conn.execute(
                 select(pm.tenants, pm.regions.c.name.label("region_name"))
                 .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
-                .where(pm.tenants.c.slug.in_(sorted(self._access.reachable)))
+                .where(pm.tenants.c.slug.in_(sorted(access.reachable)))
                 .order_by(pm.tenants.c.slug)
             ).mappings()
-            self._villages = {row["slug"]: dict(row) for row in rows}
+            return access, {row["slug"]: dict(row) for row in rows}
 
     @property
     def access(self) -> Access:
         if self._access is None:
-            self._load_platform()
+            self._access, self._villages = self._load_platform()
         return self._access
 
     @property
@@ -76,7 +76,7 @@ class RequestContext:
 
     def _reachable(self) -> dict[str, dict]:
         if self._villages is None:
-            self._load_platform()
+            self._access, self._villages = self._load_platform()
         return self._villages
 
     def platform_rows(self, query) -> list[Mapping[str, Any]]:
@@ -195,11 +195,6 @@ class RequestContext:
         if reason:
             read["reasons"].add(reason.strip()[:500])
 
-    def note_unmasked_read(
-        self, slug: str, subject_type: str, subject_id: int, field: str, reason: str | None
-    ) -> None:
-        self.note_read(slug, "resident.read_unmasked", subject_type, subject_id, [field], reason)
-
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the request's transactions have committed, e.g. to
         enqueue a job that must see the rows just written; dropped on rollback."""
@@ -233,7 +228,7 @@ class RequestContext:
                     callback()
                 except Exception:
                     # The writes stand; what the callback started is caught up later
-                    # from the tables (DESIGN.md: Redis is never the only copy).
+                    # from the tables (docs/design.md: Redis is never the only copy).
                     log.exception("request %s: after-commit step failed", self.request_id)
 
     def _write_read_audit(self, slug: str, reads: dict) -> None:

@@ -1,7 +1,7 @@
 """The delivery machine, in the platform schema: fan an event out, claim, record, retry, pause.
 
 The HTTP part lives in jobs/webhooks.py; everything it decides is written here,
-so that a delivery's state never lives only in Redis (DESIGN.md): a job that is
+so that a delivery's state never lives only in Redis (docs/design.md): a job that is
 lost leaves its delivery `pending` with `next_attempt_at` in the past, and the
 sweep enqueues it again.
 

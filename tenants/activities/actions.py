@@ -15,7 +15,7 @@ linkage shares them) once published, and withdrawn when they stop being open.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import clock
-from villagelink.tenants.activities import points, queries
+from villagelink.tenants.activities import places, points, queries
 from villagelink.tenants.activities.recurrence import Rule, dates, span
 from villagelink.tenants.activities.tables import (
     VOLUNTEER_SERVICE,
@@ -89,7 +89,7 @@ def _require_not_closed(activity: dict) -> None:
         )
 
 
-def _shared(activity: dict) -> bool:
+def shared_with_neighbours(activity: dict) -> bool:
     """Neighbours see an activity once it is published, for as long as it is open to them."""
     return activity["open_to_neighbours"] and activity["state"] != "draft"
 
@@ -127,7 +127,7 @@ def _share(conn: Connection, before: dict | None, after: dict) -> None:
         ACTIVITY,
         before,
         after,
-        shared=_shared,
+        shared=shared_with_neighbours,
         payload=lambda activity: _payload(conn, activity),
     )
 
@@ -316,7 +316,7 @@ def _places_taken(conn: Connection, occurrence_id: int) -> int:
     s = activity_sign_ups
     return conn.execute(
         select(func.count()).where(
-            s.c.occurrence_id == occurrence_id, s.c.state.in_(queries.HOLDING_A_PLACE)
+            s.c.occurrence_id == occurrence_id, s.c.state.in_(places.HOLDING_A_PLACE)
         )
     ).scalar_one()
 
@@ -448,7 +448,7 @@ def _take_place(
     with conn.begin_nested():
         occurrence = _occurrence(conn, occurrence_id, lock=True)
         shown = {"open_to_neighbours": occurrence["open_to_neighbours"]}
-        if agreement_ids is not None and not _shared(
+        if agreement_ids is not None and not shared_with_neighbours(
             {**shown, "state": occurrence["activity_state"]}
         ):
             raise refused("occurrence", "活动场次不存在", NOT_FOUND)
@@ -463,17 +463,19 @@ def _take_place(
         )
         if existing is not None and existing["state"] != "cancelled":
             raise refused("resident", "该居民已报名此场次", DUPLICATE)
-        full = _places_taken(conn, occurrence_id) >= occurrence["capacity"]
         values = {
-            "state": "waitlisted" if full else "signed_up",
+            "state": places.sign_up_state(
+                _places_taken(conn, occurrence_id), occurrence["capacity"]
+            ),
             # The moment it got in, after the lock: the waitlist's order.
             "signed_up_at": func.clock_timestamp(),
             "cancelled_at": None,
         }
         if agreement_ids is not None:
             values["note"] = note
+        sign_up: dict | None
         if existing is None:
-            sign_up = (
+            sign_up = dict(
                 conn.execute(
                     s.insert()
                     .values(occurrence_id=occurrence_id, **who, **values)
@@ -484,6 +486,9 @@ def _take_place(
             )
         else:
             sign_up = _set_state(conn, existing["id"], "cancelled", **values)
+            # Nothing but signing up again moves a cancelled sign-up, and that takes the
+            # occurrence's lock held here.
+            assert sign_up is not None
         extra = {} if agreement_ids is None else {"agreement_ids": agreement_ids}
         _audit_sign_up(conn, actor, village, "sign_up", sign_up, **extra)
     return _sign_up(conn, sign_up["id"], None)
@@ -491,7 +496,7 @@ def _take_place(
 
 def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dict) -> int | None:
     """Give a freed place to the first of the waitlist (the occurrence is locked)."""
-    if _places_taken(conn, occurrence["id"]) >= occurrence["capacity"]:
+    if not places.has_free_place(_places_taken(conn, occurrence["id"]), occurrence["capacity"]):
         return None
     s = activity_sign_ups
     first = conn.execute(
@@ -503,6 +508,8 @@ def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dic
     if first is None:
         return None
     promoted = _set_state(conn, first, "waitlisted", state="signed_up")
+    # Only under the occurrence's lock (held here) does a sign-up leave the waitlist.
+    assert promoted is not None
     _audit_sign_up(conn, actor, village, "sign_up_promote", promoted)
     return first
 
@@ -524,15 +531,21 @@ def do_cancel_sign_up(
     with conn.begin_nested():
         occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
         _require_published(occurrence, "signUp")
-        # Read again under the lock: a concurrent cancel or check-in may have won.
+        # Read again under the lock: a concurrent cancel or check-in may have won. A
+        # check-in takes no occurrence lock, so one may still win between this read and
+        # the update, which then moves nothing: refused like a check-in seen here.
         state = _sign_up(conn, sign_up_id, None)["state"]
-        if state not in ("signed_up", "waitlisted"):
+        cancelled = (
+            _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
+            if state in ("signed_up", "waitlisted")
+            else None
+        )
+        if cancelled is None:
             raise refused(
                 "signUp",
                 "报名已取消" if state == "cancelled" else "已签到的报名不能取消",
                 INVALID_TRANSITION,
             )
-        cancelled = _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
         _audit_sign_up(
             conn,
             actor,
@@ -547,7 +560,7 @@ def do_cancel_sign_up(
     sign_ups = queries.sign_ups_by_ids(
         conn, [sign_up_id, promoted] if promoted else [sign_up_id], allowed_grids=None
     )
-    return sign_ups[sign_up_id], sign_ups.get(promoted)
+    return sign_ups[sign_up_id], sign_ups.get(promoted) if promoted else None
 
 
 def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
@@ -557,20 +570,14 @@ def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
         return None
     if given is not None:
         return given
-    length = occurrence["ends_at"] - occurrence["starts_at"]
-    hours = Decimal(int(length.total_seconds() // 60)) / 60
-    return min(hours, Decimal(24)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-
-
-def _hours_text(hours: Decimal) -> str:
-    return format(hours.normalize(), "f")  # 2.00 → "2", 1.50 → "1.5"
+    return points.session_hours(occurrence["starts_at"], occurrence["ends_at"])
 
 
 def _award_volunteer_points(
     conn: Connection, actor: Actor, village: str, sign_up: dict, occurrence: dict
 ) -> dict | None:
     rate = points.rules(conn)["points_per_volunteer_hour"]
-    earned = int((sign_up["volunteer_hours"] * rate).to_integral_value(ROUND_HALF_UP))
+    earned = points.volunteer_points(sign_up["volunteer_hours"], rate)
     if earned <= 0:
         return None
     return points.award_for(
@@ -579,7 +586,7 @@ def _award_volunteer_points(
         village,
         resident_id=sign_up["resident_id"],
         points=earned,
-        reason=f"志愿服务：{occurrence['title']}（{_hours_text(sign_up['volunteer_hours'])}小时）",
+        reason=points.volunteer_reason(occurrence["title"], sign_up["volunteer_hours"]),
         source_type=SIGN_UP,
         source_id=sign_up["id"],
     )

@@ -14,6 +14,8 @@ GraphQL type name) and the record's id: one entry per resident and source.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, func, select, text
@@ -35,6 +37,23 @@ DEFAULT_POINTS_PER_VOLUNTEER_HOUR = 10
 MANUAL = "manual"
 REDEMPTION = "redemption"
 POINTS_ENTRY = "PointsEntry"
+
+
+def session_hours(starts_at: datetime, ends_at: datetime) -> Decimal:
+    """A volunteer session's length in hours (to the hundredth, at most a day): what
+    check-in records when no hours are given."""
+    hours = Decimal(int((ends_at - starts_at).total_seconds() // 60)) / 60
+    return min(hours, Decimal(24)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def volunteer_points(hours: Decimal, points_per_hour: int) -> int:
+    """The points `hours` of volunteer service earn, rounded half up."""
+    return int((hours * points_per_hour).to_integral_value(ROUND_HALF_UP))
+
+
+def volunteer_reason(title: str, hours: Decimal) -> str:
+    """The ledger's reason for points earned at the activity `title`."""
+    return f"志愿服务：{title}（{format(hours.normalize(), 'f')}小时）"  # 2.00 → "2", 1.50 → "1.5"
 
 
 def rules(conn: Connection) -> dict:

@@ -25,9 +25,6 @@ from villagelink.tenants.clock import day_start
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.residents.queries import Grids
 
-# Sign-ups that hold one of the occurrence's places.
-HOLDING_A_PLACE = ("signed_up", "checked_in")
-
 
 @dataclass(frozen=True)
 class ActivityFilter:

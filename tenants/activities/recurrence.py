@@ -13,10 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-# day_start and local_today are read from here by tenants/demo*.py until the demo
-# package takes them from tenants/clock.py as well.
-from villagelink.tenants.clock import VILLAGE_TIME_ZONE, day_start  # noqa: F401
-from villagelink.tenants.clock import today as local_today  # noqa: F401
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 
 
 @dataclass(frozen=True)

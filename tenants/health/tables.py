@@ -1,4 +1,4 @@
-"""Tables of the elderly care loop (DOMAIN.md flow 3) in one village: health records,
+"""Tables of the elderly care loop (docs/domain.md, flow 3) in one village: health records,
 the readings wristbands and kiosks stream in, each resident's latest vitals, and the
 village's thresholds.
 

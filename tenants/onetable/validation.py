@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from villagelink.tenants.fields import optional_text
+from villagelink.tenants.sensitive import REASON_REQUIRED, is_reason
 from villagelink.tenants.user_errors import REQUIRED, Coded
 
 MAX_REASON = 500
@@ -17,7 +18,5 @@ class ExportSchema(Schema):
     @validates_schema(skip_on_field_errors=True)
     def _reason_for_whole_numbers(self, data: dict, **_kwargs) -> None:
         """Whole ID numbers and phones leave the platform in a file: say why."""
-        if data["unmasked"] and not data["reason"]:
-            raise ValidationError(
-                Coded("导出完整的身份证号码和电话须填写理由", REQUIRED), field_name="reason"
-            )
+        if data["unmasked"] and not is_reason(data.get("reason")):
+            raise ValidationError(Coded(REASON_REQUIRED, REQUIRED), field_name="reason")

@@ -540,8 +540,8 @@ def _raise_events(
 
 
 def share(conn: Connection, alert_ids: list[int]) -> None:
-    """Fire and missing-person alerts go to the outbox (the linkage issue's alert
-    broadcast to neighbouring villages), in one statement for the lot. Neither ID
+    """Fire and missing-person alerts go to the outbox (the linkage's alert
+    broadcast to neighbouring villages, docs/linkage.md), in one statement for the lot. Neither ID
     numbers, phones nor health conditions: a missing person's name, gender and birth
     year are what a neighbour needs to recognise them."""
     if not alert_ids:

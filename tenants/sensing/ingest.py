@@ -9,7 +9,7 @@ batch (idempotent by device and the platform's own event or reading id), one upd
 the devices' last-seen times, one upsert of latest vitals, one audit entry. Only rows
 this call inserted are judged by the rules, so a batch sent twice raises nothing twice.
 
-Rules (DOMAIN.md flows 2 and 3):
+Rules (docs/domain.md, flows 2 and 3):
 - an event of an alert kind (fall, fire, smoke, gas, vehicle_lingering, fire_lane_blocked,
   sos) raises that alert; other kinds (heartbeat, tamper, person_detected, ...) are
   stored only;

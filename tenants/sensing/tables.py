@@ -1,7 +1,7 @@
 """Tables of the safety alert loop in one village: devices, what they report, the
 rules that turn reports into alerts, and the alerts with their timeline.
 
-DOMAIN.md flow 2 (中北斜村, 汤房社区): device event → rule → alert → the grid
+docs/domain.md, flow 2: device event → rule → alert → the grid
 worker of that place is told at once → acknowledges → resolves; an alert nobody
 acknowledges in time rises to the village admin, then to the region.
 """

@@ -11,8 +11,8 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import Connection, exists, select
 
-from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE, local_today
-from villagelink.tenants.demo_affairs import DEMO_ACTOR
+from villagelink.tenants import clock
+from villagelink.tenants.demo.village import DEMO_ACTOR
 from villagelink.tenants.resources import actions
 from villagelink.tenants.resources.tables import shared_resources
 
@@ -65,8 +65,8 @@ def _resources(village_name: str) -> list[dict]:
 
 
 def _at(days_ahead: int, hour: int) -> str:
-    day = local_today() + timedelta(days=days_ahead)
-    return datetime.combine(day, time(hour), VILLAGE_TIME_ZONE).isoformat()
+    day = clock.today() + timedelta(days=days_ahead)
+    return datetime.combine(day, time(hour), clock.VILLAGE_TIME_ZONE).isoformat()
 
 
 def seed_demo_resources(conn: Connection, slug: str, village_name: str = "") -> int:

@@ -1,59 +1,32 @@
-"""The demo region: five fictional neighbouring villages at DOMAIN.md's proportions.
+"""The demo village's people: grids and grid staff, buildings, households, residents
+and their key-population tags, at the sizes of docs/domain.md.
 
-`build_village` is the pure part: from a plan and a seed it makes every row of
-one village (grids, grid staff, buildings, households, residents, tags) without
-touching a database, so the same seed always gives the same village.
-`seed_demo_region` provisions the region and writes those rows, one village per
-transaction, in bulk, together with the village's affairs (requests, activities,
-service orders, notices, mediation: demo_affairs.py).
+`build_village` is the pure part: from a plan and a seed it makes every row of one
+village without touching a database, so the same seed always gives the same village;
+`write_village` bulk-inserts them and returns their database ids.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from faker import Faker
-from sqlalchemy import Connection, select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection
 from tqdm import tqdm
 
-from villagelink.platform import models as pm
-from villagelink.platform.audit import record
-from villagelink.platform.db import Database
-from villagelink.platform.linkage.agreements import seed_demo_agreements
-from villagelink.platform.linkage.sync import sync_village
-from villagelink.storage.store import ObjectStore
 from villagelink.tenants import models as m
-from villagelink.tenants import provisioning
-from villagelink.tenants.activities.recurrence import local_today
-from villagelink.tenants.demo_affairs import (
-    DEMO_ACTOR,
-    ELDERLY_AGE,
-    build_affairs,
-    insert_returning_ids,
-    write_affairs,
-)
-from villagelink.tenants.demo_sensing import build_sensing, write_sensing
+from villagelink.tenants.demo.bulk import insert_returning_ids
 from villagelink.tenants.id_numbers import compose
-from villagelink.tenants.resources.demo import seed_demo_resources
-from villagelink.tenants.stats import publish_village_stats
 
-REGION_ID = "nanhe"
-REGION_NAME = "南河联动片区"
-DEFAULT_SEED = 20151
+# Residents aged 60+ count as elderly (docs/domain.md: about a third).
+ELDERLY_AGE = 60
 # Ages are reckoned at a fixed date, not today, so that a seed gives the same
 # birth dates whenever it runs.
 AGES_AS_OF = date(2026, 1, 1)
 
-DEMO_CLIENT_ID = "demo-integrator"
-DEMO_CLIENT_NAME = "示例集成方（设备平台）"
-# The device platform runs the cameras, sensors, wristbands and radars of its villages and
-# receives their alerts; its residents' app reads resident records (masked) and the
-# notices residents read, with their read counts.
-DEMO_CLIENT_SCOPES = ("residents:read", "notices:read", "devices:write", "alerts:read")
 
 RESIDENT_BATCH = 1000
 
@@ -81,18 +54,6 @@ class VillagePlan:
     # code, and disjoint blocks keep any two demo residents' ID numbers apart.
     id_sequence_start: int
     area_code: str = "120111"
-
-
-# In ring order: each village borders the ones before and after it.
-DEMO_VILLAGES = (
-    VillagePlan("liulin", "柳林村", 3400, 0.02, 0.29, 0.12, 0),
-    VillagePlan("xinghua", "杏花村", 2600, 0.03, 0.30, 0.10, 200),
-    VillagePlan("qingshi", "青石村", 2900, 0.02, 0.31, 0.08, 400),
-    VillagePlan("hedong", "河东村", 2300, 0.03, 0.28, 0.14, 600),
-    VillagePlan("taoyuan", "桃源社区", 3800, 0.80, 0.34, 0.09, 800),
-)
-# The device platform integrates the relocated community and one neighbour.
-DEMO_CLIENT_VILLAGES = ("liulin", "taoyuan")
 
 
 # --- rows of one village -------------------------------------------------------
@@ -529,7 +490,7 @@ def _grids_and_staff(
     rows: VillageRows,
 ) -> list[int]:
     """Community, large and micro grids over the buildings, and the three tiers
-    of grid staff (DOMAIN.md: 1 / 5 / 28 for 9 large and 89 micro-grids).
+    of grid staff (docs/domain.md: one chief, a few grid workers, a few dozen micro-grid workers).
     Returns the micro-grid (position in rows.grids) of each building."""
     # A micro-grid is 30-50 households; a large grid 400-700 residents.
     micro_buildings = _group(rng, [len(b.rooms) for b in buildings], 30, 50)
@@ -610,7 +571,7 @@ def _weighted_sample(
 
 
 def _tags(plan: VillagePlan, rng: random.Random, households: list[_Household]) -> list[TagRow]:
-    """Tags in DOMAIN.md's shares. Counts are fixed fractions rather than coin
+    """Tags in the shares of docs/domain.md. Counts are fixed fractions rather than coin
     flips, so that even a small test village carries every group."""
     members = [member for household in households for member in household.members]
     household_of = [h for h, household in enumerate(households) for _ in household.members]
@@ -858,135 +819,3 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
         household_ids,
         resident_ids,
     )
-
-
-# --- the region ----------------------------------------------------------------
-
-
-def demo_plans(residents_per_village: int | None = None) -> list[VillagePlan]:
-    if residents_per_village is None:
-        return list(DEMO_VILLAGES)
-    if residents_per_village < 1:
-        raise ValueError("a demo village needs at least one resident")
-    return [replace(plan, residents=residents_per_village) for plan in DEMO_VILLAGES]
-
-
-def _has_residents(conn: Connection) -> bool:
-    # A village provisioned but not yet migrated has no residents table yet.
-    if conn.execute(text("SELECT to_regclass('residents')")).scalar() is None:
-        return False
-    return conn.execute(select(m.residents.c.id).limit(1)).first() is not None
-
-
-def _is_seeded(db: Database, slug: str, provisioned: set[str]) -> bool:
-    if slug not in provisioned:
-        return False
-    with db.tenant(slug) as conn:
-        return _has_residents(conn)
-
-
-def _provision_region(db: Database, plans: list[VillagePlan], store: ObjectStore | None) -> None:
-    """Region, villages, ring of neighbours and the demo API client; all idempotent."""
-    provisioning.ensure_region(db, REGION_ID, REGION_NAME)
-    for plan in plans:
-        provisioning.create_village(db, plan.slug, plan.name, REGION_ID, store)
-    ring = [sorted((plan.slug, plans[(i + 1) % len(plans)].slug)) for i, plan in enumerate(plans)]
-    with db.platform() as conn:
-        conn.execute(
-            insert(pm.neighbour_links).on_conflict_do_nothing(),
-            [{"village_a": a, "village_b": b} for a, b in ring],
-        )
-        # The ring shares alerts, resources and open activities; the region its stats
-        # and joint cases (proposed and accepted through the actions, as admins would).
-        seed_demo_agreements(conn, DEMO_ACTOR, [plan.slug for plan in plans])
-        # An admin may have changed or disabled the client since: leave it be.
-        conn.execute(
-            insert(pm.api_clients)
-            .values(
-                client_id=DEMO_CLIENT_ID,
-                name=DEMO_CLIENT_NAME,
-                villages=list(DEMO_CLIENT_VILLAGES),
-                scopes=list(DEMO_CLIENT_SCOPES),
-            )
-            .on_conflict_do_nothing()
-        )
-
-
-def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progress: bool) -> bool:
-    rows = build_village(plan, seed)
-    affairs = build_affairs(rows, plan.name, seed, today, AGES_AS_OF)
-    owner = DEMO_CLIENT_ID if plan.slug in DEMO_CLIENT_VILLAGES else None
-    sensing = build_sensing(rows, plan.slug, owner, seed, today, AGES_AS_OF)
-    with db.tenant(plan.slug) as conn:
-        # Two seeders started at once must not both fill the village.
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"demo-seed:{plan.slug}"}
-        )
-        if _has_residents(conn):
-            return False
-        with tqdm(
-            total=len(rows.residents),
-            desc=f"播种 {plan.name} ({plan.slug})",
-            unit="人",
-            disable=not progress,
-        ) as bar:
-            ids = write_village(conn, rows, bar)
-        write_affairs(conn, affairs, rows, ids)
-        write_sensing(conn, sensing, rows, ids)
-        seed_demo_resources(conn, plan.slug, plan.name)
-        publish_village_stats(conn)
-        # The rows were written in bulk, not by actions: the seeding is their one audit entry.
-        record(
-            conn,
-            DEMO_ACTOR,
-            village=plan.slug,
-            action="demo.seed",
-            details={
-                "seed": seed,
-                "today": today.isoformat(),
-                "residents": len(rows.residents),
-                **affairs.counts(),
-                **sensing.counts(),
-            },
-        )
-    return True
-
-
-def seed_demo_region(
-    db: Database,
-    *,
-    residents_per_village: int | None = None,
-    seed: int = DEFAULT_SEED,
-    today: date | None = None,
-    progress: bool = True,
-    store: ObjectStore | None = None,
-) -> bool:
-    """Create region `nanhe` with its five villages (and their buckets in `store`) and
-    fill them; False if already seeded.
-
-    A village counts as seeded when it has residents. Each village is written
-    in one transaction, people and affairs together, so it is either complete or
-    empty: a seed interrupted half-way resumes with the villages still empty, and a
-    second run finds every village seeded and changes nothing, not even the platform
-    rows. Village i draws from `seed + i`, so a resumed village gets the same rows
-    it would have got in one go. `residents_per_village` replaces the planned
-    2,000-4,000 residents of every village (tests use a few hundred). The affairs
-    (demo_affairs.py) are the ninety days before `today` (by default the day it runs,
-    in Beijing time) and the weeks after it.
-    """
-    plans = demo_plans(residents_per_village)
-    provisioned = {village.slug for village in provisioning.list_villages(db)}
-    pending = [
-        (index, plan)
-        for index, plan in enumerate(plans)
-        if not _is_seeded(db, plan.slug, provisioned)
-    ]
-    if not pending:
-        return False
-    _provision_region(db, plans, store)
-    day = today or local_today()
-    seeded = [_seed_village(db, plan, seed + index, day, progress) for index, plan in pending]
-    # What the villages share is in the neighbours' hands before the platform serves.
-    for _, plan in pending:
-        sync_village(db, plan.slug)
-    return any(seeded)

@@ -1,11 +1,12 @@
-"""The demo villages' sensing: devices in DOMAIN.md's proportions, health records of the
-elderly, a day of wristband readings, and ninety days of closed alerts.
+"""The demo villages' sensing: devices in the proportions of docs/domain.md and
+ninety days of closed alerts; the health records and readings of the elderly are
+health.py's, made by the same builder.
 
-Same split as `demo.py` and `demo_affairs.py`: `build_sensing` makes every row from a
+Same split as residents.py and affairs.py: `build_sensing` makes every row from a
 seed, a day and the village's people without a database; `write_sensing` bulk-inserts
 them once the people have database ids.
 
-Proportions (DOMAIN.md): about 150 AI cameras a village (中北斜村 has 157), a wristband
+Proportions (docs/domain.md): about 150 AI cameras a village (中北斜村 has 157), a wristband
 for every resident over 65, millimetre-wave radar for over-85s in high-risk homes
 (living alone, disabled or key-focus), smoke sensors in every building, gas sensors
 in the kitchens of elderly people living alone, fire-lane sensors and two health
@@ -30,32 +31,34 @@ from typing import TYPE_CHECKING, Any
 from faker import Faker
 from sqlalchemy import Connection
 
-from villagelink.tenants.activities.recurrence import day_start
+from villagelink.tenants.clock import day_start
 from villagelink.tenants.coordinates import moved
-from villagelink.tenants.demo_affairs import age_on, insert_returning_ids, optional_id
-from villagelink.tenants.health import tables as ht
+from villagelink.tenants.demo.bulk import insert_returning_ids, optional_id
+from villagelink.tenants.demo.health import (
+    HealthRecordRow,
+    ReadingRow,
+    build_health_records,
+    build_readings,
+    write_health,
+)
+from villagelink.tenants.demo.village import HISTORY_DAYS, age_on
 from villagelink.tenants.sensing import tables as st
+from villagelink.tenants.sensing.actions import (
+    ACKNOWLEDGE,
+    MARK_FALSE_ALARM,
+    RESOLVE,
+    alert_step,
+)
 
-if TYPE_CHECKING:  # demo.py imports this module
-    from villagelink.tenants.demo import VillageIds, VillageRows
+if TYPE_CHECKING:
+    from villagelink.tenants.demo.residents import VillageIds, VillageRows
 
-HISTORY_DAYS = 90
 CAMERAS = 150
 FIRE_LANE_SENSORS = 8
 HEALTH_KIOSKS = 2
 WRISTBAND_AGE = 65
 RADAR_AGE = 85
 HIGH_RISK_TAGS = {"elderly_living_alone", "disabled", "key_focus"}
-CONDITIONS = (
-    ("高血压", 0.45),
-    ("糖尿病", 0.18),
-    ("冠心病", 0.14),
-    ("慢性阻塞性肺病", 0.08),
-    ("骨质疏松", 0.12),
-    ("脑卒中后遗症", 0.05),
-)
-DEMENTIA = "阿尔茨海默病"
-SAFE_ZONE_RADIUS_M = 600
 # Where each demo village lies (fictional, around 天津's outskirts).
 CENTRES = {
     "liulin": (39.0612, 117.3321),
@@ -78,30 +81,6 @@ class DeviceRow:
     household: int | None
     resident: int | None
     location_text: str | None
-    latitude: float | None
-    longitude: float | None
-
-
-@dataclass(frozen=True)
-class HealthRecordRow:
-    resident: int
-    conditions: list[str]
-    emergency_contacts: list[dict[str, str]]
-    care_level: str
-    wandering_risk: bool
-    safe_zone: tuple[float, float, int] | None
-    heart_rate_range: tuple[int, int] | None
-
-
-@dataclass(frozen=True)
-class ReadingRow:
-    device: int
-    resident: int
-    measured_at: datetime
-    heart_rate: int
-    spo2: int
-    systolic: int | None
-    diastolic: int | None
     latitude: float | None
     longitude: float | None
 
@@ -147,7 +126,7 @@ class _Map:
         return moved(self.lat, self.lon, north_m, east_m)
 
 
-class _Builder:
+class SensingBuilder:
     def __init__(
         self, rows: VillageRows, slug: str, owner: str | None, seed: int, today: date, as_of: date
     ):
@@ -301,92 +280,6 @@ class _Builder:
                 )
         return wristbands
 
-    # -- health ---------------------------------------------------------------
-
-    def health_records(self) -> None:
-        for position, resident in enumerate(self.rows.residents):
-            age = self.ages[position]
-            if age < 60:
-                continue
-            conditions = [name for name, share in CONDITIONS if self.rng.random() < share]
-            dementia = age >= 75 and self.rng.random() < (0.04 if age < 85 else 0.12)
-            if dementia:
-                conditions.append(DEMENTIA)
-            home = self.rows.households[resident.household]
-            lat, lon = self.map.building(home.building)
-            care = "self_care"
-            if age >= 85 or dementia:
-                care = self.rng.choice(("assisted", "assisted", "full_care"))
-            elif age >= 75 and self.rng.random() < 0.2:
-                care = "assisted"
-            self.out.health_records.append(
-                HealthRecordRow(
-                    resident=position,
-                    conditions=conditions,
-                    emergency_contacts=self.contacts(position),
-                    care_level=care,
-                    wandering_risk=dementia,
-                    safe_zone=(lat, lon, SAFE_ZONE_RADIUS_M) if dementia else None,
-                    # Heart disease: the doctor's own range, tighter above.
-                    heart_rate_range=(50, 105) if "冠心病" in conditions else None,
-                )
-            )
-
-    def contacts(self, position: int) -> list[dict[str, str]]:
-        resident = self.rows.residents[position]
-        family = [
-            other
-            for other in self.members.get(resident.household, [])
-            if other != position and 18 <= self.ages[other] < 70
-        ]
-        contacts = [
-            {
-                "name": self.rows.residents[other].name,
-                "relation": "家属",
-                "phone": self.rows.residents[other].phone or self.fake.phone_number(),
-            }
-            for other in family[:1]
-        ]
-        # Children living elsewhere: the usual first call for people living alone.
-        relation = self.rng.choice(("儿子", "女儿", "侄子", "外甥女"))
-        contacts.append(
-            {"name": self.fake.name(), "relation": relation, "phone": self.fake.phone_number()}
-        )
-        return contacts
-
-    def readings(self, wristbands: dict[int, int]) -> None:
-        """Hourly wristband readings for the day before the seeding: enough for charts
-        and latest vitals; the simulator streams the minute-by-minute ones."""
-        day = self.start - timedelta(days=1)
-        records = {r.resident: r for r in self.out.health_records}
-        for resident, device in wristbands.items():
-            record = records.get(resident)
-            hypertensive = record is not None and "高血压" in record.conditions
-            home = self.rows.households[self.rows.residents[resident].household]
-            lat, lon = self.map.building(home.building)
-            base = self.rng.randint(62, 82)
-            for hour in range(24):
-                asleep = hour < 6 or hour >= 22
-                heart = base + (-8 if asleep else self.rng.randint(0, 14))
-                systolic = (
-                    self.rng.randint(135, 158) if hypertensive else self.rng.randint(110, 134)
-                )
-                near = moved(lat, lon, *self.jitter(80))
-                self.out.readings.append(
-                    ReadingRow(
-                        device=device,
-                        resident=resident,
-                        measured_at=day + timedelta(hours=hour, minutes=self.rng.randint(0, 59)),
-                        heart_rate=heart,
-                        spo2=self.rng.randint(94, 99),
-                        systolic=systolic if hour in (8, 20) else None,
-                        # Below the default thresholds (160/100): the seeded day raises nothing.
-                        diastolic=self.rng.randint(70, 92) if hour in (8, 20) else None,
-                        latitude=near[0],
-                        longitude=near[1],
-                    )
-                )
-
     # -- alerts ---------------------------------------------------------------
 
     def alerts(self) -> None:
@@ -427,7 +320,11 @@ class _Builder:
                         raised_at=raised,
                         acknowledged_at=acknowledged,
                         closed_at=closed,
-                        state=st.FALSE_ALARM if false_alarm else st.RESOLVED,
+                        # Acknowledged, then closed: the state the alerts' own steps lead to.
+                        state=alert_step(
+                            alert_step(st.ASSIGNED, ACKNOWLEDGE),
+                            MARK_FALSE_ALARM if false_alarm else RESOLVE,
+                        ),
                         outcome="误报：做饭油烟" if false_alarm else outcome,
                         summary=f"{words}（{device.location_text or device.name}）",
                         assignee=self.rng.choice(staff) if staff else None,
@@ -442,11 +339,11 @@ def build_sensing(
 ) -> SensingRows:
     """Every sensing row of one village, from `seed`, `today` and its people alone;
     `owner` is the API client that runs the devices (None: the village's own)."""
-    b = _Builder(rows, slug, owner, seed, today, as_of)
+    b = SensingBuilder(rows, slug, owner, seed, today, as_of)
     b.fixed_devices()
     wristbands = b.personal_devices()
-    b.health_records()
-    b.readings(wristbands)
+    build_health_records(b)
+    build_readings(b, wristbands)
     b.alerts()
     return b.out
 
@@ -454,7 +351,7 @@ def build_sensing(
 def write_sensing(
     conn: Connection, sensing: SensingRows, rows: VillageRows, ids: VillageIds
 ) -> None:
-    """Insert one village's sensing rows after its people (`ids`, from demo.write_village)."""
+    """Insert one village's sensing rows after its people (`ids`, from residents.write_village)."""
     last_seen: dict[int, datetime] = {}
     for r in sensing.readings:
         last_seen[r.device] = max(r.measured_at, last_seen.get(r.device, r.measured_at))
@@ -479,74 +376,8 @@ def write_sensing(
             for position, d in enumerate(sensing.devices)
         ],
     )
-    if sensing.health_records:
-        conn.execute(
-            ht.health_records.insert(),
-            [
-                {
-                    "resident_id": ids.residents[r.resident],
-                    "conditions": r.conditions,
-                    "emergency_contacts": r.emergency_contacts,
-                    "care_level": r.care_level,
-                    "wandering_risk": r.wandering_risk,
-                    "safe_zone_latitude": r.safe_zone[0] if r.safe_zone else None,
-                    "safe_zone_longitude": r.safe_zone[1] if r.safe_zone else None,
-                    "safe_zone_radius_m": r.safe_zone[2] if r.safe_zone else None,
-                    "heart_rate_min": r.heart_rate_range[0] if r.heart_rate_range else None,
-                    "heart_rate_max": r.heart_rate_range[1] if r.heart_rate_range else None,
-                }
-                for r in sensing.health_records
-            ],
-        )
-    _write_readings(conn, sensing.readings, ids, device_ids)
+    write_health(conn, sensing, ids, device_ids)
     _write_alerts(conn, sensing, rows, ids, device_ids)
-
-
-def _write_readings(
-    conn: Connection, readings: list[ReadingRow], ids: VillageIds, device_ids: list[int]
-) -> None:
-    if not readings:
-        return
-    conn.execute(
-        ht.health_readings.insert(),
-        [
-            {
-                "device_id": device_ids[r.device],
-                "reading_id": f"seed-{r.measured_at:%Y%m%d%H}",
-                "resident_id": ids.residents[r.resident],
-                "measured_at": r.measured_at,
-                "received_at": r.measured_at,
-                "heart_rate": r.heart_rate,
-                "spo2": r.spo2,
-                "systolic": r.systolic,
-                "diastolic": r.diastolic,
-                "latitude": r.latitude,
-                "longitude": r.longitude,
-            }
-            for r in readings
-        ],
-    )
-    latest: dict[int, dict[str, Any]] = {}
-    for r in sorted(readings, key=lambda r: r.measured_at):
-        row = latest.setdefault(ids.residents[r.resident], {})
-        row.update(
-            resident_id=ids.residents[r.resident],
-            measured_at=r.measured_at,
-            heart_rate=r.heart_rate,
-            heart_rate_at=r.measured_at,
-            spo2=r.spo2,
-            spo2_at=r.measured_at,
-            latitude=r.latitude,
-            longitude=r.longitude,
-            location_at=r.measured_at,
-        )
-        if r.systolic is not None:
-            row.update(systolic=r.systolic, diastolic=r.diastolic, blood_pressure_at=r.measured_at)
-    for row in latest.values():
-        row.setdefault("systolic", None)
-        row.setdefault("diastolic", None)
-        row.setdefault("blood_pressure_at", None)
-    conn.execute(ht.latest_vitals.insert(), list(latest.values()))
 
 
 def _write_alerts(
@@ -558,55 +389,54 @@ def _write_alerts(
 ) -> None:
     if not sensing.alerts:
         return
+    steps = [_alert_steps(a, rows, ids) for a in sensing.alerts]
     alert_ids = insert_returning_ids(
         conn,
         st.alerts,
-        [_alert_values(a, sensing, rows, ids, device_ids) for a in sensing.alerts],
+        [
+            {**_alert_values(a, sensing, rows, ids, device_ids), "version": len(timeline)}
+            for a, timeline in zip(sensing.alerts, steps, strict=True)
+        ],
     )
-    timeline: list[dict[str, Any]] = []
-    for alert_id, a in zip(alert_ids, sensing.alerts, strict=True):
-        staff_id = optional_id(ids.staff, a.assignee)
-        staff_name = rows.staff[a.assignee].name if a.assignee is not None else None
-        worker = rows.staff[a.assignee].account_sub if a.assignee is not None else None
-        steps = [
-            ("raise", None, st.OPEN, a.raised_at, None, "system:rules", "预警规则"),
-            ("assign", st.OPEN, st.ASSIGNED, a.raised_at, staff_id, "system:rules", "预警规则"),
-            ("notify", st.ASSIGNED, st.ASSIGNED, a.raised_at, staff_id, "system:notify", "通知"),
-            (
-                "acknowledge",
-                st.ASSIGNED,
-                st.ACKNOWLEDGED,
-                a.acknowledged_at,
-                staff_id,
-                worker or "system:demo",
-                staff_name or "值班人员",
-            ),
-            (
-                "resolve" if a.state == st.RESOLVED else "mark_false_alarm",
-                st.ACKNOWLEDGED,
-                a.state,
-                a.closed_at,
-                staff_id,
-                worker or "system:demo",
-                staff_name or "值班人员",
-            ),
-        ]
-        for action, before, after, at, staff, sub, name in steps:
-            timeline.append(
-                {
-                    "alert_id": alert_id,
-                    "action": action,
-                    "from_state": before,
-                    "to_state": after,
-                    "level": st.GRID,
-                    "staff_id": staff,
-                    "note": a.outcome if action in ("resolve", "mark_false_alarm") else None,
-                    "actor_sub": sub,
-                    "actor_name": name,
-                    "created_at": at,
-                }
-            )
-    conn.execute(st.alert_events.insert(), timeline)
+    events = [
+        {"alert_id": alert_id, **step}
+        for alert_id, timeline in zip(alert_ids, steps, strict=True)
+        for step in timeline
+    ]
+    conn.execute(st.alert_events.insert(), events)
+
+
+def _alert_steps(a: AlertRow, rows: VillageRows, ids: VillageIds) -> list[dict[str, Any]]:
+    """The timeline of a closed alert: raised and assigned by the rules, the on-duty
+    worker notified, then the worker's own steps (acknowledge, then resolve or mark a
+    false alarm) as the alerts' state machine takes them. Each entry is a version."""
+    staff_id = optional_id(ids.staff, a.assignee)
+    staff_name = rows.staff[a.assignee].name if a.assignee is not None else None
+    worker = rows.staff[a.assignee].account_sub if a.assignee is not None else None
+    by, name = worker or "system:demo", staff_name or "值班人员"
+    closing = RESOLVE if a.state == st.RESOLVED else MARK_FALSE_ALARM
+    acknowledged = alert_step(st.ASSIGNED, ACKNOWLEDGE)
+    steps = [
+        ("raise", None, st.OPEN, a.raised_at, None, "system:rules", "预警规则"),
+        ("assign", st.OPEN, st.ASSIGNED, a.raised_at, staff_id, "system:rules", "预警规则"),
+        ("notify", st.ASSIGNED, st.ASSIGNED, a.raised_at, staff_id, "system:notify", "通知"),
+        (ACKNOWLEDGE, st.ASSIGNED, acknowledged, a.acknowledged_at, staff_id, by, name),
+        (closing, acknowledged, alert_step(acknowledged, closing), a.closed_at, staff_id, by, name),
+    ]
+    return [
+        {
+            "action": action,
+            "from_state": before,
+            "to_state": after,
+            "level": st.GRID,
+            "staff_id": staff,
+            "note": a.outcome if action == closing else None,
+            "actor_sub": sub,
+            "actor_name": actor_name,
+            "created_at": at,
+        }
+        for action, before, after, at, staff, sub, actor_name in steps
+    ]
 
 
 def _alert_values(
@@ -640,7 +470,6 @@ def _alert_values(
         "acknowledged_by": rows.staff[a.assignee].name if a.assignee is not None else None,
         "closed_at": a.closed_at,
         "outcome": a.outcome,
-        "version": 5,
         "created_at": a.raised_at,
         "updated_at": a.closed_at,
     }

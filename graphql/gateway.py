@@ -295,7 +295,8 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
             name,
         )
 
-    context = RequestContext(runtime, principal, request_id)
+    read_only = operation is not None and operation.operation == OperationType.QUERY
+    context = RequestContext(runtime, principal, request_id, read_only=read_only)
     result = execute(
         schema,
         document,

@@ -17,9 +17,9 @@ from ariadne import MutationType
 from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
 from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload, object_payload, payload
 from villagelink.graphql.residents.acting import (
     require_household_member,
     require_household_record,
@@ -27,29 +27,17 @@ from villagelink.graphql.residents.acting import (
 )
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import actions, points, queries, teams
-from villagelink.tenants.user_errors import INVALID, ActionFailed, UserError
+from villagelink.tenants.user_errors import INVALID, refused
 
 mutation = MutationType()
 
-
-def _payload(field: str, type_name: str | None, village: str, run: Callable[[], dict]) -> dict:
-    try:
-        result = run()
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
-    node = as_node(type_name, village, result) if type_name else result
-    return {field: node, "user_errors": []}
-
-
-def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("activities, volunteer teams and points are managed by the village")
+# Why a grid worker is refused what only a whole-village writer does.
+MANAGED = "activities, volunteer teams and points are managed by the village"
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str, *, manage: bool) -> GlobalId:
     """The ID the mutation acts on, checked for reach: writing there needs the right to."""
-    check = (lambda village: _require_manager(ctx, village)) if manage else ctx.require_write
+    check = (lambda village: ctx.require_manage(village, MANAGED)) if manage else ctx.require_write
     return target_id(raw, type_name, check)
 
 
@@ -81,9 +69,9 @@ def _as_text(value: object) -> object:
 def resolve_create_activity(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: _as_text(input[k]) for k in ACTIVITY_FIELDS if input.get(k) is not None}
-    return _payload(
+    return node_payload(
         "activity",
         ACTIVITY,
         village,
@@ -94,7 +82,7 @@ def resolve_create_activity(_obj, info, input: dict) -> dict:
 def _change_activity(info, raw_id: str, action: Callable, *arguments) -> dict:
     ctx: RequestContext = info.context
     gid = _target(ctx, raw_id, ACTIVITY, manage=True)
-    return _payload(
+    return node_payload(
         "activity",
         ACTIVITY,
         gid.village,
@@ -159,7 +147,7 @@ def resolve_sign_up(_obj, info, input: dict) -> dict:
             allowed_grids=ctx.allowed_grids(village),
         )
 
-    return _payload("sign_up", SIGN_UP, village, run)
+    return node_payload("sign_up", SIGN_UP, village, run)
 
 
 @mutation.field("cancelActivitySignUp")
@@ -167,7 +155,8 @@ def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid, resident = staff_or_resident_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
-    try:
+
+    def run() -> dict:
         _own_sign_up(ctx, village, resident, int(gid.key))
         cancelled, promoted = actions.do_cancel_sign_up(
             ctx.tenant(village),
@@ -176,13 +165,12 @@ def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
             int(gid.key),
             allowed_grids=ctx.allowed_grids(village),
         )
-    except ActionFailed as failed:
-        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
-    return {
-        "sign_up": as_node(SIGN_UP, village, cancelled),
-        "promoted": as_node(SIGN_UP, village, promoted),
-        "user_errors": [],
-    }
+        return {
+            "sign_up": as_node(SIGN_UP, village, cancelled),
+            "promoted": as_node(SIGN_UP, village, promoted),
+        }
+
+    return payload(run, "sign_up", "promoted")
 
 
 @mutation.field("signUpNeighbourForActivity")
@@ -212,7 +200,7 @@ def resolve_sign_up_neighbour(_obj, info, input: dict) -> dict:
             agreement_ids=agreement_ids,
         )
 
-    return _payload("sign_up", SIGN_UP, owner, run)
+    return node_payload("sign_up", SIGN_UP, owner, run)
 
 
 @mutation.field("cancelNeighbourActivitySignUp")
@@ -222,24 +210,24 @@ def resolve_cancel_neighbour_sign_up(_obj, info, input: dict) -> dict:
     gid = decode_id(input["sign_up"], SIGN_UP)
     sign_up_id, owner = int_key(gid), gid.village
     conn, _agreements = ctx.neighbour(owner, acting, OPEN_ACTIVITY)
-    try:
+
+    def run() -> dict:
         cancelled, _promoted = actions.do_cancel_sign_up(
             conn, ctx.actor, owner, sign_up_id, allowed_grids=None, guest_village=acting
         )
-    except ActionFailed as failed:
-        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
-    return {
-        "sign_up": as_node(SIGN_UP, owner, cancelled),
-        # Someone of the owner's waitlist, perhaps of another village: not the caller's to see.
-        "promoted": None,
-        "user_errors": [],
-    }
+        return {
+            "sign_up": as_node(SIGN_UP, owner, cancelled),
+            # Someone of the owner's waitlist, perhaps of another village: not the caller's to see.
+            "promoted": None,
+        }
+
+    return payload(run, "sign_up", "promoted")
 
 
 @mutation.field("checkInToActivity")
 def resolve_check_in(_obj, info, input: dict) -> dict:
     """Staff check residents in; a resident checks in their household, without naming
-    volunteer hours (those the activity's length gives, or staff record)."""
+    volunteer hours (those the session's length gives, or staff record)."""
     ctx: RequestContext = info.context
     gid, resident = staff_or_resident_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
@@ -247,9 +235,7 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
 
     def run() -> dict:
         if resident is not None and data["volunteer_hours"] is not None:
-            raise ActionFailed(
-                [UserError("volunteerHours", "志愿时长由村里登记，居民签到时无需填写", INVALID)]
-            )
+            raise refused("volunteerHours", "志愿时长由村里登记，居民签到时无需填写", INVALID)
         _own_sign_up(ctx, village, resident, int(gid.key))
         return actions.do_check_in(
             ctx.tenant(village),
@@ -260,7 +246,7 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
             allowed_grids=ctx.allowed_grids(village),
         )
 
-    return _payload("sign_up", SIGN_UP, village, run)
+    return node_payload("sign_up", SIGN_UP, village, run)
 
 
 # -- volunteer teams ------------------------------------------------------------
@@ -270,9 +256,9 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
 def resolve_create_team(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: input[k] for k in ("name", "description") if input.get(k) is not None}
-    return _payload(
+    return node_payload(
         "team",
         TEAM,
         village,
@@ -291,7 +277,7 @@ def _change_team(info, raw_id: str, action: Callable, arguments: Callable[[str],
     payload, so an input ID it resolves badly is a userError."""
     ctx: RequestContext = info.context
     gid = _target(ctx, raw_id, TEAM, manage=True)
-    return _payload(
+    return node_payload(
         "team",
         TEAM,
         gid.village,
@@ -347,7 +333,7 @@ def _move_points(info, input: dict, action: Callable) -> dict:
     gid = _target(ctx, input["resident"], "Resident", manage=True)
     village = gid.village
     data = {"points": input["points"], "reason": input["reason"]}
-    return _payload(
+    return node_payload(
         "entry",
         ENTRY,
         village,
@@ -371,12 +357,10 @@ def resolve_redeem_points(_obj, info, input: dict) -> dict:
 def resolve_update_points_rules(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {"points_per_volunteer_hour": input["points_per_volunteer_hour"]}
-    return _payload(
+    return object_payload(
         "points_rules",
-        None,
-        village,
         lambda: points.do_update_points_rules(ctx.tenant(village), ctx.actor, village, data),
     )
 

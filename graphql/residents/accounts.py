@@ -31,6 +31,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.payloads import node_payload, payload
 from villagelink.graphql.health.types import resolve_health_readings, resolve_latest_vitals
 from villagelink.graphql.notices.types import resolve_notices
 from villagelink.graphql.requests.types import resolve_requests
@@ -45,7 +46,6 @@ from villagelink.tenants.resident_accounts import queries as accounts
 from villagelink.tenants.resident_accounts.tables import RESIDENT_ACCOUNT
 from villagelink.tenants.residents import queries
 from villagelink.tenants.service_orders.queries import OrderFilter
-from villagelink.tenants.user_errors import ActionFailed
 
 village_type = ObjectType("Village")
 me_type = ObjectType("Me")
@@ -60,9 +60,7 @@ REQUEST_RECEIVED = "申请已提交，村务管理员核实身份后会为您开
 
 def _require_admin(ctx: RequestContext, village: str) -> None:
     """Binding an account vouches for who a person is: the village's admins do it."""
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("只有村务管理员可以办理居民账号")
+    ctx.require_manage(village, "只有村务管理员可以办理居民账号")
 
 
 def _account_loader(ctx: RequestContext, slug: str):
@@ -220,10 +218,7 @@ self_type.set_field("healthReadings", resolve_health_readings)
 
 
 def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"resident_account": as_node(RESIDENT_ACCOUNT, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"resident_account": None, "user_errors": failed.errors}
+    return node_payload("resident_account", RESIDENT_ACCOUNT, village, run)
 
 
 @mutation.field("bindResidentAccount")
@@ -247,13 +242,14 @@ def resolve_request(_obj, info, input: dict) -> dict:
         ctx.village(village)
         raise Forbidden("只有居民账号可以申请实名绑定")
     data = {"id_number": input["id_number"], "phone": input["phone"]}
-    try:
+
+    def run() -> dict:
         requested = actions.do_request_resident_account(
             ctx.tenant(village), ctx.actor, village, data
         )
-    except ActionFailed as failed:
-        return {"state": None, "message": None, "user_errors": failed.errors}
-    return {"state": requested["state"], "message": REQUEST_RECEIVED, "user_errors": []}
+        return {"state": requested["state"], "message": REQUEST_RECEIVED}
+
+    return payload(run, "state", "message")
 
 
 def _decision(action: Callable, *names: str) -> Callable:

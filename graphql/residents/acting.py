@@ -7,7 +7,7 @@ from __future__ import annotations
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, target_id
 from villagelink.tenants.residents.queries import residents_by_ids
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import NOT_FOUND, refused
 
 NOT_THEIRS = "居民不存在或不在您的管辖范围内"
 
@@ -43,7 +43,7 @@ def require_household_member(
         or member["household_id"] is None
         or member["household_id"] != resident["household_id"]
     ):
-        raise ActionFailed([UserError(field, NOT_THEIRS, NOT_FOUND)])
+        raise refused(field, NOT_THEIRS, NOT_FOUND)
 
 
 def require_household_record(
@@ -54,5 +54,5 @@ def require_household_record(
     if resident is None:
         return
     if record is None or record.get("resident_id") is None:
-        raise ActionFailed([UserError(field, "记录不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused(field, "记录不存在或不在您的管辖范围内", NOT_FOUND)
     require_household_member(ctx, village, resident, record["resident_id"], field)

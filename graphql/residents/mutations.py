@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.graphql.residents.acting import staff_or_resident_target
 from villagelink.tenants.residents import actions
-from villagelink.tenants.user_errors import INVALID, NOT_FOUND, ActionFailed, UserError, camel
+from villagelink.tenants.user_errors import (
+    INVALID,
+    NOT_FOUND,
+    ActionFailed,
+    UserError,
+    camel,
+    refused,
+)
 
 mutation = MutationType()
 
 
-def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"resident": as_node("Resident", village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"resident": None, "user_errors": failed.errors}
+_payload = partial(node_payload, "resident", "Resident")
 
 
 def _resident_id(ctx: RequestContext, raw: str) -> GlobalId:
@@ -94,14 +98,14 @@ def resolve_update_resident(_obj, info, input: dict) -> dict:
 
     def run() -> dict:
         if int(gid.key) != resident["id"]:
-            raise ActionFailed([UserError("id", "只能修改本人的联系方式", NOT_FOUND)])
-        refused = [
+            raise refused("id", "只能修改本人的联系方式", NOT_FOUND)
+        others = [
             UserError(camel(k), "居民本人只能修改联系电话，其他信息请到村委会办理", INVALID)
             for k in changes
             if k not in OWN_CONTACT_FIELDS
         ]
-        if refused:
-            raise ActionFailed(refused)
+        if others:
+            raise ActionFailed(others)
         return actions.do_update_resident(
             ctx.tenant(gid.village),
             ctx.actor,

@@ -18,7 +18,7 @@ from ariadne import MutationType
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.graphql.residents.acting import (
     require_household_member,
     require_household_record,
@@ -27,29 +27,18 @@ from villagelink.graphql.residents.acting import (
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
 from villagelink.tenants.activities.queries import teams_led_by
 from villagelink.tenants.service_orders import actions, queries
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 
-def _payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {field: as_node(type_name, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
-
-
-def _require_centre(ctx: RequestContext, village: str) -> None:
-    """The village's service centre: a writer who is not limited to some grids."""
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("only the village's service centre (village admin) may do this")
+# The village's service centre is whoever manages the whole village.
+CENTRE_ONLY = "only the village's service centre (village admin) may do this"
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str) -> tuple[str, int]:
     """The village and key of the object a centre's mutation changes, once the caller
     is the village's centre."""
-    gid = target_id(raw, type_name, lambda village: _require_centre(ctx, village))
+    gid = target_id(raw, type_name, lambda village: ctx.require_manage(village, CENTRE_ONLY))
     return gid.village, int(gid.key)
 
 
@@ -64,9 +53,9 @@ def _fields(input: dict, names: tuple[str, ...]) -> dict:
 def resolve_create_service_item(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_centre(ctx, village)
+    ctx.require_manage(village, CENTRE_ONLY)
     data = _fields(input, ("name", "category", "description"))
-    return _payload(
+    return node_payload(
         "service_item",
         "ServiceItem",
         village,
@@ -79,7 +68,7 @@ def resolve_update_service_item(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village, item_id = _target(ctx, input["id"], "ServiceItem")
     changes = _fields(input, ("name", "category", "description", "active"))
-    return _payload(
+    return node_payload(
         "service_item",
         "ServiceItem",
         village,
@@ -94,7 +83,7 @@ def resolve_create_service_slot(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village, item_id = _target(ctx, input["item"], "ServiceItem")
     data = _fields(input, ("starts_at", "ends_at", "capacity"))
-    return _payload(
+    return node_payload(
         "service_slot",
         "ServiceSlot",
         village,
@@ -108,7 +97,7 @@ def resolve_create_service_slot(_obj, info, input: dict) -> dict:
 
 
 def _order_payload(village: str, run: Callable[[], dict]) -> dict:
-    return _payload("service_order", "ServiceOrder", village, run)
+    return node_payload("service_order", "ServiceOrder", village, run)
 
 
 @mutation.field("orderService")
@@ -161,7 +150,7 @@ def _team_step(action: Callable) -> Callable:
         village, order_id = gid.village, int(gid.key)
         teams = None
         if resident is None:
-            _require_centre(ctx, village)
+            ctx.require_manage(village, CENTRE_ONLY)
         else:
             teams = teams_led_by(ctx.tenant(village), resident["id"])
             if not teams:

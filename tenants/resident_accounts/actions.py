@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 from sqlalchemy import Connection, func, select
 
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import messages, phone_field
+from villagelink.tenants.fields import FreeText, messages, optional_text, phone_field
 from villagelink.tenants.resident_accounts.queries import account_of, accounts_by_ids
 from villagelink.tenants.resident_accounts.tables import (
     BOUND,
@@ -31,36 +31,23 @@ from villagelink.tenants.resident_accounts.tables import (
 from villagelink.tenants.residents.validation import check_id_number
 from villagelink.tenants.user_errors import (
     DUPLICATE,
-    INVALID,
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
-    Coded,
-    UserError,
+    refused,
     validated,
 )
 
 
-def _text(label: str, maximum: int, *, required: bool) -> fields.String:
-    return fields.String(
-        required=required,
-        validate=validate.Length(
-            min=1, max=maximum, error=Coded(f"{label}须为1到{maximum}个字", INVALID)
-        ),
-        error_messages=messages(),
-    )
-
-
 class VerificationSchema(Schema):
     # How the person's identity was checked (实名认证), e.g. 身份证原件核验.
-    verification = _text("核验方式", 200, required=True)
+    verification = FreeText("核验方式", 200, required=True)
 
 
 class BindingSchema(VerificationSchema):
     # The account's subject as the identity provider names it (Keycloak's user id).
-    account = _text("账号标识", 200, required=True)
-    username = _text("账号名", 100, required=False)
+    account = FreeText("账号标识", 200, required=True)
+    username = optional_text("账号名", 100)
 
 
 class AccountRequestSchema(Schema):
@@ -73,11 +60,7 @@ class AccountRequestSchema(Schema):
 
 
 class ReasonSchema(Schema):
-    reason = _text("原因", 500, required=True)
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
+    reason = FreeText("原因", 500, required=True)
 
 
 def _audit(
@@ -100,7 +83,7 @@ def _active_resident(conn: Connection, resident_id: int) -> None:
         select(r.c.id).where(r.c.id == resident_id, r.c.status == m.ACTIVE_RESIDENT)
     ).first()
     if found is None:
-        raise _refuse("resident", "居民不存在或已迁出", NOT_FOUND)
+        raise refused("resident", "居民不存在或已迁出", NOT_FOUND)
 
 
 def _resident_free(conn: Connection, resident_id: int) -> None:
@@ -109,14 +92,14 @@ def _resident_free(conn: Connection, resident_id: int) -> None:
         select(a.c.id).where(a.c.resident_id == resident_id, a.c.state == BOUND)
     ).first()
     if taken is not None:
-        raise _refuse("resident", "该居民已绑定账号，请先解除原绑定", DUPLICATE)
+        raise refused("resident", "该居民已绑定账号，请先解除原绑定", DUPLICATE)
 
 
 def _locked(conn: Connection, account_id: int) -> dict:
     a = resident_accounts
     row = conn.execute(select(a).where(a.c.id == account_id).with_for_update()).mappings().first()
     if row is None:
-        raise _refuse("id", "账号申请或绑定不存在", NOT_FOUND)
+        raise refused("id", "账号申请或绑定不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -146,7 +129,7 @@ def do_bind_resident_account(
     _resident_free(conn, resident_id)
     current = account_of(conn, values["account"])
     if current is not None and current["state"] == BOUND:
-        raise _refuse("account", "该账号已绑定其他居民，请先解除原绑定", DUPLICATE)
+        raise refused("account", "该账号已绑定其他居民，请先解除原绑定", DUPLICATE)
     a = resident_accounts
     with conn.begin_nested():
         if current is not None:
@@ -176,7 +159,7 @@ def do_request_resident_account(conn: Connection, actor: Actor, village: str, da
     principal = actor.principal
     current = account_of(conn, principal.sub)
     if current is not None and current["state"] == BOUND:
-        raise _refuse(None, "您的账号已完成实名绑定", DUPLICATE)
+        raise refused(None, "您的账号已完成实名绑定", DUPLICATE)
     r = m.residents
     match = conn.execute(
         select(r.c.id).where(
@@ -219,9 +202,9 @@ def do_approve_resident_account(
     values = validated(VerificationSchema(), data)
     current = _locked(conn, account_id)
     if current["state"] != PENDING:
-        raise _refuse("id", "只能审核待审核的申请", INVALID_TRANSITION)
+        raise refused("id", "只能审核待审核的申请", INVALID_TRANSITION)
     if current["resident_id"] is None:
-        raise _refuse(
+        raise refused(
             "id",
             "申请的身份证号码和手机号未匹配到居民记录，请驳回，或核实身份后直接绑定",
             REQUIRED,
@@ -239,7 +222,7 @@ def do_reject_resident_account(
     values = validated(ReasonSchema(), data)
     current = _locked(conn, account_id)
     if current["state"] != PENDING:
-        raise _refuse("id", "只能驳回待审核的申请", INVALID_TRANSITION)
+        raise refused("id", "只能驳回待审核的申请", INVALID_TRANSITION)
     with conn.begin_nested():
         rejected = _decide(conn, actor, account_id, REJECTED, reason=values["reason"])
         _audit(conn, actor, village, "reject", rejected, reason=values["reason"])
@@ -253,7 +236,7 @@ def do_unbind_resident_account(
     values = validated(ReasonSchema(), data)
     current = _locked(conn, account_id)
     if current["state"] != BOUND:
-        raise _refuse("id", "只能解除已绑定的账号", INVALID_TRANSITION)
+        raise refused("id", "只能解除已绑定的账号", INVALID_TRANSITION)
     with conn.begin_nested():
         unbound = _decide(conn, actor, account_id, UNBOUND, reason=values["reason"])
         _audit(conn, actor, village, "unbind", unbound, reason=values["reason"])

@@ -48,6 +48,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import regions as region_mutations
+    from villagelink.graphql.villages import tasks as village_tasks
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
 
@@ -60,6 +61,7 @@ def executable_schema() -> GraphQLSchema:
         json_scalar,
         *village_types.bindables,
         *region_mutations.bindables,
+        *village_tasks.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *mediation_bindables,

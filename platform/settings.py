@@ -38,6 +38,7 @@ class Settings:
     # How long a fetched JWKS is trusted before it is fetched again (an unknown
     # `kid` refetches at once): bounds how long a removed key keeps working.
     jwks_cache_seconds: int = 300
+    jwks_min_refresh_seconds: int = 10
     # The service account that provisions groups and users in the realm.
     keycloak_admin_client_id: str = "villagelink-provisioner"
     keycloak_admin_client_secret: str | None = None
@@ -132,6 +133,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         oidc_jwks_url=get("OIDC_JWKS_URL") or None,
         oidc_audience=get("OIDC_AUDIENCE", "villagelink-api"),
         jwks_cache_seconds=num("OIDC_JWKS_CACHE_SECONDS", 300),
+        jwks_min_refresh_seconds=num("OIDC_JWKS_MIN_REFRESH_SECONDS", 10),
         keycloak_admin_client_id=get("KEYCLOAK_ADMIN_CLIENT_ID", "villagelink-provisioner"),
         keycloak_admin_client_secret=get("KEYCLOAK_ADMIN_CLIENT_SECRET") or None,
         s3_endpoint=get("S3_ENDPOINT") or None,

@@ -22,14 +22,14 @@ from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.joint_cases.actions import do_open_joint_case
 from villagelink.tenants.outbox import outbox
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village, new_village_slug
 from .test_alerts import Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_neighbours import missing_person
@@ -73,7 +73,7 @@ class Region:
 
 def _populated(db: Database, region: str, name: str, seed: int) -> str:
     slug = new_village_slug()
-    provisioning.create_village(db, slug, name, region)
+    new_village(db, name, region, slug=slug)
     plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=40)
     with db.tenant(slug) as conn:
         write_village(conn, build_village(plan, seed=seed))
@@ -86,7 +86,7 @@ def region(db: Database) -> Region:
     provisioning.ensure_region(db, region_id, "统计测试片区")
     a = Place(db, _populated(db, region_id, "甲村", 7))
     b = _populated(db, region_id, "乙村", 11)
-    c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
+    c = new_village(db, "丙村", region_id).slug
     agreement = agree(db, a.slug, b, ["alert_broadcast", "joint_case"], region=region_id)
     # Raised now: the statistics count the last eight weeks of the real clock.
     [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
@@ -272,7 +272,7 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
     before = count()
     # Three more villages publish their statistics: the same statements read them.
     for n in range(3):
-        slug = provisioning.create_village(db, new_village_slug(), f"新村{n}", region.id).slug
+        slug = new_village(db, f"新村{n}", region.id).slug
         with db.tenant(slug) as conn:
             publish_village_stats(conn)
         sync_village(db, slug)

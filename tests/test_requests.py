@@ -70,7 +70,7 @@ from villagelink.tenants.requests.tables import (
     requests,
 )
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village
 from .test_jobs import job_env, work_off  # noqa: F401 (job_env: a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -170,7 +170,7 @@ def error_codes(payload: dict) -> list[tuple[str, str]]:
 def shared_village(db: Database) -> provisioning.Village:
     """A populated village for the state-machine walks, where each case makes its own
     request: provisioning one per case would cost more than all of them together."""
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))
@@ -1236,6 +1236,7 @@ def test_escalation_job_on_a_controlled_clock(settings, db, village):
     assert audit_actions(db, slug).count("request.escalate") == 3
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_escalation_fans_out_one_retried_job_per_village(settings, db, village):
     request_id = new_request(db, village.slug, grid_level=None)

@@ -37,6 +37,8 @@ VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
 BANNER = "villagelink 已启动 / is running"
 START_TIMEOUT = 240
 
+pytestmark = pytest.mark.worker_process
+
 
 class Platform:
     """One `villagelink run` subprocess and everything it printed."""

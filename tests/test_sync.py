@@ -41,7 +41,7 @@ from villagelink.tenants.sensing.actions import do_acknowledge_alert
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import TEST_REGION, agree, new_village, new_village_slug
 from .processes import SyncWorker, wait_for
 from .test_alerts import INGEST, NOW, Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
@@ -107,10 +107,7 @@ class Ring:
 
 @pytest.fixture
 def ring(db: Database, populated_village) -> Ring:
-    slugs = [
-        provisioning.create_village(db, new_village_slug(), f"邻村{n}", TEST_REGION).slug
-        for n in "BCDE"
-    ]
+    slugs = [new_village(db, f"邻村{n}").slug for n in "BCDE"]
     b, c, d, e = slugs
     a = Place(db, populated_village.slug)
     everything = list(RECORD_TYPES["alert_broadcast"].fields)
@@ -388,6 +385,7 @@ mutation Ack($input: AcknowledgeAlertInput!) {
 """
 
 
+@pytest.mark.worker_process
 def test_through_the_gateway_and_a_worker_the_neighbours_see_it_within_seconds(
     ring, sync_worker, gql, token
 ):
@@ -450,6 +448,7 @@ def _cursor(db: Database, slug: str) -> int:
         )
 
 
+@pytest.mark.worker_process
 def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker):
     db, a = ring.db, ring.a.slug
     agree(db, a, ring.b, {"open_activity": ["title", "kind"]})
@@ -490,6 +489,7 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker)
     }
 
 
+@pytest.mark.worker_process
 def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
     ring, sync_worker, redis_client
 ):

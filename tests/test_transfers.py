@@ -29,7 +29,7 @@ from villagelink.tenants.residents.actions import do_create_resident
 from villagelink.tenants.residents.transfers import incoming_transfers, receive_transfer
 from villagelink.tenants.stats import compute_village_stats
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village
 from .test_query_count import count_statements
 
 ACTOR = system_actor("test")
@@ -150,7 +150,7 @@ def region(db) -> str:
 
 
 def _village(db, region: str, name: str) -> str:
-    return provisioning.create_village(db, new_village_slug(), name, region).slug
+    return new_village(db, name, region).slug
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ query = QueryType()
 def enum_labels(schema: GraphQLSchema) -> tuple[dict, ...]:
     """(enum, value, label) for every enum value of `schema`; label None where missing."""
     directive = schema.get_directive("label")
+    if directive is None:
+        raise LookupError("the schema declares no @label directive (graphql/schema/base.graphql)")
     found = []
     for name, graphql_type in sorted(schema.type_map.items()):
         if not isinstance(graphql_type, GraphQLEnumType) or name.startswith("__"):

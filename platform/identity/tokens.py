@@ -280,5 +280,9 @@ def make_verifier(settings: Settings) -> TokenVerifier:
     if settings.dev_issuer_enabled:
         source = StaticKeySource(DevIssuer(settings).jwks())
     else:
-        source = JwksKeySource(settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
+        source = JwksKeySource(
+            settings.jwks_url,
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_interval=settings.jwks_min_refresh_seconds,
+        )
     return TokenVerifier(settings.issuer, settings.oidc_audience, source)

@@ -33,7 +33,7 @@ from villagelink.graphql.webhooks.ids import delivery_gid
 from villagelink.jobs import webhooks as jobs
 from villagelink.jobs.queues import MAINTENANCE, NOTIFY, QUEUES
 from villagelink.jobs.scheduler import WEBHOOK_SWEEP_INTERVAL, build_cron_scheduler
-from villagelink.jobs.worker import reset_job_runtime
+from villagelink.jobs.worker import PromptStop, reset_job_runtime
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.platform.settings import Settings
@@ -172,9 +172,15 @@ def _empty_queues(redis_client: redis.Redis) -> None:
         scheduled.remove(job_id, delete_job=True)
 
 
+class InProcessWorker(PromptStop, SimpleWorker):
+    """RQ's worker without the fork, stopping as promptly as `villagelink worker`."""
+
+
 def work_off(redis_client: redis.Redis) -> None:
     """Run every queued notify job in this process (the receiver's thread is here)."""
-    SimpleWorker([Queue(NOTIFY, connection=redis_client)], connection=redis_client).work(burst=True)
+    InProcessWorker([Queue(NOTIFY, connection=redis_client)], connection=redis_client).work(
+        burst=True
+    )
 
 
 # -- clients, subscriptions, events -------------------------------------------

@@ -317,6 +317,7 @@ def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
     return region_id, escalated
 
 
+@pytest.mark.slow
 def test_every_region_field_over_sixty_villages_holds_two_connections(
     large_region, settings, token
 ):

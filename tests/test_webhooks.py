@@ -594,6 +594,7 @@ def test_a_500_is_retried_after_the_backoff_and_both_attempts_are_shown(
     assert ids == {delivery["id"]}
 
 
+@pytest.mark.worker_process
 def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_configured_backoff(
     db, job_env, slug, integrator, receiver, gql, tmp_path, monkeypatch
 ):

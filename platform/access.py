@@ -29,6 +29,8 @@ NOTICES_READ_SCOPE = "notices:read"
 DEVICES_WRITE_SCOPE = "devices:write"
 # A granted village's live alerts, in the API and as webhooks (e.g. a grid workers' app).
 ALERTS_READ_SCOPE = "alerts:read"
+# Every scope an API client may be registered with.
+API_SCOPES = (RESIDENTS_READ_SCOPE, NOTICES_READ_SCOPE, DEVICES_WRITE_SCOPE, ALERTS_READ_SCOPE)
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ class Access:
 
     def can_write(self, village: str) -> bool:
         return village in self.writable
+
+    def can_manage(self, village: str) -> bool:
+        """Whether the principal manages the village as a whole: its admins and platform
+        admins (README, Roles), not grid workers, whose writes stay in their grids."""
+        return self.can_write(village) and village not in self.grid_scoped
 
     def can_unmask(self, village: str) -> bool:
         return village in self.unmask

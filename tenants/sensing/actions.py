@@ -490,8 +490,11 @@ def do_schedule_duty_shift(
     """A grid staff member on duty from `starts_at` to `ends_at`: alerts of their grids
     go to them first meanwhile. Shifts of one person do not overlap."""
     values = validated(ShiftSchema(), data)
-    if staff_id is None or staff_id not in staff_by_ids(conn, [staff_id]):
+    found = staff_by_ids(conn, [staff_id]) if staff_id is not None else {}
+    if staff_id is None or staff_id not in found:
         raise _refuse("staff", "网格员不存在", NOT_FOUND)
+    if found[staff_id]["disabled_at"] is not None:
+        raise _refuse("staff", "已停用的网格员不能排班", INVALID_TRANSITION)
     d = duty_shifts
     # One roster change at a time per person, so two overlapping shifts cannot both pass.
     conn.execute(select(m.grid_staff.c.id).where(m.grid_staff.c.id == staff_id).with_for_update())

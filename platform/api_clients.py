@@ -157,6 +157,9 @@ def do_set_client_enabled(
 def do_grant_village(conn: Connection, actor: Actor, client_id: str, village: str) -> dict:
     """The village consents: the client reaches it within its scopes."""
     row = _locked(conn, client_id)
+    t = pm.tenants
+    if conn.execute(select(t.c.slug).where(t.c.slug == village)).first() is None:
+        raise _refuse("village", "村不存在", NOT_FOUND)
     if village in row["villages"]:
         raise _refuse("village", "该客户端已获本村授权", INVALID_TRANSITION)
     row = _changed(conn, client_id, villages=sorted({*row["villages"], village}))

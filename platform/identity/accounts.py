@@ -138,8 +138,9 @@ class DevDirectory:
                     villages=[village],
                 )
                 .on_conflict_do_nothing(index_elements=["username"])
-            ).rowcount
-        if not made:
+                .returning(pm.dev_accounts.c.sub)
+            ).first()
+        if made is None:
             raise AccountExists(username)
         return Login(sub=sub, username=username, temporary_password=password)
 
@@ -174,8 +175,10 @@ class DevDirectory:
         statement = insert(pm.dev_client_secrets).values(row)
         with self.db.platform() as conn:
             if only_new:
-                made = conn.execute(statement.on_conflict_do_nothing()).rowcount
-                if not made:
+                made = conn.execute(
+                    statement.on_conflict_do_nothing().returning(pm.dev_client_secrets.c.client_id)
+                ).first()
+                if made is None:
                     raise AccountExists(client_id)
             else:
                 conn.execute(

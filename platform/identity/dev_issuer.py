@@ -237,9 +237,9 @@ def blueprint(issuer: DevIssuer, db: Database) -> Blueprint:
             failure = "invalid_grant", "Invalid user credentials"
         elif grant_type == "client_credentials":
             basic = request.authorization
-            client_id = basic.username if basic else form.get("client_id", "")
-            secret = basic.password if basic else form.get("client_secret", "")
-            found = dev_client_grant(db, client_id or "", secret or "")
+            client_id = (basic.username if basic else form.get("client_id")) or ""
+            secret = (basic.password if basic else form.get("client_secret")) or ""
+            found = dev_client_grant(db, client_id, secret)
             failure = "unauthorized_client", "Invalid client or Invalid client credentials"
         else:
             return jsonify(error="unsupported_grant_type"), 400
@@ -251,7 +251,7 @@ def blueprint(issuer: DevIssuer, db: Database) -> Blueprint:
             username=found.username,
             roles=found.roles,
             villages=found.villages,
-            client_id=found.client_id or client_id or CONSOLE_CLIENT,
+            client_id=found.client_id or client_id,
             lifetime=lifetime,
         )
         body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}

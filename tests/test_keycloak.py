@@ -851,7 +851,10 @@ def test_staff_invited_disabled_and_enabled_in_keycloak(
     assert password_grant(keycloak, email, "wrong").json()["error_description"] == (
         "Invalid user credentials"
     )
-    # Once changed (here by the realm's admin), the login reaches the staff member's grids.
+    # Once the person has set a password of their own (here through the realm's admin, as
+    # the login page would), the login reaches the staff member's grids.
+    password = PASSWORD
+    master.set_user_password(user_id, password, temporary=False)
     master.update_user(user_id, {"requiredActions": []})
     answer = password_grant(keycloak, email, password)
     assert answer.status_code == 200, answer.text

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection, KeycloakPostError
 from sqlalchemy import update
 
 from villagelink.platform import models as pm
@@ -245,19 +245,28 @@ class RealmAdmin:
             raise KeycloakProvisioningError(
                 f"village {village!r} is disabled: enable it before inviting users"
             )
-        if self._find_user(username) is not None:
-            raise AccountExists(username)
-        user_id = self.admin.create_user(
-            {
-                "username": username,
-                "email": username,
-                "firstName": name,
-                "enabled": True,
-                "emailVerified": False,
-                "groups": [f"{VILLAGES_GROUP}/{village}"],
-                "credentials": [{"type": "password", "value": password, "temporary": True}],
-            }
-        )
+        try:
+            # 409 when the username, or an account's email, is taken.
+            user_id = self.admin.create_user(
+                {
+                    "username": username,
+                    "email": username,
+                    # The realm's user profile requires both names; a Chinese name starts
+                    # with the surname (a compound surname is corrected in the console).
+                    "lastName": name[:1],
+                    "firstName": name[1:] or name,
+                    "enabled": True,
+                    # The realm verifies email addresses by mail, which it may not be able
+                    # to send; the village admin hands the login over in person instead.
+                    "emailVerified": True,
+                    "groups": [f"{VILLAGES_GROUP}/{village}"],
+                    "credentials": [{"type": "password", "value": password, "temporary": True}],
+                }
+            )
+        except KeycloakPostError as exc:
+            if exc.response_code == 409:
+                raise AccountExists(username) from exc
+            raise
         self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role(role)])
         return user_id
 

@@ -13,6 +13,8 @@ LIST_WITH_HOUSEHOLD_AND_GRID = """query($slug: String!, $first: Int!) { village(
 HOUSEHOLDS_WITH_MEMBERS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
   households(first: $first) { edges { node { id address head { name } members { name }
     grid { code parent { code } staff { name tier } } } } } } }"""
+STAFF_WITH_GRIDS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  staff(first: $first) { edges { node { id name tier accountUsername grids { code } } } } } }"""
 
 
 @contextmanager
@@ -43,6 +45,8 @@ def run(app, gql, admin, query, slug, first) -> list[str]:
         (LIST_WITH_HOUSEHOLD_AND_GRID, 7),
         # access, villages, SET LOCAL ROLE, the page, grids, heads, members, parent grids, staff
         (HOUSEHOLDS_WITH_MEMBERS, 9),
+        # access, villages, SET LOCAL ROLE, the page, the grids of its staff
+        (STAFF_WITH_GRIDS, 5),
     ],
 )
 def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query, expected):

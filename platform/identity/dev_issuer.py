@@ -200,9 +200,9 @@ def mint_for_role(
     )
 
 
-def blueprint(issuer: DevIssuer, db: Database) -> Blueprint:
-    """Discovery, JWKS and tokens over HTTP, at Keycloak's paths under
-    `{public_url}/dev-issuer`."""
+def blueprint(issuer: DevIssuer, db: Database | None = None) -> Blueprint:
+    """Discovery, JWKS and (given the platform database its accounts live in) tokens over
+    HTTP, at Keycloak's paths under `{public_url}/dev-issuer`."""
     bp = Blueprint("dev_issuer", __name__, url_prefix="/dev-issuer")
     realm_name = issuer.settings.keycloak_realm
 
@@ -221,6 +221,9 @@ def blueprint(issuer: DevIssuer, db: Database) -> Blueprint:
     @bp.get("/realms/<realm>/protocol/openid-connect/certs")
     def certs(realm: str) -> Response:
         return cached_json(realm, issuer.jwks())
+
+    if db is None:
+        return bp
 
     @bp.post("/realms/<realm>/protocol/openid-connect/token")
     def token(realm: str) -> tuple[Response, int]:

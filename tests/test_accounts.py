@@ -47,6 +47,12 @@ GRIDS = """query($slug: String!) { village(slug: $slug) {
 RESIDENTS = """query($slug: String!) { village(slug: $slug) { residents(first: 100) {
   totalCount } } }"""
 
+SCHEDULE = """mutation($input: ScheduleDutyShiftInput!) { scheduleDutyShift(input: $input) {
+  dutyShift { id } userErrors { field code } } }"""
+SHIFTS = """query($slug: String!, $staff: ID) { village(slug: $slug) {
+  dutyShifts(staff: $staff) { totalCount } } }"""
+SHIFT = ("2099-01-01T08:00:00+08:00", "2099-01-01T20:00:00+08:00")
+
 CLIENT_FIELDS = "clientId name scopes villages enabled lastUsedAt"
 REGISTER = f"""mutation($input: RegisterApiClientInput!) {{ registerApiClient(input: $input) {{
   apiClient {{ {CLIENT_FIELDS} }} clientSecret userErrors {{ field message code }} }} }}"""
@@ -198,11 +204,19 @@ def test_a_village_admin_keeps_staff_and_their_logins(gql, client, db, admin_of,
     assert password_grant(client, email, password).status_code == 401
     assert password_grant(client, email, again["temporaryPassword"]).status_code == 200
 
-    # Disabling: off the grids, login refused; the list hides them unless asked.
+    # Disabling: off the grids and the roster ahead, login refused; the list hides them
+    # unless asked, and no new work (a shift, here) can be given to them.
+    shift = {"village": slug, "staff": staff["id"], "startsAt": SHIFT[0], "endsAt": SHIFT[1]}
+    _, body = gql(SCHEDULE, admin_of, {"input": shift})
+    assert data(body, "scheduleDutyShift")["userErrors"] == []
     _, body = gql(DISABLE, admin_of, {"input": {"id": staff["id"], "reason": "调离"}})
     disabled = data(body, "disableGridStaff")["gridStaff"]
     assert disabled["disabledAt"] is not None and disabled["grids"] == []
     assert password_grant(client, email, again["temporaryPassword"]).status_code == 401
+    _, body = gql(SHIFTS, admin_of, {"slug": slug, "staff": staff["id"]})
+    assert body["data"]["village"]["dutyShifts"]["totalCount"] == 0
+    _, body = gql(SCHEDULE, admin_of, {"input": shift})
+    assert data(body, "scheduleDutyShift")["userErrors"][0]["code"] == "NOT_FOUND"
     _, body = gql(STAFF_LIST, admin_of, {"slug": slug, "first": 100, "all": False})
     listed = [e["node"]["id"] for e in body["data"]["village"]["staff"]["edges"]]
     assert staff["id"] not in listed

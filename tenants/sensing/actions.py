@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, choice
-from villagelink.tenants.grids import staff_by_ids
+from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, share
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE, AlertScope
@@ -377,7 +377,7 @@ def do_reassign_alert(
     note = validated(NoteSchema(), data)["note"]
     if assignee_id is None:
         raise _refuse("assignee", "请选择接手的网格员", REQUIRED)
-    assignee = staff_by_ids(conn, [assignee_id]).get(assignee_id)
+    assignee = active_staff_by_ids(conn, [assignee_id]).get(assignee_id)
     if assignee is None:
         raise _refuse("assignee", "网格员不存在", NOT_FOUND)
     current = _locked_alert(conn, alert_id, WHOLE_VILLAGE)
@@ -490,11 +490,8 @@ def do_schedule_duty_shift(
     """A grid staff member on duty from `starts_at` to `ends_at`: alerts of their grids
     go to them first meanwhile. Shifts of one person do not overlap."""
     values = validated(ShiftSchema(), data)
-    found = staff_by_ids(conn, [staff_id]) if staff_id is not None else {}
-    if staff_id is None or staff_id not in found:
+    if staff_id is None or staff_id not in active_staff_by_ids(conn, [staff_id]):
         raise _refuse("staff", "网格员不存在", NOT_FOUND)
-    if found[staff_id]["disabled_at"] is not None:
-        raise _refuse("staff", "已停用的网格员不能排班", INVALID_TRANSITION)
     d = duty_shifts
     # One roster change at a time per person, so two overlapping shifts cannot both pass.
     conn.execute(select(m.grid_staff.c.id).where(m.grid_staff.c.id == staff_id).with_for_update())

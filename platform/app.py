@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
 from flask import Flask
 
+from villagelink.jobs.sync import enqueue_sync
+from villagelink.platform.cors import register_cors
 from villagelink.platform.db import Database
+from villagelink.platform.http_errors import register_json_errors
 from villagelink.platform.identity.dev_issuer import DevIssuer
 from villagelink.platform.identity.dev_issuer import blueprint as dev_issuer_blueprint
 from villagelink.platform.identity.tokens import TokenVerifier, make_verifier
@@ -32,7 +36,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     runtime = Runtime(
         settings=settings,
-        db=Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms),
+        db=Database(
+            settings.database_url,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            after_shared_commit=partial(enqueue_sync, settings),
+        ),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
         verifier=make_verifier(settings),
     )
@@ -44,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from villagelink.platform.metrics import blueprint as metrics_blueprint
     from villagelink.storage.factory import register_object_endpoints
 
+    register_json_errors(app)
+    register_cors(app, settings.cors_allowed_origins)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(metrics_blueprint)
     app.register_blueprint(graphql_blueprint)

@@ -22,7 +22,7 @@ from villagelink.tenants import provisioning
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
 # Enum values of GridStaffTier, in one place.
-CHIEF, MICRO = "grid_chief", "micro_grid_worker"
+CHIEF, MICRO = "GRID_CHIEF", "MICRO_GRID_WORKER"
 TOKEN_PATH = "/dev-issuer/realms/villagelink/protocol/openid-connect/token"
 
 STAFF_FIELDS = "id name tier accountUsername disabledAt grids { id code }"

@@ -19,14 +19,13 @@ from villagelink.jobs.queues import NOTIFY
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
 from villagelink.tenants.coordinates import distance_m
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
 from villagelink.tenants.sensing.ingest import MAX_BATCH
 from villagelink.tenants.sensing.tables import alerts, device_events, devices
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import new_village
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -144,12 +143,12 @@ def make_fleet(db: Database, gql, token, slug: str, bands: int = 4) -> Fleet:
         client=client,
         residents=residents,
         grid=placed["grid"],
-        camera=register(gql, platform, slug, "ai_camera", locationText="3号楼东侧", **placed),
-        radar=register(gql, platform, slug, "mmwave_radar", resident=resident[0], name="卧室雷达"),
-        bands=[register(gql, platform, slug, "wristband", resident=r) for r in resident[:bands]],
-        kiosk=register(gql, platform, slug, "health_kiosk", **placed),
-        smoke=register(gql, platform, slug, "smoke_sensor", **placed),
-        gas=register(gql, platform, slug, "gas_sensor", **placed),
+        camera=register(gql, platform, slug, "AI_CAMERA", locationText="3号楼东侧", **placed),
+        radar=register(gql, platform, slug, "MMWAVE_RADAR", resident=resident[0], name="卧室雷达"),
+        bands=[register(gql, platform, slug, "WRISTBAND", resident=r) for r in resident[:bands]],
+        kiosk=register(gql, platform, slug, "HEALTH_KIOSK", **placed),
+        smoke=register(gql, platform, slug, "SMOKE_SENSOR", **placed),
+        gas=register(gql, platform, slug, "GAS_SENSOR", **placed),
     )
 
 
@@ -253,11 +252,11 @@ def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
 
 def test_each_item_is_judged_on_its_own(db, gql, token, fleet, village):
     other_platform, _ = grant(db, token, [fleet.slug], "devices:write")
-    foreign = register(gql, other_platform, fleet.slug, "smoke_sensor", grid=fleet.grid)
+    foreign = register(gql, other_platform, fleet.slug, "SMOKE_SENSOR", grid=fleet.grid)
     elsewhere = encode_id("Device", village.slug, key(fleet.camera))
-    disabled = register(gql, fleet.platform, fleet.slug, "ai_camera", grid=fleet.grid)
+    disabled = register(gql, fleet.platform, fleet.slug, "AI_CAMERA", grid=fleet.grid)
     _, body = gql(DISABLE, fleet.platform, {"input": {"id": disabled}})
-    assert body["data"]["disableDevice"]["device"]["status"] == "disabled"
+    assert body["data"]["disableDevice"]["device"]["status"] == "DISABLED"
     batch = [
         event(fleet.camera, "heartbeat"),  # 0: good
         event(fleet.camera, "heartbeat") | {"eventId": "  "},  # 1
@@ -347,7 +346,7 @@ def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, 
 
 def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, populated_village):
     first = make_fleet(db, gql, token, populated_village.slug, bands=1)
-    second_village = provisioning.create_village(db, new_village_slug(), "邻村", TEST_REGION)
+    second_village = new_village(db, "邻村")
     plan = replace(DEMO_VILLAGES[1], slug=second_village.slug, name="邻村", residents=20)
     with db.tenant(second_village.slug) as conn:
         write_village(conn, build_village(plan, seed=3))
@@ -363,7 +362,7 @@ def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, popula
         gql,
         first.platform,
         second_village.slug,
-        "ai_camera",
+        "AI_CAMERA",
         grid=encode_id("Grid", second_village.slug, grid),
     )
     payload = send(

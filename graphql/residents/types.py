@@ -7,8 +7,8 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.errors import BadUserInput
+from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.nodes import (
     announce_page,
     as_node,
@@ -20,7 +20,6 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.villages.types import grid_loader
 from villagelink.tenants.residents import queries
-from villagelink.tenants.sensitive import mask_id_number, mask_phone
 
 village_type = ObjectType("Village")
 resident_type = node_object("Resident")
@@ -77,11 +76,15 @@ def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> Non
 def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
     """The API's ResidentFilter input as a query filter (also for exports)."""
     raw = raw or {}
+    for bound, name in (("age_min", "ageMin"), ("age_max", "ageMax")):
+        age = raw.get(bound)
+        if age is not None and not 0 <= age <= queries.MAX_AGE:
+            raise BadUserInput(
+                f"{name} 须在 0 到 {queries.MAX_AGE} 之间", argument=f"filter.{name}"
+            )
     grid_id = None
     if raw.get("grid"):
-        gid = decode_id(raw["grid"], "Grid")
-        # A grid of another village matches nothing here rather than leaking that it exists.
-        grid_id = int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
+        grid_id = filter_key(raw["grid"], "Grid", slug)
     return queries.ResidentFilter(
         name=raw.get("name"),
         tag=raw.get("tag"),
@@ -148,27 +151,6 @@ def _age(born: date, today: date) -> int:
 @resident_type.field("age")
 def resolve_age(resident: dict, info) -> int:
     return _age(resident["birth_date"], info.context.today)
-
-
-def _sensitive(resident: dict, info, column: str, mask, unmasked: bool, reason: str | None):
-    value = resident[column]
-    if not unmasked:
-        return mask(value)
-    ctx: RequestContext = info.context
-    if not ctx.access.can_unmask(resident["village"]):
-        raise Forbidden("only the village's admin may read this field unmasked")
-    ctx.note_unmasked_read(resident["village"], "Resident", resident["id"], column, reason)
-    return value
-
-
-@resident_type.field("idNumber")
-def resolve_id_number(resident: dict, info, unmasked: bool = False, reason: str | None = None):
-    return _sensitive(resident, info, "id_number", mask_id_number, unmasked, reason)
-
-
-@resident_type.field("phone")
-def resolve_phone(resident: dict, info, unmasked: bool = False, reason: str | None = None):
-    return _sensitive(resident, info, "phone", mask_phone, unmasked, reason)
 
 
 @resident_type.field("household")

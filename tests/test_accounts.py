@@ -18,6 +18,11 @@ from sqlalchemy import select
 
 from villagelink.platform import models as pm
 from villagelink.platform.cli import main as cli
+from villagelink.platform.identity.accounts import (
+    DevDirectory,
+    DirectoryUnavailable,
+    account_directory,
+)
 from villagelink.tenants import provisioning
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
@@ -456,3 +461,11 @@ def test_cli_shares_the_client_actions(settings, db, client, populated_village):
     )
     assert client_grant(client, client_id, secret).status_code == 401
     assert audit_rows(db, "api_client.register", client_id)[0]["actor_sub"] == "system:cli"
+
+
+def test_an_issuer_that_is_not_keycloak_has_no_directory(settings, db):
+    """Accounts made here would not exist at an external issuer: the directory refuses."""
+    external = replace(settings, oidc_issuer="https://sso.example.org/realms/x")
+    with pytest.raises(DirectoryUnavailable):
+        account_directory(external, db)
+    assert isinstance(account_directory(settings, db), DevDirectory)

@@ -15,9 +15,9 @@ from ariadne import EnumType, MutationType, QueryType
 from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.directory import with_directory
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.payloads import payload
-from villagelink.graphql.staff.mutations import with_directory
 from villagelink.platform import api_clients
 from villagelink.platform.access import API_SCOPES
 from villagelink.platform.identity.accounts import AccountDirectory

@@ -7,30 +7,21 @@ Keycloak or the development issuer's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.directory import with_directory
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.core.payloads import payload
-from villagelink.platform.identity.accounts import (
-    AccountDirectory,
-    DirectoryUnavailable,
-    account_directory,
-)
-from villagelink.platform.identity.keycloak_admin import KeycloakProvisioningError
+from villagelink.platform.identity.accounts import AccountDirectory
 from villagelink.tenants.staff import actions
-from villagelink.tenants.user_errors import ActionFailed, UserError
 
 mutation = MutationType()
 
 STAFF = "GridStaff"
 STAFF_FIELDS = ("name", "phone", "tier")
-# The identity provider could not make or change the login: nothing was written.
-UNAVAILABLE = "UNAVAILABLE"
 
 
 def _require_manager(ctx: RequestContext, village: str) -> None:
@@ -46,17 +37,6 @@ def _target(ctx: RequestContext, raw: str) -> tuple[str, int]:
 
 def _grid_keys(village: str, raw: list[str] | None) -> list[int]:
     return [input_key(village, g, "Grid", "grids") or 0 for g in raw or ()]
-
-
-def with_directory(ctx: RequestContext, act: Callable[[AccountDirectory], dict]) -> dict:
-    """`act` with the configured directory; a directory that cannot do it refuses as a
-    userError (UNAVAILABLE), in Chinese, before anything is written in the village."""
-    try:
-        return act(account_directory(ctx.settings, ctx.runtime.db))
-    except (DirectoryUnavailable, KeycloakProvisioningError) as exc:
-        raise ActionFailed(
-            [UserError(None, f"身份服务无法完成此操作：{exc}", UNAVAILABLE)]
-        ) from exc
 
 
 def _staff(village: str, row: dict) -> dict:

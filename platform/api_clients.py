@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import insert
 from villagelink.platform import models as pm
 from villagelink.platform.access import API_SCOPES
 from villagelink.platform.audit import Actor, record
+from villagelink.platform.db import SLUG_PATTERN
 from villagelink.platform.identity.accounts import AccountDirectory
 from villagelink.platform.identity.keycloak_admin import AccountExists
 from villagelink.tenants.fields import messages
@@ -46,8 +47,8 @@ CLIENT_ID = re.compile(r"^[a-z][a-z0-9-]{2,62}$")
 LAST_USE_INTERVAL_SECONDS = 60
 
 
-class ClientSchema(Schema):
-    client_id = fields.String(
+def _client_id_field() -> fields.String:
+    return fields.String(
         required=True,
         validate=validate.Regexp(
             CLIENT_ID,
@@ -55,6 +56,20 @@ class ClientSchema(Schema):
         ),
         error_messages=messages(),
     )
+
+
+class ClientRefSchema(Schema):
+    """The client a step acts on, and for consent the village (a slug)."""
+
+    client_id = _client_id_field()
+    village = fields.String(
+        validate=validate.Regexp(SLUG_PATTERN, error=Coded("村标识格式不正确", INVALID)),
+        error_messages=messages(),
+    )
+
+
+class ClientSchema(Schema):
+    client_id = _client_id_field()
     name = fields.String(
         required=True,
         validate=validate.Length(1, 100, error=Coded("名称须为1到100个字", INVALID)),
@@ -74,7 +89,14 @@ def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
     return ActionFailed([UserError(field, message, code)])
 
 
-def _locked(conn: Connection, client_id: str) -> dict:
+def _locked(conn: Connection, client_id: str, village: str | None = None) -> dict:
+    """The client's row, locked, once its id (and village) pass validation."""
+    ref = (
+        {"client_id": client_id}
+        if village is None
+        else {"client_id": client_id, "village": village}
+    )
+    validated(ClientRefSchema(), ref)
     c = pm.api_clients
     row = (
         conn.execute(select(c).where(c.c.client_id == client_id).with_for_update())
@@ -156,7 +178,7 @@ def do_set_client_enabled(
 
 def do_grant_village(conn: Connection, actor: Actor, client_id: str, village: str) -> dict:
     """The village consents: the client reaches it within its scopes."""
-    row = _locked(conn, client_id)
+    row = _locked(conn, client_id, village)
     t = pm.tenants
     if conn.execute(select(t.c.slug).where(t.c.slug == village)).first() is None:
         raise _refuse("village", "村不存在", NOT_FOUND)
@@ -169,7 +191,7 @@ def do_grant_village(conn: Connection, actor: Actor, client_id: str, village: st
 
 def do_withdraw_village(conn: Connection, actor: Actor, client_id: str, village: str) -> dict:
     """The village withdraws its consent: the client's tokens stop reaching it at once."""
-    row = _locked(conn, client_id)
+    row = _locked(conn, client_id, village)
     if village not in row["villages"]:
         raise _refuse("village", "该客户端未获本村授权", INVALID_TRANSITION)
     row = _changed(conn, client_id, villages=[v for v in row["villages"] if v != village])

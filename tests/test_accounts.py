@@ -431,6 +431,8 @@ def test_only_platform_admins_manage_clients_and_villages_consent_for_themselves
     # Unknown clients are NOT_FOUND userErrors, not failures.
     _, body = gql(ROTATE, platform_admin, {"input": {"clientId": "no-such-client"}})
     assert data(body, "rotateApiClientSecret")["userErrors"][0]["code"] == "NOT_FOUND"
+    _, body = gql(ROTATE, platform_admin, {"input": {"clientId": "Not An Id"}})
+    assert data(body, "rotateApiClientSecret")["userErrors"][0]["code"] == "INVALID"
 
 
 def test_cli_shares_the_client_actions(settings, db, client, populated_village):

@@ -196,6 +196,9 @@ def test_a_village_admin_keeps_staff_and_their_logins(gql, client, db, admin_of,
     seen = own["data"]["village"]["residents"]["totalCount"]
     assert 0 < seen < whole["data"]["village"]["residents"]["totalCount"]
     assert password_grant(client, email, "wrong").status_code == 401
+    as_client = {"grant_type": "password", "username": email, "password": password}
+    answer = client.post(TOKEN_PATH, data={**as_client, "client_id": "demo-integrator"})
+    assert answer.status_code == 401
 
     # The same email cannot be given to another staff member: it is somebody's account.
     _, body = gql(ADD, admin_of, {"input": {"village": slug, "name": "王五", "tier": MICRO}})

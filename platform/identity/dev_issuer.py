@@ -42,6 +42,8 @@ from villagelink.platform.settings import Settings
 ALGORITHM = "RS256"
 CONSOLE_CLIENT = "villagelink-console"
 DEMO_INTEGRATOR_CLIENT = "demo-integrator"
+# The realm's clients that sign people in (docs/identity.md, Clients).
+PASSWORD_CLIENTS = frozenset({CONSOLE_CLIENT, "villagelink-dev-cli"})
 # Fixed so that `villagelink token` gives the same subject on every machine and every run:
 # grid workers are linked to their staff record by `sub`.
 _SUBJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "villagelink:dev-issuer:subjects")
@@ -235,8 +237,11 @@ def blueprint(issuer: DevIssuer, db: Database | None = None) -> Blueprint:
         form = request.form
         grant_type = form.get("grant_type")
         if grant_type == "password":
-            found = dev_password_grant(db, form.get("username", ""), form.get("password", ""))
             client_id = form.get("client_id") or CONSOLE_CLIENT
+            if client_id not in PASSWORD_CLIENTS:
+                # Another client's id as `azp` would make a person's token look like it.
+                return jsonify(error="unauthorized_client"), 401
+            found = dev_password_grant(db, form.get("username", ""), form.get("password", ""))
             failure = "invalid_grant", "Invalid user credentials"
         elif grant_type == "client_credentials":
             basic = request.authorization

@@ -26,15 +26,14 @@ from villagelink.platform.audit import Actor, record
 from villagelink.platform.db import SLUG_PATTERN
 from villagelink.platform.identity.accounts import AccountDirectory
 from villagelink.platform.identity.keycloak_admin import AccountExists
-from villagelink.tenants.fields import messages
+from villagelink.tenants.fields import FreeText, messages
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
     INVALID_TRANSITION,
     NOT_FOUND,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -70,11 +69,7 @@ class ClientRefSchema(Schema):
 
 class ClientSchema(Schema):
     client_id = _client_id_field()
-    name = fields.String(
-        required=True,
-        validate=validate.Length(1, 100, error=Coded("名称须为1到100个字", INVALID)),
-        error_messages=messages(),
-    )
+    name = FreeText("名称", 100, required=True)
     scopes = fields.List(
         fields.String(
             validate=validate.OneOf(API_SCOPES, error=Coded("权限范围取值无效", INVALID)),
@@ -83,10 +78,6 @@ class ClientSchema(Schema):
         required=True,
         error_messages=messages(),
     )
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _locked(conn: Connection, client_id: str, village: str | None = None) -> dict:
@@ -104,7 +95,7 @@ def _locked(conn: Connection, client_id: str, village: str | None = None) -> dic
         .first()
     )
     if row is None:
-        raise _refuse("clientId", "客户端不存在", NOT_FOUND)
+        raise refused("clientId", "客户端不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -143,11 +134,11 @@ def do_register_client(
     values["scopes"] = sorted(set(values["scopes"]))
     c = pm.api_clients
     if conn.execute(select(c.c.client_id).where(c.c.client_id == values["client_id"])).first():
-        raise _refuse("clientId", "该客户端标识已被使用", DUPLICATE)
+        raise refused("clientId", "该客户端标识已被使用", DUPLICATE)
     try:
         secret = directory.register_client(values["client_id"], values["name"])
     except AccountExists as exists:
-        raise _refuse("clientId", "该客户端标识已被使用", DUPLICATE) from exists
+        raise refused("clientId", "该客户端标识已被使用", DUPLICATE) from exists
     row = dict(conn.execute(insert(c).values(**values).returning(*c.c)).mappings().one())
     _audit(conn, actor, "register", row["client_id"], details={"scopes": values["scopes"]})
     return row, secret
@@ -169,7 +160,7 @@ def do_set_client_enabled(
     """Disable (its tokens reach nothing, new ones are refused) or enable again."""
     row = _locked(conn, client_id)
     if row["enabled"] == enabled:
-        raise _refuse("clientId", "客户端已启用" if enabled else "客户端已停用", INVALID_TRANSITION)
+        raise refused("clientId", "客户端已启用" if enabled else "客户端已停用", INVALID_TRANSITION)
     directory.set_client_enabled(client_id, enabled)
     row = _changed(conn, client_id, enabled=enabled)
     _audit(conn, actor, "enable" if enabled else "disable", client_id)
@@ -181,9 +172,9 @@ def do_grant_village(conn: Connection, actor: Actor, client_id: str, village: st
     row = _locked(conn, client_id, village)
     t = pm.tenants
     if conn.execute(select(t.c.slug).where(t.c.slug == village)).first() is None:
-        raise _refuse("village", "村不存在", NOT_FOUND)
+        raise refused("village", "村不存在", NOT_FOUND)
     if village in row["villages"]:
-        raise _refuse("village", "该客户端已获本村授权", INVALID_TRANSITION)
+        raise refused("village", "该客户端已获本村授权", INVALID_TRANSITION)
     row = _changed(conn, client_id, villages=sorted({*row["villages"], village}))
     _audit(conn, actor, "grant", client_id, village=village, details={"scopes": row["scopes"]})
     return row
@@ -193,7 +184,7 @@ def do_withdraw_village(conn: Connection, actor: Actor, client_id: str, village:
     """The village withdraws its consent: the client's tokens stop reaching it at once."""
     row = _locked(conn, client_id, village)
     if village not in row["villages"]:
-        raise _refuse("village", "该客户端未获本村授权", INVALID_TRANSITION)
+        raise refused("village", "该客户端未获本村授权", INVALID_TRANSITION)
     row = _changed(conn, client_id, villages=[v for v in row["villages"] if v != village])
     _audit(conn, actor, "withdraw", client_id, village=village)
     return row

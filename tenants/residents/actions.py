@@ -32,6 +32,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -46,7 +47,7 @@ FORBIDDEN_STATE = "FORBIDDEN_STATE"
 def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
-        raise ActionFailed([UserError("residentId", "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused("residentId", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     if found["status"] != m.ACTIVE_RESIDENT:
         # 注销留档: the village keeps the record of who left, and changes it no more.
         raise ActionFailed(
@@ -58,14 +59,14 @@ def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
 def _household(conn: Connection, household_id: int, allowed_grids: Grids, field: str) -> dict:
     found = households_by_ids(conn, [household_id], allowed_grids=allowed_grids).get(household_id)
     if found is None:
-        raise ActionFailed([UserError(field, "户不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused(field, "户不存在或不在您的管辖范围内", NOT_FOUND)
     return found
 
 
 def _claim_headship(conn: Connection, household: dict, resident_id: int) -> None:
     head = household["head_resident_id"]
     if head is not None and head != resident_id:
-        raise ActionFailed([UserError("relationToHead", "该户已有户主", DUPLICATE)])
+        raise refused("relationToHead", "该户已有户主", DUPLICATE)
     conn.execute(
         m.households.update()
         .where(m.households.c.id == household["id"])
@@ -86,7 +87,7 @@ def do_create_household(
     lies in the building's grid. One household per flat."""
     values = validated(NewHouseholdSchema(), data)
     if values["unit_no"] > building["units"]:
-        raise ActionFailed([UserError("unitNo", "该楼没有此单元", INVALID)])
+        raise refused("unitNo", "该楼没有此单元", INVALID)
     h = m.households
     taken = conn.execute(
         select(h.c.id).where(
@@ -96,7 +97,7 @@ def do_create_household(
         )
     ).first()
     if taken is not None:
-        raise ActionFailed([UserError("roomNo", "该房屋已登记为一户", DUPLICATE)])
+        raise refused("roomNo", "该房屋已登记为一户", DUPLICATE)
     row = {
         "building_id": building["id"],
         "unit_no": values["unit_no"],
@@ -133,7 +134,7 @@ def do_create_resident(
         household = _household(conn, household_id, allowed_grids, "householdId")
     elif allowed_grids is not None:
         # A grid worker's residents live in a household of their grids.
-        raise ActionFailed([UserError("householdId", "请选择所属户", REQUIRED)])
+        raise refused("householdId", "请选择所属户", REQUIRED)
     row = {
         "name": values["name"].strip(),
         "id_number": number,
@@ -152,7 +153,7 @@ def do_create_resident(
             if household is not None and row["relation_to_head"] == "head":
                 _claim_headship(conn, household, resident_id)
     except IntegrityError as exc:
-        raise ActionFailed([UserError("idNumber", DUPLICATE_ID_NUMBER, DUPLICATE)]) from exc
+        raise refused("idNumber", DUPLICATE_ID_NUMBER, DUPLICATE) from exc
     record(
         conn,
         actor,
@@ -291,7 +292,7 @@ def do_untag_resident(
         t.delete().where(t.c.resident_id == resident_id, t.c.tag == tag).returning(t.c.tag)
     ).first()
     if removed is None:
-        raise ActionFailed([UserError("tag", "该居民没有此标签", NOT_FOUND)])
+        raise refused("tag", "该居民没有此标签", NOT_FOUND)
     record(
         conn,
         actor,

@@ -31,7 +31,7 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -44,22 +44,18 @@ LEVEL_NAMES = {"community": "社区", "large": "网格", "micro": "微网格"}
 STAFF_ROLE = GRID_WORKER
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _locked(conn: Connection, staff_id: int) -> dict:
     s = m.grid_staff
     row = conn.execute(select(s).where(s.c.id == staff_id).with_for_update()).mappings().first()
     if row is None:
-        raise _refuse("id", "网格员不存在", NOT_FOUND)
+        raise refused("id", "网格员不存在", NOT_FOUND)
     return dict(row)
 
 
 def _active(conn: Connection, staff_id: int) -> dict:
     staff = _locked(conn, staff_id)
     if staff["disabled_at"] is not None:
-        raise _refuse("id", "该网格员已停用，请先启用", INVALID_TRANSITION)
+        raise refused("id", "该网格员已停用，请先启用", INVALID_TRANSITION)
     return staff
 
 
@@ -68,10 +64,10 @@ def _check_grids(conn: Connection, tier: str, grid_ids: list[int]) -> None:
     g = m.grids
     found = dict(conn.execute(select(g.c.id, g.c.level).where(g.c.id.in_(grid_ids))).all())
     if set(grid_ids) - set(found):
-        raise _refuse("grids", "网格不存在", NOT_FOUND)
+        raise refused("grids", "网格不存在", NOT_FOUND)
     level = TIER_LEVEL[tier]
     if any(found[i] != level for i in grid_ids):
-        raise _refuse(
+        raise refused(
             "grids", f"{TIER_NAMES[tier]}只能分配到{LEVEL_NAMES[level]}一级的网格", INVALID
         )
 
@@ -118,7 +114,7 @@ def do_update_staff(
         try:
             _check_grids(conn, values["tier"], assigned)
         except ActionFailed as failed:
-            raise _refuse("tier", failed.errors[0].message, INVALID) from failed
+            raise refused("tier", failed.errors[0].message, INVALID) from failed
     changed = sorted(k for k, v in values.items() if staff[k] != v)
     if not changed:
         return staff
@@ -181,7 +177,7 @@ def do_invite_staff(
     if staff["account_sub"] is not None:
         email = (data.get("email") or "").strip().lower()
         if email and email != staff["account_username"]:
-            raise _refuse(
+            raise refused(
                 "email", "该网格员已有账号，只能为其重设临时密码，不能换成其他账号", INVALID
             )
         password = directory.reissue(staff["account_sub"])
@@ -192,7 +188,7 @@ def do_invite_staff(
         try:
             login = directory.invite(village, STAFF_ROLE, email, staff["name"])
         except AccountExists as exists:
-            raise _refuse("email", "该邮箱已有账号，请换一个邮箱", DUPLICATE) from exists
+            raise refused("email", "该邮箱已有账号，请换一个邮箱", DUPLICATE) from exists
         s = m.grid_staff
         staff = dict(
             conn.execute(
@@ -275,7 +271,7 @@ def do_enable_staff(
     """A disabled staff member back, with their login; grids are assigned anew."""
     staff = _locked(conn, staff_id)
     if staff["disabled_at"] is None:
-        raise _refuse("id", "该网格员未停用", INVALID_TRANSITION)
+        raise refused("id", "该网格员未停用", INVALID_TRANSITION)
     s = m.grid_staff
     staff = dict(
         conn.execute(

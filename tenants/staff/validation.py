@@ -6,7 +6,7 @@ import re
 
 from marshmallow import Schema, fields, validate
 
-from villagelink.tenants.fields import choice, messages, name_field, phone_field
+from villagelink.tenants.fields import FreeText, choice, messages, name_field, phone_field
 from villagelink.tenants.models import STAFF_TIERS
 from villagelink.tenants.user_errors import INVALID, Coded
 
@@ -38,8 +38,4 @@ class InviteSchema(Schema):
 class DisableSchema(Schema):
     """Why a staff member is disabled (离岗、调离…), kept in the audit log."""
 
-    reason = fields.String(
-        required=True,
-        validate=validate.Length(1, 200, error=Coded("停用原因须为1到200个字", INVALID)),
-        error_messages=messages(),
-    )
+    reason = FreeText("停用原因", 200, required=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ariadne import EnumType, MutationType, QueryType
+from ariadne import MutationType, ObjectType, QueryType
 from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
@@ -19,14 +19,23 @@ from villagelink.graphql.core.directory import with_directory
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.payloads import payload
 from villagelink.platform import api_clients
-from villagelink.platform.access import API_SCOPES
 from villagelink.platform.identity.accounts import AccountDirectory
 from villagelink.platform.identity.principal import VILLAGE_ADMIN
 
 query = QueryType()
 mutation = MutationType()
-# `residents:read` is ApiScope.RESIDENTS_READ in the API.
-api_scope = EnumType("ApiScope", {s.replace(":", "_").upper(): s for s in API_SCOPES})
+api_client_type = ObjectType("ApiClient")
+
+
+# A scope is `residents:read` in Python and the tables, ApiScope.RESIDENTS_READ in the API,
+# which hands enum values over lower-case (`residents_read`): the colon is swapped here.
+def scope_from_api(value: str) -> str:
+    return value.replace("_", ":", 1)
+
+
+@api_client_type.field("scopes")
+def resolve_scopes(row: dict, _info) -> list[str]:
+    return [scope.replace(":", "_", 1) for scope in row["scopes"]]
 
 
 def _require_platform_admin(ctx: RequestContext) -> None:
@@ -63,7 +72,7 @@ def resolve_api_clients(_obj, info) -> list[dict]:
 def resolve_register(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     _require_platform_admin(ctx)
-    data = {k: input[k] for k in ("client_id", "name", "scopes")}
+    data = {**input, "scopes": [scope_from_api(s) for s in input["scopes"]]}
 
     def act(conn: Connection) -> dict:
         def made(directory: AccountDirectory) -> dict:
@@ -146,4 +155,4 @@ def resolve_withdraw(_obj, info, input: dict) -> dict:
     return _in_platform(ctx, act, "api_client")
 
 
-bindables = [query, mutation, api_scope]
+bindables = [query, mutation, api_client_type]

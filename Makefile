@@ -50,7 +50,7 @@ $(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package
 # a test file runs on one worker, so test_keycloak.py starts one Keycloak.
 # (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
 # 3.8 appends to test ids.) Files go out in the order tests/conftest.py puts them
-# (fan-outs over every village first), not largest first. PYTEST_XDIST= runs in
+# (fan-outs over every village first, then Keycloak, worker processes and the slow). PYTEST_XDIST= runs in
 # one process. pytest exits 5 when it collected no test, which fails the target
 # like any failure.
 PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
@@ -59,7 +59,8 @@ FAST_MARKERS := not keycloak and not minio and not worker_process and not browse
 test: install fetch-services $(AUDIT)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-test-fast: install
+# The GraphQL-over-HTTP audit needs no server beyond the gateway: test-fast runs it too.
+test-fast: install $(AUDIT)/node_modules/.package-lock.json
 	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # The fixed-seed run of tests/test_fuzz.py (2,000 operations) is part of `make test`;

@@ -35,7 +35,8 @@ from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import storable_text_rule
-from villagelink.platform.identity.principal import Principal
+from villagelink.platform.api_clients import note_use
+from villagelink.platform.identity.principal import INTEGRATOR, Principal
 from villagelink.platform.identity.tokens import InvalidToken
 from villagelink.platform.metrics import observe_request
 
@@ -75,6 +76,8 @@ def graphql_http() -> Response:
             )
         principal = _authenticate()
         _check_rate(principal)
+        if principal.has(INTEGRATOR) and principal.client_id:
+            note_use(_runtime(), principal.client_id)
         params = _read_params()
         operation = params.get("operationName") or "anonymous"
         status, body, operation = _run(params, principal, request_id, media)

@@ -90,6 +90,7 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str | None:
             outcome,
             moment,
             pause_after=timedelta(hours=settings.webhook_pause_after_hours),
+            retry_delays=settings.webhook_retry_delays,
         )
     if recorded.paused:
         log.warning("webhook subscription %s paused", claimed["subscription_id"])

@@ -56,6 +56,40 @@ def reset_job_runtime() -> None:
     job_settings.cache_clear()
 
 
+class PromptStop:
+    """A worker whose stop does not wait out its pubsub thread's read.
+
+    RQ listens for commands (kill-horse, shutdown) on a pubsub thread reading with a
+    60 s timeout. On stop it unsubscribes, then stops and joins the thread; the
+    unsubscribe's reply wakes the read, but the thread, not yet told to stop, reads
+    again: unsubscribed, redis-py's `get_message` waits the whole 60 s for a
+    subscription, and since redis-py 8 `PubSubWorkerThread.stop()` joins without a
+    timeout. So every stop (a burst worker's end, SIGTERM) took a minute. Tripping the
+    thread's flag before the unsubscribe lets the reply's wake-up be its last read.
+    """
+
+    def unsubscribe(self) -> None:
+        if self.pubsub_thread:
+            self.pubsub_thread.stop(timeout=0)  # the flag only: the join follows the reply
+        super().unsubscribe()  # type: ignore[misc]
+
+
+class VillageWorker(PromptStop, Worker):
+    """The worker of `villagelink worker`: a work horse forked per job, which says
+    whether a signal (or RQ's shutdown command) stopped it.
+
+    RQ notes a stop request only when it comes during a job; an idle worker just
+    leaves `work()`, as it does when it gives up on Redis. Without this, SIGTERM to an
+    idle worker started it over, and whoever stopped it waited its time-out to SIGKILL.
+    """
+
+    stop_requested = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
+
 def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:
     connection = redis_connection(settings)
     return [Queue(name, connection=connection) for name in names]
@@ -81,7 +115,7 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     connection = redis_connection(settings)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))
     while True:
-        worker = Worker(
+        worker = VillageWorker(
             queues,
             connection=connection,
             # Frequent heartbeats: /healthz/workers tells a dead worker from a live one by them.
@@ -92,8 +126,7 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
             worker.work(with_scheduler=True, logging_level="INFO")
         except redis.RedisError as exc:
             log.warning("worker lost Redis: %s", exc)
-        # RQ notes SIGINT/SIGTERM here (there is no public flag for it).
-        if worker._stop_requested:
+        if worker.stop_requested:
             return
         # RQ gives up on some Redis errors (a timeout, one outside its wait for jobs):
         # a Redis restart is no reason to stop working. Wait for it, then work again.

@@ -30,6 +30,8 @@ NOTICES_READ_SCOPE = "notices:read"
 DEVICES_WRITE_SCOPE = "devices:write"
 # A granted village's live alerts, in the API and as webhooks (e.g. a grid workers' app).
 ALERTS_READ_SCOPE = "alerts:read"
+# Every scope an API client may be registered with.
+API_SCOPES = (RESIDENTS_READ_SCOPE, NOTICES_READ_SCOPE, DEVICES_WRITE_SCOPE, ALERTS_READ_SCOPE)
 
 
 @dataclass(frozen=True)

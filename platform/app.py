@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(graphql_blueprint)
     register_object_endpoints(app, settings)
     if settings.dev_issuer_enabled:
-        app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings)))
+        app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings), runtime.db))
     return app
 
 

@@ -251,6 +251,123 @@ def users_invite(
     click.echo(f"{email.strip().lower()} is {role} in {village} (Keycloak user {user_id})")
 
 
+@main.group()
+def clients() -> None:
+    """API clients (integrators): the same actions as the GraphQL mutations, audited as
+    `system:cli`. Secrets are printed once."""
+
+
+@contextmanager
+def _client_action(settings: Settings) -> Iterator[tuple]:
+    """A platform transaction, the account directory and the CLI's actor; refusals and
+    Keycloak failures as one-line operator errors (userErrors' Chinese messages)."""
+    from villagelink.platform.audit import system_actor
+    from villagelink.platform.identity.accounts import DirectoryUnavailable, account_directory
+    from villagelink.tenants.user_errors import ActionFailed
+
+    db = _database(settings)
+    try:
+        with _realm_errors(), db.platform() as conn:
+            yield conn, account_directory(settings, db), system_actor("cli")
+    except DirectoryUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ActionFailed as failed:
+        raise click.ClickException(
+            "; ".join(f"{e.field}: {e.message} ({e.code})" for e in failed.errors)
+        ) from failed
+    finally:
+        db.dispose()
+
+
+def _echo_client(row: dict) -> None:
+    used = row["last_used_at"].isoformat() if row["last_used_at"] else "never"
+    state = "enabled" if row["enabled"] else "disabled"
+    click.echo(
+        f"{row['client_id']}\t{row['name']}\t{state}\tscopes={','.join(row['scopes'])}"
+        f"\tvillages={','.join(row['villages'])}\tlast used {used}"
+    )
+
+
+@clients.command("register")
+@click.argument("client_id")
+@click.option("--name", required=True, help="who the client is, e.g. 某设备平台")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, help="residents:read, notices:read, ..."
+)
+@click.pass_obj
+def clients_register(settings: Settings, client_id: str, name: str, scopes: tuple) -> None:
+    """Register CLIENT_ID (client credentials, role integrator) and print its secret."""
+    from villagelink.platform.api_clients import do_register_client
+
+    data = {"client_id": client_id, "name": name, "scopes": list(scopes)}
+    with _client_action(settings) as (conn, directory, actor):
+        row, secret = do_register_client(conn, actor, directory, data)
+    _echo_client(row)
+    click.echo(f"client secret (shown once): {secret}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.pass_obj
+def clients_rotate_secret(settings: Settings, client_id: str) -> None:
+    """Give CLIENT_ID a new secret (the old one stops working) and print it."""
+    from villagelink.platform.api_clients import do_rotate_client_secret
+
+    with _client_action(settings) as (conn, directory, actor):
+        _, secret = do_rotate_client_secret(conn, actor, directory, client_id)
+    click.echo(f"client secret (shown once): {secret}")
+
+
+def _switch_command(name: str, enabled: bool, summary: str) -> None:
+    @clients.command(name, help=summary)
+    @click.argument("client_id")
+    @click.pass_obj
+    def switch(settings: Settings, client_id: str) -> None:
+        from villagelink.platform.api_clients import do_set_client_enabled
+
+        with _client_action(settings) as (conn, directory, actor):
+            row = do_set_client_enabled(conn, actor, directory, client_id, enabled)
+        _echo_client(row)
+
+
+_switch_command("disable", False, "Disable CLIENT_ID: its tokens are refused and reach nothing.")
+_switch_command("enable", True, "Enable CLIENT_ID again.")
+
+
+def _consent_command(name: str, summary: str) -> None:
+    @clients.command(name, help=summary)
+    @click.argument("client_id")
+    @click.option("--village", required=True, help="village slug")
+    @click.pass_obj
+    def consent(settings: Settings, client_id: str, village: str) -> None:
+        from villagelink.platform import api_clients
+
+        step = api_clients.do_grant_village if name == "grant" else api_clients.do_withdraw_village
+        with _client_action(settings) as (conn, _directory, actor):
+            row = step(conn, actor, client_id, village)
+        _echo_client(row)
+
+
+_consent_command("grant", "Record VILLAGE's consent: CLIENT_ID reaches it within its scopes.")
+_consent_command("withdraw", "Withdraw VILLAGE's consent from CLIENT_ID.")
+
+
+@clients.command("list")
+@click.pass_obj
+def clients_list(settings: Settings) -> None:
+    """Every API client with its scopes, villages and last use."""
+    from villagelink.platform.api_clients import clients as client_rows
+
+    db = _database(settings)
+    try:
+        with db.platform() as conn:
+            rows = client_rows(conn)
+    finally:
+        db.dispose()
+    for row in rows:
+        _echo_client(row)
+
+
 @main.command()
 @click.option(
     "--role",

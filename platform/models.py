@@ -67,6 +67,29 @@ api_clients = Table(
     Column("scopes", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Written by the gateway at most once a minute per client (platform/api_clients.py).
+    Column("last_used_at", DateTime(timezone=True)),
+)
+
+# The development issuer's accounts and API client secrets: what Keycloak holds when it is
+# configured (platform/identity/accounts.py). Passwords and secrets as scrypt hashes only.
+dev_accounts = Table(
+    "dev_accounts",
+    metadata,
+    Column("sub", Text, primary_key=True),
+    Column("username", Text, nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("roles", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("villages", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+dev_client_secrets = Table(
+    "dev_client_secrets",
+    metadata,
+    Column("client_id", Text, primary_key=True),
+    Column("secret_hash", Text, nullable=False),
 )
 
 audit_log = Table(

@@ -67,6 +67,9 @@ class Settings:
     gunicorn_timeout_seconds: int = 60
     # A webhook subscription failing without a break for this long is paused.
     webhook_pause_after_hours: int = 24
+    # Seconds to wait after a webhook delivery's 1st, 2nd, ... failed attempt; after the
+    # last the delivery has failed. Eight attempts over about nine hours.
+    webhook_retry_delays: tuple[int, ...] = (10, 30, 120, 600, 1800, 7200, 21600)
 
     @property
     def database_url(self) -> str:
@@ -157,7 +160,17 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         gunicorn_threads=num("GUNICORN_THREADS", 4),
         gunicorn_timeout_seconds=num("GUNICORN_TIMEOUT", 60),
         webhook_pause_after_hours=num("WEBHOOK_PAUSE_AFTER_HOURS", 24),
+        webhook_retry_delays=_seconds_list(get("WEBHOOK_RETRY_DELAYS"))
+        or Settings.webhook_retry_delays,
     )
+
+
+def _seconds_list(raw: str | None) -> tuple[int, ...]:
+    """`10,30,120` as (10, 30, 120); unset or empty as (). A wait must be at least 1 s."""
+    waits = tuple(int(part) for part in (raw or "").split(",") if part.strip())
+    if any(wait < 1 for wait in waits):
+        raise ValueError(f"waits of at least 1 s expected, got {raw!r}")
+    return waits
 
 
 def _sqlalchemy_url(url: str | None) -> str | None:

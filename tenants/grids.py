@@ -73,3 +73,14 @@ def staff_by_grid(conn: Connection, grid_ids: Iterable[int]) -> dict[int, list[d
 def staff_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     rows = conn.execute(select(m.grid_staff).where(m.grid_staff.c.id.in_(list(ids)))).mappings()
     return {row["id"]: dict(row) for row in rows}
+
+
+def active_staff_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
+    """Staff who may be given work (an alert, a request, a case, a shift): disabled staff
+    keep their history but take nothing new."""
+    rows = conn.execute(
+        select(m.grid_staff).where(
+            m.grid_staff.c.id.in_(list(ids)), m.grid_staff.c.disabled_at.is_(None)
+        )
+    ).mappings()
+    return {row["id"]: dict(row) for row in rows}

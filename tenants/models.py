@@ -84,6 +84,11 @@ grid_staff = Table(
     Column("tier", Text, nullable=False),
     # The identity provider's subject of this person's account, if they have one.
     Column("account_sub", Text, unique=True),
+    # Its username, shown to the village admin (the subject is an opaque id).
+    Column("account_username", Text),
+    # Disabled staff keep their history (alerts, requests, the roster name them) and
+    # their account is disabled with them.
+    Column("disabled_at", DateTime(timezone=True)),
     *timestamps(),
     CheckConstraint(one_of("tier", STAFF_TIERS), name="grid_staff_tier"),
 )

@@ -46,11 +46,13 @@ def _server_url(variable: str, server) -> Iterator[str]:
         server.stop()
 
 
-# The services a test needs beyond PostgreSQL and Valkey, by the fixture that starts them.
-SERVICE_FIXTURES = ("keycloak", "minio")
+# What a test needs beyond PostgreSQL and Valkey, by the fixture that starts it: the mark
+# it gets (a test that starts a worker process without the fixture is marked by hand).
+MARK_BY_FIXTURE = {"keycloak": "keycloak", "minio": "minio", "sync_worker": "worker_process"}
 # Run first, in this order: what goes through every village there is (its cost grows
-# with each village the run has made), then the run's longest stretches.
-FIRST = ("every_village", "keycloak", "worker_process")
+# with each village the run has made), then the run's longest stretches (each file goes
+# whole to one xdist worker: the long ones first, the short ones last even out the end).
+FIRST = ("every_village", "keycloak", "worker_process", "slow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -61,9 +63,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     and the worker processes' tests are the longest stretches, beside which the other xdist
     worker runs the rest."""
     for item in items:
-        for service in SERVICE_FIXTURES:
-            if service in item.fixturenames:
-                item.add_marker(service)
+        for fixture, mark in MARK_BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(mark)
     items.sort(key=_rank)
 
 

@@ -14,6 +14,7 @@ from villagelink.jobs.queues import SYNC
 from villagelink.platform.settings import Settings
 
 VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
+STOP_WITHIN = 15  # seconds from SIGTERM to the worker's exit, a job in flight included
 
 
 class SyncWorker:
@@ -47,12 +48,18 @@ class SyncWorker:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        """SIGTERM, as `villagelink run` stops it: the worker must exit by itself, and
+        promptly (an idle one used to start over, a stopping one to wait a minute on RQ's
+        command listener)."""
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=STOP_WITHIN)
             except subprocess.TimeoutExpired:
                 self.kill()
+                raise AssertionError(
+                    f"the worker did not stop within {STOP_WITHIN} s of SIGTERM"
+                ) from None
 
 
 def wait_for(condition, timeout: float, what: str, worker: SyncWorker | None = None):

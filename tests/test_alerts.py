@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from rq import Queue, Worker
+from rq import Queue
 from sqlalchemy import func, insert, select, update
 
 from villagelink.graphql.core.ids import encode_id
@@ -19,6 +19,7 @@ from villagelink.jobs import alerts as alert_jobs
 from villagelink.jobs.alerts import enqueue_alert_notifications
 from villagelink.jobs.queues import MAINTENANCE, NOTIFY, queue
 from villagelink.jobs.scheduler import build_cron_scheduler
+from villagelink.jobs.worker import VillageWorker
 from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.db import Database
@@ -933,7 +934,7 @@ def run_escalation(settings, slug: str, now: datetime) -> dict:
 def work_off_queue(settings, name: str) -> None:
     """Run what waits on one queue, in forked work horses as `villagelink worker` does."""
     q = queue(name, settings)
-    Worker([q], connection=q.connection).work(burst=True)
+    VillageWorker([q], connection=q.connection).work(burst=True)
 
 
 @pytest.mark.usefixtures("job_env")

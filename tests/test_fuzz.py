@@ -182,6 +182,7 @@ def scalar_strategies(schema, slug: str, real_ids: list[str]) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_generated_operations_never_fail_internally(
     fuzz_app, db, fuzz_village, callers, monkeypatch
 ):

@@ -26,7 +26,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from keycloak import KeycloakAdmin
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from villagelink.platform.app import create_app, runtime_of
 from villagelink.platform.cli import main as cli
@@ -765,3 +765,172 @@ def test_key_rotation_needs_no_restart_and_removed_keys_stop_working(
     assert status == 200, body
     for app in (patient, eager):
         runtime_of(app).db.dispose()
+
+
+# -- staff logins and API clients through the account directory --------------------------------
+
+STAFF_OUT = "gridStaff { id accountUsername disabledAt } userErrors { field code }"
+ADD_STAFF = f"""mutation($input: AddGridStaffInput!) {{ addGridStaff(input: $input) {{
+  {STAFF_OUT} }} }}"""
+INVITE_STAFF = f"""mutation($input: InviteGridStaffInput!) {{ inviteGridStaff(input: $input) {{
+  {STAFF_OUT} login {{ username temporaryPassword }} }} }}"""
+DISABLE_STAFF = f"""mutation($input: DisableGridStaffInput!) {{ disableGridStaff(input: $input) {{
+  {STAFF_OUT} }} }}"""
+ENABLE_STAFF = f"""mutation($input: EnableGridStaffInput!) {{ enableGridStaff(input: $input) {{
+  {STAFF_OUT} }} }}"""
+CLIENT_OUT = "apiClient { clientId villages enabled lastUsedAt } userErrors { field code }"
+REGISTER_CLIENT = f"""mutation($input: RegisterApiClientInput!) {{
+  registerApiClient(input: $input) {{ {CLIENT_OUT} clientSecret }} }}"""
+ROTATE_CLIENT = f"""mutation($input: ApiClientInput!) {{
+  rotateApiClientSecret(input: $input) {{ {CLIENT_OUT} clientSecret }} }}"""
+DISABLE_CLIENT = f"""mutation($input: ApiClientInput!) {{
+  disableApiClient(input: $input) {{ {CLIENT_OUT} }} }}"""
+GRANT_CLIENT = f"""mutation($input: ApiClientVillageInput!) {{
+  grantApiClientVillage(input: $input) {{ {CLIENT_OUT} }} }}"""
+MICRO_GRIDS = """query($slug: String!) { village(slug: $slug) {
+  grids(first: 100) { edges { node { id level } } } } }"""
+
+
+def client_credentials(keycloak, client_id: str, secret: str) -> requests.Response:
+    return requests.post(
+        token_endpoint(keycloak),
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        timeout=30,
+    )
+
+
+def test_staff_invited_disabled_and_enabled_in_keycloak(
+    kc_app, keycloak, master, db, make_account, gridded_village
+):
+    slug = gridded_village.slug
+    admin_name, _ = make_account("village-admin", groups=(f"/villages/{slug}",))
+    admin = password_token(keycloak, admin_name)
+    _, grids = graphql(kc_app, admin, MICRO_GRIDS, {"slug": slug})
+    micro = next(
+        e["node"]["id"]
+        for e in grids["data"]["village"]["grids"]["edges"]
+        if e["node"]["level"].lower() == "micro"
+    )
+    _, body = graphql(
+        kc_app,
+        admin,
+        ADD_STAFF,
+        {"input": {"village": slug, "name": "周新", "tier": "MICRO_GRID_WORKER", "grids": [micro]}},
+    )
+    staff = body["data"]["addGridStaff"]["gridStaff"]
+    email = f"{unique('staff')}@example.org"
+
+    # A grid worker of the village may not invite anybody.
+    worker_name, _ = make_account("grid-worker", groups=(f"/villages/{slug}",))
+    _, body = graphql(
+        kc_app,
+        password_token(keycloak, worker_name),
+        INVITE_STAFF,
+        {"input": {"id": staff["id"], "email": email}},
+    )
+    assert first_code(body) == "FORBIDDEN"
+    # An address that already has an account is somebody's: refused, that account untouched.
+    _, body = graphql(
+        kc_app,
+        admin,
+        INVITE_STAFF,
+        {"input": {"id": staff["id"], "email": f"{worker_name}@example.org"}},
+    )
+    assert body["data"]["inviteGridStaff"]["userErrors"][0]["code"] == "DUPLICATE"
+    password_token(keycloak, worker_name)
+
+    _, body = graphql(kc_app, admin, INVITE_STAFF, {"input": {"id": staff["id"], "email": email}})
+    invited = body["data"]["inviteGridStaff"]
+    assert invited["userErrors"] == [] and invited["gridStaff"]["accountUsername"] == email
+    password = invited["login"]["temporaryPassword"]
+    user_id = master.get_user_id(email)
+    assert {g["path"] for g in master.get_user_groups(user_id)} == {f"/villages/{slug}"}
+    assert "grid-worker" in {r["name"] for r in master.get_realm_roles_of_user(user_id)}
+    with db.tenant(slug) as conn:
+        linked = conn.execute(
+            select(m.grid_staff.c.account_sub).where(m.grid_staff.c.account_username == email)
+        ).scalar_one()
+    assert linked == user_id
+    # The password is right but temporary: Keycloak wants it changed before any token.
+    answer = password_grant(keycloak, email, password)
+    assert answer.status_code == 400 and "not fully set up" in answer.text
+    assert password_grant(keycloak, email, "wrong").json()["error_description"] == (
+        "Invalid user credentials"
+    )
+    # Once the person has set a password of their own (here through the realm's admin, as
+    # the login page would), the login reaches the staff member's grids.
+    password = PASSWORD
+    master.set_user_password(user_id, password, temporary=False)
+    master.update_user(user_id, {"requiredActions": []})
+    answer = password_grant(keycloak, email, password)
+    assert answer.status_code == 200, answer.text
+    _, mine = graphql(kc_app, answer.json()["access_token"], RESIDENTS, {"slug": slug})
+    _, all_of = graphql(kc_app, admin, RESIDENTS, {"slug": slug})
+    seen = mine["data"]["village"]["residents"]["totalCount"]
+    assert 0 < seen < all_of["data"]["village"]["residents"]["totalCount"]
+
+    _, body = graphql(
+        kc_app, admin, DISABLE_STAFF, {"input": {"id": staff["id"], "reason": "调离"}}
+    )
+    assert body["data"]["disableGridStaff"]["gridStaff"]["disabledAt"] is not None
+    assert master.get_user(user_id)["enabled"] is False
+    assert password_grant(keycloak, email, password).status_code != 200
+    _, body = graphql(kc_app, admin, ENABLE_STAFF, {"input": {"id": staff["id"]}})
+    assert body["data"]["enableGridStaff"]["userErrors"] == []
+    assert master.get_user(user_id)["enabled"] is True
+    master.delete_user(user_id)
+
+
+def test_api_client_registered_rotated_and_disabled_in_keycloak(
+    kc_app, keycloak, master, make_account, platform_admin, fresh_village
+):
+    slug = fresh_village.slug
+    admin = platform_admin()
+    village_admin_name, _ = make_account("village-admin", groups=(f"/villages/{slug}",))
+    village_admin = password_token(keycloak, village_admin_name)
+    client_id = unique("it-client")
+    registration = {
+        "input": {"clientId": client_id, "name": "某平台", "scopes": ["RESIDENTS_READ"]}
+    }
+    _, body = graphql(kc_app, village_admin, REGISTER_CLIENT, registration)
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, admin, REGISTER_CLIENT, registration)
+    registered = body["data"]["registerApiClient"]
+    assert registered["userErrors"] == [], body
+    secret = registered["clientSecret"]
+    internal = master.get_client_id(client_id)
+    made = master.get_client(internal)
+    assert made["serviceAccountsEnabled"] and not made["publicClient"]
+    assert not made["standardFlowEnabled"] and not made["directAccessGrantsEnabled"]
+    account = master.get_client_service_account_user(internal)
+    assert "integrator" in {r["name"] for r in master.get_realm_roles_of_user(account["id"])}
+
+    answer = client_credentials(keycloak, client_id, secret)
+    assert answer.status_code == 200, answer.text
+    token_ = answer.json()["access_token"]
+    claims = jwt.decode(token_, options={"verify_signature": False})
+    assert "villagelink-api" in claims["aud"] and claims["azp"] == client_id
+    _, body = graphql(kc_app, token_, RESIDENTS, {"slug": slug})
+    assert first_code(body) == "NOT_FOUND"  # the village has not consented yet
+    consent = {"input": {"clientId": client_id, "village": slug}}
+    _, body = graphql(kc_app, village_admin, GRANT_CLIENT, consent)
+    assert body["data"]["grantApiClientVillage"]["apiClient"]["villages"] == [slug]
+    _, body = graphql(kc_app, token_, RESIDENTS, {"slug": slug})
+    assert body["data"]["village"]["residents"]["totalCount"] > 0
+    _, body = graphql(kc_app, admin, "{ apiClients { clientId lastUsedAt } }")
+    used = {c["clientId"]: c["lastUsedAt"] for c in body["data"]["apiClients"]}
+    assert used[client_id] is not None
+
+    _, body = graphql(kc_app, admin, ROTATE_CLIENT, {"input": {"clientId": client_id}})
+    rotated = body["data"]["rotateApiClientSecret"]["clientSecret"]
+    assert rotated != secret
+    assert client_credentials(keycloak, client_id, secret).status_code == 401
+    assert client_credentials(keycloak, client_id, rotated).status_code == 200
+
+    _, body = graphql(kc_app, admin, DISABLE_CLIENT, {"input": {"clientId": client_id}})
+    assert body["data"]["disableApiClient"]["apiClient"]["enabled"] is False
+    assert master.get_client(internal)["enabled"] is False
+    assert client_credentials(keycloak, client_id, rotated).status_code != 200
+    _, body = graphql(kc_app, token_, RESIDENTS, {"slug": slug})
+    assert first_code(body) == "NOT_FOUND"
+    master.delete_client(internal)

@@ -13,6 +13,9 @@ LIST_WITH_HOUSEHOLD_AND_GRID = """query($slug: String!, $first: Int!) { village(
 HOUSEHOLDS_WITH_MEMBERS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
   households(first: $first) { edges { node { id address head { name } members { name }
     grid { code parent { code } staff { name tier } } } } } } }"""
+STAFF_WITH_GRIDS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  staff(first: $first) { edges { node { id name tier accountUsername grids { code } } } } } }"""
+API_CLIENTS = "{ apiClients { clientId name scopes villages enabled lastUsedAt } }"
 
 
 @contextmanager
@@ -43,6 +46,10 @@ def run(app, gql, admin, query, slug, first) -> list[str]:
         (LIST_WITH_HOUSEHOLD_AND_GRID, 7),
         # access, villages, SET LOCAL ROLE, the page, grids, heads, members, parent grids, staff
         (HOUSEHOLDS_WITH_MEMBERS, 9),
+        # access, villages, SET LOCAL ROLE, the page, the grids of its staff
+        (STAFF_WITH_GRIDS, 5),
+        # access, villages, the clients (a platform list: no village transaction)
+        (API_CLIENTS, 3),
     ],
 )
 def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query, expected):

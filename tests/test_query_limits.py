@@ -184,6 +184,7 @@ def _workers(master: psutil.Process) -> set[int]:
     return {child.pid for child in master.children()}
 
 
+@pytest.mark.worker_process
 @pytest.mark.timeout(90)
 def test_a_worker_with_a_stuck_request_is_replaced(settings, db, tmp_path):
     """A request waits on a table lock with no statement timeout: only gunicorn can free its

@@ -302,7 +302,7 @@ def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
     provisioning.ensure_region(db, region_id, "六十村片区")
     escalated = []
     for n in range(LARGE_REGION):
-        slug = provisioning.create_village(db, new_village_slug(), f"大片区{n}村", region_id).slug
+        slug = new_village(db, f"大片区{n}村", region_id).slug
         if n % 20 == 0:
             request_id = new_request(db, slug)
             with db.tenant(slug) as conn:
@@ -317,6 +317,7 @@ def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
     return region_id, escalated
 
 
+@pytest.mark.slow
 def test_every_region_field_over_sixty_villages_holds_two_connections(
     large_region, settings, token
 ):

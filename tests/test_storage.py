@@ -22,14 +22,14 @@ import pytest
 import requests
 from flask import Flask
 from PIL import Image
-from rq import Queue, Worker
+from rq import Queue
 from sqlalchemy import Connection, select, text, update
 from werkzeug.serving import make_server
 
 from villagelink.graphql.core.ids import encode_id
 from villagelink.jobs import storage as storage_jobs
 from villagelink.jobs.queues import INGEST, QUEUES, redis_connection
-from villagelink.jobs.worker import reset_job_runtime
+from villagelink.jobs.worker import VillageWorker, reset_job_runtime
 from villagelink.platform import models as pm
 from villagelink.platform.app import create_app, runtime_of
 from villagelink.platform.audit import Actor
@@ -202,9 +202,9 @@ def jobs(monkeypatch: pytest.MonkeyPatch, backend: Backend) -> Iterator[Settings
 def work_off(settings: Settings) -> None:
     """Run every queued job in forked work horses, as `villagelink worker` does."""
     connection = redis_connection(settings)
-    Worker([Queue(name, connection=connection) for name in QUEUES], connection=connection).work(
-        burst=True
-    )
+    VillageWorker(
+        [Queue(name, connection=connection) for name in QUEUES], connection=connection
+    ).work(burst=True)
     failed = Queue(INGEST, connection=connection).failed_job_registry
     assert failed.count == 0, [
         failed.job_class.fetch(i, connection).exc_info for i in failed.get_job_ids()

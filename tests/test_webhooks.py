@@ -33,10 +33,10 @@ from villagelink.graphql.webhooks.ids import delivery_gid
 from villagelink.jobs import webhooks as jobs
 from villagelink.jobs.queues import MAINTENANCE, NOTIFY, QUEUES
 from villagelink.jobs.scheduler import WEBHOOK_SWEEP_INTERVAL, build_cron_scheduler
-from villagelink.jobs.worker import reset_job_runtime
+from villagelink.jobs.worker import PromptStop, reset_job_runtime
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
-from villagelink.platform.settings import Settings
+from villagelink.platform.settings import Settings, load_settings
 from villagelink.platform.webhooks import EVENT_TYPES
 from villagelink.platform.webhooks import deliveries as machine
 from villagelink.platform.webhooks.tables import (
@@ -172,9 +172,15 @@ def _empty_queues(redis_client: redis.Redis) -> None:
         scheduled.remove(job_id, delete_job=True)
 
 
+class InProcessWorker(PromptStop, SimpleWorker):
+    """RQ's worker without the fork, stopping as promptly as `villagelink worker`."""
+
+
 def work_off(redis_client: redis.Redis) -> None:
     """Run every queued notify job in this process (the receiver's thread is here)."""
-    SimpleWorker([Queue(NOTIFY, connection=redis_client)], connection=redis_client).work(burst=True)
+    InProcessWorker([Queue(NOTIFY, connection=redis_client)], connection=redis_client).work(
+        burst=True
+    )
 
 
 # -- clients, subscriptions, events -------------------------------------------
@@ -588,11 +594,15 @@ def test_a_500_is_retried_after_the_backoff_and_both_attempts_are_shown(
     assert ids == {delivery["id"]}
 
 
-def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_documented_backoff(
-    db, job_env, slug, integrator, receiver, gql, tmp_path
+@pytest.mark.worker_process
+def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_configured_backoff(
+    db, job_env, slug, integrator, receiver, gql, tmp_path, monkeypatch
 ):
     """The retries are scheduled jobs: a real worker's scheduler must run them (a job
-    option passed as the function's argument failed every one of them)."""
+    option passed as the function's argument failed every one of them). The worker runs
+    a schedule of 3 s then 9 s (WEBHOOK_RETRY_DELAYS), the default's 1:3 at a tenth of
+    its wait; the default schedule itself is asserted below."""
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "3,9")
     _client, bearer = integrator([slug], ALERTS_READ)
     subscription, receiver.secret = subscribe(gql, bearer, receiver.url)
     receiver.answers.extend([500, 503])
@@ -600,7 +610,7 @@ def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_documented_bac
     worker.start()
     try:
         assert publish(slug) == 1
-        wait_for(lambda: len(receiver.accepted) == 3, 60, "three attempts", worker)
+        wait_for(lambda: len(receiver.accepted) == 3, 30, "three attempts", worker)
         [row] = delivery_rows(db, subscription["id"])
         wait_for(
             lambda: delivery_rows(db, subscription["id"])[0]["state"] == "delivered",
@@ -614,22 +624,29 @@ def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_documented_bac
     assert [a["status_code"] for a in attempts] == [500, 503, 200]
     times = [a["attempted_at"] for a in attempts]
     waits = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
-    # 10 s then 30 s, each within the 20 % jitter; the scheduler looks every second and
-    # a work horse takes a moment to start.
-    assert 8 <= waits[0] <= 12 + 3, waits
-    assert 24 <= waits[1] <= 36 + 3, waits
+    # 3 s then 9 s, each within the 20 % jitter; the scheduler looks every second and
+    # a work horse takes a moment to start. The second wait is the longer one.
+    assert 2.4 <= waits[0] <= 3.6 + 3, waits
+    assert 7.2 <= waits[1] <= 10.8 + 3, waits
+    assert waits[1] > waits[0], waits
     assert "TypeError" not in worker.logfile.read_text()
 
 
 def test_the_backoff_schedule_has_jitter_and_ends_in_failure():
     rng = random.Random(5)
-    for attempt, base in enumerate(machine.RETRY_DELAYS, start=1):
-        waits = [machine.retry_delay(attempt, rng).total_seconds() for _ in range(50)]
+    schedule = load_settings({}).webhook_retry_delays
+    assert schedule == (10, 30, 120, 600, 1800, 7200, 21600)
+    for attempt, base in enumerate(schedule, start=1):
+        waits = [machine.retry_delay(attempt, schedule, rng).total_seconds() for _ in range(50)]
         assert all(base * 0.8 <= w <= base * 1.2 for w in waits)
         assert len(set(waits)) > 1  # spread, so a burst does not come back at once
-    assert machine.retry_delay(3, random.Random(1)) == machine.retry_delay(3, random.Random(1))
-    assert machine.RETRY_DELAYS == (10, 30, 120, 600, 1800, 7200, 21600)
-    assert machine.retry_delay(len(machine.RETRY_DELAYS) + 1) is None
+    assert machine.retry_delay(3, schedule, random.Random(1)) == machine.retry_delay(
+        3, schedule, random.Random(1)
+    )
+    assert machine.retry_delay(len(schedule) + 1, schedule) is None
+    assert load_settings({"WEBHOOK_RETRY_DELAYS": "3, 9"}).webhook_retry_delays == (3, 9)
+    with pytest.raises(ValueError):
+        load_settings({"WEBHOOK_RETRY_DELAYS": "3,0"})
 
 
 def test_an_endpoint_that_never_answers_gets_eight_attempts_then_the_delivery_fails(
@@ -643,8 +660,9 @@ def test_an_endpoint_that_never_answers_gets_eight_attempts_then_the_delivery_fa
     assert publish(slug) == 1
     [row] = delivery_rows(db, subscription["id"])
 
+    schedule = job_env.webhook_retry_delays
     states = []
-    for _ in range(len(machine.RETRY_DELAYS) + 1):
+    for _ in range(len(schedule) + 1):
         states.append(jobs.deliver(row["id"], now=row["next_attempt_at"]))
         [row] = delivery_rows(db, subscription["id"])
     assert states == ["pending"] * 7 + ["failed"]
@@ -656,7 +674,7 @@ def test_an_endpoint_that_never_answers_gets_eight_attempts_then_the_delivery_fa
         (later["attempted_at"] - earlier["attempted_at"]).total_seconds()
         for earlier, later in itertools.pairwise(attempts)
     ]
-    for gap, base in zip(gaps, machine.RETRY_DELAYS, strict=True):
+    for gap, base in zip(gaps, schedule, strict=True):
         assert base * 0.8 <= gap <= base * 1.2
     assert jobs.deliver(row["id"], now=datetime.now(UTC) + timedelta(days=2)) is None
     # Nine hours of failures are not yet a day: the subscription stays active.

@@ -30,6 +30,7 @@ class LowerCaseEnumValues(SchemaBindable):
 @cache
 def executable_schema() -> GraphQLSchema:
     from villagelink.graphql import activities, service_orders
+    from villagelink.graphql.api_clients import bindables as api_client_bindables
     from villagelink.graphql.core.labels import bindables as label_bindables
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
@@ -47,6 +48,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.sensing import alerts as alert_api
     from villagelink.graphql.sensing import devices as device_api
     from villagelink.graphql.sensing import ingest as ingest_api
+    from villagelink.graphql.staff import bindables as staff_bindables
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.villages import regions as region_mutations
@@ -83,6 +85,8 @@ def executable_schema() -> GraphQLSchema:
         *webhook_bindables,
         *linkage_bindables,
         *resource_bindables,
+        *staff_bindables,
+        *api_client_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

@@ -22,10 +22,11 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from flask import Blueprint, Response, abort, jsonify
+from flask import Blueprint, Response, abort, jsonify, request
 from jwt.algorithms import RSAAlgorithm
 
-from villagelink.platform.db import SLUG_PATTERN, validate_slug
+from villagelink.platform.db import SLUG_PATTERN, Database, validate_slug
+from villagelink.platform.identity.accounts import dev_client_grant, dev_password_grant
 from villagelink.platform.identity.principal import (
     GRID_WORKER,
     INTEGRATOR,
@@ -44,6 +45,8 @@ CONSOLE_CLIENT = "villagelink-console"
 # The residents' app signs its residents in itself (public client, PKCE): the realm's twin.
 RESIDENTS_CLIENT = "villagelink-residents"
 DEMO_INTEGRATOR_CLIENT = "demo-integrator"
+# The realm's clients that sign people in (docs/identity.md, Clients).
+PASSWORD_CLIENTS = frozenset({CONSOLE_CLIENT, "villagelink-dev-cli"})
 # Fixed so that `villagelink token` gives the same subject on every machine and every run:
 # grid workers are linked to their staff record by `sub`.
 _SUBJECT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "villagelink:dev-issuer:subjects")
@@ -72,17 +75,25 @@ class DevIssuer:
     def jwks_uri(self) -> str:
         return f"{self.settings.issuer}/protocol/openid-connect/certs"
 
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.settings.issuer}/protocol/openid-connect/token"
+
     def jwks(self) -> dict[str, Any]:
         return {"keys": [dict(self._public_jwk)]}
 
     def discovery(self) -> dict[str, Any]:
         """The OpenID discovery document, listing only what this issuer really offers.
 
-        There is no token or authorization endpoint: tokens come from `villagelink token`.
+                Its token endpoint grants passwords of the accounts invited through the account
+        directory and client credentials of registered API clients; there is no authorization
+        endpoint: other tokens come from `villagelink token`.
         """
         return {
             "issuer": self.settings.issuer,
             "jwks_uri": self.jwks_uri,
+            "token_endpoint": self.token_endpoint,
+            "grant_types_supported": ["password", "client_credentials"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": [ALGORITHM],
             "claims_supported": [
@@ -194,8 +205,9 @@ def mint_for_role(
     )
 
 
-def blueprint(issuer: DevIssuer) -> Blueprint:
-    """Discovery and JWKS over HTTP, at Keycloak's paths under `{public_url}/dev-issuer`."""
+def blueprint(issuer: DevIssuer, db: Database | None = None) -> Blueprint:
+    """Discovery, JWKS and (given the platform database its accounts live in) tokens over
+    HTTP, at Keycloak's paths under `{public_url}/dev-issuer`."""
     bp = Blueprint("dev_issuer", __name__, url_prefix="/dev-issuer")
     realm_name = issuer.settings.keycloak_realm
 
@@ -214,6 +226,49 @@ def blueprint(issuer: DevIssuer) -> Blueprint:
     @bp.get("/realms/<realm>/protocol/openid-connect/certs")
     def certs(realm: str) -> Response:
         return cached_json(realm, issuer.jwks())
+
+    if db is None:
+        return bp
+
+    @bp.post("/realms/<realm>/protocol/openid-connect/token")
+    def token(realm: str) -> tuple[Response, int]:
+        """Keycloak's two grants that need no browser: `password` for the development
+        accounts (a temporary password keeps working: there is no page to change it here)
+        and `client_credentials` for registered API clients (form or HTTP Basic)."""
+        if realm != realm_name:
+            abort(404)
+        form = request.form
+        grant_type = form.get("grant_type")
+        if grant_type == "password":
+            client_id = form.get("client_id") or CONSOLE_CLIENT
+            if client_id not in PASSWORD_CLIENTS:
+                # Another client's id as `azp` would make a person's token look like it.
+                return jsonify(error="unauthorized_client"), 401
+            found = dev_password_grant(db, form.get("username", ""), form.get("password", ""))
+            failure = "invalid_grant", "Invalid user credentials"
+        elif grant_type == "client_credentials":
+            basic = request.authorization
+            client_id = (basic.username if basic else form.get("client_id")) or ""
+            secret = (basic.password if basic else form.get("client_secret")) or ""
+            found = dev_client_grant(db, client_id, secret)
+            failure = "unauthorized_client", "Invalid client or Invalid client credentials"
+        else:
+            return jsonify(error="unsupported_grant_type"), 400
+        if found is None:
+            return jsonify(error=failure[0], error_description=failure[1]), 401
+        lifetime = 300
+        access_token = issuer.mint(
+            sub=found.sub,
+            username=found.username,
+            roles=found.roles,
+            villages=found.villages,
+            client_id=found.client_id or client_id,
+            lifetime=lifetime,
+        )
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
+        response = jsonify(body)
+        response.cache_control.no_store = True
+        return response, 200
 
     return bp
 

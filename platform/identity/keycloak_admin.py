@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from keycloak import KeycloakAdmin, KeycloakOpenIDConnection
+from keycloak import KeycloakAdmin, KeycloakOpenIDConnection, KeycloakPostError
 from sqlalchemy import update
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database, validate_slug
 from villagelink.platform.identity.principal import (
     GRID_WORKER,
+    INTEGRATOR,
     PLATFORM_ADMIN,
     REGION_GROUP_PREFIX,
     REGIONAL_COORDINATOR,
@@ -51,6 +52,11 @@ class KeycloakProvisioningError(Exception):
     """The realm could not be changed as asked; the message is for the operator."""
 
 
+class AccountExists(Exception):
+    """The username or client id is taken: by an account or client that this call did not
+    make (either directory, Keycloak or the development issuer's, raises it)."""
+
+
 class RealmAdmin:
     """The realm's groups and users, managed through the provisioner service account."""
 
@@ -73,6 +79,7 @@ class RealmAdmin:
                 )
             )
         self.admin = admin
+        self.audience = settings.oidc_audience
 
     # Groups
 
@@ -222,6 +229,92 @@ class RealmAdmin:
                 f"Invite a separate address."
             )
 
+    def create_account(
+        self, village: str, role: str, username: str, name: str, password: str
+    ) -> str:
+        """A new account for a staff member: `username` (an email address) in `village` with
+        `role` and `password` as a temporary password, changed at first sign-in; its user id.
+
+        An account that exists already is refused (AccountExists): it is somebody's, and
+        reusing it would hand its login to whoever receives the temporary password.
+        """
+        if role not in VILLAGE_ROLES:
+            raise KeycloakProvisioningError(f"{role!r} is not a village role")
+        group = self.village_group(village)
+        if _is_disabled(group):
+            raise KeycloakProvisioningError(
+                f"village {village!r} is disabled: enable it before inviting users"
+            )
+        try:
+            # 409 when the username, or an account's email, is taken.
+            user_id = self.admin.create_user(
+                {
+                    "username": username,
+                    "email": username,
+                    # The realm's user profile requires both names; a Chinese name starts
+                    # with the surname (a compound surname is corrected in the console).
+                    "lastName": name[:1],
+                    "firstName": name[1:] or name,
+                    "enabled": True,
+                    # The realm verifies email addresses by mail, which it may not be able
+                    # to send; the village admin hands the login over in person instead.
+                    "emailVerified": True,
+                    "groups": [f"{VILLAGES_GROUP}/{village}"],
+                    "credentials": [{"type": "password", "value": password, "temporary": True}],
+                }
+            )
+        except KeycloakPostError as exc:
+            if exc.response_code == 409:
+                raise AccountExists(username) from exc
+            raise
+        self.admin.assign_realm_roles(user_id, [self.admin.get_realm_role(role)])
+        return user_id
+
+    # API clients
+
+    def create_api_client(self, client_id: str, name: str) -> str:
+        """A confidential client with client credentials only, whose service account holds
+        `integrator` and whose tokens carry the API's audience and the groups claim (the
+        mappers the realm file gives `demo-integrator`); its secret."""
+        if self.admin.get_client_id(client_id) is not None:
+            raise AccountExists(client_id)
+        internal_id = self.admin.create_client(
+            {
+                "clientId": client_id,
+                "name": name,
+                "enabled": True,
+                "publicClient": False,
+                "clientAuthenticatorType": "client-secret",
+                "standardFlowEnabled": False,
+                "implicitFlowEnabled": False,
+                "directAccessGrantsEnabled": False,
+                "serviceAccountsEnabled": True,
+                "protocol": "openid-connect",
+                "protocolMappers": api_client_mappers(self.audience),
+            }
+        )
+        account = self.admin.get_client_service_account_user(internal_id)
+        self.admin.assign_realm_roles(account["id"], [self.admin.get_realm_role(INTEGRATOR)])
+        return self.admin.get_client_secrets(internal_id)["value"]
+
+    def rotate_client_secret(self, client_id: str) -> str:
+        """A new secret for the client; Keycloak forgets the old one at once."""
+        internal_id = self._client(client_id)
+        self.admin.generate_client_secrets(internal_id)
+        return self.admin.get_client_secrets(internal_id)["value"]
+
+    def set_client_enabled(self, client_id: str, enabled: bool) -> None:
+        internal_id = self._client(client_id)
+        self.admin.update_client(internal_id, {"clientId": client_id, "enabled": enabled})
+
+    def _client(self, client_id: str) -> str:
+        internal_id = self.admin.get_client_id(client_id)
+        if internal_id is None:
+            raise KeycloakProvisioningError(
+                f"client {client_id!r} is not in realm {self.admin.connection.realm_name!r}"
+            )
+        return internal_id
+
     # Disabling a village
 
     def disable_village_group(self, slug: str) -> list[str]:
@@ -284,6 +377,36 @@ class RealmAdmin:
             return True
         roles = {r["name"] for r in self.admin.get_realm_roles_of_user(user_id)}
         return bool(roles & NON_VILLAGE_ROLES)
+
+
+def api_client_mappers(audience: str) -> list[dict[str, Any]]:
+    """The group-membership and audience mappers every client that calls the API needs."""
+    return [
+        {
+            "name": "groups",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-group-membership-mapper",
+            "config": {
+                "full.path": "true",
+                "claim.name": "groups",
+                "access.token.claim": "true",
+                "id.token.claim": "true",
+                "userinfo.token.claim": "true",
+                "introspection.token.claim": "true",
+            },
+        },
+        {
+            "name": f"{audience} audience",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-audience-mapper",
+            "config": {
+                "included.client.audience": audience,
+                "access.token.claim": "true",
+                "id.token.claim": "false",
+                "introspection.token.claim": "true",
+            },
+        },
+    ]
 
 
 def _village_groups(groups: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

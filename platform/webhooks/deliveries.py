@@ -40,9 +40,6 @@ from villagelink.platform.webhooks.tables import (
 
 s, d, a = webhook_subscriptions, webhook_deliveries, webhook_attempts
 
-# Seconds to wait after the 1st, 2nd, ... failed attempt; after the last, the delivery
-# has failed. Eight attempts over about nine hours.
-RETRY_DELAYS = (10, 30, 120, 600, 1800, 7200, 21600)
 # Each wait is stretched or shrunk by up to this fraction, so that the deliveries of a
 # burst that failed together do not all come back at the same second.
 JITTER = 0.2
@@ -82,12 +79,15 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return SIGNATURE_PREFIX + digest.hexdigest()
 
 
-def retry_delay(failed_attempts: int, rng: random.Random | None = None) -> timedelta | None:
-    """How long after the `failed_attempts`-th failure to try again; None once spent."""
-    if failed_attempts > len(RETRY_DELAYS):
+def retry_delay(
+    failed_attempts: int, delays: tuple[int, ...], rng: random.Random | None = None
+) -> timedelta | None:
+    """How long after the `failed_attempts`-th failure to try again, by the schedule
+    `delays` (Settings.webhook_retry_delays); None once spent."""
+    if failed_attempts > len(delays):
         return None
     spread = (rng or random).uniform(1 - JITTER, 1 + JITTER)
-    return timedelta(seconds=RETRY_DELAYS[failed_attempts - 1] * spread)
+    return timedelta(seconds=delays[failed_attempts - 1] * spread)
 
 
 # -- fan-out ------------------------------------------------------------------
@@ -212,6 +212,7 @@ def record_attempt(
     now: datetime,
     *,
     pause_after: timedelta,
+    retry_delays: tuple[int, ...],
     rng: random.Random | None = None,
 ) -> Recorded:
     """Log the attempt and move the delivery on; keep the subscription's failure count,
@@ -249,7 +250,7 @@ def record_attempt(
         )
         return Recorded(DELIVERED, None, paused=False)
 
-    wait = retry_delay(attempts, rng)
+    wait = retry_delay(attempts, retry_delays, rng)
     state = PENDING if wait is not None else FAILED
     conn.execute(
         d.update()

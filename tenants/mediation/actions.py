@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
-from villagelink.tenants.grids import staff_by_ids
+from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.mediation.queries import case_number, cases_by_ids
 from villagelink.tenants.mediation.tables import (
     mediation_case_numbers,
@@ -108,7 +108,7 @@ def _mediator(conn: Connection, mediator: dict) -> dict:
     staff_id = mediator.get("staff")
     if staff_id is None:
         return {"mediator_name": mediator["name"].strip(), "mediator_staff_id": None}
-    staff = staff_by_ids(conn, [staff_id]).get(staff_id)
+    staff = active_staff_by_ids(conn, [staff_id]).get(staff_id)
     if staff is None:
         raise refused("mediator.staff", "网格人员不存在", NOT_FOUND)
     return {"mediator_name": staff["name"], "mediator_staff_id": staff_id}

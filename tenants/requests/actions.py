@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
-from villagelink.tenants.grids import staff_by_ids
+from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.places import place_of
 from villagelink.tenants.requests import queries, states
@@ -408,7 +408,7 @@ def do_assign_request(
             staff_id = queries.auto_assignee(conn, request["grid_id"])
             if staff_id is None:
                 raise refused("assignee", "该网格及上级网格没有网格员，请指定网格员", NO_ASSIGNEE)
-        staff = staff_by_ids(conn, [staff_id]).get(staff_id)
+        staff = active_staff_by_ids(conn, [staff_id]).get(staff_id)
         if staff is None:
             raise refused("assignee", "网格员不存在", NOT_FOUND)
         how = "自动派单" if assignee_id is None else "派单"

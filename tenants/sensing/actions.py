@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
-from villagelink.tenants.grids import staff_by_ids
+from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, share
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE, AlertScope
@@ -372,7 +372,7 @@ def do_reassign_alert(
     note = validated(NoteSchema(), data)["note"]
     if assignee_id is None:
         raise refused("assignee", "请选择接手的网格员", REQUIRED)
-    assignee = staff_by_ids(conn, [assignee_id]).get(assignee_id)
+    assignee = active_staff_by_ids(conn, [assignee_id]).get(assignee_id)
     if assignee is None:
         raise refused("assignee", "网格员不存在", NOT_FOUND)
     current = _locked_alert(conn, alert_id, WHOLE_VILLAGE)
@@ -541,7 +541,7 @@ def do_schedule_duty_shift(
     """A grid staff member on duty from `starts_at` to `ends_at`: alerts of their grids
     go to them first meanwhile. Shifts of one person do not overlap."""
     values = validated(ShiftSchema(), data)
-    if staff_id is None or staff_id not in staff_by_ids(conn, [staff_id]):
+    if staff_id is None or staff_id not in active_staff_by_ids(conn, [staff_id]):
         raise refused("staff", "网格员不存在", NOT_FOUND)
     d = duty_shifts
     # One roster change at a time per person, so two overlapping shifts cannot both pass.

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, target_id
+from villagelink.graphql.core.ids import decode_id, input_key, target_id
 from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.linkage.region import coordinates, require_coordinator
 from villagelink.graphql.requests.types import request_scope
@@ -24,11 +24,6 @@ from villagelink.tenants.requests.tables import MINI_PROGRAM
 from villagelink.tenants.user_errors import INVALID, ActionFailed, UserError
 
 mutation = MutationType()
-
-
-def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
-    """The object a mutation changes, once the caller may write in its village."""
-    return target_id(raw, type_name, ctx.require_write)
 
 
 def _may_take(ctx: RequestContext, village: str) -> None:

@@ -31,6 +31,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.sensing import ingest as ingest_api
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
+    from villagelink.graphql.structure import bindables as structure_bindables
     from villagelink.graphql.villages import regions as region_mutations
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
@@ -45,6 +46,7 @@ def executable_schema() -> GraphQLSchema:
         *region_mutations.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
+        *structure_bindables,
         *mediation_bindables,
         *request_bindables,
         *service_orders.bindables,

@@ -39,13 +39,13 @@ from villagelink.tenants.onetable.sheet import (
     SheetRow,
 )
 from villagelink.tenants.residents.actions import (
-    do_create_household,
     do_create_resident,
     do_move_resident_to_household,
     do_tag_resident,
     do_update_resident,
 )
 from villagelink.tenants.residents.validation import NewResidentSchema, TagSchema
+from villagelink.tenants.structure.actions import do_create_household
 from villagelink.tenants.user_errors import ActionFailed, validated
 
 IMPORTED = "imported"
@@ -270,8 +270,9 @@ class RowImporter:
             self.conn,
             self.actor,
             self.village,
-            place.building,
             {"unit_no": place.unit_no, "room_no": place.room_no},
+            building_id=place.building["id"],
+            grid_id=None,
             village_name=self.village_name,
         )
 

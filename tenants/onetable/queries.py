@@ -77,7 +77,10 @@ def household_at(conn: Connection, building_id: int, unit_no: int, room_no: str)
     found = (
         conn.execute(
             select(h).where(
-                h.c.building_id == building_id, h.c.unit_no == unit_no, h.c.room_no == room_no
+                h.c.building_id == building_id,
+                h.c.unit_no == unit_no,
+                h.c.room_no == room_no,
+                h.c.archived_at.is_(None),
             )
         )
         .mappings()
@@ -87,11 +90,18 @@ def household_at(conn: Connection, building_id: int, unit_no: int, room_no: str)
 
 
 def places(conn: Connection) -> Places:
-    buildings = {row["name"]: dict(row) for row in conn.execute(select(m.buildings)).mappings()}
-    grids = {row["code"]: dict(row) for row in conn.execute(select(m.grids)).mappings()}
+    """The live structure only: an archived building, grid or household takes no one in."""
+    b, g, h = m.buildings, m.grids, m.households
+    buildings = {
+        row["name"]: dict(row)
+        for row in conn.execute(select(b).where(b.c.archived_at.is_(None))).mappings()
+    }
+    grids = {
+        row["code"]: dict(row)
+        for row in conn.execute(select(g).where(g.c.archived_at.is_(None))).mappings()
+    }
     found = Places(buildings, grids, {}, {})
-    h = m.households
-    for row in conn.execute(select(h)).mappings():
+    for row in conn.execute(select(h).where(h.c.archived_at.is_(None))).mappings():
         found.add_household(dict(row))
     return found
 

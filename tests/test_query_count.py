@@ -14,6 +14,10 @@ HOUSEHOLDS_WITH_MEMBERS = """query($slug: String!, $first: Int!) { village(slug:
   households(first: $first) { edges { node { id address head { name } members { name }
     grid { code parent { code } staff { name tier } } } } } } }"""
 
+BUILDINGS_WITH_GRIDS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  buildings(first: $first) { totalCount edges { node { id name units grid { code
+    parent { code } staff { name } } } } } } }"""
+
 
 @contextmanager
 def count_statements(engine):
@@ -43,6 +47,8 @@ def run(app, gql, admin, query, slug, first) -> list[str]:
         (LIST_WITH_HOUSEHOLD_AND_GRID, 7),
         # access, villages, SET LOCAL ROLE, the page, grids, heads, members, parent grids, staff
         (HOUSEHOLDS_WITH_MEMBERS, 9),
+        # access, villages, SET LOCAL ROLE, the page, the count, grids, staff, parent grids
+        (BUILDINGS_WITH_GRIDS, 8),
     ],
 )
 def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query, expected):

@@ -32,6 +32,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
     from villagelink.graphql.structure import bindables as structure_bindables
+    from villagelink.graphql.villages import mutations as village_mutations
     from villagelink.graphql.villages import regions as region_mutations
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
@@ -44,6 +45,7 @@ def executable_schema() -> GraphQLSchema:
         json_scalar,
         *village_types.bindables,
         *region_mutations.bindables,
+        *village_mutations.bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *structure_bindables,

@@ -1,0 +1,63 @@
+"""Village mutations: platform admins create, disable and enable villages, through the
+same provisioning as `villagelink tenants create|disable|enable` (platform/villages.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ariadne import MutationType
+
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.villages.types import village_node
+from villagelink.platform import villages
+from villagelink.storage.factory import object_store
+from villagelink.tenants.user_errors import ActionFailed
+
+mutation = MutationType()
+
+
+def _as_platform_admin(info, act: Callable[[RequestContext], dict]) -> dict:
+    ctx: RequestContext = info.context
+    if not ctx.access.is_platform_admin:
+        raise Forbidden("only a platform admin creates, disables and enables villages")
+    try:
+        row = act(ctx)
+    except ActionFailed as failed:
+        return {"village": None, "user_errors": failed.errors}
+    # The caller's reach changed with the village: its fields are read afresh.
+    ctx.reload_platform()
+    return {"village": village_node(row), "user_errors": []}
+
+
+@mutation.field("createVillage")
+def resolve_create_village(_obj, info, input: dict) -> dict:
+    return _as_platform_admin(
+        info,
+        lambda ctx: villages.provision_village(
+            ctx.settings, ctx.runtime.db, object_store(ctx.settings), ctx.actor, dict(input)
+        ),
+    )
+
+
+@mutation.field("disableVillage")
+def resolve_disable_village(_obj, info, input: dict) -> dict:
+    return _as_platform_admin(
+        info,
+        lambda ctx: villages.disable_village(
+            ctx.settings, ctx.runtime.db, ctx.actor, input["slug"]
+        )[0],
+    )
+
+
+@mutation.field("enableVillage")
+def resolve_enable_village(_obj, info, input: dict) -> dict:
+    return _as_platform_admin(
+        info,
+        lambda ctx: villages.enable_village(ctx.settings, ctx.runtime.db, ctx.actor, input["slug"])[
+            0
+        ],
+    )
+
+
+bindables = [mutation]

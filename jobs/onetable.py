@@ -30,10 +30,12 @@ from villagelink.storage.store import ObjectStore
 from villagelink.tenants import id_numbers
 from villagelink.tenants.onetable import actions, queries
 from villagelink.tenants.onetable.importing import (
+    Repeat,
     RowImporter,
     RowOutcome,
     duplicate_outcome,
     duplicate_rows,
+    identify,
 )
 from villagelink.tenants.onetable.sheet import (
     Problem,
@@ -116,7 +118,7 @@ def _one_batch_at_a_time(conn: Connection, village: str) -> None:
 
 
 def _import_batch(
-    conn: Connection, importer: RowImporter, batch: list[SheetRow], repeats: dict[int, int]
+    conn: Connection, importer: RowImporter, batch: list[SheetRow], repeats: dict[int, Repeat]
 ) -> list[RowOutcome]:
     """One outcome per row; the residents the batch names are read in one statement."""
     inputs = {row.number: row_input(row) for row in batch if row.number not in repeats}
@@ -125,11 +127,15 @@ def _import_batch(
         for number, given in inputs.items()
         if given.person.get("id_number")
     }
-    registered = queries.residents_by_id_numbers(conn, set(numbers.values()))
+    registered = queries.registered_residents(
+        conn,
+        set(numbers.values()),
+        {given.resident_no for given in inputs.values() if given.resident_no is not None},
+    )
     return [
         duplicate_outcome(row, repeats[row.number])
         if row.number in repeats
-        else importer.run(inputs[row.number], registered.get(numbers.get(row.number)))
+        else importer.run(inputs[row.number], identify(inputs[row.number], registered))
         for row in batch
     ]
 

@@ -218,7 +218,9 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except ActionFailed as failed:
-        raise click.ClickException("; ".join(e.message for e in failed.errors)) from failed
+        raise click.ClickException(
+            "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in failed.errors)
+        ) from failed
 
 
 @contextmanager

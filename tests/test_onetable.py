@@ -440,6 +440,73 @@ def test_an_exported_sheet_imports_back_unchanged(gql, client, jobs, db, admin, 
     assert counts(db, slug) == before
 
 
+def test_the_default_masked_export_imports_back_and_judges_its_masked_cells(
+    gql, client, jobs, db, admin, populated_village
+):
+    """The export a clerk gets by default hides ID numbers and phones: unchanged masked
+    cells are unchanged, edits elsewhere go in, and a masked cell that cannot be judged
+    says so (naming the full export)."""
+    slug = populated_village.slug
+    _, body = gql(EXPORT, admin, {"input": {"village": slug}})
+    data = fetch(client, body["data"]["exportResidents"]["download"]["url"])
+    rows = read_rows(data)
+    assert all("*" in row[sheet.ID_NUMBER] for row in rows)
+    before = counts(db, slug)
+
+    job = run_sheet(gql, client, jobs, admin, slug, data)
+    assert (job["totalRows"], job["unchanged"], job["failed"], job["report"]) == (60, 60, 0, [])
+    assert counts(db, slug) == before
+
+    with_phone = [row for row in rows if row[sheet.PHONE]]
+    renamed, new_phone, other_mask, lost_no, wrong_id, wrong_no = with_phone[:6]
+    renamed[sheet.NAME] = "改名字"
+    new_phone[sheet.PHONE] = "13900001111"
+    other_mask[sheet.PHONE] = other_mask[sheet.PHONE][:3] + "****0000"
+    lost_no[sheet.RESIDENT_NO] = None
+    wrong_id[sheet.ID_NUMBER] = "999999********0000"
+    wrong_no[sheet.RESIDENT_NO] = 999999
+    edited = [renamed, new_phone, other_mask, lost_no, wrong_id, wrong_no, rows[-1], rows[-1]]
+    job = run_sheet(gql, client, jobs, admin, slug, workbook(edited))
+    assert (job["updated"], job["unchanged"], job["failed"]) == (2, 1, 5)
+    full = "完整导出（导出时选择显示完整号码）"
+    phone = f"联系电话已打码，无法判断是否更改：请填写完整号码或留空，核对完整号码请使用{full}"
+    unknown = f"身份证号码已打码，无法确定是哪位居民：请保留导出表中的居民编号，或使用{full}"
+    assert job["report"] == [
+        {
+            "row": 4,
+            "column": "联系电话",
+            "message": phone,
+        },
+        {
+            "row": 5,
+            "column": "身份证号码",
+            "message": unknown,
+        },
+        {
+            "row": 6,
+            "column": "身份证号码",
+            "message": f"身份证号码已打码，无法核对更改：更正身份证号码请使用{full}",
+        },
+        {
+            "row": 7,
+            "column": "身份证号码",
+            "message": unknown,
+        },
+        {"row": 7, "column": "居民编号", "message": "居民编号不存在"},
+        {"row": 9, "column": "居民编号", "message": "与第8行的居民编号重复"},
+    ]
+    with db.tenant(slug) as conn:
+        found = {
+            row.id: row
+            for row in conn.execute(
+                select(m.residents.c.id, m.residents.c.name, m.residents.c.phone)
+            ).all()
+        }
+    assert found[renamed[sheet.RESIDENT_NO]].name == "改名字"
+    assert found[new_phone[sheet.RESIDENT_NO]].phone == "13900001111"
+    assert found[other_mask[sheet.RESIDENT_NO]].phone[-4:] != "0000"
+
+
 # -- reading sheets -------------------------------------------------------------
 
 

@@ -35,6 +35,7 @@ ROOM = "室"
 GRID = "网格编码"
 TAGS = "标签"
 HOUSEHOLD = "户编号"
+RESIDENT_NO = "居民编号"
 COLUMNS = (
     NAME,
     ID_NUMBER,
@@ -48,6 +49,7 @@ COLUMNS = (
     GRID,
     TAGS,
     HOUSEHOLD,
+    RESIDENT_NO,
 )
 REQUIRED_COLUMNS = (NAME, ID_NUMBER)
 
@@ -85,6 +87,8 @@ _DATE_SHAPES = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+# What a masked export writes in place of the hidden digits (tenants/sensitive.py).
+MASK = "*"
 # Above this a number in a cell is not exact any more (IEEE double): an ID number
 # typed into a numeric cell has lost its last digits.
 _EXACT_DIGITS = 15
@@ -130,6 +134,13 @@ class RowInput:
     room_no: str | None = None
     household_no: int | None = None
     grid_code: str | None = None
+    # The resident's number from an export (居民编号), which names them where a
+    # masked export hides the ID number.
+    resident_no: int | None = None
+    # Cells as a masked export wrote them (110101********1234, 138****5678): they
+    # are judged against the registered resident's, not loaded as input.
+    masked_id_number: str | None = None
+    masked_phone: str | None = None
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, column: str, message: str) -> None:
@@ -199,11 +210,26 @@ def row_input(row: SheetRow) -> RowInput:
     """What the row asks for, in the resident actions' terms."""
     given = RowInput(row.number)
     cells = row.cells
-    for column, key in ((NAME, "name"), (PHONE, "phone")):
-        if column in cells:
-            given.person[key] = _text(cells[column])
+    if NAME in cells:
+        given.person["name"] = _text(cells[NAME])
+    if PHONE in cells:
+        phone = _text(cells[PHONE])
+        if masked(phone):
+            given.masked_phone = phone
+        else:
+            given.person["phone"] = phone
     if ID_NUMBER in cells:
-        given.person["id_number"] = _id_number(given, cells[ID_NUMBER])
+        number = _id_number(given, cells[ID_NUMBER])
+        if masked(number):
+            given.masked_id_number = number
+        else:
+            given.person["id_number"] = number
+    if RESIDENT_NO in cells:
+        number = _text(cells[RESIDENT_NO])
+        if number.isdigit():
+            given.resident_no = int(number)
+        else:
+            given.problem(RESIDENT_NO, "居民编号应为数字")
     for column, key in ((GENDER, "gender"), (RELATION, "relation_to_head")):
         if column in cells:
             label = _text(cells[column])
@@ -217,6 +243,11 @@ def row_input(row: SheetRow) -> RowInput:
         given.tags = [_tag(label) for label in _TAG_SEPARATORS.split(_text(cells[TAGS])) if label]
     _address(given, cells)
     return given
+
+
+def masked(value: str | None) -> bool:
+    """Whether a cell holds a number as a masked export wrote it."""
+    return value is not None and MASK in value
 
 
 def _id_number(given: RowInput, value: Any) -> str:
@@ -300,6 +331,12 @@ GUIDE = (
         "、".join(TAG_LABELS.values()) + "，多个用顿号分隔；残疾可写等级，如 残疾(2级)",
     ),
     (HOUSEHOLD, "选填", "已有户的户编号（导出表中有）；不填楼号、单元、室时用它指明所在户"),
+    (
+        RESIDENT_NO,
+        "选填",
+        "导出表中的居民编号，请勿修改；打码导出的表导回时据此识别居民："
+        "打码的身份证号码、电话与登记相符即视为未改，更改须填写完整号码",
+    ),
 )
 GUIDE_NOTES = (
     "第一张工作表为数据，第一行为列名，每行一位居民；空行会被跳过。",
@@ -309,7 +346,7 @@ GUIDE_NOTES = (
 )
 TEXT_FORMAT = "@"
 # Bump when the template changes: villages keep their stored copy under this version.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 
 def template_workbook() -> bytes:

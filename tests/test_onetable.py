@@ -507,6 +507,90 @@ def test_the_default_masked_export_imports_back_and_judges_its_masked_cells(
     assert found[other_mask[sheet.RESIDENT_NO]].phone[-4:] != "0000"
 
 
+STRUCTURE_REPORT = """query($id: ID!) { node(id: $id) { ... on ImportJob {
+  report { sheet row column message } } } }"""
+
+
+def structure_workbook(sheets: dict[str, tuple[tuple, list[tuple]]]) -> bytes:
+    """A workbook of named sheets, each a header and its rows, in the order given."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, (header, rows) in sheets.items():
+        data = book.create_sheet(name)
+        data.append(header)
+        for row in rows:
+            data.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_village_is_loaded_from_one_workbook_structure_then_residents(
+    gql, client, jobs, db, token, village
+):
+    slug = village.slug
+    admin = token("village-admin", village=slug)
+    grids = (
+        ("网格编码", "名称", "层级", "上级网格编码"),
+        [
+            ("S", "新村社区", "社区", None),
+            ("S-1", "第1网格", "网格", "S"),
+            ("S-1-1", "第1微网格", "微网格", "S-1"),
+            ("S-1-2", "挂错的微网格", "微网格", "S"),
+            ("S-9", "无名上级", "网格", "S-404"),
+        ],
+    )
+    buildings = (
+        ("楼号", "网格编码", "单元数", "层数"),
+        [(1, "S-1-1", 2, 6), ("2号楼", "S", 1, 5), ("3号", "S-1-1", "两", 5)],
+    )
+    households = (
+        ("楼号", "单元", "室", "地址", "网格编码"),
+        [
+            (1, 1, "101", None, None),
+            (None, None, None, "村东头12号", "S-1"),
+            (1, 3, "101", None, None),
+        ],
+    )
+    resident = person(date(1950, 3, 7), 41, 楼号="1号楼", 单元=1, 室="101", 与户主关系="户主")
+    residents = (sheet.COLUMNS, [[resident.get(c) for c in sheet.COLUMNS]])
+    data = structure_workbook(
+        {"居民信息": residents, "户": households, "楼栋": buildings, "网格": grids}
+    )
+
+    job = run_sheet(gql, client, jobs, admin, slug, data)
+
+    assert (job["totalRows"], job["imported"], job["failed"]) == (12, 7, 5), job["report"]
+    _, body = gql(STRUCTURE_REPORT, admin, {"id": job["id"]})
+    assert body["data"]["node"]["report"] == [
+        {
+            "sheet": "网格",
+            "row": 5,
+            "column": "上级网格编码",
+            "message": "微网格的上级须为网格，不能是社区",
+        },
+        {"sheet": "网格", "row": 6, "column": "上级网格编码", "message": "网格不存在"},
+        {
+            "sheet": "楼栋",
+            "row": 3,
+            "column": "网格编码",
+            "message": "楼栋和户须归属网格或微网格，不能直接归属社区",
+        },
+        {"sheet": "楼栋", "row": 4, "column": "单元数", "message": "单元数应为数字"},
+        {"sheet": "户", "row": 4, "column": "单元", "message": "该楼没有此单元"},
+    ]
+    with db.tenant(slug) as conn:
+        placed = conn.execute(
+            select(m.households.c.address, m.residents.c.relation_to_head).join(
+                m.residents, m.residents.c.household_id == m.households.c.id
+            )
+        ).one()
+    assert tuple(placed) == ("测试村1号楼1单元101室", "head")
+
+    again = run_sheet(gql, client, jobs, admin, slug, data)
+    assert (again["imported"], again["updated"], again["unchanged"]) == (0, 0, 7)
+
+
 # -- reading sheets -------------------------------------------------------------
 
 

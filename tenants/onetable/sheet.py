@@ -52,6 +52,24 @@ COLUMNS = (
     RESIDENT_NO,
 )
 REQUIRED_COLUMNS = (NAME, ID_NUMBER)
+RESIDENTS_SHEET = "居民信息"
+
+# The structure sheets (网格, 楼栋, 户), read before the residents sheet of the same
+# workbook, in this order: a village is loaded structure first, then residents.
+GRIDS_SHEET = "网格"
+BUILDINGS_SHEET = "楼栋"
+HOUSEHOLDS_SHEET = "户"
+GRID_NAME = "名称"
+LEVEL = "层级"
+PARENT_GRID = "上级网格编码"
+UNITS = "单元数"
+FLOORS = "层数"
+ADDRESS = "地址"
+STRUCTURE_SHEETS = {
+    GRIDS_SHEET: ((GRID, GRID_NAME, LEVEL, PARENT_GRID), (GRID, GRID_NAME, LEVEL)),
+    BUILDINGS_SHEET: ((BUILDING, GRID, UNITS, FLOORS), (BUILDING, GRID, UNITS, FLOORS)),
+    HOUSEHOLDS_SHEET: ((BUILDING, UNIT, ROOM, ADDRESS, GRID), ()),
+}
 
 GENDER_LABELS = {"male": "男", "female": "女"}
 RELATION_LABELS = {
@@ -96,15 +114,22 @@ _EXACT_DIGITS = 15
 
 @dataclass(frozen=True)
 class Problem:
-    """One line of an import report: the sheet's row (header = 1) and column header,
-    or None for the whole file or row, and what is wrong in Chinese."""
+    """One line of an import report: the row (header = 1) and column header, or None
+    for the whole file or row, and what is wrong in Chinese; `sheet` names a structure
+    sheet (None: the residents sheet, or the whole file)."""
 
     row: int | None
     column: str | None
     message: str
+    sheet: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
+        return {
+            "sheet": self.sheet,
+            "row": self.row,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 class UnreadableSheet(Exception):
@@ -120,6 +145,8 @@ class SheetRow:
     number: int
     # Header → value, for the cells that are not blank.
     cells: dict[str, Any]
+    # A structure sheet's name; None for the residents sheet.
+    sheet: str | None = None
 
 
 @dataclass
@@ -151,41 +178,69 @@ class RowInput:
 
 
 def read_sheet(data: bytes) -> list[SheetRow]:
-    """The data rows of the workbook's first sheet, blank rows left out. Raises
-    UnreadableSheet for a file that is no workbook or lacks a required column."""
+    """The data rows of the workbook, blank rows left out: those of its structure
+    sheets (网格, 楼栋, 户) first, in that order, then those of the residents sheet
+    (居民信息, or the first other sheet). Raises UnreadableSheet for a file that is no
+    workbook or lacks a required column."""
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise UnreadableSheet([Problem(None, None, "无法读取表格文件，请上传 .xlsx 文件")]) from exc
     try:
-        rows = workbook.worksheets[0].iter_rows(min_row=1, values_only=True)
-        columns = _header(next(rows, ()))
-        found = []
-        for number, values in enumerate(rows, start=2):
-            cells = {columns[i]: v for i, v in enumerate(values) if i in columns and not _blank(v)}
-            if cells:
-                found.append(SheetRow(number, cells))
+        found: list[SheetRow] = []
+        problems: list[Problem] = []
+        for name, (columns, required) in STRUCTURE_SHEETS.items():
+            if name in workbook.sheetnames:
+                found += _rows(workbook[name], columns, required, name, problems)
+        others = [w for w in workbook.worksheets if w.title not in STRUCTURE_SHEETS]
+        residents = next((w for w in others if w.title == RESIDENTS_SHEET), None)
+        if residents is None and others and not found:
+            residents = others[0]
+        if residents is not None:
+            found += _rows(residents, COLUMNS, REQUIRED_COLUMNS, None, problems)
+        if problems:
+            raise UnreadableSheet(problems)
         return found
     finally:
         workbook.close()
 
 
-def _header(values: Iterable[Any]) -> dict[int, str]:
-    """Column position → header, for the headers we know; refuses a sheet without
-    the required ones or with one twice."""
+def _rows(
+    worksheet,
+    known: tuple[str, ...],
+    required: tuple[str, ...],
+    sheet: str | None,
+    problems: list[Problem],
+) -> list[SheetRow]:
+    rows = worksheet.iter_rows(min_row=1, values_only=True)
+    columns = _header(next(rows, ()), known, required, sheet, problems)
+    found = []
+    for number, values in enumerate(rows, start=2):
+        cells = {columns[i]: v for i, v in enumerate(values) if i in columns and not _blank(v)}
+        if cells:
+            found.append(SheetRow(number, cells, sheet))
+    return found
+
+
+def _header(
+    values: Iterable[Any],
+    known: tuple[str, ...],
+    required: tuple[str, ...],
+    sheet: str | None,
+    problems: list[Problem],
+) -> dict[int, str]:
+    """Column position → header, for the headers we know; a sheet without the required
+    ones or with one twice joins `problems`."""
     columns: dict[int, str] = {}
-    problems = []
     for i, value in enumerate(values):
-        name = _text(value)
+        name = cell_text(value)
         if name in columns.values():
-            problems.append(Problem(1, name, "列名重复"))
-        elif name in COLUMNS:
+            problems.append(Problem(1, name, "列名重复", sheet))
+        elif name in known:
             columns[i] = name
     problems += [
-        Problem(1, name, "缺少此列") for name in REQUIRED_COLUMNS if name not in columns.values()
+        Problem(1, name, "缺少此列", sheet) for name in required if name not in columns.values()
     ]
-    if problems:
-        raise UnreadableSheet(problems)
     return columns
 
 
@@ -193,7 +248,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
     """A cell as text: whole numbers without '.0', dates as YYYY-MM-DD."""
     if value is None:
         return None
@@ -211,9 +266,9 @@ def row_input(row: SheetRow) -> RowInput:
     given = RowInput(row.number)
     cells = row.cells
     if NAME in cells:
-        given.person["name"] = _text(cells[NAME])
+        given.person["name"] = cell_text(cells[NAME])
     if PHONE in cells:
-        phone = _text(cells[PHONE])
+        phone = cell_text(cells[PHONE])
         if masked(phone):
             given.masked_phone = phone
         else:
@@ -225,14 +280,14 @@ def row_input(row: SheetRow) -> RowInput:
         else:
             given.person["id_number"] = number
     if RESIDENT_NO in cells:
-        number = _text(cells[RESIDENT_NO])
+        number = cell_text(cells[RESIDENT_NO])
         if number.isdigit():
             given.resident_no = int(number)
         else:
             given.problem(RESIDENT_NO, "居民编号应为数字")
     for column, key in ((GENDER, "gender"), (RELATION, "relation_to_head")):
         if column in cells:
-            label = _text(cells[column])
+            label = cell_text(cells[column])
             # An unknown label goes on as it is: the resident rules refuse it.
             given.person[key] = _CODES[column].get(label, label)
     if BIRTH_DATE in cells:
@@ -240,7 +295,9 @@ def row_input(row: SheetRow) -> RowInput:
         if born is not None:
             given.person["birth_date"] = born
     if TAGS in cells:
-        given.tags = [_tag(label) for label in _TAG_SEPARATORS.split(_text(cells[TAGS])) if label]
+        given.tags = [
+            _tag(label) for label in _TAG_SEPARATORS.split(cell_text(cells[TAGS])) if label
+        ]
     _address(given, cells)
     return given
 
@@ -253,13 +310,13 @@ def masked(value: str | None) -> bool:
 def _id_number(given: RowInput, value: Any) -> str:
     if isinstance(value, float) or (isinstance(value, int) and len(str(value)) > _EXACT_DIGITS):
         given.problem(ID_NUMBER, "身份证号码须按文本填写：数字格式的单元格会改变末几位")
-    return _text(value) or ""
+    return cell_text(value) or ""
 
 
 def _birth_date(given: RowInput, value: Any) -> str | None:
     """ISO text for the resident rules; a date that does not exist (1990-02-30) is
     reported here, anything else that is no date is left to the rules to refuse."""
-    text = _text(value)
+    text = cell_text(value)
     for shape in _DATE_SHAPES:
         found = shape.match(text)
         if found:
@@ -280,32 +337,42 @@ def _tag(label: str) -> dict[str, Any]:
     return tag
 
 
+def building_name(value: Any) -> str | None:
+    """楼号 3 / 3号 / 3号楼 all name the building 3号楼."""
+    building = cell_text(value)
+    if building and building.isdigit():
+        return building + "号楼"
+    if building and building.endswith("号"):
+        return building + "楼"
+    return building
+
+
+def whole_number(value: Any) -> int | None:
+    """A cell as a whole number (2, 2.0 or "2"); None when it is not one."""
+    text = cell_text(value)
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def _address(given: RowInput, cells: dict[str, Any]) -> None:
     """楼号 3 / 3号 / 3号楼 all name the building 3号楼; 单元 2 or 2单元; 室 502 or 502室."""
-    building = _text(cells.get(BUILDING))
-    if building:
-        if building.isdigit():
-            building += "号楼"
-        elif building.endswith("号"):
-            building += "楼"
-        given.building = building
-    unit = _text(cells.get(UNIT))
+    given.building = building_name(cells.get(BUILDING))
+    unit = cell_text(cells.get(UNIT))
     if unit:
         unit = unit.removesuffix("单元")
         if unit.isdigit():
             given.unit_no = int(unit)
         else:
             given.problem(UNIT, "单元应为数字，如 2")
-    room = _text(cells.get(ROOM))
+    room = cell_text(cells.get(ROOM))
     if room:
         given.room_no = room.removesuffix("室")
-    number = _text(cells.get(HOUSEHOLD))
+    number = cell_text(cells.get(HOUSEHOLD))
     if number:
         if number.isdigit():
             given.household_no = int(number)
         else:
             given.problem(HOUSEHOLD, "户编号应为数字")
-    given.grid_code = _text(cells.get(GRID))
+    given.grid_code = cell_text(cells.get(GRID))
 
 
 # -- writing -------------------------------------------------------------------
@@ -339,10 +406,11 @@ GUIDE = (
     ),
 )
 GUIDE_NOTES = (
-    "第一张工作表为数据，第一行为列名，每行一位居民；空行会被跳过。",
+    "“居民信息”工作表（或第一张工作表）为数据，第一行为列名，每行一位居民；空行会被跳过。",
     "同一身份证号码在表中只能出现一次。",
     "导入不会删除任何信息：留空的单元格不改变已登记的内容，已有的标签会保留。",
     "有错误的行不会导入，导入结束后按行号和列名列出原因；其余行照常导入。",
+    "同一文件可另加名为“网格”“楼栋”“户”的工作表：先导入村庄结构，再导入居民。",
 )
 TEXT_FORMAT = "@"
 # Bump when the template changes: villages keep their stored copy under this version.

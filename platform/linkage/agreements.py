@@ -3,10 +3,10 @@ shares with a neighbour or with its whole region; the other parties' admins acce
 or decline; either side revokes; agreements expire.
 
 A neighbour agreement has two parties, the proposer and a village it borders. A
-region-wide one starts with every active village of the proposer's region, each
-answering for itself: data moves only among the parties that accepted
-(`policy.audiences`). The agreement is `active` from the first acceptance by
-someone other than the proposer.
+region-wide one starts with every active village of the proposer's region (and asks a
+village that joins the region later, `join_region_agreements`), each answering for
+itself: data moves only among the parties that accepted (`policy.audiences`). The
+agreement is `active` from the first acceptance by someone other than the proposer.
 
 Every step locks the agreement row first (`FOR UPDATE`), so two admins answering
 at once are taken one after the other, and writes an `agreement_events` row (the

@@ -501,3 +501,46 @@ def test_who_may_change_the_structure(gql, token, village, tree, populated_villa
     lists = body["data"]["village"]
     assert lists["grids"]["totalCount"] == 4 and lists["buildings"]["totalCount"] == 1
     assert lists["households"]["totalCount"] == 1
+
+
+def test_a_platform_admin_keeps_any_villages_structure(gql, token, village, tree):
+    slug, admin = village.slug, token("platform-admin")
+    grid = ok(
+        gql,
+        admin,
+        CREATE_GRID,
+        {
+            "village": slug,
+            "level": LARGE,
+            "code": "P-2",
+            "name": "平台网格",
+            "parent": tree["community"]["id"],
+        },
+        "grid",
+    )
+    assert ok(gql, admin, UPDATE_GRID, {"id": grid["id"], "name": "平台网格二"}, "grid")[
+        "name"
+    ] == ("平台网格二")
+    building = ok(
+        gql,
+        admin,
+        CREATE_BUILDING,
+        {"village": slug, "name": "平台楼", "grid": grid["id"], "units": 1, "floors": 3},
+        "building",
+    )
+    assert (
+        ok(gql, admin, UPDATE_BUILDING, {"id": building["id"], "units": 2}, "building")["units"]
+        == 2
+    )
+    household = ok(
+        gql,
+        admin,
+        CREATE_HOUSEHOLD,
+        {"village": slug, "building": building["id"], "unitNo": 2, "roomNo": "301"},
+        "household",
+    )
+    moved = ok(gql, admin, UPDATE_HOUSEHOLD, {"id": household["id"], "roomNo": "302"}, "household")
+    assert moved["address"] == "测试村平台楼2单元302室"
+    assert ok(gql, admin, ARCHIVE_HOUSEHOLD, {"id": household["id"]}, "household")["archivedAt"]
+    assert ok(gql, admin, ARCHIVE_BUILDING, {"id": building["id"]}, "building")["archivedAt"]
+    assert ok(gql, admin, ARCHIVE_GRID, {"id": grid["id"]}, "grid")["archivedAt"]

@@ -124,12 +124,8 @@ class Problem:
     sheet: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "sheet": self.sheet,
-            "row": self.row,
-            "column": self.column,
-            "message": self.message,
-        }
+        found = {"row": self.row, "column": self.column, "message": self.message}
+        return found if self.sheet is None else {"sheet": self.sheet, **found}
 
 
 class UnreadableSheet(Exception):

@@ -6,13 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install services fetch-services lint bench clean-var help
+.PHONY: run test install services fetch-services lint bench fuzz clean-var help
 
 help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
-	@echo "make lint   - ruff check and ruff format --check (settings in pyproject.toml)"
+	@echo "make lint   - ruff check, ruff format --check and mypy (settings in pyproject.toml)"
+	@echo "make fuzz   - a long fuzz run with fresh randomness (FUZZ_DOCUMENTS, default 20000)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
 $(BIN)/python:
@@ -41,9 +42,24 @@ services: install
 test: install fetch-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+# The fixed-seed run of tests/test_fuzz.py (2,000 operations) is part of `make test`;
+# this one draws FUZZ_DOCUMENTS fresh documents (each sent as every role), unbounded in time.
+FUZZ_DOCUMENTS ?= 20000
+fuzz: install
+	VILLAGELINK_FUZZ_DOCUMENTS=$(FUZZ_DOCUMENTS) VILLAGELINK_FUZZ_RANDOM=1 \
+		$(BIN)/python -m pytest tests/test_fuzz.py -o timeout=0 -s
+
+# mypy finds the code under its import names here (see [tool.mypy] in pyproject.toml).
+MYPY_TREE := $(VENV)/mypy-path/villagelink
+
+$(MYPY_TREE):
+	mkdir -p $@
+	for folder in platform tenants graphql jobs storage; do ln -sfn ../../../$$folder $@/$$folder; done
+
+lint: install $(MYPY_TREE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/residents_list.py

@@ -50,7 +50,7 @@ mutation Unsubscribe($input: WebhookSubscriptionStepInput!) {
 LIVE_FALLS = """
 query LiveFalls($village: String!, $after: String) {
   village(slug: $village) {
-    alerts(first: 100, after: $after, kind: [fall], state: [open, assigned, acknowledged]) {
+    alerts(first: 100, after: $after, kind: [FALL], state: [OPEN, ASSIGNED, ACKNOWLEDGED]) {
       edges { node { device { id } } }
       pageInfo { hasNextPage endCursor }
     }
@@ -134,8 +134,8 @@ def main() -> None:
     devices = [
         d
         for d in list_devices(GraphQLClient(args.url, lambda: integrator), args.village)
-        if d["kind"] in ("mmwave_radar", "ai_camera")
-        and d["status"] != "disabled"
+        if d["kind"] in ("MMWAVE_RADAR", "AI_CAMERA")
+        and d["status"] != "DISABLED"
         and d["id"] not in busy
     ]
     if len(devices) < args.falls:

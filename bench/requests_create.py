@@ -60,7 +60,7 @@ def places(url: str, token: str, slug: str) -> tuple[list[str], list[str]]:
 def new_request(slug: str, number: int, categories: list[str], households: list[str]) -> dict:
     return {
         "village": slug,
-        "channel": "mini_program",
+        "channel": "MINI_PROGRAM",
         "category": categories[number % len(categories)],
         "household": households[number % len(households)],
         "description": f"压测诉求第{number}号：楼道灯不亮",

@@ -47,7 +47,7 @@ COLUMNS = (
 
 def wristbands(url: str, token: str, village: str) -> list[dict]:
     client = GraphQLClient(url, lambda: token)
-    found = [d for d in list_devices(client, village) if d["kind"] == "wristband"]
+    found = [d for d in list_devices(client, village) if d["kind"] == "WRISTBAND"]
     if not found:
         sys.exit(f"demo-integrator runs no wristbands in {village}: seed the demo region first")
     return found

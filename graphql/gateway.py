@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from typing import Any
 
+import psycopg
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -32,6 +34,7 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import limit_rules
 from villagelink.graphql.core.schema import executable_schema
+from villagelink.graphql.core.text import storable_text_rule
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.identity.tokens import InvalidToken
 from villagelink.platform.metrics import observe_request
@@ -106,8 +109,14 @@ def _negotiate() -> str:
 
 
 def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
+    try:
+        payload = json.dumps(body, ensure_ascii=False, default=str).encode()
+    except UnicodeEncodeError:
+        # An error message may quote the request's own text, lone surrogates and all;
+        # escaped they are still JSON, where raw they cannot be UTF-8.
+        payload = json.dumps(body, default=str).encode()
     response = Response(
-        json.dumps(body, ensure_ascii=False, default=str),
+        payload,
         status=status,
         content_type=f"{media}; charset=utf-8",
     )
@@ -168,20 +177,16 @@ def _read_params() -> dict[str, Any]:
             "operationName": request.args.get("operationName") or None,
         }
         raw = request.args.get("variables")
-        try:
-            params["variables"] = json.loads(raw) if raw else None
-        except ValueError as exc:
-            raise HttpFailure(400, "variables is not JSON", codes.BAD_REQUEST) from exc
+        params["variables"] = read_json(raw, "variables") if raw else None
     else:
         if request.mimetype != JSON:
             raise HttpFailure(415, f"send the request as {JSON}", codes.BAD_REQUEST)
         try:
-            params = json.loads(request.get_data(cache=False) or b"null")
+            body = request.get_data(cache=False)
         except RequestEntityTooLarge as exc:
             limit = current_app.config["MAX_CONTENT_LENGTH"]
             raise HttpFailure(413, f"request body over {limit} bytes", codes.BAD_REQUEST) from exc
-        except ValueError as exc:
-            raise HttpFailure(400, "request body is not JSON", codes.BAD_REQUEST) from exc
+        params = read_json(body or b"null", "request body")
         if not isinstance(params, dict):
             raise HttpFailure(400, "request body must be a JSON object", codes.BAD_REQUEST)
     if not isinstance(params.get("query"), str) or not params["query"].strip():
@@ -191,6 +196,50 @@ def _read_params() -> dict[str, Any]:
     if params.get("operationName") is not None and not isinstance(params["operationName"], str):
         raise HttpFailure(400, "operationName must be a string", codes.BAD_REQUEST)
     return params
+
+
+# Deeper than any variables an operation needs; bounds every later walk of them.
+MAX_JSON_DEPTH = 64
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is beyond what a number can hold")
+    return number
+
+
+def read_json(raw: str | bytes, what: str) -> Any:
+    """JSON as RFC 8259 has it: numbers finite (no `1e400`, `NaN` or `Infinity`), text
+    valid UTF-8, nesting at most MAX_JSON_DEPTH. Anything else is 400 BAD_REQUEST."""
+    try:
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite)
+    except RecursionError as exc:
+        raise HttpFailure(400, f"{what} is nested too deeply", codes.BAD_REQUEST) from exc
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise HttpFailure(400, f"{what} is not JSON", codes.BAD_REQUEST) from exc
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise HttpFailure(
+            400, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", codes.BAD_REQUEST
+        )
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deep a JSON value nests, walked without recursion."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            pending.extend((inner, depth + 1) for inner in item.values())
+        elif isinstance(item, list):
+            pending.extend((inner, depth + 1) for inner in item)
+    return deepest
 
 
 def _request_error_status(media: str) -> int:
@@ -233,6 +282,7 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
             *limit_rules(
                 settings.max_query_depth, settings.max_query_cost, params.get("variables")
             ),
+            storable_text_rule(params.get("variables")),
         ],
     )
     if problems:
@@ -268,6 +318,16 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
     return status, body, name
 
 
+REFUSED_BY_DATABASE = "输入的值超出允许的范围或格式，未保存任何更改"
+
+
+def _refused_by_database(error: Exception | None) -> bool:
+    """Whether PostgreSQL refused a value (out of range, malformed, against a check
+    constraint): SQLAlchemy wraps the driver's error as `orig`."""
+    cause = getattr(error, "orig", None)
+    return isinstance(cause, (psycopg.errors.DataError, psycopg.errors.CheckViolation))
+
+
 def _expected(error: GraphQLError) -> bool:
     return isinstance(error.original_error, ApiError) or error.original_error is None
 
@@ -277,6 +337,13 @@ def _format(error: GraphQLError, default_code: str, request_id: str) -> dict:
     unexpected exception shows as INTERNAL with the request id, and is logged."""
     formatted = error.formatted
     original = error.original_error
+    if error.path is not None and _refused_by_database(original):
+        # The actions validate what they write; a value that still gets this far is
+        # the caller's, not a fault of ours. The request is rolled back all the same.
+        log.warning("request %s: the database refused a value: %s", request_id, original)
+        formatted["message"] = REFUSED_BY_DATABASE
+        formatted["extensions"] = {"code": codes.BAD_USER_INPUT, "requestId": request_id}
+        return formatted
     if error.path is not None and original is not None and not isinstance(original, ApiError):
         log.error(
             "request %s: %s failed", request_id, ".".join(map(str, error.path)), exc_info=original

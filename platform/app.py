@@ -9,7 +9,9 @@ from pathlib import Path
 import redis
 from flask import Flask
 
+from villagelink.platform.cors import register_cors
 from villagelink.platform.db import Database
+from villagelink.platform.http_errors import register_json_errors
 from villagelink.platform.identity.dev_issuer import DevIssuer
 from villagelink.platform.identity.dev_issuer import blueprint as dev_issuer_blueprint
 from villagelink.platform.identity.tokens import TokenVerifier, make_verifier
@@ -44,6 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from villagelink.platform.metrics import blueprint as metrics_blueprint
     from villagelink.storage.factory import register_object_endpoints
 
+    register_json_errors(app)
+    register_cors(app, settings.cors_allowed_origins)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(metrics_blueprint)
     app.register_blueprint(graphql_blueprint)

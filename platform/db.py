@@ -14,7 +14,9 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy.exc import IntegrityError
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
@@ -119,3 +121,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def violated_constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint a write broke, as PostgreSQL reports it: how an action
+    tells one unique rule from another."""
+    orig = exc.orig
+    return orig.diag.constraint_name if isinstance(orig, psycopg.Error) else None

@@ -54,6 +54,9 @@ class Settings:
     max_page_size: int = 100
     statement_timeout_ms: int = 5000
     rate_limit_per_minute: int = 600
+    # Origins (scheme://host[:port]) whose pages may call the API from a browser;
+    # empty means same-origin only, "*" any origin. See platform/cors.py.
+    cors_allowed_origins: frozenset[str] = frozenset()
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     # A webhook subscription failing without a break for this long is paused.
@@ -137,6 +140,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),
         statement_timeout_ms=num("DB_STATEMENT_TIMEOUT_MS", 5000),
         rate_limit_per_minute=num("RATE_LIMIT_PER_MINUTE", 600),
+        cors_allowed_origins=frozenset(
+            origin.strip().rstrip("/")
+            for origin in get("CORS_ALLOWED_ORIGINS", "").split(",")
+            if origin.strip()
+        ),
         gunicorn_workers=num("GUNICORN_WORKERS", 2),
         gunicorn_threads=num("GUNICORN_THREADS", 4),
         webhook_pause_after_hours=num("WEBHOOK_PAUSE_AFTER_HOURS", 24),

@@ -67,25 +67,26 @@ mutation Events($input: IngestDeviceEventsInput!) {
 }
 """
 
-# Ordinary reports of fixed devices, by kind: what fills the stream between incidents.
+# Ordinary reports of fixed devices, by the API's DeviceKind: what fills the stream between
+# incidents. The event kinds they send are the devices' own free strings, lower-case.
 ROUTINE = {
-    "ai_camera": ("heartbeat", "heartbeat", "person_detected"),
-    "smoke_sensor": ("heartbeat",),
-    "gas_sensor": ("heartbeat",),
-    "fire_lane_sensor": ("heartbeat", "lane_clear"),
-    "mmwave_radar": ("heartbeat", "presence"),
-    "health_kiosk": ("heartbeat",),
+    "AI_CAMERA": ("heartbeat", "heartbeat", "person_detected"),
+    "SMOKE_SENSOR": ("heartbeat",),
+    "GAS_SENSOR": ("heartbeat",),
+    "FIRE_LANE_SENSOR": ("heartbeat", "lane_clear"),
+    "MMWAVE_RADAR": ("heartbeat", "presence"),
+    "HEALTH_KIOSK": ("heartbeat",),
 }
 # Incidents: (weight, device kinds that report it, event kind), or a reading episode.
 EVENT_INCIDENTS = (
-    (6, ("mmwave_radar",), "fall"),
-    (3, ("ai_camera",), "fall"),
-    (4, ("wristband",), "sos"),
-    (4, ("smoke_sensor",), "smoke"),
-    (5, ("ai_camera",), "vehicle_lingering"),
-    (4, ("fire_lane_sensor",), "fire_lane_blocked"),
-    (1, ("gas_sensor",), "gas"),
-    (1, ("ai_camera",), "fire"),
+    (6, ("MMWAVE_RADAR",), "fall"),
+    (3, ("AI_CAMERA",), "fall"),
+    (4, ("WRISTBAND",), "sos"),
+    (4, ("SMOKE_SENSOR",), "smoke"),
+    (5, ("AI_CAMERA",), "vehicle_lingering"),
+    (4, ("FIRE_LANE_SENSOR",), "fire_lane_blocked"),
+    (1, ("GAS_SENSOR",), "gas"),
+    (1, ("AI_CAMERA",), "fire"),
 )
 READING_INCIDENTS = ((5, "racing_heart"), (3, "low_spo2"), (2, "wandering"))
 
@@ -206,10 +207,10 @@ class Simulation:
         self.by_kind: dict[str, list[str]] = {}
         self.wearers: list[Wearer] = []
         for device in devices:
-            if device.get("status") == "disabled":
+            if device.get("status") == "DISABLED":
                 continue
             self.by_kind.setdefault(device["kind"], []).append(device["id"])
-            if device["kind"] == "wristband" and device.get("latitude") is not None:
+            if device["kind"] == "WRISTBAND" and device.get("latitude") is not None:
                 home = (device["latitude"], device["longitude"])
                 self.wearers.append(
                     Wearer(

@@ -4,14 +4,19 @@ person at the console, each carrying an English code for programs."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from marshmallow import fields, validate
 
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
+if TYPE_CHECKING:
+    # marshmallow 4's name for what `error_messages` takes (3.x has no such module member).
+    from marshmallow.types import ErrorMessages
+
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
-MESSAGES = {
+MESSAGES: ErrorMessages = {
     "required": Coded("此项为必填项", REQUIRED),
     "null": Coded("此项不能为空", REQUIRED),
     "invalid": Coded("格式不正确", INVALID),

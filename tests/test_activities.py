@@ -108,7 +108,7 @@ def activity_input(slug: str, **overrides) -> dict:
     """A single talk a week from now, unless overridden."""
     return {
         "village": slug,
-        "kind": "talk",
+        "kind": "TALK",
         "title": "防诈骗讲座",
         "place": "村委会议室",
         "capacity": 30,
@@ -156,7 +156,7 @@ def create(gql, admin, slug):
                 "publishActivity",
             )
             assert stepped["userErrors"] == []
-            activity["state"] = "published"
+            activity["state"] = "PUBLISHED"
         return activity
 
     return make
@@ -291,9 +291,9 @@ def test_rules_give_the_days_of_a_series(rule, window, expected):
 
 def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, db, slug):
     activity = create(
-        kind="service_day",
+        kind="SERVICE_DAY",
         title="便民服务日",
-        repeat="monthly",
+        repeat="MONTHLY",
         monthDay=20,
         startsOn=date.today().isoformat(),
         startTime="09:00",
@@ -326,13 +326,13 @@ def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, d
 @pytest.mark.parametrize(
     ("overrides", "field", "code"),
     [
-        ({"repeat": "weekly"}, "weekday", "REQUIRED"),
-        ({"repeat": "monthly"}, "monthDay", "REQUIRED"),
+        ({"repeat": "WEEKLY"}, "weekday", "REQUIRED"),
+        ({"repeat": "MONTHLY"}, "monthDay", "REQUIRED"),
         ({"weekday": 3}, "weekday", "INVALID"),
-        ({"repeat": "weekly", "weekday": 8}, "weekday", "INVALID"),
-        ({"repeat": "monthly", "monthDay": 20, "weekday": 3}, "weekday", "INVALID"),
+        ({"repeat": "WEEKLY", "weekday": 8}, "weekday", "INVALID"),
+        ({"repeat": "MONTHLY", "monthDay": 20, "weekday": 3}, "weekday", "INVALID"),
         ({"until": "2030-01-01"}, "until", "INVALID"),
-        ({"repeat": "weekly", "weekday": 6, "until": "2000-01-01"}, "until", "INVALID"),
+        ({"repeat": "WEEKLY", "weekday": 6, "until": "2000-01-01"}, "until", "INVALID"),
         ({"capacity": 0}, "capacity", "INVALID"),
         ({"title": "   "}, "title", "REQUIRED"),
         ({"title": "讲" * 101}, "title", "INVALID"),
@@ -355,16 +355,16 @@ def test_create_refuses_bad_input_and_writes_nothing(gql, admin, db, slug, overr
 # -- the activity state machine -------------------------------------------------
 
 PATHS = {
-    "draft": [],
-    "published": ["publishActivity"],
-    "cancelled": ["cancelActivity"],
-    "finished": ["publishActivity", "finishActivity"],
+    "DRAFT": [],
+    "PUBLISHED": ["publishActivity"],
+    "CANCELLED": ["cancelActivity"],
+    "FINISHED": ["publishActivity", "finishActivity"],
 }
 ALLOWED = {
-    ("draft", "publishActivity"): "published",
-    ("draft", "cancelActivity"): "cancelled",
-    ("published", "cancelActivity"): "cancelled",
-    ("published", "finishActivity"): "finished",
+    ("DRAFT", "publishActivity"): "PUBLISHED",
+    ("DRAFT", "cancelActivity"): "CANCELLED",
+    ("PUBLISHED", "cancelActivity"): "CANCELLED",
+    ("PUBLISHED", "finishActivity"): "FINISHED",
 }
 
 
@@ -424,7 +424,7 @@ def test_update_changes_details_until_the_activity_closes(gql, admin, create, sl
 
 def test_activity_filters(gql, admin, create, slug):
     talk = create(publish=True)
-    create(kind="clinic", title="义诊", startsOn=(date.today() + timedelta(days=40)).isoformat())
+    create(kind="CLINIC", title="义诊", startsOn=(date.today() + timedelta(days=40)).isoformat())
     query = """query($slug: String!, $filter: ActivityFilter) { village(slug: $slug) {
       activities(first: 10, filter: $filter) { totalCount edges { node { id title } } } } }"""
 
@@ -435,8 +435,8 @@ def test_activity_filters(gql, admin, create, slug):
 
     week = (date.today() + timedelta(days=7)).isoformat()
     assert titles() == ["防诈骗讲座", "义诊"]
-    assert titles(kind="clinic") == ["义诊"]
-    assert titles(state="published") == ["防诈骗讲座"]
+    assert titles(kind="CLINIC") == ["义诊"]
+    assert titles(state="PUBLISHED") == ["防诈骗讲座"]
     assert titles(**{"from": week, "to": week}) == ["防诈骗讲座"]
     assert titles(**{"from": (date.today() + timedelta(days=8)).isoformat()}) == ["义诊"]
     assert titles(to=(date.today() + timedelta(days=6)).isoformat()) == []
@@ -463,10 +463,10 @@ def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
         for r in residents[:4]
     ]
     assert [(s["state"], s["waitlistPosition"]) for s in signed] == [
-        ("signed_up", None),
-        ("signed_up", None),
-        ("waitlisted", 1),
-        ("waitlisted", 2),
+        ("SIGNED_UP", None),
+        ("SIGNED_UP", None),
+        ("WAITLISTED", 1),
+        ("WAITLISTED", 2),
     ]
     assert signed[-1]["occurrence"]["placesLeft"] == 0
     again = payload(
@@ -476,24 +476,24 @@ def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
     assert codes(again) == [("resident", "DUPLICATE")]
 
     cancelled = payload(gql(CANCEL, admin, {"id": signed[0]["id"]}), "cancelActivitySignUp")
-    assert cancelled["signUp"]["state"] == "cancelled" and cancelled["signUp"]["cancelledAt"]
+    assert cancelled["signUp"]["state"] == "CANCELLED" and cancelled["signUp"]["cancelledAt"]
     assert cancelled["promoted"] == {
         "id": signed[2]["id"],
-        "state": "signed_up",
+        "state": "SIGNED_UP",
         "resident": {"id": residents[2]},
     }
     shown = ok(gql(OCCURRENCE, admin, {"id": occurrence}))["node"]
     assert shown["signUpCounts"] == {"signedUp": 2, "waitlisted": 1, "checkedIn": 0}
     assert [(s["state"], s["waitlistPosition"]) for s in shown["signUps"]] == [
-        ("cancelled", None),
-        ("signed_up", None),
-        ("signed_up", None),
-        ("waitlisted", 1),
+        ("CANCELLED", None),
+        ("SIGNED_UP", None),
+        ("SIGNED_UP", None),
+        ("WAITLISTED", 1),
     ]
 
     # Leaving the waitlist frees no place: nobody moves up.
     left = payload(gql(CANCEL, admin, {"id": signed[3]["id"]}), "cancelActivitySignUp")
-    assert left["signUp"]["state"] == "cancelled" and left["promoted"] is None
+    assert left["signUp"]["state"] == "CANCELLED" and left["promoted"] is None
     for done in (signed[0], signed[3]):
         twice = payload(gql(CANCEL, admin, {"id": done["id"]}), "cancelActivitySignUp")
         assert codes(twice) == [("signUp", "INVALID_TRANSITION")]
@@ -504,7 +504,7 @@ def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
     )["signUp"]
     assert (back["id"], back["state"], back["waitlistPosition"]) == (
         signed[0]["id"],
-        "waitlisted",
+        "WAITLISTED",
         1,
     )
     assert audit_actions(db, slug) == [
@@ -518,7 +518,7 @@ def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
     ]
 
 
-@pytest.mark.parametrize("state", ["draft", "cancelled", "finished"])
+@pytest.mark.parametrize("state", ["DRAFT", "CANCELLED", "FINISHED"])
 def test_sign_ups_only_while_published(gql, admin, create, residents, state, slug):
     activity = create()
     for step in PATHS[state]:
@@ -678,13 +678,83 @@ def test_capacity_holds_when_residents_sign_up_at_once(db, populated_village, re
     assert dict(states) == {"signed_up": 3, "waitlisted": 6, "cancelled": 3}
 
 
+def test_a_cancel_that_loses_to_a_check_in_is_refused(db, populated_village, residents):
+    """A check-in takes no occurrence lock: one committed while a cancel waits on the
+    sign-up's row leaves the cancel nothing to move, and it is refused like a cancel of
+    a checked-in sign-up (it once failed with a TypeError, an INTERNAL error)."""
+    slug = populated_village.slug
+    starts = soon(30)
+    with db.tenant(slug) as conn:
+        activity = actions.do_create_activity(
+            conn,
+            actor(),
+            slug,
+            {
+                "kind": "weekend_class",
+                "title": "周末课堂",
+                "place": "活动室",
+                "capacity": 3,
+                "starts_on": starts.date().isoformat(),
+                "start_time": starts.strftime("%H:%M"),
+                "duration_minutes": 60,
+            },
+        )
+        actions.do_publish_activity(conn, actor(), slug, activity["id"])
+        occurrence = conn.execute(
+            select(tables.activity_occurrences.c.id).where(
+                tables.activity_occurrences.c.activity_id == activity["id"]
+            )
+        ).scalar_one()
+        sign_up_id = actions.do_sign_up(
+            conn, actor(), slug, occurrence, key(residents[0]), allowed_grids=None
+        )["id"]
+
+    checking_in = db.begin_tenant(slug)
+    outcome: list[BaseException] = []
+
+    def cancel() -> None:
+        try:
+            with db.tenant(slug) as conn:
+                actions.do_cancel_sign_up(conn, actor(), slug, sign_up_id, allowed_grids=None)
+        except BaseException as exc:  # asserted below, not lost in the thread
+            outcome.append(exc)
+
+    canceller = threading.Thread(target=cancel)
+    try:
+        actions.do_check_in(checking_in, actor(), slug, sign_up_id, {}, allowed_grids=None)
+        canceller.start()
+        # The cancel has read "signed_up" and now waits on the row the check-in holds.
+        deadline = datetime.now() + timedelta(seconds=30)
+        with db.engine.connect() as watcher:
+            while not watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE%activity_sign_ups%'"
+                )
+            ).scalar_one():
+                assert datetime.now() < deadline, "the cancel never waited on the check-in"
+                watcher.rollback()  # pg_stat_activity holds still within a transaction
+        checking_in.commit()
+    finally:
+        checking_in.close()
+        canceller.join(timeout=30)
+    assert not canceller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ActionFailed), outcome
+    assert [(e.field, e.code) for e in outcome[0].errors] == [("signUp", "INVALID_TRANSITION")]
+    s = tables.activity_sign_ups
+    with db.tenant(slug) as conn:
+        state = conn.execute(select(s.c.state).where(s.c.id == sign_up_id)).scalar_one()
+    assert state == "checked_in"
+    assert "activity.sign_up_cancel" not in audit_actions(db, slug)
+
+
 # -- check-in, hours and points -------------------------------------------------
 
 
 def test_volunteer_check_in_records_hours_and_points_once(gql, admin, create, residents, db, slug):
     service = create(
         publish=True,
-        kind="volunteer_service",
+        kind="VOLUNTEER_SERVICE",
         title="敬老院志愿服务",
         durationMinutes=120,
         **at(soon(30)),
@@ -699,7 +769,7 @@ def test_volunteer_check_in_records_hours_and_points_once(gql, admin, create, re
     first = payload(gql(CHECK_IN, admin, {"id": signed[0]["id"]}), "checkInToActivity")
     assert first["userErrors"] == []
     checked = first["signUp"]
-    assert checked["state"] == "checked_in" and checked["volunteerHours"] == 2.0
+    assert checked["state"] == "CHECKED_IN" and checked["volunteerHours"] == 2.0
     assert checked["resident"] == {"id": residents[0], "pointsBalance": 20, "volunteerHours": 2.0}
     twice = payload(gql(CHECK_IN, admin, {"id": signed[0]["id"], "hours": 5}), "checkInToActivity")
     assert twice["userErrors"] == [] and twice["signUp"] == checked
@@ -754,7 +824,7 @@ def test_check_in_refusals(gql, admin, create, residents):
         payload(gql(CHECK_IN, admin, {"id": placed["id"], "hours": 2}), "checkInToActivity")
     ) == [("volunteerHours", "INVALID")]
     checked = payload(gql(CHECK_IN, admin, {"id": placed["id"]}), "checkInToActivity")["signUp"]
-    assert checked["state"] == "checked_in" and checked["volunteerHours"] is None
+    assert checked["state"] == "CHECKED_IN" and checked["volunteerHours"] is None
     assert checked["resident"]["pointsBalance"] == 0
     assert codes(payload(gql(CANCEL, admin, {"id": placed["id"]}), "cancelActivitySignUp")) == [
         ("signUp", "INVALID_TRANSITION")
@@ -774,7 +844,7 @@ def test_check_in_refusals(gql, admin, create, residents):
     assert codes(payload(gql(CHECK_IN, admin, {"id": signed["id"]}), "checkInToActivity")) == [
         ("signUp", "NOT_OPEN")
     ]
-    service = create(publish=True, kind="volunteer_service", **at(soon(10)))
+    service = create(publish=True, kind="VOLUNTEER_SERVICE", **at(soon(10)))
     signed = payload(
         gql(
             SIGN_UP,
@@ -978,7 +1048,7 @@ def test_volunteer_teams(gql, admin, residents, db, slug):
 
 def test_activities_open_to_neighbours_are_shared_once_published(gql, admin, create, db, slug):
     create(publish=True)  # not open: never shared
-    fair = create(title="五村联谊文艺汇演", kind="culture", openToNeighbours=True)
+    fair = create(title="五村联谊文艺汇演", kind="CULTURE", openToNeighbours=True)
     assert outbox_rows(db, slug, "Activity") == []  # a draft is the village's own business
     gql(STEP % "publishActivity", admin, {"input": {"activity": fair["id"]}})
     gql(UPDATE, admin, {"input": {"id": fair["id"], "openToNeighbours": False}})
@@ -1121,7 +1191,7 @@ def test_a_resident_of_another_village_cannot_be_signed_up(gql, admin, create, t
 
 
 def test_every_node_type_round_trips(gql, admin, create, residents, slug):
-    activity = create(publish=True, kind="volunteer_service", **at(soon(15)))
+    activity = create(publish=True, kind="VOLUNTEER_SERVICE", **at(soon(15)))
     occurrence = activity["occurrences"][0]["id"]
     signed = payload(
         gql(SIGN_UP, admin, {"occurrence": occurrence, "resident": residents[0]}),
@@ -1302,7 +1372,7 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
 
     first = payload(gql(NEIGHBOUR_SIGN_UP, neighbour, given), "signUpNeighbourForActivity")
     sign_up = first["signUp"]
-    assert sign_up["state"] == "signed_up" and sign_up["resident"] is None
+    assert sign_up["state"] == "SIGNED_UP" and sign_up["resident"] is None
     assert sign_up["neighbour"] == {
         "village": village.slug,
         "resident": guests[0],
@@ -1320,14 +1390,14 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
         gql(NEIGHBOUR_SIGN_UP, neighbour, neighbour_input(occurrence, village.slug, guests[1])),
         "signUpNeighbourForActivity",
     )["signUp"]
-    assert (waiting["state"], waiting["waitlistPosition"]) == ("waitlisted", 1)
+    assert (waiting["state"], waiting["waitlistPosition"]) == ("WAITLISTED", 1)
     outgoing = ok(gql(OUTGOING_SIGN_UPS, neighbour, {"slug": village.slug}))["village"]
     assert [
         (o["village"], o["activityTitle"], o["signUp"]["state"], o["signUp"]["neighbour"]["name"])
         for o in outgoing["outgoingActivitySignUps"]
     ] == [
-        (slug, "防诈骗讲座", "signed_up", "邻村张三"),
-        (slug, "防诈骗讲座", "waitlisted", "邻村李四"),
+        (slug, "防诈骗讲座", "SIGNED_UP", "邻村张三"),
+        (slug, "防诈骗讲座", "WAITLISTED", "邻村李四"),
     ]
     assert outgoing["outgoingActivitySignUps"][0]["startsAt"].endswith("+08:00")
     # A resident of the owner's village is not the neighbour's to sign up.
@@ -1339,9 +1409,9 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
 
     seen = ok(gql(OCCURRENCE_WITH_NEIGHBOURS, admin, {"id": occurrence}))["node"]
     assert [(s["state"], s["neighbour"] and s["neighbour"]["name"]) for s in seen["signUps"]] == [
-        ("signed_up", "邻村张三"),
-        ("signed_up", None),
-        ("waitlisted", "邻村李四"),
+        ("SIGNED_UP", "邻村张三"),
+        ("SIGNED_UP", None),
+        ("WAITLISTED", "邻村李四"),
     ]
     # The owner's own sign-ups are not the neighbour's to cancel.
     own = seen["signUps"][1]["id"]
@@ -1358,9 +1428,9 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
         ),
         "cancelNeighbourActivitySignUp",
     )
-    assert cancelled["signUp"]["state"] == "cancelled" and cancelled["promoted"] is None
+    assert cancelled["signUp"]["state"] == "CANCELLED" and cancelled["promoted"] is None
     seen = ok(gql(OCCURRENCE_WITH_NEIGHBOURS, admin, {"id": occurrence}))["node"]
-    assert [s["state"] for s in seen["signUps"]] == ["cancelled", "signed_up", "signed_up"]
+    assert [s["state"] for s in seen["signUps"]] == ["CANCELLED", "SIGNED_UP", "SIGNED_UP"]
 
     with db.platform() as conn:
         details = (
@@ -1412,7 +1482,7 @@ def test_a_neighbour_checked_in_earns_hours_but_no_points_here(
     db, gql, admin, create, slug, village, token, guests
 ):
     agree(db, slug, village.slug, {"open_activity": ["title"]})
-    activity = create(publish=True, openToNeighbours=True, kind="volunteer_service", **at(soon(15)))
+    activity = create(publish=True, openToNeighbours=True, kind="VOLUNTEER_SERVICE", **at(soon(15)))
     signed = payload(
         gql(
             NEIGHBOUR_SIGN_UP,
@@ -1422,7 +1492,7 @@ def test_a_neighbour_checked_in_earns_hours_but_no_points_here(
         "signUpNeighbourForActivity",
     )["signUp"]
     checked = payload(gql(CHECK_IN, admin, {"id": signed["id"]}), "checkInToActivity")["signUp"]
-    assert checked["state"] == "checked_in" and checked["volunteerHours"] == 1.5
+    assert checked["state"] == "CHECKED_IN" and checked["volunteerHours"] == 1.5
     assert checked["resident"] is None
     with db.tenant(slug) as conn:
         assert conn.execute(select(func.count()).select_from(tables.points_ledger)).scalar() == 0

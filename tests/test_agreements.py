@@ -198,13 +198,13 @@ def test_a_neighbour_agreement_is_proposed_accepted_and_revoked(
 ):
     until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     proposed = propose(gql, admins, area.a, counterpart=area.b, validUntil=until)
-    assert proposed["state"] == "proposed" and proposed["scope"] == "neighbour"
+    assert proposed["state"] == "PROPOSED" and proposed["scope"] == "NEIGHBOUR"
     assert proposed["inForce"] is False and proposed["regionId"] == area.region
     assert proposed["proposer"] == {"slug": area.a, "name": "甲村"}
     assert proposed["recordTypes"] == [
         {"type": "alert_broadcast", "label": "火情与走失警情", "fields": sorted(ALERT_FIELDS)}
     ]
-    assert parties(proposed) == {area.a: "accepted", area.b: "pending"}
+    assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING"}
     assert proposed["parties"][0]["village"] == area.a  # the proposer first
     assert flows(db, area.a) == set()
     assert reconciles(sync_queue) == set()  # nothing moves yet
@@ -212,8 +212,8 @@ def test_a_neighbour_agreement_is_proposed_accepted_and_revoked(
     accepted = answer(gql, admins, ACCEPT, proposed, area.b)
     assert accepted["userErrors"] == []
     agreement = accepted["agreement"]
-    assert agreement["state"] == "active" and agreement["inForce"] is True
-    assert parties(agreement) == {area.a: "accepted", area.b: "accepted"}
+    assert agreement["state"] == "ACTIVE" and agreement["inForce"] is True
+    assert parties(agreement) == {area.a: "ACCEPTED", area.b: "ACCEPTED"}
     assert decode_id(agreement["id"]).village == area.b  # as the acting village sees it
     assert flows(db, area.a) == {area.b} and flows(db, area.b) == {area.a}
     assert reconciles(sync_queue) == {area.a, area.b}
@@ -223,14 +223,14 @@ def test_a_neighbour_agreement_is_proposed_accepted_and_revoked(
     assert codes(again) == [("village", "INVALID_TRANSITION")]
 
     revoked = answer(gql, admins, REVOKE, proposed, area.b, reason="试点结束")
-    assert revoked["userErrors"] == [] and revoked["agreement"]["state"] == "revoked"
+    assert revoked["userErrors"] == [] and revoked["agreement"]["state"] == "REVOKED"
     assert flows(db, area.a) == set()
     assert reconciles(sync_queue) == {area.a, area.b}
     history = revoked["agreement"]["history"]
     assert actions_of(revoked["agreement"]) == [
-        ("propose", area.a),
-        ("accept", area.b),
-        ("revoke", area.b),
+        ("PROPOSE", area.a),
+        ("ACCEPT", area.b),
+        ("REVOKE", area.b),
     ]
     assert history[2]["details"] == {"reason": "试点结束"} and history[0]["actorName"]
     assert audit_actions(db, proposed) == [
@@ -248,7 +248,7 @@ def test_the_counterpart_declines(db, gql, area, admins):
     proposed = propose(gql, admins, area.b, counterpart=area.c)
     declined = answer(gql, admins, DECLINE, proposed, area.c, reason="暂不需要")
     agreement = declined["agreement"]
-    assert agreement["state"] == "declined" and parties(agreement)[area.c] == "declined"
+    assert agreement["state"] == "DECLINED" and parties(agreement)[area.c] == "DECLINED"
     assert agreement["history"][-1]["details"] == {"reason": "暂不需要"}
     assert audit_actions(db, proposed)[-1] == ("agreement.decline", area.c)
     late = answer(gql, admins, ACCEPT, proposed, area.c)
@@ -263,8 +263,8 @@ def test_the_proposer_withdraws_a_proposal_the_counterpart_declines_it(gql, area
     own = answer(gql, admins, ACCEPT, proposed, area.a)
     assert codes(own) == [("village", "INVALID_TRANSITION")]
     withdrawn = answer(gql, admins, REVOKE, proposed, area.a)
-    assert withdrawn["agreement"]["state"] == "revoked"
-    assert actions_of(withdrawn["agreement"]) == [("propose", area.a), ("revoke", area.a)]
+    assert withdrawn["agreement"]["state"] == "REVOKED"
+    assert actions_of(withdrawn["agreement"]) == [("PROPOSE", area.a), ("REVOKE", area.a)]
 
 
 def test_a_duplicate_proposal_is_refused_until_the_first_is_over(gql, area, admins):
@@ -281,7 +281,7 @@ def test_a_duplicate_proposal_is_refused_until_the_first_is_over(gql, area, admi
     )
     assert codes(twice) == [(None, "DUPLICATE")]
     answer(gql, admins, DECLINE, first, area.b)
-    assert propose(gql, admins, area.b, counterpart=area.a)["state"] == "proposed"
+    assert propose(gql, admins, area.b, counterpart=area.a)["state"] == "PROPOSED"
 
 
 def _days(n: int) -> str:
@@ -348,21 +348,21 @@ def test_region_wide_members_answer_each_for_itself_and_leave(
     db, gql, area, admins, settings, sync_queue
 ):
     proposed = propose(gql, admins, area.a, regionWide=True)
-    assert proposed["scope"] == "region" and proposed["state"] == "proposed"
-    assert parties(proposed) == {area.a: "accepted", area.b: "pending", area.c: "pending"}
+    assert proposed["scope"] == "REGION" and proposed["state"] == "PROPOSED"
+    assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING", area.c: "PENDING"}
 
-    assert answer(gql, admins, ACCEPT, proposed, area.c)["agreement"]["state"] == "active"
+    assert answer(gql, admins, ACCEPT, proposed, area.c)["agreement"]["state"] == "ACTIVE"
     # Data flows only among members that accepted: B has not.
     assert flows(db, area.a) == {area.c} and flows(db, area.c) == {area.a}
     declined = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
-    assert declined["state"] == "active" and parties(declined)[area.b] == "declined"
+    assert declined["state"] == "ACTIVE" and parties(declined)[area.b] == "DECLINED"
     assert flows(db, area.b) == set()
     sync_queue.empty()
 
     left = answer(gql, admins, REVOKE, proposed, area.c, reason="本村退出")["agreement"]
     # The last member but the proposer left: nothing is shared any more.
-    assert left["state"] == "revoked" and parties(left)[area.c] == "left"
-    assert left["history"][-1]["action"] == "leave"
+    assert left["state"] == "REVOKED" and parties(left)[area.c] == "LEFT"
+    assert left["history"][-1]["action"] == "LEAVE"
     assert left["history"][-1]["details"] == {"reason": "本村退出", "lastMember": True}
     assert flows(db, area.a) == set()
     assert reconciles(sync_queue) == {area.a, area.b, area.c}
@@ -379,21 +379,21 @@ def test_a_member_leaving_keeps_the_others_and_the_proposer_revokes_for_all(db, 
     answer(gql, admins, ACCEPT, proposed, area.a)
     answer(gql, admins, ACCEPT, proposed, area.c)
     left = answer(gql, admins, REVOKE, proposed, area.a)["agreement"]
-    assert left["state"] == "active" and parties(left)[area.a] == "left"
+    assert left["state"] == "ACTIVE" and parties(left)[area.a] == "LEFT"
     assert flows(db, area.b) == {area.c}
     assert codes(answer(gql, admins, REVOKE, proposed, area.a)) == [
         ("village", "INVALID_TRANSITION")
     ]
     revoked = answer(gql, admins, REVOKE, proposed, area.b)["agreement"]
-    assert revoked["state"] == "revoked" and flows(db, area.c) == set()
+    assert revoked["state"] == "REVOKED" and flows(db, area.c) == set()
 
 
 def test_a_region_wide_proposal_is_declined_once_everyone_declined(gql, area, admins):
     proposed = propose(gql, admins, area.c, regionWide=True)
     first = answer(gql, admins, DECLINE, proposed, area.a)["agreement"]
-    assert first["state"] == "proposed"
+    assert first["state"] == "PROPOSED"
     second = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
-    assert second["state"] == "declined"
+    assert second["state"] == "DECLINED"
 
 
 # -- expiry -----------------------------------------------------------------------------
@@ -429,12 +429,12 @@ def test_agreements_past_their_end_expire(db, gql, area, admins):
     with db.platform() as conn:
         assert expire_due(conn) == [] or not ({area.a, area.b} & set(expire_due(conn)))
 
-    _status, body = gql(VILLAGE_AGREEMENTS, admins[area.b], {"slug": area.b, "state": "expired"})
+    _status, body = gql(VILLAGE_AGREEMENTS, admins[area.b], {"slug": area.b, "state": "EXPIRED"})
     expired = {a["id"]: a for a in body["data"]["village"]["agreements"]}
     assert len(expired) == 2
     for agreement in expired.values():
         assert agreement["inForce"] is False
-        assert agreement["history"][-1]["action"] == "expire"
+        assert agreement["history"][-1]["action"] == "EXPIRE"
         assert agreement["history"][-1]["village"] is None
         assert agreement["history"][-1]["actorName"] == "system:agreements"
     # One entry per party, in each village's audit log.
@@ -529,7 +529,7 @@ def test_who_reads_agreements(gql, token, area, admins):
         == "NOT_FOUND"
     )
     # The state filter.
-    _status, body = gql(VILLAGE_AGREEMENTS, admins[area.a], {"slug": area.a, "state": "active"})
+    _status, body = gql(VILLAGE_AGREEMENTS, admins[area.a], {"slug": area.a, "state": "ACTIVE"})
     assert body["data"]["village"]["agreements"] == []
 
     # The region's view: its coordinators and platform admins.
@@ -539,11 +539,11 @@ def test_who_reads_agreements(gql, token, area, admins):
             area.a
         ]
     assert error_code(gql, REGION_AGREEMENTS, admins[area.a], {"slug": area.a}) == "FORBIDDEN"
-    by_id = """query($id: String!) { region(id: $id) { agreements(state: proposed) { state } } }"""
+    by_id = """query($id: String!) { region(id: $id) { agreements(state: PROPOSED) { state } } }"""
     _status, body = gql(
         by_id, token("regional-coordinator", region=area.region), {"id": area.region}
     )
-    assert body["data"]["region"]["agreements"] == [{"state": "proposed"}]
+    assert body["data"]["region"]["agreements"] == [{"state": "PROPOSED"}]
     other = token("regional-coordinator", region="testregion")
     assert error_code(gql, by_id, other, {"id": area.region}) == "NOT_FOUND"
 
@@ -551,7 +551,7 @@ def test_who_reads_agreements(gql, token, area, admins):
 def test_an_agreement_is_a_node_of_the_village_it_was_read_through(gql, area, admins):
     proposed = propose(gql, admins, area.a, counterpart=area.b)
     _status, body = gql(NODE, admins[area.a], {"id": proposed["id"]})
-    assert body["data"]["node"]["state"] == "proposed"
+    assert body["data"]["node"]["state"] == "PROPOSED"
     # B's admin reads it through B; A's ID names a village B's admin does not reach.
     assert error_code(gql, NODE, admins[area.b], {"id": proposed["id"]}) == "NOT_FOUND"
     _status, body = gql(VILLAGE_AGREEMENTS, admins[area.b], {"slug": area.b})
@@ -620,7 +620,7 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
     _alert(db, area.a, 7)
     sync_village(db, area.a)
     revoked = answer(gql, admins, REVOKE, proposed, area.a)
-    assert revoked["agreement"]["state"] == "revoked"
+    assert revoked["agreement"]["state"] == "REVOKED"
     reconcile_village(db, area.a)
 
     def entries(caller: str, slug: str, **variables) -> list[dict]:
@@ -631,8 +631,8 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
     sent = entries(admins[area.a], area.a, direction="SENT")
     # Newest first: the withdrawal after the revocation, then the publish.
     assert [(e["action"], e["origin"], e["audience"]) for e in sent] == [
-        ("withdraw", area.a, area.b),
-        ("publish", area.a, area.b),
+        ("WITHDRAW", area.a, area.b),
+        ("PUBLISH", area.a, area.b),
     ]
     publish = sent[1]
     assert publish["recordType"] == "alert_broadcast" and publish["originId"] == 7
@@ -643,8 +643,8 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
 
     received = entries(admins[area.b], area.b, direction="RECEIVED")
     assert [(e["action"], e["origin"]) for e in received] == [
-        ("withdraw", area.a),
-        ("publish", area.a),
+        ("WITHDRAW", area.a),
+        ("PUBLISH", area.a),
     ]
     assert entries(admins[area.b], area.b, direction="SENT") == []
     assert len(entries(token("platform-admin"), area.b)) == 2
@@ -655,7 +655,7 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
     page = body["data"]["village"]["exchangeLog"]
     assert page["totalCount"] == 2 and page["pageInfo"]["hasNextPage"] is True
     older = entries(admins[area.a], area.a, first=1, after=page["pageInfo"]["endCursor"])
-    assert [e["action"] for e in older] == ["publish"]
+    assert [e["action"] for e in older] == ["PUBLISH"]
 
     for caller, expected in (
         (token("grid-worker", village=area.a), "FORBIDDEN"),

@@ -628,10 +628,14 @@ def test_every_step_from_every_state(db, gql, token, shared_place, state, step):
         return
     assert payload["userErrors"] == []
     alert = payload["alert"]
-    assert alert["state"] == target
+    assert alert["state"] == target.upper()
     assert alert["version"] == before[0]["version"] + 1
     last = alert["timeline"][-1]
-    assert (last["action"], last["fromState"], last["toState"]) == (step, state, target)
+    assert (last["action"], last["fromState"], last["toState"]) == (
+        step,
+        state.upper(),
+        target.upper(),
+    )
     after = snapshot(db, slug, alert_id)
     # One timeline row, one outbox row (a fire), one audit entry.
     assert after[1:] == (before[1] + 1, before[2] + 1, before[3] + 1)
@@ -744,25 +748,25 @@ def test_the_loop_a_grid_worker_meets(db, gql, token, place, redis_client, setti
         ("villagelink.jobs.alerts.notify_alert", (slug, raised.id, "alert.raised"))
     ]
 
-    _, body = gql(FEED, worker, {"slug": slug, "state": ["assigned"]})
+    _, body = gql(FEED, worker, {"slug": slug, "state": ["ASSIGNED"]})
     [edge] = body["data"]["village"]["alerts"]["edges"]
     alert = edge["node"]
     assert alert["id"] == gid(slug, raised.id)
-    assert (alert["kind"], alert["severity"], alert["level"]) == ("fall", "critical", "grid")
+    assert (alert["kind"], alert["severity"], alert["level"]) == ("FALL", "CRITICAL", "GRID")
     assert alert["resident"]["idNumber"].count("*") > 0  # masked as everywhere
-    assert alert["device"] == {"id": gid(slug, place.radar, "Device"), "kind": "mmwave_radar"}
+    assert alert["device"] == {"id": gid(slug, place.radar, "Device"), "kind": "MMWAVE_RADAR"}
     assert alert["household"]["id"] == gid(slug, place.household, "Household")
     assert "*" in (alert["assignee"]["phone"] or "*")
     assert [e["action"] for e in alert["timeline"]] == ["raise", "assign"]
 
     acked = run_step(gql, worker, ACKNOWLEDGE, alert["id"])
     assert acked["userErrors"] == []
-    assert acked["alert"]["state"] == "acknowledged"
+    assert acked["alert"]["state"] == "ACKNOWLEDGED"
     # Whoever of the grid acknowledges takes it over.
     assert acked["alert"]["assignee"]["id"] == gid(slug, me, "GridStaff")
     assert acked["alert"]["timeline"][-1]["staff"]["id"] == gid(slug, me, "GridStaff")
     resolved = run_step(gql, worker, RESOLVE, alert["id"], outcome="老人已扶起，无外伤，家属已到")
-    assert resolved["alert"]["state"] == "resolved"
+    assert resolved["alert"]["state"] == "RESOLVED"
     assert resolved["alert"]["outcome"] == "老人已扶起，无外伤，家属已到"
     assert [e["action"] for e in resolved["alert"]["timeline"]] == [
         "raise",
@@ -889,11 +893,11 @@ def test_the_feed_newest_first_filtered_and_paged(db, gql, token, place):
         return [e["node"]["id"] for e in body["data"]["village"]["alerts"]["edges"]]
 
     assert feed() == [*reversed(ids), gid(slug, fall.id)]
-    assert feed(state=["resolved"]) == [gid(slug, fall.id)]
-    assert feed(kind=["fire_lane_blocked"], state=["assigned", "open"]) == list(reversed(ids))
+    assert feed(state=["RESOLVED"]) == [gid(slug, fall.id)]
+    assert feed(kind=["FIRE_LANE_BLOCKED"], state=["ASSIGNED", "OPEN"]) == list(reversed(ids))
     assert feed(grid=gid(slug, place.parent, "Grid")) == feed()  # the grids below match
     assert feed(grid=gid("elsewhere", place.grid, "Grid")) == []
-    assert feed(level="village") == []
+    assert feed(level="VILLAGE") == []
     _, body = gql(FEED, admin, {"slug": slug, "first": 2})
     page = body["data"]["village"]["alerts"]
     assert page["totalCount"] == 4 and page["pageInfo"]["hasNextPage"]
@@ -1219,20 +1223,20 @@ def test_the_rules_per_village(db, gql, token, place):
     admin = token("village-admin", village=slug)
     _, body = gql(RULES, admin, {"slug": slug})
     rules = {r["kind"]: r for r in body["data"]["village"]["alertRules"]}
-    assert set(rules) == set(ALERT_KINDS)
-    assert (rules["fall"]["ackMinutes"], rules["fire"]["ackMinutes"]) == (5, 2)
-    assert body["data"]["village"]["alertRules"][0]["severity"] == "critical"
+    assert set(rules) == {kind.upper() for kind in ALERT_KINDS}
+    assert (rules["FALL"]["ackMinutes"], rules["FIRE"]["ackMinutes"]) == (5, 2)
+    assert body["data"]["village"]["alertRules"][0]["severity"] == "CRITICAL"
 
     def change(**fields) -> dict:
         _, body = gql(UPDATE_RULE, admin, {"input": {"village": slug, **fields}})
         assert "errors" not in body, body
         return body["data"]["updateAlertRule"]
 
-    changed = change(kind="fall", ackMinutes=3, severity="high")
+    changed = change(kind="FALL", ackMinutes=3, severity="HIGH")
     assert changed["rule"] == {
-        "kind": "fall",
+        "kind": "FALL",
         "enabled": True,
-        "severity": "high",
+        "severity": "HIGH",
         "ackMinutes": 3,
         "debounceMinutes": 10,
     }
@@ -1244,11 +1248,11 @@ def test_the_rules_per_village(db, gql, token, place):
         ({"debounceMinutes": -1}, [("debounceMinutes", "INVALID")]),
         ({"ackMinutes": 1441}, [("ackMinutes", "INVALID")]),
     ]:
-        assert errors_of(change(kind="fall", **fields)) == expected
+        assert errors_of(change(kind="FALL", **fields)) == expected
     assert (
-        change(kind="fall", ackMinutes=0)["userErrors"][0]["message"] == "确认时限须为1到1440分钟"
+        change(kind="FALL", ackMinutes=0)["userErrors"][0]["message"] == "确认时限须为1到1440分钟"
     )
-    assert change(kind="vehicle_lingering", enabled=False)["rule"]["enabled"] is False
+    assert change(kind="VEHICLE_LINGERING", enabled=False)["rule"]["enabled"] is False
     with db.tenant(slug) as conn:
         camera = Place.device(conn, "ai_camera", grid_id=place.grid)
     assert (
@@ -1258,7 +1262,7 @@ def test_the_rules_per_village(db, gql, token, place):
     _, body = gql(
         UPDATE_RULE,
         grid_worker(token, slug),
-        {"input": {"village": slug, "kind": "fall", "ackMinutes": 30}},
+        {"input": {"village": slug, "kind": "FALL", "ackMinutes": 30}},
     )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     with db.platform() as conn:

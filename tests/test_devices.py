@@ -160,7 +160,7 @@ def camera(place: dict, **fields) -> dict:
     household = place["households"][0]
     return {
         "village": place["slug"],
-        "kind": "ai_camera",
+        "kind": "AI_CAMERA",
         "serialNumber": serial(),
         "name": "3号楼东侧摄像头",
         "household": household["id"],
@@ -171,7 +171,7 @@ def camera(place: dict, **fields) -> dict:
 def wristband(place: dict, resident: dict | None = None, **fields) -> dict:
     return {
         "village": place["slug"],
-        "kind": "wristband",
+        "kind": "WRISTBAND",
         "serialNumber": serial(),
         "name": "智能手环",
         "resident": (resident or place["residents"][0])["id"],
@@ -208,8 +208,8 @@ def test_an_integrator_registers_its_own_devices(db, gql, place, platform_of):
         integrator,
         camera(place, locationText="东门", latitude=39.06, longitude=117.33),
     )
-    assert device["kind"] == "ai_camera"
-    assert device["status"] == "active" and device["lastSeenAt"] is None
+    assert device["kind"] == "AI_CAMERA"
+    assert device["status"] == "ACTIVE" and device["lastSeenAt"] is None
     assert device["ownerClientId"] == client
     assert device["grid"]["id"] == household["grid"]["id"]
     assert device["building"] == household["building"]
@@ -265,7 +265,7 @@ def test_a_building_or_a_grid_places_a_device(gql, place):
         ({"household": None, "locationText": "村口"}, [("grid", "REQUIRED")]),
         ({"household": None, "building": "不存在的楼"}, [("building", "NOT_FOUND")]),
         ({"resident": "RESIDENT"}, [("resident", "INVALID")]),
-        ({"kind": "wristband", "household": None}, [("resident", "REQUIRED")]),
+        ({"kind": "WRISTBAND", "household": None}, [("resident", "REQUIRED")]),
         ({"latitude": 39.0}, [("longitude", "REQUIRED")]),
         ({"latitude": 91.0, "longitude": 117.0}, [("latitude", "INVALID")]),
         ({"serialNumber": "序列号"}, [("serialNumber", "INVALID")]),
@@ -317,7 +317,7 @@ def test_serial_numbers_are_unique_per_village(db, gql, token, place, village):
     assert codes(again) == [("serialNumber", "DUPLICATE")]
     # Another village keeps a registration of its own.
     admin = token("village-admin", village=village.slug)
-    smoke = {"village": village.slug, "kind": "smoke_sensor", "name": "烟感"}
+    smoke = {"village": village.slug, "kind": "SMOKE_SENSOR", "name": "烟感"}
     other = register(
         gql,
         admin,
@@ -354,7 +354,7 @@ def test_integrators_see_and_manage_only_their_own(gql, place, platform_of):
     assert renamed["device"]["ownerClientId"] == first_client
     # The village's admin manages every device of the village, an integrator's too.
     payload = mutate(gql, place["admin"], step_document("disableDevice"), {"id": theirs["id"]})
-    assert payload["device"]["status"] == "disabled"
+    assert payload["device"]["status"] == "DISABLED"
 
 
 def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, platform_of, village):
@@ -524,7 +524,8 @@ def test_every_step_from_every_status(db, gql, place, state, step):
         )
     if state in starts:
         assert payload["userErrors"] == []
-        assert payload["device"]["status"] == leads_to == after["status"]
+        assert payload["device"]["status"] == leads_to.upper()
+        assert after["status"] == leads_to
         assert after["version"] == before["version"] + 1
         [(action, subject, fields, _)] = audit_of(db, place["slug"])[-1:]
         assert (action, subject, fields) == (f"device.{step}", str(device_id), ["status"])
@@ -545,8 +546,8 @@ def test_list_filters_and_pages(gql, token, populated_village):
     mutate(gql, admin, step_document("disableDevice"), {"id": cameras[0]["id"]})
 
     assert listed(gql, admin, slug)["totalCount"] == 4
-    assert serials(listed(gql, admin, slug, filter={"kind": "wristband"})) == {band["serialNumber"]}
-    assert serials(listed(gql, admin, slug, filter={"status": "disabled"})) == {
+    assert serials(listed(gql, admin, slug, filter={"kind": "WRISTBAND"})) == {band["serialNumber"]}
+    assert serials(listed(gql, admin, slug, filter={"status": "DISABLED"})) == {
         cameras[0]["serialNumber"]
     }
     assert serials(

@@ -72,7 +72,7 @@ def test_get_with_variables(client, admin):
 
 def test_mutation_over_get_is_405(client, admin):
     query = (
-        'mutation { untagResident(input: {resident: "x", tag: volunteer}) { userErrors { code } } }'
+        'mutation { untagResident(input: {resident: "x", tag: VOLUNTEER}) { userErrors { code } } }'
     )
     response = client.get("/graphql", query_string={"query": query}, headers=auth(admin))
     assert response.status_code == 405

@@ -81,7 +81,7 @@ FULL_RECORD = {
         {"name": "王建国", "relation": "儿子", "phone": "13812345678"},
         {"name": "李阿姨", "relation": "邻居", "phone": "022-23456789"},
     ],
-    "careLevel": "assisted",
+    "careLevel": "ASSISTED",
     "wanderingRisk": True,
     "safeZone": {"latitude": 39.1, "longitude": 117.2, "radiusM": 500},
     "heartRateRange": {"min": 45, "max": 100},
@@ -243,17 +243,17 @@ def test_admin_creates_and_updates_a_record(gql, admin, slug, people, db):
     assert made["emergencyContacts"] == FULL_RECORD["emergencyContacts"]
     assert made["safeZone"] == FULL_RECORD["safeZone"]
     assert made["heartRateRange"] == {"min": 45, "max": 100}
-    assert (made["careLevel"], made["wanderingRisk"], made["version"]) == ("assisted", True, 1)
+    assert (made["careLevel"], made["wanderingRisk"], made["version"]) == ("ASSISTED", True, 1)
 
     changed = mutate(
         gql,
         admin,
         UPDATE,
-        {"resident": rid(slug, resident), "careLevel": "full_care", "note": "  已卧床  "},
+        {"resident": rid(slug, resident), "careLevel": "FULL_CARE", "note": "  已卧床  "},
     )["healthRecord"]
-    assert (changed["careLevel"], changed["note"], changed["version"]) == ("full_care", "已卧床", 2)
+    assert (changed["careLevel"], changed["note"], changed["version"]) == ("FULL_CARE", "已卧床", 2)
     # Nothing changes: no new version, no audit entry.
-    same = mutate(gql, admin, UPDATE, {"resident": rid(slug, resident), "careLevel": "full_care"})
+    same = mutate(gql, admin, UPDATE, {"resident": rid(slug, resident), "careLevel": "FULL_CARE"})
     assert same["healthRecord"]["version"] == 2
     # No longer at risk of wandering: the safe zone may go, and the personal range too.
     cleared = mutate(
@@ -317,7 +317,7 @@ def test_a_record_with_nothing_but_the_resident_takes_the_defaults(gql, admin, s
     made = create(gql, admin, slug, people["all"][1])
     assert made["conditions"] == [] and made["emergencyContacts"] == []
     assert (made["careLevel"], made["wanderingRisk"], made["safeZone"]) == (
-        "self_care",
+        "SELF_CARE",
         False,
         None,
     )
@@ -374,7 +374,7 @@ def test_bad_input_is_refused_in_chinese_and_writes_nothing(
 
 def test_one_record_per_resident_and_updates_need_one(gql, admin, slug, people, db):
     first, second = people["all"][:2]
-    create(gql, admin, slug, first, careLevel="assisted")
+    create(gql, admin, slug, first, careLevel="ASSISTED")
     again = mutate(gql, admin, CREATE, {"resident": rid(slug, first)})
     assert again["userErrors"] == [
         {"field": "resident", "message": "该居民已有健康档案", "code": "DUPLICATE"}
@@ -402,7 +402,7 @@ def test_grid_worker_writes_care_details_of_own_grids_only(gql, worker, slug, pe
         slug,
         mine,
         emergencyContacts=[CONTACT],
-        careLevel="assisted",
+        careLevel="ASSISTED",
         note="每周三上门",
     )
     assert made["emergencyContacts"] == [CONTACT]
@@ -474,7 +474,7 @@ def test_conditions_are_masked_for_grid_workers_unless_asked_with_a_reason(
     assert masked["conditions"] == ["***", "***"]
     # What a responder needs is there whole: whom to call, and how much help the person needs.
     assert masked["emergencyContacts"][0] == {"name": "王建国", "phone": "13812345678"}
-    assert masked["careLevel"] == "assisted"
+    assert masked["careLevel"] == "ASSISTED"
 
     body = call(gql, worker, CONDITIONS, id=rid(slug, resident), unmasked=True)
     assert code(body) == "BAD_USER_INPUT" and "原因" in body["errors"][0]["message"]
@@ -519,7 +519,7 @@ def test_only_the_village_admin_and_its_grid_workers_see_health_data(
         for document, variables in [
             (NODE_RECORD, {"id": rid(slug, resident)}),
             (READINGS, {"id": rid(slug, resident), **window}),
-            (SERIES, {"id": rid(slug, resident), **window, "bucket": "day"}),
+            (SERIES, {"id": rid(slug, resident), **window, "bucket": "DAY"}),
             (ABNORMAL, {"slug": slug}),
             (READ_THRESHOLDS, {"slug": slug}),
         ]:
@@ -647,7 +647,7 @@ def test_series_downsample_per_bucket(gql, admin, slug, people, db):
         rows.append(reading)
     add_readings(db, slug, resident, rows)
     start, end = base + timedelta(minutes=20), base + timedelta(hours=4, minutes=10)
-    for bucket, step in [("hour", timedelta(hours=1)), ("fifteen_minutes", timedelta(minutes=15))]:
+    for bucket, step in [("HOUR", timedelta(hours=1)), ("FIFTEEN_MINUTES", timedelta(minutes=15))]:
         got = _series(gql, admin, slug, resident, start, end, bucket)
         expected = _expected_series(rows, step, start, end)
         assert len(got) == len(expected) > 1
@@ -667,7 +667,7 @@ def test_day_buckets_are_local_days(gql, admin, slug, people, db):
         {"measured_at": local(2026, 3, 11, 7, 59), "heart_rate": 70},  # 23:59 UTC the 10th
     ]
     add_readings(db, slug, resident, rows)
-    got = _series(gql, admin, slug, resident, local(2026, 3, 10), local(2026, 3, 12), "day")
+    got = _series(gql, admin, slug, resident, local(2026, 3, 10), local(2026, 3, 12), "DAY")
     assert [(p["startsAt"], p["readings"], p["heartRateAvg"]) for p in got] == [
         (local(2026, 3, 10), 1, 80.0),
         (local(2026, 3, 11), 2, 65.0),
@@ -680,14 +680,14 @@ def test_series_longer_than_the_cap_is_refused(gql, admin, slug, people):
     resident = people["all"][0]
     start = local(2026, 3, 10, 8)
     assert (
-        _series(gql, admin, slug, resident, start, start + timedelta(minutes=1000), "minute") == []
+        _series(gql, admin, slug, resident, start, start + timedelta(minutes=1000), "MINUTE") == []
     )
     body = call(
         gql,
         admin,
         SERIES,
         id=rid(slug, resident),
-        bucket="minute",
+        bucket="MINUTE",
         **{"from": start.isoformat(), "to": (start + timedelta(minutes=1001)).isoformat()},
     )
     assert code(body) == "BAD_USER_INPUT"
@@ -699,7 +699,7 @@ def test_series_longer_than_the_cap_is_refused(gql, admin, slug, people):
         admin,
         SERIES,
         id=rid(slug, resident),
-        bucket="minute",
+        bucket="MINUTE",
         **{"from": unaligned.isoformat(), "to": (unaligned + timedelta(minutes=1000)).isoformat()},
     )
     assert code(body) == "BAD_USER_INPUT"
@@ -733,7 +733,7 @@ def test_latest_vitals_and_reading_reads_are_audited(gql, admin, worker, slug, p
     }
     window = {"from": "2026-03-10T00:00:00+08:00", "to": "2026-03-11T00:00:00+08:00"}
     call(gql, worker, READINGS, id=rid(slug, resident), **window)
-    call(gql, worker, SERIES, id=rid(slug, resident), bucket="hour", **window)
+    call(gql, worker, SERIES, id=rid(slug, resident), bucket="HOUR", **window)
     reads = audit(db, slug, "health_readings.read")[before:]
     assert [(subject, fields) for _a, subject, fields, *_ in reads] == [
         (str(resident), ["latest"]),
@@ -803,12 +803,12 @@ def test_abnormal_today_follows_the_village_clock(gql, admin, worker, slug, peop
     assert listed["totalCount"] == 2
     nodes = [e["node"] for e in listed["edges"]]
     assert [n["resident"]["id"] for n in nodes] == [rid(slug, b), rid(slug, d)]
-    assert nodes[0]["abnormalities"] == ["heart_rate", "spo2"]
+    assert nodes[0]["abnormalities"] == ["HEART_RATE", "SPO2"]
     assert nodes[0]["abnormalReadings"] == 2
     latest = nodes[0]["latestAbnormalReading"]
     assert datetime.fromisoformat(latest["measuredAt"]) == first_b + timedelta(seconds=30)
-    assert (latest["spo2"], latest["abnormal"]) == (85, ["heart_rate", "spo2"])
-    assert nodes[1]["abnormalities"] == ["outside_safe_zone"]
+    assert (latest["spo2"], latest["abnormal"]) == (85, ["HEART_RATE", "SPO2"])
+    assert nodes[1]["abnormalities"] == ["OUTSIDE_SAFE_ZONE"]
 
     page = _abnormal(gql, admin, slug, first=1)
     assert page["pageInfo"]["hasNextPage"]

@@ -144,12 +144,12 @@ def make_fleet(db: Database, gql, token, slug: str, bands: int = 4) -> Fleet:
         client=client,
         residents=residents,
         grid=placed["grid"],
-        camera=register(gql, platform, slug, "ai_camera", locationText="3号楼东侧", **placed),
-        radar=register(gql, platform, slug, "mmwave_radar", resident=resident[0], name="卧室雷达"),
-        bands=[register(gql, platform, slug, "wristband", resident=r) for r in resident[:bands]],
-        kiosk=register(gql, platform, slug, "health_kiosk", **placed),
-        smoke=register(gql, platform, slug, "smoke_sensor", **placed),
-        gas=register(gql, platform, slug, "gas_sensor", **placed),
+        camera=register(gql, platform, slug, "AI_CAMERA", locationText="3号楼东侧", **placed),
+        radar=register(gql, platform, slug, "MMWAVE_RADAR", resident=resident[0], name="卧室雷达"),
+        bands=[register(gql, platform, slug, "WRISTBAND", resident=r) for r in resident[:bands]],
+        kiosk=register(gql, platform, slug, "HEALTH_KIOSK", **placed),
+        smoke=register(gql, platform, slug, "SMOKE_SENSOR", **placed),
+        gas=register(gql, platform, slug, "GAS_SENSOR", **placed),
     )
 
 
@@ -253,11 +253,11 @@ def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
 
 def test_each_item_is_judged_on_its_own(db, gql, token, fleet, village):
     other_platform, _ = grant(db, token, [fleet.slug], "devices:write")
-    foreign = register(gql, other_platform, fleet.slug, "smoke_sensor", grid=fleet.grid)
+    foreign = register(gql, other_platform, fleet.slug, "SMOKE_SENSOR", grid=fleet.grid)
     elsewhere = encode_id("Device", village.slug, key(fleet.camera))
-    disabled = register(gql, fleet.platform, fleet.slug, "ai_camera", grid=fleet.grid)
+    disabled = register(gql, fleet.platform, fleet.slug, "AI_CAMERA", grid=fleet.grid)
     _, body = gql(DISABLE, fleet.platform, {"input": {"id": disabled}})
-    assert body["data"]["disableDevice"]["device"]["status"] == "disabled"
+    assert body["data"]["disableDevice"]["device"]["status"] == "DISABLED"
     batch = [
         event(fleet.camera, "heartbeat"),  # 0: good
         event(fleet.camera, "heartbeat") | {"eventId": "  "},  # 1
@@ -363,7 +363,7 @@ def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, popula
         gql,
         first.platform,
         second_village.slug,
-        "ai_camera",
+        "AI_CAMERA",
         grid=encode_id("Grid", second_village.slug, grid),
     )
     payload = send(

@@ -137,15 +137,15 @@ def test_a_case_is_opened_from_a_request(db, gql, admins, villages):
     a, b, c = villages["a"], villages["b"], villages["c"]
     assert (case["village"], case["state"], case["priority"], case["version"]) == (
         a,
-        "open",
-        "high",  # the request's grade is complex
+        "OPEN",
+        "HIGH",  # the request's grade is complex
         1,
     )
     assert case["villages"] == sorted([b, c]) and case["shared"] is False
     assert case["category"] == "sanitation" and case["title"].startswith("环境卫生")
     assert case["request"]["id"].startswith(encode_id("Request", a, 1)[:4])
     assert [(e["village"], e["kind"], e["state"]) for e in case["timeline"]] == [
-        (a, "opened", "open")
+        (a, "OPENED", "OPEN")
     ]
     again = ok(
         gql(
@@ -172,25 +172,25 @@ def test_involved_villages_and_coordinators_update_one_timeline(
     by_b = update(gql, admins["b"], case, b, note="乙村已派人清理下游")
     assert by_b["userErrors"] == [] and by_b["case"]["version"] == 2
     coordinator = token("regional-coordinator", region=region)
-    by_region = update(gql, coordinator, case, region, state="in_progress", note="片区协调")
-    assert by_region["userErrors"] == [] and by_region["case"]["state"] == "in_progress"
-    backwards = update(gql, admins["a"], case, a, state="open")
+    by_region = update(gql, coordinator, case, region, state="IN_PROGRESS", note="片区协调")
+    assert by_region["userErrors"] == [] and by_region["case"]["state"] == "IN_PROGRESS"
+    backwards = update(gql, admins["a"], case, a, state="OPEN")
     assert codes(backwards) == [("state", "INVALID_TRANSITION")]
-    by_a = update(gql, admins["a"], case, a, state="resolved")
-    assert by_a["case"]["state"] == "resolved" and by_a["case"]["version"] == 4
-    by_c = update(gql, admins["c"], case, c, state="closed", note="丙村确认办结")
-    assert by_c["case"]["state"] == "closed"
-    refused = update(gql, admins["a"], case, a, state="in_progress")
+    by_a = update(gql, admins["a"], case, a, state="RESOLVED")
+    assert by_a["case"]["state"] == "RESOLVED" and by_a["case"]["version"] == 4
+    by_c = update(gql, admins["c"], case, c, state="CLOSED", note="丙村确认办结")
+    assert by_c["case"]["state"] == "CLOSED"
+    refused = update(gql, admins["a"], case, a, state="IN_PROGRESS")
     assert codes(refused) == [("case", "INVALID_TRANSITION")]  # closed: done
     assert codes(update(gql, admins["b"], case, b)) == [("note", "REQUIRED")]
 
     timeline = by_c["case"]["timeline"]
     assert [(e["village"], e["kind"], e["state"], e["note"]) for e in timeline] == [
-        (a, "opened", "open", "涉及相邻两村的排水沟堵塞"),
-        (b, "note", None, "乙村已派人清理下游"),
-        (region, "state_change", "in_progress", "片区协调"),
-        (a, "state_change", "resolved", None),
-        (c, "state_change", "closed", "丙村确认办结"),
+        (a, "OPENED", "OPEN", "涉及相邻两村的排水沟堵塞"),
+        (b, "NOTE", None, "乙村已派人清理下游"),
+        (region, "STATE_CHANGE", "IN_PROGRESS", "片区协调"),
+        (a, "STATE_CHANGE", "RESOLVED", None),
+        (c, "STATE_CHANGE", "CLOSED", "丙村确认办结"),
     ]
     with db.platform() as conn:
         audited = conn.execute(
@@ -212,7 +212,7 @@ def test_involved_villages_and_coordinators_update_one_timeline(
     for name in ("b", "c"):
         (copy,) = ok(gql(CASES, admins[name], {"slug": villages[name]}))["village"]["jointCases"]
         assert copy["shared"] is True and copy["id"] == case["id"] and copy["village"] == a
-        assert copy["timeline"] == timeline and copy["state"] == "closed"
+        assert copy["timeline"] == timeline and copy["state"] == "CLOSED"
     assert ok(gql(CASES, admins["d"], {"slug": villages["d"]}))["village"]["jointCases"] == []
     (own,) = ok(gql(CASES, admins["a"], {"slug": a}))["village"]["jointCases"]
     assert own["shared"] is False and own["timeline"] == timeline
@@ -232,8 +232,8 @@ def test_the_origin_and_coordinators_involve_more_villages(
     added = update(gql, admins["a"], case, a, addVillages=[d, b], note="下游涉及丁村")
     assert added["userErrors"] == [] and added["case"]["villages"] == sorted([b, d])
     assert [(e["kind"], e["note"]) for e in added["case"]["timeline"][1:]] == [
-        ("village_added", d),
-        ("note", "下游涉及丁村"),
+        ("VILLAGE_ADDED", d),
+        ("NOTE", "下游涉及丁村"),
     ]
     # d is one of the case's villages now: it acts, and receives the copy.
     assert update(gql, admins["d"], case, d, note="丁村配合")["userErrors"] == []
@@ -318,5 +318,5 @@ def test_a_copy_carries_only_the_agreed_fields(db, gql, token, admins, villages,
     assert set(payload) == {"title", "state", "villages", "updated_at"}
     admin = token("village-admin", village=narrow)
     (copy,) = ok(gql(CASES, admin, {"slug": narrow}))["village"]["jointCases"]
-    assert (copy["id"], copy["title"], copy["state"]) == (case["id"], case["title"], "open")
+    assert (copy["id"], copy["title"], copy["state"]) == (case["id"], case["title"], "OPEN")
     assert copy["description"] is None and copy["timeline"] == [] and copy["openedAt"] is None

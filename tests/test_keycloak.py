@@ -62,7 +62,7 @@ RESIDENTS = """query($slug: String!) { village(slug: $slug) {
   residents(first: 100) { totalCount edges { node { id idNumber phone } } } } }"""
 UNMASKED = """query($slug: String!) { village(slug: $slug) {
   residents(first: 1) { edges { node { idNumber(unmasked: true, reason: "核对身份") } } } } }"""
-TAG = """mutation($id: ID!) { tagResident(input: {resident: $id, tag: volunteer}) {
+TAG = """mutation($id: ID!) { tagResident(input: {resident: $id, tag: VOLUNTEER}) {
   resident { tags { tag } } userErrors { field code } } }"""
 NODE = "query($id: ID!) { node(id: $id) { id } }"
 
@@ -510,7 +510,7 @@ def test_grid_worker_sees_only_the_grids_its_account_is_linked_to(
         kc_app,
         admin,
         "query($slug: String!) { village(slug: $slug) {"
-        " grids(first: 100, level: micro) { edges { node { id } } } } }",
+        " grids(first: 100, level: MICRO) { edges { node { id } } } } }",
         {"slug": slug},
     )
     in_grid = """query($slug: String!, $grid: ID!) { village(slug: $slug) {

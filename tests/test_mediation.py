@@ -87,11 +87,11 @@ def ok(gql, who: str, name: str, input: dict) -> dict:
 def new_case(slug: str, people: dict, **overrides) -> dict:
     return {
         "village": slug,
-        "category": "neighbour",
+        "category": "NEIGHBOUR",
         "summary": "楼上漏水殃及楼下，双方就维修费用发生争执",
         "parties": [
-            {"role": "applicant", "resident": people["residents"][0]["id"]},
-            {"role": "respondent", "name": "赵物业", "phone": "13912345678"},
+            {"role": "APPLICANT", "resident": people["residents"][0]["id"]},
+            {"role": "RESPONDENT", "name": "赵物业", "phone": "13912345678"},
         ],
         **overrides,
     }
@@ -104,15 +104,15 @@ def create(gql, admin, slug, people, **overrides) -> dict:
 START = ("startMediation", {"mediator": {"name": "崔调解"}})
 # How a new case gets to each status, through the API.
 PATHS = {
-    "registered": [],
-    "in_mediation": [START],
-    "resolved": [
+    "REGISTERED": [],
+    "IN_MEDIATION": [START],
+    "RESOLVED": [
         START,
-        ("concludeMediation", {"outcome": "agreement", "agreementText": "各担一半"}),
+        ("concludeMediation", {"outcome": "AGREEMENT", "agreementText": "各担一半"}),
     ],
-    "referred": [START, ("concludeMediation", {"outcome": "referred", "referredTo": "镇司法所"})],
-    "closed": [START, ("concludeMediation", {"outcome": "no_agreement"})],
-    "withdrawn": [("withdrawMediationCase", {"reason": "双方已自行和解"})],
+    "REFERRED": [START, ("concludeMediation", {"outcome": "REFERRED", "referredTo": "镇司法所"})],
+    "CLOSED": [START, ("concludeMediation", {"outcome": "NO_AGREEMENT"})],
+    "WITHDRAWN": [("withdrawMediationCase", {"reason": "双方已自行和解"})],
 }
 
 
@@ -153,17 +153,17 @@ def counts(db, slug: str) -> tuple:
 def test_register_numbers_parties_per_year(gql, admin, slug, people, db):
     first = create(gql, admin, slug, people)
     year = date.today().year
-    assert first["number"] == f"调〔{year}〕第1号" and first["status"] == "registered"
+    assert first["number"] == f"调〔{year}〕第1号" and first["status"] == "REGISTERED"
     resident, outsider = first["parties"]
     assert resident["resident"]["id"] == people["residents"][0]["id"]
     assert resident["name"] == people["residents"][0]["name"]
     assert outsider == {
-        "role": "respondent",
+        "role": "RESPONDENT",
         "name": "赵物业",
         "phone": "139****5678",
         "resident": None,
     }
-    second = create(gql, admin, slug, people, category="family")
+    second = create(gql, admin, slug, people, category="FAMILY")
     assert second["number"] == f"调〔{year}〕第2号"
     # A new year starts again at 1.
     with db.tenant(slug) as conn:
@@ -181,7 +181,7 @@ def test_full_flow_with_staff_mediator_sessions_and_agreement(gql, admin, slug, 
         "startMediation",
         {"id": case["id"], "mediator": {"staff": people["staff"]["id"]}},
     )
-    assert started["status"] == "in_mediation"
+    assert started["status"] == "IN_MEDIATION"
     assert started["mediator"] == {"name": people["staff"]["name"], "staff": people["staff"]}
     ok(gql, admin, "addMediationSession", {"id": case["id"], **SESSION, "notes": "各自陈述"})
     with_two = ok(
@@ -196,9 +196,9 @@ def test_full_flow_with_staff_mediator_sessions_and_agreement(gql, admin, slug, 
         gql,
         admin,
         "concludeMediation",
-        {"id": case["id"], "outcome": "agreement", "agreementText": "维修费各担一半"},
+        {"id": case["id"], "outcome": "AGREEMENT", "agreementText": "维修费各担一半"},
     )
-    assert resolved["status"] == "resolved" and resolved["outcome"] == "agreement"
+    assert resolved["status"] == "RESOLVED" and resolved["outcome"] == "AGREEMENT"
     assert resolved["agreementText"] == "维修费各担一半" and resolved["concludedAt"]
     assert resolved["version"] == 5  # created, started, two sessions, concluded
     writes = [a for a, *_ in audit_actions(db, slug) if not a.endswith(".read")]
@@ -217,11 +217,11 @@ def test_update_corrects_a_case_and_ignores_no_op_changes(gql, admin, slug, peop
         gql,
         admin,
         "updateMediationCase",
-        {"id": case["id"], "category": "property", "mediator": {"name": "崔调解"}},
+        {"id": case["id"], "category": "PROPERTY", "mediator": {"name": "崔调解"}},
     )
-    assert updated["category"] == "property" and updated["mediator"]["name"] == "崔调解"
+    assert updated["category"] == "PROPERTY" and updated["mediator"]["name"] == "崔调解"
     assert updated["version"] == 2
-    unchanged = ok(gql, admin, "updateMediationCase", {"id": case["id"], "category": "property"})
+    unchanged = ok(gql, admin, "updateMediationCase", {"id": case["id"], "category": "PROPERTY"})
     assert unchanged["version"] == 2
 
 
@@ -234,27 +234,27 @@ def test_start_needs_a_mediator(gql, admin, slug, people, db):
     ]
     assert counts(db, slug) == before
     named = create(gql, admin, slug, people, mediator={"name": "崔调解"})
-    assert ok(gql, admin, "startMediation", {"id": named["id"]})["status"] == "in_mediation"
+    assert ok(gql, admin, "startMediation", {"id": named["id"]})["status"] == "IN_MEDIATION"
 
 
 # -- the status machine: every operation from every status ----------------------
 
 OPERATIONS = {
-    "start": ("startMediation", {"mediator": {"name": "崔调解"}}, "in_mediation"),
-    "agree": ("concludeMediation", {"outcome": "agreement", "agreementText": "协议"}, "resolved"),
-    "refer": ("concludeMediation", {"outcome": "referred", "referredTo": "派出所"}, "referred"),
-    "fail": ("concludeMediation", {"outcome": "no_agreement", "note": "分歧较大"}, "closed"),
-    "withdraw": ("withdrawMediationCase", {"reason": "申请人撤回"}, "withdrawn"),
+    "start": ("startMediation", {"mediator": {"name": "崔调解"}}, "IN_MEDIATION"),
+    "agree": ("concludeMediation", {"outcome": "AGREEMENT", "agreementText": "协议"}, "RESOLVED"),
+    "refer": ("concludeMediation", {"outcome": "REFERRED", "referredTo": "派出所"}, "REFERRED"),
+    "fail": ("concludeMediation", {"outcome": "NO_AGREEMENT", "note": "分歧较大"}, "CLOSED"),
+    "withdraw": ("withdrawMediationCase", {"reason": "申请人撤回"}, "WITHDRAWN"),
     "session": ("addMediationSession", SESSION, None),
     "update": ("updateMediationCase", {"summary": "补充案情"}, None),
 }
 ALLOWED = {
-    "registered": {"start", "withdraw", "update"},
-    "in_mediation": {"agree", "refer", "fail", "withdraw", "session", "update"},
+    "REGISTERED": {"start", "withdraw", "update"},
+    "IN_MEDIATION": {"agree", "refer", "fail", "withdraw", "session", "update"},
 }
 
 
-@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("status", [status.upper() for status in STATUSES])
 def test_every_transition_from(gql, admin, slug, people, db, status):
     for operation, (name, input, to_status) in OPERATIONS.items():
         case = drive(gql, admin, create(gql, admin, slug, people), status)
@@ -273,13 +273,13 @@ def test_every_transition_from(gql, admin, slug, people, db, status):
 
 
 def test_conclusion_details_match_outcome(gql, admin, slug, people):
-    case = drive(gql, admin, create(gql, admin, slug, people), "in_mediation")
+    case = drive(gql, admin, create(gql, admin, slug, people), "IN_MEDIATION")
     for input, field, code in [
-        ({"outcome": "agreement"}, "agreementText", "REQUIRED"),
-        ({"outcome": "referred"}, "referredTo", "REQUIRED"),
-        ({"outcome": "no_agreement", "agreementText": "x"}, "agreementText", "INVALID"),
+        ({"outcome": "AGREEMENT"}, "agreementText", "REQUIRED"),
+        ({"outcome": "REFERRED"}, "referredTo", "REQUIRED"),
+        ({"outcome": "NO_AGREEMENT", "agreementText": "x"}, "agreementText", "INVALID"),
         (
-            {"outcome": "agreement", "agreementText": "x", "referredTo": "y"},
+            {"outcome": "AGREEMENT", "agreementText": "x", "referredTo": "y"},
             "referredTo",
             "INVALID",
         ),
@@ -290,9 +290,9 @@ def test_conclusion_details_match_outcome(gql, admin, slug, people):
         gql,
         admin,
         "concludeMediation",
-        {"id": case["id"], "outcome": "referred", "referredTo": "镇劳动仲裁委"},
+        {"id": case["id"], "outcome": "REFERRED", "referredTo": "镇劳动仲裁委"},
     )
-    assert referred["referredTo"] == "镇劳动仲裁委" and referred["outcome"] == "referred"
+    assert referred["referredTo"] == "镇劳动仲裁委" and referred["outcome"] == "REFERRED"
 
 
 # -- input rules ----------------------------------------------------------------
@@ -313,7 +313,7 @@ def fill(value, people: dict):
 
 def applicant_and(respondent: dict) -> dict:
     return {
-        "parties": [{"role": "applicant", "resident": R0}, {"role": "respondent", **respondent}]
+        "parties": [{"role": "APPLICANT", "resident": R0}, {"role": "RESPONDENT", **respondent}]
     }
 
 
@@ -324,8 +324,8 @@ def applicant_and(respondent: dict) -> dict:
         (
             {
                 "parties": [
-                    {"role": "applicant", "resident": R0},
-                    {"role": "applicant", "name": "王五"},
+                    {"role": "APPLICANT", "resident": R0},
+                    {"role": "APPLICANT", "name": "王五"},
                 ]
             },
             "parties",
@@ -357,7 +357,7 @@ def test_create_refuses_bad_input_and_writes_nothing(
 
 
 def test_session_rules(gql, admin, slug, people, db):
-    case = drive(gql, admin, create(gql, admin, slug, people), "in_mediation")
+    case = drive(gql, admin, create(gql, admin, slug, people), "IN_MEDIATION")
     before = counts(db, slug)
     payload = mutate(
         gql, admin, "addMediationSession", {"id": case["id"], **SESSION, "attendees": []}
@@ -432,7 +432,7 @@ def test_only_the_village_admin_sees_or_touches_cases(
 
 def test_village_admin_reads_own_cases(gql, admin, slug, people):
     case = create(gql, admin, slug, people)
-    later = create(gql, admin, slug, people, category="labour")
+    later = create(gql, admin, slug, people, category="LABOUR")
     _, body = gql(NODE, admin, {"id": case["id"]})
     assert body["data"]["node"]["number"] == case["number"]
     _, body = gql(LIST, admin, {"slug": slug, "first": 1})
@@ -443,11 +443,11 @@ def test_village_admin_reads_own_cases(gql, admin, slug, people):
     assert [e["node"]["id"] for e in body["data"]["village"]["mediationCases"]["edges"]] == [
         later["id"]
     ]
-    _, body = gql(LIST, admin, {"slug": slug, "filter": {"category": "labour"}})
+    _, body = gql(LIST, admin, {"slug": slug, "filter": {"category": "LABOUR"}})
     assert body["data"]["village"]["mediationCases"]["totalCount"] == 1
-    _, body = gql(LIST, admin, {"slug": slug, "filter": {"status": "registered"}})
+    _, body = gql(LIST, admin, {"slug": slug, "filter": {"status": "REGISTERED"}})
     assert body["data"]["village"]["mediationCases"]["totalCount"] == 2
-    _, body = gql(LIST, admin, {"slug": slug, "filter": {"status": "resolved"}})
+    _, body = gql(LIST, admin, {"slug": slug, "filter": {"status": "RESOLVED"}})
     assert body["data"]["village"]["mediationCases"]["edges"] == []
 
 
@@ -501,7 +501,7 @@ def test_unmasked_party_phone_is_audited_with_reason(gql, admin, slug, people, d
 def test_cases_are_never_put_in_the_outbox(gql, admin, slug, people, db):
     """Mediation stays in the village (privacy): no agreement can share it."""
     case = create(gql, admin, slug, people)
-    drive(gql, admin, case, "in_mediation")
+    drive(gql, admin, case, "IN_MEDIATION")
     with db.tenant(slug) as conn:
         assert conn.execute(text("SELECT count(*) FROM outbox")).scalar() == 0
 

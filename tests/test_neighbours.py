@@ -165,7 +165,7 @@ def test_the_feed_shows_what_neighbours_share_with_the_village(linked, gql, toke
     assert found["totalCount"] == 4 and len(found["edges"]) == 4
     alerts = [e["node"] for e in found["edges"] if e["node"]["__typename"] == "NeighbourAlert"]
     assert {decode_id(n["id"]).key for n in alerts} == {str(linked.missing), str(linked.fire)}
-    missing = next(n for n in alerts if n["kind"] == "missing_person")
+    missing = next(n for n in alerts if n["kind"] == "MISSING_PERSON")
     assert missing["origin"] == {"slug": linked.a.slug, "name": "甲村"}
     assert missing["residentName"] and missing["latitude"] == 39.2
     assert missing["raisedAt"].startswith("2026-11-23T08:00:00")
@@ -178,7 +178,7 @@ def test_the_feed_shows_what_neighbours_share_with_the_village(linked, gql, toke
     [occurrence] = activity["occurrences"]
     assert decode_id(occurrence["id"])[:2] == ("ActivityOccurrence", linked.a.slug)
     assert occurrence["startsAt"] < occurrence["endsAt"] and occurrence["capacity"] == 30
-    assert activity["activityState"] == "published" and activity["version"] == 2
+    assert activity["activityState"] == "PUBLISHED" and activity["version"] == 2
     # Newest change first.
     moments = [e["node"]["committedAt"] for e in found["edges"]]
     assert moments == sorted(moments, reverse=True)
@@ -186,7 +186,7 @@ def test_the_feed_shows_what_neighbours_share_with_the_village(linked, gql, toke
 
 def test_types_filter_and_pages(linked, gql, token):
     admin = token("grid-worker", village=linked.b)
-    only = feed(gql, admin, linked.b, types=["shared_resource"])
+    only = feed(gql, admin, linked.b, types=["SHARED_RESOURCE"])
     assert [e["node"]["__typename"] for e in only["edges"]] == ["NeighbourResource"]
     seen, after = [], None
     while True:
@@ -236,7 +236,7 @@ def test_a_grid_worker_acknowledges_once_and_the_origin_sees_it(linked, gql, tok
     first = ok(gql(ACK, worker, variables))["acknowledgeNeighbourAlert"]
     assert first["userErrors"] == []
     report = first["report"]
-    assert report["kind"] == "acknowledgement"
+    assert report["kind"] == "ACKNOWLEDGEMENT"
     assert report["village"] == {"slug": linked.b, "name": "乙村"}
     # Asked again: the same acknowledgement, nothing more written.
     again = ok(gql(ACK, worker, variables))["acknowledgeNeighbourAlert"]["report"]
@@ -267,7 +267,7 @@ def test_a_grid_worker_acknowledges_once_and_the_origin_sees_it(linked, gql, tok
             "edges"
         ]
     ]
-    missing = next(n for n in nodes if n["kind"] == "missing_person")
+    missing = next(n for n in nodes if n["kind"] == "MISSING_PERSON")
     assert [r["village"]["name"] for r in missing["neighbourReports"]] == ["乙村"]
     assert "neighbour_acknowledge" in [e["action"] for e in missing["timeline"]]
 
@@ -294,12 +294,12 @@ def test_a_sighting_is_stored_in_the_origin(linked, gql, token):
     )["reportNeighbourAlertSighting"]
     assert result["userErrors"] == []
     report = result["report"]
-    assert report["kind"] == "sighting" and report["place"] == "村东桥头公交站"
+    assert report["kind"] == "SIGHTING" and report["place"] == "村东桥头公交站"
     assert report["latitude"] == 39.21
     origin = token("village-admin", village=linked.a.slug)
     nodes = ok(gql(ALERTS, origin, {"slug": linked.a.slug, "first": 10}))["village"]["alerts"]
-    missing = next(e["node"] for e in nodes["edges"] if e["node"]["kind"] == "missing_person")
-    assert "sighting" in [r["kind"] for r in missing["neighbourReports"]]
+    missing = next(e["node"] for e in nodes["edges"] if e["node"]["kind"] == "MISSING_PERSON")
+    assert "SIGHTING" in [r["kind"] for r in missing["neighbourReports"]]
     sighting = next(e for e in missing["timeline"] if e["action"] == "neighbour_sighting")
     assert "村东桥头公交站" in sighting["note"]
 

@@ -71,6 +71,8 @@ CONTENT = {
     "title": "2026年第三季度财务收支公开",
     "body": "本季度村集体收入12.6万元，支出8.3万元，明细见附件。",
 }
+# The same notice as the API takes it: its enum values upper-case.
+API_CONTENT = {**CONTENT, "category": "FINANCES"}
 
 
 def step_document(name: str) -> str:
@@ -208,11 +210,11 @@ def test_migration_creates_what_the_tables_describe(db, village):
 
 
 def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
-    created = mutate(gql, admin, CREATE, {"village": slug, "category": "village_affairs"})
+    created = mutate(gql, admin, CREATE, {"village": slug, "category": "VILLAGE_AFFAIRS"})
     assert created["userErrors"] == []
     draft = created["notice"]
     assert (draft["state"], draft["title"], draft["body"], draft["version"]) == (
-        "draft",
+        "DRAFT",
         "",
         "",
         1,
@@ -226,7 +228,7 @@ def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
         UPDATE,
         {
             "id": draft["id"],
-            "category": "finances",
+            "category": "FINANCES",
             "title": "  " + CONTENT["title"] + " ",
             "body": CONTENT["body"],
             "publishUntil": until.isoformat(),
@@ -235,20 +237,20 @@ def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
     assert updated["userErrors"] == []
     notice = updated["notice"]
     assert notice["title"] == CONTENT["title"]  # trimmed
-    assert (notice["category"], notice["version"]) == ("finances", 2)
+    assert (notice["category"], notice["version"]) == ("FINANCES", 2)
     assert datetime.fromisoformat(notice["publishUntil"]) == until
 
     published = mutate(gql, admin, step_document("publishNotice"), {"id": draft["id"]})
     assert published["userErrors"] == []
     notice = published["notice"]
-    assert (notice["state"], notice["visible"], notice["version"]) == ("published", True, 3)
+    assert (notice["state"], notice["visible"], notice["version"]) == ("PUBLISHED", True, 3)
     first_published = datetime.fromisoformat(notice["publishedAt"])
     assert abs(first_published - datetime.now(UTC)) < timedelta(minutes=1)
 
     withdrawn = mutate(gql, admin, WITHDRAW, {"id": draft["id"], "reason": " 支出明细有误 "})
     notice = withdrawn["notice"]
     assert (notice["state"], notice["visible"], notice["withdrawalReason"]) == (
-        "withdrawn",
+        "WITHDRAWN",
         False,
         "支出明细有误",
     )
@@ -257,14 +259,14 @@ def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
     redraft = mutate(gql, admin, step_document("returnNoticeToDraft"), {"id": draft["id"]})
     notice = redraft["notice"]
     # Still says when it was published and why it came down, until published again.
-    assert (notice["state"], notice["withdrawalReason"]) == ("draft", "支出明细有误")
+    assert (notice["state"], notice["withdrawalReason"]) == ("DRAFT", "支出明细有误")
     assert datetime.fromisoformat(notice["publishedAt"]) == first_published
     corrected = mutate(gql, admin, UPDATE, {"id": draft["id"], "body": "更正后的明细见附件。"})
     assert corrected["notice"]["body"] == "更正后的明细见附件。"
 
     again = mutate(gql, admin, step_document("publishNotice"), {"id": draft["id"]})["notice"]
     assert (again["state"], again["withdrawnAt"], again["withdrawalReason"]) == (
-        "published",
+        "PUBLISHED",
         None,
         None,
     )
@@ -338,7 +340,7 @@ def test_refusals_name_the_state_in_chinese(gql, admin, slug, db):
 
 
 def test_publishing_needs_a_title_a_body_and_a_window_not_yet_ended(gql, admin, slug, db):
-    created = mutate(gql, admin, CREATE, {"village": slug, "category": "party_affairs"})
+    created = mutate(gql, admin, CREATE, {"village": slug, "category": "PARTY_AFFAIRS"})
     notice_id = created["notice"]["id"]
     before = snapshot(db, slug, key(notice_id))
     payload = mutate(gql, admin, step_document("publishNotice"), {"id": notice_id})
@@ -380,7 +382,7 @@ def test_input_is_checked_and_nothing_written_when_refused(gql, admin, slug, db)
     ]
     for extra, expected in cases:
         payload = mutate(
-            gql, admin, CREATE, {"village": slug, "category": "village_affairs", **extra}
+            gql, admin, CREATE, {"village": slug, "category": "VILLAGE_AFFAIRS", **extra}
         )
         assert payload["notice"] is None
         assert [(e["field"], e["code"]) for e in payload["userErrors"]] == expected, extra
@@ -466,7 +468,7 @@ def test_each_role_sees_its_share_of_the_board(gql, token, slug, board, resident
     seen = listed(gql, coordinator, slug)
     assert titles(seen) == ["已过期", "即将截止", "定时公告", "现行公告"]
     assert [e["node"]["visible"] for e in seen["edges"]] == [False, True, False, True]
-    assert {e["node"]["state"] for e in seen["edges"]} == {"published"}
+    assert {e["node"]["state"] for e in seen["edges"]} == {"PUBLISHED"}
     # Residents' apps: published and inside the window, nothing else, not even by ID.
     seen = listed(gql, resident_app, slug)
     assert titles(seen) == ["即将截止", "现行公告"]
@@ -495,9 +497,9 @@ def test_visibility_is_worked_out_from_the_moment_of_reading(db, slug, board):
 
 
 def test_filters_and_newest_first_pages(gql, admin, slug, board):
-    drafts = listed(gql, admin, slug, filter={"state": "draft"})
+    drafts = listed(gql, admin, slug, filter={"state": "DRAFT"})
     assert titles(drafts) == ["草稿"]
-    finances = listed(gql, admin, slug, filter={"category": "finances", "state": "published"})
+    finances = listed(gql, admin, slug, filter={"category": "FINANCES", "state": "PUBLISHED"})
     assert finances["totalCount"] == 4
     first = listed(gql, admin, slug, first=4)
     assert first["pageInfo"]["hasNextPage"] is True
@@ -524,13 +526,13 @@ def test_only_the_village_admins_manage_notices(gql, token, slug, db, resident_a
         "resident app": resident_app,
     }
     for who, caller in refused.items():
-        _, body = gql(CREATE, caller, {"input": {"village": slug, "category": "finances"}})
+        _, body = gql(CREATE, caller, {"input": {"village": slug, "category": "FINANCES"}})
         assert first_code(body) == "FORBIDDEN", who
         for name, (document, extra) in STEPS.items():
             _, body = gql(document, caller, {"input": {"id": draft, **extra}})
             assert first_code(body) == "FORBIDDEN", (who, name)
     outsider = token("village-admin", village="nowhere_village")
-    _, body = gql(CREATE, outsider, {"input": {"village": slug, "category": "finances"}})
+    _, body = gql(CREATE, outsider, {"input": {"village": slug, "category": "FINANCES"}})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(LIST, outsider, {"slug": slug})
     assert first_code(body) == "NOT_FOUND"
@@ -538,7 +540,7 @@ def test_only_the_village_admins_manage_notices(gql, token, slug, db, resident_a
 
     platform = token("platform-admin")
     payload = mutate(gql, platform, step_document("publishNotice"), {"id": draft})
-    assert payload["notice"]["state"] == "published"
+    assert payload["notice"]["state"] == "PUBLISHED"
 
 
 def test_integrators_need_notices_read_and_a_village_they_reach(
@@ -682,7 +684,7 @@ def upload_pdf(gql, client, token: str, slug: str, data: bytes = PDF) -> str:
         CREATE_UPLOAD,
         {
             "village": slug,
-            "purpose": "notice_attachment",
+            "purpose": "NOTICE_ATTACHMENT",
             "filename": "财务收支明细.pdf",
             "contentType": "application/pdf",
             "size": len(data),
@@ -708,7 +710,7 @@ def attach(gql, token: str, slug: str, upload_key: str, notice_id: str) -> dict:
 
 
 def test_pdf_attachments_on_the_local_disk(gql, client, admin, slug, db, resident_app):
-    draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
+    draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     attached = attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)
     assert attached["userErrors"] == []
     assert attached["attachment"]["contentType"] == "application/pdf"
@@ -734,7 +736,7 @@ def test_pdf_attachments_on_the_local_disk(gql, client, admin, slug, db, residen
         CREATE_UPLOAD,
         {
             "village": slug,
-            "purpose": "notice_attachment",
+            "purpose": "NOTICE_ATTACHMENT",
             "filename": "照片.jpg",
             "contentType": "image/jpeg",
             "size": 1000,
@@ -752,7 +754,7 @@ def test_a_notices_files_are_reached_as_the_notice_is(
 ):
     """Attachment IDs are sequential: `node(id)`, attachFile and detachFile keep to
     who sees the notice and who manages it, and to drafts for changes."""
-    draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
+    draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     pdf = attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)["attachment"]
     worker = token("grid-worker", village=slug)
     callers = {
@@ -816,7 +818,7 @@ def test_a_notices_files_are_reached_as_the_notice_is(
 
 
 def test_deleting_a_draft_marks_its_files_for_removal(gql, client, admin, slug, db):
-    draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
+    draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)
     payload = mutate(gql, admin, DELETE, {"id": draft})
     assert payload == {"deletedId": draft, "userErrors": []}
@@ -852,14 +854,14 @@ def test_pdf_attachments_in_minio(settings, minio, village, tmp_path):
 
     try:
         admin = mint_for_role(configured, "village-admin", village=slug)
-        draft = mutate(gql, admin, CREATE, {"village": slug, **CONTENT})["notice"]["id"]
+        draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
         ticket = mutate(
             gql,
             admin,
             CREATE_UPLOAD,
             {
                 "village": slug,
-                "purpose": "notice_attachment",
+                "purpose": "NOTICE_ATTACHMENT",
                 "filename": "公示.pdf",
                 "contentType": "application/pdf",
                 "size": len(PDF),

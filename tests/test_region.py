@@ -202,8 +202,8 @@ def test_region_stats_sum_the_villages(region, gql, token, db):
     )
     assert sum(c["count"] for c in total["requestsOpenByCategory"]) == 3
     assert {(w["kind"], w["count"]) for w in total["alertsByKindPerWeek"]} == {
-        ("missing_person", 1),
-        ("fire", 1),
+        ("MISSING_PERSON", 1),
+        ("FIRE", 1),
     }
     # Platform admins read it too.
     assert ok(gql(STATS, token("platform-admin"), {"id": region.id}))["region"]["stats"]
@@ -214,24 +214,24 @@ def test_shared_alerts_and_joint_cases(region, gql, token):
     found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]
     alerts = [e["node"] for e in found["sharedAlerts"]["edges"]]
     # One per alert, whichever audiences hold copies.
-    assert sorted(a["kind"] for a in alerts) == ["fire", "missing_person"]
+    assert sorted(a["kind"] for a in alerts) == ["FIRE", "MISSING_PERSON"]
     assert found["sharedAlerts"]["totalCount"] == 2
     assert {decode_id(a["id"]).type_name for a in alerts} == {"Alert"}
     assert all(a["origin"] == {"slug": region.a.slug, "name": "甲村"} for a in alerts)
     [case] = [e["node"] for e in found["jointCases"]["edges"]]
     assert decode_id(case["id"]) == ("JointCase", region.a.slug, str(region.joint_case))
-    assert case["title"].endswith("两村交界处道路积水") and case["priority"] == "high"
-    assert region.b in case["villages"] and case["state"] == "open"
-    assert case["timeline"][0]["kind"] == "opened" and case["openedAt"]
+    assert case["title"].endswith("两村交界处道路积水") and case["priority"] == "HIGH"
+    assert region.b in case["villages"] and case["state"] == "OPEN"
+    assert case["timeline"][0]["kind"] == "OPENED" and case["openedAt"]
     only_fire = ok(
         gql(
-            """query($id: String!) { region(id: $id) { sharedAlerts(kind: fire) {
+            """query($id: String!) { region(id: $id) { sharedAlerts(kind: FIRE) {
               edges { node { kind } } } } }""",
             coordinator,
             {"id": region.id},
         )
     )["region"]["sharedAlerts"]["edges"]
-    assert [e["node"]["kind"] for e in only_fire] == ["fire"]
+    assert [e["node"]["kind"] for e in only_fire] == ["FIRE"]
 
 
 def test_villages_and_escalated_requests(region, gql, token):
@@ -240,7 +240,7 @@ def test_villages_and_escalated_requests(region, gql, token):
     assert {v["slug"] for v in villages} == {region.a.slug, region.b, region.c}
     escalated = ok(gql(ESCALATED, coordinator, {"id": region.id}))["region"]["escalatedRequests"]
     assert [int(decode_id(r["id"]).key) for r in escalated] == [region.escalated]
-    assert escalated[0]["escalationLevel"] == "region"
+    assert escalated[0]["escalationLevel"] == "REGION"
 
 
 def test_others_get_nothing(region, gql, token, db):

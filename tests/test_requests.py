@@ -316,9 +316,9 @@ def test_every_step_from_every_state(db, gql, token, shared_village, state, step
         return
     assert payload["userErrors"] == []
     request = payload["request"]
-    assert request["state"] == target
-    assert request["timeline"][-1]["fromState"] == state
-    assert request["timeline"][-1]["toState"] == target
+    assert request["state"] == target.upper()
+    assert request["timeline"][-1]["fromState"] == state.upper()
+    assert request["timeline"][-1]["toState"] == target.upper()
     assert request["timeline"][-1]["action"] == step
     _, events, shared = before
     after = snapshot(db, slug, request_id)
@@ -356,7 +356,7 @@ def test_every_action_list_move(db, gql, token, shared_village, status, target):
     _, body = gql(
         SET_STATUS,
         token("village-admin", village=slug),
-        {"input": {"id": encode_id("ActionList", slug, created["id"]), "status": target}},
+        {"input": {"id": encode_id("ActionList", slug, created["id"]), "status": target.upper()}},
     )
     payload = body["data"]["setActionListStatus"]
     with db.tenant(slug) as conn:
@@ -367,7 +367,7 @@ def test_every_action_list_move(db, gql, token, shared_village, status, target):
         ).one()
     if (status, target) in ALLOWED_LIST_MOVES:
         assert payload["userErrors"] == []
-        assert payload["actionList"]["status"] == target
+        assert payload["actionList"]["status"] == target.upper()
         assert tuple(stored) == (target, 2)
     else:
         assert error_codes(payload) == [("state", "INVALID_TRANSITION")]
@@ -397,7 +397,7 @@ def place(gql, token, populated_village) -> dict:
 def create(gql, caller: str, place: dict, **fields) -> dict:
     data = {
         "village": place["slug"],
-        "channel": "mini_program",
+        "channel": "MINI_PROGRAM",
         "category": place["categories"]["parking"],
         "description": "消防通道被私家车长期占用",
         **fields,
@@ -442,7 +442,7 @@ def test_closed_loop_from_registration_to_rating(db, gql, token, place):
     )
     assert created["userErrors"] == []
     request = created["request"]
-    assert request["state"] == SUBMITTED and request["grade"] == "simple"
+    assert request["state"] == "SUBMITTED" and request["grade"] == "SIMPLE"
     assert request["location"] == {
         "household": {"id": household["id"]},
         "building": household["building"],
@@ -460,7 +460,7 @@ def test_closed_loop_from_registration_to_rating(db, gql, token, place):
         {
             "action": "create",
             "fromState": None,
-            "toState": SUBMITTED,
+            "toState": "SUBMITTED",
             "escalationLevel": None,
             "note": "居民来电",
             "actor": request["timeline"][0]["actor"],
@@ -470,14 +470,14 @@ def test_closed_loop_from_registration_to_rating(db, gql, token, place):
     rid = request["id"]
 
     accepted = run_step(
-        gql, admin, ACCEPT, rid, grade="complex", category=place["categories"]["safety_hazard"]
+        gql, admin, ACCEPT, rid, grade="COMPLEX", category=place["categories"]["safety_hazard"]
     )["request"]
-    assert (accepted["grade"], accepted["category"]["code"]) == ("complex", "safety_hazard")
+    assert (accepted["grade"], accepted["category"]["code"]) == ("COMPLEX", "safety_hazard")
     assert datetime.fromisoformat(accepted["dueAt"]) - created_at == timedelta(hours=72)
 
     assigned = run_step(gql, admin, ASSIGN, rid)["request"]
     # The household's micro-grid has a micro-grid worker: the request goes to them.
-    assert assigned["assignee"]["tier"] == "micro_grid_worker"
+    assert assigned["assignee"]["tier"] == "MICRO_GRID_WORKER"
     assert (
         assigned["timeline"][-1]["note"] == f"自动派单：{assigned['assignee']['name']}（微网格员）"
     )
@@ -487,17 +487,17 @@ def test_closed_loop_from_registration_to_rating(db, gql, token, place):
     assert resolved["request"]["resolution"] == "已联系车主挪车并设置警示桩"
 
     closed = run_step(gql, admin, RATE_SATISFIED, rid, rating=5, comment="处理及时")["request"]
-    assert (closed["state"], closed["rating"], closed["ratingComment"]) == (CLOSED, 5, "处理及时")
+    assert (closed["state"], closed["rating"], closed["ratingComment"]) == ("CLOSED", 5, "处理及时")
     assert [(e["action"], e["fromState"], e["toState"]) for e in closed["timeline"]] == [
-        ("create", None, SUBMITTED),
-        ("accept", SUBMITTED, ACCEPTED),
-        ("assign", ACCEPTED, ASSIGNED),
-        ("start", ASSIGNED, IN_PROGRESS),
-        ("resolve", IN_PROGRESS, RESOLVED),
-        ("rate_satisfied", RESOLVED, CLOSED),
+        ("create", None, "SUBMITTED"),
+        ("accept", "SUBMITTED", "ACCEPTED"),
+        ("assign", "ACCEPTED", "ASSIGNED"),
+        ("start", "ASSIGNED", "IN_PROGRESS"),
+        ("resolve", "IN_PROGRESS", "RESOLVED"),
+        ("rate_satisfied", "RESOLVED", "CLOSED"),
     ]
     assert closed["timeline"][-1]["note"] == "评分：5分；处理及时"
-    assert closed["lastEvent"] == {"action": "rate_satisfied", "toState": CLOSED}
+    assert closed["lastEvent"] == {"action": "rate_satisfied", "toState": "CLOSED"}
     assert {e["actor"] for e in closed["timeline"]} == {closed["timeline"][0]["actor"]}
     assert audit_actions(db, place["slug"]) == [
         "request.create",
@@ -523,7 +523,7 @@ def test_a_bad_rating_reopens_with_a_fresh_deadline(db, gql, place):
         run_step(gql, admin, step, rid)
 
     reopened = run_step(gql, admin, RATE_UNSATISFIED, rid, rating=1, comment="没修好")["request"]
-    assert (reopened["state"], reopened["rating"]) == (REOPENED, 1)
+    assert (reopened["state"], reopened["rating"]) == ("REOPENED", 1)
     last = reopened["timeline"][-1]
     due = datetime.fromisoformat(reopened["dueAt"])
     assert due - datetime.fromisoformat(last["at"]) == timedelta(hours=24)
@@ -599,7 +599,7 @@ def test_automatic_assignment_goes_down_the_tiers(db, gql, place):
     """A micro-grid has micro-grid workers; a large grid only grid workers; the community
     grid only its chief. Without a grid there is no one to pick."""
     admin = place["admin"]
-    expected = {"micro": "micro_grid_worker", "large": "grid_worker", "community": "grid_chief"}
+    expected = {"MICRO": "MICRO_GRID_WORKER", "LARGE": "GRID_WORKER", "COMMUNITY": "GRID_CHIEF"}
     for level, tier in expected.items():
         grid = next(g for g in place["grids"] if g["level"] == level)
         rid = create(gql, admin, place, locationText="某处", grid=grid["id"], reporterName="钱七")[
@@ -623,7 +623,7 @@ def test_automatic_assignment_goes_down_the_tiers(db, gql, place):
     run_step(gql, admin, START, rid)
     other = encode_id("GridStaff", place["slug"], second)
     handed = run_step(gql, admin, ASSIGN, rid, assignee=other, note="原网格员休假")["request"]
-    assert (handed["state"], handed["assignee"]["id"]) == (ASSIGNED, other)
+    assert (handed["state"], handed["assignee"]["id"]) == ("ASSIGNED", other)
     assert handed["timeline"][-1]["note"].endswith("；原网格员休假")
     missing = encode_id("GridStaff", place["slug"], 999999)
     assert error_codes(run_step(gql, admin, ASSIGN, rid, assignee=missing)) == [
@@ -636,7 +636,10 @@ def test_rejection_needs_a_reason(gql, place):
     rid = create(gql, admin, place, locationText="北门", reporterName="周九")["request"]["id"]
     assert error_codes(run_step(gql, admin, REJECT, rid, reason=" ")) == [("reason", "REQUIRED")]
     rejected = run_step(gql, admin, REJECT, rid, reason="属于市政管辖，已转12345")["request"]
-    assert (rejected["state"], rejected["rejectionReason"]) == (REJECTED, "属于市政管辖，已转12345")
+    assert (rejected["state"], rejected["rejectionReason"]) == (
+        "REJECTED",
+        "属于市政管辖，已转12345",
+    )
 
 
 def test_every_change_is_shared_through_the_outbox(db, gql, place):
@@ -672,7 +675,7 @@ def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, toke
         locationText="北门",
         reporterName="郑一",
         reporterPhone="13700002222",
-        grid=next(g for g in place["grids"] if g["level"] == "micro")["id"],
+        grid=next(g for g in place["grids"] if g["level"] == "MICRO")["id"],
     )["request"]["id"]
     query = """query($id: ID!) { node(id: $id) { ... on Request {
       reporter { phone(unmasked: true, reason: "回访") } } } }"""
@@ -766,7 +769,7 @@ def test_deadlines_are_set_per_village(gql, place):
         "complexHours": 48,
         "hardHours": 240,
     }
-    request = create(gql, admin, place, grade="hard", locationText="北门", reporterName="冯三")[
+    request = create(gql, admin, place, grade="HARD", locationText="北门", reporterName="冯三")[
         "request"
     ]
     due = datetime.fromisoformat(request["dueAt"]) - datetime.fromisoformat(request["createdAt"])
@@ -778,14 +781,14 @@ def test_deadlines_are_set_per_village(gql, place):
 
 def test_filters(db, gql, place):
     admin, slug = place["admin"], place["slug"]
-    micro = next(g for g in place["grids"] if g["level"] == "micro")
-    community = next(g for g in place["grids"] if g["level"] == "community")
+    micro = next(g for g in place["grids"] if g["level"] == "MICRO")
+    community = next(g for g in place["grids"] if g["level"] == "COMMUNITY")
     noisy = create(
         gql,
         admin,
         place,
         category=place["categories"]["noise"],
-        grade="complex",
+        grade="COMPLEX",
         description="夜间广场舞音响扰民",
         locationText="中心广场 100%_区",
         grid=micro["id"],
@@ -812,16 +815,16 @@ def test_filters(db, gql, place):
         return [e["node"]["id"] for e in found["edges"]]
 
     assert ids({}) == [noisy, parked]
-    assert ids({"states": [ACCEPTED]}) == [parked]
-    assert ids({"states": [ACCEPTED, SUBMITTED]}) == [noisy, parked]
+    assert ids({"states": ["ACCEPTED"]}) == [parked]
+    assert ids({"states": ["ACCEPTED", "SUBMITTED"]}) == [noisy, parked]
     assert ids({"category": place["categories"]["noise"]}) == [noisy]
-    assert ids({"grade": "complex"}) == [noisy]
+    assert ids({"grade": "COMPLEX"}) == [noisy]
     assert ids({"grid": micro["id"]}) == [noisy]
     # The community grid is above every micro-grid.
     assert ids({"grid": community["id"]}) == [noisy]
     assert ids({"overdue": True}) == [parked]
     assert ids({"overdue": False}) == [noisy]
-    assert ids({"escalationLevel": "grid"}) == [noisy, parked]
+    assert ids({"escalationLevel": "GRID"}) == [noisy, parked]
     assert ids({"text": "广场舞"}) == [noisy]
     assert ids({"text": "东门"}) == [parked]
     assert ids({"text": "100%_"}) == [noisy]
@@ -861,7 +864,7 @@ def test_request_stats_count_by_category_and_state(db, gql, place):
     assert {
         (r["category"]["code"], r["state"], r["count"], r["overdue"])
         for r in stats["byCategoryAndState"]
-    } == {("parking", SUBMITTED, 2, 0), ("noise", ACCEPTED, 1, 1)}
+    } == {("parking", "SUBMITTED", 2, 0), ("noise", "ACCEPTED", 1, 1)}
 
 
 def test_request_stats_cost_two_statements(app, gql, place):
@@ -914,7 +917,7 @@ def test_action_lists_group_requests(db, gql, place):
     payload = body["data"]["createActionList"]
     assert payload["userErrors"] == []
     action_list = payload["actionList"]
-    assert (action_list["status"], action_list["dueDate"]) == ("planned", "2026-12-31")
+    assert (action_list["status"], action_list["dueDate"]) == ("PLANNED", "2026-12-31")
     assert [r["id"] for r in action_list["requests"]] == [first, second]
     assert action_list["requests"][0]["timeline"][-1] == {
         "action": "add_to_action_list",
@@ -957,7 +960,7 @@ def test_action_lists_group_requests(db, gql, place):
     assert body["data"]["updateActionList"]["actionList"]["owner"] == "社区居委会"
 
     # Finished lists are a record: they no longer change.
-    for status in (UNDERWAY, DONE):
+    for status in (UNDERWAY.upper(), DONE.upper()):
         gql(SET_STATUS, admin, {"input": {"id": action_list["id"], "status": status}})
     _, body = gql(UPDATE_LIST, admin, {"input": {"id": action_list["id"], "owner": "别人"}})
     assert error_codes(body["data"]["updateActionList"]) == [("state", "INVALID_TRANSITION")]
@@ -969,7 +972,7 @@ def test_action_lists_group_requests(db, gql, place):
     _, body = gql(LISTS, admin, {"slug": slug})
     lists = body["data"]["village"]["actionLists"]
     assert lists["totalCount"] == 1
-    assert lists["edges"][0]["node"]["status"] == DONE
+    assert lists["edges"][0]["node"]["status"] == DONE.upper()
     assert "action_list.create" in audit_actions(db, slug)
 
 
@@ -1027,28 +1030,28 @@ def test_grid_worker_sees_and_works_own_grids_only(db, gql, token, place):
     _, body = gql(NODE, worker, {"id": outside})
     assert first_code(body) == "NOT_FOUND"
     assert error_codes(run_step(gql, worker, ACCEPT, outside)) == [("id", "NOT_FOUND")]
-    assert run_step(gql, worker, ACCEPT, inside)["request"]["state"] == ACCEPTED
+    assert run_step(gql, worker, ACCEPT, inside)["request"]["state"] == "ACCEPTED"
 
     # Registering: in their own grids only.
     payload = create(
         gql,
         worker,
         place,
-        channel="grid_worker",
+        channel="GRID_WORKER",
         locationText="丙",
         grid=other["id"],
         reporterName="丙",
     )
     assert error_codes(payload) == [("grid", "NOT_FOUND")]
     payload = create(
-        gql, worker, place, channel="grid_worker", locationText="丙", reporterName="丙"
+        gql, worker, place, channel="GRID_WORKER", locationText="丙", reporterName="丙"
     )
     assert error_codes(payload) == [("grid", "NOT_FOUND")]
     payload = create(
         gql,
         worker,
         place,
-        channel="grid_worker",
+        channel="GRID_WORKER",
         locationText="丙",
         grid=own["id"],
         reporterName="丙",
@@ -1118,7 +1121,7 @@ def test_coordinator_reads_escalated_requests_of_the_region_only(db, gql, token,
         {
             "input": {
                 "village": slug,
-                "channel": "phone",
+                "channel": "PHONE",
                 "category": place["categories"]["other"],
                 "description": "x",
                 "locationText": "y",
@@ -1277,7 +1280,7 @@ def attach_photo(gql, client, caller: str, slug: str, rid: str) -> dict:
         {
             "input": {
                 "village": slug,
-                "purpose": "request_photo",
+                "purpose": "REQUEST_PHOTO",
                 "filename": "现场.jpg",
                 "contentType": "image/jpeg",
                 "size": len(photo),

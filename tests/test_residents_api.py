@@ -61,9 +61,9 @@ def test_filters(gql, admin, populated_village):
     grid = someone["grid"]["id"]
     in_grid = residents(gql, admin, slug, first=100, filter={"grid": grid})
     assert {edge["node"]["grid"]["id"] for edge in in_grid["edges"]} == {grid}
-    alone = residents(gql, admin, slug, first=100, filter={"tag": "elderly_living_alone"})
+    alone = residents(gql, admin, slug, first=100, filter={"tag": "ELDERLY_LIVING_ALONE"})
     for edge in alone["edges"]:
-        assert "elderly_living_alone" in {t["tag"] for t in edge["node"]["tags"]}
+        assert "ELDERLY_LIVING_ALONE" in {t["tag"] for t in edge["node"]["tags"]}
         assert edge["node"]["household"]["members"] == [{"id": edge["node"]["id"]}]
     assert residents(gql, admin, slug, first=5, filter={"name": "%"})["totalCount"] == 0
 
@@ -102,7 +102,7 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     payload = body["data"]["createResident"]
     assert payload["userErrors"] == []
     created = payload["resident"]
-    assert created["gender"] == "female" and created["birthDate"] == "1958-04-09"
+    assert created["gender"] == "FEMALE" and created["birthDate"] == "1958-04-09"
     assert created["household"]["id"] == home and created["grid"]["id"]
 
     _, body = gql(UPDATE, admin, {"input": {"id": created["id"], "phone": "13800001111"}})
@@ -114,7 +114,7 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     _, body = gql(
         MOVE,
         admin,
-        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "parent"}},
+        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "PARENT"}},
     )
     moved = body["data"]["moveResidentToHousehold"]
     assert moved["userErrors"] == [] and moved["resident"]["household"]["id"] == other_home
@@ -122,7 +122,7 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     _, body = gql(
         MOVE,
         admin,
-        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "head"}},
+        {"input": {"resident": created["id"], "household": other_home, "relationToHead": "HEAD"}},
     )
     assert body["data"]["moveResidentToHousehold"]["userErrors"] == [
         {"field": "relationToHead", "code": "DUPLICATE"}
@@ -155,7 +155,7 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
             "身份证号码校验位不正确",
         ),
         ({"birthDate": "1960-01-01"}, "birthDate", "MISMATCH", "出生日期与身份证号码不一致"),
-        ({"gender": "male"}, "gender", "MISMATCH", "性别与身份证号码不一致"),
+        ({"gender": "MALE"}, "gender", "MISMATCH", "性别与身份证号码不一致"),
         ({"phone": "12345"}, "phone", "INVALID", "手机号码格式不正确，应为11位大陆手机号"),
         ({"household": "bm90LWFuLWlk"}, "household", "NOT_FOUND", "户不存在或不在您的管辖范围内"),
     ],
@@ -188,15 +188,15 @@ def test_tagging_rules(gql, admin, populated_village):
       resident { tags { tag level } } userErrors { field code } } }"""
     untag = """mutation($input: UntagResidentInput!) { untagResident(input: $input) {
       resident { tags { tag } } userErrors { field code } } }"""
-    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "disabled", "level": 2}})
-    assert {"tag": "disabled", "level": 2} in body["data"]["tagResident"]["resident"]["tags"]
-    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "disabled", "level": 9}})
+    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "DISABLED", "level": 2}})
+    assert {"tag": "DISABLED", "level": 2} in body["data"]["tagResident"]["resident"]["tags"]
+    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "DISABLED", "level": 9}})
     assert body["data"]["tagResident"]["userErrors"] == [{"field": "level", "code": "INVALID"}]
-    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "volunteer", "level": 1}})
+    _, body = gql(tag, admin, {"input": {"resident": someone, "tag": "VOLUNTEER", "level": 1}})
     assert body["data"]["tagResident"]["userErrors"] == [{"field": "level", "code": "INVALID"}]
-    _, body = gql(untag, admin, {"input": {"resident": someone, "tag": "disabled"}})
-    assert "disabled" not in {t["tag"] for t in body["data"]["untagResident"]["resident"]["tags"]}
-    _, body = gql(untag, admin, {"input": {"resident": someone, "tag": "disabled"}})
+    _, body = gql(untag, admin, {"input": {"resident": someone, "tag": "DISABLED"}})
+    assert "DISABLED" not in {t["tag"] for t in body["data"]["untagResident"]["resident"]["tags"]}
+    _, body = gql(untag, admin, {"input": {"resident": someone, "tag": "DISABLED"}})
     assert body["data"]["untagResident"]["userErrors"] == [{"field": "tag", "code": "NOT_FOUND"}]
 
 

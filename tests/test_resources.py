@@ -92,7 +92,7 @@ def moment(hours: float) -> str:
 def resource_input(slug: str, **overrides) -> dict:
     return {
         "village": slug,
-        "kind": "venue",
+        "kind": "VENUE",
         "name": "文化礼堂",
         "description": "可容纳200人",
         "locationText": "文化广场北侧",
@@ -203,8 +203,8 @@ def test_migration_creates_what_the_tables_describe(db, village):
 
 def test_admins_create_update_and_retire_with_the_outbox_and_audit(db, gql, admin, owner, create):
     venue = create()
-    assert venue["status"] == "available" and venue["bookable"] and venue["version"] == 1
-    private = create(kind="aed", name="卫生室AED", shared=False)
+    assert venue["status"] == "AVAILABLE" and venue["bookable"] and venue["version"] == 1
+    private = create(kind="AED", name="卫生室AED", shared=False)
 
     changed = payload(
         gql(UPDATE, admin, {"input": {"id": venue["id"], "contactPhone": "13803119999"}}),
@@ -217,11 +217,11 @@ def test_admins_create_update_and_retire_with_the_outbox_and_audit(db, gql, admi
     )["resource"]
     assert unchanged["version"] == 2  # nothing changed, nothing emitted
     payload(
-        gql(UPDATE, admin, {"input": {"id": private["id"], "status": "unavailable"}}),
+        gql(UPDATE, admin, {"input": {"id": private["id"], "status": "UNAVAILABLE"}}),
         "updateSharedResource",
     )
     retired = payload(gql(RETIRE, admin, {"input": {"id": venue["id"]}}), "retireSharedResource")
-    assert retired["resource"]["status"] == "retired" and retired["resource"]["version"] == 3
+    assert retired["resource"]["status"] == "RETIRED" and retired["resource"]["version"] == 3
 
     rows = outbox_rows(db, owner)
     # Only the shared one, once per change; retiring it withdraws it.
@@ -271,7 +271,7 @@ def test_resource_input_is_checked_in_chinese(gql, admin, owner, create):
         ({"name": "AED", "latitude": 39.0, "longitude": None}, [("latitude", "INVALID")]),
         ({"name": "AED", "latitude": 91.0, "longitude": 1.0}, [("latitude", "INVALID")]),
         ({"name": "AED", "contactPhone": "123"}, [("contactPhone", "INVALID")]),
-        ({"name": "AED", "status": "retired"}, [("status", "INVALID")]),
+        ({"name": "AED", "status": "RETIRED"}, [("status", "INVALID")]),
     ]
     for overrides, expected in cases:
         result = gql(CREATE, admin, {"input": resource_input(owner, **overrides)})
@@ -301,7 +301,7 @@ def test_a_booking_is_approved_and_overlaps_are_refused(db, gql, admin, owner, c
     first = payload(
         gql(BOOK, admin, {"input": book_input(venue["id"], owner)}), "bookSharedResource"
     )["booking"]
-    assert first["state"] == "pending" and first["requesterVillage"] == owner
+    assert first["state"] == "PENDING" and first["requesterVillage"] == owner
     assert first["resource"]["name"] == "文化礼堂"
     # Pending bookings may overlap: the admin chooses between them.
     second = payload(
@@ -310,7 +310,7 @@ def test_a_booking_is_approved_and_overlaps_are_refused(db, gql, admin, owner, c
     approved = payload(
         gql(APPROVE, admin, {"input": {"booking": first["id"]}}), "approveResourceBooking"
     )["booking"]
-    assert approved["state"] == "approved" and approved["decidedBy"] and approved["decidedAt"]
+    assert approved["state"] == "APPROVED" and approved["decidedBy"] and approved["decidedAt"]
 
     clash = payload(
         gql(APPROVE, admin, {"input": {"booking": second["id"]}}), "approveResourceBooking"
@@ -334,11 +334,11 @@ def test_a_booking_is_approved_and_overlaps_are_refused(db, gql, admin, owner, c
         gql(REJECT, admin, {"input": {"booking": second["id"], "reason": "时段已被占用"}}),
         "rejectResourceBooking",
     )["booking"]
-    assert rejected["state"] == "rejected" and rejected["reason"] == "时段已被占用"
+    assert rejected["state"] == "REJECTED" and rejected["reason"] == "时段已被占用"
     cancelled = payload(
         gql(CANCEL, admin, {"input": {"booking": first["id"]}}), "cancelResourceBooking"
     )["booking"]
-    assert cancelled["state"] == "cancelled" and cancelled["cancelledByVillage"] == owner
+    assert cancelled["state"] == "CANCELLED" and cancelled["cancelledByVillage"] == owner
     assert codes(
         payload(gql(CANCEL, admin, {"input": {"booking": second["id"]}}), "cancelResourceBooking")
     ) == [("booking", "FORBIDDEN_STATE")]
@@ -354,7 +354,7 @@ def test_a_booking_is_approved_and_overlaps_are_refused(db, gql, admin, owner, c
 
 def test_booking_input_is_checked(gql, admin, owner, create):
     venue = create()
-    aed = create(kind="aed", name="AED", bookable=False)
+    aed = create(kind="AED", name="AED", bookable=False)
     cases = [
         (book_input(venue["id"], owner, hours=0), [("to", "INVALID")]),
         (book_input(venue["id"], owner, start=-2), [("from", "INVALID")]),
@@ -384,7 +384,7 @@ def test_retiring_cancels_the_open_bookings(db, gql, admin, owner, create):
     found = ok(gql(BOOKINGS, admin, {"slug": owner}))["village"]["resourceBookings"]
     [node] = [e["node"] for e in found["edges"]]
     assert node["id"] == booking["id"]
-    assert (node["state"], node["reason"]) == ("cancelled", "礼堂翻修")
+    assert (node["state"], node["reason"]) == ("CANCELLED", "礼堂翻修")
     assert codes(
         payload(
             gql(BOOK, admin, {"input": book_input(venue["id"], owner, 48)}), "bookSharedResource"
@@ -473,7 +473,7 @@ def test_a_neighbour_books_under_an_agreement_and_sees_its_requests(
         {
             "id": booking["id"],
             "village": owner,
-            "state": "pending",
+            "state": "PENDING",
             "purpose": "村民议事会",
             "resource": {"id": venue["id"], "name": "文化礼堂"},
         }
@@ -481,7 +481,7 @@ def test_a_neighbour_books_under_an_agreement_and_sees_its_requests(
     # The owner's admin decides; the neighbour sees the answer.
     payload(gql(APPROVE, admin, {"input": {"booking": booking["id"]}}), "approveResourceBooking")
     outgoing = ok(gql(OUTGOING, neighbour_admin, {"slug": neighbour}))["village"]
-    assert [b["state"] for b in outgoing["outgoingResourceBookings"]] == ["approved"]
+    assert [b["state"] for b in outgoing["outgoingResourceBookings"]] == ["APPROVED"]
     # The neighbour may neither decide nor read the owner's lists.
     assert first_code(gql(APPROVE, neighbour_admin, {"input": {"booking": booking["id"]}})) == (
         "NOT_FOUND"
@@ -496,7 +496,7 @@ def test_a_neighbour_books_under_an_agreement_and_sees_its_requests(
         ),
         "cancelResourceBooking",
     )["booking"]
-    assert (cancelled["state"], cancelled["cancelledByVillage"]) == ("cancelled", neighbour)
+    assert (cancelled["state"], cancelled["cancelledByVillage"]) == ("CANCELLED", neighbour)
 
 
 def test_what_a_neighbour_cannot_book(db, gql, token, owner, neighbour, neighbour_admin, create):

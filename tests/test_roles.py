@@ -12,7 +12,7 @@ RESIDENTS = """query($slug: String!) { village(slug: $slug) {
   residents(first: 100) { totalCount edges { node { id grid { id } idNumber phone } } } } }"""
 UNMASKED = """query($slug: String!) { village(slug: $slug) {
   residents(first: 1) { edges { node { idNumber(unmasked: true, reason: "核对身份") } } } } }"""
-TAG = """mutation($id: ID!) { tagResident(input: {resident: $id, tag: volunteer}) {
+TAG = """mutation($id: ID!) { tagResident(input: {resident: $id, tag: VOLUNTEER}) {
   resident { tags { tag } } userErrors { field code } } }"""
 
 
@@ -110,7 +110,7 @@ def test_grid_worker_sees_own_grids_only(gql, token, demo_region):
     mine = mine["data"]["village"]["residents"]
     assert 0 < mine["totalCount"] < demo_region.residents_per_village
     _, grids = gql(
-        '{ village(slug: "liulin") { grids(first: 100, level: micro) { edges { node { id } } } } }',
+        '{ village(slug: "liulin") { grids(first: 100, level: MICRO) { edges { node { id } } } } }',
         admin,
     )
     in_grid = """query($grid: ID!) { village(slug: "liulin") {

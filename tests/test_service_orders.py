@@ -235,7 +235,7 @@ def test_catalogue_items_are_created_changed_and_sent_to_the_outbox(gql, admin, 
             "input": {
                 "village": slug,
                 "name": " 理发 ",
-                "category": "haircut",
+                "category": "HAIRCUT",
                 "description": "每月20日便民服务日，老年人免费理发",
             }
         },
@@ -246,13 +246,13 @@ def test_catalogue_items_are_created_changed_and_sent_to_the_outbox(gql, admin, 
     assert (item["name"], item["active"], item["version"]) == ("理发", True, 1)
 
     _, body = gql(
-        CREATE_ITEM, admin, {"input": {"village": slug, "name": "理发", "category": "other"}}
+        CREATE_ITEM, admin, {"input": {"village": slug, "name": "理发", "category": "OTHER"}}
     )
     assert body["data"]["createServiceItem"] == {
         "serviceItem": None,
         "userErrors": [{"field": "name", "message": "该服务名称已存在", "code": "DUPLICATE"}],
     }
-    _, body = gql(CREATE_ITEM, admin, {"input": {"village": slug, "name": "", "category": "other"}})
+    _, body = gql(CREATE_ITEM, admin, {"input": {"village": slug, "name": "", "category": "OTHER"}})
     assert body["data"]["createServiceItem"]["userErrors"][0]["code"] == "INVALID"
 
     _, body = gql(
@@ -282,7 +282,7 @@ def test_catalogue_items_are_created_changed_and_sent_to_the_outbox(gql, admin, 
     for flt, names in [
         (None, ["理发（老年人）", "磨刀磨剪"]),
         ({"active": True}, ["磨刀磨剪"]),
-        ({"category": "haircut"}, ["理发（老年人）"]),
+        ({"category": "HAIRCUT"}, ["理发（老年人）"]),
     ]:
         _, body = gql(listing, admin, {"slug": slug, "filter": flt})
         found = body["data"]["village"]["serviceItems"]
@@ -382,13 +382,13 @@ def test_an_order_goes_from_ordered_to_rated(gql, admin, slug, db, teams):
     placed = body["data"]["orderService"]
     assert placed["userErrors"] == []
     order = placed["serviceOrder"]
-    assert order["state"] == "ordered"
+    assert order["state"] == "ORDERED"
     assert order["slot"] == {"booked": 1, "available": 2}
     assert order["resident"]["id"] == encode_id("Resident", slug, resident)
     assert order["timeline"] == [
         {
             "fromState": None,
-            "toState": "ordered",
+            "toState": "ORDERED",
             "actorName": f"village-admin-{slug}",
             "note": "行动不便，请上门",
         }
@@ -397,12 +397,12 @@ def test_an_order_goes_from_ordered_to_rated(gql, admin, slug, db, teams):
     for to_state in ("dispatched", "accepted", "completed"):
         result = run_step(gql, admin, slug, to_state, key, teams[0])
         assert result["userErrors"] == []
-        assert result["serviceOrder"]["state"] == to_state
+        assert result["serviceOrder"]["state"] == to_state.upper()
     assert result["serviceOrder"]["team"] == {"name": "理发志愿服务队"}
     rated = run_step(gql, admin, slug, "rated", key, teams[0])
     assert rated["serviceOrder"] == {
         "id": order["id"],
-        "state": "rated",
+        "state": "RATED",
         "rating": 4,
         "ratingComment": "师傅手艺好",
     }
@@ -413,11 +413,11 @@ def test_an_order_goes_from_ordered_to_rated(gql, admin, slug, db, teams):
     found = body["data"]["node"]
     assert found["version"] == 5
     assert [(e["fromState"], e["toState"]) for e in found["timeline"]] == [
-        (None, "ordered"),
-        ("ordered", "dispatched"),
-        ("dispatched", "accepted"),
-        ("accepted", "completed"),
-        ("completed", "rated"),
+        (None, "ORDERED"),
+        ("ORDERED", "DISPATCHED"),
+        ("DISPATCHED", "ACCEPTED"),
+        ("ACCEPTED", "COMPLETED"),
+        ("COMPLETED", "RATED"),
     ]
     team_id = encode_id("VolunteerTeam", slug, teams[0])
     assert [e["team"] and e["team"]["id"] for e in found["timeline"]] == [None] + [team_id] * 4
@@ -469,7 +469,7 @@ def test_every_transition_allowed_or_refused(gql, admin, slug, db, teams):
             result = run_step(gql, admin, slug, to_state, order_id, team)
             if state in actions.TRANSITIONS[to_state]:
                 assert result["userErrors"] == [], (state, to_state, result)
-                assert result["serviceOrder"]["state"] == to_state
+                assert result["serviceOrder"]["state"] == to_state.upper()
                 assert order_row(db, slug, order_id)["version"] == before["version"] + 1
                 assert last_step(db, slug, order_id) == (state, to_state)
                 freed = 1 if to_state == "cancelled" else 0
@@ -497,10 +497,10 @@ def test_a_declined_order_is_dispatched_to_another_team(gql, admin, slug, db, te
     )
     assert run_step(gql, admin, slug, "dispatched", order_id, teams[0])["userErrors"] == []
     declined = run_step(gql, admin, slug, "declined", order_id, teams[0])["serviceOrder"]
-    assert (declined["state"], declined["team"]) == ("declined", None)
+    assert (declined["state"], declined["team"]) == ("DECLINED", None)
     assert declined["timeline"][-1] == {
-        "fromState": "dispatched",
-        "toState": "declined",
+        "fromState": "DISPATCHED",
+        "toState": "DECLINED",
         "note": "备注",
     }
     again = run_step(gql, admin, slug, "dispatched", order_id, teams[0])
@@ -595,7 +595,7 @@ def test_a_full_slot_refuses_and_a_cancellation_frees_a_place(gql, admin, slug, 
         admin,
         {"input": {"order": taken["id"], "note": "居民临时有事"}},
     )
-    assert body["data"]["cancelServiceOrder"]["serviceOrder"]["state"] == "cancelled"
+    assert body["data"]["cancelServiceOrder"]["serviceOrder"]["state"] == "CANCELLED"
     assert slot_row(db, slug, slot)["booked"] == 0
     assert order_via_api(gql, admin, slug, slot, second)["userErrors"] == []
     assert slot_row(db, slug, slot)["booked"] == 1
@@ -773,7 +773,7 @@ def test_grid_worker_orders_for_own_grids_and_cannot_run_the_centre(gql, token, 
         )
         assert first_code(body) == "FORBIDDEN", to_state
     _, body = gql(
-        CREATE_ITEM, worker, {"input": {"village": slug, "name": "修鞋", "category": "other"}}
+        CREATE_ITEM, worker, {"input": {"village": slug, "name": "修鞋", "category": "OTHER"}}
     )
     assert first_code(body) == "FORBIDDEN"
     _, body = gql(
@@ -786,14 +786,14 @@ def test_grid_worker_orders_for_own_grids_and_cannot_run_the_centre(gql, token, 
     # ...but cancelling and rating for their own residents are.
     walk(db, slug, mine_id, PATHS["completed"], teams[0])
     _, body = gql(RATE, worker, {"input": {"order": placed["serviceOrder"]["id"], "rating": 5}})
-    assert body["data"]["rateServiceOrder"]["serviceOrder"]["state"] == "rated"
+    assert body["data"]["rateServiceOrder"]["serviceOrder"]["state"] == "RATED"
     again = order_via_api(gql, worker, slug, new_slot(db, slug, item, days=2), own[0])
     _, body = gql(
         step_document("cancelServiceOrder"),
         worker,
         {"input": {"order": again["serviceOrder"]["id"]}},
     )
-    assert body["data"]["cancelServiceOrder"]["serviceOrder"]["state"] == "cancelled"
+    assert body["data"]["cancelServiceOrder"]["serviceOrder"]["state"] == "CANCELLED"
 
 
 def test_read_only_roles_are_refused_every_write(gql, token, demo_region):
@@ -801,7 +801,7 @@ def test_read_only_roles_are_refused_every_write(gql, token, demo_region):
     integrator writes (a resident mini-program ordering) are not open yet."""
     village = DEMO_CLIENT_VILLAGES[0]
     writes = [
-        (CREATE_ITEM, {"village": village, "name": "修鞋", "category": "other"}),
+        (CREATE_ITEM, {"village": village, "name": "修鞋", "category": "OTHER"}),
         (UPDATE_ITEM, {"id": encode_id("ServiceItem", village, 1), "active": False}),
         (
             ORDER,
@@ -859,7 +859,7 @@ def test_order_filters(gql, admin, slug, db, teams):
 
     a_id, b_id = (encode_id("ServiceOrder", slug, k) for k in (a, b))
     assert ids(None) == [a_id, b_id]
-    assert ids({"state": "accepted"}) == [b_id]
+    assert ids({"state": "ACCEPTED"}) == [b_id]
     assert ids({"item": encode_id("ServiceItem", slug, haircut)}) == [a_id]
     assert ids({"team": encode_id("VolunteerTeam", slug, teams[1])}) == [b_id]
     assert ids({"resident": encode_id("Resident", slug, residents[0])}) == [a_id]

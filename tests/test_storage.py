@@ -536,7 +536,7 @@ def gql_on(backend: Backend):
 def ticket_input(slug: str, data: bytes, **overrides) -> dict:
     return {
         "village": slug,
-        "purpose": "request_photo",
+        "purpose": "REQUEST_PHOTO",
         "filename": "门前积水.jpg",
         "contentType": JPEG,
         "size": len(data),
@@ -570,7 +570,7 @@ def test_graphql_upload_attach_read_detach(db, backend, place, gql_on, jobs):
         for k in ("recordType", "purpose", "filename", "contentType", "size", "thumbnailUrl")
     } == {
         "recordType": RECORD,
-        "purpose": "request_photo",
+        "purpose": "REQUEST_PHOTO",
         "filename": "门前积水.jpg",
         "contentType": JPEG,
         "size": len(photo),

@@ -13,7 +13,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.id_numbers import compose
 
 # The API's GridLevel values (the enum's spelling lives here only).
-COMMUNITY, LARGE, MICRO = "community", "large", "micro"
+COMMUNITY, LARGE, MICRO = "COMMUNITY", "LARGE", "MICRO"
 
 ERRORS = "userErrors { field message code }"
 CREATE_GRID = f"""mutation($input: CreateGridInput!) {{ createGrid(input: $input) {{

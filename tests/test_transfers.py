@@ -99,7 +99,7 @@ def transfer_input(slug: str, resident_id: int, to: str, **overrides) -> dict:
     return {
         "resident": encode_id("Resident", slug, resident_id),
         "destination": to,
-        "consent": {"givenBy": "王秀英", "method": "signed_form", "note": "本人签字"},
+        "consent": {"givenBy": "王秀英", "method": "SIGNED_FORM", "note": "本人签字"},
         "movedOn": "2026-11-20",
         **overrides,
     }
@@ -201,7 +201,7 @@ def test_consent_is_required_and_nothing_is_written(db, gql, admin_a, a, b, regi
     resident_id = a_resident(db, a, points=10)
     cases = [
         ({"consent": None}, [("consent", "REQUIRED")]),
-        ({"consent": {"givenBy": "  ", "method": "phone"}}, [("givenBy", "REQUIRED")]),
+        ({"consent": {"givenBy": "  ", "method": "PHONE"}}, [("givenBy", "REQUIRED")]),
         ({"destination": a}, [("destination", "INVALID")]),
     ]
     for overrides, expected in cases:
@@ -253,7 +253,7 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
     transfer = found["transfer"]
     assert (transfer["direction"], transfer["state"], transfer["otherVillage"]) == (
         "OUTGOING",
-        "sent",
+        "SENT",
         b,
     )
     assert (transfer["name"], transfer["movedOn"], transfer["pointsBalance"]) == (
@@ -264,7 +264,7 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
     assert transfer["consent"]["givenBy"] == "王秀英" and transfer["consent"]["recordedAt"]
     assert transfer["resident"] == {
         "id": encode_id("Resident", a, resident_id),
-        "status": "moved_out",
+        "status": "MOVED_OUT",
         "movedTo": b,
         "movedOn": "2026-11-20",
     }
@@ -272,7 +272,7 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
     # A: the tombstone, its balance closed, no longer among the residents.
     tomb = ok(gql(RESIDENT, admin_a, {"id": encode_id("Resident", a, resident_id)}))["node"]
     assert (tomb["status"], tomb["movedTo"], tomb["phone"], tomb["household"], tomb["tags"]) == (
-        "moved_out",
+        "MOVED_OUT",
         b,
         None,
         None,
@@ -327,17 +327,17 @@ def test_the_resident_moves_with_a_tombstone_and_their_points(
 
     outgoing = ok(gql(TRANSFERS, admin_a, {"slug": a, "direction": "OUTGOING"}))
     (out,) = outgoing["village"]["residentTransfers"]
-    assert (out["name"], out["resident"]["status"]) == ("王秀英", "moved_out")
+    assert (out["name"], out["resident"]["status"]) == ("王秀英", "MOVED_OUT")
     incoming = ok(gql(TRANSFERS, admin_b, {"slug": b, "direction": "INCOMING"}))
     (inc,) = incoming["village"]["residentTransfers"]
     assert (inc["direction"], inc["state"], inc["otherVillage"], inc["pointsBalance"]) == (
         "INCOMING",
-        "received",
+        "RECEIVED",
         a,
         35,
     )
-    assert inc["consent"] == {"givenBy": "王秀英", "method": "signed_form"}
-    assert inc["resident"]["name"] == "王秀英" and inc["resident"]["status"] == "active"
+    assert inc["consent"] == {"givenBy": "王秀英", "method": "SIGNED_FORM"}
+    assert inc["resident"]["name"] == "王秀英" and inc["resident"]["status"] == "ACTIVE"
     assert (
         ok(gql(TRANSFERS, admin_b, {"slug": b, "direction": "OUTGOING"}))["village"][
             "residentTransfers"
@@ -386,14 +386,14 @@ def test_only_allowed_fields_arrive_and_the_admin_completes_the_registration(
     (listed,) = ok(gql(TRANSFERS, admin_b, {"slug": b, "direction": "INCOMING"}))["village"][
         "residentTransfers"
     ]
-    assert listed["state"] == "pending_registration" and listed["resident"] is None
+    assert listed["state"] == "PENDING_REGISTRATION" and listed["resident"] is None
     wrong = ok(gql(COMPLETE, admin_b, {"input": {"transfer": listed["id"], "idNumber": "123"}}))
     assert codes(wrong["completeResidentTransfer"]) == [("idNumber", "INVALID")]
     done = ok(gql(COMPLETE, admin_b, {"input": {"transfer": listed["id"], "idNumber": number}}))[
         "completeResidentTransfer"
     ]
     assert done["userErrors"] == []
-    assert done["transfer"]["state"] == "received"
+    assert done["transfer"]["state"] == "RECEIVED"
     assert done["transfer"]["resident"]["idNumber"] == number
     (moved,) = residents_named(db, b, "王秀英")
     assert moved["phone"] is None and balance(db, b, moved["id"]) == 8

@@ -85,11 +85,11 @@ def test_a_new_village_is_asked_about_its_regions_agreements(gql, token, db):
     _, body = gql(AGREEMENTS, admin, {"slug": slug})
     [seen] = body["data"]["village"]["agreements"]
     assert {p["village"]: p["state"] for p in seen["parties"]} == {
-        first: "accepted",
-        second: "pending",
-        slug: "pending",
+        first: "ACCEPTED",
+        second: "PENDING",
+        slug: "PENDING",
     }
-    assert seen["history"][-1] == {"action": "join", "village": slug}
+    assert seen["history"][-1] == {"action": "JOIN", "village": slug}
     accepted = payload(gql, admin, ACCEPT, {"agreement": seen["id"], "village": slug})
     assert accepted["userErrors"] == []
     with db.platform() as conn:

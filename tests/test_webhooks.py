@@ -336,7 +336,7 @@ def test_subscribe_returns_the_secret_once_and_lists_without_it(
     assert subscription["clientId"] == client
     assert subscription["url"] == receiver.url
     assert subscription["eventTypes"] == [RAISED, ASSIGNED]  # duplicates dropped, order kept
-    assert (subscription["state"], subscription["consecutiveFailures"]) == ("active", 0)
+    assert (subscription["state"], subscription["consecutiveFailures"]) == ("ACTIVE", 0)
     [shown] = listed(gql, bearer)
     assert shown == {**subscription, "deliveries": {"totalCount": 0, "edges": []}}
     _, body = gql("{ webhookSubscriptions { edges { node { secret } } } }", bearer)
@@ -570,7 +570,7 @@ def test_a_500_is_retried_after_the_backoff_and_both_attempts_are_shown(
     [shown] = listed(gql, bearer)
     [delivery] = [edge["node"] for edge in shown["deliveries"]["edges"]]
     assert (delivery["state"], delivery["attemptCount"], delivery["lastStatus"]) == (
-        "delivered",
+        "DELIVERED",
         2,
         200,
     )
@@ -627,7 +627,7 @@ def test_an_endpoint_that_never_answers_gets_eight_attempts_then_the_delivery_fa
     assert jobs.deliver(row["id"], now=datetime.now(UTC) + timedelta(days=2)) is None
     # Nine hours of failures are not yet a day: the subscription stays active.
     [shown] = listed(gql, bearer)
-    assert (shown["state"], shown["consecutiveFailures"]) == ("active", 8)
+    assert (shown["state"], shown["consecutiveFailures"]) == ("ACTIVE", 8)
 
 
 def test_a_delivery_is_sent_once_however_often_its_job_runs(
@@ -667,13 +667,13 @@ def test_long_failure_pauses_paused_gets_nothing_new_and_resume_restarts(
     second = delivery_rows(db, subscription["id"])[1]
     assert jobs.deliver(second["id"], now=t0 + timedelta(hours=1)) == "pending"
     [shown] = listed(gql, bearer)
-    assert (shown["state"], shown["consecutiveFailures"]) == ("active", 2)
+    assert (shown["state"], shown["consecutiveFailures"]) == ("ACTIVE", 2)
     assert datetime.fromisoformat(shown["failingSince"]) == t0
 
     # Two hours into the run of failures: this failure pauses it.
     assert jobs.deliver(first["id"], now=t0 + timedelta(hours=2, minutes=1)) == "failed"
     [shown] = listed(gql, bearer)
-    assert shown["state"] == "paused"
+    assert shown["state"] == "PAUSED"
     assert datetime.fromisoformat(shown["pausedAt"]) == t0 + timedelta(hours=2, minutes=1)
     assert "持续投递失败" in shown["pauseReason"]
     # What was still pending failed with it, and is not sent when its retry comes.
@@ -688,7 +688,7 @@ def test_long_failure_pauses_paused_gets_nothing_new_and_resume_restarts(
     resumed = mutate(gql, bearer, RESUME, {"id": subscription["id"]})
     assert resumed["userErrors"] == []
     assert {k: resumed["subscription"][k] for k in ("state", "consecutiveFailures")} == {
-        "state": "active",
+        "state": "ACTIVE",
         "consecutiveFailures": 0,
     }
     assert resumed["subscription"]["failingSince"] is None
@@ -724,7 +724,7 @@ def test_a_thousand_failures_in_a_row_pause_however_short_the_time(
     [row] = delivery_rows(db, subscription["id"])
     assert jobs.deliver(row["id"]) == "failed"
     [shown] = listed(gql, bearer)
-    assert shown["state"] == "paused"
+    assert shown["state"] == "PAUSED"
     assert shown["pauseReason"] == f"连续 {machine.PAUSE_AFTER_FAILURES} 次投递失败"
 
 
@@ -751,7 +751,7 @@ def test_redeliver_replays_a_failed_delivery_with_the_same_event_id(
     assert replay["userErrors"] == []
     delivery = replay["delivery"]
     assert (delivery["state"], delivery["redeliveryOf"], delivery["attempts"]) == (
-        "pending",
+        "PENDING",
         failed_id,
         [],
     )
@@ -765,7 +765,7 @@ def test_redeliver_replays_a_failed_delivery_with_the_same_event_id(
     again = mutate(gql, bearer, REDELIVER, {"delivery": delivery["id"]})
     assert codes(again) == [("delivery", "INVALID_TRANSITION")]  # delivered
     # Filtering a subscription's deliveries by state.
-    [shown] = listed(gql, bearer, state="failed")
+    [shown] = listed(gql, bearer, state="FAILED")
     assert [e["node"]["id"] for e in shown["deliveries"]["edges"]] == [failed_id]
 
 

@@ -50,16 +50,16 @@ class RequestContext:
 
     # -- platform data, read once per request ---------------------------------
 
-    def _load_platform(self) -> None:
+    def _load_platform(self) -> tuple[Access, dict[str, dict]]:
         with self.runtime.db.platform() as conn:
-            self._access = resolve_access(conn, self.principal)
+            access = resolve_access(conn, self.principal)
             rows = conn.execute(
                 select(pm.tenants, pm.regions.c.name.label("region_name"))
                 .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
-                .where(pm.tenants.c.slug.in_(sorted(self._access.reachable)))
+                .where(pm.tenants.c.slug.in_(sorted(access.reachable)))
                 .order_by(pm.tenants.c.slug)
             ).mappings()
-            self._villages = {row["slug"]: dict(row) for row in rows}
+            return access, {row["slug"]: dict(row) for row in rows}
 
     def reload_platform(self) -> None:
         """Read the caller's reach and villages again when next asked: this request
@@ -70,7 +70,7 @@ class RequestContext:
     @property
     def access(self) -> Access:
         if self._access is None:
-            self._load_platform()
+            self._access, self._villages = self._load_platform()
         return self._access
 
     @property
@@ -80,7 +80,7 @@ class RequestContext:
 
     def _reachable(self) -> dict[str, dict]:
         if self._villages is None:
-            self._load_platform()
+            self._access, self._villages = self._load_platform()
         return self._villages
 
     def platform_rows(self, query) -> list[Mapping[str, Any]]:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
 from villagelink.tenants.user_errors import ActionFailed, UserError
+
+# Every table's key is a bigint identity.
+BIGINT_MAX = 2**63 - 1
+# ASCII digits only (`str.isdigit` and `int` also take "²" and "٣"), no sign, no
+# leading zero: one spelling per key, so an ID cannot name a row by another spelling.
+_CANONICAL_KEY = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
 class GlobalId(NamedTuple):
@@ -34,36 +41,52 @@ def decode_id(value: str, expected_type: str | None = None) -> GlobalId:
         type_name, village, key = base64.urlsafe_b64decode(padded).decode().split(":", 2)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise NotFound(expected_type or "object") from exc
+    # Decoding skips what is not base64 and takes padding or not: only the spelling
+    # `encode_id` gives names the object, so that an ID has one spelling.
+    if encode_id(type_name, village, key) != value:
+        raise NotFound(expected_type or "object")
     if expected_type is not None and type_name != expected_type:
         raise NotFound(expected_type)
     return GlobalId(type_name, village, key)
 
 
+def key_number(key: str) -> int | None:
+    """The integer a key spells, or None unless it is the key's one canonical spelling
+    (ASCII decimal within bigint): the only parser of integer keys, IDs and cursors alike."""
+    if not _CANONICAL_KEY.fullmatch(key):
+        return None
+    number = int(key)
+    return number if number <= BIGINT_MAX else None
+
+
 def target_id(raw: str, type_name: str, may_act: Callable[[str], Any]) -> GlobalId:
-    """The ID of the object a mutation acts on. `may_act(village)` runs before the key
-    is looked at (e.g. `ctx.require_write`), so that outside the caller's reach a
-    malformed ID and a well-formed one are refused alike."""
+    """The ID of the object a mutation acts on, its key canonical (so `int(gid.key)`
+    is exact). `may_act(village)` runs before the key is looked at (e.g.
+    `ctx.require_write`), so that outside the caller's reach a malformed ID and a
+    well-formed one are refused alike."""
     gid = decode_id(raw, type_name)
     may_act(gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(type_name)
+    int_key(gid)
     return gid
 
 
 def int_key(gid: GlobalId) -> int:
-    try:
-        return int(gid.key)
-    except ValueError as exc:
-        raise NotFound(gid.type_name) from exc
+    """The integer key of an ID; any other spelling is not found, like a missing row."""
+    number = key_number(gid.key)
+    if number is None:
+        raise NotFound(gid.type_name)
+    return number
 
 
 def filter_key(raw: str | None, type_name: str, village: str) -> int | None:
-    """The integer key of an ID given as a filter argument. An ID of another village
-    matches nothing here (-1) rather than telling whether it exists."""
+    """The integer key of an ID given as a filter argument. An ID of another village,
+    or not spelled canonically, matches nothing here (-1) rather than telling whether
+    it exists."""
     if raw is None:
         return None
     gid = decode_id(raw, type_name)
-    return int(gid.key) if gid.village == village and gid.key.isdigit() else -1
+    number = key_number(gid.key) if gid.village == village else None
+    return -1 if number is None else number
 
 
 NOT_IN_VILLAGE = "所选对象不存在或不在本村"
@@ -81,6 +104,7 @@ def input_key(
         gid = decode_id(raw, type_name)
     except NotFound:
         gid = None
-    if gid is None or gid.village != village or not gid.key.isdigit():
+    number = key_number(gid.key) if gid is not None and gid.village == village else None
+    if number is None:
         raise ActionFailed([UserError(field, message, USER_NOT_FOUND)])
-    return int(gid.key)
+    return number

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ariadne.validation import cost_validator
 
 from graphql import (
@@ -17,7 +19,7 @@ from graphql import (
 from villagelink.graphql.core.errors import GRAPHQL_VALIDATION_FAILED
 
 # Connections cost their page size; everything else costs one per field.
-COST_MAP = {
+COST_MAP: dict[str, dict[str, Any]] = {
     "Village": {
         "residents": {"complexity": 1, "multipliers": ["first"]},
         "households": {"complexity": 1, "multipliers": ["first"]},

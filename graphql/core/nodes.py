@@ -7,7 +7,7 @@ from typing import Any
 
 from ariadne import InterfaceType, ObjectType
 
-from villagelink.graphql.core.ids import encode_id
+from villagelink.graphql.core.ids import encode_id, key_number
 
 node_interface = InterfaceType("Node")
 
@@ -30,7 +30,8 @@ def fetch_by_int_key(loader_for: Callable[[Any, str], Any]) -> NodeFetcher:
     """A node fetcher for types keyed by integer id and served by a batch loader."""
 
     def fetch(ctx: Any, village: str, key: str) -> dict | None:
-        return loader_for(ctx, village).load(int(key)) if key.isdigit() else None
+        number = key_number(key)
+        return None if number is None else loader_for(ctx, village).load(number)
 
     return fetch
 

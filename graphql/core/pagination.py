@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from villagelink.graphql.core.errors import BadUserInput
+from villagelink.graphql.core.ids import key_number
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -33,11 +34,12 @@ def encode_cursor(row_id: int) -> str:
 def decode_cursor(cursor: str) -> int:
     try:
         prefix, value = base64.urlsafe_b64decode(cursor.encode()).decode().split(":", 1)
-        if prefix != "id":
-            raise ValueError(prefix)
-        return int(value)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadUserInput("after is not a cursor from this connection", argument="after") from exc
+    except (ValueError, UnicodeDecodeError):
+        prefix, value = None, ""
+    row_id = key_number(value) if prefix == "id" else None
+    if row_id is None:
+        raise BadUserInput("after is not a cursor from this connection", argument="after")
+    return row_id
 
 
 @dataclass

@@ -5,11 +5,26 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from ariadne import load_schema_from_path, make_executable_schema
+from ariadne import SchemaBindable, load_schema_from_path, make_executable_schema
 
-from graphql import GraphQLSchema
+from graphql import GraphQLEnumType, GraphQLSchema
 
 SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
+
+
+class LowerCaseEnumValues(SchemaBindable):
+    """Every enum value of the API is SCREAMING_SNAKE_CASE (GraphQL's convention), while
+    Python, the database, the outbox and webhook payloads keep the lower-case string
+    (`FALSE_ALARM` is "false_alarm"). This maps one to the other at the schema boundary,
+    for every enum at once: arguments and variables reach resolvers lower-case, and the
+    lower-case strings resolvers return serialize as the upper-case names. Bound first, so
+    that an enum needing another mapping can still get its own EnumType after it."""
+
+    def bind_to_schema(self, schema: GraphQLSchema) -> None:
+        for graphql_type in schema.type_map.values():
+            if isinstance(graphql_type, GraphQLEnumType) and not graphql_type.name.startswith("__"):
+                for name, value in graphql_type.values.items():
+                    value.value = name.lower()
 
 
 @cache
@@ -39,6 +54,7 @@ def executable_schema() -> GraphQLSchema:
 
     return make_executable_schema(
         load_schema_from_path(str(SDL_DIR)),
+        LowerCaseEnumValues(),
         node_interface,
         date_scalar,
         datetime_scalar,

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import decode_id, int_key
 from villagelink.graphql.health.types import (
     OWN_GRIDS,
     WHOLE_VILLAGE,
@@ -53,8 +53,7 @@ def _write_record(info, input: dict, action: Callable) -> dict:
     ctx.village(village)  # NOT_FOUND outside reach, before anything else is told
     reach = require_health(ctx, village)
     ctx.require_write(village)
-    if not gid.key.isdigit():
-        raise NotFound("Resident")
+    resident_id = int_key(gid)
     data = {k: input[k] for k in RECORD_FIELDS if k in input}
     if reach == OWN_GRIDS and ADMIN_ONLY_FIELDS & data.keys():
         raise Forbidden("conditions and heartRateRange are set by the village admin")
@@ -63,7 +62,7 @@ def _write_record(info, input: dict, action: Callable) -> dict:
             ctx.tenant(village),
             ctx.actor,
             village,
-            int(gid.key),
+            resident_id,
             data,
             allowed_grids=ctx.allowed_grids(village),
         )

@@ -18,8 +18,8 @@ from ariadne import MutationType, ObjectType, QueryType
 from sqlalchemy import Connection, func, select
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id, encode_id, int_key
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import decode_id, encode_id, int_key, key_number
 from villagelink.graphql.core.nodes import connection_object, register_node_type
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.linkage.region import may_read_region
@@ -136,7 +136,8 @@ def _agreement_seen_by(ctx: RequestContext, slug: str, agreement_id: int) -> dic
 
 def _fetch_agreement(ctx: RequestContext, slug: str, key: str) -> dict | None:
     _may_see_agreements(ctx, slug)
-    return _agreement_seen_by(ctx, slug, int(key)) if key.isdigit() else None
+    number = key_number(key)
+    return None if number is None else _agreement_seen_by(ctx, slug, number)
 
 
 register_node_type(AGREEMENT, _fetch_agreement)
@@ -195,9 +196,9 @@ def resolve_exchange_log(
     # Row-level security already limits the village's transaction to its rows; the
     # direction narrows them (and lets the indexes on origin or audience serve).
     where = []
-    if direction == "SENT":
+    if direction == "sent":
         where.append(log.c.origin == slug)
-    elif direction == "RECEIVED":
+    elif direction == "received":
         where.append(log.c.audience == slug)
     conn = ctx.tenant(slug)
 
@@ -228,10 +229,7 @@ log_entry_type.set_field(
 def _agreement_key(raw: str) -> int:
     """Any Agreement ID, whichever village it was read through; the action checks the
     acting village is a party."""
-    gid = decode_id(raw, AGREEMENT)
-    if not gid.key.isdigit():
-        raise NotFound(AGREEMENT)
-    return int_key(gid)
+    return int_key(decode_id(raw, AGREEMENT))
 
 
 def _act(info, village: str, step: Callable[[Connection], dict], *, moves_data: bool) -> dict:

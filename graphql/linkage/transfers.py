@@ -15,7 +15,7 @@ from ariadne import MutationType, ObjectType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, encode_id, target_id
+from villagelink.graphql.core.ids import decode_id, encode_id, key_number, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.linkage.catalogue import RESIDENT_TRANSFER
@@ -23,8 +23,8 @@ from villagelink.platform.linkage.policy import covering
 from villagelink.tenants.residents import transfers
 from villagelink.tenants.user_errors import ActionFailed
 
-OUTGOING = "OUTGOING"
-INCOMING = "INCOMING"
+OUTGOING = "outgoing"
+INCOMING = "incoming"
 
 mutation = MutationType()
 village_type = ObjectType("Village")
@@ -130,25 +130,26 @@ def resolve_transfer_resident_mutation(_obj, info, input: dict) -> dict:
 @mutation.field("completeResidentTransfer")
 def resolve_complete_transfer(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = _incoming_id(ctx, input["transfer"])
-    village = gid.village
+    village, transfer_id = _incoming_id(ctx, input["transfer"])
     data = {"id_number": input["id_number"]}
     return _payload(
         village,
         _incoming,
         lambda: transfers.do_complete_transfer(
-            ctx.tenant(village), ctx.actor, village, int(gid.key[1:]), data
+            ctx.tenant(village), ctx.actor, village, transfer_id, data
         ),
     )
 
 
-def _incoming_id(ctx: RequestContext, raw: str) -> GlobalId:
-    """An incoming transfer's ID ("i<id>"): reach checked before the key is looked at."""
+def _incoming_id(ctx: RequestContext, raw: str) -> tuple[str, int]:
+    """The village and key of an incoming transfer's ID ("i<id>"): reach checked
+    before the key is looked at."""
     gid = decode_id(raw, transfers.TRANSFER)
     _require_admin(ctx, gid.village)
-    if not (gid.key.startswith("i") and gid.key[1:].isdigit()):
+    number = key_number(gid.key[1:]) if gid.key.startswith("i") else None
+    if number is None:
         raise NotFound(transfers.TRANSFER)
-    return gid
+    return gid.village, number
 
 
 bindables = [mutation, village_type, transfer_type]

@@ -12,6 +12,7 @@ from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     as_node,
     connection_object,
+    fetch_by_int_key,
     node_object,
     register_node_type,
 )
@@ -55,9 +56,9 @@ def import_job_loader(ctx: RequestContext, slug: str) -> BatchLoader:
 
 def _fetch_import_job(ctx: RequestContext, village: str, key: str) -> dict | None:
     """By node(id): not found for those who may not import there."""
-    if not key.isdigit() or not may_import(ctx, village):
+    if not may_import(ctx, village):
         return None
-    return import_job_loader(ctx, village).load(int(key))
+    return fetch_by_int_key(import_job_loader)(ctx, village, key)
 
 
 @village_type.field("importJobs")

@@ -7,8 +7,8 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.errors import BadUserInput, Forbidden
+from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.nodes import (
     announce_page,
     as_node,
@@ -77,11 +77,15 @@ def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> Non
 def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
     """The API's ResidentFilter input as a query filter (also for exports)."""
     raw = raw or {}
+    for bound, name in (("age_min", "ageMin"), ("age_max", "ageMax")):
+        age = raw.get(bound)
+        if age is not None and not 0 <= age <= queries.MAX_AGE:
+            raise BadUserInput(
+                f"{name} 须在 0 到 {queries.MAX_AGE} 之间", argument=f"filter.{name}"
+            )
     grid_id = None
     if raw.get("grid"):
-        gid = decode_id(raw["grid"], "Grid")
-        # A grid of another village matches nothing here rather than leaking that it exists.
-        grid_id = int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
+        grid_id = filter_key(raw["grid"], "Grid", slug)
     return queries.ResidentFilter(
         name=raw.get("name"),
         tag=raw.get("tag"),

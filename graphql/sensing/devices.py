@@ -15,8 +15,8 @@ from typing import Any
 from ariadne import MutationType, QueryType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import GlobalId, decode_id, filter_key, input_key
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import GlobalId, decode_id, filter_key, input_key, int_key
 from villagelink.graphql.core.nodes import (
     as_node,
     connection_object,
@@ -194,8 +194,7 @@ def _device_id(ctx: RequestContext, raw: str) -> tuple[GlobalId, DeviceScope]:
     """The device an input names and what the caller may change there."""
     gid = decode_id(raw, DEVICE)
     scope = managed_scope(ctx, gid.village)
-    if not gid.key.isdigit():
-        raise NotFound(DEVICE)
+    int_key(gid)  # checked after the scope: outside it, every ID is refused alike
     return gid, scope
 
 

@@ -19,7 +19,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id, encode_id, input_key
+from villagelink.graphql.core.ids import decode_id, encode_id, input_key, key_number
 from villagelink.jobs.alerts import enqueue_alert_notifications
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.tenants.sensing.alerting import ALERT
@@ -58,7 +58,10 @@ def _item(
         gid = decode_id(raw["device"], DEVICE)
     except NotFound:
         gid = None
-    if gid is None or gid.village not in ctx.access.device_writers or not gid.key.isdigit():
+    device_id = None
+    if gid is not None and gid.village in ctx.access.device_writers:
+        device_id = key_number(gid.key)
+    if device_id is None:
         return ItemError(index, "device", NOT_YOURS, NOT_FOUND)
     data = {INPUT_NAMES.get(k, k): v for k, v in raw.items() if k not in ("device", "resident")}
     if names_resident:
@@ -69,7 +72,7 @@ def _item(
         except ActionFailed as failed:
             error = failed.errors[0]
             return ItemError(index, error.field, error.message, error.code)
-    return gid.village, Item(index, int(gid.key), data)
+    return gid.village, Item(index, device_id, data)
 
 
 def _by_village(

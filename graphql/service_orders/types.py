@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.ids import decode_id, encode_id
+from villagelink.graphql.core.ids import encode_id, filter_key
 from villagelink.graphql.core.nodes import (
     as_node,
     connection_object,
@@ -84,15 +84,6 @@ def _timeline_loader(ctx: RequestContext, slug: str):
 # -- filters --------------------------------------------------------------------
 
 
-def _key_in(slug: str, raw: str | None, type_name: str) -> int | None:
-    """The key of an ID given as a filter; an ID of another village matches nothing here
-    rather than telling whether it exists."""
-    if raw is None:
-        return None
-    gid = decode_id(raw, type_name)
-    return int(gid.key) if gid.village == slug and gid.key.isdigit() else -1
-
-
 def _connection(ctx: RequestContext, first, after, fetch_page, count, node, announce=None):
     """A connection over `fetch_page(after_id, limit)`; `announce(rows)` tells the loaders
     what the shown rows will ask for."""
@@ -133,7 +124,7 @@ def resolve_service_slots(village: dict, info, first=None, after=None, filter=No
     slug = village["slug"]
     raw = filter or {}
     flt = queries.SlotFilter(
-        item_id=_key_in(slug, raw.get("item"), "ServiceItem"),
+        item_id=filter_key(raw.get("item"), "ServiceItem", slug),
         window_from=moment_argument(raw.get("from"), "from"),
         window_to=moment_argument(raw.get("to"), "to"),
         available=raw.get("available"),
@@ -169,9 +160,9 @@ def resolve_service_orders(village: dict, info, first=None, after=None, filter=N
     raw = filter or {}
     flt = queries.OrderFilter(
         state=raw.get("state"),
-        item_id=_key_in(slug, raw.get("item"), "ServiceItem"),
-        team_id=_key_in(slug, raw.get("team"), VOLUNTEER_TEAM),
-        resident_id=_key_in(slug, raw.get("resident"), "Resident"),
+        item_id=filter_key(raw.get("item"), "ServiceItem", slug),
+        team_id=filter_key(raw.get("team"), VOLUNTEER_TEAM, slug),
+        resident_id=filter_key(raw.get("resident"), "Resident", slug),
     )
     conn = ctx.tenant(slug)
     grids = ctx.allowed_grids(slug)

@@ -8,7 +8,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.ids import decode_id, target_id
+from villagelink.graphql.core.ids import decode_id, key_number, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.storage.types import ATTACHMENT, attachment_loader
 from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
@@ -90,13 +90,14 @@ def resolve_attach_file(_obj, info, input: dict) -> dict:
 
 
 def _record_key(village: str, record_type: str, raw: str) -> str | None:
-    """The key of the record's global ID if it names a `record_type` of this village;
-    None otherwise, which the action reports as a record not found."""
+    """The key of the record's global ID if it names a `record_type` of this village
+    in its canonical spelling; None otherwise, which the action reports as a record
+    not found."""
     try:
         gid = decode_id(raw, record_type)
     except NotFound:
         return None
-    return gid.key if gid.village == village else None
+    return gid.key if gid.village == village and key_number(gid.key) is not None else None
 
 
 def _changeable(

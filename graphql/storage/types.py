@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.ids import key_number
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     as_node,
@@ -60,10 +61,10 @@ def seen_with_record(loader_for: Callable[[RequestContext, str], BatchLoader]) -
     rules of who sees what (one query for a batch, shared with the record's lookups)."""
 
     def visible(ctx: RequestContext, slug: str, record_ids: list[str]) -> set[str]:
-        keys = [k for k in record_ids if k.isdigit()]
+        keys = {k: n for k in record_ids if (n := key_number(k)) is not None}
         loader = loader_for(ctx, slug)
-        loader.expect(int(k) for k in keys)
-        return {k for k in keys if loader.load(int(k)) is not None}
+        loader.expect(keys.values())
+        return {k for k, n in keys.items() if loader.load(n) is not None}
 
     return visible
 

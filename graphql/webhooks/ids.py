@@ -5,7 +5,7 @@ village part is empty, and `node(id)` does not serve them: they are read through
 from __future__ import annotations
 
 from villagelink.graphql.core.errors import NotFound
-from villagelink.graphql.core.ids import decode_id, encode_id
+from villagelink.graphql.core.ids import decode_id, encode_id, key_number
 from villagelink.platform.webhooks.actions import DELIVERY, SUBSCRIPTION
 from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
 
@@ -27,6 +27,7 @@ def webhook_key(raw: str, type_name: str, field: str, message: str) -> int:
         gid = decode_id(raw, type_name)
     except NotFound:
         gid = None
-    if gid is None or gid.village != NO_VILLAGE or not gid.key.isdigit():
+    number = key_number(gid.key) if gid is not None and gid.village == NO_VILLAGE else None
+    if number is None:
         raise ActionFailed([UserError(field, message, NOT_FOUND)])
-    return int(gid.key)
+    return number

@@ -247,7 +247,7 @@ def _key_fits(key: Any, alg: str) -> bool:
     if not isinstance(key, _KEY_TYPE_FOR_ALG[alg]):
         return False
     curve = _CURVE_FOR_ALG.get(alg)
-    return curve is None or key.curve.name == curve
+    return curve is None or (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == curve)
 
 
 def make_verifier(settings: Settings) -> TokenVerifier:

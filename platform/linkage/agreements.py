@@ -230,7 +230,7 @@ def _note(
     conn: Connection,
     actor: Actor,
     agreement_id: int,
-    villages: Iterable[str | None],
+    villages: Iterable[str],
     action: str,
     details: dict | None = None,
 ) -> None:
@@ -293,7 +293,7 @@ def _set_state(conn: Connection, agreement_id: int, state: str) -> dict:
         .where(agreements.c.id == agreement_id)
         .values(state=state, updated_at=func.now())
         .returning(agreements)
-    ).first()
+    ).one()
     return dict(row._mapping)
 
 
@@ -305,7 +305,7 @@ def _touch(conn: Connection, agreement_id: int) -> dict:
         .where(agreements.c.id == agreement_id)
         .values(updated_at=func.now())
         .returning(agreements)
-    ).first()
+    ).one()
     return dict(row._mapping)
 
 
@@ -426,7 +426,7 @@ def do_propose_agreement(
             state=PROPOSED,
         )
         .returning(agreements)
-    ).first()
+    ).one()
     agreement = dict(created._mapping)
     conn.execute(
         agreement_parties.insert(),
@@ -523,7 +523,7 @@ def do_revoke_agreement(
             INVALID_TRANSITION,
         )
     reason = (reason or "").strip()[:PURPOSE_MAX] or None
-    details = {"reason": reason} if reason else {}
+    details: dict[str, Any] = {"reason": reason} if reason else {}
     proposer = village == agreement["proposer"]
     if not proposer and mine["state"] != ACCEPTED:
         raise _refuse(

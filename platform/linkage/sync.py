@@ -415,7 +415,7 @@ def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
     r = records
     statement = insert(r).values(rows)
     new = statement.excluded
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[r.c.origin, r.c.record_type, r.c.origin_id, r.c.audience],
         set_={
             "version": new.version,
@@ -443,7 +443,7 @@ def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
         .cast(Integer)
         .label("lag_ms"),
     )
-    return [dict(row) for row in conn.execute(statement).mappings()]
+    return [dict(row) for row in conn.execute(upsert).mappings()]
 
 
 def _withdraw(
@@ -463,12 +463,12 @@ def _withdraw(
     withdrawn = []
     for row in rows:
         change = by_record.get((row["record_type"], row["origin_id"]))
-        deleted = change is not None and change.operation == DELETE
+        deletion = change if change is not None and change.operation == DELETE else None
         withdrawn.append(
             {
                 **row,
-                "version": change.version if deleted else row["version"],
-                "reason": DELETED_AT_ORIGIN if deleted else NOT_COVERED,
+                "version": deletion.version if deletion else row["version"],
+                "reason": DELETED_AT_ORIGIN if deletion else NOT_COVERED,
             }
         )
     return withdrawn

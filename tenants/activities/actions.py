@@ -487,8 +487,9 @@ def _take_place(
         }
         if agreement_ids is not None:
             values["note"] = note
+        sign_up: dict | None
         if existing is None:
-            sign_up = (
+            sign_up = dict(
                 conn.execute(
                     s.insert()
                     .values(occurrence_id=occurrence_id, **who, **values)
@@ -499,6 +500,9 @@ def _take_place(
             )
         else:
             sign_up = _set_state(conn, existing["id"], "cancelled", **values)
+            # Nothing but signing up again moves a cancelled sign-up, and that takes the
+            # occurrence's lock held here.
+            assert sign_up is not None
         extra = {} if agreement_ids is None else {"agreement_ids": agreement_ids}
         _audit_sign_up(conn, actor, village, "sign_up", sign_up, **extra)
     return _sign_up(conn, sign_up["id"], None)
@@ -518,6 +522,8 @@ def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dic
     if first is None:
         return None
     promoted = _set_state(conn, first, "waitlisted", state="signed_up")
+    # Only under the occurrence's lock (held here) does a sign-up leave the waitlist.
+    assert promoted is not None
     _audit_sign_up(conn, actor, village, "sign_up_promote", promoted)
     return first
 
@@ -539,15 +545,21 @@ def do_cancel_sign_up(
     with conn.begin_nested():
         occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
         _require_published(occurrence, "signUp")
-        # Read again under the lock: a concurrent cancel or check-in may have won.
+        # Read again under the lock: a concurrent cancel or check-in may have won. A
+        # check-in takes no occurrence lock, so one may still win between this read and
+        # the update, which then moves nothing: refused like a check-in seen here.
         state = _sign_up(conn, sign_up_id, None)["state"]
-        if state not in ("signed_up", "waitlisted"):
+        cancelled = (
+            _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
+            if state in ("signed_up", "waitlisted")
+            else None
+        )
+        if cancelled is None:
             raise _refuse(
                 "signUp",
                 "报名已取消" if state == "cancelled" else "已签到的报名不能取消",
                 INVALID_TRANSITION,
             )
-        cancelled = _set_state(conn, sign_up_id, state, state="cancelled", cancelled_at=func.now())
         _audit_sign_up(
             conn,
             actor,
@@ -562,7 +574,7 @@ def do_cancel_sign_up(
     sign_ups = queries.sign_ups_by_ids(
         conn, [sign_up_id, promoted] if promoted else [sign_up_id], allowed_grids=None
     )
-    return sign_ups[sign_up_id], sign_ups.get(promoted)
+    return sign_ups[sign_up_id], sign_ups.get(promoted) if promoted else None
 
 
 def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:

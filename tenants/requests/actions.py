@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
+from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import staff_by_ids
 from villagelink.tenants.outbox import emit
@@ -179,7 +180,11 @@ def _audit(
 
 
 def _active_category(conn: Connection, category_id: int | None, field: str) -> dict:
-    found = queries.categories_by_ids(conn, [category_id]).get(category_id)
+    found = (
+        None
+        if category_id is None
+        else queries.categories_by_ids(conn, [category_id]).get(category_id)
+    )
     if found is None:
         raise _refuse(field, "诉求分类不存在", NOT_FOUND)
     if not found["active"]:
@@ -661,7 +666,7 @@ def do_create_request_category(
                 .one()
             )
     except IntegrityError as exc:
-        if exc.orig.diag.constraint_name == "request_categories_sibling_name":
+        if violated_constraint(exc) == "request_categories_sibling_name":
             raise _refuse("name", "同级已有同名分类", DUPLICATE) from exc
         raise _refuse("code", "分类代码已存在", DUPLICATE) from exc
     record(

@@ -27,6 +27,10 @@ class ResidentFilter:
     age_max: int | None = None
 
 
+# No one is older; it also keeps the date arithmetic of age filters within the calendar.
+MAX_AGE = 150
+
+
 def _years_before(today: date, years: int) -> date:
     try:
         return today.replace(year=today.year - years)

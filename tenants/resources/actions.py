@@ -14,6 +14,7 @@ is audited in the owner's village, naming the village that asked.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -250,7 +251,7 @@ def do_book_resource(
     requester_village: str,
     data: dict,
     *,
-    agreement_ids: list[int] = (),
+    agreement_ids: Sequence[int] = (),
 ) -> dict:
     """Ask for a resource of `village` (the owner) over a period, for `requester_village`:
     the owner itself, or a neighbour under `agreement_ids` (the agreements in force that

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Select, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
+from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, choice
 from villagelink.tenants.places import place_of
@@ -336,7 +337,7 @@ def do_register_device(
                 devices.insert().values(**row).returning(devices.c.id)
             ).scalar_one()
     except IntegrityError as exc:
-        if getattr(exc.orig.diag, "constraint_name", None) != SERIAL_CONSTRAINT:
+        if violated_constraint(exc) != SERIAL_CONSTRAINT:
             raise
         raise _refuse("serialNumber", SERIAL_TAKEN, DUPLICATE) from exc
     _audit(

@@ -151,9 +151,11 @@ def rules(conn: Connection) -> list[dict]:
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def rule(conn: Connection, kind: str) -> dict | None:
-    found = conn.execute(select(alert_rules).where(alert_rules.c.kind == kind)).mappings().first()
-    return None if found is None else dict(found)
+def rule(conn: Connection, kind: str) -> dict:
+    """The rule of one of ALERT_KINDS (the migrations give every kind its row)."""
+    return dict(
+        conn.execute(select(alert_rules).where(alert_rules.c.kind == kind)).mappings().one()
+    )
 
 
 @dataclass(frozen=True)

@@ -275,6 +275,12 @@ def test_buildings_and_households_refuse_what_does_not_fit(gql, admin, village, 
     assert refused(gql, admin, CREATE_HOUSEHOLD, {**flat, "unitNo": 3})[0]["message"] == (
         "该楼没有此单元"
     )
+    mixed = {**flat, "roomNo": "909", "address": "村东头1号"}
+    assert refused(gql, admin, CREATE_HOUSEHOLD, mixed) == [
+        {"field": "address", "message": "楼栋中的户按单元和室号定位，不另填地址", "code": "INVALID"}
+    ]
+    loose = {"village": slug, "unitNo": 1, "roomNo": "909", "grid": tree["large"]["id"]}
+    assert refused(gql, admin, CREATE_HOUSEHOLD, loose)[0]["field"] == "building"
     # Another village's building is not found here, whether it exists or not.
     stranger = {**flat, "building": "QnVpbGRpbmc6bGl1bGluOjE"}
     assert refused(gql, admin, CREATE_HOUSEHOLD, stranger)[0]["code"] == "NOT_FOUND"

@@ -367,6 +367,10 @@ def do_create_household(
     """A household at a flat (unit and room) of a building, in the building's grid;
     or, outside the village's buildings, at an address in a grid. One live household
     per flat or address."""
+    if building_id is not None and data.get("address") is not None:
+        raise _refuse("address", "楼栋中的户按单元和室号定位，不另填地址", INVALID)
+    if building_id is None and {"unit_no", "room_no"} & set(data):
+        raise _refuse("building", "填写单元和室号时须选择楼栋", REQUIRED)
     _lock_structure(conn, village)
     if building_id is not None:
         values = validated(NewHouseholdSchema(), data)

@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test install services fetch-services lint bench fuzz clean-var help
+.PHONY: run test test-fast install services fetch-services lint bench fuzz clean-var help
 
 help:
 	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
+	@echo "make test-fast - the tests that need no Keycloak, MinIO, browser or worker process"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
 	@echo "make lint   - ruff check, ruff format --check and mypy (settings in pyproject.toml)"
 	@echo "make fuzz   - a long fuzz run with fresh randomness (FUZZ_DOCUMENTS, default 20000)"
@@ -39,8 +40,27 @@ fetch-services: install
 services: install
 	$(BIN)/villagelink services
 
-test: install fetch-services
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The GraphQL-over-HTTP audit (tests/test_http_audit.py) runs graphql-http under Node; npm ci
+# reinstalls it whenever the committed lockfile changes.
+AUDIT := tests/http_audit
+$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package-lock.json
+	cd $(AUDIT) && npm ci --no-audit --no-fund
+
+# One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
+# a test file runs on one worker, so test_keycloak.py starts one Keycloak.
+# (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
+# 3.8 appends to test ids.) Files go out in the order tests/conftest.py puts them
+# (fan-outs over every village first), not largest first. PYTEST_XDIST= runs in
+# one process. pytest exits 5 when it collected no test, which fails the target
+# like any failure.
+PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
+FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
+
+test: install fetch-services $(AUDIT)/node_modules/.package-lock.json
+	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest $(PYTEST_XDIST) -m "$(FAST_MARKERS)" $(PYTEST_ARGS)
 
 # The fixed-seed run of tests/test_fuzz.py (2,000 operations) is part of `make test`;
 # this one draws FUZZ_DOCUMENTS fresh documents (each sent as every role), unbounded in time.

@@ -32,7 +32,7 @@ from graphql import (
 from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
-from villagelink.graphql.core.limits import limit_rules
+from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import storable_text_rule
 from villagelink.platform.identity.principal import Principal
@@ -96,16 +96,20 @@ def _observe(operation: str, started: float, body: dict) -> None:
 
 
 def _negotiate() -> str:
-    """The media type of the answer: the spec's own when asked for, JSON otherwise."""
+    """The media type of the answer: the spec's own when the client names it, JSON otherwise.
+
+    A wildcard (`*/*`, `application/*`) or no Accept at all gets JSON, as the spec asks: only a
+    client that names `application/graphql-response+json` is known to read its status codes.
+    """
     accept = request.accept_mimetypes
     if not request.headers.get("Accept"):
         return JSON
-    best = accept.best_match([GRAPHQL_RESPONSE, JSON])
-    if best is None:
-        raise HttpFailure(
-            406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST
-        )
-    return best
+    named = {value.lower() for value, quality in accept if quality > 0}
+    if GRAPHQL_RESPONSE in named and accept.quality(GRAPHQL_RESPONSE) >= accept.quality(JSON):
+        return GRAPHQL_RESPONSE
+    if accept.quality(JSON) > 0:
+        return JSON
+    raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST)
 
 
 def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
@@ -274,17 +278,16 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
     ):
         raise HttpFailure(405, "mutations are sent with POST", codes.BAD_REQUEST, {"Allow": "POST"})
     schema = executable_schema()
-    problems = validate(
+    # The limits first: they are linear in the document, and refuse the documents whose
+    # expansion would make the standard rules (overlapping fields) run for minutes.
+    problems = check_limits(
         schema,
         document,
-        [
-            *specified_rules,
-            *limit_rules(
-                settings.max_query_depth, settings.max_query_cost, params.get("variables")
-            ),
-            storable_text_rule(params.get("variables")),
-        ],
-    )
+        params.get("variables"),
+        max_depth=settings.max_query_depth,
+        max_cost=settings.max_query_cost,
+        max_page_size=settings.max_page_size,
+    ) or validate(schema, document, [*specified_rules, storable_text_rule(params.get("variables"))])
     if problems:
         return (
             _request_error_status(media),
@@ -292,13 +295,15 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
             name,
         )
 
-    context = RequestContext(runtime, principal, request_id)
+    read_only = operation is not None and operation.operation == OperationType.QUERY
+    context = RequestContext(runtime, principal, request_id, read_only=read_only)
     result = execute(
         schema,
         document,
         context_value=context,
         variable_values=params.get("variables"),
         operation_name=params.get("operationName"),
+        middleware=[Deadline(settings.request_deadline_ms)],
     )
     errors = result.errors or []
     unexpected = [e for e in errors if e.path is not None and not _expected(e)]

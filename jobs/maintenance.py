@@ -18,7 +18,6 @@ from sqlalchemy import Connection, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.jobs.queues import MAINTENANCE, queue
-from villagelink.jobs.sync import enqueue_sync
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform import models as pm
 from villagelink.tenants import models as tm
@@ -77,8 +76,8 @@ def refresh_village_stats() -> list[str]:
 def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
     """Count one village's residents, households and residents aged 60 or more, and
     store the counts (idempotent: one row per village, replaced each time); publish the
-    village's statistics to the outbox in the same village transaction, then ask the
-    sync to carry them to the region now rather than at its next sweep."""
+    village's statistics to the outbox in the same village transaction (its commit asks
+    the sync to carry them to the region now, `job_database`)."""
     with job_database().tenant(slug) as conn:
         stats = count_village(slug, conn)
         publish_village_stats(conn)
@@ -92,7 +91,6 @@ def refresh_village_stats_for(slug: str) -> dict[str, int | str]:
                 set_={**counts, "computed_at": func.now()},
             )
         )
-    enqueue_sync(job_settings(), [slug])
     return asdict(stats)
 
 

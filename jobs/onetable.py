@@ -20,7 +20,7 @@ from rq import Callback, Retry
 from rq.job import Job
 from sqlalchemy import Connection, func, select
 
-from villagelink.jobs.queues import INGEST, REPORTS, queue
+from villagelink.jobs.queues import INGEST, REPORTS, enqueue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
@@ -62,12 +62,13 @@ EXPORT_REMOVAL_DELAY = actions.EXPORT_URL_LIFETIME + timedelta(minutes=5)
 
 
 def enqueue_import(settings: Settings, village: str, job_id: int) -> None:
-    queue(INGEST, settings).enqueue(
+    enqueue(
+        settings,
+        INGEST,
         import_residents,
-        village,
-        job_id,
+        (village, job_id),
         retry=IMPORT_RETRY,
-        job_timeout=IMPORT_TIMEOUT,
+        timeout=IMPORT_TIMEOUT,
         failure_ttl=FAILURE_TTL,
         on_failure=Callback(give_up_import),
         description=f"import residents: {village} job {job_id}",
@@ -178,10 +179,12 @@ def give_up_import(job: Job, connection, exc_type, exc_value, traceback) -> None
 
 
 def enqueue_export_removal(settings: Settings, village: str) -> None:
-    queue(REPORTS, settings).enqueue_in(
-        EXPORT_REMOVAL_DELAY,
+    enqueue(
+        settings,
+        REPORTS,
         remove_expired_exports,
-        village,
+        (village,),
+        delay=EXPORT_REMOVAL_DELAY,
         failure_ttl=FAILURE_TTL,
         description=f"remove expired exports: {village}",
     )

@@ -7,10 +7,13 @@ jobs from the first non-empty queue in `QUEUES` order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 import redis
 from rq import Queue
+from rq.job import Job
 
 from villagelink.platform.settings import Settings
 
@@ -40,3 +43,28 @@ def queue(name: str, settings: Settings) -> Queue:
     if name not in QUEUES:
         raise ValueError(f"unknown queue {name!r}; the queues are {', '.join(QUEUES)}")
     return Queue(name, connection=redis_connection(settings))
+
+
+def enqueue(
+    settings: Settings,
+    name: str,
+    func: Any,
+    args: tuple = (),
+    *,
+    delay: timedelta | None = None,
+    **options: Any,
+) -> Job:
+    """Put `func(*args)` on the queue `name`, now or after `delay` (the worker's
+    scheduler moves it onto the queue when due); `options` are RQ's job options
+    (`timeout`, `retry`, `failure_ttl`, `description`, `on_failure`).
+
+    Every job goes through here rather than RQ's `enqueue`/`enqueue_in`/`enqueue_at`,
+    which hand any keyword they do not know to the function: a misspelt option
+    (`timeout` where they expect `job_timeout`) is found only when the job runs, and
+    fails every time. `create_job` takes job options alone, so a wrong one fails here.
+    """
+    target = queue(name, settings)
+    job = target.create_job(func, args=args, **options)
+    if delay is None:
+        return target.enqueue_job(job)
+    return target.schedule_job(job, datetime.now(UTC) + delay)

@@ -18,7 +18,7 @@ from rq import Retry
 from sqlalchemy import select
 
 from villagelink.jobs.maintenance import for_each_village
-from villagelink.jobs.queues import INGEST, queue
+from villagelink.jobs.queues import INGEST, enqueue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
 from villagelink.storage.factory import object_store
@@ -36,10 +36,11 @@ FAILURE_TTL = 7 * 24 * 3600
 
 
 def enqueue_thumbnail(settings: Settings, village: str, attachment_id: int) -> None:
-    queue(INGEST, settings).enqueue(
+    enqueue(
+        settings,
+        INGEST,
         make_thumbnail,
-        village,
-        attachment_id,
+        (village, attachment_id),
         retry=STORAGE_RETRY,
         failure_ttl=FAILURE_TTL,
         description=f"thumbnail: {village} attachment {attachment_id}",
@@ -47,10 +48,11 @@ def enqueue_thumbnail(settings: Settings, village: str, attachment_id: int) -> N
 
 
 def enqueue_removal(settings: Settings, village: str, attachment_ids: list[int]) -> None:
-    queue(INGEST, settings).enqueue(
+    enqueue(
+        settings,
+        INGEST,
         remove_attachment_objects,
-        village,
-        attachment_ids,
+        (village, attachment_ids),
         retry=STORAGE_RETRY,
         failure_ttl=FAILURE_TTL,
         description=f"remove objects: {village} attachments {attachment_ids}",

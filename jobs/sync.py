@@ -10,10 +10,12 @@ flushed Redis or a crashed worker only delays a change, never loses it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
 from rq import Retry
 
-from villagelink.jobs.queues import SYNC, queue
+from villagelink.jobs.queues import SYNC, enqueue, queue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.linkage import sync
 from villagelink.platform.settings import Settings
@@ -28,11 +30,22 @@ FAILURE_TTL = 7 * 24 * 3600
 # the job starts, and expires in case the job is lost with Redis or a worker.
 PENDING_KEY = "villagelink:sync:pending:{}"
 PENDING_TTL = 30
+# A sync that found committed changes waiting behind an older transaction still
+# running looks again this much later (that transaction's commit asks only for its
+# own village's sync).
+WAITING_RECHECK = timedelta(seconds=1)
 
 
-def enqueue_sync(settings: Settings, villages: Iterable[str], *, reconcile: bool = False) -> None:
+def enqueue_sync(
+    settings: Settings,
+    villages: Iterable[str],
+    *,
+    reconcile: bool = False,
+    delay: timedelta | None = None,
+) -> None:
     """Ask for `villages` to be synced (all their changes since the cursor; with
-    `reconcile`, every shared copy of theirs checked against the agreements)."""
+    `reconcile`, every shared copy of theirs checked against the agreements), now or
+    after `delay`."""
     sync_queue = queue(SYNC, settings)
     villages = sorted(set(villages))
     if not reconcile:
@@ -40,25 +53,35 @@ def enqueue_sync(settings: Settings, villages: Iterable[str], *, reconcile: bool
         for slug in villages:
             marks.set(PENDING_KEY.format(slug), 1, nx=True, ex=PENDING_TTL)
         villages = [slug for slug, fresh in zip(villages, marks.execute(), strict=True) if fresh]
+    func = reconcile_village if reconcile else sync_village
+    if delay is not None:
+        for slug in villages:
+            enqueue(settings, SYNC, func, (slug,), delay=delay, **_job(slug, reconcile))
+        return
     jobs = [
-        sync_queue.prepare_data(
-            reconcile_village if reconcile else sync_village,
-            args=(slug,),
-            retry=SYNC_RETRY,
-            timeout=SYNC_JOB_TIMEOUT,
-            failure_ttl=FAILURE_TTL,
-            description=f"{'reconcile' if reconcile else 'sync'}: {slug}",
-        )
-        for slug in villages
+        sync_queue.prepare_data(func, args=(slug,), **_job(slug, reconcile)) for slug in villages
     ]
     if jobs:
         sync_queue.enqueue_many(jobs)
 
 
+def _job(slug: str, reconcile: bool) -> dict[str, Any]:
+    return {
+        "retry": SYNC_RETRY,
+        "timeout": SYNC_JOB_TIMEOUT,
+        "failure_ttl": FAILURE_TTL,
+        "description": f"{'reconcile' if reconcile else 'sync'}: {slug}",
+    }
+
+
 def sync_village(slug: str) -> dict:
     """Publish one village's outbox since its cursor."""
-    queue(SYNC, job_settings()).connection.delete(PENDING_KEY.format(slug))
-    return sync.sync_village(job_database(), slug).as_dict()
+    settings = job_settings()
+    queue(SYNC, settings).connection.delete(PENDING_KEY.format(slug))
+    result = sync.sync_village(job_database(), slug)
+    if result.waiting:
+        enqueue_sync(settings, [slug], delay=WAITING_RECHECK)
+    return result.as_dict()
 
 
 def reconcile_village(slug: str) -> dict:

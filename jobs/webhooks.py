@@ -4,8 +4,8 @@
 one delivery per subscriber in the platform schema and enqueues each. `deliver`
 claims a delivery, POSTs it with the standard library's http.client (connect
 3 s, read 10 s, no redirects followed), records the attempt and, after a
-failure, schedules the next one with RQ's `enqueue_in` (the worker runs RQ's
-scheduler). What to do next is always in the tables (platform/webhooks/
+failure, schedules the next one (jobs/queues.py `enqueue` with a delay; the worker
+runs RQ's scheduler). What to do next is always in the tables (platform/webhooks/
 deliveries.py), so `sweep_webhook_deliveries`, every minute on the maintenance
 queue, re-enqueues deliveries whose job Redis lost.
 """
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from villagelink.jobs.queues import NOTIFY, queue
+from villagelink.jobs.queues import NOTIFY, enqueue, queue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
 from villagelink.platform.webhooks import deliveries
@@ -95,8 +95,8 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str | None:
     if recorded.paused:
         log.warning("webhook subscription %s paused", claimed["subscription_id"])
     if recorded.retry_in is not None:
-        queue(NOTIFY, settings).enqueue_in(
-            recorded.retry_in, deliver, delivery_id, **_job(delivery_id)
+        enqueue(
+            settings, NOTIFY, deliver, (delivery_id,), delay=recorded.retry_in, **_job(delivery_id)
         )
     return recorded.state
 

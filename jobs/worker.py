@@ -8,8 +8,11 @@ enqueued anywhere runs against the servers of the worker that takes it.
 from __future__ import annotations
 
 import logging
-from functools import cache
+import signal
+import time
+from functools import cache, partial
 
+import redis
 from rq import Queue, Worker
 
 from villagelink.jobs.queues import QUEUES, redis_connection
@@ -30,11 +33,18 @@ def job_database() -> Database:
 
     The worker builds it before it forks its work horses, which inherit it;
     the worker itself never connects, so each horse starts with an empty pool
-    of its own rather than sockets shared across the fork.
+    of its own rather than sockets shared across the fork. A job's village
+    transaction that wrote to the outbox asks for the sync once committed, as a
+    request's does.
     """
+    from villagelink.jobs.sync import enqueue_sync  # it imports this module
+
     settings = job_settings()
     return Database(
-        settings.database_url, statement_timeout_ms=settings.statement_timeout_ms, pool_size=2
+        settings.database_url,
+        statement_timeout_ms=settings.statement_timeout_ms,
+        pool_size=2,
+        after_shared_commit=partial(enqueue_sync, settings),
     )
 
 
@@ -59,14 +69,47 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     delayed jobs and retries with a backoff interval back onto their queue. The
     job modules are imported here, once: each job runs in a work horse forked from
     this process, which then starts with them loaded instead of importing the
-    platform again for every job.
+    platform again for every job. A worker that loses Redis waits for it and starts
+    over rather than quitting.
     """
     import villagelink.jobs.scheduler
     import villagelink.jobs.sync  # noqa: F401
+    from villagelink.jobs.health import JOB_MONITORING_INTERVAL, WORKER_TTL
 
     job_database()
     queues = worker_queues(settings, names)
+    connection = redis_connection(settings)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))
-    Worker(queues, connection=redis_connection(settings)).work(
-        with_scheduler=True, logging_level="INFO"
-    )
+    while True:
+        worker = Worker(
+            queues,
+            connection=connection,
+            # Frequent heartbeats: /healthz/workers tells a dead worker from a live one by them.
+            worker_ttl=WORKER_TTL,
+            job_monitoring_interval=JOB_MONITORING_INTERVAL,
+        )
+        try:
+            worker.work(with_scheduler=True, logging_level="INFO")
+        except redis.RedisError as exc:
+            log.warning("worker lost Redis: %s", exc)
+        # RQ notes SIGINT/SIGTERM here (there is no public flag for it).
+        if worker._stop_requested:
+            return
+        # RQ gives up on some Redis errors (a timeout, one outside its wait for jobs):
+        # a Redis restart is no reason to stop working. Wait for it, then work again.
+        _wait_for_redis(connection)
+
+
+def _wait_for_redis(connection: redis.Redis) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)  # RQ's handlers belong to the worker that quit
+    delay = 0.5
+    while True:
+        time.sleep(delay)
+        try:
+            connection.ping()
+        except redis.RedisError:
+            delay = min(delay * 2, 10)
+        else:
+            log.warning("Redis answers again; the worker starts over")
+            return

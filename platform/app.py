@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
 from flask import Flask
 
+from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.cors import register_cors
 from villagelink.platform.db import Database
 from villagelink.platform.http_errors import register_json_errors
@@ -34,7 +36,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     runtime = Runtime(
         settings=settings,
-        db=Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms),
+        db=Database(
+            settings.database_url,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            after_shared_commit=partial(enqueue_sync, settings),
+        ),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
         verifier=make_verifier(settings),
     )

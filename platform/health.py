@@ -1,9 +1,14 @@
-"""Liveness and readiness: /healthz says the process answers, /readyz that its servers do."""
+"""Liveness and readiness: /healthz says the process answers, /readyz that its servers
+do, /healthz/workers that every queue has a live worker (a gateway stays ready without
+one, so it is not part of /readyz: operators alert on it, docs/operations.md)."""
 
 from __future__ import annotations
 
+import redis
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
+
+from villagelink.jobs.health import queue_health
 
 blueprint = Blueprint("health", __name__)
 
@@ -11,6 +16,29 @@ blueprint = Blueprint("health", __name__)
 @blueprint.get("/healthz")
 def healthz():
     return jsonify(status="ok")
+
+
+@blueprint.get("/healthz/workers")
+def healthz_workers():
+    from villagelink.platform.app import runtime_of
+
+    try:
+        queues = queue_health(runtime_of(current_app).redis)
+    except redis.RedisError as exc:
+        return jsonify(status="unavailable", error=type(exc).__name__), 503
+    attended = not any(q.unattended for q in queues)
+    body = {
+        "status": "ok" if attended else "unattended",
+        "queues": {
+            q.name: {
+                "workers": q.workers,
+                "waiting": q.waiting,
+                "oldestWaitingSeconds": round(q.oldest_waiting_seconds, 1),
+            }
+            for q in queues
+        },
+    }
+    return jsonify(body), 200 if attended else 503
 
 
 @blueprint.get("/readyz")

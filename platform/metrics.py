@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+import redis
 from flask import Blueprint, Response, current_app
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +22,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
+
+from villagelink.jobs.health import queue_health
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -47,8 +50,46 @@ def metrics() -> Response:
     else:
         from prometheus_client import REGISTRY as registry
     sync = CollectorRegistry()
-    sync.register(SyncCollector(current_app.extensions["villagelink"].db))
+    runtime = current_app.extensions["villagelink"]
+    sync.register(SyncCollector(runtime.db))
+    sync.register(QueueCollector(runtime.redis))
     return Response(generate_latest(registry) + generate_latest(sync), mimetype=CONTENT_TYPE_LATEST)
+
+
+class QueueCollector:
+    """Read at each scrape from Redis: each queue's live workers, waiting jobs and the
+    age of the oldest, and whether no worker takes its jobs at all."""
+
+    def __init__(self, connection):
+        self.connection = connection
+
+    def collect(self):
+        try:
+            queues = queue_health(self.connection)
+        except redis.RedisError:
+            return  # /readyz says Redis is down; these would only be made up
+        workers = GaugeMetricFamily(
+            "villagelink_queue_workers", "Live RQ workers taking the queue's jobs", labels=["queue"]
+        )
+        waiting = GaugeMetricFamily(
+            "villagelink_queue_waiting_jobs", "Jobs waiting on the queue", labels=["queue"]
+        )
+        oldest = GaugeMetricFamily(
+            "villagelink_queue_oldest_job_age_seconds",
+            "Age of the queue's oldest waiting job (0 when none waits)",
+            labels=["queue"],
+        )
+        unattended = GaugeMetricFamily(
+            "villagelink_queue_without_worker",
+            "1 when no live worker takes the queue's jobs",
+            labels=["queue"],
+        )
+        for q in queues:
+            workers.add_metric([q.name], q.workers)
+            waiting.add_metric([q.name], q.waiting)
+            oldest.add_metric([q.name], q.oldest_waiting_seconds)
+            unattended.add_metric([q.name], int(q.unattended))
+        yield from (workers, waiting, oldest, unattended)
 
 
 class SyncCollector:
@@ -73,7 +114,7 @@ class SyncCollector:
             failing, waiting = conn.execute(
                 text(
                     "SELECT count(*) FILTER (WHERE last_error IS NOT NULL), "
-                    "count(*) FILTER (WHERE gap_at IS NOT NULL) FROM exchange.cursors"
+                    "count(*) FILTER (WHERE waiting_since IS NOT NULL) FROM exchange.cursors"
                 )
             ).one()
         quantiles, longest, published = lag
@@ -99,6 +140,6 @@ class SyncCollector:
         )
         yield GaugeMetricFamily(
             "villagelink_sync_waiting_villages",
-            "Villages whose cursor waits for an outbox transaction still running",
+            "Villages whose committed changes wait behind a transaction still running",
             value=waiting,
         )

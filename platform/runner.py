@@ -7,6 +7,11 @@ them. Each child has a session of its own, so a terminal Ctrl-C reaches only
 the supervisor, which stops them in order (gunicorn, then the scheduler, then
 the worker) and then the embedded servers.
 
+Whatever dies on its way (a child, the embedded PostgreSQL or Valkey) is started
+again, at once the first time, then after a back-off that doubles with each failure
+in a row (1 s up to 30 s),
+and the log says what died and how; only Ctrl-C (or SIGTERM) stops the platform.
+
 DEMO_RESIDENTS_PER_VILLAGE=N seeds N residents per village instead of the full
 2,000-4,000 (quick starts and the end-to-end test).
 """
@@ -14,6 +19,7 @@ DEMO_RESIDENTS_PER_VILLAGE=N seeds N residents per village instead of the full
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
@@ -52,6 +58,12 @@ from villagelink.tenants.demo import (
 from villagelink.tenants.provisioning import list_villages, migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
+# What died is started again at once the first time, then after 1 s, 2 s, 4 s ... up to
+# RESTART_MAX while it keeps dying (a crash loop must not spin).
+RESTART_FIRST = 1.0
+RESTART_MAX = 30.0
+STABLE_AFTER = 60.0  # seconds up after which a restart counts as a success
+PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 STOP_TIMEOUT = 15  # seconds a child gets between SIGTERM and SIGKILL
 GRACEFUL_TIMEOUT = 10  # gunicorn's own, for requests in flight
 
@@ -109,6 +121,15 @@ class Child:
     def exit_code(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
 
+    def running(self) -> bool:
+        return self.popen is not None and self.exit_code() is None
+
+    def restart(self) -> None:
+        """Start again, after clearing what the dead process left (its work horse or
+        gunicorn workers still holding the port)."""
+        self.stop()
+        self.start()
+
     def describe_exit(self) -> str:
         code = self.exit_code()
         if code is not None and code < 0:
@@ -153,42 +174,107 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+class Server:
+    """An embedded server under the supervisor, like a child."""
+
+    def __init__(self, server: EmbeddedPostgres | EmbeddedValkey):
+        self.server = server
+        self.name = f"embedded {type(server).__name__.removeprefix('Embedded')}"
+
+    def start(self) -> None:
+        self.server.start()
+
+    def restart(self) -> None:
+        self.server.start()
+
+    def running(self) -> bool:
+        return self.server.running()
+
+    def describe_exit(self) -> str:
+        return "no longer running"
+
+    def stop(self) -> None:
+        say(f"stopping {self.name}")
+        self.server.stop()
+
+
 class Supervisor:
-    """Starts children in order, watches them, stops them in reverse order."""
+    """Starts servers and children in order, restarts whatever dies, stops them in
+    reverse order."""
 
     def __init__(self) -> None:
-        self.children: list[Child] = []
+        self.units: list[Child | Server] = []
+
+    def add(self, unit: Child | Server) -> None:
+        """Supervise `unit` from now on (stopped at the end even if its start fails)."""
+        self.units.append(unit)
 
     def start(self, child: Child) -> None:
-        self.children.append(child)
+        self.add(child)
         child.start()
         say(f"started {child.name} (pid {child.pid})")
 
-    def exited(self) -> Child | None:
-        return next((c for c in self.children if c.exit_code() is not None), None)
+    def exited(self) -> Child | Server | None:
+        return next((u for u in self.units if not u.running()), None)
 
-    def wait_for_exit(self) -> Child:
-        """Block until a child exits (or a signal raises StopRequested)."""
-        while (child := self.exited()) is None:
-            time.sleep(0.5)
-        return child
+    def heal(self) -> None:
+        """Until a signal raises StopRequested: restart whatever died, in start order
+        (servers before the children that need them), each after its back-off."""
+        failures = dict.fromkeys(self.units, 0)
+        started = dict.fromkeys(self.units, time.monotonic())
+        due: dict[Child | Server, float] = {}
+        while True:
+            now = time.monotonic()
+            for unit in self.units:
+                if unit.running():
+                    if failures[unit] and now - started[unit] > STABLE_AFTER:
+                        failures[unit] = 0
+                    continue
+                if unit not in due:
+                    delay = min(RESTART_MAX, RESTART_FIRST * 2 ** (failures[unit] - 1))
+                    delay = delay if failures[unit] else 0
+                    say(f"{unit.name} died ({unit.describe_exit()}); restarting in {delay:g}s")
+                    due[unit] = now + delay
+                elif now >= due[unit]:
+                    del due[unit]
+                    failures[unit] += 1
+                    started[unit] = time.monotonic()
+                    try:
+                        unit.restart()
+                    except Exception as exc:  # said, and tried again after the next back-off
+                        say(f"{unit.name} did not start again: {exc}")
+                    else:
+                        say(f"restarted {unit.name}")
+            self._reap_orphans()
+            time.sleep(0.25)
+
+    def _reap_orphans(self) -> None:
+        """Collect descendants handed to this process when their parent died (a work
+        horse, gunicorn's workers) and since exited; the children started here are
+        left to their own `poll`, which says how they ended."""
+        own = {u.pid for u in self.units if isinstance(u, Child) and u.popen is not None}
+        for process in psutil.Process().children():
+            with contextlib.suppress(psutil.NoSuchProcess, ChildProcessError):
+                if process.pid not in own and process.status() == psutil.STATUS_ZOMBIE:
+                    os.waitpid(process.pid, os.WNOHANG)
 
     def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
+        for unit in reversed(self.units):
+            unit.stop()
 
 
 def run(settings: Settings) -> int:
-    """Serve until SIGINT/SIGTERM (exit 0) or until a child dies (non-zero)."""
+    """Serve, restarting whatever dies, until SIGINT/SIGTERM (exit 0); non-zero when
+    the platform cannot start."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    servers: list[EmbeddedPostgres | EmbeddedValkey] = []
     supervisor = Supervisor()
     try:
         residents_per_village = demo_residents_per_village()
         # The gateway's token verifier, built before anything starts: in production
         # without KEYCLOAK_URL it refuses here, not after the servers are up.
         make_verifier(settings)
-        start_servers(settings, servers)
+        _adopt_orphans()
+        start_servers(settings, supervisor)
         prepare_database(settings, residents_per_village)
         reset_metrics_dir(settings)
         env = child_environment(settings)
@@ -200,9 +286,8 @@ def run(settings: Settings) -> int:
         supervisor.start(Child("gunicorn", gunicorn_command(settings), env))
         wait_until_ready(settings, supervisor)
         say(banner(settings, villagelink))
-        child = supervisor.wait_for_exit()
-        say(f"{child.name} exited unexpectedly ({child.describe_exit()}); stopping the rest")
-        return 1
+        supervisor.heal()
+        return 0  # heal() returns only by StopRequested
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
@@ -213,9 +298,6 @@ def run(settings: Settings) -> int:
         for sig in previous:
             signal.signal(sig, _note_already_stopping)
         supervisor.stop()
-        for server in reversed(servers):
-            say(f"stopping embedded {type(server).__name__.removeprefix('Embedded')}")
-            server.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         say("stopped")
@@ -229,21 +311,29 @@ def _note_already_stopping(_signum: int, _frame: object) -> None:
     say("already stopping, please wait")
 
 
-def start_servers(settings: Settings, started: list[EmbeddedPostgres | EmbeddedValkey]) -> None:
-    """Start the embedded servers that no URL replaces, adding each to `started` (to be
-    stopped at the end) before it starts, so that a failure half-way stops it too."""
+def _adopt_orphans() -> None:
+    """Become the parent of orphaned descendants (Linux): pg_ctl leaves the postmaster
+    behind it, and a postmaster killed under a parent that reaps nothing stays a zombie
+    whose pid keeps PostgreSQL's lock file "held", so it could never start again."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def start_servers(settings: Settings, supervisor: Supervisor) -> None:
+    """Start the embedded servers that no URL replaces, each supervised before it
+    starts, so that a failure half-way stops it too."""
     if settings.external_database_url:
         say(f"PostgreSQL: external, {_without_password(settings.database_url)}")
     else:
         postgres = EmbeddedPostgres(settings.var_dir / "postgres", settings.embedded_postgres_port)
-        started.append(postgres)
+        supervisor.add(Server(postgres))
         postgres.start()
         say(f"PostgreSQL: embedded, port {postgres.port}, data in {postgres.data_dir}")
     if settings.external_redis_url:
         say(f"Redis:      external, {_without_password(settings.redis_url)}")
     else:
         valkey = EmbeddedValkey(settings.var_dir / "valkey", settings.embedded_redis_port)
-        started.append(valkey)
+        supervisor.add(Server(valkey))
         valkey.start()
         say(f"Redis:      embedded Valkey, port {valkey.port}, data in {valkey.data_dir}")
 
@@ -335,6 +425,12 @@ def gunicorn_command(settings: Settings) -> list[str]:
         "-",
         "--graceful-timeout",
         str(GRACEFUL_TIMEOUT),
+        # A request running longer than this gets its worker killed and replaced; the hooks
+        # make that hold for gthread workers, whose heartbeat ignores their request threads.
+        "--timeout",
+        str(settings.gunicorn_timeout_seconds),
+        "--config",
+        "python:villagelink.platform.gunicorn_hooks",
         # The supervisor drives gunicorn by signals; a control socket in $HOME
         # would be shared by every `villagelink run` on the machine.
         "--no-control-socket",
@@ -417,7 +513,11 @@ def banner(settings: Settings, villagelink: str) -> str:
             "令牌由 Keycloak 签发 / tokens come from Keycloak: see docs/identity.md "
             "(users invite, the console's login, client credentials for integrators)",
         ]
-    lines += ["", "Ctrl-C 停止全部 / stops everything", "=" * 78]
+    lines += [
+        "",
+        "进程意外退出会自动重启 / whatever dies is restarted; Ctrl-C 停止全部 / stops everything",
+        "=" * 78,
+    ]
     return "\n".join(lines)
 
 

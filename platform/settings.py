@@ -38,6 +38,7 @@ class Settings:
     # How long a fetched JWKS is trusted before it is fetched again (an unknown
     # `kid` refetches at once): bounds how long a removed key keeps working.
     jwks_cache_seconds: int = 300
+    jwks_min_refresh_seconds: int = 10
     # The service account that provisions groups and users in the realm.
     keycloak_admin_client_id: str = "villagelink-provisioner"
     keycloak_admin_client_secret: str | None = None
@@ -50,15 +51,20 @@ class Settings:
     # Gateway limits.
     max_body_bytes: int = 1024 * 1024
     max_query_depth: int = 10
-    max_query_cost: int = 5000
+    # Values an answer may hold, lists at their page or assumed size (graphql/core/limits.py).
+    max_query_cost: int = 50000
     max_page_size: int = 100
     statement_timeout_ms: int = 5000
+    # Past this, a request's remaining fields fail with DEADLINE_EXCEEDED.
+    request_deadline_ms: int = 20000
     rate_limit_per_minute: int = 600
     # Origins (scheme://host[:port]) whose pages may call the API from a browser;
     # empty means same-origin only, "*" any origin. See platform/cors.py.
     cors_allowed_origins: frozenset[str] = frozenset()
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
+    # A request running longer than this wedges its worker, which is killed and replaced.
+    gunicorn_timeout_seconds: int = 60
     # A webhook subscription failing without a break for this long is paused.
     webhook_pause_after_hours: int = 24
 
@@ -127,6 +133,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         oidc_jwks_url=get("OIDC_JWKS_URL") or None,
         oidc_audience=get("OIDC_AUDIENCE", "villagelink-api"),
         jwks_cache_seconds=num("OIDC_JWKS_CACHE_SECONDS", 300),
+        jwks_min_refresh_seconds=num("OIDC_JWKS_MIN_REFRESH_SECONDS", 10),
         keycloak_admin_client_id=get("KEYCLOAK_ADMIN_CLIENT_ID", "villagelink-provisioner"),
         keycloak_admin_client_secret=get("KEYCLOAK_ADMIN_CLIENT_SECRET") or None,
         s3_endpoint=get("S3_ENDPOINT") or None,
@@ -136,9 +143,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         s3_bucket_prefix=get("S3_BUCKET_PREFIX", "vl-"),
         max_body_bytes=num("GRAPHQL_MAX_BODY_BYTES", 1024 * 1024),
         max_query_depth=num("GRAPHQL_MAX_DEPTH", 10),
-        max_query_cost=num("GRAPHQL_MAX_COST", 5000),
+        max_query_cost=num("GRAPHQL_MAX_COST", 50000),
         max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),
         statement_timeout_ms=num("DB_STATEMENT_TIMEOUT_MS", 5000),
+        request_deadline_ms=num("GRAPHQL_DEADLINE_MS", 20000),
         rate_limit_per_minute=num("RATE_LIMIT_PER_MINUTE", 600),
         cors_allowed_origins=frozenset(
             origin.strip().rstrip("/")
@@ -147,6 +155,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         ),
         gunicorn_workers=num("GUNICORN_WORKERS", 2),
         gunicorn_threads=num("GUNICORN_THREADS", 4),
+        gunicorn_timeout_seconds=num("GUNICORN_TIMEOUT", 60),
         webhook_pause_after_hours=num("WEBHOOK_PAUSE_AFTER_HOURS", 24),
     )
 

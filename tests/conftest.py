@@ -1,9 +1,11 @@
 """Fixtures: real PostgreSQL and Valkey servers for the whole run, fresh villages per test.
 
 The servers are the embedded ones from the PyPI wheels, started in a temporary
-directory on free loopback ports. TEST_DATABASE_URL / TEST_REDIS_URL point the
-suite at external servers instead (a database of its own: the suite creates and
-drops village roles).
+directory on free loopback ports, without durability (a crash loses nothing the
+suite needs). Under pytest-xdist every worker starts its own. TEST_DATABASE_URL /
+TEST_REDIS_URL point the suite at external servers instead (a database of its own:
+the suite creates and drops village roles, and flushes Redis), with one pytest
+process (`make test PYTEST_XDIST=`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pytest
 import redis
 
 from villagelink.platform.db import Database
-from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port
+from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port, postgres_bin
 from villagelink.platform.migrate import upgrade_platform
 from villagelink.platform.services import KeycloakServer, MinioServer
 from villagelink.platform.settings import Settings, load_settings
@@ -33,6 +35,8 @@ def _server_url(variable: str, server) -> Iterator[str]:
     """The external server's URL if `variable` names one, else a started embedded one."""
     external = os.environ.get(variable)
     if external:
+        if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+            pytest.fail(f"{variable} is one server for every xdist worker: run without -n")
         yield external
         return
     server.start()
@@ -42,17 +46,44 @@ def _server_url(variable: str, server) -> Iterator[str]:
         server.stop()
 
 
+# The services a test needs beyond PostgreSQL and Valkey, by the fixture that starts them.
+SERVICE_FIXTURES = ("keycloak", "minio")
+# Run first, in this order: what goes through every village there is (its cost grows
+# with each village the run has made), then the run's longest stretches.
+FIRST = ("every_village", "keycloak", "worker_process")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the services it needs (`make test-fast` leaves those out).
+
+    The tests marked in FIRST run first (each file's in its order): a fan-out over every
+    village costs minutes once the run has made hundreds, seconds at the start; Keycloak's
+    and the worker processes' tests are the longest stretches, beside which the other xdist
+    worker runs the rest."""
+    for item in items:
+        for service in SERVICE_FIXTURES:
+            if service in item.fixturenames:
+                item.add_marker(service)
+    items.sort(key=_rank)
+
+
+def _rank(item: pytest.Item) -> int:
+    return next((n for n, mark in enumerate(FIRST) if item.get_closest_marker(mark)), len(FIRST))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
-        "TEST_DATABASE_URL", EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port())
+        "TEST_DATABASE_URL",
+        EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port(), durable=False),
     )
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
-        "TEST_REDIS_URL", EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port())
+        "TEST_REDIS_URL",
+        EmbeddedValkey(tmp_path_factory.mktemp("valkey"), free_port(), durable=False),
     )
 
 
@@ -156,10 +187,27 @@ def new_village_slug() -> str:
     return f"t{next(_village_numbers)}_{uuid.uuid4().hex[:6]}"
 
 
+# One template per database the run uses, made on first need by the real migrations.
+_templates: dict[str, provisioning.VillageTemplate] = {}
+
+
+def new_village(
+    db: Database, name: str = "测试村", region: str = TEST_REGION, slug: str | None = None
+) -> provisioning.Village:
+    """A fresh, empty village of the run's test database, replayed from the village
+    template (tests of provisioning itself call `provisioning.create_village`)."""
+    template = _templates.get(db.url)
+    if template is None:
+        template = _templates[db.url] = provisioning.VillageTemplate.capture(
+            db, TEST_REGION, postgres_bin() / "pg_dump"
+        )
+    return template.create_village(db, slug or new_village_slug(), name, region)
+
+
 @pytest.fixture
 def village(db: Database) -> provisioning.Village:
     """A freshly provisioned, empty village of its own for one test."""
-    return provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    return new_village(db)
 
 
 @dataclass(frozen=True)
@@ -186,7 +234,7 @@ def populated_village(db: Database) -> provisioning.Village:
     """A fresh village of its own with grids, staff, households and 60 residents."""
     from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))

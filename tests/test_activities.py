@@ -19,7 +19,6 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
-from villagelink.tenants import provisioning
 from villagelink.tenants.activities import actions, points, tables, teams
 from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE, Rule, dates
 from villagelink.tenants.demo import demo_grid_worker_subject
@@ -28,7 +27,7 @@ from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import agree, new_village
 
 CREATE = """mutation($input: CreateActivityInput!) { createActivity(input: $input) {
   activity { id kind title state version openToNeighbours capacity
@@ -1463,7 +1462,7 @@ def test_what_a_neighbour_cannot_sign_up_for(db, gql, create, slug, village, tok
         )
         assert codes(refused) == [("occurrence", "NOT_FOUND")]
     # An agreement on shared resources only covers no activity.
-    other = provisioning.create_village(db, new_village_slug(), "第三村", TEST_REGION).slug
+    other = new_village(db, "第三村").slug
     agree(db, slug, other, {"shared_resource": ["name"]})
     opened = create(publish=True, openToNeighbours=True)["occurrences"][0]["id"]
     assert (

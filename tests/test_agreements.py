@@ -40,7 +40,7 @@ from villagelink.platform.linkage.tables import log as exchange_log
 from villagelink.tenants import provisioning
 from villagelink.tenants.outbox import emit
 
-from .conftest import new_village_slug
+from .conftest import new_village
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -85,10 +85,7 @@ class Area:
 def area(db: Database) -> Area:
     region = f"ag_{uuid.uuid4().hex[:8]}"
     provisioning.ensure_region(db, region, "协议测试片区")
-    a, b, c = (
-        provisioning.create_village(db, new_village_slug(), name, region).slug
-        for name in ("甲村", "乙村", "丙村")
-    )
+    a, b, c = (new_village(db, name, region).slug for name in ("甲村", "乙村", "丙村"))
     with db.platform() as conn:
         conn.execute(
             insert(pm.neighbour_links),
@@ -692,7 +689,7 @@ def test_row_level_security_hides_the_log_from_a_third_village(db, area):
 
 
 def test_the_demo_agreements_are_seeded_once(db, area):
-    d = provisioning.create_village(db, new_village_slug(), "丁村", area.region).slug
+    d = new_village(db, "丁村", area.region).slug
     ring = [area.a, area.b, area.c, d]
     with db.platform() as conn:
         conn.execute(

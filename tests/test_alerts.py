@@ -25,7 +25,6 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.webhooks.tables import webhook_deliveries
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
 from villagelink.tenants.demo import (
     DEMO_VILLAGES,
     build_village,
@@ -61,7 +60,7 @@ from villagelink.tenants.sensing.tables import (
 )
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 from .test_webhooks import receiver  # noqa: F401 (a fixture, used by name)
@@ -564,7 +563,7 @@ def snapshot(db: Database, slug: str, alert_id: int) -> tuple:
 def shared_place(db: Database) -> Place:
     """A populated village for the state-machine walk, where each case raises its own
     alert: provisioning one per case would cost more than all of them together."""
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))
@@ -989,6 +988,7 @@ def test_escalation_grid_village_region_on_a_controlled_clock(settings, place, r
     assert [tuple(v) for v in versions] == [(1, "grid"), (2, "village"), (3, "region")]
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_escalation_fans_out_per_village_every_minute(settings, place, redis_client):
     (fire,) = place.raise_([place.fire(NOW)])

@@ -41,6 +41,8 @@ from villagelink.tenants.service_orders.actions import TRANSITIONS as ORDER_TRAN
 from villagelink.tenants.service_orders.actions import do_order_service
 from villagelink.tenants.user_errors import ActionFailed
 
+from .conftest import new_village
+
 SLUGS = [plan.slug for plan in demo.DEMO_VILLAGES]
 MOBILE_PREFIXES = ("13", "14", "15", "16", "17", "18", "19")
 AFFAIRS_TABLES = (
@@ -739,7 +741,7 @@ def test_affairs_are_deterministic() -> None:
 @pytest.fixture
 def affairs_village(db: Database) -> str:
     """A fresh village with 300 people and their affairs, seeded as the demo seeds one."""
-    village = provisioning.create_village(db, f"da_{uuid.uuid4().hex[:8]}", "演示村", "testregion")
+    village = new_village(db, "演示村", "testregion", slug=f"da_{uuid.uuid4().hex[:8]}")
     plan = replace(demo.DEMO_VILLAGES[2], slug=village.slug, residents=300)
     people = demo.build_village(plan, 11)
     affairs = build_affairs(people, plan.name, 11, local_today(), demo.AGES_AS_OF)

@@ -36,7 +36,7 @@ from villagelink.tenants.sensing.tables import (
     devices,
 )
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village
 from .test_jobs import job_env, work_off  # noqa: F401 (job_env: a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -130,7 +130,7 @@ def platform_of(db, token):
 def shared_village(db: Database) -> provisioning.Village:
     """A populated village for the cases that only add devices of their own (serial
     numbers are unique per case): provisioning one per case would cost more."""
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))
@@ -659,6 +659,7 @@ def test_silent_devices_go_offline_on_a_controlled_clock(settings, db, village):
     assert run_sweep(settings, slug, now + 2 * minute) == sorted(fresh.values())
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_offline_sweep_fans_out_one_retried_job_per_village(settings, db, village, redis_client):
     now = datetime.now(UTC) + timedelta(hours=1)

@@ -19,14 +19,13 @@ from villagelink.jobs.queues import NOTIFY
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
 from villagelink.tenants.coordinates import distance_m
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
 from villagelink.tenants.sensing.ingest import MAX_BATCH
 from villagelink.tenants.sensing.tables import alerts, device_events, devices
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import new_village
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -347,7 +346,7 @@ def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, 
 
 def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, populated_village):
     first = make_fleet(db, gql, token, populated_village.slug, bands=1)
-    second_village = provisioning.create_village(db, new_village_slug(), "邻村", TEST_REGION)
+    second_village = new_village(db, "邻村")
     plan = replace(DEMO_VILLAGES[1], slug=second_village.slug, name="邻村", residents=20)
     with db.tenant(second_village.slug) as conn:
         write_village(conn, build_village(plan, seed=3))

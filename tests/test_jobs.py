@@ -109,6 +109,7 @@ def test_village_stats_counts_inside_the_village(
     assert second.computed_at > first.computed_at
 
 
+@pytest.mark.every_village
 def test_periodic_refresh_fans_out_one_retried_job_per_village(
     job_env: Settings, db: Database, village: Village
 ) -> None:
@@ -150,6 +151,7 @@ def test_worker_takes_queues_in_priority_order(job_env: Settings) -> None:
         queue("default", job_env)
 
 
+@pytest.mark.every_village
 def test_object_sweep_runs_hourly_once_per_village(
     job_env: Settings, db: Database, village: Village, redis_client: redis.Redis
 ) -> None:

@@ -22,7 +22,7 @@ from villagelink.tenants.joint_cases.tables import joint_cases
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village
 from .test_query_count import count_statements
 from .test_requests import new_request
 from .test_transfers import codes, ok
@@ -55,7 +55,7 @@ def villages(db, region) -> dict[str, str]:
     e: no agreement at all."""
     found = {}
     for name in "abcde":
-        found[name] = provisioning.create_village(db, new_village_slug(), f"{name}村", region).slug
+        found[name] = new_village(db, f"{name}村", region).slug
     for name in "bcd":
         agree(db, found["a"], found[name], {JOINT_CASE: ALL_FIELDS}, region=region)
     return found
@@ -303,7 +303,7 @@ def test_the_list_costs_the_same_for_one_or_many(app, db, gql, admins, villages)
 
 def test_a_copy_carries_only_the_agreed_fields(db, gql, token, admins, villages, region):
     a = villages["a"]
-    narrow = provisioning.create_village(db, new_village_slug(), "己村", region).slug
+    narrow = new_village(db, "己村", region).slug
     agree(db, a, narrow, {JOINT_CASE: ["title", "state", "villages", "updated_at"]}, region=region)
     case = open_case(gql, admins, {**villages, "f": narrow}, db, involved=("b", "f"))
     sync_village(db, a)

@@ -28,7 +28,7 @@ from villagelink.tenants.sensing import sightings
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.tables import alert_events
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village, new_village_slug
 from .test_alerts import NOW, Place
 from .test_query_count import count_statements
 
@@ -75,7 +75,7 @@ class Linked:
 
 def _populated(db: Database, region: str, name: str) -> str:
     slug = new_village_slug()
-    provisioning.create_village(db, slug, name, region)
+    new_village(db, name, region, slug=slug)
     plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=60)
     with db.tenant(slug) as conn:
         write_village(conn, build_village(plan, seed=7))
@@ -99,8 +99,8 @@ def linked(db: Database) -> Linked:
     region = f"nb{uuid.uuid4().hex[:8]}"
     provisioning.ensure_region(db, region, "邻村测试片区")
     a = Place(db, _populated(db, region, "甲村"))
-    b = provisioning.create_village(db, new_village_slug(), "乙村", region).slug
-    c = provisioning.create_village(db, new_village_slug(), "丙村", region).slug
+    b = new_village(db, "乙村", region).slug
+    c = new_village(db, "丙村", region).slug
     agree(db, a.slug, b, ["alert_broadcast", "shared_resource", "open_activity"], region=region)
     [missing] = a.raise_([missing_person(a, latitude=39.2, longitude=117.3)])
     [fire] = a.raise_([a.fire(NOW)])
@@ -363,7 +363,7 @@ def test_a_closed_alert_takes_no_more_reports(db, gql, token):
     region = f"nb{uuid.uuid4().hex[:8]}"
     provisioning.ensure_region(db, region, "关闭测试片区")
     a = Place(db, _populated(db, region, "甲村"))
-    b = provisioning.create_village(db, new_village_slug(), "乙村", region).slug
+    b = new_village(db, "乙村", region).slug
     agree(db, a.slug, b, ["alert_broadcast"], region=region)
     [raised] = a.raise_([missing_person(a)])
     a.close(raised.id, NOW + timedelta(hours=1))

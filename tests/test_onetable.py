@@ -44,6 +44,7 @@ from villagelink.tenants.onetable.tables import (
     import_jobs,
     resident_exports,
 )
+from villagelink.tenants.sensitive import REASON_REQUIRED
 from villagelink.tenants.user_errors import ActionFailed
 
 from .conftest import TEST_REGION
@@ -936,10 +937,11 @@ def test_export_is_masked_unless_the_admin_gives_a_reason(
     assert all(r["户编号"] and r["楼号"].endswith("号楼") and r["网格编码"] for r in rows)
 
     # Whole numbers: the village admin, with a reason.
-    _, body = gql(EXPORT, admin, {"input": {"village": slug, "unmasked": True}})
-    assert body["data"]["exportResidents"]["userErrors"] == [
-        {"field": "reason", "message": "导出完整的身份证号码和电话须填写理由", "code": "REQUIRED"}
-    ]
+    for reason in ({}, {"reason": "   "}, {"reason": " 核对 "}):
+        _, body = gql(EXPORT, admin, {"input": {"village": slug, "unmasked": True, **reason}})
+        assert body["data"]["exportResidents"]["userErrors"] == [
+            {"field": "reason", "message": REASON_REQUIRED, "code": "REQUIRED"}
+        ]
     elderly = {"village": slug, "filter": {"ageMin": 60}, "unmasked": True, "reason": "敬老金发放"}
     _, body = gql(EXPORT, admin, {"input": elderly})
     export = body["data"]["exportResidents"]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from villagelink.graphql.core.ids import decode_id
 from villagelink.jobs import maintenance
@@ -29,7 +29,7 @@ from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village, new_village_slug
 from .test_alerts import Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_neighbours import missing_person
@@ -73,7 +73,7 @@ class Region:
 
 def _populated(db: Database, region: str, name: str, seed: int) -> str:
     slug = new_village_slug()
-    provisioning.create_village(db, slug, name, region)
+    new_village(db, name, region, slug=slug)
     plan = replace(DEMO_VILLAGES[0], slug=slug, name=name, residents=40)
     with db.tenant(slug) as conn:
         write_village(conn, build_village(plan, seed=seed))
@@ -86,7 +86,7 @@ def region(db: Database) -> Region:
     provisioning.ensure_region(db, region_id, "统计测试片区")
     a = Place(db, _populated(db, region_id, "甲村", 7))
     b = _populated(db, region_id, "乙村", 11)
-    c = provisioning.create_village(db, new_village_slug(), "丙村", region_id).slug
+    c = new_village(db, "丙村", region_id).slug
     agreement = agree(db, a.slug, b, ["alert_broadcast", "joint_case"], region=region_id)
     # Raised now: the statistics count the last eight weeks of the real clock.
     [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
@@ -272,7 +272,7 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
     before = count()
     # Three more villages publish their statistics: the same statements read them.
     for n in range(3):
-        slug = provisioning.create_village(db, new_village_slug(), f"新村{n}", region.id).slug
+        slug = new_village(db, f"新村{n}", region.id).slug
         with db.tenant(slug) as conn:
             publish_village_stats(conn)
         sync_village(db, slug)
@@ -281,3 +281,82 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
     # access, villages, the region, SET LOCAL ROLE, stats, alerts page + origins' names +
     # count, joint cases page + origins' names + count
     assert before == count() == 11
+
+
+# -- a region of any size ----------------------------------------------------------------------
+
+LARGE_REGION = 60
+EVERY_FIELD = """query($id: String!) { region(id: $id) { id name
+  villages { slug name neighbours { slug } }
+  stats { total { residents } villages { village { slug } stats { residents } } missing }
+  sharedAlerts(first: 5) { totalCount edges { node { id kind } } }
+  jointCases(first: 5) { totalCount edges { node { id title } } }
+  escalatedRequests(includeClosed: true) { id state escalationLevel } } }"""
+
+
+@pytest.fixture(scope="module")
+def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
+    """Sixty villages; every twentieth has a request escalated to the region and
+    publishes its statistics."""
+    region_id = f"rg{uuid.uuid4().hex[:8]}"
+    provisioning.ensure_region(db, region_id, "六十村片区")
+    escalated = []
+    for n in range(LARGE_REGION):
+        slug = provisioning.create_village(db, new_village_slug(), f"大片区{n}村", region_id).slug
+        if n % 20 == 0:
+            request_id = new_request(db, slug)
+            with db.tenant(slug) as conn:
+                conn.execute(
+                    update(requests)
+                    .where(requests.c.id == request_id)
+                    .values(escalation_level="region", escalated_at=datetime.now(UTC))
+                )
+                publish_village_stats(conn)
+            sync_village(db, slug)
+            escalated.append((slug, request_id))
+    return region_id, escalated
+
+
+def test_every_region_field_over_sixty_villages_holds_two_connections(
+    large_region, settings, token
+):
+    """Reading each village in turn, a query keeps two transactions open whatever the
+    number of villages (a connection per village exhausted the pool: INTERNAL after
+    the pool's 30 s): never more than three out of the pool at once, two kept and one
+    for the platform's short reads."""
+    from villagelink.platform.app import create_app
+
+    region_id, escalated = large_region
+    app = create_app(settings)
+    runtime = app.extensions["villagelink"]
+    runtime.db.dispose()
+    runtime.db = Database(settings.database_url, pool_size=2)
+    out, peak = 0, 0
+
+    def checkout(*_args) -> None:
+        nonlocal out, peak
+        out += 1
+        peak = max(peak, out)
+
+    def checkin(*_args) -> None:
+        nonlocal out
+        out -= 1
+
+    event.listen(runtime.db.engine, "checkout", checkout)
+    event.listen(runtime.db.engine, "checkin", checkin)
+    try:
+        response = app.test_client().post(
+            "/graphql",
+            json={"query": EVERY_FIELD, "variables": {"id": region_id}},
+            headers={"Authorization": f"Bearer {token('regional-coordinator', region=region_id)}"},
+        )
+        found = ok((response.status_code, response.get_json()))["region"]
+    finally:
+        runtime.db.dispose()
+    assert len(found["villages"]) == LARGE_REGION
+    assert len(found["stats"]["villages"]) == LARGE_REGION
+    assert len(found["stats"]["missing"]) == LARGE_REGION - len(escalated)
+    ids = [decode_id(r["id"]) for r in found["escalatedRequests"]]
+    shown = sorted((gid.village, int(gid.key)) for gid in ids)
+    assert shown == sorted(escalated)
+    assert peak <= 3, peak

@@ -9,9 +9,8 @@ from sqlalchemy import select
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
-from villagelink.tenants import provisioning
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village, new_village_slug
 
 CREATE = """mutation($input: CreateRegionInput!) { createRegion(input: $input) {
   region { id name } userErrors { field message code } } }"""
@@ -29,8 +28,8 @@ def admin(token) -> str:
 @pytest.fixture
 def pair(db: Database) -> tuple[str, str]:
     """Two fresh villages; the second's slug sorts first, to check the stored order."""
-    first = provisioning.create_village(db, "z" + new_village_slug(), "北村", TEST_REGION)
-    second = provisioning.create_village(db, "a" + new_village_slug(), "南村", TEST_REGION)
+    first = new_village(db, "北村", TEST_REGION, slug="z" + new_village_slug())
+    second = new_village(db, "南村", TEST_REGION, slug="a" + new_village_slug())
     return first.slug, second.slug
 
 

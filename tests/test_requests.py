@@ -70,7 +70,7 @@ from villagelink.tenants.requests.tables import (
     requests,
 )
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village
 from .test_jobs import job_env, work_off  # noqa: F401 (job_env: a fixture, used by name)
 from .test_query_count import count_statements
 
@@ -170,7 +170,7 @@ def error_codes(payload: dict) -> list[tuple[str, str]]:
 def shared_village(db: Database) -> provisioning.Village:
     """A populated village for the state-machine walks, where each case makes its own
     request: provisioning one per case would cost more than all of them together."""
-    village = provisioning.create_village(db, new_village_slug(), "测试村", TEST_REGION)
+    village = new_village(db)
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))
@@ -678,17 +678,17 @@ def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, toke
         grid=next(g for g in place["grids"] if g["level"] == "MICRO")["id"],
     )["request"]["id"]
     query = """query($id: ID!) { node(id: $id) { ... on Request {
-      reporter { phone(unmasked: true, reason: "回访") } } } }"""
+      reporter { phone(unmasked: true, reason: "电话回访") } } } }"""
     _, body = gql(query, admin, {"id": rid})
     assert body["data"]["node"]["reporter"]["phone"] == "13700002222"
     with db.platform() as conn:
         read = conn.execute(
             select(pm.audit_log.c.fields, pm.audit_log.c.reason).where(
                 pm.audit_log.c.village == place["slug"],
-                pm.audit_log.c.action == "request.read_unmasked",
+                pm.audit_log.c.action == "request_reporter.read_unmasked",
             )
         ).one()
-    assert tuple(read) == (["reporter_phone"], "回访")
+    assert tuple(read) == (["phone"], "电话回访")
     worker = token(
         "grid-worker", village=place["slug"], sub=demo_grid_worker_subject(place["slug"])
     )
@@ -1233,6 +1233,7 @@ def test_escalation_job_on_a_controlled_clock(settings, db, village):
     assert audit_actions(db, slug).count("request.escalate") == 3
 
 
+@pytest.mark.every_village
 @pytest.mark.usefixtures("job_env")
 def test_escalation_fans_out_one_retried_job_per_village(settings, db, village):
     request_id = new_request(db, village.slug, grid_level=None)

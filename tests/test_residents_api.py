@@ -202,7 +202,8 @@ def test_tagging_rules(gql, admin, populated_village):
 
 def test_unmasked_reads_are_audited_with_reason(gql, admin, populated_village, db):
     query = """query($slug: String!) { village(slug: $slug) { residents(first: 3) { edges { node {
-        id idNumber(unmasked: true, reason: "低保复核") phone(unmasked: true) } } } } }"""
+        id idNumber(unmasked: true, reason: "低保复核")
+        phone(unmasked: true, reason: "低保复核") } } } } }"""
     _, body = gql(query, admin, {"slug": populated_village.slug})
     nodes = [edge["node"] for edge in body["data"]["village"]["residents"]["edges"]]
     assert all("*" not in node["idNumber"] for node in nodes)

@@ -27,7 +27,7 @@ from villagelink.tenants.resources import actions
 from villagelink.tenants.resources.tables import resource_bookings
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import agree, new_village
 
 ACTOR = system_actor("test")
 
@@ -125,9 +125,8 @@ def owner(village) -> str:
 
 @pytest.fixture
 def neighbour(db) -> str:
-    from villagelink.tenants import provisioning
 
-    return provisioning.create_village(db, new_village_slug(), "邻村", TEST_REGION).slug
+    return new_village(db, "邻村").slug
 
 
 @pytest.fixture
@@ -550,9 +549,8 @@ def test_only_the_requesting_neighbour_cancels(
 
 
 def provisioning_village(db) -> str:
-    from villagelink.tenants import provisioning
 
-    return provisioning.create_village(db, new_village_slug(), "第三村", TEST_REGION).slug
+    return new_village(db, "第三村").slug
 
 
 # -- the exchange ---------------------------------------------------------------

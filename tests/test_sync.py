@@ -8,15 +8,10 @@ nothing is lost or duplicated.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text, update
@@ -40,14 +35,14 @@ from villagelink.platform.linkage.tables import (
     log,
     records,
 )
-from villagelink.platform.settings import Settings
 from villagelink.tenants import provisioning
 from villagelink.tenants.outbox import DELETE, emit, emit_many, outbox
 from villagelink.tenants.sensing.actions import do_acknowledge_alert
 from villagelink.tenants.sensing.alerting import Trigger
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import TEST_REGION, agree, new_village, new_village_slug
+from .processes import SyncWorker, wait_for
 from .test_alerts import INGEST, NOW, Place
 from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 
@@ -112,10 +107,7 @@ class Ring:
 
 @pytest.fixture
 def ring(db: Database, populated_village) -> Ring:
-    slugs = [
-        provisioning.create_village(db, new_village_slug(), f"邻村{n}", TEST_REGION).slug
-        for n in "BCDE"
-    ]
+    slugs = [new_village(db, f"邻村{n}").slug for n in "BCDE"]
     b, c, d, e = slugs
     a = Place(db, populated_village.slug)
     everything = list(RECORD_TYPES["alert_broadcast"].fields)
@@ -192,7 +184,11 @@ def test_an_edit_arrives_as_a_new_version_and_a_duplicate_changes_nothing(ring):
     # rewritten, no log row is added.
     assert sync_village(ring.db, ring.a.slug).published == 0
     with ring.db.platform() as conn:
-        conn.execute(update(cursors).where(cursors.c.village == ring.a.slug).values(outbox_id=0))
+        conn.execute(
+            update(cursors)
+            .where(cursors.c.village == ring.a.slug)
+            .values(outbox_xid=0, outbox_id=0)
+        )
     again = sync_village(ring.db, ring.a.slug)
     assert (again.read, again.published, again.withdrawn) == (2, 0, 0)
     assert ring.log() == before
@@ -322,25 +318,39 @@ def test_stats_and_joint_cases_go_to_the_region_whatever_the_agreements(ring):
     assert ring.copies("joint_case")[(7, REGION_AUDIENCE)]["payload"] == {"title": "跨村道路积水"}
 
 
-def test_the_cursor_waits_for_a_transaction_still_running(ring, db):
+def test_a_transaction_that_commits_late_is_published_however_long_it_ran(ring, db, settings):
     """Outbox ids are taken at insert: a transaction that took a lower id and commits
-    after a higher one is not skipped."""
-    slow = db.begin_tenant(ring.a.slug)
+    long after higher ones (longer than any statement timeout, while other changes are
+    made and the sync runs again and again) is published when it commits, once."""
+    a = ring.a.slug
+    alert = {"kind": "fire", "state": "open"}
+    slow = db.begin_tenant(a)
+    later = []
     try:
-        emit(slow, "Alert", 900001, {"kind": "fire", "state": "open"}, version=1)
-        with db.tenant(ring.a.slug) as conn:
-            emit(conn, "Alert", 900002, {"kind": "fire", "state": "open"}, version=1)
-        first = sync_village(db, ring.a.slug)
-        assert first.published == 2  # 900002 to B and E
+        emit(slow, "Alert", 900001, alert, version=1)
+        held_until = time.monotonic() + settings.statement_timeout_ms / 1000 + 1
+        while time.monotonic() < held_until or len(later) < 3:
+            with db.tenant(a) as conn:
+                later.append(900002 + len(later))
+                emit(conn, "Alert", later[-1], alert, version=1)
+            behind_it = sync_village(db, a)
+            # Committed, but newer than a transaction still running: they wait for it.
+            assert (behind_it.published, behind_it.waiting) == (0, True)
+            assert a in villages_behind(db)
         slow.commit()
     finally:
         slow.close()
-    second = sync_village(db, ring.a.slug)
-    assert second.published == 2  # 900001 was not skipped
-    assert {key[0] for key in ring.copies()} == {900001, 900002}
+    caught_up = sync_village(db, a)
+    assert (caught_up.published, caught_up.waiting) == (2 * (1 + len(later)), False)
+    assert sorted({key[0] for key in ring.copies()}) == [900001, *later]
+    published = [(row[1], row[2]) for row in ring.log() if row[0] == "publish"]
+    assert sorted(published) == sorted(
+        (audience, origin_id) for origin_id in [900001, *later] for audience in (ring.b, ring.e)
+    )  # each copy logged once
+    assert a not in villages_behind(db)
     with db.platform() as conn:
-        state = conn.execute(select(cursors).where(cursors.c.village == ring.a.slug)).one()
-    assert state.gap_at is None
+        state = conn.execute(select(cursors).where(cursors.c.village == a)).one()
+    assert state.waiting_since is None
 
 
 def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # noqa: F811
@@ -357,46 +367,6 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
 
 # -- a real `rq worker` process -------------------------------------------------------------
 
-VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
-
-
-class SyncWorker:
-    """The sync's RQ worker in a process of its own, as `villagelink run` starts it
-    (`villagelink worker --queue sync`: an rq Worker forking a work horse per job;
-    settings from the environment)."""
-
-    def __init__(self, settings: Settings, logfile: Path):
-        self.settings, self.logfile = settings, logfile
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {
-            **os.environ,
-            "DATABASE_URL": self.settings.database_url,
-            "REDIS_URL": self.settings.redis_url,
-        }
-        with self.logfile.open("a") as out:
-            self.process = subprocess.Popen(
-                [VILLAGELINK, "worker", "--queue", SYNC],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its work horses too, for the kill
-            )
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its work horse: no clean-up of any kind."""
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
 
 @pytest.fixture
 def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
@@ -408,17 +378,6 @@ def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
         worker.stop()
 
 
-def wait_for(condition, timeout: float, what: str, worker: SyncWorker | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.02)
-    tail = worker.logfile.read_text()[-3000:] if worker else ""
-    raise AssertionError(f"{what}: not within {timeout} s\n{tail}")
-
-
 ACKNOWLEDGE = """
 mutation Ack($input: AcknowledgeAlertInput!) {
   acknowledgeAlert(input: $input) { alert { state } userErrors { code message } }
@@ -426,6 +385,7 @@ mutation Ack($input: AcknowledgeAlertInput!) {
 """
 
 
+@pytest.mark.worker_process
 def test_through_the_gateway_and_a_worker_the_neighbours_see_it_within_seconds(
     ring, sync_worker, gql, token
 ):
@@ -488,6 +448,7 @@ def _cursor(db: Database, slug: str) -> int:
         )
 
 
+@pytest.mark.worker_process
 def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker):
     db, a = ring.db, ring.a.slug
     agree(db, a, ring.b, {"open_activity": ["title", "kind"]})
@@ -528,6 +489,7 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker)
     }
 
 
+@pytest.mark.worker_process
 def test_after_redis_is_flushed_the_sweep_rebuilds_everything_from_the_outbox(
     ring, sync_worker, redis_client
 ):

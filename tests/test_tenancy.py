@@ -108,6 +108,7 @@ def cli(settings, *args):
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
+@pytest.mark.every_village
 def test_cli_create_list_migrate_drop(settings, db):
     slug = new_village_slug()
     created = cli(settings, "tenants", "create", slug, "--name", "新河村", "--region", TEST_REGION)

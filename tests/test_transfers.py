@@ -29,7 +29,7 @@ from villagelink.tenants.residents.actions import do_create_resident
 from villagelink.tenants.residents.transfers import incoming_transfers, receive_transfer
 from villagelink.tenants.stats import compute_village_stats
 
-from .conftest import agree, new_village_slug
+from .conftest import agree, new_village
 from .test_query_count import count_statements
 
 ACTOR = system_actor("test")
@@ -41,7 +41,8 @@ TRANSFER = """mutation($input: TransferResidentInput!) { transferResident(input:
   userErrors { field message code } } }"""
 COMPLETE = """mutation($input: CompleteResidentTransferInput!) {
   completeResidentTransfer(input: $input) {
-  transfer { id state resident { id name idNumber(unmasked: true, reason: "核对") } pointsBalance }
+  transfer { id state pointsBalance
+    resident { id name idNumber(unmasked: true, reason: "核对身份") } }
   userErrors { field message code } } }"""
 RESIDENT = """query($id: ID!) { node(id: $id) { ... on Resident {
   id name status movedTo movedOn phone household { id } tags { tag } pointsBalance } } }"""
@@ -149,7 +150,7 @@ def region(db) -> str:
 
 
 def _village(db, region: str, name: str) -> str:
-    return provisioning.create_village(db, new_village_slug(), name, region).slug
+    return new_village(db, name, region).slug
 
 
 @pytest.fixture

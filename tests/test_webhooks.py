@@ -46,6 +46,7 @@ from villagelink.platform.webhooks.tables import (
 )
 
 from .conftest import new_village_slug
+from .processes import SyncWorker, wait_for
 from .test_query_count import count_statements
 
 ALERTS_READ = "alerts:read"
@@ -585,6 +586,39 @@ def test_a_500_is_retried_after_the_backoff_and_both_attempts_are_shown(
     # Both attempts carried the same delivery and event, each its own signature.
     ids = {(r["headers"]["X-Villagelink-Delivery"]) for r in receiver.accepted}
     assert ids == {delivery["id"]}
+
+
+def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_documented_backoff(
+    db, job_env, slug, integrator, receiver, gql, tmp_path
+):
+    """The retries are scheduled jobs: a real worker's scheduler must run them (a job
+    option passed as the function's argument failed every one of them)."""
+    _client, bearer = integrator([slug], ALERTS_READ)
+    subscription, receiver.secret = subscribe(gql, bearer, receiver.url)
+    receiver.answers.extend([500, 503])
+    worker = SyncWorker(job_env, tmp_path / "notify.log", NOTIFY)
+    worker.start()
+    try:
+        assert publish(slug) == 1
+        wait_for(lambda: len(receiver.accepted) == 3, 60, "three attempts", worker)
+        [row] = delivery_rows(db, subscription["id"])
+        wait_for(
+            lambda: delivery_rows(db, subscription["id"])[0]["state"] == "delivered",
+            10,
+            "the third attempt recorded",
+            worker,
+        )
+    finally:
+        worker.stop()
+    attempts = attempt_rows(db, row["id"])
+    assert [a["status_code"] for a in attempts] == [500, 503, 200]
+    times = [a["attempted_at"] for a in attempts]
+    waits = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
+    # 10 s then 30 s, each within the 20 % jitter; the scheduler looks every second and
+    # a work horse takes a moment to start.
+    assert 8 <= waits[0] <= 12 + 3, waits
+    assert 24 <= waits[1] <= 36 + 3, waits
+    assert "TypeError" not in worker.logfile.read_text()
 
 
 def test_the_backoff_schedule_has_jitter_and_ends_in_failure():

@@ -18,7 +18,6 @@ from sqlalchemy import Connection, select
 
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.loaders import BatchLoader
-from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform import models as pm
 from villagelink.platform.access import Access, resolve_access
 from villagelink.platform.audit import Actor, entry, record_many
@@ -26,14 +25,22 @@ from villagelink.platform.identity.principal import Principal
 from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
 from villagelink.tenants.grids import grids_of_account
-from villagelink.tenants.outbox import wrote_outbox
 
 log = logging.getLogger(__name__)
 
 
+# A query keeps at most this many transactions open, finishing the one used least
+# recently before it opens another: reading a region's sixty villages one after
+# another then holds two pooled connections, not sixty (the pool would run dry and
+# every other request wait). A mutation keeps each village's transaction to the end,
+# where they commit together.
+READ_TRANSACTIONS = 2
+
+
 class RequestContext:
-    def __init__(self, runtime, principal: Principal, request_id: str):
+    def __init__(self, runtime, principal: Principal, request_id: str, *, read_only: bool = False):
         self.runtime = runtime
+        self.read_only = read_only
         self.settings = runtime.settings
         self.principal = principal
         self.request_id = request_id
@@ -118,10 +125,7 @@ class RequestContext:
         what the caller may see in it first (`village`); this only refuses the unreachable."""
         if slug not in self._reachable():
             raise NotFound("village")
-        conn = self._connections.get(slug)
-        if conn is None:
-            conn = self._connections[slug] = self.runtime.db.begin_tenant(slug)
-        return conn
+        return self._transaction(slug, lambda: self.runtime.db.begin_tenant(slug))
 
     def neighbour(self, owner: str, acting: str, record_type: str) -> tuple[Connection, list[int]]:
         """The transaction in `owner`'s village for an action the caller takes there on
@@ -136,19 +140,30 @@ class RequestContext:
             agreement_ids = covering(conn, record_type, owner, [acting]).get(acting)
         if not agreement_ids:
             raise NotFound(record_type)
-        conn = self._connections.get(owner)
-        if conn is None:
-            conn = self._connections[owner] = self.runtime.db.begin_tenant(owner)
-        return conn, agreement_ids
+        return self._transaction(owner, lambda: self.runtime.db.begin_tenant(owner)), agreement_ids
 
     def region(self, region_id: str) -> Connection:
         """The request's read of the exchange schema as `region_id`'s coordinators
         (row-level security shows that region's copies only). Resolvers check that the
         caller may read the region first; committed and closed with the villages'."""
-        key = f"@region:{region_id}"
-        conn = self._connections.get(key)
+        return self._transaction(
+            f"@region:{region_id}", lambda: self.runtime.db.begin_region(region_id)
+        )
+
+    def _transaction(self, key: str, begin: Callable[[], Connection]) -> Connection:
+        """The request's open transaction `key`, or a new one from `begin`; a query
+        first finishes its least recently used ones to stay within READ_TRANSACTIONS
+        (it wrote nothing in them: its audit entries are written at `finish`)."""
+        conn = self._connections.pop(key, None)
         if conn is None:
-            conn = self._connections[key] = self.runtime.db.begin_region(region_id)
+            while self.read_only and len(self._connections) >= READ_TRANSACTIONS:
+                oldest = self._connections.pop(next(iter(self._connections)))
+                try:
+                    oldest.commit()
+                finally:
+                    oldest.close()
+            conn = begin()
+        self._connections[key] = conn  # the most recently used last
         return conn
 
     def neighbours(self, acting: str, record_type: str) -> Iterator[tuple[str, Connection]]:
@@ -192,11 +207,6 @@ class RequestContext:
         if reason:
             read["reasons"].add(reason.strip()[:500])
 
-    def note_unmasked_read(
-        self, slug: str, subject_type: str, subject_id: int, field: str, reason: str | None
-    ) -> None:
-        self.note_read(slug, "resident.read_unmasked", subject_type, subject_id, [field], reason)
-
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the request's transactions have committed, e.g. to
         enqueue a job that must see the rows just written; dropped on rollback."""
@@ -214,17 +224,14 @@ class RequestContext:
                 for slug, reads in self._reads.items():
                     self._write_read_audit(slug, reads)
                 for slug, conn in self._connections.items():
-                    conn.commit()
-                    if wrote_outbox(conn):
+                    if self.runtime.db.commit_tenant(conn):
                         shared.append(slug)
         finally:
             for conn in self._connections.values():
                 conn.close()
             self._connections.clear()
         if commit:
-            if shared:
-                # What neighbours may see of it leaves now rather than at the next sweep.
-                self._after_commit.insert(0, lambda: enqueue_sync(self.settings, shared))
+            self.runtime.db.shared_committed(shared)
             for callback in self._after_commit:
                 try:
                     callback()

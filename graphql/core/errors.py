@@ -9,6 +9,7 @@ FORBIDDEN = "FORBIDDEN"
 NOT_FOUND = "NOT_FOUND"
 BAD_USER_INPUT = "BAD_USER_INPUT"
 RATE_LIMITED = "RATE_LIMITED"
+DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
 INTERNAL = "INTERNAL"
 # Request-level failures of the GraphQL-over-HTTP layer.
 BAD_REQUEST = "BAD_REQUEST"
@@ -40,6 +41,10 @@ class NotFound(ApiError):
 
 class BadUserInput(ApiError):
     code = BAD_USER_INPUT
+
+
+class DeadlineExceeded(ApiError):
+    code = DEADLINE_EXCEEDED
 
 
 def error_body(message: str, code: str, **extensions) -> dict:

@@ -32,6 +32,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql import activities, service_orders
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
+    from villagelink.graphql.core.sensitive import guard_sensitive_fields
     from villagelink.graphql.health import bindables as health_bindables
     from villagelink.graphql.linkage import bindables as linkage_bindables
     from villagelink.graphql.mediation import bindables as mediation_bindables
@@ -52,7 +53,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
 
-    return make_executable_schema(
+    schema = make_executable_schema(
         load_schema_from_path(str(SDL_DIR)),
         LowerCaseEnumValues(),
         node_interface,
@@ -83,3 +84,5 @@ def executable_schema() -> GraphQLSchema:
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )
+    # After the bindings: the guard wraps whatever resolver each marked field ended up with.
+    return guard_sensitive_fields(schema)

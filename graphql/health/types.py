@@ -31,6 +31,7 @@ from villagelink.platform.identity.principal import VILLAGE_ADMIN
 from villagelink.tenants.health import queries
 from villagelink.tenants.health.actions import HEALTH_RECORD
 from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
+from villagelink.tenants.sensitive import MIN_REASON_LENGTH, is_reason
 from villagelink.tenants.user_errors import camel
 
 RESIDENT = "Resident"
@@ -225,8 +226,20 @@ def _heart_rate_range(record: dict) -> dict | None:
     return {"min": record["heart_rate_min"], "max": record["heart_rate_max"]}
 
 
-for _column in ("emergency_contacts", "care_level", "wandering_risk", "note", "version"):
+for _column in ("care_level", "wandering_risk", "note", "version"):
     _record_field(camel(_column), _column, lambda record, column=_column: record[column])
+
+
+def _emergency_contacts(record: dict) -> list[dict]:
+    # Each contact carries its record's village and resident: the phone's guard
+    # (graphql/core/sensitive.py) needs to know whose rule applies and what to audit.
+    return [
+        {**contact, "village": record["village"], "id": record["resident_id"]}
+        for contact in record["emergency_contacts"]
+    ]
+
+
+_record_field("emergencyContacts", "emergency_contacts", _emergency_contacts)
 _record_field("safeZone", "safe_zone", _safe_zone)
 _record_field("heartRateRange", "heart_rate_range", _heart_rate_range)
 
@@ -238,8 +251,10 @@ def resolve_conditions(record: dict, info, unmasked: bool = False, reason: str |
     if health_reach(ctx, slug) != WHOLE_VILLAGE:
         if not unmasked:
             return [MASKED_CONDITION] * len(record["conditions"])
-        if not (reason and reason.strip()):
-            raise BadUserInput("查看病症须说明原因（reason）", argument="reason")
+        if not is_reason(reason):
+            raise BadUserInput(
+                f"查看病症须说明原因（reason，至少 {MIN_REASON_LENGTH} 个字）", argument="reason"
+            )
     ctx.note_read(slug, RECORD_READ, HEALTH_RECORD, record["resident_id"], ["conditions"], reason)
     return record["conditions"]
 

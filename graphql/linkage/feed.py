@@ -96,6 +96,8 @@ def copy_item(row: dict, origin_name: str | None) -> dict:
         **moments(row["payload"]),
         "id": encode_id(record_type.outbox_type, row["origin"], row["origin_id"]),
         "origin": {"slug": row["origin"], "name": origin_name or row["origin"]},
+        # Whose record it is: the village whose admin alone may see its phones whole.
+        "village": row["origin"],
         "record_type": row["record_type"],
         "version": row["version"],
         "committed_at": row["committed_at"],

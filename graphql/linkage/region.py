@@ -6,7 +6,9 @@ so a coordinator of another region reads nothing even with the right id. What th
 villages publish for the region (statistics, joint cases) is the copy with the
 audience "@region"; shared alerts are whatever the region's villages broadcast to
 one another, one per alert. Each of these is one statement whatever the number of
-villages. The escalated requests are read in each village, one transaction per village.
+villages. The escalated requests are read in each village in turn: a query keeps at
+most two transactions open (graphql/core/context.py), so a region of any size holds
+no more connections than a village.
 """
 
 from __future__ import annotations

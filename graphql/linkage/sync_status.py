@@ -24,6 +24,6 @@ def resolve_sync(village: dict, info) -> dict | None:
 
 village_sync_type.set_field("outboxPosition", lambda row, *_: row["outbox_id"])
 village_sync_type.set_field("failing", lambda row, *_: row["last_error"] is not None)
-village_sync_type.set_field("waitingSince", lambda row, *_: row["gap_since"])
+village_sync_type.set_field("waitingSince", lambda row, *_: row["waiting_since"])
 
 bindables = [village_type, village_sync_type]

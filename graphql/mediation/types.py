@@ -28,11 +28,9 @@ from villagelink.graphql.villages.types import grid_staff_loader
 from villagelink.platform.identity.principal import VILLAGE_ADMIN
 from villagelink.tenants.mediation import queries
 from villagelink.tenants.mediation.actions import MEDIATION_CASE
-from villagelink.tenants.sensitive import mask_phone
 from villagelink.tenants.user_errors import camel
 
 CASE_READ = "mediation_case.read"
-PARTY_PHONE_READ = "mediation_party.read_unmasked"
 
 village_type = ObjectType("Village")
 case_type = node_object(MEDIATION_CASE)
@@ -194,18 +192,6 @@ def resolve_mediator_staff(mediator: dict, info) -> dict | None:
 @party_type.field("resident")
 def resolve_party_resident(party: dict, info) -> dict | None:
     return resident_loader(info.context, party["village"]).load(party["resident_id"])
-
-
-@party_type.field("phone")
-def resolve_party_phone(party: dict, info, unmasked: bool = False, reason: str | None = None):
-    # No role check for unmasking: only the village's admin, who may unmask
-    # residents' phones too, reaches a party at all.
-    if not unmasked or party["phone"] is None:
-        return mask_phone(party["phone"])
-    info.context.note_read(
-        party["village"], PARTY_PHONE_READ, "MediationParty", party["id"], ["phone"], reason
-    )
-    return party["phone"]
 
 
 bindables = [

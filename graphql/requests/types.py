@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.nodes import (
     as_node,
@@ -30,7 +29,6 @@ from villagelink.tenants.requests import queries
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
 from villagelink.tenants.requests.queries import REQUEST, REQUEST_PHOTO, RequestFilter, RequestScope
 from villagelink.tenants.requests.tables import OPEN_STATES
-from villagelink.tenants.sensitive import mask_phone
 
 village_type = ObjectType("Village")
 request_type = node_object(REQUEST)
@@ -279,25 +277,8 @@ def resolve_reporter_resident(request: dict, info) -> dict | None:
     return resident_loader(info.context, request["village"]).load(request["reporter_resident_id"])
 
 
-@reporter_type.field("phone")
-def resolve_reporter_phone(
-    request: dict, info, unmasked: bool = False, reason: str | None = None
-) -> str | None:
-    phone = request["reporter_phone"]
-    if not unmasked:
-        return mask_phone(phone)
-    ctx: RequestContext = info.context
-    if not ctx.access.can_unmask(request["village"]):
-        raise Forbidden("only the village's admin may read this field unmasked")
-    ctx.note_read(
-        request["village"],
-        "request.read_unmasked",
-        REQUEST,
-        request["id"],
-        ["reporter_phone"],
-        reason,
-    )
-    return phone
+# The whole number; graphql/core/sensitive.py decides what the caller sees.
+reporter_type.set_field("phone", lambda request, *_: request["reporter_phone"])
 
 
 event_type.set_field("actor", lambda event, *_: event["actor_name"])

@@ -7,7 +7,7 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import BadUserInput, Forbidden
+from villagelink.graphql.core.errors import BadUserInput
 from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.nodes import (
     announce_page,
@@ -20,7 +20,6 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.villages.types import grid_loader
 from villagelink.tenants.residents import queries
-from villagelink.tenants.sensitive import mask_id_number, mask_phone
 
 village_type = ObjectType("Village")
 resident_type = node_object("Resident")
@@ -158,27 +157,6 @@ def _age(born: date, today: date) -> int:
 @resident_type.field("age")
 def resolve_age(resident: dict, info) -> int:
     return _age(resident["birth_date"], info.context.today)
-
-
-def _sensitive(resident: dict, info, column: str, mask, unmasked: bool, reason: str | None):
-    value = resident[column]
-    if not unmasked:
-        return mask(value)
-    ctx: RequestContext = info.context
-    if not ctx.access.can_unmask(resident["village"]):
-        raise Forbidden("only the village's admin may read this field unmasked")
-    ctx.note_unmasked_read(resident["village"], "Resident", resident["id"], column, reason)
-    return value
-
-
-@resident_type.field("idNumber")
-def resolve_id_number(resident: dict, info, unmasked: bool = False, reason: str | None = None):
-    return _sensitive(resident, info, "id_number", mask_id_number, unmasked, reason)
-
-
-@resident_type.field("phone")
-def resolve_phone(resident: dict, info, unmasked: bool = False, reason: str | None = None):
-    return _sensitive(resident, info, "phone", mask_phone, unmasked, reason)
 
 
 @resident_type.field("household")

@@ -19,7 +19,6 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.platform import models as pm
 from villagelink.tenants import grids as grid_queries
-from villagelink.tenants.sensitive import mask_phone
 
 query = QueryType()
 village_type = node_object("Village")
@@ -174,11 +173,6 @@ def resolve_grid_parent(grid: dict, info) -> dict | None:
 @grid_type.field("staff")
 def resolve_grid_staff(grid: dict, info) -> list[dict]:
     return _staff_loader(info.context, grid["village"]).load(grid["id"]) or []
-
-
-@grid_staff_type.field("phone")
-def resolve_staff_phone(staff: dict, _info) -> str | None:
-    return mask_phone(staff["phone"])
 
 
 def grid_staff_loader(ctx: RequestContext, slug: str):

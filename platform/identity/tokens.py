@@ -18,8 +18,10 @@ from typing import Any, Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from villagelink.platform.identity.dev_issuer import DevIssuer
+from villagelink.platform.identity.principal import ClaimShapeError, check_claim_shapes
 from villagelink.platform.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -207,12 +209,24 @@ class TokenVerifier:
         if not _key_fits(key, alg):
             raise InvalidToken("key does not fit the algorithm")
         claims = self._decode(token, key, alg)
-        if not claims["sub"]:
-            raise InvalidToken("missing sub claim")
+        # Every claim's shape is checked before any claim is read, the times included: a
+        # string `exp` is refused as such, not compared, and never half-understood.
+        try:
+            check_claim_shapes(claims)
+        except ClaimShapeError as error:
+            raise InvalidToken(str(error)) from None
+        self._check_times(claims)
         # Keycloak marks access tokens "Bearer" and ID tokens "ID"; other issuers omit the claim.
         if claims.get("typ", "Bearer") != "Bearer":
             raise InvalidToken("not an access token")
         return claims
+
+    def _check_times(self, claims: dict[str, Any]) -> None:
+        now = time.time()
+        if claims["exp"] <= now - self.leeway:
+            raise InvalidToken("token expired")
+        if max(claims["iat"], claims.get("nbf", 0)) > now + self.leeway:
+            raise InvalidToken("token not yet valid")
 
     def _decode(self, token: str, key: Any, alg: str) -> dict[str, Any]:
         try:
@@ -223,20 +237,26 @@ class TokenVerifier:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                # The times are checked by `_check_times`, once their shape is known.
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("token expired") from None
         except jwt.MissingRequiredClaimError as error:
             raise InvalidToken(f"missing {error.claim} claim") from None
+        except InvalidSubjectError:
+            raise InvalidToken("sub claim must be a string") from None
+        except InvalidJTIError:
+            raise InvalidToken("jti claim must be a string") from None
         except jwt.InvalidAudienceError:
             raise InvalidToken("wrong audience") from None
         except jwt.InvalidIssuerError:
             raise InvalidToken("wrong issuer") from None
         except jwt.InvalidSignatureError:
             raise InvalidToken("bad signature") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("token not yet valid") from None
         except jwt.InvalidAlgorithmError:
             raise InvalidToken("algorithm not allowed") from None
         except jwt.PyJWTError:
@@ -260,5 +280,9 @@ def make_verifier(settings: Settings) -> TokenVerifier:
     if settings.dev_issuer_enabled:
         source = StaticKeySource(DevIssuer(settings).jwks())
     else:
-        source = JwksKeySource(settings.jwks_url, cache_seconds=settings.jwks_cache_seconds)
+        source = JwksKeySource(
+            settings.jwks_url,
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_interval=settings.jwks_min_refresh_seconds,
+        )
     return TokenVerifier(settings.issuer, settings.oidc_audience, source)

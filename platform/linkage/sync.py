@@ -4,9 +4,17 @@ One transaction per batch, as the application role, which switches to the
 village's role only to read its outbox (`SET LOCAL ROLE` and back): the cursor
 row is locked first, so two workers never sync one village at once, and a worker
 killed mid-batch leaves the cursor where it was (nothing published, nothing
-lost). Copies are upserts keyed by (origin, record type, origin id, audience)
-and only ever replaced by a newer version or a changed allow-list, so a job run
-twice, or a batch read again after a crash, changes nothing and logs nothing.
+lost).
+
+The cursor moves in (transaction id, outbox id) order and never past the oldest
+transaction still running (`pg_snapshot_xmin(pg_current_snapshot())`): every
+transaction older than that has ended, so its rows are all visible or never will
+be, and a transaction that commits late, however late, is read when it does.
+Rows of newer transactions wait even when committed; the job asks again shortly.
+
+Copies are upserts keyed by (origin, record type, origin id, audience) and only
+ever replaced by a newer version or a changed allow-list, so a job run twice, or
+a batch read again after a crash, changes nothing and logs nothing.
 
 What each audience receives is the agreement's business (`policy.audiences`):
 only the fields its agreements allow leave the village schema, and an audience
@@ -17,14 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from importlib import import_module
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, func, select, tuple_
+from sqlalchemy import BigInteger, Connection, Integer, Select, and_, func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.orm import aliased
 
@@ -47,12 +55,9 @@ from villagelink.platform.linkage.tables import (
     log,
     records,
 )
-from villagelink.tenants.outbox import DELETE, outbox
+from villagelink.tenants.outbox import DELETE, Xid8, outbox
 
 BATCH = 500
-# How long the cursor waits at a missing outbox id before taking its transaction as
-# rolled back. Requests and jobs commit within seconds (statement timeout 5 s).
-GAP_WAIT_SECONDS = 30
 
 # Withdrawal reasons, as the exchange log shows them to both sides.
 DELETED_AT_ORIGIN = "deleted at origin"
@@ -72,6 +77,8 @@ class SyncResult:
     published: int = 0
     withdrawn: int = 0
     cursor: int = 0
+    # Committed changes wait behind a transaction still running: sync again shortly.
+    waiting: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,14 +104,15 @@ def sync_village(db: Database, slug: str, *, batch: int = BATCH) -> SyncResult:
         while True:
             with db.platform() as conn:
                 cursor = _lock_cursor(conn, slug)
-                rows = _read_outbox(conn, slug, after=cursor["outbox_id"], limit=batch)
+                rows = _read_outbox(conn, slug, after=_position(cursor), limit=batch)
                 if rows:
                     result.read += len(rows)
                     published, withdrawn = _publish(conn, slug, _latest(rows), full=False)
                     result.published += published
                     result.withdrawn += withdrawn
-                result.cursor, waiting = _advance(conn, cursor, rows)
-            if waiting or len(rows) < batch:
+                last = len(rows) < batch
+                result.cursor, result.waiting = _advance(conn, slug, cursor, rows, final=last)
+            if last:
                 return result
     except Exception as error:
         _note_failure(db, slug, error)
@@ -120,7 +128,7 @@ def reconcile_village(db: Database, slug: str) -> SyncResult:
     try:
         with db.platform() as conn:
             cursor = _lock_cursor(conn, slug)
-            rows = _read_outbox(conn, slug, after=0, limit=None, latest_only=True)
+            rows = _read_outbox(conn, slug, after=None, limit=None, latest_only=True)
             result.read, result.cursor = len(rows), cursor["outbox_id"]
             result.published, result.withdrawn = _publish(
                 conn, slug, _latest(rows), full=True, synced_to=result.cursor
@@ -145,17 +153,15 @@ def villages_behind(db: Database) -> list[str]:
             .scalars()
             .all()
         )
-        state = {
-            row.village: row
-            for row in conn.execute(
-                select(cursors.c.village, cursors.c.outbox_id, cursors.c.last_error)
-            )
-        }
+        state = {row["village"]: row for row in conn.execute(select(cursors)).mappings()}
         for slug in slugs:
-            with as_village(conn, slug):
-                newest = conn.execute(select(func.max(outbox.c.id))).scalar() or 0
             known = state.get(slug)
-            if known is None or newest > known.outbox_id or known.last_error is not None:
+            if known is not None and known["last_error"] is not None:
+                behind.append(slug)
+                continue
+            with as_village(conn, slug):
+                ahead = conn.execute(select(_after(_position(known)).exists())).scalar_one()
+            if ahead:
                 behind.append(slug)
     return behind
 
@@ -225,53 +231,75 @@ def as_village(conn: Connection, slug: str) -> Iterator[Connection]:
     conn.exec_driver_sql("RESET ROLE; SET LOCAL search_path TO DEFAULT")
 
 
-def _read_outbox(
-    conn: Connection, slug: str, *, after: int, limit: int | None, latest_only: bool = False
-) -> list[dict]:
-    """Outbox rows after `after` in id order, every type (the cursor moves over
-    unshared ones too); or, with `latest_only`, each shared record's newest row."""
+def _position(cursor: Mapping | None) -> tuple[int, int]:
+    """(transaction id, outbox id) of the last row the cursor went past."""
+    return (cursor["outbox_xid"], cursor["outbox_id"]) if cursor else (0, 0)
+
+
+def _after(position: tuple[int, int]) -> Select:
+    """Outbox rows after `position` in (transaction id, id) order."""
     o = outbox
-    query = select(o).where(o.c.id > after)
+    return select(o).where(
+        tuple_(o.c.xid, o.c.id)
+        > tuple_(literal(position[0], Xid8()), literal(position[1], BigInteger()))
+    )
+
+
+# Every transaction with an id below this has ended (in the statement's snapshot).
+_HORIZON = func.pg_snapshot_xmin(func.pg_current_snapshot())
+
+
+def _read_outbox(
+    conn: Connection,
+    slug: str,
+    *,
+    after: tuple[int, int] | None,
+    limit: int | None,
+    latest_only: bool = False,
+) -> list[dict]:
+    """Outbox rows after `after` in (transaction id, id) order, every type (the cursor
+    moves over unshared ones too), of transactions older than the oldest still running
+    (so none can appear behind them later); or, with `latest_only`, each shared
+    record's newest row."""
+    o = outbox
     if latest_only:
         query = (
-            query.where(o.c.record_type.in_(BY_OUTBOX_TYPE))
+            select(o)
+            .where(o.c.record_type.in_(BY_OUTBOX_TYPE))
             .ext(distinct_on(o.c.record_type, o.c.record_id))
             .order_by(o.c.record_type, o.c.record_id, o.c.id.desc())
         )
     else:
-        query = query.order_by(o.c.id).limit(limit)
+        query = (
+            _after(after or (0, 0)).where(o.c.xid < _HORIZON).order_by(o.c.xid, o.c.id).limit(limit)
+        )
     with as_village(conn, slug):
         return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def _advance(conn: Connection, cursor: dict, rows: list[dict]) -> tuple[int, bool]:
-    """Move the cursor over the rows read, up to the first missing id that may still
-    commit. Returns the new position and whether it is waiting at such a gap."""
-    position, gap_at, gap_since = cursor["outbox_id"], cursor["gap_at"], cursor["gap_since"]
-    now = conn.execute(select(func.clock_timestamp())).scalar_one()
+def _advance(
+    conn: Connection, slug: str, cursor: dict, rows: list[dict], *, final: bool
+) -> tuple[int, bool]:
+    """Move the cursor past the rows read. After the `final` batch, note whether
+    committed rows wait behind a transaction still running. Returns the new position
+    (its outbox id) and whether rows wait."""
+    xid, position = (rows[-1]["xid"], rows[-1]["id"]) if rows else _position(cursor)
     waiting = False
-    for row in rows:
-        if row["id"] != position + 1:
-            missing = position + 1
-            if gap_at != missing:
-                gap_at, gap_since = missing, now
-            if (now - gap_since).total_seconds() < GAP_WAIT_SECONDS:
-                waiting = True
-                break
-        position = row["id"]
-    if not waiting:
-        gap_at = gap_since = None
+    if final:
+        with as_village(conn, slug):
+            waiting = conn.execute(select(_after((xid, position)).exists())).scalar_one()
+    now = func.clock_timestamp()
     conn.execute(
         cursors.update()
         .where(cursors.c.village == cursor["village"])
         .values(
+            outbox_xid=xid,
             outbox_id=position,
             updated_at=now,
             attempts=0,
             last_error=None,
             failed_at=None,
-            gap_at=gap_at,
-            gap_since=gap_since,
+            waiting_since=func.coalesce(cursors.c.waiting_since, now) if waiting else None,
         )
     )
     return position, waiting

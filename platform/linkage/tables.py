@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from villagelink.platform.models import metadata
+from villagelink.tenants.outbox import Xid8
 
 NEIGHBOUR = "neighbour"
 REGION = "region"
@@ -174,9 +175,9 @@ cursors = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Column("failed_at", DateTime(timezone=True)),
-    # Outbox ids are taken at insert and committed in any order: a missing id just
-    # past the cursor may belong to a transaction still running. The cursor waits
-    # there (`gap_at`) for a while (`gap_since`) before taking it as rolled back.
-    Column("gap_at", BigInteger),
-    Column("gap_since", DateTime(timezone=True)),
+    # The position is the last outbox row published in (transaction id, id) order.
+    # Rows of transactions newer than the oldest one still running wait, committed or
+    # not: `waiting_since` says since when the sync has been holding such rows back.
+    Column("outbox_xid", Xid8(), nullable=False, server_default=text("'0'")),
+    Column("waiting_since", DateTime(timezone=True)),
 )

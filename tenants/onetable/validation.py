@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from villagelink.tenants.sensitive import REASON_REQUIRED, is_reason
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 MAX_REASON = 500
@@ -22,7 +23,5 @@ class ExportSchema(Schema):
     @validates_schema(skip_on_field_errors=True)
     def _reason_for_whole_numbers(self, data: dict, **_kwargs) -> None:
         """Whole ID numbers and phones leave the platform in a file: say why."""
-        if data["unmasked"] and not (data.get("reason") or "").strip():
-            raise ValidationError(
-                Coded("导出完整的身份证号码和电话须填写理由", REQUIRED), field_name="reason"
-            )
+        if data["unmasked"] and not is_reason(data.get("reason")):
+            raise ValidationError(Coded(REASON_REQUIRED, REQUIRED), field_name="reason")

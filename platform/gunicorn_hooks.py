@@ -1,0 +1,49 @@
+"""gunicorn hooks that make its worker timeout cover requests, not only the worker's loop.
+
+A gthread worker's main loop sends the arbiter its heartbeat whatever its request threads do,
+so a request stuck in a thread (a lock wait with no timeout, a C call that never returns)
+never trips `--timeout`: the worker keeps one thread fewer for ever. These hooks note when each
+request started and hold the heartbeat back while any request has run longer than the timeout.
+The arbiter then kills that worker (SIGABRT, then SIGKILL) one timeout later and starts a fresh
+one. `platform/runner.py` loads them with `-c python:villagelink.platform.gunicorn_hooks`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+_REQUESTS = "villagelink_requests"
+
+
+def post_worker_init(worker: Any) -> None:
+    started: dict[int, float] = {}
+    lock = threading.Lock()
+    setattr(worker, _REQUESTS, (started, lock))
+    heartbeat = worker.notify
+
+    def notify() -> None:
+        with lock:
+            oldest = min(started.values(), default=None)
+        if oldest is None or time.monotonic() - oldest < worker.cfg.timeout:
+            heartbeat()
+        else:
+            worker.log.warning(
+                "a request has run for %.0f s; heartbeat held back so that this worker is replaced",
+                time.monotonic() - oldest,
+            )
+
+    worker.notify = notify
+
+
+def pre_request(worker: Any, _request: Any) -> None:
+    started, lock = getattr(worker, _REQUESTS)
+    with lock:
+        started[threading.get_ident()] = time.monotonic()
+
+
+def post_request(worker: Any, _request: Any, _environ: Any, _response: Any) -> None:
+    started, lock = getattr(worker, _REQUESTS)
+    with lock:
+        started.pop(threading.get_ident(), None)

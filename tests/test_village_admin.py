@@ -8,12 +8,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import TEST_REGION, new_village_slug
 from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.linkage.agreements import do_propose_agreement
 from villagelink.platform.linkage.tables import agreement_parties
 from villagelink.tenants import provisioning
+
+from .conftest import TEST_REGION, new_village, new_village_slug
 
 ERRORS = "userErrors { field message code }"
 CREATE = f"""mutation($input: CreateVillageInput!) {{ createVillage(input: $input) {{
@@ -38,10 +39,7 @@ def payload(gql, caller, document, input):
 def test_a_new_village_is_asked_about_its_regions_agreements(gql, token, db):
     region = f"va_{uuid.uuid4().hex[:8]}"
     provisioning.ensure_region(db, region, "新村测试片区")
-    first, second = (
-        provisioning.create_village(db, new_village_slug(), name, region).slug
-        for name in ("甲村", "乙村")
-    )
+    first, second = (new_village(db, name, region).slug for name in ("甲村", "乙村"))
     actor = system_actor("test")
     with db.platform() as conn:
         conn.execute(

@@ -662,7 +662,9 @@ def test_the_untouched_template_imports_nothing(gql, client, jobs, db, admin, po
     assert link["filename"] == "居民信息导入模板.xlsx"
     data = fetch(client, link["url"])
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["居民信息", "填写说明"]
+    assert book.sheetnames == ["居民信息", "网格", "楼栋", "户", "填写说明"]
+    for name, (columns, _required) in sheet.STRUCTURE_SHEETS.items():
+        assert tuple(c.value for c in book[name][1]) == columns
     assert tuple(c.value for c in book["居民信息"][1]) == sheet.COLUMNS
     assert book["居民信息"].column_dimensions["B"].number_format == "@"
     explained = [row[0] for row in book["填写说明"].iter_rows(min_row=2, values_only=True)]

@@ -408,13 +408,39 @@ GUIDE_NOTES = (
     "有错误的行不会导入，导入结束后按行号和列名列出原因；其余行照常导入。",
     "同一文件可另加名为“网格”“楼栋”“户”的工作表：先导入村庄结构，再导入居民。",
 )
+# The structure sheets' columns, named by sheet: 网格·网格编码 and 楼栋·网格编码 differ.
+STRUCTURE_GUIDE = (
+    (
+        f"{GRIDS_SHEET}·{GRID}",
+        "必填",
+        "1到40位字母、数字、-或_，本村唯一，如 LL-01-02；已有的编码会更新该网格",
+    ),
+    (f"{GRIDS_SHEET}·{GRID_NAME}", "必填", "如 第1网格第2微网格"),
+    (f"{GRIDS_SHEET}·{LEVEL}", "必填", "社区、网格、微网格；已登记网格的层级不能更改"),
+    (
+        f"{GRIDS_SHEET}·{PARENT_GRID}",
+        "选填",
+        "社区不填；网格填所属社区的编码，微网格填所属网格的编码（须在上方的行或已登记）",
+    ),
+    (f"{BUILDINGS_SHEET}·{BUILDING}", "必填", "如 3号楼（也可写 3）；已有的楼会更新"),
+    (f"{BUILDINGS_SHEET}·{GRID}", "必填", "所属网格或微网格的编码（不能是社区）"),
+    (f"{BUILDINGS_SHEET}·{UNITS}", "必填", "1到99"),
+    (f"{BUILDINGS_SHEET}·{FLOORS}", "必填", "1到200"),
+    (f"{HOUSEHOLDS_SHEET}·{BUILDING}/{UNIT}/{ROOM}", "二选一", "楼里的一户：楼号、单元、室"),
+    (
+        f"{HOUSEHOLDS_SHEET}·{ADDRESS}/{GRID}",
+        "二选一",
+        "不在楼里的一户：地址（如 村东头12号）和所属网格的编码",
+    ),
+)
 TEXT_FORMAT = "@"
 # Bump when the template changes: villages keep their stored copy under this version.
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 
 def template_workbook() -> bytes:
-    """The import template: the data sheet with its headers, and a guide sheet."""
+    """The import template: the residents sheet with its headers, the structure sheets
+    (网格, 楼栋, 户) with theirs, and a guide sheet."""
     workbook = Workbook()
     data = workbook.active
     data.title = "居民信息"
@@ -427,6 +453,12 @@ def template_workbook() -> bytes:
             # Typed as text from the start: Excel would turn an ID number into 1.1E+17.
             data.column_dimensions[get_column_letter(position)].number_format = TEXT_FORMAT
     data.freeze_panes = "A2"
+    for name, (columns, _required) in STRUCTURE_SHEETS.items():
+        structure = workbook.create_sheet(name)
+        structure.append(columns)
+        for cell in structure[1]:
+            cell.font = Font(bold=True)
+        structure.freeze_panes = "A2"
     guide = workbook.create_sheet("填写说明")
     guide.append(("列名", "是否必填", "说明"))
     for cell in guide[1]:
@@ -434,9 +466,13 @@ def template_workbook() -> bytes:
     for line in GUIDE:
         guide.append(line)
     guide.append(())
+    guide.append(("村庄结构（先于居民导入，可不填）",))
+    for line in STRUCTURE_GUIDE:
+        guide.append(line)
+    guide.append(())
     for note in GUIDE_NOTES:
         guide.append((note,))
-    guide.column_dimensions["A"].width = 12
+    guide.column_dimensions["A"].width = 16
     guide.column_dimensions["C"].width = 80
     return _saved(workbook)
 

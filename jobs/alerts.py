@@ -18,7 +18,7 @@ tables know) and enqueues it again: nobody's fall goes unanswered.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from rq import Retry
@@ -39,6 +39,7 @@ from villagelink.platform.webhooks import (
     ALERT_RAISED,
     ALERT_RESOLVED,
 )
+from villagelink.tenants import clock
 from villagelink.tenants import models as m
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.actions import LEVEL_LABELS, do_escalate_unacknowledged
@@ -107,7 +108,7 @@ def notify_alert(
         deliveries = publish_event(
             village, event_type, alert_payload(village, alert), _occurred_at(alert, event_type)
         )
-        now = datetime.now(UTC)
+        now = clock.now()
         if event_type in MUST_REACH:
             conn.execute(update(alerts).where(alerts.c.id == alert_id).values(notified_at=now))
         conn.execute(
@@ -206,7 +207,7 @@ def alert_payload(village: str, alert: dict) -> dict[str, Any]:
 def escalate_unacknowledged_alerts(now: datetime | None = None) -> list[str]:
     """Enqueue `escalate_village_alerts` for every active village at one moment (`now`,
     by default the present); returns the job ids."""
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     return for_each_village(
         escalate_village_alerts,
         args=(moment,),

@@ -9,13 +9,14 @@ reports again is active again at once (tenants/sensing/ingest.py).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rq import Retry
 
 from villagelink.jobs.maintenance import for_each_village
 from villagelink.jobs.worker import job_database
 from villagelink.platform.audit import system_actor
+from villagelink.tenants import clock
 from villagelink.tenants.sensing.devices import do_mark_silent_devices_offline
 
 OFFLINE_RETRY = Retry(max=3, interval=[30, 120, 600])
@@ -27,7 +28,7 @@ DEVICE_WATCH_ACTOR = system_actor("device-watch")
 def mark_silent_devices_offline(now: datetime | None = None) -> list[str]:
     """Enqueue `mark_village_devices_offline` for every active village at one moment
     (`now`, by default the present); returns the job ids."""
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     return for_each_village(
         mark_village_devices_offline,
         args=(moment,),

@@ -9,13 +9,14 @@ job judges by the same clock; the escalation itself is idempotent
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rq import Retry
 
 from villagelink.jobs.maintenance import for_each_village
 from villagelink.jobs.worker import job_database
 from villagelink.platform.audit import system_actor
+from villagelink.tenants import clock
 from villagelink.tenants.requests.actions import do_escalate_overdue
 
 ESCALATION_RETRY = Retry(max=3, interval=[30, 120, 600])
@@ -27,7 +28,7 @@ ESCALATION_ACTOR = system_actor("escalation")
 def escalate_overdue_requests(now: datetime | None = None) -> list[str]:
     """Enqueue `escalate_village_requests` for every active village at one moment
     (`now`, by default the present); returns the job ids."""
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     return for_each_village(
         escalate_village_requests,
         args=(moment,),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import UTC, datetime
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 from rq import Retry
@@ -23,6 +22,7 @@ from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import IMAGE_TYPES, WEBP
+from villagelink.tenants import clock
 from villagelink.tenants import models as m
 from villagelink.tenants.attachments.actions import ATTACH_GRACE, thumbnail_key
 from villagelink.tenants.attachments.queries import ACTIVE, REMOVING
@@ -148,7 +148,7 @@ def sweep_village_objects(village: str) -> dict[str, int]:
         removing = list(conn.execute(select(a.c.id).where(a.c.status == REMOVING)).scalars())
         stale = list(
             conn.execute(
-                select(u.c.object_key).where(u.c.expires_at < datetime.now(UTC) - ATTACH_GRACE)
+                select(u.c.object_key).where(u.c.expires_at < clock.now() - ATTACH_GRACE)
             ).scalars()
         )
     removed = remove_attachment_objects(village, removing) if removing else []

@@ -16,7 +16,7 @@ import http.client
 import logging
 import ssl
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
 from villagelink.platform.webhooks import deliveries
 from villagelink.platform.webhooks.deliveries import Outcome
+from villagelink.tenants import clock
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,7 @@ def publish_event(
     granted `village`, holding the event type's scope, subscribed to `event_type`) and
     enqueue them on the notify queue; returns how many."""
     with job_database().platform() as conn:
-        ids = deliveries.publish(
-            conn, village, event_type, payload, occurred_at, now=datetime.now(UTC)
-        )
+        ids = deliveries.publish(conn, village, event_type, payload, occurred_at, now=clock.now())
     enqueue_deliveries(job_settings(), ids)
     return len(ids)
 
@@ -76,7 +75,7 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str | None:
     """Make one attempt at a pending, due delivery; returns its state afterwards, or None
     when there was nothing to do (already delivered or failed, not due, held by another
     job, or its subscription paused). `now` is for tests: the clock of the attempt."""
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     db = job_database()
     with db.platform() as conn:
         claimed = deliveries.claim(conn, delivery_id, moment)
@@ -157,7 +156,7 @@ def _describe(exc: Exception) -> str:
 def sweep_webhook_deliveries(now: datetime | None = None) -> int:
     """Re-enqueue pending deliveries whose job was lost (due for longer than SWEEP_GRACE);
     returns how many. A delivery enqueued twice is sent once: `deliver` claims it."""
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     with job_database().platform() as conn:
         ids = deliveries.overdue(conn, moment, SWEEP_GRACE, SWEEP_BATCH)
     enqueue_deliveries(job_settings(), ids)

@@ -60,6 +60,11 @@ class Access:
     def can_write(self, village: str) -> bool:
         return village in self.writable
 
+    def can_manage(self, village: str) -> bool:
+        """Whether the principal manages the village as a whole: its admins and platform
+        admins (README, Roles), not grid workers, whose writes stay in their grids."""
+        return self.can_write(village) and village not in self.grid_scoped
+
     def can_unmask(self, village: str) -> bool:
         return village in self.unmask
 

@@ -19,25 +19,20 @@ from villagelink.tenants.user_errors import (
     INVALID,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
-    UserError,
+    refused,
 )
 
 REGION = "Region"
 NEIGHBOUR_LINK = "NeighbourLink"
 
 
-def _refuse(field: str, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def do_create_region(conn: Connection, actor: Actor, region_id: str, name: str) -> dict:
     """A new region, empty until villages are provisioned into it."""
     if not SLUG_PATTERN.fullmatch(region_id or ""):
-        raise _refuse("id", "片区编号须为2-39位小写字母、数字或下划线，以字母开头", INVALID)
+        raise refused("id", "片区编号须为2-39位小写字母、数字或下划线，以字母开头", INVALID)
     name = (name or "").strip()
     if not name:
-        raise _refuse("name", "请填写片区名称", REQUIRED)
+        raise refused("name", "请填写片区名称", REQUIRED)
     created = conn.execute(
         insert(pm.regions)
         .values(id=region_id, name=name)
@@ -45,7 +40,7 @@ def do_create_region(conn: Connection, actor: Actor, region_id: str, name: str) 
         .returning(pm.regions.c.id, pm.regions.c.name)
     ).first()
     if created is None:
-        raise _refuse("id", "该片区编号已存在", DUPLICATE)
+        raise refused("id", "该片区编号已存在", DUPLICATE)
     ensure_region_role(conn, region_id)
     record(
         conn,
@@ -62,7 +57,7 @@ def do_create_region(conn: Connection, actor: Actor, region_id: str, name: str) 
 def _pair(conn: Connection, village: str, neighbour: str) -> tuple[str, str]:
     """The two villages as the table keeps them, once both exist and differ."""
     if village == neighbour:
-        raise _refuse("neighbour", "村庄不能与自身相邻", INVALID)
+        raise refused("neighbour", "村庄不能与自身相邻", INVALID)
     found = set(
         conn.execute(
             select(pm.tenants.c.slug).where(pm.tenants.c.slug.in_([village, neighbour]))
@@ -70,7 +65,7 @@ def _pair(conn: Connection, village: str, neighbour: str) -> tuple[str, str]:
     )
     for field, slug in (("village", village), ("neighbour", neighbour)):
         if slug not in found:
-            raise _refuse(field, f"村庄 {slug} 不存在", NOT_FOUND)
+            raise refused(field, f"村庄 {slug} 不存在", NOT_FOUND)
     a, b = sorted((village, neighbour))
     return a, b
 
@@ -86,7 +81,7 @@ def do_link_neighbours(conn: Connection, actor: Actor, village: str, neighbour: 
         .returning(pm.neighbour_links.c.village_a)
     ).first()
     if linked is None:
-        raise _refuse("neighbour", "两村已是相邻关系", DUPLICATE)
+        raise refused("neighbour", "两村已是相邻关系", DUPLICATE)
     record(
         conn,
         actor,
@@ -104,7 +99,7 @@ def do_unlink_neighbours(conn: Connection, actor: Actor, village: str, neighbour
         delete(links).where(links.c.village_a == a, links.c.village_b == b)
     ).rowcount
     if not removed:
-        raise _refuse("neighbour", "两村并非相邻关系", NOT_FOUND)
+        raise refused("neighbour", "两村并非相邻关系", NOT_FOUND)
     record(
         conn,
         actor,

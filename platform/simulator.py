@@ -27,13 +27,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import requests
 
 from villagelink.platform.settings import Settings
-from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE
+from villagelink.tenants import clock
 from villagelink.tenants.coordinates import moved
 
 BATCH = 1000
@@ -254,7 +254,7 @@ class Simulation:
     def _reading(self, now: datetime) -> dict:
         wearer = self.wearers[self.next_wearer % len(self.wearers)]
         self.next_wearer += 1
-        hour = now.astimezone(VILLAGE_TIME_ZONE).hour
+        hour = clock.local(now).hour
         night = hour < 6 or hour >= 22
         heart = wearer.resting_rate + (-6 if night else self.rng.randint(0, 12))
         spo2 = self.rng.randint(95, 99)
@@ -396,7 +396,7 @@ def simulate(
     next_report = started + report_every
     tick = started
     while duration is None or time.monotonic() - started < duration:
-        events, readings, incidents = simulation.second(datetime.now(UTC), rate)
+        events, readings, incidents = simulation.second(clock.now(), rate)
         totals.incidents += incidents
         send(client, totals, events, readings)
         if time.monotonic() >= next_report:

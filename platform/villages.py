@@ -25,15 +25,13 @@ from villagelink.platform.linkage.agreements import join_region_agreements
 from villagelink.platform.settings import Settings
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import provisioning
-from villagelink.tenants.fields import messages
+from villagelink.tenants.fields import FreeText, messages
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
     NOT_FOUND,
-    REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -41,10 +39,6 @@ VILLAGE = "Village"
 # The identity provider refused or failed; what was provisioned stands, and asking
 # again (the steps are idempotent) completes the rest.
 IDENTITY_UNAVAILABLE = "IDENTITY_UNAVAILABLE"
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 class NewVillageSchema(Schema):
@@ -56,14 +50,7 @@ class NewVillageSchema(Schema):
         ),
         error_messages=messages(),
     )
-    name = fields.String(
-        required=True,
-        validate=[
-            validate.Length(max=50, error=Coded("村庄名称不能超过50个字", INVALID)),
-            validate.Predicate("strip", error=Coded("村庄名称不能为空", REQUIRED)),
-        ],
-        error_messages=messages(),
-    )
+    name = FreeText("村庄名称", 50, required=True)
     region = fields.String(required=True, error_messages=messages())
 
 
@@ -73,7 +60,7 @@ def _realm(slug: str) -> Iterator[None]:
     try:
         yield
     except (KeycloakError, keycloak_admin.KeycloakProvisioningError) as exc:
-        raise _refuse(
+        raise refused(
             None,
             f"村庄 {slug} 的数据已就绪，但身份认证服务未能完成设置（{exc}），请稍后重试",
             IDENTITY_UNAVAILABLE,
@@ -92,15 +79,15 @@ def provision_village(
     half-way); with another name or region it is refused as taken. Returns the
     village's platform row."""
     values = validated(NewVillageSchema(), data)
-    slug, name, region = values["slug"], values["name"].strip(), values["region"]
+    slug, name, region = values["slug"], values["name"], values["region"]
     with db.platform() as conn:
         if not conn.execute(select(pm.regions.c.id).where(pm.regions.c.id == region)).first():
-            raise _refuse("region", f"片区 {region} 不存在", NOT_FOUND)
+            raise refused("region", f"片区 {region} 不存在", NOT_FOUND)
         taken = conn.execute(
             select(pm.tenants.c.name, pm.tenants.c.region_id).where(pm.tenants.c.slug == slug)
         ).first()
     if taken is not None and tuple(taken) != (name, region):
-        raise _refuse("slug", f"村庄标识 {slug} 已被{taken.name}使用", DUPLICATE)
+        raise refused("slug", f"村庄标识 {slug} 已被{taken.name}使用", DUPLICATE)
     provisioning.create_village(db, slug, name, region, store)
     with db.platform() as conn:
         joined = join_region_agreements(conn, actor, slug)
@@ -133,7 +120,7 @@ def village_row(db: Database, slug: str) -> dict:
             .first()
         )
     if row is None:
-        raise _refuse("slug", f"村庄 {slug} 不存在", NOT_FOUND)
+        raise refused("slug", f"村庄 {slug} 不存在", NOT_FOUND)
     return dict(row)
 
 

@@ -8,7 +8,7 @@ not on the server's clock.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 VILLAGE_TIME_ZONE = ZoneInfo("Asia/Shanghai")
@@ -32,3 +32,9 @@ def today() -> date:
 def local(instant: datetime) -> datetime:
     """`instant` on the village's wall clock."""
     return instant.astimezone(VILLAGE_TIME_ZONE)
+
+
+def day_start(day: date) -> datetime:
+    """Midnight of `day` in the village: where a village's day, and a filter by date,
+    begins and ends."""
+    return datetime.combine(day, time(), tzinfo=VILLAGE_TIME_ZONE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
@@ -28,6 +28,33 @@ MESSAGES: ErrorMessages = {
 def messages(**extra: str) -> dict:
     """The common messages, plus field-specific ones (all coded INVALID)."""
     return {**MESSAGES, **{k: Coded(v, INVALID) for k, v in extra.items()}}
+
+
+class FreeText(fields.String):
+    """Free text, the one rule for every domain: loaded trimmed, at most `max_length`
+    characters once trimmed, and more than blanks unless `blank` (a description or a
+    note may be left empty; a title or a reason may not). `label` names the field in
+    the messages (e.g. 活动名称)."""
+
+    def __init__(self, label: str, max_length: int, *, blank: bool = False, **kwargs):
+        overrides = kwargs.pop("error_messages", {})
+        super().__init__(error_messages={**messages(), **overrides}, **kwargs)
+        self.label = label
+        self.max_length = max_length
+        self.blank = blank
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text and not self.blank:
+            raise ValidationError(Coded(f"{self.label}不能为空", REQUIRED))
+        if len(text) > self.max_length:
+            raise ValidationError(Coded(f"{self.label}不能超过{self.max_length}个字", INVALID))
+        return text
+
+
+def optional_text(label: str, max_length: int, **kwargs) -> FreeText:
+    """`FreeText` that may be left out, null or empty (a note, a comment)."""
+    return FreeText(label, max_length, blank=True, load_default=None, allow_none=True, **kwargs)
 
 
 def name_field(required: bool) -> fields.String:

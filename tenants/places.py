@@ -19,13 +19,8 @@ from villagelink.tenants.user_errors import (
     DUPLICATE,
     MISMATCH,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
+    refused,
 )
-
-
-def _refuse(field: str, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def building_named(conn: Connection, name: str) -> dict:
@@ -38,9 +33,9 @@ def building_named(conn: Connection, name: str) -> dict:
         .all()
     )
     if not found:
-        raise _refuse("building", "楼栋不存在", NOT_FOUND)
+        raise refused("building", "楼栋不存在", NOT_FOUND)
     if len(found) > 1:
-        raise _refuse("building", "有多个同名楼栋，请改选户或填写位置描述", DUPLICATE)
+        raise refused("building", "有多个同名楼栋，请改选户或填写位置描述", DUPLICATE)
     return dict(found[0])
 
 
@@ -58,9 +53,9 @@ def place_of(
     if household_id is not None:
         household = households_by_ids(conn, [household_id], allowed_grids=grids).get(household_id)
         if household is None:
-            raise _refuse("household", "户不存在或不在您的管辖范围内", NOT_FOUND)
+            raise refused("household", "户不存在或不在您的管辖范围内", NOT_FOUND)
         if household["archived_at"] is not None:
-            raise _refuse("household", "该户已归档", ARCHIVED)
+            raise refused("household", "该户已归档", ARCHIVED)
         place.update(
             household_id=household_id,
             building_id=household["building_id"],
@@ -72,12 +67,12 @@ def place_of(
     if grid_id is not None:
         grid = grids_by_ids(conn, [grid_id]).get(grid_id)
         if grid is None:
-            raise _refuse("grid", "网格不存在", NOT_FOUND)
+            raise refused("grid", "网格不存在", NOT_FOUND)
         if grid["archived_at"] is not None:
-            raise _refuse("grid", "该网格已归档", ARCHIVED)
+            raise refused("grid", "该网格已归档", ARCHIVED)
         if place["grid_id"] is not None and place["grid_id"] != grid_id:
-            raise _refuse("grid", "所选网格与位置不符", MISMATCH)
+            raise refused("grid", "所选网格与位置不符", MISMATCH)
         place["grid_id"] = grid_id
     if grids is not None and place["grid_id"] not in grids:
-        raise _refuse("grid", "位置不在您的网格内", NOT_FOUND)
+        raise refused("grid", "位置不在您的网格内", NOT_FOUND)
     return place

@@ -11,7 +11,6 @@ village's (Asia/Shanghai), not the server's.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -31,11 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, VILLAGE_STATS
+from villagelink.tenants import clock
 from villagelink.tenants import models as tm
 from villagelink.tenants.activities.tables import activity_sign_ups, points_ledger
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import emit
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import OPEN_STATES, request_categories, requests
 from villagelink.tenants.sensing.tables import alerts
 
@@ -137,7 +137,7 @@ def compute_village_stats(conn: Connection) -> dict[str, Any]:
         )
     ).one()
     stats = {
-        "computed_at": datetime.now(UTC).isoformat(),
+        "computed_at": clock.now().isoformat(),
         "residents": residents,
         "households": households,
         "residents_by_age_band": _age_bands(conn),

@@ -43,6 +43,11 @@ class ActionFailed(Exception):
         self.errors = errors
 
 
+def refused(field: str | None, message: str, code: str) -> ActionFailed:
+    """An action's refusal for one reason, to raise: `raise refused("id", "…不存在", NOT_FOUND)`."""
+    return ActionFailed([UserError(field, message, code)])
+
+
 def camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)

@@ -20,7 +20,8 @@ from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
 from villagelink.tenants.activities import actions, points, tables, teams
-from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE, Rule, dates
+from villagelink.tenants.activities.recurrence import Rule, dates
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.id_numbers import compose
 from villagelink.tenants.models import metadata

@@ -19,10 +19,10 @@ from sqlalchemy import func, select, text
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
-from villagelink.tenants import demo, provisioning
+from villagelink.tenants import clock, demo, provisioning
 from villagelink.tenants.activities.actions import do_cancel_sign_up
 from villagelink.tenants.activities.points import do_redeem_points
-from villagelink.tenants.activities.recurrence import day_start, local_today
+from villagelink.tenants.clock import day_start
 from villagelink.tenants.demo.affairs import build_affairs, write_affairs
 from villagelink.tenants.demo.village import DEMO_ACTOR
 from villagelink.tenants.id_numbers import birth_date, gender, has_valid_checksum
@@ -744,7 +744,7 @@ def affairs_village(db: Database) -> str:
     village = new_village(db, "演示村", "testregion", slug=f"da_{uuid.uuid4().hex[:8]}")
     plan = replace(demo.DEMO_VILLAGES[2], slug=village.slug, residents=300)
     people = demo.build_village(plan, 11)
-    affairs = build_affairs(people, plan.name, 11, local_today(), demo.AGES_AS_OF)
+    affairs = build_affairs(people, plan.name, 11, clock.today(), demo.AGES_AS_OF)
     with db.tenant(village.slug) as conn:
         write_affairs(conn, affairs, people, demo.write_village(conn, people))
     return village.slug
@@ -776,7 +776,7 @@ def test_seeded_requests_go_on_through_the_actions(db: Database, affairs_village
                 assert datetime.fromisoformat(emitted[key]) == datetime.fromisoformat(value)
             elif key != "state":
                 assert emitted[key] == value, key
-        assert do_escalate_overdue(conn, DEMO_ACTOR, slug, day_start(local_today())) == []
+        assert do_escalate_overdue(conn, DEMO_ACTOR, slug, day_start(clock.today())) == []
 
 
 def test_a_cancelled_place_goes_to_the_waitlist(db: Database, affairs_village) -> None:
@@ -882,7 +882,7 @@ def test_notices_and_cases_go_on_through_the_actions(db: Database, affairs_villa
         assert concluded["status"] == "closed"
         last = conn.execute(
             text("SELECT max(number) FROM mediation_cases WHERE year = :y"),
-            {"y": local_today().year},
+            {"y": clock.today().year},
         ).scalar()
         resident = conn.execute(text("SELECT id FROM residents ORDER BY id LIMIT 1")).scalar_one()
         case = do_create_mediation_case(
@@ -897,7 +897,7 @@ def test_notices_and_cases_go_on_through_the_actions(db: Database, affairs_villa
                     {"role": "respondent", "name": "李强"},
                 ],
             },
-            today=local_today(),
+            today=clock.today(),
         )
         assert case["number"] == (last or 0) + 1
 

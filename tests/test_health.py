@@ -21,12 +21,12 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.health import actions
 from villagelink.tenants.health.queries import BUCKET_ORIGIN
 from villagelink.tenants.health.tables import health_readings, latest_vitals
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.sensing.tables import devices
 
 from .conftest import TEST_REGION
@@ -338,10 +338,11 @@ CONTACT = {"name": "王建国", "relation": "儿子", "phone": "13812345678"}
         (
             {"emergencyContacts": [{**CONTACT, "relation": "  "}]},
             "emergencyContacts.0.relation",
-            "INVALID",
+            "REQUIRED",
         ),
         ({"emergencyContacts": [CONTACT] * 6}, "emergencyContacts", "INVALID"),
-        ({"conditions": ["高血压", "  "]}, "conditions.1", "INVALID"),
+        ({"conditions": ["高血压", "  "]}, "conditions.1", "REQUIRED"),
+        ({"conditions": ["高" * 51]}, "conditions.0", "INVALID"),
         ({"conditions": [f"病{i}" for i in range(21)]}, "conditions", "INVALID"),
         ({"careLevel": None}, "careLevel", "REQUIRED"),
         ({"wanderingRisk": True}, "safeZone", "REQUIRED"),

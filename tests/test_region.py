@@ -22,10 +22,10 @@ from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.joint_cases.actions import do_open_joint_case
 from villagelink.tenants.outbox import outbox
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 

@@ -196,3 +196,57 @@ def test_every_node_type_round_trips_through_node(gql, token, demo_region):
         {"id": ids[-1]},
     )
     assert first_code(other) == "NOT_FOUND"
+
+
+# One gate of each kind that asks whether the caller manages the whole village
+# (`Access.can_manage`): a mutation of the village's own settings, and the reads
+# kept for its admins. Each is (document, variables, the field it answers).
+MANAGED = [
+    (
+        """mutation($slug: String!, $tag: String!) { createRequestCategory(input: {
+        village: $slug, code: $tag, name: $tag}) { category { id } userErrors { code } } }""",
+        "createRequestCategory",
+    ),
+    (
+        """mutation($slug: String!, $tag: String!) { createVolunteerTeam(input: {
+        village: $slug, name: $tag}) { team { id } userErrors { code } } }""",
+        "createVolunteerTeam",
+    ),
+    (
+        """query($slug: String!) { village(slug: $slug) {
+        importJobs(first: 1) { totalCount } } }""",
+        "village",
+    ),
+    (
+        """query($slug: String!) { village(slug: $slug) { sync { outboxPosition } } }""",
+        "village",
+    ),
+    (
+        """query($slug: String!) { village(slug: $slug) {
+        exchangeLog(first: 1) { totalCount } } }""",
+        "village",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    MANAGED,
+    ids=["requestCategory", "volunteerTeam", "importJobs", "sync", "exchangeLog"],
+)
+def test_whole_village_management_is_for_its_admins_and_platform_admins(
+    gql, token, village, document, field
+):
+    """README, Roles: a platform admin reads and writes every village as its admin
+    does; a grid worker writes only in their grids, so never what is the whole
+    village's. A gate written as "the village's own admin" (`can_unmask`, which a
+    platform admin never has) fails here for the platform admin."""
+    slug = village.slug
+    managers = (token("platform-admin"), token("village-admin", village=slug))
+    for tag, manager in zip(("manage_a", "manage_b"), managers, strict=True):
+        status, body = gql(document, manager, {"slug": slug, "tag": tag})
+        assert status == 200 and "errors" not in body, body
+        assert body["data"][field] is not None
+        assert body["data"][field].get("userErrors", []) == []
+    _, body = gql(document, token("grid-worker", village=slug), {"slug": slug, "tag": "manage_c"})
+    assert first_code(body) == "FORBIDDEN"

@@ -48,6 +48,7 @@ from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.attachments import actions
 from villagelink.tenants.attachments.declarations import any_writer, declare_attachments
+from villagelink.tenants.user_errors import ActionFailed
 
 from .conftest import TEST_REGION, new_village_slug
 
@@ -275,7 +276,7 @@ def attach(
 
 
 def refused(db, store, slug, key, **kwargs) -> list[tuple[str, str]]:
-    with pytest.raises(actions.ActionFailed) as failure:
+    with pytest.raises(ActionFailed) as failure:
         attach(db, store, slug, key, **kwargs)
     return [(e.field, e.code) for e in failure.value.errors]
 
@@ -347,16 +348,16 @@ def test_wrong_type_is_refused_and_removed(db, store, place):
         assert store.stat(place, key) is None
     assert attachment_rows(db, place) == []
     # Only the video's claim is checked at first: the type it names is not for photos.
-    with pytest.raises(actions.ActionFailed) as failure:
+    with pytest.raises(ActionFailed) as failure:
         create_upload(db, store, place, "request_photo", "video/mp4", 1000)
     assert [(e.field, e.code) for e in failure.value.errors] == [("contentType", "INVALID")]
 
 
 def test_oversize_is_refused_before_and_after_upload(db, backend, store, place):
-    with pytest.raises(actions.ActionFailed) as failure:
+    with pytest.raises(ActionFailed) as failure:
         create_upload(db, store, place, "request_photo", JPEG, 10 * MB + 1)
     assert [(e.field, e.code) for e in failure.value.errors] == [("size", "TOO_LARGE")]
-    with pytest.raises(actions.ActionFailed) as failure:
+    with pytest.raises(ActionFailed) as failure:
         create_upload(db, store, place, "notice_attachment", PDF, 21 * MB, "通知.pdf")
     assert [(e.field, e.code) for e in failure.value.errors] == [("size", "TOO_LARGE")]
 

@@ -16,34 +16,21 @@ from ariadne import MutationType
 from villagelink.graphql.activities.types import ACTIVITY, OCCURRENCE, SIGN_UP
 from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload, object_payload, payload
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants.activities import actions, points, teams
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
-
-def _payload(field: str, type_name: str | None, village: str, run: Callable[[], dict]) -> dict:
-    try:
-        result = run()
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
-    node = as_node(type_name, village, result) if type_name else result
-    return {field: node, "user_errors": []}
-
-
-def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("activities, volunteer teams and points are managed by the village")
+# Why a grid worker is refused what only a whole-village writer does.
+MANAGED = "activities, volunteer teams and points are managed by the village"
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str, *, manage: bool) -> GlobalId:
     """The ID the mutation acts on, checked for reach: writing there needs the right to."""
-    check = (lambda village: _require_manager(ctx, village)) if manage else ctx.require_write
+    check = (lambda village: ctx.require_manage(village, MANAGED)) if manage else ctx.require_write
     return target_id(raw, type_name, check)
 
 
@@ -75,9 +62,9 @@ def _as_text(value: object) -> object:
 def resolve_create_activity(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: _as_text(input[k]) for k in ACTIVITY_FIELDS if input.get(k) is not None}
-    return _payload(
+    return node_payload(
         "activity",
         ACTIVITY,
         village,
@@ -88,7 +75,7 @@ def resolve_create_activity(_obj, info, input: dict) -> dict:
 def _change_activity(info, raw_id: str, action: Callable, *arguments) -> dict:
     ctx: RequestContext = info.context
     gid = _target(ctx, raw_id, ACTIVITY, manage=True)
-    return _payload(
+    return node_payload(
         "activity",
         ACTIVITY,
         gid.village,
@@ -132,7 +119,7 @@ def resolve_sign_up(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _target(ctx, input["occurrence"], OCCURRENCE, manage=False)
     village = gid.village
-    return _payload(
+    return node_payload(
         "sign_up",
         SIGN_UP,
         village,
@@ -152,7 +139,8 @@ def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
     village = gid.village
-    try:
+
+    def run() -> dict:
         cancelled, promoted = actions.do_cancel_sign_up(
             ctx.tenant(village),
             ctx.actor,
@@ -160,13 +148,12 @@ def resolve_cancel_sign_up(_obj, info, input: dict) -> dict:
             int(gid.key),
             allowed_grids=ctx.allowed_grids(village),
         )
-    except ActionFailed as failed:
-        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
-    return {
-        "sign_up": as_node(SIGN_UP, village, cancelled),
-        "promoted": as_node(SIGN_UP, village, promoted),
-        "user_errors": [],
-    }
+        return {
+            "sign_up": as_node(SIGN_UP, village, cancelled),
+            "promoted": as_node(SIGN_UP, village, promoted),
+        }
+
+    return payload(run, "sign_up", "promoted")
 
 
 @mutation.field("signUpNeighbourForActivity")
@@ -196,7 +183,7 @@ def resolve_sign_up_neighbour(_obj, info, input: dict) -> dict:
             agreement_ids=agreement_ids,
         )
 
-    return _payload("sign_up", SIGN_UP, owner, run)
+    return node_payload("sign_up", SIGN_UP, owner, run)
 
 
 @mutation.field("cancelNeighbourActivitySignUp")
@@ -206,18 +193,18 @@ def resolve_cancel_neighbour_sign_up(_obj, info, input: dict) -> dict:
     gid = decode_id(input["sign_up"], SIGN_UP)
     sign_up_id, owner = int_key(gid), gid.village
     conn, _agreements = ctx.neighbour(owner, acting, OPEN_ACTIVITY)
-    try:
+
+    def run() -> dict:
         cancelled, _promoted = actions.do_cancel_sign_up(
             conn, ctx.actor, owner, sign_up_id, allowed_grids=None, guest_village=acting
         )
-    except ActionFailed as failed:
-        return {"sign_up": None, "promoted": None, "user_errors": failed.errors}
-    return {
-        "sign_up": as_node(SIGN_UP, owner, cancelled),
-        # Someone of the owner's waitlist, perhaps of another village: not the caller's to see.
-        "promoted": None,
-        "user_errors": [],
-    }
+        return {
+            "sign_up": as_node(SIGN_UP, owner, cancelled),
+            # Someone of the owner's waitlist, perhaps of another village: not the caller's to see.
+            "promoted": None,
+        }
+
+    return payload(run, "sign_up", "promoted")
 
 
 @mutation.field("checkInToActivity")
@@ -226,7 +213,7 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
     gid = _target(ctx, input["sign_up"], SIGN_UP, manage=False)
     village = gid.village
     data = {"volunteer_hours": input.get("volunteer_hours")}
-    return _payload(
+    return node_payload(
         "sign_up",
         SIGN_UP,
         village,
@@ -248,9 +235,9 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
 def resolve_create_team(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: input[k] for k in ("name", "description") if input.get(k) is not None}
-    return _payload(
+    return node_payload(
         "team",
         TEAM,
         village,
@@ -269,7 +256,7 @@ def _change_team(info, raw_id: str, action: Callable, arguments: Callable[[str],
     payload, so an input ID it resolves badly is a userError."""
     ctx: RequestContext = info.context
     gid = _target(ctx, raw_id, TEAM, manage=True)
-    return _payload(
+    return node_payload(
         "team",
         TEAM,
         gid.village,
@@ -325,7 +312,7 @@ def _move_points(info, input: dict, action: Callable) -> dict:
     gid = _target(ctx, input["resident"], "Resident", manage=True)
     village = gid.village
     data = {"points": input["points"], "reason": input["reason"]}
-    return _payload(
+    return node_payload(
         "entry",
         ENTRY,
         village,
@@ -349,12 +336,10 @@ def resolve_redeem_points(_obj, info, input: dict) -> dict:
 def resolve_update_points_rules(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {"points_per_volunteer_hour": input["points_per_volunteer_hour"]}
-    return _payload(
+    return object_payload(
         "points_rules",
-        None,
-        village,
         lambda: points.do_update_points_rules(ctx.tenant(village), ctx.actor, village, data),
     )
 

@@ -28,8 +28,8 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
+from villagelink.tenants import clock
 from villagelink.tenants.activities import queries
-from villagelink.tenants.activities.recurrence import VILLAGE_TIME_ZONE
 
 ACTIVITY = "Activity"
 OCCURRENCE = "ActivityOccurrence"
@@ -218,7 +218,7 @@ def resolve_sign_up_counts(occurrence: dict, _info) -> dict:
 
 def _village_time(column: str):
     """Occurrence times in the village's own zone, as the schedule was entered."""
-    return lambda occurrence, *_: occurrence[column].astimezone(VILLAGE_TIME_ZONE)
+    return lambda occurrence, *_: clock.local(occurrence[column])
 
 
 occurrence_type.set_field("startsAt", _village_time("starts_at"))

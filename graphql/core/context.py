@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -24,6 +23,7 @@ from villagelink.platform.audit import Actor, entry, record_many
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
+from villagelink.tenants import clock
 from villagelink.tenants.grids import grids_of_account
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ class RequestContext:
         self.principal = principal
         self.request_id = request_id
         self.actor = Actor(principal, request_id)
-        self.today = date.today()
+        # The village's date, not the server's: at 01:00 in the village the server's
+        # UTC clock still says yesterday.
+        self.today = clock.today()
         self._access: Access | None = None
         self._villages: dict[str, dict] | None = None
         self._connections: dict[str, Connection] = {}
@@ -109,6 +111,13 @@ class RequestContext:
         self.village(slug)
         if not self.access.can_write(slug):
             raise Forbidden("your role may not change this village's records")
+
+    def require_manage(self, slug: str, refusal: str) -> None:
+        """NOT_FOUND outside the caller's reach; FORBIDDEN with `refusal` unless they
+        manage the whole village (`Access.can_manage`)."""
+        self.require_write(slug)
+        if not self.access.can_manage(slug):
+            raise Forbidden(refusal)
 
     def allowed_grids(self, slug: str) -> frozenset[int] | None:
         """None for whole-village callers; a grid worker's own grids otherwise."""

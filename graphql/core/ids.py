@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
-from villagelink.tenants.user_errors import ActionFailed, UserError
+from villagelink.tenants.user_errors import refused
 
 # Every table's key is a bigint identity.
 BIGINT_MAX = 2**63 - 1
@@ -106,5 +106,5 @@ def input_key(
         gid = None
     number = key_number(gid.key) if gid is not None and gid.village == village else None
     if number is None:
-        raise ActionFailed([UserError(field, message, USER_NOT_FOUND)])
+        raise refused(field, message, USER_NOT_FOUND)
     return number

@@ -14,6 +14,7 @@ from ariadne import MutationType
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, int_key
+from villagelink.graphql.core.payloads import object_payload, payload
 from villagelink.graphql.health.types import (
     OWN_GRIDS,
     WHOLE_VILLAGE,
@@ -21,7 +22,6 @@ from villagelink.graphql.health.types import (
     require_health,
 )
 from villagelink.tenants.health import actions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -57,7 +57,8 @@ def _write_record(info, input: dict, action: Callable) -> dict:
     data = {k: input[k] for k in RECORD_FIELDS if k in input}
     if reach == OWN_GRIDS and ADMIN_ONLY_FIELDS & data.keys():
         raise Forbidden("conditions and heartRateRange are set by the village admin")
-    try:
+
+    def run() -> dict:
         row = action(
             ctx.tenant(village),
             ctx.actor,
@@ -66,9 +67,9 @@ def _write_record(info, input: dict, action: Callable) -> dict:
             data,
             allowed_grids=ctx.allowed_grids(village),
         )
-    except ActionFailed as failed:
-        return {"health_record": None, "user_errors": failed.errors}
-    return {"health_record": health_record_node(ctx, village, row), "user_errors": []}
+        return {"health_record": health_record_node(ctx, village, row)}
+
+    return payload(run, "health_record")
 
 
 @mutation.field("createHealthRecord")
@@ -90,11 +91,12 @@ def resolve_update_health_thresholds(_obj, info, input: dict) -> dict:
         raise Forbidden("the village's thresholds are set by its admin")
     ctx.require_write(village)
     changes = {column: input[name] for name, column in THRESHOLD_FIELDS.items() if name in input}
-    try:
-        row = actions.do_update_health_thresholds(ctx.tenant(village), ctx.actor, village, changes)
-    except ActionFailed as failed:
-        return {"health_thresholds": None, "user_errors": failed.errors}
-    return {"health_thresholds": row, "user_errors": []}
+    return object_payload(
+        "health_thresholds",
+        lambda: actions.do_update_health_thresholds(
+            ctx.tenant(village), ctx.actor, village, changes
+        ),
+    )
 
 
 bindables = [mutation]

@@ -28,9 +28,9 @@ from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.identity.principal import VILLAGE_ADMIN
+from villagelink.tenants import clock
 from villagelink.tenants.health import queries
 from villagelink.tenants.health.actions import HEALTH_RECORD
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.sensitive import MIN_REASON_LENGTH, is_reason
 from villagelink.tenants.user_errors import camel
 
@@ -189,7 +189,7 @@ def resolve_health_reading_series(resident: dict, info, bucket: str, **arguments
     series = queries.reading_series(ctx.tenant(slug), resident["id"], start, end, step)
     for point in series:
         # Buckets are cut on the village's clock, so their starts are told in it too.
-        point["starts_at"] = point["starts_at"].astimezone(VILLAGE_TIME_ZONE)
+        point["starts_at"] = clock.local(point["starts_at"])
         if point["heart_rate_avg"] is not None:
             point["heart_rate_avg"] = float(point["heart_rate_avg"])
     return series
@@ -282,7 +282,7 @@ def resolve_abnormal_today(village: dict, info, first=None, after=None):
     require_health(ctx, slug)
     page = page_args(first, after, ctx.settings.max_page_size)
     grids = ctx.allowed_grids(slug)
-    today = datetime.now(VILLAGE_TIME_ZONE).date()
+    today = clock.today()
     conn = ctx.tenant(slug)
 
     def fetch(limit: int) -> list[dict]:

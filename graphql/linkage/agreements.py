@@ -22,12 +22,13 @@ from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, encode_id, int_key, key_number
 from villagelink.graphql.core.nodes import connection_object, register_node_type
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.linkage.region import may_read_region
 from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.linkage import agreements as actions
 from villagelink.platform.linkage.catalogue import RECORD_TYPES
 from villagelink.platform.linkage.tables import agreement_parties, agreements, log
-from villagelink.tenants.user_errors import DUPLICATE, ActionFailed, UserError
+from villagelink.tenants.user_errors import DUPLICATE, refused
 
 AGREEMENT = "Agreement"
 LOG_ENTRY = "ExchangeLogEntry"
@@ -190,7 +191,7 @@ def resolve_exchange_log(
     ctx: RequestContext = info.context
     slug = village["slug"]
     ctx.village(slug)
-    if not (ctx.access.can_unmask(slug) or ctx.access.is_platform_admin):
+    if not ctx.access.can_manage(slug):
         raise Forbidden("only the village's admins read its exchange log")
     page = page_args(first, after, MAX_LOG_PAGE)
     # Row-level security already limits the village's transaction to its rows; the
@@ -236,33 +237,31 @@ def _act(info, village: str, step: Callable[[Connection], dict], *, moves_data: 
     """Run `step` in a platform transaction of its own, committed before the payload
     is read; when data flow changed, reconcile every party once the request ends."""
     ctx: RequestContext = info.context
-    try:
+
+    def run() -> dict:
         with ctx.runtime.db.platform() as conn:
             agreement = step(conn)
-    except ActionFailed as failed:
-        return {"agreement": None, "user_errors": failed.errors}
-    if moves_data:
-        parties = agreement["party_villages"]
-        ctx.after_commit(lambda: enqueue_sync(ctx.settings, parties, reconcile=True))
-    return {
-        "agreement": _agreement_seen_by(ctx, village, agreement["id"]),
-        "user_errors": [],
-    }
+        if moves_data:
+            parties = agreement["party_villages"]
+            ctx.after_commit(lambda: enqueue_sync(ctx.settings, parties, reconcile=True))
+        return {"agreement": _agreement_seen_by(ctx, village, agreement["id"])}
+
+    return payload(run, "agreement")
+
+
+def _record_types(items: list[dict]) -> dict[str, list[str]]:
+    """The chosen record types and their fields; a type chosen twice is refused."""
+    chosen: dict[str, list[str]] = {}
+    for i, item in enumerate(items):
+        if item["type"] in chosen:
+            raise refused(f"recordTypes.{i}.type", "同一数据类型只能选择一次", DUPLICATE)
+        chosen[item["type"]] = item["fields"]
+    return chosen
 
 
 @mutation.field("proposeAgreement")
 def resolve_propose(_obj, info, input: dict) -> dict:
     _require_village_admin(info.context, input["village"])
-    chosen: dict[str, list[str]] = {}
-    for i, item in enumerate(input["record_types"]):
-        if item["type"] in chosen:
-            return {
-                "agreement": None,
-                "user_errors": [
-                    UserError(f"recordTypes.{i}.type", "同一数据类型只能选择一次", DUPLICATE)
-                ],
-            }
-        chosen[item["type"]] = item["fields"]
     village = input["village"]
 
     def step(conn: Connection) -> dict:
@@ -272,7 +271,7 @@ def resolve_propose(_obj, info, input: dict) -> dict:
             village,
             counterpart=input.get("counterpart"),
             region_wide=bool(input.get("region_wide")),
-            record_types=chosen,
+            record_types=_record_types(input["record_types"]),
             purpose=input["purpose"],
             valid_from=input.get("valid_from"),
             valid_until=input.get("valid_until"),

@@ -30,6 +30,7 @@ from villagelink.graphql.core.errors import BadUserInput, Forbidden
 from villagelink.graphql.core.ids import decode_id, encode_id, int_key
 from villagelink.graphql.core.nodes import connection_object, on_page
 from villagelink.graphql.core.pagination import Connection, Page, page_args
+from villagelink.graphql.core.payloads import payload
 from villagelink.platform import models as pm
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
 from villagelink.platform.linkage.catalogue import (
@@ -41,7 +42,6 @@ from villagelink.platform.linkage.catalogue import (
 from villagelink.platform.linkage.tables import records
 from villagelink.tenants.sensing import sightings
 from villagelink.tenants.sensing.alerting import ALERT
-from villagelink.tenants.user_errors import ActionFailed
 
 FEED_TYPES = (ALERT_BROADCAST, SHARED_RESOURCE, OPEN_ACTIVITY)
 ITEM_TYPES = {
@@ -267,14 +267,15 @@ def _report(info, input: dict, action, *arguments) -> dict:
     gid = decode_id(input["alert"], ALERT)
     alert_id, origin = int_key(gid), gid.village
     conn, agreement_ids = ctx.neighbour(origin, acting, ALERT_BROADCAST)
-    try:
+
+    def run() -> dict:
         report = action(
             conn, ctx.actor, origin, alert_id, acting, *arguments, agreement_ids=agreement_ids
         )
-    except ActionFailed as failed:
-        return {"report": None, "user_errors": failed.errors}
-    name = ctx.villages.get(acting, {}).get("name")
-    return {"report": {**report, "village_name": name}, "user_errors": []}
+        name = ctx.villages.get(acting, {}).get("name")
+        return {"report": {**report, "village_name": name}}
+
+    return payload(run, "report")
 
 
 @mutation.field("acknowledgeNeighbourAlert")

@@ -20,9 +20,9 @@ from collections.abc import Callable
 from ariadne import MutationType, ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, int_key, target_id
 from villagelink.graphql.core.nodes import fetch_by_int_key, node_object, register_node_type
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.linkage.feed import moments
 from villagelink.graphql.requests.types import request_loader
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
@@ -30,7 +30,6 @@ from villagelink.platform.linkage.catalogue import JOINT_CASE
 from villagelink.platform.linkage.policy import covering
 from villagelink.tenants.joint_cases import actions, queries
 from villagelink.tenants.joint_cases.actions import JOINT_CASE_TYPE
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 village_type = ObjectType("Village")
@@ -111,18 +110,16 @@ def resolve_case_request(case: dict, info):
 
 
 def _payload(village: str, conn, run: Callable[[], dict]) -> dict:
-    try:
+    def with_timeline() -> dict:
         case = run()
-    except ActionFailed as failed:
-        return {"case": None, "user_errors": failed.errors}
-    events = queries.events_by_case(conn, [case["id"]]).get(case["id"], [])
-    return {"case": _own(village, case, events), "user_errors": []}
+        events = queries.events_by_case(conn, [case["id"]]).get(case["id"], [])
+        return {"case": _own(village, case, events)}
+
+    return payload(with_timeline, "case")
 
 
 def _require_admin(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("joint cases are opened and updated by the village's admins")
+    ctx.require_manage(village, "joint cases are opened and updated by the village's admins")
 
 
 @mutation.field("openJointCase")

@@ -16,7 +16,7 @@ village_sync_type = ObjectType("VillageSync")
 @village_type.field("sync")
 def resolve_sync(village: dict, info) -> dict | None:
     ctx: RequestContext = info.context
-    if not (ctx.access.can_unmask(village["slug"]) or ctx.access.is_platform_admin):
+    if not ctx.access.can_manage(village["slug"]):
         raise Forbidden("only the village's admins see its sync")
     rows = ctx.platform_rows(select(cursors).where(cursors.c.village == village["slug"]))
     return dict(rows[0]) if rows else None

@@ -14,14 +14,14 @@ from datetime import datetime
 from ariadne import MutationType, ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden, NotFound
+from villagelink.graphql.core.errors import NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id, key_number, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import object_payload
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.linkage.catalogue import RESIDENT_TRANSFER
 from villagelink.platform.linkage.policy import covering
 from villagelink.tenants.residents import transfers
-from villagelink.tenants.user_errors import ActionFailed
 
 OUTGOING = "outgoing"
 INCOMING = "incoming"
@@ -32,9 +32,7 @@ transfer_type = ObjectType(transfers.TRANSFER)
 
 
 def _require_admin(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("resident transfers are made by the village's admins")
+    ctx.require_manage(village, "resident transfers are made by the village's admins")
 
 
 def _outgoing(village: str, row: dict) -> dict:
@@ -101,11 +99,7 @@ def resolve_transfer_resident(transfer: dict, info):
 
 
 def _payload(village: str, shape: Callable[[str, dict], dict], run: Callable[[], dict]) -> dict:
-    try:
-        row = run()
-    except ActionFailed as failed:
-        return {"transfer": None, "user_errors": failed.errors}
-    return {"transfer": shape(village, row), "user_errors": []}
+    return object_payload("transfer", lambda: shape(village, run()))
 
 
 @mutation.field("transferResident")

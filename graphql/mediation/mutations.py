@@ -4,25 +4,21 @@ reads), IDs resolved within the case's village, then the action."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import decode_id, input_key, int_key
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.graphql.mediation.types import require_mediation
 from villagelink.tenants.mediation import actions
 from villagelink.tenants.mediation.actions import MEDIATION_CASE
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 
-def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"mediation_case": as_node(MEDIATION_CASE, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"mediation_case": None, "user_errors": failed.errors}
+_payload = partial(node_payload, "mediation_case", MEDIATION_CASE)
 
 
 def _mediator(village: str, raw: dict | None) -> dict | None:

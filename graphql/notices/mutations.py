@@ -9,48 +9,36 @@ for residents' apps only: integrators whose client has `notices:read`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import decode_id, int_key
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload, payload
 from villagelink.graphql.notices.types import notice_loader
 from villagelink.graphql.storage.mutations import schedule_object_removal
 from villagelink.graphql.storage.types import seen_with_record
 from villagelink.tenants.attachments.declarations import declare_attachments
 from villagelink.tenants.notices import actions, queries
 from villagelink.tenants.notices.queries import NOTICE, NOTICE_ATTACHMENT
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 NOTICE_FIELDS = ("category", "title", "body", "publish_from", "publish_until")
 
 
-def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"notice": as_node(NOTICE, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"notice": None, "user_errors": failed.errors}
+_payload = partial(node_payload, "notice", NOTICE)
 
-
-def may_manage(ctx: RequestContext, village: str) -> bool:
-    """Notices speak for the village: its admins (or the platform's) manage them."""
-    return ctx.access.can_write(village) and village not in ctx.access.grid_scoped
-
-
-def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if not may_manage(ctx, village):
-        raise Forbidden("only the village's admins may manage notices")
+# Notices speak for the village: whoever manages it (its admins, platform admins).
+MANAGED = "only the village's admins may manage notices"
 
 
 def _target(ctx: RequestContext, raw: str) -> tuple[str, int]:
     """The village and key of the notice a mutation changes, once the caller may manage it."""
     gid = decode_id(raw, NOTICE)
-    _require_manager(ctx, gid.village)
+    ctx.require_manage(gid.village, MANAGED)
     return gid.village, int_key(gid)
 
 
@@ -62,7 +50,7 @@ def _fields(input: dict) -> dict:
 def resolve_create_notice(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: v for k, v in _fields(input).items() if v is not None}
     return _payload(
         village, lambda: actions.do_create_notice(ctx.tenant(village), ctx.actor, village, data)
@@ -106,12 +94,13 @@ mutation.set_field("returnNoticeToDraft", _step(actions.do_return_notice_to_draf
 def resolve_delete_notice(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village, notice_id = _target(ctx, input["id"])
-    try:
+
+    def run() -> dict:
         removed = actions.do_delete_notice(ctx.tenant(village), ctx.actor, village, notice_id)
-    except ActionFailed as failed:
-        return {"deleted_id": None, "user_errors": failed.errors}
-    schedule_object_removal(ctx, village, removed)
-    return {"deleted_id": input["id"], "user_errors": []}
+        schedule_object_removal(ctx, village, removed)
+        return {"deleted_id": input["id"]}
+
+    return payload(run, "deleted_id")
 
 
 @mutation.field("markNoticeRead")
@@ -137,7 +126,7 @@ declare_attachments(
     [NOTICE_ATTACHMENT],
     queries.takes_attachments,
     visible=seen_with_record(notice_loader),
-    writable=lambda ctx, village, _notice: may_manage(ctx, village),
+    writable=lambda ctx, village, _notice: ctx.access.can_manage(village),
 )
 
 bindables = [mutation]

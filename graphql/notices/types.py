@@ -8,7 +8,7 @@ coordinators the published ones; residents' apps (integrators whose client has
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ariadne import ObjectType
 
@@ -24,6 +24,7 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.storage.types import record_attachments_loader
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
+from villagelink.tenants import clock
 from villagelink.tenants.notices import queries
 from villagelink.tenants.notices.queries import EVERY_NOTICE, NOTICE, NoticeFilter, NoticeScope
 
@@ -49,7 +50,7 @@ def notice_scope(ctx: RequestContext, slug: str, now: datetime) -> NoticeScope |
 
 
 def notice_loader(ctx: RequestContext, slug: str):
-    now = datetime.now(UTC)
+    now = clock.now()
     scope = notice_scope(ctx, slug, now)
 
     def fetch(conn, ids: list[int]) -> dict[int, dict]:
@@ -84,7 +85,7 @@ def resolve_notices(village: dict, info, first=None, after=None, filter=None):
     ctx: RequestContext = info.context
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
-    now = datetime.now(UTC)
+    now = clock.now()
     scope = notice_scope(ctx, slug, now)
     if scope is None:
         raise Forbidden("this client may not read notices (it needs the notices:read scope)")

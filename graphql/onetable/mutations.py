@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.onetable.types import require_import
 from villagelink.graphql.residents.types import resident_filter
 from villagelink.jobs.onetable import enqueue_export_removal, enqueue_import
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import XLSX
 from villagelink.tenants.onetable import actions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
-
-
-def _payload(empty: dict, run: Callable[[], dict]) -> dict:
-    try:
-        return {**run(), "user_errors": []}
-    except ActionFailed as failed:
-        return {**empty, "user_errors": failed.errors}
 
 
 @mutation.field("startResidentImport")
@@ -40,7 +31,7 @@ def resolve_start_resident_import(_obj, info, input: dict) -> dict:
         ctx.after_commit(lambda: enqueue_import(ctx.settings, village, job["id"]))
         return {"import_job": as_node(actions.IMPORT_JOB, village, job)}
 
-    return _payload({"import_job": None}, run)
+    return payload(run, "import_job")
 
 
 @mutation.field("exportResidents")
@@ -77,7 +68,7 @@ def resolve_export_residents(_obj, info, input: dict) -> dict:
         download = {"url": url, "filename": export.filename, "expires_at": export.expires_at}
         return {"download": download, "rows": export.rows}
 
-    return _payload({"download": None, "rows": None}, run)
+    return payload(run, "download", "rows")
 
 
 bindables = [mutation]

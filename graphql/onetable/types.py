@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
     as_node,
@@ -19,6 +18,7 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import XLSX
+from villagelink.tenants import clock
 from villagelink.tenants.onetable import queries
 from villagelink.tenants.onetable.actions import IMPORT_JOB
 from villagelink.tenants.onetable.sheet import TEMPLATE_VERSION, template_workbook
@@ -31,16 +31,11 @@ village_type = ObjectType("Village")
 import_job_type = node_object(IMPORT_JOB)
 
 
-def may_import(ctx: RequestContext, slug: str) -> bool:
-    """Village admins and platform admins: an import places residents in households
-    across the whole village. Grid workers register residents one by one."""
-    return ctx.access.can_write(slug) and slug not in ctx.access.grid_scoped
-
-
 def require_import(ctx: RequestContext, slug: str) -> None:
-    ctx.require_write(slug)
-    if not may_import(ctx, slug):
-        raise Forbidden("importing residents is for the village's admins")
+    """Whoever manages the village (its admins, platform admins): an import places
+    residents in households across the whole village. Grid workers register
+    residents one by one."""
+    ctx.require_manage(slug, "importing residents is for the village's admins")
 
 
 def import_job_loader(ctx: RequestContext, slug: str) -> BatchLoader:
@@ -56,7 +51,7 @@ def import_job_loader(ctx: RequestContext, slug: str) -> BatchLoader:
 
 def _fetch_import_job(ctx: RequestContext, village: str, key: str) -> dict | None:
     """By node(id): not found for those who may not import there."""
-    if not may_import(ctx, village):
+    if not ctx.access.can_manage(village):
         return None
     return fetch_by_int_key(import_job_loader)(ctx, village, key)
 
@@ -89,7 +84,7 @@ def resolve_import_template(village: dict, info) -> dict:
         store.ensure_bucket(slug)
         store.put(slug, key, template_workbook(), XLSX)
     # Said a moment early rather than late: the URL is signed just after.
-    expires_at = datetime.now(UTC) + TEMPLATE_URL_LIFETIME
+    expires_at = clock.now() + TEMPLATE_URL_LIFETIME
     url = store.presigned_get(
         slug, key, TEMPLATE_URL_LIFETIME, content_type=XLSX, filename=TEMPLATE_FILENAME
     )

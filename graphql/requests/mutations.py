@@ -12,25 +12,14 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
 from villagelink.tenants.requests.queries import REQUEST
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
-
-
-def _payload(key: str, type_name: str | None, village: str, run: Callable[[], dict]) -> dict:
-    """`{key: the object, user_errors: []}`, or `{key: None, user_errors}` when refused."""
-    try:
-        found = run()
-    except ActionFailed as failed:
-        return {key: None, "user_errors": failed.errors}
-    return {key: as_node(type_name, village, found) if type_name else found, "user_errors": []}
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
@@ -38,10 +27,8 @@ def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
     return target_id(raw, type_name, ctx.require_write)
 
 
-def _require_village_admin(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("only the village's admin may change this")
+# Why a grid worker is refused what only the village's admin does.
+ADMINS_ONLY = "only the village's admin may change this"
 
 
 # -- requests -----------------------------------------------------------------
@@ -82,7 +69,7 @@ def resolve_create_request(_obj, info, input: dict) -> dict:
             scope=request_scope(ctx, village),
         )
 
-    return _payload("request", REQUEST, village, run)
+    return node_payload("request", REQUEST, village, run)
 
 
 def _step(info, input: dict, action: Callable, fields: tuple[str, ...], **keys) -> dict:
@@ -105,7 +92,7 @@ def _step(info, input: dict, action: Callable, fields: tuple[str, ...], **keys) 
             **{name: resolve(village) for name, resolve in keys.items()},
         )
 
-    return _payload("request", REQUEST, village, run)
+    return node_payload("request", REQUEST, village, run)
 
 
 @mutation.field("acceptRequest")
@@ -167,9 +154,9 @@ def resolve_rate_request(_obj, info, input: dict) -> dict:
 def resolve_create_request_category(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_village_admin(ctx, village)
+    ctx.require_manage(village, ADMINS_ONLY)
     data = {k: input[k] for k in ("code", "name")}
-    return _payload(
+    return node_payload(
         "category",
         REQUEST_CATEGORY,
         village,
@@ -187,12 +174,10 @@ def resolve_create_request_category(_obj, info, input: dict) -> dict:
 def resolve_update_request_settings(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_village_admin(ctx, village)
+    ctx.require_manage(village, ADMINS_ONLY)
     data = {k: input[k] for k in ("simple_hours", "complex_hours", "hard_hours")}
-    return _payload(
+    return object_payload(
         "settings",
-        None,
-        village,
         lambda: actions.do_update_request_deadlines(ctx.tenant(village), ctx.actor, village, data),
     )
 
@@ -208,9 +193,9 @@ def _request_keys(village: str, raws: list[str] | None) -> list[int]:
 def resolve_create_action_list(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_village_admin(ctx, village)
+    ctx.require_manage(village, ADMINS_ONLY)
     data = {k: input[k] for k in ("title", "description", "owner", "due_date") if k in input}
-    return _payload(
+    return node_payload(
         "action_list",
         ACTION_LIST,
         village,
@@ -226,8 +211,10 @@ def resolve_create_action_list(_obj, info, input: dict) -> dict:
 
 def _change_list(info, raw_id: str, run: Callable[[str, int], dict]) -> dict:
     ctx: RequestContext = info.context
-    gid = target_id(raw_id, ACTION_LIST, lambda village: _require_village_admin(ctx, village))
-    return _payload("action_list", ACTION_LIST, gid.village, lambda: run(gid.village, int(gid.key)))
+    gid = target_id(raw_id, ACTION_LIST, lambda village: ctx.require_manage(village, ADMINS_ONLY))
+    return node_payload(
+        "action_list", ACTION_LIST, gid.village, lambda: run(gid.village, int(gid.key))
+    )
 
 
 @mutation.field("updateActionList")

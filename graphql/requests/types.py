@@ -7,8 +7,6 @@ callers, the region's coordinators, see those escalated to the region.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
@@ -24,6 +22,7 @@ from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.storage.types import record_attachments_loader, seen_with_record
 from villagelink.graphql.villages.types import grid_loader, grid_staff_loader
+from villagelink.tenants import clock
 from villagelink.tenants.attachments.declarations import any_writer, declare_attachments
 from villagelink.tenants.requests import queries
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
@@ -46,10 +45,6 @@ def request_scope(ctx: RequestContext, slug: str) -> RequestScope:
     if ctx.access.can_write(slug):
         return RequestScope(grids=ctx.allowed_grids(slug))
     return RequestScope(escalated_only=True)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- loaders ------------------------------------------------------------------
@@ -164,7 +159,7 @@ def resolve_requests(village: dict, info, first=None, after=None, filter=None):
     flt = _request_filter(slug, filter)
     scope = request_scope(ctx, slug)
     conn = ctx.tenant(slug)
-    now = _now()
+    now = clock.now()
 
     def fetch(limit: int) -> list[dict]:
         rows = queries.request_page(conn, flt, scope, now=now, after_id=page.after_id, limit=limit)
@@ -183,7 +178,7 @@ def resolve_requests(village: dict, info, first=None, after=None, filter=None):
 def resolve_request_stats(village: dict, info) -> dict:
     ctx: RequestContext = info.context
     slug = village["slug"]
-    rows = queries.request_stats(ctx.tenant(slug), request_scope(ctx, slug), now=_now())
+    rows = queries.request_stats(ctx.tenant(slug), request_scope(ctx, slug), now=clock.now())
     for row in rows:
         row["village"] = slug
     return {"by_category_and_state": rows, "overdue": sum(row["overdue"] for row in rows)}
@@ -241,7 +236,7 @@ def resolve_assignee(request: dict, info) -> dict | None:
 
 @request_type.field("overdue")
 def resolve_overdue(request: dict, _info) -> bool:
-    return request["state"] in OPEN_STATES and request["due_at"] < _now()
+    return request["state"] in OPEN_STATES and request["due_at"] < clock.now()
 
 
 @request_type.field("timeline")

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.tenants.residents import actions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 
-def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"resident": as_node("Resident", village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"resident": None, "user_errors": failed.errors}
+_payload = partial(node_payload, "resident", "Resident")
 
 
 def _resident_id(ctx: RequestContext, raw: str) -> GlobalId:

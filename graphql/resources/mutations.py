@@ -14,13 +14,11 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, decode_id, int_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.platform.linkage.catalogue import SHARED_RESOURCE
 from villagelink.tenants.resources import actions
 from villagelink.tenants.resources.actions import BOOKING, RESOURCE
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -38,22 +36,12 @@ RESOURCE_FIELDS = (
 )
 
 
-def _payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
-    try:
-        result = run()
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
-    return {field: as_node(type_name, village, result), "user_errors": []}
-
-
-def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("shared resources and their bookings are managed by the village")
+# Why a grid worker is refused what only a whole-village writer does.
+MANAGED = "shared resources and their bookings are managed by the village"
 
 
 def _managed(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
-    return target_id(raw, type_name, lambda village: _require_manager(ctx, village))
+    return target_id(raw, type_name, lambda village: ctx.require_manage(village, MANAGED))
 
 
 # -- resources ------------------------------------------------------------------
@@ -63,9 +51,9 @@ def _managed(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
 def resolve_create_resource(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_manager(ctx, village)
+    ctx.require_manage(village, MANAGED)
     data = {k: input[k] for k in ("kind", *RESOURCE_FIELDS) if input.get(k) is not None}
-    return _payload(
+    return node_payload(
         "resource",
         RESOURCE,
         village,
@@ -78,7 +66,7 @@ def resolve_update_resource(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _managed(ctx, input["id"], RESOURCE)
     changes = {k: input[k] for k in RESOURCE_FIELDS if k in input}
-    return _payload(
+    return node_payload(
         "resource",
         RESOURCE,
         gid.village,
@@ -93,7 +81,7 @@ def resolve_retire_resource(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     gid = _managed(ctx, input["id"], RESOURCE)
     data = {"reason": input.get("reason")}
-    return _payload(
+    return node_payload(
         "resource",
         RESOURCE,
         gid.village,
@@ -125,7 +113,7 @@ def resolve_book_resource(_obj, info, input: dict) -> dict:
         "contact_name": input["contact_name"],
         "contact_phone": input.get("contact_phone"),
     }
-    return _payload(
+    return node_payload(
         "booking",
         BOOKING,
         owner,
@@ -138,7 +126,7 @@ def resolve_book_resource(_obj, info, input: dict) -> dict:
 def _decide(info, input: dict, action: Callable, *arguments) -> dict:
     ctx: RequestContext = info.context
     gid = _managed(ctx, input["booking"], BOOKING)
-    return _payload(
+    return node_payload(
         "booking",
         BOOKING,
         gid.village,
@@ -168,7 +156,7 @@ def resolve_cancel_booking(_obj, info, input: dict) -> dict:
     else:
         conn, _agreements = ctx.neighbour(owner, acting, SHARED_RESOURCE)
     data = {"reason": input.get("reason")}
-    return _payload(
+    return node_payload(
         "booking",
         BOOKING,
         owner,

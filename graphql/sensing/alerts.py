@@ -15,7 +15,7 @@ integrators subscribed to the alert's events hear of it in seconds.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from functools import partial
 
 from ariadne import MutationType, ObjectType, QueryType
 
@@ -31,6 +31,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.sensing.devices import device_loader
@@ -38,12 +39,12 @@ from villagelink.graphql.villages.types import grid_loader, grid_staff_loader
 from villagelink.jobs.alerts import enqueue_alert_notifications
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.platform.webhooks import ALERT_ACKNOWLEDGED, ALERT_ASSIGNED, ALERT_RESOLVED
+from villagelink.tenants import clock
 from villagelink.tenants.sensing import actions, queries
 from villagelink.tenants.sensing.actions import DUTY_SHIFT
 from villagelink.tenants.sensing.alerting import ALERT
 from villagelink.tenants.sensing.queries import AlertFilter, AlertScope, ShiftFilter
 from villagelink.tenants.sensing.tables import UNACKNOWLEDGED_STATES
-from villagelink.tenants.user_errors import ActionFailed
 
 query = QueryType()
 mutation = MutationType()
@@ -51,10 +52,6 @@ village_type = ObjectType("Village")
 alert_type = node_object(ALERT)
 shift_type = node_object(DUTY_SHIFT)
 event_type = ObjectType("AlertEvent")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- reach --------------------------------------------------------------------
@@ -83,10 +80,8 @@ def alert_scope(ctx: RequestContext, slug: str) -> AlertScope:
     return AlertScope(grids=grids, staff_id=_staff_id(ctx, slug))
 
 
-def _require_village_admin(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("only the village's admin may change this")
+# Why a grid worker is refused the roster, the rules and reassigning.
+ADMINS_ONLY = "only the village's admin may change this"
 
 
 # -- loaders ------------------------------------------------------------------
@@ -193,7 +188,7 @@ def resolve_duty_shifts(village: dict, info, first=None, after=None, staff=None,
     page = page_args(first, after, ctx.settings.max_page_size)
     starts = moment_argument(window.get("from"), "from")
     flt = ShiftFilter(
-        starts=_now() if starts is None and window.get("to") is None else starts,
+        starts=clock.now() if starts is None and window.get("to") is None else starts,
         ends=moment_argument(window.get("to"), "to"),
         staff_id=filter_key(staff, "GridStaff", slug),
     )
@@ -254,7 +249,7 @@ def resolve_household(alert: dict, info) -> dict | None:
 
 @alert_type.field("overdue")
 def resolve_overdue(alert: dict, _info) -> bool:
-    return alert["state"] in UNACKNOWLEDGED_STATES and alert["ack_due_at"] < _now()
+    return alert["state"] in UNACKNOWLEDGED_STATES and alert["ack_due_at"] < clock.now()
 
 
 @alert_type.field("timeline")
@@ -279,7 +274,7 @@ def resolve_shift_staff(shift: dict, info) -> dict | None:
 
 @shift_type.field("onDuty")
 def resolve_on_duty(shift: dict, _info) -> bool:
-    return shift["starts_at"] <= _now() < shift["ends_at"]
+    return shift["starts_at"] <= clock.now() < shift["ends_at"]
 
 
 # -- mutations -----------------------------------------------------------------------
@@ -296,7 +291,8 @@ def _alert_step(info, input: dict, action, fields: tuple[str, ...], event: str, 
     gid = target_id(input["id"], ALERT, ctx.require_write)
     village, alert_id = gid.village, int(gid.key)
     data = {k: input[k] for k in fields if input.get(k) is not None}
-    try:
+
+    def run() -> dict:
         changed = action(
             ctx.tenant(village),
             ctx.actor,
@@ -305,10 +301,10 @@ def _alert_step(info, input: dict, action, fields: tuple[str, ...], event: str, 
             data,
             **{name: resolve(village) for name, resolve in keys.items()},
         )
-    except ActionFailed as failed:
-        return {"alert": None, "user_errors": failed.errors}
-    _notify_after_commit(ctx, village, alert_id, event)
-    return {"alert": as_node(ALERT, village, changed), "user_errors": []}
+        _notify_after_commit(ctx, village, alert_id, event)
+        return changed
+
+    return node_payload("alert", ALERT, village, run)
 
 
 def _scoped_to(ctx: RequestContext):
@@ -354,7 +350,7 @@ def resolve_mark_alert_false_alarm(_obj, info, input: dict) -> dict:
 @mutation.field("reassignAlert")
 def resolve_reassign_alert(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    _require_village_admin(ctx, decode_id(input["id"], ALERT).village)
+    ctx.require_manage(decode_id(input["id"], ALERT).village, ADMINS_ONLY)
     return _alert_step(
         info,
         input,
@@ -369,34 +365,28 @@ def resolve_reassign_alert(_obj, info, input: dict) -> dict:
 def resolve_update_alert_rule(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_village_admin(ctx, village)
+    ctx.require_manage(village, ADMINS_ONLY)
     data = {
         k: input[k]
         for k in ("enabled", "severity", "ack_minutes", "debounce_minutes")
         if input.get(k) is not None
     }
-    try:
-        rule = actions.do_update_alert_rule(
+    return object_payload(
+        "rule",
+        lambda: actions.do_update_alert_rule(
             ctx.tenant(village), ctx.actor, village, input["kind"], data
-        )
-    except ActionFailed as failed:
-        return {"rule": None, "user_errors": failed.errors}
-    return {"rule": rule, "user_errors": []}
+        ),
+    )
 
 
-def _shift_payload(village: str, run) -> dict:
-    try:
-        shift = run()
-    except ActionFailed as failed:
-        return {"duty_shift": None, "user_errors": failed.errors}
-    return {"duty_shift": as_node(DUTY_SHIFT, village, shift), "user_errors": []}
+_shift_payload = partial(node_payload, "duty_shift", DUTY_SHIFT)
 
 
 @mutation.field("scheduleDutyShift")
 def resolve_schedule_duty_shift(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_village_admin(ctx, village)
+    ctx.require_manage(village, ADMINS_ONLY)
     data = {k: input[k] for k in ("starts_at", "ends_at")}
     return _shift_payload(
         village,
@@ -413,7 +403,9 @@ def resolve_schedule_duty_shift(_obj, info, input: dict) -> dict:
 @mutation.field("cancelDutyShift")
 def resolve_cancel_duty_shift(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
-    gid = target_id(input["id"], DUTY_SHIFT, lambda village: _require_village_admin(ctx, village))
+    gid = target_id(
+        input["id"], DUTY_SHIFT, lambda village: ctx.require_manage(village, ADMINS_ONLY)
+    )
     data = {"note": input["note"]} if input.get("note") is not None else {}
     return _shift_payload(
         gid.village,

@@ -10,6 +10,7 @@ by its scope without reading the village's residents.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from ariadne import MutationType, QueryType
@@ -25,12 +26,12 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.villages.types import grid_loader
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.tenants.sensing import devices as actions
 from villagelink.tenants.sensing.devices import DEVICE, DeviceFilter, DeviceScope
-from villagelink.tenants.user_errors import ActionFailed
 
 query = QueryType()
 mutation = MutationType()
@@ -55,7 +56,7 @@ def managed_scope(ctx: RequestContext, slug: str) -> DeviceScope:
     """The devices of `slug` the caller may change: an integrator its own, the village's
     admins all; FORBIDDEN for everyone else (grid workers and coordinators read)."""
     scope = device_scope(ctx, slug)
-    if scope.owner is None and (scope.grids is not None or not ctx.access.can_write(slug)):
+    if scope.owner is None and not ctx.access.can_manage(slug):
         raise Forbidden("only the village's admin or the device's integrator manages devices")
     return scope
 
@@ -148,11 +149,7 @@ register_node_type(DEVICE, fetch_by_int_key(device_loader))
 # -- mutations ----------------------------------------------------------------
 
 
-def _payload(village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {"device": as_node(DEVICE, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {"device": None, "user_errors": failed.errors}
+_payload = partial(node_payload, "device", DEVICE)
 
 
 def _links(village: str, input: dict) -> dict[str, Any]:

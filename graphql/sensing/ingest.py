@@ -12,7 +12,6 @@ queue once the request has committed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import partial
 
 from ariadne import MutationType
@@ -22,6 +21,7 @@ from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id, input_key, key_number
 from villagelink.jobs.alerts import enqueue_alert_notifications
 from villagelink.platform.identity.principal import INTEGRATOR
+from villagelink.tenants import clock
 from villagelink.tenants.sensing.alerting import ALERT
 from villagelink.tenants.sensing.devices import DEVICE, NOT_YOURS
 from villagelink.tenants.sensing.ingest import (
@@ -98,7 +98,7 @@ def _ingest(info, raw_items: list[dict], field: str, ingest: Ingest, names_resid
         check_batch_size(raw_items, field)
     except ActionFailed as failed:
         return {**payload, "user_errors": failed.errors}
-    now = datetime.now(UTC)
+    now = clock.now()
     by_village, errors = _by_village(ctx, raw_items, names_resident)
     for village, items in by_village.items():
         outcome = ingest(ctx.tenant(village), ctx.actor, village, items, owner=owner, now=now)

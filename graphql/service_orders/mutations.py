@@ -14,33 +14,23 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.graphql.service_orders.types import VOLUNTEER_TEAM
 from villagelink.tenants.service_orders import actions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 
-def _payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
-    try:
-        return {field: as_node(type_name, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
-
-
-def _require_centre(ctx: RequestContext, village: str) -> None:
-    """The village's service centre: a writer who is not limited to some grids."""
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("only the village's service centre (village admin) may do this")
+# The village's service centre is whoever manages the whole village.
+CENTRE_ONLY = "only the village's service centre (village admin) may do this"
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str, *, centre: bool) -> tuple[str, int]:
     """The village and key of the object a mutation changes, once the caller may write there."""
-    check = (lambda village: _require_centre(ctx, village)) if centre else ctx.require_write
+    check = (
+        (lambda village: ctx.require_manage(village, CENTRE_ONLY)) if centre else ctx.require_write
+    )
     gid = target_id(raw, type_name, check)
     return gid.village, int(gid.key)
 
@@ -56,9 +46,9 @@ def _fields(input: dict, names: tuple[str, ...]) -> dict:
 def resolve_create_service_item(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village = input["village"]
-    _require_centre(ctx, village)
+    ctx.require_manage(village, CENTRE_ONLY)
     data = _fields(input, ("name", "category", "description"))
-    return _payload(
+    return node_payload(
         "service_item",
         "ServiceItem",
         village,
@@ -71,7 +61,7 @@ def resolve_update_service_item(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village, item_id = _target(ctx, input["id"], "ServiceItem", centre=True)
     changes = _fields(input, ("name", "category", "description", "active"))
-    return _payload(
+    return node_payload(
         "service_item",
         "ServiceItem",
         village,
@@ -86,7 +76,7 @@ def resolve_create_service_slot(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
     village, item_id = _target(ctx, input["item"], "ServiceItem", centre=True)
     data = _fields(input, ("starts_at", "ends_at", "capacity"))
-    return _payload(
+    return node_payload(
         "service_slot",
         "ServiceSlot",
         village,
@@ -100,7 +90,7 @@ def resolve_create_service_slot(_obj, info, input: dict) -> dict:
 
 
 def _order_payload(village: str, run: Callable[[], dict]) -> dict:
-    return _payload("service_order", "ServiceOrder", village, run)
+    return node_payload("service_order", "ServiceOrder", village, run)
 
 
 @mutation.field("orderService")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
@@ -18,6 +16,7 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.residents.types import resident_loader
+from villagelink.tenants import clock
 from villagelink.tenants.service_orders import queries
 
 VOLUNTEER_TEAM = "VolunteerTeam"
@@ -129,7 +128,7 @@ def resolve_service_slots(village: dict, info, first=None, after=None, filter=No
         window_to=moment_argument(raw.get("to"), "to"),
         available=raw.get("available"),
     )
-    now = datetime.now(UTC)
+    now = clock.now()
     conn = ctx.tenant(slug)
     return _connection(
         ctx,

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id, key_number, target_id
 from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.storage.types import ATTACHMENT, attachment_loader
 from villagelink.jobs.storage import enqueue_removal, enqueue_thumbnail
 from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import IMAGE_TYPES
 from villagelink.tenants.attachments import actions
 from villagelink.tenants.attachments.declarations import AttachmentDeclaration, declaration
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
-
-
-def _user_errors(empty: dict, run: Callable[[], dict]) -> dict:
-    try:
-        return {**run(), "user_errors": []}
-    except ActionFailed as failed:
-        return {**empty, "user_errors": failed.errors}
 
 
 def schedule_object_removal(ctx: RequestContext, village: str, attachment_ids: list[int]) -> None:
@@ -58,7 +49,7 @@ def resolve_create_upload_url(_obj, info, input: dict) -> dict:
             }
         }
 
-    return _user_errors({"upload": None}, run)
+    return payload(run, "upload")
 
 
 @mutation.field("attachFile")
@@ -86,7 +77,7 @@ def resolve_attach_file(_obj, info, input: dict) -> dict:
             ctx.after_commit(lambda: enqueue_thumbnail(ctx.settings, village, row["id"]))
         return {"attachment": as_node(ATTACHMENT, village, row)}
 
-    return _user_errors({"attachment": None}, run)
+    return payload(run, "attachment")
 
 
 def _record_key(village: str, record_type: str, raw: str) -> str | None:
@@ -135,7 +126,7 @@ def resolve_detach_file(_obj, info, input: dict) -> dict:
         schedule_object_removal(ctx, village, [row["id"]])
         return {"detached_id": input["id"]}
 
-    return _user_errors({"detached_id": None}, run)
+    return payload(run, "detached_id")
 
 
 bindables = [mutation]

@@ -13,11 +13,9 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.nodes import as_node
+from villagelink.graphql.core.payloads import node_payload
 from villagelink.tenants.structure import actions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -26,18 +24,15 @@ GRID, BUILDING, HOUSEHOLD = "Grid", "Building", "Household"
 FIELDS = {GRID: "grid", BUILDING: "building", HOUSEHOLD: "household"}
 
 
+MANAGED = "only the village's admins may change its grids, buildings and households"
+
+
 def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if village in ctx.access.grid_scoped:
-        raise Forbidden("only the village's admins may change its grids, buildings and households")
+    ctx.require_manage(village, MANAGED)
 
 
 def _payload(type_name: str, village: str, run: Callable[[], dict]) -> dict:
-    field = FIELDS[type_name]
-    try:
-        return {field: as_node(type_name, village, run()), "user_errors": []}
-    except ActionFailed as failed:
-        return {field: None, "user_errors": failed.errors}
+    return node_payload(FIELDS[type_name], type_name, village, run)
 
 
 def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:

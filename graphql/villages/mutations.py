@@ -9,10 +9,10 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.payloads import object_payload
 from villagelink.graphql.villages.types import village_node
 from villagelink.platform import villages
 from villagelink.storage.factory import object_store
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
@@ -21,13 +21,14 @@ def _as_platform_admin(info, act: Callable[[RequestContext], dict]) -> dict:
     ctx: RequestContext = info.context
     if not ctx.access.is_platform_admin:
         raise Forbidden("only a platform admin creates, disables and enables villages")
-    try:
+
+    def run() -> dict:
         row = act(ctx)
-    except ActionFailed as failed:
-        return {"village": None, "user_errors": failed.errors}
-    # The caller's reach changed with the village: its fields are read afresh.
-    ctx.reload_platform()
-    return {"village": village_node(row), "user_errors": []}
+        # The caller's reach changed with the village: its fields are read afresh.
+        ctx.reload_platform()
+        return village_node(row)
+
+    return object_payload("village", run)
 
 
 @mutation.field("createVillage")

@@ -10,22 +10,23 @@ from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.villages.types import village_node
 from villagelink.platform import regions
-from villagelink.tenants.user_errors import ActionFailed
 
 mutation = MutationType()
 
 
-def _as_platform_admin(info, empty: dict, act: Callable[[Connection], dict]) -> dict:
+def _as_platform_admin(info, fields: tuple[str, ...], act: Callable[[Connection], dict]) -> dict:
     ctx: RequestContext = info.context
     if not ctx.access.is_platform_admin:
         raise Forbidden("only a platform admin keeps regions and neighbour links")
-    try:
+
+    def run() -> dict:
         with ctx.runtime.db.platform() as conn:
-            return {**act(conn), "user_errors": []}
-    except ActionFailed as failed:
-        return {**empty, "user_errors": failed.errors}
+            return act(conn)
+
+    return payload(run, *fields)
 
 
 @mutation.field("createRegion")
@@ -34,7 +35,7 @@ def resolve_create_region(_obj, info, input: dict) -> dict:
         region = regions.do_create_region(conn, info.context.actor, input["id"], input["name"])
         return {"region": region}
 
-    return _as_platform_admin(info, {"region": None}, act)
+    return _as_platform_admin(info, ("region",), act)
 
 
 def _link_step(step: Callable) -> Callable:
@@ -45,7 +46,7 @@ def _link_step(step: Callable) -> Callable:
             step(conn, ctx.actor, input["village"], input["neighbour"])
             return {}
 
-        result = _as_platform_admin(info, {"village": None}, act)
+        result = _as_platform_admin(info, ("village",), act)
         if not result["user_errors"]:
             result["village"] = village_node(ctx.village(input["village"]))
         return result

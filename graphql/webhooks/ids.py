@@ -7,7 +7,7 @@ from __future__ import annotations
 from villagelink.graphql.core.errors import NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id, key_number
 from villagelink.platform.webhooks.actions import DELIVERY, SUBSCRIPTION
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import NOT_FOUND, refused
 
 NO_VILLAGE = ""
 
@@ -29,5 +29,5 @@ def webhook_key(raw: str, type_name: str, field: str, message: str) -> int:
         gid = None
     number = key_number(gid.key) if gid is not None and gid.village == NO_VILLAGE else None
     if number is None:
-        raise ActionFailed([UserError(field, message, NOT_FOUND)])
+        raise refused(field, message, NOT_FOUND)
     return number

@@ -7,20 +7,20 @@ client's, not a village's), committed before the response is built.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 
 from ariadne import MutationType
 from sqlalchemy import Connection
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.webhooks.ids import subscription_gid, webhook_key
 from villagelink.graphql.webhooks.types import delivery_nodes, subscription_nodes
 from villagelink.jobs.webhooks import enqueue_deliveries
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.platform.webhooks import actions
 from villagelink.platform.webhooks.queries import Client, client_of
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants import clock
 
 mutation = MutationType()
 
@@ -35,14 +35,15 @@ def _client(ctx: RequestContext, conn: Connection) -> Client:
     return client
 
 
-def _run(info, empty: dict, act: Callable[[Connection, Client], dict]) -> dict:
+def _run(info, fields: tuple[str, ...], act: Callable[[Connection, Client], dict]) -> dict:
     """`act(conn, client)` in a platform transaction; a refusal rolls it back."""
     ctx: RequestContext = info.context
-    try:
+
+    def run() -> dict:
         with ctx.runtime.db.platform() as conn:
-            return {**act(conn, _client(ctx, conn)), "user_errors": []}
-    except ActionFailed as failed:
-        return {**empty, "user_errors": failed.errors}
+            return act(conn, _client(ctx, conn))
+
+    return payload(run, *fields)
 
 
 def _subscription_key(raw: str) -> int:
@@ -62,7 +63,7 @@ def resolve_create(_obj, info, input: dict) -> dict:
         row, secret = actions.do_create_subscription(conn, info.context.actor, client, data)
         return {"subscription": _one(info, row), "secret": secret}
 
-    return _run(info, {"subscription": None, "secret": None}, act)
+    return _run(info, ("subscription", "secret"), act)
 
 
 @mutation.field("updateWebhookSubscription")
@@ -75,7 +76,7 @@ def resolve_update(_obj, info, input: dict) -> dict:
         )
         return {"subscription": _one(info, row)}
 
-    return _run(info, {"subscription": None}, act)
+    return _run(info, ("subscription",), act)
 
 
 @mutation.field("deleteWebhookSubscription")
@@ -86,7 +87,7 @@ def resolve_delete(_obj, info, input: dict) -> dict:
         )
         return {"deleted_id": subscription_gid(deleted)}
 
-    return _run(info, {"deleted_id": None}, act)
+    return _run(info, ("deleted_id",), act)
 
 
 @mutation.field("rotateWebhookSecret")
@@ -97,7 +98,7 @@ def resolve_rotate(_obj, info, input: dict) -> dict:
         )
         return {"subscription": _one(info, row), "secret": secret}
 
-    return _run(info, {"subscription": None, "secret": None}, act)
+    return _run(info, ("subscription", "secret"), act)
 
 
 @mutation.field("resumeWebhookSubscription")
@@ -108,7 +109,7 @@ def resolve_resume(_obj, info, input: dict) -> dict:
         )
         return {"subscription": _one(info, row)}
 
-    return _run(info, {"subscription": None}, act)
+    return _run(info, ("subscription",), act)
 
 
 @mutation.field("redeliverWebhook")
@@ -117,12 +118,12 @@ def resolve_redeliver(_obj, info, input: dict) -> dict:
 
     def act(conn: Connection, client: Client) -> dict:
         key = webhook_key(input["delivery"], actions.DELIVERY, "delivery", "投递记录不存在")
-        row = actions.do_redeliver(conn, ctx.actor, client, key, datetime.now(UTC))
+        row = actions.do_redeliver(conn, ctx.actor, client, key, clock.now())
         ctx.after_commit(lambda: enqueue_deliveries(ctx.settings, [row["id"]]))
         [node] = delivery_nodes(ctx.runtime.db, [row])
         return {"delivery": node}
 
-    return _run(info, {"delivery": None}, act)
+    return _run(info, ("delivery",), act)
 
 
 bindables = [mutation]

@@ -18,10 +18,10 @@ once committed: the caller enqueues it (`party_villages`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import Connection, and_, func, or_, select, update
 
 from villagelink.platform import models as pm
@@ -49,7 +49,8 @@ from villagelink.platform.linkage.tables import (
     agreement_parties,
     agreements,
 )
-from villagelink.tenants.fields import messages
+from villagelink.tenants import clock
+from villagelink.tenants.fields import FreeText, messages
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
@@ -59,6 +60,7 @@ from villagelink.tenants.user_errors import (
     ActionFailed,
     Coded,
     UserError,
+    refused,
     validated,
 )
 
@@ -92,22 +94,17 @@ OPEN_STATES = (PROPOSED, ACTIVE)
 PURPOSE_MAX = 500
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _moment(value: Any) -> Any:
     """Python callers pass datetimes, the API ISO strings: the schema reads strings."""
     return value.isoformat() if isinstance(value, datetime) else value
 
 
 class ProposalSchema(Schema):
-    purpose = fields.String(
+    purpose = FreeText(
+        "共享目的",
+        PURPOSE_MAX,
         required=True,
-        validate=validate.Length(
-            min=1, max=PURPOSE_MAX, error=Coded(f"共享目的须为1到{PURPOSE_MAX}个字", INVALID)
-        ),
-        error_messages=messages(),
+        error_messages={"required": Coded("请填写共享目的", REQUIRED)},
     )
     valid_from = fields.AwareDateTime(load_default=None, allow_none=True, error_messages=messages())
     valid_until = fields.AwareDateTime(
@@ -117,9 +114,7 @@ class ProposalSchema(Schema):
     @validates_schema(skip_on_field_errors=True)
     def _rules(self, data: dict, **_kwargs) -> None:
         errors: dict[str, list] = {}
-        if not data["purpose"].strip():
-            errors["purpose"] = [Coded("请填写共享目的", REQUIRED)]
-        now = datetime.now(UTC)
+        now = clock.now()
         start, end = data["valid_from"] or now, data["valid_until"]
         if end is not None and end <= start:
             errors["valid_until"] = [Coded("到期时间须晚于生效时间", INVALID)]
@@ -214,7 +209,7 @@ def history_of(conn: Connection, agreement_ids: list[int]) -> dict[int, list[dic
 
 def in_force(agreement: dict, now: datetime | None = None) -> bool:
     """Active and within its validity: what moves data now (`policy.in_force`)."""
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     until = agreement["valid_until"]
     return (
         agreement["state"] == ACTIVE
@@ -267,7 +262,7 @@ def _note(
 def _lock(conn: Connection, agreement_id: int, village: str) -> tuple[dict, dict, list[dict]]:
     """The agreement (row locked), `village`'s party row and all parties; NOT_FOUND
     unless `village` is a party."""
-    not_found = _refuse("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
+    not_found = refused("agreement", "协议不存在或本村不是协议一方", NOT_FOUND)
     found = conn.execute(
         select(agreements).where(agreements.c.id == agreement_id).with_for_update()
     ).first()
@@ -376,9 +371,9 @@ def do_propose_agreement(
         raise ActionFailed(errors)
     me = _village(conn, village)
     if me is None:
-        raise _refuse("village", f"村庄 {village} 不存在", NOT_FOUND)
+        raise refused("village", f"村庄 {village} 不存在", NOT_FOUND)
     if region_wide and counterpart:
-        raise _refuse("counterpart", "全片区协议不指定对方村庄", INVALID)
+        raise refused("counterpart", "全片区协议不指定对方村庄", INVALID)
     if region_wide:
         others = sorted(
             conn.execute(
@@ -390,35 +385,35 @@ def do_propose_agreement(
             ).scalars()
         )
         if not others:
-            raise _refuse("regionWide", "本片区暂无其他村庄", INVALID)
+            raise refused("regionWide", "本片区暂无其他村庄", INVALID)
         scope = REGION
     else:
         if not counterpart:
-            raise _refuse("counterpart", "请选择对方村庄，或选择全片区", REQUIRED)
+            raise refused("counterpart", "请选择对方村庄，或选择全片区", REQUIRED)
         if counterpart == village:
-            raise _refuse("counterpart", "不能与本村自己签订协议", INVALID)
+            raise refused("counterpart", "不能与本村自己签订协议", INVALID)
         if _village(conn, counterpart) is None:
-            raise _refuse("counterpart", f"村庄 {counterpart} 不存在", NOT_FOUND)
+            raise refused("counterpart", f"村庄 {counterpart} 不存在", NOT_FOUND)
         a, b = sorted((village, counterpart))
         links = pm.neighbour_links
         linked = conn.execute(
             select(links.c.village_a).where(links.c.village_a == a, links.c.village_b == b)
         ).first()
         if linked is None:
-            raise _refuse("counterpart", "只能与相邻的村庄签订协议", NOT_NEIGHBOUR)
+            raise refused("counterpart", "只能与相邻的村庄签订协议", NOT_NEIGHBOUR)
         others, scope = [counterpart], NEIGHBOUR
 
     chosen = {t: sorted(set(f)) for t, f in sorted(record_types.items())}
     if _equivalent(conn, village, scope, others, chosen):
-        raise _refuse(None, "已有一份内容相同、尚未结束的协议", DUPLICATE)
-    valid_from = data["valid_from"] or datetime.now(UTC)
+        raise refused(None, "已有一份内容相同、尚未结束的协议", DUPLICATE)
+    valid_from = data["valid_from"] or clock.now()
     created = conn.execute(
         agreements.insert()
         .values(
             proposer=village,
             region_id=me["region_id"],
             scope=scope,
-            purpose=data["purpose"].strip(),
+            purpose=data["purpose"],
             record_types=list(chosen),
             fields=chosen,
             valid_from=valid_from,
@@ -463,14 +458,14 @@ def do_propose_agreement(
 
 def _open(agreement: dict, verb: str) -> None:
     if agreement["state"] not in OPEN_STATES:
-        raise _refuse(
+        raise refused(
             "agreement",
             f"协议{STATE_LABELS[agreement['state']]}，不能再{verb}",
             INVALID_TRANSITION,
         )
     until = agreement["valid_until"]
-    if until is not None and until <= datetime.now(UTC):
-        raise _refuse("agreement", f"协议已过有效期，不能再{verb}", INVALID_TRANSITION)
+    if until is not None and until <= clock.now():
+        raise refused("agreement", f"协议已过有效期，不能再{verb}", INVALID_TRANSITION)
 
 
 def do_accept_agreement(conn: Connection, actor: Actor, agreement_id: int, village: str) -> dict:
@@ -478,7 +473,7 @@ def do_accept_agreement(conn: Connection, actor: Actor, agreement_id: int, villa
     agreement, mine, parties = _lock(conn, agreement_id, village)
     _open(agreement, "同意")
     if mine["state"] != PENDING:
-        raise _refuse("village", "本村已答复过这份协议", INVALID_TRANSITION)
+        raise refused("village", "本村已答复过这份协议", INVALID_TRANSITION)
     _answer(conn, actor, agreement_id, village, ACCEPTED)
     if agreement["state"] == PROPOSED:
         agreement = _set_state(conn, agreement_id, ACTIVE)
@@ -496,7 +491,7 @@ def do_decline_agreement(
     agreement, mine, parties = _lock(conn, agreement_id, village)
     _open(agreement, "拒绝")
     if mine["state"] != PENDING:
-        raise _refuse("village", "本村已答复过这份协议", INVALID_TRANSITION)
+        raise refused("village", "本村已答复过这份协议", INVALID_TRANSITION)
     _answer(conn, actor, agreement_id, village, DECLINED)
     others = [p for p in parties if p["village"] not in (agreement["proposer"], village)]
     if agreement["scope"] == NEIGHBOUR or all(p["state"] == DECLINED for p in others):
@@ -517,7 +512,7 @@ def do_revoke_agreement(
     remains, it is revoked)."""
     agreement, mine, parties = _lock(conn, agreement_id, village)
     if agreement["state"] not in OPEN_STATES:
-        raise _refuse(
+        raise refused(
             "agreement",
             f"协议{STATE_LABELS[agreement['state']]}，无需撤回",
             INVALID_TRANSITION,
@@ -526,7 +521,7 @@ def do_revoke_agreement(
     details: dict[str, Any] = {"reason": reason} if reason else {}
     proposer = village == agreement["proposer"]
     if not proposer and mine["state"] != ACCEPTED:
-        raise _refuse(
+        raise refused(
             "village",
             "本村尚未同意这份协议：请选择拒绝" if mine["state"] == PENDING else "本村已不在协议中",
             INVALID_TRANSITION,
@@ -588,7 +583,7 @@ def expire_due(conn: Connection, now: datetime | None = None) -> list[str]:
     """Mark proposed and active agreements past their end `expired`, with history and
     audit. Returns the parties of those that were active: their copies must go."""
     a = agreements
-    moment = now or datetime.now(UTC)
+    moment = now or clock.now()
     due = conn.execute(
         select(a.c.id, a.c.state)
         .where(a.c.state.in_(OPEN_STATES), a.c.valid_until <= moment)
@@ -636,7 +631,7 @@ def seed_demo_agreements(conn: Connection, actor: Actor, villages: list[str]) ->
                 proposer,
                 record_types=chosen,
                 purpose=purpose,
-                valid_until=datetime.now(UTC) + DEMO_VALIDITY,
+                valid_until=clock.now() + DEMO_VALIDITY,
                 **scope,
             )
         except ActionFailed as failed:

@@ -40,6 +40,7 @@ from villagelink.tenants.user_errors import (
     NOT_FOUND,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -74,7 +75,7 @@ def _require_scopes(client: Client, event_types: list[str]) -> None:
 def _subscription(conn: Connection, client: Client, subscription_id: int) -> dict:
     found = subscription(conn, client.client_id, subscription_id)
     if found is None:
-        raise ActionFailed([UserError("id", "订阅不存在", NOT_FOUND)])
+        raise refused("id", "订阅不存在", NOT_FOUND)
     return found
 
 
@@ -84,7 +85,7 @@ def _write(conn: Connection, statement) -> int:
         with conn.begin_nested():
             return conn.execute(statement.returning(s.c.id)).scalar_one()
     except IntegrityError as exc:
-        raise ActionFailed([UserError("url", "该网址已有订阅", DUPLICATE)]) from exc
+        raise refused("url", "该网址已有订阅", DUPLICATE) from exc
 
 
 def _audit(conn: Connection, actor: Actor, action: str, subject_id: int, **what: Any) -> None:
@@ -179,7 +180,7 @@ def do_resume_subscription(
     """paused → active, with the failure bookkeeping cleared; new events flow again."""
     current = _subscription(conn, client, subscription_id)
     if current["state"] != PAUSED:
-        raise ActionFailed([UserError("id", "订阅未暂停，无需恢复", INVALID_TRANSITION)])
+        raise refused("id", "订阅未暂停，无需恢复", INVALID_TRANSITION)
     conn.execute(
         s.update()
         .where(s.c.id == subscription_id)
@@ -203,11 +204,11 @@ def do_redeliver(
     subscription, while the client may still receive that village's events of that type."""
     failed = owned_delivery(conn, client.client_id, delivery_id)
     if failed is None:
-        raise ActionFailed([UserError("delivery", "投递记录不存在", NOT_FOUND)])
+        raise refused("delivery", "投递记录不存在", NOT_FOUND)
     if failed["state"] != FAILED:
-        raise ActionFailed([UserError("delivery", "只能重发投递失败的事件", INVALID_TRANSITION)])
+        raise refused("delivery", "只能重发投递失败的事件", INVALID_TRANSITION)
     if failed["subscription_state"] != ACTIVE:
-        raise ActionFailed([UserError("delivery", "订阅已暂停，请先恢复订阅", INVALID_TRANSITION)])
+        raise refused("delivery", "订阅已暂停，请先恢复订阅", INVALID_TRANSITION)
     if failed["village"] not in client.villages or EVENT_SCOPES[failed["event_type"]] not in (
         client.scopes
     ):

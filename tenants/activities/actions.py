@@ -14,7 +14,7 @@ linkage shares them) once published, and withdrawn when they stop being open.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,14 +22,9 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.activities import places, points, queries
-from villagelink.tenants.activities.recurrence import (
-    VILLAGE_TIME_ZONE,
-    Rule,
-    dates,
-    local_today,
-    span,
-)
+from villagelink.tenants.activities.recurrence import Rule, dates, span
 from villagelink.tenants.activities.tables import (
     VOLUNTEER_SERVICE,
     activities,
@@ -52,8 +47,7 @@ from villagelink.tenants.user_errors import (
     INVALID,
     INVALID_TRANSITION,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -72,10 +66,6 @@ TRANSITIONS = {
 CHECK_IN_OPENS = timedelta(hours=1)
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 # --- activities ---------------------------------------------------------------
 
 
@@ -86,13 +76,13 @@ def _activity_for_update(conn: Connection, activity_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("activity", "活动不存在", NOT_FOUND)
+        raise refused("activity", "活动不存在", NOT_FOUND)
     return dict(row)
 
 
 def _require_not_closed(activity: dict) -> None:
     if activity["state"] in CLOSED:
-        raise _refuse(
+        raise refused(
             "activity",
             f"活动{STATE_NAMES[activity['state']]}，不能再修改或排期",
             INVALID_TRANSITION,
@@ -159,7 +149,7 @@ def _save(conn: Connection, activity_id: int, **values: Any) -> dict:
 
 def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
     """Insert the occurrences of the next `horizon_days` days that do not exist yet."""
-    today = local_today()
+    today = clock.today()
     days = dates(Rule.of(activity), today, today + timedelta(days=horizon_days))
     if not days:
         return 0
@@ -183,13 +173,9 @@ def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
     return len(added)
 
 
-def _clean_text(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
-
-
 def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
     """A new activity (a draft), with its occurrences of the coming months scheduled."""
-    values = _clean_text(validated(NewActivitySchema(), data))
+    values = validated(NewActivitySchema(), data)
     with conn.begin_nested():
         activity = dict(
             conn.execute(activities.insert().values(**values).returning(*activities.columns))
@@ -213,7 +199,7 @@ def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict)
 def do_update_activity(
     conn: Connection, actor: Actor, village: str, activity_id: int, changes: dict
 ) -> dict:
-    values = _clean_text(validated(ActivityDetailsSchema(partial=True), changes))
+    values = validated(ActivityDetailsSchema(partial=True), changes)
     with conn.begin_nested():
         before = _activity_for_update(conn, activity_id)
         _require_not_closed(before)
@@ -265,7 +251,7 @@ def _transition(conn: Connection, actor: Actor, village: str, activity_id: int, 
     with conn.begin_nested():
         before = _activity_for_update(conn, activity_id)
         if before["state"] not in sources:
-            raise _refuse(
+            raise refused(
                 "activity",
                 f"活动当前为“{STATE_NAMES[before['state']]}”，不能{label}",
                 INVALID_TRANSITION,
@@ -313,7 +299,7 @@ def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
         query = query.with_for_update(of=o)
     row = conn.execute(query).mappings().first()
     if row is None:
-        raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
+        raise refused("occurrence", "活动场次不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -321,9 +307,9 @@ def _require_published(occurrence: dict, field: str) -> None:
     """Sign-ups move only while their activity is published; `field` is the input at fault."""
     state = occurrence["activity_state"]
     if state == "draft":
-        raise _refuse(field, "活动尚未发布，暂不能报名或签到", NOT_OPEN)
+        raise refused(field, "活动尚未发布，暂不能报名或签到", NOT_OPEN)
     if state in CLOSED:
-        raise _refuse(field, f"活动{STATE_NAMES[state]}", NOT_OPEN)
+        raise refused(field, f"活动{STATE_NAMES[state]}", NOT_OPEN)
 
 
 def _places_taken(conn: Connection, occurrence_id: int) -> int:
@@ -338,7 +324,7 @@ def _places_taken(conn: Connection, occurrence_id: int) -> int:
 def _sign_up(conn: Connection, sign_up_id: int, allowed_grids: Grids) -> dict:
     found = queries.sign_ups_by_ids(conn, [sign_up_id], allowed_grids=allowed_grids)
     if sign_up_id not in found:
-        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     return found[sign_up_id]
 
 
@@ -348,7 +334,7 @@ def _participant(conn: Connection, resident_id: int, allowed_grids: Grids) -> di
     neighbouring one for an activity open to neighbours."""
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
-        raise _refuse("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return found
 
 
@@ -441,7 +427,7 @@ def do_sign_up_neighbour(
         village,
         occurrence_id,
         guest,
-        note=note.strip() if note else None,
+        note=note or None,
         agreement_ids=agreement_ids,
     )
 
@@ -465,10 +451,10 @@ def _take_place(
         if agreement_ids is not None and not shared_with_neighbours(
             {**shown, "state": occurrence["activity_state"]}
         ):
-            raise _refuse("occurrence", "活动场次不存在", NOT_FOUND)
+            raise refused("occurrence", "活动场次不存在", NOT_FOUND)
         _require_published(occurrence, "occurrence")
-        if occurrence["starts_at"] <= datetime.now(VILLAGE_TIME_ZONE):
-            raise _refuse("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
+        if occurrence["starts_at"] <= clock.now():
+            raise refused("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
         same = [s.c[column] == value for column, value in who.items() if column != "guest_name"]
         existing = (
             conn.execute(select(s).where(s.c.occurrence_id == occurrence_id, *same))
@@ -476,7 +462,7 @@ def _take_place(
             .first()
         )
         if existing is not None and existing["state"] != "cancelled":
-            raise _refuse("resident", "该居民已报名此场次", DUPLICATE)
+            raise refused("resident", "该居民已报名此场次", DUPLICATE)
         values = {
             "state": places.sign_up_state(
                 _places_taken(conn, occurrence_id), occurrence["capacity"]
@@ -541,7 +527,7 @@ def do_cancel_sign_up(
     A neighbouring village (`guest_village`) cancels only its own residents' sign-ups."""
     found = _sign_up(conn, sign_up_id, allowed_grids)
     if guest_village is not None and found["guest_village"] != guest_village:
-        raise _refuse("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     with conn.begin_nested():
         occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
         _require_published(occurrence, "signUp")
@@ -555,7 +541,7 @@ def do_cancel_sign_up(
             else None
         )
         if cancelled is None:
-            raise _refuse(
+            raise refused(
                 "signUp",
                 "报名已取消" if state == "cancelled" else "已签到的报名不能取消",
                 INVALID_TRANSITION,
@@ -580,7 +566,7 @@ def do_cancel_sign_up(
 def _volunteer_hours(occurrence: dict, given: Decimal | None) -> Decimal | None:
     if occurrence["kind"] != VOLUNTEER_SERVICE:
         if given is not None:
-            raise _refuse("volunteerHours", "只有志愿服务活动记录志愿时长", INVALID)
+            raise refused("volunteerHours", "只有志愿服务活动记录志愿时长", INVALID)
         return None
     if given is not None:
         return given
@@ -623,8 +609,8 @@ def do_check_in(
         return found
     occurrence = _occurrence(conn, found["occurrence_id"], lock=False)
     _require_published(occurrence, "signUp")
-    if datetime.now(VILLAGE_TIME_ZONE) < occurrence["starts_at"] - CHECK_IN_OPENS:
-        raise _refuse("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
+    if clock.now() < occurrence["starts_at"] - CHECK_IN_OPENS:
+        raise refused("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
     hours = _volunteer_hours(occurrence, given)
     with conn.begin_nested():
         checked_in = _set_state(
@@ -639,7 +625,7 @@ def do_check_in(
             state = _sign_up(conn, sign_up_id, None)["state"]
             if state == "checked_in":  # a concurrent check-in got there first
                 return _sign_up(conn, sign_up_id, None)
-            raise _refuse(
+            raise refused(
                 "signUp",
                 "候补中的报名不能签到" if state == "waitlisted" else "报名已取消，不能签到",
                 INVALID_TRANSITION,

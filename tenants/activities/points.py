@@ -29,7 +29,7 @@ from villagelink.tenants.activities.validation import (
     PointsSchema,
 )
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
-from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError, validated
+from villagelink.tenants.user_errors import NOT_FOUND, ActionFailed, UserError, refused, validated
 
 # What a village awards per hour of volunteer service until it sets its own rate
 # (志愿服务积分: ten points an hour is the usual figure of 积分超市 schemes).
@@ -195,7 +195,7 @@ def _append(
 def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
-        raise ActionFailed([UserError("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return found
 
 
@@ -261,7 +261,7 @@ def do_award_points(
             village,
             resident_id=resident_id,
             points=values["points"],
-            reason=values["reason"].strip(),
+            reason=values["reason"],
             source_type=source_type,
             source_id=source_id,
         )
@@ -293,7 +293,7 @@ def do_redeem_points(
             actor,
             resident_id=resident_id,
             points=-values["points"],
-            reason=values["reason"].strip(),
+            reason=values["reason"],
             source_type=source_type,
             source_id=source_id,
         )

@@ -14,7 +14,6 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, Select, case, exists, func, select
 
 from villagelink.tenants import models as m
-from villagelink.tenants.activities.recurrence import day_start
 from villagelink.tenants.activities.tables import (
     activities,
     activity_occurrences,
@@ -22,6 +21,7 @@ from villagelink.tenants.activities.tables import (
     volunteer_team_members,
     volunteer_teams,
 )
+from villagelink.tenants.clock import day_start
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.residents.queries import Grids
 

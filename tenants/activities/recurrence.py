@@ -68,12 +68,3 @@ def span(day: date, start_time: time, duration_minutes: int) -> tuple[datetime, 
     """Start and end of one occurrence as aware timestamps."""
     starts_at = datetime.combine(day, start_time, tzinfo=VILLAGE_TIME_ZONE)
     return starts_at, starts_at + timedelta(minutes=duration_minutes)
-
-
-def day_start(day: date) -> datetime:
-    """Midnight of a village's day: where date filters begin and end."""
-    return datetime.combine(day, time(), tzinfo=VILLAGE_TIME_ZONE)
-
-
-def local_today() -> date:
-    return datetime.now(VILLAGE_TIME_ZONE).date()

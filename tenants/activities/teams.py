@@ -20,7 +20,14 @@ from villagelink.tenants.activities.tables import volunteer_team_members, volunt
 from villagelink.tenants.activities.validation import TeamMemberSchema, TeamSchema
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.residents.queries import residents_by_ids
-from villagelink.tenants.user_errors import DUPLICATE, NOT_FOUND, ActionFailed, UserError, validated
+from villagelink.tenants.user_errors import (
+    DUPLICATE,
+    NOT_FOUND,
+    ActionFailed,
+    UserError,
+    refused,
+    validated,
+)
 
 VOLUNTEER_TEAM = "VolunteerTeam"
 DUPLICATE_NAME = UserError("name", "已有同名的志愿服务队", DUPLICATE)
@@ -30,13 +37,13 @@ def _team_for_update(conn: Connection, team_id: int) -> dict:
     t = volunteer_teams
     row = conn.execute(select(t).where(t.c.id == team_id).with_for_update()).mappings().first()
     if row is None:
-        raise ActionFailed([UserError("team", "志愿服务队不存在", NOT_FOUND)])
+        raise refused("team", "志愿服务队不存在", NOT_FOUND)
     return dict(row)
 
 
 def _resident(conn: Connection, resident_id: int, field: str) -> None:
     if resident_id not in residents_by_ids(conn, [resident_id], allowed_grids=None):
-        raise ActionFailed([UserError(field, "居民不存在", NOT_FOUND)])
+        raise refused(field, "居民不存在", NOT_FOUND)
 
 
 def _add_member(conn: Connection, team_id: int, resident_id: int, skills: list[str] | None) -> None:
@@ -106,7 +113,6 @@ def do_create_volunteer_team(
     conn: Connection, actor: Actor, village: str, data: dict, *, leader_id: int | None
 ) -> dict:
     values = validated(TeamSchema(), data)
-    values["name"] = values["name"].strip()
     if leader_id is not None:
         _resident(conn, leader_id, "leader")
     try:
@@ -135,8 +141,6 @@ def do_update_volunteer_team(
     values = validated(
         TeamSchema(partial=True), {k: v for k, v in changes.items() if k != "leader_resident_id"}
     )
-    if "name" in values:
-        values["name"] = values["name"].strip()
     if "leader_resident_id" in changes:
         values["leader_resident_id"] = changes["leader_resident_id"]
         if values["leader_resident_id"] is not None:
@@ -193,7 +197,7 @@ def do_remove_team_member(
             .returning(m.c.resident_id)
         ).first()
         if removed is None:
-            raise ActionFailed([UserError("resident", "该居民不是本队队员", NOT_FOUND)])
+            raise refused("resident", "该居民不是本队队员", NOT_FOUND)
         leader = {} if before["leader_resident_id"] != resident_id else {"leader_resident_id": None}
         team = _save(conn, team_id, **leader)
         _audit(conn, actor, village, "remove_member", team_id, details={"resident_id": resident_id})

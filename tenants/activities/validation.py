@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from villagelink.tenants.activities.tables import ACTIVITY_KINDS, REPEATS
-from villagelink.tenants.fields import choice, messages
+from villagelink.tenants.fields import FreeText, choice, messages
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
@@ -17,19 +17,6 @@ DEFAULT_HORIZON_DAYS = 92  # about three months of a series is scheduled at a ti
 MAX_SKILLS = 20
 
 
-def _text(label: str, max_length: int, *, optional: bool = False, **kwargs) -> fields.String:
-    """1 to `max_length` characters; an `optional` text may also be empty or null."""
-    length = validate.Length(
-        min=0 if optional else 1,
-        max=max_length,
-        error=Coded(
-            f"{label}不能超过{max_length}个字" if optional else f"{label}须为1到{max_length}个字",
-            INVALID,
-        ),
-    )
-    return fields.String(validate=length, allow_none=optional, error_messages=messages(), **kwargs)
-
-
 def _whole(label: str, low: int, high: int, **kwargs) -> fields.Integer:
     return fields.Integer(
         validate=validate.Range(low, high, error=Coded(f"{label}应在{low}到{high}之间", INVALID)),
@@ -38,33 +25,20 @@ def _whole(label: str, low: int, high: int, **kwargs) -> fields.Integer:
     )
 
 
-def _not_blank(value: str | None, label: str) -> None:
-    if value is not None and not value.strip():
-        raise ValidationError(Coded(f"{label}不能为空白", REQUIRED))
-
-
 class ActivityDetailsSchema(Schema):
     """What may change on an activity after it is created; loaded with `partial=True`."""
 
-    title = _text("活动名称", 100)
-    description = _text("活动介绍", 2000, optional=True)
-    place = _text("活动地点", 100)
+    title = FreeText("活动名称", 100)
+    description = FreeText("活动介绍", 2000, blank=True, allow_none=True)
+    place = FreeText("活动地点", 100)
     open_to_neighbours = fields.Boolean(error_messages=messages())
-
-    @validates("title")
-    def _title(self, value: str | None, **_kwargs) -> None:
-        _not_blank(value, "活动名称")
-
-    @validates("place")
-    def _place(self, value: str | None, **_kwargs) -> None:
-        _not_blank(value, "活动地点")
 
 
 class NewActivitySchema(ActivityDetailsSchema):
     kind = choice(ACTIVITY_KINDS, "活动类型", required=True)
-    title = _text("活动名称", 100, required=True)
-    description = _text("活动介绍", 2000, optional=True, load_default=None)
-    place = _text("活动地点", 100, required=True)
+    title = FreeText("活动名称", 100, required=True)
+    description = FreeText("活动介绍", 2000, blank=True, allow_none=True, load_default=None)
+    place = FreeText("活动地点", 100, required=True)
     capacity = _whole("名额", 1, 10000, required=True)
     open_to_neighbours = fields.Boolean(load_default=False, error_messages=messages())
     repeat = choice(REPEATS, "重复方式", load_default="once")
@@ -121,12 +95,8 @@ class CheckInSchema(Schema):
 class TeamSchema(Schema):
     """A volunteer team as created; `partial=True` for changes."""
 
-    name = _text("队伍名称", 50, required=True)
-    description = _text("队伍介绍", 500, optional=True)
-
-    @validates("name")
-    def _name(self, value: str, **_kwargs) -> None:
-        _not_blank(value, "队伍名称")
+    name = FreeText("队伍名称", 50, required=True)
+    description = FreeText("队伍介绍", 500, blank=True, allow_none=True)
 
 
 class TeamMemberSchema(Schema):
@@ -145,11 +115,7 @@ class PointsSchema(Schema):
     """An award or a redemption: always a positive amount; the action gives the sign."""
 
     points = _whole("积分", 1, 100000, required=True)
-    reason = _text("原因", 200, required=True)
-
-    @validates("reason")
-    def _reason(self, value: str, **_kwargs) -> None:
-        _not_blank(value, "原因")
+    reason = FreeText("原因", 200, required=True)
 
 
 class PointsRulesSchema(Schema):
@@ -159,4 +125,4 @@ class PointsRulesSchema(Schema):
 class NeighbourSignUpSchema(Schema):
     """What a neighbouring village adds to its resident's sign-up."""
 
-    note = _text("备注", 200, optional=True, load_default=None)
+    note = FreeText("备注", 200, blank=True, allow_none=True, load_default=None)

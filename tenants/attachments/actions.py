@@ -11,7 +11,7 @@ rows `removing`; a job removes the objects after the commit
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import ValidationError
@@ -21,6 +21,7 @@ from villagelink.platform.audit import Actor, record
 from villagelink.storage.purposes import EXTENSIONS, MB, PURPOSES
 from villagelink.storage.sniff import sniff_object
 from villagelink.storage.store import ObjectStore
+from villagelink.tenants import clock
 from villagelink.tenants import models as m
 from villagelink.tenants.attachments.declarations import declaration
 from villagelink.tenants.attachments.queries import ACTIVE, REMOVING
@@ -30,9 +31,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     MISMATCH,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
     from_validation_error,
+    refused,
 )
 
 ATTACHMENT = "Attachment"
@@ -46,10 +46,6 @@ ATTACH_GRACE = timedelta(hours=1)
 
 def thumbnail_key(object_key: str) -> str:
     return f"{object_key}.thumb.webp"
-
-
-def _failed(field: str, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def do_create_upload(
@@ -108,7 +104,7 @@ def do_attach_file(
     """
     declared = declaration(record_type)
     if declared is None:
-        raise _failed("recordType", "此类记录不能附加文件", INVALID)
+        raise refused("recordType", "此类记录不能附加文件", INVALID)
     u = m.uploads
     upload = (
         conn.execute(
@@ -116,7 +112,7 @@ def do_attach_file(
             .where(
                 u.c.object_key == key,
                 u.c.attached_at.is_(None),
-                u.c.expires_at > datetime.now(UTC) - ATTACH_GRACE,
+                u.c.expires_at > clock.now() - ATTACH_GRACE,
             )
             # Two attaches of one upload: the second waits, then finds it taken.
             .with_for_update()
@@ -125,22 +121,22 @@ def do_attach_file(
         .first()
     )
     if upload is None:
-        raise _failed("key", "上传凭证不存在、已使用或已过期", NOT_FOUND)
+        raise refused("key", "上传凭证不存在、已使用或已过期", NOT_FOUND)
     if upload["purpose"] not in declared.purposes:
-        raise _failed("key", "此用途的文件不能附加到该类记录", INVALID)
+        raise refused("key", "此用途的文件不能附加到该类记录", INVALID)
     if record_id is None or not declared.exists(conn, record_id):
-        raise _failed("recordId", "记录不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("recordId", "记录不存在或不在您的管辖范围内", NOT_FOUND)
 
     purpose = PURPOSES[upload["purpose"]]
     found = store.stat(village, key)
     if found is None:
-        raise _failed("key", "文件尚未上传", NOT_FOUND)
+        raise refused("key", "文件尚未上传", NOT_FOUND)
     _check_size(store, village, key, found.size, upload["size"], purpose.max_bytes)
     # Out of the upload URL's reach: a second PUT with it, after the checks
     # below, cannot swap the bytes of an attached file.
     final_key = f"files/{purpose.name}/{uuid.uuid4().hex}.{EXTENSIONS[upload['content_type']]}"
     if not store.move(village, key, final_key):
-        raise _failed("key", "文件尚未上传", NOT_FOUND)
+        raise refused("key", "文件尚未上传", NOT_FOUND)
     # Again, on the moved object: another PUT may have landed before the move.
     moved = store.stat(village, final_key)
     _check_size(
@@ -148,7 +144,7 @@ def do_attach_file(
     )
     if sniff_object(store, village, final_key) != upload["content_type"]:
         store.remove(village, final_key)
-        raise _failed("key", "文件内容与声明的类型不符，已删除", MISMATCH)
+        raise refused("key", "文件内容与声明的类型不符，已删除", MISMATCH)
 
     row = (
         conn.execute(
@@ -192,10 +188,10 @@ def _check_size(
 ) -> None:
     if size > limit:
         store.remove(village, key)
-        raise _failed("key", f"文件超过 {limit // MB} MB，已删除", TOO_LARGE)
+        raise refused("key", f"文件超过 {limit // MB} MB，已删除", TOO_LARGE)
     if size != declared:
         store.remove(village, key)
-        raise _failed("key", "文件大小与声明的不符，已删除", MISMATCH)
+        raise refused("key", "文件大小与声明的不符，已删除", MISMATCH)
 
 
 def do_detach_file(conn: Connection, actor: Actor, village: str, attachment_id: int | None) -> dict:
@@ -218,10 +214,10 @@ def do_detach_file(conn: Connection, actor: Actor, village: str, attachment_id: 
             .first()
         )
     if found is None:
-        raise _failed("id", "附件不存在", NOT_FOUND)
+        raise refused("id", "附件不存在", NOT_FOUND)
     declared = declaration(found["record_type"])
     if declared is None or not declared.exists(conn, found["record_id"]):
-        raise _failed("id", "此记录现在不能更改附件", INVALID_TRANSITION)
+        raise refused("id", "此记录现在不能更改附件", INVALID_TRANSITION)
     row = (
         conn.execute(
             t.update().where(t.c.id == attachment_id).values(status=REMOVING).returning(*t.c)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from faker import Faker
 from sqlalchemy import Connection
 
-from villagelink.tenants.activities.recurrence import day_start
+from villagelink.tenants.clock import day_start
 from villagelink.tenants.coordinates import moved
 from villagelink.tenants.demo.bulk import insert_returning_ids, optional_id
 from villagelink.tenants.demo.health import (

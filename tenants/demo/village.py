@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 from faker import Faker
 
 from villagelink.platform.audit import system_actor
-from villagelink.tenants.activities.recurrence import day_start, span
-from villagelink.tenants.clock import local
+from villagelink.tenants.activities.recurrence import span
+from villagelink.tenants.clock import day_start, local
 
 if TYPE_CHECKING:
     from villagelink.tenants.demo.residents import VillageRows

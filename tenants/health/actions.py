@@ -26,8 +26,7 @@ from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
     validated_nested,
 )
@@ -51,14 +50,14 @@ NEW_RECORD = {
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
-    """Validated input as table columns: text trimmed, conditions without repeats,
+    """Validated input as table columns: names trimmed, conditions without repeats,
     the safe zone and the heart-rate range spread over their columns (None clears them)."""
     row: dict[str, Any] = {}
     if "conditions" in values:
-        row["conditions"] = list(dict.fromkeys(c.strip() for c in values["conditions"]))
+        row["conditions"] = list(dict.fromkeys(values["conditions"]))
     if "emergency_contacts" in values:
         row["emergency_contacts"] = [
-            {"name": c["name"].strip(), "relation": c["relation"].strip(), "phone": c["phone"]}
+            {"name": c["name"].strip(), "relation": c["relation"], "phone": c["phone"]}
             for c in values["emergency_contacts"]
         ]
     for name in ("care_level", "wandering_risk"):
@@ -74,13 +73,13 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
         row["heart_rate_min"] = heart_rate.get("min")
         row["heart_rate_max"] = heart_rate.get("max")
     if "note" in values:
-        row["note"] = values["note"].strip() if values["note"] else None
+        row["note"] = values["note"] or None
     return row
 
 
 def _require_resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> None:
     if not residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids):
-        raise ActionFailed([UserError("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
 
 
 def _audit(conn: Connection, actor: Actor, village: str, action: str, resident_id: int, fields):
@@ -117,7 +116,7 @@ def do_create_health_record(
             .returning(health_records.c.resident_id)
         ).first()
         if created is None:
-            raise ActionFailed([UserError("resident", "该居民已有健康档案", DUPLICATE)])
+            raise refused("resident", "该居民已有健康档案", DUPLICATE)
         _audit(conn, actor, village, "health_record.create", resident_id, given)
     return records_by_resident(conn, [resident_id])[resident_id]
 
@@ -136,7 +135,7 @@ def do_update_health_record(
     _require_resident(conn, resident_id, allowed_grids)
     current = records_by_resident(conn, [resident_id], lock=True).get(resident_id)
     if current is None:
-        raise ActionFailed([UserError("resident", "该居民尚未建立健康档案", NOT_FOUND)])
+        raise refused("resident", "该居民尚未建立健康档案", NOT_FOUND)
     check_safe_zone({**current, **given})
     changed = {k: v for k, v in given.items() if current[k] != v}
     if not changed:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, text, tuple_
 
+from villagelink.tenants.clock import VILLAGE_TIME_ZONE, day_start
 from villagelink.tenants.health.tables import (
     ABNORMALITIES,
     health_readings,
@@ -19,7 +20,6 @@ from villagelink.tenants.health.tables import (
     health_thresholds,
     latest_vitals,
 )
-from villagelink.tenants.requests.queries import VILLAGE_TIME_ZONE
 from villagelink.tenants.residents.queries import Grids
 
 # Downsampling steps for charts (体征趋势图).
@@ -136,7 +136,7 @@ def reading_series(
 
 def village_day(day: date) -> tuple[datetime, datetime]:
     """A day on the village's clock, as [midnight, next midnight)."""
-    start = datetime.combine(day, time(), tzinfo=VILLAGE_TIME_ZONE)
+    start = day_start(day)
     return start, start + timedelta(days=1)
 
 

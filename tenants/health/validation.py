@@ -7,9 +7,14 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import MOBILE, choice, messages, name_field
+from villagelink.tenants.fields import MOBILE, FreeText, choice, messages, name_field
 from villagelink.tenants.health.tables import CARE_LEVELS
-from villagelink.tenants.user_errors import INVALID, REQUIRED, ActionFailed, Coded, UserError
+from villagelink.tenants.user_errors import (
+    INVALID,
+    REQUIRED,
+    Coded,
+    refused,
+)
 
 # An emergency contact is often an old neighbour's landline: a mobile number, or a
 # fixed line with its area code (022-23456789).
@@ -19,16 +24,6 @@ MAX_CONDITIONS = 20
 MAX_CONTACTS = 5
 # Heart rates a wristband can report and a doctor could set as someone's range.
 HEART_RATE_LIMITS = (30, 220)
-
-
-def _text(label: str, max_length: int, **kwargs) -> fields.String:
-    """Text of 1 to `max_length` characters once trimmed (the actions store it trimmed)."""
-
-    def check(value: str) -> None:
-        if not 1 <= len(value.strip()) <= max_length:
-            raise ValidationError(Coded(f"{label}须为1到{max_length}个字", INVALID))
-
-    return fields.String(validate=check, error_messages=messages(), **kwargs)
 
 
 def _within(low: float, high: float, message: str) -> validate.Range:
@@ -46,7 +41,7 @@ class EmergencyContactSchema(Schema):
     """Someone to call when the alert is about this person (紧急联系人)."""
 
     name = name_field(required=True)
-    relation = _text("与本人关系", 20, required=True)
+    relation = FreeText("与本人关系", 20, required=True)
     phone = fields.String(required=True, validate=_contact_phone, error_messages=messages())
 
 
@@ -97,7 +92,7 @@ class HealthRecordSchema(Schema):
     """What a health record holds; every field may be left out (update) or given (create)."""
 
     conditions = fields.List(
-        _text("病症名称", 50),
+        FreeText("病症名称", 50),
         validate=validate.Length(
             max=MAX_CONDITIONS, error=Coded(f"病症最多填写{MAX_CONDITIONS}项", INVALID)
         ),
@@ -114,14 +109,14 @@ class HealthRecordSchema(Schema):
     wandering_risk = fields.Boolean(error_messages=messages())
     safe_zone = fields.Nested(SafeZoneSchema, allow_none=True)
     heart_rate_range = fields.Nested(HeartRateRangeSchema, allow_none=True)
-    note = _text("备注", 500, allow_none=True)
+    note = FreeText("备注", 500, allow_none=True)
 
 
 def check_safe_zone(record: dict) -> None:
     """A person at risk of wandering needs a safe zone: without one the missing-person
     rule has nothing to measure against, and a flag nobody can act on is worse than none."""
     if record["wandering_risk"] and record["safe_zone_radius_m"] is None:
-        raise ActionFailed([UserError("safeZone", "有走失风险的老人须设置安全区", REQUIRED)])
+        raise refused("safeZone", "有走失风险的老人须设置安全区", REQUIRED)
 
 
 def _threshold(label: str, low: int, high: int) -> fields.Integer:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, func, select
 
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.linkage.catalogue import AUDIENCE_KEY, JOINT_CASE, RECORD_TYPES
-from villagelink.tenants.fields import choice, messages
+from villagelink.tenants.fields import choice, messages, optional_text
 from villagelink.tenants.joint_cases import queries
 from villagelink.tenants.joint_cases.tables import (
     CLOSED,
@@ -42,9 +42,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -58,15 +57,6 @@ STATE_NAMES = {"open": "待办", "in_progress": "办理中", "resolved": "已办
 TITLE_LENGTH = 40
 
 
-def _note_field() -> fields.String:
-    return fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=1000, error=Coded("说明不能超过1000个字", INVALID)),
-        error_messages=messages(),
-    )
-
-
 class OpenSchema(Schema):
     villages = fields.List(
         fields.String(error_messages=messages()),
@@ -74,12 +64,12 @@ class OpenSchema(Schema):
         validate=validate.Length(min=1, max=20, error=Coded("请选择1到20个联办村", REQUIRED)),
         error_messages=messages(),
     )
-    note = _note_field()
+    note = optional_text("说明", 1000)
     priority = choice(PRIORITIES, "紧急程度", load_default=None)
 
 
 class UpdateSchema(Schema):
-    note = _note_field()
+    note = optional_text("说明", 1000)
     state = choice(STATES, "状态", load_default=None)
     add_villages = fields.List(
         fields.String(error_messages=messages()),
@@ -91,16 +81,8 @@ class UpdateSchema(Schema):
 
     @validates_schema
     def _something(self, data: dict, **_kwargs) -> None:
-        if (
-            data.get("state") is None
-            and not data.get("add_villages")
-            and not (data.get("note") or "").strip()
-        ):
+        if data.get("state") is None and not data.get("add_villages") and not data.get("note"):
             raise ValidationError(Coded("请填写说明或选择新状态", REQUIRED), field_name="note")
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -167,10 +149,10 @@ def do_open_joint_case(
     values = validated(OpenSchema(), data)
     involved = sorted({v.strip() for v in values["villages"]} - {""})
     if village in involved or not involved:
-        raise _refuse("villages", "联办村不能包含本村", INVALID)
+        raise refused("villages", "联办村不能包含本村", INVALID)
     missing = [v for v in involved if not covered.get(v)]
     if missing:
-        raise _refuse(
+        raise refused(
             "villages",
             f"与以下村没有生效的联办共享协议：{'、'.join(missing)}",
             NO_AGREEMENT,
@@ -178,9 +160,9 @@ def do_open_joint_case(
     with conn.begin_nested():
         request = requests_by_ids(conn, [request_id], WHOLE_VILLAGE).get(request_id)
         if request is None:
-            raise _refuse("request", "诉求不存在", NOT_FOUND)
+            raise refused("request", "诉求不存在", NOT_FOUND)
         if queries.case_of_request(conn, request_id) is not None:
-            raise _refuse("request", "该诉求已发起联办", DUPLICATE)
+            raise refused("request", "该诉求已发起联办", DUPLICATE)
         category = conn.execute(
             select(request_categories.c.code, request_categories.c.name).where(
                 request_categories.c.id == request["category_id"]
@@ -246,19 +228,19 @@ def do_update_joint_case(
     origin or the coordinators only, each with an agreement in force with the origin
     covering joint_case (`covered`, as for opening)."""
     values = validated(UpdateSchema(), data)
-    note = (values["note"] or "").strip() or None
+    note = values["note"] or None
     with conn.begin_nested():
         case = queries.case_for_update(conn, case_id)
         if case is None:
-            raise _refuse("case", "联办事项不存在", NOT_FOUND)
+            raise refused("case", "联办事项不存在", NOT_FOUND)
         if not as_coordinator and acting != village and acting not in case["villages"]:
-            raise _refuse("village", "该村不是此联办事项的参与村", FORBIDDEN)
+            raise refused("village", "该村不是此联办事项的参与村", FORBIDDEN)
         if case["state"] == CLOSED:
-            raise _refuse("case", "联办事项已关闭", INVALID_TRANSITION)
+            raise refused("case", "联办事项已关闭", INVALID_TRANSITION)
         added = _added_villages(case, village, acting, values, covered or {}, as_coordinator)
         state = values["state"] if values["state"] != case["state"] else None
         if state is not None and state not in TRANSITIONS[case["state"]]:
-            raise _refuse(
+            raise refused(
                 "state",
                 f"联办事项{STATE_NAMES[case['state']]}，不能改为{STATE_NAMES[state]}",
                 INVALID_TRANSITION,
@@ -319,12 +301,12 @@ def _added_villages(
     if not added:
         return []
     if acting != village and not as_coordinator:
-        raise _refuse("addVillages", "只有发起村或片区协调员可以增加联办村", FORBIDDEN)
+        raise refused("addVillages", "只有发起村或片区协调员可以增加联办村", FORBIDDEN)
     if village in added:
-        raise _refuse("addVillages", "联办村不能包含发起村", INVALID)
+        raise refused("addVillages", "联办村不能包含发起村", INVALID)
     missing = [v for v in added if not covered.get(v)]
     if missing:
-        raise _refuse(
+        raise refused(
             "addVillages", f"与以下村没有生效的联办共享协议：{'、'.join(missing)}", NO_AGREEMENT
         )
     return added

@@ -44,6 +44,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated_nested,
 )
 
@@ -70,13 +71,13 @@ def _case(conn: Connection, case_id: int) -> dict:
     """The case, locked for the rest of the transaction: its status is about to be judged."""
     found = cases_by_ids(conn, [case_id], lock=True).get(case_id)
     if found is None:
-        raise ActionFailed([UserError("id", "调解案件不存在", NOT_FOUND)])
+        raise refused("id", "调解案件不存在", NOT_FOUND)
     return found
 
 
 def _refuse(case: dict, doing: str) -> ActionFailed:
     label = STATUS_LABELS[case["status"]]
-    return ActionFailed([UserError(None, f"案件{label}，不能{doing}", INVALID_TRANSITION)])
+    return refused(None, f"案件{label}，不能{doing}", INVALID_TRANSITION)
 
 
 def _require_open(case: dict, doing: str) -> None:
@@ -109,7 +110,7 @@ def _mediator(conn: Connection, mediator: dict) -> dict:
         return {"mediator_name": mediator["name"].strip(), "mediator_staff_id": None}
     staff = staff_by_ids(conn, [staff_id]).get(staff_id)
     if staff is None:
-        raise ActionFailed([UserError("mediator.staff", "网格人员不存在", NOT_FOUND)])
+        raise refused("mediator.staff", "网格人员不存在", NOT_FOUND)
     return {"mediator_name": staff["name"], "mediator_staff_id": staff_id}
 
 
@@ -177,7 +178,7 @@ def do_create_mediation_case(
             "year": today.year,
             "number": _next_number(conn, today.year),
             "category": values["category"],
-            "summary": values["summary"].strip(),
+            "summary": values["summary"],
             **mediator,
         }
         case_id = conn.execute(
@@ -204,8 +205,6 @@ def do_update_mediation_case(
     values = validated_nested(CaseChangesSchema(), changes)
     case = _case(conn, case_id)
     _require_open(case, "修改")
-    if "summary" in values:
-        values["summary"] = values["summary"].strip()
     if "mediator" in values:
         values.update(_mediator(conn, values.pop("mediator")))
     changed = {k: v for k, v in values.items() if case[k] != v}
@@ -260,7 +259,7 @@ def do_start_mediation(
     _move_allowed(case, "in_mediation", "开始调解")
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
     if not mediator and not case["mediator_name"]:
-        raise ActionFailed([UserError("mediator", "开始调解前须指定调解员", REQUIRED)])
+        raise refused("mediator", "开始调解前须指定调解员", REQUIRED)
     return _set_status(conn, actor, village, case, "in_mediation", "start", **mediator)
 
 
@@ -278,8 +277,8 @@ def do_add_mediation_session(
             .values(
                 case_id=case_id,
                 held_on=values["held_on"],
-                place=values["place"].strip(),
-                attendees=[name.strip() for name in values["attendees"]],
+                place=values["place"],
+                attendees=values["attendees"],
                 notes=values["notes"],
             )
             .returning(mediation_sessions.c.id)
@@ -338,6 +337,6 @@ def do_withdraw_mediation_case(
         case,
         "withdrawn",
         "withdraw",
-        closing_note=values["reason"].strip(),
+        closing_note=values["reason"],
         concluded_at=func.now(),
     )

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import choice, messages, name_field, phone_field
+from villagelink.tenants.fields import FreeText, choice, messages, name_field, phone_field
 from villagelink.tenants.mediation.tables import CATEGORIES, OUTCOMES, PARTY_ROLES
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
-
-
-def _text(label: str, max_length: int, **kwargs) -> fields.String:
-    return fields.String(
-        validate=validate.Length(
-            min=1, max=max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
-        ),
-        error_messages=messages(),
-        **kwargs,
-    )
-
 
 OPTIONAL = {"load_default": None, "allow_none": True}
 
@@ -68,7 +57,7 @@ class PartySchema(Schema):
 
 class NewCaseSchema(Schema):
     category = choice(CATEGORIES, "纠纷类别", required=True)
-    summary = _text("案情简介", 2000, required=True)
+    summary = FreeText("案情简介", 2000, required=True)
     parties = fields.List(fields.Nested(PartySchema), required=True, error_messages=messages())
     mediator = fields.Nested(MediatorSchema, load_default=None, allow_none=True)
 
@@ -86,7 +75,7 @@ class CaseChangesSchema(Schema):
     fixed once registered: a case between other people is another case."""
 
     category = choice(CATEGORIES, "纠纷类别")
-    summary = _text("案情简介", 2000)
+    summary = FreeText("案情简介", 2000)
     mediator = fields.Nested(MediatorSchema)
 
 
@@ -98,26 +87,23 @@ class SessionSchema(Schema):
     """One mediation session (调解记录): when, where, who came, what was said."""
 
     held_on = fields.Date(required=True, error_messages=messages())
-    place = _text("调解地点", 100, required=True)
+    place = FreeText("调解地点", 100, required=True)
     attendees = fields.List(
-        fields.String(
-            validate=validate.Length(min=1, max=50, error=Coded("参加人须为1到50个字", INVALID)),
-            error_messages=messages(),
-        ),
+        FreeText("参加人", 50),
         required=True,
         validate=validate.Length(min=1, error=Coded("请填写至少一名参加人", REQUIRED)),
         error_messages=messages(),
     )
-    notes = _text("调解记录", 10000, **OPTIONAL)
+    notes = FreeText("调解记录", 10000, **OPTIONAL)
 
 
 class ConclusionSchema(Schema):
     """How mediation ended: an agreement (its text), none, or referral (to whom)."""
 
     outcome = choice(OUTCOMES, "调解结果", required=True)
-    agreement_text = _text("协议内容", 10000, **OPTIONAL)
-    referred_to = _text("转交单位", 100, **OPTIONAL)
-    note = _text("结案说明", 1000, **OPTIONAL)
+    agreement_text = FreeText("协议内容", 10000, **OPTIONAL)
+    referred_to = FreeText("转交单位", 100, **OPTIONAL)
+    note = FreeText("结案说明", 1000, **OPTIONAL)
 
     @validates_schema(skip_on_field_errors=True)
     def _details_match_outcome(self, data: dict, **_kwargs) -> None:
@@ -133,4 +119,4 @@ class ConclusionSchema(Schema):
 
 
 class WithdrawalSchema(Schema):
-    reason = _text("撤回原因", 500, required=True)
+    reason = FreeText("撤回原因", 500, required=True)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.attachments.actions import do_remove_record_attachments
 from villagelink.tenants.notices.queries import EVERY_NOTICE, NOTICE, notices_by_ids, visible
 from villagelink.tenants.notices.tables import (
@@ -40,6 +41,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -52,10 +54,6 @@ TRANSITIONS = {
 }
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _locked(conn: Connection, notice_id: int) -> dict:
     row = (
         conn.execute(select(notices).where(notices.c.id == notice_id).with_for_update())
@@ -63,7 +61,7 @@ def _locked(conn: Connection, notice_id: int) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("id", "通知不存在", NOT_FOUND)
+        raise refused("id", "通知不存在", NOT_FOUND)
     return dict(row)
 
 
@@ -72,7 +70,7 @@ def _stepping(conn: Connection, notice_id: int, step: str) -> dict:
     notice = _locked(conn, notice_id)
     start, _, name = TRANSITIONS[step]
     if notice["state"] != start:
-        raise _refuse("id", f"通知{STATE_NAMES[notice['state']]}，不能{name}", INVALID_TRANSITION)
+        raise refused("id", f"通知{STATE_NAMES[notice['state']]}，不能{name}", INVALID_TRANSITION)
     return notice
 
 
@@ -87,16 +85,12 @@ def _save(conn: Connection, notice_id: int, **values: Any) -> None:
 
 
 def _fresh(conn: Connection, notice_id: int) -> dict:
-    return notices_by_ids(conn, [notice_id], EVERY_NOTICE, now=datetime.now(UTC))[notice_id]
+    return notices_by_ids(conn, [notice_id], EVERY_NOTICE, now=clock.now())[notice_id]
 
 
 def _check_window(publish_from: datetime | None, publish_until: datetime | None) -> None:
     if publish_from is not None and publish_until is not None and publish_until <= publish_from:
-        raise _refuse("publishUntil", "公示截止时间须晚于公示开始时间", INVALID)
-
-
-def _clean(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
+        raise refused("publishUntil", "公示截止时间须晚于公示开始时间", INVALID)
 
 
 def _audit(conn: Connection, actor: Actor, village: str, action: str, notice_id: int, **what):
@@ -130,7 +124,7 @@ def _payload(notice: dict) -> dict[str, Any]:
 
 def do_create_notice(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
     """A new notice, as a draft."""
-    values = _clean(validated(NoticeSchema(), data))
+    values = validated(NoticeSchema(), data)
     _check_window(values.get("publish_from"), values.get("publish_until"))
     with conn.begin_nested():
         notice_id = conn.execute(
@@ -144,11 +138,11 @@ def do_update_notice(
     conn: Connection, actor: Actor, village: str, notice_id: int, changes: dict
 ) -> dict:
     """Change a draft: category, title, body, publish window (null clears an end)."""
-    values = _clean(validated(NoticeSchema(partial=True), changes))
+    values = validated(NoticeSchema(partial=True), changes)
     with conn.begin_nested():
         notice = _locked(conn, notice_id)
         if notice["state"] != DRAFT:
-            raise _refuse(
+            raise refused(
                 "id",
                 f"通知{STATE_NAMES[notice['state']]}，不能修改；请先撤回并退回草稿",
                 INVALID_TRANSITION,
@@ -182,7 +176,7 @@ def do_publish_notice(conn: Connection, actor: Actor, village: str, notice_id: i
     """Publish a draft: residents see it from now, or from the start of its window."""
     with conn.begin_nested():
         notice = _stepping(conn, notice_id, "publish")
-        _ready_to_publish(notice, datetime.now(UTC))
+        _ready_to_publish(notice, clock.now())
         _save(
             conn,
             notice_id,
@@ -201,7 +195,7 @@ def do_withdraw_notice(
     conn: Connection, actor: Actor, village: str, notice_id: int, data: dict
 ) -> dict:
     """Take a published notice down, saying why; neighbours' copies go too."""
-    reason = validated(WithdrawalSchema(), data)["reason"].strip()
+    reason = validated(WithdrawalSchema(), data)["reason"]
     with conn.begin_nested():
         _stepping(conn, notice_id, "withdraw")
         _save(conn, notice_id, state=WITHDRAWN, withdrawn_at=func.now(), withdrawal_reason=reason)
@@ -227,7 +221,7 @@ def do_delete_notice(conn: Connection, actor: Actor, village: str, notice_id: in
     with conn.begin_nested():
         notice = _locked(conn, notice_id)
         if notice["state"] != DRAFT or notice["published_at"] is not None:
-            raise _refuse("id", "只能删除从未发布过的草稿；已发布的通知请撤回", INVALID_TRANSITION)
+            raise refused("id", "只能删除从未发布过的草稿；已发布的通知请撤回", INVALID_TRANSITION)
         removed = do_remove_record_attachments(conn, actor, village, NOTICE, str(notice_id))
         conn.execute(notices.delete().where(notices.c.id == notice_id))
         _audit(conn, actor, village, "delete", notice_id, details={"title": notice["title"]})
@@ -246,13 +240,13 @@ def do_mark_notice_read(
 ) -> dict:
     """Count a resident's read of a notice they can see now. Idempotent per reader:
     a second read by the same reader adds to the reads, not to the readers."""
-    reader = validated(ReadSchema(), data)["reader"].strip()
+    reader = validated(ReadSchema(), data)["reader"]
     n = notices
     salt = conn.execute(
-        select(n.c.reader_salt).where(n.c.id == notice_id, visible(datetime.now(UTC)))
+        select(n.c.reader_salt).where(n.c.id == notice_id, visible(clock.now()))
     ).scalar_one_or_none()
     if salt is None:
-        raise _refuse("notice", "通知不存在或不在公示期内", NOT_FOUND)
+        raise refused("notice", "通知不存在或不在公示期内", NOT_FOUND)
     principal = actor.principal
     digest = _reader_hash(salt, principal.client_id or principal.sub, reader)
     r = notice_reads

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, fields, validate
 
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants.fields import MESSAGES, FreeText
 from villagelink.tenants.notices.tables import CATEGORIES
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import INVALID, Coded
 
 MAX_TITLE = 100
 MAX_BODY = 20000
@@ -14,22 +14,8 @@ MAX_REASON = 500
 MAX_READER = 200
 
 
-def _text(label: str, max_length: int) -> fields.String:
-    return fields.String(
-        validate=validate.Length(
-            max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-        ),
-        error_messages=MESSAGES,
-    )
-
-
 def _moment() -> fields.AwareDateTime:
     return fields.AwareDateTime(allow_none=True, error_messages=MESSAGES)
-
-
-def _not_blank(label: str, value: str) -> None:
-    if not value.strip():
-        raise ValidationError(Coded(f"{label}不能为空白", REQUIRED))
 
 
 class NoticeSchema(Schema):
@@ -42,8 +28,9 @@ class NoticeSchema(Schema):
         validate=validate.OneOf(CATEGORIES, error=Coded("公开类别取值无效", INVALID)),
         error_messages=MESSAGES,
     )
-    title = _text("标题", MAX_TITLE)
-    body = _text("正文", MAX_BODY)
+    # A draft may leave them empty; publishing needs them.
+    title = FreeText("标题", MAX_TITLE, blank=True)
+    body = FreeText("正文", MAX_BODY, blank=True)
     publish_from = _moment()
     publish_until = _moment()
 
@@ -51,30 +38,10 @@ class NoticeSchema(Schema):
 class WithdrawalSchema(Schema):
     """Why a published notice is taken down (撤回原因): residents' apps stop showing it."""
 
-    reason = fields.String(
-        required=True,
-        validate=validate.Length(
-            1, MAX_REASON, error=Coded(f"撤回原因须为1到{MAX_REASON}个字", INVALID)
-        ),
-        error_messages=MESSAGES,
-    )
-
-    @validates("reason")
-    def _reason(self, value: str, **_kwargs) -> None:
-        _not_blank("撤回原因", value)
+    reason = FreeText("撤回原因", MAX_REASON, required=True)
 
 
 class ReadSchema(Schema):
     """A resident's read, as their app reports it: `reader` is the app's own opaque id."""
 
-    reader = fields.String(
-        required=True,
-        validate=validate.Length(
-            1, MAX_READER, error=Coded(f"读者标识须为1到{MAX_READER}个字符", INVALID)
-        ),
-        error_messages=MESSAGES,
-    )
-
-    @validates("reader")
-    def _reader(self, value: str, **_kwargs) -> None:
-        _not_blank("读者标识", value)
+    reader = FreeText("读者标识", MAX_READER, required=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, case, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
@@ -23,6 +23,7 @@ from villagelink.platform.audit import Actor, record
 from villagelink.platform.identity.principal import Principal
 from villagelink.storage.purposes import XLSX
 from villagelink.storage.store import ObjectStore
+from villagelink.tenants import clock
 from villagelink.tenants.attachments.actions import do_attach_file
 from villagelink.tenants.attachments.declarations import declare_attachments
 from villagelink.tenants.onetable import queries
@@ -65,6 +66,7 @@ from villagelink.tenants.user_errors import (
     NOT_FOUND,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -177,7 +179,7 @@ def _step(conn: Connection, job_id: int, step: str, **values) -> dict:
         return dict(row)
     status = conn.execute(select(j.c.status).where(j.c.id == job_id)).scalar()
     if status is None:
-        raise ActionFailed([UserError("id", "导入任务不存在", NOT_FOUND)])
+        raise refused("id", "导入任务不存在", NOT_FOUND)
     raise ActionFailed(
         [
             UserError(
@@ -337,7 +339,7 @@ def do_export_residents(
 
     data = export_workbook(rows())
     key = f"exports/{uuid.uuid4().hex}.xlsx"
-    expires_at = datetime.now(UTC) + EXPORT_URL_LIFETIME
+    expires_at = clock.now() + EXPORT_URL_LIFETIME
     e = resident_exports
     export_id = conn.execute(
         e.insert()

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
+from villagelink.tenants.fields import optional_text
 from villagelink.tenants.sensitive import REASON_REQUIRED, is_reason
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import REQUIRED, Coded
 
 MAX_REASON = 500
 
 
 class ExportSchema(Schema):
     unmasked = fields.Boolean(load_default=False)
-    reason = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(
-            max=MAX_REASON, error=Coded(f"理由不能超过{MAX_REASON}字", INVALID)
-        ),
-    )
+    reason = optional_text("理由", MAX_REASON)
 
     @validates_schema(skip_on_field_errors=True)
     def _reason_for_whole_numbers(self, data: dict, **_kwargs) -> None:

@@ -64,8 +64,7 @@ from villagelink.tenants.user_errors import (
     INVALID,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -77,10 +76,6 @@ MAX_REQUESTS_PER_LIST = 100
 UNSATISFIED_AT_MOST = 2
 TIER_LABELS = {"grid_chief": "网格长", "grid_worker": "专职网格员", "micro_grid_worker": "微网格员"}
 LEVEL_LABELS = {GRID: "网格", VILLAGE: "村（社区）", REGION: "联动片区"}
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -96,7 +91,7 @@ def _locked_request(conn: Connection, request_id: int, scope: RequestScope) -> d
     query = queries.request_query(scope).where(requests.c.id == request_id)
     found = conn.execute(query.with_for_update(of=requests)).mappings().first()
     if found is None:
-        raise _refuse("id", "诉求不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("id", "诉求不存在或不在您的管辖范围内", NOT_FOUND)
     return dict(found)
 
 
@@ -186,9 +181,9 @@ def _active_category(conn: Connection, category_id: int | None, field: str) -> d
         else queries.categories_by_ids(conn, [category_id]).get(category_id)
     )
     if found is None:
-        raise _refuse(field, "诉求分类不存在", NOT_FOUND)
+        raise refused(field, "诉求分类不存在", NOT_FOUND)
     if not found["active"]:
-        raise _refuse(field, "该分类已停用", CATEGORY_INACTIVE)
+        raise refused(field, "该分类已停用", CATEGORY_INACTIVE)
     return found
 
 
@@ -205,7 +200,7 @@ def _location(
     when no household or building is known. A grid worker registers requests of their
     own grids only."""
     if household_id is None and not building and not text:
-        raise _refuse("locationText", "请选择户或楼栋，或填写位置描述", REQUIRED)
+        raise refused("locationText", "请选择户或楼栋，或填写位置描述", REQUIRED)
     return place_of(
         conn, household_id=household_id, building=building, grid_id=grid_id, grids=grids
     )
@@ -217,15 +212,15 @@ def _reporter(
     """A resident (name and phone taken from the record unless given), or a name."""
     if resident_id is None:
         if not values["reporter_name"]:
-            raise _refuse("reporterName", "请选择反映人或填写其姓名", REQUIRED)
+            raise refused("reporterName", "请选择反映人或填写其姓名", REQUIRED)
         return {
             "reporter_resident_id": None,
-            "reporter_name": values["reporter_name"].strip(),
+            "reporter_name": values["reporter_name"],
             "reporter_phone": values["reporter_phone"],
         }
     resident = residents_by_ids(conn, [resident_id], allowed_grids=grids).get(resident_id)
     if resident is None:
-        raise _refuse("reporterResident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("reporterResident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     return {
         "reporter_resident_id": resident_id,
         "reporter_name": resident["name"],
@@ -249,7 +244,7 @@ def do_create_request(
     """分类登记: a new request, its deadline set by its grade."""
     values = validated(NewRequestSchema(), data)
     category = _active_category(conn, category_id, "category")
-    location_text = values["location_text"].strip() if values["location_text"] else None
+    location_text = values["location_text"] or None
     place = _location(
         conn,
         household_id=household_id,
@@ -266,7 +261,7 @@ def do_create_request(
                 channel=values["channel"],
                 category_id=category["id"],
                 grade=values["grade"],
-                description=values["description"].strip(),
+                description=values["description"],
                 location_text=location_text,
                 due_at=func.now() + queries.grade_window(values["grade"]),
                 **place,
@@ -374,7 +369,7 @@ def do_reject_request(
     scope: RequestScope,
 ) -> dict:
     """不予受理, with the reason the reporter is told."""
-    reason = validated(ReasonSchema(), data)["reason"].strip()
+    reason = validated(ReasonSchema(), data)["reason"]
     return _take_step(
         conn,
         actor,
@@ -405,13 +400,13 @@ def do_assign_request(
         staff_id = assignee_id
         if staff_id is None:
             if request["grid_id"] is None:
-                raise _refuse("assignee", "该诉求没有所属网格，请指定网格员", NO_ASSIGNEE)
+                raise refused("assignee", "该诉求没有所属网格，请指定网格员", NO_ASSIGNEE)
             staff_id = queries.auto_assignee(conn, request["grid_id"])
             if staff_id is None:
-                raise _refuse("assignee", "该网格及上级网格没有网格员，请指定网格员", NO_ASSIGNEE)
+                raise refused("assignee", "该网格及上级网格没有网格员，请指定网格员", NO_ASSIGNEE)
         staff = staff_by_ids(conn, [staff_id]).get(staff_id)
         if staff is None:
-            raise _refuse("assignee", "网格员不存在", NOT_FOUND)
+            raise refused("assignee", "网格员不存在", NOT_FOUND)
         how = "自动派单" if assignee_id is None else "派单"
         return (
             {"assignee_staff_id": staff_id},
@@ -446,7 +441,7 @@ def do_resolve_request(
     scope: RequestScope,
 ) -> dict:
     """办结, with what was done: the resident is told it (限时反馈) and rates it."""
-    resolution = validated(ResolutionSchema(), data)["resolution"].strip()
+    resolution = validated(ResolutionSchema(), data)["resolution"]
     return _take_step(
         conn,
         actor,
@@ -500,7 +495,7 @@ def do_reopen_request(
     *,
     scope: RequestScope,
 ) -> dict:
-    reason = validated(ReasonSchema(), data)["reason"].strip()
+    reason = validated(ReasonSchema(), data)["reason"]
     return _take_step(
         conn,
         actor,
@@ -644,9 +639,9 @@ def do_create_request_category(
     if parent_id is not None:
         parent = queries.categories_by_ids(conn, [parent_id]).get(parent_id)
         if parent is None:
-            raise _refuse("parent", "上级分类不存在", NOT_FOUND)
+            raise refused("parent", "上级分类不存在", NOT_FOUND)
         if parent["parent_id"] is not None:
-            raise _refuse("parent", "只能在一级分类下添加子分类", INVALID)
+            raise refused("parent", "只能在一级分类下添加子分类", INVALID)
     siblings = c.c.parent_id.is_(None) if parent_id is None else c.c.parent_id == parent_id
     last = select(func.coalesce(func.max(c.c.position), 0)).where(siblings).scalar_subquery()
     try:
@@ -656,7 +651,7 @@ def do_create_request_category(
                     c.insert()
                     .values(
                         code=values["code"],
-                        name=values["name"].strip(),
+                        name=values["name"],
                         parent_id=parent_id,
                         position=last + 1,
                     )
@@ -667,8 +662,8 @@ def do_create_request_category(
             )
     except IntegrityError as exc:
         if violated_constraint(exc) == "request_categories_sibling_name":
-            raise _refuse("name", "同级已有同名分类", DUPLICATE) from exc
-        raise _refuse("code", "分类代码已存在", DUPLICATE) from exc
+            raise refused("name", "同级已有同名分类", DUPLICATE) from exc
+        raise refused("code", "分类代码已存在", DUPLICATE) from exc
     record(
         conn,
         actor,
@@ -707,14 +702,14 @@ def _locked_action_list(conn: Connection, list_id: int) -> dict:
     query = select(action_lists).where(action_lists.c.id == list_id).with_for_update()
     found = conn.execute(query).mappings().first()
     if found is None:
-        raise _refuse("id", "行动清单不存在", NOT_FOUND)
+        raise refused("id", "行动清单不存在", NOT_FOUND)
     return dict(found)
 
 
 def _requests_named(conn: Connection, request_ids: list[int]) -> dict[int, dict]:
     found = queries.requests_by_ids(conn, request_ids, WHOLE_VILLAGE)
     if len(found) != len(set(request_ids)):
-        raise _refuse("requests", "诉求不存在", NOT_FOUND)
+        raise refused("requests", "诉求不存在", NOT_FOUND)
     return found
 
 
@@ -758,7 +753,7 @@ def _link(conn: Connection, actor: Actor, action_list: dict, found: dict[int, di
         .all()
     )
     if len(queries.request_ids_in_list(conn, action_list["id"])) > MAX_REQUESTS_PER_LIST:
-        raise _refuse("requests", f"一个行动清单最多包含{MAX_REQUESTS_PER_LIST}项诉求", INVALID)
+        raise refused("requests", f"一个行动清单最多包含{MAX_REQUESTS_PER_LIST}项诉求", INVALID)
     _log_list_change(
         conn,
         actor,
@@ -783,15 +778,11 @@ def _audit_list(
     )
 
 
-def _clean_list_values(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.strip() if k in ("title", "owner") else v for k, v in values.items()}
-
-
 def do_create_action_list(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], request_ids: list[int]
 ) -> dict:
     """心声清单 → 行动清单: a concrete action with an owner and a due date, grouping requests."""
-    values = _clean_list_values(validated(ActionListSchema(), data))
+    values = validated(ActionListSchema(), data)
     found = _requests_named(conn, request_ids)
     with conn.begin_nested():
         created = dict(
@@ -815,7 +806,7 @@ def do_create_action_list(
 def do_update_action_list(
     conn: Connection, actor: Actor, village: str, list_id: int, changes: dict[str, Any]
 ) -> dict:
-    values = _clean_list_values(validated(ActionListSchema(partial=True), changes))
+    values = validated(ActionListSchema(partial=True), changes)
     current = _locked_action_list(conn, list_id)
     states.require_action_list_editable(current["status"])
     changed = {k: v for k, v in values.items() if current[k] != v}
@@ -863,7 +854,7 @@ def do_remove_request_from_action_list(
             .returning(a.c.request_id)
         ).first()
         if removed is None:
-            raise _refuse("request", "该诉求不在此行动清单中", NOT_FOUND)
+            raise refused("request", "该诉求不在此行动清单中", NOT_FOUND)
         request = _reread(conn, request_id)
         _log_list_change(
             conn, actor, [request], "remove_from_action_list", f"移出行动清单：{current['title']}"

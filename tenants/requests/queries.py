@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.tenants import models as m
-from villagelink.tenants.clock import VILLAGE_TIME_ZONE
+from villagelink.tenants.clock import day_start
 
 # The residents' escaped LIKE pattern, so that every text filter treats % and _ alike.
 from villagelink.tenants.querying import grouped, like_pattern
@@ -93,10 +93,6 @@ def _scoped(query: Select, scope: RequestScope) -> Select:
     return query
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), VILLAGE_TIME_ZONE)
-
-
 def _grid_and_below(grid_id: int) -> Select:
     g = m.grids
     tree = select(g.c.id).where(g.c.id == grid_id).cte("grid_tree", recursive=True)
@@ -132,9 +128,9 @@ def _filtered(query: Select, flt: RequestFilter, now: datetime) -> Select:
     if flt.escalation_level:
         conditions.append(r.c.escalation_level == flt.escalation_level)
     if flt.created_from is not None:
-        conditions.append(r.c.created_at >= _local_midnight(flt.created_from))
+        conditions.append(r.c.created_at >= day_start(flt.created_from))
     if flt.created_to is not None:
-        conditions.append(r.c.created_at < _local_midnight(flt.created_to + timedelta(days=1)))
+        conditions.append(r.c.created_at < day_start(flt.created_to + timedelta(days=1)))
     if flt.text:
         pattern = like_pattern(flt.text)
         conditions.append(

@@ -20,7 +20,7 @@ from villagelink.tenants.requests.tables import (
     SUBMITTED,
     UNDERWAY,
 )
-from villagelink.tenants.user_errors import INVALID_TRANSITION, ActionFailed, UserError
+from villagelink.tenants.user_errors import INVALID_TRANSITION, ActionFailed, refused
 
 ACCEPT = "accept"
 REJECT = "reject"
@@ -76,7 +76,7 @@ TRANSITION_REFUSED = "当前状态不允许此操作"
 
 
 def _refused() -> ActionFailed:
-    return ActionFailed([UserError("state", TRANSITION_REFUSED, INVALID_TRANSITION)])
+    return refused("state", TRANSITION_REFUSED, INVALID_TRANSITION)
 
 
 def request_step(current: str, step: str) -> str:

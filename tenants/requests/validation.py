@@ -6,9 +6,9 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import MESSAGES, MOBILE
+from villagelink.tenants.fields import MESSAGES, MOBILE, FreeText, optional_text
 from villagelink.tenants.requests.tables import CHANNELS, GRADES, SIMPLE
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import INVALID, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
 NO_ASSIGNEE = "NO_ASSIGNEE"
@@ -19,29 +19,6 @@ LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # A year: longer deadlines are a typing mistake, not a plan.
 MAX_DEADLINE_HOURS = 365 * 24
-
-
-def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
-    """Free text: required ones must hold more than blanks."""
-    if required:
-        return fields.String(
-            required=True,
-            validate=[
-                validate.Length(
-                    1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
-                ),
-                validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
-            ],
-            error_messages=MESSAGES,
-        )
-    return fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(
-            max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-        ),
-        error_messages=MESSAGES,
-    )
 
 
 def choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
@@ -64,32 +41,32 @@ class NewRequestSchema(Schema):
 
     channel = choice(CHANNELS, "来源渠道", required=True)
     grade = choice(GRADES, "处置等级", load_default=SIMPLE)
-    description = _text("诉求内容", 2000, required=True)
-    location_text = _text("位置描述", 200)
-    reporter_name = _text("反映人姓名", 50)
+    description = FreeText("诉求内容", 2000, required=True)
+    location_text = optional_text("位置描述", 200)
+    reporter_name = optional_text("反映人姓名", 50)
     reporter_phone = fields.String(
         load_default=None, allow_none=True, validate=_check_phone, error_messages=MESSAGES
     )
-    note = _text("备注", 500)
+    note = optional_text("备注", 500)
 
 
 class AcceptSchema(Schema):
     """Acceptance (受理) may set the grade, which sets the deadline (分级处置)."""
 
     grade = choice(GRADES, "处置等级", load_default=None, allow_none=True)
-    note = _text("备注", 500)
+    note = optional_text("备注", 500)
 
 
 class NoteSchema(Schema):
-    note = _text("备注", 500)
+    note = optional_text("备注", 500)
 
 
 class ReasonSchema(Schema):
-    reason = _text("原因", 500, required=True)
+    reason = FreeText("原因", 500, required=True)
 
 
 class ResolutionSchema(Schema):
-    resolution = _text("办理结果", 1000, required=True)
+    resolution = FreeText("办理结果", 1000, required=True)
 
 
 class RatingSchema(Schema):
@@ -99,7 +76,7 @@ class RatingSchema(Schema):
         validate=validate.Range(1, 5, error=Coded("评分须为1到5分", INVALID)),
         error_messages=MESSAGES,
     )
-    comment = _text("评价", 500)
+    comment = optional_text("评价", 500)
 
 
 class CategorySchema(Schema):
@@ -111,7 +88,7 @@ class CategorySchema(Schema):
         ),
         error_messages=MESSAGES,
     )
-    name = _text("分类名称", 20, required=True)
+    name = FreeText("分类名称", 20, required=True)
 
 
 def _hours(label: str) -> fields.Integer:
@@ -147,7 +124,7 @@ class DeadlinesSchema(Schema):
 class ActionListSchema(Schema):
     """An action list as created; `partial=True` for changes."""
 
-    title = _text("清单标题", 100, required=True)
-    description = _text("说明", 1000)
-    owner = _text("责任人", 50, required=True)
+    title = FreeText("清单标题", 100, required=True)
+    description = optional_text("说明", 1000)
+    owner = FreeText("责任人", 50, required=True)
     due_date = fields.Date(required=True, error_messages=MESSAGES)

@@ -31,6 +31,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     UserError,
+    refused,
     validated,
 )
 
@@ -44,7 +45,7 @@ FORBIDDEN_STATE = "FORBIDDEN_STATE"
 def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
-        raise ActionFailed([UserError("residentId", "居民不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused("residentId", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     if found["status"] != m.ACTIVE_RESIDENT:
         # 注销留档: the village keeps the record of who left, and changes it no more.
         raise ActionFailed(
@@ -58,7 +59,7 @@ def _household(conn: Connection, household_id: int, allowed_grids: Grids, field:
     household takes no one in; `live_row` also keeps it from being archived meanwhile)."""
     found = households_by_ids(conn, [household_id], allowed_grids=allowed_grids).get(household_id)
     if found is None:
-        raise ActionFailed([UserError(field, "户不存在或不在您的管辖范围内", NOT_FOUND)])
+        raise refused(field, "户不存在或不在您的管辖范围内", NOT_FOUND)
     live_row(conn, m.households, household_id, field)
     return found
 
@@ -66,7 +67,7 @@ def _household(conn: Connection, household_id: int, allowed_grids: Grids, field:
 def _claim_headship(conn: Connection, household: dict, resident_id: int) -> None:
     head = household["head_resident_id"]
     if head is not None and head != resident_id:
-        raise ActionFailed([UserError("relationToHead", "该户已有户主", DUPLICATE)])
+        raise refused("relationToHead", "该户已有户主", DUPLICATE)
     conn.execute(
         m.households.update()
         .where(m.households.c.id == household["id"])
@@ -90,7 +91,7 @@ def do_create_resident(
         household = _household(conn, household_id, allowed_grids, "householdId")
     elif allowed_grids is not None:
         # A grid worker's residents live in a household of their grids.
-        raise ActionFailed([UserError("householdId", "请选择所属户", REQUIRED)])
+        raise refused("householdId", "请选择所属户", REQUIRED)
     row = {
         "name": values["name"].strip(),
         "id_number": number,
@@ -109,7 +110,7 @@ def do_create_resident(
             if household is not None and row["relation_to_head"] == "head":
                 _claim_headship(conn, household, resident_id)
     except IntegrityError as exc:
-        raise ActionFailed([UserError("idNumber", DUPLICATE_ID_NUMBER, DUPLICATE)]) from exc
+        raise refused("idNumber", DUPLICATE_ID_NUMBER, DUPLICATE) from exc
     record(
         conn,
         actor,
@@ -248,7 +249,7 @@ def do_untag_resident(
         t.delete().where(t.c.resident_id == resident_id, t.c.tag == tag).returning(t.c.tag)
     ).first()
     if removed is None:
-        raise ActionFailed([UserError("tag", "该居民没有此标签", NOT_FOUND)])
+        raise refused("tag", "该居民没有此标签", NOT_FOUND)
     record(
         conn,
         actor,

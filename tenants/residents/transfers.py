@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import Schema, ValidationError, fields, validates
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
@@ -50,7 +50,7 @@ from villagelink.platform.linkage.catalogue import AUDIENCE_KEY
 from villagelink.tenants import id_numbers
 from villagelink.tenants import models as m
 from villagelink.tenants.activities.points import award_for, balances, do_redeem_points
-from villagelink.tenants.fields import choice, messages, name_field
+from villagelink.tenants.fields import choice, messages, name_field, optional_text
 from villagelink.tenants.models import ACTIVE_RESIDENT, MOVED_OUT, id_column, metadata, one_of
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.residents.actions import FORBIDDEN_STATE, do_create_resident
@@ -62,7 +62,7 @@ from villagelink.tenants.user_errors import (
     REQUIRED,
     ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -135,12 +135,7 @@ class ConsentSchema(Schema):
     given_by = name_field(required=True)
     method = choice(CONSENT_METHODS, "同意方式", required=True)
     recorded_at = fields.AwareDateTime(load_default=None, error_messages=messages())
-    note = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=500, error=Coded("备注不能超过500个字", INVALID)),
-        error_messages=messages(),
-    )
+    note = optional_text("备注", 500)
 
     @validates("given_by")
     def _given_by(self, value: str, **_kwargs) -> None:
@@ -161,10 +156,6 @@ class TransferSchema(Schema):
 # -- A: the resident leaves -----------------------------------------------------
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -183,13 +174,13 @@ def do_transfer_resident(
     resident_transfer (the caller asks the platform: `policy.covering`)."""
     if data.get("consent") is None:
         # Checked before anything else: without consent nothing is looked at.
-        raise _refuse("consent", "须记录居民本人或监护人的同意", REQUIRED)
+        raise refused("consent", "须记录居民本人或监护人的同意", REQUIRED)
     values = validated(TransferSchema(), data)
     destination = values["destination"]
     if destination == village:
-        raise _refuse("destination", "迁入村不能是本村", INVALID)
+        raise refused("destination", "迁入村不能是本村", INVALID)
     if not agreement_ids:
-        raise _refuse("destination", "本村与迁入村之间没有生效的居民迁移共享协议", NO_AGREEMENT)
+        raise refused("destination", "本村与迁入村之间没有生效的居民迁移共享协议", NO_AGREEMENT)
     consent = values["consent"]
     with conn.begin_nested():
         r = m.residents
@@ -199,9 +190,9 @@ def do_transfer_resident(
             .first()
         )
         if resident is None:
-            raise _refuse("resident", "居民不存在", NOT_FOUND)
+            raise refused("resident", "居民不存在", NOT_FOUND)
         if resident["status"] != ACTIVE_RESIDENT:
-            raise _refuse("resident", "该居民已迁出", FORBIDDEN_STATE)
+            raise refused("resident", "该居民已迁出", FORBIDDEN_STATE)
         moved_on = values["moved_on"] or conn.execute(select(func.current_date())).scalar_one()
         tags = tags_by_resident(conn, [resident_id]).get(resident_id, [])
         balance = balances(conn, [resident_id]).get(resident_id, 0)
@@ -377,12 +368,12 @@ def do_complete_transfer(
         conn.execute(select(i).where(i.c.id == incoming_id).with_for_update()).mappings().first()
     )
     if incoming is None:
-        raise _refuse("transfer", "迁入记录不存在", NOT_FOUND)
+        raise refused("transfer", "迁入记录不存在", NOT_FOUND)
     if incoming["state"] == RECEIVED:
-        raise _refuse("transfer", "该居民已登记", FORBIDDEN_STATE)
+        raise refused("transfer", "该居民已登记", FORBIDDEN_STATE)
     number = data.get("id_number")
     if not number:
-        raise _refuse("idNumber", "请填写身份证号码", REQUIRED)
+        raise refused("idNumber", "请填写身份证号码", REQUIRED)
     with conn.begin_nested():
         _register(conn, actor, village, incoming_id, number, by_sync=False)
     return incoming_by_ids(conn, [incoming_id])[incoming_id]
@@ -408,7 +399,7 @@ def _register(
     if known is not None and known["status"] == ACTIVE_RESIDENT:
         conn.execute(i.update().where(i.c.id == incoming_id).values(state=CONFLICTED))
         if not by_sync:
-            raise _refuse("idNumber", "本村已有该身份证号码的在册居民", DUPLICATE)
+            raise refused("idNumber", "本村已有该身份证号码的在册居民", DUPLICATE)
         return
     if known is not None:
         resident_id = known["id"]

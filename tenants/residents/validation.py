@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from villagelink.tenants import id_numbers
-from villagelink.tenants.fields import choice, messages, name_field, phone_field
+from villagelink.tenants import clock, id_numbers
+from villagelink.tenants.fields import choice, messages, name_field, optional_text, phone_field
 from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
 from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, Coded
 
@@ -19,7 +17,7 @@ def check_id_number(value: str) -> str:
     if not id_numbers.has_valid_checksum(number):
         raise ValidationError(Coded("身份证号码校验位不正确", INVALID))
     born = id_numbers.birth_date(number)
-    if born is None or born > date.today() or born.year < 1890:
+    if born is None or born > clock.today() or born.year < 1890:
         raise ValidationError(Coded("身份证号码中的出生日期无效", INVALID))
     return number
 
@@ -64,11 +62,7 @@ class TagSchema(Schema):
         validate=validate.Range(1, 4, error=Coded("残疾等级应为1到4级", INVALID)),
         error_messages=messages(),
     )
-    note = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=200, error=Coded("备注不能超过200字", INVALID)),
-    )
+    note = optional_text("备注", 200)
 
     @validates_schema(skip_on_field_errors=True)
     def _level_only_for_disability(self, data: dict, **_kwargs) -> None:

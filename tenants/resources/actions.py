@@ -37,7 +37,7 @@ from villagelink.tenants.user_errors import (
     DUPLICATE,
     NOT_FOUND,
     ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -53,14 +53,6 @@ BOOKING_STATE_NAMES = {
 }
 NO_RESOURCE = "资源不存在"
 NO_BOOKING = "预约不存在"
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
-def _clean_text(values: dict) -> dict:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
 
 
 # --- resources ----------------------------------------------------------------
@@ -88,13 +80,13 @@ def _require_unique_name(conn: Connection, name: str, besides: int | None = None
     if besides is not None:
         query = query.where(r.c.id != besides)
     if conn.execute(query).first() is not None:
-        raise _refuse("name", "本村已有同名资源", DUPLICATE)
+        raise refused("name", "本村已有同名资源", DUPLICATE)
 
 
 def _locked_resource(conn: Connection, resource_id: int, field: str = "id") -> dict:
     resource = queries.resource_for_update(conn, resource_id)
     if resource is None:
-        raise _refuse(field, NO_RESOURCE, NOT_FOUND)
+        raise refused(field, NO_RESOURCE, NOT_FOUND)
     return resource
 
 
@@ -114,7 +106,7 @@ def _save(conn: Connection, resource_id: int, **values: Any) -> dict:
 
 
 def do_create_resource(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
-    values = _clean_text(validated(NewResourceSchema(), data))
+    values = validated(NewResourceSchema(), data)
     with conn.begin_nested():
         _require_unique_name(conn, values["name"])
         resource = dict(
@@ -140,11 +132,11 @@ def do_create_resource(conn: Connection, actor: Actor, village: str, data: dict)
 def do_update_resource(
     conn: Connection, actor: Actor, village: str, resource_id: int, changes: dict
 ) -> dict:
-    values = _clean_text(validated(ResourceDetailsSchema(partial=True), changes))
+    values = validated(ResourceDetailsSchema(partial=True), changes)
     with conn.begin_nested():
         before = _locked_resource(conn, resource_id)
         if before["status"] == RETIRED:
-            raise _refuse("id", "资源已停用，不能再修改", FORBIDDEN_STATE)
+            raise refused("id", "资源已停用，不能再修改", FORBIDDEN_STATE)
         changed = {k: v for k, v in values.items() if before[k] != v}
         if not changed:
             return before
@@ -173,7 +165,7 @@ def do_retire_resource(
     with conn.begin_nested():
         before = _locked_resource(conn, resource_id)
         if before["status"] == RETIRED:
-            raise _refuse("id", "资源已停用", FORBIDDEN_STATE)
+            raise refused("id", "资源已停用", FORBIDDEN_STATE)
         after = _save(conn, resource_id, status=RETIRED)
         b = resource_bookings
         cancelled = (
@@ -239,7 +231,7 @@ def _audit_booking(
 def _booking(conn: Connection, booking_id: int) -> dict:
     found = queries.bookings_by_ids(conn, [booking_id]).get(booking_id)
     if found is None:
-        raise _refuse("booking", NO_BOOKING, NOT_FOUND)
+        raise refused("booking", NO_BOOKING, NOT_FOUND)
     return found
 
 
@@ -257,15 +249,15 @@ def do_book_resource(
     the owner itself, or a neighbour under `agreement_ids` (the agreements in force that
     cover shared resources between the two; the caller checked them). A neighbour sees
     only resources shared with it; anything else does not exist for it."""
-    values = _clean_text(validated(BookingSchema(), data))
+    values = validated(BookingSchema(), data)
     neighbour = requester_village != village
     with conn.begin_nested():
         resource = _locked_resource(conn, resource_id, "resource")
         if neighbour and not _shared(resource):
-            raise _refuse("resource", NO_RESOURCE, NOT_FOUND)
+            raise refused("resource", NO_RESOURCE, NOT_FOUND)
         _require_bookable(resource)
         if queries.overlapping(conn, resource_id, values["starts_at"], values["ends_at"]):
-            raise _refuse("from", "该时段与已批准的预约冲突", CONFLICT)
+            raise refused("from", "该时段与已批准的预约冲突", CONFLICT)
         b = resource_bookings
         booking = dict(
             conn.execute(
@@ -292,11 +284,11 @@ def do_book_resource(
 
 def _require_bookable(resource: dict) -> None:
     if resource["status"] == RETIRED:
-        raise _refuse("resource", "资源已停用", FORBIDDEN_STATE)
+        raise refused("resource", "资源已停用", FORBIDDEN_STATE)
     if resource["status"] != "available":
-        raise _refuse("resource", "资源暂不可用", FORBIDDEN_STATE)
+        raise refused("resource", "资源暂不可用", FORBIDDEN_STATE)
     if not resource["bookable"]:
-        raise _refuse("resource", "该资源不接受预约", FORBIDDEN_STATE)
+        raise refused("resource", "该资源不接受预约", FORBIDDEN_STATE)
 
 
 def _move(conn: Connection, booking_id: int, sources: tuple[str, ...], **values: Any) -> dict:
@@ -319,7 +311,7 @@ def _move(conn: Connection, booking_id: int, sources: tuple[str, ...], **values:
 
 
 def _wrong_state(state: str) -> ActionFailed:
-    return _refuse(
+    return refused(
         "booking", f"预约当前为“{BOOKING_STATE_NAMES[state]}”，不能这样处理", FORBIDDEN_STATE
     )
 
@@ -334,12 +326,12 @@ def do_approve_booking(conn: Connection, actor: Actor, village: str, booking_id:
         resource = _locked_resource(conn, found["resource_id"], "booking")
         _require_bookable(resource)
         if found["ends_at"] <= conn.execute(select(func.now())).scalar_one():
-            raise _refuse("booking", "预约时段已过，不能再批准", FORBIDDEN_STATE)
+            raise refused("booking", "预约时段已过，不能再批准", FORBIDDEN_STATE)
         clash = queries.overlapping(
             conn, resource["id"], found["starts_at"], found["ends_at"], besides=booking_id
         )
         if clash:
-            raise _refuse("booking", "该时段与已批准的预约冲突", CONFLICT)
+            raise refused("booking", "该时段与已批准的预约冲突", CONFLICT)
         booking = _move(
             conn,
             booking_id,
@@ -355,7 +347,7 @@ def do_approve_booking(conn: Connection, actor: Actor, village: str, booking_id:
 def do_reject_booking(
     conn: Connection, actor: Actor, village: str, booking_id: int, data: dict
 ) -> dict:
-    reason = validated(RejectionSchema(), data)["reason"].strip()
+    reason = validated(RejectionSchema(), data)["reason"]
     _booking(conn, booking_id)
     with conn.begin_nested():
         booking = _move(
@@ -384,7 +376,7 @@ def do_cancel_booking(
     reason = validated(DecisionSchema(), data)["reason"]
     found = _booking(conn, booking_id)
     if acting_village not in (village, found["requester_village"]):
-        raise _refuse("booking", NO_BOOKING, NOT_FOUND)
+        raise refused("booking", NO_BOOKING, NOT_FOUND)
     with conn.begin_nested():
         booking = _move(
             conn,
@@ -394,7 +386,7 @@ def do_cancel_booking(
             cancelled_by=actor.principal.sub,
             cancelled_by_village=acting_village,
             cancelled_at=func.now(),
-            reason=reason.strip() if reason else None,
+            reason=reason or None,
         )
         _audit_booking(conn, actor, village, "cancel", booking, acting_village=acting_village)
     return _booking(conn, booking_id)

@@ -3,13 +3,21 @@ Chinese. Field builders are the shared ones of villagelink.tenants.fields."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import choice, messages, name_field, phone_field
+from villagelink.tenants import clock
+from villagelink.tenants.fields import (
+    FreeText,
+    choice,
+    messages,
+    name_field,
+    optional_text,
+    phone_field,
+)
 from villagelink.tenants.resources.tables import RESOURCE_KINDS
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import INVALID, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
 CONFLICT = "CONFLICT"  # the period overlaps an approved booking of the resource
@@ -19,22 +27,6 @@ FORBIDDEN_STATE = "FORBIDDEN_STATE"  # the booking or resource is not in a state
 SETTABLE_STATUSES = ("available", "unavailable")
 # One booking covers at most this long (a venue for a week-long event, a vehicle trip).
 MAX_BOOKING = timedelta(days=31)
-
-
-def _text(label: str, max_length: int, *, optional: bool = False, **kwargs) -> fields.String:
-    length = validate.Length(
-        min=0 if optional else 1,
-        max=max_length,
-        error=Coded(
-            f"{label}不能超过{max_length}个字" if optional else f"{label}须为1到{max_length}个字",
-            INVALID,
-        ),
-    )
-    return fields.String(validate=length, allow_none=optional, error_messages=messages(), **kwargs)
-
-
-def _blank(value: str | None) -> bool:
-    return value is not None and not value.strip()
 
 
 def _coordinate(low: float, high: float, label: str) -> fields.Float:
@@ -48,16 +40,12 @@ def _coordinate(low: float, high: float, label: str) -> fields.Float:
 class ResourceDetailsSchema(Schema):
     """What may change on a resource; loaded with `partial=True` for updates."""
 
-    name = _text("资源名称", 50)
-    description = _text("资源说明", 500, optional=True)
-    location_text = _text("位置", 200, optional=True)
+    name = FreeText("资源名称", 50)
+    description = FreeText("资源说明", 500, blank=True, allow_none=True)
+    location_text = FreeText("位置", 200, blank=True, allow_none=True)
     latitude = _coordinate(-90, 90, "纬度")
     longitude = _coordinate(-180, 180, "经度")
-    contact_name = fields.String(
-        allow_none=True,
-        validate=validate.Length(min=1, max=50, error=Coded("联系人须为1到50个字", INVALID)),
-        error_messages=messages(),
-    )
+    contact_name = FreeText("联系人", 50, allow_none=True)
     contact_phone = phone_field()
     status = choice(SETTABLE_STATUSES, "状态")
     bookable = fields.Boolean(error_messages=messages())
@@ -66,8 +54,6 @@ class ResourceDetailsSchema(Schema):
     @validates_schema(skip_on_field_errors=True)
     def _check(self, data: dict, partial=None, **_kwargs) -> None:
         errors: dict[str, list] = {}
-        if _blank(data.get("name")):
-            errors["name"] = [Coded("资源名称不能为空白", REQUIRED)]
         given = ("latitude" in data, "longitude" in data)
         if any(given) and (
             not all(given) or (data["latitude"] is None) != (data["longitude"] is None)
@@ -79,7 +65,7 @@ class ResourceDetailsSchema(Schema):
 
 class NewResourceSchema(ResourceDetailsSchema):
     kind = choice(RESOURCE_KINDS, "资源类型", required=True)
-    name = _text("资源名称", 50, required=True)
+    name = FreeText("资源名称", 50, required=True)
     status = choice(SETTABLE_STATUSES, "状态", load_default="available")
     bookable = fields.Boolean(load_default=True, error_messages=messages())
     shared = fields.Boolean(load_default=False, error_messages=messages())
@@ -90,18 +76,16 @@ class BookingSchema(Schema):
 
     starts_at = fields.AwareDateTime(data_key="from", required=True, error_messages=messages())
     ends_at = fields.AwareDateTime(data_key="to", required=True, error_messages=messages())
-    purpose = _text("用途", 200, required=True)
+    purpose = FreeText("用途", 200, required=True)
     contact_name = name_field(required=True)
     contact_phone = phone_field()
 
     @validates_schema(skip_on_field_errors=True)
     def _period(self, data: dict, **_kwargs) -> None:
         starts_at, ends_at = data["starts_at"], data["ends_at"]
-        if _blank(data["purpose"]):
-            raise ValidationError({"purpose": [Coded("用途不能为空白", REQUIRED)]})
         if ends_at <= starts_at:
             raise ValidationError({"to": [Coded("结束时间须晚于开始时间", INVALID)]})
-        if starts_at < datetime.now(UTC):
+        if starts_at < clock.now():
             raise ValidationError({"from": [Coded("开始时间不能早于当前时间", INVALID)]})
         if ends_at - starts_at > MAX_BOOKING:
             raise ValidationError({"to": [Coded("一次预约最长31天", INVALID)]})
@@ -110,8 +94,8 @@ class BookingSchema(Schema):
 class DecisionSchema(Schema):
     """Why a booking was rejected (required) or cancelled (optional)."""
 
-    reason = _text("原因", 200, optional=True, load_default=None)
+    reason = optional_text("原因", 200)
 
 
 class RejectionSchema(DecisionSchema):
-    reason = _text("驳回原因", 200, required=True)
+    reason = FreeText("驳回原因", 200, required=True)

@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import MESSAGES, choice
+from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.grids import staff_by_ids
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, share
@@ -52,9 +52,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -94,44 +93,33 @@ def alert_step(current: str, step: str) -> str:
     """The state `step` leads to from `current`; refused (INVALID_TRANSITION) if none."""
     target = ALERT_TRANSITIONS[current].get(step)
     if target is None:
-        raise _refuse("state", TRANSITION_REFUSED, INVALID_TRANSITION)
+        raise refused("state", TRANSITION_REFUSED, INVALID_TRANSITION)
     return target
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 # -- input rules -----------------------------------------------------------------------
 
 
-def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
-    """Free text: required ones must hold more than blanks."""
-    length = validate.Length(
-        max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-    )
-    if not required:
-        return fields.String(
-            load_default=None, allow_none=True, validate=length, error_messages=MESSAGES
-        )
-    return fields.String(
+def _required_text(label: str, max_length: int) -> FreeText:
+    return FreeText(
+        label,
+        max_length,
         required=True,
-        validate=[length, validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED))],
-        error_messages={**MESSAGES, "required": Coded(f"请填写{label}", REQUIRED)},
+        error_messages={"required": Coded(f"请填写{label}", REQUIRED)},
     )
 
 
 class NoteSchema(Schema):
-    note = _text("备注", 500)
+    note = optional_text("备注", 500)
 
 
 class OutcomeSchema(Schema):
     # How it ended, as told to the family and the village (e.g. "已送医，家属陪同").
-    outcome = _text("处置结果", 500, required=True)
+    outcome = _required_text("处置结果", 500)
 
 
 class FalseAlarmSchema(Schema):
-    note = _text("误报说明", 500, required=True)
+    note = _required_text("误报说明", 500)
 
 
 class ShiftSchema(Schema):
@@ -176,7 +164,7 @@ def _locked_alert(conn: Connection, alert_id: int, scope: AlertScope) -> dict:
     query = queries.alert_query(scope).where(alerts.c.id == alert_id).with_for_update()
     found = conn.execute(query).mappings().first()
     if found is None:
-        raise _refuse("id", "预警不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("id", "预警不存在或不在您的管辖范围内", NOT_FOUND)
     return dict(found)
 
 
@@ -320,7 +308,7 @@ def do_resolve_alert(
     scope: AlertScope,
 ) -> dict:
     """处置完毕, with the outcome (e.g. 已送医): acknowledged → resolved."""
-    outcome = validated(OutcomeSchema(), data)["outcome"].strip()
+    outcome = validated(OutcomeSchema(), data)["outcome"]
     return _take_step(
         conn,
         actor,
@@ -343,7 +331,7 @@ def do_mark_false_alarm(
     scope: AlertScope,
 ) -> dict:
     """误报, with why (e.g. 摄像头把晾晒的衣物识别为烟雾). Deciding it is an acknowledgement."""
-    note = validated(FalseAlarmSchema(), data)["note"].strip()
+    note = validated(FalseAlarmSchema(), data)["note"]
     return _take_step(
         conn,
         actor,
@@ -376,13 +364,13 @@ def do_reassign_alert(
     the kind's time; the alert keeps the level it reached."""
     note = validated(NoteSchema(), data)["note"]
     if assignee_id is None:
-        raise _refuse("assignee", "请选择接手的网格员", REQUIRED)
+        raise refused("assignee", "请选择接手的网格员", REQUIRED)
     assignee = staff_by_ids(conn, [assignee_id]).get(assignee_id)
     if assignee is None:
-        raise _refuse("assignee", "网格员不存在", NOT_FOUND)
+        raise refused("assignee", "网格员不存在", NOT_FOUND)
     current = _locked_alert(conn, alert_id, WHOLE_VILLAGE)
     if current["assignee_staff_id"] == assignee_id and current["state"] == ASSIGNED:
-        raise _refuse("assignee", "预警已由该网格员负责", DUPLICATE)
+        raise refused("assignee", "预警已由该网格员负责", DUPLICATE)
     return _take_step(
         conn,
         actor,
@@ -491,7 +479,7 @@ def do_schedule_duty_shift(
     go to them first meanwhile. Shifts of one person do not overlap."""
     values = validated(ShiftSchema(), data)
     if staff_id is None or staff_id not in staff_by_ids(conn, [staff_id]):
-        raise _refuse("staff", "网格员不存在", NOT_FOUND)
+        raise refused("staff", "网格员不存在", NOT_FOUND)
     d = duty_shifts
     # One roster change at a time per person, so two overlapping shifts cannot both pass.
     conn.execute(select(m.grid_staff.c.id).where(m.grid_staff.c.id == staff_id).with_for_update())
@@ -501,7 +489,7 @@ def do_schedule_duty_shift(
         d.c.ends_at > values["starts_at"],
     )
     if conn.execute(overlapping.limit(1)).first() is not None:
-        raise _refuse("startsAt", "与该网格员已有的值班时段重叠", DUPLICATE)
+        raise refused("startsAt", "与该网格员已有的值班时段重叠", DUPLICATE)
     with conn.begin_nested():
         shift = (
             conn.execute(insert(d).values(staff_id=staff_id, **values).returning(*d.c))
@@ -533,10 +521,10 @@ def do_cancel_duty_shift(
     d = duty_shifts
     shift = conn.execute(select(d).where(d.c.id == shift_id).with_for_update()).mappings().first()
     if shift is None:
-        raise _refuse("id", "值班安排不存在", NOT_FOUND)
+        raise refused("id", "值班安排不存在", NOT_FOUND)
     ended = conn.execute(select(shift["ends_at"] <= func.now())).scalar_one()
     if ended:
-        raise _refuse("id", "已结束的值班不能取消", INVALID_TRANSITION)
+        raise refused("id", "已结束的值班不能取消", INVALID_TRANSITION)
     with conn.begin_nested():
         conn.execute(delete(d).where(d.c.id == shift_id))
     record(
@@ -565,7 +553,7 @@ def do_update_alert_rule(
     """Switch a kind on or off, or change its severity, time to acknowledge or debounce
     window, for alerts raised from now on; raised alerts keep their deadline."""
     if kind not in ALERT_KINDS:
-        raise _refuse("kind", "预警类型不存在", NOT_FOUND)
+        raise refused("kind", "预警类型不存在", NOT_FOUND)
     values = validated(RuleSchema(), data)
     current = queries.rule(conn, kind)
     changed = {k: v for k, v in values.items() if current[k] != v}

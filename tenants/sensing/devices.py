@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import MESSAGES, choice
+from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.places import place_of
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.sensing.tables import (
@@ -50,9 +50,8 @@ from villagelink.tenants.user_errors import (
     INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -165,18 +164,6 @@ def devices_by_ids(conn: Connection, ids: Iterable[int], scope: DeviceScope) -> 
 # -- input rules ----------------------------------------------------------------
 
 
-def text_field(label: str, max_length: int, **kwargs) -> fields.String:
-    """Text that must hold more than blanks when given (`label` names it in messages)."""
-    return fields.String(
-        validate=[
-            validate.Length(1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)),
-            validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
-        ],
-        error_messages=MESSAGES,
-        **kwargs,
-    )
-
-
 def coordinate_field(low: float, high: float, label: str) -> fields.Float:
     return fields.Float(
         allow_none=True,
@@ -200,15 +187,11 @@ def check_both_coordinates(data: dict) -> None:
 class DevicePlaceSchema(Schema):
     """Where a device is and whom it watches over; every field may be left out."""
 
-    name = text_field("设备名称", 50)
+    name = FreeText("设备名称", 50)
     household_id = _key()
     building = fields.String(allow_none=True, error_messages=MESSAGES)
     grid_id = _key()
-    location_text = fields.String(
-        allow_none=True,
-        validate=validate.Length(max=100, error=Coded("位置描述不能超过100个字", INVALID)),
-        error_messages=MESSAGES,
-    )
+    location_text = FreeText("位置描述", 100, blank=True, allow_none=True)
     latitude = coordinate_field(-90, 90, "纬度")
     longitude = coordinate_field(-180, 180, "经度")
     resident_id = _key()
@@ -228,23 +211,14 @@ class NewDeviceSchema(DevicePlaceSchema):
         ),
         error_messages=MESSAGES,
     )
-    name = text_field("设备名称", 50, required=True)
+    name = FreeText("设备名称", 50, required=True)
 
 
 class StepSchema(Schema):
-    reason = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=200, error=Coded("原因不能超过200个字", INVALID)),
-        error_messages=MESSAGES,
-    )
+    reason = optional_text("原因", 200)
 
 
 # -- writes ---------------------------------------------------------------------
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
 
 
 def _audit(conn: Connection, actor: Actor, village: str, action: str, device_id: int, **what):
@@ -268,7 +242,7 @@ def _locked(conn: Connection, device_id: int, scope: DeviceScope) -> dict:
         .first()
     )
     if row is None:
-        raise _refuse("id", NOT_YOURS, NOT_FOUND)
+        raise refused("id", NOT_YOURS, NOT_FOUND)
     return dict(row)
 
 
@@ -281,12 +255,12 @@ def _watched_resident(conn: Connection, kind: str, resident_id: int | None) -> i
     other devices none."""
     if kind not in PERSONAL_KINDS:
         if resident_id is not None:
-            raise _refuse("resident", "只有手环和毫米波雷达登记佩戴或看护的居民", INVALID)
+            raise refused("resident", "只有手环和毫米波雷达登记佩戴或看护的居民", INVALID)
         return None
     if resident_id is None:
-        raise _refuse("resident", "手环和毫米波雷达须登记佩戴或看护的居民", REQUIRED)
+        raise refused("resident", "手环和毫米波雷达须登记佩戴或看护的居民", REQUIRED)
     if not residents_by_ids(conn, [resident_id], allowed_grids=None):
-        raise _refuse("resident", "居民不存在", NOT_FOUND)
+        raise refused("resident", "居民不存在", NOT_FOUND)
     return resident_id
 
 
@@ -301,12 +275,8 @@ def _place(conn: Connection, kind: str, values: dict[str, Any]) -> dict[str, Any
         grids=None,
     )
     if kind not in PERSONAL_KINDS and place["grid_id"] is None:
-        raise _refuse("grid", "请选择设备所在的户、楼栋或网格，预警才能送达网格员", REQUIRED)
+        raise refused("grid", "请选择设备所在的户、楼栋或网格，预警才能送达网格员", REQUIRED)
     return place
-
-
-def _clean(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
 
 
 def do_register_device(
@@ -318,7 +288,7 @@ def do_register_device(
     owner_client_id: str | None,
 ) -> dict:
     """A new device of the integrator `owner_client_id` (None: the village's own)."""
-    values = _clean(validated(NewDeviceSchema(), data))
+    values = validated(NewDeviceSchema(), data)
     kind = values["kind"]
     row = {
         "kind": kind,
@@ -339,7 +309,7 @@ def do_register_device(
     except IntegrityError as exc:
         if violated_constraint(exc) != SERIAL_CONSTRAINT:
             raise
-        raise _refuse("serialNumber", SERIAL_TAKEN, DUPLICATE) from exc
+        raise refused("serialNumber", SERIAL_TAKEN, DUPLICATE) from exc
     _audit(
         conn,
         actor,
@@ -366,7 +336,7 @@ def do_update_device(
 ) -> dict:
     """Rename, move or hand a device to another resident. Any of household, building or
     grid given replaces the whole place; the kind and serial number are the maker's."""
-    values = _clean(validated(DevicePlaceSchema(), changes))
+    values = validated(DevicePlaceSchema(), changes)
     device = _locked(conn, device_id, scope)
     kind = device["kind"]
     wanted = {
@@ -402,7 +372,7 @@ def _step(
     device = _locked(conn, device_id, scope)
     starts, leads_to, name = TRANSITIONS[step]
     if device["status"] not in starts:
-        raise _refuse(
+        raise refused(
             "id", f"设备{STATUS_LABELS[device['status']]}，不能{name}", INVALID_TRANSITION
         )
     conn.execute(

@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
 from villagelink.tenants.coordinates import distance_m
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants.fields import MESSAGES, FreeText
 from villagelink.tenants.health.tables import (
     BLOOD_PRESSURE,
     HEART_RATE,
@@ -65,7 +65,6 @@ from villagelink.tenants.sensing.devices import (
     NOT_YOURS,
     check_both_coordinates,
     coordinate_field,
-    text_field,
 )
 from villagelink.tenants.sensing.tables import (
     AI_CAMERA,
@@ -193,7 +192,7 @@ def _measure(low: int, high: int, message: str) -> fields.Integer:
 
 
 class EventSchema(Schema):
-    event_id = text_field("事件编号", 100, required=True)
+    event_id = FreeText("事件编号", 100, required=True)
     kind = fields.String(
         required=True,
         validate=validate.Regexp(
@@ -212,7 +211,7 @@ class EventSchema(Schema):
 
 
 class ReadingSchema(Schema):
-    reading_id = text_field("读数编号", 100, required=True)
+    reading_id = FreeText("读数编号", 100, required=True)
     measured_at = _moment()
     resident_id = fields.Integer(load_default=None, allow_none=True, strict=True)
     heart_rate = _measure(20, 250, "心率应在20到250次/分之间")

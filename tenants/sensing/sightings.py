@@ -13,7 +13,7 @@ answers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -36,7 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants import clock
+from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
 from villagelink.tenants.models import id_column, metadata, one_of
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS
@@ -45,9 +46,8 @@ from villagelink.tenants.user_errors import (
     INVALID,
     NOT_FOUND,
     REQUIRED,
-    ActionFailed,
     Coded,
-    UserError,
+    refused,
     validated,
 )
 
@@ -100,13 +100,11 @@ FORBIDDEN_STATE = "FORBIDDEN_STATE"
 
 class SightingSchema(Schema):
     seen_at = fields.AwareDateTime(required=True, error_messages=MESSAGES)
-    place = fields.String(
+    place = FreeText(
+        "地点",
+        200,
         required=True,
-        validate=[
-            validate.Length(max=200, error=Coded("地点不能超过200个字", INVALID)),
-            validate.Predicate("strip", error=Coded("地点不能为空", REQUIRED)),
-        ],
-        error_messages={**MESSAGES, "required": Coded("请填写发现地点", REQUIRED)},
+        error_messages={"required": Coded("请填写发现地点", REQUIRED)},
     )
     latitude = fields.Float(
         load_default=None,
@@ -120,16 +118,7 @@ class SightingSchema(Schema):
         validate=validate.Range(-180, 180, error=Coded("经度须在-180到180之间", INVALID)),
         error_messages=MESSAGES,
     )
-    note = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Length(max=500, error=Coded("备注不能超过500个字", INVALID)),
-        error_messages=MESSAGES,
-    )
-
-
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
+    note = optional_text("备注", 500)
 
 
 def _shared_alert(conn: Connection, alert_id: int) -> dict:
@@ -145,9 +134,9 @@ def _shared_alert(conn: Connection, alert_id: int) -> dict:
         .first()
     )
     if found is None:
-        raise _refuse("alert", NO_ALERT, NOT_FOUND)
+        raise refused("alert", NO_ALERT, NOT_FOUND)
     if found["state"] in CLOSED_STATES:
-        raise _refuse("alert", "预警已结束，不再接收协查信息", FORBIDDEN_STATE)
+        raise refused("alert", "预警已结束，不再接收协查信息", FORBIDDEN_STATE)
     return dict(found)
 
 
@@ -261,14 +250,13 @@ def do_report_neighbour_sighting(
     Only for missing-person alerts still open."""
     values = validated(SightingSchema(), data)
     if (values["latitude"] is None) != (values["longitude"] is None):
-        raise _refuse("latitude", "经纬度须同时填写", INVALID)
+        raise refused("latitude", "经纬度须同时填写", INVALID)
     # A few minutes of slack for the reporting phone's clock.
-    if values["seen_at"] > datetime.now(UTC) + timedelta(minutes=5):
-        raise _refuse("seenAt", "发现时间不能晚于当前时间", INVALID)
+    if values["seen_at"] > clock.now() + timedelta(minutes=5):
+        raise refused("seenAt", "发现时间不能晚于当前时间", INVALID)
     alert = _shared_alert(conn, alert_id)
     if alert["kind"] != MISSING_PERSON:
-        raise _refuse("alert", "只有走失预警可以报告发现线索", FORBIDDEN_STATE)
-    values["place"] = values["place"].strip()
+        raise refused("alert", "只有走失预警可以报告发现线索", FORBIDDEN_STATE)
     note = f"邻村 {acting_village} 发现线索：{values['seen_at'].isoformat()} 于 {values['place']}"
     if values["note"]:
         note += f"（{values['note']}）"

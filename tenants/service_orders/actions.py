@@ -12,13 +12,13 @@ same transaction. A refused input raises ActionFailed and leaves nothing behind.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, record
+from villagelink.tenants import clock
 from villagelink.tenants.outbox import emit
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.service_orders import queries
@@ -49,8 +49,7 @@ from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID_TRANSITION,
     NOT_FOUND,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -87,17 +86,13 @@ STEPS = {
 }
 
 
-def _refuse(field: str, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 # -- catalogue ----------------------------------------------------------------
 
 
 def _item(conn: Connection, item_id: int, field: str) -> dict:
     found = queries.items_by_ids(conn, [item_id]).get(item_id)
     if found is None:
-        raise _refuse(field, "服务项目不存在", NOT_FOUND)
+        raise refused(field, "服务项目不存在", NOT_FOUND)
     return found
 
 
@@ -113,7 +108,7 @@ def _write_item(conn: Connection, statement) -> dict:
             item = dict(conn.execute(statement.returning(*service_items.c)).mappings().one())
             _publish_item(conn, item)
     except IntegrityError as exc:  # the unique name
-        raise _refuse("name", "该服务名称已存在", DUPLICATE) from exc
+        raise refused("name", "该服务名称已存在", DUPLICATE) from exc
     return item
 
 
@@ -121,7 +116,6 @@ def do_create_service_item(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any]
 ) -> dict:
     values = validated(ServiceItemSchema(), data)
-    values["name"] = values["name"].strip()
     item = _write_item(conn, service_items.insert().values(**values))
     record(
         conn,
@@ -141,8 +135,6 @@ def do_update_service_item(
     """Change name, category, description or `active` (a withdrawn item takes no new
     orders; its slots and orders stay)."""
     values = validated(ServiceItemSchema(partial=True), changes)
-    if "name" in values:
-        values["name"] = values["name"].strip()
     item = _item(conn, item_id, "id")
     changed = {k: v for k, v in values.items() if item[k] != v}
     if not changed:
@@ -174,7 +166,7 @@ def do_create_service_slot(
 ) -> dict:
     values = validated(ServiceSlotSchema(), data)
     if not _item(conn, item_id, "item")["active"]:
-        raise _refuse("item", "该服务项目已停用", ITEM_INACTIVE)
+        raise refused("item", "该服务项目已停用", ITEM_INACTIVE)
     statement = service_slots.insert().values(service_item_id=item_id, **values)
     with conn.begin_nested():
         slot = dict(conn.execute(statement.returning(*service_slots.c)).mappings().one())
@@ -229,11 +221,11 @@ def _bookable_slot(conn: Connection, slot_id: int) -> dict:
         .first()
     )
     if slot is None:
-        raise _refuse("slot", "服务时段不存在", NOT_FOUND)
+        raise refused("slot", "服务时段不存在", NOT_FOUND)
     if not slot["item_active"]:
-        raise _refuse("slot", "该服务项目已停用", ITEM_INACTIVE)
-    if slot["starts_at"] <= datetime.now(UTC):
-        raise _refuse("slot", "该时段已开始，不能再预约", SLOT_CLOSED)
+        raise refused("slot", "该服务项目已停用", ITEM_INACTIVE)
+    if slot["starts_at"] <= clock.now():
+        raise refused("slot", "该时段已开始，不能再预约", SLOT_CLOSED)
     return dict(slot)
 
 
@@ -248,7 +240,7 @@ def _take_place(conn: Connection, slot_id: int) -> None:
         .returning(s.c.id)
     ).first()
     if taken is None:
-        raise _refuse("slot", "该时段已约满", SLOT_FULL)
+        raise refused("slot", "该时段已约满", SLOT_FULL)
 
 
 def _free_place(conn: Connection, slot_id: int) -> None:
@@ -275,7 +267,7 @@ def do_order_service(
     """基层点单: a place in a slot for a resident (of the grid worker's grids, for one)."""
     note = validated(NoteSchema(), data)["note"]
     if resident_id not in residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids):
-        raise _refuse("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
     slot = _bookable_slot(conn, slot_id)
     try:
         with conn.begin_nested():
@@ -293,7 +285,7 @@ def do_order_service(
             ).scalar_one()
             _log(conn, actor, order_id, None, ORDERED, team_id=None, note=note)
     except IntegrityError as exc:  # one live order per resident and slot
-        raise _refuse("resident", "该居民已预约此时段", DUPLICATE) from exc
+        raise refused("resident", "该居民已预约此时段", DUPLICATE) from exc
     record(
         conn,
         actor,
@@ -324,11 +316,11 @@ def _step(
         order_id
     )
     if order is None:
-        raise _refuse("order", "订单不存在或不在您的管辖范围内", NOT_FOUND)
+        raise refused("order", "订单不存在或不在您的管辖范围内", NOT_FOUND)
     name, label = STEPS[to_state]
     if order["state"] not in TRANSITIONS[to_state]:
         message = f"订单{STATE_LABELS[order['state']]}，不能{label}"
-        raise _refuse("order", message, INVALID_TRANSITION)
+        raise refused("order", message, INVALID_TRANSITION)
     team = team_id if team_id is not None else order["volunteer_team_id"]
     o = service_orders
     with conn.begin_nested():
@@ -371,9 +363,9 @@ def do_dispatch_service_order(
     declined it before."""
     note = _note(data)
     if not queries.team_exists(conn, team_id):
-        raise _refuse("team", "志愿服务队不存在", NOT_FOUND)
+        raise refused("team", "志愿服务队不存在", NOT_FOUND)
     if queries.team_declined(conn, order_id, team_id):
-        raise _refuse("team", "该志愿服务队已拒绝此订单，请派给其他队伍", TEAM_DECLINED)
+        raise refused("team", "该志愿服务队已拒绝此订单，请派给其他队伍", TEAM_DECLINED)
     return _step(
         conn,
         actor,

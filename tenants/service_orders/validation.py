@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants import clock
+from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
 from villagelink.tenants.service_orders.tables import SERVICE_CATEGORIES
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import INVALID, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
 SLOT_FULL = "SLOT_FULL"
@@ -19,20 +20,6 @@ TEAM_DECLINED = "TEAM_DECLINED"
 MAX_CAPACITY = 500
 
 
-def _text(label: str, max_length: int, *, required: bool = False) -> fields.String:
-    if required:
-        length = validate.Length(
-            1, max_length, error=Coded(f"{label}须为1到{max_length}个字", INVALID)
-        )
-        return fields.String(required=True, validate=length, error_messages=MESSAGES)
-    length = validate.Length(
-        max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-    )
-    return fields.String(
-        load_default=None, allow_none=True, validate=length, error_messages=MESSAGES
-    )
-
-
 def _moment() -> fields.AwareDateTime:
     return fields.AwareDateTime(required=True, error_messages=MESSAGES)
 
@@ -40,19 +27,14 @@ def _moment() -> fields.AwareDateTime:
 class ServiceItemSchema(Schema):
     """A catalogue item (服务项目) as created; `partial=True` for changes."""
 
-    name = _text("服务名称", 50, required=True)
+    name = FreeText("服务名称", 50, required=True)
     category = fields.String(
         required=True,
         validate=validate.OneOf(SERVICE_CATEGORIES, error=Coded("服务类别取值无效", INVALID)),
         error_messages=MESSAGES,
     )
-    description = _text("服务说明", 500)
+    description = optional_text("服务说明", 500)
     active = fields.Boolean(load_default=True, error_messages=MESSAGES)
-
-    @validates("name")
-    def _name_not_blank(self, value: str, **_kwargs) -> None:
-        if not value.strip():
-            raise ValidationError(Coded("服务名称不能为空白", REQUIRED))
 
 
 class ServiceSlotSchema(Schema):
@@ -71,7 +53,7 @@ class ServiceSlotSchema(Schema):
 
     @validates("starts_at")
     def _in_the_future(self, value: datetime, **_kwargs) -> None:
-        if value <= datetime.now(UTC):
+        if value <= clock.now():
             raise ValidationError(Coded("开始时间须晚于当前时间", INVALID))
 
     @validates_schema(skip_on_field_errors=True)
@@ -83,7 +65,7 @@ class ServiceSlotSchema(Schema):
 class NoteSchema(Schema):
     """What a resident asks for when ordering, or why a step was taken (备注)."""
 
-    note = _text("备注", 200)
+    note = optional_text("备注", 200)
 
 
 class RatingSchema(Schema):
@@ -95,4 +77,4 @@ class RatingSchema(Schema):
         validate=validate.Range(1, 5, error=Coded("评分须为1到5分", INVALID)),
         error_messages=MESSAGES,
     )
-    comment = _text("评价内容", 500)
+    comment = optional_text("评价内容", 500)

@@ -33,8 +33,7 @@ from villagelink.tenants.user_errors import (
     INVALID,
     MISMATCH,
     REQUIRED,
-    ActionFailed,
-    UserError,
+    refused,
     validated,
 )
 
@@ -49,18 +48,10 @@ PARENT_LEVEL = {"community": None, "large": "community", "micro": "large"}
 PLACE_LEVELS = ("large", "micro")
 
 
-def _refuse(field: str | None, message: str, code: str) -> ActionFailed:
-    return ActionFailed([UserError(field, message, code)])
-
-
 def _lock_structure(conn: Connection, village: str) -> None:
     conn.execute(
         text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"structure:{village}"}
     )
-
-
-def _trimmed(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
 
 
 def _audit(conn, actor, village, action, subject_type, subject_id, fields, **extra) -> None:
@@ -84,13 +75,13 @@ def _check_parent(conn: Connection, level: str, parent_id: int | None) -> None:
     wanted = PARENT_LEVEL[level]
     if wanted is None:
         if parent_id is not None:
-            raise _refuse("parent", "社区是最上一级，不设上级网格", INVALID)
+            raise refused("parent", "社区是最上一级，不设上级网格", INVALID)
         return
     if parent_id is None:
-        raise _refuse("parent", f"{LEVEL_LABELS[level]}须有上级{LEVEL_LABELS[wanted]}", REQUIRED)
+        raise refused("parent", f"{LEVEL_LABELS[level]}须有上级{LEVEL_LABELS[wanted]}", REQUIRED)
     parent = live_row(conn, m.grids, parent_id, "parent")
     if parent["level"] != wanted:
-        raise _refuse(
+        raise refused(
             "parent",
             f"{LEVEL_LABELS[level]}的上级须为{LEVEL_LABELS[wanted]}，"
             f"不能是{LEVEL_LABELS[parent['level']]}",
@@ -105,20 +96,20 @@ def _check_grid_unique(
     others = g.c.id != own if own is not None else literal(True)
     if code is not None and conn.execute(select(g.c.id).where(g.c.code == code, others)).first():
         # Codes stay taken by archived grids too: old exports and reports name them.
-        raise _refuse("code", "网格编码已存在", DUPLICATE)
+        raise refused("code", "网格编码已存在", DUPLICATE)
     if name is not None:
         same_parent = g.c.parent_id.is_(None) if parent_id is None else g.c.parent_id == parent_id
         taken = conn.execute(
             select(g.c.id).where(g.c.name == name, same_parent, g.c.archived_at.is_(None), others)
         ).first()
         if taken:
-            raise _refuse("name", "同一上级下已有同名网格", DUPLICATE)
+            raise refused("name", "同一上级下已有同名网格", DUPLICATE)
 
 
 def do_create_grid(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], *, parent_id: int | None
 ) -> dict:
-    values = _trimmed(validated(NewGridSchema(), data))
+    values = validated(NewGridSchema(), data)
     _lock_structure(conn, village)
     _check_parent(conn, values["level"], parent_id)
     _check_grid_unique(conn, values["code"], values["name"], parent_id, None)
@@ -139,7 +130,7 @@ def do_update_grid(
 ) -> dict:
     """Name, code, or (with `parent_id`) another parent of the same level as before;
     a grid's level is fixed, since its children and buildings depend on it."""
-    values = _trimmed(validated(GridChangesSchema(), changes))
+    values = validated(GridChangesSchema(), changes)
     _lock_structure(conn, village)
     grid = live_row(conn, m.grids, grid_id, "id", for_update=True)
     if parent_id is not None:
@@ -176,7 +167,7 @@ def do_archive_grid(conn: Connection, actor: Actor, village: str, grid_id: int) 
     live_row(conn, m.grids, grid_id, "id", for_update=True)
     left = live_dependants(conn, grid_id)
     if left:
-        raise _refuse("id", f"该网格下还有{'、'.join(left)}，请先调整后再归档", INVALID)
+        raise refused("id", f"该网格下还有{'、'.join(left)}，请先调整后再归档", INVALID)
     archived = (
         conn.execute(
             m.grids.update()
@@ -197,10 +188,10 @@ def do_archive_grid(conn: Connection, actor: Actor, village: str, grid_id: int) 
 def _place_grid(conn: Connection, grid_id: int | None, field: str = "grid") -> dict:
     """The live grid or micro-grid a building or household is placed in."""
     if grid_id is None:
-        raise _refuse(field, "请选择所属网格", REQUIRED)
+        raise refused(field, "请选择所属网格", REQUIRED)
     grid = live_row(conn, m.grids, grid_id, field)
     if grid["level"] not in PLACE_LEVELS:
-        raise _refuse(field, "楼栋和户须归属网格或微网格，不能直接归属社区", INVALID)
+        raise refused(field, "楼栋和户须归属网格或微网格，不能直接归属社区", INVALID)
     return grid
 
 
@@ -212,7 +203,7 @@ def _check_building_name(conn: Connection, name: str, own: int | None) -> None:
     if own is not None:
         query = query.where(b.c.id != own)
     if conn.execute(query).first():
-        raise _refuse("name", "已有同名楼栋", DUPLICATE)
+        raise refused("name", "已有同名楼栋", DUPLICATE)
 
 
 def flat_address(village_name: str, building_name: str | ColumnElement, unit_no, room_no):
@@ -224,7 +215,7 @@ def flat_address(village_name: str, building_name: str | ColumnElement, unit_no,
 def do_create_building(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], *, grid_id: int | None
 ) -> dict:
-    values = _trimmed(validated(NewBuildingSchema(), data))
+    values = validated(NewBuildingSchema(), data)
     _lock_structure(conn, village)
     _place_grid(conn, grid_id)
     _check_building_name(conn, values["name"], None)
@@ -247,7 +238,7 @@ def do_update_building(
 ) -> dict:
     """Name, units, floors, or (with `grid_id`) another grid: its households and their
     residents move with it, and a new name readdresses its households."""
-    values = _trimmed(validated(BuildingChangesSchema(), changes))
+    values = validated(BuildingChangesSchema(), changes)
     _lock_structure(conn, village)
     building = live_row(conn, m.buildings, building_id, "id", for_update=True)
     if grid_id is not None:
@@ -266,7 +257,7 @@ def do_update_building(
             )
         ).scalar_one()
         if highest is not None and highest > changed["units"]:
-            raise _refuse("units", f"该楼第{highest}单元还有住户，单元数不能少于{highest}", INVALID)
+            raise refused("units", f"该楼第{highest}单元还有住户，单元数不能少于{highest}", INVALID)
     b = m.buildings
     updated = (
         conn.execute(
@@ -308,7 +299,7 @@ def do_archive_building(conn: Connection, actor: Actor, village: str, building_i
         select(func.count()).where(h.c.building_id == building_id, h.c.archived_at.is_(None))
     ).scalar_one()
     if left:
-        raise _refuse("id", f"该楼栋还有{left}户，请先归档或调整这些户", INVALID)
+        raise refused("id", f"该楼栋还有{left}户，请先归档或调整这些户", INVALID)
     b = m.buildings
     archived = (
         conn.execute(
@@ -331,7 +322,7 @@ def _check_flat(
     conn: Connection, building: dict, unit_no: int, room_no: str, own: int | None
 ) -> None:
     if unit_no > building["units"]:
-        raise _refuse("unitNo", "该楼没有此单元", INVALID)
+        raise refused("unitNo", "该楼没有此单元", INVALID)
     h = m.households
     query = select(h.c.id).where(
         h.c.building_id == building["id"],
@@ -342,7 +333,7 @@ def _check_flat(
     if own is not None:
         query = query.where(h.c.id != own)
     if conn.execute(query).first():
-        raise _refuse("roomNo", "该房屋已登记为一户", DUPLICATE)
+        raise refused("roomNo", "该房屋已登记为一户", DUPLICATE)
 
 
 def _check_address(conn: Connection, address: str, own: int | None) -> None:
@@ -351,7 +342,7 @@ def _check_address(conn: Connection, address: str, own: int | None) -> None:
     if own is not None:
         query = query.where(h.c.id != own)
     if conn.execute(query).first():
-        raise _refuse("address", "该地址已登记为一户", DUPLICATE)
+        raise refused("address", "该地址已登记为一户", DUPLICATE)
 
 
 def do_create_household(
@@ -368,15 +359,15 @@ def do_create_household(
     or, outside the village's buildings, at an address in a grid. One live household
     per flat or address."""
     if building_id is not None and data.get("address") is not None:
-        raise _refuse("address", "楼栋中的户按单元和室号定位，不另填地址", INVALID)
+        raise refused("address", "楼栋中的户按单元和室号定位，不另填地址", INVALID)
     if building_id is None and {"unit_no", "room_no"} & set(data):
-        raise _refuse("building", "填写单元和室号时须选择楼栋", REQUIRED)
+        raise refused("building", "填写单元和室号时须选择楼栋", REQUIRED)
     _lock_structure(conn, village)
     if building_id is not None:
         values = validated(NewHouseholdSchema(), data)
         building = live_row(conn, m.buildings, building_id, "building")
         if grid_id is not None and grid_id != building["grid_id"]:
-            raise _refuse("grid", "所选网格与楼栋所在网格不符", MISMATCH)
+            raise refused("grid", "所选网格与楼栋所在网格不符", MISMATCH)
         _check_flat(conn, building, values["unit_no"], values["room_no"], None)
         row: dict[str, Any] = {
             "building_id": building_id,
@@ -388,7 +379,7 @@ def do_create_household(
             "grid_id": building["grid_id"],
         }
     else:
-        values = _trimmed(validated(AddressSchema(), data))
+        values = validated(AddressSchema(), data)
         _place_grid(conn, grid_id)
         _check_address(conn, values["address"], None)
         row = {"address": values["address"], "grid_id": grid_id}
@@ -409,7 +400,7 @@ def do_update_household(
 ) -> dict:
     """Another flat of the same building, or another address for a household outside
     the buildings. Its members stay its members."""
-    values = _trimmed(validated(HouseholdChangesSchema(), changes))
+    values = validated(HouseholdChangesSchema(), changes)
     _lock_structure(conn, village)
     household = live_row(conn, m.households, household_id, "id", for_update=True)
     changed = {k: v for k, v in values.items() if household[k] != v}
@@ -417,7 +408,7 @@ def do_update_household(
         return households_by_ids(conn, [household_id], allowed_grids=None)[household_id]
     if household["building_id"] is not None:
         if "address" in changed:
-            raise _refuse("address", "楼栋中的户按单元和室号定位，不另填地址", INVALID)
+            raise refused("address", "楼栋中的户按单元和室号定位，不另填地址", INVALID)
         building = live_row(conn, m.buildings, household["building_id"], "id")
         unit_no = changed.get("unit_no", household["unit_no"])
         room_no = changed.get("room_no", household["room_no"])
@@ -425,7 +416,7 @@ def do_update_household(
         changed["address"] = flat_address(village_name, building["name"], unit_no, room_no)
     else:
         if {"unit_no", "room_no"} & set(changed):
-            raise _refuse("unitNo", "该户不在楼栋中，请修改地址", INVALID)
+            raise refused("unitNo", "该户不在楼栋中，请修改地址", INVALID)
         _check_address(conn, changed["address"], household_id)
     h = m.households
     conn.execute(h.update().where(h.c.id == household_id).values(**changed, updated_at=func.now()))
@@ -445,7 +436,7 @@ def do_archive_household(conn: Connection, actor: Actor, village: str, household
         )
     ).scalar_one()
     if members:
-        raise _refuse("id", f"该户还有居民{members}人，请先将其迁入其他户", INVALID)
+        raise refused("id", f"该户还有居民{members}人，请先将其迁入其他户", INVALID)
     h = m.households
     conn.execute(
         h.update()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Table, func, select
 
 from villagelink.tenants import models as m
-from villagelink.tenants.user_errors import ARCHIVED, NOT_FOUND, ActionFailed, UserError
+from villagelink.tenants.user_errors import ARCHIVED, NOT_FOUND, refused
 
 # What a record is called in a refusal.
 LABELS = {"grids": "网格", "buildings": "楼栋", "households": "户"}
@@ -27,9 +27,9 @@ def live_row(
     found = conn.execute(query).mappings().first()
     label = LABELS[table.name]
     if found is None:
-        raise ActionFailed([UserError(field, f"{label}不存在", NOT_FOUND)])
+        raise refused(field, f"{label}不存在", NOT_FOUND)
     if found["archived_at"] is not None:
-        raise ActionFailed([UserError(field, f"该{label}已归档", ARCHIVED)])
+        raise refused(field, f"该{label}已归档", ARCHIVED)
     return dict(found)
 
 

@@ -7,29 +7,14 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import choice, messages
+from villagelink.tenants.fields import FreeText, choice, messages
 from villagelink.tenants.models import GRID_LEVELS
-from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
+from villagelink.tenants.user_errors import INVALID, Coded
 
 GRID_CODE = re.compile(r"^[0-9A-Za-z_-]{1,40}$")
 ROOM_NO = re.compile(r"^[0-9A-Za-z-]{1,10}$")
 MAX_UNITS = 99
 MAX_FLOORS = 200
-
-
-def _text(label: str, max_length: int, **kwargs) -> fields.String:
-    """Free text a person types (a name, an address): trimmed, not blank, at most
-    `max_length` characters."""
-    return fields.String(
-        validate=[
-            validate.Length(
-                max=max_length, error=Coded(f"{label}不能超过{max_length}个字", INVALID)
-            ),
-            validate.Predicate("strip", error=Coded(f"{label}不能为空", REQUIRED)),
-        ],
-        error_messages=messages(),
-        **kwargs,
-    )
 
 
 def _count(label: str, high: int, **kwargs) -> fields.Integer:
@@ -54,22 +39,22 @@ def _grid_code(**kwargs) -> fields.String:
 class NewGridSchema(Schema):
     level = choice(GRID_LEVELS, "网格层级", required=True)
     code = _grid_code(required=True)
-    name = _text("网格名称", 50, required=True)
+    name = FreeText("网格名称", 50, required=True)
 
 
 class GridChangesSchema(Schema):
     code = _grid_code()
-    name = _text("网格名称", 50)
+    name = FreeText("网格名称", 50)
 
 
 class NewBuildingSchema(Schema):
-    name = _text("楼栋名称", 30, required=True)
+    name = FreeText("楼栋名称", 30, required=True)
     units = _count("单元数", MAX_UNITS, required=True)
     floors = _count("层数", MAX_FLOORS, required=True)
 
 
 class BuildingChangesSchema(Schema):
-    name = _text("楼栋名称", 30)
+    name = FreeText("楼栋名称", 30)
     units = _count("单元数", MAX_UNITS)
     floors = _count("层数", MAX_FLOORS)
 
@@ -105,7 +90,7 @@ class HouseholdChangesSchema(Schema):
         error_messages=messages(),
     )
     room_no = _room_no()
-    address = _text("地址", 100)
+    address = FreeText("地址", 100)
 
     @validates_schema(skip_on_field_errors=True)
     def _flat_or_address(self, data: dict, **_kwargs) -> None:
@@ -118,4 +103,4 @@ class HouseholdChangesSchema(Schema):
 class AddressSchema(Schema):
     """A household outside the village's buildings (e.g. 村东头12号), by address and grid."""
 
-    address = _text("地址", 100, required=True)
+    address = FreeText("地址", 100, required=True)

@@ -125,6 +125,9 @@ def test_a_village_is_built_from_nothing(gql, admin, village, tree, db):
     assert tree["large"]["parent"] == {"id": tree["community"]["id"]}
     assert tree["building"]["name"] == "3号楼"  # typed with blanks around, kept trimmed
     assert tree["building"]["grid"] == {"id": tree["micro"]["id"]}
+    node = "query($id: ID!) { node(id: $id) { id ... on Building { name } } }"
+    _, body = gql(node, admin, {"id": tree["building"]["id"]})
+    assert body["data"]["node"] == {"id": tree["building"]["id"], "name": "3号楼"}
     household = ok(
         gql,
         admin,

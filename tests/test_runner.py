@@ -290,7 +290,7 @@ class WriteBurst:
             variables = {
                 "input": {
                     "village": self.village,
-                    "channel": "phone",
+                    "channel": "PHONE",
                     "category": self.category,
                     "description": marker,
                     "locationText": "村委会门口",

@@ -1112,8 +1112,11 @@ def test_coordinator_reads_escalated_requests_of_the_region_only(db, gql, token,
         {"slug": slug},
     )
     assert body["data"]["village"]["requestStats"]["overdue"] == 1
-    # Read-only: no step, no registration.
-    _, body = gql(step_mutation(ACCEPT), coordinator, {"input": {"id": escalated}})
+    # Coordinators take what reached the region (tests/test_tasks.py), nothing else; the
+    # village's own steps and registration stay the village's.
+    _, body = gql(step_mutation(ACCEPT), coordinator, {"input": {"id": waiting}})
+    assert error_codes(body["data"]["acceptRequest"]) == [("id", "NOT_FOUND")]
+    _, body = gql(step_mutation(START), coordinator, {"input": {"id": escalated}})
     assert first_code(body) == "FORBIDDEN"
     _, body = gql(
         CREATE,

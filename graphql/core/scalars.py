@@ -1,4 +1,5 @@
-"""Date and DateTime as ISO 8601 strings; JSON as it comes."""
+"""Date as ISO 8601; DateTime as RFC 3339 on the village's clock (+08:00), the one rule
+for every moment the API shows (docs/api.md); JSON as it comes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import date, datetime
 from ariadne import ScalarType
 
 from villagelink.graphql.core.errors import BadUserInput
+from villagelink.tenants.clock import local
 
 date_scalar = ScalarType("Date")
 datetime_scalar = ScalarType("DateTime")
@@ -28,7 +30,12 @@ def _parse_date(value: str) -> date:
 
 @datetime_scalar.serializer
 def _serialize_datetime(value: datetime) -> str:
-    return value.isoformat()
+    """Every DateTime of the API, whatever clock the database or a payload used: the
+    same instant on the village's clock, so a console shows it as it comes."""
+    if value.tzinfo is None:
+        # A moment without an offset would be read on some server's clock: never shown.
+        raise TypeError("a DateTime without a UTC offset")
+    return local(value).isoformat()
 
 
 def moment_argument(raw: str | None, argument: str) -> datetime | None:

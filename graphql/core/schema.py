@@ -30,6 +30,7 @@ class LowerCaseEnumValues(SchemaBindable):
 @cache
 def executable_schema() -> GraphQLSchema:
     from villagelink.graphql import activities, service_orders
+    from villagelink.graphql.core.labels import bindables as label_bindables
     from villagelink.graphql.core.nodes import node_interface
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
     from villagelink.graphql.core.sensitive import guard_sensitive_fields
@@ -50,6 +51,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.structure import bindables as structure_bindables
     from villagelink.graphql.villages import mutations as village_mutations
     from villagelink.graphql.villages import regions as region_mutations
+    from villagelink.graphql.villages import tasks as village_tasks
     from villagelink.graphql.villages import types as village_types
     from villagelink.graphql.webhooks import bindables as webhook_bindables
 
@@ -63,6 +65,8 @@ def executable_schema() -> GraphQLSchema:
         *village_types.bindables,
         *region_mutations.bindables,
         *village_mutations.bindables,
+        *village_tasks.bindables,
+        *label_bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *structure_bindables,

@@ -48,6 +48,21 @@ def may_read_region(ctx: RequestContext, region_id: str) -> bool:
     )
 
 
+def coordinates(ctx: RequestContext, slug: str) -> bool:
+    """Whether the caller is a coordinator of the region `slug` lies in: where the domain
+    gives them the job (joint cases, alerts and requests risen to the region), they act
+    in the village's records though they do not write there otherwise."""
+    return ctx.principal.has(REGIONAL_COORDINATOR) and (
+        ctx.village(slug)["region_id"] in ctx.principal.regions
+    )
+
+
+def require_coordinator(ctx: RequestContext, slug: str) -> None:
+    """Dispatching (派发) is the region's decision: its coordinators' only."""
+    if not coordinates(ctx, slug):
+        raise Forbidden("only the region's coordinators dispatch what reached the region")
+
+
 def _region_conn(ctx: RequestContext, region: dict):
     """The region's exchange read, for its coordinators and platform admins. Reached
     through Village.region by anyone else, the region's fields are refused."""

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.ids import GlobalId, input_key, target_id
+from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, target_id
 from villagelink.graphql.core.payloads import node_payload, object_payload
+from villagelink.graphql.linkage.region import coordinates, require_coordinator
 from villagelink.graphql.requests.types import request_scope
 from villagelink.tenants.requests import actions
 from villagelink.tenants.requests.actions import ACTION_LIST, REQUEST_CATEGORY
@@ -25,6 +26,13 @@ mutation = MutationType()
 def _target(ctx: RequestContext, raw: str, type_name: str) -> GlobalId:
     """The object a mutation changes, once the caller may write in its village."""
     return target_id(raw, type_name, ctx.require_write)
+
+
+def _may_take(ctx: RequestContext, village: str) -> None:
+    """Taking a request (受理, 派发, 办结, 结案): the village's staff, or the coordinators of its
+    region, who reach the requests escalated to the region only (`request_scope`)."""
+    if ctx.access.can_write(village) or not coordinates(ctx, village):
+        ctx.require_write(village)
 
 
 # Why a grid worker is refused what only the village's admin does.
@@ -72,12 +80,21 @@ def resolve_create_request(_obj, info, input: dict) -> dict:
     return node_payload("request", REQUEST, village, run)
 
 
-def _step(info, input: dict, action: Callable, fields: tuple[str, ...], **keys) -> dict:
+def _step(
+    info,
+    input: dict,
+    action: Callable,
+    fields: tuple[str, ...],
+    *,
+    coordinators: bool = False,
+    **keys,
+) -> dict:
     """Run a step `action` on the request `input["id"]` names, with the input's `fields`
     as its data; `keys(village)` resolve further IDs inside the payload, so that a bad
-    one is a userError."""
+    one is a userError. With `coordinators`, the region's coordinators may take it too."""
     ctx: RequestContext = info.context
-    gid = _target(ctx, input["id"], REQUEST)
+    may_act = (lambda v: _may_take(ctx, v)) if coordinators else ctx.require_write
+    gid = target_id(input["id"], REQUEST, may_act)
     village = gid.village
     data = {k: input[k] for k in fields if input.get(k) is not None}
 
@@ -102,6 +119,7 @@ def resolve_accept_request(_obj, info, input: dict) -> dict:
         input,
         actions.do_accept_request,
         ("grade", "note"),
+        coordinators=True,
         category_id=lambda v: input_key(v, input.get("category"), REQUEST_CATEGORY, "category"),
     )
 
@@ -129,12 +147,18 @@ def resolve_start_request(_obj, info, input: dict) -> dict:
 
 @mutation.field("resolveRequest")
 def resolve_resolve_request(_obj, info, input: dict) -> dict:
-    return _step(info, input, actions.do_resolve_request, ("resolution",))
+    return _step(info, input, actions.do_resolve_request, ("resolution",), coordinators=True)
 
 
 @mutation.field("closeRequest")
 def resolve_close_request(_obj, info, input: dict) -> dict:
-    return _step(info, input, actions.do_close_request, ("note",))
+    return _step(info, input, actions.do_close_request, ("note",), coordinators=True)
+
+
+@mutation.field("dispatchRequest")
+def resolve_dispatch_request(_obj, info, input: dict) -> dict:
+    require_coordinator(info.context, decode_id(input["id"], REQUEST).village)
+    return _step(info, input, actions.do_dispatch_request, ("note",), coordinators=True)
 
 
 @mutation.field("reopenRequest")

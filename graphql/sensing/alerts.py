@@ -33,6 +33,7 @@ from villagelink.graphql.core.nodes import (
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.core.payloads import node_payload, object_payload
 from villagelink.graphql.core.scalars import moment_argument
+from villagelink.graphql.linkage.region import coordinates, require_coordinator
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.sensing.devices import device_loader
 from villagelink.graphql.villages.types import grid_loader, grid_staff_loader
@@ -78,6 +79,15 @@ def alert_scope(ctx: RequestContext, slug: str) -> AlertScope:
     if grids is None:
         return queries.WHOLE_VILLAGE
     return AlertScope(grids=grids, staff_id=_staff_id(ctx, slug))
+
+
+def acting_scope(ctx: RequestContext, slug: str) -> AlertScope:
+    """Which of the village's alerts the caller acts on: its staff theirs (as they see
+    them), the coordinators of its region those risen to the region, nobody else's."""
+    if not ctx.access.can_write(slug) and coordinates(ctx, slug):
+        return queries.RISEN_TO_REGION
+    ctx.require_write(slug)
+    return alert_scope(ctx, slug)
 
 
 # Why a grid worker is refused the roster, the rules and reassigning.
@@ -288,7 +298,7 @@ def _alert_step(info, input: dict, action, fields: tuple[str, ...], event: str, 
     """Run `action` on the alert `input["id"]` names, with the input's `fields` as its
     data, and tell its subscribers once the change has committed."""
     ctx: RequestContext = info.context
-    gid = target_id(input["id"], ALERT, ctx.require_write)
+    gid = target_id(input["id"], ALERT, lambda v: acting_scope(ctx, v))
     village, alert_id = gid.village, int(gid.key)
     data = {k: input[k] for k in fields if input.get(k) is not None}
 
@@ -308,7 +318,7 @@ def _alert_step(info, input: dict, action, fields: tuple[str, ...], event: str, 
 
 
 def _scoped_to(ctx: RequestContext):
-    return lambda village: alert_scope(ctx, village)
+    return lambda village: acting_scope(ctx, village)
 
 
 @mutation.field("acknowledgeAlert")
@@ -358,6 +368,19 @@ def resolve_reassign_alert(_obj, info, input: dict) -> dict:
         ("note",),
         ALERT_ASSIGNED,
         assignee_id=lambda v: input_key(v, input.get("assignee"), "GridStaff", "assignee"),
+    )
+
+
+@mutation.field("dispatchAlert")
+def resolve_dispatch_alert(_obj, info, input: dict) -> dict:
+    require_coordinator(info.context, decode_id(input["id"], ALERT).village)
+    return _alert_step(
+        info,
+        input,
+        actions.do_dispatch_alert,
+        ("note",),
+        ALERT_ASSIGNED,
+        scope=_scoped_to(info.context),
     )
 
 

@@ -52,6 +52,7 @@ from villagelink.tenants.requests.validation import (
     ActionListSchema,
     CategorySchema,
     DeadlinesSchema,
+    DispatchSchema,
     NewRequestSchema,
     NoteSchema,
     RatingSchema,
@@ -62,6 +63,7 @@ from villagelink.tenants.residents.queries import residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
+    INVALID_TRANSITION,
     NOT_FOUND,
     REQUIRED,
     refused,
@@ -76,6 +78,8 @@ MAX_REQUESTS_PER_LIST = 100
 UNSATISFIED_AT_MOST = 2
 TIER_LABELS = {"grid_chief": "网格长", "grid_worker": "专职网格员", "micro_grid_worker": "微网格员"}
 LEVEL_LABELS = {GRID: "网格", VILLAGE: "村（社区）", REGION: "联动片区"}
+# Not a step between states: it changes the level a request waits at.
+DISPATCH = "dispatch"
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -475,6 +479,56 @@ def do_close_request(
         note=note,
         changes={"closed_at": func.now()},
     )
+
+
+def do_dispatch_request(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    request_id: int,
+    data: dict[str, Any],
+    *,
+    scope: RequestScope,
+) -> dict:
+    """派发 (a region's coordinators): hand an open request that reached the region back
+    to its village with a note; the village gets a fresh deadline of the grade, and the
+    request no longer waits for coordination."""
+    note = validated(DispatchSchema(), data)["note"]
+    current = _locked_request(conn, request_id, scope)
+    if current["escalation_level"] != REGION or current["state"] not in OPEN_STATES:
+        raise refused("state", states.TRANSITION_REFUSED, INVALID_TRANSITION)
+    r = requests
+    changes = {
+        "escalation_level": VILLAGE,
+        "needs_coordination": False,
+        "due_at": func.now() + queries.grade_window(r.c.grade),
+    }
+    with conn.begin_nested():
+        conn.execute(
+            update(r)
+            .where(r.c.id == request_id)
+            .values(version=r.c.version + 1, updated_at=func.now(), **changes)
+        )
+        _log(
+            conn,
+            actor,
+            request_id,
+            DISPATCH,
+            current["state"],
+            current["state"],
+            f"片区派发至{LEVEL_LABELS[VILLAGE]}：{note}",
+        )
+        _share(conn, [request_id])
+    _audit(
+        conn,
+        actor,
+        village,
+        DISPATCH,
+        request_id,
+        fields=sorted(changes),
+        details={"from": REGION, "to": VILLAGE, "note": note},
+    )
+    return _reread(conn, request_id)
 
 
 def _reopened() -> dict[str, Any]:

@@ -61,6 +61,11 @@ class NoteSchema(Schema):
     note = optional_text("备注", 500)
 
 
+class DispatchSchema(Schema):
+    # What the village is to do: the region has decided who acts.
+    note = FreeText("派发说明", 500, required=True)
+
+
 class ReasonSchema(Schema):
     reason = FreeText("原因", 500, required=True)
 

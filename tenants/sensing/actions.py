@@ -67,6 +67,8 @@ RESOLVE = "resolve"
 MARK_FALSE_ALARM = "mark_false_alarm"
 REASSIGN = "reassign"
 ALERT_STEPS = (ACKNOWLEDGE, RESOLVE, MARK_FALSE_ALARM, REASSIGN)
+# Not a step of the table: it changes an alert's level, not its state.
+DISPATCH = "dispatch"
 
 # An alert's state -> the steps it may take there -> the state each leads to.
 # Resolving takes an acknowledgement first: whoever went there said so, and the
@@ -120,6 +122,11 @@ class OutcomeSchema(Schema):
 
 class FalseAlarmSchema(Schema):
     note = _required_text("误报说明", 500)
+
+
+class DispatchSchema(Schema):
+    # What the village is to do: the region has decided who acts.
+    note = _required_text("派发说明", 500)
 
 
 class ShiftSchema(Schema):
@@ -389,6 +396,62 @@ def do_reassign_alert(
         },
         staff_id=assignee_id,
     )
+
+
+def do_dispatch_alert(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    alert_id: int,
+    data: dict[str, Any],
+    *,
+    scope: AlertScope,
+) -> dict:
+    """派发 (a region's coordinators): hand an alert risen to the region back to its
+    village with a note, before anyone has it in hand. The village's admin gets the
+    kind's acknowledgement time anew and is told again (the notify job)."""
+    note = validated(DispatchSchema(), data)["note"]
+    current = _locked_alert(conn, alert_id, scope)
+    if current["level"] != REGION or current["state"] not in UNACKNOWLEDGED_STATES:
+        raise refused("state", TRANSITION_REFUSED, INVALID_TRANSITION)
+    a = alerts
+    changes = {
+        "level": VILLAGE,
+        "ack_due_at": func.now() + _ack_window(a.c.kind),
+        "notified_at": None,
+    }
+    with conn.begin_nested():
+        conn.execute(
+            update(a)
+            .where(a.c.id == alert_id)
+            .values(version=a.c.version + 1, updated_at=func.now(), **changes)
+        )
+        _log(
+            conn,
+            actor,
+            [
+                {
+                    "alert_id": alert_id,
+                    "action": DISPATCH,
+                    "from_state": current["state"],
+                    "to_state": current["state"],
+                    "level": VILLAGE,
+                    "note": f"片区派发至{LEVEL_LABELS[VILLAGE]}：{note}",
+                }
+            ],
+        )
+        if current["kind"] in SHARED_KINDS:
+            share(conn, [alert_id])
+    _audit(
+        conn,
+        actor,
+        village,
+        DISPATCH,
+        alert_id,
+        fields=sorted(changes),
+        details={"from": REGION, "to": VILLAGE, "note": note},
+    )
+    return _reread(conn, alert_id)
 
 
 # -- escalation (逐级上报) ------------------------------------------------------------

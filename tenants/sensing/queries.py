@@ -30,6 +30,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.sensing.tables import (
+    REGION,
     SEVERITIES,
     UNACKNOWLEDGED_STATES,
     alert_events,
@@ -42,13 +43,16 @@ from villagelink.tenants.sensing.tables import (
 @dataclass(frozen=True)
 class AlertScope:
     """Which alerts a caller sees: those of `grids` (None: all of them, and alerts with
-    no grid) and those assigned to the grid staff member `staff_id`."""
+    no grid) and those assigned to the grid staff member `staff_id`; with `level`, only
+    the alerts at that level (a region's coordinators act on those risen to the region)."""
 
     grids: Grids = None
     staff_id: int | None = None
+    level: str | None = None
 
 
 WHOLE_VILLAGE = AlertScope()
+RISEN_TO_REGION = AlertScope(level=REGION)
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,11 @@ def staff_of_account(conn: Connection, account_sub: str) -> int | None:
 
 
 def _scoped(query: Select, scope: AlertScope) -> Select:
+    a = alerts
+    if scope.level is not None:
+        query = query.where(a.c.level == scope.level)
     if scope.grids is None:
         return query
-    a = alerts
     mine = a.c.grid_id.in_(sorted(scope.grids))
     if scope.staff_id is not None:
         mine = or_(mine, a.c.assignee_staff_id == scope.staff_id)

@@ -112,7 +112,11 @@ def count_village(slug: str, conn: Connection) -> VillageStats:
             .select_from(residents)
             .where(residents.c.status == tm.ACTIVE_RESIDENT)
             .scalar_subquery(),
-            select(func.count()).select_from(households).scalar_subquery(),
+            # Archived households are kept for what points at them, not lived in.
+            select(func.count())
+            .select_from(households)
+            .where(households.c.archived_at.is_(None))
+            .scalar_subquery(),
             aged_60_plus.scalar_subquery(),
         )
     ).one()

@@ -30,10 +30,12 @@ from villagelink.storage.store import ObjectStore
 from villagelink.tenants import id_numbers
 from villagelink.tenants.onetable import actions, queries
 from villagelink.tenants.onetable.importing import (
+    Repeat,
     RowImporter,
     RowOutcome,
     duplicate_outcome,
     duplicate_rows,
+    identify,
 )
 from villagelink.tenants.onetable.sheet import (
     Problem,
@@ -42,6 +44,7 @@ from villagelink.tenants.onetable.sheet import (
     read_sheet,
     row_input,
 )
+from villagelink.tenants.onetable.structure import StructureImporter
 from villagelink.tenants.onetable.tables import FAILED, FINISHED, import_jobs
 from villagelink.tenants.user_errors import ActionFailed
 
@@ -93,7 +96,7 @@ def run_import(db: Database, store: ObjectStore, village: str, job_id: int) -> d
         with db.tenant(village) as conn:
             actions.do_fail_import(conn, actor, village, job_id, unreadable.problems)
         return None
-    repeats = duplicate_rows(rows)
+    repeats = duplicate_rows(row for row in rows if row.sheet is None)
     village_name = _village_name(db, village)
     with db.tenant(village) as conn:
         job = actions.do_set_total(conn, job_id, len(rows))
@@ -102,7 +105,10 @@ def run_import(db: Database, store: ObjectStore, village: str, job_id: int) -> d
         with db.tenant(village) as conn:
             _one_batch_at_a_time(conn, village)
             importer = RowImporter(conn, actor, village, village_name, places)
-            outcomes = _import_batch(conn, importer, rows[start : start + BATCH_ROWS], repeats)
+            structure = StructureImporter(conn, actor, village, village_name, places)
+            outcomes = _import_batch(
+                conn, importer, structure, rows[start : start + BATCH_ROWS], repeats
+            )
             actions.do_record_progress(conn, job_id, outcomes)
     with db.tenant(village) as conn:
         job = actions.do_finish_import(conn, actor, village, job_id)
@@ -117,20 +123,35 @@ def _one_batch_at_a_time(conn: Connection, village: str) -> None:
 
 
 def _import_batch(
-    conn: Connection, importer: RowImporter, batch: list[SheetRow], repeats: dict[int, int]
+    conn: Connection,
+    importer: RowImporter,
+    structure: StructureImporter,
+    batch: list[SheetRow],
+    repeats: dict[int, Repeat],
 ) -> list[RowOutcome]:
-    """One outcome per row; the residents the batch names are read in one statement."""
-    inputs = {row.number: row_input(row) for row in batch if row.number not in repeats}
+    """One outcome per row, in the sheet's order (structure rows come first); the
+    residents the batch names are read in one statement."""
+    inputs = {
+        row.number: row_input(row)
+        for row in batch
+        if row.sheet is None and row.number not in repeats
+    }
     numbers = {
         number: id_numbers.normalise(given.person["id_number"])
         for number, given in inputs.items()
         if given.person.get("id_number")
     }
-    registered = queries.residents_by_id_numbers(conn, set(numbers.values()))
+    registered = queries.registered_residents(
+        conn,
+        set(numbers.values()),
+        {given.resident_no for given in inputs.values() if given.resident_no is not None},
+    )
     return [
-        duplicate_outcome(row, repeats[row.number])
+        RowOutcome(*structure.run(row))
+        if row.sheet is not None
+        else duplicate_outcome(row, repeats[row.number])
         if row.number in repeats
-        else importer.run(inputs[row.number], registered.get(numbers.get(row.number)))
+        else importer.run(inputs[row.number], identify(inputs[row.number], registered))
         for row in batch
     ]
 

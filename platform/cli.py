@@ -9,8 +9,12 @@ from contextlib import contextmanager
 import click
 
 from villagelink.jobs.queues import QUEUES
+from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database, InvalidSlug
 from villagelink.platform.settings import Settings, load_settings
+
+# Who the audit log names for what an operator does on the command line.
+CLI_ACTOR = system_actor("cli")
 
 
 def _database(settings: Settings) -> Database:
@@ -83,8 +87,8 @@ def tenants_create(
     """Provision village SLUG (idempotent: a second call brings it up to date)."""
     from tqdm import tqdm
 
+    from villagelink.platform.villages import provision_village
     from villagelink.storage.factory import object_store
-    from villagelink.tenants.provisioning import ProvisioningError, create_village
 
     wanted = (
         [(f"{slug}_{n:04d}", f"{name}{n}") for n in range(1, count + 1)]
@@ -93,21 +97,21 @@ def tenants_create(
     )
     db, store = _database(settings), object_store(settings)
     for each_slug, each_name in tqdm(wanted, unit="village", disable=len(wanted) == 1):
-        try:
-            village = create_village(db, each_slug, each_name, region_id, store)
-        except (ProvisioningError, InvalidSlug) as exc:
-            raise click.ClickException(str(exc)) from exc
+        with _refusals():
+            village = provision_village(
+                settings,
+                db,
+                store,
+                CLI_ACTOR,
+                {"slug": each_slug, "name": each_name, "region": region_id},
+            )
         if len(wanted) == 1:
             click.echo(
-                f"village {village.slug} ({village.name}) ready in region {village.region_id}"
+                f"village {village['slug']} ({village['name']}) ready in region "
+                f"{village['region_id']}"
             )
-        if settings.keycloak_url:
-            from villagelink.platform.identity.keycloak_admin import sync_village
-
-            with _realm_errors():
-                sync_village(settings, village.slug, village.name, village.region_id)
-            if len(wanted) == 1:
-                click.echo(f"Keycloak group /villages/{village.slug} ready")
+            if settings.keycloak_url:
+                click.echo(f"Keycloak group /villages/{village['slug']} ready")
     if len(wanted) > 1:
         click.echo(f"{len(wanted)} villages {wanted[0][0]}…{wanted[-1][0]} ready in {region_id}")
 
@@ -156,10 +160,10 @@ def _migrate_all(db: Database, jobs: int) -> None:
 @click.pass_obj
 def tenants_disable(settings: Settings, slug: str) -> None:
     """Stop serving village SLUG and disable the accounts that only it gave access to."""
-    from villagelink.platform.identity.keycloak_admin import disable_village
+    from villagelink.platform.villages import disable_village
 
-    with _realm_errors():
-        accounts = disable_village(settings, _database(settings), slug)
+    with _refusals():
+        _village, accounts = disable_village(settings, _database(settings), CLI_ACTOR, slug)
     click.echo(f"village {slug} disabled; {len(accounts)} accounts disabled in Keycloak")
 
 
@@ -168,10 +172,10 @@ def tenants_disable(settings: Settings, slug: str) -> None:
 @click.pass_obj
 def tenants_enable(settings: Settings, slug: str) -> None:
     """Serve village SLUG again and re-enable the accounts its disabling turned off."""
-    from villagelink.platform.identity.keycloak_admin import enable_village
+    from villagelink.platform.villages import enable_village
 
-    with _realm_errors():
-        accounts = enable_village(settings, _database(settings), slug)
+    with _refusals():
+        _village, accounts = enable_village(settings, _database(settings), CLI_ACTOR, slug)
     click.echo(f"village {slug} enabled; {len(accounts)} accounts enabled in Keycloak")
 
 
@@ -204,6 +208,19 @@ def tenants_drop(settings: Settings, slug: str, confirmation: str | None) -> Non
         with _realm_errors():
             RealmAdmin(settings).remove_village_group(slug)
     click.echo(f"village {slug} dropped")
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """An action's refusal (the same as the API's userErrors) as a one-line operator error."""
+    from villagelink.tenants.user_errors import ActionFailed
+
+    try:
+        yield
+    except ActionFailed as failed:
+        raise click.ClickException(
+            "; ".join(f"{e.field}: {e.message}" if e.field else e.message for e in failed.errors)
+        ) from failed
 
 
 @contextmanager

@@ -34,23 +34,34 @@ def grids_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in rows}
 
 
-def grid_page(
-    conn: Connection, *, level: str | None, after_id: int | None, limit: int
-) -> list[dict]:
-    """Grids in id order. The grid map is not personal data: every reader of the
-    village sees all of it, grid workers included."""
-    query = select(m.grids).order_by(m.grids.c.id).limit(limit)
+def _grid_filters(query, level: str | None, include_archived: bool):
     if level is not None:
         query = query.where(m.grids.c.level == level)
+    if not include_archived:
+        query = query.where(m.grids.c.archived_at.is_(None))
+    return query
+
+
+def grid_page(
+    conn: Connection,
+    *,
+    level: str | None,
+    include_archived: bool = False,
+    after_id: int | None,
+    limit: int,
+) -> list[dict]:
+    """Grids in id order, archived ones only when asked for. The grid map is not
+    personal data: every reader of the village sees all of it, grid workers included."""
+    query = _grid_filters(
+        select(m.grids).order_by(m.grids.c.id).limit(limit), level, include_archived
+    )
     if after_id is not None:
         query = query.where(m.grids.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def grid_count(conn: Connection, *, level: str | None) -> int:
-    query = select(func.count()).select_from(m.grids)
-    if level is not None:
-        query = query.where(m.grids.c.level == level)
+def grid_count(conn: Connection, *, level: str | None, include_archived: bool = False) -> int:
+    query = _grid_filters(select(func.count()).select_from(m.grids), level, include_archived)
     return conn.execute(query).scalar_one()
 
 

@@ -56,6 +56,12 @@ def id_column() -> Column:
     return Column("id", BigInteger, Identity(), primary_key=True)
 
 
+def archived_at() -> Column:
+    """When the record was archived (归档): never deleted, since residents, requests and
+    the audit log point at it, but out of the default lists and closed to new uses."""
+    return Column("archived_at", DateTime(timezone=True))
+
+
 def timestamps() -> list[Column]:
     return [
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -72,6 +78,7 @@ grids = Table(
     Column("code", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False),
     *timestamps(),
+    archived_at(),
     CheckConstraint(one_of("level", GRID_LEVELS), name="grids_level"),
 )
 
@@ -111,6 +118,7 @@ buildings = Table(
     Column("units", SmallInteger, nullable=False),
     Column("floors", SmallInteger, nullable=False),
     *timestamps(),
+    archived_at(),
     Index("buildings_grid", "grid_id"),
 )
 
@@ -125,6 +133,7 @@ households = Table(
     Column("grid_id", BigInteger, ForeignKey("grids.id"), nullable=False),
     Column("head_resident_id", BigInteger),
     *timestamps(),
+    archived_at(),
     Index("households_grid", "grid_id"),
     Index("households_building", "building_id"),
 )

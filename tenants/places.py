@@ -15,6 +15,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.grids import grids_by_ids
 from villagelink.tenants.residents.queries import Grids, households_by_ids
 from villagelink.tenants.user_errors import (
+    ARCHIVED,
     DUPLICATE,
     MISMATCH,
     NOT_FOUND,
@@ -26,7 +27,11 @@ def building_named(conn: Connection, name: str) -> dict:
     """The building called `name` (e.g. 3号楼); names are what people say, so two
     buildings of one name are refused rather than guessed between."""
     b = m.buildings
-    found = conn.execute(select(b).where(b.c.name == name.strip())).mappings().all()
+    found = (
+        conn.execute(select(b).where(b.c.name == name.strip(), b.c.archived_at.is_(None)))
+        .mappings()
+        .all()
+    )
     if not found:
         raise refused("building", "楼栋不存在", NOT_FOUND)
     if len(found) > 1:
@@ -49,6 +54,8 @@ def place_of(
         household = households_by_ids(conn, [household_id], allowed_grids=grids).get(household_id)
         if household is None:
             raise refused("household", "户不存在或不在您的管辖范围内", NOT_FOUND)
+        if household["archived_at"] is not None:
+            raise refused("household", "该户已归档", ARCHIVED)
         place.update(
             household_id=household_id,
             building_id=household["building_id"],
@@ -58,8 +65,11 @@ def place_of(
         found = building_named(conn, building)
         place.update(building_id=found["id"], grid_id=found["grid_id"])
     if grid_id is not None:
-        if grid_id not in grids_by_ids(conn, [grid_id]):
+        grid = grids_by_ids(conn, [grid_id]).get(grid_id)
+        if grid is None:
             raise refused("grid", "网格不存在", NOT_FOUND)
+        if grid["archived_at"] is not None:
+            raise refused("grid", "该网格已归档", ARCHIVED)
         if place["grid_id"] is not None and place["grid_id"] != grid_id:
             raise refused("grid", "所选网格与位置不符", MISMATCH)
         place["grid_id"] = grid_id

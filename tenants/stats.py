@@ -124,7 +124,8 @@ def compute_village_stats(conn: Connection) -> dict[str, Any]:
             .select_from(r)
             .where(r.c.status == tm.ACTIVE_RESIDENT)
             .scalar_subquery(),
-            select(func.count()).select_from(h).scalar_subquery(),
+            # Archived households are kept for what points at them, not lived in.
+            select(func.count()).select_from(h).where(h.c.archived_at.is_(None)).scalar_subquery(),
             select(func.count(func.distinct(t.c.resident_id)))
             .where(t.c.tag == ELDERLY_LIVING_ALONE)
             .scalar_subquery(),

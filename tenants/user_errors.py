@@ -15,6 +15,8 @@ DUPLICATE = "DUPLICATE"
 MISMATCH = "MISMATCH"
 # A state machine refused the step from the record's current state.
 INVALID_TRANSITION = "INVALID_TRANSITION"
+# The record is archived (归档): kept for what points at it, closed to new uses.
+ARCHIVED = "ARCHIVED"
 
 
 class Coded(str):

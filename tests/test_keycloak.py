@@ -687,6 +687,52 @@ def test_disabling_a_village_disables_its_accounts_and_its_data(
     assert body["data"]["village"]["residents"]["totalCount"] > 0
 
 
+CREATE_VILLAGE = """mutation($input: CreateVillageInput!) { createVillage(input: $input) {
+  village { slug status } userErrors { field code } } }"""
+DISABLE_VILLAGE = """mutation($input: VillageStatusInput!) { disableVillage(input: $input) {
+  village { status } userErrors { code } } }"""
+ENABLE_VILLAGE = """mutation($input: VillageStatusInput!) { enableVillage(input: $input) {
+  village { status } userErrors { code } } }"""
+
+
+def test_villages_kept_through_graphql_provision_the_realm_as_the_cli_does(
+    kc_app, keycloak, db, master, realm, make_account, platform_admin
+):
+    slug = f"kg_{uuid.uuid4().hex[:8]}"
+    create = {"slug": slug, "name": "接口村", "region": TEST_REGION}
+    try:
+        _, body = graphql(kc_app, platform_admin(), CREATE_VILLAGE, {"input": create})
+        assert body["data"]["createVillage"] == {
+            "village": {"slug": slug, "status": "active"},
+            "userErrors": [],
+        }
+        attributes = master.get_group_by_path(f"/villages/{slug}")["attributes"]
+        assert attributes["region"] == [TEST_REGION] and attributes["villageName"] == ["接口村"]
+        admin_name, admin_id = make_account("village-admin", groups=(f"/villages/{slug}",))
+        password_token(keycloak, admin_name)
+
+        _, body = graphql(kc_app, platform_admin(), DISABLE_VILLAGE, {"input": {"slug": slug}})
+        assert body["data"]["disableVillage"]["village"] == {"status": "disabled"}
+        assert not master.get_user(admin_id)["enabled"]
+        assert password_grant(keycloak, admin_name).status_code == 400
+
+        _, body = graphql(kc_app, platform_admin(), ENABLE_VILLAGE, {"input": {"slug": slug}})
+        assert body["data"]["enableVillage"]["village"] == {"status": "active"}
+        assert master.get_user(admin_id)["enabled"]
+        password_token(keycloak, admin_name)
+        # The same village again converges, group included; another name is refused.
+        _, body = graphql(kc_app, platform_admin(), CREATE_VILLAGE, {"input": create})
+        assert body["data"]["createVillage"]["userErrors"] == []
+        renamed = {**create, "name": "改名村"}
+        _, body = graphql(kc_app, platform_admin(), CREATE_VILLAGE, {"input": renamed})
+        assert body["data"]["createVillage"]["userErrors"] == [
+            {"field": "slug", "code": "DUPLICATE"}
+        ]
+    finally:
+        realm.remove_village_group(slug)
+        provisioning.drop_village(db, slug)
+
+
 def test_enabling_a_village_leaves_accounts_locked_for_other_reasons(
     kc_settings, db, master, make_account, fresh_village
 ):

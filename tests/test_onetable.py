@@ -440,6 +440,157 @@ def test_an_exported_sheet_imports_back_unchanged(gql, client, jobs, db, admin, 
     assert counts(db, slug) == before
 
 
+def test_the_default_masked_export_imports_back_and_judges_its_masked_cells(
+    gql, client, jobs, db, admin, populated_village
+):
+    """The export a clerk gets by default hides ID numbers and phones: unchanged masked
+    cells are unchanged, edits elsewhere go in, and a masked cell that cannot be judged
+    says so (naming the full export)."""
+    slug = populated_village.slug
+    _, body = gql(EXPORT, admin, {"input": {"village": slug}})
+    data = fetch(client, body["data"]["exportResidents"]["download"]["url"])
+    rows = read_rows(data)
+    assert all("*" in row[sheet.ID_NUMBER] for row in rows)
+    before = counts(db, slug)
+
+    job = run_sheet(gql, client, jobs, admin, slug, data)
+    assert (job["totalRows"], job["unchanged"], job["failed"], job["report"]) == (60, 60, 0, [])
+    assert counts(db, slug) == before
+
+    with_phone = [row for row in rows if row[sheet.PHONE]]
+    renamed, new_phone, other_mask, lost_no, wrong_id, wrong_no = with_phone[:6]
+    renamed[sheet.NAME] = "改名字"
+    new_phone[sheet.PHONE] = "13900001111"
+    other_mask[sheet.PHONE] = other_mask[sheet.PHONE][:3] + "****0000"
+    lost_no[sheet.RESIDENT_NO] = None
+    wrong_id[sheet.ID_NUMBER] = "999999********0000"
+    wrong_no[sheet.RESIDENT_NO] = 999999
+    edited = [renamed, new_phone, other_mask, lost_no, wrong_id, wrong_no, rows[-1], rows[-1]]
+    job = run_sheet(gql, client, jobs, admin, slug, workbook(edited))
+    assert (job["updated"], job["unchanged"], job["failed"]) == (2, 1, 5)
+    full = "完整导出（导出时选择显示完整号码）"
+    phone = f"联系电话已打码，无法判断是否更改：请填写完整号码或留空，核对完整号码请使用{full}"
+    unknown = f"身份证号码已打码，无法确定是哪位居民：请保留导出表中的居民编号，或使用{full}"
+    assert job["report"] == [
+        {
+            "row": 4,
+            "column": "联系电话",
+            "message": phone,
+        },
+        {
+            "row": 5,
+            "column": "身份证号码",
+            "message": unknown,
+        },
+        {
+            "row": 6,
+            "column": "身份证号码",
+            "message": f"身份证号码已打码，无法核对更改：更正身份证号码请使用{full}",
+        },
+        {
+            "row": 7,
+            "column": "身份证号码",
+            "message": unknown,
+        },
+        {"row": 7, "column": "居民编号", "message": "居民编号不存在"},
+        {"row": 9, "column": "居民编号", "message": "与第8行的居民编号重复"},
+    ]
+    with db.tenant(slug) as conn:
+        found = {
+            row.id: row
+            for row in conn.execute(
+                select(m.residents.c.id, m.residents.c.name, m.residents.c.phone)
+            ).all()
+        }
+    assert found[renamed[sheet.RESIDENT_NO]].name == "改名字"
+    assert found[new_phone[sheet.RESIDENT_NO]].phone == "13900001111"
+    assert found[other_mask[sheet.RESIDENT_NO]].phone[-4:] != "0000"
+
+
+STRUCTURE_REPORT = """query($id: ID!) { node(id: $id) { ... on ImportJob {
+  report { sheet row column message } } } }"""
+
+
+def structure_workbook(sheets: dict[str, tuple[tuple, list[tuple]]]) -> bytes:
+    """A workbook of named sheets, each a header and its rows, in the order given."""
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for name, (header, rows) in sheets.items():
+        data = book.create_sheet(name)
+        data.append(header)
+        for row in rows:
+            data.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_a_village_is_loaded_from_one_workbook_structure_then_residents(
+    gql, client, jobs, db, token, village
+):
+    slug = village.slug
+    admin = token("village-admin", village=slug)
+    grids = (
+        ("网格编码", "名称", "层级", "上级网格编码"),
+        [
+            ("S", "新村社区", "社区", None),
+            ("S-1", "第1网格", "网格", "S"),
+            ("S-1-1", "第1微网格", "微网格", "S-1"),
+            ("S-1-2", "挂错的微网格", "微网格", "S"),
+            ("S-9", "无名上级", "网格", "S-404"),
+        ],
+    )
+    buildings = (
+        ("楼号", "网格编码", "单元数", "层数"),
+        [(1, "S-1-1", 2, 6), ("2号楼", "S", 1, 5), ("3号", "S-1-1", "两", 5)],
+    )
+    households = (
+        ("楼号", "单元", "室", "地址", "网格编码"),
+        [
+            (1, 1, "101", None, None),
+            (None, None, None, "村东头12号", "S-1"),
+            (1, 3, "101", None, None),
+        ],
+    )
+    resident = person(date(1950, 3, 7), 41, 楼号="1号楼", 单元=1, 室="101", 与户主关系="户主")
+    residents = (sheet.COLUMNS, [[resident.get(c) for c in sheet.COLUMNS]])
+    data = structure_workbook(
+        {"居民信息": residents, "户": households, "楼栋": buildings, "网格": grids}
+    )
+
+    job = run_sheet(gql, client, jobs, admin, slug, data)
+
+    assert (job["totalRows"], job["imported"], job["failed"]) == (12, 7, 5), job["report"]
+    _, body = gql(STRUCTURE_REPORT, admin, {"id": job["id"]})
+    assert body["data"]["node"]["report"] == [
+        {
+            "sheet": "网格",
+            "row": 5,
+            "column": "上级网格编码",
+            "message": "微网格的上级须为网格，不能是社区",
+        },
+        {"sheet": "网格", "row": 6, "column": "上级网格编码", "message": "网格不存在"},
+        {
+            "sheet": "楼栋",
+            "row": 3,
+            "column": "网格编码",
+            "message": "楼栋和户须归属网格或微网格，不能直接归属社区",
+        },
+        {"sheet": "楼栋", "row": 4, "column": "单元数", "message": "单元数应为数字"},
+        {"sheet": "户", "row": 4, "column": "单元", "message": "该楼没有此单元"},
+    ]
+    with db.tenant(slug) as conn:
+        placed = conn.execute(
+            select(m.households.c.address, m.residents.c.relation_to_head).join(
+                m.residents, m.residents.c.household_id == m.households.c.id
+            )
+        ).one()
+    assert tuple(placed) == ("测试村1号楼1单元101室", "head")
+
+    again = run_sheet(gql, client, jobs, admin, slug, data)
+    assert (again["imported"], again["updated"], again["unchanged"]) == (0, 0, 7)
+
+
 # -- reading sheets -------------------------------------------------------------
 
 
@@ -511,7 +662,9 @@ def test_the_untouched_template_imports_nothing(gql, client, jobs, db, admin, po
     assert link["filename"] == "居民信息导入模板.xlsx"
     data = fetch(client, link["url"])
     book = openpyxl.load_workbook(io.BytesIO(data))
-    assert book.sheetnames == ["居民信息", "填写说明"]
+    assert book.sheetnames == ["居民信息", "网格", "楼栋", "户", "填写说明"]
+    for name, (columns, _required) in sheet.STRUCTURE_SHEETS.items():
+        assert tuple(c.value for c in book[name][1]) == columns
     assert tuple(c.value for c in book["居民信息"][1]) == sheet.COLUMNS
     assert book["居民信息"].column_dimensions["B"].number_format == "@"
     explained = [row[0] for row in book["填写说明"].iter_rows(min_row=2, values_only=True)]

@@ -17,6 +17,10 @@ STAFF_WITH_GRIDS = """query($slug: String!, $first: Int!) { village(slug: $slug)
   staff(first: $first) { edges { node { id name tier accountUsername grids { code } } } } } }"""
 API_CLIENTS = "{ apiClients { clientId name scopes villages enabled lastUsedAt } }"
 
+BUILDINGS_WITH_GRIDS = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  buildings(first: $first) { totalCount edges { node { id name units grid { code
+    parent { code } staff { name } } } } } } }"""
+
 
 @contextmanager
 def count_statements(engine):
@@ -50,6 +54,8 @@ def run(app, gql, admin, query, slug, first) -> list[str]:
         (STAFF_WITH_GRIDS, 5),
         # access, villages, the clients (a platform list: no village transaction)
         (API_CLIENTS, 3),
+        # access, villages, SET LOCAL ROLE, the page, the count, grids, staff, parent grids
+        (BUILDINGS_WITH_GRIDS, 8),
     ],
 )
 def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query, expected):

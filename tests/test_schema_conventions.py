@@ -33,6 +33,7 @@ VERBS = frozenset(
         "acknowledge",
         "add",
         "approve",
+        "archive",
         "assign",
         "attach",
         "award",

@@ -72,6 +72,12 @@ class RequestContext:
             ).mappings()
             return access, {row["slug"]: dict(row) for row in rows}
 
+    def reload_platform(self) -> None:
+        """Read the caller's reach and villages again when next asked: this request
+        changed them (a village created, disabled or enabled)."""
+        self._access = None
+        self._villages = None
+
     @property
     def access(self) -> Access:
         if self._access is None:

@@ -51,6 +51,8 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.staff import bindables as staff_bindables
     from villagelink.graphql.storage import mutations as storage_mutations
     from villagelink.graphql.storage import types as storage_types
+    from villagelink.graphql.structure import bindables as structure_bindables
+    from villagelink.graphql.villages import mutations as village_mutations
     from villagelink.graphql.villages import regions as region_mutations
     from villagelink.graphql.villages import tasks as village_tasks
     from villagelink.graphql.villages import types as village_types
@@ -65,11 +67,13 @@ def executable_schema() -> GraphQLSchema:
         json_scalar,
         *village_types.bindables,
         *region_mutations.bindables,
+        *village_mutations.bindables,
         *village_tasks.bindables,
         *label_bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *resident_accounts.bindables,
+        *structure_bindables,
         *mediation_bindables,
         *request_bindables,
         *service_orders.bindables,

@@ -135,7 +135,7 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
 
 
 @village_type.field("households")
-def resolve_households(village: dict, info, first=None, after=None):
+def resolve_households(village: dict, info, first=None, after=None, include_archived=False):
     ctx: RequestContext = info.context
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
@@ -144,7 +144,11 @@ def resolve_households(village: dict, info, first=None, after=None):
 
     def fetch(limit: int) -> list[dict]:
         rows = queries.household_page(
-            conn, allowed_grids=grids, after_id=page.after_id, limit=limit
+            conn,
+            allowed_grids=grids,
+            include_archived=include_archived,
+            after_id=page.after_id,
+            limit=limit,
         )
         shown = rows[: page.first]
         grid_loader(ctx, slug).expect(r["grid_id"] for r in shown)
@@ -155,7 +159,9 @@ def resolve_households(village: dict, info, first=None, after=None):
     return paginate(
         fetch,
         page,
-        count=lambda: queries.household_count(conn, allowed_grids=grids),
+        count=lambda: queries.household_count(
+            conn, allowed_grids=grids, include_archived=include_archived
+        ),
         node=lambda row: as_node("Household", slug, row),
     )
 

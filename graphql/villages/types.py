@@ -123,7 +123,7 @@ village_stats_type.set_field("aged60Plus", lambda stats, *_: stats["aged_60_plus
 
 
 @village_type.field("grids")
-def resolve_grids(village: dict, info, first=None, after=None, level=None):
+def resolve_grids(village: dict, info, first=None, after=None, level=None, include_archived=False):
     ctx: RequestContext = info.context
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
@@ -131,7 +131,13 @@ def resolve_grids(village: dict, info, first=None, after=None, level=None):
     staff = _staff_loader(ctx, slug)
 
     def fetch(limit: int) -> list[dict]:
-        rows = grid_queries.grid_page(conn, level=level, after_id=page.after_id, limit=limit)
+        rows = grid_queries.grid_page(
+            conn,
+            level=level,
+            include_archived=include_archived,
+            after_id=page.after_id,
+            limit=limit,
+        )
         shown = rows[: page.first]
         loader = grid_loader(ctx, slug)
         for row in shown:
@@ -143,7 +149,7 @@ def resolve_grids(village: dict, info, first=None, after=None, level=None):
     return paginate(
         fetch,
         page,
-        count=lambda: grid_queries.grid_count(conn, level=level),
+        count=lambda: grid_queries.grid_count(conn, level=level, include_archived=include_archived),
         node=lambda row: as_node("Grid", slug, row),
     )
 

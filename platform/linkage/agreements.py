@@ -3,10 +3,10 @@ shares with a neighbour or with its whole region; the other parties' admins acce
 or decline; either side revokes; agreements expire.
 
 A neighbour agreement has two parties, the proposer and a village it borders. A
-region-wide one starts with every active village of the proposer's region, each
-answering for itself: data moves only among the parties that accepted
-(`policy.audiences`). The agreement is `active` from the first acceptance by
-someone other than the proposer.
+region-wide one starts with every active village of the proposer's region (and asks a
+village that joins the region later, `join_region_agreements`), each answering for
+itself: data moves only among the parties that accepted (`policy.audiences`). The
+agreement is `active` from the first acceptance by someone other than the proposer.
 
 Every step locks the agreement row first (`FOR UPDATE`), so two admins answering
 at once are taken one after the other, and writes an `agreement_events` row (the
@@ -70,13 +70,14 @@ AGREEMENT = "Agreement"  # audit subject type
 NOT_NEIGHBOUR = "NOT_NEIGHBOUR"
 
 # History actions (agreement_events.action); audited as `agreement.<action>`.
-PROPOSE, ACCEPT, DECLINE, REVOKE, LEAVE, EXPIRE = (
+PROPOSE, ACCEPT, DECLINE, REVOKE, LEAVE, EXPIRE, JOIN = (
     "propose",
     "accept",
     "decline",
     "revoke",
     "leave",
     "expire",
+    "join",
 )
 
 # Who the history and the audit log name for expiries.
@@ -543,6 +544,39 @@ def do_revoke_agreement(
         details["lastMember"] = True
     _note(conn, actor, agreement_id, [village], LEAVE, details)
     return _with_parties(agreement, parties)
+
+
+def join_region_agreements(conn: Connection, actor: Actor, village: str) -> list[int]:
+    """Make a village new to its region a pending party of every open region-wide
+    agreement there (proposed or active, not past its end): a region-wide agreement
+    speaks to every village of the region, so the newcomer is asked too, and shares
+    nothing until its admin accepts. Idempotent; returns the agreements joined."""
+    me = _village(conn, village)
+    if me is None:
+        return []
+    a, p = agreements, agreement_parties
+    open_ids = (
+        conn.execute(
+            select(a.c.id)
+            .where(
+                a.c.region_id == me["region_id"],
+                a.c.scope == REGION,
+                a.c.state.in_(OPEN_STATES),
+                or_(a.c.valid_until.is_(None), a.c.valid_until > func.now()),
+                ~a.c.id.in_(select(p.c.agreement_id).where(p.c.village == village)),
+            )
+            .order_by(a.c.id)
+            # Taken one after the other with the parties' answers (`_lock`).
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    for agreement_id in open_ids:
+        conn.execute(p.insert().values(agreement_id=agreement_id, village=village, state=PENDING))
+        _touch(conn, agreement_id)
+        _note(conn, actor, agreement_id, [village], JOIN)
+    return list(open_ids)
 
 
 def expire_due(conn: Connection, now: datetime | None = None) -> list[str]:

@@ -42,6 +42,7 @@ from villagelink.tenants.onetable.sheet import (
     PHONE,
     RELATION,
     RELATION_LABELS,
+    RESIDENT_NO,
     ROOM,
     TAGS,
     UNIT,
@@ -388,6 +389,7 @@ def _export_row(found: queries.ExportedResident, unmasked: bool) -> tuple:
         GRID: grid and grid["code"],
         TAGS: tag_labels(found.tags) or None,
         HOUSEHOLD: household and household["id"],
+        RESIDENT_NO: r["id"],
     }
     return tuple(values[c] for c in COLUMNS)
 

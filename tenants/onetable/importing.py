@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from villagelink.platform.audit import Actor
 from villagelink.tenants import id_numbers
-from villagelink.tenants.onetable.queries import Places, household_at
+from villagelink.tenants.onetable.queries import Places, Registered, household_at
 from villagelink.tenants.onetable.sheet import (
     BIRTH_DATE,
     BUILDING,
@@ -31,21 +31,24 @@ from villagelink.tenants.onetable.sheet import (
     NAME,
     PHONE,
     RELATION,
+    RESIDENT_NO,
     ROOM,
     TAGS,
     UNIT,
     Problem,
     RowInput,
     SheetRow,
+    masked,
 )
 from villagelink.tenants.residents.actions import (
-    do_create_household,
     do_create_resident,
     do_move_resident_to_household,
     do_tag_resident,
     do_update_resident,
 )
 from villagelink.tenants.residents.validation import NewResidentSchema, TagSchema
+from villagelink.tenants.sensitive import mask_id_number, mask_phone
+from villagelink.tenants.structure.actions import do_create_household
 from villagelink.tenants.user_errors import ActionFailed, validated
 
 IMPORTED = "imported"
@@ -90,24 +93,94 @@ class NewFlat:
 Placement = dict | NewFlat | None
 
 
-def duplicate_rows(rows: Iterable[SheetRow]) -> dict[int, int]:
-    """Row number → the earlier row with the same ID number, for every repeat."""
-    first: dict[str, int] = {}
-    repeats: dict[int, int] = {}
+@dataclass(frozen=True)
+class Repeat:
+    """A row naming the same resident as an earlier one, and the column that says so."""
+
+    first: int
+    column: str
+
+
+def _identity(row: SheetRow) -> tuple[str, str] | None:
+    """Who a row names, for finding repeats: its ID number, or, where a masked export
+    hid that, its resident number (masked numbers of two people can look alike)."""
+    number = row.cells.get(ID_NUMBER)
+    if number is not None and not masked(str(number)):
+        return ID_NUMBER, id_numbers.normalise(str(number))
+    resident_no = row.cells.get(RESIDENT_NO)
+    return None if resident_no is None else (RESIDENT_NO, str(resident_no).strip())
+
+
+def duplicate_rows(rows: Iterable[SheetRow]) -> dict[int, Repeat]:
+    """Row number → the earlier row naming the same resident, for every repeat."""
+    first: dict[tuple[str, str], int] = {}
+    repeats: dict[int, Repeat] = {}
     for row in rows:
-        raw = row.cells.get(ID_NUMBER)
-        if raw is None:
+        identity = _identity(row)
+        if identity is None:
             continue
-        number = id_numbers.normalise(str(raw))
-        if number in first:
-            repeats[row.number] = first[number]
+        if identity in first:
+            repeats[row.number] = Repeat(first[identity], identity[0])
         else:
-            first[number] = row.number
+            first[identity] = row.number
     return repeats
 
 
-def duplicate_outcome(row: SheetRow, first: int) -> RowOutcome:
-    return RowOutcome(FAILED, (Problem(row.number, ID_NUMBER, f"与第{first}行的身份证号码重复"),))
+def duplicate_outcome(row: SheetRow, repeat: Repeat) -> RowOutcome:
+    return RowOutcome(
+        FAILED, (Problem(row.number, repeat.column, f"与第{repeat.first}行的{repeat.column}重复"),)
+    )
+
+
+# What a row may not change in a masked export's cells, and where to change it instead.
+FULL_EXPORT = "完整导出（导出时选择显示完整号码）"
+
+
+def identify(given: RowInput, registered: Registered) -> dict | None:
+    """The registered resident a row speaks of (with their tags), or None for a new one.
+
+    A masked export's cells are judged against that resident: a masked ID number names
+    them through the resident number and must be theirs as masked; a masked phone that
+    is theirs as masked is unchanged (as if blank). A masked cell the sheet cannot judge
+    (no resident to compare with, or not theirs) is a problem of the row, naming the
+    full export where the whole number is needed."""
+    named = None
+    if given.resident_no is not None:
+        named = registered.by_id.get(given.resident_no)
+        if named is None:
+            given.problem(RESIDENT_NO, "居民编号不存在")
+    if given.masked_id_number is not None:
+        resident = None
+        if named is None:
+            given.problem(
+                ID_NUMBER,
+                f"身份证号码已打码，无法确定是哪位居民：请保留导出表中的居民编号，或使用{FULL_EXPORT}",
+            )
+        elif mask_id_number(named["id_number"]) != given.masked_id_number:
+            given.problem(
+                ID_NUMBER,
+                f"身份证号码已打码，无法核对更改：更正身份证号码请使用{FULL_EXPORT}",
+            )
+        else:
+            resident = named
+            given.person["id_number"] = named["id_number"]
+    else:
+        number = given.person.get("id_number")
+        resident = registered.by_id_number.get(id_numbers.normalise(number)) if number else None
+        if named is not None and (resident is None or resident["id"] != named["id"]):
+            given.problem(RESIDENT_NO, "居民编号与身份证号码所指的居民不一致")
+    # Who the row is could not be told: that one problem says what to do.
+    unidentified = given.masked_id_number is not None and resident is None
+    if (
+        given.masked_phone is not None
+        and not unidentified
+        and (resident is None or mask_phone(resident["phone"]) != given.masked_phone)
+    ):
+        given.problem(
+            PHONE,
+            f"联系电话已打码，无法判断是否更改：请填写完整号码或留空，核对完整号码请使用{FULL_EXPORT}",
+        )
+    return resident
 
 
 def _in_column_order(problems: Iterable[Problem]) -> tuple[Problem, ...]:
@@ -270,8 +343,9 @@ class RowImporter:
             self.conn,
             self.actor,
             self.village,
-            place.building,
             {"unit_no": place.unit_no, "room_no": place.room_no},
+            building_id=place.building["id"],
+            grid_id=None,
             village_name=self.village_name,
         )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import grids_by_ids
@@ -41,17 +41,30 @@ def import_job_count(conn: Connection) -> int:
     ).scalar_one()
 
 
-def residents_by_id_numbers(conn: Connection, numbers: Iterable[str]) -> dict[str, dict]:
-    """Registered residents by ID number, each with its tags: what an import row is matched to."""
+@dataclass(frozen=True)
+class Registered:
+    """The registered residents a batch of rows names, each with its tags: by ID
+    number, and by resident number (居民编号, what a masked export names them by)."""
+
+    by_id_number: dict[str, dict]
+    by_id: dict[int, dict]
+
+
+def registered_residents(
+    conn: Connection, numbers: Iterable[str], ids: Iterable[int]
+) -> Registered:
+    """What import rows are matched to, in two statements whatever the batch's size."""
     r = m.residents
-    found = {
-        row["id_number"]: dict(row)
-        for row in conn.execute(select(r).where(r.c.id_number.in_(list(numbers)))).mappings()
-    }
-    tags = resident_queries.tags_by_resident(conn, [row["id"] for row in found.values()])
-    for row in found.values():
+    rows = [
+        dict(row)
+        for row in conn.execute(
+            select(r).where(or_(r.c.id_number.in_(list(numbers)), r.c.id.in_(list(ids))))
+        ).mappings()
+    ]
+    tags = resident_queries.tags_by_resident(conn, [row["id"] for row in rows])
+    for row in rows:
         row["tags"] = tags.get(row["id"], [])
-    return found
+    return Registered({row["id_number"]: row for row in rows}, {row["id"]: row for row in rows})
 
 
 @dataclass
@@ -77,7 +90,10 @@ def household_at(conn: Connection, building_id: int, unit_no: int, room_no: str)
     found = (
         conn.execute(
             select(h).where(
-                h.c.building_id == building_id, h.c.unit_no == unit_no, h.c.room_no == room_no
+                h.c.building_id == building_id,
+                h.c.unit_no == unit_no,
+                h.c.room_no == room_no,
+                h.c.archived_at.is_(None),
             )
         )
         .mappings()
@@ -87,11 +103,18 @@ def household_at(conn: Connection, building_id: int, unit_no: int, room_no: str)
 
 
 def places(conn: Connection) -> Places:
-    buildings = {row["name"]: dict(row) for row in conn.execute(select(m.buildings)).mappings()}
-    grids = {row["code"]: dict(row) for row in conn.execute(select(m.grids)).mappings()}
+    """The live structure only: an archived building, grid or household takes no one in."""
+    b, g, h = m.buildings, m.grids, m.households
+    buildings = {
+        row["name"]: dict(row)
+        for row in conn.execute(select(b).where(b.c.archived_at.is_(None))).mappings()
+    }
+    grids = {
+        row["code"]: dict(row)
+        for row in conn.execute(select(g).where(g.c.archived_at.is_(None))).mappings()
+    }
     found = Places(buildings, grids, {}, {})
-    h = m.households
-    for row in conn.execute(select(h)).mappings():
+    for row in conn.execute(select(h).where(h.c.archived_at.is_(None))).mappings():
         found.add_household(dict(row))
     return found
 

@@ -35,6 +35,7 @@ ROOM = "室"
 GRID = "网格编码"
 TAGS = "标签"
 HOUSEHOLD = "户编号"
+RESIDENT_NO = "居民编号"
 COLUMNS = (
     NAME,
     ID_NUMBER,
@@ -48,8 +49,27 @@ COLUMNS = (
     GRID,
     TAGS,
     HOUSEHOLD,
+    RESIDENT_NO,
 )
 REQUIRED_COLUMNS = (NAME, ID_NUMBER)
+RESIDENTS_SHEET = "居民信息"
+
+# The structure sheets (网格, 楼栋, 户), read before the residents sheet of the same
+# workbook, in this order: a village is loaded structure first, then residents.
+GRIDS_SHEET = "网格"
+BUILDINGS_SHEET = "楼栋"
+HOUSEHOLDS_SHEET = "户"
+GRID_NAME = "名称"
+LEVEL = "层级"
+PARENT_GRID = "上级网格编码"
+UNITS = "单元数"
+FLOORS = "层数"
+ADDRESS = "地址"
+STRUCTURE_SHEETS = {
+    GRIDS_SHEET: ((GRID, GRID_NAME, LEVEL, PARENT_GRID), (GRID, GRID_NAME, LEVEL)),
+    BUILDINGS_SHEET: ((BUILDING, GRID, UNITS, FLOORS), (BUILDING, GRID, UNITS, FLOORS)),
+    HOUSEHOLDS_SHEET: ((BUILDING, UNIT, ROOM, ADDRESS, GRID), ()),
+}
 
 GENDER_LABELS = {"male": "男", "female": "女"}
 RELATION_LABELS = {
@@ -85,6 +105,8 @@ _DATE_SHAPES = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日?$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+# What a masked export writes in place of the hidden digits (tenants/sensitive.py).
+MASK = "*"
 # Above this a number in a cell is not exact any more (IEEE double): an ID number
 # typed into a numeric cell has lost its last digits.
 _EXACT_DIGITS = 15
@@ -92,15 +114,18 @@ _EXACT_DIGITS = 15
 
 @dataclass(frozen=True)
 class Problem:
-    """One line of an import report: the sheet's row (header = 1) and column header,
-    or None for the whole file or row, and what is wrong in Chinese."""
+    """One line of an import report: the row (header = 1) and column header, or None
+    for the whole file or row, and what is wrong in Chinese; `sheet` names a structure
+    sheet (None: the residents sheet, or the whole file)."""
 
     row: int | None
     column: str | None
     message: str
+    sheet: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
+        found = {"row": self.row, "column": self.column, "message": self.message}
+        return found if self.sheet is None else {"sheet": self.sheet, **found}
 
 
 class UnreadableSheet(Exception):
@@ -116,6 +141,8 @@ class SheetRow:
     number: int
     # Header → value, for the cells that are not blank.
     cells: dict[str, Any]
+    # A structure sheet's name; None for the residents sheet.
+    sheet: str | None = None
 
 
 @dataclass
@@ -130,6 +157,13 @@ class RowInput:
     room_no: str | None = None
     household_no: int | None = None
     grid_code: str | None = None
+    # The resident's number from an export (居民编号), which names them where a
+    # masked export hides the ID number.
+    resident_no: int | None = None
+    # Cells as a masked export wrote them (110101********1234, 138****5678): they
+    # are judged against the registered resident's, not loaded as input.
+    masked_id_number: str | None = None
+    masked_phone: str | None = None
     problems: list[Problem] = field(default_factory=list)
 
     def problem(self, column: str, message: str) -> None:
@@ -140,41 +174,69 @@ class RowInput:
 
 
 def read_sheet(data: bytes) -> list[SheetRow]:
-    """The data rows of the workbook's first sheet, blank rows left out. Raises
-    UnreadableSheet for a file that is no workbook or lacks a required column."""
+    """The data rows of the workbook, blank rows left out: those of its structure
+    sheets (网格, 楼栋, 户) first, in that order, then those of the residents sheet
+    (居民信息, or the first other sheet). Raises UnreadableSheet for a file that is no
+    workbook or lacks a required column."""
     try:
         workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise UnreadableSheet([Problem(None, None, "无法读取表格文件，请上传 .xlsx 文件")]) from exc
     try:
-        rows = workbook.worksheets[0].iter_rows(min_row=1, values_only=True)
-        columns = _header(next(rows, ()))
-        found = []
-        for number, values in enumerate(rows, start=2):
-            cells = {columns[i]: v for i, v in enumerate(values) if i in columns and not _blank(v)}
-            if cells:
-                found.append(SheetRow(number, cells))
+        found: list[SheetRow] = []
+        problems: list[Problem] = []
+        for name, (columns, required) in STRUCTURE_SHEETS.items():
+            if name in workbook.sheetnames:
+                found += _rows(workbook[name], columns, required, name, problems)
+        others = [w for w in workbook.worksheets if w.title not in STRUCTURE_SHEETS]
+        residents = next((w for w in others if w.title == RESIDENTS_SHEET), None)
+        if residents is None and others and not found:
+            residents = others[0]
+        if residents is not None:
+            found += _rows(residents, COLUMNS, REQUIRED_COLUMNS, None, problems)
+        if problems:
+            raise UnreadableSheet(problems)
         return found
     finally:
         workbook.close()
 
 
-def _header(values: Iterable[Any]) -> dict[int, str]:
-    """Column position → header, for the headers we know; refuses a sheet without
-    the required ones or with one twice."""
+def _rows(
+    worksheet,
+    known: tuple[str, ...],
+    required: tuple[str, ...],
+    sheet: str | None,
+    problems: list[Problem],
+) -> list[SheetRow]:
+    rows = worksheet.iter_rows(min_row=1, values_only=True)
+    columns = _header(next(rows, ()), known, required, sheet, problems)
+    found = []
+    for number, values in enumerate(rows, start=2):
+        cells = {columns[i]: v for i, v in enumerate(values) if i in columns and not _blank(v)}
+        if cells:
+            found.append(SheetRow(number, cells, sheet))
+    return found
+
+
+def _header(
+    values: Iterable[Any],
+    known: tuple[str, ...],
+    required: tuple[str, ...],
+    sheet: str | None,
+    problems: list[Problem],
+) -> dict[int, str]:
+    """Column position → header, for the headers we know; a sheet without the required
+    ones or with one twice joins `problems`."""
     columns: dict[int, str] = {}
-    problems = []
     for i, value in enumerate(values):
-        name = _text(value)
+        name = cell_text(value)
         if name in columns.values():
-            problems.append(Problem(1, name, "列名重复"))
-        elif name in COLUMNS:
+            problems.append(Problem(1, name, "列名重复", sheet))
+        elif name in known:
             columns[i] = name
     problems += [
-        Problem(1, name, "缺少此列") for name in REQUIRED_COLUMNS if name not in columns.values()
+        Problem(1, name, "缺少此列", sheet) for name in required if name not in columns.values()
     ]
-    if problems:
-        raise UnreadableSheet(problems)
     return columns
 
 
@@ -182,7 +244,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
     """A cell as text: whole numbers without '.0', dates as YYYY-MM-DD."""
     if value is None:
         return None
@@ -199,14 +261,29 @@ def row_input(row: SheetRow) -> RowInput:
     """What the row asks for, in the resident actions' terms."""
     given = RowInput(row.number)
     cells = row.cells
-    for column, key in ((NAME, "name"), (PHONE, "phone")):
-        if column in cells:
-            given.person[key] = _text(cells[column])
+    if NAME in cells:
+        given.person["name"] = cell_text(cells[NAME])
+    if PHONE in cells:
+        phone = cell_text(cells[PHONE])
+        if masked(phone):
+            given.masked_phone = phone
+        else:
+            given.person["phone"] = phone
     if ID_NUMBER in cells:
-        given.person["id_number"] = _id_number(given, cells[ID_NUMBER])
+        number = _id_number(given, cells[ID_NUMBER])
+        if masked(number):
+            given.masked_id_number = number
+        else:
+            given.person["id_number"] = number
+    if RESIDENT_NO in cells:
+        number = cell_text(cells[RESIDENT_NO])
+        if number.isdigit():
+            given.resident_no = int(number)
+        else:
+            given.problem(RESIDENT_NO, "居民编号应为数字")
     for column, key in ((GENDER, "gender"), (RELATION, "relation_to_head")):
         if column in cells:
-            label = _text(cells[column])
+            label = cell_text(cells[column])
             # An unknown label goes on as it is: the resident rules refuse it.
             given.person[key] = _CODES[column].get(label, label)
     if BIRTH_DATE in cells:
@@ -214,21 +291,28 @@ def row_input(row: SheetRow) -> RowInput:
         if born is not None:
             given.person["birth_date"] = born
     if TAGS in cells:
-        given.tags = [_tag(label) for label in _TAG_SEPARATORS.split(_text(cells[TAGS])) if label]
+        given.tags = [
+            _tag(label) for label in _TAG_SEPARATORS.split(cell_text(cells[TAGS])) if label
+        ]
     _address(given, cells)
     return given
+
+
+def masked(value: str | None) -> bool:
+    """Whether a cell holds a number as a masked export wrote it."""
+    return value is not None and MASK in value
 
 
 def _id_number(given: RowInput, value: Any) -> str:
     if isinstance(value, float) or (isinstance(value, int) and len(str(value)) > _EXACT_DIGITS):
         given.problem(ID_NUMBER, "身份证号码须按文本填写：数字格式的单元格会改变末几位")
-    return _text(value) or ""
+    return cell_text(value) or ""
 
 
 def _birth_date(given: RowInput, value: Any) -> str | None:
     """ISO text for the resident rules; a date that does not exist (1990-02-30) is
     reported here, anything else that is no date is left to the rules to refuse."""
-    text = _text(value)
+    text = cell_text(value)
     for shape in _DATE_SHAPES:
         found = shape.match(text)
         if found:
@@ -249,32 +333,42 @@ def _tag(label: str) -> dict[str, Any]:
     return tag
 
 
+def building_name(value: Any) -> str | None:
+    """楼号 3 / 3号 / 3号楼 all name the building 3号楼."""
+    building = cell_text(value)
+    if building and building.isdigit():
+        return building + "号楼"
+    if building and building.endswith("号"):
+        return building + "楼"
+    return building
+
+
+def whole_number(value: Any) -> int | None:
+    """A cell as a whole number (2, 2.0 or "2"); None when it is not one."""
+    text = cell_text(value)
+    return int(text) if text is not None and text.isdigit() else None
+
+
 def _address(given: RowInput, cells: dict[str, Any]) -> None:
     """楼号 3 / 3号 / 3号楼 all name the building 3号楼; 单元 2 or 2单元; 室 502 or 502室."""
-    building = _text(cells.get(BUILDING))
-    if building:
-        if building.isdigit():
-            building += "号楼"
-        elif building.endswith("号"):
-            building += "楼"
-        given.building = building
-    unit = _text(cells.get(UNIT))
+    given.building = building_name(cells.get(BUILDING))
+    unit = cell_text(cells.get(UNIT))
     if unit:
         unit = unit.removesuffix("单元")
         if unit.isdigit():
             given.unit_no = int(unit)
         else:
             given.problem(UNIT, "单元应为数字，如 2")
-    room = _text(cells.get(ROOM))
+    room = cell_text(cells.get(ROOM))
     if room:
         given.room_no = room.removesuffix("室")
-    number = _text(cells.get(HOUSEHOLD))
+    number = cell_text(cells.get(HOUSEHOLD))
     if number:
         if number.isdigit():
             given.household_no = int(number)
         else:
             given.problem(HOUSEHOLD, "户编号应为数字")
-    given.grid_code = _text(cells.get(GRID))
+    given.grid_code = cell_text(cells.get(GRID))
 
 
 # -- writing -------------------------------------------------------------------
@@ -300,20 +394,53 @@ GUIDE = (
         "、".join(TAG_LABELS.values()) + "，多个用顿号分隔；残疾可写等级，如 残疾(2级)",
     ),
     (HOUSEHOLD, "选填", "已有户的户编号（导出表中有）；不填楼号、单元、室时用它指明所在户"),
+    (
+        RESIDENT_NO,
+        "选填",
+        "导出表中的居民编号，请勿修改；打码导出的表导回时据此识别居民："
+        "打码的身份证号码、电话与登记相符即视为未改，更改须填写完整号码",
+    ),
 )
 GUIDE_NOTES = (
-    "第一张工作表为数据，第一行为列名，每行一位居民；空行会被跳过。",
+    "“居民信息”工作表（或第一张工作表）为数据，第一行为列名，每行一位居民；空行会被跳过。",
     "同一身份证号码在表中只能出现一次。",
     "导入不会删除任何信息：留空的单元格不改变已登记的内容，已有的标签会保留。",
     "有错误的行不会导入，导入结束后按行号和列名列出原因；其余行照常导入。",
+    "同一文件可另加名为“网格”“楼栋”“户”的工作表：先导入村庄结构，再导入居民。",
+)
+# The structure sheets' columns, named by sheet: 网格·网格编码 and 楼栋·网格编码 differ.
+STRUCTURE_GUIDE = (
+    (
+        f"{GRIDS_SHEET}·{GRID}",
+        "必填",
+        "1到40位字母、数字、-或_，本村唯一，如 LL-01-02；已有的编码会更新该网格",
+    ),
+    (f"{GRIDS_SHEET}·{GRID_NAME}", "必填", "如 第1网格第2微网格"),
+    (f"{GRIDS_SHEET}·{LEVEL}", "必填", "社区、网格、微网格；已登记网格的层级不能更改"),
+    (
+        f"{GRIDS_SHEET}·{PARENT_GRID}",
+        "选填",
+        "社区不填；网格填所属社区的编码，微网格填所属网格的编码（须在上方的行或已登记）",
+    ),
+    (f"{BUILDINGS_SHEET}·{BUILDING}", "必填", "如 3号楼（也可写 3）；已有的楼会更新"),
+    (f"{BUILDINGS_SHEET}·{GRID}", "必填", "所属网格或微网格的编码（不能是社区）"),
+    (f"{BUILDINGS_SHEET}·{UNITS}", "必填", "1到99"),
+    (f"{BUILDINGS_SHEET}·{FLOORS}", "必填", "1到200"),
+    (f"{HOUSEHOLDS_SHEET}·{BUILDING}/{UNIT}/{ROOM}", "二选一", "楼里的一户：楼号、单元、室"),
+    (
+        f"{HOUSEHOLDS_SHEET}·{ADDRESS}/{GRID}",
+        "二选一",
+        "不在楼里的一户：地址（如 村东头12号）和所属网格的编码",
+    ),
 )
 TEXT_FORMAT = "@"
 # Bump when the template changes: villages keep their stored copy under this version.
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 3
 
 
 def template_workbook() -> bytes:
-    """The import template: the data sheet with its headers, and a guide sheet."""
+    """The import template: the residents sheet with its headers, the structure sheets
+    (网格, 楼栋, 户) with theirs, and a guide sheet."""
     workbook = Workbook()
     data = workbook.active
     data.title = "居民信息"
@@ -326,6 +453,12 @@ def template_workbook() -> bytes:
             # Typed as text from the start: Excel would turn an ID number into 1.1E+17.
             data.column_dimensions[get_column_letter(position)].number_format = TEXT_FORMAT
     data.freeze_panes = "A2"
+    for name, (columns, _required) in STRUCTURE_SHEETS.items():
+        structure = workbook.create_sheet(name)
+        structure.append(columns)
+        for cell in structure[1]:
+            cell.font = Font(bold=True)
+        structure.freeze_panes = "A2"
     guide = workbook.create_sheet("填写说明")
     guide.append(("列名", "是否必填", "说明"))
     for cell in guide[1]:
@@ -333,9 +466,13 @@ def template_workbook() -> bytes:
     for line in GUIDE:
         guide.append(line)
     guide.append(())
+    guide.append(("村庄结构（先于居民导入，可不填）",))
+    for line in STRUCTURE_GUIDE:
+        guide.append(line)
+    guide.append(())
     for note in GUIDE_NOTES:
         guide.append((note,))
-    guide.column_dimensions["A"].width = 12
+    guide.column_dimensions["A"].width = 16
     guide.column_dimensions["C"].width = 80
     return _saved(workbook)
 

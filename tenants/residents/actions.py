@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
@@ -20,14 +20,13 @@ from villagelink.tenants import models as m
 from villagelink.tenants.residents.queries import Grids, households_by_ids, residents_by_ids
 from villagelink.tenants.residents.validation import (
     DUPLICATE_ID_NUMBER,
-    NewHouseholdSchema,
     NewResidentSchema,
     ResidentChangesSchema,
     TagSchema,
 )
+from villagelink.tenants.structure.queries import live_row
 from villagelink.tenants.user_errors import (
     DUPLICATE,
-    INVALID,
     NOT_FOUND,
     REQUIRED,
     ActionFailed,
@@ -37,7 +36,6 @@ from villagelink.tenants.user_errors import (
 )
 
 RESIDENT = "Resident"
-HOUSEHOLD = "Household"
 
 
 # A step the record's state does not allow (a tombstone of a resident who moved away).
@@ -57,9 +55,12 @@ def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
 
 
 def _household(conn: Connection, household_id: int, allowed_grids: Grids, field: str) -> dict:
+    """The household a resident is placed in: within reach, and live (an archived
+    household takes no one in; `live_row` also keeps it from being archived meanwhile)."""
     found = households_by_ids(conn, [household_id], allowed_grids=allowed_grids).get(household_id)
     if found is None:
         raise refused(field, "户不存在或不在您的管辖范围内", NOT_FOUND)
+    live_row(conn, m.households, household_id, field)
     return found
 
 
@@ -72,50 +73,6 @@ def _claim_headship(conn: Connection, household: dict, resident_id: int) -> None
         .where(m.households.c.id == household["id"])
         .values(head_resident_id=resident_id, updated_at=func.now())
     )
-
-
-def do_create_household(
-    conn: Connection,
-    actor: Actor,
-    village: str,
-    building: dict,
-    data: dict[str, Any],
-    *,
-    village_name: str,
-) -> dict:
-    """A household at a flat (unit and room) of `building` (a `buildings` row); it
-    lies in the building's grid. One household per flat."""
-    values = validated(NewHouseholdSchema(), data)
-    if values["unit_no"] > building["units"]:
-        raise refused("unitNo", "该楼没有此单元", INVALID)
-    h = m.households
-    taken = conn.execute(
-        select(h.c.id).where(
-            h.c.building_id == building["id"],
-            h.c.unit_no == values["unit_no"],
-            h.c.room_no == values["room_no"],
-        )
-    ).first()
-    if taken is not None:
-        raise refused("roomNo", "该房屋已登记为一户", DUPLICATE)
-    row = {
-        "building_id": building["id"],
-        "unit_no": values["unit_no"],
-        "room_no": values["room_no"],
-        "address": f"{village_name}{building['name']}{values['unit_no']}单元{values['room_no']}室",
-        "grid_id": building["grid_id"],
-    }
-    household_id = conn.execute(h.insert().values(**row).returning(h.c.id)).scalar_one()
-    record(
-        conn,
-        actor,
-        village=village,
-        action="household.create",
-        subject_type=HOUSEHOLD,
-        subject_id=household_id,
-        fields=sorted(row),
-    )
-    return households_by_ids(conn, [household_id], allowed_grids=None)[household_id]
 
 
 def do_create_resident(

@@ -113,22 +113,39 @@ def households_by_ids(
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
-def household_page(
-    conn: Connection, *, allowed_grids: Grids, after_id: int | None, limit: int
-) -> list[dict]:
+def _household_filters(query: Select, allowed_grids: Grids, include_archived: bool) -> Select:
     h = m.households
-    query = _households().order_by(h.c.id).limit(limit)
     if allowed_grids is not None:
         query = query.where(h.c.grid_id.in_(list(allowed_grids)))
+    if not include_archived:
+        query = query.where(h.c.archived_at.is_(None))
+    return query
+
+
+def household_page(
+    conn: Connection,
+    *,
+    allowed_grids: Grids,
+    include_archived: bool = False,
+    after_id: int | None,
+    limit: int,
+) -> list[dict]:
+    """Households in id order, archived ones only when asked for."""
+    h = m.households
+    query = _household_filters(
+        _households().order_by(h.c.id).limit(limit), allowed_grids, include_archived
+    )
     if after_id is not None:
         query = query.where(h.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]
 
 
-def household_count(conn: Connection, *, allowed_grids: Grids) -> int:
-    query = select(func.count()).select_from(m.households)
-    if allowed_grids is not None:
-        query = query.where(m.households.c.grid_id.in_(list(allowed_grids)))
+def household_count(
+    conn: Connection, *, allowed_grids: Grids, include_archived: bool = False
+) -> int:
+    query = _household_filters(
+        select(func.count()).select_from(m.households), allowed_grids, include_archived
+    )
     return conn.execute(query).scalar_one()
 
 

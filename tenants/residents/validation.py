@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from villagelink.tenants import clock, id_numbers
 from villagelink.tenants.fields import choice, messages, name_field, optional_text, phone_field
 from villagelink.tenants.models import GENDERS, RELATIONS, RESIDENT_TAGS
 from villagelink.tenants.user_errors import DUPLICATE, INVALID, MISMATCH, Coded
-
-ROOM_NO = re.compile(r"^[0-9A-Za-z-]{1,10}$")
 
 
 def check_id_number(value: str) -> str:
@@ -72,24 +68,6 @@ class TagSchema(Schema):
     def _level_only_for_disability(self, data: dict, **_kwargs) -> None:
         if data.get("level") is not None and data["tag"] != "disabled":
             raise ValidationError(Coded("只有残疾标签可以填写等级", INVALID), field_name="level")
-
-
-class NewHouseholdSchema(Schema):
-    """A household at a flat of one of the village's buildings (楼号/单元/室)."""
-
-    unit_no = fields.Integer(
-        required=True,
-        strict=True,
-        validate=validate.Range(min=1, error=Coded("单元应为正整数", INVALID)),
-        error_messages=messages(),
-    )
-    room_no = fields.String(
-        required=True,
-        validate=validate.Regexp(
-            ROOM_NO, error=Coded("室号应为1到10位字母或数字，如 502", INVALID)
-        ),
-        error_messages=messages(),
-    )
 
 
 DUPLICATE_ID_NUMBER = Coded("该身份证号码已登记", DUPLICATE)

@@ -168,7 +168,7 @@ def test_the_feed_shows_what_neighbours_share_with_the_village(linked, gql, toke
     missing = next(n for n in alerts if n["kind"] == "MISSING_PERSON")
     assert missing["origin"] == {"slug": linked.a.slug, "name": "甲村"}
     assert missing["residentName"] and missing["latitude"] == 39.2
-    assert missing["raisedAt"].startswith("2026-11-23T08:00:00")
+    assert datetime.fromisoformat(missing["raisedAt"]) == datetime(2026, 11, 23, 8, tzinfo=UTC)
     # The owning domains' own IDs: a SharedResource ID is what bookSharedResource takes.
     resource = nodes["NeighbourResource"]
     assert decode_id(resource["id"]) == ("SharedResource", linked.a.slug, str(linked.resource))

@@ -219,25 +219,37 @@ def do_approve_resident_account(
 def do_reject_resident_account(
     conn: Connection, actor: Actor, village: str, account_id: int, data: dict
 ) -> dict:
-    values = validated(ReasonSchema(), data)
-    current = _locked(conn, account_id)
-    if current["state"] != PENDING:
-        raise refused("id", "只能驳回待审核的申请", INVALID_TRANSITION)
-    with conn.begin_nested():
-        rejected = _decide(conn, actor, account_id, REJECTED, reason=values["reason"])
-        _audit(conn, actor, village, "reject", rejected, reason=values["reason"])
-    return rejected
+    return _end_with_reason(
+        conn, actor, village, account_id, data, PENDING, REJECTED, "reject", "只能驳回待审核的申请"
+    )
 
 
 def do_unbind_resident_account(
     conn: Connection, actor: Actor, village: str, account_id: int, data: dict
 ) -> dict:
     """End a binding (a lost phone, a mistaken binding): the account acts for no one."""
+    return _end_with_reason(
+        conn, actor, village, account_id, data, BOUND, UNBOUND, "unbind", "只能解除已绑定的账号"
+    )
+
+
+def _end_with_reason(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    account_id: int,
+    data: dict,
+    from_state: str,
+    to_state: str,
+    what: str,
+    wrong_state: str,
+) -> dict:
+    """A step that ends a request or a binding, with the reason the resident is told."""
     values = validated(ReasonSchema(), data)
     current = _locked(conn, account_id)
-    if current["state"] != BOUND:
-        raise refused("id", "只能解除已绑定的账号", INVALID_TRANSITION)
+    if current["state"] != from_state:
+        raise refused("id", wrong_state, INVALID_TRANSITION)
     with conn.begin_nested():
-        unbound = _decide(conn, actor, account_id, UNBOUND, reason=values["reason"])
-        _audit(conn, actor, village, "unbind", unbound, reason=values["reason"])
-    return unbound
+        ended = _decide(conn, actor, account_id, to_state, reason=values["reason"])
+        _audit(conn, actor, village, what, ended, reason=values["reason"])
+    return ended

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from marshmallow import Schema, fields, validate
@@ -190,10 +191,20 @@ def do_withdraw_village(conn: Connection, actor: Actor, client_id: str, village:
     return row
 
 
+# When this process last asked Redis about each client (time.monotonic()).
+_noted: dict[str, float] = {}
+
+
 def note_use(runtime: Any, client_id: str) -> None:
     """Record that `client_id` called the API now, at most once a minute: a Redis key that
     lives for the interval decides who writes. Without Redis nothing is written (the note
     must stay cheap), and a failure never fails the request."""
+    # Each gateway process asks Redis at most once an interval per client, so that an
+    # integrator's every request does not pay a Redis round trip for this note.
+    now = time.monotonic()
+    if now - _noted.get(client_id, -LAST_USE_INTERVAL_SECONDS) < LAST_USE_INTERVAL_SECONDS:
+        return
+    _noted[client_id] = now
     key = f"villagelink:client-used:{client_id}"
     try:
         if not runtime.redis.set(key, 1, nx=True, ex=LAST_USE_INTERVAL_SECONDS):

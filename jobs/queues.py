@@ -67,4 +67,14 @@ def enqueue(
     job = target.create_job(func, args=args, **options)
     if delay is None:
         return target.enqueue_job(job)
-    return target.schedule_job(job, datetime.now(UTC) + delay)
+    return target.schedule_job(job, not_before(datetime.now(UTC) + delay))
+
+
+def not_before(due: datetime) -> datetime:
+    """`due` rounded up to a whole second. RQ keeps a scheduled time in whole seconds,
+    cut down: a job due at 12.7 s ran at 12 s, before the time its row in the tables
+    names, found nothing due yet and did nothing (a webhook retry was then left to the
+    two-minute sweep)."""
+    if due.microsecond == 0:
+        return due
+    return due.replace(microsecond=0) + timedelta(seconds=1)

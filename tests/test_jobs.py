@@ -6,7 +6,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import redis
@@ -14,7 +14,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from villagelink.jobs import maintenance
-from villagelink.jobs.queues import MAINTENANCE, QUEUES, queue
+from villagelink.jobs.queues import MAINTENANCE, QUEUES, enqueue, queue
 from villagelink.jobs.scheduler import VILLAGE_STATS_INTERVAL, build_cron_scheduler
 from villagelink.jobs.worker import VillageWorker, reset_job_runtime, worker_queues
 from villagelink.platform import models as pm
@@ -150,6 +150,22 @@ def test_worker_takes_queues_in_priority_order(job_env: Settings) -> None:
     ]
     with pytest.raises(ValueError, match="unknown queue"):
         queue("default", job_env)
+
+
+def test_a_delayed_job_is_never_scheduled_before_its_delay_is_over(job_env: Settings) -> None:
+    """RQ keeps a scheduled time in whole seconds; cut down, a job due at 12.7 s ran at
+    12 s, found its row not yet due and did nothing. It is rounded up instead."""
+    for delay in (0.2, 2.5, 2.999, 3.0):
+        before = datetime.now(UTC)
+        job = enqueue(job_env, MAINTENANCE, time.sleep, (0,), delay=timedelta(seconds=delay))
+        scheduled = Queue(MAINTENANCE, connection=job.connection).scheduled_job_registry
+        try:
+            at = scheduled.get_scheduled_time(job)
+            assert at >= before + timedelta(seconds=delay), (delay, at, before)
+            assert at <= before + timedelta(seconds=delay + 2), (delay, at, before)
+        finally:
+            scheduled.remove(job)
+            job.delete()
 
 
 def test_a_burst_worker_stops_without_waiting_out_its_pubsub_read(job_env: Settings) -> None:

@@ -19,7 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
 
+from villagelink.jobs.queues import QUEUES
+from villagelink.jobs.sync import PENDING_KEY
+from villagelink.jobs.worker import reset_job_runtime
 from villagelink.platform.db import Database
 from villagelink.platform.embedded import EmbeddedPostgres, EmbeddedValkey, free_port, postgres_bin
 from villagelink.platform.migrate import upgrade_platform
@@ -142,6 +147,35 @@ def db(settings: Settings) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def redis_client(redis_url: str) -> redis.Redis:
     return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def job_env(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_client: redis.Redis
+) -> Iterator[Settings]:
+    """Jobs read settings from the environment, as in a worker started by `villagelink run`;
+    the queues start and end empty. Every commit in the suite enqueues a sync job and
+    no worker runs in-process, so without this a real worker first worked off hundreds
+    of other tests' jobs, and a sync mark left behind kept a test's own sync from being
+    enqueued."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("REDIS_URL", settings.redis_url)
+    reset_job_runtime()
+    _empty_queues(redis_client)
+    yield settings
+    _empty_queues(redis_client)
+    reset_job_runtime()
+
+
+def _empty_queues(redis_client: redis.Redis) -> None:
+    for name in QUEUES:
+        Queue(name, connection=redis_client).empty()
+        scheduled = ScheduledJobRegistry(name, connection=redis_client)
+        for job_id in scheduled.get_job_ids():
+            scheduled.remove(job_id, delete_job=True)
+    marks = list(redis_client.scan_iter(PENDING_KEY.format("*")))
+    if marks:
+        redis_client.delete(*marks)
 
 
 def agree(

@@ -41,7 +41,6 @@ from villagelink.tenants import provisioning
 from villagelink.tenants.outbox import emit
 
 from .conftest import new_village
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 
 AGREEMENT = """id state scope inForce regionId purpose validFrom validUntil
@@ -446,7 +445,7 @@ def test_the_expiry_job_reconciles_the_parties(
     gql,
     area,
     admins,
-    job_env,  # noqa: F811
+    job_env,
     sync_queue,
 ):
     active = propose(gql, admins, area.b, counterpart=area.c, validUntil=_days(1))

@@ -62,7 +62,6 @@ from villagelink.tenants.sensing.tables import (
 from villagelink.tenants.user_errors import ActionFailed
 
 from .conftest import TEST_REGION, new_village
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 from .test_webhooks import receiver  # noqa: F401 (a fixture, used by name)
 

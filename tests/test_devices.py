@@ -37,7 +37,7 @@ from villagelink.tenants.sensing.tables import (
 )
 
 from .conftest import TEST_REGION, new_village
-from .test_jobs import job_env, work_off  # noqa: F401 (job_env: a fixture, used by name)
+from .test_jobs import work_off
 from .test_query_count import count_statements
 
 DEVICE_FIELDS = """id kind serialNumber name status lastSeenAt ownerClientId building

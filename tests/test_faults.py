@@ -18,7 +18,6 @@ from villagelink.platform.linkage.sync import sync_village
 
 from .processes import wait_for
 from .test_alerts import NOW
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_sync import ring, sync_worker  # noqa: F401 (fixtures, used by name)
 
 

@@ -26,7 +26,6 @@ from villagelink.tenants.sensing.ingest import MAX_BATCH
 from villagelink.tenants.sensing.tables import alerts, device_events, devices
 
 from .conftest import new_village
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_query_count import count_statements
 
 EVENTS = """mutation($input: IngestDeviceEventsInput!) { ingestDeviceEvents(input: $input) {

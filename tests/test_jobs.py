@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,9 +13,9 @@ from rq import Queue
 from sqlalchemy import select
 
 from villagelink.jobs import maintenance
-from villagelink.jobs.queues import MAINTENANCE, QUEUES, enqueue, queue
+from villagelink.jobs.queues import MAINTENANCE, enqueue, queue
 from villagelink.jobs.scheduler import VILLAGE_STATS_INTERVAL, build_cron_scheduler
-from villagelink.jobs.worker import VillageWorker, reset_job_runtime, worker_queues
+from villagelink.jobs.worker import VillageWorker, worker_queues
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.platform.settings import Settings
@@ -25,20 +24,6 @@ from villagelink.tenants.id_numbers import compose, gender
 from villagelink.tenants.provisioning import Village
 
 _sequence = itertools.count(1)
-
-
-@pytest.fixture
-def job_env(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_client: redis.Redis
-) -> Iterator[Settings]:
-    """Jobs read settings from the environment, as in a worker started by `villagelink run`."""
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    reset_job_runtime()
-    for name in QUEUES:
-        Queue(name, connection=redis_client).empty()
-    yield settings
-    reset_job_runtime()
 
 
 def add_household(db: Database, slug: str, birth_dates: list[date]) -> None:

@@ -31,7 +31,6 @@ from villagelink.tenants.stats import compute_village_stats, publish_village_sta
 
 from .conftest import agree, new_village, new_village_slug
 from .test_alerts import Place
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 from .test_neighbours import missing_person
 from .test_query_count import count_statements
 from .test_requests import new_request
@@ -153,7 +152,7 @@ def test_compute_village_stats_counts_aggregates_only(region, db):
     assert stats["alerts_by_kind_per_week"][0]["week"] == f"{year}-W{week:02d}"
 
 
-def test_the_stats_job_publishes_a_new_version_each_run(region, db, job_env):  # noqa: F811
+def test_the_stats_job_publishes_a_new_version_each_run(region, db, job_env):
     def versions() -> list[int]:
         with db.tenant(region.b) as conn:
             return list(

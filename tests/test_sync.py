@@ -44,7 +44,6 @@ from villagelink.tenants.sensing.queries import WHOLE_VILLAGE
 from .conftest import TEST_REGION, agree, new_village, new_village_slug
 from .processes import SyncWorker, wait_for
 from .test_alerts import INGEST, NOW, Place
-from .test_jobs import job_env  # noqa: F401 (a fixture, used by name)
 
 # What A lets B see of its alerts: no coordinates, no birth year.
 B_FIELDS = ["kind", "state", "summary", "resident_name", "raised_at", "acknowledged_at"]
@@ -353,7 +352,7 @@ def test_a_transaction_that_commits_late_is_published_however_long_it_ran(ring, 
     assert state.waiting_since is None
 
 
-def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # noqa: F811
+def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):
     ring.missing_person()
     behind = sync_jobs.sweep()
     assert ring.a.slug in behind
@@ -369,7 +368,7 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):  # no
 
 
 @pytest.fixture
-def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:  # noqa: F811
+def sync_worker(job_env, tmp_path) -> Iterator[SyncWorker]:
     worker = SyncWorker(job_env, tmp_path / "worker.log")
     worker.start()
     try:
@@ -566,7 +565,7 @@ def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db):
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-def test_the_sweep_withdraws_what_a_lost_reconcile_left_behind(ring, job_env, redis_client):  # noqa: F811
+def test_the_sweep_withdraws_what_a_lost_reconcile_left_behind(ring, job_env, redis_client):
     from rq import Queue
 
     from villagelink.platform.linkage.sync import villages_to_reconcile

@@ -31,12 +31,12 @@ from sqlalchemy.exc import ProgrammingError
 from villagelink.graphql.core.ids import decode_id
 from villagelink.graphql.webhooks.ids import delivery_gid
 from villagelink.jobs import webhooks as jobs
-from villagelink.jobs.queues import MAINTENANCE, NOTIFY, QUEUES
+from villagelink.jobs.queues import MAINTENANCE, NOTIFY
 from villagelink.jobs.scheduler import WEBHOOK_SWEEP_INTERVAL, build_cron_scheduler
 from villagelink.jobs.worker import PromptStop, reset_job_runtime
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
-from villagelink.platform.settings import Settings, load_settings
+from villagelink.platform.settings import load_settings
 from villagelink.platform.webhooks import EVENT_TYPES
 from villagelink.platform.webhooks import deliveries as machine
 from villagelink.platform.webhooks.tables import (
@@ -148,28 +148,6 @@ def receiver() -> Iterator[Receiver]:
     finally:
         found.server.shutdown()
         found.server.server_close()
-
-
-@pytest.fixture
-def job_env(
-    monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_client: redis.Redis
-) -> Iterator[Settings]:
-    """Jobs read settings from the environment, as in a worker started by `villagelink run`."""
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    reset_job_runtime()
-    _empty_queues(redis_client)
-    yield settings
-    _empty_queues(redis_client)
-    reset_job_runtime()
-
-
-def _empty_queues(redis_client: redis.Redis) -> None:
-    for name in QUEUES:
-        Queue(name, connection=redis_client).empty()
-    scheduled = ScheduledJobRegistry(NOTIFY, connection=redis_client)
-    for job_id in scheduled.get_job_ids():
-        scheduled.remove(job_id, delete_job=True)
 
 
 class InProcessWorker(PromptStop, SimpleWorker):

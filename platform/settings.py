@@ -27,6 +27,12 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
+    # The live process (GraphQL subscriptions over graphql-sse) listens on a port of its
+    # own, so that open streams never hold the gateway's request threads.
+    live_port: int = 8001
+    live_public_url: str = "http://127.0.0.1:8001"
+    # The console's build (console/ built by Vite), served at /, /console/ and /h5/.
+    console_dist: Path = Path(__file__).resolve().parents[1] / "console" / "dist"
     embedded_postgres_port: int = 54329
     embedded_redis_port: int = 63799
     # Identity: with KEYCLOAK_URL unset the built-in development issuer signs tokens.
@@ -128,6 +134,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         http_host=host,
         http_port=port,
         public_url=get("VILLAGELINK_PUBLIC_URL", f"http://{host}:{port}"),
+        live_port=num("LIVE_PORT", port + 1),
+        live_public_url=get("LIVE_PUBLIC_URL", f"http://{host}:{num('LIVE_PORT', port + 1)}"),
+        console_dist=Path(get("CONSOLE_DIST") or Settings.console_dist).resolve(),
         embedded_postgres_port=num("EMBEDDED_POSTGRES_PORT", 54329),
         embedded_redis_port=num("EMBEDDED_REDIS_PORT", 63799),
         keycloak_url=get("KEYCLOAK_URL") or None,

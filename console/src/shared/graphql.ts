@@ -1,0 +1,69 @@
+// The console's one way to call the API: POST /graphql with the bearer token and the
+// reader's language, `data` back or an Error carrying the API's code and message.
+import { accessToken } from './auth'
+import { currentLocale } from './i18n'
+
+export interface UserError {
+  field: string | null
+  message: string
+  code: string
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message)
+  }
+}
+
+interface GraphQLResponse<T> {
+  data?: T | null
+  errors?: { message: string; extensions?: { code?: string } }[]
+}
+
+export async function request<T = Record<string, unknown>>(
+  document: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
+  const token = await accessToken()
+  const response = await fetch('/graphql', {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/json',
+      Accept: 'application/graphql-response+json, application/json',
+      'Accept-Language': currentLocale(),
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query: document, variables }),
+  })
+  let body: GraphQLResponse<T>
+  try {
+    body = (await response.json()) as GraphQLResponse<T>
+  } catch {
+    throw new ApiError(`HTTP ${response.status}`, 'HTTP_ERROR')
+  }
+  const [first] = body.errors ?? []
+  if (first && !body.data) {
+    throw new ApiError(first.message, first.extensions?.code ?? 'ERROR')
+  }
+  if (first) {
+    // Part of the answer failed (a field out of the caller's reach): show what came.
+    console.warn('GraphQL:', body.errors)
+  }
+  return body.data as T
+}
+
+/**
+ * A mutation's refusals by the input field they name (`input.phone` → `phone`), for
+ * a form to show beside its fields; the whole-input ones under ''.
+ */
+export function errorsByField(errors: UserError[]): Record<string, string> {
+  const byField: Record<string, string> = {}
+  for (const error of errors) {
+    const field = (error.field ?? '').replace(/^input\./, '').split('.').pop() ?? ''
+    byField[field] ??= error.message
+  }
+  return byField
+}

@@ -1,0 +1,56 @@
+// Who is signed in (`me`) and which village the console is working on: a village admin
+// has one; a platform admin or coordinator may switch between those they may read.
+import { defineStore } from 'pinia'
+import { computed, ref } from 'vue'
+import { request } from './graphql'
+import meDocument from './me.graphql?raw'
+
+export interface VillageRef {
+  id: string
+  slug: string
+  name: string
+}
+
+interface Me {
+  subject: string
+  username: string | null
+  roles: string[]
+  villages: VillageRef[]
+}
+
+const VILLAGE_KEY = 'villagelink.village'
+
+export const useSession = defineStore('session', () => {
+  const me = ref<Me | null>(null)
+  const villageSlug = ref<string | null>(sessionStorage.getItem(VILLAGE_KEY))
+
+  async function load(): Promise<Me> {
+    const data = await request<{ me: Me }>(meDocument)
+    me.value = data.me
+    const slugs = data.me.villages.map((village) => village.slug)
+    if (!villageSlug.value || !slugs.includes(villageSlug.value)) {
+      villageSlug.value = slugs[0] ?? null
+    }
+    return data.me
+  }
+
+  function chooseVillage(slug: string): void {
+    villageSlug.value = slug
+    sessionStorage.setItem(VILLAGE_KEY, slug)
+  }
+
+  const village = computed(
+    () => me.value?.villages.find((candidate) => candidate.slug === villageSlug.value) ?? null,
+  )
+  const roles = computed(() => new Set(me.value?.roles ?? []))
+
+  /** The console a person lands on: the grid worker's phone, the coordinator's region
+   * overview, or the village admin's 工作台. */
+  const home = computed(() => {
+    if (roles.value.has('grid-worker')) return '/grid'
+    if (roles.value.has('regional-coordinator')) return '/region'
+    return '/admin'
+  })
+
+  return { me, village, villageSlug, roles, home, load, chooseVillage }
+})

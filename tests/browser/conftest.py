@@ -63,12 +63,16 @@ def build_console() -> None:
     assert built.returncode == 0, f"make console failed:\n{built.stdout}\n{built.stderr}"
 
 
-def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
-    ports = free_ports()
+def stack_url(ports: dict[str, int]) -> str:
+    return f"http://127.0.0.1:{ports['http']}"
+
+
+def start_stack(var_dir: Path, ports: dict[str, int], **environment: str) -> Iterator[Stack]:
+    """`villagelink run` on `ports` until the session ends, then Ctrl-C as a person stops it."""
     env = run_environment(var_dir, ports)
     env.update(DEMO_RESIDENTS_PER_VILLAGE=RESIDENTS_PER_VILLAGE, **environment)
     with running(env) as platform:
-        yield Stack(platform, f"http://127.0.0.1:{ports['http']}")
+        yield Stack(platform, stack_url(ports))
         platform.interrupt()
 
 
@@ -76,7 +80,7 @@ def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The `make run` stack with the development issuer, for every browser test."""
     build_console()
-    yield from start_stack(tmp_path_factory.mktemp("browser-var"))
+    yield from start_stack(tmp_path_factory.mktemp("browser-var"), free_ports())
 
 
 @pytest.fixture(scope="session")

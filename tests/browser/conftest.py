@@ -39,6 +39,19 @@ UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
+# The first test of a session waits for the console's build (when its sources changed) and
+# for `villagelink run` to seed and serve, a Keycloak-backed one for Keycloak too.
+SETUP_TIMEOUT_S = 900
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conftest.py has marked them `browser`
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests get the time their stack's start may take, unless they say otherwise."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SETUP_TIMEOUT_S))
+
+
 @dataclass
 class Stack:
     """A running `villagelink run` and where a browser reaches it."""

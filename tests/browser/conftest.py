@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,20 +128,38 @@ def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContex
     return context
 
 
+@contextmanager
+def opened(browser: Browser, stack: Stack, *, phone: bool) -> Iterator[Page]:
+    """A page in a fresh context; at the end, fails if the page's Content-Security-Policy
+    refused anything it tried (a script, a connection, an image): the policy must fit the
+    console as it is, not be switched off for the tests."""
+    context = new_context(browser, stack, phone=phone)
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+    assert not refused, "refused by the Content-Security-Policy:\n" + "\n".join(refused)
+
+
 @pytest.fixture
 def desktop(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 1440x900 desktop page, as a village admin or coordinator sees the console."""
-    context = new_context(browser, browser_stack, phone=False)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=False) as page:
+        yield page
 
 
 @pytest.fixture
 def phone(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 390x844 phone page with touch, as a grid worker or resident holds it."""
-    context = new_context(browser, browser_stack, phone=True)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=True) as page:
+        yield page
 
 
 def login(page: Page, username: str, password: str) -> None:

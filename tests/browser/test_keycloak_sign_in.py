@@ -18,7 +18,7 @@ from villagelink.platform.services import KeycloakServer
 
 from ..keycloak_accounts import PASSWORD, create_account, realm_admin
 from ..processes import free_ports
-from .conftest import Stack, build_console, new_context, shot, stack_url, start_stack
+from .conftest import Stack, build_console, opened, shot, stack_url, start_stack
 
 # Marked by hand: this file's pages come from its own stack, not `browser_stack`.
 pytestmark = pytest.mark.browser
@@ -57,9 +57,8 @@ def keycloak_stack(
 @pytest.fixture
 def desktop(browser: Browser, keycloak_stack: Stack) -> Iterator[Page]:
     """A desktop page on the Keycloak-backed stack (not the session's)."""
-    context = new_context(browser, keycloak_stack, phone=False)
-    yield context.new_page()
-    context.close()
+    with opened(browser, keycloak_stack, phone=False) as page:
+        yield page
 
 
 def test_village_admin_signs_in_through_the_keycloak_login_page(

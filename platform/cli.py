@@ -424,6 +424,37 @@ def schema_check() -> None:
     click.echo("no unlisted breaking change")
 
 
+@main.group()
+def documents() -> None:
+    """Persisted GraphQL documents: register the ones PERSISTED_DOCUMENTS_ONLY_CLIENTS run."""
+
+
+@documents.command("register")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def documents_register(settings: Settings, files: tuple[str, ...]) -> None:
+    """Register each FILE's text, exactly as the client sends it, as one document (it must
+    be valid against the live schema); prints its SHA-256, the client's sha256Hash."""
+    from pathlib import Path
+
+    from graphql import GraphQLError, parse, validate
+    from villagelink.graphql.core.schema import executable_schema
+    from villagelink.platform.persisted_documents import register
+
+    texts = [Path(name).read_text(encoding="utf-8") for name in files]
+    for name, text in zip(files, texts, strict=True):
+        try:
+            problems = validate(executable_schema(), parse(text))
+        except GraphQLError as exc:
+            problems = [exc]
+        if problems:
+            raise click.ClickException(f"{name}: {problems[0].message}; nothing registered")
+    with _database(settings).platform() as conn:
+        outcome = register(conn, texts)
+    for name, (sha256, added) in zip(files, outcome, strict=True):
+        click.echo(f"{sha256}  {name}  {'registered' if added else 'already registered'}")
+
+
 @main.command()
 @click.option(
     "--role",

@@ -73,7 +73,8 @@ _WITH_FIELDS = (ObjectTypeDefinitionNode, InterfaceTypeDefinitionNode)
 def _with_applied(node: Any, schema: GraphQLSchema) -> Any:
     """The printed definition with the directives applied to its fields, arguments, input
     fields and enum values in the source SDL (print_schema keeps only `@deprecated`)."""
-    named = schema.type_map.get(node.name.value) if hasattr(node, "name") else None
+    # The printed node's kind says which the live type is (fields, values); Any for both.
+    named: Any = schema.type_map.get(node.name.value) if hasattr(node, "name") else None
     if named is None:
         return node
     if isinstance(node, _WITH_FIELDS):

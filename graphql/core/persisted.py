@@ -77,15 +77,19 @@ def find(client: redis.Redis, db: Database, sha256: str, *, registered_only: boo
         log.warning("persisted documents: Redis unavailable", exc_info=True)
         cached_registered = cached = None
     if cached_registered is not None:
-        return Known(cached_registered.decode(), registered=True)
+        return Known(_text(cached_registered), registered=True)
     if cached is not None and not registered_only:
-        return Known(cached.decode(), registered=False)
+        return Known(_text(cached), registered=False)
     with db.platform() as conn:
         document = registered(conn, sha256)
     if document is None:
         return None
     _store(client, _registered_key(sha256), document, REGISTERED_CACHE_TTL)
     return Known(document, registered=True)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def remember(client: redis.Redis, sha256: str, document: str) -> None:

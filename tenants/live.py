@@ -79,13 +79,22 @@ def taken(conn: Connection) -> list[dict[str, Any]]:
     return conn.info.pop(_PENDING, [])
 
 
+# Savepoints nest, so a stack of marks (how many events were pending when each began)
+# follows them; SQLAlchemy names a savepoint only after its `savepoint` event.
 @event.listens_for(Engine, "savepoint")
-def _mark_savepoint(conn: Connection, name: str) -> None:
-    conn.info.setdefault(_MARKS, {})[name] = len(conn.info.get(_PENDING, ()))
+def _mark_savepoint(conn: Connection, _name: str | None) -> None:
+    conn.info.setdefault(_MARKS, []).append(len(conn.info.get(_PENDING, ())))
+
+
+@event.listens_for(Engine, "release_savepoint")
+def _keep(conn: Connection, _name: str, _context: object) -> None:
+    marks = conn.info.get(_MARKS)
+    if marks:
+        marks.pop()
 
 
 @event.listens_for(Engine, "rollback_savepoint")
-def _take_back(conn: Connection, name: str, _context: object) -> None:
-    mark = conn.info.get(_MARKS, {}).pop(name, None)
-    if mark is not None and _PENDING in conn.info:
-        del conn.info[_PENDING][mark:]
+def _take_back(conn: Connection, _name: str, _context: object) -> None:
+    marks = conn.info.get(_MARKS)
+    if marks:
+        del conn.info.get(_PENDING, [])[marks.pop() :]

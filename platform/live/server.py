@@ -331,7 +331,7 @@ async def _send(
             await response.write(_event("next", json.dumps(body, ensure_ascii=False, default=str)))
         await response.write(b"event: complete\ndata:\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
-        log.info("live: stream %s ended by its client", request_id)
+        log.debug("live: stream %s ended by its client", request_id)
         raise
     finally:
         if pending is not None and not pending.done():

@@ -25,7 +25,9 @@ from sqlalchemy import select
 from villagelink.graphql.core.ids import encode_id
 from villagelink.platform.app import runtime_of
 from villagelink.platform.audit import system_actor
-from villagelink.platform.embedded import free_port
+from villagelink.platform.db import Database
+from villagelink.platform.embedded import EmbeddedValkey, free_port
+from villagelink.platform.live.channel import publisher
 from villagelink.platform.live.client import Refused, subscription
 from villagelink.platform.settings import Settings
 from villagelink.tenants import models as tm
@@ -45,41 +47,52 @@ DELIVERY_LIMIT = 2.0
 QUIET = 1.5
 
 
-@pytest.fixture(scope="module")
-def live_url(settings: Settings, db, tmp_path_factory) -> Iterator[str]:
-    """A real live process on a free port, sharing the suite's servers and issuer key."""
+@contextlib.contextmanager
+def live_process(settings: Settings, log: Path, redis_url: str | None = None) -> Iterator[str]:
+    """A real live process on a free port, sharing the suite's database and issuer key
+    (and its Redis unless told another); yields the stream's URL."""
     port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
+        "REDIS_URL": redis_url or settings.redis_url,
         "VILLAGELINK_VAR_DIR": str(settings.var_dir),
         "VILLAGELINK_ENV": "test",
         "LIVE_PORT": str(port),
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("VILLAGELINK_PORT", None)  # the issuer's URL follows it: keep the suite's
-    log = tmp_path_factory.mktemp("live") / "live.log"
     process = subprocess.Popen(
         [VILLAGELINK, "live"], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, log.read_text()
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            assert time.monotonic() < deadline, "the live process did not come up"
-            time.sleep(0.1)
+        wait_for_health(f"{base}/healthz", process, log)
         yield f"{base}/graphql/stream"
     finally:
         process.terminate()
         process.wait(timeout=15)
         print(f"\n--- the live process said:\n{log.read_text()}")
+
+
+def wait_for_health(url: str, process: subprocess.Popen, log: Path, limit: float = 30) -> None:
+    """Until the live process says it is subscribed to Redis (200 from /healthz)."""
+    deadline = time.monotonic() + limit
+    while True:
+        assert process.poll() is None, log.read_text()
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        assert time.monotonic() < deadline, f"{url} not healthy within {limit} s"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def live_url(settings: Settings, db, tmp_path_factory) -> Iterator[str]:
+    with live_process(settings, tmp_path_factory.mktemp("live") / "live.log") as url:
+        yield url
 
 
 def gateway_in_thread(call):
@@ -311,3 +324,58 @@ def test_200_open_streams_leave_the_gateway_answering(live_url, db, gql, token, 
     assert query_seconds < 0.5
     assert len(received) == STREAMS
     assert latencies[-1] < DELIVERY_LIMIT
+
+
+def test_the_live_process_subscribes_again_after_redis_restarts(
+    settings, tmp_path, token, populated_village
+):
+    """Its own Valkey, stopped and started under an open stream: /healthz says 503 while
+    Redis is away, the stream stays open, and an alert committed afterwards arrives."""
+    valkey = EmbeddedValkey(tmp_path / "valkey", free_port(), durable=False)
+    valkey.start()
+    slug = populated_village.slug
+    admin = token("village-admin", village=slug)
+    database = Database(settings.database_url, announce_committed=publisher(valkey.url))
+    with database.tenant(slug) as conn:
+        resident = conn.execute(select(tm.residents.c.id).limit(1)).scalar_one()
+    now = datetime.now(UTC)
+    sos = Trigger("sos", f"resident:{resident}", now, "一键呼救", None, resident)
+    healths: list[int] = []
+
+    def raise_one() -> int:
+        with database.tenant(slug) as conn:
+            [raised] = raise_alerts(conn, system_actor("live-test"), slug, [sos], now)
+        return raised.id
+
+    def health_of(url: str) -> int:
+        return requests.get(url.replace("/graphql/stream", "/healthz"), timeout=5).status_code
+
+    async def scenario(url: str) -> tuple[int, list]:
+        got: list = []
+        async with (
+            aiohttp.ClientSession() as session,
+            subscription(
+                session, url, admin, LIVE, {"village": slug, "kinds": ["ALERT_RAISED"]}
+            ) as stream,
+        ):
+            reading = asyncio.create_task(collect(stream, got, until=1))
+            valkey.stop()
+            await asyncio.sleep(1.5)
+            healths.append(await asyncio.to_thread(health_of, url))
+            valkey.start()
+            deadline = time.monotonic() + 15
+            while await asyncio.to_thread(health_of, url) != 200:
+                assert time.monotonic() < deadline, "not subscribed again within 15 s"
+                await asyncio.sleep(0.2)
+            alert_id = await asyncio.to_thread(raise_one)
+            await asyncio.wait_for(reading, DELIVERY_LIMIT + 1)
+        return alert_id, got
+
+    try:
+        with live_process(settings, tmp_path / "live.log", redis_url=valkey.url) as url:
+            alert_id, [(_, result)] = asyncio.run(scenario(url))
+    finally:
+        valkey.stop()
+        database.dispose()
+    assert healths == [503]
+    assert result["data"]["liveEvents"]["subjectId"] == encode_id("Alert", slug, alert_id)

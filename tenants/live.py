@@ -13,6 +13,7 @@ the API's `LiveEvent` (graphql/live/) and decides who receives which.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,7 +40,7 @@ def announce(
     kind: str,
     *,
     subject_type: str,
-    subject: dict[str, Any],
+    subject: Mapping[str, Any],
     state: str,
     text: str,
     shared: bool = False,

@@ -55,7 +55,6 @@ EVENT_STREAM = "text/event-stream"
 KEEPALIVE_SECONDS = 15.0
 # How long a stop waits for open streams: they are ended, their consoles reconnect.
 SHUTDOWN_SECONDS = 2.0
-RUNTIME = web.AppKey("runtime", "LiveRuntime")
 
 
 class LiveRuntime:
@@ -70,6 +69,9 @@ class LiveRuntime:
         self.verifier: TokenVerifier = make_verifier(settings)
         self.broker = Broker(settings.redis_url)
         self.origins = allowed_origins(settings)
+
+
+RUNTIME = web.AppKey("runtime", LiveRuntime)
 
 
 def allowed_origins(settings: Settings) -> frozenset[str]:

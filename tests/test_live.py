@@ -23,6 +23,8 @@ import requests
 from sqlalchemy import select
 
 from villagelink.graphql.core.ids import encode_id
+from villagelink.graphql.core.schema import executable_schema
+from villagelink.graphql.live.subscription import Follow, delivered
 from villagelink.platform.app import runtime_of
 from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database
@@ -30,13 +32,12 @@ from villagelink.platform.embedded import EmbeddedValkey, free_port
 from villagelink.platform.live.channel import publisher
 from villagelink.platform.live.client import Refused, subscription
 from villagelink.platform.settings import Settings
+from villagelink.tenants import live
 from villagelink.tenants import models as tm
 from villagelink.tenants.sensing.alerting import Trigger, raise_alerts
 
 from .conftest import new_village
 from .test_ingest import EVENTS, event, make_fleet, send
-
-pytestmark = pytest.mark.worker_process
 
 VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
 LIVE = """subscription Live($village: String, $kinds: [LiveEventKind!]) {
@@ -124,6 +125,7 @@ async def collect(stream, into: list, until: int = 10**6) -> None:
             return
 
 
+@pytest.mark.worker_process
 def test_an_alert_committed_through_the_gateway_reaches_its_admin_within_2_seconds(
     live_url, db, gql, token, populated_village
 ):
@@ -171,6 +173,7 @@ def test_an_alert_committed_through_the_gateway_reaches_its_admin_within_2_secon
     assert theirs == []
 
 
+@pytest.mark.worker_process
 def test_a_rolled_back_alert_is_never_announced_and_a_committed_one_is(
     live_url, app, token, populated_village
 ):
@@ -220,6 +223,7 @@ def test_a_rolled_back_alert_is_never_announced_and_a_committed_one_is(
     assert raised[0]["summary"] == "新预警：一键呼救 2"
 
 
+@pytest.mark.worker_process
 def test_refusals_are_json_with_a_code(live_url, token, populated_village):
     slug = populated_village.slug
 
@@ -276,6 +280,7 @@ def test_the_gateway_refuses_subscriptions(gql, token, populated_village):
 STREAMS = 200
 
 
+@pytest.mark.worker_process
 def test_200_open_streams_leave_the_gateway_answering(live_url, db, gql, token, populated_village):
     slug = populated_village.slug
     fleet = make_fleet(db, gql, token, slug, bands=1)
@@ -326,6 +331,7 @@ def test_200_open_streams_leave_the_gateway_answering(live_url, db, gql, token, 
     assert latencies[-1] < DELIVERY_LIMIT
 
 
+@pytest.mark.worker_process
 def test_the_live_process_subscribes_again_after_redis_restarts(
     settings, tmp_path, token, populated_village
 ):
@@ -379,3 +385,64 @@ def test_the_live_process_subscribes_again_after_redis_restarts(
         database.dispose()
     assert healths == [503]
     assert result["data"]["liveEvents"]["subjectId"] == encode_id("Alert", slug, alert_id)
+
+
+def follow_cases():
+    admin = Follow(whole=True)
+    worker = Follow(grids=frozenset({3, 4}), staff_id=9)
+    coordinator = Follow(shared_only=True)
+    return admin, worker, coordinator
+
+
+def an_event(kind: str, subject_type: str, **fields) -> dict:
+    base = {
+        "kind": kind,
+        "village": "liulin",
+        "subjectType": subject_type,
+        "subjectKey": 1,
+        "grid": None,
+        "staff": [],
+        "shared": False,
+        "state": "assigned",
+        "text": "跌倒报警（毫米波雷达 3号楼）",
+        "note": None,
+        "occurredAt": "2026-12-06T06:00:00+00:00",
+    }
+    return base | fields
+
+
+def test_who_gets_which_event_and_what_it_says():
+    """The filter and the summaries, on the real schema's labels: a grid worker gets
+    what concerns their grids or them, a coordinator the shared alerts only, and
+    TASKS_CHANGED comes once per transaction to those whose tasks it touches."""
+    schema = executable_schema()
+    admin, worker, coordinator = follow_cases()
+    kinds = frozenset(live.LIVE_EVENT_KINDS)
+    elsewhere = an_event(live.ALERT_RAISED, "Alert", grid=7)
+    mine = an_event(live.ALERT_CHANGED, "Alert", grid=4, state="acknowledged")
+    handed_to_me = an_event(live.REQUEST_CHANGED, "Request", grid=7, staff=[9], text="路灯不亮")
+    fire = an_event(live.ALERT_RAISED, "Alert", grid=7, shared=True, text="明火报警")
+    escalated = an_event(live.REQUEST_CHANGED, "Request", note="超期未办结，已升级至联动片区")
+
+    def got(follow: Follow, batch: list[dict], wanted=kinds) -> list[tuple[str, str]]:
+        found = delivered(batch, {"liulin": follow}, wanted, schema)
+        return [(e["kind"], e["summary"]) for e in found]
+
+    assert got(worker, [elsewhere]) == []
+    assert got(worker, [elsewhere, mine]) == [
+        ("alert_changed", "预警「跌倒报警（毫米波雷达 3号楼）」已确认"),
+        ("tasks_changed", "您的待办有更新：预警「跌倒报警（毫米波雷达 3号楼）」已确认"),
+    ]
+    assert got(worker, [handed_to_me]) == [
+        ("request_changed", "诉求「路灯不亮」已派单"),
+        ("tasks_changed", "您的待办有更新：诉求「路灯不亮」已派单"),
+    ]
+    assert got(coordinator, [elsewhere, handed_to_me, fire]) == [
+        ("alert_raised", "新预警：明火报警")
+    ]
+    assert got(admin, [escalated], frozenset({live.REQUEST_CHANGED})) == [
+        ("request_changed", "诉求「跌倒报警（毫米波雷达 3号楼）」超期未办结，已升级至联动片区")
+    ]
+    assert len(got(admin, [elsewhere, mine, fire])) == 4  # three events, one TASKS_CHANGED
+    # A village the subscriber does not follow gives nothing.
+    assert delivered([elsewhere], {"taoyuan": admin}, kinds, schema) == []

@@ -170,24 +170,21 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome, ExecutionResult):
         refused = _refusal(outcome)
         if refused is not None:
-            return _json(
-                403 if refused == codes.FORBIDDEN else 400,
-                {
-                    "errors": [
-                        _format(e, codes.BAD_USER_INPUT, request_id) for e in outcome.errors or ()
-                    ]
-                },
-            )
+            errors = [_format(e, codes.BAD_USER_INPUT, request_id) for e in outcome.errors or ()]
+            return _json(REFUSAL_STATUS[refused], {"errors": errors})
         return await _send(request, _once(_result(outcome, request_id)), request_id)
     return await _send(request, _results(outcome, request_id), request_id)
 
 
+# Refusals of the caller (not of the document), answered as JSON with this status.
+REFUSAL_STATUS = {codes.UNAUTHENTICATED: 401, codes.FORBIDDEN: 403}
+
+
 def _refusal(result: ExecutionResult) -> str | None:
-    """The code of a refusal of the caller (not of the document), answered as JSON."""
     for error in result.errors or ():
         if isinstance(error.original_error, ApiError):
             code = (error.original_error.extensions or {}).get("code")
-            if code in (codes.FORBIDDEN, codes.UNAUTHENTICATED):
+            if code in REFUSAL_STATUS:
                 return code
     return None
 

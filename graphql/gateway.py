@@ -293,7 +293,7 @@ def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
 
 
-def _choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+def choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         return operations[0] if len(operations) == 1 else None
@@ -347,10 +347,10 @@ def _run(
     except GraphQLError as exc:
         return (
             _request_error_status(media),
-            {"errors": [_format(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]},
+            {"errors": [format_error(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]},
             "invalid",
         )
-    operation = _choose_operation(document, params.get("operationName"))
+    operation = choose_operation(document, params.get("operationName"))
     name = (operation.name.value if operation and operation.name else None) or "anonymous"
     if (
         operation is not None
@@ -385,7 +385,11 @@ def _run(
     if problems:
         return (
             _request_error_status(media),
-            {"errors": [_format(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems]},
+            {
+                "errors": [
+                    format_error(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems
+                ]
+            },
             name,
         )
     if remember_as is not None:
@@ -414,7 +418,7 @@ def _run(
     body: dict[str, Any] = {}
     if errors:
         # Errors without a path come before execution: variables that do not fit.
-        body["errors"] = [_format(e, codes.BAD_USER_INPUT, request_id) for e in errors]
+        body["errors"] = [format_error(e, codes.BAD_USER_INPUT, request_id) for e in errors]
     executed = not errors or any(e.path is not None for e in errors)
     if executed:
         body["data"] = result.data
@@ -436,7 +440,7 @@ def _expected(error: GraphQLError) -> bool:
     return isinstance(error.original_error, ApiError) or error.original_error is None
 
 
-def _format(error: GraphQLError, default_code: str, request_id: str) -> dict:
+def format_error(error: GraphQLError, default_code: str, request_id: str) -> dict:
     """The client's view of an error: message, locations, path and a code; an
     unexpected exception shows as INTERNAL with the request id, and is logged."""
     formatted = error.formatted

@@ -39,7 +39,7 @@ from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import check_limits
 from villagelink.graphql.core.schema import executable_schema
-from villagelink.graphql.gateway import HttpFailure, _choose_operation, _format, read_json
+from villagelink.graphql.gateway import HttpFailure, choose_operation, format_error, read_json
 from villagelink.graphql.live.subscription import LiveContext
 from villagelink.platform.cors import ALLOWED_HEADERS, EXPOSED_HEADERS, PREFLIGHT_MAX_AGE_SECONDS
 from villagelink.platform.db import Database
@@ -170,7 +170,9 @@ async def _stream(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome, ExecutionResult):
         refused = _refusal(outcome)
         if refused is not None:
-            errors = [_format(e, codes.BAD_USER_INPUT, request_id) for e in outcome.errors or ()]
+            errors = [
+                format_error(e, codes.BAD_USER_INPUT, request_id) for e in outcome.errors or ()
+            ]
             return _json(REFUSAL_STATUS[refused], {"errors": errors})
         return await _send(request, _once(_result(outcome, request_id)), request_id)
     return await _send(request, _results(outcome, request_id), request_id)
@@ -239,7 +241,7 @@ def _prepare(params: dict, context: LiveContext, settings: Settings) -> Any:
         document = parse(params["query"])
     except GraphQLError as exc:
         return ExecutionResult(None, [_coded(exc, codes.GRAPHQL_PARSE_FAILED)])
-    operation = _choose_operation(document, params.get("operationName"))
+    operation = choose_operation(document, params.get("operationName"))
     if operation is not None and operation.operation != OperationType.SUBSCRIPTION:
         only = GraphQLError("queries and mutations go to /graphql; only subscriptions here")
         return ExecutionResult(None, [_coded(only, codes.BAD_REQUEST)])
@@ -270,7 +272,7 @@ def _coded(error: GraphQLError, code: str) -> GraphQLError:
 def _result(result: ExecutionResult, request_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if result.errors:
-        body["errors"] = [_format(e, codes.BAD_USER_INPUT, request_id) for e in result.errors]
+        body["errors"] = [format_error(e, codes.BAD_USER_INPUT, request_id) for e in result.errors]
     if result.data is not None or not result.errors:
         body["data"] = result.data
     return body

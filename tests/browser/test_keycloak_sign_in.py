@@ -71,6 +71,8 @@ def test_village_admin_signs_in_through_the_keycloak_login_page(
     try:
         desktop.goto(keycloak_stack.console)
         desktop.wait_for_url(re.compile(re.escape(keycloak.url) + r"/realms/villagelink/"))
+        # The realm's pages are Chinese first, like everything else a village admin reads.
+        expect(desktop.get_by_role("heading", name="登录到您的账户")).to_be_visible()
         shot(desktop, "keycloak-login")
         desktop.locator("#username").fill(username)
         desktop.locator("#password").fill(PASSWORD)

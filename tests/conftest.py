@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from playwright.sync_api import Browser, sync_playwright
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
@@ -110,6 +111,20 @@ def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (`make test` installs it) driven by Playwright's sync API: its own
+    browser download cannot work here. For tests/browser/ and the Keycloak login page."""
+    chromium = "/usr/bin/chromium"
+    assert os.path.exists(chromium), f"{chromium} is missing: `make test` installs it"
+    # Chromium's sandbox needs user namespaces it does not get as root in a container.
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=chromium, headless=True, args=args)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

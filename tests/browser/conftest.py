@@ -2,9 +2,9 @@
 
 One stack per test session (per xdist worker), shared by every file here: `villagelink run` on
 free ports with its own var directory, the demo region seeded small, the console built by
-`make console` (a no-op while its build is current). Playwright's sync API drives
-`/usr/bin/chromium` (Playwright's own browser download cannot work here). Every test here
-is marked `browser` (through the `browser_stack` fixture, tests/conftest.py).
+`make console` (a no-op while its build is current). The `browser` fixture (tests/conftest.py:
+the Keycloak tests use it too) is Debian's Chromium driven by Playwright's sync API. Every
+test here is marked `browser` (through the `browser_stack` fixture, tests/conftest.py).
 
 Helpers: `login` signs in through the development issuer's page, `check_accessible` runs
 axe-core in the page and fails on serious or critical violations, `shot` keeps a full-page
@@ -13,7 +13,6 @@ screenshot under test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -22,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ..processes import Platform, free_ports, run_environment, running
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1440, "height": 900}
@@ -95,22 +93,6 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The `make run` stack with the development issuer, for every browser test."""
     build_console()
     yield from start_stack(tmp_path_factory.mktemp("browser-var"), free_ports())
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it"
-    # Chromium's sandbox needs user namespaces it does not get as root in a container.
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-    yield launched
-    launched.close()
 
 
 def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContext:

@@ -1049,7 +1049,10 @@ def test_village_admin_signs_in_to_the_console_through_the_keycloak_login_page(
     user_id = create_account(master, username, ("village-admin",), ("/villages/xinghua",))
     try:
         desktop.goto(keycloak_stack.console)
-        desktop.wait_for_url(re.compile(re.escape(keycloak.url) + r"/realms/villagelink/"))
+        # A Keycloak just started answers its first discovery and login requests slowly.
+        desktop.wait_for_url(
+            re.compile(re.escape(keycloak.url) + r"/realms/villagelink/"), timeout=60_000
+        )
         # The realm's pages are Chinese first, like everything else a village admin reads.
         expect(desktop.get_by_role("heading", name="登录到您的账户")).to_be_visible()
         shot(desktop, "keycloak-login")

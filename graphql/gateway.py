@@ -33,6 +33,7 @@ from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
+from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import storable_text_rule
 from villagelink.platform.api_clients import note_use
@@ -116,6 +117,8 @@ def _negotiate() -> str:
 
 
 def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
+    # Every answer passes here, so every top-level error is given in the caller's language.
+    localize_errors(body, request_language())
     try:
         payload = json.dumps(body, ensure_ascii=False, default=str).encode()
     except UnicodeEncodeError:
@@ -128,6 +131,7 @@ def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
         content_type=f"{media}; charset=utf-8",
     )
     response.headers["X-Request-Id"] = request_id
+    response.vary.add("Accept-Language")
     return response
 
 

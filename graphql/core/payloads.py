@@ -12,8 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ariadne import ObjectType
+
+from villagelink.graphql.core.messages import localized, request_language
 from villagelink.graphql.core.nodes import as_node
-from villagelink.tenants.user_errors import ActionFailed
+from villagelink.tenants.user_errors import ActionFailed, UserError
 
 
 def payload(run: Callable[[], dict], *fields: str) -> dict:
@@ -34,3 +37,15 @@ def object_payload(field: str, run: Callable[[], Any]) -> dict:
 def node_payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
     """`payload` of one object: the row `run()` returns, as a `type_name` node of `village`."""
     return object_payload(field, lambda: as_node(type_name, village, run()))
+
+
+user_error = ObjectType("UserError")
+
+
+@user_error.field("message")
+def resolve_message(error: UserError, _info) -> str:
+    """The refusal in the caller's language (the actions write it in Chinese)."""
+    return localized(error.message, error.code, request_language())[0]
+
+
+bindables = [user_error]

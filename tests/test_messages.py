@@ -11,6 +11,7 @@ import pytest
 
 from villagelink.graphql.core import catalogue
 from villagelink.graphql.core.catalogue import BY_CODE, CATALOGUE, UNKNOWN_CODE
+from villagelink.graphql.core.ids import encode_id
 from villagelink.graphql.core.messages import EN, ZH, has_cjk, language_of, translate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +138,10 @@ def test_parameters_are_translated_where_the_catalogue_knows_them():
 def _refusals(village: str) -> list[tuple[str, str, str, dict]]:
     admin = "village-admin"
     platform = "platform-admin"
+
+    def missing(type_name: str) -> str:
+        return encode_id(type_name, village, 999999)
+
     return [
         (admin, "createGrid", "CreateGridInput",
          {"village": village, "level": "LARGE", "code": "bad code!", "name": ""}),
@@ -170,6 +175,19 @@ def _refusals(village: str) -> list[tuple[str, str, str, dict]]:
         (admin, "createUploadUrl", "CreateUploadUrlInput",
          {"village": village, "purpose": "REQUEST_PHOTO", "filename": "",
           "contentType": "image/jpeg", "size": 0}),
+        (admin, "scheduleDutyShift", "ScheduleDutyShiftInput",
+         {"village": village, "staff": missing("GridStaff"),
+          "startsAt": "2026-12-10T09:00:00+08:00", "endsAt": "2026-12-20T09:00:00+08:00"}),
+        (admin, "createHealthRecord", "CreateHealthRecordInput",
+         {"resident": missing("Resident"), "careLevel": "SELF_CARE"}),
+        (admin, "openJointCase", "OpenJointCaseInput",
+         {"request": missing("Request"), "villages": [village]}),
+        (admin, "transferResident", "TransferResidentInput",
+         {"resident": missing("Resident"), "destination": village}),
+        (admin, "bindResidentAccount", "BindResidentAccountInput",
+         {"resident": missing("Resident"), "account": "acc-1", "verification": "核验身份证原件"}),
+        (admin, "exportResidents", "ExportResidentsInput",
+         {"village": village, "unmasked": True, "reason": "x"}),
         (platform, "registerApiClient", "RegisterApiClientInput",
          {"clientId": "X", "name": "", "scopes": []}),
         (platform, "createRegion", "CreateRegionInput", {"id": "X", "name": ""}),
@@ -200,6 +218,8 @@ def test_refusals_are_chinese_by_default_and_english_when_asked(gql, token, vill
         for zh, en in zip(chinese, english, strict=True):
             assert has_cjk(zh["message"]), (mutation, zh)
             assert not has_cjk(en["message"]), (mutation, en)
+            # each of these refusals is about an input field, and names it
+            assert en["field"], (mutation, en)
             # the same refusal: its code and the field it names do not change with language
             assert (zh["code"], zh["field"]) == (en["code"], en["field"]), mutation
             # a refusal the catalogue translates, not the fallback sentence of its code

@@ -16,7 +16,7 @@ from ariadne import ObjectType
 
 from villagelink.graphql.core.messages import localized, request_language
 from villagelink.graphql.core.nodes import as_node
-from villagelink.tenants.user_errors import ActionFailed, UserError
+from villagelink.tenants.user_errors import ActionFailed
 
 
 def payload(run: Callable[[], dict], *fields: str) -> dict:
@@ -39,13 +39,20 @@ def node_payload(field: str, type_name: str, village: str, run: Callable[[], dic
     return object_payload(field, lambda: as_node(type_name, village, run()))
 
 
-user_error = ObjectType("UserError")
+def _localized_message(obj: Any, _info) -> str | None:
+    """A refusal's or a notice's message in the caller's language (the actions write
+    it in Chinese); its code, where it has one, names the fallback."""
+    if isinstance(obj, dict):
+        message, code = obj.get("message"), obj.get("code")
+    else:
+        message, code = obj.message, getattr(obj, "code", None)
+    return None if message is None else localized(message, code, request_language())[0]
 
 
-@user_error.field("message")
-def resolve_message(error: UserError, _info) -> str:
-    """The refusal in the caller's language (the actions write it in Chinese)."""
-    return localized(error.message, error.code, request_language())[0]
-
-
-bindables = [user_error]
+# Every type whose `message` a person reads: a mutation's userErrors, an ingested
+# batch's refused items, what a resident hears after asking for an account.
+bindables = []
+for type_name in ("UserError", "IngestItemError", "RequestResidentAccountPayload"):
+    bindable = ObjectType(type_name)
+    bindable.set_field("message", _localized_message)
+    bindables.append(bindable)

@@ -30,8 +30,8 @@ def test_each_message_id_names_one_message():
     """A message's id is its text in the language the code writes it in: Chinese for
     the actions' words and refusals, English for the API's errors and graphql-core's."""
     for texts in (
-        [zh for zh, _ in (*catalogue.WORDS, *catalogue.REFUSALS)],
-        [en for _, en in (*catalogue.API_ERRORS, *catalogue.GRAPHQL)],
+        [zh for zh, _ in catalogue.FROM_CHINESE],
+        [en for _, en in catalogue.FROM_ENGLISH],
     ):
         assert len(texts) == len(set(texts)), {t for t in texts if texts.count(t) > 1}
 

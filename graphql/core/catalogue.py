@@ -855,6 +855,37 @@ API_ERRORS: tuple[tuple[str, str], ...] = (
     ("对象", "object"),
     ("村庄", "village"),
     ("片区", "region"),
+    # the API's types, as NOT_FOUND names them
+    ("活动", "Activity"),
+    ("活动场次", "ActivityOccurrence"),
+    ("活动报名", "ActivitySignUp"),
+    ("志愿服务队", "VolunteerTeam"),
+    ("积分记录", "PointsEntry"),
+    ("协议", "Agreement"),
+    ("预警", "Alert"),
+    ("值班安排", "DutyShift"),
+    ("设备", "Device"),
+    ("联办事项", "JointCase"),
+    ("调解案件", "MediationCase"),
+    ("通知", "Notice"),
+    ("导入任务", "ImportJob"),
+    ("诉求分类", "RequestCategory"),
+    ("诉求", "Request"),
+    ("行动清单", "ActionList"),
+    ("居民账号", "ResidentAccount"),
+    ("居民", "Resident"),
+    ("户", "Household"),
+    ("共享资源", "SharedResource"),
+    ("资源预约", "ResourceBooking"),
+    ("服务项目", "ServiceItem"),
+    ("服务时段", "ServiceSlot"),
+    ("服务订单", "ServiceOrder"),
+    ("附件", "Attachment"),
+    ("楼栋", "Building"),
+    ("居民迁移", "ResidentTransfer"),
+    ("村庄", "Village"),
+    ("网格", "Grid"),
+    ("网格员", "GridStaff"),
     # the resolvers' FORBIDDEN refusals
     (
         "健康状况和心率范围由村务管理员设置",
@@ -1075,7 +1106,10 @@ GRAPHQL: tuple[tuple[str, str], ...] = (
     ("必须提供操作。", "Must provide an operation."),
 )
 
-CATALOGUE: tuple[tuple[str, str], ...] = WORDS + REFUSALS + API_ERRORS + GRAPHQL
+# Read from the language the code writes them in: Chinese to English, English to Chinese.
+FROM_CHINESE = WORDS + REFUSALS
+FROM_ENGLISH = API_ERRORS + GRAPHQL
+CATALOGUE: tuple[tuple[str, str], ...] = FROM_CHINESE + FROM_ENGLISH
 
 # When a message has no entry: a sentence for its code, so that neither language ever
 # reaches a caller in the other (code: (Chinese, English)).

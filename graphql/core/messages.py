@@ -19,7 +19,7 @@ from typing import Literal
 
 from flask import has_request_context, request
 
-from villagelink.graphql.core.catalogue import BY_CODE, CATALOGUE, UNKNOWN_CODE
+from villagelink.graphql.core.catalogue import BY_CODE, FROM_CHINESE, FROM_ENGLISH, UNKNOWN_CODE
 
 Language = Literal["zh-CN", "en"]
 ZH: Language = "zh-CN"
@@ -80,12 +80,13 @@ class _Entry:
 
 @cache
 def _side(language: Language) -> tuple[dict[str, str], tuple[_Entry, ...]]:
-    """Read towards `language`: exact texts of the other language, and the patterns of
-    those with parameters, the most literal first (`该{label}已归档` before `{label}`)."""
+    """Read towards `language`: the exact texts of the entries the code writes in the
+    other language, and the patterns of those with parameters, the most literal first
+    (`该{label}已归档` before `{label}`)."""
     exact: dict[str, str] = {}
     patterns = []
-    for zh, en in CATALOGUE:
-        source, target = (zh, en) if language == EN else (en, zh)
+    entries = FROM_CHINESE if language == EN else [(en, zh) for zh, en in FROM_ENGLISH]
+    for source, target in entries:
         if _PLACEHOLDER.search(source):
             patterns.append(_Entry(source, target))
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from villagelink.graphql.core import catalogue
 from villagelink.graphql.core.catalogue import BY_CODE, CATALOGUE, UNKNOWN_CODE
 from villagelink.graphql.core.ids import encode_id
-from villagelink.graphql.core.messages import EN, ZH, has_cjk, language_of, translate
+from villagelink.graphql.core.messages import EN, ZH, has_cjk, language_of, localized, translate
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -330,3 +331,16 @@ def test_body_over_the_limit_in_both_languages(client, token, settings):
     assert chinese.status_code == english.status_code == 413
     assert has_cjk(chinese.get_json()["errors"][0]["message"])
     assert not has_cjk(english.get_json()["errors"][0]["message"])
+
+
+def test_a_long_message_is_answered_at_once():
+    """A message quoting a huge variable back neither backtracks nor leaks English."""
+    near_fit = "Variable '$a' has invalid value: " + "Expected value of type 'X' " * 40_000
+    started = time.perf_counter()
+    text, original = localized(near_fit, "BAD_USER_INPUT", ZH)
+    assert time.perf_counter() - started < 0.5
+    assert (text, original) == (BY_CODE["BAD_USER_INPUT"][0], near_fit)
+    # within the bound, one that almost fits every parameterised entry is still quick
+    started = time.perf_counter()
+    assert translate("该" + "楼第1单元还有住户，" * 150, EN) is None
+    assert time.perf_counter() - started < 0.5

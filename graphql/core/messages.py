@@ -27,6 +27,9 @@ EN: Language = "en"
 
 _CJK = re.compile("[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef]")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Longer messages quote the request back (a whole variable's value): they are not
+# translated but give way to their code's sentence, the original kept beside it.
+MAX_TRANSLATED = 2000
 
 
 def has_cjk(text: str) -> bool:
@@ -61,21 +64,32 @@ def request_language() -> Language:
 
 
 class _Entry:
-    """One catalogue entry read from one side: a pattern of its text there, and the
-    text on the other side to fill."""
+    """One catalogue entry read from one side: its text there cut at its parameters,
+    and the text on the other side to fill.
+
+    Matched by plain string search, each parameter ending where the next literal is
+    first found: linear in the message, where a regular expression of several `.+?`
+    could backtrack for minutes over a long message that almost fits."""
 
     def __init__(self, source: str, target: str):
         self.target = target
-        self.literal = len(_PLACEHOLDER.sub("", source))
-        pattern, seen, at = [], set(), 0
-        for found in _PLACEHOLDER.finditer(source):
-            pattern.append(re.escape(source[at : found.start()]))
-            name = found.group(1)
-            pattern.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
-            seen.add(name)
-            at = found.end()
-        pattern.append(re.escape(source[at:]))
-        self.pattern = re.compile("".join(pattern), re.DOTALL)
+        self.literals = _PLACEHOLDER.split(source)[::2]
+        self.names = _PLACEHOLDER.findall(source)
+        self.literal = sum(map(len, self.literals))
+
+    def match(self, message: str) -> dict[str, str] | None:
+        first, *middle, last = self.literals
+        end = len(message) - len(last)
+        if end <= len(first) or not message.startswith(first) or not message.endswith(last):
+            return None
+        values: dict[str, str] = {}
+        at = len(first)
+        for name, literal in zip(self.names, [*middle, None], strict=True):
+            stop = end if literal is None else message.find(literal, at + 1, end)
+            if stop <= at or values.setdefault(name, message[at:stop]) != message[at:stop]:
+                return None
+            at = stop + len(literal or "")
+        return values
 
 
 @cache
@@ -101,14 +115,13 @@ def translate(message: str, language: Language, depth: int = 0) -> str | None:
         return exact[message]
     if depth > 3:
         return None
+    if len(message) > MAX_TRANSLATED:
+        return None
     for entry in patterns:
-        found = entry.pattern.fullmatch(message)
+        found = entry.match(message)
         if found is None:
             continue
-        values = {
-            name: _parameter(name, value, language, depth)
-            for name, value in found.groupdict().items()
-        }
+        values = {name: _parameter(name, value, language, depth) for name, value in found.items()}
         return _fill(entry.target, values)
     return None
 

@@ -129,6 +129,10 @@ def test_parameters_are_translated_where_the_catalogue_knows_them():
         "this grid still has 2 sub-grid(s), 3 household(s): move them before archiving"
     )
     assert translate("网格须有上级社区", EN) == "a grid needs a parent community"
+    # marshmallow's own messages, where a field sets none
+    assert translate("Must be greater than or equal to 1 and less than or equal to 5.", ZH) == (
+        "须大于或等于 1 且小于或等于 5"
+    )
     # the API's own names stay as they are in Chinese
     assert translate("Cannot query field 'name' on type 'Grid'.", ZH) == (
         "类型 'Grid' 没有字段 'name'。"

@@ -1013,6 +1013,42 @@ API_ERRORS: tuple[tuple[str, str], ...] = (
     ("该地址已过期", "the URL has expired"),
 )
 
+# marshmallow's own messages, for a field that sets none of its own (tenants/fields.py does).
+MARSHMALLOW: tuple[tuple[str, str], ...] = (
+    ("此项为必填项", "Missing data for required field."),
+    ("此项不能为空", "Field may not be null."),
+    ("取值无效", "Invalid value."),
+    ("输入无效", "Invalid input."),
+    ("输入类型无效", "Invalid input type."),
+    ("类型无效", "Invalid type."),
+    ("未知字段", "Unknown field."),
+    ("不是有效的整数", "Not a valid integer."),
+    ("不是有效的数字", "Not a valid number."),
+    ("不是有效的字符串", "Not a valid string."),
+    ("不是有效的布尔值", "Not a valid boolean."),
+    ("不是有效的日期", "Not a valid date."),
+    ("不是有效的日期时间", "Not a valid datetime."),
+    ("不是有效的列表", "Not a valid list."),
+    ("不是有效的对象", "Not a valid mapping type."),
+    ("不是有效的邮箱地址", "Not a valid email address."),
+    ("不是有效的网址", "Not a valid URL."),
+    ("不是有效的 UUID", "Not a valid UUID."),
+    ("格式不符合要求", "String does not match expected pattern."),
+    ("须为以下之一：{choices}", "Must be one of: {choices}."),
+    ("长度须在 {min} 到 {max} 之间", "Length must be between {min} and {max}."),
+    ("长度须为 {n}", "Length must be {n}."),
+    ("长度不能少于 {min}", "Shorter than minimum length {min}."),
+    ("长度不能超过 {max}", "Longer than maximum length {max}."),
+    (
+        "须大于或等于 {min} 且小于或等于 {max}",
+        "Must be greater than or equal to {min} and less than or equal to {max}.",
+    ),
+    ("须大于或等于 {min}", "Must be greater than or equal to {min}."),
+    ("须小于或等于 {max}", "Must be less than or equal to {max}."),
+    ("须大于 {min}", "Must be greater than {min}."),
+    ("须小于 {max}", "Must be less than {max}."),
+)
+
 # graphql-core's own parse and validation messages, translated by pattern.
 GRAPHQL: tuple[tuple[str, str], ...] = (
     ("{message}你是否想用 {suggestions}？", "{message} Did you mean {suggestions}?"),
@@ -1108,7 +1144,7 @@ GRAPHQL: tuple[tuple[str, str], ...] = (
 
 # Read from the language the code writes them in: Chinese to English, English to Chinese.
 FROM_CHINESE = WORDS + REFUSALS
-FROM_ENGLISH = API_ERRORS + GRAPHQL
+FROM_ENGLISH = API_ERRORS + MARSHMALLOW + GRAPHQL
 CATALOGUE: tuple[tuple[str, str], ...] = FROM_CHINESE + FROM_ENGLISH
 
 # When a message has no entry: a sentence for its code, so that neither language ever

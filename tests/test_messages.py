@@ -189,6 +189,9 @@ def _refusals(village: str) -> list[tuple[str, str, str, dict]]:
          {"request": missing("Request"), "villages": [village]}),
         (admin, "transferResident", "TransferResidentInput",
          {"resident": missing("Resident"), "destination": village}),
+        (admin, "transferResident", "TransferResidentInput",
+         {"resident": missing("Resident"), "destination": "elsewhere",
+          "consent": {"givenBy": " ", "method": "IN_PERSON"}}),
         (admin, "bindResidentAccount", "BindResidentAccountInput",
          {"resident": missing("Resident"), "account": "acc-1", "verification": "核验身份证原件"}),
         (admin, "exportResidents", "ExportResidentsInput",
@@ -199,6 +202,19 @@ def _refusals(village: str) -> list[tuple[str, str, str, dict]]:
         (platform, "createVillage", "CreateVillageInput",
          {"slug": "X", "name": "", "region": "nowhere"}),
     ]  # fmt: skip
+
+
+def test_a_refusal_inside_an_input_object_names_its_whole_path(gql, token, village):
+    """The console shows a message next to the field it names: inside a nested input,
+    that is the whole path, not the last name."""
+    caller = token("village-admin", village=village.slug)
+    value = {
+        "resident": encode_id("Resident", village.slug, 999999),
+        "destination": "elsewhere",
+        "consent": {"givenBy": " ", "method": "IN_PERSON"},
+    }
+    errors = _user_errors(gql, caller, "transferResident", "TransferResidentInput", value)
+    assert ("consent.givenBy", "REQUIRED") in {(e["field"], e["code"]) for e in errors}, errors
 
 
 def _user_errors(gql, caller: str, mutation: str, input_type: str, value: dict, **headers):

@@ -133,6 +133,14 @@ def test_parameters_are_translated_where_the_catalogue_knows_them():
     assert translate("Must be greater than or equal to 1 and less than or equal to 5.", ZH) == (
         "须大于或等于 1 且小于或等于 5"
     )
+    # graphql-core's English quoting Chinese input is still English: translated for a
+    # Chinese caller, left as it is for an English one
+    quoting = "String cannot represent a non string value: ['网格']"
+    assert localized(quoting, "BAD_USER_INPUT", ZH) == (
+        "String 不能表示非字符串值：['网格']",
+        quoting,
+    )
+    assert localized(quoting, "BAD_USER_INPUT", EN) == (quoting, None)
     # the API's own names stay as they are in Chinese
     assert translate("Cannot query field 'name' on type 'Grid'.", ZH) == (
         "类型 'Grid' 没有字段 'name'。"

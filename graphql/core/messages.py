@@ -152,14 +152,18 @@ def _parameter(name: str, value: str, language: Language, depth: int) -> str:
 
 def localized(message: str, code: str | None, language: Language) -> tuple[str, str | None]:
     """(`message` as `language` shows it, the English original when that was replaced
-    for a Chinese caller). A message already in `language` stays as it is."""
+    for a Chinese caller). A message already in `language` stays as it is; an English
+    one quoting Chinese input (a value in a validation error) is still English."""
+    english = translate(message, ZH)  # not None: one of the English messages the code writes
     if language == EN:
-        if not has_cjk(message):
+        if english is not None or not has_cjk(message):
             return message, None
         return translate(message, EN) or BY_CODE.get(code or "", UNKNOWN_CODE)[1], None
+    if english is not None:
+        return english, message
     if has_cjk(message):
         return message, None
-    return translate(message, ZH) or BY_CODE.get(code or "", UNKNOWN_CODE)[0], message
+    return BY_CODE.get(code or "", UNKNOWN_CODE)[0], message
 
 
 def localize_errors(body: dict, language: Language) -> dict:

@@ -49,6 +49,7 @@ MESSAGE_CALLS = {
     "require_manage": 1,
     "HttpFailure": 1,
     "InvalidToken": 0,
+    "ItemError": 2,
 }
 
 
@@ -81,6 +82,8 @@ def _messages_in(path: Path) -> list[tuple[str, int]]:
         # a validator's `error=` (not an OAuth error code given to jsonify)
         keywords = () if name == "jsonify" else node.keywords
         arguments = [k.value for k in keywords if k.arg in ("error", "message")]
+        if name == "messages":  # tenants/fields.py: a field's own messages by kind
+            arguments += [k.value for k in node.keywords]
         if name in MESSAGE_CALLS and len(node.args) > MESSAGE_CALLS[name]:
             arguments.append(node.args[MESSAGE_CALLS[name]])
         for argument in arguments:

@@ -49,10 +49,15 @@ def _localized_message(obj: Any, _info) -> str | None:
     return None if message is None else localized(message, code, request_language())[0]
 
 
-# Every type whose `message` a person reads: a mutation's userErrors, an ingested
-# batch's refused items, what a resident hears after asking for an account.
-bindables = []
-for type_name in ("UserError", "IngestItemError", "RequestResidentAccountPayload"):
+def _with_localized_message(type_name: str) -> ObjectType:
     bindable = ObjectType(type_name)
     bindable.set_field("message", _localized_message)
-    bindables.append(bindable)
+    return bindable
+
+
+# Every type whose `message` a person reads: a mutation's userErrors, an ingested
+# batch's refused items, what a resident hears after asking for an account.
+bindables = [
+    _with_localized_message(type_name)
+    for type_name in ("UserError", "IngestItemError", "RequestResidentAccountPayload")
+]

@@ -375,3 +375,19 @@ def test_a_long_message_is_answered_at_once():
     started = time.perf_counter()
     assert translate("该" + "楼第1单元还有住户，" * 150, EN) is None
     assert time.perf_counter() - started < 0.5
+
+
+def test_what_a_resident_hears_after_asking_for_an_account(gql, token, village):
+    """Not only refusals: the answer a resident reads follows their language too."""
+    caller = token("resident", village=village.slug, sub="asker-lang", username="居民甲")
+    document = """mutation($input: RequestResidentAccountInput!) {
+      requestResidentAccount(input: $input) { state message userErrors { code } } }"""
+    value = {"village": village.slug, "idNumber": "120111195804099021", "phone": "13800138000"}
+    answers = []
+    for headers in ({}, EN_HEADERS):
+        status, body = gql(document, caller, {"input": value}, **headers)
+        assert status == 200 and "errors" not in body, body
+        answers.append(body["data"]["requestResidentAccount"])
+    chinese, english = answers
+    assert chinese["userErrors"] == english["userErrors"] == []
+    assert has_cjk(chinese["message"]) and not has_cjk(english["message"]), answers

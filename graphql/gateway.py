@@ -37,6 +37,7 @@ from villagelink.graphql.core.budget import MIN_CHARGE, Budget
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
+from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import storable_text_rule
 from villagelink.platform.api_clients import note_use
@@ -163,6 +164,8 @@ def _respond(
     cost = meter.extension() if meter else None
     if cost is not None:
         body = {**body, "extensions": {**body.get("extensions", {}), "cost": cost}}
+    # Every answer passes here, so every top-level error is given in the caller's language.
+    localize_errors(body, request_language())
     try:
         payload = json.dumps(body, ensure_ascii=False, default=str).encode()
     except UnicodeEncodeError:
@@ -177,6 +180,7 @@ def _respond(
     response.headers["X-Request-Id"] = request_id
     if meter is not None:
         response.headers.update(meter.headers())
+    response.vary.add("Accept-Language")
     return response
 
 

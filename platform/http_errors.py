@@ -16,10 +16,23 @@ from werkzeug.wrappers import Response
 
 from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.errors import error_body
+from villagelink.graphql.core.messages import localize_errors, request_language
 
 log = logging.getLogger(__name__)
 
 _CODES = {401: codes.UNAUTHENTICATED, 403: codes.FORBIDDEN, 404: codes.NOT_FOUND}
+# Werkzeug's own descriptions are paragraphs written for browsers; these say the same in a
+# line, and the catalogue has them in Chinese too.
+_MESSAGES = {
+    400: "bad request",
+    401: "authentication required",
+    403: "access to this path is not allowed",
+    404: "no such path",
+    405: "method not allowed",
+    406: "cannot answer in an accepted media type",
+    413: "request body too large",
+    415: "unsupported media type",
+}
 
 
 def json_error(error: HTTPException) -> Response:
@@ -27,9 +40,14 @@ def json_error(error: HTTPException) -> Response:
     if status >= 500:
         code, message = codes.INTERNAL, codes.INTERNAL_MESSAGE
     else:
-        code, message = _CODES.get(status, codes.BAD_REQUEST), error.description or error.name
+        code = _CODES.get(status, codes.BAD_REQUEST)
+        message = error.description or error.name
+        if message == type(error).description:
+            message = _MESSAGES.get(status, error.name)
+    body = localize_errors(error_body(message, code), request_language())
     response = error.get_response()
-    response.set_data(json.dumps(error_body(message, code), ensure_ascii=False))
+    response.set_data(json.dumps(body, ensure_ascii=False))
+    response.vary.add("Accept-Language")
     response.content_type = "application/json; charset=utf-8"
     return response
 

@@ -36,6 +36,7 @@ from villagelink.tenants.joint_cases.tables import IN_PROGRESS as CASE_IN_PROGRE
 from villagelink.tenants.joint_cases.tables import OPEN as CASE_OPEN
 from villagelink.tenants.joint_cases.tables import joint_cases
 from villagelink.tenants.requests.tables import OPEN_STATES, requests
+from villagelink.tenants.requests.tables import REGION as REQUEST_AT_REGION
 from villagelink.tenants.requests.tables import VILLAGE as REQUEST_AT_VILLAGE
 from villagelink.tenants.sensing.tables import LIVE_STATES, UNACKNOWLEDGED_STATES, alerts
 from villagelink.tenants.sensing.tables import VILLAGE as ALERT_AT_VILLAGE
@@ -170,18 +171,33 @@ def village_tasks(
             a.c.raised_at,
             case((a.c.state.in_(UNACKNOWLEDGED_STATES), a.c.ack_due_at)),
         ).where(a.c.state.in_(LIVE_STATES), mine_alert),
-        task_row(
-            REQUEST,
-            null(),
-            r.c.id,
-            func.left(r.c.description, TITLE_LENGTH),
-            func.coalesce(r.c.escalated_at, r.c.created_at),
-            r.c.due_at,
-        ).where(r.c.state.in_(OPEN_STATES), mine_request),
+        _open_requests(mine_request),
     ]
     if village_admin:
         parts += [_orders_to_dispatch(), *_joint_cases(slug)]
     return read_counted_page(conn, counted_page(parts, limit), slug)
+
+
+def escalated_to_region(conn: Connection, slug: str, limit: int) -> TaskList:
+    """The open requests of `slug` risen to its region (难事部门联动): what the region's
+    coordinators are to take up. Read in the village, as `region { escalatedRequests }`
+    reads them, and only those: one statement on the village's transaction."""
+    wanted = _open_requests(requests.c.escalation_level == REQUEST_AT_REGION)
+    return read_counted_page(conn, counted_page([wanted], limit), slug)
+
+
+def _open_requests(waiting_for) -> Select:
+    """Open requests meeting `waiting_for`, as task rows: since their escalation (or
+    their report), due by their deadline."""
+    r = requests
+    return task_row(
+        REQUEST,
+        null(),
+        r.c.id,
+        func.left(r.c.description, TITLE_LENGTH),
+        func.coalesce(r.c.escalated_at, r.c.created_at),
+        r.c.due_at,
+    ).where(r.c.state.in_(OPEN_STATES), waiting_for)
 
 
 def _orders_to_dispatch() -> Select:

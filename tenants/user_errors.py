@@ -54,12 +54,19 @@ def camel(name: str) -> str:
 
 
 def from_validation_error(error: ValidationError) -> ActionFailed:
+    """The refusals of a marshmallow error, each naming its field by its whole path in
+    the API's camelCase (`phone`, `parties.1.phone`, `consent.givenBy`): the console
+    shows a message next to the field it names, in a list the entry at fault."""
     found: list[UserError] = []
 
     def walk(messages, field: str | None) -> None:
         if isinstance(messages, dict):
             for key, value in messages.items():
-                walk(value, camel(str(key)) if key != "_schema" else field)
+                if key == "_schema":
+                    walk(value, field)
+                else:
+                    name = camel(str(key))
+                    walk(value, name if field is None else f"{field}.{name}")
         elif isinstance(messages, list):
             for message in messages:
                 walk(message, field)
@@ -76,27 +83,3 @@ def validated(schema: Schema, data: dict) -> dict:
         return schema.load(data)
     except ValidationError as exc:
         raise from_validation_error(exc) from exc
-
-
-def _by_path(messages: dict) -> dict:
-    """Nested errors keyed by their whole path (`parties.1.phone`, `attendees.0`):
-    `from_validation_error` would keep only the last name, and the console must be
-    able to tell which entry of a list is at fault."""
-    flat: dict = {}
-    for key, value in messages.items():
-        name = key if key == "_schema" else camel(str(key))
-        if not isinstance(value, dict):
-            flat[name] = value
-            continue
-        for inner, found in _by_path(value).items():
-            flat[name if inner == "_schema" else f"{name}.{inner}"] = found
-    return flat
-
-
-def validated_nested(schema: Schema, data: dict) -> dict:
-    """`validated` for inputs with nested objects or lists: each userError names its
-    field by its whole path (`emergencyContacts.1.phone`)."""
-    try:
-        return schema.load(data)
-    except ValidationError as exc:
-        raise from_validation_error(ValidationError(_by_path(exc.messages))) from exc

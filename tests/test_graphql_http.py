@@ -17,7 +17,8 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
 def auth(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
+    # The messages these tests read are the English ones (tests/test_messages.py: Chinese).
+    return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 
 @pytest.fixture

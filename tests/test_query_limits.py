@@ -122,7 +122,11 @@ def _bomb(levels: int) -> str:
 
 @pytest.fixture(scope="module")
 def admin_headers(settings):
-    return {"Authorization": f"Bearer {mint_for_role(settings, 'platform-admin')}"}
+    # The messages these tests read are the English ones (tests/test_messages.py: Chinese).
+    return {
+        "Authorization": f"Bearer {mint_for_role(settings, 'platform-admin')}",
+        "Accept-Language": "en",
+    }
 
 
 def test_a_fragment_bomb_of_30_levels_is_refused_in_well_under_a_second(client, admin_headers):

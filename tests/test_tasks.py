@@ -251,8 +251,9 @@ def test_the_statements_do_not_grow_with_the_tasks(app, db, gql, token, region, 
     assert tasks_of(gql, admin)["total"] >= 13
     # access, villages, SET LOCAL ROLE, the village's tasks, the agreements waiting
     assert len(few_admin) == len(many_admin) == 5, "\n".join(many_admin)
-    # access, villages, SET LOCAL ROLE (the region's), the region's tasks
-    assert len(few_coordinator) == len(many_coordinator) == 4, "\n".join(many_coordinator)
+    # access, villages, SET LOCAL ROLE (the region's), the region's tasks; then in each of
+    # the region's two villages SET LOCAL ROLE and its requests risen to the region
+    assert len(few_coordinator) == len(many_coordinator) == 4 + 2 * 2, "\n".join(many_coordinator)
 
 
 # -- coordinators take what reached the region (point 7) --------------------------------
@@ -440,3 +441,56 @@ def test_what_coordinators_may_not_do_with_requests(db, gql, token, region, pair
         note="自行处置",
     )
     assert [e["extensions"]["code"] for e in errors] == ["FORBIDDEN"]
+
+
+def test_a_coordinator_s_tasks_hold_the_requests_risen_to_the_region(db, gql, token, region, pair):
+    """Requests escalated to the region wait for its coordinators (me { tasks }) until
+    they dispatch them back to the village or close them; requests of other levels and
+    of other regions never show."""
+    a, b = pair
+    coordinator = token("regional-coordinator", region=region, sub="coord-tasks")
+    risen = {}
+    for slug in (a, b):
+        request_id = new_request(db, slug, grid_level=None)
+        set_request(db, slug, request_id, escalation_level="region", escalated_at=NOW)
+        risen[slug] = encode_id("Request", slug, request_id)
+    at_village = new_request(db, a, grid_level=None)
+    set_request(db, a, at_village, escalation_level="village")
+    elsewhere = provisioning.create_village(db, new_village_slug(), "丙村", TEST_REGION).slug
+    set_request(
+        db, elsewhere, new_request(db, elsewhere, grid_level=None), escalation_level="region"
+    )
+
+    found = tasks_of(gql, coordinator)
+    requests_waiting = {i["targetId"] for i in found["items"] if i["kind"] == "REQUEST"}
+    assert requests_waiting == set(risen.values()), found
+    assert counts(found).get("REQUEST") == 2
+    assert {i["villageSlug"] for i in found["items"] if i["kind"] == "REQUEST"} == {a, b}
+
+    # Taken up at the region, it still waits there; dispatched back, it is the village's.
+    done, _ = step(gql, coordinator, "acceptRequest", REQUEST_FIELDS, id=risen[a], note="片区受理")
+    assert done["userErrors"] == [], done
+    assert risen[a] in {i["targetId"] for i in tasks_of(gql, coordinator)["items"]}
+    done, _ = step(
+        gql, coordinator, "dispatchRequest", REQUEST_FIELDS, id=risen[a], note="请村里办理"
+    )
+    assert done["userErrors"] == [] and done["request"]["escalationLevel"] == "VILLAGE", done
+    after = tasks_of(gql, coordinator)
+    assert {i["targetId"] for i in after["items"] if i["kind"] == "REQUEST"} == {risen[b]}
+    assert risen[a] in {
+        i["targetId"] for i in tasks_of(gql, token("village-admin", village=a))["items"]
+    }
+
+    # Closed at the region, nothing of it waits any more.
+    set_request(db, b, int(risen_key(risen[b])), state="resolved")
+    done, _ = step(gql, coordinator, "closeRequest", REQUEST_FIELDS, id=risen[b], note="已协调")
+    assert done["userErrors"] == [] and done["request"]["state"] == "CLOSED", done
+    assert counts(tasks_of(gql, coordinator)).get("REQUEST") is None
+    actions = [act for act, sub in audit_of(db, a, risen_key(risen[a])) if sub == "coord-tasks"]
+    assert actions == ["request.accept", "request.dispatch"]
+
+
+def risen_key(global_id: str) -> int:
+    from villagelink.graphql.core.ids import decode_id
+
+    return int(decode_id(global_id).key)

@@ -107,7 +107,10 @@ def _signed(issuer: DevIssuer, claims: dict[str, Any]) -> str:
 
 def _post(http, token: str):
     return http.post(
-        "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"}
+        "/graphql",
+        json={"query": "{ __typename }"},
+        # The reasons these tests read are the English ones (tests/test_messages.py: Chinese).
+        headers={"Authorization": f"Bearer {token}", "Accept-Language": "en"},
     )
 
 

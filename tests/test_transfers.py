@@ -202,7 +202,7 @@ def test_consent_is_required_and_nothing_is_written(db, gql, admin_a, a, b, regi
     resident_id = a_resident(db, a, points=10)
     cases = [
         ({"consent": None}, [("consent", "REQUIRED")]),
-        ({"consent": {"givenBy": "  ", "method": "PHONE"}}, [("givenBy", "REQUIRED")]),
+        ({"consent": {"givenBy": "  ", "method": "PHONE"}}, [("consent.givenBy", "REQUIRED")]),
         ({"destination": a}, [("destination", "INVALID")]),
     ]
     for overrides, expected in cases:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ariadne import ObjectType
+
+from villagelink.graphql.core.messages import localized, request_language
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.user_errors import ActionFailed
 
@@ -34,3 +37,27 @@ def object_payload(field: str, run: Callable[[], Any]) -> dict:
 def node_payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
     """`payload` of one object: the row `run()` returns, as a `type_name` node of `village`."""
     return object_payload(field, lambda: as_node(type_name, village, run()))
+
+
+def _localized_message(obj: Any, _info) -> str | None:
+    """A refusal's or a notice's message in the caller's language (the actions write
+    it in Chinese); its code, where it has one, names the fallback."""
+    if isinstance(obj, dict):
+        message, code = obj.get("message"), obj.get("code")
+    else:
+        message, code = obj.message, getattr(obj, "code", None)
+    return None if message is None else localized(message, code, request_language())[0]
+
+
+def _with_localized_message(type_name: str) -> ObjectType:
+    bindable = ObjectType(type_name)
+    bindable.set_field("message", _localized_message)
+    return bindable
+
+
+# Every type whose `message` a person reads: a mutation's userErrors, an ingested
+# batch's refused items, what a resident hears after asking for an account.
+bindables = [
+    _with_localized_message(type_name)
+    for type_name in ("UserError", "IngestItemError", "RequestResidentAccountPayload")
+]

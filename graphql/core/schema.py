@@ -33,6 +33,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.api_clients import bindables as api_client_bindables
     from villagelink.graphql.core.labels import bindables as label_bindables
     from villagelink.graphql.core.nodes import node_interface
+    from villagelink.graphql.core.payloads import bindables as payload_bindables
     from villagelink.graphql.core.scalars import date_scalar, datetime_scalar, json_scalar
     from villagelink.graphql.core.sensitive import guard_sensitive_fields
     from villagelink.graphql.health import bindables as health_bindables
@@ -71,6 +72,7 @@ def executable_schema() -> GraphQLSchema:
         *village_mutations.bindables,
         *village_tasks.bindables,
         *label_bindables,
+        *payload_bindables,
         *resident_types.bindables,
         *resident_mutations.bindables,
         *resident_accounts.bindables,

@@ -28,7 +28,6 @@ from villagelink.tenants.user_errors import (
     NOT_FOUND,
     refused,
     validated,
-    validated_nested,
 )
 
 HEALTH_RECORD = "HealthRecord"
@@ -104,7 +103,7 @@ def do_create_health_record(
     allowed_grids: Grids,
 ) -> dict:
     """Open a resident's health record; one per resident."""
-    given = _columns(validated_nested(HealthRecordSchema(), data))
+    given = _columns(validated(HealthRecordSchema(), data))
     _require_resident(conn, resident_id, allowed_grids)
     row = {**NEW_RECORD, **given}
     check_safe_zone(row)
@@ -131,7 +130,7 @@ def do_update_health_record(
     allowed_grids: Grids,
 ) -> dict:
     """Change what `changes` names; the version goes up only when something changed."""
-    given = _columns(validated_nested(HealthRecordSchema(), changes))
+    given = _columns(validated(HealthRecordSchema(), changes))
     _require_resident(conn, resident_id, allowed_grids)
     current = records_by_resident(conn, [resident_id], lock=True).get(resident_id)
     if current is None:

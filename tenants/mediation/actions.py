@@ -45,7 +45,7 @@ from villagelink.tenants.user_errors import (
     ActionFailed,
     UserError,
     refused,
-    validated_nested,
+    validated,
 )
 
 MEDIATION_CASE = "MediationCase"
@@ -170,7 +170,7 @@ def do_create_mediation_case(
     conn: Connection, actor: Actor, village: str, data: dict[str, Any], *, today: date
 ) -> dict:
     """Register a case (登记) under the next number of `today`'s year."""
-    values = validated_nested(NewCaseSchema(), data)
+    values = validated(NewCaseSchema(), data)
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
     parties = _party_rows(conn, values["parties"])
     with conn.begin_nested():
@@ -202,7 +202,7 @@ def do_update_mediation_case(
     conn: Connection, actor: Actor, village: str, case_id: int, changes: dict[str, Any]
 ) -> dict:
     """Correct the category, summary or mediator of a case that has not ended."""
-    values = validated_nested(CaseChangesSchema(), changes)
+    values = validated(CaseChangesSchema(), changes)
     case = _case(conn, case_id)
     _require_open(case, "修改")
     if "mediator" in values:
@@ -254,7 +254,7 @@ def do_start_mediation(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """Begin mediating (受理调解): the case needs a mediator from here on."""
-    values = validated_nested(StartSchema(), data)
+    values = validated(StartSchema(), data)
     case = _case(conn, case_id)
     _move_allowed(case, "in_mediation", "开始调解")
     mediator = _mediator(conn, values["mediator"]) if values["mediator"] else {}
@@ -267,7 +267,7 @@ def do_add_mediation_session(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """Record a session (调解记录) of a case under mediation."""
-    values = validated_nested(SessionSchema(), data)
+    values = validated(SessionSchema(), data)
     case = _case(conn, case_id)
     if case["status"] != "in_mediation":
         raise _refuse(case, "添加调解记录")
@@ -304,7 +304,7 @@ def do_conclude_mediation(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """End mediation with its outcome: 达成协议 → resolved, 未达成协议 → closed, 转交 → referred."""
-    values = validated_nested(ConclusionSchema(), data)
+    values = validated(ConclusionSchema(), data)
     case = _case(conn, case_id)
     to_status = STATUS_AFTER[values["outcome"]]
     _move_allowed(case, to_status, "结案")
@@ -327,7 +327,7 @@ def do_withdraw_mediation_case(
     conn: Connection, actor: Actor, village: str, case_id: int, data: dict[str, Any]
 ) -> dict:
     """The applicant withdraws (撤回申请) before the case has ended."""
-    values = validated_nested(WithdrawalSchema(), data)
+    values = validated(WithdrawalSchema(), data)
     case = _case(conn, case_id)
     _move_allowed(case, "withdrawn", "撤回")
     return _set_status(

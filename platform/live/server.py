@@ -252,7 +252,7 @@ def _prepare(params: dict, context: LiveContext, settings: Settings) -> Any:
         max_depth=settings.max_query_depth,
         max_cost=settings.max_query_cost,
         max_page_size=settings.max_page_size,
-    ) or validate(schema, document, specified_rules)
+    ).errors or validate(schema, document, specified_rules)
     if problems:
         return ExecutionResult(None, [_coded(p, codes.GRAPHQL_VALIDATION_FAILED) for p in problems])
     return subscribe(

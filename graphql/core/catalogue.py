@@ -197,6 +197,8 @@ WORDS: tuple[tuple[str, str], ...] = (
 
 # The refusals of the actions (userErrors) and the Chinese top-level errors.
 REFUSALS: tuple[tuple[str, str], ...] = (
+    ("您无权接收该村的实时消息", "you may not receive this village's live events"),
+    ("您的账号没有可接收实时消息的村", "your account follows no village's live events"),
     # shared fields (tenants/fields.py) and the gateway
     ("此项为必填项", "this field is required"),
     ("此项不能为空", "this field may not be empty"),
@@ -837,6 +839,24 @@ API_ERRORS: tuple[tuple[str, str], ...] = (
     ("请以 {media} 发送请求", "send the request as {media}"),
     ("请求体超过 {n} 字节", "request body over {n} bytes"),
     ("请求体须为 JSON 对象", "request body must be a JSON object"),
+    ("{name} 须为 JSON 对象", "{name} must be a JSON object"),
+    ("实时消息只以 {media} 格式应答", "subscriptions answer in {media} only"),
+    (
+        "应用 {client} 只能执行已登记的查询文档（villagelink documents register）",
+        "client {client} may run registered documents only (villagelink documents register)",
+    ),
+    (
+        "订阅由实时消息服务提供：请以 POST 发往 {url}/graphql/stream（见 docs/live.md）",
+        "subscriptions are served by the live process: POST {url}/graphql/stream (docs/live.md)",
+    ),
+    (
+        "本次请求需消耗 {amount}，超出每分钟额度 {limit} 的剩余 {remaining}；{reset} 秒后恢复",
+        "this request costs {amount} more than the {remaining} left of your budget of {limit} a minute; it comes back in {reset} s",
+    ),
+    (
+        "persistedQuery.sha256Hash 与查询文本的 SHA-256 不符",
+        "persistedQuery.sha256Hash is not the SHA-256 of the query",
+    ),
     ("query 须为非空字符串", "query must be a non-empty string"),
     ("variables 须为 JSON 对象", "variables must be a JSON object"),
     ("operationName 须为字符串", "operationName must be a string"),

@@ -20,6 +20,7 @@ from typing import Literal
 from flask import has_request_context, request
 
 from villagelink.graphql.core.catalogue import BY_CODE, FROM_CHINESE, FROM_ENGLISH, UNKNOWN_CODE
+from villagelink.graphql.core.persisted import NOT_FOUND_MESSAGE
 
 Language = Literal["zh-CN", "en"]
 ZH: Language = "zh-CN"
@@ -166,10 +167,17 @@ def localized(message: str, code: str | None, language: Language) -> tuple[str, 
     return BY_CODE.get(code or "", UNKNOWN_CODE)[0], message
 
 
+# Messages clients match word for word (Apollo's persisted-query link resends the text
+# on this one): a protocol's token, never translated.
+PROTOCOL_MESSAGES = frozenset({NOT_FOUND_MESSAGE})
+
+
 def localize_errors(body: dict, language: Language) -> dict:
     """A GraphQL-shaped body with each top-level error's message in `language`; a
     Chinese caller finds graphql-core's English in `extensions.originalMessage`."""
     for error in body.get("errors") or ():
+        if error.get("message") in PROTOCOL_MESSAGES:
+            continue
         extensions = error.setdefault("extensions", {})
         text, original = localized(str(error.get("message", "")), extensions.get("code"), language)
         error["message"] = text

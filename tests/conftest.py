@@ -285,9 +285,8 @@ def demo_region(db: Database) -> SeededRegion:
     return SeededRegion(seeded, size, [plan.slug for plan in DEMO_VILLAGES])
 
 
-@pytest.fixture
-def populated_village(db: Database) -> provisioning.Village:
-    """A fresh village of its own with grids, staff, households and 60 residents."""
+def new_populated_village(db: Database) -> provisioning.Village:
+    """A fresh village with grids, staff, households and 60 residents."""
     from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
     village = new_village(db)
@@ -295,6 +294,19 @@ def populated_village(db: Database) -> provisioning.Village:
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=7))
     return village
+
+
+@pytest.fixture
+def populated_village(db: Database) -> provisioning.Village:
+    """A fresh populated village of its own for one test."""
+    return new_populated_village(db)
+
+
+@pytest.fixture(scope="module")
+def shared_village(db: Database) -> provisioning.Village:
+    """One populated village for a module's cases that write nothing (each checks it) or
+    only rows of their own: provisioning one per case costs more than all the cases."""
+    return new_populated_village(db)
 
 
 @pytest.fixture(scope="session")

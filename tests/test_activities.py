@@ -340,7 +340,11 @@ def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, d
         ({"durationMinutes": 0}, "durationMinutes", "INVALID"),
     ],
 )
-def test_create_refuses_bad_input_and_writes_nothing(gql, admin, db, slug, overrides, field, code):
+def test_create_refuses_bad_input_and_writes_nothing(
+    gql, token, db, shared_village, overrides, field, code
+):
+    slug = shared_village.slug
+    admin = token("village-admin", village=slug)
     created = payload(
         gql(CREATE, admin, {"input": activity_input(slug, **overrides)}), "createActivity"
     )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,12 +25,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.webhooks.tables import webhook_deliveries
 from villagelink.tenants import models as tm
-from villagelink.tenants.demo import (
-    DEMO_VILLAGES,
-    build_village,
-    demo_grid_worker_subject,
-    write_village,
-)
+from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.sensing.actions import (
@@ -61,7 +55,7 @@ from villagelink.tenants.sensing.tables import (
 )
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_query_count import count_statements
 from .test_webhooks import receiver  # noqa: F401 (a fixture, used by name)
 
@@ -560,14 +554,9 @@ def snapshot(db: Database, slug: str, alert_id: int) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def shared_place(db: Database) -> Place:
-    """A populated village for the state-machine walk, where each case raises its own
-    alert: provisioning one per case would cost more than all of them together."""
-    village = new_village(db)
-    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
-    with db.tenant(village.slug) as conn:
-        write_village(conn, build_village(plan, seed=7))
-    return Place(db, village.slug)
+def shared_place(db: Database, shared_village) -> Place:
+    """The module's shared village, for the state-machine walk: each case raises its own alert."""
+    return Place(db, shared_village.slug)
 
 
 def a_colleague(db: Database, slug: str) -> int:

@@ -5,7 +5,6 @@ controlled clock."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,13 +17,7 @@ from villagelink.jobs.scheduler import DEVICE_OFFLINE_INTERVAL, build_cron_sched
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
-from villagelink.tenants.demo import (
-    DEMO_VILLAGES,
-    build_village,
-    demo_grid_worker_subject,
-    write_village,
-)
+from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.sensing.devices import OFFLINE_AFTER, TRANSITIONS
 from villagelink.tenants.sensing.tables import (
@@ -36,7 +29,7 @@ from villagelink.tenants.sensing.tables import (
     devices,
 )
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -124,17 +117,6 @@ def platform_of(db, token):
         return token("integrator", client=client), client
 
     return grant
-
-
-@pytest.fixture(scope="module")
-def shared_village(db: Database) -> provisioning.Village:
-    """A populated village for the cases that only add devices of their own (serial
-    numbers are unique per case): provisioning one per case would cost more."""
-    village = new_village(db)
-    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
-    with db.tenant(village.slug) as conn:
-        write_village(conn, build_village(plan, seed=7))
-    return village
 
 
 def places_of(gql, token, slug: str) -> dict:

@@ -110,6 +110,10 @@ def worker(token, slug) -> str:
 
 @pytest.fixture
 def people(db, slug) -> dict:
+    return people_of(db, slug)
+
+
+def people_of(db, slug: str) -> dict:
     """Resident ids in the grid worker's grids and outside them: the fixture village's
     residents all live in the worker's grids, so the last households move out of them."""
     h, r = m.households, m.residents
@@ -362,8 +366,11 @@ CONTACT = {"name": "王建国", "relation": "儿子", "phone": "13812345678"}
     ],
 )
 def test_bad_input_is_refused_in_chinese_and_writes_nothing(
-    gql, admin, slug, people, db, fields, field, error_code
+    gql, token, shared_village, db, fields, field, error_code
 ):
+    slug = shared_village.slug
+    admin = token("village-admin", village=slug)
+    people = people_of(db, slug)
     before = records_state(db, slug), len(audit(db, slug))
     payload = mutate(gql, admin, CREATE, {"resident": rid(slug, people["all"][0]), **fields})
     assert payload["healthRecord"] is None

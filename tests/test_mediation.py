@@ -66,6 +66,10 @@ def admin(token, slug) -> str:
 
 @pytest.fixture
 def people(gql, admin, slug) -> dict:
+    return people_of(gql, admin, slug)
+
+
+def people_of(gql, admin: str, slug: str) -> dict:
     """Resident IDs and a grid staff member of the village, to name in cases."""
     _, body = gql(RESIDENTS, admin, {"slug": slug})
     village = body["data"]["village"]
@@ -346,8 +350,11 @@ def applicant_and(respondent: dict) -> dict:
     ],
 )
 def test_create_refuses_bad_input_and_writes_nothing(
-    gql, admin, slug, people, db, overrides, field, code
+    gql, token, shared_village, db, overrides, field, code
 ):
+    slug = shared_village.slug
+    admin = token("village-admin", village=slug)
+    people = people_of(gql, admin, slug)
     before = counts(db, slug)
     input = new_case(slug, people, **fill(overrides, people))
     payload = mutate(gql, admin, "createMediationCase", input)

@@ -6,7 +6,6 @@ reach, the escalation job on a controlled clock, photos, and the list's statemen
 from __future__ import annotations
 
 import io
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -24,13 +23,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
-from villagelink.tenants.demo import (
-    DEMO_VILLAGES,
-    build_village,
-    demo_grid_worker_subject,
-    write_village,
-)
+from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.requests import actions
@@ -70,7 +63,7 @@ from villagelink.tenants.requests.tables import (
     requests,
 )
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -164,17 +157,6 @@ def error_codes(payload: dict) -> list[tuple[str, str]]:
 
 
 # -- villages and requests ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def shared_village(db: Database) -> provisioning.Village:
-    """A populated village for the state-machine walks, where each case makes its own
-    request: provisioning one per case would cost more than all of them together."""
-    village = new_village(db)
-    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
-    with db.tenant(village.slug) as conn:
-        write_village(conn, build_village(plan, seed=7))
-    return village
 
 
 def a_grid(conn, level: str = "micro") -> int:

@@ -161,14 +161,15 @@ def test_create_update_move_and_tag(gql, admin, populated_village, db):
     ],
 )
 def test_create_refuses_bad_input_and_writes_nothing(
-    gql, admin, populated_village, db, overrides, field, code, message
+    gql, token, shared_village, db, overrides, field, code, message
 ):
-    before = _counts(db, populated_village.slug)
-    _, body = gql(CREATE, admin, {"input": new_resident(populated_village, **overrides)})
+    admin = token("village-admin", village=shared_village.slug)
+    before = _counts(db, shared_village.slug)
+    _, body = gql(CREATE, admin, {"input": new_resident(shared_village, **overrides)})
     payload = body["data"]["createResident"]
     assert payload["resident"] is None
     assert {"field": field, "message": message, "code": code} in payload["userErrors"]
-    assert _counts(db, populated_village.slug) == before
+    assert _counts(db, shared_village.slug) == before
 
 
 def test_duplicate_id_number_is_a_user_error(gql, admin, populated_village, db):

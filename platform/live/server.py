@@ -30,16 +30,20 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     OperationType,
-    parse,
-    specified_rules,
     subscribe,
-    validate,
 )
 from villagelink.graphql.core import errors as codes
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import check_limits
 from villagelink.graphql.core.schema import executable_schema
-from villagelink.graphql.gateway import HttpFailure, choose_operation, format_error, read_json
+from villagelink.graphql.gateway import (
+    HttpFailure,
+    choose_operation,
+    format_error,
+    parsed,
+    read_json,
+    standard_problems,
+)
 from villagelink.graphql.live.subscription import LiveContext
 from villagelink.platform.cors import ALLOWED_HEADERS, EXPOSED_HEADERS, PREFLIGHT_MAX_AGE_SECONDS
 from villagelink.platform.db import Database
@@ -238,7 +242,7 @@ def _prepare(params: dict, context: LiveContext, settings: Settings) -> Any:
     ExecutionResult with the errors, or the stream of results (maybe awaitable)."""
     schema = executable_schema()
     try:
-        document = parse(params["query"])
+        document = parsed(params["query"])
     except GraphQLError as exc:
         return ExecutionResult(None, [_coded(exc, codes.GRAPHQL_PARSE_FAILED)])
     operation = choose_operation(document, params.get("operationName"))
@@ -252,7 +256,7 @@ def _prepare(params: dict, context: LiveContext, settings: Settings) -> Any:
         max_depth=settings.max_query_depth,
         max_cost=settings.max_query_cost,
         max_page_size=settings.max_page_size,
-    ).errors or validate(schema, document, specified_rules)
+    ).errors or list(standard_problems(params["query"]))
     if problems:
         return ExecutionResult(None, [_coded(p, codes.GRAPHQL_VALIDATION_FAILED) for p in problems])
     return subscribe(

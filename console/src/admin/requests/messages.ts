@@ -54,7 +54,6 @@ export default {
       assignee: '派给',
       resolution: '办理结果',
     },
-    required: '请填写{field}',
     events: {
       create: '登记',
       accept: '受理',
@@ -140,7 +139,6 @@ export default {
       assignee: 'Assign to',
       resolution: 'Resolution',
     },
-    required: '{field} is required',
     events: {
       create: 'Registered',
       accept: 'Accepted',

@@ -1,6 +1,7 @@
 // What the village admin may do to a request in each state (the state machine of
-// graphql/schema/requests.graphql), the tag colour of each state, and how a form
-// becomes a mutation's input: blank fields are left out, never sent as "".
+// graphql/schema/requests.graphql), the fields each step asks for, and the tag colour
+// of each state.
+import type { TagType } from '@/shared/mutation'
 import acceptDocument from './acceptRequest.graphql?raw'
 import assignDocument from './assignRequest.graphql?raw'
 import closeDocument from './closeRequest.graphql?raw'
@@ -8,8 +9,6 @@ import rejectDocument from './rejectRequest.graphql?raw'
 import reopenDocument from './reopenRequest.graphql?raw'
 import resolveDocument from './resolveRequest.graphql?raw'
 import startDocument from './startRequest.graphql?raw'
-
-export type TagType = 'info' | 'primary' | 'success' | 'warning' | 'danger'
 
 export const REQUEST_STATES = [
   'SUBMITTED',
@@ -21,6 +20,8 @@ export const REQUEST_STATES = [
   'CLOSED',
   'REJECTED',
 ] as const
+
+export const REQUEST_GRADES = ['SIMPLE', 'COMPLEX', 'HARD'] as const
 
 /** 待受理 grey, 处理中 blue, 已超时 red, 已办结 green: the same everywhere. */
 export function requestStateTag(state: string, overdue = false): TagType {
@@ -42,7 +43,7 @@ export function requestStateTag(state: string, overdue = false): TagType {
 
 export type RequestAction = 'accept' | 'reject' | 'assign' | 'start' | 'resolve' | 'close' | 'reopen'
 
-/** The form fields each action asks for; `required` ones the API insists on too. */
+/** The fields each step asks for; `required` ones the API insists on too. */
 export const ACTION_FIELDS: Record<RequestAction, { field: string; required?: boolean }[]> = {
   accept: [{ field: 'grade' }, { field: 'note' }],
   reject: [{ field: 'reason', required: true }],
@@ -74,31 +75,7 @@ const ACTIONS_BY_STATE: Record<string, RequestAction[]> = {
   REJECTED: [],
 }
 
+/** The steps a request in `state` can take, the usual next one first. */
 export function actionsFor(state: string): RequestAction[] {
   return ACTIONS_BY_STATE[state] ?? []
-}
-
-/** A form's values without its blank ones (trimmed), for a mutation's input. */
-export function filled(form: Record<string, unknown>): Record<string, unknown> {
-  const input: Record<string, unknown> = {}
-  for (const [key, value] of Object.entries(form)) {
-    const kept = typeof value === 'string' ? value.trim() : value
-    if (kept === '' || kept === null || kept === undefined) continue
-    input[key] = kept
-  }
-  return input
-}
-
-/** The input of `action` on request `id` from the dialog's form. */
-export function actionInput(
-  action: RequestAction,
-  id: string,
-  form: Record<string, unknown>,
-): Record<string, unknown> {
-  const asked = new Set(ACTION_FIELDS[action].map((entry) => entry.field))
-  const answered = filled(form)
-  return {
-    id,
-    ...Object.fromEntries(Object.entries(answered).filter(([key]) => asked.has(key))),
-  }
 }

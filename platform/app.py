@@ -62,7 +62,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(console_blueprint(settings))
     register_object_endpoints(app, settings)
     if settings.dev_issuer_enabled:
-        app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings), runtime.db))
+        from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_hint
+
+        app.register_blueprint(
+            dev_issuer_blueprint(
+                DevIssuer(settings),
+                runtime.db,
+                runtime.redis,
+                demo_usernames=demo_hint(),
+                demo_password=DEMO_PASSWORD,
+            )
+        )
     return app
 
 

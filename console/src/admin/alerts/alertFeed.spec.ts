@@ -3,7 +3,6 @@ import {
   ALERT_ACTION_DOCUMENTS,
   ALERT_STATES,
   alertActions,
-  alertStateTag,
   severityTag,
 } from './alertFeed'
 
@@ -30,13 +29,6 @@ describe('alertActions', () => {
 })
 
 describe('tags', () => {
-  it('shows an unacknowledged alert past its time red', () => {
-    expect(alertStateTag('ASSIGNED', true)).toBe('danger')
-    expect(alertStateTag('ASSIGNED')).toBe('info')
-    expect(alertStateTag('ACKNOWLEDGED')).toBe('primary')
-    expect(alertStateTag('RESOLVED')).toBe('success')
-  })
-
   it('colours critical alerts red', () => {
     expect(severityTag('CRITICAL')).toBe('danger')
     expect(severityTag('LOW')).toBe('info')

@@ -1,6 +1,6 @@
 // The alert feed's rules: which steps an alert in each state allows, the colours of
-// states and severities, and the short beep that tells the admin a new alert came in.
-import type { TagType } from '@/shared/mutation'
+// severities, and the short beep that tells the admin a new alert came in.
+import type { ElementTagType } from '@/shared/stateTags'
 import acknowledgeDocument from './acknowledgeAlert.graphql?raw'
 import falseAlarmDocument from './markAlertFalseAlarm.graphql?raw'
 import reassignDocument from './reassignAlert.graphql?raw'
@@ -23,20 +23,8 @@ export const ALERT_KINDS = [
 ] as const
 export const SEVERITIES = ['CRITICAL', 'HIGH', 'MEDIUM', 'LOW'] as const
 
-/** Waiting grey, acknowledged (in hand) blue, unacknowledged past its time red, done green. */
-export function alertStateTag(state: string, overdue = false): TagType {
-  if (overdue) return 'danger'
-  switch (state) {
-    case 'ACKNOWLEDGED':
-      return 'primary'
-    case 'RESOLVED':
-      return 'success'
-    default:
-      return 'info'
-  }
-}
-
-export function severityTag(severity: string): TagType {
+/** 紧急 red, 高 orange, 中 blue, 低 grey. */
+export function severityTag(severity: string): ElementTagType {
   switch (severity) {
     case 'CRITICAL':
       return 'danger'

@@ -1,21 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ACTION_DOCUMENTS, ACTION_FIELDS, REQUEST_STATES, actionsFor, requestStateTag } from './requestActions'
-
-describe('requestStateTag', () => {
-  it('colours states the same everywhere: waiting grey, in hand blue, done green', () => {
-    expect(requestStateTag('SUBMITTED')).toBe('info')
-    expect(requestStateTag('ACCEPTED')).toBe('info')
-    expect(requestStateTag('ASSIGNED')).toBe('primary')
-    expect(requestStateTag('IN_PROGRESS')).toBe('primary')
-    expect(requestStateTag('RESOLVED')).toBe('success')
-    expect(requestStateTag('CLOSED')).toBe('success')
-  })
-
-  it('shows an overdue request red whatever its state', () => {
-    expect(requestStateTag('IN_PROGRESS', true)).toBe('danger')
-    expect(requestStateTag('SUBMITTED', true)).toBe('danger')
-  })
-})
+import { ACTION_DOCUMENTS, ACTION_FIELDS, REQUEST_STATES, actionsFor } from './requestActions'
 
 describe('actionsFor', () => {
   it('follows the state machine: register → accept → assign → start → resolve → close', () => {

@@ -1,7 +1,5 @@
 // What the village admin may do to a request in each state (the state machine of
-// graphql/schema/requests.graphql), the fields each step asks for, and the tag colour
-// of each state.
-import type { TagType } from '@/shared/mutation'
+// graphql/schema/requests.graphql) and the fields each step asks for.
 import acceptDocument from './acceptRequest.graphql?raw'
 import assignDocument from './assignRequest.graphql?raw'
 import closeDocument from './closeRequest.graphql?raw'
@@ -22,24 +20,6 @@ export const REQUEST_STATES = [
 ] as const
 
 export const REQUEST_GRADES = ['SIMPLE', 'COMPLEX', 'HARD'] as const
-
-/** 待受理 grey, 处理中 blue, 已超时 red, 已办结 green: the same everywhere. */
-export function requestStateTag(state: string, overdue = false): TagType {
-  if (overdue) return 'danger'
-  switch (state) {
-    case 'ASSIGNED':
-    case 'IN_PROGRESS':
-    case 'REOPENED':
-      return 'primary'
-    case 'RESOLVED':
-    case 'CLOSED':
-      return 'success'
-    case 'REJECTED':
-      return 'warning'
-    default:
-      return 'info'
-  }
-}
 
 export type RequestAction = 'accept' | 'reject' | 'assign' | 'start' | 'resolve' | 'close' | 'reopen'
 

@@ -25,12 +25,6 @@ export interface RequestRow {
   location: { building: string | null; text: string | null }
 }
 
-export interface RequestPage {
-  totalCount: number
-  pageInfo: { hasNextPage: boolean; endCursor: string | null }
-  edges: { node: RequestRow }[]
-}
-
 export interface Choices {
   categories: Category[]
   grids: Named[]

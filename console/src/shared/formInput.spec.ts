@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { filled } from './mutation'
+import { filled } from './formInput'
 
 describe('filled', () => {
   it('leaves out blank fields and trims the others', () => {

@@ -27,6 +27,7 @@ const TONES: Record<string, Record<string, Tone>> = {
     REVOKED: 'ended',
     EXPIRED: 'ended',
   },
+  NoticeState: { DRAFT: 'waiting', PUBLISHED: 'done', WITHDRAWN: 'ended' },
   AgreementPartyState: { PENDING: 'waiting', ACCEPTED: 'done', DECLINED: 'alarm', LEFT: 'ended' },
   JointCaseState: { OPEN: 'waiting', IN_PROGRESS: 'working', RESOLVED: 'done', CLOSED: 'ended' },
   ResidentTransferState: {

@@ -2,6 +2,7 @@
 // ticket (type and size checked first), send the bytes straight to the object store,
 // then attach the key to the record (the API reads the real type from the bytes).
 import { ApiError, type UserError } from './graphql'
+import { i18n } from './i18n'
 import { firstError, mutate } from './mutate'
 import attachDocument from './attach.graphql?raw'
 import uploadDocument from './upload.graphql?raw'
@@ -20,8 +21,29 @@ export interface UploadTarget {
   recordId: string
 }
 
-/** Throws ApiError with the API's (Chinese) message when a step is refused. */
-export async function uploadFile(file: File, target: UploadTarget): Promise<void> {
+/** Send `file` as the ticket says; XMLHttpRequest rather than fetch because only it
+ * reports the upload's progress (0-100) as the bytes go. */
+function send(file: File, ticket: Ticket, onProgress?: (percent: number) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open(ticket.method, ticket.url)
+    for (const header of ticket.headers) xhr.setRequestHeader(header.name, header.value)
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress?.(Math.round((event.loaded / event.total) * 100))
+    }
+    xhr.onload = () => resolve(xhr.status)
+    xhr.onerror = () => reject(new ApiError(i18n.global.t('errors.network'), 'UPLOAD_FAILED'))
+    xhr.send(file)
+  })
+}
+
+/** Throws ApiError with the API's (Chinese) message when a step is refused; `onProgress`
+ * hears the percentage sent. */
+export async function uploadFile(
+  file: File,
+  target: UploadTarget,
+  onProgress?: (percent: number) => void,
+): Promise<void> {
   const ticket = await mutate<{ upload: Ticket | null; userErrors: UserError[] }>(uploadDocument, {
     village: target.village,
     purpose: target.purpose,
@@ -31,12 +53,8 @@ export async function uploadFile(file: File, target: UploadTarget): Promise<void
   })
   const upload = ticket.payload.upload
   if (!upload) throw new ApiError(firstError(ticket.errors) ?? 'upload', 'BAD_USER_INPUT')
-  const sent = await fetch(upload.url, {
-    method: upload.method,
-    headers: Object.fromEntries(upload.headers.map((header) => [header.name, header.value])),
-    body: file,
-  })
-  if (!sent.ok) throw new ApiError(`HTTP ${sent.status}`, 'UPLOAD_FAILED')
+  const status = await send(file, upload, onProgress)
+  if (status < 200 || status >= 300) throw new ApiError(`HTTP ${status}`, 'UPLOAD_FAILED')
   const attached = await mutate<{ attachment: unknown; userErrors: UserError[] }>(attachDocument, {
     village: target.village,
     key: upload.key,

@@ -30,6 +30,15 @@ const TONES: Record<string, Record<string, Tone>> = {
   NoticeState: { DRAFT: 'waiting', PUBLISHED: 'done', WITHDRAWN: 'ended' },
   ActivityState: { DRAFT: 'waiting', PUBLISHED: 'working', FINISHED: 'done', CANCELLED: 'ended' },
   SignUpState: { WAITLISTED: 'waiting', SIGNED_UP: 'working', CHECKED_IN: 'done', CANCELLED: 'ended' },
+  ServiceOrderState: {
+    ORDERED: 'waiting',
+    DISPATCHED: 'working',
+    ACCEPTED: 'working',
+    DECLINED: 'alarm',
+    COMPLETED: 'done',
+    RATED: 'done',
+    CANCELLED: 'ended',
+  },
   AgreementPartyState: { PENDING: 'waiting', ACCEPTED: 'done', DECLINED: 'alarm', LEFT: 'ended' },
   JointCaseState: { OPEN: 'waiting', IN_PROGRESS: 'working', RESOLVED: 'done', CLOSED: 'ended' },
   ResidentTransferState: {

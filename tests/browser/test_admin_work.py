@@ -277,6 +277,7 @@ def test_a_notice_gets_a_pdf_attachment_uploaded_through_storage(
         ("service-orders", "服务订单"),
         ("service-items", "服务项目与时段"),
         ("mediation", "调解案件"),
+        ("devices", "设备"),
     ],
 )
 def test_each_screen_is_accessible(admin: Page, path: str, heading: str):

@@ -274,6 +274,7 @@ def test_a_notice_gets_a_pdf_attachment_uploaded_through_storage(
         ("alert-rules", "规则与阈值"),
         ("notices", "村务公开"),
         ("activities", "活动"),
+        ("points", "积分"),
         ("service-orders", "服务订单"),
         ("service-items", "服务项目与时段"),
         ("mediation", "调解案件"),

@@ -6,4 +6,9 @@ export default [
     component: () => import('./ActivitiesPage.vue'),
     meta: { group: 'civility', title: 'civility.activities', order: 70 },
   },
+  {
+    path: 'points',
+    component: () => import('./PointsPage.vue'),
+    meta: { group: 'civility', title: 'points.title', order: 72 },
+  },
 ] satisfies ScreenRoute[]

@@ -114,7 +114,7 @@ def test_the_admin_registers_assigns_and_closes_a_request(admin: Page, browser_s
     settle(page)
     check_accessible(page)
     shot(page, "admin-requests-table")
-    page.get_by_role("link", name=description).click()
+    page.locator(".el-table__row").get_by_text(description).click()
     detail = page.get_by_role("dialog", name="详情")
     expect(detail.get_by_text("已登记", exact=True)).to_be_visible()
 
@@ -168,12 +168,18 @@ def test_the_admin_registers_assigns_and_closes_a_request(admin: Page, browser_s
     ]
 
 
-def raise_alert(stack: Stack) -> str:
-    """A device platform reports an alarm through ingestDeviceEvents, as the device
-    simulator does; the id of the alert it raised."""
+def device_platform(stack: Stack) -> tuple[GraphQLClient, dict]:
+    """The demo device platform's client, as the device simulator has it, and one of its
+    devices in the village that raises an alert with an event."""
     settings = load_settings(stack.platform.env)
     client = GraphQLClient(f"{stack.url}/graphql", TokenSource(settings, "demo-integrator"))
     device = next(d for d in list_devices(client, VILLAGE) if d["kind"] in ALARMS)
+    return client, device
+
+
+def raise_alert(client: GraphQLClient, device: dict) -> str:
+    """The device reports its alarm through ingestDeviceEvents (committed when the answer
+    comes); the id of the alert it raised."""
     event = {
         "device": device["id"],
         "eventId": str(uuid.uuid4()),
@@ -199,12 +205,13 @@ def test_a_raised_alert_appears_in_the_open_feed_within_two_seconds(
     # The stream is open once the live process has answered the subscription.
     time.sleep(1)
 
-    started = time.monotonic()
-    alert_id = raise_alert(browser_stack)
+    client, device = device_platform(browser_stack)
+    alert_id = raise_alert(client, device)
+    # From the commit (the mutation has answered) to the row on screen, no reload.
+    committed = time.monotonic()
     fresh = page.locator(".feed .fresh-row")
     expect(fresh).to_have_count(1, timeout=LIVE_WITHIN_MS)
-    elapsed = time.monotonic() - started
-    assert elapsed < LIVE_WITHIN_MS / 1000, elapsed
+    assert time.monotonic() - committed < LIVE_WITHIN_MS / 1000
     expect(page.locator(".heading .el-badge__content")).to_have_text("1")
     page.wait_for_timeout(400)  # the tags' zoom-in transition, for the screenshot
     settle(page)
@@ -284,7 +291,8 @@ def test_a_notice_gets_a_pdf_attachment_uploaded_through_storage(
 def test_each_screen_is_accessible(admin: Page, path: str, heading: str):
     admin.goto(f"/console/admin/{path}")
     expect(admin.get_by_role("heading", name=heading)).to_be_visible()
-    expect(admin.locator(".el-table__row").first).to_be_visible()
+    # Loaded: its rows, or the empty state saying what to do.
+    expect(admin.locator(".el-table__row, .el-empty").first).to_be_visible()
     settle(admin)
     check_accessible(admin)
     shot(admin, f"admin-{path}")

@@ -99,6 +99,7 @@ def test_the_admin_registers_assigns_and_closes_a_request(admin: Page, browser_s
     expect(
         drawer.locator(".el-form-item", has_text="联系电话").locator(".el-form-item__error")
     ).to_contain_text("电话号码格式不正确")
+    page.wait_for_timeout(400)  # the message's fade-in, for axe to see its final colour
     settle(page)
     check_accessible(page)
     shot(page, "admin-request-register-refused")

@@ -45,9 +45,11 @@ def api(stack: Stack, document: str, variables: dict) -> dict:
 
 
 def settle(page: Page) -> None:
-    """The pointer off the last button clicked (a hovered button is paler), for axe and
-    the screenshot to see the screen at rest."""
+    """The screen at rest for axe and the screenshot: the pointer off the last button
+    clicked (a hovered button is paler) and the success messages gone (one fading out is
+    half transparent)."""
     page.mouse.move(0, 0)
+    expect(page.locator(".el-message")).to_have_count(0)
 
 
 def choose(page: Page, scope: Page | Locator, label: str, option: str) -> None:

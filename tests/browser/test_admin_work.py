@@ -284,6 +284,7 @@ def test_a_notice_gets_a_pdf_attachment_uploaded_through_storage(
         ("alert-rules", "规则与阈值"),
         ("notices", "村务公开"),
         ("activities", "活动"),
+        ("volunteer-teams", "志愿队伍"),
         ("points", "积分"),
         ("service-orders", "服务订单"),
         ("service-items", "服务项目与时段"),
@@ -296,6 +297,8 @@ def test_each_screen_is_accessible(admin: Page, path: str, heading: str):
     expect(admin.get_by_role("heading", name=heading)).to_be_visible()
     # Loaded: its rows, or the empty state saying what to do.
     expect(admin.locator(".el-table__row, .el-empty").first).to_be_visible()
+    # and the API answered (a refused query shows as an error alert over an empty table).
+    expect(admin.locator(".el-alert--error")).to_have_count(0)
     settle(admin)
     check_accessible(admin)
     shot(admin, f"admin-{path}")

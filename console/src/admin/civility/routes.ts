@@ -7,6 +7,11 @@ export default [
     meta: { group: 'civility', title: 'civility.activities', order: 70 },
   },
   {
+    path: 'volunteer-teams',
+    component: () => import('./VolunteerTeamsPage.vue'),
+    meta: { group: 'civility', title: 'teams.title', order: 71 },
+  },
+  {
     path: 'points',
     component: () => import('./PointsPage.vue'),
     meta: { group: 'civility', title: 'points.title', order: 72 },

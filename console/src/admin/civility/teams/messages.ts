@@ -1,0 +1,30 @@
+// The words of the 志愿队伍 screen.
+export default {
+  namespace: 'teams',
+  'zh-CN': {
+    title: '志愿队伍',
+    create: '新建队伍',
+    name: '队伍名称',
+    description: '简介',
+    leader: '队长',
+    memberCount: '人数',
+    member: '队员',
+    skills: '特长',
+    joinedAt: '加入时间',
+    saved: '队伍已建立',
+    empty: '还没有志愿队伍。点击“新建队伍”组建便民服务、助老等志愿服务队。',
+  },
+  en: {
+    title: 'Volunteer teams',
+    create: 'New team',
+    name: 'Name',
+    description: 'Description',
+    leader: 'Leader',
+    memberCount: 'Members',
+    member: 'Member',
+    skills: 'Skills',
+    joinedAt: 'Joined',
+    saved: 'Team created',
+    empty: 'No volunteer teams yet. Form service or elder-care teams with "New team".',
+  },
+}

@@ -1,0 +1,27 @@
+// The 登记诉求 form as the grid worker fills it, and the createRequest input it becomes:
+// blanks left out (the API then takes its defaults), the channel is the grid worker's.
+export interface RequestForm {
+  category: string
+  description: string
+  locationText: string
+  reporterName: string
+  reporterPhone: string
+}
+
+export function emptyRequestForm(): RequestForm {
+  return { category: '', description: '', locationText: '', reporterName: '', reporterPhone: '' }
+}
+
+export function createRequestInput(village: string, form: RequestForm): Record<string, unknown> {
+  const input: Record<string, unknown> = {
+    village,
+    channel: 'GRID_WORKER',
+    category: form.category,
+    description: form.description.trim(),
+  }
+  for (const field of ['locationText', 'reporterName', 'reporterPhone'] as const) {
+    const value = form[field].trim()
+    if (value) input[field] = value
+  }
+  return input
+}

@@ -1,0 +1,27 @@
+export default {
+  namespace: 'gridResidents',
+  'zh-CN': {
+    title: '居民',
+    residents: '居民',
+    households: '户',
+    search: '按姓名搜索居民',
+    empty: '没有找到居民，换个姓名试试',
+    emptyHouseholds: '您的网格暂无登记的户',
+    age: '{age} 岁',
+    members: '{n} 人',
+    head: '户主 {name}',
+    failed: '加载失败，点击重试',
+  },
+  en: {
+    title: 'Residents',
+    residents: 'Residents',
+    households: 'Households',
+    search: 'Search residents by name',
+    empty: 'No resident found: try another name',
+    emptyHouseholds: 'No household registered in your grids',
+    age: '{age} y',
+    members: '{n} people',
+    head: 'Head: {name}',
+    failed: 'Could not load: tap to retry',
+  },
+}

@@ -1,0 +1,66 @@
+// A file onto a record through the API's presigned URLs (storage.graphql): ask for a
+// ticket (type and size checked first), send the bytes straight to the object store,
+// then attach the key to the record (the API reads the real type from the bytes).
+import { ApiError, type UserError } from './graphql'
+import { i18n } from './i18n'
+import { firstError, mutate } from './mutate'
+import attachDocument from './attach.graphql?raw'
+import uploadDocument from './upload.graphql?raw'
+
+interface Ticket {
+  key: string
+  url: string
+  method: string
+  headers: { name: string; value: string }[]
+}
+
+export interface UploadTarget {
+  village: string
+  purpose: 'REQUEST_PHOTO' | 'NOTICE_ATTACHMENT' | 'IMPORT_SHEET'
+  recordType: string
+  recordId: string
+}
+
+/** Send `file` as the ticket says; XMLHttpRequest rather than fetch because only it
+ * reports the upload's progress (0-100) as the bytes go. */
+function send(file: File, ticket: Ticket, onProgress?: (percent: number) => void): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open(ticket.method, ticket.url)
+    for (const header of ticket.headers) xhr.setRequestHeader(header.name, header.value)
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress?.(Math.round((event.loaded / event.total) * 100))
+    }
+    xhr.onload = () => resolve(xhr.status)
+    xhr.onerror = () => reject(new ApiError(i18n.global.t('errors.network'), 'UPLOAD_FAILED'))
+    xhr.send(file)
+  })
+}
+
+/** Throws ApiError with the API's (Chinese) message when a step is refused; `onProgress`
+ * hears the percentage sent. */
+export async function uploadFile(
+  file: File,
+  target: UploadTarget,
+  onProgress?: (percent: number) => void,
+): Promise<void> {
+  const ticket = await mutate<{ upload: Ticket | null; userErrors: UserError[] }>(uploadDocument, {
+    village: target.village,
+    purpose: target.purpose,
+    filename: file.name,
+    contentType: file.type,
+    size: file.size,
+  })
+  const upload = ticket.payload.upload
+  if (!upload) throw new ApiError(firstError(ticket.errors) ?? 'upload', 'BAD_USER_INPUT')
+  const status = await send(file, upload, onProgress)
+  if (status < 200 || status >= 300) throw new ApiError(`HTTP ${status}`, 'UPLOAD_FAILED')
+  const attached = await mutate<{ attachment: unknown; userErrors: UserError[] }>(attachDocument, {
+    village: target.village,
+    key: upload.key,
+    recordType: target.recordType,
+    recordId: target.recordId,
+  })
+  const refusal = firstError(attached.errors)
+  if (refusal) throw new ApiError(refusal, 'BAD_USER_INPUT')
+}

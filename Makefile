@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test test-fast install services fetch-services lint bench fuzz clean-var help
+.PHONY: run test test-fast install services fetch-services lint bench fuzz clean-var help \
+	console node-check browser-deps
 
 help:
-	@echo "make run    - start the embedded servers, migrate, seed the demo region, serve :8000"
+	@echo "make run    - build the console, start the embedded servers, migrate, seed the demo region, serve :8000"
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make test-fast - the tests that need no Keycloak, MinIO, browser or worker process"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
@@ -29,8 +30,53 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-run: install
+run: install console
 	$(BIN)/villagelink run
+
+# Node.js 20 or later builds the console (and runs the HTTP audit); say so plainly when it
+# is missing rather than fail inside npm.
+node-check:
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "需要 Node.js 20 或更高版本（含 npm）来构建控制台：请先安装 Node.js。"; \
+		echo "Node.js 20 or later (with npm) is needed to build the console: install it first."; \
+		exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { \
+		echo "Node.js 版本过低（$$(node --version)），需要 20 或更高版本。"; \
+		echo "Node.js $$(node --version) is too old: version 20 or later is needed."; \
+		exit 1; }
+
+# The console (console/, Vue + Vite): `npm ci` when its lockfile changes, `vite build` when
+# the lockfile or any source changes. The build's stamp carries a checksum of all of them and
+# lives in dist/, which a build empties: a stale or half-made build has no stamp.
+CONSOLE := console
+CONSOLE_SOURCES_SUM := $(shell find $(CONSOLE) \( -name node_modules -o -name dist \) -prune \
+	-o -type f -print 2>/dev/null | LC_ALL=C sort | xargs cat 2>/dev/null | cksum | cut -d' ' -f1)
+CONSOLE_STAMP := $(CONSOLE)/dist/.built-$(CONSOLE_SOURCES_SUM)
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json | node-check
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+
+$(CONSOLE_STAMP): $(CONSOLE)/node_modules/.package-lock.json | node-check
+	cd $(CONSOLE) && npx vite build
+	touch $@
+
+console: $(CONSOLE_STAMP)
+
+# The browser tests drive Debian's Chromium with CJK fonts (Playwright's own browser download
+# cannot work here). CI runs as root on a clean machine: install them there; elsewhere say how.
+CHROMIUM := /usr/bin/chromium
+CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -e $(CJK_FONT) ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive \
+				apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
+		else \
+			echo "浏览器测试需要 Chromium 和中文字体 / the browser tests need Chromium and CJK fonts:"; \
+			echo "  sudo apt-get install chromium fonts-noto-cjk"; \
+			exit 1; \
+		fi; \
+	fi
 
 # Keycloak and MinIO are fetched (once, into ~/.cache/villagelink) before the
 # suite starts, so that no test's time limit has to cover a download or a build.
@@ -43,7 +89,7 @@ services: install
 # The GraphQL-over-HTTP audit (tests/test_http_audit.py) runs graphql-http under Node; npm ci
 # reinstalls it whenever the committed lockfile changes.
 AUDIT := tests/http_audit
-$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package-lock.json
+$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package-lock.json | node-check
 	cd $(AUDIT) && npm ci --no-audit --no-fund
 
 # One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
@@ -56,7 +102,7 @@ $(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package
 PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
 
-test: install fetch-services $(AUDIT)/node_modules/.package-lock.json
+test: install fetch-services $(AUDIT)/node_modules/.package-lock.json console browser-deps
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # The GraphQL-over-HTTP audit needs no server beyond the gateway: test-fast runs it too.

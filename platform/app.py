@@ -1,4 +1,5 @@
-"""The application factory: one Flask app serving /graphql, health, metrics and the dev issuer."""
+"""The application factory: one Flask app serving /graphql, health, metrics, the consoles' build
+and the dev issuer."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.getLogger("villagelink").setLevel(logging.INFO)
 
     from villagelink.graphql.gateway import blueprint as graphql_blueprint
+    from villagelink.platform.console import blueprint as console_blueprint
     from villagelink.platform.health import blueprint as health_blueprint
     from villagelink.platform.metrics import blueprint as metrics_blueprint
     from villagelink.storage.factory import register_object_endpoints
@@ -57,9 +59,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health_blueprint)
     app.register_blueprint(metrics_blueprint)
     app.register_blueprint(graphql_blueprint)
+    app.register_blueprint(console_blueprint(settings))
     register_object_endpoints(app, settings)
     if settings.dev_issuer_enabled:
-        app.register_blueprint(dev_issuer_blueprint(DevIssuer(settings), runtime.db))
+        from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_hint
+
+        app.register_blueprint(
+            dev_issuer_blueprint(
+                DevIssuer(settings),
+                runtime.db,
+                runtime.redis,
+                demo_usernames=demo_hint(),
+                demo_password=DEMO_PASSWORD,
+            )
+        )
     return app
 
 

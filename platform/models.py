@@ -83,6 +83,9 @@ dev_accounts = Table(
     Column("villages", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("enabled", Boolean, nullable=False, server_default=text("true")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Shown by the console as who is signed in (the ID token's `name`).
+    Column("name", Text),
+    Column("regions", ARRAY(Text), nullable=False, server_default=text("'{}'")),
 )
 
 dev_client_secrets = Table(

@@ -55,6 +55,7 @@ from villagelink.tenants.demo import (
     REGION_ID,
     seed_demo_region,
 )
+from villagelink.tenants.demo.accounts import seed_demo_accounts
 from villagelink.tenants.provisioning import list_villages, migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
@@ -362,6 +363,8 @@ def prepare_database(settings: Settings, residents_per_village: int | None) -> N
             say("演示片区已生成 / demo region seeded")
         else:
             say("演示片区已存在 / demo region already seeded, left as it is")
+        if settings.dev_issuer_enabled and seed_demo_accounts(db):
+            say("演示账号已创建 / demo sign-in accounts made (docs/identity.md)")
         if settings.keycloak_url:
             # Village groups in the realm, as `tenants create` makes them (idempotent).
             for village in list_villages(db):

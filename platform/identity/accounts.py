@@ -16,10 +16,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Row, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform import models as pm
@@ -136,6 +136,7 @@ class DevDirectory:
                     password_hash=hash_secret(password),
                     roles=[role],
                     villages=[village],
+                    name=name,
                 )
                 .on_conflict_do_nothing(index_elements=["username"])
                 .returning(pm.dev_accounts.c.sub)
@@ -209,18 +210,40 @@ class DevGrant:
     roles: list[str]
     villages: list[str]
     client_id: str | None = None
+    regions: list[str] = field(default_factory=list)
+    name: str | None = None
+
+
+def _enabled_account(db: Database, condition: ColumnElement[bool]) -> Row | None:
+    a = pm.dev_accounts
+    with db.platform() as conn:
+        return conn.execute(select(a).where(condition, a.c.enabled.is_(True))).first()
+
+
+def _grant_of(row: Row) -> DevGrant:
+    return DevGrant(
+        row.sub,
+        row.username,
+        list(row.roles),
+        list(row.villages),
+        regions=list(row.regions),
+        name=row.name,
+    )
 
 
 def dev_password_grant(db: Database, username: str, password: str) -> DevGrant | None:
     """The enabled development account with this username and password, or None."""
-    a = pm.dev_accounts
-    with db.platform() as conn:
-        row = conn.execute(
-            select(a).where(a.c.username == username.strip().lower(), a.c.enabled.is_(True))
-        ).first()
+    row = _enabled_account(db, pm.dev_accounts.c.username == username.strip().lower())
     if row is None or not secret_matches(password, row.password_hash):
         return None
-    return DevGrant(row.sub, row.username, list(row.roles), list(row.villages))
+    return _grant_of(row)
+
+
+def dev_account(db: Database, sub: str) -> DevGrant | None:
+    """The enabled development account `sub` as it is now (a refresh re-reads it, so that a
+    disabled account or a changed role takes effect at the next refresh), or None."""
+    row = _enabled_account(db, pm.dev_accounts.c.sub == sub)
+    return None if row is None else _grant_of(row)
 
 
 def dev_client_grant(db: Database, client_id: str, secret: str) -> DevGrant | None:

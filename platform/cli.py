@@ -535,6 +535,7 @@ def services(settings: Settings, fetch_only: bool) -> None:
             port,
             int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "8089")),
             persistent=True,
+            public_url=settings.public_url,
         )
         minio = svc.MinioServer(
             settings.var_dir / "minio",

@@ -1,6 +1,7 @@
 """The consoles' build (console/, built by Vite) served by the gateway.
 
-`/console/...` is the staff console and `/h5/...` the residents' app, both single-page apps: a
+`/console/...` is the staff console, `/h5/...` the residents' app and `/graphiql/...` the API
+explorer, all single-page apps: a
 path that names no file of the build gets the app's index.html and the app's router takes it
 from there. Hashed assets under `/assets/` are cached for a year; the HTML never, so a new
 build is picked up at the next load. Every page carries a Content-Security-Policy that lets
@@ -124,6 +125,12 @@ def blueprint(settings: Settings) -> Blueprint:
     @bp.get("/h5/<path:path>")
     def residents(path: str = "") -> Response:
         return page(dist / "h5" / "index.html", path, dist / "h5")
+
+    @bp.get("/graphiql")
+    @bp.get("/graphiql/")
+    @bp.get("/graphiql/<path:path>")
+    def explorer(path: str = "") -> Response:
+        return page(dist / "graphiql" / "index.html", path, dist / "graphiql")
 
     @bp.get("/assets/<path:path>")
     def assets(path: str) -> Response:

@@ -32,6 +32,9 @@ KEYCLOAK_VERSION = "26.7.3"
 # module proxy's pseudo-version of the source the pin stands for.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 REALM_FILE = Path(__file__).parent / "identity" / "realm-villagelink.json"
+# The gateway's address the realm file's console clients name (redirect URIs, origins):
+# `make run`'s. A server started for another address gets the file with that one instead.
+REALM_PUBLIC_URL = "http://127.0.0.1:8000"
 
 # Development defaults only: the servers listen on 127.0.0.1 and hold test data.
 KEYCLOAK_ADMIN_USER = "admin"
@@ -165,6 +168,12 @@ class _Server:
             self.process.wait(timeout=10)
 
 
+def realm_document(public_url: str) -> bytes:
+    """The realm file with the consoles' redirect URIs and origins on `public_url` (the
+    gateway's VILLAGELINK_PUBLIC_URL) instead of `make run`'s default."""
+    return REALM_FILE.read_text().replace(REALM_PUBLIC_URL, public_url.rstrip("/")).encode()
+
+
 class KeycloakServer(_Server):
     """`kc.sh start-dev` on loopback with the project's realm imported.
 
@@ -174,9 +183,18 @@ class KeycloakServer(_Server):
 
     name = "keycloak"
 
-    def __init__(self, data_dir: Path, port: int, management_port: int, *, persistent: bool):
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        management_port: int,
+        *,
+        persistent: bool,
+        public_url: str = REALM_PUBLIC_URL,
+    ):
         super().__init__(data_dir, port)
         self.management_port = management_port
+        self.public_url = public_url.rstrip("/")
         self.persistent = persistent
         self.realm = "villagelink"
         self.admin_username = KEYCLOAK_ADMIN_USER
@@ -245,7 +263,10 @@ class KeycloakServer(_Server):
             if exc.code != 404:
                 raise
         request = urllib.request.Request(
-            f"{self.url}/admin/realms", method="POST", data=REALM_FILE.read_bytes(), headers=headers
+            f"{self.url}/admin/realms",
+            method="POST",
+            data=realm_document(self.public_url),
+            headers=headers,
         )
         with urllib.request.urlopen(request, timeout=120):
             pass

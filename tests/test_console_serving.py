@@ -11,6 +11,7 @@ from villagelink.platform.app import create_app, runtime_of
 
 CONSOLE_HTML = "<!doctype html><title>console</title><div id=app></div>"
 H5_HTML = "<!doctype html><title>h5</title><div id=app></div>"
+GRAPHIQL_HTML = "<!doctype html><title>graphiql</title><div id=graphiql></div>"
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,8 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "assets").mkdir()
     (root / "index.html").write_text(CONSOLE_HTML)
     (root / "h5" / "index.html").write_text(H5_HTML)
+    (root / "graphiql").mkdir()
+    (root / "graphiql" / "index.html").write_text(GRAPHIQL_HTML)
     (root / "h5" / "manifest.webmanifest").write_text("{}")
     (root / "assets" / "index-3f2a1b.js").write_text("console.log(1)")
     (root / "favicon.svg").write_text("<svg/>")
@@ -63,11 +66,21 @@ def test_console_routes_fall_back_to_the_console_page(served, path):
     assert "max-age=31536000" not in answer.headers["Cache-Control"]
 
 
-@pytest.mark.parametrize("path", ["/h5", "/h5/", "/h5/activities/7"])
-def test_residents_routes_fall_back_to_the_residents_page(served, path):
+@pytest.mark.parametrize(
+    ("path", "page"),
+    [
+        ("/h5", H5_HTML),
+        ("/h5/", H5_HTML),
+        ("/h5/activities/7", H5_HTML),
+        ("/graphiql", GRAPHIQL_HTML),
+        ("/graphiql/callback", GRAPHIQL_HTML),
+    ],
+)
+def test_the_other_apps_fall_back_to_their_own_page(served, path, page):
     answer = served.get(path)
     assert answer.status_code == 200
-    assert answer.get_data(as_text=True) == H5_HTML
+    assert answer.get_data(as_text=True) == page
+    assert "Content-Security-Policy" in answer.headers
 
 
 def test_files_of_the_build_are_served_as_themselves(served):
@@ -149,6 +162,7 @@ def test_config_names_the_issuer_clients_and_endpoints(served, settings):
         "/console/%2e%2e%2fsecret.txt",
         "/h5/../../secret.txt",
         "/h5/%2e%2e/index.html",
+        "/graphiql/..%2f..%2fsecret.txt",
         "/assets/..%2f..%2fsecret.txt",
         "/assets/%2e%2e/index.html",
         "/console/%00index.html",

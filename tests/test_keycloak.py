@@ -38,6 +38,7 @@ from villagelink.platform.identity.keycloak_admin import (
     enable_village,
     sync_village,
 )
+from villagelink.platform.services import realm_document
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
 from villagelink.tenants.demo import (
@@ -642,6 +643,40 @@ def test_console_signs_in_with_authorization_code_and_pkce(
     assert status == 200, body
     assert body["data"]["me"]["subject"] == user_id
     assert body["data"]["me"]["clientId"] == "villagelink-console"
+    # The console keeps its session by refresh token, as against the development issuer.
+    renewed = requests.post(
+        token_endpoint(keycloak),
+        data={
+            "grant_type": "refresh_token",
+            "client_id": "villagelink-console",
+            "refresh_token": answer.json()["refresh_token"],
+        },
+        timeout=30,
+    )
+    assert renewed.status_code == 200, renewed.text
+    # Only the console's own pages may receive its codes.
+    outside = requests.get(
+        f"{keycloak.url}/realms/{keycloak.realm}/protocol/openid-connect/auth",
+        params={
+            "client_id": "villagelink-console",
+            "response_type": "code",
+            "redirect_uri": "http://127.0.0.1:8000/graphql",
+            "scope": "openid",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert outside.status_code == 400, outside.status_code
+
+
+def test_realm_names_the_gateways_public_url():
+    document = json.loads(realm_document("https://village.example.org"))
+    console = next(c for c in document["clients"] if c["clientId"] == "villagelink-console")
+    assert "https://village.example.org/console/*" in console["redirectUris"]
+    assert console["rootUrl"] == "https://village.example.org"
+    assert "127.0.0.1:8000" not in json.dumps(document)
 
 
 # -- disabling a village ---------------------------------------------------------------------

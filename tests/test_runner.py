@@ -6,15 +6,10 @@ a developer's machine: the second start reuses the data and does not seed again.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from datetime import UTC
 from pathlib import Path
 
@@ -27,82 +22,15 @@ from rq.cron import CronScheduler
 from sqlalchemy import func, select, text
 
 from villagelink.platform.db import Database
-from villagelink.platform.embedded import free_port, port_is_free
+from villagelink.platform.embedded import port_is_free
 from villagelink.platform.settings import load_settings
 from villagelink.tenants import models as tm
 from villagelink.tenants.provisioning import list_villages
 from villagelink.tenants.requests.tables import requests as requests_table
 
-VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
-BANNER = "villagelink 已启动 / is running"
-START_TIMEOUT = 240
+from .processes import VILLAGELINK, free_ports, run_environment, running
 
 pytestmark = pytest.mark.worker_process
-
-
-class Platform:
-    """One `villagelink run` subprocess and everything it printed."""
-
-    def __init__(self, env: dict[str, str]):
-        self.env = env
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [VILLAGELINK, "run"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            # Its own process group, standing for a terminal's foreground job.
-            start_new_session=True,
-        )
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for_banner(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not any(BANNER in line for line in self.lines):
-            assert self.proc.poll() is None, f"villagelink run exited early:\n{self.output}"
-            assert time.monotonic() < deadline, f"no banner after {START_TIMEOUT}s:\n{self.output}"
-            time.sleep(0.2)
-
-    def descendants(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children(recursive=True)
-
-    def interrupt(self) -> int:
-        """Ctrl-C as a terminal sends it: SIGINT to the whole foreground process group."""
-        os.killpg(self.proc.pid, signal.SIGINT)
-        return self.proc.wait(timeout=120)
-
-
-@contextmanager
-def running(env: dict[str, str]) -> Iterator[Platform]:
-    platform = Platform(env)
-    try:
-        platform.wait_for_banner()
-        yield platform
-    finally:
-        if platform.proc.poll() is None:
-            # A failed assertion above: stop it the way a user would, then for sure.
-            leftovers = platform.descendants()
-            platform.proc.send_signal(signal.SIGTERM)
-            try:
-                platform.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                platform.proc.kill()
-            for process in leftovers:
-                with suppress(psutil.NoSuchProcess):
-                    process.kill()
 
 
 def is_alive(process: psutil.Process) -> bool:
@@ -131,28 +59,6 @@ def count_residents(database_url: str) -> int:
         return total
     finally:
         db.dispose()
-
-
-def run_environment(var_dir: Path, ports: dict[str, int]) -> dict[str, str]:
-    """Embedded servers on free ports under `var_dir`, whatever the caller's environment says."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "KEYCLOAK_URL", "OIDC_ISSUER")
-    }
-    env.update(
-        VILLAGELINK_VAR_DIR=str(var_dir),
-        EMBEDDED_POSTGRES_PORT=str(ports["postgres"]),
-        EMBEDDED_REDIS_PORT=str(ports["redis"]),
-        VILLAGELINK_PORT=str(ports["http"]),
-        DEMO_RESIDENTS_PER_VILLAGE="12",
-        PYTHONIOENCODING="utf-8",
-    )
-    return env
-
-
-def free_ports() -> dict[str, int]:
-    return {"postgres": free_port(), "redis": free_port(), "http": free_port()}
 
 
 @pytest.mark.timeout(900)

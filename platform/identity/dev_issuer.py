@@ -69,7 +69,7 @@ PASSWORD_CLIENTS = frozenset({CONSOLE_CLIENT, "villagelink-dev-cli"})
 # The public clients of the browser sign-in, and where each may be sent back to (paths
 # under the public URL), as the realm's redirect URIs say.
 BROWSER_CLIENTS = {
-    CONSOLE_CLIENT: ("/console/", "/graphiql"),
+    CONSOLE_CLIENT: ("/console/", "/graphiql/"),
     RESIDENTS_CLIENT: ("/h5/",),
 }
 # Access and ID tokens live as long as the realm's.

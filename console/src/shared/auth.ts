@@ -4,7 +4,9 @@
 import { UserManager, WebStorageStateStore, type User } from 'oidc-client-ts'
 import { consoleConfig } from './config'
 
-export type App = 'console' | 'h5'
+// Which app signs in: the staff consoles, the residents' app (its own client), or the
+// explorer (the console's client: the same people try the API there).
+export type App = 'console' | 'h5' | 'graphiql'
 
 let manager: Promise<UserManager> | null = null
 let app: App = 'console'
@@ -18,7 +20,7 @@ function userManager(): Promise<UserManager> {
     const base = `${window.location.origin}/${app}`
     return new UserManager({
       authority: config.issuer,
-      client_id: app === 'console' ? config.consoleClientId : config.residentsClientId,
+      client_id: app === 'h5' ? config.residentsClientId : config.consoleClientId,
       redirect_uri: `${base}/callback`,
       post_logout_redirect_uri: `${base}/`,
       response_type: 'code',

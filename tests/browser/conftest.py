@@ -1,0 +1,160 @@
+"""The browser tests' harness: the real `villagelink run` stack and Debian's Chromium.
+
+One stack per test session (per xdist worker), shared by every file here: `villagelink run` on
+free ports with its own var directory, the demo region seeded small, the console built by
+`make console` (a no-op while its build is current). Playwright's sync API drives
+`/usr/bin/chromium` (Playwright's own browser download cannot work here). Every test here
+is marked `browser` (through the `browser_stack` fixture, tests/conftest.py).
+
+Helpers: `login` signs in through the development issuer's page, `check_accessible` runs
+axe-core in the page and fails on serious or critical violations, `shot` keeps a full-page
+screenshot under test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from ..processes import Platform, free_ports, run_environment, running
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+# Enough people for every screen to have rows, few enough to seed in seconds.
+RESIDENTS_PER_VILLAGE = "30"
+# How long a page may take to show what a test waits for (a cold build's first load
+# included).
+UI_TIMEOUT_MS = 15_000
+
+
+@dataclass
+class Stack:
+    """A running `villagelink run` and where a browser reaches it."""
+
+    platform: Platform
+    url: str
+
+    @property
+    def console(self) -> str:
+        return f"{self.url}/console/"
+
+
+def build_console() -> None:
+    """`make console`: npm ci and vite build when the console's sources changed, else nothing."""
+    built = subprocess.run(
+        ["make", "--no-print-directory", "console"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert built.returncode == 0, f"make console failed:\n{built.stdout}\n{built.stderr}"
+
+
+def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
+    ports = free_ports()
+    env = run_environment(var_dir, ports)
+    env.update(DEMO_RESIDENTS_PER_VILLAGE=RESIDENTS_PER_VILLAGE, **environment)
+    with running(env) as platform:
+        yield Stack(platform, f"http://127.0.0.1:{ports['http']}")
+        platform.interrupt()
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The `make run` stack with the development issuer, for every browser test."""
+    build_console()
+    yield from start_stack(tmp_path_factory.mktemp("browser-var"))
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it"
+    # Chromium's sandbox needs user namespaces it does not get as root in a container.
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+    yield launched
+    launched.close()
+
+
+def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContext:
+    """A fresh browser profile (no cookies, no storage) as a village person's would be."""
+    context = browser.new_context(
+        base_url=stack.url,
+        viewport=PHONE if phone else DESKTOP,
+        is_mobile=phone,
+        has_touch=phone,
+        device_scale_factor=2 if phone else 1,
+        locale="zh-CN",
+        timezone_id="Asia/Shanghai",
+    )
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture
+def desktop(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
+    """A 1440x900 desktop page, as a village admin or coordinator sees the console."""
+    context = new_context(browser, browser_stack, phone=False)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def phone(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
+    """A 390x844 phone page with touch, as a grid worker or resident holds it."""
+    context = new_context(browser, browser_stack, phone=True)
+    yield context.new_page()
+    context.close()
+
+
+def login(page: Page, username: str, password: str) -> None:
+    """Sign in through the development issuer's page: open the console, which sends the
+    browser there, fill in 用户名 and 密码, and wait to be back in the console."""
+    if "/protocol/openid-connect/auth" not in page.url:
+        page.goto("/console/")
+        page.wait_for_url(re.compile(r"/protocol/openid-connect/auth"))
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_url(re.compile(r"/console/(?!callback)"))
+
+
+def check_accessible(page: Page) -> None:
+    """axe-core on the page as it is now; fails listing every serious or critical violation."""
+    assert AXE.exists(), f"{AXE} is missing: axe-core is a devDependency of console/"
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE.read_text())
+    results = page.evaluate("async () => await window.axe.run(document)")
+    serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    found = "\n".join(
+        f"- {v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. "
+        f"{v['nodes'][0]['target']})"
+        for v in serious
+    )
+    assert not serious, f"accessibility violations on {page.url}:\n{found}"
+
+
+def shot(page: Page, name: str) -> Path:
+    """A full-page screenshot kept as a test artifact: test-artifacts/screenshots/<name>.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

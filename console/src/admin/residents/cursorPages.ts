@@ -9,7 +9,7 @@ export interface PageInfo {
   endCursor: string | null
 }
 
-export function useCursorPages(pageSize = 20) {
+export function useCursorPages(load: () => unknown, pageSize = 20) {
   const page = ref(1)
   /** cursors[i] is the `after` of page i + 1 (page 1 has none). */
   const cursors = ref<(string | null)[]>([null])
@@ -28,11 +28,25 @@ export function useCursorPages(pageSize = 20) {
   /** Pages that can be reached now: those seen and the next one. */
   const reachable = computed(() => cursors.value.length)
 
+  /** What el-pagination is told the total is: only reachable pages get a number button
+   * (the whole count is shown beside it). */
+  function pagerTotal(total: number): number {
+    return Math.min(total, reachable.value * pageSize)
+  }
+
   function goTo(target: number): boolean {
     if (target < 1 || target > reachable.value) return false
     page.value = target
     return true
   }
+
+  /** For el-pagination's v-model:current-page: a reachable page is loaded, others ignored. */
+  const current = computed({
+    get: () => page.value,
+    set: (target: number) => {
+      if (goTo(target)) load()
+    },
+  })
 
   function reset(): void {
     page.value = 1
@@ -40,5 +54,5 @@ export function useCursorPages(pageSize = 20) {
     hasNext.value = false
   }
 
-  return { page, pageSize, variables, hasNext, reachable, received, goTo, reset }
+  return { page, pageSize, variables, hasNext, reachable, received, goTo, reset, pagerTotal, current }
 }

@@ -9,18 +9,29 @@ export function isReason(value: string | null | undefined): boolean {
   return (value ?? '').trim().length >= MIN_REASON_LENGTH
 }
 
-/** The reason the admin gives, or null when they cancel. */
-export async function askReason(): Promise<string | null> {
+/** What the admin types in a prompt (checked by `valid`), or null when they cancel. */
+export async function askText(
+  message: string,
+  title: string,
+  valid: (value: string) => boolean = () => true,
+  placeholder = '',
+): Promise<string | null> {
   const { t } = i18n.global
   try {
-    const { value } = await ElMessageBox.prompt(t('common.reasonHint'), t('common.reason'), {
+    const { value } = await ElMessageBox.prompt(message, title, {
       confirmButtonText: t('common.confirm'),
       cancelButtonText: t('common.cancel'),
-      inputPlaceholder: t('residents.reasonPlaceholder'),
-      inputValidator: (input: string) => isReason(input) || t('common.reasonHint'),
+      inputPlaceholder: placeholder,
+      inputValidator: (input: string) => valid(input ?? '') || message,
     })
-    return value.trim()
+    return (value ?? '').trim()
   } catch {
     return null
   }
+}
+
+/** The reason the admin gives for 查看, or null when they cancel. */
+export function askReason(): Promise<string | null> {
+  const { t } = i18n.global
+  return askText(t('common.reasonHint'), t('common.reason'), isReason, t('residents.reasonPlaceholder'))
 }

@@ -1,0 +1,143 @@
+"""The village admin's people screens in a real browser: 居民 (list, detail, register with
+the API's refusals beside the fields, 查看 with a reason that lands in the audit log), 户,
+and the three-level grid tree with its staff."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+
+from villagelink.graphql.core.ids import decode_id
+from villagelink.platform import models as pm
+from villagelink.platform.db import Database
+from villagelink.platform.settings import load_settings
+from villagelink.tenants.demo.accounts import DEMO_PASSWORD
+
+from .conftest import Stack, check_accessible, login, shot
+
+ADMIN = "village-admin-xinghua"
+REASON = "核对低保申请材料"
+WHOLE_ID_NUMBER = re.compile(r"^\d{17}[\dX]$")
+
+
+def unmasked_reads(stack: Stack, resident_id: str) -> list[dict]:
+    """The audit entries of whole reads of one resident (the platform's own database)."""
+    settings = load_settings(stack.platform.env)
+    db = Database(settings.database_url)
+    try:
+        with db.platform() as conn:
+            rows = conn.execute(
+                select(pm.audit_log).where(
+                    pm.audit_log.c.village == "xinghua",
+                    pm.audit_log.c.action == "resident.read_unmasked",
+                    pm.audit_log.c.subject_id == str(resident_id),
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+    finally:
+        db.dispose()
+
+
+def test_admin_unmasks_an_id_number_with_a_reason_and_the_read_is_audited(
+    desktop: Page, browser_stack: Stack
+):
+    login(desktop, ADMIN, DEMO_PASSWORD)
+    desktop.goto("/console/admin/residents")
+    first_row = desktop.locator(".el-table__body tr").first
+    expect(first_row).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-residents")
+
+    name = first_row.locator("td").first.inner_text().strip()
+    cell = first_row.locator("td").nth(3)
+    masked = cell.locator("[data-revealed]").inner_text()
+    assert "*" in masked, masked
+    # The resident's global ID, for the audit entry, from the detail link.
+    first_row.get_by_role("button", name="详情").click()
+    desktop.wait_for_url(re.compile(r"/console/admin/residents/.+"))
+    resident_gid = desktop.url.rsplit("/", 1)[1]
+    resident_pk = decode_id(resident_gid, "Resident").key
+    desktop.go_back()
+    assert unmasked_reads(browser_stack, resident_pk) == []
+
+    cell = desktop.locator(".el-table__body tr").first.locator("td").nth(3)
+    cell.get_by_role("button", name=f"查看 {name} 身份证号").click()
+    prompt = desktop.get_by_role("dialog", name="查看原因")
+    expect(prompt).to_be_visible()
+    # Too short a reason is refused in the prompt and nothing is asked of the API.
+    prompt.locator("input").fill("核对")
+    prompt.get_by_role("button", name="确定").click()
+    expect(prompt.get_by_text("至少 4 个字")).to_be_visible()
+    prompt.locator("input").fill(REASON)
+    shot(desktop, "admin-residents-unmask-reason")
+    prompt.get_by_role("button", name="确定").click()
+
+    shown = cell.locator('[data-revealed="true"]')
+    expect(shown).to_have_text(WHOLE_ID_NUMBER)
+    whole = shown.inner_text()
+    # The whole number is the masked one with its middle filled in.
+    assert whole[:6] == masked[:6] and whole[-4:] == masked[-4:], (masked, whole)
+    shot(desktop, "admin-residents-unmasked")
+
+    (read,) = unmasked_reads(browser_stack, resident_pk)
+    assert read["reason"] == REASON
+    assert read["fields"] == ["id_number"]
+    assert read["actor_name"] == ADMIN
+    assert read["subject_type"] == "Resident"
+
+
+def test_admin_registers_a_resident_with_the_apis_refusals_beside_the_fields(desktop: Page):
+    login(desktop, ADMIN, DEMO_PASSWORD)
+    desktop.goto("/console/admin/residents")
+    desktop.get_by_role("button", name="登记居民").click()
+    drawer = desktop.get_by_role("dialog", name="登记居民")
+    drawer.get_by_label("姓名").fill("测试居民")
+    drawer.get_by_label("身份证号").fill("12345")
+    drawer.get_by_role("button", name="保存").click()
+    # The API's Chinese message, under the field it names.
+    expect(
+        drawer.locator(".el-form-item", has_text="身份证号").locator(".el-form-item__error")
+    ).to_contain_text("18位")
+    shot(desktop, "admin-resident-refused")
+
+    drawer.get_by_label("身份证号").fill("110101199003071236")
+    drawer.get_by_role("button", name="保存").click()
+    expect(desktop.get_by_text("已登记")).to_be_visible()
+    desktop.get_by_label("按姓名搜索").fill("测试居民")
+    desktop.get_by_role("button", name="搜索", exact=True).click()
+    expect(desktop.locator(".el-table__body tr")).to_have_count(1)
+    desktop.locator(".el-table__body tr").first.get_by_role("button", name="详情").click()
+    expect(desktop.get_by_role("heading", name="测试居民")).to_be_visible()
+    expect(desktop.get_by_text("110101********1236")).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-resident-detail")
+
+
+def test_households_and_the_grid_tree_with_its_staff(desktop: Page):
+    login(desktop, ADMIN, DEMO_PASSWORD)
+    desktop.goto("/console/admin/households")
+    first = desktop.locator(".el-table__body tr").first
+    expect(first).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-households")
+    address = first.locator("td").first.inner_text().strip()
+    first.get_by_role("button", name="详情").click()
+    expect(desktop.get_by_role("heading", name=address)).to_be_visible()
+    expect(desktop.locator(".el-table__body tr").first).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-household-detail")
+
+    desktop.goto("/console/admin/grid")
+    tree = desktop.get_by_role("tree", name="三级网格")
+    expect(tree.get_by_text("杏花村", exact=True)).to_be_visible()
+    expect(tree.get_by_text("第1网格", exact=True)).to_be_visible()
+    tree.get_by_text("第1网格", exact=True).click()
+    expect(desktop.get_by_role("heading", name="第1网格", exact=True)).to_be_visible()
+    # Every tier of the demo village's staff is listed.
+    staff = desktop.locator(".staff .el-table__body")
+    for tier in ("网格长", "专职网格员", "微网格员"):
+        expect(staff.get_by_text(tier, exact=True)).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-grid")

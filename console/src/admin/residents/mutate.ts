@@ -4,7 +4,10 @@
 import { errorsByField, request, type UserError } from '@/shared/graphql'
 
 export interface Outcome<T> {
+  /** The payload's record (its first field besides userErrors), null when refused. */
   record: T | null
+  /** The whole payload, for one that carries more than its record. */
+  payload: Record<string, unknown>
   errors: Record<string, string>
 }
 
@@ -18,10 +21,16 @@ export async function mutate<T = { id: string }>(
       { input },
     )
     const payload = Object.values(data)[0]
-    if (payload.userErrors.length) return { record: null, errors: errorsByField(payload.userErrors) }
+    if (payload.userErrors.length) {
+      return { record: null, payload, errors: errorsByField(payload.userErrors) }
+    }
     const record = Object.entries(payload).find(([key]) => key !== 'userErrors')?.[1] as T | undefined
-    return { record: record ?? null, errors: {} }
+    return { record: record ?? null, payload, errors: {} }
   } catch (error) {
-    return { record: null, errors: { '': error instanceof Error ? error.message : String(error) } }
+    return {
+      record: null,
+      payload: {},
+      errors: { '': error instanceof Error ? error.message : String(error) },
+    }
   }
 }

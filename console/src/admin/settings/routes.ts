@@ -6,4 +6,14 @@ export default [
     component: () => import('./ApprovalsPage.vue'),
     meta: { group: 'settings', title: 'settings.approvals', order: 134 },
   },
+  {
+    path: 'settings/api-clients',
+    component: () => import('./ApiClientsPage.vue'),
+    meta: { group: 'settings', title: 'settings.apiClients', order: 133 },
+  },
+  {
+    path: 'settings/buildings',
+    component: () => import('./BuildingsPage.vue'),
+    meta: { group: 'settings', title: 'settings.buildings', order: 131 },
+  },
 ] satisfies ScreenRoute[]

@@ -210,8 +210,8 @@ def id_number(body: str) -> str:
 def residents_sheet(path: Path) -> Path:
     """The import template's residents sheet: three good rows and two the report names."""
     book = openpyxl.Workbook()
-    rows = book.active
-    rows.title = sheet.RESIDENTS_SHEET
+    book.remove(book.worksheets[0])
+    rows = book.create_sheet(sheet.RESIDENTS_SHEET)
     rows.append(sheet.COLUMNS)
     good = [
         ("导入甲", id_number("11010119850101002")),
@@ -251,3 +251,64 @@ def test_an_xlsx_import_shows_its_progress_and_its_report(desktop: Page, tmp_pat
     desktop.get_by_label("按姓名搜索").fill("导入")
     desktop.get_by_role("button", name="搜索", exact=True).click()
     expect(desktop.locator(".el-table__body tr")).to_have_count(3)
+
+
+def test_health_duty_and_settings_screens(desktop: Page, browser_stack: Stack):
+    login(desktop, ADMIN, DEMO_PASSWORD)
+    desktop.goto("/console/admin/health")
+    elders = desktop.locator(".el-card", has_text="老人档案").locator(".el-table__body tr")
+    expect(elders.first).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-health")
+    # A person with readings, and their chart (the demo's wristbands report every hour).
+    measured = elders.filter(has_text=re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")).first
+    name = measured.locator("td").first.inner_text().strip()
+    measured.get_by_role("link", name=name).click()
+    expect(desktop.get_by_role("img", name=f"{name} 体征趋势")).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-health-person")
+    # The record edited in its drawer (the admin sets what the doctor said).
+    desktop.get_by_role("button", name=re.compile("编辑档案|建档")).click()
+    drawer = desktop.get_by_role("dialog", name=re.compile("编辑档案|建档"))
+    drawer.get_by_label("备注").fill("每周三社区医生随访")
+    drawer.get_by_role("button", name="保存").click()
+    expect(desktop.get_by_text("每周三社区医生随访")).to_be_visible()
+
+    # 值班表: a shift scheduled in the dialog lands on its day; a backwards one is refused
+    # beside the field.
+    desktop.goto("/console/admin/duty")
+    expect(desktop.get_by_role("heading", name="值班表")).to_be_visible()
+    desktop.get_by_role("button", name="排班").click()
+    dialog = desktop.get_by_role("dialog", name="新增值班")
+    dialog.get_by_label("网格员").click()
+    desktop.get_by_role("option", name="金龙").click()
+    monday = desktop.locator(".week-label").inner_text().split(" ")[0]
+    dialog.get_by_placeholder("开始").fill(f"{monday} 18:00")
+    dialog.get_by_placeholder("结束").fill(f"{monday} 08:00")
+    dialog.get_by_role("button", name="保存").click()
+    expect(dialog.locator(".el-form-item__error")).to_contain_text("结束时间须晚于开始时间")
+    dialog.get_by_placeholder("结束").fill(f"{monday} 22:00")
+    dialog.get_by_role("button", name="保存").click()
+    expect(desktop.get_by_text("已排班")).to_be_visible()
+    row = desktop.locator(".el-table__body tr", has_text="金龙")
+    expect(row.locator("td").nth(1)).to_contain_text("18:00–22:00")
+    check_accessible(desktop)
+    shot(desktop, "admin-duty")
+
+    desktop.goto("/console/admin/settings/buildings")
+    expect(desktop.get_by_text("1号楼", exact=True)).to_be_visible()
+    check_accessible(desktop)
+    shot(desktop, "admin-buildings")
+    desktop.goto("/console/admin/settings/api-clients")
+    switch = desktop.get_by_role("switch", name="示例集成方（设备平台） 本村授权")
+    expect(switch).not_to_be_checked()
+    check_accessible(desktop)
+    shot(desktop, "admin-api-clients")
+    switch.click()
+    desktop.get_by_role("button", name="确定").click()
+    expect(desktop.get_by_text("已授权", exact=True)).to_be_visible()
+    expect(switch).to_be_checked()
+    settings = load_settings(browser_stack.platform.env)
+    admin = mint_for_role(settings, "village-admin", village="xinghua")
+    clients = graphql(browser_stack, admin, "query { apiClients { clientId villages } }", {})
+    assert "xinghua" in clients["apiClients"][0]["villages"]

@@ -2,7 +2,6 @@ export default {
   namespace: 'duty',
   'zh-CN': {
     title: '值班表',
-    week: '周',
     previous: '上一周',
     next: '下一周',
     thisWeek: '本周',
@@ -19,11 +18,10 @@ export default {
     onDuty: '值班中',
     empty: '还没有网格员。请先在“三级网格”中新增网格员。',
     noShifts: '本周还没有排班。点击“排班”为网格员安排值班。',
-    weekdays: '一,二,三,四,五,六,日',
+    weekdays: '周一,周二,周三,周四,周五,周六,周日',
   },
   en: {
     title: 'Duty roster',
-    week: 'Week',
     previous: 'Previous week',
     next: 'Next week',
     thisWeek: 'This week',

@@ -41,6 +41,9 @@ export default {
     removeTag: '移除标签 {tag}',
     idNumberHint: '18 位身份证号，性别与出生日期由它得出',
     page: '第 {n} 页',
+    separator: '、',
+    aside: '{main}（{note}）',
+    colon: '{label}：{text}',
   },
   en: {
     residents: 'Residents',
@@ -83,5 +86,8 @@ export default {
     removeTag: 'Remove tag {tag}',
     idNumberHint: '18-digit ID number; gender and birth date follow from it',
     page: 'Page {n}',
+    separator: ', ',
+    aside: '{main} ({note})',
+    colon: '{label}: {text}',
   },
 }

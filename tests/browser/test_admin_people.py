@@ -280,19 +280,29 @@ def test_health_duty_and_settings_screens(desktop: Page, browser_stack: Stack):
     # beside the field.
     desktop.goto("/console/admin/duty")
     expect(desktop.get_by_role("heading", name="值班表")).to_be_visible()
+    staff_name = desktop.locator(".el-table__body tr").first.locator("td").first.locator("a")
+    name = staff_name.inner_text().strip()
     desktop.get_by_role("button", name="排班").click()
     dialog = desktop.get_by_role("dialog", name="新增值班")
-    dialog.get_by_label("网格员").click()
-    desktop.get_by_role("option", name="金龙").click()
+    dialog.locator(".el-select").first.click()
+    desktop.get_by_role("option", name=name).click()
     monday = desktop.locator(".week-label").inner_text().split(" ")[0]
-    dialog.get_by_placeholder("开始").fill(f"{monday} 18:00")
-    dialog.get_by_placeholder("结束").fill(f"{monday} 08:00")
+
+    def pick(placeholder: str, value: str) -> None:
+        dialog.get_by_placeholder(placeholder).fill(value)
+        dialog.get_by_placeholder(placeholder).press("Enter")
+        # Out of the picker, whose panel would cover the buttons.
+        dialog.locator(".el-dialog__title").click()
+
+    pick("开始时间", f"{monday} 18:00")
+    pick("结束时间", f"{monday} 08:00")
     dialog.get_by_role("button", name="保存").click()
-    expect(dialog.locator(".el-form-item__error")).to_contain_text("结束时间须晚于开始时间")
-    dialog.get_by_placeholder("结束").fill(f"{monday} 22:00")
+    ends = dialog.locator(".el-form-item", has_text="结束时间").locator(".el-form-item__error")
+    expect(ends).to_contain_text("结束时间须晚于开始时间")
+    pick("结束时间", f"{monday} 22:00")
     dialog.get_by_role("button", name="保存").click()
     expect(desktop.get_by_text("已排班")).to_be_visible()
-    row = desktop.locator(".el-table__body tr", has_text="金龙")
+    row = desktop.locator(".el-table__body tr", has_text=name)
     expect(row.locator("td").nth(1)).to_contain_text("18:00–22:00")
     check_accessible(desktop)
     shot(desktop, "admin-duty")

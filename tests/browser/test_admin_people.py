@@ -316,7 +316,8 @@ def test_health_duty_and_settings_screens(desktop: Page, browser_stack: Stack):
     expect(switch).not_to_be_checked()
     check_accessible(desktop)
     shot(desktop, "admin-api-clients")
-    switch.click()
+    # The switch's own input is visually hidden; people click the drawn switch.
+    desktop.locator(".el-switch", has=switch).click()
     desktop.get_by_role("button", name="确定").click()
     expect(desktop.get_by_text("已授权", exact=True)).to_be_visible()
     expect(switch).to_be_checked()

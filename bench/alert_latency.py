@@ -19,8 +19,6 @@ false alarms (their timelines say so) and the subscription is deleted.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import sys
 import threading
@@ -30,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
 from residents_list import graphql, mint_token, percentile
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from villagelink.platform.simulator import INGEST_EVENTS, GraphQLClient, list_devices
 
@@ -69,7 +68,7 @@ class Receiver(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.secret = b""
+        self.secret = ""
         self.arrived: dict[str, float] = {}
         self.bad_signatures = 0
         self.changed = threading.Condition()
@@ -86,10 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         arrived = time.perf_counter()
-        timestamp = self.headers.get("X-Villagelink-Timestamp", "")
-        expected = hmac.new(self.server.secret, f"{timestamp}.".encode() + body, hashlib.sha256)
-        given = self.headers.get("X-Villagelink-Signature", "").removeprefix("sha256=")
-        if not hmac.compare_digest(expected.hexdigest(), given):
+        try:
+            Webhook(self.server.secret).verify(body, dict(self.headers), json_parse=False)
+        except WebhookVerificationError:
             self.server.bad_signatures += 1
             self.send_response(401)
             self.end_headers()
@@ -154,7 +152,7 @@ def main() -> None:
     )["createWebhookSubscription"]
     if created["userErrors"]:
         sys.exit(f"could not subscribe: {created['userErrors']}")
-    receiver.secret = created["secret"].encode()
+    receiver.secret = created["secret"]
 
     stored_ms: list[float] = []
     webhook_ms: list[float] = []

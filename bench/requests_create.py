@@ -8,8 +8,8 @@ a household of the village with one of its categories, and prints p50/p95 latenc
 and requests per second. Every request is a real write (row, timeline entry,
 outbox row, audit entry) that stays in the village: run it against a scratch
 server (its own VILLAGELINK_VAR_DIR), not one whose data matters, started with a
-rate limit above what it sends (RATE_LIMIT_PER_MINUTE=1000000; the default 600 a
-minute per caller would be what it measures). Without --token
+cost budget above what it sends (RATE_LIMIT_COST_PER_MINUTE=1000000000; the default
+budget per caller would be what it measures). Without --token
 it mints a village-admin token with `villagelink token`, which needs the same
 environment as the server.
 """
@@ -33,7 +33,7 @@ mutation Create($input: CreateRequestInput!) {
 
 RATE_LIMITED = (
     "            (429: the server's per-caller limit stopped it; start the server with "
-    "RATE_LIMIT_PER_MINUTE=1000000 to measure the writes instead)"
+    "RATE_LIMIT_COST_PER_MINUTE=1000000000 to measure the writes instead)"
 )
 
 PLACES = """

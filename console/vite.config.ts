@@ -19,8 +19,26 @@ const input = Object.fromEntries(
     .map((file) => [file.replace(/\/?index\.html$/, '') || 'console', resolve(__dirname, file)]),
 )
 
+// Vant's icon font names a copy on Alibaba's CDN after its inline one: the console loads
+// nothing from third parties (its Content-Security-Policy would refuse it, and villages'
+// networks may not reach it), so that source is dropped from every @font-face.
+const selfHostedFonts = {
+  postcssPlugin: 'self-hosted-fonts',
+  AtRule: {
+    'font-face': (rule: { walkDecls: (prop: string, visit: (decl: { value: string }) => void) => void }) => {
+      rule.walkDecls('src', (decl) => {
+        decl.value = decl.value
+          .split(/,(?=\s*url\()/)
+          .filter((source) => !/url\(\s*['"]?(https?:)?\/\//.test(source))
+          .join(',')
+      })
+    },
+  },
+}
+
 export default defineConfig({
   base: '/',
+  css: { postcss: { plugins: [selfHostedFonts] } },
   plugins: [
     vue(),
     AutoImport({ resolvers: [ElementPlusResolver()], dts: false }),

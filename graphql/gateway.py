@@ -1,9 +1,11 @@
 """/graphql over HTTP (the GraphQL-over-HTTP spec): authentication, limits, execution.
 
-The order of checks: method, accepted media type, bearer token, rate limit,
-request body, parse, operation choice (no mutations over GET), validation
-(standard rules, depth, cost), execution. Every failure answers with a
-GraphQL-shaped body whose errors carry `extensions.code`.
+The order of checks: method, accepted media type, bearer token, the caller's budget (its
+minimum charge), request body, the persisted document a hash names, parse, operation
+choice (no mutations over GET), validation (standard rules, depth, cost), the budget again
+(the operation's cost), execution. Every failure answers with a GraphQL-shaped body whose
+errors carry `extensions.code`; every answer after the budget's first charge carries the
+RateLimit-* headers, and every answer to a measured document `extensions.cost`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from graphql import (
     validate,
 )
 from villagelink.graphql.core import errors as codes
+from villagelink.graphql.core import persisted
+from villagelink.graphql.core.budget import MIN_CHARGE, Budget
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
@@ -39,6 +43,7 @@ from villagelink.platform.api_clients import note_use
 from villagelink.platform.identity.principal import INTEGRATOR, Principal
 from villagelink.platform.identity.tokens import InvalidToken
 from villagelink.platform.metrics import observe_request
+from villagelink.platform.persisted_documents import document_hash
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("graphql", __name__)
@@ -68,6 +73,7 @@ def graphql_http() -> Response:
     request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
     media = JSON
     operation = "invalid"
+    meter: Meter | None = None
     try:
         media = _negotiate()
         if request.method not in ("GET", "POST"):
@@ -75,20 +81,56 @@ def graphql_http() -> Response:
                 405, "use GET for queries or POST", codes.BAD_REQUEST, {"Allow": ALLOWED_METHODS}
             )
         principal = _authenticate()
-        _check_rate(principal)
+        meter = _meter(principal)
+        # The minimum on arrival: it bounds how many requests a caller sends, whatever they are.
+        meter.charge(MIN_CHARGE)
         if principal.has(INTEGRATOR) and principal.client_id:
             note_use(_runtime(), principal.client_id)
         params = _read_params()
         operation = params.get("operationName") or "anonymous"
-        status, body, operation = _run(params, principal, request_id, media)
+        status, body, operation = _run(params, principal, request_id, media, meter)
     except HttpFailure as failure:
         status, body = failure.status, error_body(failure.message, failure.code)
-        response = _respond(status, body, media, request_id)
+        response = _respond(status, body, media, request_id, meter)
         response.headers.update(failure.headers)
         _observe(operation, started, body)
         return response
     _observe(operation, started, body)
-    return _respond(status, body, media, request_id)
+    return _respond(status, body, media, request_id, meter)
+
+
+class Meter:
+    """What one request costs: the caller's budget and the measured cost of its operation,
+    shown in every answer (`extensions.cost`, the RateLimit-* headers)."""
+
+    def __init__(self, budget: Budget, max_cost: int) -> None:
+        self.budget, self.max_cost = budget, max_cost
+        self.requested: int | None = None
+
+    def charge(self, amount: int) -> None:
+        """Charge the budget; 429 RATE_LIMITED when it cannot hold `amount`."""
+        state = self.budget.charge(amount)
+        if state is not None and not state.charged:
+            raise HttpFailure(
+                429,
+                f"this request costs {amount} more than the {state.remaining} left of your "
+                f"budget of {state.limit} a minute; it comes back in {state.reset} s",
+                codes.RATE_LIMITED,
+                {"Retry-After": str(state.reset)},
+            )
+
+    def headers(self) -> dict[str, str]:
+        return self.budget.state.headers() if self.budget.state else {}
+
+    def extension(self) -> dict[str, Any] | None:
+        if self.requested is None:
+            return None
+        state = self.budget.state
+        return {
+            "requested": self.requested,
+            "limit": self.max_cost,
+            "remaining": state.remaining if state else None,
+        }
 
 
 def _observe(operation: str, started: float, body: dict) -> None:
@@ -115,7 +157,12 @@ def _negotiate() -> str:
     raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST)
 
 
-def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
+def _respond(
+    status: int, body: dict, media: str, request_id: str, meter: Meter | None = None
+) -> Response:
+    cost = meter.extension() if meter else None
+    if cost is not None:
+        body = {**body, "extensions": {**body.get("extensions", {}), "cost": cost}}
     try:
         payload = json.dumps(body, ensure_ascii=False, default=str).encode()
     except UnicodeEncodeError:
@@ -128,6 +175,8 @@ def _respond(status: int, body: dict, media: str, request_id: str) -> Response:
         content_type=f"{media}; charset=utf-8",
     )
     response.headers["X-Request-Id"] = request_id
+    if meter is not None:
+        response.headers.update(meter.headers())
     return response
 
 
@@ -153,28 +202,14 @@ def _authenticate() -> Principal:
     return Principal.from_claims(claims)
 
 
-def _check_rate(principal: Principal) -> None:
-    """A fixed one-minute window per caller in Redis. If Redis is down the request
-    goes through: the limit protects the service, it must not take it down."""
-    runtime = _runtime()
-    limit = runtime.settings.rate_limit_per_minute
-    window = int(time.time() // 60)
-    key = f"villagelink:rate:{principal.client_id or '-'}:{principal.sub}:{window}"
-    try:
-        pipe = runtime.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 120)
-        count, _ = pipe.execute()
-    except Exception:
-        log.warning("rate limiter unavailable; request allowed", exc_info=True)
-        return
-    if count > limit:
-        raise HttpFailure(
-            429,
-            f"more than {limit} requests a minute; slow down",
-            codes.RATE_LIMITED,
-            {"Retry-After": str(60 - int(time.time()) % 60)},
-        )
+def _meter(principal: Principal) -> Meter:
+    """The request's meter on its caller's budget (per client and subject)."""
+    settings = _runtime().settings
+    caller = f"{principal.client_id or '-'}:{principal.sub}"
+    return Meter(
+        Budget(_runtime().redis, caller, settings.rate_limit_cost_per_minute),
+        settings.max_query_cost,
+    )
 
 
 def _read_params() -> dict[str, Any]:
@@ -183,8 +218,9 @@ def _read_params() -> dict[str, Any]:
             "query": request.args.get("query"),
             "operationName": request.args.get("operationName") or None,
         }
-        raw = request.args.get("variables")
-        params["variables"] = read_json(raw, "variables") if raw else None
+        for name in ("variables", "extensions"):
+            raw = request.args.get(name)
+            params[name] = read_json(raw, name) if raw else None
     else:
         if request.mimetype != JSON:
             raise HttpFailure(415, f"send the request as {JSON}", codes.BAD_REQUEST)
@@ -196,10 +232,13 @@ def _read_params() -> dict[str, Any]:
         params = read_json(body or b"null", "request body")
         if not isinstance(params, dict):
             raise HttpFailure(400, "request body must be a JSON object", codes.BAD_REQUEST)
-    if not isinstance(params.get("query"), str) or not params["query"].strip():
+    for name in ("variables", "extensions"):
+        if params.get(name) is not None and not isinstance(params[name], dict):
+            raise HttpFailure(400, f"{name} must be a JSON object", codes.BAD_REQUEST)
+    # A persisted document's hash may stand for the text (graphql/core/persisted.py).
+    by_hash = params.get("query") is None and "persistedQuery" in (params.get("extensions") or {})
+    if not by_hash and (not isinstance(params.get("query"), str) or not params["query"].strip()):
         raise HttpFailure(400, "query must be a non-empty string", codes.BAD_REQUEST)
-    if params.get("variables") is not None and not isinstance(params["variables"], dict):
-        raise HttpFailure(400, "variables must be a JSON object", codes.BAD_REQUEST)
     if params.get("operationName") is not None and not isinstance(params["operationName"], str):
         raise HttpFailure(400, "operationName must be a string", codes.BAD_REQUEST)
     return params
@@ -254,25 +293,64 @@ def _request_error_status(media: str) -> int:
     return 400 if media == GRAPHQL_RESPONSE else 200
 
 
-def _choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+def choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         return operations[0] if len(operations) == 1 else None
     return next((o for o in operations if o.name and o.name.value == name), None)
 
 
-def _run(params: dict, principal: Principal, request_id: str, media: str) -> tuple[int, dict, str]:
+def _document(params: dict, principal: Principal) -> tuple[str | None, str | None]:
+    """The text to run (None when the hash sent alone names no known document) and the hash
+    to remember it by once it validates (automatic persisted queries)."""
+    runtime = _runtime()
+    try:
+        sha256 = persisted.requested_hash(params.get("extensions"))
+    except persisted.Refused as exc:
+        raise HttpFailure(400, str(exc), codes.BAD_REQUEST) from exc
+    only_registered = principal.client_id in runtime.settings.persisted_documents_only_clients
+    text = params.get("query")
+    if text is not None:
+        if sha256 is not None and document_hash(text) != sha256:
+            raise HttpFailure(
+                400, "persistedQuery.sha256Hash is not the SHA-256 of the query", codes.BAD_REQUEST
+            )
+        if not only_registered:
+            return text, sha256
+        sha256 = document_hash(text)
+    assert sha256 is not None  # _read_params asks for a query or a hash
+    known = persisted.find(runtime.redis, runtime.db, sha256, registered_only=only_registered)
+    if only_registered and (known is None or not known.registered):
+        raise HttpFailure(
+            403,
+            f"client {principal.client_id} may run registered documents only "
+            "(villagelink documents register)",
+            codes.FORBIDDEN,
+        )
+    return (known.document if known else None), None
+
+
+def _run(
+    params: dict, principal: Principal, request_id: str, media: str, meter: Meter
+) -> tuple[int, dict, str]:
     runtime = _runtime()
     settings = runtime.settings
+    text, remember_as = _document(params, principal)
+    if text is None:
+        return (
+            _request_error_status(media),
+            error_body(persisted.NOT_FOUND_MESSAGE, persisted.PERSISTED_QUERY_NOT_FOUND),
+            params.get("operationName") or "anonymous",
+        )
     try:
-        document = parse(params["query"])
+        document = parse(text)
     except GraphQLError as exc:
         return (
             _request_error_status(media),
-            {"errors": [_format(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]},
+            {"errors": [format_error(exc, codes.GRAPHQL_PARSE_FAILED, request_id)]},
             "invalid",
         )
-    operation = _choose_operation(document, params.get("operationName"))
+    operation = choose_operation(document, params.get("operationName"))
     name = (operation.name.value if operation and operation.name else None) or "anonymous"
     if (
         operation is not None
@@ -280,23 +358,45 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
         and request.method == "GET"
     ):
         raise HttpFailure(405, "mutations are sent with POST", codes.BAD_REQUEST, {"Allow": "POST"})
+    if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+        raise HttpFailure(
+            400,
+            f"subscriptions are served by the live process: POST "
+            f"{settings.live_public_url.rstrip('/')}/graphql/stream (docs/live.md)",
+            codes.BAD_REQUEST,
+        )
     schema = executable_schema()
     # The limits first: they are linear in the document, and refuse the documents whose
     # expansion would make the standard rules (overlapping fields) run for minutes.
-    problems = check_limits(
+    checked = check_limits(
         schema,
         document,
         params.get("variables"),
         max_depth=settings.max_query_depth,
         max_cost=settings.max_query_cost,
         max_page_size=settings.max_page_size,
-    ) or validate(schema, document, [*specified_rules, storable_text_rule(params.get("variables"))])
+    )
+    meter.requested = (
+        checked.costs.get(operation, 0) if operation else max(checked.costs.values(), default=0)
+    )
+    problems = checked.errors or validate(
+        schema, document, [*specified_rules, storable_text_rule(params.get("variables"))]
+    )
     if problems:
         return (
             _request_error_status(media),
-            {"errors": [_format(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems]},
+            {
+                "errors": [
+                    format_error(p, codes.GRAPHQL_VALIDATION_FAILED, request_id) for p in problems
+                ]
+            },
             name,
         )
+    if remember_as is not None:
+        persisted.remember(runtime.redis, remember_as, text)
+    # The rest of the operation's cost, before it runs.
+    if meter.requested > MIN_CHARGE:
+        meter.charge(meter.requested - MIN_CHARGE)
 
     read_only = operation is not None and operation.operation == OperationType.QUERY
     context = RequestContext(runtime, principal, request_id, read_only=read_only)
@@ -318,7 +418,7 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
     body: dict[str, Any] = {}
     if errors:
         # Errors without a path come before execution: variables that do not fit.
-        body["errors"] = [_format(e, codes.BAD_USER_INPUT, request_id) for e in errors]
+        body["errors"] = [format_error(e, codes.BAD_USER_INPUT, request_id) for e in errors]
     executed = not errors or any(e.path is not None for e in errors)
     if executed:
         body["data"] = result.data
@@ -340,7 +440,7 @@ def _expected(error: GraphQLError) -> bool:
     return isinstance(error.original_error, ApiError) or error.original_error is None
 
 
-def _format(error: GraphQLError, default_code: str, request_id: str) -> dict:
+def format_error(error: GraphQLError, default_code: str, request_id: str) -> dict:
     """The client's view of an error: message, locations, path and a code; an
     unexpected exception shows as INTERNAL with the request id, and is logged."""
     formatted = error.formatted

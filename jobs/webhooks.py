@@ -1,4 +1,5 @@
-"""Webhooks on the `notify` queue: publish an event, POST it signed, retry, sweep.
+"""Webhooks on the `notify` queue: publish an event, POST it signed (Standard Webhooks), retry,
+sweep.
 
 `publish_event` is called inside other jobs (the alert notify job): it records
 one delivery per subscriber in the platform schema and enqueues each. `deliver`
@@ -102,18 +103,26 @@ def deliver(delivery_id: int, now: datetime | None = None) -> str | None:
 
 
 def signed_request(delivery: dict, timestamp: int) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of an attempt at `timestamp` (unix seconds)."""
+    """The body and headers of an attempt at `timestamp` (unix seconds): the Standard
+    Webhooks headers, with the event's id as `webhook-id` (the same on every retry and
+    redelivery, so a receiver drops what it has handled), and the deprecated
+    X-Villagelink-* ones beside them until docs/webhooks.md's date."""
     # Imported here: the API's webhook package imports this module for redeliveries.
     from villagelink.graphql.webhooks.ids import delivery_gid
 
     body = deliveries.envelope_body(delivery)
+    webhook_id = str(delivery["event_id"])
+    secret = delivery["secret"]
     return body, {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": deliveries.standard_signature(secret, webhook_id, timestamp, body),
         "X-Villagelink-Event": delivery["event_type"],
         "X-Villagelink-Delivery": delivery_gid(delivery["id"]),
         "X-Villagelink-Timestamp": str(timestamp),
-        "X-Villagelink-Signature": deliveries.signature(delivery["secret"], timestamp, body),
+        "X-Villagelink-Signature": deliveries.legacy_signature(secret, timestamp, body),
     }
 
 

@@ -385,6 +385,76 @@ def clients_list(settings: Settings) -> None:
         _echo_client(row)
 
 
+@main.group()
+def schema() -> None:
+    """The GraphQL schema as a contract: print it, check it against the released one."""
+
+
+@schema.command("print")
+@click.option("--write", is_flag=True, help="write docs/schema.graphql instead of stdout")
+def schema_print(write: bool) -> None:
+    """Print the live schema's SDL (sorted, with descriptions and directives)."""
+    from villagelink.graphql.core.contract import SCHEMA_FILE, printed_schema
+    from villagelink.graphql.core.schema import executable_schema
+
+    printed = printed_schema(executable_schema())
+    if write:
+        SCHEMA_FILE.write_text(printed)
+        click.echo(f"wrote {SCHEMA_FILE}")
+    else:
+        click.echo(printed, nl=False)
+
+
+@schema.command("check")
+def schema_check() -> None:
+    """Compare the live schema with docs/schema.baseline.graphql: fails on a breaking change
+    docs/api-changes.md does not list; shows the unlisted dangerous ones."""
+    from villagelink.graphql.core.contract import CHANGES_FILE, review_files
+    from villagelink.graphql.core.schema import executable_schema
+
+    outcome = review_files(executable_schema())
+    for line in outcome.malformed_entries:
+        click.echo(f"malformed entry in {CHANGES_FILE.name}: {line}")
+    for change in outcome.unlisted_breaking + outcome.unlisted_dangerous:
+        click.echo(f"- {change.severity}: {change.kind} {change.description}")
+    if not outcome.passes:
+        raise click.ClickException(
+            f"breaking changes not listed in {CHANGES_FILE.name} (docs/api.md, Deprecations)"
+        )
+    click.echo("no unlisted breaking change")
+
+
+@main.group()
+def documents() -> None:
+    """Persisted GraphQL documents: register the ones PERSISTED_DOCUMENTS_ONLY_CLIENTS run."""
+
+
+@documents.command("register")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_obj
+def documents_register(settings: Settings, files: tuple[str, ...]) -> None:
+    """Register each FILE's text, exactly as the client sends it, as one document (it must
+    be valid against the live schema); prints its SHA-256, the client's sha256Hash."""
+    from pathlib import Path
+
+    from graphql import GraphQLError, parse, validate
+    from villagelink.graphql.core.schema import executable_schema
+    from villagelink.platform.persisted_documents import register
+
+    texts = [Path(name).read_text(encoding="utf-8") for name in files]
+    for name, text in zip(files, texts, strict=True):
+        try:
+            problems = validate(executable_schema(), parse(text))
+        except GraphQLError as exc:
+            problems = [exc]
+        if problems:
+            raise click.ClickException(f"{name}: {problems[0].message}; nothing registered")
+    with _database(settings).platform() as conn:
+        outcome = register(conn, texts)
+    for name, (sha256, added) in zip(files, outcome, strict=True):
+        click.echo(f"{sha256}  {name}  {'registered' if added else 'already registered'}")
+
+
 @main.command()
 @click.option(
     "--role",
@@ -502,6 +572,15 @@ def worker(settings: Settings, queues: tuple[str, ...]) -> None:
     from villagelink.jobs.worker import run_worker
 
     run_worker(settings, tuple(q for q in QUEUES if q in queues) or QUEUES)
+
+
+@main.command()
+@click.pass_obj
+def live(settings: Settings) -> None:
+    """Serve GraphQL subscriptions (graphql-sse) on LIVE_PORT: the consoles' live events."""
+    from villagelink.platform.live.server import serve
+
+    serve(settings)
 
 
 @main.command()

@@ -14,7 +14,10 @@ from flask import Flask, Response, request
 ALLOWED_METHODS = "GET, POST"
 ALLOWED_HEADERS = "Authorization, Content-Type, Accept, X-Request-Id"
 # The response headers a page may read (besides the CORS-safelisted ones).
-EXPOSED_HEADERS = "X-Request-Id, Retry-After, WWW-Authenticate"
+EXPOSED_HEADERS = (
+    "X-Request-Id, Retry-After, WWW-Authenticate, RateLimit-Limit, RateLimit-Remaining, "
+    "RateLimit-Reset"
+)
 # How long a browser may reuse a preflight's answer.
 PREFLIGHT_MAX_AGE_SECONDS = 600
 

@@ -63,10 +63,15 @@ class Settings:
     statement_timeout_ms: int = 5000
     # Past this, a request's remaining fields fail with DEADLINE_EXCEEDED.
     request_deadline_ms: int = 20000
-    rate_limit_per_minute: int = 600
+    # What one caller's requests may cost a minute (graphql/core/budget.py): each request is
+    # charged its query's cost, at least 100.
+    rate_limit_cost_per_minute: int = 300000
     # Origins (scheme://host[:port]) whose pages may call the API from a browser;
     # empty means same-origin only, "*" any origin. See platform/cors.py.
     cors_allowed_origins: frozenset[str] = frozenset()
+    # Client ids (`azp`) that may run registered persisted documents only: the consoles'
+    # own clients in production (graphql/core/persisted.py).
+    persisted_documents_only_clients: frozenset[str] = frozenset()
     gunicorn_workers: int = 2
     gunicorn_threads: int = 4
     # A request running longer than this wedges its worker, which is killed and replaced.
@@ -159,11 +164,16 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_page_size=num("GRAPHQL_MAX_PAGE_SIZE", 100),
         statement_timeout_ms=num("DB_STATEMENT_TIMEOUT_MS", 5000),
         request_deadline_ms=num("GRAPHQL_DEADLINE_MS", 20000),
-        rate_limit_per_minute=num("RATE_LIMIT_PER_MINUTE", 600),
+        rate_limit_cost_per_minute=num("RATE_LIMIT_COST_PER_MINUTE", 300000),
         cors_allowed_origins=frozenset(
             origin.strip().rstrip("/")
             for origin in get("CORS_ALLOWED_ORIGINS", "").split(",")
             if origin.strip()
+        ),
+        persisted_documents_only_clients=frozenset(
+            client.strip()
+            for client in get("PERSISTED_DOCUMENTS_ONLY_CLIENTS", "").split(",")
+            if client.strip()
         ),
         gunicorn_workers=num("GUNICORN_WORKERS", 2),
         gunicorn_threads=num("GUNICORN_THREADS", 4),

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
+from playwright.sync_api import Browser, sync_playwright
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 
@@ -53,11 +54,16 @@ def _server_url(variable: str, server) -> Iterator[str]:
 
 # What a test needs beyond PostgreSQL and Valkey, by the fixture that starts it: the mark
 # it gets (a test that starts a worker process without the fixture is marked by hand).
-MARK_BY_FIXTURE = {"keycloak": "keycloak", "minio": "minio", "sync_worker": "worker_process"}
+MARK_BY_FIXTURE = {
+    "keycloak": "keycloak",
+    "minio": "minio",
+    "sync_worker": "worker_process",
+    "browser_stack": "browser",  # tests/browser/: the stack every browser test runs against
+}
 # Run first, in this order: what goes through every village there is (its cost grows
 # with each village the run has made), then the run's longest stretches (each file goes
 # whole to one xdist worker: the long ones first, the short ones last even out the end).
-FIRST = ("every_village", "keycloak", "worker_process", "slow")
+FIRST = ("every_village", "keycloak", "browser", "worker_process", "slow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -105,6 +111,20 @@ def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServe
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium (`make test` installs it) driven by Playwright's sync API: its own
+    browser download cannot work here. For tests/browser/ and the Keycloak login page."""
+    chromium = "/usr/bin/chromium"
+    assert os.path.exists(chromium), f"{chromium} is missing: `make test` installs it"
+    # Chromium's sandbox needs user namespaces it does not get as root in a container.
+    args = ["--no-sandbox"] if os.geteuid() == 0 else []
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=chromium, headless=True, args=args)
+        yield launched
+        launched.close()
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,11 @@ def test_post_json_query(client, admin):
     response = client.post("/graphql", json={"query": "{ __typename }"}, headers=auth(admin))
     assert response.status_code == 200
     assert response.mimetype == "application/json"
-    assert response.get_json() == {"data": {"__typename": "Query"}}
+    body = response.get_json()
+    assert body["data"] == {"__typename": "Query"}
+    # The cost and the caller's budget travel with every answer (docs/api.md).
+    assert body["extensions"]["cost"]["requested"] == 1
+    assert body["extensions"]["cost"]["remaining"] == int(response.headers["RateLimit-Remaining"])
     assert response.headers["X-Request-Id"]
 
 
@@ -258,7 +262,7 @@ def test_token_signed_by_the_dev_issuer_key_is_accepted(client, settings):
         json={"query": "{ me { subject } }"},
         headers=auth(_signed(settings, _claims(settings))),
     )
-    assert response.get_json() == {"data": {"me": {"subject": "someone"}}}
+    assert response.get_json()["data"] == {"me": {"subject": "someone"}}
 
 
 @pytest.mark.parametrize(

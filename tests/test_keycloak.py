@@ -3,7 +3,9 @@
 Keycloak is the `keycloak` session fixture: a `start-dev` server with the realm imported from
 platform/identity/realm-villagelink.json. The accounts these tests sign in with are made
 through the master realm's admin (with known passwords); what provisioning makes is made
-through the `villagelink-provisioner` service account, as in production.
+through the `villagelink-provisioner` service account, as in production. The last test signs
+in to the console in a real browser on Keycloak's own login page (here rather than in
+tests/browser/, so that the suite's one Keycloak serves it: xdist sends a file to one worker).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from keycloak import KeycloakAdmin
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 
 from villagelink.platform.app import create_app, runtime_of
@@ -38,7 +41,7 @@ from villagelink.platform.identity.keycloak_admin import (
     enable_village,
     sync_village,
 )
-from villagelink.platform.services import realm_document
+from villagelink.platform.services import KeycloakServer, realm_document
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
 from villagelink.tenants.demo import (
@@ -50,12 +53,14 @@ from villagelink.tenants.demo import (
     write_village,
 )
 
+from .browser.conftest import Stack, build_console, opened, shot, stack_url, start_stack
 from .conftest import new_village
+from .keycloak_accounts import PASSWORD, create_account, realm_admin
+from .processes import free_ports
 
 REALM_FILE = Path(__file__).parent.parent / "platform" / "identity" / "realm-villagelink.json"
 REALM = json.loads(REALM_FILE.read_text())
 SECRETS = {c["clientId"]: c["secret"] for c in REALM["clients"] if "secret" in c}
-PASSWORD = "test-password-dev-only"
 REGION = "nanhe"  # the demo region
 TEST_REGION = "testregion"  # conftest's region for fresh villages
 
@@ -99,13 +104,7 @@ def kc_app(kc_settings, db):
 @pytest.fixture(scope="module")
 def master(keycloak) -> KeycloakAdmin:
     """The villagelink realm administered by the bootstrap admin: for test accounts and keys."""
-    return KeycloakAdmin(
-        server_url=keycloak.url,
-        username=keycloak.admin_username,
-        password=keycloak.admin_password,
-        realm_name=keycloak.realm,
-        user_realm_name="master",
-    )
+    return realm_admin(keycloak)
 
 
 @pytest.fixture(scope="module")
@@ -190,22 +189,8 @@ def make_account(master) -> Iterator[Callable[..., tuple[str, str]]]:
 
     def make(*roles: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
         username = unique("kc-test")
-        user_id = master.create_user(
-            {
-                "username": username,
-                "email": f"{username}@example.org",
-                "emailVerified": True,
-                "firstName": "测试",
-                "lastName": "用户",
-                "enabled": True,
-                "requiredActions": [],
-                "groups": list(groups),
-                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
-            }
-        )
+        user_id = create_account(master, username, roles, groups)
         created.append(user_id)
-        if roles:
-            master.assign_realm_roles(user_id, [master.get_realm_role(r) for r in roles])
         return username, user_id
 
     yield make
@@ -1015,3 +1000,68 @@ def test_api_client_registered_rotated_and_disabled_in_keycloak(
     _, body = graphql(kc_app, token_, RESIDENTS, {"slug": slug})
     assert first_code(body) == "NOT_FOUND"
     master.delete_client(internal)
+
+
+# -- the console in a real browser -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def keycloak_stack(
+    keycloak: KeycloakServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """`villagelink run` against the session's Keycloak, whose console client is told the
+    stack's address (the realm was imported for another one)."""
+    build_console()
+    ports = free_ports()
+    url = stack_url(ports)
+    master = realm_admin(keycloak)
+    console = master.get_client_id("villagelink-console")
+    client = master.get_client(console)
+    client["redirectUris"].append(f"{url}/console/*")
+    client["attributes"]["post.logout.redirect.uris"] += f"##{url}/*"
+    master.update_client(console, client)
+    yield from start_stack(
+        tmp_path_factory.mktemp("keycloak-stack-var"),
+        ports,
+        KEYCLOAK_URL=keycloak.url,
+        KEYCLOAK_ADMIN_CLIENT_SECRET=SECRETS["villagelink-provisioner"],
+    )
+
+
+@pytest.fixture
+def kc_desktop(browser: Browser, keycloak_stack: Stack) -> Iterator[Page]:
+    """A desktop page on the Keycloak-backed stack (not the session's)."""
+    with opened(browser, keycloak_stack, phone=False) as page:
+        yield page
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(900)  # Keycloak's, the console's build and the stack's start
+def test_village_admin_signs_in_to_the_console_through_the_keycloak_login_page(
+    keycloak: KeycloakServer, keycloak_stack: Stack, kc_desktop: Page
+):
+    """A real browser on the real Keycloak login page (one test: its stack of its own costs
+    a minute) lands on the console's 工作台."""
+    desktop = kc_desktop
+    # The stack made the demo villages' groups in the realm as it started.
+    username = f"kc-browser-{uuid.uuid4().hex[:8]}"
+    master = realm_admin(keycloak)
+    user_id = create_account(master, username, ("village-admin",), ("/villages/xinghua",))
+    try:
+        desktop.goto(keycloak_stack.console)
+        # A Keycloak just started answers its first discovery and login requests slowly.
+        desktop.wait_for_url(
+            re.compile(re.escape(keycloak.url) + r"/realms/villagelink/"), timeout=60_000
+        )
+        # The realm's pages are Chinese first, like everything else a village admin reads.
+        expect(desktop.get_by_role("heading", name="登录到您的账户")).to_be_visible()
+        shot(desktop, "keycloak-login")
+        desktop.locator("#username").fill(username)
+        desktop.locator("#password").fill(PASSWORD)
+        desktop.locator("#kc-login").click()
+        desktop.wait_for_url(re.compile(re.escape(keycloak_stack.url) + r"/console/admin/"))
+        expect(desktop.get_by_role("heading", name="杏花村 · 工作台")).to_be_visible()
+        expect(desktop.get_by_role("button", name=username)).to_be_visible()
+        shot(desktop, "keycloak-admin-dashboard")
+    finally:
+        master.delete_user(user_id)

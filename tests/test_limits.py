@@ -1,4 +1,5 @@
-"""Per-caller rate limits (in Redis) and the database statement timeout."""
+"""Per-caller cost budgets (in Redis, graphql/core/budget.py) and the database statement
+timeout."""
 
 from __future__ import annotations
 
@@ -8,39 +9,76 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from villagelink.graphql.core.budget import MIN_CHARGE
 from villagelink.platform.app import create_app
 from villagelink.platform.db import Database
 
 
-def test_rate_limit_per_caller(settings, db, token, redis_client):
-    app = create_app(replace(settings, rate_limit_per_minute=3))
+def post(client, headers, query: str = "{ __typename }"):
+    return client.post("/graphql", json={"query": query}, headers=headers)
+
+
+def test_cost_budget_per_caller_with_ratelimit_headers(settings, db, token, redis_client):
+    """Cheap requests are charged the minimum (MIN_CHARGE): three fit a budget of 350."""
+    app = create_app(replace(settings, rate_limit_cost_per_minute=350))
     client = app.test_client()
     caller = {"Authorization": f"Bearer {token('platform-admin', sub='rate-limited-caller')}"}
     other = {"Authorization": f"Bearer {token('platform-admin', sub='someone-else')}"}
-    statuses = [
-        client.post("/graphql", json={"query": "{ __typename }"}, headers=caller).status_code
-        for _ in range(4)
-    ]
-    assert statuses == [200, 200, 200, 429]
-    limited = client.post("/graphql", json={"query": "{ __typename }"}, headers=caller)
+    answers = [post(client, caller) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["250", "150", "50", "50"]
+    assert {a.headers["RateLimit-Limit"] for a in answers} == {"350"}
+    assert all(1 <= int(a.headers["RateLimit-Reset"]) <= 60 for a in answers)
+    assert answers[0].get_json()["extensions"]["cost"] == {
+        "requested": 1,
+        "limit": settings.max_query_cost,
+        "remaining": 250,
+    }
+    limited = answers[3]
     assert limited.get_json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-    assert int(limited.headers["Retry-After"]) in range(0, 61)
-    assert (
-        client.post("/graphql", json={"query": "{ __typename }"}, headers=other).status_code == 200
-    )
+    assert limited.headers["Retry-After"] == limited.headers["RateLimit-Reset"]
+    assert post(client, other).status_code == 200
+
+
+def test_a_query_is_charged_its_cost_and_a_refused_one_spends_only_the_minimum(
+    settings, db, token, redis_client
+):
+    app = create_app(replace(settings, rate_limit_cost_per_minute=30000))
+    client = app.test_client()
+    caller = {"Authorization": f"Bearer {token('platform-admin', sub='introspecting-caller')}"}
+    introspection = "{ __schema { types { name } } }"
+    first = post(client, caller, introspection)
+    assert first.status_code == 200
+    cost = first.get_json()["extensions"]["cost"]
+    # A full introspection's cost is the schema's size (graphql/core/limits.py).
+    assert 10000 < cost["requested"] < 30000
+    assert cost["remaining"] == 30000 - cost["requested"]
+    assert first.headers["RateLimit-Remaining"] == str(cost["remaining"])
+
+    second = post(client, caller, introspection)
+    assert second.status_code == 429
+    body = second.get_json()
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert body["extensions"]["cost"]["requested"] == cost["requested"]
+    # Refused before it ran: only the minimum was spent, and a cheap request still fits.
+    assert body["extensions"]["cost"]["remaining"] == cost["remaining"] - MIN_CHARGE
+    cheap = post(client, caller)
+    assert cheap.status_code == 200
+    assert cheap.headers["RateLimit-Remaining"] == str(cost["remaining"] - 2 * MIN_CHARGE)
 
 
 def test_rate_limiter_lets_requests_through_when_redis_is_down(settings, db, token):
     app = create_app(
-        replace(settings, external_redis_url="redis://127.0.0.1:1/0", rate_limit_per_minute=1)
+        replace(settings, external_redis_url="redis://127.0.0.1:1/0", rate_limit_cost_per_minute=1)
     )
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token('platform-admin')}"}
     for _ in range(3):
-        assert (
-            client.post("/graphql", json={"query": "{ __typename }"}, headers=headers).status_code
-            == 200
-        )
+        answer = post(client, headers)
+        assert answer.status_code == 200
+        # Nothing known of the budget: no RateLimit headers, the cost all the same.
+        assert "RateLimit-Remaining" not in answer.headers
+        assert answer.get_json()["extensions"]["cost"]["remaining"] is None
     ready = client.get("/readyz")
     assert ready.status_code == 503
     assert ready.get_json()["checks"]["redis"].startswith("unavailable")

@@ -6,6 +6,7 @@ on a controlled clock, resume, redelivery, the sweep, and the statement count.""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -27,6 +28,7 @@ from rq import Queue, SimpleWorker
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import ProgrammingError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from villagelink.graphql.core.ids import decode_id
 from villagelink.graphql.webhooks.ids import delivery_gid
@@ -39,6 +41,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.settings import load_settings
 from villagelink.platform.webhooks import EVENT_TYPES
 from villagelink.platform.webhooks import deliveries as machine
+from villagelink.platform.webhooks.actions import new_secret
 from villagelink.platform.webhooks.tables import (
     webhook_attempts,
     webhook_deliveries,
@@ -85,14 +88,39 @@ LIST = f"""query($first: Int, $after: String, $state: WebhookDeliveryState) {{
 # -- the receiver -------------------------------------------------------------
 
 
-# The verification docs/webhooks.md shows integrators, as it is run here.
-def verify(secret: str, headers, body: bytes, max_age: int = 300) -> bool:
+# The verification docs/webhooks.md shows integrators, as it is run here: the Standard
+# Webhooks library, which also refuses a timestamp more than five minutes from now.
+def verify_standard(secret: str, headers, body: bytes) -> bool:
+    try:
+        Webhook(secret).verify(body, dict(headers))
+    except WebhookVerificationError:
+        return False
+    return True
+
+
+def signed_by(secret: str, headers, body: bytes) -> bool:
+    """The Standard Webhooks signature checked by the library's own signing, whatever the
+    timestamp's age: for deliveries signed on a controlled clock."""
+    moment = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    expected = Webhook(secret).sign(headers["webhook-id"], moment, body)
+    return hmac.compare_digest(expected, headers["webhook-signature"])
+
+
+# The deprecated X-Villagelink-Signature, as docs/webhooks.md's migration section shows it.
+def verify_legacy(secret: str, headers, body: bytes, max_age: int = 300) -> bool:
     timestamp = headers["X-Villagelink-Timestamp"]
     expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     fresh = abs(time.time() - int(timestamp)) <= max_age
     return fresh and hmac.compare_digest(
         "sha256=" + expected.hexdigest(), headers["X-Villagelink-Signature"]
     )
+
+
+def verify(secret: str, headers, body: bytes, max_age: int = 300) -> bool:
+    """Both signatures, as sent during the deprecation period: the Standard Webhooks one
+    by the library (by its signing alone on a controlled clock), and the old one."""
+    standard = verify_standard if max_age <= 300 else signed_by
+    return standard(secret, headers, body) and verify_legacy(secret, headers, body, max_age)
 
 
 class Receiver:
@@ -318,6 +346,8 @@ def test_subscribe_returns_the_secret_once_and_lists_without_it(
     subscription, secret = subscribe(gql, bearer, receiver.url, RAISED, ASSIGNED, RAISED)
 
     assert secret.startswith("whsec_") and len(secret) > 40
+    # Standard Webhooks' form: standard base64 of the 32 key bytes after the prefix.
+    assert len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) == 32
     assert subscription["clientId"] == client
     assert subscription["url"] == receiver.url
     assert subscription["eventTypes"] == [RAISED, ASSIGNED]  # duplicates dropped, order kept
@@ -507,6 +537,12 @@ def test_delivery_is_signed_and_a_tampered_body_fails_verification(
     assert headers["X-Villagelink-Event"] == RAISED
     assert headers["X-Villagelink-Delivery"] == delivery_gid(row["id"])
     assert abs(int(headers["X-Villagelink-Timestamp"]) - time.time()) < 60
+    # The Standard Webhooks headers: the event's id (the same on every retry and
+    # redelivery), the attempt's time, one v1 signature.
+    assert headers["webhook-id"] == str(row["event_id"])
+    assert headers["webhook-timestamp"] == headers["X-Villagelink-Timestamp"]
+    assert headers["webhook-signature"].startswith("v1,")
+    assert Webhook(receiver.secret).verify(got["body"], headers) == json.loads(got["body"])
     envelope = json.loads(got["body"])
     assert envelope == {
         "id": str(row["event_id"]),
@@ -523,9 +559,30 @@ def test_delivery_is_signed_and_a_tampered_body_fails_verification(
     assert outcome.status_code == 401
     assert not verify(receiver.secret, headers, tampered)
     # And with another secret (an attacker's), or a stale timestamp, so is the original.
-    assert not verify("whsec_guess", headers, got["body"])
+    assert not verify(new_secret(), headers, got["body"])
     assert not verify(receiver.secret, {**headers, "X-Villagelink-Timestamp": "1"}, got["body"])
+    assert not verify_standard(receiver.secret, headers, tampered)
+    assert not verify_standard(new_secret(), headers, got["body"])
+    assert not verify_standard(receiver.secret, {**headers, "webhook-timestamp": "1"}, got["body"])
+    assert not verify_standard(receiver.secret, {**headers, "webhook-id": "another"}, got["body"])
     assert receiver.refused == 1 and len(receiver.accepted) == 1
+
+
+def test_a_secret_issued_before_standard_webhooks_signs_with_the_key_it_encodes():
+    """Secrets made before were URL-safe base64 without padding: their v1 signature uses
+    the 32 bytes they encode, which a receiver holding those bytes verifies with the library
+    (docs/webhooks.md tells integrators to rotate, which gives a secret in the standard form)."""
+    key = bytes(range(200, 232))  # '-' and '_' in its URL-safe spelling
+    old_secret = "whsec_" + base64.urlsafe_b64encode(key).decode().rstrip("=")
+    assert "-" in old_secret or "_" in old_secret
+    body, timestamp = b'{"id":"e"}', int(time.time())
+    headers = {
+        "webhook-id": "e",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": machine.standard_signature(old_secret, "e", timestamp, body),
+    }
+    assert Webhook(key).verify(body, headers) == {"id": "e"}
+    assert machine.signing_key(old_secret) == key
 
 
 def test_a_500_is_retried_after_the_backoff_and_both_attempts_are_shown(

@@ -209,6 +209,15 @@ def measure(
     ]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """The depth and cost errors of a document, and each operation's cost (saturated at
+    the limit plus one): what the caller's budget is charged (graphql/core/budget.py)."""
+
+    errors: list[GraphQLError]
+    costs: dict[OperationDefinitionNode, int]
+
+
 def check_limits(
     schema: GraphQLSchema,
     document: DocumentNode,
@@ -217,12 +226,14 @@ def check_limits(
     max_depth: int,
     max_cost: int,
     max_page_size: int,
-) -> list[GraphQLError]:
-    """The depth and cost errors of each operation in the document."""
+) -> Checked:
+    """The depth and cost errors of each operation in the document, and their costs."""
     errors = []
+    costs = {}
     for operation, measured in measure(
         schema, document, variables, max_page_size=max_page_size, saturate=max_cost + 1
     ):
+        costs[operation] = measured.cost
         if measured.depth > max_depth:
             errors.append(
                 _refusal(
@@ -231,7 +242,7 @@ def check_limits(
             )
         if measured.cost > max_cost:
             errors.append(_refusal(f"query cost exceeds the limit of {max_cost}", operation))
-    return errors
+    return Checked(errors, costs)
 
 
 def _refusal(message: str, node: OperationDefinitionNode) -> GraphQLError:

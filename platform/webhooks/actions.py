@@ -15,6 +15,7 @@ alerts feed than replayed wholesale into a grid workers' app.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.webhooks import EVENT_SCOPES
+from villagelink.platform.webhooks.deliveries import SECRET_PREFIX
 from villagelink.platform.webhooks.queries import Client, owned_delivery, subscription
 from villagelink.platform.webhooks.tables import (
     ACTIVE,
@@ -54,7 +56,8 @@ s = webhook_subscriptions
 
 
 def new_secret() -> str:
-    return "whsec_" + secrets.token_urlsafe(SECRET_BYTES)
+    """A Standard Webhooks secret: `whsec_` and the standard base64 of random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
 def _require_scopes(client: Client, event_types: list[str]) -> None:

@@ -2,9 +2,9 @@
 
 One stack per test session (per xdist worker), shared by every file here: `villagelink run` on
 free ports with its own var directory, the demo region seeded small, the console built by
-`make console` (a no-op while its build is current). Playwright's sync API drives
-`/usr/bin/chromium` (Playwright's own browser download cannot work here). Every test here
-is marked `browser` (through the `browser_stack` fixture, tests/conftest.py).
+`make console` (a no-op while its build is current). The `browser` fixture (tests/conftest.py:
+the Keycloak tests use it too) is Debian's Chromium driven by Playwright's sync API. Every
+test here is marked `browser` (through the `browser_stack` fixture, tests/conftest.py).
 
 Helpers: `login` signs in through the development issuer's page, `check_accessible` runs
 axe-core in the page and fails on serious or critical violations, `shot` keeps a full-page
@@ -13,20 +13,19 @@ screenshot under test-artifacts/screenshots/.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from ..processes import Platform, free_ports, run_environment, running
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 DESKTOP = {"width": 1440, "height": 900}
@@ -37,6 +36,19 @@ RESIDENTS_PER_VILLAGE = "30"
 # included).
 UI_TIMEOUT_MS = 15_000
 expect.set_options(timeout=UI_TIMEOUT_MS)
+
+
+# The first test of a session waits for the console's build (when its sources changed) and
+# for `villagelink run` to seed and serve, a Keycloak-backed one for Keycloak too.
+SETUP_TIMEOUT_S = 900
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conftest.py has marked them `browser`
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests get the time their stack's start may take, unless they say otherwise."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SETUP_TIMEOUT_S))
 
 
 @dataclass
@@ -63,12 +75,16 @@ def build_console() -> None:
     assert built.returncode == 0, f"make console failed:\n{built.stdout}\n{built.stderr}"
 
 
-def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
-    ports = free_ports()
+def stack_url(ports: dict[str, int]) -> str:
+    return f"http://127.0.0.1:{ports['http']}"
+
+
+def start_stack(var_dir: Path, ports: dict[str, int], **environment: str) -> Iterator[Stack]:
+    """`villagelink run` on `ports` until the session ends, then Ctrl-C as a person stops it."""
     env = run_environment(var_dir, ports)
     env.update(DEMO_RESIDENTS_PER_VILLAGE=RESIDENTS_PER_VILLAGE, **environment)
     with running(env) as platform:
-        yield Stack(platform, f"http://127.0.0.1:{ports['http']}")
+        yield Stack(platform, stack_url(ports))
         platform.interrupt()
 
 
@@ -76,23 +92,7 @@ def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The `make run` stack with the development issuer, for every browser test."""
     build_console()
-    yield from start_stack(tmp_path_factory.mktemp("browser-var"))
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs it"
-    # Chromium's sandbox needs user namespaces it does not get as root in a container.
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
-    yield launched
-    launched.close()
+    yield from start_stack(tmp_path_factory.mktemp("browser-var"), free_ports())
 
 
 def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContext:
@@ -110,20 +110,38 @@ def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContex
     return context
 
 
+@contextmanager
+def opened(browser: Browser, stack: Stack, *, phone: bool) -> Iterator[Page]:
+    """A page in a fresh context; at the end, fails if the page's Content-Security-Policy
+    refused anything it tried (a script, a connection, an image): the policy must fit the
+    console as it is, not be switched off for the tests."""
+    context = new_context(browser, stack, phone=phone)
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+    assert not refused, "refused by the Content-Security-Policy:\n" + "\n".join(refused)
+
+
 @pytest.fixture
 def desktop(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 1440x900 desktop page, as a village admin or coordinator sees the console."""
-    context = new_context(browser, browser_stack, phone=False)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=False) as page:
+        yield page
 
 
 @pytest.fixture
 def phone(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 390x844 phone page with touch, as a grid worker or resident holds it."""
-    context = new_context(browser, browser_stack, phone=True)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=True) as page:
+        yield page
 
 
 def login(page: Page, username: str, password: str) -> None:

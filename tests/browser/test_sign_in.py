@@ -71,3 +71,12 @@ def test_village_admin_signs_in_to_the_workbench_and_logout_ends_the_session(
         timeout=10,
     )
     assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+
+
+def test_the_api_explorer_runs_under_the_pages_policy(desktop: Page):
+    """GraphiQL (React, CodeMirror) is the build's largest app: it must work with scripts
+    from this origin only (the `desktop` fixture fails on anything the policy refused)."""
+    desktop.goto("/graphiql/")
+    expect(desktop.locator(".graphiql-container")).to_be_visible()
+    expect(desktop.get_by_role("button", name=re.compile("登录"))).to_be_visible()
+    shot(desktop, "graphiql")

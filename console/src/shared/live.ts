@@ -1,5 +1,8 @@
 // Live updates: a GraphQL subscription over graphql-sse (the live process, its URL from
 // config.json), each event handed to `onEvent`. Returns the function that ends it.
+// The live process ends a stream that falls far behind (`complete`): subscribe again.
+// A refusal (401/403) or a live process away is retried a few times with graphql-sse's
+// backoff, not forever.
 import { createClient, type Client } from 'graphql-sse'
 import { accessToken } from './auth'
 import { consoleConfig } from './config'
@@ -14,7 +17,7 @@ function liveClient(): Promise<Client> {
         const token = await accessToken()
         return token ? { Authorization: `Bearer ${token}` } : {}
       },
-      retryAttempts: Infinity,
+      retryAttempts: 8,
     }),
   )
   return client
@@ -27,17 +30,18 @@ export function subscribe<T>(
 ): () => void {
   let dispose: (() => void) | null = null
   let ended = false
-  void liveClient().then((live) => {
+  const start = (live: Client): void => {
     if (ended) return
     dispose = live.subscribe<T>(
       { query: document, variables },
       {
         next: (result) => result.data && onEvent(result.data as T),
         error: (error) => console.warn('live:', error),
-        complete: () => undefined,
+        complete: () => start(live),
       },
     )
-  })
+  }
+  void liveClient().then(start)
   return () => {
     ended = true
     dispose?.()

@@ -262,6 +262,23 @@ def test_health_duty_and_settings_screens(desktop: Page, browser_stack: Stack):
     expect(elders.first).to_be_visible()
     check_accessible(desktop)
     shot(desktop, "admin-health")
+    # 预警阈值: a low bound above the high one is refused beside the field the API names.
+    desktop.get_by_role("button", name="调整阈值").click()
+    dialog = desktop.get_by_role("dialog", name="预警阈值")
+
+    def threshold(label: str, value: int) -> None:
+        field = dialog.locator(".el-form-item", has_text=label).locator("input")
+        field.fill(str(value))
+        field.press("Tab")
+
+    threshold("心率下限", 130)
+    dialog.get_by_role("button", name="保存").click()
+    high = dialog.locator(".el-form-item", has_text="心率上限").locator(".el-form-item__error")
+    expect(high).to_contain_text("心率下限须低于上限")
+    threshold("心率下限", 45)
+    threshold("心率上限", 110)
+    dialog.get_by_role("button", name="保存").click()
+    expect(desktop.get_by_text("心率 45–110 次/分", exact=False)).to_be_visible()
     # A person with readings, and their chart (the demo's wristbands report every hour).
     measured = elders.filter(has_text=re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")).first
     name = measured.locator("td").first.inner_text().strip()

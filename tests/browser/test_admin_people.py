@@ -267,7 +267,7 @@ def test_health_duty_and_settings_screens(desktop: Page, browser_stack: Stack):
     dialog = desktop.get_by_role("dialog", name="预警阈值")
 
     def threshold(label: str, value: int) -> None:
-        field = dialog.locator(".el-form-item", has_text=label).locator("input")
+        field = dialog.get_by_role("spinbutton", name=label)
         field.fill(str(value))
         field.press("Tab")
 

@@ -1,0 +1,19 @@
+import type { ScreenRoute } from '@/console/screens'
+
+export default [
+  {
+    path: 'settings/approvals',
+    component: () => import('./ApprovalsPage.vue'),
+    meta: { group: 'settings', title: 'settings.approvals', order: 134 },
+  },
+  {
+    path: 'settings/api-clients',
+    component: () => import('./ApiClientsPage.vue'),
+    meta: { group: 'settings', title: 'settings.apiClients', order: 133 },
+  },
+  {
+    path: 'settings/buildings',
+    component: () => import('./BuildingsPage.vue'),
+    meta: { group: 'settings', title: 'settings.buildings', order: 131 },
+  },
+] satisfies ScreenRoute[]

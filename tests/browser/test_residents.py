@@ -75,16 +75,19 @@ def camera_photo() -> bytes:
 
 RESIDENT_WITH_HOUSEHOLD = """query($village: String!) { village(slug: $village) {
   residents(first: 10) { edges { node { id name household { id }
-    idNumber(unmasked: true, reason: "浏览器测试核对") phone(unmasked: true, reason: "浏览器测试核对") } } } } }"""
+    idNumber(unmasked: true, reason: "浏览器测试核对")
+    phone(unmasked: true, reason: "浏览器测试核对") } } } } }"""
 PENDING = """query($village: String!) { village(slug: $village) {
   residentAccounts(first: 10, state: PENDING) { edges { node { id username } } } } }"""
-APPROVE = """mutation($id: ID!) { approveResidentAccount(input: {id: $id, verification: "身份证原件核验"}) {
+APPROVE = """mutation($id: ID!) {
+  approveResidentAccount(input: {id: $id, verification: "身份证原件核验"}) {
   residentAccount { state } userErrors { message } } }"""
 NOTICES = """query($village: String!) { village(slug: $village) {
   notices(first: 30) { edges { node { id title visible readCount } } } } }"""
 REQUESTS = """query($village: String!, $text: String!) { village(slug: $village) {
   requests(first: 5, filter: {text: $text}) { edges { node { channel state description
-    category { name } location { text household { id } } reporter { name } photos { contentType size } } } } } }"""
+    category { name } location { text household { id } } reporter { name }
+    photos { contentType size } } } } } }"""
 BIND = """mutation($resident: ID!, $account: String!) { bindResidentAccount(input: {
   resident: $resident, account: $account, verification: "身份证原件核验"}) {
   residentAccount { state } userErrors { message } } }"""
@@ -92,7 +95,8 @@ CREATE_ACTIVITY = """mutation($village: String!, $today: Date!, $start: String!)
   createActivity(input: {village: $village, kind: VOLUNTEER_SERVICE, title: "村口环境整治志愿服务",
     place: "村委会广场", capacity: 1, startsOn: $today, startTime: $start, durationMinutes: 600}) {
     activity { id } userErrors { message } } }"""
-PUBLISH = """mutation($id: ID!) { scheduleActivity(input: {activity: $id}) { userErrors { message } }
+PUBLISH = """mutation($id: ID!) {
+  scheduleActivity(input: {activity: $id}) { userErrors { message } }
   publishActivity(input: {activity: $id}) { activity { state } userErrors { message } } }"""
 SIGN_UPS = """query($village: String!, $today: Date!) { village(slug: $village) {
   activities(first: 5, filter: {from: $today, to: $today, kind: VOLUNTEER_SERVICE}) { edges { node {
@@ -118,11 +122,18 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
     shot(phone, "residents-verify-pending")
 
     pending = api(PENDING)["village"]["residentAccounts"]["edges"]
-    account = next(e["node"] for e in pending if e["username"] == resident_account(village).username)
-    assert api(APPROVE, id=account["id"])["approveResidentAccount"]["residentAccount"]["state"] == "BOUND"
+    account = next(
+        e["node"] for e in pending if e["username"] == resident_account(village).username
+    )
+    assert (
+        api(APPROVE, id=account["id"])["approveResidentAccount"]["residentAccount"]["state"]
+        == "BOUND"
+    )
     phone.get_by_role("button", name="刷新审核状态").click()
     expect(phone).to_have_url(re.compile(r"/h5/home"))
-    expect(phone.get_by_role("heading", name=re.compile(f"^{person['name']}，您好"))).to_be_visible()
+    expect(
+        phone.get_by_role("heading", name=re.compile(f"^{person['name']}，您好"))
+    ).to_be_visible()
 
     # 首页: reading the newest notice counts toward the village's read count.
     newest = next(

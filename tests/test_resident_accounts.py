@@ -494,6 +494,7 @@ def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
     assert code(gql(PUBLISH_ACTIVITY, caller, {"id": activity["id"]})) == "FORBIDDEN"
 
 
+RESIDENT_VILLAGES = "{ me { villages { slug } residentVillages { slug name } } }"
 MY_ACTIVITIES = """query($from: Date!) { me { resident {
   requestCategories { name }
   activities(first: 50, filter: {from: $from}) { edges { node { id state
@@ -508,6 +509,9 @@ def test_resident_reads_published_activities_and_only_their_households_sign_ups(
     slug = place["slug"]
     caller = resident_token(token, slug, "reader-1")
     other = resident_token(token, slug, "reader-2")
+    # Before any binding, the app learns where to ask for 实名认证, and nothing else.
+    unbound = data(gql(RESIDENT_VILLAGES, caller))["me"]
+    assert unbound["villages"] == [] and [v["slug"] for v in unbound["residentVillages"]] == [slug]
     bind(gql, admin, place["me"], "reader-1")
     bind(gql, admin, place["other"], "reader-2")
     starts = (date.today() + timedelta(days=5)).isoformat()

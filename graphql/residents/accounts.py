@@ -127,6 +127,16 @@ def resolve_me_resident(_me: dict, info) -> dict | None:
     return {**record, "village": slug}
 
 
+@me_type.field("residentVillages")
+def resolve_me_resident_villages(_me: dict, info) -> list[dict]:
+    ctx: RequestContext = info.context
+    residents = ctx.access.residents
+    return [
+        {"slug": slug, "name": ctx.village(slug, also=residents)["name"]}
+        for slug in sorted(residents)
+    ]
+
+
 @me_type.field("residentAccountState")
 def resolve_me_account_state(_me: dict, info) -> str | None:
     ctx: RequestContext = info.context

@@ -15,7 +15,7 @@ export interface ResidentSelf {
 interface Me {
   subject: string
   username: string | null
-  villages: { slug: string; name: string }[]
+  residentVillages: { slug: string; name: string }[]
   residentAccountState: string | null
   resident: ResidentSelf | null
 }

@@ -17,7 +17,8 @@ export default {
     settings: '设置',
     bigText: '大字版',
     language: 'English',
-    correct: '信息有误请到村委会更正',
+    correct: '手机号可点击修改；其他信息有误请到村委会更正',
+    editPhone: '修改手机号',
   },
   en: {
     me: 'About me',
@@ -36,6 +37,7 @@ export default {
     settings: 'Settings',
     bigText: 'Large text',
     language: '中文',
-    correct: 'Something wrong? Ask at the village office to correct it',
+    correct: 'Tap your phone to change it; for anything else ask at the village office',
+    editPhone: 'Change my phone',
   },
 }

@@ -123,7 +123,7 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
 
     pending = api(PENDING)["village"]["residentAccounts"]["edges"]
     account = next(
-        e["node"] for e in pending if e["username"] == resident_account(village).username
+        e["node"] for e in pending if e["node"]["username"] == resident_account(village).username
     )
     assert (
         api(APPROVE, id=account["id"])["approveResidentAccount"]["residentAccount"]["state"]

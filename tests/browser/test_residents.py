@@ -151,10 +151,10 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
         return next(e["node"]["readCount"] for e in notices if e["node"]["id"] == newest["id"])
 
     assert read_count() == newest["readCount"] + 1
-    phone.keyboard.press("Escape")
+    dialog.locator(".van-popup__close-icon").click()
 
     # 我要反映: category, words, place and a camera photo, shrunk before upload.
-    phone.get_by_role("link", name="反映问题").click()
+    phone.get_by_role("tab", name="反映问题").click()
     phone.get_by_label("问题分类").click()
     phone.get_by_role("tab", name="请选择").get_by_text("请选择").wait_for()
     phone.locator(".van-cascader__option", has_text="环境卫生").click()
@@ -205,7 +205,7 @@ def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, brow
     assert not api(PUBLISH, id=made["id"])["publishActivity"]["userErrors"]
 
     login(phone, account.username, DEMO_PASSWORD, app="h5")
-    phone.get_by_role("link", name="活动").click()
+    phone.get_by_role("tab", name="活动").click()
     card = phone.get_by_role("region", name="村口环境整治志愿服务")
     card.get_by_role("button", name="报名").click()
     expect(card.get_by_text("已报名")).to_be_visible()

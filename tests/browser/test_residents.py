@@ -93,7 +93,7 @@ BIND = """mutation($resident: ID!, $account: String!) { bindResidentAccount(inpu
   residentAccount { state } userErrors { message } } }"""
 CREATE_ACTIVITY = """mutation($village: String!, $today: Date!, $start: String!) {
   createActivity(input: {village: $village, kind: VOLUNTEER_SERVICE, title: "村口环境整治志愿服务",
-    place: "村委会广场", capacity: 1, startsOn: $today, startTime: $start, durationMinutes: 600}) {
+    place: "村委会广场", capacity: 1, startsOn: $today, startTime: $start, durationMinutes: 120}) {
     activity { id } userErrors { message } } }"""
 PUBLISH = """mutation($id: ID!) {
   scheduleActivity(input: {activity: $id}) { userErrors { message } }
@@ -199,10 +199,12 @@ def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, brow
     bound = api(BIND, resident=person["id"], account=account.subject)["bindResidentAccount"]
     assert bound["residentAccount"]["state"] == "BOUND", bound
 
-    # Today's volunteer service, in the village's time, started an hour ago.
+    # Today's volunteer service, in the village's time, starting within the half hour:
+    # open for sign-ups, and for check-in (from an hour before it starts).
     now = time.gmtime(time.time() + 8 * 3600)
     today = time.strftime("%Y-%m-%d", now)
-    start = f"{max(now.tm_hour - 1, 0):02d}:00"
+    starts = min(now.tm_hour * 60 + now.tm_min + 30, 23 * 60 + 30)
+    start = f"{starts // 60:02d}:{starts % 60:02d}"
     made = api(CREATE_ACTIVITY, today=today, start=start)["createActivity"]["activity"]
     assert not api(PUBLISH, id=made["id"])["publishActivity"]["userErrors"]
 

@@ -73,6 +73,12 @@ def camera_photo() -> bytes:
     return buffer.getvalue()
 
 
+def check_accessible_after_toast(page: Page) -> None:
+    """Vant's toast is a popup with role dialog and no name: axe once it has gone."""
+    expect(page.locator(".van-toast")).to_be_hidden()
+    check_accessible(page)
+
+
 RESIDENT_WITH_HOUSEHOLD = """query($village: String!) { village(slug: $village) {
   residents(first: 10) { edges { node { id name household { id }
     idNumber(unmasked: true, reason: "浏览器测试核对")
@@ -171,9 +177,7 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
     expect(phone).to_have_url(re.compile(r"/h5/requests/"))
     expect(phone.get_by_text("已登记").first).to_be_visible()
     expect(phone.get_by_role("img", name="照片 1")).to_be_visible()
-    # Vant's toast is a popup with role dialog and no name: axe once it has gone.
-    expect(phone.locator(".van-toast")).to_be_hidden()
-    check_accessible(phone)
+    check_accessible_after_toast(phone)
     shot(phone, "residents-request")
 
     # The village sees it: from the residents' app, at their household, with the photo,
@@ -210,10 +214,10 @@ def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, brow
 
     login(phone, account.username, DEMO_PASSWORD, app="h5")
     phone.get_by_role("tab", name="活动").click()
-    card = phone.get_by_role("region", name="村口环境整治志愿服务")
+    card = phone.get_by_role("article", name="村口环境整治志愿服务")
     card.get_by_role("button", name="报名").click()
     expect(card.get_by_text("已报名")).to_be_visible()
-    check_accessible(phone)
+    check_accessible_after_toast(phone)
     shot(phone, "residents-activities")
 
     card.get_by_role("button", name="现场签到").click()

@@ -66,6 +66,10 @@ def settle(check, timeout: float = 10.0):
         time.sleep(0.3)
 
 
+def found_id(api: Api, text: str) -> str:
+    return api(REQUEST_ID, text=text)["village"]["requests"]["edges"][0]["node"]["id"]
+
+
 def camera_photo() -> bytes:
     """A phone-sized photo (4000x3000), for the app to shrink before upload."""
     buffer = io.BytesIO()
@@ -94,6 +98,17 @@ REQUESTS = """query($village: String!, $text: String!) { village(slug: $village)
   requests(first: 5, filter: {text: $text}) { edges { node { channel state description
     category { name } location { text household { id } } reporter { name }
     photos { contentType size } } } } } }"""
+REQUEST_ID = """query($village: String!, $text: String!) { village(slug: $village) {
+  requests(first: 1, filter: {text: $text}) { edges { node { id } } } } }"""
+ACCEPT = (
+    """mutation($id: ID!) { step: acceptRequest(input: {id: $id}) { userErrors { message } } }"""
+)
+ASSIGN = (
+    """mutation($id: ID!) { step: assignRequest(input: {id: $id}) { userErrors { message } } }"""
+)
+START = """mutation($id: ID!) { step: startRequest(input: {id: $id}) { userErrors { message } } }"""
+RESOLVE = """mutation($id: ID!) { step: resolveRequest(input: {id: $id, resolution: "已清运"}) {
+  userErrors { message } } }"""
 BIND = """mutation($resident: ID!, $account: String!) { bindResidentAccount(input: {
   resident: $resident, account: $account, verification: "身份证原件核验"}) {
   residentAccount { state } userErrors { message } } }"""
@@ -192,6 +207,19 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
     assert request["reporter"]["name"] == person["name"]
     [photo] = request["photos"]
     assert photo["contentType"] == "image/jpeg" and photo["size"] < len(camera_photo()) / 2
+
+    # The village works it to 已办结; a rating of 2 sends it back (重新办理), as the rules say.
+    for step in (ACCEPT, ASSIGN, START, RESOLVE):
+        assert not api(step, id=found_id(api, description))["step"]["userErrors"]
+    phone.reload()
+    expect(phone.get_by_text("已办结").first).to_be_visible()
+    phone.locator(".van-rate__item").nth(1).click()
+    phone.get_by_label("评价说明（选填）").fill("垃圾桶还是满的")
+    phone.get_by_role("button", name="评价").click()
+    expect(phone.get_by_text("重新办理").first).to_be_visible()
+    assert api(REQUESTS, text=description)["village"]["requests"]["edges"][0]["node"]["state"] == (
+        "REOPENED"
+    )
 
 
 @pytest.mark.usefixtures("browser_stack")

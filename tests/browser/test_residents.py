@@ -215,8 +215,9 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
     expect(phone.get_by_text("已办结").first).to_be_visible()
     phone.locator(".van-rate__item").nth(1).click()
     phone.get_by_label("评价说明（选填）").fill("垃圾桶还是满的")
+    shot(phone, "residents-rate")
     phone.get_by_role("button", name="评价").click()
-    expect(phone.get_by_text("重新办理").first).to_be_visible()
+    expect(phone.get_by_text("已退回重新办理")).to_be_visible()
     assert api(REQUESTS, text=description)["village"]["requests"]["edges"][0]["node"]["state"] == (
         "REOPENED"
     )

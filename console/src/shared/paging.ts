@@ -1,7 +1,7 @@
 // Lists over the API's connections (keyset cursors: a page is reached from the one
 // before it). The desktop pages a table with el-pagination (previous/next, the total);
 // the phone appends page after page to a van-list with pull-to-refresh.
-import { computed, reactive, ref, type Ref } from 'vue'
+import { computed, reactive, ref, watch, type Ref } from 'vue'
 
 export interface Connection<T> {
   edges: { node: T }[]
@@ -92,4 +92,16 @@ export function usePhoneList<T>(fetch: Fetch<T>) {
 
   const empty = computed(() => finished.value && items.value.length === 0)
   return reactive({ items, total, loading, finished, refreshing, failed, empty, load, refresh })
+}
+
+/** A desktop table over a list the API gives whole (agreements, joint cases): paged here. */
+export function useArrayPages<T>(source: () => T[], pageSize = 10) {
+  const page = ref(1)
+  const total = computed(() => source().length)
+  const rows = computed(() => source().slice((page.value - 1) * pageSize, page.value * pageSize))
+  // A filter that shortens the list brings the reader back to a page that has rows.
+  watch(total, (count) => {
+    if ((page.value - 1) * pageSize >= count) page.value = 1
+  })
+  return reactive({ page, total, rows, pageSize })
 }

@@ -102,7 +102,9 @@ $(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package
 PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
 
+# The console's own unit tests (vitest) first: seconds, and a broken screen shows early.
 test: install fetch-services $(AUDIT)/node_modules/.package-lock.json console browser-deps
+	cd $(CONSOLE) && npx vitest run
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # The GraphQL-over-HTTP audit needs no server beyond the gateway: test-fast runs it too.

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, jsonify, redirect, send_file
 from werkzeug.security import safe_join
+from werkzeug.wrappers import Response as BaseResponse
 
 from villagelink.platform.identity.dev_issuer import CONSOLE_CLIENT, RESIDENTS_CLIENT
 from villagelink.platform.settings import Settings
@@ -106,12 +107,11 @@ def blueprint(settings: Settings) -> Blueprint:
         target = found or index
         response = send_file(target, conditional=True, max_age=0)
         if target.suffix == ".html":
-            response.cache_control.no_cache = True
-            response.cache_control.public = None
+            response.headers["Cache-Control"] = "no-cache"
         return secured(response)
 
     @bp.get("/")
-    def root() -> Response:
+    def root() -> BaseResponse:
         return redirect("/console/", code=302)
 
     @bp.get("/console")

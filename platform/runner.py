@@ -55,7 +55,7 @@ from villagelink.tenants.demo import (
     REGION_ID,
     seed_demo_region,
 )
-from villagelink.tenants.demo.accounts import seed_demo_accounts
+from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_hint, seed_demo_accounts
 from villagelink.tenants.provisioning import list_villages, migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
@@ -478,6 +478,7 @@ def banner(settings: Settings, villagelink: str) -> str:
         "",
         "=" * 78,
         "villagelink 已启动 / is running",
+        f"  console     {base}/console/",
         f"  GraphQL     {base}/graphql",
         f"  health      {base}/healthz",
         f"  readiness   {base}/readyz",
@@ -501,6 +502,9 @@ def banner(settings: Settings, villagelink: str) -> str:
             ensure_ascii=False,
         )
         lines += [
+            "",
+            f"控制台演示账号 / console demo accounts (password {DEMO_PASSWORD}, development only):",
+            f"  {', '.join(demo_hint())}",
             "",
             "开发用令牌 (有效期一小时) / development tokens (valid one hour):",
             *(f"  {label}\n      {command} token {args}" for label, args in roles),

@@ -53,11 +53,16 @@ def _server_url(variable: str, server) -> Iterator[str]:
 
 # What a test needs beyond PostgreSQL and Valkey, by the fixture that starts it: the mark
 # it gets (a test that starts a worker process without the fixture is marked by hand).
-MARK_BY_FIXTURE = {"keycloak": "keycloak", "minio": "minio", "sync_worker": "worker_process"}
+MARK_BY_FIXTURE = {
+    "keycloak": "keycloak",
+    "minio": "minio",
+    "sync_worker": "worker_process",
+    "browser_stack": "browser",  # tests/browser/: the stack every browser test runs against
+}
 # Run first, in this order: what goes through every village there is (its cost grows
 # with each village the run has made), then the run's longest stretches (each file goes
 # whole to one xdist worker: the long ones first, the short ones last even out the end).
-FIRST = ("every_village", "keycloak", "worker_process", "slow")
+FIRST = ("every_village", "keycloak", "browser", "worker_process", "slow")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -51,11 +51,11 @@ from villagelink.tenants.demo import (
 )
 
 from .conftest import new_village
+from .keycloak_accounts import PASSWORD, create_account, realm_admin
 
 REALM_FILE = Path(__file__).parent.parent / "platform" / "identity" / "realm-villagelink.json"
 REALM = json.loads(REALM_FILE.read_text())
 SECRETS = {c["clientId"]: c["secret"] for c in REALM["clients"] if "secret" in c}
-PASSWORD = "test-password-dev-only"
 REGION = "nanhe"  # the demo region
 TEST_REGION = "testregion"  # conftest's region for fresh villages
 
@@ -99,13 +99,7 @@ def kc_app(kc_settings, db):
 @pytest.fixture(scope="module")
 def master(keycloak) -> KeycloakAdmin:
     """The villagelink realm administered by the bootstrap admin: for test accounts and keys."""
-    return KeycloakAdmin(
-        server_url=keycloak.url,
-        username=keycloak.admin_username,
-        password=keycloak.admin_password,
-        realm_name=keycloak.realm,
-        user_realm_name="master",
-    )
+    return realm_admin(keycloak)
 
 
 @pytest.fixture(scope="module")
@@ -190,22 +184,8 @@ def make_account(master) -> Iterator[Callable[..., tuple[str, str]]]:
 
     def make(*roles: str, groups: tuple[str, ...] = ()) -> tuple[str, str]:
         username = unique("kc-test")
-        user_id = master.create_user(
-            {
-                "username": username,
-                "email": f"{username}@example.org",
-                "emailVerified": True,
-                "firstName": "测试",
-                "lastName": "用户",
-                "enabled": True,
-                "requiredActions": [],
-                "groups": list(groups),
-                "credentials": [{"type": "password", "value": PASSWORD, "temporary": False}],
-            }
-        )
+        user_id = create_account(master, username, roles, groups)
         created.append(user_id)
-        if roles:
-            master.assign_realm_roles(user_id, [master.get_realm_role(r) for r in roles])
         return username, user_id
 
     yield make

@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Blueprint, Response, abort, jsonify, redirect, request
 from jwt.algorithms import RSAAlgorithm
+from werkzeug.wrappers import Response as BaseResponse
 
 from villagelink.platform.db import SLUG_PATTERN, Database, validate_slug
 from villagelink.platform.identity.accounts import (
@@ -394,18 +395,27 @@ def blueprint(
             {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
         )
 
+    # The token endpoint's grants by `grant_type`; the browser sign-in adds its two below.
+    grants: dict[str, Callable[[Mapping[str, str]], Response]] = {
+        "password": lambda form: password_or_client_grant(form, "password"),
+        "client_credentials": lambda form: password_or_client_grant(form, "client_credentials"),
+    }
+
+    @bp.post(f"{oidc}/token")
+    def token() -> Response | tuple[Response, int]:
+        """Keycloak's grants: `authorization_code` (PKCE S256) and `refresh_token` for the
+        consoles, `password` for the development accounts (a temporary password keeps
+        working: there is no page to change it here) and `client_credentials` for registered
+        API clients (form or HTTP Basic)."""
+        grant = grants.get(request.form.get("grant_type", ""))
+        try:
+            if grant is None:
+                raise OAuthError("unsupported_grant_type", "Unsupported grant type")
+            return grant(request.form)
+        except OAuthError as error:
+            return refused(error)
+
     if store is None:
-
-        @bp.post(f"{oidc}/token")
-        def token() -> Response | tuple[Response, int]:
-            grant_type = request.form.get("grant_type", "")
-            if grant_type not in ("password", "client_credentials"):
-                return refused(OAuthError("unsupported_grant_type", "Unsupported grant type"))
-            try:
-                return password_or_client_grant(request.form, grant_type)
-            except OAuthError as error:
-                return refused(error)
-
         return bp
 
     sign_in = SignInStore(store)
@@ -461,7 +471,7 @@ def blueprint(
         }
 
     @bp.route(f"{oidc}/auth", methods=["GET", "POST"])
-    def authorize() -> Response:
+    def authorize() -> BaseResponse:
         source = request.form if request.method == "POST" else request.args
         try:
             params = authorization_request(source)
@@ -555,27 +565,11 @@ def blueprint(
             raise OAuthError("invalid_grant", "Token was issued to another client")
         return tokens_for(authorization)
 
-    @bp.post(f"{oidc}/token")
-    def token() -> Response | tuple[Response, int]:
-        """Keycloak's grants: `authorization_code` (PKCE S256) and `refresh_token` for the
-        consoles, `password` for the development accounts (a temporary password keeps
-        working: there is no page to change it here) and `client_credentials` for registered
-        API clients (form or HTTP Basic)."""
-        form = request.form
-        grant_type = form.get("grant_type", "")
-        try:
-            if grant_type == "authorization_code":
-                return code_grant(form)
-            if grant_type == "refresh_token":
-                return refresh_grant(form)
-            if grant_type in ("password", "client_credentials"):
-                return password_or_client_grant(form, grant_type)
-            raise OAuthError("unsupported_grant_type", "Unsupported grant type")
-        except OAuthError as error:
-            return refused(error)
+    grants["authorization_code"] = code_grant
+    grants["refresh_token"] = refresh_grant
 
     @bp.route(f"{oidc}/logout", methods=["GET", "POST"])
-    def logout() -> Response:
+    def logout() -> BaseResponse:
         """End the session the ID token names: its refresh tokens stop working. Without a
         valid `id_token_hint` nothing is ended and nobody is redirected."""
         params = request.form if request.method == "POST" else request.args

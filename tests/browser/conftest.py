@@ -17,11 +17,12 @@ import os
 import re
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from ..processes import Platform, free_ports, run_environment, running
 
@@ -36,6 +37,20 @@ RESIDENTS_PER_VILLAGE = "30"
 # How long a page may take to show what a test waits for (a cold build's first load
 # included).
 UI_TIMEOUT_MS = 15_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
+
+
+# The first test of a session waits for the console's build (when its sources changed) and
+# for `villagelink run` to seed and serve, a Keycloak-backed one for Keycloak too.
+SETUP_TIMEOUT_S = 900
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conftest.py has marked them `browser`
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests get the time their stack's start may take, unless they say otherwise."""
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SETUP_TIMEOUT_S))
 
 
 @dataclass
@@ -62,12 +77,16 @@ def build_console() -> None:
     assert built.returncode == 0, f"make console failed:\n{built.stdout}\n{built.stderr}"
 
 
-def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
-    ports = free_ports()
+def stack_url(ports: dict[str, int]) -> str:
+    return f"http://127.0.0.1:{ports['http']}"
+
+
+def start_stack(var_dir: Path, ports: dict[str, int], **environment: str) -> Iterator[Stack]:
+    """`villagelink run` on `ports` until the session ends, then Ctrl-C as a person stops it."""
     env = run_environment(var_dir, ports)
     env.update(DEMO_RESIDENTS_PER_VILLAGE=RESIDENTS_PER_VILLAGE, **environment)
     with running(env) as platform:
-        yield Stack(platform, f"http://127.0.0.1:{ports['http']}")
+        yield Stack(platform, stack_url(ports))
         platform.interrupt()
 
 
@@ -75,7 +94,7 @@ def start_stack(var_dir: Path, **environment: str) -> Iterator[Stack]:
 def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The `make run` stack with the development issuer, for every browser test."""
     build_console()
-    yield from start_stack(tmp_path_factory.mktemp("browser-var"))
+    yield from start_stack(tmp_path_factory.mktemp("browser-var"), free_ports())
 
 
 @pytest.fixture(scope="session")
@@ -109,20 +128,38 @@ def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContex
     return context
 
 
+@contextmanager
+def opened(browser: Browser, stack: Stack, *, phone: bool) -> Iterator[Page]:
+    """A page in a fresh context; at the end, fails if the page's Content-Security-Policy
+    refused anything it tried (a script, a connection, an image): the policy must fit the
+    console as it is, not be switched off for the tests."""
+    context = new_context(browser, stack, phone=phone)
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda message: (
+            refused.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+    assert not refused, "refused by the Content-Security-Policy:\n" + "\n".join(refused)
+
+
 @pytest.fixture
 def desktop(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 1440x900 desktop page, as a village admin or coordinator sees the console."""
-    context = new_context(browser, browser_stack, phone=False)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=False) as page:
+        yield page
 
 
 @pytest.fixture
 def phone(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
     """A 390x844 phone page with touch, as a grid worker or resident holds it."""
-    context = new_context(browser, browser_stack, phone=True)
-    yield context.new_page()
-    context.close()
+    with opened(browser, browser_stack, phone=True) as page:
+        yield page
 
 
 def login(page: Page, username: str, password: str) -> None:
@@ -141,12 +178,14 @@ def check_accessible(page: Page) -> None:
     """axe-core on the page as it is now; fails listing every serious or critical violation."""
     assert AXE.exists(), f"{AXE} is missing: axe-core is a devDependency of console/"
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.add_script_tag(content=AXE.read_text())
+        # Evaluated through the DevTools protocol: a <script> tag would be refused by the
+        # page's own Content-Security-Policy, which the tests keep on.
+        page.evaluate(AXE.read_text())
     results = page.evaluate("async () => await window.axe.run(document)")
     serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
     found = "\n".join(
-        f"- {v['impact']} {v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. "
-        f"{v['nodes'][0]['target']})"
+        f"- {v['impact']} {v['id']}: {v['help']}\n"
+        + "\n".join(f"    {node['target']}: {node['failureSummary']}" for node in v["nodes"])
         for v in serious
     )
     assert not serious, f"accessibility violations on {page.url}:\n{found}"

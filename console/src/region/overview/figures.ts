@@ -37,7 +37,7 @@ export interface Figure {
   series: { name: string; values: number[]; color?: string }[]
 }
 
-const OVERDUE_RED = '#f56c6c'
+const OVERDUE_RED = '#c8262e'
 
 export const ELDERLY_BANDS = ['60-69', '70-79', '80+']
 

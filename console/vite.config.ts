@@ -10,7 +10,7 @@ import { VantResolver } from '@vant/auto-import-resolver'
 import AutoImport from 'unplugin-auto-import/vite'
 import { ElementPlusResolver } from 'unplugin-vue-components/resolvers'
 import Components from 'unplugin-vue-components/vite'
-import { defineConfig } from 'vite'
+import { defineConfig, type Plugin } from 'vite'
 
 const entries = ['index.html', 'h5/index.html', 'graphiql/index.html']
 const input = Object.fromEntries(
@@ -19,9 +19,22 @@ const input = Object.fromEntries(
     .map((file) => [file.replace(/\/?index\.html$/, '') || 'console', resolve(__dirname, file)]),
 )
 
+// Vant's icon font embeds a woff2 and names a CDN copy after it; Chromium asks for that
+// copy anyway, which the console's Content-Security-Policy refuses (and the browser tests
+// fail on). The embedded font is all the console needs: the CDN source is dropped.
+const vantIconsFromTheBuild: Plugin = {
+  name: 'vant-icons-from-the-build',
+  enforce: 'pre',
+  transform(code, id) {
+    if (!/[\\/]vant[\\/].*\.css$/.test(id)) return null
+    return code.replace(/,url\(\/\/at\.alicdn\.com[^)]*\) format\("woff"\)/g, '')
+  },
+}
+
 export default defineConfig({
   base: '/',
   plugins: [
+    vantIconsFromTheBuild,
     vue(),
     AutoImport({ resolvers: [ElementPlusResolver()], dts: false }),
     Components({ resolvers: [ElementPlusResolver(), VantResolver()], dts: false }),

@@ -138,6 +138,7 @@ bench: install
 	$(BIN)/python bench/sensing_ingest.py
 	$(BIN)/python bench/alert_latency.py
 	$(BIN)/python bench/sync_lag.py
+	$(BIN)/python bench/live_fanout.py
 	$(BIN)/python bench/region_stats.py
 
 clean-var:

@@ -280,6 +280,13 @@ def _run(params: dict, principal: Principal, request_id: str, media: str) -> tup
         and request.method == "GET"
     ):
         raise HttpFailure(405, "mutations are sent with POST", codes.BAD_REQUEST, {"Allow": "POST"})
+    if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+        raise HttpFailure(
+            400,
+            f"subscriptions are served by the live process: POST "
+            f"{settings.live_public_url.rstrip('/')}/graphql/stream (docs/live.md)",
+            codes.BAD_REQUEST,
+        )
     schema = executable_schema()
     # The limits first: they are linear in the document, and refuse the documents whose
     # expansion would make the standard rules (overlapping fields) run for minutes.

@@ -17,6 +17,7 @@ from rq import Queue, Worker
 
 from villagelink.jobs.queues import QUEUES, redis_connection
 from villagelink.platform.db import Database
+from villagelink.platform.live.channel import publisher
 from villagelink.platform.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def job_database() -> Database:
     the worker itself never connects, so each horse starts with an empty pool
     of its own rather than sockets shared across the fork. A job's village
     transaction that wrote to the outbox asks for the sync once committed, as a
-    request's does.
+    request's does, and its live events are announced as a request's are.
     """
     from villagelink.jobs.sync import enqueue_sync  # it imports this module
 
@@ -45,6 +46,7 @@ def job_database() -> Database:
         statement_timeout_ms=settings.statement_timeout_ms,
         pool_size=2,
         after_shared_commit=partial(enqueue_sync, settings),
+        announce_committed=publisher(settings.redis_url),
     )
 
 

@@ -18,6 +18,7 @@ from villagelink.platform.http_errors import register_json_errors
 from villagelink.platform.identity.dev_issuer import DevIssuer
 from villagelink.platform.identity.dev_issuer import blueprint as dev_issuer_blueprint
 from villagelink.platform.identity.tokens import TokenVerifier, make_verifier
+from villagelink.platform.live.channel import publisher
 from villagelink.platform.settings import Settings, load_settings
 
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             settings.database_url,
             statement_timeout_ms=settings.statement_timeout_ms,
             after_shared_commit=partial(enqueue_sync, settings),
+            announce_committed=publisher(settings.redis_url),
         ),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
         verifier=make_verifier(settings),

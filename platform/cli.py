@@ -506,6 +506,15 @@ def worker(settings: Settings, queues: tuple[str, ...]) -> None:
 
 @main.command()
 @click.pass_obj
+def live(settings: Settings) -> None:
+    """Serve GraphQL subscriptions (graphql-sse) on LIVE_PORT: the consoles' live events."""
+    from villagelink.platform.live.server import serve
+
+    serve(settings)
+
+
+@main.command()
+@click.pass_obj
 def scheduler(settings: Settings) -> None:
     """Run RQ's cron scheduler with the platform's periodic jobs."""
     from villagelink.jobs.scheduler import run_scheduler

@@ -10,7 +10,8 @@ a transaction-pooling PgBouncer).
 A village transaction that wrote to the outbox is followed, once committed, by
 `after_shared_commit` (the sync's enqueue): the one place that does it for
 requests and jobs alike, so a job's change reaches neighbours as fast as one
-made through the gateway.
+made through the gateway. Its live events (tenants/live.py) are announced then too,
+by `announce_committed`: never before the commit, so a rollback announces nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import psycopg
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import IntegrityError
 
+from villagelink.tenants import live
 from villagelink.tenants.outbox import wrote_outbox
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,11 @@ class Database:
         statement_timeout_ms: int = 5000,
         pool_size: int = 10,
         after_shared_commit: Callable[[list[str]], None] | None = None,
+        announce_committed: Callable[[list[dict]], None] | None = None,
     ):
         self.url = url
         self.after_shared_commit = after_shared_commit
+        self.announce_committed = announce_committed
         self.engine: Engine = create_engine(
             url,
             pool_size=pool_size,
@@ -102,8 +106,17 @@ class Database:
 
     def commit_tenant(self, conn: Connection) -> bool:
         """Commit a village transaction; returns whether it wrote to the outbox, in
-        which case the caller calls `shared_committed` once its commits are done."""
+        which case the caller calls `shared_committed` once its commits are done.
+        The transaction's live events are announced now. Redis is only their transport:
+        a failure is logged, never raised (the change stands, and a console reloading
+        sees it)."""
         conn.commit()
+        announcements = live.taken(conn)
+        if announcements and self.announce_committed is not None:
+            try:
+                self.announce_committed(announcements)
+            except Exception:
+                log.exception("could not announce %d live events", len(announcements))
         return wrote_outbox(conn)
 
     def shared_committed(self, slugs: list[str]) -> None:

@@ -1,11 +1,12 @@
 """`villagelink run` (`make run`): the whole platform on one machine, under one supervisor.
 
 It starts the embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL
-point elsewhere, migrates, seeds the demo region once, then runs gunicorn, an
-RQ worker and the cron scheduler as child processes and prints where to reach
-them. Each child has a session of its own, so a terminal Ctrl-C reaches only
-the supervisor, which stops them in order (gunicorn, then the scheduler, then
-the worker) and then the embedded servers.
+point elsewhere, migrates, seeds the demo region once, then runs gunicorn, the RQ
+workers, the cron scheduler and the live process (subscriptions, LIVE_PORT) as
+child processes and prints where to reach them. Each child has a session of its
+own, so a terminal Ctrl-C reaches only the supervisor, which stops them in reverse
+order (gunicorn, the live process, the scheduler, the workers) and then the
+embedded servers.
 
 Whatever dies on its way (a child, the embedded PostgreSQL or Valkey) is started
 again, at once the first time, then after a back-off that doubles with each failure
@@ -284,6 +285,9 @@ def run(settings: Settings) -> int:
         # The sync between villages never waits behind a long maintenance job.
         supervisor.start(Child("sync", [villagelink, "worker", "--queue", SYNC], env))
         supervisor.start(Child("scheduler", [villagelink, "scheduler"], env))
+        # The consoles' live events: an asyncio process, so open streams hold no
+        # request thread of gunicorn's.
+        supervisor.start(Child("live", [villagelink, "live"], env))
         supervisor.start(Child("gunicorn", gunicorn_command(settings), env))
         wait_until_ready(settings, supervisor)
         say(banner(settings, villagelink))
@@ -480,6 +484,7 @@ def banner(settings: Settings, villagelink: str) -> str:
         "villagelink 已启动 / is running",
         f"  console     {base}/console/",
         f"  GraphQL     {base}/graphql",
+        f"  live (SSE)  {settings.live_public_url.rstrip('/')}/graphql/stream",
         f"  health      {base}/healthz",
         f"  readiness   {base}/readyz",
         f"  metrics     {base}/metrics",

@@ -73,6 +73,13 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         assert "Redis:      embedded" in platform.output
         assert "demo region seeded" in platform.output
         assert f"{base}/graphql" in platform.output
+        live = f"http://127.0.0.1:{ports['live']}"
+        assert f"{live}/graphql/stream" in platform.output
+        wait_until(
+            lambda: _answers(f"{live}/healthz"),
+            30,
+            f"the live process is not up:\n{platform.output}",
+        )
         assert "villagelink token --role village-admin --village " in platform.output
 
         ready = requests.get(f"{base}/readyz", timeout=10)
@@ -120,6 +127,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         children = platform.descendants()
         names = " ".join(" ".join(p.cmdline()) for p in children)
         assert "gunicorn" in names and " worker" in names and " scheduler" in names
+        assert " live" in names
         assert " worker --queue sync" in names  # the sync's own worker
 
         assert platform.interrupt() == 0, platform.output
@@ -127,6 +135,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
     # Only the supervisor saw the Ctrl-C; it stopped the others in order, by SIGTERM.
     steps = [
         "stopping gunicorn",
+        "stopping live",
         "stopping scheduler",
         "stopping sync",
         "stopping worker",
@@ -334,6 +343,7 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
             ("worker", lambda: child("worker"), True),
             ("sync", lambda: child("worker", "--queue", "sync"), True),
             ("scheduler", lambda: child("scheduler"), True),
+            ("live", lambda: child("live"), True),
             (
                 "gunicorn worker",
                 lambda: next(p for p in gunicorn().children() if is_alive(p)),
@@ -370,6 +380,13 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
     assert [p.pid for p in children if is_alive(p)] == [], platform.output
     for name, port in ports.items():
         assert port_is_free(port), f"{name} port {port} still in use"
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def _kill_and_recover(platform, settings, name, find, by_runner, answered) -> None:

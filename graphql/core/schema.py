@@ -37,6 +37,7 @@ def executable_schema() -> GraphQLSchema:
     from villagelink.graphql.core.sensitive import guard_sensitive_fields
     from villagelink.graphql.health import bindables as health_bindables
     from villagelink.graphql.linkage import bindables as linkage_bindables
+    from villagelink.graphql.live import bindables as live_bindables
     from villagelink.graphql.mediation import bindables as mediation_bindables
     from villagelink.graphql.notices import bindables as notice_bindables
     from villagelink.graphql.onetable import bindables as onetable_bindables
@@ -91,6 +92,7 @@ def executable_schema() -> GraphQLSchema:
         *resource_bindables,
         *staff_bindables,
         *api_client_bindables,
+        *live_bindables,
         # Python's snake_case rows and inputs meet the API's camelCase here, once.
         convert_names_case=True,
     )

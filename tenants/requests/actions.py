@@ -15,7 +15,7 @@ and leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.platform.db import violated_constraint
+from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.outbox import emit
@@ -80,6 +81,30 @@ TIER_LABELS = {"grid_chief": "网格长", "grid_worker": "专职网格员", "mic
 LEVEL_LABELS = {GRID: "网格", VILLAGE: "村（社区）", REGION: "联动片区"}
 # Not a step between states: it changes the level a request waits at.
 DISPATCH = "dispatch"
+
+
+def _announce(
+    conn: Connection,
+    village: str,
+    request: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    previous_staff_id: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Tell the open consoles about `request` (its row after the change) once committed."""
+    live.announce(
+        conn,
+        village,
+        live.REQUEST_CHANGED,
+        subject_type=REQUEST,
+        subject=request,
+        state=request["state"],
+        text=request["description"],
+        note=note,
+        previous_staff_id=previous_staff_id,
+        at=at,
+    )
 
 
 def _joined(*parts: str | None) -> str | None:
@@ -283,7 +308,9 @@ def do_create_request(
         request_id,
         details={"channel": values["channel"], "category": category["code"]},
     )
-    return _reread(conn, request_id)
+    created = _reread(conn, request_id)
+    _announce(conn, village, created)
+    return created
 
 
 # -- steps between states ---------------------------------------------------------
@@ -329,7 +356,9 @@ def _take_step(
         fields=sorted(["state", *changes]),
         details={"from": current["state"], "to": target},
     )
-    return _reread(conn, request_id)
+    changed = _reread(conn, request_id)
+    _announce(conn, village, changed, previous_staff_id=current["assignee_staff_id"])
+    return changed
 
 
 def do_accept_request(
@@ -528,7 +557,9 @@ def do_dispatch_request(
         fields=sorted(changes),
         details={"from": REGION, "to": VILLAGE, "note": note},
     )
-    return _reread(conn, request_id)
+    dispatched = _reread(conn, request_id)
+    _announce(conn, village, dispatched, note=f"由片区派发至{LEVEL_LABELS[VILLAGE]}")
+    return dispatched
 
 
 def _reopened() -> dict[str, Any]:
@@ -612,6 +643,9 @@ def do_escalate_overdue(conn: Connection, actor: Actor, village: str, now: datet
             r.c.id,
             r.c.state,
             r.c.escalation_level,
+            r.c.grid_id,
+            r.c.assignee_staff_id,
+            r.c.description,
             (r.c.due_at + queries.grade_window(r.c.grade) <= now).label("region_due"),
         )
         .where(r.c.state.in_(OPEN_STATES), r.c.due_at <= now, r.c.escalation_level != REGION)
@@ -655,6 +689,8 @@ def do_escalate_overdue(conn: Connection, actor: Actor, village: str, now: datet
             for row in rising
         ],
     )
+    for row in rising:
+        _announce(conn, village, row, note=f"超期未办结，已升级至{LEVEL_LABELS[row['to']]}", at=now)
     return [{"id": row["id"], "from": row["escalation_level"], "to": row["to"]} for row in rising]
 
 

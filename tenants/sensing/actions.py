@@ -23,11 +23,12 @@ from sqlalchemy import Connection, case, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, entry, record, record_many
+from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.sensing import queries
-from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, share
+from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, announce_alert, share
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE, AlertScope
 from villagelink.tenants.sensing.tables import (
     ACKNOWLEDGED,
@@ -260,7 +261,15 @@ def _take_step(
         fields=sorted(["state", *changes]),
         details={"from": current["state"], "to": target},
     )
-    return _reread(conn, alert_id)
+    changed = _reread(conn, alert_id)
+    announce_alert(
+        conn,
+        village,
+        live.ALERT_CHANGED,
+        changed,
+        previous_staff_id=current["assignee_staff_id"],
+    )
+    return changed
 
 
 def _ack_window(kind) -> Any:
@@ -451,7 +460,11 @@ def do_dispatch_alert(
         fields=sorted(changes),
         details={"from": REGION, "to": VILLAGE, "note": note},
     )
-    return _reread(conn, alert_id)
+    dispatched = _reread(conn, alert_id)
+    announce_alert(
+        conn, village, live.ALERT_CHANGED, dispatched, note=f"由片区派发至{LEVEL_LABELS[VILLAGE]}"
+    )
+    return dispatched
 
 
 # -- escalation (逐级上报) ------------------------------------------------------------
@@ -466,7 +479,16 @@ def do_escalate_unacknowledged(
     `now` changes nothing. Returns what rose: id, kind, from and to level."""
     a, r = alerts, alert_rules
     due = conn.execute(
-        select(a.c.id, a.c.kind, a.c.state, a.c.level, r.c.ack_minutes)
+        select(
+            a.c.id,
+            a.c.kind,
+            a.c.state,
+            a.c.level,
+            a.c.grid_id,
+            a.c.assignee_staff_id,
+            a.c.summary,
+            r.c.ack_minutes,
+        )
         .join(r, r.c.kind == a.c.kind)
         .where(a.c.state.in_(UNACKNOWLEDGED_STATES), a.c.ack_due_at <= now, a.c.level != REGION)
         .order_by(a.c.id)
@@ -526,6 +548,15 @@ def do_escalate_unacknowledged(
             for row in rising
         ],
     )
+    for row in rising:
+        announce_alert(
+            conn,
+            village,
+            live.ALERT_CHANGED,
+            row,
+            note=f"超时未确认，已升级至{LEVEL_LABELS[row['to']]}",
+            at=now,
+        )
     return [
         {"id": row["id"], "kind": row["kind"], "from": row["level"], "to": row["to"]}
         for row in rising

@@ -24,7 +24,7 @@ after its commit (villagelink.jobs.alerts.enqueue_alert_notifications).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +53,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on, insert
 
 from villagelink.platform.audit import Actor, entry, record_many
+from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.models import one_of
 from villagelink.tenants.outbox import emit_many
@@ -142,7 +143,7 @@ def raise_alerts(
             conn, [e for e in episodes.values() if e.key not in joined]
         )
         raised += _join_closed(conn, actor, late, now)
-        raised += _raise_new(conn, actor, fresh, rules, now)
+        raised += _raise_new(conn, actor, village, fresh, rules, now)
         share(conn, [r.id for r in raised if r.kind in SHARED_KINDS])
     record_many(conn, [_audit_entry(actor, village, r) for r in raised])
     order = {key: n for n, key in enumerate(episodes)}
@@ -429,12 +430,14 @@ NO_GRID_WORKER = "未找到负责该位置的网格员，由村（社区）处�
 def _raise_new(
     conn: Connection,
     actor: Actor,
+    village: str,
     fresh: list[_Episode],
     rules: dict[str, dict],
     now: datetime,
 ) -> list[RaisedAlert]:
-    """Insert one alert per episode, placed and assigned. An episode whose alert another
-    transaction raised meanwhile joins it instead (ON CONFLICT on the live-episode index)."""
+    """Insert one alert per episode, placed and assigned, and announce it to the open
+    consoles. An episode whose alert another transaction raised meanwhile joins it
+    instead (ON CONFLICT on the live-episode index)."""
     if not fresh:
         return []
     places = _places(conn, fresh)
@@ -483,7 +486,17 @@ def _raise_new(
     # A row this statement inserted has no xmax; one it updated (joined) has.
     inserted = literal_column("alerts.xmax = 0", Boolean).label("inserted")
     written = conn.execute(
-        stmt.returning(a.c.id, a.c.kind, a.c.episode_key, a.c.state, a.c.level, inserted)
+        stmt.returning(
+            a.c.id,
+            a.c.kind,
+            a.c.episode_key,
+            a.c.state,
+            a.c.level,
+            a.c.grid_id,
+            a.c.assignee_staff_id,
+            a.c.summary,
+            inserted,
+        )
     ).mappings()
     episodes = {e.key: e for e in fresh}
     events: list[dict] = []
@@ -493,6 +506,7 @@ def _raise_new(
         touched = {**row, "triggers": len(episode.triggers)}
         if row["inserted"]:
             events += _raise_events(actor, touched, episode, assignees[episode.key], now)
+            announce_alert(conn, village, live.ALERT_RAISED, row, at=now)
         else:
             events += _retrigger_events(actor, [touched], episodes, "同一事件再次触发", now)
         raised.append(_raised(touched, new=row["inserted"]))
@@ -536,7 +550,33 @@ def _raise_events(
     ]
 
 
-# -- what the outbox and the audit log get ---------------------------------------------------
+# -- what the outbox, the open consoles and the audit log get ---------------------------------
+
+
+def announce_alert(
+    conn: Connection,
+    village: str,
+    kind: str,
+    alert: Mapping[str, Any],
+    *,
+    note: str | None = None,
+    previous_staff_id: int | None = None,
+    at: datetime | None = None,
+) -> None:
+    """Tell the open consoles about `alert` (its row after the change) once committed."""
+    live.announce(
+        conn,
+        village,
+        kind,
+        subject_type=ALERT,
+        subject=alert,
+        state=alert["state"],
+        text=alert["summary"],
+        shared=alert["kind"] in SHARED_KINDS,
+        note=note,
+        previous_staff_id=previous_staff_id,
+        at=at,
+    )
 
 
 def share(conn: Connection, alert_ids: list[int]) -> None:

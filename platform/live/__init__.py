@@ -1,0 +1,1 @@
+"""The live process: GraphQL subscriptions over graphql-sse, fed by Redis pub/sub."""

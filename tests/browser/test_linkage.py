@@ -1,8 +1,8 @@
 """The grid worker's phone, the five-village linkage screens and the coordinator's overview in
 a real browser against the real stack: an alert raised through the device ingest API reaches
-the grid worker's open phone (live) and is acknowledged and resolved there; two village admins, each in
-their own browser, revoke, propose and accept an agreement and the neighbour's feed follows
-it; the coordinator's charts show the figures the API returns."""
+the grid worker's open phone (live) and is acknowledged and resolved there; two village
+admins, each in their own browser, revoke, propose and accept an agreement and the
+neighbour's feed follows it; the coordinator's charts show the figures the API returns."""
 
 from __future__ import annotations
 
@@ -74,7 +74,10 @@ def test_an_alert_from_a_device_is_acknowledged_and_resolved_on_the_grid_workers
     devices = gql(browser_stack, worker, WORKER_DEVICES)["devices"]["edges"]
     device = next(e["node"] for e in devices if e["node"]["kind"] in INCIDENTS)
 
-    login(phone, "grid-worker-liulin", DEMO_PASSWORD)
+    # Signed in, the alerts tab subscribes to the live process: once that stream is open,
+    # what commits from now on reaches the phone.
+    with phone.expect_response(lambda response: "/graphql/stream" in response.url):
+        login(phone, "grid-worker-liulin", DEMO_PASSWORD)
     expect(phone).to_have_url(re.compile(r"/console/grid/alerts"))
     expect(phone.get_by_role("tab", name="预警")).to_be_visible()
 

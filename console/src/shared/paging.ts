@@ -65,25 +65,33 @@ export function usePhoneList<T>(fetch: Fetch<T>) {
   const refreshing = ref(false)
   const failed = ref(false)
   let after: string | null = null
+  // A refresh (pulled, or a live event) while a page is on its way starts a new
+  // generation: the older answer is dropped, not appended twice.
+  let generation = 0
 
   async function load(): Promise<void> {
+    const mine = generation
     loading.value = true
     failed.value = false
     try {
       const connection = await fetch(after)
+      if (mine !== generation) return
       items.value = [...items.value, ...nodes(connection)]
       total.value = connection.totalCount
       after = connection.pageInfo.endCursor
       finished.value = !connection.pageInfo.hasNextPage
     } catch {
-      failed.value = true
+      if (mine === generation) failed.value = true
     } finally {
-      loading.value = false
-      refreshing.value = false
+      if (mine === generation) {
+        loading.value = false
+        refreshing.value = false
+      }
     }
   }
 
   function refresh(): Promise<void> {
+    generation += 1
     after = null
     items.value = []
     finished.value = false

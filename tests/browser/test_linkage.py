@@ -146,6 +146,8 @@ def test_the_grid_worker_registers_a_request_with_a_photo_and_sees_residents_and
     photo = tmp_path / "现场.png"
     photo.write_bytes(PIXEL)
     phone.locator(".van-uploader__input").set_input_files(photo)
+    expect(phone.locator(".van-uploader__preview")).to_have_count(1)
+    expect(phone.locator(".van-list [aria-busy=true]")).to_have_count(0)
     check_accessible(phone)
     shot(phone, "grid-request-register")
     phone.get_by_role("button", name="提交").click()
@@ -153,6 +155,7 @@ def test_the_grid_worker_registers_a_request_with_a_photo_and_sees_residents_and
     card = phone.locator("[data-request]", has_text=described)
     expect(card).to_be_visible()
     expect(card.get_by_role("img")).to_have_count(1)
+    expect(phone.locator(".van-list [aria-busy=true]")).to_have_count(0)
     check_accessible(phone)
     shot(phone, "grid-requests")
     worker = api_token(browser_stack, "--role", "grid-worker", "--village", "liulin")

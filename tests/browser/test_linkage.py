@@ -146,7 +146,7 @@ def test_the_grid_worker_registers_a_request_with_a_photo_and_sees_residents_and
     photo = tmp_path / "现场.png"
     photo.write_bytes(PIXEL)
     phone.locator(".van-uploader__input").set_input_files(photo)
-    expect(phone.locator(".van-uploader__preview")).to_have_count(1)
+    expect(phone.get_by_role("img", name="现场照片 1")).to_be_visible()
     expect(phone.locator(".van-list [aria-busy=true]")).to_have_count(0)
     check_accessible(phone)
     shot(phone, "grid-request-register")

@@ -216,7 +216,9 @@ def test_two_admins_agree_in_their_browsers_and_the_neighbours_feed_follows(
     # ...and proposes a narrower one: resources' names, kinds and places, no phone numbers.
     desktop.get_by_role("button", name="发起协议").click()
     drawer = desktop.get_by_role("dialog", name="发起协议")
-    drawer.get_by_label("对方村").click()
+    # The drawer slides in; Element Plus's select keeps moving with it until it is open.
+    expect(drawer).to_be_visible()
+    drawer.get_by_label("对方村").click(force=True)
     desktop.get_by_role("option", name="杏花村").click()
     drawer.get_by_label("共享目的").fill("共享应急资源目录，便于就近调用")
     picker = drawer.get_by_test_id("field-picker")

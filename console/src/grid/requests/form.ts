@@ -2,6 +2,8 @@
 // blanks left out (the API then takes its defaults), the channel is the grid worker's.
 export interface RequestForm {
   category: string
+  /** One of my grids (a grid worker registers within them). */
+  grid: string
   description: string
   locationText: string
   reporterName: string
@@ -9,7 +11,7 @@ export interface RequestForm {
 }
 
 export function emptyRequestForm(): RequestForm {
-  return { category: '', description: '', locationText: '', reporterName: '', reporterPhone: '' }
+  return { category: '', grid: '', description: '', locationText: '', reporterName: '', reporterPhone: '' }
 }
 
 export function createRequestInput(village: string, form: RequestForm): Record<string, unknown> {
@@ -19,7 +21,7 @@ export function createRequestInput(village: string, form: RequestForm): Record<s
     category: form.category,
     description: form.description.trim(),
   }
-  for (const field of ['locationText', 'reporterName', 'reporterPhone'] as const) {
+  for (const field of ['grid', 'locationText', 'reporterName', 'reporterPhone'] as const) {
     const value = form[field].trim()
     if (value) input[field] = value
   }

@@ -3,8 +3,8 @@
 endpoint and a real notify worker process delivering the webhooks: a client registered and
 granted a village with the `villagelink clients` commands, a token by client credentials,
 a subscription, a smoke sensor and its event, the verified alert webhook, and the
-refusals of acknowledging that alert and of reading residents. Each step is checked here from what the example returns and
-from what the platform stored."""
+refusals of acknowledging that alert and of reading residents. Each step is checked here
+from what the example returns and from what the platform stored."""
 
 from __future__ import annotations
 

@@ -7,8 +7,9 @@ workers get the alert), a smoke event sent, the alert webhook received and
 verified, and the refusal of what the client may not do: acknowledge the alert (the grid
 workers' step) or read residents.
 
+    ISSUER=http://127.0.0.1:8000/dev-issuer/realms/villagelink
     python examples/python/device_platform.py --graphql-url http://127.0.0.1:8000/graphql \\
-        --token-url http://127.0.0.1:8000/dev-issuer/realms/villagelink/protocol/openid-connect/token \\
+        --token-url $ISSUER/protocol/openid-connect/token \\
         --client-id acme-sensors --village liulin --building 3号楼
 
 with the secret in VILLAGELINK_CLIENT_SECRET. docs/getting-started-python.md walks through it;

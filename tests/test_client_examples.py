@@ -159,16 +159,34 @@ def test_the_python_example_runs_the_device_platform_flow(
         example.client_token(stack.token_url, client_id, secret + "x")
 
 
-def _npm_ci() -> None:
-    """`npm ci` from the committed lockfile when node_modules is older than it, as the
-    Makefile's rule for it does."""
-    installed = TYPESCRIPT / "node_modules" / ".package-lock.json"
-    sources = [TYPESCRIPT / "package.json", TYPESCRIPT / "package-lock.json"]
-    if installed.exists() and all(installed.stat().st_mtime >= s.stat().st_mtime for s in sources):
-        return
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund"], cwd=TYPESCRIPT, check=True, timeout=600
+def _older(target: Path, sources: list[Path]) -> bool:
+    """Whether `target` is missing or older than any of `sources`, as make judges it."""
+    return not target.exists() or any(
+        target.stat().st_mtime < source.stat().st_mtime for source in sources
     )
+
+
+def _npm(*args: str, timeout: float) -> None:
+    subprocess.run(["npm", *args], cwd=TYPESCRIPT, check=True, timeout=timeout)
+
+
+def _built_typescript_example() -> None:
+    """`npm ci` from the committed lockfile when node_modules is older than it (the
+    Makefile's rule for it), then the typed documents generated from docs/schema.graphql
+    and compiled with tsc when the build is older than the schema or the sources: a
+    document or variable that does not match the schema fails here."""
+    lock = [TYPESCRIPT / "package.json", TYPESCRIPT / "package-lock.json"]
+    if _older(TYPESCRIPT / "node_modules" / ".package-lock.json", lock):
+        _npm("ci", "--no-audit", "--no-fund", timeout=600)
+    sources = [
+        *lock,
+        TYPESCRIPT / "codegen.yml",
+        TYPESCRIPT / "tsconfig.json",
+        EXAMPLES.parent / "docs" / "schema.graphql",
+        *(TYPESCRIPT / "src").glob("*.ts"),
+    ]
+    if _older(TYPESCRIPT / "dist" / "device-platform.js", sources):
+        _npm("run", "--silent", "build", timeout=300)
 
 
 def test_the_typescript_example_runs_the_device_platform_flow(
@@ -176,10 +194,7 @@ def test_the_typescript_example_runs_the_device_platform_flow(
 ):
     slug, building = populated_village.slug, a_building(db, populated_village.slug)
     assert shutil.which("node") and shutil.which("npm"), "Node.js 20 or later is needed"
-    _npm_ci()
-    # Typed documents generated from docs/schema.graphql, then compiled with tsc: a
-    # document or variable that does not match the schema fails here.
-    subprocess.run(["npm", "run", "--silent", "build"], cwd=TYPESCRIPT, check=True, timeout=120)
+    _built_typescript_example()
     client_id, secret = device_platform_client
     finished = subprocess.run(
         ["node", "dist/device-platform.js"],

@@ -8,6 +8,7 @@ from what the example returns and from what the platform stored."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -41,12 +42,15 @@ pytestmark = [pytest.mark.worker_process, pytest.mark.usefixtures("job_env")]
 
 
 def _load_python_example():
-    sys.path.insert(0, str(EXAMPLES / "python"))
-    try:
-        import device_platform
-    finally:
-        sys.path.pop(0)
-    return device_platform
+    """examples/python/device_platform.py as a module, from its file as a user runs it."""
+    spec = importlib.util.spec_from_file_location(
+        "device_platform", EXAMPLES / "python" / "device_platform.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclass looks its module up by name.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 @dataclass

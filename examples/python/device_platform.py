@@ -2,10 +2,9 @@
 with its requests transport, and the Standard Webhooks library for the alert webhook.
 
 The whole flow: a token by client credentials, a webhook subscription to our own endpoint,
-a smoke sensor registered in a building of a village (its grid's
-workers get the alert), a smoke event sent, the alert webhook received and
-verified, and the refusal of what the client may not do: acknowledge the alert (the grid
-workers' step) or read residents.
+a smoke sensor registered in a building of a village (its grid's workers get the alert), a
+smoke event sent, the alert webhook received and verified, and the refusal of what the
+client may not do: acknowledge the alert (the grid workers' step) or read residents.
 
     ISSUER=http://127.0.0.1:8000/dev-issuer/realms/villagelink
     python examples/python/device_platform.py --graphql-url http://127.0.0.1:8000/graphql \\

@@ -8,6 +8,7 @@ from what the example returns and from what the platform stored."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
 import os
@@ -16,14 +17,18 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from sqlalchemy import func, select
+from standardwebhooks.webhooks import Webhook
 from werkzeug.serving import make_server
 
 from villagelink.graphql.core.ids import decode_id
@@ -158,8 +163,19 @@ def test_the_python_example_runs_the_device_platform_flow(
         outcome.webhook,
         outcome.refusals,
     )
+    # Its endpoint takes only what the subscription's secret signed.
+    endpoint = example.WebhookEndpoint()
+    endpoint.secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    forged = Webhook("whsec_" + base64.b64encode(b"f" * 32).decode())
+    body = json.dumps({"type": "alert.raised"}).encode()
+    headers = {"webhook-id": "msg_1", "webhook-timestamp": str(int(time.time()))}
+    headers["webhook-signature"] = forged.sign("msg_1", datetime.now(UTC), body.decode())
+    with endpoint.serving():
+        answer = requests.post(endpoint.url, data=body, headers=headers, timeout=10)
+    assert answer.status_code == 401
+    assert endpoint.events.empty()
     # A wrong secret gets no token: the example's first step fails loudly.
-    with pytest.raises(example.requests.HTTPError):
+    with pytest.raises(requests.HTTPError):
         example.client_token(stack.token_url, client_id, secret + "x")
 
 

@@ -1,0 +1,265 @@
+"""Every number a caller can write, at the edges of what GraphQL's Int and Float hold:
+never an internal error nor a database error, whatever the argument, filter or input.
+
+The fuzz suite sends edge numbers too, but reaches each argument rarely. This walks the
+executable schema instead: every Int and Float argument of the Query and Mutation roots
+and of Village's fields, and every Int and Float field inside their input objects (nested
+too), each sent in a document otherwise minimal and plausible (real IDs of a populated
+village, the enums' first values), so that a number added later is covered here without
+a change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import pytest
+from sqlalchemy import select
+
+import graphql
+from villagelink.graphql.core.ids import encode_id
+from villagelink.graphql.core.schema import executable_schema
+from villagelink.platform.identity.dev_issuer import mint_for_role
+from villagelink.tenants import models as m
+
+EDGES = {
+    "Int": [-2147483648, -1, 0, 2147483647],
+    "Float": [-1e308, -181.0, 1e16, 1e308],
+}
+# What a database error reads like, should one leak into a message.
+LEAKS = re.compile(
+    r"psycopg|sqlalchemy|SQL|out of range for type|numeric field overflow|"
+    r"violates|DataError|Traceback",
+    re.IGNORECASE,
+)
+# The verbs a mutation's name starts with; what follows names the type it acts on.
+VERBS = re.compile(r"^(create|update|delete|register|schedule|rate|tag|ingest|report)")
+
+
+@dataclass(frozen=True)
+class Case:
+    root: str  # "query", "mutation" or "village"
+    field: str
+    path: tuple[str, ...]  # argument, then input fields down to the number
+    scalar: str
+
+
+def _numbers(type_, path: tuple[str, ...], seen: tuple[str, ...]) -> Iterator[tuple]:
+    named = graphql.get_named_type(type_)
+    if isinstance(named, graphql.GraphQLInputObjectType) and named.name not in seen:
+        for name, field in named.fields.items():
+            yield from _numbers(field.type, (*path, name), (*seen, named.name))
+    elif named.name in EDGES:
+        yield path, named.name
+
+
+def cases(schema: graphql.GraphQLSchema) -> list[Case]:
+    roots = {
+        "query": schema.query_type,
+        "mutation": schema.mutation_type,
+        "village": schema.get_type("Village"),
+    }
+    return [
+        Case(root, name, path, scalar)
+        for root, object_type in roots.items()
+        for name, field in object_type.fields.items()
+        for argument, arg in field.args.items()
+        for path, scalar in _numbers(arg.type, (argument,), ())
+    ]
+
+
+@pytest.fixture(scope="module")
+def ranges_app(settings, db):
+    """An app of its own: several hundred requests are more than the rate limit allows."""
+    from villagelink.platform.app import create_app
+
+    return create_app(replace(settings, rate_limit_cost_per_minute=10**12))
+
+
+@pytest.fixture(scope="module")
+def ranges_village(db) -> str:
+    from .conftest import new_populated_village
+
+    return new_populated_village(db).slug
+
+
+def _first_keys(db, slug: str) -> dict[str, int]:
+    """The first key of every village table that has rows, by table name."""
+    keys = {}
+    with db.tenant(slug) as conn:
+        for table in m.metadata.sorted_tables:
+            if "id" in table.c and table.schema is None:
+                key = conn.execute(select(table.c.id).order_by(table.c.id).limit(1)).scalar()
+                if isinstance(key, int):
+                    keys[table.name] = key
+    return keys
+
+
+class Filler:
+    """Plausible values for everything a case does not test."""
+
+    def __init__(self, schema, slug: str, keys: dict[str, int]):
+        self.schema = schema
+        self.slug = slug
+        self.keys = keys
+        self.node_types = {t.name for t in schema.get_possible_types(schema.get_type("Node"))}
+
+    def _key(self, type_name: str) -> int:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+        for table in (f"{snake}s", f"{snake}es", snake, snake[:-1] + "ies"):
+            if table in self.keys:
+                return self.keys[table]
+        return 1
+
+    def id_for(self, field: str, target: str) -> str:
+        base = re.sub(r"Ids?$", "", field)
+        type_name = base[:1].upper() + base[1:] if base else target
+        if type_name not in self.node_types:
+            type_name = next((t for t in self.node_types if t.endswith(type_name)), target)
+        return encode_id(type_name, self.slug, self._key(type_name))
+
+    def value(self, type_, name: str, target: str):
+        """A JSON value for variables."""
+        if isinstance(type_, graphql.GraphQLNonNull):
+            return self.value(type_.of_type, name, target)
+        if isinstance(type_, graphql.GraphQLList):
+            return [self.value(type_.of_type, name, target)]
+        if isinstance(type_, graphql.GraphQLEnumType):
+            return next(iter(type_.values))
+        if isinstance(type_, graphql.GraphQLInputObjectType):
+            return {
+                n: self.value(f.type, n, target)
+                for n, f in type_.fields.items()
+                if graphql.is_required_input_field(f)
+            }
+        return self.scalar(type_.name, name, target)
+
+    def scalar(self, scalar: str, name: str, target: str):
+        lowered = name.lower()
+        if scalar == "ID":
+            return self.id_for(name, target)
+        if scalar == "Int":
+            return 1
+        if scalar == "Float":
+            return 1.0
+        if scalar == "Boolean":
+            return False
+        if scalar == "Date":
+            return "2026-12-20"
+        if scalar == "DateTime":
+            return "2026-12-20T09:00:00+08:00"
+        if scalar == "JSON":
+            return {}
+        if lowered in ("slug", "village"):
+            return self.slug
+        if "phone" in lowered or "mobile" in lowered:
+            return "13800138000"
+        if "idnumber" in lowered:
+            return "110101199003074477"
+        return "测试"
+
+
+def _selection(type_) -> str:
+    named = graphql.get_named_type(type_)
+    if not isinstance(named, graphql.GraphQLObjectType | graphql.GraphQLInterfaceType):
+        return ""
+    inner = ["__typename"]
+    if "userErrors" in named.fields:
+        inner.append("userErrors { message code }")
+    if "edges" in named.fields:
+        inner.append("edges { __typename }")
+    return " { " + " ".join(inner) + " }"
+
+
+def _set(value: dict | list, path: tuple[str, ...], number) -> dict | list:
+    """`value` with `number` at `path`, the objects on the way created as needed (in a
+    list, inside its one item)."""
+    if isinstance(value, list):
+        return [_set(value[0] if value else {}, path, number)]
+    if len(path) == 1:
+        return {**value, path[0]: number}
+    return {**value, path[0]: _set(value.get(path[0]) or {}, path[1:], number)}
+
+
+def request(schema, filler: Filler, case: Case, number) -> tuple[str, dict]:
+    """A document and its variables: every argument a variable, the case's number inside."""
+    parent = {
+        "query": schema.query_type,
+        "mutation": schema.mutation_type,
+        "village": schema.get_type("Village"),
+    }[case.root]
+    field = parent.fields[case.field]
+    target = VERBS.sub("", case.field)
+    target = target[:1].upper() + target[1:]
+    variables = {
+        name: filler.value(arg.type, name, target)
+        for name, arg in field.args.items()
+        if graphql.is_required_argument(arg) or name == case.path[0]
+    }
+    if len(case.path) == 1:
+        variables[case.path[0]] = number
+    else:
+        variables[case.path[0]] = _set(variables[case.path[0]], case.path[1:], number)
+    declared = ", ".join(f"${n}: {field.args[n].type}" for n in variables)
+    passed = ", ".join(f"{n}: ${n}" for n in variables)
+    call = f"{case.field}({passed}){_selection(field.type)}"
+    if case.root == "village":
+        declared = ", ".join(filter(None, ["$slug: String!", declared]))
+        variables["slug"] = filler.slug
+        return f"query({declared}) {{ village(slug: $slug) {{ {call} }} }}", variables
+    operation = "mutation" if case.root == "mutation" else "query"
+    return f"{operation}({declared}) {{ {call} }}", variables
+
+
+def test_every_number_at_its_edges_is_refused_or_answered(ranges_app, settings, db, ranges_village):
+    schema = executable_schema()
+    filler = Filler(schema, ranges_village, _first_keys(db, ranges_village))
+    tokens = {
+        role: mint_for_role(settings, role, **scope)
+        for role, scope in {
+            "village-admin": {"village": ranges_village},
+            "platform-admin": {},
+        }.items()
+    }
+    client = ranges_app.test_client()
+    found = cases(schema)
+    # Every Int and Float the brief names must be among them: the walk reaches nested inputs.
+    assert any(c.path == ("input", "readings", "heartRate") for c in found)
+    assert any(c.root == "village" and c.path == ("filter", "ageMin") for c in found)
+    failures: list[str] = []
+    sent = 0
+    for case in found:
+        for number in EDGES[case.scalar]:
+            document, variables = request(schema, filler, case, number)
+            for role, token in tokens.items():
+                sent += 1
+                response = client.post(
+                    "/graphql",
+                    json={"query": document, "variables": variables},
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                body = response.get_json(silent=True) or {}
+                errors = list(body.get("errors") or ())
+                payload = (body.get("data") or {}).get(case.field) or {}
+                if case.root == "village":
+                    payload = ((body.get("data") or {}).get("village") or {}).get(case.field) or {}
+                messages = [e.get("message", "") for e in errors] + [
+                    e.get("message", "") for e in (payload.get("userErrors") or ())
+                ]
+                codes = [(e.get("extensions") or {}).get("code") for e in errors]
+                if (
+                    response.status_code >= 500
+                    or not body
+                    or "INTERNAL" in codes
+                    or any(LEAKS.search(text or "") for text in messages)
+                ):
+                    failures.append(
+                        f"{case.root}.{case.field} {'.'.join(case.path)}={number} as {role}: "
+                        f"{response.status_code} {json.dumps(body, ensure_ascii=False)[:400]}"
+                    )
+    print(f"{len(found)} (field, argument) numbers, {sent} requests")
+    assert sent >= len(found) * 8
+    assert not failures, f"{len(failures)} of {sent}:\n" + "\n".join(failures[:40])

@@ -272,7 +272,7 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("只有居民账号可以申请实名绑定", "only a resident's account may ask to be bound"),
     ("居民只能上传本人所报诉求的照片", "a resident may upload photos of their own reports only"),
     ("居民只能为本人所报诉求添加照片", "a resident may add photos to their own reports only"),
-    ("{name} 须在 0 到 {max} 之间", "{name} must be between 0 and {max}"),
+    ("{name} 须在 {low} 到 {high} 之间", "{name} must be between {low} and {high}"),
     # health
     ("开始时间须早于结束时间", "the start must come before the end"),
     (

@@ -2,11 +2,11 @@
 never an internal error nor a database error, whatever the argument, filter or input.
 
 The fuzz suite sends edge numbers too, but reaches each argument rarely. This walks the
-executable schema instead: every Int and Float argument of the Query and Mutation roots
-and of Village's fields, and every Int and Float field inside their input objects (nested
-too), each sent in a document otherwise minimal and plausible (real IDs of a populated
-village, the enums' first values), so that a number added later is covered here without
-a change.
+executable schema instead: every Int and Float argument of the Query and Mutation roots,
+of Village's fields and of every Node type's (reached as `node(id:)`), and every Int and
+Float field inside their input objects (nested too), each sent in a document otherwise
+minimal and plausible (real IDs of a populated village, the enums' first values), so
+that a number added later is covered here without a change.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ VERBS = re.compile(r"^(create|update|delete|register|schedule|rate|tag|ingest|re
 
 @dataclass(frozen=True)
 class Case:
-    root: str  # "query", "mutation" or "village"
+    root: str  # "query", "mutation", "village" or a Node type's name
     field: str
     path: tuple[str, ...]  # argument, then input fields down to the number
     scalar: str
@@ -61,15 +61,22 @@ def _numbers(type_, path: tuple[str, ...], seen: tuple[str, ...]) -> Iterator[tu
         yield path, named.name
 
 
-def cases(schema: graphql.GraphQLSchema) -> list[Case]:
-    roots = {
+def parents(schema: graphql.GraphQLSchema) -> dict[str, graphql.GraphQLObjectType]:
+    """Where the numbers are: the roots, Village (reached as `village(slug:)`) and every
+    Node type (reached as `node(id:)`), by the name a Case calls its root."""
+    node_types = schema.get_possible_types(schema.get_type("Node"))
+    return {
         "query": schema.query_type,
         "mutation": schema.mutation_type,
         "village": schema.get_type("Village"),
+        **{t.name: t for t in node_types if t.name != "Village"},
     }
+
+
+def cases(schema: graphql.GraphQLSchema) -> list[Case]:
     return [
         Case(root, name, path, scalar)
-        for root, object_type in roots.items()
+        for root, object_type in parents(schema).items()
         for name, field in object_type.fields.items()
         for argument, arg in field.args.items()
         for path, scalar in _numbers(arg.type, (argument,), ())
@@ -214,12 +221,7 @@ def _set(filler: Filler, type_, value, path: tuple[str, ...], number, target: st
 
 def request(schema, filler: Filler, case: Case, number) -> tuple[str, dict]:
     """A document and its variables: every argument a variable, the case's number inside."""
-    parent = {
-        "query": schema.query_type,
-        "mutation": schema.mutation_type,
-        "village": schema.get_type("Village"),
-    }[case.root]
-    field = parent.fields[case.field]
+    field = parents(schema)[case.root].fields[case.field]
     target = VERBS.sub("", case.field)
     target = target[:1].upper() + target[1:]
     variables = {
@@ -241,6 +243,13 @@ def request(schema, filler: Filler, case: Case, number) -> tuple[str, dict]:
         declared = ", ".join(filter(None, ["$slug: String!", declared]))
         variables["slug"] = filler.slug
         return f"query({declared}) {{ village(slug: $slug) {{ {call} }} }}", variables
+    if case.root not in ("query", "mutation"):
+        declared = ", ".join(filter(None, ["$nodeId: ID!", declared]))
+        variables["nodeId"] = filler.id_for("", case.root)
+        document = (
+            f"query({declared}) {{ node(id: $nodeId) {{ ... on {case.root} {{ {call} }} }} }}"
+        )
+        return document, variables
     operation = "mutation" if case.root == "mutation" else "query"
     return f"{operation}({declared}) {{ {call} }}", variables
 
@@ -259,14 +268,11 @@ def test_every_number_at_its_edges_is_refused_or_answered(ranges_app, settings, 
     }
     client = ranges_app.test_client()
     found = cases(schema)
-    parent_fields = {
-        "query": schema.query_type.fields,
-        "mutation": schema.mutation_type.fields,
-        "village": schema.get_type("Village").fields,
-    }
+    parent_fields = {root: object_type.fields for root, object_type in parents(schema).items()}
     # The walk reaches nested inputs and Village's filters.
     assert any(c.path == ("input", "readings", "heartRate") for c in found)
     assert any(c.root == "village" and c.path == ("filter", "ageMin") for c in found)
+    assert any(c.root == "Resident" and c.field == "healthReadings" for c in found)
     failures: list[str] = []
     sent = 0
     for case in found:
@@ -284,9 +290,10 @@ def test_every_number_at_its_edges_is_refused_or_answered(ranges_app, settings, 
                 )
                 body = response.get_json(silent=True) or {}
                 errors = list(body.get("errors") or ())
-                payload = (body.get("data") or {}).get(case.field) or {}
-                if case.root == "village":
-                    payload = ((body.get("data") or {}).get("village") or {}).get(case.field) or {}
+                data = body.get("data") or {}
+                if case.root not in ("query", "mutation"):
+                    data = data.get("node" if case.root != "village" else "village") or {}
+                payload = data.get(case.field) or {}
                 messages = [e.get("message", "") for e in errors] + [
                     e.get("message", "")
                     for name in _error_lists(parent_fields[case.root][case.field].type)

@@ -170,10 +170,12 @@ class Filler:
             return 1.0
         if scalar == "Boolean":
             return False
+        # The end of a range a day after its start, so that the range itself is valid.
+        day = 21 if re.search(r"(^to|Until|End|To)$", name) else 20
         if scalar == "Date":
-            return "2026-12-20"
+            return f"2026-12-{day}"
         if scalar == "DateTime":
-            return "2026-12-20T09:00:00+08:00"
+            return f"2026-12-{day}T09:00:00+08:00"
         if scalar == "JSON":
             return {}
         if lowered in ("slug", "village"):

@@ -782,8 +782,6 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("发现时间不能晚于当前时间", "the sighting cannot be in the future"),
     ("只有走失预警可以报告发现线索", "sightings are for wandering alerts only"),
     ("请填写发现地点", "fill in where it was seen"),
-    ("纬度须在-90到90之间", "latitude must be between -90 and 90"),
-    ("经度须在-180到180之间", "longitude must be between -180 and 180"),
     # service orders
     ("订单{state}，不能{action}", "the order is {state}; you cannot {action}"),
     ("服务项目不存在", "service not found"),

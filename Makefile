@@ -14,7 +14,7 @@ help:
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make test-fast - the tests that need no Keycloak, MinIO, browser or worker process"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
-	@echo "make lint   - ruff check, ruff format --check and mypy (settings in pyproject.toml)"
+	@echo "make lint   - ruff check, ruff format --check, mypy (settings in pyproject.toml), schema lint"
 	@echo "make fuzz   - a long fuzz run with fresh randomness (FUZZ_DOCUMENTS, default 20000)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
@@ -134,6 +134,7 @@ lint: install $(MYPY_TREE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/villagelink schema lint
 
 bench: install
 	$(BIN)/python bench/residents_list.py

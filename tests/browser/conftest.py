@@ -157,6 +157,20 @@ def login(page: Page, username: str, password: str, app: str = "console") -> Non
     page.wait_for_url(re.compile(rf"/{app}/(?!callback)"))
 
 
+SETTLED = """async () => {
+  for (let round = 0; round < 5; round++) {
+    const running = document.getAnimations().filter(
+      (animation) => animation.effect?.getComputedTiming().iterations !== Infinity,
+    )
+    if (!running.length) return
+    await Promise.race([
+      Promise.allSettled(running.map((animation) => animation.finished)),
+      new Promise((resolve) => setTimeout(resolve, 2000)),
+    ])
+  }
+}"""
+
+
 def check_accessible(page: Page) -> None:
     """axe-core on the page as it is now; fails listing every serious or critical violation."""
     assert AXE.exists(), f"{AXE} is missing: axe-core is a devDependency of console/"
@@ -164,6 +178,11 @@ def check_accessible(page: Page) -> None:
         # Evaluated through the DevTools protocol: a <script> tag would be refused by the
         # page's own Content-Security-Policy, which the tests keep on.
         page.evaluate(AXE.read_text())
+    # A dialog fading in, a tag zooming in or a popup closing is half-transparent for a
+    # moment: axe then measures the contrast of a frame nobody reads. Wait for every CSS
+    # transition and animation running now to end (bounded: an endless spinner must not
+    # hang the test), then check the page as it stays.
+    page.evaluate(SETTLED)
     results = page.evaluate("async () => await window.axe.run(document)")
     serious = [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
     found = "\n".join(

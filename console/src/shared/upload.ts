@@ -1,7 +1,7 @@
 // A file onto a record through the API's presigned URLs (storage.graphql): ask for a
 // ticket (type and size checked first), send the bytes straight to the object store,
 // then attach the key to the record (the API reads the real type from the bytes).
-import { ApiError, type UserError } from './graphql'
+import { ApiError } from './graphql'
 import { i18n } from './i18n'
 import { firstError, mutate } from './mutate'
 import attachDocument from './attach.graphql?raw'
@@ -44,18 +44,18 @@ export async function uploadFile(
   target: UploadTarget,
   onProgress?: (percent: number) => void,
 ): Promise<void> {
-  const ticket = await mutate<{ upload: Ticket | null; userErrors: UserError[] }>(uploadDocument, {
+  const ticket = await mutate<Ticket>(uploadDocument, {
     village: target.village,
     purpose: target.purpose,
     filename: file.name,
     contentType: file.type,
     size: file.size,
   })
-  const upload = ticket.payload.upload
+  const upload = ticket.record
   if (!upload) throw new ApiError(firstError(ticket.errors) ?? 'upload', 'BAD_USER_INPUT')
   const status = await send(file, upload, onProgress)
   if (status < 200 || status >= 300) throw new ApiError(`HTTP ${status}`, 'UPLOAD_FAILED')
-  const attached = await mutate<{ attachment: unknown; userErrors: UserError[] }>(attachDocument, {
+  const attached = await mutate<unknown>(attachDocument, {
     village: target.village,
     key: upload.key,
     recordType: target.recordType,

@@ -2,7 +2,7 @@
 // with XMLHttpRequest, whose upload reports progress, unlike fetch), then the import
 // starts in the background and is followed until it is FINISHED or FAILED.
 import { ApiError } from '@/shared/graphql'
-import { mutate } from '../residents/mutate'
+import { mutateForm } from '@/shared/mutate'
 import createUploadDocument from './createUploadUrl.graphql?raw'
 import startImportDocument from './startResidentImport.graphql?raw'
 
@@ -56,7 +56,7 @@ export async function importSheet(
   file: File,
   onProgress: (percent: number) => void,
 ): Promise<string> {
-  const ticket = await mutate<Ticket>(createUploadDocument, {
+  const ticket = await mutateForm<Ticket>(createUploadDocument, {
     village,
     purpose: 'IMPORT_SHEET',
     filename: file.name,
@@ -65,7 +65,7 @@ export async function importSheet(
   })
   if (!ticket.record) throw refusal(ticket.errors)
   await send(ticket.record, file, onProgress)
-  const started = await mutate<{ id: string }>(startImportDocument, { village, key: ticket.record.key })
+  const started = await mutateForm<{ id: string }>(startImportDocument, { village, key: ticket.record.key })
   if (!started.record) throw refusal(started.errors)
   return started.record.id
 }

@@ -3,7 +3,7 @@
 import { ElMessage, ElMessageBox } from 'element-plus'
 import { i18n } from '@/shared/i18n'
 import { mutateForm } from '@/shared/mutate'
-import { askText, isReason } from '../residents/sensitive'
+import { askText, isReason } from '@/shared/sensitive'
 import disableDocument from './disableGridStaff.graphql?raw'
 import enableDocument from './enableGridStaff.graphql?raw'
 import inviteDocument from './inviteGridStaff.graphql?raw'

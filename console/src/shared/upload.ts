@@ -37,27 +37,40 @@ function send(file: File, ticket: Ticket, onProgress?: (percent: number) => void
   })
 }
 
-/** Throws ApiError with the API's (Chinese) message when a step is refused; `onProgress`
- * hears the percentage sent. */
-export async function uploadFile(
+/** Send `file` to the object store for `purpose` (ask for a ticket, then the bytes): the
+ * key it is stored under. Throws ApiError with the API's (Chinese) message when refused;
+ * `onProgress` hears the percentage sent. `contentType` for a file the browser cannot name. */
+export async function uploadObject(
   file: File,
-  target: UploadTarget,
+  village: string,
+  purpose: UploadTarget['purpose'],
   onProgress?: (percent: number) => void,
-): Promise<void> {
+  contentType = file.type,
+): Promise<string> {
   const ticket = await mutate<Ticket>(uploadDocument, {
-    village: target.village,
-    purpose: target.purpose,
+    village,
+    purpose,
     filename: file.name,
-    contentType: file.type,
+    contentType,
     size: file.size,
   })
   const upload = ticket.record
   if (!upload) throw new ApiError(firstError(ticket.errors) ?? 'upload', 'BAD_USER_INPUT')
   const status = await send(file, upload, onProgress)
   if (status < 200 || status >= 300) throw new ApiError(`HTTP ${status}`, 'UPLOAD_FAILED')
+  return upload.key
+}
+
+/** The file uploaded and attached to the target record; throws as uploadObject does. */
+export async function uploadFile(
+  file: File,
+  target: UploadTarget,
+  onProgress?: (percent: number) => void,
+): Promise<void> {
+  const key = await uploadObject(file, target.village, target.purpose, onProgress)
   const attached = await mutate<unknown>(attachDocument, {
     village: target.village,
-    key: upload.key,
+    key,
     recordType: target.recordType,
     recordId: target.recordId,
   })

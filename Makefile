@@ -14,7 +14,7 @@ help:
 	@echo "make test   - install what the tests need and run the whole suite"
 	@echo "make test-fast - the tests that need no Keycloak, MinIO, browser or worker process"
 	@echo "make services - a real Keycloak and MinIO on loopback (see docs/identity.md, docs/storage.md)"
-	@echo "make lint   - ruff check, ruff format --check and mypy (settings in pyproject.toml)"
+	@echo "make lint   - ruff check, ruff format --check, mypy (settings in pyproject.toml), schema lint"
 	@echo "make fuzz   - a long fuzz run with fresh randomness (FUZZ_DOCUMENTS, default 20000)"
 	@echo "make bench  - benchmarks against a running 'make run' (see bench/README.md)"
 
@@ -92,6 +92,11 @@ AUDIT := tests/http_audit
 $(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package.json $(AUDIT)/package-lock.json | node-check
 	cd $(AUDIT) && npm ci --no-audit --no-fund
 
+# The TypeScript client example (tests/test_client_examples.py builds and runs it) alike.
+EXAMPLE_TS := examples/typescript
+$(EXAMPLE_TS)/node_modules/.package-lock.json: $(EXAMPLE_TS)/package.json $(EXAMPLE_TS)/package-lock.json | node-check
+	cd $(EXAMPLE_TS) && npm ci --no-audit --no-fund
+
 # One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
 # a test file runs on one worker, so test_keycloak.py starts one Keycloak.
 # (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
@@ -103,7 +108,7 @@ PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
 FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
 
 # The console's own unit tests (vitest) first: seconds, and a broken screen shows early.
-test: install fetch-services $(AUDIT)/node_modules/.package-lock.json console browser-deps
+test: install fetch-services $(AUDIT)/node_modules/.package-lock.json $(EXAMPLE_TS)/node_modules/.package-lock.json console browser-deps
 	cd $(CONSOLE) && npx vitest run
 	$(BIN)/python -m pytest $(PYTEST_XDIST) $(PYTEST_ARGS)
 
@@ -129,6 +134,7 @@ lint: install $(MYPY_TREE)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/villagelink schema lint
 
 bench: install
 	$(BIN)/python bench/residents_list.py

@@ -424,6 +424,21 @@ def schema_check() -> None:
     click.echo("no unlisted breaking change")
 
 
+@schema.command("lint")
+def schema_lint() -> None:
+    """Every type, field, argument, input field, enum value and directive described, and
+    every name in GraphQL's conventions (graphql/core/lint.py); fails listing each miss."""
+    from villagelink.graphql.core.lint import problems
+    from villagelink.graphql.core.schema import executable_schema
+
+    found = problems(executable_schema())
+    for line in found:
+        click.echo(line)
+    if found:
+        raise click.ClickException(f"{len(found)} schema lint problems")
+    click.echo("schema lint: every element described, every name conventional")
+
+
 @main.group()
 def documents() -> None:
     """Persisted GraphQL documents: register the ones PERSISTED_DOCUMENTS_ONLY_CLIENTS run."""

@@ -75,6 +75,25 @@ def phone_field() -> fields.String:
     )
 
 
+# Degrees either side of zero, with the name a person reads.
+_AXES = {"latitude": ("纬度", 90), "longitude": ("经度", 180)}
+
+
+def coordinate_field(axis: str, **kwargs) -> fields.Float:
+    """A latitude or longitude in degrees, the one rule for every position a caller
+    gives (a device, a reading, a safe zone, a resource, a sighting): a double beyond
+    the globe, however large, is refused with a message, never stored or computed with."""
+    label, bound = _AXES[axis]
+    return fields.Float(
+        allow_nan=False,
+        validate=validate.Range(
+            -bound, bound, error=Coded(f"{label}应在{-bound}到{bound}之间", INVALID)
+        ),
+        error_messages=messages(),
+        **kwargs,
+    )
+
+
 def choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
     """One of `values`; `label` names the field in the message (e.g. 性别)."""
     return fields.String(

@@ -49,6 +49,7 @@ STAFF_LIST = f"""query($slug: String!, $first: Int, $all: Boolean) {{ village(sl
 }} }}"""
 GRIDS = """query($slug: String!) { village(slug: $slug) {
   grids(first: 100) { edges { node { id level code } } } } }"""
+MY_STAFF = """query($slug: String!) { village(slug: $slug) { myStaff { id name } } }"""
 RESIDENTS = """query($slug: String!) { village(slug: $slug) { residents(first: 100) {
   totalCount } } }"""
 
@@ -199,6 +200,11 @@ def test_a_village_admin_keeps_staff_and_their_logins(gql, client, db, admin_of,
     _, own = gql(RESIDENTS, worker, {"slug": slug})
     seen = own["data"]["village"]["residents"]["totalCount"]
     assert 0 < seen < whole["data"]["village"]["residents"]["totalCount"]
+    # The login finds its own staff record (the phone's duty days); the admin has none.
+    _, mine = gql(MY_STAFF, worker, {"slug": slug})
+    assert mine["data"]["village"]["myStaff"] == {"id": staff["id"], "name": "李新华"}
+    _, mine = gql(MY_STAFF, admin_of, {"slug": slug})
+    assert mine["data"]["village"]["myStaff"] is None
     assert password_grant(client, email, "wrong").status_code == 401
     as_client = {"grant_type": "password", "username": email, "password": password}
     answer = client.post(TOKEN_PATH, data={**as_client, "client_id": "demo-integrator"})

@@ -4,6 +4,7 @@ C, A and C do not border each other."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -190,12 +191,22 @@ def sync_queue(redis_client):
 
 
 def test_the_form_lists_the_catalogue(gql, token):
-    status, body = gql("{ linkageRecordTypes { type label fields } }", token("platform-admin"))
+    status, body = gql(
+        "{ linkageRecordTypes { type label fields fieldLabels { field label } } }",
+        token("platform-admin"),
+    )
     assert status == 200, body
     listed = {t["type"]: t for t in body["data"]["linkageRecordTypes"]}
     assert set(listed) == set(RECORD_TYPES)
     assert listed["alert_broadcast"]["label"] == "火情与走失警情"
     assert listed["village_stats"]["fields"] == list(RECORD_TYPES["village_stats"].fields)
+    # Every field has its Chinese name for the proposal form's field picker, in order.
+    for record_type in listed.values():
+        labels = record_type["fieldLabels"]
+        assert [entry["field"] for entry in labels] == record_type["fields"]
+        assert all(re.search(r"[\u4e00-\u9fff]", entry["label"]) for entry in labels), labels
+    alert_fields = {e["field"]: e["label"] for e in listed["alert_broadcast"]["fieldLabels"]}
+    assert alert_fields["resident_name"] == "当事人姓名"
 
 
 # -- neighbour agreements -----------------------------------------------------------

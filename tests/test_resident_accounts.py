@@ -75,6 +75,8 @@ PUBLISH_ACTIVITY = """mutation($id: ID!) { publishActivity(input: {activity: $id
 SIGN_UP = """mutation($occurrence: ID!, $resident: ID!) {
   signUpForActivity(input: {occurrence: $occurrence, resident: $resident}) {
     signUp { id state } userErrors { field code } } }"""
+OCCURRENCE_SIGN_UPS = """query($id: ID!) { node(id: $id) { ... on Activity {
+  occurrences { signUps { id } } } } }"""
 CANCEL = """mutation($id: ID!) { cancelActivitySignUp(input: {signUp: $id}) {
   signUp { id state } userErrors { field code } } }"""
 CHECK_IN = """mutation($id: ID!, $hours: Float) {
@@ -490,6 +492,73 @@ def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
     assert cancelled["signUp"]["state"] == "CANCELLED"
     # Running activities stays the village's.
     assert code(gql(PUBLISH_ACTIVITY, caller, {"id": activity["id"]})) == "FORBIDDEN"
+
+
+RESIDENT_VILLAGES = "{ me { villages { slug } residentVillages { slug name } } }"
+MY_ACTIVITIES = """query($from: Date!) { me { resident {
+  requestCategories { name }
+  activities(first: 50, filter: {from: $from}) { edges { node { id state
+    occurrences(from: $from) { id signUps { id } } } } } } } }"""
+
+
+def test_resident_reads_published_activities_and_only_their_households_sign_ups(
+    gql, token, place, admin
+):
+    """The residents' app lists what to sign up for and what their household signed up
+    for; drafts, and who else comes, are not theirs to read."""
+    slug = place["slug"]
+    caller = resident_token(token, slug, "reader-1")
+    other = resident_token(token, slug, "reader-2")
+    # Before any binding, the app learns where to ask for 实名认证, and nothing else.
+    unbound = data(gql(RESIDENT_VILLAGES, caller))["me"]
+    assert unbound["villages"] == [] and [v["slug"] for v in unbound["residentVillages"]] == [slug]
+    bind(gql, admin, place["me"], "reader-1")
+    bind(gql, admin, place["other"], "reader-2")
+    starts = (date.today() + timedelta(days=5)).isoformat()
+    made = []
+    for title in ("书法课", "草稿课"):
+        made.append(
+            data(
+                gql(
+                    CREATE_ACTIVITY,
+                    admin,
+                    {
+                        "input": {
+                            "village": slug,
+                            "kind": "WEEKEND_CLASS",
+                            "title": title,
+                            "place": "活动室",
+                            "capacity": 10,
+                            "startsOn": starts,
+                            "startTime": "14:00",
+                            "durationMinutes": 60,
+                        }
+                    },
+                )
+            )["createActivity"]["activity"]
+        )
+    published, draft = made
+    data(gql(PUBLISH_ACTIVITY, admin, {"id": published["id"]}))
+    occurrence = published["occurrences"][0]["id"]
+    own = data(gql(SIGN_UP, caller, {"occurrence": occurrence, "resident": place["me"].gid}))
+    data(gql(SIGN_UP, other, {"occurrence": occurrence, "resident": place["other"].gid}))
+
+    mine = data(gql(MY_ACTIVITIES, caller, {"from": date.today().isoformat()}))["me"]["resident"]
+    assert "环境卫生" in {c["name"] for c in mine["requestCategories"]}
+    listed = {e["node"]["id"]: e["node"] for e in mine["activities"]["edges"]}
+    assert published["id"] in listed and draft["id"] not in listed
+    assert {e["node"]["state"] for e in mine["activities"]["edges"]} == {"PUBLISHED"}
+    [seen] = [o for o in listed[published["id"]]["occurrences"] if o["id"] == occurrence]
+    assert [s["id"] for s in seen["signUps"]] == [own["signUpForActivity"]["signUp"]["id"]]
+    # The village's staff still see everyone's.
+    assert (
+        len(
+            data(gql(OCCURRENCE_SIGN_UPS, admin, {"id": published["id"]}))["node"]["occurrences"][
+                0
+            ]["signUps"]
+        )
+        == 2
+    )
 
 
 def test_resident_of_one_village_reaches_nothing_in_another(gql, token, place, admin):

@@ -6,92 +6,11 @@ the schema maps them at its boundary, for every enum alike."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from graphql import (
-    GraphQLEnumType,
-    GraphQLInputObjectType,
-    GraphQLInterfaceType,
-    GraphQLList,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLSchema,
-    get_named_type,
-)
+from graphql import GraphQLEnumType, GraphQLSchema, build_schema
+from villagelink.graphql.core import lint
 from villagelink.graphql.core.schema import executable_schema
-
-SCREAMING_SNAKE = re.compile(r"^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$")
-PASCAL = re.compile(r"^[A-Z][a-zA-Z0-9]*$")
-CAMEL = re.compile(r"^[a-z][a-zA-Z0-9]*$")
-# The verbs mutations start with. A new mutation whose first word is missing here is
-# either named noun-first (rename it) or uses a new verb (add it).
-VERBS = frozenset(
-    [
-        "accept",
-        "acknowledge",
-        "add",
-        "approve",
-        "archive",
-        "assign",
-        "attach",
-        "award",
-        "bind",
-        "book",
-        "cancel",
-        "check",
-        "close",
-        "complete",
-        "conclude",
-        "create",
-        "decline",
-        "delete",
-        "detach",
-        "disable",
-        "dispatch",
-        "enable",
-        "export",
-        "finish",
-        "grant",
-        "ingest",
-        "invite",
-        "link",
-        "mark",
-        "move",
-        "open",
-        "order",
-        "propose",
-        "publish",
-        "rate",
-        "reassign",
-        "redeem",
-        "redeliver",
-        "register",
-        "reject",
-        "remove",
-        "reopen",
-        "report",
-        "request",
-        "resolve",
-        "resume",
-        "retire",
-        "return",
-        "revoke",
-        "rotate",
-        "schedule",
-        "set",
-        "sign",
-        "start",
-        "tag",
-        "transfer",
-        "unbind",
-        "unlink",
-        "untag",
-        "update",
-        "withdraw",
-    ]
-)
 
 
 @pytest.fixture(scope="module")
@@ -99,25 +18,13 @@ def schema() -> GraphQLSchema:
     return executable_schema()
 
 
-def own_types(schema: GraphQLSchema):
-    """The schema's types without GraphQL's introspection types (__Type, ...)."""
-    return [t for name, t in schema.type_map.items() if not name.startswith("__")]
-
-
 def test_enum_values_are_screaming_snake_case(schema):
-    wrong = [
-        f"{t.name}.{value}"
-        for t in own_types(schema)
-        if isinstance(t, GraphQLEnumType)
-        for value in t.values
-        if not SCREAMING_SNAKE.match(value)
-    ]
-    assert wrong == []
+    assert lint.enum_value_breaches(schema) == []
 
 
 def test_enum_values_reach_python_lower_case_and_leave_it_upper_case(schema):
     """Resolvers, actions and the database see "false_alarm"; clients see FALSE_ALARM."""
-    enums = [t for t in own_types(schema) if isinstance(t, GraphQLEnumType)]
+    enums = [t for t in lint.own_types(schema) if isinstance(t, GraphQLEnumType)]
     assert enums
     for enum in enums:
         for name in enum.values:
@@ -129,43 +36,73 @@ def test_enum_values_reach_python_lower_case_and_leave_it_upper_case(schema):
 
 
 def test_types_are_pascal_case(schema):
-    assert [t.name for t in own_types(schema) if not PASCAL.match(t.name)] == []
+    assert lint.type_name_breaches(schema) == []
 
 
 def test_fields_arguments_and_input_fields_are_camel_case(schema):
-    wrong = []
-    for t in own_types(schema):
-        if not isinstance(t, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
-            continue
-        for field_name, field in t.fields.items():
-            if not CAMEL.match(field_name):
-                wrong.append(f"{t.name}.{field_name}")
-            for argument in getattr(field, "args", {}):
-                if not CAMEL.match(argument):
-                    wrong.append(f"{t.name}.{field_name}({argument})")
-    assert wrong == []
+    assert lint.field_name_breaches(schema) == []
 
 
 def test_mutations_are_verb_first_take_one_input_and_return_user_errors(schema):
-    wrong = []
-    for name, field in schema.mutation_type.fields.items():
-        verb = re.match(r"[a-z]+", name).group()
-        if verb not in VERBS:
-            wrong.append(f"{name}: does not start with a verb")
-        input_type = field.args["input"].type if list(field.args) == ["input"] else None
-        if not (
-            isinstance(input_type, GraphQLNonNull)
-            and isinstance(input_type.of_type, GraphQLInputObjectType)
-        ):
-            wrong.append(f"{name}: arguments {list(field.args)}, not one required `input`")
-        payload = get_named_type(field.type)
-        user_errors = (
-            payload.fields.get("userErrors") if isinstance(payload, GraphQLObjectType) else None
-        )
-        if user_errors is None or str(user_errors.type) != "[UserError!]!":
-            wrong.append(f"{name}: payload {payload.name} has no userErrors: [UserError!]!")
-        elif not isinstance(field.type, GraphQLNonNull) or isinstance(
-            field.type.of_type, GraphQLList
-        ):
-            wrong.append(f"{name}: returns {field.type}, not one non-null payload")
-    assert wrong == []
+    assert lint.mutation_breaches(schema) == []
+
+
+# A small schema with one of each miss: the lint names every one, by coordinate.
+SYNTHETIC = """
+"A described type."
+type Query {
+  "Described."
+  village(slug: String!): village_record
+}
+
+type village_record {
+  "Described, but not camelCase."
+  full_name: String
+}
+
+"Described."
+enum Colour {
+  "Described, but lower case."
+  red
+  "Described."
+  BLUE
+}
+
+"Described."
+type Mutation {
+  "Noun-first, two arguments, and a payload without userErrors."
+  villageRename("Described." slug: String!, "Described." name: String!): Query
+}
+"""
+
+
+def test_lint_lists_each_missing_description_and_bad_name():
+    synthetic = build_schema(SYNTHETIC)
+    assert lint.undescribed(synthetic) == [
+        "Query.village(slug:)",
+        "village_record",
+    ]
+    assert lint.naming_breaches(synthetic) == [
+        "village_record: type not PascalCase",
+        "village_record.full_name: field not camelCase",
+        "Colour.red: enum value not SCREAMING_SNAKE_CASE",
+        "Mutation.villageRename: does not start with a verb",
+        "Mutation.villageRename: arguments ['slug', 'name'], not one required `input`",
+        "Mutation.villageRename: payload Query has no userErrors: [UserError!]!",
+    ]
+    problems = lint.problems(synthetic)
+    assert "village_record: no description" in problems
+    assert len(problems) == 8
+
+
+def test_lint_passes_a_described_conventional_schema():
+    described = build_schema(
+        """
+        "The root."
+        type Query {
+          "One village by slug."
+          village("Its slug." slug: String!): String
+        }
+        """
+    )
+    assert lint.problems(described) == []

@@ -30,6 +30,7 @@ from villagelink.graphql.residents.types import resident_loader
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
 from villagelink.tenants import clock
 from villagelink.tenants.activities import queries
+from villagelink.tenants.residents.queries import members_by_household
 
 ACTIVITY = "Activity"
 OCCURRENCE = "ActivityOccurrence"
@@ -117,13 +118,31 @@ def _occurrences_loader(
     return ctx.loader(slug, f"activities:occurrences:{from_date}:{to_date}", fetch)
 
 
+def _household_of(ctx: RequestContext, slug: str) -> frozenset[int] | None:
+    """For a resident, the IDs of their household's members: whose sign-ups they see
+    (who else comes is not theirs to read). None for everyone else."""
+    resident = ctx.resident_of(slug)
+    if resident is None:
+        return None
+    household = resident["household_id"]
+    if household is None:
+        return frozenset({resident["id"]})
+    members = members_by_household(ctx.tenant(slug), [household]).get(household, [])
+    return frozenset(member["id"] for member in members)
+
+
 def _sign_ups_loader(ctx: RequestContext, slug: str, state: str | None) -> BatchLoader:
     grids = ctx.allowed_grids(slug)
+    household = _household_of(ctx, slug)
 
     def fetch(conn, occurrence_ids: list[int]) -> dict[int, list[dict]]:
         found = queries.sign_ups_by_occurrence(
             conn, occurrence_ids, state=state, allowed_grids=grids
         )
+        if household is not None:
+            found = {
+                k: [s for s in rows if s["resident_id"] in household] for k, rows in found.items()
+            }
         announce_residents(ctx, slug, [s["resident_id"] for rows in found.values() for s in rows])
         return {k: [as_node(SIGN_UP, slug, s) for s in rows] for k, rows in found.items()}
 

@@ -272,7 +272,7 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("只有居民账号可以申请实名绑定", "only a resident's account may ask to be bound"),
     ("居民只能上传本人所报诉求的照片", "a resident may upload photos of their own reports only"),
     ("居民只能为本人所报诉求添加照片", "a resident may add photos to their own reports only"),
-    ("{name} 须在 0 到 {max} 之间", "{name} must be between 0 and {max}"),
+    ("{name} 须在 {low} 到 {high} 之间", "{name} must be between {low} and {high}"),
     # health
     ("开始时间须早于结束时间", "the start must come before the end"),
     (
@@ -782,8 +782,6 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("发现时间不能晚于当前时间", "the sighting cannot be in the future"),
     ("只有走失预警可以报告发现线索", "sightings are for wandering alerts only"),
     ("请填写发现地点", "fill in where it was seen"),
-    ("纬度须在-90到90之间", "latitude must be between -90 and 90"),
-    ("经度须在-180到180之间", "longitude must be between -180 and 180"),
     # service orders
     ("订单{state}，不能{action}", "the order is {state}; you cannot {action}"),
     ("服务项目不存在", "service not found"),

@@ -9,6 +9,7 @@ from typing import Any
 
 from villagelink.graphql.core.errors import BadUserInput
 from villagelink.graphql.core.ids import key_number
+from villagelink.graphql.core.numbers import within
 
 DEFAULT_PAGE_SIZE = 20
 
@@ -22,8 +23,7 @@ class Page:
 def page_args(first: int | None, after: str | None, max_page_size: int) -> Page:
     if first is None:
         first = min(DEFAULT_PAGE_SIZE, max_page_size)
-    if first < 0 or first > max_page_size:
-        raise BadUserInput(f"first must be between 0 and {max_page_size}", argument="first")
+    within(first, "first", 0, max_page_size)
     return Page(first=first, after_id=decode_cursor(after) if after else None)
 
 

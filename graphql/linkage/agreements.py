@@ -26,7 +26,7 @@ from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.linkage.region import may_read_region
 from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.linkage import agreements as actions
-from villagelink.platform.linkage.catalogue import RECORD_TYPES
+from villagelink.platform.linkage.catalogue import FIELD_LABELS, RECORD_TYPES
 from villagelink.platform.linkage.tables import agreement_parties, agreements, log
 from villagelink.tenants.user_errors import DUPLICATE, refused
 
@@ -173,7 +173,13 @@ def resolve_proposer(row: dict, *_args) -> dict:
 @query.field("linkageRecordTypes")
 def resolve_record_types(*_args) -> list[dict]:
     return [
-        {"type": t.name, "label": t.label, "fields": list(t.fields)} for t in RECORD_TYPES.values()
+        {
+            "type": t.name,
+            "label": t.label,
+            "fields": list(t.fields),
+            "field_labels": [{"field": f, "label": FIELD_LABELS[f]} for f in t.fields],
+        }
+        for t in RECORD_TYPES.values()
     ]
 
 

@@ -10,6 +10,7 @@ per village when the request ends.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import MAXYEAR, MINYEAR
 
 from ariadne import ObjectType
 
@@ -22,6 +23,7 @@ from villagelink.graphql.core.nodes import (
     node_object,
     register_node_type,
 )
+from villagelink.graphql.core.numbers import within
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.graphql.villages.types import grid_staff_loader
@@ -98,7 +100,10 @@ def resolve_mediation_cases(village: dict, info, first=None, after=None, filter=
     page = page_args(first, after, ctx.settings.max_page_size)
     raw = filter or {}
     flt = queries.CaseFilter(
-        status=raw.get("status"), category=raw.get("category"), year=raw.get("year")
+        status=raw.get("status"),
+        category=raw.get("category"),
+        # A year a date can hold (the column is a smallint).
+        year=within(raw.get("year"), "filter.year", MINYEAR, MAXYEAR),
     )
     conn = ctx.tenant(slug)
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ariadne import MutationType, ObjectType
 
+from villagelink.graphql.activities.types import resolve_activities
 from villagelink.graphql.activities.volunteers import (
     resolve_points_balance,
     resolve_points_ledger,
@@ -34,7 +35,7 @@ from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.core.payloads import node_payload, payload
 from villagelink.graphql.health.types import resolve_health_readings, resolve_latest_vitals
 from villagelink.graphql.notices.types import resolve_notices
-from villagelink.graphql.requests.types import resolve_requests
+from villagelink.graphql.requests.types import resolve_request_categories, resolve_requests
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.graphql.service_orders.types import (
     order_connection,
@@ -126,6 +127,16 @@ def resolve_me_resident(_me: dict, info) -> dict | None:
     return {**record, "village": slug}
 
 
+@me_type.field("residentVillages")
+def resolve_me_resident_villages(_me: dict, info) -> list[dict]:
+    ctx: RequestContext = info.context
+    residents = ctx.access.residents
+    return [
+        {"slug": slug, "name": ctx.village(slug, also=residents)["name"]}
+        for slug in sorted(residents)
+    ]
+
+
 @me_type.field("residentAccountState")
 def resolve_me_account_state(_me: dict, info) -> str | None:
     ctx: RequestContext = info.context
@@ -184,6 +195,18 @@ def resolve_self_notices(me: dict, info, first=None, after=None, filter=None):
 @self_type.field("requests")
 def resolve_self_requests(me: dict, info, first=None, after=None):
     return resolve_requests({"slug": me["village"]}, info, first, after, None)
+
+
+@self_type.field("requestCategories")
+def resolve_self_request_categories(me: dict, info) -> list[dict]:
+    return resolve_request_categories({"slug": me["village"]}, info)
+
+
+@self_type.field("activities")
+def resolve_self_activities(me: dict, info, first=None, after=None, filter=None):
+    """Published ones only: drafts, cancelled and finished activities take no sign-ups."""
+    published = {**(filter or {}), "state": "published"}
+    return resolve_activities({"slug": me["village"]}, info, first, after, published)
 
 
 @self_type.field("serviceSlots")

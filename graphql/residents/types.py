@@ -7,7 +7,6 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
-from villagelink.graphql.core.errors import BadUserInput
 from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
@@ -18,6 +17,7 @@ from villagelink.graphql.core.nodes import (
     node_object,
     register_node_type,
 )
+from villagelink.graphql.core.numbers import within
 from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.villages.types import grid_loader
 from villagelink.tenants.residents import queries
@@ -92,12 +92,6 @@ def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> Non
 def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:
     """The API's ResidentFilter input as a query filter (also for exports)."""
     raw = raw or {}
-    for bound, name in (("age_min", "ageMin"), ("age_max", "ageMax")):
-        age = raw.get(bound)
-        if age is not None and not 0 <= age <= queries.MAX_AGE:
-            raise BadUserInput(
-                f"{name} 须在 0 到 {queries.MAX_AGE} 之间", argument=f"filter.{name}"
-            )
     grid_id = None
     if raw.get("grid"):
         grid_id = filter_key(raw["grid"], "Grid", slug)
@@ -105,8 +99,8 @@ def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries
         name=raw.get("name"),
         tag=raw.get("tag"),
         grid_id=grid_id,
-        age_min=raw.get("age_min"),
-        age_max=raw.get("age_max"),
+        age_min=within(raw.get("age_min"), "filter.ageMin", 0, queries.MAX_AGE),
+        age_max=within(raw.get("age_max"), "filter.ageMax", 0, queries.MAX_AGE),
     )
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.nodes import as_node, connection_object
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.villages.types import grid_staff_type, village_type
+from villagelink.graphql.villages.types import grid_staff_loader, grid_staff_type, village_type
+from villagelink.tenants.sensing.queries import staff_of_account
 from villagelink.tenants.staff import queries
 
 
@@ -41,6 +42,13 @@ def resolve_staff(village: dict, info, first=None, after=None, tier=None, includ
         count=lambda: queries.staff_count(conn, **options),
         node=lambda row: as_node("GridStaff", slug, row),
     )
+
+
+@village_type.field("myStaff")
+def resolve_my_staff(village: dict, info) -> dict | None:
+    ctx: RequestContext = info.context
+    slug = village["slug"]
+    return grid_staff_loader(ctx, slug).load(staff_of_account(ctx.tenant(slug), ctx.principal.sub))
 
 
 @grid_staff_type.field("grids")

@@ -134,6 +134,62 @@ RECORD_TYPES: dict[str, RecordType] = {
     )
 }
 
+# What each field is called where a village admin picks fields for an agreement (zh-CN).
+# One name means the same wherever it occurs; every catalogue field has one (tested).
+FIELD_LABELS: dict[str, str] = {
+    "kind": "类别",
+    "severity": "严重程度",
+    "state": "状态",
+    "level": "处置层级",
+    "summary": "概要",
+    "location_text": "地点",
+    "latitude": "纬度",
+    "longitude": "经度",
+    "grid": "网格",
+    "resident_name": "当事人姓名",
+    "resident_gender": "当事人性别",
+    "resident_birth_year": "当事人出生年份",
+    "raised_at": "发生时间",
+    "last_triggered_at": "最近触发时间",
+    "acknowledged_at": "确认时间",
+    "closed_at": "关闭时间",
+    "outcome": "处置结果",
+    "name": "名称/姓名",
+    "description": "说明",
+    "contact_name": "联系人",
+    "contact_phone": "联系电话",
+    "status": "可用状态",
+    "bookable": "可预约",
+    "title": "标题",
+    "place": "地点",
+    "capacity": "名额",
+    "occurrences": "活动场次",
+    "computed_at": "统计时间",
+    "residents": "居民数",
+    "households": "户数",
+    "residents_by_age_band": "各年龄段人数",
+    "elderly_living_alone": "独居老人数",
+    "requests_open_by_category": "各类未办结诉求数",
+    "requests_overdue_by_category": "各类超时诉求数",
+    "alerts_by_kind_per_week": "各类预警周统计",
+    "volunteer_hours": "志愿服务时长",
+    "points_balance": "积分余额",
+    "gender": "性别",
+    "birth_date": "出生日期",
+    "id_number": "身份证号码",
+    "phone": "手机号码",
+    "ethnicity": "民族",
+    "tags": "人员标签",
+    "consent": "本人同意记录",
+    "moved_on": "迁移日期",
+    "category": "诉求分类",
+    "priority": "紧急程度",
+    "villages": "联办村",
+    "timeline": "办理记录",
+    "opened_at": "发起时间",
+    "updated_at": "更新时间",
+}
+
 BY_OUTBOX_TYPE: dict[str, RecordType] = {t.outbox_type: t for t in RECORD_TYPES.values()}
 
 # A payload may name the villages it is meant for (a transfer's destination, the

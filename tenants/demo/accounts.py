@@ -24,10 +24,7 @@ from villagelink.platform.identity.principal import (
     VILLAGE_ADMIN,
 )
 from villagelink.tenants.demo.region import DEMO_VILLAGES, REGION_ID, REGION_NAME
-from villagelink.tenants.demo.residents import (
-    demo_grid_worker_subject,
-    demo_grid_worker_username,
-)
+from villagelink.tenants.demo.residents import demo_grid_worker_subject
 
 # DEVELOPMENT ONLY: published here and on the login page; the development issuer that
 # accepts it refuses to run in production.
@@ -67,7 +64,7 @@ def demo_accounts() -> list[DemoAccount]:
                 f"{VILLAGE_ADMIN}-{plan.slug}", f"{plan.name}管理员", VILLAGE_ADMIN, village
             ),
             DemoAccount(
-                demo_grid_worker_username(plan.slug),
+                f"{GRID_WORKER}-{plan.slug}",
                 f"{plan.name}网格员",
                 GRID_WORKER,
                 village,

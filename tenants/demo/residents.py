@@ -36,12 +36,6 @@ def demo_grid_worker_subject(slug: str) -> str:
     return f"demo-grid-worker@{slug}"
 
 
-def demo_grid_worker_username(slug: str) -> str:
-    """That micro-grid worker's login name, as the sign-in page and `villagelink token` name
-    it: the staff record carries it, so the grid worker's phone finds its own record."""
-    return f"grid-worker-{slug}"
-
-
 @dataclass(frozen=True)
 class VillagePlan:
     """What one demo village should look like."""
@@ -81,7 +75,6 @@ class StaffRow:
     phone: str
     tier: str
     account_sub: str | None
-    account_username: str | None
     grids: tuple[int, ...]
 
 
@@ -529,9 +522,8 @@ def _grids_and_staff(
                 building_grid[building] = micro
         micro_grids_by_large.append(micros)
 
-    def staff(tier: str, grids: tuple[int, ...], account: tuple[str, str] | None = None) -> None:
-        sub, username = account or (None, None)
-        rows.staff.append(StaffRow(fake.name(), fake.phone_number(), tier, sub, username, grids))
+    def staff(tier: str, grids: tuple[int, ...], account_sub: str | None = None) -> None:
+        rows.staff.append(StaffRow(fake.name(), fake.phone_number(), tier, account_sub, grids))
 
     staff("grid_chief", (0,))
     # A grid worker looks after two neighbouring large grids, a micro-grid
@@ -540,11 +532,7 @@ def _grids_and_staff(
         staff("grid_worker", grids)
     micro_chunks = [grids for micros in micro_grids_by_large for grids in _chunks(micros, 3)]
     # The first micro-grid worker is the one `villagelink token --role grid-worker` signs in as.
-    staff(
-        "micro_grid_worker",
-        micro_chunks[0],
-        (demo_grid_worker_subject(plan.slug), demo_grid_worker_username(plan.slug)),
-    )
+    staff("micro_grid_worker", micro_chunks[0], demo_grid_worker_subject(plan.slug))
     for grids in micro_chunks[1:]:
         staff("micro_grid_worker", grids)
     return building_grid
@@ -743,13 +731,7 @@ def write_village(conn: Connection, rows: VillageRows, bar: tqdm | None = None) 
         conn,
         m.grid_staff,
         [
-            {
-                "name": s.name,
-                "phone": s.phone,
-                "tier": s.tier,
-                "account_sub": s.account_sub,
-                "account_username": s.account_username,
-            }
+            {"name": s.name, "phone": s.phone, "tier": s.tier, "account_sub": s.account_sub}
             for s in rows.staff
         ],
     )

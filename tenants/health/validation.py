@@ -7,7 +7,14 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import MOBILE, FreeText, choice, messages, name_field
+from villagelink.tenants.fields import (
+    MOBILE,
+    FreeText,
+    choice,
+    coordinate_field,
+    messages,
+    name_field,
+)
 from villagelink.tenants.health.tables import CARE_LEVELS
 from villagelink.tenants.user_errors import (
     INVALID,
@@ -48,16 +55,8 @@ class EmergencyContactSchema(Schema):
 class SafeZoneSchema(Schema):
     """A circle around home (安全区); leaving it raises a missing-person alert."""
 
-    latitude = fields.Float(
-        required=True,
-        validate=_within(-90, 90, "纬度应在-90到90之间"),
-        error_messages=messages(),
-    )
-    longitude = fields.Float(
-        required=True,
-        validate=_within(-180, 180, "经度应在-180到180之间"),
-        error_messages=messages(),
-    )
+    latitude = coordinate_field("latitude", required=True)
+    longitude = coordinate_field("longitude", required=True)
     radius_m = fields.Integer(
         required=True,
         strict=True,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from villagelink.tenants import clock
 from villagelink.tenants.fields import (
     FreeText,
     choice,
+    coordinate_field,
     messages,
     name_field,
     optional_text,
@@ -29,22 +30,14 @@ SETTABLE_STATUSES = ("available", "unavailable")
 MAX_BOOKING = timedelta(days=31)
 
 
-def _coordinate(low: float, high: float, label: str) -> fields.Float:
-    return fields.Float(
-        allow_none=True,
-        validate=validate.Range(low, high, error=Coded(f"{label}应在{low}到{high}之间", INVALID)),
-        error_messages=messages(),
-    )
-
-
 class ResourceDetailsSchema(Schema):
     """What may change on a resource; loaded with `partial=True` for updates."""
 
     name = FreeText("资源名称", 50)
     description = FreeText("资源说明", 500, blank=True, allow_none=True)
     location_text = FreeText("位置", 200, blank=True, allow_none=True)
-    latitude = _coordinate(-90, 90, "纬度")
-    longitude = _coordinate(-180, 180, "经度")
+    latitude = coordinate_field("latitude", allow_none=True)
+    longitude = coordinate_field("longitude", allow_none=True)
     contact_name = FreeText("联系人", 50, allow_none=True)
     contact_phone = phone_field()
     status = choice(SETTABLE_STATUSES, "状态")

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from villagelink.platform.audit import Actor, entry, record, record_many
 from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
-from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
+from villagelink.tenants.fields import MESSAGES, FreeText, choice, coordinate_field, optional_text
 from villagelink.tenants.places import place_of
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.sensing.tables import (
@@ -164,15 +164,6 @@ def devices_by_ids(conn: Connection, ids: Iterable[int], scope: DeviceScope) -> 
 # -- input rules ----------------------------------------------------------------
 
 
-def coordinate_field(low: float, high: float, label: str) -> fields.Float:
-    return fields.Float(
-        allow_none=True,
-        allow_nan=False,
-        validate=validate.Range(low, high, error=Coded(f"{label}应在{low}到{high}之间", INVALID)),
-        error_messages=MESSAGES,
-    )
-
-
 def _key() -> fields.Integer:
     """An id the API layer resolved from a global ID (never typed by a person)."""
     return fields.Integer(allow_none=True, strict=True, error_messages=MESSAGES)
@@ -192,8 +183,8 @@ class DevicePlaceSchema(Schema):
     building = fields.String(allow_none=True, error_messages=MESSAGES)
     grid_id = _key()
     location_text = FreeText("位置描述", 100, blank=True, allow_none=True)
-    latitude = coordinate_field(-90, 90, "纬度")
-    longitude = coordinate_field(-180, 180, "经度")
+    latitude = coordinate_field("latitude", allow_none=True)
+    longitude = coordinate_field("longitude", allow_none=True)
     resident_id = _key()
 
     @validates_schema(skip_on_field_errors=True)

@@ -48,7 +48,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
 from villagelink.tenants.coordinates import distance_m
-from villagelink.tenants.fields import MESSAGES, FreeText
+from villagelink.tenants.fields import MESSAGES, FreeText, coordinate_field
 from villagelink.tenants.health.tables import (
     BLOOD_PRESSURE,
     HEART_RATE,
@@ -64,7 +64,6 @@ from villagelink.tenants.sensing.devices import (
     DEVICE_LABELS,
     NOT_YOURS,
     check_both_coordinates,
-    coordinate_field,
 )
 from villagelink.tenants.sensing.tables import (
     AI_CAMERA,
@@ -218,8 +217,8 @@ class ReadingSchema(Schema):
     spo2 = _measure(50, 100, "血氧应在50%到100%之间")
     systolic = _measure(50, 260, "收缩压应在50到260 mmHg之间")
     diastolic = _measure(30, 180, "舒张压应在30到180 mmHg之间")
-    latitude = coordinate_field(-90, 90, "纬度")
-    longitude = coordinate_field(-180, 180, "经度")
+    latitude = coordinate_field("latitude", allow_none=True)
+    longitude = coordinate_field("longitude", allow_none=True)
 
     @validates_schema(skip_on_field_errors=True)
     def _complete(self, data: dict, **_kwargs) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields
 from sqlalchemy import (
     ARRAY,
     BigInteger,
@@ -37,7 +37,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import clock
-from villagelink.tenants.fields import MESSAGES, FreeText, optional_text
+from villagelink.tenants.fields import MESSAGES, FreeText, coordinate_field, optional_text
 from villagelink.tenants.models import id_column, metadata, one_of
 from villagelink.tenants.querying import grouped
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS
@@ -106,18 +106,8 @@ class SightingSchema(Schema):
         required=True,
         error_messages={"required": Coded("请填写发现地点", REQUIRED)},
     )
-    latitude = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(-90, 90, error=Coded("纬度须在-90到90之间", INVALID)),
-        error_messages=MESSAGES,
-    )
-    longitude = fields.Float(
-        load_default=None,
-        allow_none=True,
-        validate=validate.Range(-180, 180, error=Coded("经度须在-180到180之间", INVALID)),
-        error_messages=MESSAGES,
-    )
+    latitude = coordinate_field("latitude", load_default=None, allow_none=True)
+    longitude = coordinate_field("longitude", load_default=None, allow_none=True)
     note = optional_text("备注", 500)
 
 

@@ -144,16 +144,17 @@ def phone(browser: Browser, browser_stack: Stack) -> Iterator[Page]:
         yield page
 
 
-def login(page: Page, username: str, password: str) -> None:
-    """Sign in through the development issuer's page: open the console, which sends the
-    browser there, fill in 用户名 and 密码, and wait to be back in the console."""
+def login(page: Page, username: str, password: str, app: str = "console") -> None:
+    """Sign in through the development issuer's page: open the app (the console, or `h5`
+    the residents' app), which sends the browser there, fill in 用户名 and 密码, and wait
+    to be back in the app."""
     if "/protocol/openid-connect/auth" not in page.url:
-        page.goto("/console/")
+        page.goto(f"/{app}/")
         page.wait_for_url(re.compile(r"/protocol/openid-connect/auth"))
     page.get_by_label("用户名").fill(username)
     page.get_by_label("密码").fill(password)
     page.get_by_role("button", name="登录").click()
-    page.wait_for_url(re.compile(r"/console/(?!callback)"))
+    page.wait_for_url(re.compile(rf"/{app}/(?!callback)"))
 
 
 def check_accessible(page: Page) -> None:

@@ -1,7 +1,7 @@
 // Lists over the API's connections (keyset cursors: a page is reached from the one
 // before it). The desktop pages a table with el-pagination (previous/next, the total);
 // the phone appends page after page to a van-list with pull-to-refresh.
-import { computed, reactive, ref, type Ref } from 'vue'
+import { computed, reactive, ref, watch, type Ref } from 'vue'
 
 export interface PageInfo {
   hasNextPage: boolean
@@ -70,25 +70,33 @@ export function usePhoneList<T>(fetch: Fetch<T>) {
   const refreshing = ref(false)
   const failed = ref(false)
   let after: string | null = null
+  // A refresh (pulled, or a live event) while a page is on its way starts a new
+  // generation: the older answer is dropped, not appended twice.
+  let generation = 0
 
   async function load(): Promise<void> {
+    const mine = generation
     loading.value = true
     failed.value = false
     try {
       const connection = await fetch(after)
+      if (mine !== generation) return
       items.value = [...items.value, ...nodes(connection)]
       total.value = connection.totalCount
       after = connection.pageInfo.endCursor
       finished.value = !connection.pageInfo.hasNextPage
     } catch {
-      failed.value = true
+      if (mine === generation) failed.value = true
     } finally {
-      loading.value = false
-      refreshing.value = false
+      if (mine === generation) {
+        loading.value = false
+        refreshing.value = false
+      }
     }
   }
 
   function refresh(): Promise<void> {
+    generation += 1
     after = null
     items.value = []
     finished.value = false
@@ -150,4 +158,16 @@ export function useCursors(load: () => unknown, pageSize = 20) {
   }
 
   return { page, pageSize, variables, hasNext, reachable, received, goTo, reset, pagerTotal, current }
+}
+
+/** A desktop table over a list the API gives whole (agreements, joint cases): paged here. */
+export function useArrayPages<T>(source: () => T[], pageSize = 10) {
+  const page = ref(1)
+  const total = computed(() => source().length)
+  const rows = computed(() => source().slice((page.value - 1) * pageSize, page.value * pageSize))
+  // A filter that shortens the list brings the reader back to a page that has rows.
+  watch(total, (count) => {
+    if ((page.value - 1) * pageSize >= count) page.value = 1
+  })
+  return reactive({ page, total, rows, pageSize })
 }

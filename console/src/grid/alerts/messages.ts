@@ -20,7 +20,7 @@ export default {
     place: '地点',
     person: '对象',
     failed: '加载失败，点击重试',
-    live: '实时',
+    newAlert: '新预警',
   },
   en: {
     title: 'Alerts',
@@ -42,6 +42,6 @@ export default {
     place: 'Place',
     person: 'Person',
     failed: 'Could not load: tap to retry',
-    live: 'Live',
+    newAlert: 'New alert',
   },
 }

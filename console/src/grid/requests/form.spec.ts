@@ -13,7 +13,7 @@ describe('the 登记诉求 form', () => {
   })
 
   it('keeps the place and the reporter when given', () => {
-    const form = { ...emptyRequestForm(), category: 'C1', description: 'x', locationText: '3号楼', reporterPhone: '13800138000' }
-    expect(createRequestInput('liulin', form)).toMatchObject({ locationText: '3号楼', reporterPhone: '13800138000' })
+    const form = { ...emptyRequestForm(), category: 'C1', grid: 'G1', description: 'x', locationText: '3号楼', reporterPhone: '13800138000' }
+    expect(createRequestInput('liulin', form)).toMatchObject({ grid: 'G1', locationText: '3号楼', reporterPhone: '13800138000' })
   })
 })

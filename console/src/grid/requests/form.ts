@@ -4,6 +4,8 @@ import { filled } from '@/shared/formInput'
 
 export interface RequestForm {
   category: string
+  /** One of my grids (a grid worker registers within them). */
+  grid: string
   description: string
   locationText: string
   reporterName: string
@@ -11,7 +13,7 @@ export interface RequestForm {
 }
 
 export function emptyRequestForm(): RequestForm {
-  return { category: '', description: '', locationText: '', reporterName: '', reporterPhone: '' }
+  return { category: '', grid: '', description: '', locationText: '', reporterName: '', reporterPhone: '' }
 }
 
 export function createRequestInput(village: string, form: RequestForm): Record<string, unknown> {
@@ -21,6 +23,7 @@ export function createRequestInput(village: string, form: RequestForm): Record<s
     category: form.category,
     description: form.description.trim(),
     ...filled({
+      grid: form.grid,
       locationText: form.locationText,
       reporterName: form.reporterName,
       reporterPhone: form.reporterPhone,

@@ -41,7 +41,7 @@ describe('the region overview figures', () => {
     expect(figure.categories).toEqual(['柳林村', '杏花村'])
     expect(figure.series).toEqual([
       { name: 'on time', values: [5, 1] },
-      { name: 'overdue', values: [2, 0] },
+      { name: 'overdue', values: [2, 0], color: '#c8262e' },
     ])
   })
 

@@ -33,8 +33,11 @@ export interface VillageStats {
 
 export interface Figure {
   categories: string[]
-  series: { name: string; values: number[] }[]
+  /** `color`: set where the colour carries meaning (red for overdue). */
+  series: { name: string; values: number[]; color?: string }[]
 }
+
+const OVERDUE_RED = '#c8262e'
 
 export const ELDERLY_BANDS = ['60-69', '70-79', '80+']
 
@@ -72,7 +75,11 @@ export function requestsByVillage(villages: VillageStats[], names: { onTime: str
         name: names.onTime,
         values: rows.map((entry) => sum(entry.stats.requestsOpenByCategory) - sum(entry.stats.requestsOverdueByCategory)),
       },
-      { name: names.overdue, values: rows.map((entry) => sum(entry.stats.requestsOverdueByCategory)) },
+      {
+        name: names.overdue,
+        values: rows.map((entry) => sum(entry.stats.requestsOverdueByCategory)),
+        color: OVERDUE_RED,
+      },
     ],
   }
 }
@@ -120,6 +127,7 @@ export function barOption(figure: Figure, stacked: boolean) {
       name: series.name,
       data: series.values,
       stack: stacked ? 'total' : undefined,
+      itemStyle: series.color ? { color: series.color } : undefined,
       barMaxWidth: 40,
     })),
   }

@@ -1,0 +1,14 @@
+import type { ScreenRoute } from '@/console/screens'
+
+export default [
+  {
+    path: 'activities',
+    component: () => import('./ActivitiesPage.vue'),
+    meta: { title: 'h5.activities', order: 30, tab: true, icon: 'flag-o' },
+  },
+  {
+    path: 'points',
+    component: () => import('./PointsPage.vue'),
+    meta: { title: 'h5Activities.points', order: 31 },
+  },
+] satisfies ScreenRoute[]

@@ -1,0 +1,9 @@
+import type { ScreenRoute } from '@/console/screens'
+
+export default [
+  {
+    path: 'services',
+    component: () => import('./ServicesPage.vue'),
+    meta: { title: 'h5.services', order: 40, tab: true, icon: 'service-o' },
+  },
+] satisfies ScreenRoute[]

@@ -1,0 +1,37 @@
+// The state tags' colours, the same everywhere (CONSOLE.md): waiting grey, being worked
+// blue, overdue red, done green. Vant's tag types.
+export type TagType = 'default' | 'primary' | 'success' | 'danger' | 'warning'
+
+const REQUEST: Record<string, TagType> = {
+  SUBMITTED: 'default',
+  ACCEPTED: 'default',
+  ASSIGNED: 'primary',
+  IN_PROGRESS: 'primary',
+  REOPENED: 'primary',
+  RESOLVED: 'success',
+  CLOSED: 'success',
+  REJECTED: 'default',
+}
+
+const SERVICE_ORDER: Record<string, TagType> = {
+  ORDERED: 'default',
+  DISPATCHED: 'primary',
+  ACCEPTED: 'primary',
+  DECLINED: 'primary',
+  COMPLETED: 'success',
+  RATED: 'success',
+  CANCELLED: 'default',
+}
+
+export function requestTag(state: string, overdue = false): TagType {
+  return overdue ? 'danger' : (REQUEST[state] ?? 'default')
+}
+
+export function serviceOrderTag(state: string): TagType {
+  return SERVICE_ORDER[state] ?? 'default'
+}
+
+/** Still with the village: not resolved, closed or refused. */
+export function isOpenRequest(state: string): boolean {
+  return !['RESOLVED', 'CLOSED', 'REJECTED'].includes(state)
+}

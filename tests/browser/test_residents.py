@@ -1,0 +1,273 @@
+"""The residents' app (/h5/) in a real browser at 390x844: a resident signs in, asks for
+实名认证 and is approved, reads a notice (the village's read count grows), reports a problem
+with a camera photo (the village sees it through the API), signs up for today's activity
+and checks in. Screenshots for docs/residents-app.md."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+import requests
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_accounts
+from villagelink.tenants.demo.region import DEMO_VILLAGES
+
+from .conftest import Stack, check_accessible, login, shot
+
+TOKEN_PATH = "/dev-issuer/realms/villagelink/protocol/openid-connect/token"
+
+
+class Api:
+    """The village admin's side of the story, through the public API."""
+
+    def __init__(self, stack: Stack, village: str):
+        self.url = stack.url
+        self.village = village
+        answer = requests.post(
+            stack.url + TOKEN_PATH,
+            data={
+                "grant_type": "password",
+                "client_id": "villagelink-console",
+                "username": f"village-admin-{village}",
+                "password": DEMO_PASSWORD,
+            },
+            timeout=10,
+        )
+        answer.raise_for_status()
+        self.token = answer.json()["access_token"]
+
+    def __call__(self, query: str, **variables) -> dict:
+        answer = requests.post(
+            self.url + "/graphql",
+            json={"query": query, "variables": {"village": self.village, **variables}},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=20,
+        ).json()
+        assert "errors" not in answer, answer
+        return answer["data"]
+
+
+def resident_account(village: str):
+    return next(a for a in demo_accounts() if a.role == "resident" and a.villages == (village,))
+
+
+def settle(check, timeout: float = 10.0):
+    """What the API says once the browser's write has landed (polling, the UI moves on first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.3)
+
+
+def found_id(api: Api, text: str) -> str:
+    return api(REQUEST_ID, text=text)["village"]["requests"]["edges"][0]["node"]["id"]
+
+
+def camera_photo() -> bytes:
+    """A phone-sized photo (4000x3000), for the app to shrink before upload."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (4000, 3000), (90, 140, 60)).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def check_accessible_after_toast(page: Page) -> None:
+    """Vant's toast is a popup with role dialog and no name: axe once it has gone."""
+    expect(page.locator(".van-toast")).to_be_hidden()
+    check_accessible(page)
+
+
+RESIDENT_WITH_HOUSEHOLD = """query($village: String!) { village(slug: $village) {
+  residents(first: 10) { edges { node { id name household { id }
+    idNumber(unmasked: true, reason: "浏览器测试核对")
+    phone(unmasked: true, reason: "浏览器测试核对") } } } } }"""
+PENDING = """query($village: String!) { village(slug: $village) {
+  residentAccounts(first: 10, state: PENDING) { edges { node { id username } } } } }"""
+APPROVE = """mutation($id: ID!) {
+  approveResidentAccount(input: {id: $id, verification: "身份证原件核验"}) {
+  residentAccount { state } userErrors { message } } }"""
+NOTICES = """query($village: String!) { village(slug: $village) {
+  notices(first: 30) { edges { node { id title visible readCount } } } } }"""
+REQUESTS = """query($village: String!, $text: String!) { village(slug: $village) {
+  requests(first: 5, filter: {text: $text}) { edges { node { channel state description
+    category { name } location { text household { id } } reporter { name }
+    photos { contentType size } } } } } }"""
+REQUEST_ID = """query($village: String!, $text: String!) { village(slug: $village) {
+  requests(first: 1, filter: {text: $text}) { edges { node { id } } } } }"""
+ACCEPT = (
+    """mutation($id: ID!) { step: acceptRequest(input: {id: $id}) { userErrors { message } } }"""
+)
+ASSIGN = (
+    """mutation($id: ID!) { step: assignRequest(input: {id: $id}) { userErrors { message } } }"""
+)
+START = """mutation($id: ID!) { step: startRequest(input: {id: $id}) { userErrors { message } } }"""
+RESOLVE = """mutation($id: ID!) { step: resolveRequest(input: {id: $id, resolution: "已清运"}) {
+  userErrors { message } } }"""
+BIND = """mutation($resident: ID!, $account: String!) { bindResidentAccount(input: {
+  resident: $resident, account: $account, verification: "身份证原件核验"}) {
+  residentAccount { state } userErrors { message } } }"""
+CREATE_ACTIVITY = """mutation($village: String!, $today: Date!, $start: String!) {
+  createActivity(input: {village: $village, kind: VOLUNTEER_SERVICE, title: "村口环境整治志愿服务",
+    place: "村委会广场", capacity: 1, startsOn: $today, startTime: $start, durationMinutes: 120}) {
+    activity { id } userErrors { message } } }"""
+PUBLISH = """mutation($id: ID!) {
+  scheduleActivity(input: {activity: $id}) { userErrors { message } }
+  publishActivity(input: {activity: $id}) { activity { state } userErrors { message } } }"""
+SIGN_UPS = """query($village: String!, $today: Date!) { village(slug: $village) {
+  activities(first: 5, filter: {from: $today, to: $today, kind: VOLUNTEER_SERVICE}) { edges { node {
+    title occurrences { signUps { state checkedInAt resident { name } } } } } } } }"""
+
+
+def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_photo(
+    phone: Page, browser_stack: Stack
+):
+    village = DEMO_VILLAGES[1].slug
+    api = Api(browser_stack, village)
+    person = api(RESIDENT_WITH_HOUSEHOLD)["village"]["residents"]["edges"][0]["node"]
+
+    # 实名认证: the first time, the app asks who they are and waits for the village.
+    login(phone, resident_account(village).username, DEMO_PASSWORD, app="h5")
+    expect(phone).to_have_url(re.compile(r"/h5/verify"))
+    phone.get_by_label("身份证号").fill(person["idNumber"])
+    phone.get_by_label("手机号").fill(person["phone"])
+    check_accessible(phone)
+    shot(phone, "residents-verify")
+    phone.get_by_role("button", name="提交认证").click()
+    expect(phone.get_by_text("已提交，等待村务管理员审核")).to_be_visible()
+    shot(phone, "residents-verify-pending")
+
+    pending = api(PENDING)["village"]["residentAccounts"]["edges"]
+    account = next(
+        e["node"] for e in pending if e["node"]["username"] == resident_account(village).username
+    )
+    assert (
+        api(APPROVE, id=account["id"])["approveResidentAccount"]["residentAccount"]["state"]
+        == "BOUND"
+    )
+    phone.get_by_role("button", name="刷新审核状态").click()
+    expect(phone).to_have_url(re.compile(r"/h5/home"))
+    expect(
+        phone.get_by_role("heading", name=re.compile(f"^{person['name']}，您好"))
+    ).to_be_visible()
+
+    # 首页: reading the newest notice counts toward the village's read count.
+    newest = next(
+        e["node"] for e in api(NOTICES)["village"]["notices"]["edges"] if e["node"]["visible"]
+    )
+    check_accessible(phone)
+    shot(phone, "residents-home")
+    phone.get_by_text(newest["title"]).first.click()
+    dialog = phone.get_by_role("dialog", name=newest["title"])
+    expect(dialog.get_by_text(f"{newest['readCount'] + 1} 人已读")).to_be_visible()
+    shot(phone, "residents-notice")
+
+    def read_count() -> int:
+        notices = api(NOTICES)["village"]["notices"]["edges"]
+        return next(e["node"]["readCount"] for e in notices if e["node"]["id"] == newest["id"])
+
+    assert read_count() == newest["readCount"] + 1
+    dialog.locator(".van-popup__close-icon").click()
+
+    # 我要反映: category, words, place and a camera photo, shrunk before upload.
+    phone.get_by_role("tab", name="反映问题").click()
+    phone.get_by_label("问题分类").click()
+    phone.get_by_role("tab", name="请选择").get_by_text("请选择").wait_for()
+    phone.locator(".van-cascader__option", has_text="环境卫生").click()
+    description = f"村口垃圾桶满了没人清运 {int(time.time())}"
+    phone.get_by_label("问题描述").fill(description)
+    phone.get_by_label("地点").fill("村口广场")
+    phone.locator("input[type=file]").set_input_files(
+        {"name": "IMG_0001.jpg", "mimeType": "image/jpeg", "buffer": camera_photo()}
+    )
+    expect(phone.get_by_role("img", name="照片 1")).to_be_visible()
+    check_accessible(phone)
+    shot(phone, "residents-report")
+    phone.get_by_role("button", name="提交").click()
+    expect(phone).to_have_url(re.compile(r"/h5/requests/"))
+    expect(phone.get_by_text("已登记").first).to_be_visible()
+    expect(phone.get_by_role("img", name="照片 1")).to_be_visible()
+    check_accessible_after_toast(phone)
+    shot(phone, "residents-request")
+
+    # The village sees it: from the residents' app, at their household, with the photo,
+    # shrunk on the phone to 1600 px (a few dozen KB instead of the camera's MB).
+    found = api(REQUESTS, text=description)["village"]["requests"]["edges"]
+    assert len(found) == 1
+    request = found[0]["node"]
+    assert request["channel"] == "MINI_PROGRAM" and request["state"] == "SUBMITTED"
+    assert request["category"]["name"] == "环境卫生"
+    assert request["location"]["text"] == "村口广场"
+    assert request["location"]["household"]["id"] == person["household"]["id"]
+    assert request["reporter"]["name"] == person["name"]
+    [photo] = request["photos"]
+    assert photo["contentType"] == "image/jpeg" and photo["size"] < len(camera_photo()) / 2
+
+    # The village works it to 已办结; a rating of 2 sends it back (重新办理), as the rules say.
+    for step in (ACCEPT, ASSIGN, START, RESOLVE):
+        assert not api(step, id=found_id(api, description))["step"]["userErrors"]
+    phone.reload()
+    expect(phone.get_by_text("已办结").first).to_be_visible()
+    phone.locator(".van-rate__item").nth(1).click()
+    phone.get_by_label("评价说明（选填）").fill("垃圾桶还是满的")
+    shot(phone, "residents-rate")
+    phone.get_by_role("button", name="评价").click()
+    expect(phone.get_by_text("已退回重新办理")).to_be_visible()
+    assert api(REQUESTS, text=description)["village"]["requests"]["edges"][0]["node"]["state"] == (
+        "REOPENED"
+    )
+
+
+@pytest.mark.usefixtures("browser_stack")
+def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, browser_stack: Stack):
+    village = DEMO_VILLAGES[0].slug
+    api = Api(browser_stack, village)
+    person = api(RESIDENT_WITH_HOUSEHOLD)["village"]["residents"]["edges"][0]["node"]
+    account = resident_account(village)
+    bound = api(BIND, resident=person["id"], account=account.subject)["bindResidentAccount"]
+    assert bound["residentAccount"]["state"] == "BOUND", bound
+
+    # Today's volunteer service, in the village's time, starting within the half hour:
+    # open for sign-ups, and for check-in (from an hour before it starts).
+    now = time.gmtime(time.time() + 8 * 3600)
+    today = time.strftime("%Y-%m-%d", now)
+    starts = min(now.tm_hour * 60 + now.tm_min + 30, 23 * 60 + 30)
+    start = f"{starts // 60:02d}:{starts % 60:02d}"
+    made = api(CREATE_ACTIVITY, today=today, start=start)["createActivity"]["activity"]
+    assert not api(PUBLISH, id=made["id"])["publishActivity"]["userErrors"]
+
+    login(phone, account.username, DEMO_PASSWORD, app="h5")
+    phone.get_by_role("tab", name="活动").click()
+    card = phone.get_by_role("article", name="村口环境整治志愿服务")
+    card.get_by_role("button", name="报名").click()
+    expect(card.get_by_text("已报名")).to_be_visible()
+    check_accessible_after_toast(phone)
+    shot(phone, "residents-activities")
+
+    card.get_by_role("button", name="现场签到").click()
+    phone.get_by_role("button", name="确认").click()
+    expect(card.get_by_text("已签到")).to_be_visible()
+
+    def checked_in() -> dict | None:
+        activities = api(SIGN_UPS, today=today)["village"]["activities"]["edges"]
+        sign_ups = [
+            s
+            for e in activities
+            if e["node"]["title"] == "村口环境整治志愿服务"
+            for o in e["node"]["occurrences"]
+            for s in o["signUps"]
+        ]
+        return next((s for s in sign_ups if s["checkedInAt"]), None)
+
+    found = settle(checked_in)
+    assert found and found["resident"]["name"] == person["name"]
+
+    # Points and hours for the service, in the ledger.
+    phone.get_by_text("积分与志愿时长").click()
+    expect(phone.get_by_text(re.compile("村口环境整治志愿服务"))).to_be_visible()
+    shot(phone, "residents-points")

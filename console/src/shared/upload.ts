@@ -32,7 +32,9 @@ function send(file: File, ticket: Ticket, onProgress?: (percent: number) => void
       if (event.lengthComputable) onProgress?.(Math.round((event.loaded / event.total) * 100))
     }
     xhr.onload = () => resolve(xhr.status)
-    xhr.onerror = () => reject(new ApiError(i18n.global.t('errors.network'), 'UPLOAD_FAILED'))
+    // A TypeError, as fetch's own network failure is: the residents' outbox keeps what
+    // failed so for later (lastSeen.isOffline) instead of reporting it refused.
+    xhr.onerror = () => reject(new TypeError(i18n.global.t('errors.network')))
     xhr.send(file)
   })
 }

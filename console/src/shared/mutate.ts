@@ -1,7 +1,7 @@
 // Every write of the console goes the same way: one mutation with `input`, its payload
 // carrying the record or `userErrors`; refusals come back by field for el-form-item
 // :error (errorsByField, '' = the whole form).
-import { errorsByField, request, type UserError } from './graphql'
+import { errorsByField, messageOf, request, type UserError } from './graphql'
 
 export interface Outcome<T> {
   /** The payload's record (its first field besides userErrors), null when refused. */
@@ -40,7 +40,7 @@ export async function mutateForm<T = { id: string }>(
     return {
       record: null,
       payload: {},
-      errors: { '': error instanceof Error ? error.message : String(error) },
+      errors: { '': messageOf(error) },
     }
   }
 }

@@ -2,6 +2,7 @@
 // before it). The desktop pages a table with el-pagination (previous/next, the total);
 // the phone appends page after page to a van-list with pull-to-refresh.
 import { computed, reactive, ref, watch, type Ref } from 'vue'
+import { messageOf } from './graphql'
 
 export interface PageInfo {
   hasNextPage: boolean
@@ -38,7 +39,7 @@ export function useCursorPages<T>(fetch: Fetch<T>) {
       total.value = connection.totalCount
       cursors.received(connection.pageInfo)
     } catch (error) {
-      failure.value = error instanceof Error ? error.message : String(error)
+      failure.value = messageOf(error)
       cursors.page.value = from
     } finally {
       loading.value = false

@@ -22,6 +22,7 @@ import redis
 from playwright.sync_api import Browser, sync_playwright
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
+from sqlalchemy import text
 
 from villagelink.jobs.queues import QUEUES
 from villagelink.jobs.sync import PENDING_KEY
@@ -271,6 +272,10 @@ class SeededRegion:
     seeded: bool  # whether this run's seed call did the seeding
     residents_per_village: int
     slugs: list[str]
+    # Each village's last outbox entry when the seed was done. Read-only for tests, the
+    # region is not for the platform: `villagelink run` against it (tests/test_runner.py)
+    # runs the SLA sweeps, which escalate the demo's overdue requests, new versions.
+    seed_outbox_ends: dict[str, int]
 
 
 @pytest.fixture(scope="session")
@@ -282,7 +287,12 @@ def demo_region(db: Database) -> SeededRegion:
     # Large enough for several micro-grids, so that a grid worker sees only part.
     size = 600
     seeded = seed_demo_region(db, residents_per_village=size, progress=False)
-    return SeededRegion(seeded, size, [plan.slug for plan in DEMO_VILLAGES])
+    slugs = [plan.slug for plan in DEMO_VILLAGES]
+    ends = {}
+    for slug in slugs:
+        with db.tenant(slug) as conn:
+            ends[slug] = conn.execute(text("SELECT coalesce(max(id), 0) FROM outbox")).scalar_one()
+    return SeededRegion(seeded, size, slugs, ends)
 
 
 def new_populated_village(db: Database) -> provisioning.Village:

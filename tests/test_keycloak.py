@@ -31,8 +31,10 @@ from keycloak import KeycloakAdmin
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import select, update
 
+from villagelink.graphql.core.ids import encode_id
 from villagelink.platform.app import create_app, runtime_of
 from villagelink.platform.cli import main as cli
+from villagelink.platform.identity.dev_issuer import CONSOLE_CLIENT, RESIDENTS_CLIENT
 from villagelink.platform.identity.keycloak_admin import (
     INVITE_ACTIONS,
     KeycloakProvisioningError,
@@ -552,16 +554,24 @@ def test_integrator_reads_granted_villages_masked_and_writes_nothing(
 
 
 CONSOLE_REDIRECT = "http://127.0.0.1:8000/console/callback"
+RESIDENTS_REDIRECT = "http://127.0.0.1:8000/h5/callback"
 
 
-def console_sign_in(keycloak, username: str, challenge: str | None) -> requests.Response:
-    """What a browser does for the console: the authorization request, then the login form.
-    Returns the last answer: a redirect to the console with a code, or what refused it."""
+def console_sign_in(
+    keycloak,
+    username: str,
+    challenge: str | None,
+    client_id: str = CONSOLE_CLIENT,
+    redirect_uri: str = CONSOLE_REDIRECT,
+) -> requests.Response:
+    """What a browser does for the console (or the residents' app): the authorization
+    request, then the login form. Returns the last answer: a redirect to the client with a
+    code, or what refused it."""
     authorize = f"{keycloak.url}/realms/{keycloak.realm}/protocol/openid-connect/auth"
     params = {
-        "client_id": "villagelink-console",
+        "client_id": client_id,
         "response_type": "code",
-        "redirect_uri": CONSOLE_REDIRECT,
+        "redirect_uri": redirect_uri,
         "scope": "openid",
         "state": secrets.token_urlsafe(8),
     }
@@ -584,11 +594,40 @@ def console_sign_in(keycloak, username: str, challenge: str | None) -> requests.
         )
 
 
-def redirected_code(answer: requests.Response) -> str:
+def redirected_code(answer: requests.Response, redirect_uri: str = CONSOLE_REDIRECT) -> str:
     assert answer.status_code == 302, answer.text[:300]
     location = urlparse(answer.headers["Location"])
-    assert f"{location.scheme}://{location.netloc}{location.path}" == CONSOLE_REDIRECT
+    assert f"{location.scheme}://{location.netloc}{location.path}" == redirect_uri
     return parse_qs(location.query)["code"][0]
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    return verifier, challenge
+
+
+def code_grant(keycloak, username: str, client_id: str, redirect_uri: str) -> requests.Response:
+    """Sign in through a client's login form with PKCE and exchange the code: the token
+    endpoint's answer."""
+    verifier, challenge = pkce_pair()
+    code = redirected_code(
+        console_sign_in(keycloak, username, challenge, client_id, redirect_uri), redirect_uri
+    )
+    return requests.post(
+        token_endpoint(keycloak),
+        data={
+            "grant_type": "authorization_code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code": code,
+            "code_verifier": verifier,
+        },
+        timeout=30,
+    )
 
 
 def test_console_signs_in_with_authorization_code_and_pkce(
@@ -600,10 +639,7 @@ def test_console_signs_in_with_authorization_code_and_pkce(
     assert "code=" not in refused.headers.get("Location", "")
     assert "code_challenge" in unquote(refused.headers.get("Location", "") + refused.text)
 
-    verifier = secrets.token_urlsafe(48)
-    challenge = (
-        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    )
+    verifier, challenge = pkce_pair()
     exchange = {
         "grant_type": "authorization_code",
         "client_id": "villagelink-console",
@@ -654,6 +690,95 @@ def test_console_signs_in_with_authorization_code_and_pkce(
         timeout=30,
     )
     assert outside.status_code == 400, outside.status_code
+
+
+MY_ACCOUNT = """{ me { roles clientId residentAccountState
+  resident { id village name phone } } }"""
+REQUEST_ACCOUNT = """mutation($input: RequestResidentAccountInput!) {
+  requestResidentAccount(input: $input) { state userErrors { field code } } }"""
+PENDING_ACCOUNTS = """query($slug: String!) { village(slug: $slug) {
+  residentAccounts(first: 10, state: PENDING) {
+    edges { node { id account resident { id } } } } } }"""
+APPROVE = """mutation($input: ApproveResidentAccountInput!) {
+  approveResidentAccount(input: $input) {
+    residentAccount { state source } userErrors { field code } } }"""
+
+
+def test_resident_signs_in_to_the_residents_app_and_is_bound_by_the_village_admin(
+    kc_app, keycloak, db, make_account, demo_groups, fresh_village
+):
+    slug = fresh_village.slug
+    r = m.residents
+    with db.tenant(slug) as conn:
+        person = conn.execute(
+            select(r.c.id, r.c.name, r.c.id_number, r.c.phone)
+            .where(r.c.phone.is_not(None))
+            .order_by(r.c.id)
+            .limit(1)
+        ).one()
+    username, user_id = make_account("resident", groups=(f"/villages/{slug}",))
+    answer = code_grant(keycloak, username, RESIDENTS_CLIENT, RESIDENTS_REDIRECT)
+    assert answer.status_code == 200, answer.text
+    resident = answer.json()["access_token"]
+    _, body = graphql(kc_app, resident, MY_ACCOUNT)
+    assert body["data"]["me"] == {
+        "roles": ["resident"],
+        "clientId": RESIDENTS_CLIENT,
+        "residentAccountState": None,
+        "resident": None,
+    }
+
+    asked = {"village": slug, "idNumber": person.id_number, "phone": person.phone}
+    _, body = graphql(kc_app, resident, REQUEST_ACCOUNT, {"input": asked})
+    assert body["data"]["requestResidentAccount"] == {"state": "PENDING", "userErrors": []}
+    _, body = graphql(kc_app, resident, MY_ACCOUNT)
+    assert body["data"]["me"]["residentAccountState"] == "PENDING"
+    assert body["data"]["me"]["resident"] is None
+
+    admin_name, _ = make_account("village-admin", groups=(f"/villages/{slug}",))
+    admin = password_token(keycloak, admin_name)
+    _, body = graphql(kc_app, admin, PENDING_ACCOUNTS, {"slug": slug})
+    [pending] = [e["node"] for e in body["data"]["village"]["residentAccounts"]["edges"]]
+    record = encode_id("Resident", slug, person.id)
+    assert (pending["account"], pending["resident"]) == (user_id, {"id": record})
+    approve = {"input": {"id": pending["id"], "verification": "视频核验"}}
+    # The resident cannot approve their own request.
+    _, body = graphql(kc_app, resident, APPROVE, approve)
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, admin, APPROVE, approve)
+    assert body["data"]["approveResidentAccount"] == {
+        "residentAccount": {"state": "BOUND", "source": "REQUEST"},
+        "userErrors": [],
+    }
+
+    _, body = graphql(kc_app, resident, MY_ACCOUNT)
+    assert body["data"]["me"]["residentAccountState"] == "BOUND"
+    assert body["data"]["me"]["resident"] == {
+        "id": record,
+        "village": slug,
+        "name": person.name,
+        "phone": person.phone,
+    }
+    # Bound, the resident still reads no village's residents: their own, nor another's.
+    _, body = graphql(kc_app, resident, RESIDENTS, {"slug": slug})
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, resident, RESIDENTS, {"slug": "liulin"})
+    assert first_code(body) == "NOT_FOUND"
+
+    # Unlike the development issuer's login page, the realm does not keep residents out of
+    # the console client: Keycloak signs them in there too. What holds is the API: a console
+    # token of a resident reaches what the resident's own does, no staff data.
+    console = code_grant(keycloak, username, CONSOLE_CLIENT, CONSOLE_REDIRECT)
+    assert console.status_code == 200, console.text
+    console_token = console.json()["access_token"]
+    _, body = graphql(kc_app, console_token, MY_ACCOUNT)
+    assert body["data"]["me"]["roles"] == ["resident"]
+    assert body["data"]["me"]["clientId"] == CONSOLE_CLIENT
+    assert body["data"]["me"]["resident"]["id"] == record
+    _, body = graphql(kc_app, console_token, RESIDENTS, {"slug": slug})
+    assert first_code(body) == "FORBIDDEN"
+    _, body = graphql(kc_app, console_token, PENDING_ACCOUNTS, {"slug": slug})
+    assert first_code(body) == "FORBIDDEN"
 
 
 def test_realm_names_the_gateways_public_url():

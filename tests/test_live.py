@@ -7,6 +7,7 @@ answering at once."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import subprocess
@@ -46,6 +47,14 @@ LIVE = """subscription Live($village: String, $kinds: [LiveEventKind!]) {
 DELIVERY_LIMIT = 2.0
 # How long a test waits to be sure that nothing comes.
 QUIET = 1.5
+
+
+def run_async(coroutine):
+    """`asyncio.run(coroutine)` in a thread of its own: in a pytest process that also ran
+    browser tests, Playwright's sync API keeps an event loop running on the main thread,
+    where asyncio.run refuses to start another."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 @contextlib.contextmanager
@@ -157,7 +166,7 @@ def test_an_alert_committed_through_the_gateway_reaches_its_admin_within_2_secon
                 watching.cancel()
         return body, committed, mine, theirs
 
-    body, committed, mine, theirs = asyncio.run(scenario())
+    body, committed, mine, theirs = run_async(scenario())
     [alert_id] = body["alerts"]
     (arrived, raised), (_, tasks) = mine
     print(f"\nALERT_RAISED arrived {1000 * (arrived - committed):.0f} ms after ingest was sent")
@@ -214,7 +223,7 @@ def test_a_rolled_back_alert_is_never_announced_and_a_committed_one_is(
             reading.cancel()
         return kept, got
 
-    kept, got = asyncio.run(scenario())
+    kept, got = run_async(scenario())
     events = [result["data"]["liveEvents"] for _, result in got]
     raised = [e for e in events if e["kind"] != "TASKS_CHANGED"]
     assert [(e["kind"], e["subjectId"]) for e in raised] == [
@@ -318,7 +327,7 @@ def test_200_open_streams_leave_the_gateway_answering(live_url, db, gql, token, 
             await asyncio.wait_for(asyncio.gather(*streams), 30)
             return status, body, query_seconds, committed, received
 
-    status, body, query_seconds, committed, received = asyncio.run(scenario())
+    status, body, query_seconds, committed, received = run_async(scenario())
     assert status == 200 and "errors" not in body
     latencies = sorted(t - committed for t in received)
     print(
@@ -379,7 +388,7 @@ def test_the_live_process_subscribes_again_after_redis_restarts(
 
     try:
         with live_process(settings, tmp_path / "live.log", redis_url=valkey.url) as url:
-            alert_id, [(_, result)] = asyncio.run(scenario(url))
+            alert_id, [(_, result)] = run_async(scenario(url))
     finally:
         valkey.stop()
         database.dispose()

@@ -5,6 +5,7 @@ import { ToolbarButton } from '@graphiql/react'
 import { createGraphiQLFetcher, type Fetcher } from '@graphiql/toolkit'
 import { GraphiQL } from 'graphiql'
 import 'graphiql/graphiql.css'
+import './page.css'
 import { createElement } from 'react'
 import { createRoot } from 'react-dom/client'
 import { accessToken, completeSignIn, currentUser, signIn, signOut, useApp } from '@/shared/auth'
@@ -25,14 +26,14 @@ const fetcher: Fetcher = async (params, options) => {
 async function start(): Promise<void> {
   if (window.location.pathname.startsWith('/graphiql/callback')) {
     await completeSignIn()
-    window.history.replaceState(null, '', '/graphiql')
+    window.history.replaceState(null, '', '/graphiql/')
   }
   const signedIn = (await currentUser()) !== null
   const account = createElement(
     ToolbarButton,
     {
       label: signedIn ? '退出登录 (Sign out)' : '登录 (Sign in)',
-      onClick: () => void (signedIn ? signOut() : signIn('/graphiql')),
+      onClick: () => void (signedIn ? signOut() : signIn('/graphiql/')),
     },
     signedIn ? '退出' : '登录',
   )

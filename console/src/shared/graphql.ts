@@ -55,6 +55,12 @@ export async function request<T = Record<string, unknown>>(
   return body.data as T
 }
 
+/** What a failure says, for a message or a line above a form: the API's (Chinese) message
+ * of an ApiError, a network failure's own words. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
 /**
  * A mutation's refusals by the input field they name (`input.phone` → `phone`), for
  * a form to show beside its fields; the whole-input ones under ''.

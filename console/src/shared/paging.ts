@@ -2,10 +2,16 @@
 // before it). The desktop pages a table with el-pagination (previous/next, the total);
 // the phone appends page after page to a van-list with pull-to-refresh.
 import { computed, reactive, ref, watch, type Ref } from 'vue'
+import { messageOf } from './graphql'
+
+export interface PageInfo {
+  hasNextPage: boolean
+  endCursor: string | null
+}
 
 export interface Connection<T> {
   edges: { node: T }[]
-  pageInfo: { hasNextPage: boolean; endCursor: string | null }
+  pageInfo: PageInfo
   totalCount: number
 }
 
@@ -15,28 +21,26 @@ export function nodes<T>(connection: Connection<T> | null | undefined): T[] {
 
 type Fetch<T> = (after: string | null) => Promise<Connection<T>>
 
-/** A desktop table page by page: `page` 1-based; cursors kept for the pages seen. */
+/** A desktop table page by page from a fetch of its own: `page` 1-based, over useCursors. */
 export function useCursorPages<T>(fetch: Fetch<T>) {
   const rows = ref([]) as Ref<T[]>
   const total = ref(0)
-  const page = ref(1)
   const loading = ref(false)
   const failure = ref<string | null>(null)
-  // cursors[n] is the `after` that reaches page n + 1.
-  let cursors: (string | null)[] = [null]
+  const cursors = useCursors(() => show())
 
-  async function show(target: number): Promise<void> {
+  /** The current page; `from` is the page shown before, kept when this one fails. */
+  async function show(from = cursors.page.value): Promise<void> {
     loading.value = true
     failure.value = null
     try {
-      const connection = await fetch(cursors[target - 1] ?? null)
+      const connection = await fetch(cursors.variables.value.after)
       rows.value = nodes(connection)
       total.value = connection.totalCount
-      page.value = target
-      cursors = cursors.slice(0, target)
-      if (connection.pageInfo.hasNextPage) cursors.push(connection.pageInfo.endCursor)
+      cursors.received(connection.pageInfo)
     } catch (error) {
-      failure.value = error instanceof Error ? error.message : String(error)
+      failure.value = messageOf(error)
+      cursors.page.value = from
     } finally {
       loading.value = false
     }
@@ -44,16 +48,18 @@ export function useCursorPages<T>(fetch: Fetch<T>) {
 
   /** From the first page again (after a filter changed or a write). */
   function reload(): Promise<void> {
-    cursors = [null]
-    return show(1)
+    cursors.reset()
+    return show()
   }
 
   /** el-pagination's current-change (prev/next): a page is reachable once the one before it was shown. */
   function change(target: number): Promise<void> {
-    return show(target <= cursors.length ? target : page.value)
+    const from = cursors.page.value
+    cursors.goTo(target)
+    return show(from)
   }
 
-  return reactive({ rows, total, page, loading, failure, reload, change, refresh: () => show(page.value) })
+  return reactive({ rows, total, page: cursors.page, loading, failure, reload, change, refresh: () => show() })
 }
 
 /** A phone list: van-list's load appends the next page, pull-to-refresh starts over. */
@@ -100,6 +106,59 @@ export function usePhoneList<T>(fetch: Fetch<T>) {
 
   const empty = computed(() => finished.value && items.value.length === 0)
   return reactive({ items, total, loading, finished, refreshing, failed, empty, load, refresh })
+}
+
+/** The cursors of a table paged by el-pagination, for a screen that makes the request
+ * itself (its one document asks for more than the list): page n is asked for `after` the
+ * end cursor of page n-1. The cursors of pages already seen are kept, so moving back and
+ * forth (and to any page up to one past the furthest seen) needs no extra request; a new
+ * search or filter starts again at page 1. */
+export function useCursors(load: () => unknown, pageSize = 20) {
+  const page = ref(1)
+  /** cursors[i] is the `after` of page i + 1 (page 1 has none). */
+  const cursors = ref<(string | null)[]>([null])
+  const hasNext = ref(false)
+
+  /** The variables of the current page's request. */
+  const variables = computed(() => ({ first: pageSize, after: cursors.value[page.value - 1] ?? null }))
+
+  /** What the answer told about the page after this one. */
+  function received(pageInfo: PageInfo): void {
+    hasNext.value = pageInfo.hasNextPage
+    cursors.value = cursors.value.slice(0, page.value)
+    if (pageInfo.hasNextPage) cursors.value.push(pageInfo.endCursor)
+  }
+
+  /** Pages that can be reached now: those seen and the next one. */
+  const reachable = computed(() => cursors.value.length)
+
+  /** What el-pagination is told the total is: only reachable pages get a number button
+   * (the whole count is shown beside it). */
+  function pagerTotal(total: number): number {
+    return Math.min(total, reachable.value * pageSize)
+  }
+
+  function goTo(target: number): boolean {
+    if (target < 1 || target > reachable.value) return false
+    page.value = target
+    return true
+  }
+
+  /** For el-pagination's v-model:current-page: a reachable page is loaded, others ignored. */
+  const current = computed({
+    get: () => page.value,
+    set: (target: number) => {
+      if (goTo(target)) load()
+    },
+  })
+
+  function reset(): void {
+    page.value = 1
+    cursors.value = [null]
+    hasNext.value = false
+  }
+
+  return { page, pageSize, variables, hasNext, reachable, received, goTo, reset, pagerTotal, current }
 }
 
 /** A desktop table over a list the API gives whole (agreements, joint cases): paged here. */

@@ -2,8 +2,8 @@
 // once), 离岗 with a reason (audited), 复岗.
 import { ElMessage, ElMessageBox } from 'element-plus'
 import { i18n } from '@/shared/i18n'
-import { mutate } from '../residents/mutate'
-import { askText, isReason } from '../residents/sensitive'
+import { mutateForm } from '@/shared/mutate'
+import { askText, isReason } from '@/shared/sensitive'
 import disableDocument from './disableGridStaff.graphql?raw'
 import enableDocument from './enableGridStaff.graphql?raw'
 import inviteDocument from './inviteGridStaff.graphql?raw'
@@ -21,7 +21,7 @@ export async function inviteStaff(staff: { id: string; accountUsername: string |
     if (given === null) return false
     email = given
   }
-  const outcome = await mutate<{ username: string; temporaryPassword: string }>(inviteDocument, {
+  const outcome = await mutateForm<{ username: string; temporaryPassword: string }>(inviteDocument, {
     id: staff.id,
     ...(email ? { email } : {}),
   })
@@ -40,7 +40,7 @@ export async function inviteStaff(staff: { id: string; accountUsername: string |
 export async function disableStaff(staff: { id: string }): Promise<boolean> {
   const reason = await askText(t('grid.disableReason'), t('grid.disable'), isReason)
   if (reason === null) return false
-  const outcome = await mutate(disableDocument, { id: staff.id, reason })
+  const outcome = await mutateForm(disableDocument, { id: staff.id, reason })
   if (!outcome.record) {
     refused(outcome.errors)
     return false
@@ -50,7 +50,7 @@ export async function disableStaff(staff: { id: string }): Promise<boolean> {
 }
 
 export async function enableStaff(staff: { id: string }): Promise<boolean> {
-  const outcome = await mutate(enableDocument, { id: staff.id })
+  const outcome = await mutateForm(enableDocument, { id: staff.id })
   if (!outcome.record) {
     refused(outcome.errors)
     return false

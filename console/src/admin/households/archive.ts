@@ -1,7 +1,7 @@
 // 归档: asked first, then the API's refusal (e.g. residents still live there) shown as is.
 import { ElMessage, ElMessageBox } from 'element-plus'
 import { i18n } from '@/shared/i18n'
-import { mutate } from '../residents/mutate'
+import { mutateForm } from '@/shared/mutate'
 import archiveDocument from './archiveHousehold.graphql?raw'
 
 export async function archiveHousehold(household: { id: string; address: string }): Promise<boolean> {
@@ -15,7 +15,7 @@ export async function archiveHousehold(household: { id: string; address: string 
   } catch {
     return false
   }
-  const outcome = await mutate(archiveDocument, { id: household.id })
+  const outcome = await mutateForm(archiveDocument, { id: household.id })
   if (!outcome.record) {
     ElMessage.error(Object.values(outcome.errors)[0])
     return false

@@ -1,6 +1,7 @@
 // From the drawer's form to the API's inputs, and from the list's filter row to a
 // ResidentFilter: blanks are left out (the API reads a missing field as "no change" or
-// "no filter"), never sent as empty strings.
+// "no filter"), never sent as empty strings (shared/formInput.ts).
+import { filled } from '@/shared/formInput'
 
 export interface ResidentForm {
   name: string
@@ -18,24 +19,17 @@ export interface ResidentFilters {
   ageMax: number | null | undefined
 }
 
-function present(value: string): string | undefined {
-  const trimmed = value.trim()
-  return trimmed ? trimmed : undefined
-}
-
 export function emptyForm(): ResidentForm {
   return { name: '', idNumber: '', phone: '', household: '', relationToHead: '' }
 }
 
 export function createInput(village: string, form: ResidentForm): Record<string, unknown> {
-  return withoutBlanks({
+  return {
     village,
     name: form.name.trim(),
     idNumber: form.idNumber.trim(),
-    phone: present(form.phone),
-    household: present(form.household),
-    relationToHead: present(form.relationToHead),
-  })
+    ...filled({ phone: form.phone, household: form.household, relationToHead: form.relationToHead }),
+  }
 }
 
 /** Only what changed: a masked phone the admin did not touch is not sent back. */
@@ -44,27 +38,19 @@ export function updateInput(
   form: ResidentForm,
   before: ResidentForm,
 ): Record<string, unknown> {
-  return withoutBlanks({
-    id,
-    name: form.name.trim() !== before.name ? form.name.trim() : undefined,
-    phone: form.phone.trim() !== before.phone ? form.phone.trim() : undefined,
-    relationToHead:
-      form.relationToHead !== before.relationToHead ? present(form.relationToHead) : undefined,
-  })
+  const input: Record<string, unknown> = { id }
+  for (const field of ['name', 'phone'] as const) {
+    const value = form[field].trim()
+    if (value !== before[field]) input[field] = value
+  }
+  if (form.relationToHead !== before.relationToHead) {
+    Object.assign(input, filled({ relationToHead: form.relationToHead }))
+  }
+  return input
 }
 
 export function residentFilter(filters: ResidentFilters): Record<string, unknown> {
-  return withoutBlanks({
-    name: present(filters.name),
-    grid: present(filters.grid),
-    tag: present(filters.tag),
-    ageMin: filters.ageMin ?? undefined,
-    ageMax: filters.ageMax ?? undefined,
-  })
-}
-
-function withoutBlanks(input: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined))
+  return filled({ ...filters })
 }
 
 /** The values of an enum, in the API's order, from the labels `enumLabels` gave. */

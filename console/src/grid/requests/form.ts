@@ -1,5 +1,7 @@
 // The 登记诉求 form as the grid worker fills it, and the createRequest input it becomes:
 // blanks left out (the API then takes its defaults), the channel is the grid worker's.
+import { filled } from '@/shared/formInput'
+
 export interface RequestForm {
   category: string
   /** One of my grids (a grid worker registers within them). */
@@ -15,15 +17,16 @@ export function emptyRequestForm(): RequestForm {
 }
 
 export function createRequestInput(village: string, form: RequestForm): Record<string, unknown> {
-  const input: Record<string, unknown> = {
+  return {
     village,
     channel: 'GRID_WORKER',
     category: form.category,
     description: form.description.trim(),
+    ...filled({
+      grid: form.grid,
+      locationText: form.locationText,
+      reporterName: form.reporterName,
+      reporterPhone: form.reporterPhone,
+    }),
   }
-  for (const field of ['grid', 'locationText', 'reporterName', 'reporterPhone'] as const) {
-    const value = form[field].trim()
-    if (value) input[field] = value
-  }
-  return input
 }

@@ -3,7 +3,8 @@
 // report cut off half way is not registered twice.
 import { ref } from 'vue'
 import { isOffline } from '../lastSeen'
-import { attachPhoto, createReport, Refused, type Report } from './send'
+import { attachPhoto, createReport, type Report } from './send'
+import { messageOf } from '@/shared/graphql'
 
 const KEY = 'villagelink.h5.outbox'
 
@@ -72,7 +73,7 @@ export function flush(send: typeof sendQueued = sendQueued): Promise<number> {
         sent++
       } catch (error) {
         if (isOffline(error)) break
-        update({ ...(read().find((e) => e.id === entry.id) ?? entry), refused: error instanceof Refused || error instanceof Error ? error.message : String(error) })
+        update({ ...(read().find((e) => e.id === entry.id) ?? entry), refused: messageOf(error) })
       }
     }
     return sent

@@ -1,7 +1,9 @@
 // 查看: a masked 身份证号 or 手机号 is shown whole only with a reason (at least 4
-// characters, as the API requires), which the API writes to the audit log.
+// characters, as the API requires), which the API writes to the audit log; each screen's
+// own document re-queries the field with that reason.
 import { ElMessageBox } from 'element-plus'
-import { i18n } from '@/shared/i18n'
+import { request } from './graphql'
+import { i18n } from './i18n'
 
 export const MIN_REASON_LENGTH = 4
 
@@ -34,4 +36,19 @@ export async function askText(
 export function askReason(): Promise<string | null> {
   const { t } = i18n.global
   return askText(t('common.reasonHint'), t('common.reason'), isReason, t('residents.reasonPlaceholder'))
+}
+
+export type SensitiveField = 'idNumber' | 'phone'
+
+/** The one field whole, through `node(id)` of a document that takes `reason`. */
+export async function reveal(
+  document: string,
+  field: SensitiveField,
+  variables: { id: string; reason: string } & Record<string, unknown>,
+): Promise<string | null> {
+  const data = await request<{ node: Partial<Record<SensitiveField, string | null>> | null }>(
+    document,
+    variables,
+  )
+  return data.node?.[field] ?? null
 }

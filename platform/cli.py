@@ -18,7 +18,8 @@ CLI_ACTOR = system_actor("cli")
 
 
 def _database(settings: Settings) -> Database:
-    return Database(settings.database_url, statement_timeout_ms=0)
+    """An operator's commands migrate and provision: a session of their own, not PgBouncer's."""
+    return Database(settings.database_direct_url, statement_timeout_ms=0)
 
 
 @click.group()

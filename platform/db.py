@@ -7,6 +7,14 @@ transaction and switches to the village's own NOLOGIN role and schema with
 another village's rows, and the setting ends with the transaction (safe behind
 a transaction-pooling PgBouncer).
 
+Behind PgBouncer in transaction mode (a URL ending in `?pgbouncer=true`, the marker
+Prisma and others use) consecutive transactions of one client may run on different
+server connections, so nothing may outlive a transaction there: no server-side prepared
+statements (psycopg prepares a statement it ran five times on a connection) and no
+startup `options` (PgBouncer refuses them). The statement timeout is then set with
+`SET LOCAL` in every village and region transaction, and the platform's own statements
+fall under the login role's default (docs/operations.md, "PgBouncer").
+
 A village transaction that wrote to the outbox is followed, once committed, by
 `after_shared_commit` (the sync's enqueue): the one place that does it for
 requests and jobs alike, so a job's change reaches neighbours as fast as one
@@ -22,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, make_url
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.tenants import live
@@ -33,6 +41,8 @@ log = logging.getLogger(__name__)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
 REGION_PREFIX = "vl_r_"
+# The query parameter that says a URL leads to PgBouncer in transaction mode.
+POOLED_MARKER = "pgbouncer"
 
 
 class InvalidSlug(ValueError):
@@ -71,19 +81,30 @@ class Database:
         self.url = url
         self.after_shared_commit = after_shared_commit
         self.announce_committed = announce_committed
+        # Every statement is bounded; a runaway query from a cross-village report cannot
+        # hold a worker forever.
+        self.statement_timeout_ms = int(statement_timeout_ms)
+        target = make_url(url)
+        self.pooled = target.query.get(POOLED_MARKER) == "true"
+        connect_args: dict = {"application_name": "villagelink"}
+        if self.pooled:
+            connect_args["prepare_threshold"] = None
+        else:
+            connect_args["options"] = f"-c statement_timeout={self.statement_timeout_ms}"
         self.engine: Engine = create_engine(
-            url,
+            target.difference_update_query([POOLED_MARKER]),
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
-            # Every statement of every session is bounded; a runaway query
-            # from a cross-village report cannot hold a worker forever.
-            connect_args={
-                "options": f"-c statement_timeout={int(statement_timeout_ms)}",
-                "application_name": "villagelink",
-            },
+            connect_args=connect_args,
         )
+
+    @property
+    def _timeout(self) -> str:
+        """The timeout again, for the transaction: sent in the same round trip as the role,
+        it holds behind PgBouncer, where the connection's own setting cannot be made."""
+        return f"SET LOCAL statement_timeout = {self.statement_timeout_ms}"
 
     @contextmanager
     def platform(self) -> Iterator[Connection]:
@@ -140,7 +161,9 @@ class Database:
         conn.info.clear()
         try:
             conn.begin()
-            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
+            conn.exec_driver_sql(
+                f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"; {self._timeout}'
+            )
         except BaseException:
             conn.close()
             raise
@@ -163,7 +186,9 @@ class Database:
         conn = self.engine.connect()
         try:
             conn.begin()
-            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO exchange')
+            conn.exec_driver_sql(
+                f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO exchange; {self._timeout}'
+            )
         except BaseException:
             conn.close()
             raise

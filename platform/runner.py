@@ -351,7 +351,7 @@ def _without_password(url: str) -> str:
 
 def prepare_database(settings: Settings, residents_per_village: int | None) -> None:
     """Migrate the platform and every village, seed the demo region once."""
-    db = Database(settings.database_url, statement_timeout_ms=0)
+    db = Database(settings.database_direct_url, statement_timeout_ms=0)
     try:
         upgrade_platform(db)
         # One process: for a handful of villages already at head, starting

@@ -23,6 +23,9 @@ class Settings:
     var_dir: Path = Path("var")
     # None means: the embedded server (started by `villagelink run`) is used.
     external_database_url: str | None = None
+    # Where work that needs a session of its own connects (migrations, provisioning from
+    # the command line, pg_dump) when DATABASE_URL leads to PgBouncer in transaction mode.
+    external_database_direct_url: str | None = None
     external_redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -92,6 +95,10 @@ class Settings:
         )
 
     @property
+    def database_direct_url(self) -> str:
+        return self.external_database_direct_url or self.database_url
+
+    @property
     def redis_url(self) -> str:
         return self.external_redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
 
@@ -135,6 +142,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         env=get("VILLAGELINK_ENV", "development"),
         var_dir=Path(get("VILLAGELINK_VAR_DIR", "var")).resolve(),
         external_database_url=_sqlalchemy_url(get("DATABASE_URL")),
+        external_database_direct_url=_sqlalchemy_url(get("DATABASE_DIRECT_URL")),
         external_redis_url=get("REDIS_URL") or None,
         http_host=host,
         http_port=port,

@@ -152,7 +152,7 @@ class VillageTemplate:
             conn.connection.driver_connection.execute(
                 self.script.replace(self.SCHEMA_PLACEHOLDER, role)
             )
-            conn.exec_driver_sql("RESET ROLE")
+            conn.exec_driver_sql("SET LOCAL ROLE NONE")
         return village
 
 
@@ -308,7 +308,7 @@ def drop_village(db: Database, slug: str) -> None:
             # drops the schema with everything in it and revokes the role's grants.
             conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
             conn.exec_driver_sql(f'DROP OWNED BY "{role}"')
-            conn.exec_driver_sql("RESET ROLE")
+            conn.exec_driver_sql("SET LOCAL ROLE NONE")
         # Its shared copies go with it; the exchange log keeps what once crossed.
         conn.execute(
             records.delete().where(or_(records.c.origin == slug, records.c.audience == slug))

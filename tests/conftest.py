@@ -94,6 +94,22 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def pooled_database_url(
+    database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """PgBouncer in transaction mode in front of the run's PostgreSQL: the URL the gateway,
+    the jobs and the processes the tests start use (tests/pgbouncer.py)."""
+    from .pgbouncer import PgBouncer
+
+    bouncer = PgBouncer(tmp_path_factory.mktemp("pgbouncer"), free_port(), database_url)
+    bouncer.start()
+    try:
+        yield bouncer.url
+    finally:
+        bouncer.stop()
+
+
+@pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
         "TEST_REDIS_URL",
@@ -141,12 +157,16 @@ def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
 
 @pytest.fixture(scope="session")
 def settings(
-    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+    database_url: str,
+    pooled_database_url: str,
+    redis_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Settings:
     var_dir = tmp_path_factory.mktemp("var")
     return load_settings(
         {
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": pooled_database_url,
+            "DATABASE_DIRECT_URL": database_url,
             "REDIS_URL": redis_url,
             "VILLAGELINK_VAR_DIR": str(var_dir),
             "VILLAGELINK_ENV": "test",
@@ -156,7 +176,10 @@ def settings(
 
 @pytest.fixture(scope="session")
 def db(settings: Settings) -> Iterator[Database]:
-    database = Database(settings.database_url, statement_timeout_ms=settings.statement_timeout_ms)
+    # The fixtures' own path: provisioning and templates need a session (pg_dump).
+    database = Database(
+        settings.database_direct_url, statement_timeout_ms=settings.statement_timeout_ms
+    )
     upgrade_platform(database)
     provisioning.ensure_region(database, TEST_REGION, "测试片区")
     try:

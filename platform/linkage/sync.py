@@ -228,7 +228,7 @@ def as_village(conn: Connection, slug: str) -> Iterator[Connection]:
     role = tenant_role(slug)
     conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
     yield conn
-    conn.exec_driver_sql("RESET ROLE; SET LOCAL search_path TO DEFAULT")
+    conn.exec_driver_sql("SET LOCAL ROLE NONE; SET LOCAL search_path TO DEFAULT")
 
 
 def _position(cursor: Mapping | None) -> tuple[int, int]:

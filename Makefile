@@ -63,17 +63,19 @@ $(CONSOLE_STAMP): $(CONSOLE)/node_modules/.package-lock.json | node-check
 console: $(CONSOLE_STAMP)
 
 # The browser tests drive Debian's Chromium with CJK fonts (Playwright's own browser download
-# cannot work here). CI runs as root on a clean machine: install them there; elsewhere say how.
+# cannot work here), and the gateway and jobs under test go through Debian's PgBouncer. CI
+# runs as root on a clean machine: install them there; elsewhere say how.
 CHROMIUM := /usr/bin/chromium
 CJK_FONT := /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+PGBOUNCER := /usr/sbin/pgbouncer
 browser-deps:
-	@if [ ! -x $(CHROMIUM) ] || [ ! -e $(CJK_FONT) ]; then \
+	@if [ ! -x $(CHROMIUM) ] || [ ! -e $(CJK_FONT) ] || [ ! -x $(PGBOUNCER) ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			apt-get update && DEBIAN_FRONTEND=noninteractive \
-				apt-get install -y --no-install-recommends chromium fonts-noto-cjk; \
+				apt-get install -y --no-install-recommends chromium fonts-noto-cjk pgbouncer; \
 		else \
-			echo "浏览器测试需要 Chromium 和中文字体 / the browser tests need Chromium and CJK fonts:"; \
-			echo "  sudo apt-get install chromium fonts-noto-cjk"; \
+			echo "测试需要 Chromium、中文字体和 PgBouncer / the tests need Chromium, CJK fonts and PgBouncer:"; \
+			echo "  sudo apt-get install chromium fonts-noto-cjk pgbouncer"; \
 			exit 1; \
 		fi; \
 	fi

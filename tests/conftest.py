@@ -5,7 +5,8 @@ directory on free loopback ports, without durability (a crash loses nothing the
 suite needs). Under pytest-xdist every worker starts its own. TEST_DATABASE_URL /
 TEST_REDIS_URL point the suite at external servers instead (a database of its own:
 the suite creates and drops village roles, and flushes Redis), with one pytest
-process (`make test PYTEST_XDIST=`).
+process (`make test PYTEST_XDIST=`). The gateway and the jobs reach PostgreSQL through
+PgBouncer in transaction mode, as in production (tests/pgbouncer.py, Debian's pgbouncer).
 """
 
 from __future__ import annotations

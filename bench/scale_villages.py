@@ -44,7 +44,8 @@ import psutil
 import psycopg
 import requests
 from residents_list import VILLAGELINK, graphql, percentile
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database, tenant_role
@@ -210,8 +211,10 @@ def catalog(db: Database, size: int) -> None:
 
 def backend_memory(db: Database, slugs: list[str]) -> None:
     """One backend's memory once it has read something in every village: PostgreSQL
-    caches each relation and catalog row a backend touches, for as long as it lives."""
-    with db.engine.connect() as conn:
+    caches each relation and catalog row a backend touches, for as long as it lives. A
+    backend of its own: the pool's have served the provisioning."""
+    fresh = create_engine(db.engine.url, poolclass=NullPool)
+    with fresh.connect() as conn:
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
         before = _backend_bytes(conn)
         conn.commit()
@@ -222,6 +225,7 @@ def backend_memory(db: Database, slugs: list[str]) -> None:
             conn.commit()
         after = _backend_bytes(conn)
         rss = psutil.Process(pid).memory_info().rss / 2**20
+    fresh.dispose()
     say(
         f"  backend memory: {before / 2**20:.1f} MiB fresh, {after / 2**20:.1f} MiB after "
         f"reading {len(slugs)} villages (RSS {rss:.0f} MiB)"

@@ -207,6 +207,10 @@ OUR_TABLES = {
     "volunteer_team_members",
     "points_ledger",
     "points_rules",
+    "activity_check_in_codes",
+    "activity_check_in_failures",
+    "points_rewards",
+    "points_redemptions",
 }
 
 

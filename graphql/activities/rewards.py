@@ -99,8 +99,8 @@ def _redemptions(ctx: RequestContext, slug: str, first, after, *, state, residen
 
 
 @village_type.field("pointsRewards")
-def resolve_village_rewards(village: dict, info, first=None, after=None, activeOnly=False):
-    return _rewards(info.context, village["slug"], first, after, active_only=activeOnly)
+def resolve_village_rewards(village: dict, info, first=None, after=None, active_only=False):
+    return _rewards(info.context, village["slug"], first, after, active_only=active_only)
 
 
 @village_type.field("pointsRedemptions")

@@ -259,6 +259,15 @@ def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, brow
 
     login(phone, account.username, DEMO_PASSWORD, app="h5")
     phone.get_by_role("tab", name="活动").click()
+    # The 20th's service day (每月20日便民服务日): a place at its next occurrence.
+    phone.locator(".van-dropdown-menu__item").click()
+    phone.locator(".van-dropdown-item__option", has_text="便民服务日").click()
+    service_day = phone.get_by_role("article", name="每月20日便民服务日")
+    service_day.get_by_role("button", name="报名").first.click()
+    expect(service_day.get_by_text("已报名").first).to_be_visible()
+    shot(phone, "residents-service-day")
+    phone.locator(".van-dropdown-menu__item").click()
+    phone.locator(".van-dropdown-item__option", has_text="全部").click()
     card = phone.get_by_role("article", name="村口环境整治志愿服务")
     card.get_by_role("button", name="报名").click()
     expect(card.get_by_text("已报名")).to_be_visible()

@@ -29,7 +29,13 @@ def _organises(ctx: RequestContext, village: str, activity_id: int) -> bool:
     activity = activity_loader(ctx, village).load(activity_id)
     if activity is None or activity["team_id"] is None:
         return False
-    return activity["team_id"] in queries.teams_led_by(ctx.tenant(village), resident["id"])
+    # Asked once a request however many occurrences are shown.
+    led = ctx.loader(
+        village,
+        "activities:teams_led_by",
+        lambda conn, ids: {i: queries.teams_led_by(conn, i) for i in ids},
+    )
+    return activity["team_id"] in (led.load(resident["id"]) or frozenset())
 
 
 @occurrence_type.field("checkInCode")

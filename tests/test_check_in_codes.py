@@ -5,17 +5,20 @@ guesses are limited, a new code forgives them."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
 from villagelink.platform import models as pm
+from villagelink.tenants.activities import check_in_codes
 from villagelink.tenants.activities.check_in_codes import MAX_WRONG_CODES
 from villagelink.tenants.activities.tables import activity_check_in_codes, activity_occurrences
 from villagelink.tenants.clock import today
+from villagelink.tenants.user_errors import ActionFailed
 
-from .test_activities import CREATE, STEP, activity_input, at, key, soon
+from .test_activities import CREATE, STEP, activity_input, actor, at, key, soon
 from .test_resident_accounts import bind, code, data, errors, place, resident_token  # noqa: F401
 
 TEAM = """mutation($input: CreateVolunteerTeamInput!) { createVolunteerTeam(input: $input) {
@@ -185,3 +188,40 @@ def test_a_code_checks_in_on_its_day_only(db, gql, day):
         )
     past = data(gql(ROTATE, day["admin"], {"id": day["occurrence"]}))["rotateActivityCheckInCode"]
     assert past["checkInCode"] is None and errors(past) == [("occurrence", "NOT_OPEN")]
+
+
+def test_guesses_sent_at_once_are_counted_one_by_one(db, gql, day):
+    """Eight wrong codes at the same moment: each try counted, none lost, the limit holds."""
+    issued = data(gql(ROTATE, day["admin"], {"id": day["occurrence"]}))[
+        "rotateActivityCheckInCode"
+    ]["checkInCode"]["code"]
+    wrong = str((int(issued) + 1) % 10**6).zfill(6)
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def guess() -> None:
+        # As the API does: a refusal is an answer, and the transaction still commits.
+        with db.tenant(day["slug"]) as conn:
+            start.wait()
+            try:
+                check_in_codes.do_check_in_by_code(
+                    conn,
+                    actor("guesser"),
+                    day["slug"],
+                    key(day["sign_up"]),
+                    wrong,
+                    allowed_grids=None,
+                )
+                outcomes.append("checked_in")
+            except ActionFailed as failed:
+                outcomes.append(failed.errors[0].code)
+
+    threads = [threading.Thread(target=guess) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["INVALID"] * (MAX_WRONG_CODES - 1) + ["TOO_MANY_ATTEMPTS"] * (
+        9 - MAX_WRONG_CODES
+    )
+    assert check_ins(db, day["slug"]) == 0

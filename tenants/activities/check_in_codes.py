@@ -14,7 +14,7 @@ import hmac
 import secrets
 from datetime import date
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
@@ -88,9 +88,10 @@ def do_issue_check_in_code(
     return dict(issued)
 
 
-def _count_wrong_code(conn: Connection, occurrence_id: int, principal: str) -> int | None:
-    """Count one more wrong code of `principal`; None once they have used up their tries
-    (the row is locked until the transaction ends, so tries at once count one by one)."""
+def _take_a_try(conn: Connection, occurrence_id: int, principal: str) -> int | None:
+    """Count one try of `principal` before the code is looked at; None once the tries are
+    used up. The row stays locked until the transaction ends, so tries sent at once are
+    counted one after the other and never compare more codes than allowed."""
     f = activity_check_in_failures
     statement = insert(f).values(occurrence_id=occurrence_id, principal=principal, failures=1)
     return conn.execute(
@@ -102,12 +103,12 @@ def _count_wrong_code(conn: Connection, occurrence_id: int, principal: str) -> i
     ).scalar()
 
 
-def _wrong_codes(conn: Connection, occurrence_id: int, principal: str) -> int:
+def _give_the_try_back(conn: Connection, occurrence_id: int, principal: str) -> None:
+    """The code was right: the try does not count (and leaves no row behind)."""
     f = activity_check_in_failures
-    found = conn.execute(
-        select(f.c.failures).where(f.c.occurrence_id == occurrence_id, f.c.principal == principal)
-    ).scalar()
-    return found or 0
+    mine = (f.c.occurrence_id == occurrence_id, f.c.principal == principal)
+    conn.execute(update(f).where(*mine).values(failures=f.c.failures - 1))
+    conn.execute(delete(f).where(*mine, f.c.failures == 0))
 
 
 def _too_many():
@@ -132,15 +133,16 @@ def do_check_in_by_code(
     if found is None:
         raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     occurrence_id, principal = found["occurrence_id"], actor.principal.sub
-    if _wrong_codes(conn, occurrence_id, principal) >= MAX_WRONG_CODES:
+    # Counted outside any savepoint: the refusals below must not roll it back.
+    tries = _take_a_try(conn, occurrence_id, principal)
+    if tries is None:
         raise _too_many()
     issued = codes_by_occurrence(conn, [occurrence_id]).get(occurrence_id)
     if issued is None or not hmac.compare_digest(issued["code"], code):
-        # Counted outside any savepoint: the refusal below must not roll it back.
-        wrong = _count_wrong_code(conn, occurrence_id, principal)
-        if wrong is None or wrong >= MAX_WRONG_CODES:
+        if tries >= MAX_WRONG_CODES:
             raise _too_many()
-        raise refused("code", f"签到码不正确，还可再试{MAX_WRONG_CODES - wrong}次", INVALID)
+        raise refused("code", f"签到码不正确，还可再试{MAX_WRONG_CODES - tries}次", INVALID)
+    _give_the_try_back(conn, occurrence_id, principal)
     if issued["valid_on"] != clock.today():
         raise refused("code", "签到码已过期，请向组织者获取当天的签到码", NOT_OPEN)
     return actions.do_check_in(conn, actor, village, sign_up_id, {}, allowed_grids=allowed_grids)

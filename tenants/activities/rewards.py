@@ -68,7 +68,7 @@ def redemptions_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
-def _redemption_query(state: str | None, resident_id: int | None):
+def _redemption_conditions(state: str | None, resident_id: int | None) -> list:
     d = points_redemptions
     conditions = []
     if state is not None:
@@ -88,14 +88,14 @@ def redemption_page(
 ) -> list[dict]:
     """Newest first: the counter hands over what was redeemed last."""
     d = points_redemptions
-    query = select(d).where(*_redemption_query(state, resident_id)).order_by(d.c.id.desc())
+    query = select(d).where(*_redemption_conditions(state, resident_id)).order_by(d.c.id.desc())
     if after_id is not None:
         query = query.where(d.c.id < after_id)
     return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
 
 
 def redemption_count(conn: Connection, *, state: str | None, resident_id: int | None) -> int:
-    conditions = _redemption_query(state, resident_id)
+    conditions = _redemption_conditions(state, resident_id)
     query = select(func.count()).select_from(points_redemptions).where(*conditions)
     return conn.execute(query).scalar_one()
 

@@ -285,7 +285,7 @@ def test_first_screen_weight_and_requests_per_screen(
         total = sum(scripts.values())
         heaviest = sorted(scripts.items(), key=lambda item: -item[1])[:5]
         assert total <= MAX_FIRST_SCREEN_JS, (
-            f"{console.name}: the first screen loads {total / 1024:.0f} KB of compressed "
+            f"{console.name}: the first screen loads {total / 1024:.0f} KB of gzipped "
             f"JavaScript (at most {MAX_FIRST_SCREEN_JS // 1024} KB); heaviest: {heaviest}"
         )
 
@@ -306,7 +306,7 @@ def test_first_screen_weight_and_requests_per_screen(
         encodings = sorted({r.headers.get("content-encoding", "none") for r in traffic.scripts})
         most = max(screens, key=lambda s: len(s.operations))
         print(
-            f"\n{console.name}: first screen {total / 1024:.0f} KB compressed JavaScript "
+            f"\n{console.name}: first screen {total / 1024:.0f} KB gzipped JavaScript "
             f"in {len(scripts)} files ({encodings}); {len(screens)} screens, at most "
             f"{len(most.operations)} GraphQL requests ({most.name}: {most.operations})"
         )

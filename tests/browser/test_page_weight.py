@@ -46,7 +46,8 @@ BIND = """mutation($resident: ID!, $account: String!) { bindResidentAccount(inpu
   resident: $resident, account: $account, verification: "身份证原件核验"}) {
   residentAccount { state } userErrors { message } } }"""
 A_RESIDENT = """query($village: String!) { village(slug: $village) {
-  residents(first: 1) { edges { node { id } } } } }"""
+  residents(first: 1) { edges { node { id } } }
+  residentAccounts(first: 50, state: BOUND) { edges { node { account } } } } }"""
 
 
 def operation_names(request: Request) -> list[str]:
@@ -150,7 +151,7 @@ def visit_each(page: Page, traffic: Traffic, entries: Locator) -> list[Screen]:
             open_menu_groups(page)
         name = entry.inner_text().strip()
         before = page.url
-        traffic.settle(f"before {name}")
+        # The network is quiet already: the sign-in's or the last screen's settle.
         traffic.reset()
         entry.click()
         page.wait_for_url(lambda url, before=before: url != before)
@@ -192,8 +193,11 @@ def bound_resident(stack: Stack) -> str:
     """The demo resident of RESIDENTS_VILLAGE, bound by its admin through the API (as
     test_residents.py does) so that the app shows its screens, not the 实名认证 request."""
     api = Api(stack, RESIDENTS_VILLAGE)
-    person = api(A_RESIDENT)["village"]["residents"]["edges"][0]["node"]
+    village = api(A_RESIDENT)["village"]
     account = resident_account(RESIDENTS_VILLAGE)
+    if account.subject in {e["node"]["account"] for e in village["residentAccounts"]["edges"]}:
+        return account.username  # another test of this run bound it already
+    person = village["residents"]["edges"][0]["node"]
     bound = api(BIND, resident=person["id"], account=account.subject)["bindResidentAccount"]
     assert bound["residentAccount"]["state"] == "BOUND", bound
     return account.username

@@ -13,6 +13,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
 
 from villagelink.graphql.core.ids import encode_id
@@ -21,10 +23,12 @@ from villagelink.tenants import models as m
 from villagelink.tenants.clock import day_start, today
 from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.health import actions
-from villagelink.tenants.health.tables import latest_vitals
+from villagelink.tenants.health.tables import latest_vitals, reading_consents
+from villagelink.tenants.models import metadata
 from villagelink.tenants.resident_accounts.actions import do_bind_resident_account
 from villagelink.tenants.sensing.tables import alerts
 
+from .test_activities import _table_of
 from .test_health import ACTOR
 from .test_query_count import count_statements
 
@@ -291,3 +295,12 @@ def test_family_watch_statement_count_is_pinned_and_flat(
     # access, villages, SET LOCAL ROLE, the caller's record, the watched wearers with
     # their vitals, today's alerts, the read audit
     assert len(one) == len(five) == 7, "\n".join(five)
+
+
+def test_migration_creates_what_the_table_describes(db, shared_village):
+    with db.tenant(shared_village.slug) as conn:
+        context = MigrationContext.configure(conn, opts={"compare_server_default": False})
+        differences = [
+            d for d in compare_metadata(context, metadata) if _table_of(d) == reading_consents.name
+        ]
+    assert differences == []

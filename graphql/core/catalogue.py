@@ -285,6 +285,18 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ),
     ("该居民尚未建立健康档案", "this resident has no health profile yet"),
     ("该居民已有健康档案", "this resident already has a health profile"),
+    ("该号码不是此居民的紧急联系人", "this number is not one of the resident's emergency contacts"),
+    (
+        "该紧急联系人不是本村已开通居民端账号的居民，无法授权查看",
+        "this emergency contact is not a resident of the village with a residents' app account, so they cannot be allowed to see the readings",
+    ),
+    (
+        "多位已开通账号的居民登记了此号码，请先核实居民信息",
+        "several residents with app accounts have this number; check the resident records first",
+    ),
+    ("本人的紧急联系人不能是本人", "a resident cannot be their own emergency contact"),
+    ("该紧急联系人已获授权查看", "this emergency contact may already see the readings"),
+    ("该号码没有查看授权", "this number has no consent to see the readings"),
     ("有走失风险的老人须设置安全区", "an elder at risk of wandering needs a safe zone"),
     (
         "联系电话应为11位手机号或带区号的固定电话，如 022-23456789",

@@ -641,6 +641,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "the grid and its parents have no grid staff: name the grid staff member",
     ),
     ("同级已有同名分类", "a category with this name exists at this level"),
+    (
+        "上级分类已停用，请先启用上级分类",
+        "the parent category is disabled: enable it first",
+    ),
     ("当前状态不允许此操作", "not allowed in the current state"),
     (
         "电话号码格式不正确，应为手机号或带区号的固定电话",

@@ -96,6 +96,13 @@ class CategorySchema(Schema):
     name = FreeText("分类名称", 20, required=True)
 
 
+class CategoryChangeSchema(Schema):
+    """A category renamed, retired or taken back into use; what is left out stays."""
+
+    name = FreeText("分类名称", 20)
+    active = fields.Boolean(error_messages=MESSAGES)
+
+
 def _hours(label: str) -> fields.Integer:
     return fields.Integer(
         required=True,

@@ -44,6 +44,9 @@ tenants = Table(
     Column("status", Text, nullable=False, server_default="active"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Kept by the village's admin (updateVillage); the office's, so neither is masked.
+    Column("address", Text),
+    Column("contact_phone", Text),
     CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
 )
 

@@ -193,6 +193,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("层数", "number of floors"),
     ("地址", "address"),
     ("村庄名称", "village name"),
+    ("村委会地址", "village committee's address"),
 )
 
 # The refusals of the actions (userErrors) and the Chinese top-level errors.

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keycloak import KeycloakError
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import func, select, update
 
 from villagelink.platform import models as pm
@@ -24,6 +24,7 @@ from villagelink.platform.db import SLUG_PATTERN, Database
 from villagelink.platform.identity import keycloak_admin
 from villagelink.platform.linkage.agreements import join_region_agreements
 from villagelink.platform.settings import Settings
+from villagelink.storage.exports import REGION_SPACE_PREFIX
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import provisioning
 from villagelink.tenants.fields import FreeText, messages, mobile_or_landline_field, optional_text
@@ -53,6 +54,13 @@ class NewVillageSchema(Schema):
     )
     name = FreeText("村庄名称", 50, required=True)
     region = fields.String(required=True, error_messages=messages())
+
+    @validates("slug")
+    def _not_a_region_space(self, value: str, **_kwargs) -> None:
+        if value.startswith(REGION_SPACE_PREFIX):
+            raise ValidationError(
+                Coded(f"村庄标识不能以 {REGION_SPACE_PREFIX} 开头（留给片区使用）", INVALID)
+            )
 
 
 class VillageInfoSchema(Schema):

@@ -330,8 +330,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("请为“{label}”至少选择一个字段", "choose at least one field of “{label}”"),
     ("“{label}”不含字段：{fields}", "“{label}” has no field(s): {fields}"),
     (
-        "片区编号须为2-39位小写字母、数字或下划线，以字母开头",
-        "a region id has 2-39 lower-case letters, digits or underscores, starting with a letter",
+        "片区编号须为2-32位小写字母、数字或下划线，以字母开头",
+        "a region id has 2-32 lower-case letters, digits or underscores, starting with a letter",
     ),
     ("请填写片区名称", "fill in the region's name"),
     ("该片区编号已存在", "this region id is taken"),
@@ -345,6 +345,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "village {slug}'s data is ready but the identity service could not finish its setup ({reason}); try again later",
     ),
     ("片区 {region} 不存在", "region {region} not found"),
+    (
+        "村庄标识不能以 {prefix} 开头（留给片区使用）",
+        "a village id may not begin with {prefix} (kept for regions)",
+    ),
     (
         "村庄标识须为2-39位小写字母、数字或下划线，以字母开头",
         "a village id has 2-39 lower-case letters, digits or underscores, starting with a letter",

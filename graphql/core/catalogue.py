@@ -193,6 +193,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("层数", "number of floors"),
     ("地址", "address"),
     ("村庄名称", "village name"),
+    ("村委会地址", "village committee's address"),
 )
 
 # The refusals of the actions (userErrors) and the Chinese top-level errors.
@@ -341,8 +342,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("请为“{label}”至少选择一个字段", "choose at least one field of “{label}”"),
     ("“{label}”不含字段：{fields}", "“{label}” has no field(s): {fields}"),
     (
-        "片区编号须为2-39位小写字母、数字或下划线，以字母开头",
-        "a region id has 2-39 lower-case letters, digits or underscores, starting with a letter",
+        "片区编号须为2-32位小写字母、数字或下划线，以字母开头",
+        "a region id has 2-32 lower-case letters, digits or underscores, starting with a letter",
     ),
     ("请填写片区名称", "fill in the region's name"),
     ("该片区编号已存在", "this region id is taken"),
@@ -356,6 +357,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "village {slug}'s data is ready but the identity service could not finish its setup ({reason}); try again later",
     ),
     ("片区 {region} 不存在", "region {region} not found"),
+    (
+        "村庄标识不能以 {prefix} 开头（留给片区使用）",
+        "a village id may not begin with {prefix} (kept for regions)",
+    ),
     (
         "村庄标识须为2-39位小写字母、数字或下划线，以字母开头",
         "a village id has 2-39 lower-case letters, digits or underscores, starting with a letter",
@@ -653,6 +658,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "the grid and its parents have no grid staff: name the grid staff member",
     ),
     ("同级已有同名分类", "a category with this name exists at this level"),
+    (
+        "上级分类已停用，请先启用上级分类",
+        "the parent category is disabled: enable it first",
+    ),
     ("当前状态不允许此操作", "not allowed in the current state"),
     (
         "电话号码格式不正确，应为手机号或带区号的固定电话",

@@ -40,7 +40,7 @@ from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
-from villagelink.graphql.core.text import storable_text_rule
+from villagelink.graphql.core.text import StorableLiterals, refused_variables
 from villagelink.platform.api_clients import note_use
 from villagelink.platform.identity.principal import INTEGRATOR, Principal
 from villagelink.platform.identity.tokens import InvalidToken
@@ -300,9 +300,9 @@ def _request_error_status(media: str) -> int:
 
 # The consoles send the same few hundred documents over and over: each is parsed and
 # checked by GraphQL's standard rules once per process, not on every request (they were
-# a fifth to a third of a request's Python time). Neither depends on the variables, and
-# graphql-core never changes a parsed document. The limits (which do depend on the
-# variables) still run first on every request, and the storable-text rule reads them.
+# a fifth to a third of a request's Python time). None of them depends on the variables,
+# and graphql-core never changes a parsed document. The limits (which do depend on the
+# variables) still run first on every request, and so does the check of the variables' text.
 DOCUMENT_CACHE_SIZE = 1024
 
 
@@ -316,6 +316,12 @@ def parsed(text: str) -> DocumentNode:
 def standard_problems(text: str) -> tuple[GraphQLError, ...]:
     """What GraphQL's standard validation rules find in the document `text`."""
     return tuple(validate(executable_schema(), parsed(text), specified_rules))
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def literal_problems(text: str) -> tuple[GraphQLError, ...]:
+    """The string literals of the document `text` that PostgreSQL could not store."""
+    return tuple(validate(executable_schema(), parsed(text), [StorableLiterals]))
 
 
 def choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -407,7 +413,7 @@ def _run(
     problems = (
         checked.errors
         or list(standard_problems(text))
-        or validate(schema, document, [storable_text_rule(params.get("variables"))])
+        or [*refused_variables(params.get("variables")), *literal_problems(text)]
     )
     if problems:
         return (

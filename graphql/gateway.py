@@ -24,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -42,6 +43,7 @@ from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import StorableLiterals, refused_variables
 from villagelink.platform.api_clients import note_use
+from villagelink.platform.identity.callers import Callers
 from villagelink.platform.identity.principal import INTEGRATOR, Principal
 from villagelink.platform.identity.tokens import InvalidToken
 from villagelink.platform.metrics import observe_request
@@ -82,7 +84,7 @@ def graphql_http() -> Response:
             raise HttpFailure(
                 405, "use GET for queries or POST", codes.BAD_REQUEST, {"Allow": ALLOWED_METHODS}
             )
-        principal = _authenticate()
+        token, principal = _authenticate()
         meter = _meter(principal)
         # The minimum on arrival: it bounds how many requests a caller sends, whatever they are.
         meter.charge(MIN_CHARGE)
@@ -90,7 +92,7 @@ def graphql_http() -> Response:
             note_use(_runtime(), principal.client_id)
         params = _read_params()
         operation = params.get("operationName") or "anonymous"
-        status, body, operation = _run(params, principal, request_id, media, meter)
+        status, body, operation = _run(params, token, principal, request_id, media, meter)
     except HttpFailure as failure:
         status, body = failure.status, error_body(failure.message, failure.code)
         response = _respond(status, body, media, request_id, meter)
@@ -185,10 +187,12 @@ def _respond(
     return response
 
 
-def _authenticate() -> Principal:
+def _authenticate() -> tuple[str, Principal]:
+    """The bearer token and its principal (checked through `Runtime.callers`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise HttpFailure(
             401,
             "missing bearer token",
@@ -196,7 +200,7 @@ def _authenticate() -> Principal:
             {"WWW-Authenticate": 'Bearer realm="villagelink"'},
         )
     try:
-        claims = _runtime().verifier.verify(token.strip())
+        return token, _runtime().callers.principal(token)
     except InvalidToken as exc:
         raise HttpFailure(
             401,
@@ -204,7 +208,6 @@ def _authenticate() -> Principal:
             codes.UNAUTHENTICATED,
             {"WWW-Authenticate": 'Bearer realm="villagelink", error="invalid_token"'},
         ) from exc
-    return Principal.from_claims(claims)
 
 
 def _meter(principal: Principal) -> Meter:
@@ -362,7 +365,7 @@ def _document(params: dict, principal: Principal) -> tuple[str | None, str | Non
 
 
 def _run(
-    params: dict, principal: Principal, request_id: str, media: str, meter: Meter
+    params: dict, token: str, principal: Principal, request_id: str, media: str, meter: Meter
 ) -> tuple[int, dict, str]:
     runtime = _runtime()
     settings = runtime.settings
@@ -432,15 +435,28 @@ def _run(
         meter.charge(meter.requested - MIN_CHARGE)
 
     read_only = operation is not None and operation.operation == OperationType.QUERY
-    context = RequestContext(runtime, principal, request_id, read_only=read_only)
-    result = execute(
-        schema,
-        document,
-        context_value=context,
-        variable_values=params.get("variables"),
-        operation_name=params.get("operationName"),
-        middleware=[Deadline(settings.request_deadline_ms)],
-    )
+
+    def run_once(callers: Callers | None) -> tuple[RequestContext, ExecutionResult]:
+        context = RequestContext(
+            runtime, principal, request_id, read_only=read_only, callers=callers, token=token
+        )
+        result = execute(
+            schema,
+            document,
+            context_value=context,
+            variable_values=params.get("variables"),
+            operation_name=params.get("operationName"),
+            middleware=[Deadline(settings.request_deadline_ms)],
+        )
+        return context, result
+
+    # A query takes the caller's reach as kept with their token; if the access epoch
+    # moved meanwhile, it runs once more on the reach read afresh (it wrote nothing).
+    context, result = run_once(runtime.callers)
+    if context.reach_is_stale():
+        context.finish(commit=False)
+        runtime.callers.forget_reaches()
+        context, result = run_once(None)
     errors = result.errors or []
     unexpected = [e for e in errors if e.path is not None and not _expected(e)]
     try:

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
 REGION_PREFIX = "vl_r_"
+# Where a village or region transaction notes the access epoch it began at.
+ACCESS_EPOCH = "access_epoch"
 
 
 class InvalidSlug(ValueError):
@@ -134,17 +136,7 @@ class Database:
         """Open a connection inside one village; the caller commits and closes it
         (for a request that keeps one transaction per village until it ends)."""
         role = tenant_role(slug)
-        conn = self.engine.connect()
-        # `info` lives with the pooled DBAPI connection: what an earlier transaction
-        # noted there (e.g. that it wrote to the outbox) is not this one's.
-        conn.info.clear()
-        try:
-            conn.begin()
-            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"')
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return self._begin_as(role, f'"{role}"')
 
     @contextmanager
     def region(self, region_id: str) -> Iterator[Connection]:
@@ -159,11 +151,24 @@ class Database:
 
     def begin_region(self, region_id: str) -> Connection:
         """Open a connection as a region's role; the caller commits and closes it."""
-        role = region_role(region_id)
+        return self._begin_as(region_role(region_id), "exchange")
+
+    def _begin_as(self, role: str, search_path: str) -> Connection:
+        """A connection in a transaction under `role` (a validated identifier) with
+        `search_path`, both for this transaction only (`set_config(..., true)` is `SET
+        LOCAL`). The same statement reads the access epoch (migration ac0001) as the
+        application role, before the role changes, into `conn.info[ACCESS_EPOCH]`:
+        a request with a kept reach checks it there at no extra round trip."""
         conn = self.engine.connect()
+        # `info` lives with the pooled DBAPI connection: what an earlier transaction
+        # noted there (e.g. that it wrote to the outbox) is not this one's.
+        conn.info.clear()
         try:
             conn.begin()
-            conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO exchange')
+            conn.info[ACCESS_EPOCH] = conn.exec_driver_sql(
+                f"SELECT value, set_config('role', '{role}', true), "
+                f"set_config('search_path', '{search_path}', true) FROM platform.access_epoch"
+            ).scalar_one()
         except BaseException:
             conn.close()
             raise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -45,6 +46,15 @@ tenants = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
+)
+
+# Moved by triggers with every change to villages, regions and API client grants
+# (migration ac0001): what the gateway's kept reach of a caller is checked against.
+access_epoch = Table(
+    "access_epoch",
+    metadata,
+    Column("one", Boolean, primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 neighbour_links = Table(

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from villagelink.tenants import live
 from villagelink.tenants.outbox import wrote_outbox
@@ -77,7 +78,10 @@ class Database:
             url,
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No ping on every checkout (a round trip per transaction on the hot path):
+            # a connection idle for a while is pinged (`_ping_if_idle`), and one that died
+            # while in use fails the first statement of `_begin_as`, which begins again.
+            pool_pre_ping=False,
             pool_recycle=1800,
             # Every statement of every session is bounded; a runaway query
             # from a cross-village report cannot hold a worker forever.
@@ -86,6 +90,8 @@ class Database:
                 "application_name": "villagelink",
             },
         )
+        event.listen(self.engine, "checkin", _note_idle)
+        event.listen(self.engine, "checkout", self._ping_if_idle)
 
     @contextmanager
     def platform(self) -> Iterator[Connection]:
@@ -159,23 +165,53 @@ class Database:
         LOCAL`). The same statement reads the access epoch (migration ac0001) as the
         application role, before the role changes, into `conn.info[ACCESS_EPOCH]`:
         a request with a kept reach checks it there at no extra round trip."""
-        conn = self.engine.connect()
-        # `info` lives with the pooled DBAPI connection: what an earlier transaction
-        # noted there (e.g. that it wrote to the outbox) is not this one's.
-        conn.info.clear()
+        for attempt in range(2):
+            conn = self.engine.connect()
+            # `info` lives with the pooled DBAPI connection: what an earlier transaction
+            # noted there (e.g. that it wrote to the outbox) is not this one's.
+            conn.info.clear()
+            try:
+                conn.begin()
+                conn.info[ACCESS_EPOCH] = conn.exec_driver_sql(
+                    f"SELECT value, set_config('role', '{role}', true), "
+                    f"set_config('search_path', '{search_path}', true) FROM platform.access_epoch"
+                ).scalar_one()
+            except DBAPIError as exc:
+                conn.close()
+                # The server dropped the connection (a restart, a terminated backend):
+                # SQLAlchemy has discarded it and every older one in the pool. Nothing ran
+                # yet, so the transaction begins once more, on a new connection.
+                if exc.connection_invalidated and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _ping_if_idle(self, dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
         try:
-            conn.begin()
-            conn.info[ACCESS_EPOCH] = conn.exec_driver_sql(
-                f"SELECT value, set_config('role', '{role}', true), "
-                f"set_config('search_path', '{search_path}', true) FROM platform.access_epoch"
-            ).scalar_one()
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+            self.engine.dialect.do_ping(dbapi_connection)
+        except psycopg.Error as exc:
+            # The pool discards this connection and checks out another.
+            raise DisconnectionError() from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out
+# (a server restart or an idle timeout may have closed it); busier ones are not.
+IDLE_PING_SECONDS = 10.0
+_IDLE_SINCE = "idle_since"
+
+
+def _note_idle(_dbapi_connection, record) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
 
 
 def violated_constraint(exc: IntegrityError) -> str | None:

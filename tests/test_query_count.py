@@ -161,3 +161,28 @@ def test_a_kept_reach_gives_way_to_a_withdrawn_grant(app, db, gql, token, demo_r
     finally:
         with db.platform() as conn:
             conn.execute(delete(pm.api_clients).where(pm.api_clients.c.client_id == client))
+
+
+def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, token, demo_region):
+    """No ping on the hot path: when the server has dropped the pooled connections (a
+    restart), the read's first statement fails, and its transaction begins once more."""
+    admin = token("village-admin", village="liulin")
+    gql(RACE_ELDERLY, admin, {"slug": "liulin"})  # the caller's reach is kept
+    engine = app.extensions["villagelink"].db.engine
+    held = [engine.connect() for _ in range(engine.pool.checkedin())]
+    pooled = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for conn in held]
+    for conn in held:
+        conn.rollback()
+        conn.close()
+    with db.platform() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM unnest(%(pids)s::int[]) AS pid",
+            {"pids": pooled},
+        )
+    with count_statements(engine) as statements:
+        status, body = gql(RACE_ELDERLY, admin, {"slug": "liulin"})
+    assert status == 200 and body["data"]["village"]["residents"]["edges"], body
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() not in pooled
+    # The failed first statement, then the transaction on a new connection.
+    assert len(statements) == 3, "\n".join(statements)

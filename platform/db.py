@@ -141,8 +141,9 @@ class Database:
     def begin_tenant(self, slug: str) -> Connection:
         """Open a connection inside one village; the caller commits and closes it
         (for a request that keeps one transaction per village until it ends)."""
+        # The schema is named like the role: a lower-case identifier that needs no quotes.
         role = tenant_role(slug)
-        return self._begin_as(role, f'"{role}"')
+        return self._begin_as(role, role)
 
     @contextmanager
     def region(self, region_id: str) -> Iterator[Connection]:

@@ -215,7 +215,9 @@ def _meter(principal: Principal) -> Meter:
     settings = _runtime().settings
     caller = f"{principal.client_id or '-'}:{principal.sub}"
     return Meter(
-        Budget(_runtime().redis, caller, settings.rate_limit_cost_per_minute),
+        Budget(
+            _runtime().redis, _runtime().allowances, caller, settings.rate_limit_cost_per_minute
+        ),
         settings.max_query_cost,
     )
 

@@ -4,13 +4,14 @@ and the dev issuer."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import redis
 from flask import Flask
 
+from villagelink.graphql.core.budget import Allowances
 from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.cors import register_cors
 from villagelink.platform.db import Database
@@ -32,6 +33,8 @@ class Runtime:
     redis: redis.Redis
     verifier: TokenVerifier
     callers: Callers
+    # This process's slices of callers' cost budgets (graphql/core/budget.py).
+    allowances: Allowances = field(default_factory=Allowances)
 
 
 def create_app(settings: Settings | None = None) -> Flask:

@@ -96,9 +96,18 @@ class Database:
     @contextmanager
     def platform(self) -> Iterator[Connection]:
         """A transaction as the application role, for the platform schema (whose
-        tables are always named with their schema, so no search_path is set)."""
-        with self.engine.begin() as conn:
-            yield conn
+        tables are always named with their schema, so no search_path is set).
+
+        Its connection is pinged first (as `pool_pre_ping` did for every checkout): the
+        caller's statements cannot be run again if the server dropped it. Reads keep off
+        this path (a query's reach is kept, platform/identity/callers.py)."""
+        with self.engine.connect() as conn:
+            try:
+                self.engine.dialect.do_ping(conn.connection.dbapi_connection)
+            except psycopg.Error:
+                conn.invalidate()  # the next statement runs on a new connection
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def tenant(self, slug: str) -> Iterator[Connection]:

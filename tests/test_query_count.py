@@ -163,12 +163,8 @@ def test_a_kept_reach_gives_way_to_a_withdrawn_grant(app, db, gql, token, demo_r
             conn.execute(delete(pm.api_clients).where(pm.api_clients.c.client_id == client))
 
 
-def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, token, demo_region):
-    """No ping on the hot path: when the server has dropped the pooled connections (a
-    restart), the read's first statement fails, and its transaction begins once more."""
-    admin = token("village-admin", village="liulin")
-    gql(RACE_ELDERLY, admin, {"slug": "liulin"})  # the caller's reach is kept
-    engine = app.extensions["villagelink"].db.engine
+def drop_pooled_connections(engine, db) -> list[int]:
+    """Terminate the backends of every connection idle in `engine`'s pool (a restart)."""
     held = [engine.connect() for _ in range(engine.pool.checkedin())]
     pooled = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for conn in held]
     for conn in held:
@@ -179,6 +175,20 @@ def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, to
             "SELECT pg_terminate_backend(pid) FROM unnest(%(pids)s::int[]) AS pid",
             {"pids": pooled},
         )
+    return pooled
+
+
+def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, token, demo_region):
+    """No ping on the hot path: when the server has dropped the pooled connections (a
+    restart), the read's first statement fails, and its transaction begins once more. A
+    platform transaction (here a new token's reach) pings its connection first."""
+    engine = app.extensions["villagelink"].db.engine
+    gql(RACE_ELDERLY, token("village-admin", village="liulin"), {"slug": "liulin"})
+    drop_pooled_connections(engine, db)
+    admin = token("village-admin", village="liulin")
+    status, body = gql(RACE_ELDERLY, admin, {"slug": "liulin"})
+    assert status == 200 and body["data"]["village"]["residents"]["edges"], body
+    pooled = drop_pooled_connections(engine, db)
     with count_statements(engine) as statements:
         status, body = gql(RACE_ELDERLY, admin, {"slug": "liulin"})
     assert status == 200 and body["data"]["village"]["residents"]["edges"], body

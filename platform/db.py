@@ -102,8 +102,10 @@ class Database:
         caller's statements cannot be run again if the server dropped it. Reads keep off
         this path (a query's reach is kept, platform/identity/callers.py)."""
         with self.engine.connect() as conn:
+            dbapi_connection = conn.connection.dbapi_connection
+            assert dbapi_connection is not None  # a checked-out connection has one
             try:
-                self.engine.dialect.do_ping(conn.connection.dbapi_connection)
+                self.engine.dialect.do_ping(dbapi_connection)
             except psycopg.Error:
                 conn.invalidate()  # the next statement runs on a new connection
             with conn.begin():

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -45,6 +46,9 @@ tenants = Table(
     Column("status", Text, nullable=False, server_default="active"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Kept by the village's admin (updateVillage); the office's, so neither is masked.
+    Column("address", Text),
+    Column("contact_phone", Text),
     CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
 )
 
@@ -137,4 +141,20 @@ village_stats = Table(
     Column("households", Integer, nullable=False),
     Column("aged_60_plus", Integer, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# A region's figures as an .xlsx in the region's storage space, until the link expires
+# (storage/exports.py; the village's own exports are its resident_exports).
+region_exports = Table(
+    "region_exports",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "region_id", Text, ForeignKey("platform.regions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("object_key", Text, nullable=False, unique=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("region_exports_expires_at", "region_id", "expires_at"),
 )

@@ -193,6 +193,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("层数", "number of floors"),
     ("地址", "address"),
     ("村庄名称", "village name"),
+    ("村委会地址", "village committee's address"),
 )
 
 # The refusals of the actions (userErrors) and the Chinese top-level errors.
@@ -285,6 +286,18 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ),
     ("该居民尚未建立健康档案", "this resident has no health profile yet"),
     ("该居民已有健康档案", "this resident already has a health profile"),
+    ("该号码不是此居民的紧急联系人", "this number is not one of the resident's emergency contacts"),
+    (
+        "该紧急联系人不是本村已开通居民端账号的居民，无法授权查看",
+        "this emergency contact is not a resident of the village with a residents' app account, so they cannot be allowed to see the readings",
+    ),
+    (
+        "多位已开通账号的居民登记了此号码，请先核实居民信息",
+        "several residents with app accounts have this number; check the resident records first",
+    ),
+    ("本人的紧急联系人不能是本人", "a resident cannot be their own emergency contact"),
+    ("该紧急联系人已获授权查看", "this emergency contact may already see the readings"),
+    ("该号码没有查看授权", "this number has no consent to see the readings"),
     ("有走失风险的老人须设置安全区", "an elder at risk of wandering needs a safe zone"),
     (
         "联系电话应为11位手机号或带区号的固定电话，如 022-23456789",
@@ -329,8 +342,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("请为“{label}”至少选择一个字段", "choose at least one field of “{label}”"),
     ("“{label}”不含字段：{fields}", "“{label}” has no field(s): {fields}"),
     (
-        "片区编号须为2-39位小写字母、数字或下划线，以字母开头",
-        "a region id has 2-39 lower-case letters, digits or underscores, starting with a letter",
+        "片区编号须为2-32位小写字母、数字或下划线，以字母开头",
+        "a region id has 2-32 lower-case letters, digits or underscores, starting with a letter",
     ),
     ("请填写片区名称", "fill in the region's name"),
     ("该片区编号已存在", "this region id is taken"),
@@ -344,6 +357,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "village {slug}'s data is ready but the identity service could not finish its setup ({reason}); try again later",
     ),
     ("片区 {region} 不存在", "region {region} not found"),
+    (
+        "村庄标识不能以 {prefix} 开头（留给片区使用）",
+        "a village id may not begin with {prefix} (kept for regions)",
+    ),
     (
         "村庄标识须为2-39位小写字母、数字或下划线，以字母开头",
         "a village id has 2-39 lower-case letters, digits or underscores, starting with a letter",
@@ -641,6 +658,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "the grid and its parents have no grid staff: name the grid staff member",
     ),
     ("同级已有同名分类", "a category with this name exists at this level"),
+    (
+        "上级分类已停用，请先启用上级分类",
+        "the parent category is disabled: enable it first",
+    ),
     ("当前状态不允许此操作", "not allowed in the current state"),
     (
         "电话号码格式不正确，应为手机号或带区号的固定电话",

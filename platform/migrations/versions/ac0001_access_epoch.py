@@ -34,7 +34,10 @@ def upgrade() -> None:
             one boolean PRIMARY KEY DEFAULT true CHECK (one),
             value bigint NOT NULL
         );
-        INSERT INTO platform.access_epoch (value) VALUES (1);
+        -- Starts at the clock in microseconds, not 1: a platform schema made again (a test
+        -- database, a reinstall) cannot meet a running process's kept epoch by chance.
+        INSERT INTO platform.access_epoch (value)
+            VALUES ((extract(epoch FROM clock_timestamp()) * 1000000)::bigint);
         CREATE FUNCTION platform.bump_access_epoch() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             UPDATE platform.access_epoch SET value = value + 1;

@@ -52,6 +52,15 @@ tenants = Table(
     CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
 )
 
+# Moved by triggers with every change to villages, regions and API client grants
+# (migration ac0001): what the gateway's kept reach of a caller is checked against.
+access_epoch = Table(
+    "access_epoch",
+    metadata,
+    Column("one", Boolean, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 neighbour_links = Table(
     "neighbour_links",
     metadata,

@@ -288,13 +288,13 @@ def test_family_watch_statement_count_is_pinned_and_flat(
         return statements
 
     add_wearers(1)
-    run()  # warm the pool
+    run()  # warm the pool and the caller's kept reach
     one = run()
     add_wearers(4)
     five = run()
-    # access, villages, SET LOCAL ROLE, the caller's record, the watched wearers with
-    # their vitals, today's alerts, the read audit
-    assert len(one) == len(five) == 7, "\n".join(five)
+    # role, path and access epoch (the caller's reach is kept with the token), the
+    # caller's record, the watched wearers with their vitals, today's alerts, the read audit
+    assert len(one) == len(five) == 5, "\n".join(five)
 
 
 def test_migration_creates_what_the_table_describes(db, shared_village):

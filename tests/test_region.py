@@ -287,9 +287,9 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
         sync_village(db, slug)
     found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]["stats"]
     assert len(found["villages"]) == 6 and found["missing"] == [region.c]
-    # access, villages, the region, SET LOCAL ROLE, stats, alerts page + origins' names +
-    # count, joint cases page + origins' names + count
-    assert before == count() == 11
+    # the region, role, path and access epoch (the caller's reach is kept with the token),
+    # stats, alerts page + origins' names + count, joint cases page + origins' names + count
+    assert before == count() == 9
 
 
 # -- a region of any size ----------------------------------------------------------------------

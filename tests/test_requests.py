@@ -932,8 +932,9 @@ def test_request_stats_cost_two_statements(app, gql, place):
     with count_statements(app.extensions["villagelink"].db.engine) as statements:
         _, body = gql(query, place["admin"], {"slug": place["slug"]})
     assert "errors" not in body
-    # access, villages, SET LOCAL ROLE, then the counts and the categories
-    assert len(statements) == 5, "\n".join(statements)
+    # role, path and access epoch (the caller's reach is kept with the token since the
+    # request above), then the counts and the categories
+    assert len(statements) == 3, "\n".join(statements)
 
 
 # -- action lists -------------------------------------------------------------------------
@@ -1493,6 +1494,6 @@ def test_request_list_statement_count_is_pinned_and_flat(app, db, gql, token, po
 
     run(1)  # warm the pool: pre-ping is not ours to count
     five, fifty = run(5), run(50)
-    # access, villages, SET LOCAL ROLE, the page, categories, grids, staff, households,
-    # reporters, last timeline entries
-    assert len(five) == len(fifty) == 10, "\n".join(fifty)
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, categories, grids, staff, households, reporters, last timeline entries
+    assert len(five) == len(fifty) == 8, "\n".join(fifty)

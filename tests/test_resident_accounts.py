@@ -596,8 +596,9 @@ def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, toke
         return statements
 
     run(1)  # warm the pool
-    # access, villages, SET LOCAL ROLE, the page, the count, the residents
-    assert len(run(2)) == len(run(6)) == 6
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, the count, the residents
+    assert len(run(2)) == len(run(6)) == 4
 
 
 UPDATE_RESIDENT = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
@@ -906,9 +907,10 @@ def test_team_order_list_statement_count_is_pinned_and_flat(app, gql, token, pla
     run(1)  # warm the pool
     two, six = run(2), run(6)
     assert len(two) == len(six), "\n".join(six)
-    # access, villages, SET LOCAL ROLE, the binding, the teams led, the page, items,
-    # slots, whether the teams table exists, teams, timelines
-    assert len(six) == 11, "\n".join(six)
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the binding, the teams led, the page, items, slots, whether the teams table exists,
+    # teams, timelines
+    assert len(six) == 9, "\n".join(six)
 
 
 def test_residents_app_is_a_public_pkce_client_of_the_realm():

@@ -91,6 +91,15 @@ def running(env: dict[str, str]) -> Iterator[Platform]:
                     process.kill()
 
 
+def is_alive(process: psutil.Process) -> bool:
+    try:
+        # A dead child stays a zombie until its parent reaps it (an orphan, where PID 1
+        # reaps nothing).
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def run_environment(var_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     """Embedded servers on free ports under `var_dir`, whatever the caller's environment says."""
     env = {

@@ -28,17 +28,9 @@ from villagelink.tenants import models as tm
 from villagelink.tenants.provisioning import list_villages
 from villagelink.tenants.requests.tables import requests as requests_table
 
-from .processes import VILLAGELINK, free_ports, run_environment, running
+from .processes import VILLAGELINK, free_ports, is_alive, run_environment, running
 
 pytestmark = pytest.mark.worker_process
-
-
-def is_alive(process: psutil.Process) -> bool:
-    try:
-        # An orphan whose parent is gone may linger as a zombie where PID 1 reaps nothing.
-        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def wait_until(condition, timeout: float, message: str):

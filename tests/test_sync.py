@@ -486,6 +486,9 @@ def test_a_worker_killed_mid_job_loses_and_duplicates_nothing(ring, sync_worker)
     assert {c["payload"]["title"] for c in copies.values()} == {
         f"开放活动 {n}" for n in range(1, count + 1)
     }
+    # The sweep asked for A's reconcile too, over all those copies: it keeps every one.
+    wait_for(sync_worker.idle, 120, "the reconcile never ended", sync_worker)
+    assert len(ring.copies("open_activity")) == count
 
 
 @pytest.mark.worker_process

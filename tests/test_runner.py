@@ -434,7 +434,11 @@ def _kill_and_recover(platform, settings, name, victim, find, by_runner, answere
         ) from None
     print(f"{name}: killed → queries answered again in {time.monotonic() - killed:.1f} s")
     # A killed process can linger unreaped for a moment, still listed as its parent's child.
-    wait_until(lambda: find().pid != victim.pid, 10, f"{name} was not replaced")
+    wait_until(
+        lambda: getattr(_found(find, None), "pid", victim.pid) != victim.pid,
+        10,
+        f"{name} was not replaced",
+    )
     if name == "embedded Valkey":
         # The RQ workers work again after the restart: beating again.
         restarted = time.time()

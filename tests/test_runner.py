@@ -428,9 +428,11 @@ def _kill_and_recover(platform, settings, name, victim, find, by_runner, answere
     try:
         wait_until(answered, limit - (time.monotonic() - killed), "no answer")
     except AssertionError:
-        # Everything said since the kill (the access log's lines too: who answered).
+        # The runner's and gunicorn's lines, the access log's among them (who answered);
+        # the RQ workers' job chatter would crowd them out.
+        said = [line for line in platform.lines if not line.startswith(("worker ", "sync "))]
         raise AssertionError(
-            f"no answer within {limit} s of killing {name}:\n" + "\n".join(platform.lines[-120:])
+            f"no answer within {limit} s of killing {name}:\n" + "\n".join(said[-80:])
         ) from None
     print(f"{name}: killed → queries answered again in {time.monotonic() - killed:.1f} s")
     # A killed process can linger unreaped for a moment, still listed as its parent's child.

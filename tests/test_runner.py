@@ -320,6 +320,36 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
                 if c.laddr.port == ports["http"]
             )
 
+        def rq_registered() -> set[int]:
+            connection = redis.Redis.from_url(settings.redis_url)
+            try:
+                workers = {w.pid for w in Worker.all(connection=connection)}
+                schedulers = {s.pid for s in CronScheduler.all(connection=connection)}
+                return workers | schedulers
+            finally:
+                connection.close()
+
+        served: set[int] = set()  # gunicorn workers seen serving a request
+
+        def gunicorn_up() -> bool:
+            workers = [p for p in gunicorn().children() if is_alive(p)]
+            served.update(p.pid for p in workers if serving_a_request(p))
+            return len(workers) == settings.gunicorn_workers and {p.pid for p in workers} <= (
+                served
+            )
+
+        # What a replacement has done once it has booted. Each fault is measured on its
+        # own: the next one waits for this, not for the previous replacements to finish
+        # importing the platform side by side with its own.
+        up = {
+            "worker": lambda: child("worker").pid in rq_registered(),
+            "sync": lambda: child("worker", "--queue", "sync").pid in rq_registered(),
+            "scheduler": lambda: child("scheduler").pid in rq_registered(),
+            "live": lambda: _answers(f"http://127.0.0.1:{ports['live']}/healthz"),
+            "gunicorn worker": gunicorn_up,
+            "gunicorn": gunicorn_up,
+        }
+
         # (what, how to find it, whether the runner restarts it: gunicorn replaces its
         # own workers, what to wait for before killing it)
         victims = [
@@ -358,6 +388,8 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
                 # Mid-job, mid-request: as soon as the burst makes it so.
                 victim = wait_until(partial(_found, find, busy), 20, f"{name}: never busy")
                 _kill_and_recover(platform, settings, name, victim, find, by_runner, answered)
+                if name in up:
+                    wait_until(up[name], 60, f"{name}: the replacement never came up")
                 if name == "embedded Valkey":
                     # Not one RQ worker quit over it: the same processes work on.
                     assert [child("worker").pid, child("worker", "--queue", "sync").pid] == (

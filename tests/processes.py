@@ -17,9 +17,8 @@ from pathlib import Path
 
 import psutil
 import requests
-from rq import Queue, Worker
 
-from villagelink.jobs.queues import SYNC, redis_connection
+from villagelink.jobs.queues import SYNC
 from villagelink.platform.embedded import free_port
 from villagelink.platform.settings import Settings
 
@@ -151,14 +150,6 @@ class SyncWorker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its work horses too, for the kill
             )
-
-    def idle(self) -> bool:
-        """Nothing waits on its queue, and it waits for a job rather than running one."""
-        connection = redis_connection(self.settings)
-        states = [
-            w.get_state() for w in Worker.all(connection=connection) if w.pid == self.process.pid
-        ]
-        return states == ["idle"] and Queue(self.queue, connection=connection).count == 0
 
     def kill(self) -> None:
         """SIGKILL the worker and its work horse: no clean-up of any kind. The horse

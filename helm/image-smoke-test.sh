@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The image's smoke test: run as a pod would run it, against a PostgreSQL and a Redis the
-# caller names (`make run`'s embedded ones will do), with buildah.
+# caller names (`make run`'s embedded ones will do), with buildah (BUILDAH, default `buildah`,
+# may add its options: BUILDAH="buildah --storage-driver vfs").
 #
 #   DATABASE_URL=postgresql://... REDIS_URL=redis://... helm/image-smoke-test.sh villagelink:0.1.0
 #
@@ -12,16 +13,24 @@ image=${1:?usage: $0 IMAGE}
 : "${DATABASE_URL:?DATABASE_URL of a PostgreSQL the image may migrate}"
 : "${REDIS_URL:?REDIS_URL of a Redis or Valkey}"
 port=${SMOKE_PORT:-18000}
+read -r -a buildah <<<"${BUILDAH:-buildah}"
 
-container=$(buildah from "$image")
+container=$("${buildah[@]}" from --pull-never "$image")
 pids=()
+# `buildah run` leaves the process it started running when it is itself stopped: stop the
+# innermost process of each (the role), and buildah returns with it.
+innermost() {
+    local pid=$1 child
+    while child=$(ps -o pid= --ppid "$pid" | head -n 1) && [ -n "$child" ]; do pid=${child// /}; done
+    echo "$pid"
+}
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do kill -TERM "$(innermost "$pid")" 2>/dev/null || true; done
     wait 2>/dev/null || true
-    buildah rm "$container" >/dev/null
+    "${buildah[@]}" rm "$container" >/dev/null
 }
 trap cleanup EXIT
-in_image() { buildah run --network host "$@"; }
+in_image() { "${buildah[@]}" run --network host "$@"; }
 say() { printf '== %s\n' "$*"; }
 
 say "runs as a non-root user"
@@ -37,8 +46,9 @@ for role in gateway worker scheduler live migrate; do
     grep -q "^  $role " <<<"$help" || { echo "no role $role"; exit 1; }
 done
 
+# As a pod runs it: production, an OIDC issuer (asked for keys only when a token arrives).
 settings=(--env "DATABASE_URL=$DATABASE_URL" --env "REDIS_URL=$REDIS_URL"
-    --env VILLAGELINK_ENV=development --env VILLAGELINK_HOST=127.0.0.1
+    --env OIDC_ISSUER=https://sso.invalid/realms/villagelink --env VILLAGELINK_HOST=127.0.0.1
     --env "VILLAGELINK_PORT=$port" --env "LIVE_PORT=$((port + 1))")
 
 say "migrate: the platform schema and every village to head"

@@ -7,7 +7,7 @@
 #
 # Checks: non-root; no Node, npm, pip or compiler in the image; the roles are there; `migrate`
 # brings the database to head; `gateway` answers /readyz and serves the consoles; `live`
-# answers /healthz.
+# answers /healthz; a `worker` registers for its queue; the `scheduler` keeps running.
 set -euo pipefail
 image=${1:?usage: $0 IMAGE}
 : "${DATABASE_URL:?DATABASE_URL of a PostgreSQL the image may migrate}"
@@ -16,19 +16,7 @@ port=${SMOKE_PORT:-18000}
 read -r -a buildah <<<"${BUILDAH:-buildah}"
 
 container=$("${buildah[@]}" from --pull-never "$image")
-pids=()
-# `buildah run` leaves the process it started running when it is itself stopped: stop the
-# innermost process of each (the role), and buildah returns with it.
-innermost() {
-    local pid=$1 child
-    while child=$(ps -o pid= --ppid "$pid" | head -n 1) && [ -n "$child" ]; do pid=${child// /}; done
-    echo "$pid"
-}
-cleanup() {
-    for pid in "${pids[@]}"; do kill -TERM "$(innermost "$pid")" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    "${buildah[@]}" rm "$container" >/dev/null
-}
+cleanup() { "${buildah[@]}" rm "$container" >/dev/null; }
 trap cleanup EXIT
 in_image() { "${buildah[@]}" run --network host "$@"; }
 say() { printf '== %s\n' "$*"; }
@@ -54,17 +42,39 @@ settings=(--env "DATABASE_URL=$DATABASE_URL" --env "REDIS_URL=$REDIS_URL"
 say "migrate: the platform schema and every village to head"
 in_image "${settings[@]}" "$container" -- villagelink migrate --jobs 2
 
-say "gateway and live serve"
-in_image "${settings[@]}" "$container" -- villagelink gateway & pids+=($!)
-in_image "${settings[@]}" "$container" -- villagelink live & pids+=($!)
-wait_for() {
-    for _ in $(seq 120); do
-        if curl -fsS -o /dev/null "$1"; then return 0; fi
-        sleep 0.5
-    done
-    echo "$1 did not answer"; return 1
-}
-wait_for "http://127.0.0.1:$port/readyz"
-wait_for "http://127.0.0.1:$((port + 1))/healthz"
-curl -fsS "http://127.0.0.1:$port/console/" | grep -q '<div id="app"'
+# The roles run in one container, started and stopped by its shell (a `buildah run` that is
+# stopped leaves its process running); the image's Python polls them, it has no curl.
+checks='
+import os, time, urllib.request
+
+def until(path, port, holds, what):
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as answer:
+                if holds(answer.read().decode()):
+                    print("ok:", what, flush=True)
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit(f"not within 90 s: {what}")
+
+gateway, live = os.environ["VILLAGELINK_PORT"], os.environ["LIVE_PORT"]
+until("/readyz", gateway, lambda body: True, "the gateway is ready")
+until("/healthz", live, lambda body: True, "the live process is subscribed")
+until("/console/", gateway, lambda body: "<div id=\"app\"" in body, "the consoles are served")
+until("/metrics", gateway, lambda body: "villagelink_queue_workers{queue=\"sync\"} 1.0" in body,
+      "a sync worker is registered")
+'
+say "gateway, live, a sync worker and the scheduler serve"
+in_image "${settings[@]}" "$container" -- sh -ec '
+    villagelink gateway & gateway=$!
+    villagelink live & live=$!
+    villagelink worker --queue sync & worker=$!
+    villagelink scheduler & scheduler=$!
+    trap "kill -TERM $gateway $live $worker $scheduler; wait" EXIT
+    python3 -c "$1"
+    kill -0 $scheduler && echo "ok: the scheduler runs"
+' smoke "$checks"
 say "the image passed its smoke test"

@@ -78,7 +78,7 @@ browser-deps:
 		fi; \
 	fi
 
-# Keycloak and MinIO are fetched (once, into ~/.cache/villagelink) before the
+# Keycloak, MinIO and Helm are fetched (once, into ~/.cache/villagelink) before the
 # suite starts, so that no test's time limit has to cover a download or a build.
 fetch-services: install
 	$(BIN)/villagelink services --fetch-only

@@ -80,7 +80,7 @@ browser-deps:
 		fi; \
 	fi
 
-# Keycloak and MinIO are fetched (once, into ~/.cache/villagelink) before the
+# Keycloak, MinIO and Helm are fetched (once, into ~/.cache/villagelink) before the
 # suite starts, so that no test's time limit has to cover a download or a build.
 fetch-services: install
 	$(BIN)/villagelink services --fetch-only
@@ -138,7 +138,14 @@ lint: install $(MYPY_TREE)
 	$(BIN)/mypy
 	$(BIN)/villagelink schema lint
 
-bench: install
+# The race against PostGraphile (bench/race/): Node 22 and PostGraphile come from its own
+# lockfile (the npm package `node` brings the Node binary; the system's stays as it is).
+RACE := bench/race
+$(RACE)/node_modules/.package-lock.json: $(RACE)/package.json $(RACE)/package-lock.json | node-check
+	cd $(RACE) && npm ci --no-audit --no-fund
+
+bench: install $(RACE)/node_modules/.package-lock.json
+	$(BIN)/python bench/race/race.py
 	$(BIN)/python bench/residents_list.py
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/requests_create.py

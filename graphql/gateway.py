@@ -24,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
@@ -40,8 +41,9 @@ from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
-from villagelink.graphql.core.text import storable_text_rule
+from villagelink.graphql.core.text import StorableLiterals, refused_variables
 from villagelink.platform.api_clients import note_use
+from villagelink.platform.identity.callers import Callers
 from villagelink.platform.identity.principal import INTEGRATOR, Principal
 from villagelink.platform.identity.tokens import InvalidToken
 from villagelink.platform.metrics import observe_request
@@ -82,7 +84,7 @@ def graphql_http() -> Response:
             raise HttpFailure(
                 405, "use GET for queries or POST", codes.BAD_REQUEST, {"Allow": ALLOWED_METHODS}
             )
-        principal = _authenticate()
+        token, principal = _authenticate()
         meter = _meter(principal)
         # The minimum on arrival: it bounds how many requests a caller sends, whatever they are.
         meter.charge(MIN_CHARGE)
@@ -90,7 +92,7 @@ def graphql_http() -> Response:
             note_use(_runtime(), principal.client_id)
         params = _read_params()
         operation = params.get("operationName") or "anonymous"
-        status, body, operation = _run(params, principal, request_id, media, meter)
+        status, body, operation = _run(params, token, principal, request_id, media, meter)
     except HttpFailure as failure:
         status, body = failure.status, error_body(failure.message, failure.code)
         response = _respond(status, body, media, request_id, meter)
@@ -185,10 +187,12 @@ def _respond(
     return response
 
 
-def _authenticate() -> Principal:
+def _authenticate() -> tuple[str, Principal]:
+    """The bearer token and its principal (checked through `Runtime.callers`)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise HttpFailure(
             401,
             "missing bearer token",
@@ -196,7 +200,7 @@ def _authenticate() -> Principal:
             {"WWW-Authenticate": 'Bearer realm="villagelink"'},
         )
     try:
-        claims = _runtime().verifier.verify(token.strip())
+        return token, _runtime().callers.principal(token)
     except InvalidToken as exc:
         raise HttpFailure(
             401,
@@ -204,7 +208,6 @@ def _authenticate() -> Principal:
             codes.UNAUTHENTICATED,
             {"WWW-Authenticate": 'Bearer realm="villagelink", error="invalid_token"'},
         ) from exc
-    return Principal.from_claims(claims)
 
 
 def _meter(principal: Principal) -> Meter:
@@ -212,7 +215,9 @@ def _meter(principal: Principal) -> Meter:
     settings = _runtime().settings
     caller = f"{principal.client_id or '-'}:{principal.sub}"
     return Meter(
-        Budget(_runtime().redis, caller, settings.rate_limit_cost_per_minute),
+        Budget(
+            _runtime().redis, _runtime().allowances, caller, settings.rate_limit_cost_per_minute
+        ),
         settings.max_query_cost,
     )
 
@@ -300,9 +305,9 @@ def _request_error_status(media: str) -> int:
 
 # The consoles send the same few hundred documents over and over: each is parsed and
 # checked by GraphQL's standard rules once per process, not on every request (they were
-# a fifth to a third of a request's Python time). Neither depends on the variables, and
-# graphql-core never changes a parsed document. The limits (which do depend on the
-# variables) still run first on every request, and the storable-text rule reads them.
+# a fifth to a third of a request's Python time). None of them depends on the variables,
+# and graphql-core never changes a parsed document. The limits (which do depend on the
+# variables) still run first on every request, and so does the check of the variables' text.
 DOCUMENT_CACHE_SIZE = 1024
 
 
@@ -316,6 +321,12 @@ def parsed(text: str) -> DocumentNode:
 def standard_problems(text: str) -> tuple[GraphQLError, ...]:
     """What GraphQL's standard validation rules find in the document `text`."""
     return tuple(validate(executable_schema(), parsed(text), specified_rules))
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def literal_problems(text: str) -> tuple[GraphQLError, ...]:
+    """The string literals of the document `text` that PostgreSQL could not store."""
+    return tuple(validate(executable_schema(), parsed(text), [StorableLiterals]))
 
 
 def choose_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -356,7 +367,7 @@ def _document(params: dict, principal: Principal) -> tuple[str | None, str | Non
 
 
 def _run(
-    params: dict, principal: Principal, request_id: str, media: str, meter: Meter
+    params: dict, token: str, principal: Principal, request_id: str, media: str, meter: Meter
 ) -> tuple[int, dict, str]:
     runtime = _runtime()
     settings = runtime.settings
@@ -407,7 +418,7 @@ def _run(
     problems = (
         checked.errors
         or list(standard_problems(text))
-        or validate(schema, document, [storable_text_rule(params.get("variables"))])
+        or [*refused_variables(params.get("variables")), *literal_problems(text)]
     )
     if problems:
         return (
@@ -426,15 +437,28 @@ def _run(
         meter.charge(meter.requested - MIN_CHARGE)
 
     read_only = operation is not None and operation.operation == OperationType.QUERY
-    context = RequestContext(runtime, principal, request_id, read_only=read_only)
-    result = execute(
-        schema,
-        document,
-        context_value=context,
-        variable_values=params.get("variables"),
-        operation_name=params.get("operationName"),
-        middleware=[Deadline(settings.request_deadline_ms)],
-    )
+
+    def run_once(callers: Callers | None) -> tuple[RequestContext, ExecutionResult]:
+        context = RequestContext(
+            runtime, principal, request_id, read_only=read_only, callers=callers, token=token
+        )
+        result = execute(
+            schema,
+            document,
+            context_value=context,
+            variable_values=params.get("variables"),
+            operation_name=params.get("operationName"),
+            middleware=[Deadline(settings.request_deadline_ms)],
+        )
+        return context, result
+
+    # A query takes the caller's reach as kept with their token; if the access epoch
+    # moved meanwhile, it runs once more on the reach read afresh (it wrote nothing).
+    context, result = run_once(runtime.callers)
+    if context.reach_is_stale():
+        context.finish(commit=False)
+        runtime.callers.forget_reaches()
+        context, result = run_once(None)
     errors = result.errors or []
     unexpected = [e for e in errors if e.path is not None and not _expected(e)]
     try:

@@ -1,4 +1,5 @@
-"""The one table's background work: importing a residents sheet, removing old exports.
+"""The one table's background work: importing a residents sheet, removing old exports
+(a village's residents, and a region's figures).
 
 Imports run on the `ingest` queue, with the uploaded files: above maintenance
 and reports, so a clerk watching the progress of an import is not kept waiting
@@ -23,8 +24,10 @@ from sqlalchemy import Connection, func, select
 from villagelink.jobs.queues import INGEST, REPORTS, enqueue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform import models as pm
+from villagelink.platform import region_exports
 from villagelink.platform.db import Database
 from villagelink.platform.settings import Settings
+from villagelink.storage.exports import EXPORT_URL_LIFETIME
 from villagelink.storage.factory import object_store
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import id_numbers
@@ -58,7 +61,7 @@ IMPORT_TIMEOUT = 1800
 FAILURE_TTL = 7 * 24 * 3600
 GAVE_UP = "导入任务多次出错后已停止，已导入的行保留；请重新上传或联系平台管理员"
 # Removal runs a little after the URL's expiry, so a download in flight can finish.
-EXPORT_REMOVAL_DELAY = actions.EXPORT_URL_LIFETIME + timedelta(minutes=5)
+EXPORT_REMOVAL_DELAY = EXPORT_URL_LIFETIME + timedelta(minutes=5)
 
 
 def enqueue_import(settings: Settings, village: str, job_id: int) -> None:
@@ -178,16 +181,24 @@ def give_up_import(job: Job, connection, exc_type, exc_value, traceback) -> None
             actions.do_fail_import(conn, actor, village, job_id, [Problem(None, None, GAVE_UP)])
 
 
-def enqueue_export_removal(settings: Settings, village: str) -> None:
+def _enqueue_removal(settings: Settings, remove, owner: str) -> None:
     enqueue(
         settings,
         REPORTS,
-        remove_expired_exports,
-        (village,),
+        remove,
+        (owner,),
         delay=EXPORT_REMOVAL_DELAY,
         failure_ttl=FAILURE_TTL,
-        description=f"remove expired exports: {village}",
+        description=f"remove expired exports: {owner}",
     )
+
+
+def enqueue_export_removal(settings: Settings, village: str) -> None:
+    _enqueue_removal(settings, remove_expired_exports, village)
+
+
+def enqueue_region_export_removal(settings: Settings, region_id: str) -> None:
+    _enqueue_removal(settings, remove_expired_region_exports, region_id)
 
 
 def remove_expired_exports(village: str) -> int:
@@ -195,3 +206,11 @@ def remove_expired_exports(village: str) -> int:
     a removal lost with Redis is caught up by the next export's."""
     with job_database().tenant(village) as conn:
         return actions.do_remove_expired_exports(conn, object_store(job_settings()), village)
+
+
+def remove_expired_region_exports(region_id: str) -> int:
+    """The same for a region's exports (the figures of its overview)."""
+    with job_database().platform() as conn:
+        return region_exports.do_remove_expired_region_exports(
+            conn, object_store(job_settings()), region_id
+        )

@@ -13,7 +13,9 @@ import time
 from functools import cache, partial
 
 import redis
-from rq import Queue, Worker
+from redis.client import Pipeline
+from rq import Queue, Worker, worker_registration
+from rq.logutils import setup_loghandlers
 
 from villagelink.jobs.queues import QUEUES, redis_connection
 from villagelink.platform.db import Database
@@ -21,6 +23,10 @@ from villagelink.platform.live.channel import publisher
 from villagelink.platform.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
+
+# A lost Redis is asked again after 0.5 s, 1 s, 2 s ... then every REDIS_WAIT_MAX seconds.
+REDIS_WAIT_FIRST = 0.5
+REDIS_WAIT_MAX = 8.0
 
 
 @cache
@@ -78,7 +84,8 @@ class PromptStop:
 
 class VillageWorker(PromptStop, Worker):
     """The worker of `villagelink worker`: a work horse forked per job, which says
-    whether a signal (or RQ's shutdown command) stopped it.
+    whether a signal (or RQ's shutdown command) stopped it, and rides out a Redis
+    restart.
 
     RQ notes a stop request only when it comes during a job; an idle worker just
     leaves `work()`, as it does when it gives up on Redis. Without this, SIGTERM to an
@@ -86,10 +93,61 @@ class VillageWorker(PromptStop, Worker):
     """
 
     stop_requested = False
+    _mourned_scheduler: int | None = None  # the dead scheduler's pid, once logged
+    # RQ retries a lost Redis while it waits for jobs, doubling its wait up to this, and
+    # starts again from one second only once a job comes: with RQ's minute, an idle
+    # worker that had seen a few Valkey restarts slept up to a minute on a Redis long back.
+    max_connection_wait_time = REDIS_WAIT_MAX
 
     def request_stop(self, signum, frame) -> None:
         self.stop_requested = True
         super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.is_horse:
+            self._register_again()
+            self._revive_scheduler()
+
+    def _register_again(self) -> None:
+        """Register again in a Redis that lost its data (restarted without its
+        append-only file, flushed) while this worker waited for jobs: its heartbeat alone
+        wrote one field back, and neither RQ's worker lists nor /healthz/workers counted
+        a worker that was working all along."""
+        if self.connection.hexists(self.key, "birth"):
+            return
+        log.warning("Redis had forgotten worker %s; registering it again", self.name)
+        with self.connection.pipeline() as pipeline:
+            pipeline.hset(self.key, mapping=self.serialize())
+            worker_registration.register(self, pipeline)
+            pipeline.expire(self.key, self.worker_ttl + 60)
+            pipeline.execute()
+
+    def _revive_scheduler(self) -> None:
+        """Start RQ's scheduler again once its process is gone.
+
+        It ends on the first Redis error (a Valkey restart), and RQ starts it again only
+        at its ten-minute maintenance: until then delayed jobs, webhook retries among
+        them, stayed where they were. Every heartbeat (a few seconds) looks instead; a
+        worker whose scheduler never got the lock (another worker's has it) takes over
+        here once that lock expires."""
+        scheduler = self.scheduler
+        if scheduler is None or self.stop_requested:
+            # Stopping: RQ has stopped the scheduler, and one forked now would inherit
+            # the handler that ignores a second SIGTERM within a second, and outlive us.
+            return
+        process = scheduler._process
+        if process is not None:
+            if process.is_alive():
+                return
+            if process.exitcode != 0 and process.pid != self._mourned_scheduler:
+                log.warning(
+                    "RQ's scheduler (pid %s) ended with exit code %s; starting it again",
+                    process.pid,
+                    process.exitcode,
+                )
+                self._mourned_scheduler = process.pid
+        scheduler.acquire_locks(auto_start=True)
 
 
 def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:
@@ -105,46 +163,57 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     delayed jobs and retries with a backoff interval back onto their queue. The
     job modules are imported here, once: each job runs in a work horse forked from
     this process, which then starts with them loaded instead of importing the
-    platform again for every job. A worker that loses Redis waits for it and starts
-    over rather than quitting.
+    platform again for every job.
+
+    A worker that loses Redis waits for it, backing off, and works again in the same
+    process: it never quits over Redis. RQ gives up on some Redis errors (a timeout,
+    one outside its wait for jobs), and building a worker talks to Redis too: that
+    raised out of here when Redis was down at that moment (a worker started before
+    Valkey, or starting over right after a Valkey restart) and the process ended with
+    exit code 1.
     """
     import villagelink.jobs.scheduler
     import villagelink.jobs.sync  # noqa: F401
     from villagelink.jobs.health import JOB_MONITORING_INTERVAL, WORKER_TTL
 
+    # RQ sets up its own loggers when it starts working; the reasons logged here would
+    # otherwise be lost while Redis is down, before it does.
+    setup_loghandlers("INFO", name=log.name)
     job_database()
     queues = worker_queues(settings, names)
     connection = redis_connection(settings)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))
     while True:
-        worker = VillageWorker(
-            queues,
-            connection=connection,
-            # Frequent heartbeats: /healthz/workers tells a dead worker from a live one by them.
-            worker_ttl=WORKER_TTL,
-            job_monitoring_interval=JOB_MONITORING_INTERVAL,
-        )
+        worker: VillageWorker | None = None
         try:
+            worker = VillageWorker(
+                queues,
+                connection=connection,
+                # Frequent heartbeats: /healthz/workers tells a dead worker from a live one
+                # by them.
+                worker_ttl=WORKER_TTL,
+                job_monitoring_interval=JOB_MONITORING_INTERVAL,
+            )
             worker.work(with_scheduler=True, logging_level="INFO")
+            reason = "RQ left its work loop (its log above says why)"
         except redis.RedisError as exc:
-            log.warning("worker lost Redis: %s", exc)
-        if worker.stop_requested:
+            reason = f"{type(exc).__name__}: {exc}"
+        if worker is not None and worker.stop_requested:
             return
-        # RQ gives up on some Redis errors (a timeout, one outside its wait for jobs):
-        # a Redis restart is no reason to stop working. Wait for it, then work again.
+        log.warning("worker lost Redis (%s); waiting for it to work again", reason)
         _wait_for_redis(connection)
 
 
 def _wait_for_redis(connection: redis.Redis) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)  # RQ's handlers belong to the worker that quit
-    delay = 0.5
+    delay = REDIS_WAIT_FIRST
     while True:
         time.sleep(delay)
         try:
             connection.ping()
         except redis.RedisError:
-            delay = min(delay * 2, 10)
+            delay = min(delay * 2, REDIS_WAIT_MAX)
         else:
             log.warning("Redis answers again; the worker starts over")
             return

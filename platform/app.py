@@ -4,17 +4,19 @@ and the dev issuer."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import redis
 from flask import Flask
 
+from villagelink.graphql.core.budget import Allowances
 from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.cors import register_cors
 from villagelink.platform.db import Database
 from villagelink.platform.http_errors import register_json_errors
+from villagelink.platform.identity.callers import Callers
 from villagelink.platform.identity.dev_issuer import DevIssuer
 from villagelink.platform.identity.dev_issuer import blueprint as dev_issuer_blueprint
 from villagelink.platform.identity.tokens import TokenVerifier, make_verifier
@@ -30,12 +32,16 @@ class Runtime:
     db: Database
     redis: redis.Redis
     verifier: TokenVerifier
+    callers: Callers
+    # This process's slices of callers' cost budgets (graphql/core/budget.py).
+    allowances: Allowances = field(default_factory=Allowances)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, root_path=str(Path(__file__).parent))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    verifier = make_verifier(settings)
     runtime = Runtime(
         settings=settings,
         db=Database(
@@ -45,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Flask:
             announce_committed=publisher(settings.redis_url),
         ),
         redis=redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2),
-        verifier=make_verifier(settings),
+        verifier=verifier,
+        # Kept no longer than the verifier keeps its keys (platform/identity/callers.py).
+        callers=Callers(verifier, recheck_seconds=settings.jwks_cache_seconds),
     )
     app.extensions["villagelink"] = runtime
     logging.getLogger("villagelink").setLevel(logging.INFO)

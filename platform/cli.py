@@ -592,6 +592,30 @@ def worker(settings: Settings, queues: tuple[str, ...]) -> None:
 
 @main.command()
 @click.pass_obj
+def gateway(settings: Settings) -> None:
+    """Serve the API and the consoles with gunicorn on VILLAGELINK_HOST:VILLAGELINK_PORT,
+    against the servers the environment names: one pod's process (the image's `gateway`
+    role), where `run` supervises everything on one machine."""
+    import os
+
+    from villagelink.platform.identity.tokens import make_verifier
+    from villagelink.platform.serving import gunicorn_command, metrics_dir, reset_metrics_dir
+
+    # Refuse here, before gunicorn forks, when production has no issuer configured.
+    make_verifier(settings)
+    # A restarted container keeps its /tmp: the previous process's samples must not count.
+    reset_metrics_dir(settings)
+    command = gunicorn_command(settings)
+    # gunicorn replaces this process, so that it receives the pod's SIGTERM itself.
+    os.execve(
+        command[0],
+        command,
+        {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir(settings))},
+    )
+
+
+@main.command()
+@click.pass_obj
 def live(settings: Settings) -> None:
     """Serve GraphQL subscriptions (graphql-sse) on LIVE_PORT: the consoles' live events."""
     from villagelink.platform.live.server import serve
@@ -609,7 +633,9 @@ def scheduler(settings: Settings) -> None:
 
 
 @main.command()
-@click.option("--fetch-only", is_flag=True, help="fetch Keycloak and build MinIO, start nothing")
+@click.option(
+    "--fetch-only", is_flag=True, help="fetch Keycloak, build MinIO and Helm, start nothing"
+)
 @click.pass_obj
 def services(settings: Settings, fetch_only: bool) -> None:
     """Run a real Keycloak and MinIO on loopback (data under var/), until Ctrl-C."""
@@ -623,6 +649,8 @@ def services(settings: Settings, fetch_only: bool) -> None:
         click.echo(f"Keycloak {svc.KEYCLOAK_VERSION}: {svc.keycloak_home()}")
         click.echo(f"MinIO {svc.MINIO_VERSION}: {svc.minio_binary()}")
         if fetch_only:
+            # Not a service: the client tests/test_helm.py checks the chart with.
+            click.echo(f"Helm {svc.HELM_VERSION}: {svc.helm_binary()}")
             return
         port = int(os.environ.get("KEYCLOAK_PORT", "8080"))
         keycloak = svc.KeycloakServer(

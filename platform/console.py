@@ -11,10 +11,11 @@ scripts come from this origin only and lets the page talk to exactly the servers
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, redirect, send_file
+from flask import Blueprint, Response, abort, jsonify, redirect, request, send_file
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -23,6 +24,10 @@ from villagelink.platform.settings import Settings
 
 # Hashed file names change with their content: a cached copy can never be stale.
 IMMUTABLE = "public, max-age=31536000, immutable"
+
+# The compressed copies Vite writes beside a file (`<name>.br`, `<name>.gz`), the browser's
+# preferred first when it weighs both alike: Brotli's are the smaller.
+PRECOMPRESSED = (("br", ".br"), ("gzip", ".gz"))
 
 NOT_BUILT_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>控制台尚未构建</title></head>
@@ -66,6 +71,29 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+def send_build_file(found: Path, max_age: int | None = None) -> Response:
+    """`found` as the smallest of its precompressed copies the request accepts (with its
+    own Content-Encoding and the file's own type), or as it is. A file that has copies
+    varies by Accept-Encoding, so shared caches keep one answer per encoding."""
+    accepts = request.accept_encodings
+    copies = {
+        coding: copy
+        for coding, suffix in PRECOMPRESSED
+        if (copy := found.with_name(found.name + suffix)).is_file()
+    }
+    # The copy of the highest quality the request gives; among equals the first (smaller).
+    coding = max((c for c in copies if accepts[c] > 0), key=lambda c: accepts[c], default=None)
+    mimetype = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+    response = send_file(
+        copies[coding] if coding else found, mimetype=mimetype, conditional=True, max_age=max_age
+    )
+    if coding:
+        response.headers["Content-Encoding"] = coding
+    if copies:
+        response.vary.add("Accept-Encoding")
+    return response
+
+
 def blueprint(settings: Settings) -> Blueprint:
     bp = Blueprint("console", __name__)
     dist = settings.console_dist
@@ -105,7 +133,7 @@ def blueprint(settings: Settings) -> Blueprint:
             abort(404)
         found = file_in(folder, path) if path else None
         target = found or index
-        response = send_file(target, conditional=True, max_age=0)
+        response = send_build_file(target, max_age=0)
         if target.suffix == ".html":
             response.headers["Cache-Control"] = "no-cache"
         return secured(response)
@@ -139,7 +167,7 @@ def blueprint(settings: Settings) -> Blueprint:
         found = file_in(dist / "assets", path)
         if found is None:
             abort(404)
-        response = send_file(found, conditional=True)
+        response = send_build_file(found)
         response.headers["Cache-Control"] = IMMUTABLE
         return secured(response)
 

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
-from sqlalchemy import Connection, Engine, create_engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from villagelink.tenants import live
 from villagelink.tenants.outbox import wrote_outbox
@@ -43,6 +44,8 @@ TENANT_PREFIX = "vl_t_"
 REGION_PREFIX = "vl_r_"
 # The query parameter that says a URL leads to PgBouncer in transaction mode.
 POOLED_MARKER = "pgbouncer"
+# Where a village or region transaction notes the access epoch it began at.
+ACCESS_EPOCH = "access_epoch"
 
 
 class InvalidSlug(ValueError):
@@ -95,23 +98,33 @@ class Database:
             target.difference_update_query([POOLED_MARKER]),
             pool_size=pool_size,
             max_overflow=pool_size,
-            pool_pre_ping=True,
+            # No ping on every checkout (a round trip per transaction on the hot path):
+            # a connection idle for a while is pinged (`_ping_if_idle`), and one that died
+            # while in use fails the first statement of `_begin_as`, which begins again.
+            pool_pre_ping=False,
             pool_recycle=1800,
             connect_args=connect_args,
         )
-
-    @property
-    def _timeout(self) -> str:
-        """The timeout again, for the transaction: sent in the same round trip as the role,
-        it holds behind PgBouncer, where the connection's own setting cannot be made."""
-        return f"SET LOCAL statement_timeout = {self.statement_timeout_ms}"
+        event.listen(self.engine, "checkin", _note_idle)
+        event.listen(self.engine, "checkout", self._ping_if_idle)
 
     @contextmanager
     def platform(self) -> Iterator[Connection]:
         """A transaction as the application role, for the platform schema (whose
-        tables are always named with their schema, so no search_path is set)."""
-        with self.engine.begin() as conn:
-            yield conn
+        tables are always named with their schema, so no search_path is set).
+
+        Its connection is pinged first (as `pool_pre_ping` did for every checkout): the
+        caller's statements cannot be run again if the server dropped it. Reads keep off
+        this path (a query's reach is kept, platform/identity/callers.py)."""
+        with self.engine.connect() as conn:
+            dbapi_connection = conn.connection.dbapi_connection
+            assert dbapi_connection is not None  # a checked-out connection has one
+            try:
+                self.engine.dialect.do_ping(dbapi_connection)
+            except psycopg.Error:
+                conn.invalidate()  # the next statement runs on a new connection
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def tenant(self, slug: str) -> Iterator[Connection]:
@@ -154,20 +167,9 @@ class Database:
     def begin_tenant(self, slug: str) -> Connection:
         """Open a connection inside one village; the caller commits and closes it
         (for a request that keeps one transaction per village until it ends)."""
+        # The schema is named like the role: a lower-case identifier that needs no quotes.
         role = tenant_role(slug)
-        conn = self.engine.connect()
-        # `info` lives with the pooled DBAPI connection: what an earlier transaction
-        # noted there (e.g. that it wrote to the outbox) is not this one's.
-        conn.info.clear()
-        try:
-            conn.begin()
-            conn.exec_driver_sql(
-                f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO "{role}"; {self._timeout}'
-            )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return self._begin_as(role, role)
 
     @contextmanager
     def region(self, region_id: str) -> Iterator[Connection]:
@@ -182,20 +184,65 @@ class Database:
 
     def begin_region(self, region_id: str) -> Connection:
         """Open a connection as a region's role; the caller commits and closes it."""
-        role = region_role(region_id)
-        conn = self.engine.connect()
+        return self._begin_as(region_role(region_id), "exchange")
+
+    def _begin_as(self, role: str, search_path: str) -> Connection:
+        """A connection in a transaction under `role` (a validated identifier) with
+        `search_path` and the statement timeout, all for this transaction only
+        (`set_config(..., true)` is `SET LOCAL`; the timeout again, as behind PgBouncer
+        the connection's own cannot be set). The same statement reads the access epoch
+        (migration ac0001) as the application role, before the role changes, into
+        `conn.info[ACCESS_EPOCH]`: a request with a kept reach checks it there at no
+        extra round trip."""
+        for attempt in range(2):
+            conn = self.engine.connect()
+            # `info` lives with the pooled DBAPI connection: what an earlier transaction
+            # noted there (e.g. that it wrote to the outbox) is not this one's.
+            conn.info.clear()
+            try:
+                conn.begin()
+                conn.info[ACCESS_EPOCH] = conn.exec_driver_sql(
+                    f"SELECT value, set_config('role', '{role}', true), "
+                    f"set_config('search_path', '{search_path}', true), "
+                    f"set_config('statement_timeout', '{self.statement_timeout_ms}', true) "
+                    "FROM platform.access_epoch"
+                ).scalar_one()
+            except DBAPIError as exc:
+                conn.close()
+                # The server dropped the connection (a restart, a terminated backend):
+                # SQLAlchemy has discarded it and every older one in the pool. Nothing ran
+                # yet, so the transaction begins once more, on a new connection.
+                if exc.connection_invalidated and attempt == 0:
+                    continue
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _ping_if_idle(self, dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
         try:
-            conn.begin()
-            conn.exec_driver_sql(
-                f'SET LOCAL ROLE "{role}"; SET LOCAL search_path TO exchange; {self._timeout}'
-            )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+            self.engine.dialect.do_ping(dbapi_connection)
+        except psycopg.Error as exc:
+            # The pool discards this connection and checks out another.
+            raise DisconnectionError() from exc
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out
+# (a server restart or an idle timeout may have closed it); busier ones are not.
+IDLE_PING_SECONDS = 10.0
+_IDLE_SINCE = "idle_since"
+
+
+def _note_idle(_dbapi_connection, record) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
 
 
 def violated_constraint(exc: IntegrityError) -> str | None:

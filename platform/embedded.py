@@ -166,6 +166,7 @@ class EmbeddedPostgres:
         if self.running():
             wait_for_port("127.0.0.1", self.port, 30)
             return
+        self._end_leftovers()
         fresh = not (self.pgdata / "PG_VERSION").exists()
         if fresh:
             if self.pgdata.exists():
@@ -205,6 +206,27 @@ class EmbeddedPostgres:
         )
         if fresh:
             self._bootstrap()
+
+    def _end_leftovers(self) -> None:
+        """Kill what a killed postmaster left of its cluster. Its backends and helpers
+        notice its death only at their next wait, a busy one seconds later, and while any
+        of them holds the cluster's shared memory PostgreSQL refuses to start again
+        ("pre-existing shared memory block is still in use"): under a burst of queries
+        the restart failed and backed off past the ten seconds a restart may take. They
+        are this build's `postgres` processes working in this data directory."""
+        postgres = (self.bin / "postgres").resolve()
+        leftovers = [
+            process
+            for process in psutil.process_iter(["exe", "cwd"])
+            if process.info["exe"]
+            and process.info["cwd"]
+            and Path(process.info["exe"]) == postgres
+            and Path(process.info["cwd"]) == self.pgdata
+        ]
+        for process in leftovers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(leftovers, timeout=10)
 
     def _bootstrap(self) -> None:
         """Create the application's login role and database (no superuser at run time)."""

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     ARRAY,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -44,7 +46,19 @@ tenants = Table(
     Column("status", Text, nullable=False, server_default="active"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Kept by the village's admin (updateVillage); the office's, so neither is masked.
+    Column("address", Text),
+    Column("contact_phone", Text),
     CheckConstraint("status IN ('active', 'disabled')", name="tenants_status"),
+)
+
+# Moved by triggers with every change to villages, regions and API client grants
+# (migration ac0001): what the gateway's kept reach of a caller is checked against.
+access_epoch = Table(
+    "access_epoch",
+    metadata,
+    Column("one", Boolean, primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 neighbour_links = Table(
@@ -127,4 +141,20 @@ village_stats = Table(
     Column("households", Integer, nullable=False),
     Column("aged_60_plus", Integer, nullable=False),
     Column("computed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# A region's figures as an .xlsx in the region's storage space, until the link expires
+# (storage/exports.py; the village's own exports are its resident_exports).
+region_exports = Table(
+    "region_exports",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column(
+        "region_id", Text, ForeignKey("platform.regions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("object_key", Text, nullable=False, unique=True),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("region_exports_expires_at", "region_id", "expires_at"),
 )

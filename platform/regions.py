@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.db import SLUG_PATTERN
+from villagelink.storage.exports import MAX_REGION_ID
 from villagelink.tenants.provisioning import ensure_region_role
 from villagelink.tenants.user_errors import (
     DUPLICATE,
@@ -28,8 +29,9 @@ NEIGHBOUR_LINK = "NeighbourLink"
 
 def do_create_region(conn: Connection, actor: Actor, region_id: str, name: str) -> dict:
     """A new region, empty until villages are provisioned into it."""
-    if not SLUG_PATTERN.fullmatch(region_id or ""):
-        raise refused("id", "片区编号须为2-39位小写字母、数字或下划线，以字母开头", INVALID)
+    # At most MAX_REGION_ID long: the region's storage space is named after it.
+    if not SLUG_PATTERN.fullmatch(region_id or "") or len(region_id) > MAX_REGION_ID:
+        raise refused("id", "片区编号须为2-32位小写字母、数字或下划线，以字母开头", INVALID)
     name = (name or "").strip()
     if not name:
         raise refused("name", "请填写片区名称", REQUIRED)

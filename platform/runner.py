@@ -48,6 +48,7 @@ from villagelink.platform.identity.dev_issuer import DevIssuerRefused
 from villagelink.platform.identity.keycloak_admin import KeycloakProvisioningError, sync_village
 from villagelink.platform.identity.tokens import make_verifier
 from villagelink.platform.migrate import upgrade_platform
+from villagelink.platform.serving import gunicorn_command, metrics_dir, reset_metrics_dir
 from villagelink.platform.settings import Settings
 from villagelink.storage.factory import object_store
 from villagelink.tenants.demo import (
@@ -67,7 +68,6 @@ RESTART_MAX = 30.0
 STABLE_AFTER = 60.0  # seconds up after which a restart counts as a success
 PR_SET_CHILD_SUBREAPER = 36  # prctl(2)
 STOP_TIMEOUT = 15  # seconds a child gets between SIGTERM and SIGKILL
-GRACEFUL_TIMEOUT = 10  # gunicorn's own, for requests in flight
 
 # Reentrant: the signal handler that reports a second Ctrl-C prints from the main
 # thread, which may be inside say() at that moment.
@@ -387,16 +387,6 @@ def demo_residents_per_village() -> int | None:
     return int(raw)
 
 
-def metrics_dir(settings: Settings) -> Path:
-    return settings.var_dir / "prometheus"
-
-
-def reset_metrics_dir(settings: Settings) -> None:
-    """Samples of a previous run's processes must not count in this one."""
-    shutil.rmtree(metrics_dir(settings), ignore_errors=True)
-    metrics_dir(settings).mkdir(parents=True)
-
-
 def child_environment(settings: Settings) -> dict[str, str]:
     """The children resolve the same servers as the supervisor, embedded or not."""
     return {
@@ -409,40 +399,6 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONIOENCODING": "utf-8",
     }
-
-
-def gunicorn_command(settings: Settings) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--name",
-        "villagelink",
-        "-k",
-        "gthread",
-        "--workers",
-        str(settings.gunicorn_workers),
-        "--threads",
-        str(settings.gunicorn_threads),
-        "--bind",
-        f"{settings.http_host}:{settings.http_port}",
-        "--access-logfile",
-        "-",
-        "--error-logfile",
-        "-",
-        "--graceful-timeout",
-        str(GRACEFUL_TIMEOUT),
-        # A request running longer than this gets its worker killed and replaced; the hooks
-        # make that hold for gthread workers, whose heartbeat ignores their request threads.
-        "--timeout",
-        str(settings.gunicorn_timeout_seconds),
-        "--config",
-        "python:villagelink.platform.gunicorn_hooks",
-        # The supervisor drives gunicorn by signals; a control socket in $HOME
-        # would be shared by every `villagelink run` on the machine.
-        "--no-control-socket",
-        "villagelink.platform.app:create_app()",
-    ]
 
 
 def _script(name: str) -> str:

@@ -1,8 +1,9 @@
-"""Keycloak and MinIO on loopback for `make services` and the tests.
+"""Keycloak and MinIO on loopback for `make services` and the tests, and the Helm
+client that tests/test_helm.py checks the chart with.
 
-Both are real servers fetched the way this project's machines can: Keycloak's
-server distribution from Maven Central (`mvn dependency:copy`), MinIO built
-with `go install` at a pinned version. They are fetched once into the user's
+Both servers are real and fetched the way this project's machines can: Keycloak's
+server distribution from Maven Central (`mvn dependency:copy`), MinIO (and Helm)
+built with `go install` at a pinned version. They are fetched once into the user's
 cache (VILLAGELINK_CACHE_DIR, default ~/.cache/villagelink) and reused, so a
 second start takes seconds. A fetch that is refused raises ServiceUnavailable
 with the command's own error: the caller fails loudly, nothing is skipped.
@@ -31,6 +32,7 @@ KEYCLOAK_VERSION = "26.7.3"
 # MinIO tags its releases RELEASE.<date>, which Go cannot resolve; this is the
 # module proxy's pseudo-version of the source the pin stands for.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
+HELM_VERSION = "v4.3.2"
 REALM_FILE = Path(__file__).parent / "identity" / "realm-villagelink.json"
 # The gateway's address the realm file's console clients name (redirect URIs, origins):
 # `make run`'s. A server started for another address gets the file with that one instead.
@@ -102,17 +104,28 @@ def keycloak_home() -> Path:
 
 def minio_binary() -> Path:
     """The MinIO server binary, built with `go install` on first use."""
-    binary = cache_dir() / "bin" / f"minio-{MINIO_VERSION}"
-    with _fetch_lock("minio"):
+    return _go_binary("minio", "github.com/minio/minio", MINIO_VERSION)
+
+
+def helm_binary() -> Path:
+    """The Helm client, built with `go install` on first use."""
+    return _go_binary("helm", "helm.sh/helm/v4/cmd/helm", HELM_VERSION)
+
+
+def _go_binary(name: str, package: str, version: str) -> Path:
+    """`package@version` built once into the cache as `bin/<name>-<version>`."""
+    binary = cache_dir() / "bin" / f"{name}-{version}"
+    with _fetch_lock(name):
         if binary.exists():
             return binary
         if shutil.which("go") is None:
-            raise ServiceUnavailable("Go is needed to build MinIO (go install)")
+            raise ServiceUnavailable(f"Go is needed to build {name} (go install)")
         with tempfile.TemporaryDirectory(dir=cache_dir()) as gobin:
             env = {**os.environ, "GOBIN": gobin, "CGO_ENABLED": "0"}
-            _run_fetch(["go", "install", f"github.com/minio/minio@{MINIO_VERSION}"], env=env)
+            # Niced: a build takes minutes of every core, and tests may be running beside it.
+            _run_fetch(["nice", "-n", "10", "go", "install", f"{package}@{version}"], env=env)
             binary.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(Path(gobin) / "minio"), binary)
+            shutil.move(str(Path(gobin) / name), binary)
     return binary
 
 

@@ -1,4 +1,5 @@
-"""Villages as platform admins keep them: provision, disable, enable.
+"""Villages as platform admins keep them: provision, disable, enable; and as their own
+admins keep them: name, address and contact phone (设置 → 村庄信息).
 
 One code path for the command line (`villagelink tenants create|disable|enable`) and the
 GraphQL mutations (`createVillage`, `disableVillage`, `enableVillage`): the village's
@@ -14,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from keycloak import KeycloakError
-from marshmallow import Schema, fields, validate
-from sqlalchemy import select
+from marshmallow import Schema, ValidationError, fields, validate, validates
+from sqlalchemy import func, select, update
 
 from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor, record
@@ -23,9 +24,10 @@ from villagelink.platform.db import SLUG_PATTERN, Database
 from villagelink.platform.identity import keycloak_admin
 from villagelink.platform.linkage.agreements import join_region_agreements
 from villagelink.platform.settings import Settings
+from villagelink.storage.exports import REGION_SPACE_PREFIX
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import provisioning
-from villagelink.tenants.fields import FreeText, messages
+from villagelink.tenants.fields import FreeText, messages, mobile_or_landline_field, optional_text
 from villagelink.tenants.user_errors import (
     DUPLICATE,
     INVALID,
@@ -52,6 +54,21 @@ class NewVillageSchema(Schema):
     )
     name = FreeText("村庄名称", 50, required=True)
     region = fields.String(required=True, error_messages=messages())
+
+    @validates("slug")
+    def _not_a_region_space(self, value: str, **_kwargs) -> None:
+        if value.startswith(REGION_SPACE_PREFIX):
+            raise ValidationError(
+                Coded(f"村庄标识不能以 {REGION_SPACE_PREFIX} 开头（留给片区使用）", INVALID)
+            )
+
+
+class VillageInfoSchema(Schema):
+    """What a village's admin may change; what is left out stays, null clears."""
+
+    name = FreeText("村庄名称", 50)
+    address = optional_text("村委会地址", 200)
+    contact_phone = mobile_or_landline_field()
 
 
 @contextmanager
@@ -163,3 +180,35 @@ def enable_village(
 ) -> tuple[dict, list[str]]:
     """Serve the village again and give back the accounts its disabling turned off."""
     return _set_status(settings, db, actor, slug, "active")
+
+
+def update_village(settings: Settings, db: Database, actor: Actor, slug: str, data: dict) -> dict:
+    """Change the village's name, address or contact phone (the API checks that the caller
+    manages the village). A new name goes to the realm's group too, when one is configured,
+    so that tokens and the console name the village alike. Audited with what changed."""
+    values = validated(VillageInfoSchema(), data)
+    values = {k: v or None for k, v in values.items() if k in data}
+    before = village_row(db, slug)
+    changed = {k: v for k, v in values.items() if before[k] != v}
+    if not changed:
+        return before
+    with db.platform() as conn:
+        conn.execute(
+            update(pm.tenants)
+            .where(pm.tenants.c.slug == slug)
+            .values(**changed, updated_at=func.now())
+        )
+        record(
+            conn,
+            actor,
+            village=slug,
+            action="village.update",
+            subject_type=VILLAGE,
+            subject_id=slug,
+            fields=sorted(changed),
+            details=changed,
+        )
+    if "name" in changed and settings.keycloak_url:
+        with _realm(slug):
+            keycloak_admin.sync_village(settings, slug, changed["name"], before["region_id"])
+    return village_row(db, slug)

@@ -75,6 +75,22 @@ def phone_field() -> fields.String:
     )
 
 
+# A fixed line with its area code (022-23456789): a hotline caller's, a village office's.
+LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
+
+
+def _mobile_or_landline(value: str) -> None:
+    if not (MOBILE.fullmatch(value) or LANDLINE.fullmatch(value)):
+        raise ValidationError(Coded("电话号码格式不正确，应为手机号或带区号的固定电话", INVALID))
+
+
+def mobile_or_landline_field() -> fields.String:
+    """A phone that may be a mobile or a fixed line; may be left out or null."""
+    return fields.String(
+        load_default=None, allow_none=True, validate=_mobile_or_landline, error_messages=messages()
+    )
+
+
 # Degrees either side of zero, with the name a person reads.
 _AXES = {"latitude": ("纬度", 90), "longitude": ("经度", 180)}
 

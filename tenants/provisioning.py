@@ -121,25 +121,41 @@ class VillageTemplate:
     rows and the version table the migrations wrote), then dropping that village.
     The test suite makes hundreds of villages this way; whatever the history does
     is still what they get, and `create_village` remains the one path that migrates.
+
+    `fill` writes rows into the scratch village before the dump (the tests' populated
+    village): replaying them costs a fraction of writing them again row by row. The
+    scratch village's slug in those rows (grid codes, account subjects) becomes the
+    new village's.
     """
 
-    script: str  # the scratch village's schema name replaced by SCHEMA_PLACEHOLDER
+    script: str  # the scratch village's schema name and slug replaced by the placeholders
 
     SCHEMA_PLACEHOLDER: ClassVar[str] = "__village_schema__"
+    SLUG_PLACEHOLDER: ClassVar[str] = "__village_slug__"
     SCRATCH_PREFIX: ClassVar[str] = "template_"
 
     @classmethod
-    def capture(cls, db: Database, region_id: str, pg_dump: Path) -> VillageTemplate:
+    def capture(
+        cls,
+        db: Database,
+        region_id: str,
+        pg_dump: Path,
+        fill: Callable[[Connection, str], object] | None = None,
+    ) -> VillageTemplate:
         # A name of its own, so that two captures in one database do not meet.
         slug = f"{cls.SCRATCH_PREFIX}{uuid.uuid4().hex[:8]}"
         role = tenant_role(slug)
         create_village(db, slug, "模板村", region_id)
         try:
+            if fill is not None:
+                with db.tenant(slug) as conn:
+                    fill(conn, slug)
             # Replayed under the new village's role, which then owns what it creates.
             dump = dump_village_schema(db, slug, pg_dump, "--no-owner")
         finally:
             drop_village(db, slug)
-        return cls(_replayable(dump, role, cls.SCHEMA_PLACEHOLDER))
+        script = _replayable(dump, role, cls.SCHEMA_PLACEHOLDER)
+        return cls(re.sub(rf"\b{re.escape(slug)}\b", cls.SLUG_PLACEHOLDER, script))
 
     def create_village(self, db: Database, slug: str, name: str, region_id: str) -> Village:
         """A new village at the template's revision; its own role, schema and platform row."""
@@ -150,7 +166,9 @@ class VillageTemplate:
             # Straight to psycopg, without parameters: one simple-protocol round trip,
             # and a '%' in a function body is not taken for a placeholder.
             conn.connection.driver_connection.execute(
-                self.script.replace(self.SCHEMA_PLACEHOLDER, role)
+                self.script.replace(self.SCHEMA_PLACEHOLDER, role).replace(
+                    self.SLUG_PLACEHOLDER, slug
+                )
             )
             conn.exec_driver_sql("SET LOCAL ROLE NONE")
         return village

@@ -23,7 +23,7 @@ import redis
 from playwright.sync_api import Browser, sync_playwright
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from villagelink.jobs.queues import QUEUES
 from villagelink.jobs.sync import PENDING_KEY
@@ -268,8 +268,18 @@ def new_village_slug() -> str:
     return f"t{next(_village_numbers)}_{uuid.uuid4().hex[:6]}"
 
 
-# One template per database the run uses, made on first need by the real migrations.
-_templates: dict[str, provisioning.VillageTemplate] = {}
+# One template per database the run uses and kind of village, made on first need by the
+# real migrations (and, for the populated kind, the demo's own writer).
+_templates: dict[tuple[str, bool], provisioning.VillageTemplate] = {}
+
+
+def _template(db: Database, populated: bool) -> provisioning.VillageTemplate:
+    template = _templates.get((db.url, populated))
+    if template is None:
+        template = _templates[db.url, populated] = provisioning.VillageTemplate.capture(
+            db, TEST_REGION, postgres_bin() / "pg_dump", _populate if populated else None
+        )
+    return template
 
 
 def new_village(
@@ -277,12 +287,9 @@ def new_village(
 ) -> provisioning.Village:
     """A fresh, empty village of the run's test database, replayed from the village
     template (tests of provisioning itself call `provisioning.create_village`)."""
-    template = _templates.get(db.url)
-    if template is None:
-        template = _templates[db.url] = provisioning.VillageTemplate.capture(
-            db, TEST_REGION, postgres_bin() / "pg_dump"
-        )
-    return template.create_village(db, slug or new_village_slug(), name, region)
+    return _template(db, populated=False).create_village(
+        db, slug or new_village_slug(), name, region
+    )
 
 
 @pytest.fixture
@@ -319,15 +326,20 @@ def demo_region(db: Database) -> SeededRegion:
     return SeededRegion(seeded, size, slugs, ends)
 
 
-def new_populated_village(db: Database) -> provisioning.Village:
-    """A fresh village with grids, staff, households and 60 residents."""
+def _populate(conn: Connection, slug: str) -> None:
+    """Grids, staff, households and 60 residents, as the demo writes them."""
     from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
-    village = new_village(db)
-    plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="测试村", residents=60)
-    with db.tenant(village.slug) as conn:
-        write_village(conn, build_village(plan, seed=7))
-    return village
+    plan = replace(DEMO_VILLAGES[0], slug=slug, name="测试村", residents=60)
+    write_village(conn, build_village(plan, seed=7))
+
+
+def new_populated_village(db: Database) -> provisioning.Village:
+    """A fresh village with grids, staff, households and 60 residents (replayed from a
+    template the demo's writer filled once: writing them again row by row costs more)."""
+    return _template(db, populated=True).create_village(
+        db, new_village_slug(), "测试村", TEST_REGION
+    )
 
 
 @pytest.fixture

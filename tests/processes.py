@@ -1,6 +1,6 @@
 """Platform processes started for real in tests: `villagelink run` itself (the runner's
-tests and the browser tests' stack), an RQ worker as `villagelink run` starts it, and polling
-for what it should bring about."""
+tests and the browser tests' stack), an RQ worker as `villagelink run` starts it, a burst
+of writes to kill things under, and polling for what it should bring about."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psutil
+import requests
 
 from villagelink.jobs.queues import SYNC
 from villagelink.platform.embedded import free_port
@@ -91,6 +93,15 @@ def running(env: dict[str, str]) -> Iterator[Platform]:
                     process.kill()
 
 
+def is_alive(process: psutil.Process) -> bool:
+    try:
+        # A dead child stays a zombie until its parent reaps it (an orphan, where PID 1
+        # reaps nothing).
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def run_environment(var_dir: Path, ports: dict[str, int]) -> dict[str, str]:
     """Embedded servers on free ports under `var_dir`, whatever the caller's environment says."""
     env = {
@@ -141,8 +152,13 @@ class SyncWorker:
             )
 
     def kill(self) -> None:
-        """SIGKILL the worker and its work horse: no clean-up of any kind."""
+        """SIGKILL the worker and its work horse: no clean-up of any kind. The horse
+        has a process group of its own (RQ's), so it is killed by its pid."""
+        horses = psutil.Process(self.process.pid).children(recursive=True)
         os.killpg(self.process.pid, signal.SIGKILL)
+        for horse in horses:
+            with suppress(psutil.NoSuchProcess):
+                horse.kill()
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
@@ -158,6 +174,60 @@ class SyncWorker:
                 raise AssertionError(
                     f"the worker did not stop within {STOP_WITHIN} s of SIGTERM"
                 ) from None
+
+
+class WriteBurst:
+    """One mutation sent through the gateway over and over, each time naming a new
+    record by a marker of its own (`variables(marker)`), while something is killed:
+    which were acknowledged, which refused, which got no answer at all (their outcome
+    unknown to the caller)."""
+
+    def __init__(
+        self, url: str, token: str, mutation: str, variables: Callable[[str], dict]
+    ) -> None:
+        self.url, self.token, self.mutation, self.variables = url, token, mutation, variables
+        self.acknowledged: list[str] = []
+        self.refused: list[str] = []
+        self.unanswered: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def markers(self) -> list[str]:
+        return self.acknowledged + self.refused + self.unanswered
+
+    def __enter__(self) -> WriteBurst:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        # A pause between writes: the burst must not be what starves the healing stack.
+        while not self._stop.wait(0.2):
+            marker = f"故障测试 {uuid.uuid4()}"
+            try:
+                answer = requests.post(
+                    self.url,
+                    json={"query": self.mutation, "variables": self.variables(marker)},
+                    headers={"Authorization": f"Bearer {self.token}"},
+                    timeout=5,
+                )
+                body = answer.json()
+            except (requests.RequestException, ValueError):
+                self.unanswered.append(marker)
+                continue
+            payload = next(iter((body.get("data") or {}).values()), None) or {}
+            if (
+                answer.status_code == 200
+                and "errors" not in body
+                and payload.get("userErrors") == []
+            ):
+                self.acknowledged.append(marker)
+            else:
+                self.refused.append(marker)
 
 
 def wait_for(condition, timeout: float, what: str, worker: SyncWorker | None = None):

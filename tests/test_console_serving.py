@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from villagelink.platform.app import create_app, runtime_of
 CONSOLE_HTML = "<!doctype html><title>console</title><div id=app></div>"
 H5_HTML = "<!doctype html><title>h5</title><div id=app></div>"
 GRAPHIQL_HTML = "<!doctype html><title>graphiql</title><div id=graphiql></div>"
+# A chunk worth compressing and the copies Vite writes beside it (console/vite.config.ts).
+CHUNK = b"export const labels = {" + b'"pending": "waiting", ' * 200 + b"}\n"
+CHUNK_GZIP = gzip.compress(CHUNK)
+CHUNK_BROTLI = b"brotli bytes stand-in: the gateway sends the file as it is"
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +31,9 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "graphiql" / "index.html").write_text(GRAPHIQL_HTML)
     (root / "h5" / "manifest.webmanifest").write_text("{}")
     (root / "assets" / "index-3f2a1b.js").write_text("console.log(1)")
+    (root / "assets" / "labels-9c8d7e.js").write_bytes(CHUNK)
+    (root / "assets" / "labels-9c8d7e.js.gz").write_bytes(CHUNK_GZIP)
+    (root / "assets" / "labels-9c8d7e.js.br").write_bytes(CHUNK_BROTLI)
     (root / "favicon.svg").write_text("<svg/>")
     # What a traversal would be after: a file beside the build.
     (root.parent / "secret.txt").write_text("not for the web")
@@ -96,6 +104,63 @@ def test_hashed_assets_are_cached_for_a_year_and_missing_ones_are_404(served):
     # A missing asset is not the SPA page: a script tag must never get HTML.
     missing = served.get("/assets/index-000000.js")
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("accept", "coding"),
+    [
+        ("gzip, deflate, br, zstd", "br"),
+        ("gzip, deflate", "gzip"),
+        ("br;q=0.5, gzip", "gzip"),
+        ("br;q=0, gzip;q=0.1", "gzip"),
+        ("*", "br"),
+        ("deflate", None),
+        ("identity", None),
+        (None, None),
+    ],
+)
+def test_assets_go_as_the_precompressed_copy_the_browser_accepts(served, accept, coding):
+    headers = {"Accept-Encoding": accept} if accept else {}
+    answer = served.get("/assets/labels-9c8d7e.js", headers=headers)
+    assert answer.status_code == 200
+    assert answer.headers.get("Content-Encoding") == coding
+    assert answer.mimetype == "text/javascript"
+    body = answer.get_data()
+    sent = {"br": CHUNK_BROTLI, "gzip": CHUNK_GZIP, None: CHUNK}[coding]
+    assert body == sent
+    assert int(answer.headers["Content-Length"]) == len(sent)
+    if coding == "gzip":
+        assert gzip.decompress(body) == CHUNK
+    # Whichever copy went, caches learn that the answer depends on Accept-Encoding, and
+    # the asset's other headers are those of every asset.
+    assert "Accept-Encoding" in answer.headers["Vary"]
+    assert answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert answer.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_each_encoding_has_its_own_etag_and_revalidates(served):
+    tags = set()
+    for accept in ("br", "gzip", "identity"):
+        first = served.get("/assets/labels-9c8d7e.js", headers={"Accept-Encoding": accept})
+        tag = first.headers["ETag"]
+        tags.add(tag)
+        again = served.get(
+            "/assets/labels-9c8d7e.js",
+            headers={"Accept-Encoding": accept, "If-None-Match": tag},
+        )
+        assert again.status_code == 304
+        assert "Accept-Encoding" in again.headers["Vary"]
+    # A cache holding the gzip copy must never answer a Brotli request's revalidation.
+    assert len(tags) == 3
+
+
+def test_a_file_without_copies_goes_as_it_is_and_does_not_vary(served):
+    answer = served.get("/assets/index-3f2a1b.js", headers={"Accept-Encoding": "gzip, br"})
+    assert answer.status_code == 200
+    assert answer.get_data(as_text=True) == "console.log(1)"
+    assert "Content-Encoding" not in answer.headers
+    assert "Accept-Encoding" not in answer.headers.get("Vary", "")
 
 
 def test_pages_carry_a_strict_content_security_policy(served, settings):

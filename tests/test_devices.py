@@ -569,13 +569,15 @@ def test_device_list_statement_count_is_pinned_and_flat(
         assert len(body["data"]["devices"]["edges"]) == first
         return statements
 
-    run(admin, 1)  # warm the pool: pre-ping is not ours to count
-    # access, villages, SET LOCAL ROLE, the page, grids, households, residents
-    assert len(run(admin, 5)) == len(run(admin, 50)) == 7
-    # A device platform sees no households or residents: active villages and its client's
-    # grant (access), villages, SET LOCAL ROLE, the page, grids
+    run(admin, 1)  # warm the pool and the caller's kept reach
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, grids, households, residents
+    assert len(run(admin, 5)) == len(run(admin, 50)) == 5
+    # A device platform sees no households or residents: role, path and epoch (its client's
+    # grant is part of its kept reach), the page, grids
+    run(integrator, 1)
     five, fifty = run(integrator, 5), run(integrator, 50)
-    assert len(five) == len(fifty) == 6, "\n".join(fifty)
+    assert len(five) == len(fifty) == 3, "\n".join(fifty)
 
 
 # -- offline sweep -----------------------------------------------------------------------

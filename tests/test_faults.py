@@ -4,19 +4,25 @@ wait polls against a deadline."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import timedelta
 
+import psutil
 import pytest
+from rq import Worker
+from rq.job import Job, JobStatus
 from sqlalchemy import text
 from sqlalchemy.exc import ProgrammingError
 
 from villagelink.jobs import alerts as alert_jobs
-from villagelink.jobs.queues import NOTIFY, SYNC
+from villagelink.jobs import sync as sync_jobs
+from villagelink.jobs.queues import NOTIFY, SYNC, enqueue, redis_connection
 from villagelink.jobs.sync import enqueue_sync
+from villagelink.platform.embedded import EmbeddedValkey, free_port
 from villagelink.platform.linkage.sync import sync_village
 
-from .processes import wait_for
+from .processes import SyncWorker, is_alive, wait_for
 from .test_alerts import NOW
 from .test_sync import ring, sync_worker  # noqa: F401 (fixtures, used by name)
 
@@ -93,3 +99,72 @@ def test_a_dead_sync_worker_and_a_failing_sync_show_in_health_and_metrics(
         conn.execute(text("ALTER TABLE outbox_away RENAME TO outbox"))
     sync_village(ring.db, ring.a.slug)
     assert _metric(client, "villagelink_sync_failing_villages") == failing
+
+
+def _taken_by(job: Job) -> int | None:
+    """The pid of the worker process that finished `job`, once one has."""
+    job.refresh()
+    if job.get_status() != JobStatus.FINISHED or not job.worker_name:
+        return None
+    worker = Worker.find_by_key(
+        Worker.redis_worker_namespace_prefix + job.worker_name, connection=job.connection
+    )
+    return worker.pid if worker else None
+
+
+@pytest.mark.worker_process
+def test_a_worker_rides_out_valkey_restarts_in_the_same_process(job_env, village, tmp_path):
+    """A worker started before its Valkey, then Valkey killed twice under it (once
+    back at once, once down until RQ's scheduler process has died of it): the same
+    worker process takes a job after each, delayed ones included, and logs why it
+    waited. It used to end with exit code 1 when it met no Redis while building its
+    RQ worker, and its scheduler stayed dead for RQ's ten-minute maintenance."""
+    valkey = EmbeddedValkey(tmp_path / "valkey", free_port(), durable=False)
+    settings = dataclasses.replace(job_env, external_redis_url=valkey.url)
+    worker = SyncWorker(settings, tmp_path / "worker.log")
+
+    def runs_job(delay: timedelta | None = None) -> None:
+        job = enqueue(settings, SYNC, sync_jobs.sync_village, (village.slug,), delay=delay)
+        wait_for(lambda: _taken_by(job), 20, "no job taken after the restart", worker)
+        assert _taken_by(job) == worker.process.pid
+
+    def scheduler_alive() -> bool:
+        return any(is_alive(p) for p in psutil.Process(worker.process.pid).children())
+
+    def waits_for_jobs() -> bool:
+        """RQ retries Redis errors from here on, until a job comes; before, it quits its
+        work loop on them and the worker starts over (a new RQ worker, same process)."""
+        return [w.get_state() for w in Worker.all(connection=redis_connection(settings))] == [
+            "idle"
+        ]
+
+    def says_it_waits() -> bool:
+        assert worker.process.poll() is None, worker.logfile.read_text()[-3000:]
+        return "worker lost Redis (ConnectionError" in worker.logfile.read_text()
+
+    worker.start()
+    try:
+        wait_for(says_it_waits, 60, "the worker never said it waits for Redis", worker)
+        valkey.start()
+        runs_job()
+
+        valkey.process.kill()  # back at once, as `villagelink run` restarts it
+        valkey.process.wait()
+        valkey.start()
+        runs_job()
+
+        wait_for(lambda: waits_for_jobs() and scheduler_alive(), 20, "not idle", worker)
+        started = worker.logfile.read_text().count(": started with PID")
+        valkey.process.kill()
+        valkey.process.wait()
+        wait_for(lambda: not scheduler_alive(), 20, "RQ's scheduler outlived Redis", worker)
+        valkey.start()
+        runs_job(delay=timedelta(seconds=1))  # moved onto the queue by the scheduler
+        log = worker.logfile.read_text()
+        assert "RQ's scheduler (pid" in log and log.count(": started with PID") == started
+
+        assert worker.process.poll() is None
+    finally:
+        worker.stop()
+        redis_connection(settings).close()
+        valkey.stop()

@@ -1,5 +1,5 @@
-"""Per-caller cost budgets (in Redis, graphql/core/budget.py) and the database statement
-timeout."""
+"""Per-caller cost budgets (leased from Redis in slices, graphql/core/budget.py) and the
+database statement timeout."""
 
 from __future__ import annotations
 
@@ -65,6 +65,32 @@ def test_a_query_is_charged_its_cost_and_a_refused_one_spends_only_the_minimum(
     cheap = post(client, caller)
     assert cheap.status_code == 200
     assert cheap.headers["RateLimit-Remaining"] == str(cost["remaining"] - 2 * MIN_CHARGE)
+
+
+def test_a_process_charges_cheap_requests_from_its_slice_without_asking_redis(
+    settings, db, token, redis_client
+):
+    """Redis lends a process a slice of the caller's budget (1% of it, graphql/core/budget.py);
+    the requests after the first are charged from it: the key in Redis moves once."""
+    app = create_app(replace(settings, rate_limit_cost_per_minute=300000))
+    client = app.test_client()
+    caller = {"Authorization": f"Bearer {token('platform-admin', sub='sliced-caller')}"}
+    answers = [post(client, caller) for _ in range(5)]
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == [
+        str(300000 - n * MIN_CHARGE) for n in range(1, 6)
+    ]
+    (key,) = redis_client.keys("villagelink:budget:*:sliced-caller:*")
+    assert int(redis_client.get(key)) == 3000
+
+
+def test_processes_sharing_a_budget_never_spend_more_than_it(settings, db, token, redis_client):
+    """Two processes (two apps, each with its own slices) take turns: together they run as
+    many requests as the budget holds, and no more."""
+    limited = replace(settings, rate_limit_cost_per_minute=550)
+    clients = [create_app(limited).test_client() for _ in range(2)]
+    caller = {"Authorization": f"Bearer {token('platform-admin', sub='shared-caller')}"}
+    statuses = [post(clients[n % 2], caller).status_code for n in range(8)]
+    assert statuses.count(200) == 5 and statuses[5:] == [429, 429, 429]
 
 
 def test_rate_limiter_lets_requests_through_when_redis_is_down(settings, db, token):

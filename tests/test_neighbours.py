@@ -223,8 +223,9 @@ def test_the_feed_costs_the_same_for_one_item_or_all(linked, gql, token, app):
         with count_statements(engine) as statements:
             feed(gql, admin, linked.b, first=first)
         counts.append(len(statements))
-    # access, villages, SET LOCAL ROLE, the page, origins' names, the count
-    assert counts == [6, 6], counts
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, origins' names, the count
+    assert counts == [4, 4], counts
 
 
 # -- 走失协查 -----------------------------------------------------------------------------------

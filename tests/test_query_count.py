@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import delete, event, insert, update
+
+from villagelink.platform import models as pm
 
 LIST_WITH_HOUSEHOLD_AND_GRID = """query($slug: String!, $first: Int!) { village(slug: $slug) {
   residents(first: $first) { edges { node { id name age idNumber phone tags { tag }
@@ -46,21 +49,150 @@ def run(app, gql, admin, query, slug, first) -> list[str]:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        # caller's access, caller's villages, SET LOCAL ROLE, the page, tags, households, grids
-        (LIST_WITH_HOUSEHOLD_AND_GRID, 7),
-        # access, villages, SET LOCAL ROLE, the page, grids, heads, members, parent grids, staff
-        (HOUSEHOLDS_WITH_MEMBERS, 9),
-        # access, villages, SET LOCAL ROLE, the page, the grids of its staff
-        (STAFF_WITH_GRIDS, 5),
-        # access, villages, the clients (a platform list: no village transaction)
-        (API_CLIENTS, 3),
-        # access, villages, SET LOCAL ROLE, the page, the count, grids, staff, parent grids
-        (BUILDINGS_WITH_GRIDS, 8),
+        # The caller's reach and villages come from the token's first request
+        # (platform/identity/callers.py); the village transaction's first statement
+        # checks the access epoch as it sets the role and path.
+        # role, path and epoch; the page, tags, households, grids
+        (LIST_WITH_HOUSEHOLD_AND_GRID, 5),
+        # role, path and epoch; the page, grids, heads, members, parent grids, staff
+        (HOUSEHOLDS_WITH_MEMBERS, 7),
+        # role, path and epoch; the page, the grids of its staff
+        (STAFF_WITH_GRIDS, 3),
+        # the clients (a platform list: no village transaction), the epoch at the end
+        (API_CLIENTS, 2),
+        # role, path and epoch; the page, the count, grids, staff, parent grids
+        (BUILDINGS_WITH_GRIDS, 6),
     ],
 )
 def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query, expected):
     admin = token("village-admin", village="liulin")
-    run(app, gql, admin, query, "liulin", 1)  # warm the pool: pre-ping is not ours to count
+    run(app, gql, admin, query, "liulin", 1)  # warm the pool and the caller's kept reach
     five = run(app, gql, admin, query, "liulin", 5)
     fifty = run(app, gql, admin, query, "liulin", 50)
     assert len(five) == len(fifty) == expected, "\n".join(fifty)
+
+
+# The three reads of the race against PostGraphile (bench/race/race.py).
+RACE_PAGE = """query($slug: String!) { village(slug: $slug) { residents(first: 50) { edges {
+  node { id name gender birthDate age household { id address } grid { id name } } } } } }"""
+RACE_ELDERLY = """query($slug: String!) { village(slug: $slug) {
+  residents(first: 10, filter: {ageMin: 80}) { edges { node { id name gender birthDate } } } } }"""
+RACE_ONE = """query($id: ID!) { node(id: $id) { ... on Resident {
+  id name gender birthDate household { id address } grid { id name } } } }"""
+
+
+@contextmanager
+def count_checkouts(engine):
+    checkouts: list[object] = []
+
+    def checkout(dbapi_connection, *_args):
+        checkouts.append(dbapi_connection)
+
+    event.listen(engine, "checkout", checkout)
+    try:
+        yield checkouts
+    finally:
+        event.remove(engine, "checkout", checkout)
+
+
+def race_reads(gql, admin) -> list[tuple[str, str, dict]]:
+    _, body = gql(RACE_PAGE, admin, {"slug": "liulin"})
+    first = body["data"]["village"]["residents"]["edges"][0]["node"]["id"]
+    return [
+        # the role, path and access epoch; the page; households; grids
+        ("page", RACE_PAGE, {"slug": "liulin"}),
+        # the role, path and access epoch; the page
+        ("elderly", RACE_ELDERLY, {"slug": "liulin"}),
+        # the role, path and access epoch; the resident; the household; the grid
+        ("one", RACE_ONE, {"id": first}),
+    ]
+
+
+@pytest.mark.parametrize(("read", "expected"), [("page", 4), ("elderly", 2), ("one", 4)])
+def test_a_repeated_read_is_one_transaction_on_one_connection(
+    app, gql, token, demo_region, read, expected
+):
+    """A caller's second read takes their reach as kept with the token: no platform
+    transaction, one pooled connection, the village's statements only."""
+    admin = token("village-admin", village="liulin")
+    _, query, variables = next(r for r in race_reads(gql, admin) if r[0] == read)
+    engine = app.extensions["villagelink"].db.engine
+    with count_statements(engine) as statements, count_checkouts(engine) as checkouts:
+        status, body = gql(query, admin, variables)
+    assert status == 200 and "errors" not in body, body
+    assert len(checkouts) == 1
+    assert len(statements) == expected, "\n".join(statements)
+    assert "access_epoch" in statements[0] and "set_config('role'" in statements[0]
+
+
+def test_a_kept_reach_gives_way_to_a_withdrawn_grant(app, db, gql, token, demo_region):
+    """The integrator's token is the same before and after its grant is withdrawn: the
+    read after the withdrawal commits no longer finds the village."""
+    client = f"race-{uuid.uuid4().hex[:10]}"
+    with db.platform() as conn:
+        conn.execute(
+            insert(pm.api_clients).values(
+                client_id=client, name="缓存测试", villages=["liulin"], scopes=["residents:read"]
+            )
+        )
+    integrator = token("integrator", client=client)
+    try:
+        for _ in range(2):  # the second from the kept reach
+            status, body = gql(RACE_ELDERLY, integrator, {"slug": "liulin"})
+            assert status == 200 and body["data"]["village"]["residents"]["edges"], body
+        with db.platform() as conn:
+            conn.execute(
+                update(pm.api_clients)
+                .where(pm.api_clients.c.client_id == client)
+                .values(villages=[])
+            )
+        status, body = gql(RACE_ELDERLY, integrator, {"slug": "liulin"})
+        assert body["data"] is None or body["data"]["village"] is None, body
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
+        # A read that opens no village transaction checks the epoch at its end.
+        with db.platform() as conn:
+            conn.execute(
+                update(pm.api_clients)
+                .where(pm.api_clients.c.client_id == client)
+                .values(villages=["liulin"])
+            )
+        status, body = gql("{ villages { slug } }", integrator)
+        assert [v["slug"] for v in body["data"]["villages"]] == ["liulin"], body
+    finally:
+        with db.platform() as conn:
+            conn.execute(delete(pm.api_clients).where(pm.api_clients.c.client_id == client))
+
+
+def drop_pooled_connections(engine, db) -> list[int]:
+    """Terminate the backends of every connection idle in `engine`'s pool (a restart)."""
+    held = [engine.connect() for _ in range(engine.pool.checkedin())]
+    pooled = [conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() for conn in held]
+    for conn in held:
+        conn.rollback()
+        conn.close()
+    with db.platform() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM unnest(%(pids)s::int[]) AS pid",
+            {"pids": pooled},
+        )
+    return pooled
+
+
+def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, token, demo_region):
+    """No ping on the hot path: when the server has dropped the pooled connections (a
+    restart), the read's first statement fails, and its transaction begins once more. A
+    platform transaction (here a new token's reach) pings its connection first."""
+    engine = app.extensions["villagelink"].db.engine
+    gql(RACE_ELDERLY, token("village-admin", village="liulin"), {"slug": "liulin"})
+    drop_pooled_connections(engine, db)
+    admin = token("village-admin", village="liulin")
+    status, body = gql(RACE_ELDERLY, admin, {"slug": "liulin"})
+    assert status == 200 and body["data"]["village"]["residents"]["edges"], body
+    pooled = drop_pooled_connections(engine, db)
+    with count_statements(engine) as statements:
+        status, body = gql(RACE_ELDERLY, admin, {"slug": "liulin"})
+    assert status == 200 and body["data"]["village"]["residents"]["edges"], body
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() not in pooled
+    # The failed first statement, then the transaction on a new connection.
+    assert len(statements) == 3, "\n".join(statements)

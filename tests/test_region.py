@@ -6,20 +6,29 @@ from each village; another region's coordinator gets nothing; statement counts."
 
 from __future__ import annotations
 
+import io
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+import openpyxl
 import pytest
+from rq import Queue
+from rq.job import Job
 from sqlalchemy import event, func, select, update
 
 from villagelink.graphql.core.ids import decode_id
 from villagelink.jobs import maintenance
+from villagelink.jobs import onetable as onetable_jobs
+from villagelink.jobs.queues import redis_connection
+from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database
 from villagelink.platform.linkage.catalogue import RECORD_TYPES, VILLAGE_STATS
 from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
+from villagelink.storage.exports import region_space
+from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.clock import VILLAGE_TIME_ZONE
@@ -32,6 +41,7 @@ from villagelink.tenants.stats import compute_village_stats, publish_village_sta
 from .conftest import agree, new_village, new_village_slug
 from .test_alerts import Place
 from .test_neighbours import missing_person
+from .test_onetable import fetch, jobs  # noqa: F401  (jobs: a fixture used by name)
 from .test_query_count import count_statements
 from .test_requests import new_request
 
@@ -277,9 +287,9 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
         sync_village(db, slug)
     found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]["stats"]
     assert len(found["villages"]) == 6 and found["missing"] == [region.c]
-    # access, villages, the region, SET LOCAL ROLE, stats, alerts page + origins' names +
-    # count, joint cases page + origins' names + count
-    assert before == count() == 11
+    # the region, role, path and access epoch (the caller's reach is kept with the token),
+    # stats, alerts page + origins' names + count, joint cases page + origins' names + count
+    assert before == count() == 9
 
 
 # -- a region of any size ----------------------------------------------------------------------
@@ -360,3 +370,110 @@ def test_every_region_field_over_sixty_villages_holds_two_connections(
     shown = sorted((gid.village, int(gid.key)) for gid in ids)
     assert shown == sorted(escalated)
     assert peak <= 3, peak
+
+
+# -- the region's figures as an .xlsx ----------------------------------------------------------
+
+OVERVIEW = """query($id: String!) {
+  enumLabels(enums: ["AlertKind"]) { value label }
+  region(id: $id) { name villages { slug name } stats {
+    total { residents households elderlyLivingAlone volunteerHours pointsBalance
+      alertsByKindPerWeek { week kind count } }
+    villages { village { slug name } stats { elderlyLivingAlone residentsByAgeBand { band count }
+      requestsOpenByCategory { count } requestsOverdueByCategory { count } } }
+    missing } } }"""
+EXPORT_FIGURES = """mutation($input: ExportRegionFiguresInput!) {
+  exportRegionFigures(input: $input) { download { url filename } userErrors { field code } } }"""
+
+
+@pytest.mark.usefixtures("jobs")
+def test_the_regions_figures_export_as_the_overview_shows_them(
+    region, gql, token, client, settings
+):
+    coordinator = token("regional-coordinator", region=region.id)
+    answer = ok(gql(OVERVIEW, coordinator, {"id": region.id}))
+    stats, labels = (
+        answer["region"]["stats"],
+        {e["value"]: e["label"] for e in answer["enumLabels"]},
+    )
+    payload = ok(gql(EXPORT_FIGURES, coordinator, {"input": {"region": region.id}}))[
+        "exportRegionFigures"
+    ]
+    assert payload["userErrors"] == []
+    assert payload["download"]["filename"].startswith(f"片区统计-{region.id}-")
+    book = openpyxl.load_workbook(io.BytesIO(fetch(client, payload["download"]["url"])))
+    sheets = {sheet.title: [list(row) for row in sheet.values] for sheet in book.worksheets}
+
+    total = stats["total"]
+    assert sheets["片区合计"] == [
+        ["片区", "统计测试片区"],
+        ["居民（人）", total["residents"]],
+        ["户数", total["households"]],
+        ["独居老人（人）", total["elderlyLivingAlone"]],
+        ["志愿服务时长（小时）", total["volunteerHours"]],
+        ["积分余额", total["pointsBalance"]],
+    ]
+    weekly = total["alertsByKindPerWeek"]
+    [header, *weeks] = sheets["预警（按周）"]
+    assert header[0] == "周" and sorted(header[1:]) == sorted(
+        labels[kind] for kind in {c["kind"] for c in weekly}
+    )
+    cells = {
+        (week[0], kind): count
+        for week in weeks
+        for kind, count in zip(header[1:], week[1:], strict=True)
+    }
+    assert {k: v for k, v in cells.items() if v} == {
+        (c["week"], labels[c["kind"]]): c["count"] for c in weekly
+    }
+    published = [v for v in stats["villages"] if v["stats"] is not None]
+    count = lambda counts: sum(c["count"] for c in counts)  # noqa: E731
+    assert sheets["诉求（按村）"][1:] == [
+        [
+            v["village"]["name"],
+            count(v["stats"]["requestsOpenByCategory"])
+            - count(v["stats"]["requestsOverdueByCategory"]),
+            count(v["stats"]["requestsOverdueByCategory"]),
+            count(v["stats"]["requestsOpenByCategory"]),
+        ]
+        for v in published
+    ]
+    bands = lambda v: {b["band"]: b["count"] for b in v["stats"]["residentsByAgeBand"]}  # noqa: E731
+    assert sheets["老年人（按村）"] == [["村", "60-69", "70-79", "80+", "独居老人"]] + [
+        [
+            v["village"]["name"],
+            *(bands(v)[b] for b in ("60-69", "70-79", "80+")),
+            v["stats"]["elderlyLivingAlone"],
+        ]
+        for v in published
+    ]
+    names = {v["slug"]: v["name"] for v in answer["region"]["villages"]}
+    assert sheets["未报送统计的村"] == [["村"], *([names[slug]] for slug in stats["missing"])]
+    # What the test region holds (other tests of the module add villages), so that the
+    # comparisons above compare something.
+    requests_by_village = {row[0]: row[1:] for row in sheets["诉求（按村）"][1:]}
+    assert requests_by_village["甲村"][1] == 1  # its overdue request
+    assert "乙村" in requests_by_village
+    assert ["丙村"] in sheets["未报送统计的村"]
+
+    # Nobody else exports the region; the file goes once its link has expired.
+    admin = token("village-admin", village=region.a.slug)
+    assert error_code(gql(EXPORT_FIGURES, admin, {"input": {"region": region.id}})) == "NOT_FOUND"
+    scheduled = Queue("reports", connection=redis_connection(settings)).scheduled_job_registry
+    assert [
+        Job.fetch(job_id, connection=redis_connection(settings)).args
+        for job_id in scheduled.get_job_ids()
+    ] == [(region.id,)]
+    e = pm.region_exports
+    with region.db.platform() as conn:
+        [key] = conn.execute(select(e.c.object_key).where(e.c.region_id == region.id)).scalars()
+        assert onetable_jobs.remove_expired_region_exports(region.id) == 0
+        conn.execute(
+            update(e)
+            .where(e.c.region_id == region.id)
+            .values(expires_at=func.now() - timedelta(seconds=1))
+        )
+    store = object_store(settings)
+    assert store.stat(region_space(region.id), key) is not None
+    assert onetable_jobs.remove_expired_region_exports(region.id) == 1
+    assert store.stat(region_space(region.id), key) is None

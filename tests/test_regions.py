@@ -67,6 +67,8 @@ def test_a_platform_admin_creates_a_region_once(db, gql, admin):
     [
         ("Bad-Id", "片区", "id", "INVALID"),
         ("x", "片区", "id", "INVALID"),
+        # A valid slug, but too long to name the region's storage space.
+        ("r" * 33, "片区", "id", "INVALID"),
         ("ok_id", " ", "name", "REQUIRED"),
     ],
 )

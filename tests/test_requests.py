@@ -733,7 +733,7 @@ def test_a_village_adds_its_own_categories(gql, token, place):
     assert [e["node"]["id"] for e in body["data"]["village"]["requests"]["edges"]] == [rid]
 
 
-def test_deadlines_are_set_per_village(gql, place):
+def test_deadlines_are_set_per_village(gql, token, place):
     admin, slug = place["admin"], place["slug"]
     _, body = gql(
         SETTINGS,
@@ -756,6 +756,82 @@ def test_deadlines_are_set_per_village(gql, place):
     ]
     due = datetime.fromisoformat(request["dueAt"]) - datetime.fromisoformat(request["createdAt"])
     assert due == timedelta(hours=240)
+
+    worker = token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
+    _, body = gql(
+        SETTINGS,
+        worker,
+        {"input": {"village": slug, "simpleHours": 1, "complexHours": 1, "hardHours": 1}},
+    )
+    assert first_code(body) == "FORBIDDEN"
+
+
+UPDATE_CATEGORY = """mutation($input: UpdateRequestCategoryInput!) {
+  updateRequestCategory(input: $input) { category { id name active children { active } }
+  userErrors { field message code } } }"""
+
+
+def test_an_admin_renames_retires_and_restores_categories(db, gql, token, place):
+    admin, slug = place["admin"], place["slug"]
+    parking = place["categories"]["parking"]
+    _, body = gql(
+        CREATE_CATEGORY,
+        admin,
+        {"input": {"village": slug, "code": "ebike", "name": "电动车", "parent": parking}},
+    )
+    child = body["data"]["createRequestCategory"]["category"]["id"]
+
+    def change(caller: str, **fields) -> dict:
+        _, body = gql(UPDATE_CATEGORY, caller, {"input": fields})
+        return body
+
+    renamed = change(admin, id=parking, name="停车与充电")["data"]["updateRequestCategory"]
+    assert renamed["userErrors"] == []
+    assert renamed["category"]["name"] == "停车与充电"
+    refused = change(admin, id=parking, name="噪音扰民")["data"]["updateRequestCategory"]
+    assert error_codes(refused) == [("name", "DUPLICATE")]
+    assert refused["userErrors"][0]["message"] == "同级已有同名分类"
+    assert error_codes(change(admin, id=parking, name=" ")["data"]["updateRequestCategory"]) == [
+        ("name", "REQUIRED")
+    ]
+
+    # Retiring the top-level category retires its sub-category: neither takes new requests.
+    retired = change(admin, id=parking, active=False)["data"]["updateRequestCategory"]
+    assert retired["category"]["active"] is False
+    assert retired["category"]["children"] == [{"active": False}]
+    for category in (parking, child):
+        data = {
+            "village": slug,
+            "channel": "PHONE",
+            "category": category,
+            "description": "车棚乱停",
+            "locationText": "车棚",
+            "reporterName": "王二",
+        }
+        _, body = gql(CREATE, admin, {"input": data})
+        assert error_codes(body["data"]["createRequest"]) == [("category", "CATEGORY_INACTIVE")]
+    back = change(admin, id=child, active=True)["data"]["updateRequestCategory"]
+    assert error_codes(back) == [("active", "INVALID")]
+    assert change(admin, id=parking, active=True)["data"]["updateRequestCategory"]["category"][
+        "active"
+    ]
+    assert change(admin, id=child, active=True)["data"]["updateRequestCategory"]["category"][
+        "active"
+    ]
+    create(gql, admin, place, category=child, locationText="车棚", reporterName="王二")
+
+    # Other roles and other villages' admins change nothing; a made-up id is not found.
+    worker = token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
+    assert first_code(change(worker, id=parking, name="改名")) == "FORBIDDEN"
+    stranger = token("village-admin", village="elsewhere")
+    assert first_code(change(stranger, id=parking, name="改名")) in {"FORBIDDEN", "NOT_FOUND"}
+    assert first_code(change(admin, id="bm90LWFuLWlk", name="改名")) == "NOT_FOUND"
+    with db.tenant(slug) as conn:
+        name = conn.execute(
+            select(request_categories.c.name).where(request_categories.c.id == key_of(parking))
+        ).scalar_one()
+    assert name == "停车与充电"
+    assert audit_actions(db, slug).count("request_category.update") == 4
 
 
 # -- queries and dashboard counts ----------------------------------------------------------
@@ -856,8 +932,9 @@ def test_request_stats_cost_two_statements(app, gql, place):
     with count_statements(app.extensions["villagelink"].db.engine) as statements:
         _, body = gql(query, place["admin"], {"slug": place["slug"]})
     assert "errors" not in body
-    # access, villages, SET LOCAL ROLE, then the counts and the categories
-    assert len(statements) == 5, "\n".join(statements)
+    # role, path and access epoch (the caller's reach is kept with the token since the
+    # request above), then the counts and the categories
+    assert len(statements) == 3, "\n".join(statements)
 
 
 # -- action lists -------------------------------------------------------------------------
@@ -1417,6 +1494,6 @@ def test_request_list_statement_count_is_pinned_and_flat(app, db, gql, token, po
 
     run(1)  # warm the pool: pre-ping is not ours to count
     five, fifty = run(5), run(50)
-    # access, villages, SET LOCAL ROLE, the page, categories, grids, staff, households,
-    # reporters, last timeline entries
-    assert len(five) == len(fifty) == 10, "\n".join(fifty)
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, categories, grids, staff, households, reporters, last timeline entries
+    assert len(five) == len(fifty) == 8, "\n".join(fifty)

@@ -79,9 +79,11 @@ OCCURRENCE_SIGN_UPS = """query($id: ID!) { node(id: $id) { ... on Activity {
   occurrences { signUps { id } } } } }"""
 CANCEL = """mutation($id: ID!) { cancelActivitySignUp(input: {signUp: $id}) {
   signUp { id state } userErrors { field code } } }"""
-CHECK_IN = """mutation($id: ID!, $hours: Float) {
-  checkInToActivity(input: {signUp: $id, volunteerHours: $hours}) {
+CHECK_IN = """mutation($id: ID!, $hours: Float, $code: String) {
+  checkInToActivity(input: {signUp: $id, volunteerHours: $hours, code: $code}) {
     signUp { id state } userErrors { field code } } }"""
+ROTATE_CODE = """mutation($id: ID!) { rotateActivityCheckInCode(input: {occurrence: $id}) {
+  checkInCode { code } } }"""
 VILLAGE_RESIDENTS = """query($slug: String!) { village(slug: $slug) {
   residents(first: 5) { edges { node { id } } } } }"""
 NODE = """query($id: ID!) { node(id: $id) { id } }"""
@@ -486,7 +488,13 @@ def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
                 ends_at=datetime.now(UTC) + timedelta(minutes=120),
             )
         )
-    checked = data(gql(CHECK_IN, caller, {"id": own_id}))["checkInToActivity"]
+    # On the day the organiser shows a code, which the resident types (签到码).
+    assert errors(data(gql(CHECK_IN, caller, {"id": own_id}))["checkInToActivity"]) == [
+        ("code", "REQUIRED")
+    ]
+    shown = data(gql(ROTATE_CODE, admin, {"id": occurrence}))["rotateActivityCheckInCode"]
+    typed = {"id": own_id, "code": shown["checkInCode"]["code"]}
+    checked = data(gql(CHECK_IN, caller, typed))["checkInToActivity"]
     assert checked["userErrors"] == [] and checked["signUp"]["state"] == "CHECKED_IN"
     cancelled = data(gql(CANCEL, caller, {"id": kin_id}))["cancelActivitySignUp"]
     assert cancelled["signUp"]["state"] == "CANCELLED"
@@ -588,8 +596,9 @@ def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, toke
         return statements
 
     run(1)  # warm the pool
-    # access, villages, SET LOCAL ROLE, the page, the count, the residents
-    assert len(run(2)) == len(run(6)) == 6
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the page, the count, the residents
+    assert len(run(2)) == len(run(6)) == 4
 
 
 UPDATE_RESIDENT = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
@@ -898,9 +907,10 @@ def test_team_order_list_statement_count_is_pinned_and_flat(app, gql, token, pla
     run(1)  # warm the pool
     two, six = run(2), run(6)
     assert len(two) == len(six), "\n".join(six)
-    # access, villages, SET LOCAL ROLE, the binding, the teams led, the page, items,
-    # slots, whether the teams table exists, teams, timelines
-    assert len(six) == 11, "\n".join(six)
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the binding, the teams led, the page, items, slots, whether the teams table exists,
+    # teams, timelines
+    assert len(six) == 9, "\n".join(six)
 
 
 def test_residents_app_is_a_public_pkce_client_of_the_realm():

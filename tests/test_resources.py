@@ -633,10 +633,11 @@ def busy(db, owner) -> str:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        # access, villages, SET LOCAL ROLE, the resources
-        (RESOURCES, 4),
-        # access, villages, SET LOCAL ROLE, the page with its resources, the count
-        (BOOKINGS, 5),
+        # role, path and access epoch (the caller's reach is kept with the token),
+        # the resources
+        (RESOURCES, 2),
+        # role, path and epoch, the page with its resources, the count
+        (BOOKINGS, 3),
     ],
 )
 def test_statement_counts_are_pinned_and_flat(app, gql, token, busy, query, expected):

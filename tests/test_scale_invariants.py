@@ -113,14 +113,14 @@ def test_the_code_never_names_a_village_schema():
     assert tenant_models.metadata.tables, "the tenant tables were not imported"
     qualified = [t.fullname for t in tenant_models.metadata.tables.values() if t.schema]
     assert qualified == []
-    settings = re.compile(r"search_path TO ([^;'\n]*)")
+    settings = re.compile(r"search_path TO ([^;'\n]*)|set_config\('search_path', '([^']*)'")
     # A schema name, not the `vl_t_<slug>` of prose.
     village_schema = re.compile(r"\bvl_t_[a-z0-9]")
     spelled = []
     for path in _sources(*CODE):
         source = path.read_text()
         for match in settings.finditer(source):
-            target = match.group(1).strip().rstrip('")')
+            target = (match.group(1) or match.group(2)).strip().rstrip('")')
             if "," in target:
                 spelled.append(f"{path.relative_to(ROOT)}: search_path TO {target}")
         for node in ast.walk(_parsed(path)):

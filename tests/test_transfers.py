@@ -445,8 +445,9 @@ def test_transfer_lists_cost_the_same_for_one_or_many(app, db, gql, admin_a, a, 
     one = statements()
     for name in ("乙", "丙", "丁"):
         ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, a_resident(db, a, name=name), b)}))
-    # access, villages, SET LOCAL ROLE, the transfers, their residents
-    assert one == statements() == 5
+    # role, path and access epoch (the caller's reach is kept with the token),
+    # the transfers, their residents
+    assert one == statements() == 3
 
 
 def test_a_tombstone_is_no_longer_changed(db, gql, admin_a, a, b, region):

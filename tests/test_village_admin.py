@@ -112,6 +112,8 @@ def test_create_refuses_in_chinese_and_converges_on_a_rerun(gql, token, village)
     admin = token("platform-admin")
     cases = [
         ({"slug": "Bad-Slug", "name": "坏村", "region": TEST_REGION}, "slug", "INVALID"),
+        # Kept for the regions' storage spaces.
+        ({"slug": "region_nanhe", "name": "占位村", "region": TEST_REGION}, "slug", "INVALID"),
         ({"slug": new_village_slug(), "name": "   ", "region": TEST_REGION}, "name", "REQUIRED"),
         (
             {"slug": new_village_slug(), "name": "无片区村", "region": "nowhere"},
@@ -176,3 +178,76 @@ def test_only_platform_admins_keep_villages(gql, token, village, populated_villa
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", (who, body)
     assert slug not in {v.slug for v in provisioning.list_villages(db)}
     assert village.slug in {v.slug for v in provisioning.list_villages(db) if v.status == "active"}
+
+
+UPDATE = f"""mutation($input: UpdateVillageInput!) {{ updateVillage(input: $input) {{
+  village {{ slug name address contactPhone }} {ERRORS} }} }}"""
+INFO = "query($slug: String!) { village(slug: $slug) { name address contactPhone } }"
+
+
+def test_a_village_admin_keeps_the_villages_information(gql, token, village, populated_village, db):
+    admin = token("village-admin", village=village.slug)
+    _, body = gql(INFO, admin, {"slug": village.slug})
+    before = body["data"]["village"]
+    try:
+        changed = payload(
+            gql,
+            admin,
+            UPDATE,
+            {
+                "slug": village.slug,
+                "name": " 新名村 ",
+                "address": "南河镇新名村村委会",
+                "contactPhone": "022-23456789",
+            },
+        )
+        assert changed == {
+            "village": {
+                "slug": village.slug,
+                "name": "新名村",
+                "address": "南河镇新名村村委会",
+                "contactPhone": "022-23456789",
+            },
+            "userErrors": [],
+        }
+        # Refusals name their field in Chinese and write nothing.
+        for input, expected in [
+            ({"contactPhone": "12345"}, ("contactPhone", "INVALID")),
+            ({"address": "址" * 201}, ("address", "INVALID")),
+            ({"name": "  "}, ("name", "REQUIRED")),
+            ({"name": None, "address": "别处"}, ("name", "REQUIRED")),
+        ]:
+            refused = payload(gql, admin, UPDATE, {"slug": village.slug, **input})
+            assert refused["village"] is None
+            assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [expected], input
+        assert refused["userErrors"][0]["message"] == "此项不能为空"
+        _, body = gql(INFO, admin, {"slug": village.slug})
+        assert body["data"]["village"] == {
+            "name": "新名村",
+            "address": "南河镇新名村村委会",
+            "contactPhone": "022-23456789",
+        }
+        # Null (or blank) clears what is optional; what is left out stays.
+        cleared = payload(gql, admin, UPDATE, {"slug": village.slug, "address": None})
+        assert cleared["village"]["address"] is None
+        assert cleared["village"]["contactPhone"] == "022-23456789"
+
+        for caller, code in [
+            (token("grid-worker", village=village.slug), "FORBIDDEN"),
+            (token("regional-coordinator", region=TEST_REGION), "FORBIDDEN"),
+            (token("village-admin", village=populated_village.slug), "NOT_FOUND"),
+        ]:
+            _, body = gql(UPDATE, caller, {"input": {"slug": village.slug, "name": "越权村"}})
+            assert body["errors"][0]["extensions"]["code"] == code
+        with db.platform() as conn:
+            entries = conn.execute(
+                select(pm.audit_log.c.fields).where(
+                    pm.audit_log.c.village == village.slug,
+                    pm.audit_log.c.action == "village.update",
+                )
+            ).scalars()
+            assert sorted(entries) == [["address"], ["address", "contact_phone", "name"]]
+    finally:
+        # The village is shared by the module's tests: it leaves as it came.
+        restored = payload(gql, admin, UPDATE, {"slug": village.slug, **before})
+        assert restored["userErrors"] == []

@@ -26,11 +26,12 @@ from villagelink.graphql.residents.acting import (
     staff_or_resident_target,
 )
 from villagelink.platform.linkage.catalogue import OPEN_ACTIVITY
-from villagelink.tenants.activities import actions, points, queries, teams
+from villagelink.tenants.activities import actions, check_in_codes, points, queries, teams
 from villagelink.tenants.user_errors import INVALID, refused
 
 mutation = MutationType()
 
+TEAM_NOT_FOUND = "志愿服务队不存在"
 # Why a grid worker is refused what only a whole-village writer does.
 MANAGED = "activities, volunteer teams and points are managed by the village"
 
@@ -71,29 +72,45 @@ def resolve_create_activity(_obj, info, input: dict) -> dict:
     village = input["village"]
     ctx.require_manage(village, MANAGED)
     data = {k: _as_text(input[k]) for k in ACTIVITY_FIELDS if input.get(k) is not None}
-    return node_payload(
-        "activity",
-        ACTIVITY,
-        village,
-        lambda: actions.do_create_activity(ctx.tenant(village), ctx.actor, village, data),
-    )
+
+    def run() -> dict:
+        if input.get("team") is not None:
+            data["team_id"] = input_key(village, input["team"], TEAM, "team", TEAM_NOT_FOUND)
+        return actions.do_create_activity(ctx.tenant(village), ctx.actor, village, data)
+
+    return node_payload("activity", ACTIVITY, village, run)
 
 
 def _change_activity(info, raw_id: str, action: Callable, *arguments) -> dict:
+    """Run `action` on the activity `raw_id` names; an argument that is a callable is
+    given the village and called inside the payload (an input ID resolved badly is a
+    userError)."""
     ctx: RequestContext = info.context
     gid = _target(ctx, raw_id, ACTIVITY, manage=True)
     return node_payload(
         "activity",
         ACTIVITY,
         gid.village,
-        lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), *arguments),
+        lambda: action(
+            ctx.tenant(gid.village),
+            ctx.actor,
+            gid.village,
+            int(gid.key),
+            *(a(gid.village) if callable(a) else a for a in arguments),
+        ),
     )
 
 
 @mutation.field("updateActivity")
 def resolve_update_activity(_obj, info, input: dict) -> dict:
     fields = ("title", "description", "place", "open_to_neighbours")
-    changes = {k: input[k] for k in fields if k in input}
+
+    def changes(village: str) -> dict:
+        found = {k: input[k] for k in fields if k in input}
+        if "team" in input:
+            found["team_id"] = input_key(village, input["team"], TEAM, "team", TEAM_NOT_FOUND)
+        return found
+
     return _change_activity(info, input["id"], actions.do_update_activity, changes)
 
 
@@ -226,8 +243,9 @@ def resolve_cancel_neighbour_sign_up(_obj, info, input: dict) -> dict:
 
 @mutation.field("checkInToActivity")
 def resolve_check_in(_obj, info, input: dict) -> dict:
-    """Staff check residents in; a resident checks in their household, without naming
-    volunteer hours (those the session's length gives, or staff record)."""
+    """Staff check residents in; a resident checks in their household with the code the
+    organiser shows on the day, without naming volunteer hours (those the session's
+    length gives, or staff record)."""
     ctx: RequestContext = info.context
     gid, resident = staff_or_resident_target(ctx, input["sign_up"], SIGN_UP)
     village = gid.village
@@ -237,6 +255,15 @@ def resolve_check_in(_obj, info, input: dict) -> dict:
         if resident is not None and data["volunteer_hours"] is not None:
             raise refused("volunteerHours", "志愿时长由村里登记，居民签到时无需填写", INVALID)
         _own_sign_up(ctx, village, resident, int(gid.key))
+        if resident is not None:
+            return check_in_codes.do_check_in_by_code(
+                ctx.tenant(village),
+                ctx.actor,
+                village,
+                int(gid.key),
+                input.get("code"),
+                allowed_grids=ctx.allowed_grids(village),
+            )
         return actions.do_check_in(
             ctx.tenant(village),
             ctx.actor,

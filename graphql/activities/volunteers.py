@@ -29,6 +29,7 @@ ENTRY = "PointsEntry"
 RESIDENT = "Resident"
 
 village_type = ObjectType("Village")
+activity_type = ObjectType("Activity")
 resident_type = ObjectType(RESIDENT)
 team_type = node_object(TEAM)
 member_type = ObjectType("VolunteerTeamMember")
@@ -138,6 +139,14 @@ def resolve_points_rules(village: dict, info) -> dict:
     return points.rules(info.context.tenant(village["slug"]))
 
 
+# -- Activity -------------------------------------------------------------------
+
+
+@activity_type.field("team")
+def resolve_activity_team(activity: dict, info) -> dict | None:
+    return team_loader(info.context, activity["village"]).load(activity["team_id"])
+
+
 # -- VolunteerTeam --------------------------------------------------------------
 
 
@@ -210,6 +219,7 @@ register_node_type(ENTRY, fetch_by_int_key(entry_loader))
 
 bindables = [
     village_type,
+    activity_type,
     resident_type,
     team_type,
     member_type,

@@ -11,11 +11,19 @@ The window is the clock minute (a caller's budget comes back whole at each minut
 start): `reset` is the seconds until then, as the `RateLimit-Reset` header and
 `Retry-After` tell it. When Redis is down nothing is charged and the request goes through:
 the limit protects the service, it must not take it down.
+
+Redis is not asked on every request: each process leases a caller's budget from it in
+slices (at least what the charge needs, else LEASE_SHARE of the limit, never more than is
+left) and charges requests from its slice until it runs short. A caller can therefore
+never spend more than the limit; what one process holds unspent counts as spent for the
+others, so a caller spread over P processes may be refused up to P slices (P% of the
+limit) early. With one process the figures are exact.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -26,18 +34,22 @@ log = logging.getLogger(__name__)
 MIN_CHARGE = 100
 WINDOW_SECONDS = 60
 
-# Charges ARGV[1] to the window's key if it fits under ARGV[2]; answers whether it did and
-# what has been spent. Atomic: concurrent requests of one caller cannot overspend.
-CHARGE = """
+# Leases between ARGV[1] (what the charge needs) and ARGV[2] (a slice) of the window's key,
+# as much as is left under ARGV[3]; nothing if not even ARGV[1] fits. Answers what it leased
+# and what has been spent (leased) in all. Atomic: processes cannot lease more than the limit.
+LEASE = """
 local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-local amount = tonumber(ARGV[1])
-if spent + amount > tonumber(ARGV[2]) then
+local room = tonumber(ARGV[3]) - spent
+if room < tonumber(ARGV[1]) then
   return {0, spent}
 end
-spent = redis.call('INCRBY', KEYS[1], amount)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return {1, spent}
+local lease = math.min(tonumber(ARGV[2]), room)
+spent = redis.call('INCRBY', KEYS[1], lease)
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return {lease, spent}
 """
+# A slice: this share of the limit (at least MIN_CHARGE) per lease.
+LEASE_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -58,30 +70,79 @@ class BudgetState:
         }
 
 
+class Allowances:
+    """What this process has leased of each caller's budget in the current window and not
+    yet charged to a request, and what Redis said was leased in all when last asked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._window: int | None = None
+        self._held: dict[str, tuple[int, int]] = {}  # key -> (unspent, leased in all)
+
+    def _current(self, window: int) -> None:
+        if window != self._window:  # a new minute: the last one's slices are gone
+            self._window, self._held = window, {}
+
+    def spend(self, key: str, window: int, amount: int) -> tuple[bool, int, int]:
+        """Charge `amount` to the local slice if it holds it: (charged, unspent after,
+        leased in all); leased in all is -1 when Redis has not been asked yet."""
+        with self._lock:
+            self._current(window)
+            unspent, leased = self._held.get(key, (0, -1))
+            if unspent < amount:
+                return False, unspent, leased
+            self._held[key] = (unspent - amount, leased)
+            return True, unspent - amount, leased
+
+    def add(self, key: str, window: int, lease: int, leased: int, amount: int) -> tuple[bool, int]:
+        """Add a slice of `lease` (Redis: `leased` in all) and charge `amount` to it if the
+        slice now holds it: (charged, unspent after)."""
+        with self._lock:
+            self._current(window)
+            unspent, seen = self._held.get(key, (0, -1))
+            unspent += lease
+            charged = lease > 0 and unspent >= amount
+            if charged:
+                unspent -= amount
+            self._held[key] = (unspent, max(seen, leased))
+            return charged, unspent
+
+
 class Budget:
     """One request's view of its caller's budget: charges, and the state after the last."""
 
-    def __init__(self, client: redis.Redis, caller: str, limit: int) -> None:
-        self.client, self.limit = client, limit
+    def __init__(
+        self, client: redis.Redis, allowances: Allowances, caller: str, limit: int
+    ) -> None:
+        self.client, self.allowances, self.limit = client, allowances, limit
         self.window = int(time.time() // WINDOW_SECONDS)
         self.key = f"villagelink:budget:{caller}:{self.window}"
+        self.slice = max(MIN_CHARGE, int(limit * LEASE_SHARE))
         self.state: BudgetState | None = None
 
     def charge(self, amount: int) -> BudgetState | None:
         """Charge `amount` if the budget holds it; the state after, or None when Redis
         cannot tell (nothing charged, the request goes on)."""
         reset = (self.window + 1) * WINDOW_SECONDS - int(time.time())
-        try:
-            charged, spent = self.client.register_script(CHARGE)(
-                keys=[self.key], args=[amount, self.limit, WINDOW_SECONDS * 2]
+        charged, unspent, leased = self.allowances.spend(self.key, self.window, amount)
+        if not charged:
+            need = amount - unspent
+            try:
+                lease, leased = self.client.register_script(LEASE)(
+                    keys=[self.key],
+                    args=[need, max(need, self.slice), self.limit, WINDOW_SECONDS * 2],
+                )
+            except redis.RedisError:
+                log.warning("rate budget unavailable; request allowed", exc_info=True)
+                return self.state
+            charged, unspent = self.allowances.add(
+                self.key, self.window, int(lease), int(leased), amount
             )
-        except redis.RedisError:
-            log.warning("rate budget unavailable; request allowed", exc_info=True)
-            return self.state
         self.state = BudgetState(
             limit=self.limit,
-            remaining=max(self.limit - int(spent), 0),
+            # What this process holds unspent is still the caller's to spend.
+            remaining=max(self.limit - int(leased) + unspent, 0),
             reset=max(reset, 1),
-            charged=bool(charged),
+            charged=charged,
         )
         return self.state

@@ -63,6 +63,10 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("积分", "points"),
     ("原因", "reason"),
     ("每小时志愿服务积分", "points per volunteer hour"),
+    ("奖品名称", "reward name"),
+    ("奖品说明", "reward description"),
+    ("所需积分", "points cost"),
+    ("库存", "stock"),
     ("备注", "note"),
     ("每周", "weekly"),
     ("每月", "monthly"),
@@ -193,6 +197,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("层数", "number of floors"),
     ("地址", "address"),
     ("村庄名称", "village name"),
+    ("村委会地址", "village committee's address"),
 )
 
 # The refusals of the actions (userErrors) and the Chinese top-level errors.
@@ -285,6 +290,18 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ),
     ("该居民尚未建立健康档案", "this resident has no health profile yet"),
     ("该居民已有健康档案", "this resident already has a health profile"),
+    ("该号码不是此居民的紧急联系人", "this number is not one of the resident's emergency contacts"),
+    (
+        "该紧急联系人不是本村已开通居民端账号的居民，无法授权查看",
+        "this emergency contact is not a resident of the village with a residents' app account, so they cannot be allowed to see the readings",
+    ),
+    (
+        "多位已开通账号的居民登记了此号码，请先核实居民信息",
+        "several residents with app accounts have this number; check the resident records first",
+    ),
+    ("本人的紧急联系人不能是本人", "a resident cannot be their own emergency contact"),
+    ("该紧急联系人已获授权查看", "this emergency contact may already see the readings"),
+    ("该号码没有查看授权", "this number has no consent to see the readings"),
     ("有走失风险的老人须设置安全区", "an elder at risk of wandering needs a safe zone"),
     (
         "联系电话应为11位手机号或带区号的固定电话，如 022-23456789",
@@ -329,8 +346,8 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("请为“{label}”至少选择一个字段", "choose at least one field of “{label}”"),
     ("“{label}”不含字段：{fields}", "“{label}” has no field(s): {fields}"),
     (
-        "片区编号须为2-39位小写字母、数字或下划线，以字母开头",
-        "a region id has 2-39 lower-case letters, digits or underscores, starting with a letter",
+        "片区编号须为2-32位小写字母、数字或下划线，以字母开头",
+        "a region id has 2-32 lower-case letters, digits or underscores, starting with a letter",
     ),
     ("请填写片区名称", "fill in the region's name"),
     ("该片区编号已存在", "this region id is taken"),
@@ -344,6 +361,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "village {slug}'s data is ready but the identity service could not finish its setup ({reason}); try again later",
     ),
     ("片区 {region} 不存在", "region {region} not found"),
+    (
+        "村庄标识不能以 {prefix} 开头（留给片区使用）",
+        "a village id may not begin with {prefix} (kept for regions)",
+    ),
     (
         "村庄标识须为2-39位小写字母、数字或下划线，以字母开头",
         "a village id has 2-39 lower-case letters, digits or underscores, starting with a letter",
@@ -461,6 +482,30 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "只有志愿服务队队长可以接单、拒单和完成订单",
         "only the team leader accepts, declines and completes orders",
     ),
+    # check-in by the organiser's code, the points shop
+    ("该场次已过，不能再生成签到码", "the session is over; no check-in code can be issued"),
+    (
+        "签到码输错次数过多，请组织者重新生成签到码后再试",
+        "too many wrong check-in codes: ask the organiser to issue a new code, then try again",
+    ),
+    ("请输入组织者出示的签到码", "enter the check-in code the organiser shows"),
+    ("签到码不正确，还可再试{n}次", "wrong check-in code; {n} tries left"),
+    (
+        "签到码已过期，请向组织者获取当天的签到码",
+        "the check-in code has expired: ask the organiser for today's code",
+    ),
+    (
+        "只有村管理员或活动所属志愿服务队的队长可以出示签到码",
+        "only the village admin or the leader of the activity's volunteer team shows the check-in code",
+    ),
+    ("已有同名奖品", "a reward with this name exists"),
+    ("奖品不存在", "reward not found"),
+    ("该奖品已兑完", "this reward is out of stock"),
+    ("该奖品已下架", "this reward is no longer offered"),
+    ("兑换记录不存在", "redemption not found"),
+    ("该兑换已领取", "this redemption has already been handed over"),
+    ("只能用自己的积分兑换", "you can only redeem your own points"),
+    ("请选择兑换的居民", "choose the resident who redeems"),
     # attachments
     ("此类记录不能附加文件", "this kind of record takes no files"),
     ("上传凭证不存在、已使用或已过期", "the upload ticket does not exist, was used or has expired"),
@@ -641,6 +686,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "the grid and its parents have no grid staff: name the grid staff member",
     ),
     ("同级已有同名分类", "a category with this name exists at this level"),
+    (
+        "上级分类已停用，请先启用上级分类",
+        "the parent category is disabled: enable it first",
+    ),
     ("当前状态不允许此操作", "not allowed in the current state"),
     (
         "电话号码格式不正确，应为手机号或带区号的固定电话",

@@ -20,6 +20,8 @@ from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.platform import models as pm
 from villagelink.platform.access import Access, resolve_access
 from villagelink.platform.audit import Actor, entry, record_many
+from villagelink.platform.db import ACCESS_EPOCH
+from villagelink.platform.identity.callers import Callers, Reach
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.linkage.policy import audiences, covering
 from villagelink.platform.linkage.tables import REGION_AUDIENCE
@@ -38,8 +40,22 @@ log = logging.getLogger(__name__)
 READ_TRANSACTIONS = 2
 
 
+class StaleReach(Exception):
+    """The access epoch moved since the caller's reach was kept: the request is run again
+    on a reach read afresh (graphql/gateway.py)."""
+
+
 class RequestContext:
-    def __init__(self, runtime, principal: Principal, request_id: str, *, read_only: bool = False):
+    def __init__(
+        self,
+        runtime,
+        principal: Principal,
+        request_id: str,
+        *,
+        read_only: bool = False,
+        callers: Callers | None = None,
+        token: str | None = None,
+    ):
         self.runtime = runtime
         self.read_only = read_only
         self.settings = runtime.settings
@@ -58,25 +74,52 @@ class RequestContext:
         # village -> (action, subject type, subject id) -> fields and reasons
         self._reads: dict[str, dict[tuple[str, str, str], dict]] = {}
         self._after_commit: list[Callable[[], None]] = []
+        # A query may take the caller's reach as kept with their token (platform/identity/
+        # callers.py); `_kept_epoch` is then the epoch it was read at, until a transaction
+        # of this request shows the epoch has not moved since.
+        self._callers = callers if read_only and token is not None else None
+        self._token = token or ""
+        self._kept_epoch: int | None = None
+        self.stale = False
 
     # -- platform data, read once per request ---------------------------------
 
     def _load_platform(self) -> tuple[Access, dict[str, dict]]:
+        if self._callers is not None:
+            kept = self._callers.reach(self._token)
+            if kept is not None:
+                self._kept_epoch = kept.epoch
+                return kept.access, kept.villages
         with self.runtime.db.platform() as conn:
             access = resolve_access(conn, self.principal)
-            rows = conn.execute(
-                select(pm.tenants, pm.regions.c.name.label("region_name"))
-                .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
-                .where(pm.tenants.c.slug.in_(sorted(access.reachable)))
-                .order_by(pm.tenants.c.slug)
-            ).mappings()
-            return access, {row["slug"]: dict(row) for row in rows}
+            rows = [
+                dict(row)
+                for row in conn.execute(
+                    select(
+                        pm.tenants,
+                        pm.regions.c.name.label("region_name"),
+                        # The epoch these rows and the reach are read at, in the same query.
+                        select(pm.access_epoch.c.value).scalar_subquery().label(ACCESS_EPOCH),
+                    )
+                    .join(pm.regions, pm.regions.c.id == pm.tenants.c.region_id)
+                    .where(pm.tenants.c.slug.in_(sorted(access.reachable)))
+                    .order_by(pm.tenants.c.slug)
+                ).mappings()
+            ]
+        epochs = {row.pop(ACCESS_EPOCH) for row in rows}
+        villages = {row["slug"]: row for row in rows}
+        if self._callers is not None and len(epochs) == 1:
+            # A caller who reaches no village is not kept: there is no epoch to check.
+            self._callers.remember_reach(self._token, Reach(access, villages, epochs.pop()))
+        return access, villages
 
     def reload_platform(self) -> None:
         """Read the caller's reach and villages again when next asked: this request
         changed them (a village created, disabled or enabled)."""
         self._access = None
         self._villages = None
+        self._callers = None
+        self._kept_epoch = None
 
     @property
     def access(self) -> Access:
@@ -197,8 +240,28 @@ class RequestContext:
                 finally:
                     oldest.close()
             conn = begin()
+            if self._kept_epoch is not None and not self._kept_reach_holds(conn.info[ACCESS_EPOCH]):
+                conn.close()
+                raise StaleReach()
         self._connections[key] = conn  # the most recently used last
         return conn
+
+    def _kept_reach_holds(self, epoch: int) -> bool:
+        """Whether the kept reach the request used is still good at `epoch`, read in this
+        request; once it is, the rest of the request trusts it."""
+        if epoch == self._kept_epoch:
+            self._kept_epoch = None
+            return True
+        self.stale = True
+        return False
+
+    def reach_is_stale(self) -> bool:
+        """Whether the request ran on a kept reach that is out of date. A request that
+        opened no village or region transaction reads the epoch here, at the end."""
+        if self._kept_epoch is not None and not self.stale:
+            with self.runtime.db.platform() as conn:
+                self._kept_reach_holds(conn.execute(select(pm.access_epoch.c.value)).scalar_one())
+        return self.stale
 
     def neighbours(self, acting: str, record_type: str) -> Iterator[tuple[str, Connection]]:
         """(owner, its transaction) for each neighbour with which `acting` has an

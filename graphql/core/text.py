@@ -3,7 +3,7 @@
 A text or jsonb column takes neither (and UTF-8 cannot encode a lone surrogate), so a
 string carrying one would fail deep inside an action as a database error. Every string
 a resolver can read comes from the document's literals or from the variables; this
-validation rule looks at both before anything executes, so no resolver is missed.
+gateway checks both before anything executes, so no resolver is missed.
 """
 
 from __future__ import annotations
@@ -34,21 +34,25 @@ def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
             pending.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
 
 
-def storable_text_rule(variables: dict | None) -> type[ValidationRule]:
-    """A validation rule refusing, as BAD_USER_INPUT, any string literal or variable
-    that carries text PostgreSQL refuses."""
+def refused_variables(variables: dict | None) -> list[GraphQLError]:
+    """BAD_USER_INPUT for every string in the variables that carries text PostgreSQL refuses.
+    A plain walk of the JSON, not a validation rule: it needs no pass over the document."""
+    return [
+        _refusal(f"变量 {where.replace('$.', '$', 1)} {REFUSED_MESSAGE}", None)
+        for where, text in _strings(variables or {}, "$")
+        if _REFUSED.search(text)
+    ]
 
-    class StorableText(ValidationRule):
-        def enter_document(self, *_args):
-            for where, text in _strings(variables or {}, "$"):
-                if _REFUSED.search(text):
-                    self._refuse(f"变量 {where.replace('$.', '$', 1)} {REFUSED_MESSAGE}", None)
 
-        def enter_string_value(self, node: StringValueNode, *_args):
-            if _REFUSED.search(node.value):
-                self._refuse(f"字符串{REFUSED_MESSAGE}", node)
+class StorableLiterals(ValidationRule):
+    """Refuses, as BAD_USER_INPUT, any string literal of the document that carries text
+    PostgreSQL refuses. It reads the document alone, so its findings can be kept with the
+    parsed document (graphql/gateway.py) rather than found again on every request."""
 
-        def _refuse(self, message: str, node: StringValueNode | None) -> None:
-            self.report_error(GraphQLError(message, node, extensions={"code": BAD_USER_INPUT}))
+    def enter_string_value(self, node: StringValueNode, *_args):
+        if _REFUSED.search(node.value):
+            self.report_error(_refusal(f"字符串{REFUSED_MESSAGE}", node))
 
-    return StorableText
+
+def _refusal(message: str, node: StringValueNode | None) -> GraphQLError:
+    return GraphQLError(message, node, extensions={"code": BAD_USER_INPUT})

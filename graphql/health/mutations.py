@@ -1,8 +1,9 @@
 """Health record and threshold mutations: reach and role first, then the action.
 
-Who writes: the village admin, and a grid worker for the residents of their grids,
-except for conditions and the personal heart-rate range, which come from the
-person's doctor through the village admin. The thresholds are the admin's alone.
+Who writes: the village admin, and a grid worker for the residents of their grids
+(consents to family members' watching included), except for conditions and the
+personal heart-rate range, which come from the person's doctor through the village
+admin. The thresholds are the admin's alone.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ RECORD_FIELDS = (
     "heart_rate_range",
     "note",
 )
+# A consent names the emergency contact by the phone the record gives for them.
+CONSENT_FIELDS = ("contact_phone",)
 # Set on the doctor's word, through the village admin.
 ADMIN_ONLY_FIELDS = frozenset({"conditions", "heart_rate_range"})
 # Input names as they arrive (Ariadne turns spo2Min into spo_2_min) -> columns.
@@ -46,7 +49,9 @@ THRESHOLD_FIELDS = {
 }
 
 
-def _write_record(info, input: dict, action: Callable) -> dict:
+def _write_record(
+    info, input: dict, action: Callable, fields: tuple[str, ...] = RECORD_FIELDS
+) -> dict:
     ctx: RequestContext = info.context
     gid = decode_id(input["resident"], "Resident")
     village = gid.village
@@ -54,7 +59,7 @@ def _write_record(info, input: dict, action: Callable) -> dict:
     reach = require_health(ctx, village)
     ctx.require_write(village)
     resident_id = int_key(gid)
-    data = {k: input[k] for k in RECORD_FIELDS if k in input}
+    data = {k: input[k] for k in fields if k in input}
     if reach == OWN_GRIDS and ADMIN_ONLY_FIELDS & data.keys():
         raise Forbidden("conditions and heartRateRange are set by the village admin")
 
@@ -80,6 +85,16 @@ def resolve_create_health_record(_obj, info, input: dict) -> dict:
 @mutation.field("updateHealthRecord")
 def resolve_update_health_record(_obj, info, input: dict) -> dict:
     return _write_record(info, input, actions.do_update_health_record)
+
+
+@mutation.field("grantReadingConsent")
+def resolve_grant_reading_consent(_obj, info, input: dict) -> dict:
+    return _write_record(info, input, actions.do_grant_reading_consent, CONSENT_FIELDS)
+
+
+@mutation.field("revokeReadingConsent")
+def resolve_revoke_reading_consent(_obj, info, input: dict) -> dict:
+    return _write_record(info, input, actions.do_revoke_reading_consent, CONSENT_FIELDS)
 
 
 @mutation.field("updateHealthThresholds")

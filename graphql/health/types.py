@@ -51,6 +51,8 @@ abnormal_type = ObjectType("AbnormalResident")
 vitals_type = ObjectType("LatestVitals")
 bucket_type = ObjectType("HealthReadingBucket")
 thresholds_type = ObjectType("HealthThresholds")
+self_type = ObjectType("ResidentSelf")
+watched_type = ObjectType("WatchedFamilyMember")
 
 
 def _bind_columns(bindable: ObjectType, *columns: str) -> None:
@@ -109,10 +111,23 @@ def _vitals_loader(ctx: RequestContext, slug: str) -> BatchLoader:
     return ctx.loader(slug, "health:latest_vitals", queries.vitals_by_resident)
 
 
+def _consents_loader(ctx: RequestContext, slug: str) -> BatchLoader:
+    return ctx.loader(slug, "health:reading_consents", queries.consents_by_resident)
+
+
+def _alerts_today_loader(ctx: RequestContext, slug: str) -> BatchLoader:
+    return ctx.loader(
+        slug,
+        "health:alerts_today",
+        lambda conn, ids: queries.alerts_of_day(conn, ids, clock.today()),
+    )
+
+
 def _residents_shown(ctx: RequestContext, slug: str, keys: list[int]) -> None:
     # Only announced: nothing is fetched unless a health field is asked for (and allowed).
     _records_loader(ctx, slug).expect(keys)
     _vitals_loader(ctx, slug).expect(keys)
+    _consents_loader(ctx, slug).expect(keys)
 
 
 on_page(RESIDENT, _residents_shown)
@@ -267,6 +282,26 @@ def resolve_conditions(record: dict, info, unmasked: bool = False, reason: str |
     return record["conditions"]
 
 
+@record_type.field("readingConsents")
+def resolve_reading_consents(record: dict, info) -> list[dict]:
+    ctx: RequestContext = info.context
+    slug = record["village"]
+    ctx.note_read(slug, RECORD_READ, HEALTH_RECORD, record["resident_id"], ["reading_consents"])
+    found = _consents_loader(ctx, slug).load(record["resident_id"]) or []
+    return [
+        {
+            **consent,
+            "contact_name": (queries.named_contact(record, consent["contact_phone"]) or {}).get(
+                "name"
+            ),
+            # For the phone's guard, as for the record's emergency contacts.
+            "village": slug,
+            "id": record["resident_id"],
+        }
+        for consent in found
+    ]
+
+
 @record_type.field("resident")
 def resolve_record_resident(record: dict, info) -> dict | None:
     return resident_loader(info.context, record["village"]).load(record["resident_id"])
@@ -331,7 +366,41 @@ def resolve_latest_abnormal_reading(row: dict, _info) -> dict:
     return {**row["latest"], "village": row["village"]}
 
 
+# -- ResidentSelf.familyWatch: a family member's readings, for their emergency contact --
+
+
+@self_type.field("familyWatch")
+def resolve_family_watch(me: dict, info) -> list[dict]:
+    """The wearers who consented that the caller, named on their record as an emergency
+    contact, sees their readings: the consent and the naming are both checked in the one
+    query, so a revoked consent or a contact taken off the record shows nothing."""
+    ctx: RequestContext = info.context
+    slug = me["village"]
+    rows = queries.watched_by(ctx.tenant(slug), me["id"], me["phone"])
+    _alerts_today_loader(ctx, slug).expect(row["id"] for row in rows)
+    return [{**row, "village": slug} for row in rows]
+
+
+watched_type.set_field("id", lambda row, *_: encode_id(RESIDENT, row["village"], row["id"]))
+
+
+@watched_type.field("latestVitals")
+def resolve_watched_vitals(row: dict, info) -> dict | None:
+    if row["vitals"] is not None:
+        info.context.note_read(row["village"], READINGS_READ, RESIDENT, row["id"], ["latest"])
+    return row["vitals"]
+
+
+@watched_type.field("alertsToday")
+def resolve_watched_alerts_today(row: dict, info) -> list[dict]:
+    ctx: RequestContext = info.context
+    ctx.note_read(row["village"], READINGS_READ, RESIDENT, row["id"], ["alerts_today"])
+    return _alerts_today_loader(ctx, row["village"]).load(row["id"]) or []
+
+
 bindables = [
+    self_type,
+    watched_type,
     resident_type,
     village_type,
     record_type,

@@ -6,6 +6,7 @@ from villagelink.graphql.linkage import (
     feed,
     joint_cases,
     region,
+    region_export,
     sync_status,
     transfers,
 )
@@ -14,6 +15,7 @@ bindables = [
     *agreements.bindables,
     *feed.bindables,
     *region.bindables,
+    *region_export.bindables,
     *transfers.bindables,
     *joint_cases.bindables,
     *sync_status.bindables,

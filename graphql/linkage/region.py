@@ -181,7 +181,12 @@ def _instant(value: str | None) -> datetime | None:
 
 @region_type.field("stats")
 def resolve_stats(region: dict, info) -> dict:
-    ctx: RequestContext = info.context
+    return region_stats(info.context, region)
+
+
+def region_stats(ctx: RequestContext, region: dict) -> dict:
+    """What the villages of the region published, each and summed: the overview's
+    figures, for the `stats` field and the region's export alike."""
     conn = _region_conn(ctx, region)
     members = _villages(ctx, region["id"])
     published, total = conn.execute(

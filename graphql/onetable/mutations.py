@@ -11,8 +11,8 @@ from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.onetable.types import require_import
 from villagelink.graphql.residents.types import resident_filter
 from villagelink.jobs.onetable import enqueue_export_removal, enqueue_import
+from villagelink.storage.exports import download
 from villagelink.storage.factory import object_store
-from villagelink.storage.purposes import XLSX
 from villagelink.tenants.onetable import actions
 
 mutation = MutationType()
@@ -58,15 +58,7 @@ def resolve_export_residents(_obj, info, input: dict) -> dict:
             today=ctx.today,
         )
         ctx.after_commit(lambda: enqueue_export_removal(ctx.settings, village))
-        url = store.presigned_get(
-            village,
-            export.key,
-            actions.EXPORT_URL_LIFETIME,
-            content_type=XLSX,
-            filename=export.filename,
-        )
-        download = {"url": url, "filename": export.filename, "expires_at": export.expires_at}
-        return {"download": download, "rows": export.rows}
+        return {"download": download(store, village, export), "rows": export.rows}
 
     return payload(run, "download", "rows")
 

@@ -235,6 +235,23 @@ def resolve_create_request_category(_obj, info, input: dict) -> dict:
     )
 
 
+@mutation.field("updateRequestCategory")
+def resolve_update_request_category(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = target_id(
+        input["id"], REQUEST_CATEGORY, lambda village: ctx.require_manage(village, ADMINS_ONLY)
+    )
+    data = {k: input[k] for k in ("name", "active") if k in input}
+    return node_payload(
+        "category",
+        REQUEST_CATEGORY,
+        gid.village,
+        lambda: actions.do_update_request_category(
+            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
+        ),
+    )
+
+
 @mutation.field("updateRequestSettings")
 def resolve_update_request_settings(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context

@@ -1,5 +1,6 @@
 """Village mutations: platform admins create, disable and enable villages, through the
-same provisioning as `villagelink tenants create|disable|enable` (platform/villages.py)."""
+same provisioning as `villagelink tenants create|disable|enable` (platform/villages.py);
+a village's admins keep its name, address and contact phone."""
 
 from __future__ import annotations
 
@@ -59,6 +60,22 @@ def resolve_enable_village(_obj, info, input: dict) -> dict:
             0
         ],
     )
+
+
+@mutation.field("updateVillage")
+def resolve_update_village(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    slug = input["slug"]
+    ctx.require_manage(slug, "only the village's admin may change this")
+    data = {k: input[k] for k in ("name", "address", "contact_phone") if k in input}
+
+    def run() -> dict:
+        row = villages.update_village(ctx.settings, ctx.runtime.db, ctx.actor, slug, data)
+        # The village's name is part of the caller's reach, read at the request's start.
+        ctx.reload_platform()
+        return village_node(row)
+
+    return object_payload("village", run)
 
 
 bindables = [mutation]

@@ -215,13 +215,14 @@ class TokenVerifier:
             check_claim_shapes(claims)
         except ClaimShapeError as error:
             raise InvalidToken(str(error)) from None
-        self._check_times(claims)
+        self.check_times(claims)
         # Keycloak marks access tokens "Bearer" and ID tokens "ID"; other issuers omit the claim.
         if claims.get("typ", "Bearer") != "Bearer":
             raise InvalidToken("not an access token")
         return claims
 
-    def _check_times(self, claims: dict[str, Any]) -> None:
+    def check_times(self, claims: dict[str, Any]) -> None:
+        """`InvalidToken` unless the claims' token is valid now (exp, iat, nbf)."""
         now = time.time()
         if claims["exp"] <= now - self.leeway:
             raise InvalidToken("token expired")
@@ -237,7 +238,7 @@ class TokenVerifier:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                # The times are checked by `_check_times`, once their shape is known.
+                # The times are checked by `check_times`, once their shape is known.
                 options={
                     "require": ["exp", "iat", "iss", "aud", "sub"],
                     "verify_exp": False,

@@ -58,6 +58,10 @@ from villagelink.platform.linkage.tables import (
 from villagelink.tenants.outbox import DELETE, Xid8, outbox
 
 BATCH = 500
+# Rows per multi-row statement (copies written, copies withdrawn): PostgreSQL takes at
+# most 65,535 parameters in one, and a copy takes ten. A reconcile writes every copy of
+# a village at once: one of 30,000 shared activities failed for good, retried in vain.
+STATEMENT_ROWS = 2000
 
 # Withdrawal reasons, as the exchange log shows them to both sides.
 DELETED_AT_ORIGIN = "deleted at origin"
@@ -434,12 +438,20 @@ def _publish(
     return len(published), len(withdrawn)
 
 
+def _in_statements(rows: list[Any]) -> Iterator[list[Any]]:
+    """`rows` in slices of STATEMENT_ROWS, one multi-row statement each."""
+    for start in range(0, len(rows), STATEMENT_ROWS):
+        yield rows[start : start + STATEMENT_ROWS]
+
+
 def _upsert(conn: Connection, rows: list[dict]) -> list[dict]:
     """Write the copies that are new or changed; returns those written (a change
     delivered twice writes nothing the second time), each with the time from its
     commit at the origin until now."""
-    if not rows:
-        return []
+    return [written for part in _in_statements(rows) for written in _upsert_part(conn, part)]
+
+
+def _upsert_part(conn: Connection, rows: list[dict]) -> list[dict]:
     r = records
     statement = insert(r).values(rows)
     new = statement.excluded
@@ -480,14 +492,18 @@ def _withdraw(
     keys: list[tuple[str, int, str]],
     by_record: dict[tuple[str, int], Change],
 ) -> list[dict]:
-    if not keys:
-        return []
     r = records
-    rows = conn.execute(
-        r.delete()
-        .where(r.c.origin == slug, tuple_(r.c.record_type, r.c.origin_id, r.c.audience).in_(keys))
-        .returning(r.c.record_type, r.c.origin_id, r.c.audience, r.c.version, r.c.agreement_ids)
-    ).mappings()
+    rows = [
+        row
+        for part in _in_statements(keys)
+        for row in conn.execute(
+            r.delete()
+            .where(
+                r.c.origin == slug, tuple_(r.c.record_type, r.c.origin_id, r.c.audience).in_(part)
+            )
+            .returning(r.c.record_type, r.c.origin_id, r.c.audience, r.c.version, r.c.agreement_ids)
+        ).mappings()
+    ]
     withdrawn = []
     for row in rows:
         change = by_record.get((row["record_type"], row["origin_id"]))

@@ -30,6 +30,7 @@ from villagelink.tenants.activities.tables import (
     activities,
     activity_occurrences,
     activity_sign_ups,
+    volunteer_teams,
 )
 from villagelink.tenants.activities.validation import (
     DEFAULT_HORIZON_DAYS,
@@ -87,6 +88,17 @@ def _require_not_closed(activity: dict) -> None:
             f"活动{STATE_NAMES[activity['state']]}，不能再修改或排期",
             INVALID_TRANSITION,
         )
+
+
+def _require_team(conn: Connection, values: dict) -> None:
+    """The organising team named, if any, is one of the village's."""
+    team_id = values.get("team_id")
+    t = volunteer_teams
+    if (
+        team_id is not None
+        and conn.execute(select(t.c.id).where(t.c.id == team_id)).first() is None
+    ):
+        raise refused("team", "志愿服务队不存在", NOT_FOUND)
 
 
 def shared_with_neighbours(activity: dict) -> bool:
@@ -176,6 +188,7 @@ def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
 def do_create_activity(conn: Connection, actor: Actor, village: str, data: dict) -> dict:
     """A new activity (a draft), with its occurrences of the coming months scheduled."""
     values = validated(NewActivitySchema(), data)
+    _require_team(conn, values)
     with conn.begin_nested():
         activity = dict(
             conn.execute(activities.insert().values(**values).returning(*activities.columns))
@@ -206,6 +219,7 @@ def do_update_activity(
         changed = {k: v for k, v in values.items() if before[k] != v}
         if not changed:
             return before
+        _require_team(conn, changed)
         after = _save(conn, activity_id, **changed)
         record(
             conn,
@@ -286,7 +300,7 @@ def do_finish_activity(conn: Connection, actor: Actor, village: str, activity_id
 # --- sign-ups -----------------------------------------------------------------
 
 
-def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
+def read_occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
     """The occurrence with its activity's state, kind and title; `lock` takes its row
     lock, which every change to its sign-ups holds (the capacity check depends on it)."""
     o, a = activity_occurrences, activities
@@ -303,7 +317,7 @@ def _occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
     return dict(row)
 
 
-def _require_published(occurrence: dict, field: str) -> None:
+def require_published(occurrence: dict, field: str) -> None:
     """Sign-ups move only while their activity is published; `field` is the input at fault."""
     state = occurrence["activity_state"]
     if state == "draft":
@@ -446,13 +460,13 @@ def _take_place(
     occurrence's lock."""
     s = activity_sign_ups
     with conn.begin_nested():
-        occurrence = _occurrence(conn, occurrence_id, lock=True)
+        occurrence = read_occurrence(conn, occurrence_id, lock=True)
         shown = {"open_to_neighbours": occurrence["open_to_neighbours"]}
         if agreement_ids is not None and not shared_with_neighbours(
             {**shown, "state": occurrence["activity_state"]}
         ):
             raise refused("occurrence", "活动场次不存在", NOT_FOUND)
-        _require_published(occurrence, "occurrence")
+        require_published(occurrence, "occurrence")
         if occurrence["starts_at"] <= clock.now():
             raise refused("occurrence", "该场次已开始，不能再报名", NOT_OPEN)
         same = [s.c[column] == value for column, value in who.items() if column != "guest_name"]
@@ -529,8 +543,8 @@ def do_cancel_sign_up(
     if guest_village is not None and found["guest_village"] != guest_village:
         raise refused("signUp", "报名记录不存在或不在您的管辖范围内", NOT_FOUND)
     with conn.begin_nested():
-        occurrence = _occurrence(conn, found["occurrence_id"], lock=True)
-        _require_published(occurrence, "signUp")
+        occurrence = read_occurrence(conn, found["occurrence_id"], lock=True)
+        require_published(occurrence, "signUp")
         # Read again under the lock: a concurrent cancel or check-in may have won. A
         # check-in takes no occurrence lock, so one may still win between this read and
         # the update, which then moves nothing: refused like a check-in seen here.
@@ -607,8 +621,8 @@ def do_check_in(
     found = _sign_up(conn, sign_up_id, allowed_grids)
     if found["state"] == "checked_in":
         return found
-    occurrence = _occurrence(conn, found["occurrence_id"], lock=False)
-    _require_published(occurrence, "signUp")
+    occurrence = read_occurrence(conn, found["occurrence_id"], lock=False)
+    require_published(occurrence, "signUp")
     if clock.now() < occurrence["starts_at"] - CHECK_IN_OPENS:
         raise refused("signUp", "签到在活动开始前1小时开放", NOT_OPEN)
     hours = _volunteer_hours(occurrence, given)

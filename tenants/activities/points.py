@@ -192,7 +192,7 @@ def _append(
     )
 
 
-def _resident(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
+def resident_in_reach(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
     found = residents_by_ids(conn, [resident_id], allowed_grids=allowed_grids).get(resident_id)
     if found is None:
         raise refused("resident", "居民不存在或不在您的管辖范围内", NOT_FOUND)
@@ -253,7 +253,7 @@ def do_award_points(
     source_id: int | None = None,
 ) -> dict:
     values = validated(PointsSchema(), data)
-    _resident(conn, resident_id, allowed_grids)
+    resident_in_reach(conn, resident_id, allowed_grids)
     with conn.begin_nested():
         return award_for(
             conn,
@@ -280,22 +280,49 @@ def do_redeem_points(
 ) -> dict:
     """Spend points: a negative entry, refused with INSUFFICIENT_POINTS beyond the balance."""
     values = validated(PointsSchema(), data)
-    _resident(conn, resident_id, allowed_grids)
+    resident_in_reach(conn, resident_id, allowed_grids)
     with conn.begin_nested():
-        lock_resident(conn, resident_id)
-        balance = balances(conn, [resident_id]).get(resident_id, 0)
-        if values["points"] > balance:
-            raise ActionFailed(
-                [UserError("points", f"积分不足，当前余额为{balance}分", INSUFFICIENT_POINTS)]
-            )
-        entry = _append(
+        return spend_for(
             conn,
             actor,
+            village,
             resident_id=resident_id,
-            points=-values["points"],
+            points=values["points"],
             reason=values["reason"],
             source_type=source_type,
             source_id=source_id,
         )
-        _audit(conn, actor, village, "points.redeem", entry)
+
+
+def spend_for(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    *,
+    resident_id: int,
+    points: int,
+    reason: str,
+    source_type: str,
+    source_id: int | None,
+    field: str = "points",
+) -> dict:
+    """Append a spending entry and its audit entry under the resident's lock, refused
+    with INSUFFICIENT_POINTS (naming `field`) beyond the balance; callers hold a
+    savepoint and have checked the resident."""
+    lock_resident(conn, resident_id)
+    balance = balances(conn, [resident_id]).get(resident_id, 0)
+    if points > balance:
+        raise ActionFailed(
+            [UserError(field, f"积分不足，当前余额为{balance}分", INSUFFICIENT_POINTS)]
+        )
+    entry = _append(
+        conn,
+        actor,
+        resident_id=resident_id,
+        points=-points,
+        reason=reason,
+        source_type=source_type,
+        source_id=source_id,
+    )
+    _audit(conn, actor, village, "points.redeem", entry)
     return entry

@@ -67,6 +67,8 @@ activities = Table(
     Column("version", Integer, nullable=False, server_default="1"),
     _now("created_at"),
     _now("updated_at"),
+    # The volunteer team that runs it (组织队伍): its leader shows the check-in code.
+    Column("team_id", BigInteger, ForeignKey("volunteer_teams.id", ondelete="SET NULL")),
     CheckConstraint(one_of("kind", ACTIVITY_KINDS), name="activities_kind"),
     CheckConstraint(one_of("state", ACTIVITY_STATES), name="activities_state"),
     CheckConstraint(one_of("repeat", REPEATS), name="activities_repeat"),
@@ -107,6 +109,42 @@ activity_occurrences = Table(
     # Scheduling twice over the same horizon adds nothing.
     UniqueConstraint("activity_id", "starts_at", name="activity_occurrences_once"),
     Index("activity_occurrences_starts_at", "starts_at"),
+)
+
+# The code the organiser shows on the day (签到码): one per occurrence, replaced when
+# issued again; a resident checking in by themselves must type it (created by `ac0003`).
+activity_check_in_codes = Table(
+    "activity_check_in_codes",
+    metadata,
+    Column(
+        "occurrence_id",
+        BigInteger,
+        ForeignKey("activity_occurrences.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("code", Text, nullable=False),
+    # The occurrence's day in the village: the code checks in on no other day.
+    Column("valid_on", Date, nullable=False),
+    _now("issued_at"),
+    Column("issued_by", Text, nullable=False),
+    CheckConstraint("code ~ '^[0-9]{6}$'", name="activity_check_in_codes_code"),
+)
+
+# Wrong codes typed per occurrence and account: six digits fall to guessing unless
+# the guesses are counted (and stopped) somewhere that outlives a request.
+activity_check_in_failures = Table(
+    "activity_check_in_failures",
+    metadata,
+    Column(
+        "occurrence_id",
+        BigInteger,
+        ForeignKey("activity_occurrences.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("principal", Text, nullable=False),
+    Column("failures", SmallInteger, nullable=False),
+    _now("last_failed_at"),
+    PrimaryKeyConstraint("occurrence_id", "principal"),
 )
 
 activity_sign_ups = Table(
@@ -226,4 +264,49 @@ points_rules = Table(
     _now("updated_at"),
     CheckConstraint("id = 1", name="points_rules_single_row"),
     CheckConstraint("points_per_volunteer_hour BETWEEN 0 AND 1000", name="points_rules_rate"),
+)
+
+REDEMPTION_STATES = ("pending", "handed_over")
+
+# What a village offers for points (积分超市); `stock` never goes below zero, so two
+# residents redeeming the last one cannot both get it.
+points_rewards = Table(
+    "points_rewards",
+    metadata,
+    id_column(),
+    Column("name", Text, nullable=False, unique=True),
+    Column("description", Text),
+    Column("points_cost", Integer, nullable=False),
+    Column("stock", Integer, nullable=False),
+    # Off the residents' list without losing the redemptions that name it.
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("version", Integer, nullable=False, server_default="1"),
+    _now("created_at"),
+    _now("updated_at"),
+    CheckConstraint("points_cost > 0", name="points_rewards_cost"),
+    CheckConstraint("stock >= 0", name="points_rewards_stock"),
+)
+
+# A reward redeemed by a resident: its ledger entry (source "PointsRedemption") spent
+# the points; the village hands the reward over and marks it so.
+points_redemptions = Table(
+    "points_redemptions",
+    metadata,
+    id_column(),
+    Column("reward_id", BigInteger, ForeignKey("points_rewards.id"), nullable=False),
+    Column("resident_id", BigInteger, ForeignKey("residents.id"), nullable=False),
+    # The cost when redeemed (the reward's cost may change later).
+    Column("points", Integer, nullable=False),
+    Column("state", Text, nullable=False, server_default="pending"),
+    _now("created_at"),
+    Column("handed_over_at", DateTime(timezone=True)),
+    Column("handed_over_by", Text),
+    CheckConstraint("points > 0", name="points_redemptions_points"),
+    CheckConstraint(one_of("state", REDEMPTION_STATES), name="points_redemptions_state"),
+    CheckConstraint(
+        "(state = 'handed_over') = (handed_over_at IS NOT NULL)",
+        name="points_redemptions_handed_over",
+    ),
+    Index("points_redemptions_state", "state", "id"),
+    Index("points_redemptions_resident", "resident_id", "id"),
 )

@@ -12,6 +12,10 @@ from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
 NOT_OPEN = "NOT_OPEN"  # sign-ups and check-ins outside the activity's open time
 INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+# Too many wrong check-in codes: the organiser issues a new one.
+TOO_MANY_ATTEMPTS = "TOO_MANY_ATTEMPTS"
+# A reward with none left, or taken off the list.
+OUT_OF_STOCK = "OUT_OF_STOCK"
 
 DEFAULT_HORIZON_DAYS = 92  # about three months of a series is scheduled at a time
 MAX_SKILLS = 20
@@ -32,6 +36,8 @@ class ActivityDetailsSchema(Schema):
     description = FreeText("活动介绍", 2000, blank=True, allow_none=True)
     place = FreeText("活动地点", 100)
     open_to_neighbours = fields.Boolean(error_messages=messages())
+    # The volunteer team that runs it (its key; the action checks it exists).
+    team_id = fields.Integer(allow_none=True, error_messages=messages())
 
 
 class NewActivitySchema(ActivityDetailsSchema):
@@ -126,3 +132,13 @@ class NeighbourSignUpSchema(Schema):
     """What a neighbouring village adds to its resident's sign-up."""
 
     note = FreeText("备注", 200, blank=True, allow_none=True, load_default=None)
+
+
+class RewardSchema(Schema):
+    """A reward of the points shop (积分兑换) as created; `partial=True` for changes."""
+
+    name = FreeText("奖品名称", 50, required=True)
+    description = FreeText("奖品说明", 500, blank=True, allow_none=True)
+    points_cost = _whole("所需积分", 1, 100000, required=True)
+    stock = _whole("库存", 0, 100000, required=True)
+    active = fields.Boolean(load_default=True, error_messages=messages())

@@ -15,16 +15,27 @@ from sqlalchemy import Connection, func
 from sqlalchemy.dialects.postgresql import insert
 
 from villagelink.platform.audit import Actor, record
-from villagelink.tenants.health.queries import records_by_resident, thresholds
-from villagelink.tenants.health.tables import SELF_CARE, health_records, health_thresholds
+from villagelink.tenants.health.queries import (
+    named_contact,
+    records_by_resident,
+    thresholds,
+)
+from villagelink.tenants.health.tables import (
+    SELF_CARE,
+    health_records,
+    health_thresholds,
+    reading_consents,
+)
 from villagelink.tenants.health.validation import (
     HealthRecordSchema,
     ThresholdsSchema,
     check_safe_zone,
 )
+from villagelink.tenants.resident_accounts.queries import bound_residents_with_phone
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
+    INVALID,
     NOT_FOUND,
     refused,
     validated,
@@ -147,6 +158,106 @@ def do_update_health_record(
         )
         _audit(conn, actor, village, "health_record.update", resident_id, changed)
     return records_by_resident(conn, [resident_id])[resident_id]
+
+
+def _record_of(conn: Connection, resident_id: int, allowed_grids: Grids) -> dict:
+    _require_resident(conn, resident_id, allowed_grids)
+    current = records_by_resident(conn, [resident_id], lock=True).get(resident_id)
+    if current is None:
+        raise refused("resident", "该居民尚未建立健康档案", NOT_FOUND)
+    return current
+
+
+def do_grant_reading_consent(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    data: dict[str, Any],
+    *,
+    allowed_grids: Grids,
+) -> dict:
+    """家属查看授权: on the wearer's word, the emergency contact of `contact_phone` may see
+    their latest readings and today's alerts in the residents' app. The contact must be
+    named on the record and be a resident of the village whose app account is bound:
+    consent is given to a person the village knows, not to a phone number."""
+    phone = data["contact_phone"].strip()
+    current = _record_of(conn, resident_id, allowed_grids)
+    if named_contact(current, phone) is None:
+        raise refused("contactPhone", "该号码不是此居民的紧急联系人", NOT_FOUND)
+    contacts = bound_residents_with_phone(conn, phone)
+    if not contacts:
+        raise refused(
+            "contactPhone", "该紧急联系人不是本村已开通居民端账号的居民，无法授权查看", NOT_FOUND
+        )
+    if len(contacts) > 1:
+        raise refused("contactPhone", "多位已开通账号的居民登记了此号码，请先核实居民信息", INVALID)
+    if contacts[0] == resident_id:
+        raise refused("contactPhone", "本人的紧急联系人不能是本人", INVALID)
+    with conn.begin_nested():
+        created = conn.execute(
+            insert(reading_consents)
+            .values(
+                resident_id=resident_id,
+                contact_resident_id=contacts[0],
+                contact_phone=phone,
+                recorded_by=actor.principal.display_name,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["resident_id", "contact_resident_id"],
+                index_where=reading_consents.c.revoked_at.is_(None),
+            )
+            .returning(reading_consents.c.id)
+        ).first()
+        if created is None:
+            raise refused("contactPhone", "该紧急联系人已获授权查看", DUPLICATE)
+        _consent_audit(conn, actor, village, "reading_consent.grant", resident_id, contacts[0])
+    return records_by_resident(conn, [resident_id])[resident_id]
+
+
+def do_revoke_reading_consent(
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    resident_id: int,
+    data: dict[str, Any],
+    *,
+    allowed_grids: Grids,
+) -> dict:
+    """Withdraw the consent given to the contact of `contact_phone`: from now on the app
+    shows them nothing of the wearer. The row stays, with who revoked it and when."""
+    _record_of(conn, resident_id, allowed_grids)
+    c = reading_consents.c
+    with conn.begin_nested():
+        revoked = conn.execute(
+            reading_consents.update()
+            .where(
+                c.resident_id == resident_id,
+                c.contact_phone == data["contact_phone"].strip(),
+                c.revoked_at.is_(None),
+            )
+            .values(revoked_at=func.now(), revoked_by=actor.principal.display_name)
+            .returning(c.contact_resident_id)
+        ).first()
+        if revoked is None:
+            raise refused("contactPhone", "该号码没有查看授权", NOT_FOUND)
+        _consent_audit(conn, actor, village, "reading_consent.revoke", resident_id, revoked[0])
+    return records_by_resident(conn, [resident_id])[resident_id]
+
+
+def _consent_audit(
+    conn: Connection, actor: Actor, village: str, action: str, resident_id: int, contact: int
+) -> None:
+    record(
+        conn,
+        actor,
+        village=village,
+        action=action,
+        subject_type=HEALTH_RECORD,
+        subject_id=resident_id,
+        fields=["contact_resident_id"],
+        details={"contact_resident_id": contact},
+    )
 
 
 def do_update_health_thresholds(

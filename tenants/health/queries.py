@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection, func, select, text, tuple_
 
+from villagelink.tenants import models as m
 from villagelink.tenants.clock import VILLAGE_TIME_ZONE, day_start
 from villagelink.tenants.health.tables import (
     ABNORMALITIES,
@@ -19,8 +20,10 @@ from villagelink.tenants.health.tables import (
     health_records,
     health_thresholds,
     latest_vitals,
+    reading_consents,
 )
 from villagelink.tenants.residents.queries import Grids
+from villagelink.tenants.sensing.tables import alerts
 
 # Downsampling steps for charts (体征趋势图).
 BUCKETS = {
@@ -220,3 +223,89 @@ def abnormal_count(conn: Connection, day: date, *, allowed_grids: Grids) -> int:
     return conn.execute(
         text(_ABNORMAL_COUNT), _day_parameters(day, allowed_grids, None)
     ).scalar_one()
+
+
+# -- consents: an emergency contact watching a wearer (家属查看) ---------------------
+
+
+def named_contact(record: dict, phone: str) -> dict | None:
+    """The record's emergency contact of `phone`, the first if it names several."""
+    return next((c for c in record["emergency_contacts"] if c["phone"] == phone), None)
+
+
+def consents_by_resident(conn: Connection, resident_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Live consents by wearer, oldest first."""
+    c = reading_consents.c
+    rows = conn.execute(
+        select(reading_consents)
+        .where(c.resident_id.in_(list(resident_ids)), c.revoked_at.is_(None))
+        .order_by(c.id)
+    ).mappings()
+    found: dict[int, list[dict]] = {}
+    for row in rows:
+        found.setdefault(row["resident_id"], []).append(dict(row))
+    return found
+
+
+# What a contact sees of the vitals: the readings, not where the wearer is (finding a
+# person who wandered off is the village's job, through its alerts).
+WATCHED_VITALS = ("measured_at", "heart_rate", "heart_rate_at", "spo2", "spo2_at")
+WATCHED_VITALS += ("systolic", "diastolic", "blood_pressure_at")
+
+# The wearers who consented that the contact (`:contact`, of phone `:phone`) sees their
+# readings, and still name that phone on their record; with the relation they gave.
+_WATCHED = f"""
+SELECT c.resident_id, r.name, named.relation,
+       {", ".join(f"v.{name} AS vital_{name}" for name in WATCHED_VITALS)}
+FROM reading_consents c
+JOIN residents r ON r.id = c.resident_id AND r.status = :active
+JOIN health_records h ON h.resident_id = c.resident_id
+CROSS JOIN LATERAL (
+    SELECT e ->> 'relation' AS relation
+    FROM jsonb_array_elements(h.emergency_contacts) WITH ORDINALITY AS t(e, position)
+    WHERE e ->> 'phone' = c.contact_phone
+    ORDER BY position
+    LIMIT 1
+) named
+LEFT JOIN latest_vitals v ON v.resident_id = c.resident_id
+WHERE c.contact_resident_id = :contact AND c.contact_phone = :phone AND c.revoked_at IS NULL
+ORDER BY c.resident_id
+"""
+
+
+def watched_by(conn: Connection, contact_id: int, phone: str | None) -> list[dict]:
+    """`{"id", "name", "relation", "vitals"}` per wearer the contact may watch; `vitals`
+    None until a first reading. A contact without a phone is named on no record."""
+    if phone is None:
+        return []
+    rows = conn.execute(
+        text(_WATCHED), {"contact": contact_id, "phone": phone, "active": m.ACTIVE_RESIDENT}
+    ).mappings()
+    return [
+        {
+            "id": row["resident_id"],
+            "name": row["name"],
+            "relation": row["relation"],
+            "vitals": (
+                {name: row[f"vital_{name}"] for name in WATCHED_VITALS}
+                if row["vital_measured_at"] is not None
+                else None
+            ),
+        }
+        for row in rows
+    ]
+
+
+def alerts_of_day(conn: Connection, resident_ids: Iterable[int], day: date) -> dict[int, list]:
+    """Alerts about each resident raised on `day` (village time), newest first."""
+    start, end = village_day(day)
+    a = alerts.c
+    rows = conn.execute(
+        select(a.id, a.resident_id, a.kind, a.state, a.summary, a.raised_at, a.closed_at, a.outcome)
+        .where(a.resident_id.in_(list(resident_ids)), a.raised_at >= start, a.raised_at < end)
+        .order_by(a.raised_at.desc(), a.id.desc())
+    ).mappings()
+    found: dict[int, list] = {}
+    for row in rows:
+        found.setdefault(row["resident_id"], []).append(dict(row))
+    return found

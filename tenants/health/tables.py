@@ -134,6 +134,50 @@ latest_vitals = Table(
     Column("location_at", DateTime(timezone=True)),
 )
 
+# 家属查看授权: the wearer consents that one of their emergency contacts, a resident of
+# the village with an app account, may see their latest readings and today's alerts in
+# the residents' app. Recorded by the wearer or by the village admin or a grid worker on
+# their behalf; revoked, never deleted, so who could see what and when stays on record.
+# The contact's phone is the one the record named them by: while the record names a
+# contact of that phone no longer, the consent shows nothing (tenants/health/queries.py).
+reading_consents = Table(
+    "reading_consents",
+    metadata,
+    id_column(),
+    Column(
+        "resident_id", BigInteger, ForeignKey("residents.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column(
+        "contact_resident_id",
+        BigInteger,
+        ForeignKey("residents.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("contact_phone", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_by", Text),
+    Column("revoked_at", DateTime(timezone=True)),
+    CheckConstraint("contact_resident_id <> resident_id", name="reading_consents_not_self"),
+    CheckConstraint(
+        "(revoked_at IS NULL) = (revoked_by IS NULL)", name="reading_consents_revocation"
+    ),
+    # One live consent per wearer and contact.
+    Index(
+        "reading_consents_live",
+        "resident_id",
+        "contact_resident_id",
+        unique=True,
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+    # The contact's view: whose readings may I see.
+    Index(
+        "reading_consents_contact",
+        "contact_resident_id",
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
 # The village's thresholds (one row, id 1), used where a person has no range of their own.
 health_thresholds = Table(
     "health_thresholds",

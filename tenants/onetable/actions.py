@@ -12,16 +12,15 @@ are one entry each; the rows add their own through the resident actions.
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict
+from datetime import date
 
 from sqlalchemy import Connection, case, func, literal, select
 from sqlalchemy.dialects.postgresql import JSONB, aggregate_order_by
 
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.identity.principal import Principal
-from villagelink.storage.purposes import XLSX
+from villagelink.storage.exports import Export, new_export, put_export, remove_expired
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants import clock
 from villagelink.tenants.attachments.actions import do_attach_file
@@ -72,7 +71,6 @@ from villagelink.tenants.user_errors import (
 
 IMPORT_JOB = "ImportJob"
 RESIDENT_EXPORT = "ResidentExport"
-EXPORT_URL_LIFETIME = timedelta(minutes=10)
 
 # step → (states it may start from, state it leads to)
 STEPS = {
@@ -303,14 +301,6 @@ def do_fail_import(
 # -- export ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Export:
-    key: str
-    filename: str
-    rows: int
-    expires_at: datetime
-
-
 def do_export_residents(
     conn: Connection,
     actor: Actor,
@@ -338,22 +328,20 @@ def do_export_residents(
             yield _export_row(found, unmasked)
 
     data = export_workbook(rows())
-    key = f"exports/{uuid.uuid4().hex}.xlsx"
-    expires_at = clock.now() + EXPORT_URL_LIFETIME
+    export = new_export(f"居民信息-{village}-{today:%Y%m%d}.xlsx", len(exported), clock.now())
     e = resident_exports
     export_id = conn.execute(
         e.insert()
         .values(
-            object_key=key,
-            row_count=len(exported),
+            object_key=export.key,
+            row_count=export.rows,
             unmasked=unmasked,
             created_by=actor.principal.sub,
-            expires_at=expires_at,
+            expires_at=export.expires_at,
         )
         .returning(e.c.id)
     ).scalar_one()
-    store.ensure_bucket(village)
-    store.put(village, key, data, XLSX)
+    put_export(store, village, export, data)
     record(
         conn,
         actor,
@@ -370,8 +358,7 @@ def do_export_residents(
             **({"residents": exported} if unmasked else {}),
         },
     )
-    filename = f"居民信息-{village}-{today:%Y%m%d}.xlsx"
-    return Export(key, filename, len(exported), expires_at)
+    return export
 
 
 def _export_row(found: queries.ExportedResident, unmasked: bool) -> tuple:
@@ -395,12 +382,5 @@ def _export_row(found: queries.ExportedResident, unmasked: bool) -> tuple:
 
 
 def do_remove_expired_exports(conn: Connection, store: ObjectStore, village: str) -> int:
-    """Remove exports whose download URL has expired, objects first; returns how many.
-    Housekeeping of files already audited when they were made."""
-    e = resident_exports
-    expired = conn.execute(select(e.c.id, e.c.object_key).where(e.c.expires_at < func.now())).all()
-    for row in expired:
-        store.remove(village, row.object_key)
-    if expired:
-        conn.execute(e.delete().where(e.c.id.in_([row.id for row in expired])))
-    return len(expired)
+    """Remove the village's exports whose download link has expired; returns how many."""
+    return remove_expired(conn, store, village, resident_exports)

@@ -474,7 +474,7 @@ def template_workbook() -> bytes:
         guide.append((note,))
     guide.column_dimensions["A"].width = 16
     guide.column_dimensions["C"].width = 80
-    return _saved(workbook)
+    return saved(workbook)
 
 
 def export_workbook(rows: Iterator[tuple]) -> bytes:
@@ -486,7 +486,7 @@ def export_workbook(rows: Iterator[tuple]) -> bytes:
     data.append(COLUMNS)
     for row in rows:
         data.append(row)
-    return _saved(workbook)
+    return saved(workbook)
 
 
 def tag_labels(tags: Iterable[dict]) -> str:
@@ -502,7 +502,8 @@ def _widths(sheet) -> None:
         sheet.column_dimensions[get_column_letter(position)].width = width
 
 
-def _saved(workbook: Workbook) -> bytes:
+def saved(workbook: Workbook) -> bytes:
+    """The workbook as the bytes of an .xlsx file."""
     out = io.BytesIO()
     workbook.save(out)
     return out.getvalue()

@@ -51,6 +51,7 @@ from villagelink.tenants.requests.validation import (
     NO_ASSIGNEE,
     AcceptSchema,
     ActionListSchema,
+    CategoryChangeSchema,
     CategorySchema,
     DeadlinesSchema,
     DispatchSchema,
@@ -762,6 +763,49 @@ def do_create_request_category(
         subject_type=REQUEST_CATEGORY,
         subject_id=category["id"],
         details={"code": category["code"], "parent": parent_id},
+    )
+    return dict(category)
+
+
+def do_update_request_category(
+    conn: Connection, actor: Actor, village: str, category_id: int, data: dict[str, Any]
+) -> dict:
+    """Rename a category, retire it or take it back into use. A retired top-level category
+    takes its sub-categories with it (nothing new may be filed under it); a sub-category
+    comes back only under a category in use. Requests keep their category either way."""
+    values = validated(CategoryChangeSchema(), data)
+    c = request_categories
+    found = (
+        conn.execute(select(c).where(c.c.id == category_id).with_for_update()).mappings().first()
+    )
+    if found is None:
+        raise refused("id", "诉求分类不存在", NOT_FOUND)
+    if values.get("active") and found["parent_id"] is not None:
+        parent = queries.categories_by_ids(conn, [found["parent_id"]])[found["parent_id"]]
+        if not parent["active"]:
+            raise refused("active", "上级分类已停用，请先启用上级分类", INVALID)
+    try:
+        with conn.begin_nested():
+            category = (
+                conn.execute(
+                    update(c).where(c.c.id == category_id).values(**values).returning(*c.c)
+                )
+                .mappings()
+                .one()
+            )
+            if values.get("active") is False and found["parent_id"] is None:
+                conn.execute(update(c).where(c.c.parent_id == category_id).values(active=False))
+    except IntegrityError as exc:
+        raise refused("name", "同级已有同名分类", DUPLICATE) from exc
+    record(
+        conn,
+        actor,
+        village=village,
+        action="request_category.update",
+        subject_type=REQUEST_CATEGORY,
+        subject_id=category_id,
+        fields=sorted(values),
+        details=values,
     )
     return dict(category)
 

@@ -6,7 +6,12 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from villagelink.tenants.fields import MESSAGES, MOBILE, FreeText, optional_text
+from villagelink.tenants.fields import (
+    MESSAGES,
+    FreeText,
+    mobile_or_landline_field,
+    optional_text,
+)
 from villagelink.tenants.requests.tables import CHANNELS, GRADES, SIMPLE
 from villagelink.tenants.user_errors import INVALID, Coded
 
@@ -14,8 +19,6 @@ from villagelink.tenants.user_errors import INVALID, Coded
 NO_ASSIGNEE = "NO_ASSIGNEE"
 CATEGORY_INACTIVE = "CATEGORY_INACTIVE"
 
-# A reporter may call from a landline (the 12345 hotline passes such numbers on).
-LANDLINE = re.compile(r"^0\d{2,3}-?\d{7,8}$")
 CATEGORY_CODE = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 # A year: longer deadlines are a typing mistake, not a plan.
 MAX_DEADLINE_HOURS = 365 * 24
@@ -29,12 +32,6 @@ def choice(values: tuple[str, ...], label: str, **kwargs) -> fields.String:
     )
 
 
-def _check_phone(value: str) -> bool:
-    if MOBILE.fullmatch(value) or LANDLINE.fullmatch(value):
-        return True
-    raise ValidationError(Coded("电话号码格式不正确，应为手机号或带区号的固定电话", INVALID))
-
-
 class NewRequestSchema(Schema):
     """A request as registered (分类登记). The reporter is a resident (checked by the
     action) or a name, with an optional phone."""
@@ -44,9 +41,8 @@ class NewRequestSchema(Schema):
     description = FreeText("诉求内容", 2000, required=True)
     location_text = optional_text("位置描述", 200)
     reporter_name = optional_text("反映人姓名", 50)
-    reporter_phone = fields.String(
-        load_default=None, allow_none=True, validate=_check_phone, error_messages=MESSAGES
-    )
+    # A reporter may call from a landline (the 12345 hotline passes such numbers on).
+    reporter_phone = mobile_or_landline_field()
     note = optional_text("备注", 500)
 
 
@@ -94,6 +90,13 @@ class CategorySchema(Schema):
         error_messages=MESSAGES,
     )
     name = FreeText("分类名称", 20, required=True)
+
+
+class CategoryChangeSchema(Schema):
+    """A category renamed, retired or taken back into use; what is left out stays."""
+
+    name = FreeText("分类名称", 20)
+    active = fields.Boolean(error_messages=MESSAGES)
 
 
 def _hours(label: str) -> fields.Integer:

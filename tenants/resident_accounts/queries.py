@@ -28,6 +28,23 @@ def bound_resident(conn: Connection, account_sub: str) -> dict | None:
     return dict(row) if row else None
 
 
+def bound_residents_with_phone(conn: Connection, phone: str) -> list[int]:
+    """Active residents of this phone whose app account is bound, by id."""
+    r = m.residents
+    return list(
+        conn.execute(
+            select(r.c.id)
+            .join(resident_accounts, resident_accounts.c.resident_id == r.c.id)
+            .where(
+                r.c.phone == phone,
+                resident_accounts.c.state == BOUND,
+                r.c.status == m.ACTIVE_RESIDENT,
+            )
+            .order_by(r.c.id)
+        ).scalars()
+    )
+
+
 def account_of(conn: Connection, account_sub: str) -> dict | None:
     """The account's live request or binding, if any."""
     row = (

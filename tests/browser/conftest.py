@@ -95,9 +95,11 @@ def browser_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield from start_stack(tmp_path_factory.mktemp("browser-var"), free_ports())
 
 
-def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContext:
-    """A fresh browser profile (no cookies, no storage) as a village person's would be."""
+def new_context(browser: Browser, stack: Stack, *, phone: bool, **options) -> BrowserContext:
+    """A fresh browser profile (no cookies, no storage) as a village person's would be;
+    `options` are Playwright's other context options."""
     context = browser.new_context(
+        **options,
         base_url=stack.url,
         viewport=PHONE if phone else DESKTOP,
         is_mobile=phone,
@@ -111,11 +113,11 @@ def new_context(browser: Browser, stack: Stack, *, phone: bool) -> BrowserContex
 
 
 @contextmanager
-def opened(browser: Browser, stack: Stack, *, phone: bool) -> Iterator[Page]:
+def opened(browser: Browser, stack: Stack, *, phone: bool, **options) -> Iterator[Page]:
     """A page in a fresh context; at the end, fails if the page's Content-Security-Policy
     refused anything it tried (a script, a connection, an image): the policy must fit the
     console as it is, not be switched off for the tests."""
-    context = new_context(browser, stack, phone=phone)
+    context = new_context(browser, stack, phone=phone, **options)
     refused: list[str] = []
     context.on(
         "console",

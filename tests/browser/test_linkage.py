@@ -7,6 +7,7 @@ neighbour's feed follows it; the coordinator's charts show the figures the API r
 from __future__ import annotations
 
 import base64
+import io
 import re
 import subprocess
 import time
@@ -14,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import requests
 from playwright.sync_api import Browser, Page, expect
 
@@ -289,6 +291,20 @@ def test_the_coordinators_charts_show_the_figures_the_api_returns(
         expect(cells).to_have_text([village["village"]["name"], str(open_ - overdue), str(overdue)])
         row = comparison.locator("tbody tr", has_text=village["village"]["name"])
         expect(row.locator("td").nth(1)).to_have_text(f"{stats['residents']:,}")
+    # The region's screens show the whole region: no village to switch to.
+    expect(desktop.locator(".village-switch")).to_have_count(0)
+    # 导出 Excel: the same figures as a file, offered once made.
+    desktop.get_by_test_id("export").click()
+    link = desktop.get_by_test_id("export-download")
+    expect(link).to_contain_text("片区统计-nanhe-")
+    book = openpyxl.load_workbook(
+        io.BytesIO(requests.get(link.get_attribute("href") or "", timeout=30).content)
+    )
+    assert [row[0] for row in book["诉求（按村）"].values][1:] == [
+        v["village"]["name"] for v in published
+    ]
+    desktop.mouse.move(0, 0)
+    expect(desktop.locator(".el-message")).to_have_count(0)
     check_accessible(desktop)
     shot(desktop, "region-overview")
 

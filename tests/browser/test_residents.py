@@ -77,6 +77,17 @@ def camera_photo() -> bytes:
     return buffer.getvalue()
 
 
+def made_occurrence(api: Api, today: str) -> str:
+    """Today's occurrence of the volunteer service the test made."""
+    edges = api(OCCURRENCES, today=today)["village"]["activities"]["edges"]
+    return next(
+        o["id"]
+        for e in edges
+        if e["node"]["title"] == "村口环境整治志愿服务"
+        for o in e["node"]["occurrences"]
+    )
+
+
 def check_accessible_after_toast(page: Page) -> None:
     """Vant's toast is a popup with role dialog and no name: axe once it has gone."""
     expect(page.locator(".van-toast")).to_be_hidden()
@@ -119,6 +130,11 @@ CREATE_ACTIVITY = """mutation($village: String!, $today: Date!, $start: String!)
 PUBLISH = """mutation($id: ID!) {
   scheduleActivity(input: {activity: $id}) { userErrors { message } }
   publishActivity(input: {activity: $id}) { activity { state } userErrors { message } } }"""
+OCCURRENCES = """query($village: String!, $today: Date!) { village(slug: $village) {
+  activities(first: 5, filter: {from: $today, to: $today, kind: VOLUNTEER_SERVICE}) { edges { node {
+    title occurrences { id } } } } } }"""
+ROTATE_CODE = """mutation($id: ID!) { rotateActivityCheckInCode(input: {occurrence: $id}) {
+  checkInCode { code } userErrors { message } } }"""
 SIGN_UPS = """query($village: String!, $today: Date!) { village(slug: $village) {
   activities(first: 5, filter: {from: $today, to: $today, kind: VOLUNTEER_SERVICE}) { edges { node {
     title occurrences { signUps { state checkedInAt resident { name } } } } } } } }"""
@@ -243,14 +259,34 @@ def test_a_resident_signs_up_for_todays_activity_and_checks_in(phone: Page, brow
 
     login(phone, account.username, DEMO_PASSWORD, app="h5")
     phone.get_by_role("tab", name="活动").click()
+    # The 20th's service day (每月20日便民服务日): a place at its next occurrence.
+    phone.locator(".van-dropdown-menu__item").click()
+    phone.locator(".van-dropdown-item__option", has_text="便民服务日").click()
+    service_day = phone.get_by_role("article", name="每月20日便民服务日")
+    service_day.get_by_role("button", name="报名").first.click()
+    expect(service_day.get_by_text("已报名").first).to_be_visible()
+    shot(phone, "residents-service-day")
+    phone.locator(".van-dropdown-menu__item").click()
+    phone.locator(".van-dropdown-item__option", has_text="全部").click()
     card = phone.get_by_role("article", name="村口环境整治志愿服务")
     card.get_by_role("button", name="报名").click()
     expect(card.get_by_text("已报名")).to_be_visible()
     check_accessible_after_toast(phone)
     shot(phone, "residents-activities")
 
+    # On the day the organiser shows a code (签到码); the resident types it. A wrong one
+    # is refused beside the field and checks nobody in.
+    code = api(ROTATE_CODE, id=made_occurrence(api, today))["rotateActivityCheckInCode"]
+    code = code["checkInCode"]["code"]
     card.get_by_role("button", name="现场签到").click()
-    phone.get_by_role("button", name="确认").click()
+    dialog = phone.get_by_role("dialog", name="现场签到")
+    dialog.get_by_label("签到码").fill(str((int(code) + 1) % 10**6).zfill(6))
+    dialog.get_by_role("button", name="现场签到").click()
+    expect(dialog.get_by_text(re.compile("签到码不正确，还可再试4次"))).to_be_visible()
+    check_accessible(phone)
+    shot(phone, "residents-check-in-code")
+    dialog.get_by_label("签到码").fill(code)
+    dialog.get_by_role("button", name="现场签到").click()
     expect(card.get_by_text("已签到")).to_be_visible()
 
     def checked_in() -> dict | None:

@@ -3,8 +3,34 @@
 // as they are first loaded (their names change with their content). The API is never
 // cached here: the app keeps its last-seen lists itself (src/residents/lastSeen.ts).
 const CACHE = 'villagelink-h5-v1'
+// The page and the settings every route starts from: kept at install, because the page
+// that registers this worker was loaded before it could see (and keep) them.
+const SHELL = ['/h5/', '/console/config.json']
 
-self.addEventListener('install', () => self.skipWaiting())
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .catch(() => undefined) // offline at install: kept on the next visit instead
+      .then(() => self.skipWaiting()),
+  )
+})
+
+// The page names the build assets it loaded before this worker controlled it (its entry
+// script and styles, the first screen): kept too, or the shell could not start offline.
+self.addEventListener('message', (event) => {
+  const assets = (event.data?.assets ?? []).filter((path) => typeof path === 'string' && path.startsWith('/assets/'))
+  event.waitUntil(
+    caches.open(CACHE).then((cache) =>
+      Promise.all(
+        assets.map(async (path) => {
+          if (!(await cache.match(path))) await cache.add(path).catch(() => undefined)
+        }),
+      ),
+    ),
+  )
+})
 self.addEventListener('activate', (event) => {
   event.waitUntil(
     caches

@@ -26,13 +26,13 @@ const routes: RouteRecordRaw[] = [
   {
     path: '/admin',
     component: () => import('./layouts/DesktopLayout.vue'),
-    props: { screens: adminScreens, base: '/admin' },
+    props: { screens: adminScreens, base: '/admin', villageSwitch: true },
     children: [{ path: '', redirect: `/admin/${firstPath(adminScreens)}` }, ...adminScreens],
   },
   {
     path: '/region',
     component: () => import('./layouts/DesktopLayout.vue'),
-    props: { screens: regionScreens, base: '/region' },
+    props: { screens: regionScreens, base: '/region', villageSwitch: false },
     children: [{ path: '', redirect: `/region/${firstPath(regionScreens)}` }, ...regionScreens],
   },
   {

@@ -18,5 +18,15 @@ startOutbox()
 
 // The app shell and the last-seen pages for a phone without a network (public/h5/sw.js).
 if ('serviceWorker' in navigator && import.meta.env.PROD) {
-  void navigator.serviceWorker.register('/h5/sw.js', { scope: '/h5/' })
+  void navigator.serviceWorker
+    .register('/h5/sw.js', { scope: '/h5/' })
+    .then(() => navigator.serviceWorker.ready)
+    .then((registration) => {
+      // What this page loaded before the worker could see it: the worker keeps it.
+      const assets = performance
+        .getEntriesByType('resource')
+        .map((entry) => new URL(entry.name).pathname)
+        .filter((path) => path.startsWith('/assets/'))
+      registration.active?.postMessage({ assets })
+    })
 }

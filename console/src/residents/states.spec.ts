@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isOpenRequest, requestTag, serviceOrderTag } from './states'
+import { alertTag, isOpenRequest, requestTag, serviceOrderTag } from './states'
 
 describe('state tags', () => {
   it('colours requests as everywhere: waiting grey, worked blue, overdue red, done green', () => {
@@ -9,6 +9,9 @@ describe('state tags', () => {
     expect(requestTag('RESOLVED')).toBe('success')
     expect(serviceOrderTag('COMPLETED')).toBe('success')
     expect(serviceOrderTag('ORDERED')).toBe('default')
+    expect(alertTag('OPEN')).toBe('default')
+    expect(alertTag('ACKNOWLEDGED')).toBe('primary')
+    expect(alertTag('FALSE_ALARM')).toBe('success')
   })
 
   it('counts reopened requests as open and resolved ones as not', () => {

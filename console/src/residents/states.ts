@@ -23,6 +23,15 @@ const SERVICE_ORDER: Record<string, TagType> = {
   CANCELLED: 'default',
 }
 
+// An alert's handling: waiting for a grid worker grey, being handled blue, ended green.
+const ALERT: Record<string, TagType> = {
+  OPEN: 'default',
+  ASSIGNED: 'primary',
+  ACKNOWLEDGED: 'primary',
+  RESOLVED: 'success',
+  FALSE_ALARM: 'success',
+}
+
 export function requestTag(state: string, overdue = false): TagType {
   return overdue ? 'danger' : (REQUEST[state] ?? 'default')
 }
@@ -34,4 +43,8 @@ export function serviceOrderTag(state: string): TagType {
 /** Still with the village: not resolved, closed or refused. */
 export function isOpenRequest(state: string): boolean {
   return !['RESOLVED', 'CLOSED', 'REJECTED'].includes(state)
+}
+
+export function alertTag(state: string): TagType {
+  return ALERT[state] ?? 'default'
 }

@@ -2,6 +2,7 @@
 // reader's language, `data` back or an Error carrying the API's code and message.
 import { accessToken } from './auth'
 import { currentLocale } from './i18n'
+import { focusFirstRefusedWhenShown } from './refusedField'
 
 export interface UserError {
   field: string | null
@@ -63,7 +64,9 @@ export function messageOf(error: unknown): string {
 
 /**
  * A mutation's refusals by the input field they name (`input.phone` → `phone`), for
- * a form to show beside its fields; the whole-input ones under ''.
+ * a form to show beside its fields; the whole-input ones under ''. Every form gets its
+ * refusals here, so here the first refused field is also brought into view and focused
+ * (once the form has shown the messages).
  */
 export function errorsByField(errors: UserError[]): Record<string, string> {
   const byField: Record<string, string> = {}
@@ -71,5 +74,6 @@ export function errorsByField(errors: UserError[]): Record<string, string> {
     const field = (error.field ?? '').replace(/^input\./, '').split('.').pop() ?? ''
     byField[field] ??= error.message
   }
+  if (Object.keys(byField).some((field) => field !== '')) focusFirstRefusedWhenShown()
   return byField
 }

@@ -30,6 +30,7 @@ const TONES: Record<string, Record<string, Tone>> = {
   NoticeState: { DRAFT: 'waiting', PUBLISHED: 'done', WITHDRAWN: 'ended' },
   ActivityState: { DRAFT: 'waiting', PUBLISHED: 'working', FINISHED: 'done', CANCELLED: 'ended' },
   SignUpState: { WAITLISTED: 'waiting', SIGNED_UP: 'working', CHECKED_IN: 'done', CANCELLED: 'ended' },
+  PointsRedemptionState: { PENDING: 'waiting', HANDED_OVER: 'done' },
   ServiceOrderState: {
     ORDERED: 'waiting',
     DISPATCHED: 'working',

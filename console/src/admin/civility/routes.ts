@@ -16,4 +16,9 @@ export default [
     component: () => import('./PointsPage.vue'),
     meta: { group: 'civility', title: 'points.title', order: 72 },
   },
+  {
+    path: 'rewards',
+    component: () => import('./RewardsPage.vue'),
+    meta: { group: 'civility', title: 'rewards.title', order: 73 },
+  },
 ] satisfies ScreenRoute[]

@@ -2,6 +2,16 @@ import type { ScreenRoute } from '@/console/screens'
 
 export default [
   {
+    path: 'settings/village',
+    component: () => import('./VillagePage.vue'),
+    meta: { group: 'settings', title: 'settings.villageInfo.title', order: 130 },
+  },
+  {
+    path: 'settings/categories',
+    component: () => import('./CategoriesPage.vue'),
+    meta: { group: 'settings', title: 'settings.categories.title', order: 132 },
+  },
+  {
     path: 'settings/approvals',
     component: () => import('./ApprovalsPage.vue'),
     meta: { group: 'settings', title: 'settings.approvals', order: 134 },

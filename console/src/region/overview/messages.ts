@@ -24,7 +24,9 @@ export default {
     notPublished: '未发布',
     allPublished: '各村均已发布统计数据',
     export: '导出 Excel',
-    exportMissing: '接口暂未提供片区统计导出',
+    exporting: '正在生成…',
+    exported: '已生成，点击链接下载（10 分钟内有效）',
+    download: '下载 {name}',
     hours: '{n} 小时',
   },
   en: {
@@ -51,7 +53,9 @@ export default {
     notPublished: 'Not published',
     allPublished: 'Every village has published its statistics',
     export: 'Export Excel',
-    exportMissing: 'The API has no export of the region’s statistics yet',
+    exporting: 'Preparing…',
+    exported: 'Ready: follow the link to download it (valid for 10 minutes)',
+    download: 'Download {name}',
     hours: '{n} h',
   },
 }

@@ -3,6 +3,7 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { request } from '@/shared/graphql'
+import { remembered } from '../lastSeen'
 import meDocument from './me.graphql?raw'
 
 export interface ResidentSelf {
@@ -25,8 +26,10 @@ export const useResident = defineStore('resident', () => {
   const self = ref<ResidentSelf | null>(null)
   const loaded = ref(false)
 
+  // The last-seen copy without a network: the app shell starts offline, as a reload
+  // with a report waiting to be sent must (every screen guard asks who this is).
   async function load(): Promise<Me> {
-    const data = await request<{ me: Me }>(meDocument)
+    const { data } = await remembered('me', () => request<{ me: Me }>(meDocument))
     me.value = data.me
     self.value = data.me.resident
     loaded.value = true

@@ -11,4 +11,9 @@ export default [
     component: () => import('./PointsPage.vue'),
     meta: { title: 'h5Activities.points', order: 31 },
   },
+  {
+    path: 'rewards',
+    component: () => import('./RewardsPage.vue'),
+    meta: { title: 'h5Activities.rewardsTitle', order: 32 },
+  },
 ] satisfies ScreenRoute[]

@@ -28,6 +28,7 @@ export default {
     rated: '已评价，谢谢',
     reopened: '已退回重新办理',
     myRating: '我的评价',
+    stars: '{n} 星',
     notFound: '没有找到这条反映',
   },
   en: {
@@ -58,6 +59,7 @@ export default {
     rated: 'Thank you for rating',
     reopened: 'Sent back to be done again',
     myRating: 'My rating',
+    stars: '{n} of 5',
     notFound: 'This report was not found',
   },
 }

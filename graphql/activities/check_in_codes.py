@@ -1,0 +1,73 @@
+"""The organiser's check-in code (签到码) in the API: `ActivityOccurrence.checkInCode`
+and `rotateActivityCheckInCode`, for the village's managers and the leader of the
+team that runs the activity (a resident with the `resident` role)."""
+
+from __future__ import annotations
+
+from ariadne import MutationType, ObjectType
+
+from villagelink.graphql.activities.types import OCCURRENCE, activity_loader, page_of
+from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.errors import Forbidden
+from villagelink.graphql.core.ids import target_id
+from villagelink.graphql.core.payloads import object_payload
+from villagelink.tenants.activities import check_in_codes, queries
+
+occurrence_type = ObjectType(OCCURRENCE)
+mutation = MutationType()
+
+NOT_ORGANISER = "只有村管理员或活动所属志愿服务队的队长可以出示签到码"
+
+
+def _organises(ctx: RequestContext, village: str, activity_id: int) -> bool:
+    """The caller manages the village, or leads the team that runs the activity."""
+    if ctx.access.can_manage(village):
+        return True
+    resident = ctx.resident_of(village)
+    if resident is None:
+        return False
+    activity = activity_loader(ctx, village).load(activity_id)
+    if activity is None or activity["team_id"] is None:
+        return False
+    # Asked once a request however many occurrences are shown.
+    led = ctx.loader(
+        village,
+        "activities:teams_led_by",
+        lambda conn, ids: {i: queries.teams_led_by(conn, i) for i in ids},
+    )
+    return activity["team_id"] in (led.load(resident["id"]) or frozenset())
+
+
+@occurrence_type.field("checkInCode")
+def resolve_check_in_code(occurrence: dict, info) -> dict | None:
+    ctx: RequestContext = info.context
+    slug = occurrence["village"]
+    if not _organises(ctx, slug, occurrence["activity_id"]):
+        return None
+    loader = ctx.loader(slug, "activities:check_in_codes", check_in_codes.codes_by_occurrence)
+    loader.expect(page_of(ctx, slug, OCCURRENCE, occurrence["id"]))
+    return loader.load(occurrence["id"])
+
+
+@mutation.field("rotateActivityCheckInCode")
+def resolve_rotate_check_in_code(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+
+    def may_act(village: str) -> None:
+        if ctx.resident_of(village) is None:
+            ctx.require_write(village)
+
+    gid = target_id(input["occurrence"], OCCURRENCE, may_act)
+    village, occurrence_id = gid.village, int(gid.key)
+    found = queries.occurrences_by_ids(ctx.tenant(village), [occurrence_id]).get(occurrence_id)
+    if found is not None and not _organises(ctx, village, found["activity_id"]):
+        raise Forbidden(NOT_ORGANISER)
+    return object_payload(
+        "check_in_code",
+        lambda: check_in_codes.do_issue_check_in_code(
+            ctx.tenant(village), ctx.actor, village, occurrence_id
+        ),
+    )
+
+
+bindables = [occurrence_type, mutation]

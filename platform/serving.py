@@ -1,0 +1,57 @@
+"""The gateway's process: gunicorn's command line and the directory its workers share
+their metrics through. `villagelink run` supervises it next to everything else;
+`villagelink gateway` (a Kubernetes pod, the image's `gateway` role) becomes it."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from villagelink.platform.settings import Settings
+
+GRACEFUL_TIMEOUT = 10  # gunicorn's own, for requests in flight
+
+
+def metrics_dir(settings: Settings) -> Path:
+    return settings.var_dir / "prometheus"
+
+
+def reset_metrics_dir(settings: Settings) -> None:
+    """Samples of a previous run's processes must not count in this one."""
+    shutil.rmtree(metrics_dir(settings), ignore_errors=True)
+    metrics_dir(settings).mkdir(parents=True)
+
+
+def gunicorn_command(settings: Settings) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--name",
+        "villagelink",
+        "-k",
+        "gthread",
+        "--workers",
+        str(settings.gunicorn_workers),
+        "--threads",
+        str(settings.gunicorn_threads),
+        "--bind",
+        f"{settings.http_host}:{settings.http_port}",
+        "--access-logfile",
+        "-",
+        "--error-logfile",
+        "-",
+        "--graceful-timeout",
+        str(GRACEFUL_TIMEOUT),
+        # A request running longer than this gets its worker killed and replaced; the hooks
+        # make that hold for gthread workers, whose heartbeat ignores their request threads.
+        "--timeout",
+        str(settings.gunicorn_timeout_seconds),
+        "--config",
+        "python:villagelink.platform.gunicorn_hooks",
+        # gunicorn is driven by signals; a control socket in $HOME would be shared by
+        # every `villagelink run` on the machine (and $HOME is read-only in a pod).
+        "--no-control-socket",
+        "villagelink.platform.app:create_app()",
+    ]

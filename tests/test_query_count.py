@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import delete, event, insert, update
 
 from villagelink.platform import models as pm
+from villagelink.platform.db import Database
 
 LIST_WITH_HOUSEHOLD_AND_GRID = """query($slug: String!, $first: Int!) { village(slug: $slug) {
   residents(first: $first) { edges { node { id name age idNumber phone tags { tag }
@@ -178,11 +179,27 @@ def drop_pooled_connections(engine, db) -> list[int]:
     return pooled
 
 
-def test_a_read_on_a_connection_the_server_dropped_begins_again(app, db, gql, token, demo_region):
+@pytest.fixture
+def direct_app(app, settings):
+    """The app connected to PostgreSQL itself: behind PgBouncer a server that drops its
+    connections drops PgBouncer's, which opens others, and the app's survive."""
+    runtime = app.extensions["villagelink"]
+    pooled = runtime.db
+    runtime.db = Database(settings.database_direct_url)
+    try:
+        yield app
+    finally:
+        runtime.db.dispose()
+        runtime.db = pooled
+
+
+def test_a_read_on_a_connection_the_server_dropped_begins_again(
+    direct_app, db, gql, token, demo_region
+):
     """No ping on the hot path: when the server has dropped the pooled connections (a
     restart), the read's first statement fails, and its transaction begins once more. A
     platform transaction (here a new token's reach) pings its connection first."""
-    engine = app.extensions["villagelink"].db.engine
+    engine = direct_app.extensions["villagelink"].db.engine
     gql(RACE_ELDERLY, token("village-admin", village="liulin"), {"slug": "liulin"})
     drop_pooled_connections(engine, db)
     admin = token("village-admin", village="liulin")

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from villagelink.graphql.core.budget import MIN_CHARGE
+from villagelink.graphql.core.budget import MIN_CHARGE, Allowances, Budget
 from villagelink.platform.app import create_app
 from villagelink.platform.db import Database
 
@@ -91,6 +91,32 @@ def test_processes_sharing_a_budget_never_spend_more_than_it(settings, db, token
     caller = {"Authorization": f"Bearer {token('platform-admin', sub='shared-caller')}"}
     statuses = [post(clients[n % 2], caller).status_code for n in range(8)]
     assert statuses.count(200) == 5 and statuses[5:] == [429, 429, 429]
+
+
+def test_a_request_is_not_refused_when_another_spends_its_slice_while_it_leases(redis_client):
+    """A console loads a screen's documents side by side: one request leases a slice, and
+    before the slice reaches it another request of the caller's spends from what the
+    process held. The first leases again rather than being refused with most of the
+    budget left."""
+
+    class SpentMeanwhile(Allowances):
+        def add(self, key, window, lease, leased, amount):
+            if amount == 5000 and not getattr(self, "raced", False):
+                self.raced = True
+                assert self.spend(key, window, 2500)[0]  # the request beside it
+            return super().add(key, window, lease, leased, amount)
+
+    allowances = SpentMeanwhile()
+    limit = 300000
+
+    def budget() -> Budget:
+        return Budget(redis_client, allowances, "console:side-by-side", limit)
+
+    assert budget().charge(MIN_CHARGE).charged  # a slice of 3,000 leased, 2,900 left
+    state = budget().charge(5000)  # 2,900 + 3,000 leased, but 2,500 spent meanwhile
+    assert state is not None and state.charged, state
+    assert state.remaining == limit - MIN_CHARGE - 2500 - 5000
+    assert budget().charge(limit).charged is False  # the budget itself still refuses
 
 
 def test_rate_limiter_lets_requests_through_when_redis_is_down(settings, db, token):

@@ -125,7 +125,11 @@ class Budget:
         cannot tell (nothing charged, the request goes on)."""
         reset = (self.window + 1) * WINDOW_SECONDS - int(time.time())
         charged, unspent, leased = self.allowances.spend(self.key, self.window, amount)
-        if not charged:
+        # Another request of the caller's in this process may spend from the slice between
+        # the lease and its addition (a console loads a screen's documents side by side):
+        # then the slice is kept and the charge leases again. Only a lease Redis refuses
+        # refuses the request, so it is refused only when the budget cannot hold it.
+        while not charged:
             need = amount - unspent
             try:
                 lease, leased = self.client.register_script(LEASE)(
@@ -138,6 +142,8 @@ class Budget:
             charged, unspent = self.allowances.add(
                 self.key, self.window, int(lease), int(leased), amount
             )
+            if not lease:
+                break
         self.state = BudgetState(
             limit=self.limit,
             # What this process holds unspent is still the caller's to spend.

@@ -107,7 +107,7 @@ $(EXAMPLE_TS)/node_modules/.package-lock.json: $(EXAMPLE_TS)/package.json $(EXAM
 # one process. pytest exits 5 when it collected no test, which fails the target
 # like any failure.
 PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
-FAST_MARKERS := not keycloak and not minio and not worker_process and not browser
+FAST_MARKERS := not keycloak and not minio and not helm and not worker_process and not browser
 
 # The console's own unit tests (vitest) first: seconds, and a broken screen shows early.
 test: install fetch-services $(AUDIT)/node_modules/.package-lock.json $(EXAMPLE_TS)/node_modules/.package-lock.json console browser-deps

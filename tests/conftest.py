@@ -59,6 +59,7 @@ def _server_url(variable: str, server) -> Iterator[str]:
 MARK_BY_FIXTURE = {
     "keycloak": "keycloak",
     "minio": "minio",
+    "helm": "helm",  # tests/test_helm.py: Helm is built from source, like MinIO
     "sync_worker": "worker_process",
     "browser_stack": "browser",  # tests/browser/: the stack every browser test runs against
 }

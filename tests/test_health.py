@@ -875,12 +875,14 @@ def test_resident_list_with_health_statement_count_is_pinned_and_flat(
     _run(app, gql, admin, RESIDENTS_WITH_HEALTH, slug, 1)  # warm the pool
     five = _run(app, gql, admin, RESIDENTS_WITH_HEALTH, slug, 5)
     fifty = _run(app, gql, admin, RESIDENTS_WITH_HEALTH, slug, 50)
-    # access, villages, SET LOCAL ROLE, the page, health records, latest vitals, read audit
-    assert len(five) == len(fifty) == 7, "\n".join(fifty)
-    # A grid worker's list also asks which grids are theirs.
+    # role, path and access epoch (the caller's reach is kept with the token), the page,
+    # health records, latest vitals, read audit
+    assert len(five) == len(fifty) == 5, "\n".join(fifty)
+    # A grid worker's list also asks which grids are theirs (counted once their reach is kept).
     few = len(people["mine"])
-    assert len(_run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, 1)) == 8
-    assert len(_run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, few)) == 8
+    _run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, 1)
+    assert len(_run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, 1)) == 6
+    assert len(_run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, few)) == 6
 
 
 def test_abnormal_today_statement_count_is_pinned_and_flat(app, gql, admin, slug, people, db):
@@ -901,6 +903,7 @@ def test_abnormal_today_statement_count_is_pinned_and_flat(app, gql, admin, slug
     _run(app, gql, admin, ABNORMAL_WITH_RESIDENTS, slug, 1)  # warm the pool
     five = _run(app, gql, admin, ABNORMAL_WITH_RESIDENTS, slug, 5)
     fifty = _run(app, gql, admin, ABNORMAL_WITH_RESIDENTS, slug, 50)
-    # access, villages, SET LOCAL ROLE, the page (with each one's latest abnormal reading),
-    # residents, their health records, their latest vitals, read audit
-    assert len(five) == len(fifty) == 8, "\n".join(fifty)
+    # role, path and access epoch (the caller's reach is kept with the token), the page
+    # (with each one's latest abnormal reading), residents, their health records, their
+    # latest vitals, read audit
+    assert len(five) == len(fifty) == 6, "\n".join(fifty)

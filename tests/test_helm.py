@@ -43,6 +43,7 @@ CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
 EMBEDDED_ONLY = {"EMBEDDED_POSTGRES_PORT", "EMBEDDED_REDIS_PORT"}
 SECRET_NAMES = {
     "DATABASE_URL",
+    "DATABASE_DIRECT_URL",
     "REDIS_URL",
     "S3_ACCESS_KEY",
     "S3_SECRET_KEY",

@@ -119,6 +119,21 @@ def test_a_request_is_not_refused_when_another_spends_its_slice_while_it_leases(
     assert budget().charge(limit).charged is False  # the budget itself still refuses
 
 
+def test_processes_with_different_limits_do_not_spend_each_others_budget(
+    settings, db, token, redis_client
+):
+    """A rolling change of the limit: a process with a large limit leases a slice of it (1 %)
+    that alone is more than a smaller limit; the processes still on the smaller one go on
+    charging their own budget."""
+    caller = {"Authorization": f"Bearer {token('platform-admin', sub='limit-changing-caller')}"}
+    large = create_app(replace(settings, rate_limit_cost_per_minute=10**9)).test_client()
+    small = create_app(replace(settings, rate_limit_cost_per_minute=30000)).test_client()
+    assert post(large, caller).status_code == 200  # leases 10,000,000
+    answer = post(small, caller)
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.headers["RateLimit-Remaining"] == str(30000 - MIN_CHARGE)
+
+
 def test_rate_limiter_lets_requests_through_when_redis_is_down(settings, db, token):
     app = create_app(
         replace(settings, external_redis_url="redis://127.0.0.1:1/0", rate_limit_cost_per_minute=1)

@@ -116,7 +116,10 @@ class Budget:
     ) -> None:
         self.client, self.allowances, self.limit = client, allowances, limit
         self.window = int(time.time() // WINDOW_SECONDS)
-        self.key = f"villagelink:budget:{caller}:{self.window}"
+        # The limit is part of the key: processes configured with different limits (a
+        # rolling change of it, two apps in one test run) never count against each other's
+        # slices, which are a share of their own limit.
+        self.key = f"villagelink:budget:{caller}:{limit}:{self.window}"
         self.slice = max(MIN_CHARGE, int(limit * LEASE_SHARE))
         self.state: BudgetState | None = None
 

@@ -122,7 +122,7 @@ def test_run_serves_everything_and_stops_cleanly(tmp_path: Path) -> None:
         residents = count_residents(settings.database_url)
         assert residents > 0
         children = platform.descendants()
-        names = " ".join(" ".join(p.cmdline()) for p in children)
+        names = " ".join(_cmdline(p) for p in children)
         assert "gunicorn" in names and " worker" in names and " scheduler" in names
         assert " live" in names
         assert " worker --queue sync" in names  # the sync's own worker
@@ -437,6 +437,13 @@ def _found(find, busy) -> psutil.Process | None:
     except StopIteration:
         return None
     return process if busy is None or busy(process) else None
+
+
+def _cmdline(process: psutil.Process) -> str:
+    """Its command line, or nothing when it ended meanwhile (a work horse's job is short)."""
+    with suppress(psutil.NoSuchProcess):
+        return " ".join(process.cmdline())
+    return ""
 
 
 def _kill_and_recover(platform, settings, name, victim, find, by_runner, answered) -> None:

@@ -100,7 +100,8 @@ $(EXAMPLE_TS)/node_modules/.package-lock.json: $(EXAMPLE_TS)/package.json $(EXAM
 	cd $(EXAMPLE_TS) && npm ci --no-audit --no-fund
 
 # One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
-# a test file runs on one worker, so test_keycloak.py starts one Keycloak.
+# a test file runs on one worker, so test_keycloak.py starts one Keycloak, and
+# tests/browser/ goes whole to one worker, so one stack and one Chromium serve it.
 # (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
 # 3.8 appends to test ids.) Files go out in the order tests/conftest.py puts them
 # (fan-outs over every village first, then Keycloak, worker processes and the slow). PYTEST_XDIST= runs in

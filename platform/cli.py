@@ -634,7 +634,9 @@ def scheduler(settings: Settings) -> None:
 
 @main.command()
 @click.option(
-    "--fetch-only", is_flag=True, help="fetch Keycloak, build MinIO and Helm, start nothing"
+    "--fetch-only",
+    is_flag=True,
+    help="fetch Keycloak, build MinIO and Helm, make Keycloak's first database, start nothing",
 )
 @click.pass_obj
 def services(settings: Settings, fetch_only: bool) -> None:
@@ -651,13 +653,14 @@ def services(settings: Settings, fetch_only: bool) -> None:
         if fetch_only:
             # Not a service: the client tests/test_helm.py checks the chart with.
             click.echo(f"Helm {svc.HELM_VERSION}: {svc.helm_binary()}")
+            # Made ahead like the binaries: the tests' Keycloak starts from a copy of it.
+            click.echo(f"Keycloak's initial database: {svc.keycloak_database()}")
             return
         port = int(os.environ.get("KEYCLOAK_PORT", "8080"))
         keycloak = svc.KeycloakServer(
             settings.var_dir / "keycloak",
             port,
             int(os.environ.get("KEYCLOAK_MANAGEMENT_PORT", "8089")),
-            persistent=True,
             public_url=settings.public_url,
         )
         minio = svc.MinioServer(

@@ -12,6 +12,7 @@ with the command's own error: the caller fails loudly, nothing is skipped.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from villagelink.platform.embedded import port_is_free
+from villagelink.platform.embedded import free_port, port_is_free
 
 KEYCLOAK_VERSION = "26.7.3"
 # MinIO tags its releases RELEASE.<date>, which Go cannot resolve; this is the
@@ -100,6 +101,30 @@ def keycloak_home() -> Path:
                 script.chmod(0o755)
             unpacked.rename(home)
     return home
+
+
+def keycloak_database() -> Path:
+    """Keycloak's H2 database with its schema made, the master realm's admin bootstrapped
+    and the project's realm imported for `make run`'s address: made once per Keycloak
+    version and realm file into the cache by a server started for it, copied by every
+    KeycloakServer that starts without a database (each test run starts one)."""
+    key = hashlib.sha256(
+        REALM_FILE.read_bytes() + f"{KEYCLOAK_ADMIN_USER}:{KEYCLOAK_ADMIN_PASSWORD}".encode()
+    ).hexdigest()[:12]
+    database = cache_dir() / f"keycloak-{KEYCLOAK_VERSION}-database-{key}"
+    with _fetch_lock("keycloak-database"):
+        if database.exists():
+            return database
+        with tempfile.TemporaryDirectory(dir=cache_dir()) as tmp:
+            server = KeycloakServer(
+                Path(tmp), free_port(), free_port(), from_initial_database=False
+            )
+            try:
+                server.start()
+            finally:
+                server.stop()
+            shutil.move(str(Path(tmp) / "h2"), database)
+    return database
 
 
 def minio_binary() -> Path:
@@ -188,10 +213,12 @@ def realm_document(public_url: str) -> bytes:
 
 
 class KeycloakServer(_Server):
-    """`kc.sh start-dev` on loopback with the project's realm imported.
+    """`kc.sh start-dev` on loopback with the project's realm imported, its database an H2
+    file under `data_dir`.
 
-    `persistent=False` keeps the database in memory (tests start clean);
-    otherwise it lives in an H2 file under `data_dir`.
+    A server for `make run`'s address starts from a copy of `keycloak_database()` when its
+    directory has none yet: Keycloak then skips creating its schema, bootstrapping the
+    master realm and importing the project's realm (half a minute of every first start).
     """
 
     name = "keycloak"
@@ -202,13 +229,13 @@ class KeycloakServer(_Server):
         port: int,
         management_port: int,
         *,
-        persistent: bool,
         public_url: str = REALM_PUBLIC_URL,
+        from_initial_database: bool = True,
     ):
         super().__init__(data_dir, port)
         self.management_port = management_port
         self.public_url = public_url.rstrip("/")
-        self.persistent = persistent
+        self.from_initial_database = from_initial_database and self.public_url == REALM_PUBLIC_URL
         self.realm = "villagelink"
         self.admin_username = KEYCLOAK_ADMIN_USER
         self.admin_password = KEYCLOAK_ADMIN_PASSWORD
@@ -219,14 +246,9 @@ class KeycloakServer(_Server):
 
     def start(self, timeout: float = 240) -> None:
         home = keycloak_home()
-        database = (
-            [
-                "--db=dev-file",
-                f"--db-url=jdbc:h2:file:{self.data_dir}/h2/keycloakdb;NON_KEYWORDS=VALUE",
-            ]
-            if self.persistent
-            else ["--db=dev-mem"]
-        )
+        h2 = self.data_dir / "h2"
+        if self.from_initial_database and not h2.exists():
+            shutil.copytree(keycloak_database(), h2)
         process = self._spawn(
             [
                 str(home / "bin" / "kc.sh"),
@@ -235,7 +257,8 @@ class KeycloakServer(_Server):
                 f"--http-port={self.port}",
                 f"--http-management-port={self.management_port}",
                 "--health-enabled=true",
-                *database,
+                "--db=dev-file",
+                f"--db-url=jdbc:h2:file:{h2}/keycloakdb;NON_KEYWORDS=VALUE",
             ],
             {
                 "KC_BOOTSTRAP_ADMIN_USERNAME": self.admin_username,

@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, sync_playwright
 from rq import Queue
 from rq.registry import ScheduledJobRegistry
 from sqlalchemy import Connection, text
+from xdist.scheduler import LoadFileScheduling
 
 from villagelink.jobs.queues import QUEUES
 from villagelink.jobs.sync import PENDING_KEY
@@ -87,6 +88,26 @@ def _rank(item: pytest.Item) -> int:
     return next((n for n, mark in enumerate(FIRST) if item.get_closest_marker(mark)), len(FIRST))
 
 
+class _BrowserFilesTogether(LoadFileScheduling):
+    """`--dist loadfile`, except that tests/browser/ goes whole to one xdist worker: one
+    `villagelink run` stack and one Chromium serve every browser test (a stack's start and
+    stop, and the browser's, cost half a minute on each worker that would need them)."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = super()._split_scope(nodeid)
+        return BROWSER_TESTS if scope.startswith(BROWSER_TESTS) else scope
+
+
+BROWSER_TESTS = "tests/browser/"
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadFileScheduling | None:
+    """The run's scheduler under `--dist loadfile` (the Makefile's); xdist's own otherwise."""
+    if config.getoption("dist") == "loadfile":
+        return _BrowserFilesTogether(config, log)
+    return None
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _server_url(
@@ -121,10 +142,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def keycloak(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeycloakServer]:
-    """A real Keycloak (start-dev, in-memory database) with the project's realm imported."""
-    server = KeycloakServer(
-        tmp_path_factory.mktemp("keycloak"), free_port(), free_port(), persistent=False
-    )
+    """A real Keycloak (start-dev) with the project's realm imported, its database a copy
+    of the one `make test` made ahead (platform/services.py: `keycloak_database`)."""
+    server = KeycloakServer(tmp_path_factory.mktemp("keycloak"), free_port(), free_port())
     try:
         server.start()
         yield server

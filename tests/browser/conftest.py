@@ -1,6 +1,7 @@
 """The browser tests' harness: the real `villagelink run` stack and Debian's Chromium.
 
-One stack per test session (per xdist worker), shared by every file here: `villagelink run` on
+One stack per test session, shared by every file here (under the Makefile's `--dist loadfile`
+they all go to one xdist worker: tests/conftest.py): `villagelink run` on
 free ports with its own var directory, the demo region seeded small, the console built by
 `make console` (a no-op while its build is current). The `browser` fixture (tests/conftest.py:
 the Keycloak tests use it too) is Debian's Chromium driven by Playwright's sync API. Every

@@ -301,11 +301,18 @@ def do_finish_activity(conn: Connection, actor: Actor, village: str, activity_id
 
 
 def read_occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
-    """The occurrence with its activity's state, kind and title; `lock` takes its row
+    """The occurrence with its activity's state, kind, title and team; `lock` takes its row
     lock, which every change to its sign-ups holds (the capacity check depends on it)."""
     o, a = activity_occurrences, activities
     query = (
-        select(o, a.c.state.label("activity_state"), a.c.kind, a.c.title, a.c.open_to_neighbours)
+        select(
+            o,
+            a.c.state.label("activity_state"),
+            a.c.kind,
+            a.c.title,
+            a.c.open_to_neighbours,
+            a.c.team_id,
+        )
         .join(a, a.c.id == o.c.activity_id)
         .where(o.c.id == occurrence_id)
     )

@@ -10,6 +10,8 @@ from villagelink.tenants.fields import FreeText, choice, messages
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
+# The caller may not act on this record (a team leader at another team's activity).
+FORBIDDEN = "FORBIDDEN"
 NOT_OPEN = "NOT_OPEN"  # sign-ups and check-ins outside the activity's open time
 INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
 # Too many wrong check-in codes: the organiser issues a new one.

@@ -241,6 +241,14 @@ def _village_time(column: str):
 
 
 occurrence_type.set_field("startsAt", _village_time("starts_at"))
+occurrence_type.set_field(
+    "movedFrom",
+    lambda occurrence, *_: (
+        None
+        if occurrence["planned_starts_at"] is None
+        else clock.local(occurrence["planned_starts_at"])
+    ),
+)
 occurrence_type.set_field("endsAt", _village_time("ends_at"))
 outgoing_type.set_field("startsAt", _village_time("starts_at"))
 outgoing_type.set_field("endsAt", _village_time("ends_at"))

@@ -30,7 +30,7 @@ from villagelink.tenants.user_errors import INVALID, NOT_FOUND, REQUIRED, refuse
 
 CODE_DIGITS = 6
 MAX_WRONG_CODES = 5
-OCCURRENCE = "ActivityOccurrence"
+OCCURRENCE = actions.OCCURRENCE
 NOT_ORGANISER = "只有村管理员或活动所属志愿服务队的队长可以出示签到码"
 
 

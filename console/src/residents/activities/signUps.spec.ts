@@ -7,6 +7,8 @@ const occurrence = (signUps: Occurrence['signUps']): Occurrence => ({
   endsAt: '2026-12-20T11:30:00+08:00',
   capacity: 10,
   placesLeft: 3,
+  movedFrom: null,
+  moveReason: null,
   signUpCounts: { waitlisted: 0 },
   signUps,
 })

@@ -16,6 +16,9 @@ export interface Occurrence {
   endsAt: string
   capacity: number
   placesLeft: number
+  /** Set once the village moved it (本场改期): where it was, and why. */
+  movedFrom: string | null
+  moveReason: string | null
   signUpCounts: { waitlisted: number }
   signUps: SignUp[]
 }

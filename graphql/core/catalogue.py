@@ -302,6 +302,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ),
     ("本人的紧急联系人不能是本人", "a resident cannot be their own emergency contact"),
     ("该紧急联系人已获授权查看", "this emergency contact may already see the readings"),
+    (
+        "居民只能为本人的健康档案授权或撤回家属查看",
+        "a resident grants or withdraws consent for their own record only",
+    ),
     ("该号码没有查看授权", "this number has no consent to see the readings"),
     ("有走失风险的老人须设置安全区", "an elder at risk of wandering needs a safe zone"),
     (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import re
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -81,13 +82,13 @@ def camera_photo() -> bytes:
     return buffer.getvalue()
 
 
-def team_leader_login(stack: Stack, village: str) -> tuple[str, str, str]:
+def another_resident_login(stack: Stack, village: str, name: str) -> tuple[str, str, str]:
     """A second resident account of the village (the demo has one a village), made the
     way the village makes accounts on the development issuer: (sub, username, password)."""
     db = Database(load_settings(stack.platform.env).database_url)
     try:
-        username = f"leader-{village}-{int(time.time())}"
-        made = DevDirectory(db).invite(village, "resident", username, "队长")
+        username = f"resident-{village}-{uuid.uuid4().hex[:8]}"
+        made = DevDirectory(db).invite(village, "resident", username, name)
     finally:
         db.engine.dispose()
     return made.sub, username, made.temporary_password
@@ -284,7 +285,9 @@ def test_a_resident_checks_in_at_the_service_day_moved_to_today(
     bound = api(BIND, resident=person["id"], account=account.subject)["bindResidentAccount"]
     assert bound["residentAccount"]["state"] == "BOUND", bound
     # The service day is run by a volunteer team whose leader has the app too.
-    leader_sub, leader_name, leader_password = team_leader_login(browser_stack, village)
+    leader_sub, leader_name, leader_password = another_resident_login(
+        browser_stack, village, "队长"
+    )
     assert api(BIND, resident=leader["id"], account=leader_sub)["bindResidentAccount"][
         "residentAccount"
     ]

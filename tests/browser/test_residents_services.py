@@ -20,10 +20,10 @@ from .test_residents import (
     CREATE_TEAM,
     RESIDENT_WITH_HOUSEHOLD,
     Api,
+    another_resident_login,
     check_accessible_after_toast,
     resident_account,
     settle,
-    team_leader_login,
 )
 
 SERVICE_ITEMS = """query($village: String!) { village(slug: $village) {
@@ -66,7 +66,9 @@ def test_a_resident_orders_a_service_a_team_leader_accepts_and_completes_it(
     api = Api(browser_stack, village)
     me, account = app_resident(api)
     leader = api(RESIDENT_WITH_HOUSEHOLD)["village"]["residents"]["edges"][1]["node"]
-    leader_sub, leader_name, leader_password = team_leader_login(browser_stack, village)
+    leader_sub, leader_name, leader_password = another_resident_login(
+        browser_stack, village, "队长"
+    )
     assert api(BIND, resident=leader["id"], account=leader_sub)["bindResidentAccount"][
         "residentAccount"
     ]

@@ -303,7 +303,9 @@ def test_a_resident_checks_in_at_the_service_day_moved_to_today(
     phone.locator(".van-dropdown-item__option", has_text="便民服务日").click()
     card = phone.get_by_role("article", name="每月20日便民服务日")
     card.get_by_role("button", name="报名").first.click()
-    expect(card.get_by_text("已报名").first).to_be_visible()
+    # 为谁报名: the household's members without a place; the resident chooses themselves.
+    phone.locator(".van-action-sheet").get_by_role("button", name=person["name"]).click()
+    expect(card.locator(".sign-up", has_text=person["name"]).get_by_text("已报名")).to_be_visible()
     check_accessible_after_toast(phone)
     shot(phone, "residents-service-day")
 

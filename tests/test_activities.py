@@ -69,6 +69,8 @@ TEAM = """mutation($input: CreateVolunteerTeamInput!) { createVolunteerTeam(inpu
 TEAM_MEMBER = """mutation($input: %s) { %s(input: $input) {
   team { id leader { id } memberCount members { resident { id } skills } version }
   userErrors { field message code } } }"""
+ROTATE = """mutation($id: ID!) { rotateActivityCheckInCode(input: {occurrence: $id}) {
+  checkInCode { code } userErrors { field code } } }"""
 RESIDENT_IDS = """query($slug: String!) { village(slug: $slug) {
   residents(first: 100) { edges { node { id grid { id } } } } } }"""
 
@@ -325,6 +327,100 @@ def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, d
     )
     assert again["activity"] == further["activity"]  # nothing added, nothing changed
     assert audit_actions(db, slug) == ["activity.create", "activity.schedule"]
+
+
+MOVE = """mutation($input: MoveActivityOccurrenceInput!) { moveActivityOccurrence(input: $input) {
+  occurrence { id startsAt endsAt movedFrom moveReason checkInCode { code }
+    signUps { id state waitlistPosition } }
+  userErrors { field message code } } }"""
+
+
+def test_the_village_moves_one_occurrence_and_its_sign_ups_keep_their_places(
+    gql, admin, create, residents, db, slug
+):
+    """本月便民服务日改期: the next service day moves to today (rain), its sign-ups keep
+    their places, a code issued for the old day is void, and scheduling the series again
+    does not put the old day back. Refusals by field write nothing."""
+    activity = create(
+        publish=True,
+        kind="SERVICE_DAY",
+        title="便民服务日",
+        repeat="MONTHLY",
+        monthDay=20,
+        startsOn=(date.today() + timedelta(days=1)).isoformat(),
+        startTime="09:00",
+        durationMinutes=180,
+        capacity=1,
+    )
+    first, second = activity["occurrences"][:2]
+    signed = [
+        payload(
+            gql(SIGN_UP, admin, {"occurrence": first["id"], "resident": r}), "signUpForActivity"
+        )
+        for r in residents[:2]
+    ]
+    assert [s["signUp"]["state"] for s in signed] == ["SIGNED_UP", "WAITLISTED"]
+    gql(ROTATE, admin, {"id": first["id"]})
+
+    def move(**fields) -> dict:
+        given = {"occurrence": first["id"], "reason": "因雨改期", **fields}
+        return payload(gql(MOVE, admin, {"input": given}), "moveActivityOccurrence")
+
+    later = datetime.fromisoformat(second["startsAt"]) + timedelta(hours=1)
+    today = soon(30)
+    for refused, expected in (
+        (move(startsAt=soon(-60).isoformat()), [("startsAt", "INVALID")]),
+        (move(startsAt=later.isoformat()), [("startsAt", "CONFLICT")]),
+        (move(startsAt=first["startsAt"]), [("startsAt", "INVALID")]),
+        (move(startsAt=today.isoformat(), reason=" "), [("reason", "REQUIRED")]),
+        (
+            move(startsAt=today.isoformat(), endsAt=soon(10).isoformat()),
+            [("endsAt", "INVALID")],
+        ),
+    ):
+        assert refused["occurrence"] is None and codes(refused) == expected, refused
+    assert "activity.occurrence_move" not in audit_actions(db, slug)
+
+    moved = move(startsAt=today.isoformat())
+    assert moved["userErrors"] == []
+    occurrence = moved["occurrence"]
+    assert datetime.fromisoformat(occurrence["startsAt"]) == today
+    assert datetime.fromisoformat(occurrence["endsAt"]) == today + timedelta(hours=3)
+    assert occurrence["movedFrom"] == first["startsAt"]
+    assert occurrence["moveReason"] == "因雨改期"
+    assert occurrence["checkInCode"] is None
+    assert [(s["id"], s["state"], s["waitlistPosition"]) for s in occurrence["signUps"]] == [
+        (signed[0]["signUp"]["id"], "SIGNED_UP", None),
+        (signed[1]["signUp"]["id"], "WAITLISTED", 1),
+    ]
+    scheduled = payload(
+        gql(SCHEDULE, admin, {"input": {"activity": activity["id"], "horizonDays": 200}}),
+        "scheduleActivity",
+    )["activity"]["occurrences"]
+    assert first["startsAt"] not in [o["startsAt"] for o in scheduled]
+
+    # Once it has started it stays where it was held; a cancelled activity moves nothing.
+    o = tables.activity_occurrences
+    with db.tenant(slug) as conn:
+        conn.execute(o.update().where(o.c.id == key(first["id"])).values(starts_at=soon(-5)))
+    assert codes(move(startsAt=soon(90).isoformat())) == [("occurrence", "INVALID_TRANSITION")]
+    gql(STEP % "cancelActivity", admin, {"input": {"activity": activity["id"]}})
+    cancelled = payload(
+        gql(
+            MOVE,
+            admin,
+            {
+                "input": {
+                    "occurrence": second["id"],
+                    "startsAt": soon(90).isoformat(),
+                    "reason": "因雨改期",
+                }
+            },
+        ),
+        "moveActivityOccurrence",
+    )
+    assert codes(cancelled) == [("occurrence", "INVALID_TRANSITION")]
+    assert audit_actions(db, slug).count("activity.occurrence_move") == 1
 
 
 @pytest.mark.parametrize(

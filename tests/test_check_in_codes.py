@@ -38,6 +38,15 @@ SHOWN_TO_RESIDENT = """{ me { resident { activities(first: 5) { edges { node {
   occurrences { checkInCode { code validOn } } } } } } } }"""
 
 
+# A team leader's own list of today's occurrences to show a code for.
+LED_TODAY = """{ me { resident { teamOccurrencesToday { id activity { title }
+  checkInCode { code validOn } } } } }"""
+
+
+def led_today(gql, caller: str) -> list:
+    return data(gql(LED_TODAY, caller))["me"]["resident"]["teamOccurrencesToday"]
+
+
 def shown_to_resident(gql, caller: str) -> list:
     edges = data(gql(SHOWN_TO_RESIDENT, caller))["me"]["resident"]["activities"]["edges"]
     return [o["checkInCode"] for e in edges for o in e["node"]["occurrences"]]
@@ -84,6 +93,19 @@ def check_in(gql, day: dict, typed: str | None) -> dict:
     ]
 
 
+def issuers(db, slug: str) -> list[str]:
+    """Who issued the village's check-in codes, in the audit log."""
+    a = pm.audit_log
+    with db.platform() as conn:
+        return list(
+            conn.execute(
+                select(a.c.actor_sub).where(
+                    a.c.village == slug, a.c.action == "activity.check_in_code"
+                )
+            ).scalars()
+        )
+
+
 def check_ins(db, slug: str) -> int:
     with db.platform() as conn:
         return len(
@@ -95,7 +117,7 @@ def check_ins(db, slug: str) -> int:
         )
 
 
-def test_a_resident_checks_in_with_the_code_the_team_leader_shows(db, gql, day):
+def test_a_resident_checks_in_with_the_code_the_team_leader_shows(db, gql, day, place):  # noqa: F811
     # Nobody but the organisers sees a code; none exists until one is issued.
     assert data(gql(SHOWN, day["admin"], {"id": day["occurrence"]}))["node"] == {
         "checkInCode": None,
@@ -106,9 +128,28 @@ def test_a_resident_checks_in_with_the_code_the_team_leader_shows(db, gql, day):
     assert missing["userErrors"][0]["message"] == "请输入组织者出示的签到码"
     assert errors(check_in(gql, day, "123456")) == [("code", "INVALID")]
 
+    # A resident who leads no team may not; one who leads another team is refused by
+    # the action (under the occurrence's lock), and neither is given a code.
     assert code(gql(ROTATE, day["resident"], {"id": day["occurrence"]})) == "FORBIDDEN"
+    assert led_today(gql, day["leader"]) == [
+        {"id": day["occurrence"], "activity": {"title": "防诈骗讲座"}, "checkInCode": None}
+    ]
+    data(
+        gql(
+            TEAM,
+            day["admin"],
+            {"input": {"village": day["slug"], "name": "文艺队", "leader": place["me"].gid}},
+        )
+    )
+    assert led_today(gql, day["resident"]) == []
+    other = data(gql(ROTATE, day["resident"], {"id": day["occurrence"]}))
+    other = other["rotateActivityCheckInCode"]
+    assert other["checkInCode"] is None and errors(other) == [("occurrence", "FORBIDDEN")]
+    assert other["userErrors"][0]["message"] == check_in_codes.NOT_ORGANISER
     shown = data(gql(ROTATE, day["leader"], {"id": day["occurrence"]}))["rotateActivityCheckInCode"]
     assert shown["userErrors"] == []
+    # The leader issued it as themselves: the audit names them.
+    assert issuers(db, day["slug"]) == ["leader-1"]
     issued = shown["checkInCode"]
     assert len(issued["code"]) == 6 and issued["code"].isdigit()
     assert issued["validOn"] == today().isoformat()
@@ -116,6 +157,7 @@ def test_a_resident_checks_in_with_the_code_the_team_leader_shows(db, gql, day):
     shown_to_admin = data(gql(SHOWN, day["admin"], {"id": day["occurrence"]}))["node"]
     assert shown_to_admin["checkInCode"] == expected
     assert shown_to_resident(gql, day["leader"]) == [expected]
+    assert led_today(gql, day["leader"])[0]["checkInCode"] == expected
     assert shown_to_resident(gql, day["resident"]) == [None]
 
     wrong = str((int(issued["code"]) + 1) % 10**6).zfill(6)

@@ -168,7 +168,7 @@ def test_a_consenting_wearer_is_watched_by_their_contact_only_while_it_holds(
     no_account = consent(gql, admin, GRANT, slug, wearer, neighbour.phone)
     assert errors(no_account) == [("contactPhone", "NOT_FOUND")]
     assert "居民端账号" in no_account["userErrors"][0]["message"]
-    # A resident may not grant it through the API (the village records it).
+    # A resident may not grant it for someone else (the wearer gives their own word).
     _, body = attempt(gql, son_token, GRANT, slug, wearer, son.phone)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
 
@@ -244,6 +244,76 @@ def test_a_consenting_wearer_is_watched_by_their_contact_only_while_it_holds(
     # Granted again after a revocation: a new consent, the old one kept.
     assert consent(gql, admin, GRANT, slug, wearer, son.phone)["userErrors"] == []
     assert len(watch(gql, son_token)) == 1
+
+
+OWN_CONTACTS = """{ me { resident { emergencyContacts { name relation phone
+  readingConsent { contactName recordedBy recordedAt } } } } }"""
+OWN_PAYLOAD = "userErrors { field message code }"
+
+
+def own_contacts(gql, who: str) -> list[dict]:
+    status, body = gql(OWN_CONTACTS, who)
+    assert status == 200 and "errors" not in body, body
+    return body["data"]["me"]["resident"]["emergencyContacts"]
+
+
+def test_the_wearer_grants_and_withdraws_consent_themselves(db, gql, token, shared_village, people):
+    """In 我的家庭 the wearer sees their own emergency contacts and, acting as themselves,
+    grants and withdraws 家属查看授权 through the same action as the village's staff:
+    recorded with who and when, refused by field, audited."""
+    slug = shared_village.slug
+    wearer, daughter, neighbour = next(people), next(people), next(people)
+    wearer_sub = bound(db, slug, wearer)
+    wearer_token = token("resident", village=slug, sub=wearer_sub, username="本人")
+    daughter_token = token("resident", village=slug, sub=bound(db, slug, daughter))
+    assert own_contacts(gql, wearer_token) == []  # no record yet
+    wearer_naming(db, slug, wearer, daughter, neighbour)
+    assert own_contacts(gql, wearer_token) == [
+        {"name": c.name, "relation": "儿子", "phone": c.phone, "readingConsent": None}
+        for c in (daughter, neighbour)
+    ]
+
+    # Refused by field as for the staff: a contact without an app account, a number the
+    # record does not name; and nobody else's record.
+    no_account = consent(gql, wearer_token, GRANT, slug, wearer, neighbour.phone)
+    assert errors(no_account) == [("contactPhone", "NOT_FOUND")]
+    assert errors(consent(gql, wearer_token, GRANT, slug, wearer, "13900000000")) == [
+        ("contactPhone", "NOT_FOUND")
+    ]
+    _, body = attempt(gql, wearer_token, GRANT, slug, daughter, wearer.phone)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
+
+    granted = consent(gql, wearer_token, GRANT, slug, wearer, daughter.phone)
+    assert granted["userErrors"] == []
+    given = own_contacts(gql, wearer_token)[0]["readingConsent"]
+    assert given["contactName"] == daughter.name and given["recordedBy"] == "本人"
+    assert datetime.fromisoformat(given["recordedAt"]) > datetime.now(UTC) - timedelta(minutes=1)
+    assert [w["name"] for w in watch(gql, daughter_token)] == [wearer.name]
+    assert errors(consent(gql, wearer_token, GRANT, slug, wearer, daughter.phone)) == [
+        ("contactPhone", "DUPLICATE")
+    ]
+
+    withdrawn = consent(gql, wearer_token, REVOKE, slug, wearer, daughter.phone)
+    assert withdrawn["userErrors"] == []
+    assert own_contacts(gql, wearer_token)[0]["readingConsent"] is None
+    assert watch(gql, daughter_token) == []
+    c = reading_consents.c
+    with db.tenant(slug) as conn:
+        kept = conn.execute(
+            select(c.recorded_by, c.revoked_by, c.revoked_at).where(c.resident_id == wearer.id)
+        ).one()
+    assert kept.recorded_by == kept.revoked_by == "本人" and kept.revoked_at is not None
+    log = pm.audit_log.c
+    with db.platform() as conn:
+        entries = conn.execute(
+            select(log.action, log.actor_sub).where(
+                log.village == slug,
+                log.action.like("reading_consent.%"),
+                log.subject_id == str(wearer.id),
+            )
+        ).all()
+    assert sorted(e.action for e in entries) == ["reading_consent.grant", "reading_consent.revoke"]
+    assert {e.actor_sub for e in entries} == {wearer_sub}
 
 
 def test_consent_needs_a_record_and_a_village_that_is_the_callers(

@@ -434,6 +434,13 @@ def test_resident_reports_a_problem_and_rates_it(db, gql, token, place, admin):
     assert (rated["request"]["state"], rated["request"]["rating"]) == ("CLOSED", 5)
 
 
+FOR_WHOM = """query($from: Date!) { me { resident {
+  activities(first: 50, filter: {from: $from}) { edges { node { occurrences(from: $from) {
+    id signUps { id householdMember { id name } } } } } } } } }"""
+OCCURRENCE_MEMBERS = """query($id: ID!) { node(id: $id) { ... on ActivityOccurrence {
+  signUps { householdMember { id } } } } }"""
+
+
 def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
     slug = place["slug"]
     caller = resident_token(token, slug, "joiner-1")
@@ -472,6 +479,20 @@ def test_resident_signs_up_their_household_only(db, gql, token, place, admin):
 
     own_id = own["signUpForActivity"]["signUp"]["id"]
     kin_id = kin["signUpForActivity"]["signUp"]["id"]
+    # Whom each is for, as the app shows it: the household's member (Resident is staff's).
+    shown = data(gql(FOR_WHOM, caller, {"from": date.today().isoformat()}))["me"]["resident"]
+    [for_whom] = [
+        o["signUps"]
+        for e in shown["activities"]["edges"]
+        for o in e["node"]["occurrences"]
+        if o["id"] == occurrence
+    ]
+    assert for_whom == [
+        {"id": own_id, "householdMember": {"id": place["me"].gid, "name": place["me"].name}},
+        {"id": kin_id, "householdMember": {"id": place["kin"].gid, "name": place["kin"].name}},
+    ]
+    staff = data(gql(OCCURRENCE_MEMBERS, admin, {"id": occurrence}))["node"]["signUps"]
+    assert [s["householdMember"] for s in staff] == [None, None]
     assert errors(data(gql(CANCEL, other, {"id": own_id}))["cancelActivitySignUp"]) == [
         ("signUp", "NOT_FOUND")
     ]

@@ -120,6 +120,21 @@ def resolve_schedule_activity(_obj, info, input: dict) -> dict:
     return _change_activity(info, input["activity"], actions.do_schedule_activity, data)
 
 
+@mutation.field("moveActivityOccurrence")
+def resolve_move_occurrence(_obj, info, input: dict) -> dict:
+    ctx: RequestContext = info.context
+    gid = _target(ctx, input["occurrence"], OCCURRENCE, manage=True)
+    data = {k: input.get(k) for k in ("starts_at", "ends_at", "reason")}
+    return node_payload(
+        "occurrence",
+        OCCURRENCE,
+        gid.village,
+        lambda: actions.do_move_occurrence(
+            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
+        ),
+    )
+
+
 @mutation.field("publishActivity")
 def resolve_publish_activity(_obj, info, input: dict) -> dict:
     return _change_activity(info, input["activity"], actions.do_publish_activity)

@@ -118,17 +118,25 @@ def _occurrences_loader(
     return ctx.loader(slug, f"activities:occurrences:{from_date}:{to_date}", fetch)
 
 
-def _household_of(ctx: RequestContext, slug: str) -> frozenset[int] | None:
-    """For a resident, the IDs of their household's members: whose sign-ups they see
-    (who else comes is not theirs to read). None for everyone else."""
+def _household_members(ctx: RequestContext, slug: str) -> dict[int, dict] | None:
+    """For a resident, their household's members by ID (themselves alone without a
+    household): whose sign-ups they see, and who each is for. None for everyone else."""
     resident = ctx.resident_of(slug)
     if resident is None:
         return None
     household = resident["household_id"]
     if household is None:
-        return frozenset({resident["id"]})
-    members = members_by_household(ctx.tenant(slug), [household]).get(household, [])
-    return frozenset(member["id"] for member in members)
+        return {resident["id"]: resident}
+    # Read once a request, however many occurrences and sign-ups ask.
+    members = ctx.loader(slug, "residents:household_members", members_by_household)
+    return {member["id"]: member for member in members.load(household) or []}
+
+
+def _household_of(ctx: RequestContext, slug: str) -> frozenset[int] | None:
+    """For a resident, the IDs of their household's members: whose sign-ups they see
+    (who else comes is not theirs to read). None for everyone else."""
+    members = _household_members(ctx, slug)
+    return None if members is None else frozenset(members)
 
 
 def _sign_ups_loader(ctx: RequestContext, slug: str, state: str | None) -> BatchLoader:
@@ -241,6 +249,14 @@ def _village_time(column: str):
 
 
 occurrence_type.set_field("startsAt", _village_time("starts_at"))
+occurrence_type.set_field(
+    "movedFrom",
+    lambda occurrence, *_: (
+        None
+        if occurrence["planned_starts_at"] is None
+        else clock.local(occurrence["planned_starts_at"])
+    ),
+)
 occurrence_type.set_field("endsAt", _village_time("ends_at"))
 outgoing_type.set_field("startsAt", _village_time("starts_at"))
 outgoing_type.set_field("endsAt", _village_time("ends_at"))
@@ -274,6 +290,15 @@ def resolve_sign_up_resident(sign_up: dict, info) -> dict | None:
     if sign_up["resident_id"] is None:
         return None
     return resident_loader(info.context, sign_up["village"]).load(sign_up["resident_id"])
+
+
+@sign_up_type.field("householdMember")
+def resolve_sign_up_household_member(sign_up: dict, info) -> dict | None:
+    """Who of the caller's household a sign-up is for, to a resident (the Resident type
+    is the staff's); null for staff, who read `resident`."""
+    members = _household_members(info.context, sign_up["village"])
+    member = None if members is None else members.get(sign_up["resident_id"])
+    return None if member is None else {**member, "village": sign_up["village"]}
 
 
 @sign_up_type.field("neighbour")

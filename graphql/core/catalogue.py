@@ -58,6 +58,7 @@ WORDS: tuple[tuple[str, str], ...] = (
     ("每月日期", "days of the month"),
     ("时长（分钟）", "duration (minutes)"),
     ("排期天数", "days to schedule"),
+    ("改期原因", "reason for the move"),
     ("队伍名称", "team name"),
     ("队伍介绍", "team description"),
     ("积分", "points"),
@@ -301,6 +302,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ),
     ("本人的紧急联系人不能是本人", "a resident cannot be their own emergency contact"),
     ("该紧急联系人已获授权查看", "this emergency contact may already see the readings"),
+    (
+        "居民只能为本人的健康档案授权或撤回家属查看",
+        "a resident grants or withdraws consent for their own record only",
+    ),
     ("该号码没有查看授权", "this number has no consent to see the readings"),
     ("有走失风险的老人须设置安全区", "an elder at risk of wandering needs a safe zone"),
     (
@@ -482,6 +487,13 @@ REFUSALS: tuple[tuple[str, str], ...] = (
         "只有志愿服务队队长可以接单、拒单和完成订单",
         "only the team leader accepts, declines and completes orders",
     ),
+    # 本场改期: moving one occurrence
+    ("活动{state}，不能改期", "the activity is {state}; its sessions cannot be moved"),
+    ("该场次已开始或已举行，不能改期", "the session has started or been held; it cannot be moved"),
+    ("改期后的开始时间已过，请选择以后的时间", "the new start has passed: choose a later time"),
+    ("结束时间应晚于开始时间", "the end must be after the start"),
+    ("新的时间与现在的安排相同，请选择另一个时间", "that is its time already: choose another"),
+    ("与本活动{when}的场次时间重叠", "overlaps this activity's session at {when}"),
     # check-in by the organiser's code, the points shop
     ("该场次已过，不能再生成签到码", "the session is over; no check-in code can be issued"),
     (

@@ -1,7 +1,8 @@
 """Health record and threshold mutations: reach and role first, then the action.
 
 Who writes: the village admin, and a grid worker for the residents of their grids
-(consents to family members' watching included), except for conditions and the
+(consents to family members' watching included; a wearer gives or withdraws their own
+consent themselves in the residents' app), except for conditions and the
 personal heart-rate range, which come from the person's doctor through the village
 admin. The thresholds are the admin's alone.
 """
@@ -23,6 +24,7 @@ from villagelink.graphql.health.types import (
     require_health,
 )
 from villagelink.tenants.health import actions
+from villagelink.tenants.residents.queries import Grids
 
 mutation = MutationType()
 
@@ -37,6 +39,8 @@ RECORD_FIELDS = (
 )
 # A consent names the emergency contact by the phone the record gives for them.
 CONSENT_FIELDS = ("contact_phone",)
+# A resident gives or withdraws their own consent, nobody else's.
+OWN_CONSENT_ONLY = "居民只能为本人的健康档案授权或撤回家属查看"
 # Set on the doctor's word, through the village admin.
 ADMIN_ONLY_FIELDS = frozenset({"conditions", "heart_rate_range"})
 # Input names as they arrive (Ariadne turns spo2Min into spo_2_min) -> columns.
@@ -58,23 +62,43 @@ def _write_record(
     ctx.village(village)  # NOT_FOUND outside reach, before anything else is told
     reach = require_health(ctx, village)
     ctx.require_write(village)
-    resident_id = int_key(gid)
     data = {k: input[k] for k in fields if k in input}
     if reach == OWN_GRIDS and ADMIN_ONLY_FIELDS & data.keys():
         raise Forbidden("conditions and heartRateRange are set by the village admin")
+    return _run(ctx, village, int_key(gid), action, data, ctx.allowed_grids(village))
 
+
+def _run(
+    ctx: RequestContext,
+    village: str,
+    resident_id: int,
+    action: Callable,
+    data: dict,
+    allowed_grids: Grids,
+) -> dict:
     def run() -> dict:
         row = action(
-            ctx.tenant(village),
-            ctx.actor,
-            village,
-            resident_id,
-            data,
-            allowed_grids=ctx.allowed_grids(village),
+            ctx.tenant(village), ctx.actor, village, resident_id, data, allowed_grids=allowed_grids
         )
         return {"health_record": health_record_node(ctx, village, row)}
 
     return payload(run, "health_record")
+
+
+def _write_consent(info, input: dict, action: Callable) -> dict:
+    """家属查看授权 on the wearer's word: recorded by the village's staff who took it, or
+    given by the wearer themselves in the residents' app, for their own record only;
+    one action either way, which records who and when."""
+    ctx: RequestContext = info.context
+    gid = decode_id(input["resident"], "Resident")
+    own = ctx.resident_of(gid.village)
+    if own is None:
+        return _write_record(info, input, action, CONSENT_FIELDS)
+    if int_key(gid) != own["id"]:
+        raise Forbidden(OWN_CONSENT_ONLY)
+    data = {k: input[k] for k in CONSENT_FIELDS}
+    # The record is the caller's own: no grid reach applies.
+    return _run(ctx, gid.village, own["id"], action, data, None)
 
 
 @mutation.field("createHealthRecord")
@@ -89,12 +113,12 @@ def resolve_update_health_record(_obj, info, input: dict) -> dict:
 
 @mutation.field("grantReadingConsent")
 def resolve_grant_reading_consent(_obj, info, input: dict) -> dict:
-    return _write_record(info, input, actions.do_grant_reading_consent, CONSENT_FIELDS)
+    return _write_consent(info, input, actions.do_grant_reading_consent)
 
 
 @mutation.field("revokeReadingConsent")
 def resolve_revoke_reading_consent(_obj, info, input: dict) -> dict:
-    return _write_record(info, input, actions.do_revoke_reading_consent, CONSENT_FIELDS)
+    return _write_consent(info, input, actions.do_revoke_reading_consent)
 
 
 @mutation.field("updateHealthThresholds")

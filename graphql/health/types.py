@@ -284,7 +284,12 @@ def resolve_conditions(record: dict, info, unmasked: bool = False, reason: str |
 
 @record_type.field("readingConsents")
 def resolve_reading_consents(record: dict, info) -> list[dict]:
-    ctx: RequestContext = info.context
+    return _reading_consents(info.context, record)
+
+
+def _reading_consents(ctx: RequestContext, record: dict) -> list[dict]:
+    """The consents in force on a record (shown, so audited), each with the name the
+    record gives its contact."""
     slug = record["village"]
     ctx.note_read(slug, RECORD_READ, HEALTH_RECORD, record["resident_id"], ["reading_consents"])
     found = _consents_loader(ctx, slug).load(record["resident_id"]) or []
@@ -382,6 +387,24 @@ def resolve_family_watch(me: dict, info) -> list[dict]:
 
 
 watched_type.set_field("id", lambda row, *_: encode_id(RESIDENT, row["village"], row["id"]))
+
+
+@self_type.field("emergencyContacts")
+def resolve_own_emergency_contacts(me: dict, info) -> list[dict]:
+    """The wearer's own record's contacts (the right of access), each with the consent in
+    force for them: where the wearer grants and withdraws it themselves."""
+    ctx: RequestContext = info.context
+    slug = me["village"]
+    found = _records_loader(ctx, slug).load(me["id"])
+    if found is None:
+        return []
+    record = health_record_node(ctx, slug, found)
+    ctx.note_read(slug, RECORD_READ, HEALTH_RECORD, me["id"], ["emergency_contacts"])
+    consents = {c["contact_phone"]: c for c in _reading_consents(ctx, record)}
+    return [
+        {**contact, "reading_consent": consents.get(contact["phone"])}
+        for contact in _emergency_contacts(record)
+    ]
 
 
 @watched_type.field("latestVitals")

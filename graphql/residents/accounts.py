@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from ariadne import MutationType, ObjectType
 
+from villagelink.graphql.activities.check_in_codes import resolve_team_occurrences_today
 from villagelink.graphql.activities.types import resolve_activities
 from villagelink.graphql.activities.volunteers import (
     resolve_points_balance,
@@ -230,6 +231,7 @@ def resolve_self_team_orders(me: dict, info, first=None, after=None, state=None)
 
 # Their own points and readings, through the Resident type's resolvers: the record at
 # hand is theirs (`village`, `id`), and the health ones let a resident read only that.
+self_type.set_field("teamOccurrencesToday", resolve_team_occurrences_today)
 self_type.set_field("pointsBalance", resolve_points_balance)
 self_type.set_field("volunteerHours", resolve_resident_volunteer_hours)
 self_type.set_field("pointsLedger", resolve_points_ledger)

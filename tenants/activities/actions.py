@@ -28,15 +28,19 @@ from villagelink.tenants.activities.recurrence import Rule, dates, span
 from villagelink.tenants.activities.tables import (
     VOLUNTEER_SERVICE,
     activities,
+    activity_check_in_codes,
+    activity_check_in_failures,
     activity_occurrences,
     activity_sign_ups,
     volunteer_teams,
 )
 from villagelink.tenants.activities.validation import (
+    CONFLICT,
     DEFAULT_HORIZON_DAYS,
     NOT_OPEN,
     ActivityDetailsSchema,
     CheckInSchema,
+    MoveOccurrenceSchema,
     NeighbourSignUpSchema,
     NewActivitySchema,
     ScheduleSchema,
@@ -53,6 +57,7 @@ from villagelink.tenants.user_errors import (
 )
 
 ACTIVITY = "Activity"
+OCCURRENCE = "ActivityOccurrence"
 SIGN_UP = "ActivitySignUp"
 
 STATE_NAMES = {"draft": "草稿", "published": "已发布", "cancelled": "已取消", "finished": "已结束"}
@@ -160,14 +165,23 @@ def _save(conn: Connection, activity_id: int, **values: Any) -> dict:
 
 
 def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
-    """Insert the occurrences of the next `horizon_days` days that do not exist yet."""
+    """Insert the occurrences of the next `horizon_days` days that do not exist yet,
+    nor were moved away from their slot by the village (本场改期)."""
     today = clock.today()
     days = dates(Rule.of(activity), today, today + timedelta(days=horizon_days))
-    if not days:
-        return 0
+    o = activity_occurrences
+    moved = set(
+        conn.execute(
+            select(o.c.planned_starts_at).where(
+                o.c.activity_id == activity["id"], o.c.planned_starts_at.is_not(None)
+            )
+        ).scalars()
+    )
     rows = []
     for day in days:
         starts_at, ends_at = span(day, activity["start_time"], activity["duration_minutes"])
+        if starts_at in moved:
+            continue
         rows.append(
             {
                 "activity_id": activity["id"],
@@ -176,6 +190,8 @@ def _materialise(conn: Connection, activity: dict, horizon_days: int) -> int:
                 "capacity": activity["capacity"],
             }
         )
+    if not rows:
+        return 0
     added = conn.execute(
         insert(activity_occurrences)
         .values(rows)
@@ -260,6 +276,79 @@ def do_schedule_activity(
     return after
 
 
+def do_move_occurrence(
+    conn: Connection, actor: Actor, village: str, occurrence_id: int, data: dict
+) -> dict:
+    """本场改期: move one occurrence (the month's service day, for rain) to another time.
+    Its sign-ups keep their places and waitlist positions; the residents signed up read
+    the new time and the reason on their sign-up. Not once it has started, nor in a
+    cancelled or finished activity, nor onto another occurrence of the same activity.
+    A check-in code issued for the old day is void."""
+    values = validated(MoveOccurrenceSchema(), data)
+    o = activity_occurrences
+    activity_id = read_occurrence(conn, occurrence_id, lock=False)["activity_id"]
+    with conn.begin_nested():
+        # The activity first, as every change to its schedule locks it.
+        activity = _activity_for_update(conn, activity_id)
+        if activity["state"] in CLOSED:
+            message = f"活动{STATE_NAMES[activity['state']]}，不能改期"
+            raise refused("occurrence", message, INVALID_TRANSITION)
+        before = read_occurrence(conn, occurrence_id, lock=True)
+        now = clock.now()
+        if before["starts_at"] <= now:
+            raise refused("occurrence", "该场次已开始或已举行，不能改期", INVALID_TRANSITION)
+        starts_at = values["starts_at"]
+        ends_at = values["ends_at"] or starts_at + (before["ends_at"] - before["starts_at"])
+        if starts_at <= now:
+            raise refused("startsAt", "改期后的开始时间已过，请选择以后的时间", INVALID)
+        if ends_at <= starts_at:
+            raise refused("endsAt", "结束时间应晚于开始时间", INVALID)
+        if (starts_at, ends_at) == (before["starts_at"], before["ends_at"]):
+            raise refused("startsAt", "新的时间与现在的安排相同，请选择另一个时间", INVALID)
+        overlapping = conn.execute(
+            select(o.c.starts_at)
+            .where(
+                o.c.activity_id == activity_id,
+                o.c.id != occurrence_id,
+                o.c.starts_at < ends_at,
+                o.c.ends_at > starts_at,
+            )
+            .order_by(o.c.starts_at)
+            .limit(1)
+        ).scalar()
+        if overlapping is not None:
+            when = clock.local(overlapping).strftime("%Y-%m-%d %H:%M")
+            raise refused("startsAt", f"与本活动{when}的场次时间重叠", CONFLICT)
+        conn.execute(
+            o.update()
+            .where(o.c.id == occurrence_id)
+            .values(
+                starts_at=starts_at,
+                ends_at=ends_at,
+                planned_starts_at=func.coalesce(o.c.planned_starts_at, before["starts_at"]),
+                move_reason=values["reason"],
+            )
+        )
+        for table in (activity_check_in_codes, activity_check_in_failures):
+            conn.execute(table.delete().where(table.c.occurrence_id == occurrence_id))
+        record(
+            conn,
+            actor,
+            village=village,
+            action="activity.occurrence_move",
+            subject_type=OCCURRENCE,
+            subject_id=occurrence_id,
+            details={
+                "from": before["starts_at"].isoformat(),
+                "to": starts_at.isoformat(),
+                "reason": values["reason"],
+            },
+        )
+        # Neighbours signed up through an agreement see the new time in their feed.
+        _share(conn, activity, _save(conn, activity_id))
+    return queries.occurrences_by_ids(conn, [occurrence_id])[occurrence_id]
+
+
 def _transition(conn: Connection, actor: Actor, village: str, activity_id: int, step: str) -> dict:
     sources, target, label = TRANSITIONS[step]
     with conn.begin_nested():
@@ -301,11 +390,18 @@ def do_finish_activity(conn: Connection, actor: Actor, village: str, activity_id
 
 
 def read_occurrence(conn: Connection, occurrence_id: int, *, lock: bool) -> dict:
-    """The occurrence with its activity's state, kind and title; `lock` takes its row
+    """The occurrence with its activity's state, kind, title and team; `lock` takes its row
     lock, which every change to its sign-ups holds (the capacity check depends on it)."""
     o, a = activity_occurrences, activities
     query = (
-        select(o, a.c.state.label("activity_state"), a.c.kind, a.c.title, a.c.open_to_neighbours)
+        select(
+            o,
+            a.c.state.label("activity_state"),
+            a.c.kind,
+            a.c.title,
+            a.c.open_to_neighbours,
+            a.c.team_id,
+        )
         .join(a, a.c.id == o.c.activity_id)
         .where(o.c.id == occurrence_id)
     )

@@ -24,13 +24,14 @@ from villagelink.tenants.activities.tables import (
     activity_check_in_codes,
     activity_check_in_failures,
 )
-from villagelink.tenants.activities.validation import NOT_OPEN, TOO_MANY_ATTEMPTS
+from villagelink.tenants.activities.validation import FORBIDDEN, NOT_OPEN, TOO_MANY_ATTEMPTS
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.user_errors import INVALID, NOT_FOUND, REQUIRED, refused
 
 CODE_DIGITS = 6
 MAX_WRONG_CODES = 5
-OCCURRENCE = "ActivityOccurrence"
+OCCURRENCE = actions.OCCURRENCE
+NOT_ORGANISER = "只有村管理员或活动所属志愿服务队的队长可以出示签到码"
 
 
 def occurrence_day(occurrence: dict) -> date:
@@ -45,13 +46,22 @@ def codes_by_occurrence(conn: Connection, occurrence_ids: list[int]) -> dict[int
 
 
 def do_issue_check_in_code(
-    conn: Connection, actor: Actor, village: str, occurrence_id: int
+    conn: Connection,
+    actor: Actor,
+    village: str,
+    occurrence_id: int,
+    *,
+    teams: frozenset[int] | None,
 ) -> dict:
     """A new code for the occurrence, replacing the one shown before (a code seen by
-    someone who is not there is void once the organiser issues another)."""
+    someone who is not there is void once the organiser issues another). `teams`: the
+    teams a resident acting as themselves leads, of which one must run the activity
+    (checked under the occurrence's lock); None for the village's managers."""
     c, f = activity_check_in_codes, activity_check_in_failures
     with conn.begin_nested():
         occurrence = actions.read_occurrence(conn, occurrence_id, lock=True)
+        if teams is not None and occurrence["team_id"] not in teams:
+            raise refused("occurrence", NOT_ORGANISER, FORBIDDEN)
         actions.require_published(occurrence, "occurrence")
         day = occurrence_day(occurrence)
         if day < clock.today():

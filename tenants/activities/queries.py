@@ -108,6 +108,20 @@ def occurrences_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
+def team_occurrences_on(conn: Connection, team_ids: Iterable[int], day: date) -> list[dict]:
+    """The occurrences on `day` (village time) of the published activities these teams
+    run: what their leader (队长) shows a check-in code for, in the order they start."""
+    o, a = activity_occurrences, activities
+    query = _in_days(
+        _occurrences_with_counts()
+        .join(a, a.c.id == o.c.activity_id)
+        .where(a.c.team_id.in_(list(team_ids)), a.c.state == "published"),
+        day,
+        day,
+    ).order_by(o.c.starts_at, o.c.id)
+    return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def _sign_ups_ranked(occurrences: Select) -> Select:
     """Sign-ups of the given occurrences, each waitlisted one with its place in the queue."""
     s = activity_sign_ups

@@ -104,8 +104,15 @@ activity_occurrences = Table(
     Column("ends_at", DateTime(timezone=True), nullable=False),
     Column("capacity", Integer, nullable=False),
     _now("created_at"),
+    # Set when the village moves it (本场改期, `ac0004`): where the series put it, so that
+    # scheduling again never puts it back, and why, for the residents signed up.
+    Column("planned_starts_at", DateTime(timezone=True)),
+    Column("move_reason", Text),
     CheckConstraint("ends_at > starts_at", name="activity_occurrences_span"),
     CheckConstraint("capacity > 0", name="activity_occurrences_capacity"),
+    CheckConstraint(
+        "(planned_starts_at IS NULL) = (move_reason IS NULL)", name="activity_occurrences_moved"
+    ),
     # Scheduling twice over the same horizon adds nothing.
     UniqueConstraint("activity_id", "starts_at", name="activity_occurrences_once"),
     Index("activity_occurrences_starts_at", "starts_at"),

@@ -10,6 +10,10 @@ from villagelink.tenants.fields import FreeText, choice, messages
 from villagelink.tenants.user_errors import INVALID, REQUIRED, Coded
 
 # Codes of this domain; the generic ones live in villagelink.tenants.user_errors.
+# The caller may not act on this record (a team leader at another team's activity).
+FORBIDDEN = "FORBIDDEN"
+# The new time of a moved occurrence overlaps another occurrence of the activity.
+CONFLICT = "CONFLICT"
 NOT_OPEN = "NOT_OPEN"  # sign-ups and check-ins outside the activity's open time
 INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
 # Too many wrong check-in codes: the organiser issues a new one.
@@ -83,6 +87,15 @@ class NewActivitySchema(ActivityDetailsSchema):
 
 class ScheduleSchema(Schema):
     horizon_days = _whole("排期天数", 1, 366, load_default=DEFAULT_HORIZON_DAYS)
+
+
+class MoveOccurrenceSchema(Schema):
+    """本场改期: the new time of one occurrence and why (the residents signed up read it)."""
+
+    starts_at = fields.AwareDateTime(required=True, error_messages=messages())
+    # The occurrence keeps its length when no end is given.
+    ends_at = fields.AwareDateTime(load_default=None, allow_none=True, error_messages=messages())
+    reason = FreeText("改期原因", 200, required=True)
 
 
 class CheckInSchema(Schema):

@@ -11,17 +11,16 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
-from villagelink.platform.db import Database
-from villagelink.platform.identity.accounts import DevDirectory
-from villagelink.platform.settings import load_settings
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD, DemoAccount
 from villagelink.tenants.demo.region import DEMO_VILLAGES
 
 from .conftest import Stack, check_accessible, login, opened, shot
 from .test_residents import (
     BIND,
+    CREATE_TEAM,
     RESIDENT_WITH_HOUSEHOLD,
     Api,
+    another_resident_login,
     check_accessible_after_toast,
     resident_account,
     settle,
@@ -32,9 +31,6 @@ SERVICE_ITEMS = """query($village: String!) { village(slug: $village) {
 CREATE_SLOT = """mutation($item: ID!, $startsAt: DateTime!, $endsAt: DateTime!) {
   createServiceSlot(input: {item: $item, startsAt: $startsAt, endsAt: $endsAt, capacity: 2}) {
     serviceSlot { id } userErrors { message } } }"""
-CREATE_TEAM = """mutation($village: String!, $name: String!, $leader: ID!) {
-  createVolunteerTeam(input: {village: $village, name: $name, leader: $leader}) {
-    team { id } userErrors { message } } }"""
 ORDERS = """query($village: String!, $resident: ID!) { village(slug: $village) {
   serviceOrders(first: 20, filter: {resident: $resident}) { edges { node {
     id state rating slot { id } } } } } }"""
@@ -63,18 +59,6 @@ def app_resident(api: Api) -> tuple[dict, DemoAccount]:
     return person, account
 
 
-def team_leader_login(stack: Stack, village: str) -> tuple[str, str, str]:
-    """A second resident account of the village (the demo has one a village), made the
-    way the village makes accounts on the development issuer: (sub, username, password)."""
-    db = Database(load_settings(stack.platform.env).database_url)
-    try:
-        username = f"leader-{village}-{int(time.time())}"
-        made = DevDirectory(db).invite(village, "resident", username, "队长")
-    finally:
-        db.engine.dispose()
-    return made.sub, username, made.temporary_password
-
-
 def test_a_resident_orders_a_service_a_team_leader_accepts_and_completes_it(
     browser: Browser, phone: Page, browser_stack: Stack
 ):
@@ -82,7 +66,9 @@ def test_a_resident_orders_a_service_a_team_leader_accepts_and_completes_it(
     api = Api(browser_stack, village)
     me, account = app_resident(api)
     leader = api(RESIDENT_WITH_HOUSEHOLD)["village"]["residents"]["edges"][1]["node"]
-    leader_sub, leader_name, leader_password = team_leader_login(browser_stack, village)
+    leader_sub, leader_name, leader_password = another_resident_login(
+        browser_stack, village, "队长"
+    )
     assert api(BIND, resident=leader["id"], account=leader_sub)["bindResidentAccount"][
         "residentAccount"
     ]

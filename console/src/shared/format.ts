@@ -15,6 +15,12 @@ export function villageTime(value: string | Date): dayjs.Dayjs {
   return dayjs(value).tz(VILLAGE_TIME_ZONE)
 }
 
+/** What a date-time picker gives ("2026-12-20T09:00:00", the village's wall clock) as
+ * the API's DateTime, with the village's offset whatever the browser's zone; '' stays ''. */
+export function fromVillageTime(text: string): string {
+  return text ? dayjs.tz(text, VILLAGE_TIME_ZONE).format() : ''
+}
+
 /** 2026-12-06 14:05 */
 export function dateTime(value: string | Date | null | undefined): string {
   return value ? villageTime(value).format('YYYY-MM-DD HH:mm') : '—'

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { activityInput, blankActivity } from './activityForm'
+import { activityInput, blankActivity, moveInput } from './activityForm'
 
 describe('activityInput', () => {
   it('sends a single activity without a series fields or blank words', () => {
@@ -23,5 +23,15 @@ describe('activityInput', () => {
   it('keeps false and numbers', () => {
     const input = activityInput('xinghua', blankActivity())
     expect(input).toMatchObject({ openToNeighbours: false, capacity: 20, durationMinutes: 90 })
+  })
+})
+
+describe('moveInput', () => {
+  it('gives the picked time with the village offset, whatever the browser zone', () => {
+    expect(moveInput('occ-1', { startsAt: '2026-12-06T15:30:00', reason: '因雨改期' })).toEqual({
+      occurrence: 'occ-1',
+      startsAt: '2026-12-06T15:30:00+08:00',
+      reason: '因雨改期',
+    })
   })
 })

@@ -1,5 +1,6 @@
 // The new-activity form and how it becomes CreateActivityInput: a series' weekday or
 // day of the month only for the repeat that uses it, `until` only for a series.
+import { fromVillageTime } from '@/shared/format'
 import { filled } from '@/shared/formInput'
 
 export const ACTIVITY_KINDS = [
@@ -54,4 +55,15 @@ export function activityInput(village: string, form: ActivityForm): Record<strin
     ...(form.repeat === 'MONTHLY' && monthDay ? { monthDay } : {}),
     ...(form.repeat !== 'ONCE' && until ? { until } : {}),
   }
+}
+
+// 本场改期: one occurrence to a new start (the picker's village wall-clock time), with
+// the reason the residents signed up will read; it keeps its length.
+export interface MoveForm {
+  startsAt: string
+  reason: string
+}
+
+export function moveInput(occurrence: string, form: MoveForm): Record<string, unknown> {
+  return { occurrence, startsAt: fromVillageTime(form.startsAt), reason: form.reason }
 }

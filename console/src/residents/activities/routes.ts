@@ -16,4 +16,9 @@ export default [
     component: () => import('./RewardsPage.vue'),
     meta: { title: 'h5Activities.rewardsTitle', order: 32 },
   },
+  {
+    path: 'check-in-codes',
+    component: () => import('./CheckInCodesPage.vue'),
+    meta: { title: 'h5Activities.codesTitle', order: 33 },
+  },
 ] satisfies ScreenRoute[]

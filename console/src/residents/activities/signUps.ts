@@ -1,6 +1,12 @@
-// Where my household stands on one occurrence, for its buttons: the live sign-up (not
-// cancelled), whether it may be checked in now (on the day, before it ends).
+// Where my household stands on one occurrence, for its buttons: each member's live
+// sign-up (not cancelled), whether one may be checked in now (on the day, before it
+// ends), and who of the household has none yet (to sign up).
 import { villageTime } from '@/shared/format'
+
+export interface Member {
+  id: string
+  name: string
+}
 
 export interface SignUp {
   id: string
@@ -8,6 +14,8 @@ export interface SignUp {
   waitlistPosition: number | null
   checkedInAt: string | null
   volunteerHours: number | null
+  /** Who of my household it is for. */
+  householdMember: Member | null
 }
 
 export interface Occurrence {
@@ -16,17 +24,25 @@ export interface Occurrence {
   endsAt: string
   capacity: number
   placesLeft: number
-  signUpCounts: { waitlisted: number }
+  /** Set once the village moved it (本场改期): where it was, and why. */
+  movedFrom: string | null
+  moveReason: string | null
   signUps: SignUp[]
+  signUpCounts: { waitlisted: number }
 }
 
-export function liveSignUp(occurrence: Occurrence): SignUp | null {
-  return occurrence.signUps.find((s) => s.state !== 'CANCELLED') ?? null
+export function liveSignUps(occurrence: Occurrence): SignUp[] {
+  return occurrence.signUps.filter((s) => s.state !== 'CANCELLED')
 }
 
-export function mayCheckIn(occurrence: Occurrence, now: Date = new Date()): boolean {
-  const signUp = liveSignUp(occurrence)
-  if (!signUp || signUp.state !== 'SIGNED_UP' || signUp.checkedInAt) return false
+export function mayCheckIn(occurrence: Occurrence, signUp: SignUp, now: Date = new Date()): boolean {
+  if (signUp.state !== 'SIGNED_UP' || signUp.checkedInAt) return false
   const today = villageTime(now).format('YYYY-MM-DD')
   return villageTime(occurrence.startsAt).format('YYYY-MM-DD') === today && now < new Date(occurrence.endsAt)
+}
+
+/** The household's members with no live sign-up for the occurrence, to sign up. */
+export function notSignedUp(occurrence: Occurrence, members: Member[]): Member[] {
+  const taken = new Set(liveSignUps(occurrence).map((s) => s.householdMember?.id))
+  return members.filter((m) => !taken.has(m.id))
 }

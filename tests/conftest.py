@@ -101,6 +101,7 @@ class _BrowserFilesTogether(LoadFileScheduling):
 BROWSER_TESTS = "tests/browser/"
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs have no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadFileScheduling | None:
     """The run's scheduler under `--dist loadfile` (the Makefile's); xdist's own otherwise."""
     if config.getoption("dist") == "loadfile":

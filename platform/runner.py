@@ -143,8 +143,13 @@ class Child:
         process group after STOP_TIMEOUT; then make sure nothing outlives it: neither
         its group (gunicorn workers of a master that died) nor a descendant in a group
         of its own (an RQ work horse)."""
+        self.finish_stopping(self.begin_stopping())
+
+    def begin_stopping(self) -> list[psutil.Process]:
+        """SIGTERM to the child; returns its descendants as they were, for
+        `finish_stopping` to make sure of."""
         if self.popen is None:
-            return
+            return []
         try:
             descendants = psutil.Process(self.pid).children(recursive=True)
         except psutil.NoSuchProcess:
@@ -152,12 +157,17 @@ class Child:
         if self.popen.poll() is None:
             say(f"stopping {self.name} (pid {self.pid})")
             self.popen.terminate()
-            try:
-                self.popen.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                say(f"{self.name} did not stop within {STOP_TIMEOUT}s; killing it")
-                _signal_group(self.pid, signal.SIGKILL)
-                self.popen.wait()
+        return descendants
+
+    def finish_stopping(self, descendants: list[psutil.Process]) -> None:
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            say(f"{self.name} did not stop within {STOP_TIMEOUT}s; killing it")
+            _signal_group(self.pid, signal.SIGKILL)
+            self.popen.wait()
         _signal_group(self.pid, signal.SIGKILL)
         _, alive = psutil.wait_procs(descendants, timeout=0)
         for process in alive:
@@ -261,8 +271,16 @@ class Supervisor:
                     os.waitpid(process.pid, os.WNOHANG)
 
     def stop(self) -> None:
+        """The children told to stop in reverse start order, all before any is waited
+        for (each one's graceful end then overlaps the others'), then the servers they
+        used, one by one."""
+        children = [u for u in reversed(self.units) if isinstance(u, Child)]
+        stopping = [(child, child.begin_stopping()) for child in children]
+        for child, descendants in stopping:
+            child.finish_stopping(descendants)
         for unit in reversed(self.units):
-            unit.stop()
+            if isinstance(unit, Server):
+                unit.stop()
 
 
 def run(settings: Settings) -> int:

@@ -71,7 +71,7 @@ def test_an_emergency_contact_sees_a_consenting_wearers_readings(
         named = theirs.get_by_role("article", name=contact["name"])
         named.get_by_role("button", name="授权查看").click()
         theirs.get_by_role("dialog").get_by_role("button", name="确认").click()
-        expect(named.get_by_text(re.compile("已授权查看"))).to_be_visible()
+        expect(named.get_by_text(re.compile("已授权查看.*本人授权"))).to_be_visible()
         check_accessible_after_toast(theirs)
         shot(theirs, "residents-family-consent")
 

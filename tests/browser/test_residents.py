@@ -273,6 +273,14 @@ def test_a_resident_is_verified_reads_a_notice_and_reports_a_problem_with_a_phot
         "REOPENED"
     )
 
+    # The staff console has no screen for a resident: its sign-in sends them to their app.
+    phone.goto("/console/")
+    phone.wait_for_url(re.compile(r"/protocol/openid-connect/auth"))
+    phone.get_by_label("用户名").fill(resident_account(village).username)
+    phone.get_by_label("密码").fill(DEMO_PASSWORD)
+    phone.get_by_role("button", name="登录").click()
+    expect(phone.get_by_text("居民账号请在居民端登录。")).to_be_visible()
+
 
 def test_a_resident_checks_in_at_the_service_day_moved_to_today(
     browser: Browser, phone: Page, browser_stack: Stack

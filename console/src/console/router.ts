@@ -55,5 +55,11 @@ router.beforeEach(async (to) => {
   }
   const session = useSession()
   if (!session.me) await session.load()
+  if (session.residentOnly) {
+    // A resident who signed in here (Keycloak's one sign-in serves both clients) has
+    // nothing to do in the staff consoles: their own app is the residents' app.
+    window.location.replace('/h5/')
+    return false
+  }
   return true
 })

@@ -52,5 +52,10 @@ export const useSession = defineStore('session', () => {
     return '/admin'
   })
 
-  return { me, village, villageSlug, roles, home, load, chooseVillage }
+  /** A resident and nothing else: the staff consoles have no screen for them. */
+  const residentOnly = computed(
+    () => roles.value.size > 0 && [...roles.value].every((role) => role === 'resident'),
+  )
+
+  return { me, village, villageSlug, roles, home, residentOnly, load, chooseVillage }
 })

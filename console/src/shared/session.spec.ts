@@ -1,0 +1,29 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { useSession } from './session'
+
+function signedIn(roles: string[]) {
+  const session = useSession()
+  session.me = { subject: 's', username: 'u', roles, villages: [] }
+  return session
+}
+
+describe('session', () => {
+  beforeEach(() => setActivePinia(createPinia()))
+
+  it('sends a resident and nothing else away from the staff consoles', () => {
+    expect(signedIn(['resident']).residentOnly).toBe(true)
+  })
+
+  it('keeps staff, also staff who are residents too, and nobody yet signed in', () => {
+    expect(signedIn(['resident', 'grid-worker']).residentOnly).toBe(false)
+    expect(signedIn(['village-admin']).residentOnly).toBe(false)
+    expect(signedIn([]).residentOnly).toBe(false)
+  })
+
+  it('lands each person on their own console', () => {
+    expect(signedIn(['grid-worker']).home).toBe('/grid')
+    expect(signedIn(['regional-coordinator']).home).toBe('/region')
+    expect(signedIn(['village-admin']).home).toBe('/admin')
+  })
+})

@@ -1,19 +1,17 @@
 """Region queries for coordinators (片区统计): `region(id)` and its fields.
 
-Everything but the escalated requests is read from the exchange schema as the
-region's role (`ctx.region`): row-level security shows that region's copies only,
-so a coordinator of another region reads nothing even with the right id. What the
-villages publish for the region (statistics, joint cases) is the copy with the
-audience "@region"; shared alerts are whatever the region's villages broadcast to
-one another, one per alert. Each of these is one statement whatever the number of
-villages. The escalated requests are read in each village in turn: a query keeps at
-most two transactions open (graphql/core/context.py), so a region of any size holds
-no more connections than a village.
+Everything is read from the exchange schema as the region's role (`ctx.region`):
+row-level security shows that region's copies only, so a coordinator of another
+region reads nothing even with the right id. What the villages publish for the
+region (statistics, joint cases, requests escalated to the region) is the copy with
+the audience "@region"; shared alerts are whatever the region's villages broadcast
+to one another, one per alert. Each of these is one statement whatever the number of
+villages; what they show is as fresh as the sync (docs/neighbours.md).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ariadne import ObjectType, QueryType
 from sqlalchemy import func, select, text
@@ -21,24 +19,26 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.nodes import as_node, connection_object
-from villagelink.graphql.core.pagination import page_args
-from villagelink.graphql.linkage.feed import copy_page
+from villagelink.graphql.core.nodes import connection_object
+from villagelink.graphql.linkage.feed import CopyConnection, copy_page
 from villagelink.graphql.villages.types import village_node
 from villagelink.platform import models as pm
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
-from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, JOINT_CASE, VILLAGE_STATS
+from villagelink.platform.linkage.catalogue import (
+    ALERT_BROADCAST,
+    ESCALATED_REQUEST,
+    JOINT_CASE,
+    VILLAGE_STATS,
+)
 from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
-from villagelink.tenants.requests import queries as request_queries
-from villagelink.tenants.requests.queries import RequestScope
-from villagelink.tenants.requests.tables import OPEN_STATES, requests
+from villagelink.tenants import clock
+from villagelink.tenants.requests.tables import OPEN_STATES
 from villagelink.tenants.stats import AGE_BANDS
-
-REQUEST = "Request"
 
 query = QueryType()
 region_type = ObjectType("Region")
 joint_case_type = ObjectType("RegionJointCase")
+escalated_request_type = ObjectType("RegionEscalatedRequest")
 
 
 def may_read_region(ctx: RequestContext, region_id: str) -> bool:
@@ -257,31 +257,30 @@ def resolve_joint_cases(region: dict, info, first=None, after=None, state=None):
 
 
 @region_type.field("escalatedRequests")
-def resolve_escalated_requests(region: dict, info, first=None, include_closed=False):
+def resolve_escalated_requests(
+    region: dict, info, first=None, after=None, include_closed=False
+) -> CopyConnection:
     ctx: RequestContext = info.context
-    if not may_read_region(ctx, region["id"]):
-        raise Forbidden("only the region's coordinators read across its villages")
-    limit = page_args(first, None, ctx.settings.max_page_size).first
-    q = requests
-    found: list[dict] = []
-    for village in _villages(ctx, region["id"]):
-        slug = village["slug"]
-        wanted = request_queries.request_query(RequestScope(escalated_only=True))
-        if not include_closed:
-            wanted = wanted.where(q.c.state.in_(OPEN_STATES))
-        wanted = wanted.order_by(q.c.escalated_at.desc().nulls_last(), q.c.id.desc()).limit(limit)
-        found += [
-            as_node(REQUEST, slug, dict(row)) for row in ctx.tenant(slug).execute(wanted).mappings()
-        ]
-    oldest = datetime.min.replace(tzinfo=UTC)
-    found.sort(key=lambda row: (row["escalated_at"] or oldest, row["id"]), reverse=True)
-    return found[:limit]
+    conn = _region_conn(ctx, region)
+    r = records
+    shown = select(r).where(r.c.record_type == ESCALATED_REQUEST, r.c.audience == REGION_AUDIENCE)
+    if not include_closed:
+        shown = shown.where(r.c.payload["state"].astext.in_(OPEN_STATES))
+    return copy_page(ctx, conn, shown, first, after)
+
+
+@escalated_request_type.field("overdue")
+def resolve_escalated_overdue(item: dict, _info) -> bool:
+    due_at = item.get("due_at")
+    return item.get("state") in OPEN_STATES and due_at is not None and due_at < clock.now()
 
 
 bindables = [
     query,
     region_type,
     joint_case_type,
+    escalated_request_type,
     connection_object("SharedAlertConnection"),
+    connection_object("RegionEscalatedRequestConnection"),
     connection_object("RegionJointCaseConnection"),
 ]

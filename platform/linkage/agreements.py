@@ -133,7 +133,7 @@ def _check_record_types(chosen: dict[str, list[str]]) -> list[UserError]:
     for name, wanted in chosen.items():
         known = RECORD_TYPES.get(name)
         field = f"recordTypes.{name}"
-        if known is None:
+        if known is None or not known.agreeable:
             errors.append(UserError(field, f"未知的数据类型：{name}", INVALID))
         elif not wanted:
             errors.append(UserError(field, f"请为“{known.label}”至少选择一个字段", REQUIRED))

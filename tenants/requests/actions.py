@@ -153,29 +153,71 @@ def _log(
 
 
 def _share(conn: Connection, request_ids: Iterable[int]) -> None:
-    """Requests may become joint cases with neighbours (跨村联办): each change goes to
-    the outbox. Neither the reporter's name nor phone is part of what may cross."""
-    r, c, g = requests, request_categories, m.grids
+    """Each change of a request goes to the outbox: requests may become joint cases
+    with neighbours (跨村联办), and those escalated to the region are copied to its
+    coordinators (the catalogue's `escalated_request`, with what their list shows).
+    Neither the reporter's name nor phone is part of what may cross."""
+    r, c, g, h, b, e = (
+        requests,
+        request_categories,
+        m.grids,
+        m.households,
+        m.buildings,
+        request_events,
+    )
+    last_event = (
+        select(
+            func.jsonb_build_object(
+                "action",
+                e.c.action,
+                "from_state",
+                e.c.from_state,
+                "to_state",
+                e.c.to_state,
+                "escalation_level",
+                e.c.escalation_level,
+                "note",
+                e.c.note,
+                "actor_name",
+                e.c.actor_name,
+                "created_at",
+                e.c.created_at,
+            )
+        )
+        .where(e.c.request_id == r.c.id)
+        .order_by(e.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     rows = conn.execute(
         select(
             r.c.id,
             r.c.version,
             r.c.channel,
             c.c.code.label("category"),
+            c.c.name.label("category_name"),
             r.c.grade,
             r.c.state,
             r.c.description,
             r.c.location_text,
+            b.c.name.label("building"),
+            h.c.address.label("household_address"),
             g.c.code.label("grid"),
+            g.c.name.label("grid_name"),
             r.c.escalation_level,
             r.c.needs_coordination,
+            r.c.escalated_at,
             r.c.due_at,
             r.c.resolved_at,
             r.c.rating,
+            last_event.label("last_event"),
             r.c.created_at,
+            r.c.updated_at,
         )
         .join(c, c.c.id == r.c.category_id)
         .outerjoin(g, g.c.id == r.c.grid_id)
+        .outerjoin(h, h.c.id == r.c.household_id)
+        .outerjoin(b, b.c.id == r.c.building_id)
         .where(r.c.id.in_(list(request_ids)))
     ).mappings()
     for row in rows:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, null, select
+from sqlalchemy import Connection, func, null, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, JOINT_CASE
+from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, ESCALATED_REQUEST, JOINT_CASE
 from villagelink.platform.linkage.tables import (
     PENDING,
     PROPOSED,
@@ -20,12 +20,15 @@ from villagelink.platform.linkage.tables import (
     agreements,
     records,
 )
+from villagelink.tenants.requests.tables import OPEN_STATES
 from villagelink.tenants.sensing.tables import LIVE_STATES
 from villagelink.tenants.sensing.tables import REGION as ALERT_AT_REGION
 from villagelink.tenants.tasks import (
     AGREEMENT,
     ALERT,
     JOINT_CASE_TASK,
+    REQUEST,
+    TITLE_LENGTH,
     WAITING_CASE_STATES,
     TaskList,
     counted_page,
@@ -50,8 +53,9 @@ def agreements_awaiting(conn: Connection, villages: Iterable[str], limit: int) -
 
 def region_tasks(conn: Connection, limit: int) -> TaskList:
     """What waits for the coordinators of the region `conn` reads as (row-level security
-    shows that region's copies only): live alerts risen to the region and the joint
-    cases still open."""
+    shows that region's copies only): live alerts risen to the region, the joint cases
+    still open and the open requests escalated to the region (as `region {
+    escalatedRequests }` reads them), as fresh as the sync."""
     x = records
     # Each audience holds its own copy of an alert: one per alert is enough here.
     alert_copies = (
@@ -85,4 +89,17 @@ def region_tasks(conn: Connection, limit: int) -> TaskList:
         x.c.audience == REGION_AUDIENCE,
         x.c.payload["state"].astext.in_(WAITING_CASE_STATES),
     )
-    return read_counted_page(conn, counted_page([risen, cases], limit), "")
+    payload = x.c.payload
+    escalated = task_row(
+        REQUEST,
+        x.c.origin,
+        x.c.origin_id,
+        func.left(payload["description"].astext, TITLE_LENGTH),
+        func.coalesce(payload["escalated_at"].astext, payload["created_at"].astext),
+        payload["due_at"].astext,
+    ).where(
+        x.c.record_type == ESCALATED_REQUEST,
+        x.c.audience == REGION_AUDIENCE,
+        payload["state"].astext.in_(OPEN_STATES),
+    )
+    return read_counted_page(conn, counted_page([risen, cases, escalated], limit), "")

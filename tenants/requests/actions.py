@@ -152,7 +152,7 @@ def _log(
     )
 
 
-def _share(conn: Connection, request_ids: Iterable[int]) -> None:
+def share(conn: Connection, request_ids: Iterable[int]) -> None:
     """Each change of a request goes to the outbox: requests may become joint cases
     with neighbours (跨村联办), and those escalated to the region are copied to its
     coordinators (the catalogue's `escalated_request`, with what their list shows).
@@ -342,7 +342,7 @@ def do_create_request(
             .returning(requests.c.id)
         ).scalar_one()
         _log(conn, actor, request_id, "create", None, SUBMITTED, values["note"])
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -389,7 +389,7 @@ def _take_step(
             .values(state=target, version=r.c.version + 1, updated_at=func.now(), **changes)
         )
         _log(conn, actor, request_id, step, current["state"], target, note)
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -590,7 +590,7 @@ def do_dispatch_request(
             current["state"],
             f"片区派发至{LEVEL_LABELS[VILLAGE]}：{note}",
         )
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -716,7 +716,7 @@ def do_escalate_overdue(conn: Connection, actor: Actor, village: str, now: datet
                     )
                 )
         conn.execute(request_events.insert(), _escalation_events(actor, rising, now))
-        _share(conn, [row["id"] for row in rising])
+        share(conn, [row["id"] for row in rising])
     record_many(
         conn,
         [

@@ -28,7 +28,7 @@ from villagelink.platform.db import violated_constraint
 from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import active_staff_by_ids
-from villagelink.tenants.outbox import emit
+from villagelink.tenants.outbox import emit_many
 from villagelink.tenants.places import place_of
 from villagelink.tenants.requests import queries, states
 from villagelink.tenants.requests.queries import REQUEST, WHOLE_VILLAGE, RequestScope
@@ -220,13 +220,20 @@ def share(conn: Connection, request_ids: Iterable[int]) -> None:
         .outerjoin(b, b.c.id == r.c.building_id)
         .where(r.c.id.in_(list(request_ids)))
     ).mappings()
-    for row in rows:
-        payload = {
-            k: v.isoformat() if isinstance(v, datetime) else v
-            for k, v in row.items()
-            if k != "version"
-        }
-        emit(conn, REQUEST, row["id"], payload, version=row["version"])
+    changes = [
+        (
+            row["id"],
+            {
+                k: v.isoformat() if isinstance(v, datetime) else v
+                for k, v in row.items()
+                if k != "version"
+            },
+            row["version"],
+        )
+        for row in rows
+    ]
+    if changes:
+        emit_many(conn, REQUEST, changes)
 
 
 def _audit(

@@ -69,7 +69,7 @@ def resolve_tasks(_me: dict, info) -> TaskList:
         # Regions of active villages only: a token may name one that holds none.
         regions = {v["region_id"] for v in ctx.villages.values()} & p.regions
         for region_id in sorted(regions):
-            found.merge(region_tasks(ctx.region(region_id), limit))
+            found.merge(region_tasks(ctx.region(region_id), region_id, limit))
     return found
 
 

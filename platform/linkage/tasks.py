@@ -51,16 +51,17 @@ def agreements_awaiting(conn: Connection, villages: Iterable[str], limit: int) -
     return read_counted_page(conn, counted_page([waiting], limit), "")
 
 
-def region_tasks(conn: Connection, limit: int) -> TaskList:
+def region_tasks(conn: Connection, region_id: str, limit: int) -> TaskList:
     """What waits for the coordinators of the region `conn` reads as (row-level security
     shows that region's copies only): live alerts risen to the region, the joint cases
     still open and the open requests escalated to the region (as `region {
-    escalatedRequests }` reads them), as fresh as the sync."""
+    escalatedRequests }` reads them), as fresh as the sync. `region_id` is the region of
+    `conn`'s role, named so that the records_region index serves the reads."""
     x = records
     # Each audience holds its own copy of an alert: one per alert is enough here.
     alert_copies = (
         select(x)
-        .where(x.c.record_type == ALERT_BROADCAST)
+        .where(x.c.region_id == region_id, x.c.record_type == ALERT_BROADCAST)
         .ext(distinct_on(x.c.origin, x.c.origin_id))
         .order_by(x.c.origin, x.c.origin_id, x.c.version.desc())
         .subquery()
@@ -85,6 +86,7 @@ def region_tasks(conn: Connection, limit: int) -> TaskList:
         x.c.payload["updated_at"].astext,
         null(),
     ).where(
+        x.c.region_id == region_id,
         x.c.record_type == JOINT_CASE,
         x.c.audience == REGION_AUDIENCE,
         x.c.payload["state"].astext.in_(WAITING_CASE_STATES),
@@ -98,6 +100,7 @@ def region_tasks(conn: Connection, limit: int) -> TaskList:
         func.coalesce(payload["escalated_at"].astext, payload["created_at"].astext),
         payload["due_at"].astext,
     ).where(
+        x.c.region_id == region_id,
         x.c.record_type == ESCALATED_REQUEST,
         x.c.audience == REGION_AUDIENCE,
         payload["state"].astext.in_(OPEN_STATES),

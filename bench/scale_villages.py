@@ -2,7 +2,7 @@
 the sync sweep, the gateway's and a worker's memory, and every region query.
 
     .venv/bin/python bench/scale_villages.py [--villages 1000] [--sizes 5,100,1000]
-        [--real 50] [--requests 20] [--jobs 1,4] [--migrate-at 100] [--workdir DIR]
+        [--real 50] [--requests 20] [--jobs 1,4] [--migrate-at 100] [--workdir DIR [--reuse]]
 
 Self-contained: starts its own embedded PostgreSQL (not durable, as the tests') and
 Valkey in a scratch directory, a gateway (gunicorn, one worker process of 4 threads) and
@@ -23,9 +23,10 @@ publishes its statistics and the sync copies them to the region. At each size:
 
 At `--migrate-at` villages, `villagelink tenants migrate --all --jobs N` (the real CLI,
 every village already at head) for each N of `--jobs`. At the end the RSS of the
-gateway's worker process and of the sync worker. The bench villages are empty: their
-statistics are zeros and short lists, and the region holds no alerts or joint cases, so
-those two queries measure the empty case.
+gateway's worker process and of the sync worker. The bench villages are empty but for
+one request escalated to the region in every tenth village: their statistics are zeros
+and short lists, and the region holds no alerts or joint cases, so those two queries
+measure the empty case.
 """
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
 import psycopg
 import requests
 from residents_list import VILLAGELINK, graphql, percentile
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from villagelink.platform.audit import system_actor
@@ -64,11 +66,16 @@ from villagelink.platform.settings import EMBEDDED_DB_USER, load_settings
 from villagelink.platform.villages import provision_village
 from villagelink.storage.factory import object_store
 from villagelink.tenants import provisioning
+from villagelink.tenants.requests.actions import do_create_request, do_escalate_overdue
+from villagelink.tenants.requests.queries import WHOLE_VILLAGE
+from villagelink.tenants.requests.tables import REGION as REGION_LEVEL
+from villagelink.tenants.requests.tables import request_categories
 from villagelink.tenants.stats import publish_village_stats
 
 REGION = "bscale"
 PREFIX = "bscale"
 ACTOR = system_actor("bench")
+ESCALATING_EVERY = 10
 
 REGION_QUERIES = {
     "villages": "query($id: String!) { region(id: $id) { villages { slug name } } }",
@@ -83,7 +90,8 @@ REGION_QUERIES = {
     "jointCases": """query($id: String!) { region(id: $id) {
       jointCases(first: 20) { totalCount edges { node { id title state } } } } }""",
     "escalatedRequests": """query($id: String!) { region(id: $id) {
-      escalatedRequests(includeClosed: true) { id state } } }""",
+      escalatedRequests(first: 20, includeClosed: true) { totalCount
+        edges { node { id origin { slug name } state categoryName dueAt overdue } } } } }""",
 }
 
 
@@ -159,15 +167,23 @@ class Stack:
 
 
 def provision(
-    stack: Stack, db: Database, numbers: range, real: int, timings: dict[str, list[float]]
+    stack: Stack,
+    db: Database,
+    numbers: range,
+    real: int,
+    timings: dict[str, list[float]],
+    existing: set[str],
 ) -> None:
     """The first `real` villages through the real path; the others replayed from the
     village template (what the test suite does: the schema the migrations built, dumped
-    once, in one round trip), so that the sizes are reached on a loaded machine."""
+    once, in one round trip), so that the sizes are reached on a loaded machine. Villages
+    in `existing` (a reused workdir's) are left as they are."""
     store = object_store(stack.settings)
     template = None
     for n in numbers:
         slug, name = f"{PREFIX}_{n:05d}", f"规模村{n}"
+        if slug in existing:
+            continue
         began = time.perf_counter()
         if n <= real:
             data = {"slug": slug, "name": name, "region": REGION}
@@ -180,12 +196,42 @@ def provision(
                 began = time.perf_counter()
             template.create_village(db, slug, name, REGION)
             timings["template"].append(time.perf_counter() - began)
-        # Its statistics, published and copied to the region (the sync, in this process).
+        # Its statistics, published and copied to the region (the sync, in this process);
+        # every tenth village also has a request escalated to the region (the SLA sweep's
+        # action on a clock past its deadline), so escalatedRequests has copies to read.
         with db.tenant(slug) as conn:
             publish_village_stats(conn)
+            if n % ESCALATING_EVERY == 0:
+                escalate_a_request(conn, slug)
         sync_village(db, slug)
         if n % 100 == 0:
             say(f"  {n} villages provisioned (load {os.getloadavg()[0]:.1f})")
+
+
+def escalate_a_request(conn, slug: str) -> None:
+    category = conn.execute(
+        select(request_categories.c.id).where(request_categories.c.code == "sanitation")
+    ).scalar_one()
+    do_create_request(
+        conn,
+        ACTOR,
+        slug,
+        {
+            "channel": "phone",
+            "description": "村道塌陷需片区协调",
+            "location_text": "村东桥头",
+            "reporter_name": "规模测试",
+        },
+        category_id=category,
+        household_id=None,
+        building=None,
+        grid_id=None,
+        reporter_resident_id=None,
+        scope=WHOLE_VILLAGE,
+    )
+    later = datetime.now(UTC) + timedelta(days=40)
+    rose = do_escalate_overdue(conn, ACTOR, slug, later)
+    assert [row["to"] for row in rose] == [REGION_LEVEL], rose
 
 
 def report_provisioning(timings: dict[str, list[float]]) -> None:
@@ -291,7 +337,14 @@ def main() -> None:
     parser.add_argument("--migrate-at", type=int, default=100, help="the size migrated at")
     parser.add_argument("--real", type=int, default=50, help="villages by provision_village")
     parser.add_argument("--workdir", type=Path, help="default: a scratch directory, removed")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: keep the villages an earlier run there made (provision the rest)",
+    )
     args = parser.parse_args()
+    if args.reuse and args.workdir is None:
+        parser.error("--reuse needs --workdir")
     sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.villages, args.migrate_at})
     sizes = [s for s in sizes if s <= args.villages]
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vl-scale-"))
@@ -302,12 +355,21 @@ def main() -> None:
         db = Database(stack.settings.database_url, statement_timeout_ms=0)
         upgrade_platform(db)
         provisioning.ensure_region(db, REGION, "规模基准片区")
+        existing: set[str] = set()
+        if args.reuse:
+            with db.platform() as conn:
+                existing = set(
+                    conn.execute(
+                        text("SELECT slug FROM platform.tenants WHERE region_id = :region"),
+                        {"region": REGION},
+                    ).scalars()
+                )
         stack.start_processes()
         say(f"load average at the start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
         timings: dict[str, list[float]] = {"real": [], "template": []}
         done = 0
         for size in sizes:
-            provision(stack, db, range(done + 1, size + 1), args.real, timings)
+            provision(stack, db, range(done + 1, size + 1), args.real, timings, existing)
             done = size
             say(f"{size} villages (load {os.getloadavg()[0]:.1f}):")
             report_provisioning(timings)

@@ -6,10 +6,17 @@ never trips `--timeout`: the worker keeps one thread fewer for ever. These hooks
 request started and hold the heartbeat back while any request has run longer than the timeout.
 The arbiter then kills that worker (SIGABRT, then SIGKILL) one timeout later and starts a fresh
 one. `platform/runner.py` loads them with `-c python:villagelink.platform.gunicorn_hooks`.
+
+`post_worker_init` also moves what the worker holds once the app is loaded (the schema, the
+tables' metadata, the modules: about 180,000 objects) out of the garbage collector's reach
+(`gc.freeze`). They live as long as the worker, and every full collection walked them all:
+a region of 1,000 villages allocates enough per request that one in eight paid 200-300 ms
+of collection (bench/README.md, scale_villages.py).
 """
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any
@@ -18,6 +25,7 @@ _REQUESTS = "villagelink_requests"
 
 
 def post_worker_init(worker: Any) -> None:
+    gc.freeze()
     started: dict[int, float] = {}
     lock = threading.Lock()
     setattr(worker, _REQUESTS, (started, lock))

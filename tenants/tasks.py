@@ -36,7 +36,6 @@ from villagelink.tenants.joint_cases.tables import IN_PROGRESS as CASE_IN_PROGRE
 from villagelink.tenants.joint_cases.tables import OPEN as CASE_OPEN
 from villagelink.tenants.joint_cases.tables import joint_cases
 from villagelink.tenants.requests.tables import OPEN_STATES, requests
-from villagelink.tenants.requests.tables import REGION as REQUEST_AT_REGION
 from villagelink.tenants.requests.tables import VILLAGE as REQUEST_AT_VILLAGE
 from villagelink.tenants.sensing.tables import LIVE_STATES, UNACKNOWLEDGED_STATES, alerts
 from villagelink.tenants.sensing.tables import VILLAGE as ALERT_AT_VILLAGE
@@ -176,14 +175,6 @@ def village_tasks(
     if village_admin:
         parts += [_orders_to_dispatch(), *_joint_cases(slug)]
     return read_counted_page(conn, counted_page(parts, limit), slug)
-
-
-def escalated_to_region(conn: Connection, slug: str, limit: int) -> TaskList:
-    """The open requests of `slug` risen to its region (难事部门联动): what the region's
-    coordinators are to take up. Read in the village, as `region { escalatedRequests }`
-    reads them, and only those: one statement on the village's transaction."""
-    wanted = _open_requests(requests.c.escalation_level == REQUEST_AT_REGION)
-    return read_counted_page(conn, counted_page([wanted], limit), slug)
 
 
 def _open_requests(waiting_for) -> Select:

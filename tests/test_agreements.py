@@ -192,12 +192,14 @@ def sync_queue(redis_client):
 
 def test_the_form_lists_the_catalogue(gql, token):
     status, body = gql(
-        "{ linkageRecordTypes { type label fields fieldLabels { field label } } }",
+        "{ linkageRecordTypes { type label fields agreeable fieldLabels { field label } } }",
         token("platform-admin"),
     )
     assert status == 200, body
     listed = {t["type"]: t for t in body["data"]["linkageRecordTypes"]}
     assert set(listed) == set(RECORD_TYPES)
+    # The proposal form offers the agreeable ones; the exchange log labels them all.
+    assert [t for t, v in listed.items() if not v["agreeable"]] == ["escalated_request"]
     assert listed["alert_broadcast"]["label"] == "火情与走失警情"
     assert listed["village_stats"]["fields"] == list(RECORD_TYPES["village_stats"].fields)
     # Every field has its Chinese name for the proposal form's field picker, in order.
@@ -324,6 +326,14 @@ def _days(n: int) -> str:
         (
             {"counterpart": "B", "recordTypes": [{"type": "alert_broadcast", "fields": []}]},
             [("recordTypes.alert_broadcast", "REQUIRED")],
+        ),
+        # Published to the region alone: no agreement names it.
+        (
+            {
+                "counterpart": "B",
+                "recordTypes": [{"type": "escalated_request", "fields": ["state"]}],
+            },
+            [("recordTypes.escalated_request", "INVALID")],
         ),
         (
             {
@@ -589,7 +599,7 @@ def test_an_agreement_is_a_node_of_the_village_it_was_read_through(gql, area, ad
 
 def test_village_agreements_cost_the_same_for_two_or_six(app, db, gql, area, admins):
     engine = app.extensions["villagelink"].db.engine
-    types = [t for t in RECORD_TYPES if t != "resident_transfer"]
+    types = [n for n, t in RECORD_TYPES.items() if t.agreeable and n != "resident_transfer"]
 
     def counted() -> tuple[int, int]:
         with count_statements(engine) as statements:

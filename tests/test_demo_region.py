@@ -775,13 +775,16 @@ def test_seeded_requests_go_on_through_the_actions(db: Database, affairs_village
             ),
             {"id": resolved},
         ).scalar_one()
-        # What the action shares is what the seed shared, but for the new state.
+        # What the action shares is what the seed shared, but for the new state, the
+        # step's timeline entry and the time of the change.
         assert emitted.keys() == seeded.keys()
         for key, value in seeded.items():
-            if key in ("due_at", "resolved_at", "created_at"):
+            if key in ("due_at", "resolved_at", "created_at", "escalated_at") and value:
                 assert datetime.fromisoformat(emitted[key]) == datetime.fromisoformat(value)
-            elif key != "state":
+            elif key not in ("state", "last_event", "updated_at"):
                 assert emitted[key] == value, key
+        assert emitted["last_event"]["action"] == "close"
+        assert emitted["last_event"]["to_state"] == "closed"
         assert do_escalate_overdue(conn, DEMO_ACTOR, slug, day_start(clock.today())) == []
 
 

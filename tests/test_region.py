@@ -17,16 +17,16 @@ from rq import Queue
 from rq.job import Job
 from sqlalchemy import event, func, select, update
 
-from villagelink.graphql.core.ids import decode_id
+from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.jobs import maintenance
 from villagelink.jobs import onetable as onetable_jobs
 from villagelink.jobs.queues import redis_connection
 from villagelink.platform import models as pm
 from villagelink.platform.audit import system_actor
 from villagelink.platform.db import Database
-from villagelink.platform.linkage.catalogue import RECORD_TYPES, VILLAGE_STATS
-from villagelink.platform.linkage.sync import sync_village
-from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
+from villagelink.platform.linkage.catalogue import ESCALATED_REQUEST, RECORD_TYPES, VILLAGE_STATS
+from villagelink.platform.linkage.sync import LEFT_REGION, sync_village
+from villagelink.platform.linkage.tables import REGION_AUDIENCE, log, records
 from villagelink.storage.exports import region_space
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
@@ -35,6 +35,8 @@ from villagelink.tenants.clock import VILLAGE_TIME_ZONE
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.joint_cases.actions import do_open_joint_case
 from villagelink.tenants.outbox import outbox
+from villagelink.tenants.requests.actions import do_escalate_overdue, do_reject_request
+from villagelink.tenants.requests.queries import WHOLE_VILLAGE
 from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.stats import compute_village_stats, publish_village_stats
 
@@ -63,8 +65,12 @@ EVERYTHING = """query($id: String!) { region(id: $id) {
 VILLAGES = (
     """query($id: String!) { region(id: $id) { villages { slug name neighbours { slug } } } }"""
 )
-ESCALATED = """query($id: String!, $closed: Boolean) { region(id: $id) {
-  escalatedRequests(includeClosed: $closed) { id state escalationLevel } } }"""
+ESCALATED = """query($id: String!, $closed: Boolean, $first: Int, $after: String) {
+  region(id: $id) { escalatedRequests(includeClosed: $closed, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor }
+    edges { node { id origin { slug name } version state grade escalationLevel escalatedAt
+      dueAt overdue categoryName description locationText gridName
+      lastEvent { action toState escalationLevel actor at } } } } } }"""
 THROUGH_VILLAGE = """query($slug: String!) { village(slug: $slug) { region { id stats {
   missing } } } }"""
 
@@ -78,6 +84,17 @@ class Region:
     c: str  # empty, never publishes
     escalated: int  # a request of A at the region level
     joint_case: int  # A's, with B
+
+
+def escalate_to_region(db: Database, slug: str) -> list[int]:
+    """The SLA sweep's own action on a clock past every open request's deadline by more
+    than its grade's window: each rises to the region and goes to the outbox, and the
+    sync publishes it to the region's coordinators. Returns the ids that rose."""
+    later = datetime.now(UTC) + timedelta(days=40)
+    with db.tenant(slug) as conn:
+        rose = do_escalate_overdue(conn, system_actor("test"), slug, later)
+    sync_village(db, slug)
+    return [row["id"] for row in rose if row["to"] == "region"]
 
 
 def _populated(db: Database, region: str, name: str, seed: int) -> str:
@@ -100,14 +117,10 @@ def region(db: Database) -> Region:
     # Raised now: the statistics count the last eight weeks of the real clock.
     [missing] = a.raise_([missing_person(a, RECENT)], RECENT)
     a.raise_([a.fire(RECENT)], RECENT)
-    open_request = new_request(db, a.slug)
     escalated = new_request(db, a.slug)
+    assert escalate_to_region(db, a.slug) == [escalated]
+    open_request = new_request(db, a.slug)
     with db.tenant(a.slug) as conn:
-        conn.execute(
-            update(requests)
-            .where(requests.c.id == escalated)
-            .values(escalation_level="region", escalated_at=datetime.now(UTC))
-        )
         # Past its deadline: overdue.
         conn.execute(
             update(requests)
@@ -247,9 +260,78 @@ def test_villages_and_escalated_requests(region, gql, token):
     coordinator = token("regional-coordinator", region=region.id)
     villages = ok(gql(VILLAGES, coordinator, {"id": region.id}))["region"]["villages"]
     assert {v["slug"] for v in villages} == {region.a.slug, region.b, region.c}
-    escalated = ok(gql(ESCALATED, coordinator, {"id": region.id}))["region"]["escalatedRequests"]
-    assert [int(decode_id(r["id"]).key) for r in escalated] == [region.escalated]
-    assert escalated[0]["escalationLevel"] == "REGION"
+    found = ok(gql(ESCALATED, coordinator, {"id": region.id}))["region"]["escalatedRequests"]
+    assert found["totalCount"] == 1
+    [request] = [e["node"] for e in found["edges"]]
+    # The origin's own Request ID: dispatchRequest and the other steps take it as it is.
+    assert decode_id(request["id"]).village == region.a.slug
+    assert int(decode_id(request["id"]).key) == region.escalated
+    assert request["origin"] == {"slug": region.a.slug, "name": "甲村"}
+    assert request["escalationLevel"] == "REGION" and request["state"] == "SUBMITTED"
+    assert (request["categoryName"], request["locationText"]) == ("环境卫生", "北门垃圾站")
+    assert request["gridName"] and request["description"] == "垃圾桶满溢无人清理"
+    assert request["lastEvent"]["action"] == "escalate"
+    assert request["lastEvent"]["escalationLevel"] == "REGION"
+    assert request["lastEvent"]["actor"] and request["lastEvent"]["at"]
+    assert request["overdue"] is False  # its deadline is the real one, still ahead
+
+
+def test_a_request_dispatched_back_leaves_the_region(region, gql, token, db):
+    """The copy follows the request: closed ones only with includeClosed, and one
+    dispatched back to its village is withdrawn from the region (the exchange log says
+    why). What the coordinator reads is as fresh as the sync."""
+    coordinator = token("regional-coordinator", region=region.id)
+    first = new_request(db, region.b, description="跨村水渠堵塞")
+    second = new_request(db, region.b, description="山塘护栏损坏")
+    assert escalate_to_region(db, region.b) == [first, second]
+
+    def shown(closed: bool = False) -> list[int]:
+        found = ok(gql(ESCALATED, coordinator, {"id": region.id, "closed": closed}))
+        edges = found["region"]["escalatedRequests"]["edges"]
+        return sorted(
+            int(decode_id(e["node"]["id"]).key)
+            for e in edges
+            if decode_id(e["node"]["id"]).village == region.b
+        )
+
+    assert shown() == [first, second]
+    # A page of one, then the next one after its cursor: newest change first.
+    page = ok(gql(ESCALATED, coordinator, {"id": region.id, "first": 1}))
+    page = page["region"]["escalatedRequests"]
+    assert page["totalCount"] == 3 and page["pageInfo"]["hasNextPage"]
+    after = {"id": region.id, "first": 1, "after": page["pageInfo"]["endCursor"]}
+    following = ok(gql(ESCALATED, coordinator, after))["region"]["escalatedRequests"]
+    assert following["edges"][0]["node"]["id"] != page["edges"][0]["node"]["id"]
+
+    dispatch = """mutation($id: ID!) { dispatchRequest(input: {id: $id, note: "请村里办理"}) {
+      userErrors { code } } }"""
+    request_id = encode_id("Request", region.b, first)
+    assert ok(gql(dispatch, coordinator, {"id": request_id}))["dispatchRequest"]["userErrors"] == []
+    # The village turns the other down (不予受理): no longer open, still the region's.
+    with db.tenant(region.b) as conn:
+        do_reject_request(
+            conn,
+            system_actor("test"),
+            region.b,
+            second,
+            {"reason": "不属于受理范围"},
+            scope=WHOLE_VILLAGE,
+        )
+    # Until the sync has run, the copies are the versions before.
+    assert shown() == [first, second]
+    sync_village(db, region.b)
+    assert shown() == []
+    assert shown(closed=True) == [second]
+    with db.region(region.id) as conn:
+        reason = conn.execute(
+            select(log.c.reason).where(
+                log.c.origin == region.b,
+                log.c.origin_id == first,
+                log.c.record_type == ESCALATED_REQUEST,
+                log.c.action == "withdraw",
+            )
+        ).scalar_one()
+    assert reason == LEFT_REGION
 
 
 def test_others_get_nothing(region, gql, token, db):
@@ -272,24 +354,34 @@ def test_region_queries_cost_the_same_whatever_the_villages(region, gql, token, 
     engine = app.extensions["villagelink"].db.engine
     coordinator = token("regional-coordinator", region=region.id)
 
-    def count() -> int:
-        ok(gql(EVERYTHING, coordinator, {"id": region.id}))  # warm the pool
+    def count(query: str = EVERYTHING) -> int:
+        ok(gql(query, coordinator, {"id": region.id}))  # warm the pool
         with count_statements(engine) as statements:
-            ok(gql(EVERYTHING, coordinator, {"id": region.id}))
+            ok(gql(query, coordinator, {"id": region.id}))
         return len(statements)
 
-    before = count()
-    # Three more villages publish their statistics: the same statements read them.
+    before, escalated_before = count(), count(ESCALATED)
+    # Three more villages publish their statistics and escalate a request to the region:
+    # the same statements read them.
     for n in range(3):
         slug = new_village(db, f"新村{n}", region.id).slug
         with db.tenant(slug) as conn:
             publish_village_stats(conn)
-        sync_village(db, slug)
+        new_request(db, slug, grid_level=None)
+        assert len(escalate_to_region(db, slug)) == 1
     found = ok(gql(EVERYTHING, coordinator, {"id": region.id}))["region"]["stats"]
     assert len(found["villages"]) == 6 and found["missing"] == [region.c]
     # the region, role, path and access epoch (the caller's reach is kept with the token),
     # stats, alerts page + origins' names + count, joint cases page + origins' names + count
     assert before == count() == 9
+    # the region, role, path and access epoch, the page, the origins' names, the count
+    assert escalated_before == count(ESCALATED) == 5
+    assert (
+        ok(gql(ESCALATED, coordinator, {"id": region.id}))["region"]["escalatedRequests"][
+            "totalCount"
+        ]
+        == 4
+    )
 
 
 # -- a region of any size ----------------------------------------------------------------------
@@ -300,7 +392,7 @@ EVERY_FIELD = """query($id: String!) { region(id: $id) { id name
   stats { total { residents } villages { village { slug } stats { residents } } missing }
   sharedAlerts(first: 5) { totalCount edges { node { id kind } } }
   jointCases(first: 5) { totalCount edges { node { id title } } }
-  escalatedRequests(includeClosed: true) { id state escalationLevel } } }"""
+  escalatedRequests(includeClosed: true) { edges { node { id state escalationLevel } } } } }"""
 
 
 @pytest.fixture(scope="module")
@@ -315,13 +407,8 @@ def large_region(db: Database) -> tuple[str, list[tuple[str, int]]]:
         if n % 20 == 0:
             request_id = new_request(db, slug)
             with db.tenant(slug) as conn:
-                conn.execute(
-                    update(requests)
-                    .where(requests.c.id == request_id)
-                    .values(escalation_level="region", escalated_at=datetime.now(UTC))
-                )
                 publish_village_stats(conn)
-            sync_village(db, slug)
+            assert escalate_to_region(db, slug) == [request_id]
             escalated.append((slug, request_id))
     return region_id, escalated
 
@@ -366,7 +453,7 @@ def test_every_region_field_over_sixty_villages_holds_two_connections(
     assert len(found["villages"]) == LARGE_REGION
     assert len(found["stats"]["villages"]) == LARGE_REGION
     assert len(found["stats"]["missing"]) == LARGE_REGION - len(escalated)
-    ids = [decode_id(r["id"]) for r in found["escalatedRequests"]]
+    ids = [decode_id(e["node"]["id"]) for e in found["escalatedRequests"]["edges"]]
     shown = sorted((gid.village, int(gid.key)) for gid in ids)
     assert shown == sorted(escalated)
     assert peak <= 3, peak

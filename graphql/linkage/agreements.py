@@ -177,6 +177,7 @@ def resolve_record_types(*_args) -> list[dict]:
             "type": t.name,
             "label": t.label,
             "fields": list(t.fields),
+            "agreeable": t.agreeable,
             "field_labels": [{"field": f, "label": FIELD_LABELS[f]} for f in t.fields],
         }
         for t in RECORD_TYPES.values()

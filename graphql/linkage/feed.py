@@ -63,6 +63,9 @@ MOMENTS = frozenset(
         "opened_at",
         "updated_at",
         "occurred_at",
+        "created_at",
+        "due_at",
+        "escalated_at",
     }
 )
 

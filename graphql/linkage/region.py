@@ -1,19 +1,17 @@
 """Region queries for coordinators (片区统计): `region(id)` and its fields.
 
-Everything but the escalated requests is read from the exchange schema as the
-region's role (`ctx.region`): row-level security shows that region's copies only,
-so a coordinator of another region reads nothing even with the right id. What the
-villages publish for the region (statistics, joint cases) is the copy with the
-audience "@region"; shared alerts are whatever the region's villages broadcast to
-one another, one per alert. Each of these is one statement whatever the number of
-villages. The escalated requests are read in each village in turn: a query keeps at
-most two transactions open (graphql/core/context.py), so a region of any size holds
-no more connections than a village.
+Everything is read from the exchange schema as the region's role (`ctx.region`):
+row-level security shows that region's copies only, so a coordinator of another
+region reads nothing even with the right id. What the villages publish for the
+region (statistics, joint cases, requests escalated to the region) is the copy with
+the audience "@region"; shared alerts are whatever the region's villages broadcast
+to one another, one per alert. Each of these is one statement whatever the number of
+villages; what they show is as fresh as the sync (docs/neighbours.md).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from ariadne import ObjectType, QueryType
 from sqlalchemy import func, select, text
@@ -21,24 +19,26 @@ from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden, NotFound
-from villagelink.graphql.core.nodes import as_node, connection_object
-from villagelink.graphql.core.pagination import page_args
-from villagelink.graphql.linkage.feed import copy_page
+from villagelink.graphql.core.nodes import connection_object
+from villagelink.graphql.linkage.feed import CopyConnection, copy_page
 from villagelink.graphql.villages.types import village_node
 from villagelink.platform import models as pm
 from villagelink.platform.identity.principal import REGIONAL_COORDINATOR
-from villagelink.platform.linkage.catalogue import ALERT_BROADCAST, JOINT_CASE, VILLAGE_STATS
+from villagelink.platform.linkage.catalogue import (
+    ALERT_BROADCAST,
+    ESCALATED_REQUEST,
+    JOINT_CASE,
+    VILLAGE_STATS,
+)
 from villagelink.platform.linkage.tables import REGION_AUDIENCE, records
-from villagelink.tenants.requests import queries as request_queries
-from villagelink.tenants.requests.queries import RequestScope
-from villagelink.tenants.requests.tables import OPEN_STATES, requests
+from villagelink.tenants import clock
+from villagelink.tenants.requests.tables import OPEN_STATES
 from villagelink.tenants.stats import AGE_BANDS
-
-REQUEST = "Request"
 
 query = QueryType()
 region_type = ObjectType("Region")
 joint_case_type = ObjectType("RegionJointCase")
+escalated_request_type = ObjectType("RegionEscalatedRequest")
 
 
 def may_read_region(ctx: RequestContext, region_id: str) -> bool:
@@ -60,6 +60,16 @@ def require_coordinator(ctx: RequestContext, slug: str) -> None:
     """Dispatching (派发) is the region's decision: its coordinators' only."""
     if not coordinates(ctx, slug):
         raise Forbidden("only the region's coordinators dispatch what reached the region")
+
+
+def _region_copies(region: dict, record_type: str, *, for_region: bool = True):
+    """The region's copies of `record_type` (those published for the region itself, with
+    `for_region`). Row-level security alone decides what the region's role reads; naming
+    the region lets the records_region index (region, type, time) serve the page, which
+    the policy's OR of village and region rules does not."""
+    r = records
+    shown = select(r).where(r.c.region_id == region["id"], r.c.record_type == record_type)
+    return shown.where(r.c.audience == REGION_AUDIENCE) if for_region else shown
 
 
 def _region_conn(ctx: RequestContext, region: dict):
@@ -141,10 +151,18 @@ _SUMMED_NUMBERS = {
     "volunteer_hours": "numeric",
     "points_balance": "bigint",
 }
-_SUMS = [
-    f"'{field}', (SELECT sum((payload->>'{field}')::{kind}) FROM copies)"
-    for field, kind in _SUMMED_NUMBERS.items()
+# The single numbers and the age bands (whose names are known) in one pass over the copies.
+_NUMBER_SUMS = [
+    f"'{field}', sum((payload->>'{field}')::{kind})" for field, kind in _SUMMED_NUMBERS.items()
 ] + [
+    "'residents_by_age_band', jsonb_build_object("
+    + ", ".join(
+        f"'{band}', coalesce(sum((payload->'residents_by_age_band'->>'{band}')::bigint), 0)"
+        for band, _upper in AGE_BANDS
+    )
+    + ")"
+]
+_LIST_SUMS = [
     f"'{field}', {_summed_list(field, keys, named)}"
     for field, keys, named in (
         ("requests_open_by_category", ("category",), True),
@@ -154,23 +172,20 @@ _SUMS = [
 ]
 # One statement, whatever the number of villages: each village's copy, and their sum made
 # by PostgreSQL (summed in Python, a thousand copies kept a coordinator waiting half a
-# second). A sum over no value is null, as a field no village published is.
+# second). A sum over no value is null, as a field no village published is. The region is
+# named besides row-level security (which alone guards what the role reads): its OR of
+# village and region rules serves no index, `region_id = :region` the records_region one.
 _REGION_STATS = text(
     f"""
 WITH copies AS (
     SELECT origin, payload FROM records
-    WHERE record_type = :record_type AND audience = :audience AND origin = ANY(:villages)
+    WHERE region_id = :region AND record_type = :record_type AND audience = :audience
+      AND origin = ANY(:villages)
 )
 SELECT
     (SELECT coalesce(json_object_agg(origin, payload), '{{}}') FROM copies) AS published,
-    jsonb_build_object(
-        {", ".join(_SUMS)},
-        'residents_by_age_band', (
-            SELECT jsonb_object_agg(band, n)
-            FROM (SELECT band.key AS band, sum(band.value::bigint) AS n
-                  FROM copies, jsonb_each_text(payload->'residents_by_age_band') AS band
-                  GROUP BY band.key) AS bands)
-    ) AS total
+    (SELECT jsonb_build_object({", ".join(_NUMBER_SUMS)}) FROM copies)
+    || jsonb_build_object({", ".join(_LIST_SUMS)}) AS total
 """
 )
 
@@ -192,6 +207,7 @@ def region_stats(ctx: RequestContext, region: dict) -> dict:
     published, total = conn.execute(
         _REGION_STATS,
         {
+            "region": region["id"],
             "record_type": VILLAGE_STATS,
             "audience": REGION_AUDIENCE,
             "villages": [v["slug"] for v in members],
@@ -228,8 +244,7 @@ def resolve_shared_alerts(region: dict, info, first=None, after=None, kind=None,
     # copies the one with the most fields (agreements allow different ones).
     fields = select(func.count()).select_from(func.jsonb_object_keys(r.c.payload)).scalar_subquery()
     newest = (
-        select(r)
-        .where(r.c.record_type == ALERT_BROADCAST)
+        _region_copies(region, ALERT_BROADCAST, for_region=False)
         .ext(distinct_on(r.c.origin, r.c.origin_id))
         .order_by(r.c.origin, r.c.origin_id, r.c.version.desc(), fields.desc())
         .subquery()
@@ -246,10 +261,9 @@ def resolve_shared_alerts(region: dict, info, first=None, after=None, kind=None,
 def resolve_joint_cases(region: dict, info, first=None, after=None, state=None):
     ctx: RequestContext = info.context
     conn = _region_conn(ctx, region)
-    r = records
-    shown = select(r).where(r.c.record_type == JOINT_CASE, r.c.audience == REGION_AUDIENCE)
+    shown = _region_copies(region, JOINT_CASE)
     if state is not None:
-        shown = shown.where(r.c.payload["state"].astext == state)
+        shown = shown.where(records.c.payload["state"].astext == state)
     return copy_page(ctx, conn, shown, first, after)
 
 
@@ -257,31 +271,29 @@ def resolve_joint_cases(region: dict, info, first=None, after=None, state=None):
 
 
 @region_type.field("escalatedRequests")
-def resolve_escalated_requests(region: dict, info, first=None, include_closed=False):
+def resolve_escalated_requests(
+    region: dict, info, first=None, after=None, include_closed=False
+) -> CopyConnection:
     ctx: RequestContext = info.context
-    if not may_read_region(ctx, region["id"]):
-        raise Forbidden("only the region's coordinators read across its villages")
-    limit = page_args(first, None, ctx.settings.max_page_size).first
-    q = requests
-    found: list[dict] = []
-    for village in _villages(ctx, region["id"]):
-        slug = village["slug"]
-        wanted = request_queries.request_query(RequestScope(escalated_only=True))
-        if not include_closed:
-            wanted = wanted.where(q.c.state.in_(OPEN_STATES))
-        wanted = wanted.order_by(q.c.escalated_at.desc().nulls_last(), q.c.id.desc()).limit(limit)
-        found += [
-            as_node(REQUEST, slug, dict(row)) for row in ctx.tenant(slug).execute(wanted).mappings()
-        ]
-    oldest = datetime.min.replace(tzinfo=UTC)
-    found.sort(key=lambda row: (row["escalated_at"] or oldest, row["id"]), reverse=True)
-    return found[:limit]
+    conn = _region_conn(ctx, region)
+    shown = _region_copies(region, ESCALATED_REQUEST)
+    if not include_closed:
+        shown = shown.where(records.c.payload["state"].astext.in_(OPEN_STATES))
+    return copy_page(ctx, conn, shown, first, after)
+
+
+@escalated_request_type.field("overdue")
+def resolve_escalated_overdue(item: dict, _info) -> bool:
+    due_at = item.get("due_at")
+    return item.get("state") in OPEN_STATES and due_at is not None and due_at < clock.now()
 
 
 bindables = [
     query,
     region_type,
     joint_case_type,
+    escalated_request_type,
     connection_object("SharedAlertConnection"),
+    connection_object("RegionEscalatedRequestConnection"),
     connection_object("RegionJointCaseConnection"),
 ]

@@ -3,9 +3,9 @@
 Staff (village admins, grid workers) get what waits in each of their villages, one
 statement per village; village admins also the agreements waiting for their answer,
 one statement on the platform schema; coordinators what waits for their region, one
-statement per region on the exchange schema (its shared copies) and, for the requests
-risen to the region, one per village of the region reading those requests only. The
-cost grows with the caller's villages and regions, never with the tasks.
+statement per region on the exchange schema (its shared copies: alerts and requests
+risen to the region, joint cases). The cost grows with the caller's villages and
+regions, never with the tasks or with a region's villages.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from villagelink.tenants.tasks import (
     TASK_KINDS,
     TaskItem,
     TaskList,
-    escalated_to_region,
     village_tasks,
 )
 
@@ -70,12 +69,7 @@ def resolve_tasks(_me: dict, info) -> TaskList:
         # Regions of active villages only: a token may name one that holds none.
         regions = {v["region_id"] for v in ctx.villages.values()} & p.regions
         for region_id in sorted(regions):
-            found.merge(region_tasks(ctx.region(region_id), limit))
-        # The requests risen to the region stay in their villages (no shared copy):
-        # read in each of the region's villages, the escalated ones only.
-        for slug, village in sorted(ctx.villages.items()):
-            if village["region_id"] in regions:
-                found.merge(escalated_to_region(ctx.tenant(slug), slug, limit))
+            found.merge(region_tasks(ctx.region(region_id), region_id, limit))
     return found
 
 

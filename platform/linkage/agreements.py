@@ -135,6 +135,8 @@ def _check_record_types(chosen: dict[str, list[str]]) -> list[UserError]:
         field = f"recordTypes.{name}"
         if known is None:
             errors.append(UserError(field, f"未知的数据类型：{name}", INVALID))
+        elif not known.agreeable:
+            errors.append(UserError(field, f"“{known.label}”只报送片区，不由协议约定", INVALID))
         elif not wanted:
             errors.append(UserError(field, f"请为“{known.label}”至少选择一个字段", REQUIRED))
         elif unknown := sorted(set(wanted) - set(known.fields)):

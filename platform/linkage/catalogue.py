@@ -20,12 +20,18 @@ class RecordType:
     # Also copied to the region's coordinators whatever the agreements say: aggregates
     # and cases the coordinators govern (the region's membership is the agreement).
     to_region: bool = False
+    # (payload field, value): copied to the region only while the record has it, and
+    # withdrawn from the region when it no longer does (a request dispatched back).
+    region_while: tuple[str, str] | None = None
+    # False: for the region's coordinators alone, never named in an agreement.
+    agreeable: bool = True
 
 
 ALERT_BROADCAST = "alert_broadcast"
 SHARED_RESOURCE = "shared_resource"
 OPEN_ACTIVITY = "open_activity"
 VILLAGE_STATS = "village_stats"
+ESCALATED_REQUEST = "escalated_request"
 RESIDENT_TRANSFER = "resident_transfer"
 JOINT_CASE = "joint_case"
 
@@ -96,6 +102,34 @@ RECORD_TYPES: dict[str, RecordType] = {
                 "points_balance",
             ),
             to_region=True,
+        ),
+        RecordType(
+            ESCALATED_REQUEST,
+            "上报片区的诉求（难事部门联动）",
+            "Request",
+            (
+                "category",
+                "category_name",
+                "grade",
+                "state",
+                "description",
+                "location_text",
+                "building",
+                "household_address",
+                "grid",
+                "grid_name",
+                "escalation_level",
+                "escalated_at",
+                "due_at",
+                "last_event",
+                "created_at",
+                "updated_at",
+            ),
+            to_region=True,
+            # 难事部门联动: the requests escalated to the region are the coordinators' to
+            # take up; one dispatched back to its village is the village's again.
+            region_while=("escalation_level", "region"),
+            agreeable=False,
         ),
         RecordType(
             RESIDENT_TRANSFER,
@@ -188,6 +222,16 @@ FIELD_LABELS: dict[str, str] = {
     "timeline": "办理记录",
     "opened_at": "发起时间",
     "updated_at": "更新时间",
+    "category_name": "诉求分类名称",
+    "grade": "诉求等级",
+    "building": "楼栋",
+    "household_address": "住户门牌地址",
+    "grid_name": "网格名称",
+    "escalation_level": "上报层级",
+    "escalated_at": "上报时间",
+    "due_at": "办理时限",
+    "last_event": "最近办理记录",
+    "created_at": "登记时间",
 }
 
 BY_OUTBOX_TYPE: dict[str, RecordType] = {t.outbox_type: t for t in RECORD_TYPES.values()}

@@ -42,6 +42,7 @@ from villagelink.platform.linkage import policy
 from villagelink.platform.linkage.catalogue import (
     AUDIENCE_KEY,
     BY_OUTBOX_TYPE,
+    RECORD_TYPES,
     RESIDENT_TRANSFER,
 )
 from villagelink.platform.linkage.tables import (
@@ -66,6 +67,7 @@ STATEMENT_ROWS = 2000
 # Withdrawal reasons, as the exchange log shows them to both sides.
 DELETED_AT_ORIGIN = "deleted at origin"
 NOT_COVERED = "no agreement in force covers this audience"
+LEFT_REGION = "no longer the region's (its type's region_while)"
 
 # Copies the receiving village acts on as they arrive: a transferred resident is
 # created in the destination village in the same transaction as the copy.
@@ -364,11 +366,19 @@ def _desired(
     for audience, grant in grants.get(change.record_type, {}).items():
         if named is not None and audience != REGION_AUDIENCE and audience not in named:
             continue
+        if audience == REGION_AUDIENCE and not for_region(change):
+            continue
         desired[audience] = (
             grant.agreement_ids,
             {k: v for k, v in change.payload.items() if k in grant.fields},
         )
     return desired
+
+
+def for_region(change: Change) -> bool:
+    """Whether the record is the region's now (its type's `region_while`)."""
+    condition = RECORD_TYPES[change.record_type].region_while
+    return condition is None or change.payload.get(condition[0]) == condition[1]
 
 
 def payload_hash(payload: dict) -> str:
@@ -508,11 +518,14 @@ def _withdraw(
     for row in rows:
         change = by_record.get((row["record_type"], row["origin_id"]))
         deletion = change if change is not None and change.operation == DELETE else None
+        reason = DELETED_AT_ORIGIN if deletion else NOT_COVERED
+        if deletion is None and change is not None and row["audience"] == REGION_AUDIENCE:
+            reason = LEFT_REGION
         withdrawn.append(
             {
                 **row,
                 "version": deletion.version if deletion else row["version"],
-                "reason": DELETED_AT_ORIGIN if deletion else NOT_COVERED,
+                "reason": reason,
             }
         )
     return withdrawn

@@ -111,7 +111,7 @@ def write_affairs(
     (`ids` are theirs, from residents.write_village), with the outbox rows of what may
     be shared."""
     shared: list[dict] = []
-    shared += write_requests(conn, affairs, rows, ids)
+    write_requests(conn, affairs, ids)
     team_ids, team_rows = write_teams(conn, affairs.teams, ids)
     shared += team_rows
     sign_up_ids, activity_rows = write_activities(conn, affairs, ids)

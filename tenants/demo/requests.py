@@ -16,9 +16,7 @@ from villagelink.jobs.scheduler import ESCALATION_INTERVAL
 from villagelink.tenants.demo.bulk import (
     columns,
     insert_returning_ids,
-    iso,
     optional_id,
-    outbox_row,
 )
 from villagelink.tenants.demo.village import (
     DEMO_SUB,
@@ -26,7 +24,12 @@ from villagelink.tenants.demo.village import (
     Village,
     allotted,
 )
-from villagelink.tenants.requests.actions import LEVEL_LABELS, TIER_LABELS, UNSATISFIED_AT_MOST
+from villagelink.tenants.requests.actions import (
+    LEVEL_LABELS,
+    TIER_LABELS,
+    UNSATISFIED_AT_MOST,
+    share,
+)
 from villagelink.tenants.requests.states import (
     ACCEPT,
     ASSIGN,
@@ -58,7 +61,7 @@ from villagelink.tenants.requests.tables import (
 
 if TYPE_CHECKING:
     from villagelink.tenants.demo.affairs import AffairsRows
-    from villagelink.tenants.demo.residents import VillageIds, VillageRows
+    from villagelink.tenants.demo.residents import VillageIds
 
 # The seeded escalations are the ones the escalation sweep would have made: by its
 # actor, at its interval.
@@ -618,7 +621,7 @@ def build_action_lists(v: Village, lives: list[_RequestLife]) -> list[ActionList
     return lists
 
 
-def write_requests(conn: Connection, affairs: AffairsRows, rows: VillageRows, ids: VillageIds):
+def write_requests(conn: Connection, affairs: AffairsRows, ids: VillageIds) -> None:
     categories = dict(
         conn.execute(select(request_categories.c.code, request_categories.c.id)).all()
     )
@@ -655,27 +658,6 @@ def write_requests(conn: Connection, affairs: AffairsRows, rows: VillageRows, id
     ]
     if links:
         conn.execute(action_list_requests.insert(), links)
-    return [
-        outbox_row("Request", request_id, r.version, _request_payload(request_id, r, rows))
-        for request_id, r in zip(request_ids, affairs.requests, strict=True)
-    ]
-
-
-def _request_payload(request_id: int, r: RequestRow, rows: VillageRows) -> dict[str, Any]:
-    """What `requests.actions` shares of a request: never the reporter."""
-    return {
-        "id": request_id,
-        "channel": r.channel,
-        "category": r.category,
-        "grade": r.grade,
-        "state": r.state,
-        "description": r.description,
-        "location_text": r.location_text,
-        "grid": None if r.grid is None else rows.grids[r.grid].code,
-        "escalation_level": r.escalation_level,
-        "needs_coordination": r.needs_coordination,
-        "due_at": iso(r.due_at),
-        "resolved_at": iso(r.resolved_at),
-        "rating": r.rating,
-        "created_at": iso(r.created_at),
-    }
+    # The outbox rows are the action's own (`share`), newest event and all: the demo's
+    # requests escalated to the region reach its coordinators as real ones do.
+    share(conn, request_ids)

@@ -28,7 +28,7 @@ from villagelink.platform.db import violated_constraint
 from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import active_staff_by_ids
-from villagelink.tenants.outbox import emit
+from villagelink.tenants.outbox import emit_many
 from villagelink.tenants.places import place_of
 from villagelink.tenants.requests import queries, states
 from villagelink.tenants.requests.queries import REQUEST, WHOLE_VILLAGE, RequestScope
@@ -152,39 +152,88 @@ def _log(
     )
 
 
-def _share(conn: Connection, request_ids: Iterable[int]) -> None:
-    """Requests may become joint cases with neighbours (跨村联办): each change goes to
-    the outbox. Neither the reporter's name nor phone is part of what may cross."""
-    r, c, g = requests, request_categories, m.grids
+def share(conn: Connection, request_ids: Iterable[int]) -> None:
+    """Each change of a request goes to the outbox: requests may become joint cases
+    with neighbours (跨村联办), and those escalated to the region are copied to its
+    coordinators (the catalogue's `escalated_request`, with what their list shows).
+    Neither the reporter's name nor phone is part of what may cross."""
+    r, c, g, h, b, e = (
+        requests,
+        request_categories,
+        m.grids,
+        m.households,
+        m.buildings,
+        request_events,
+    )
+    last_event = (
+        select(
+            func.jsonb_build_object(
+                "action",
+                e.c.action,
+                "from_state",
+                e.c.from_state,
+                "to_state",
+                e.c.to_state,
+                "escalation_level",
+                e.c.escalation_level,
+                "note",
+                e.c.note,
+                "actor_name",
+                e.c.actor_name,
+                "created_at",
+                e.c.created_at,
+            )
+        )
+        .where(e.c.request_id == r.c.id)
+        .order_by(e.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     rows = conn.execute(
         select(
             r.c.id,
             r.c.version,
             r.c.channel,
             c.c.code.label("category"),
+            c.c.name.label("category_name"),
             r.c.grade,
             r.c.state,
             r.c.description,
             r.c.location_text,
+            b.c.name.label("building"),
+            h.c.address.label("household_address"),
             g.c.code.label("grid"),
+            g.c.name.label("grid_name"),
             r.c.escalation_level,
             r.c.needs_coordination,
+            r.c.escalated_at,
             r.c.due_at,
             r.c.resolved_at,
             r.c.rating,
+            last_event.label("last_event"),
             r.c.created_at,
+            r.c.updated_at,
         )
         .join(c, c.c.id == r.c.category_id)
         .outerjoin(g, g.c.id == r.c.grid_id)
+        .outerjoin(h, h.c.id == r.c.household_id)
+        .outerjoin(b, b.c.id == r.c.building_id)
         .where(r.c.id.in_(list(request_ids)))
     ).mappings()
-    for row in rows:
-        payload = {
-            k: v.isoformat() if isinstance(v, datetime) else v
-            for k, v in row.items()
-            if k != "version"
-        }
-        emit(conn, REQUEST, row["id"], payload, version=row["version"])
+    changes = [
+        (
+            row["id"],
+            {
+                k: v.isoformat() if isinstance(v, datetime) else v
+                for k, v in row.items()
+                if k != "version"
+            },
+            row["version"],
+        )
+        for row in rows
+    ]
+    if changes:
+        emit_many(conn, REQUEST, changes)
 
 
 def _audit(
@@ -300,7 +349,7 @@ def do_create_request(
             .returning(requests.c.id)
         ).scalar_one()
         _log(conn, actor, request_id, "create", None, SUBMITTED, values["note"])
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -347,7 +396,7 @@ def _take_step(
             .values(state=target, version=r.c.version + 1, updated_at=func.now(), **changes)
         )
         _log(conn, actor, request_id, step, current["state"], target, note)
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -548,7 +597,7 @@ def do_dispatch_request(
             current["state"],
             f"片区派发至{LEVEL_LABELS[VILLAGE]}：{note}",
         )
-        _share(conn, [request_id])
+        share(conn, [request_id])
     _audit(
         conn,
         actor,
@@ -674,7 +723,7 @@ def do_escalate_overdue(conn: Connection, actor: Actor, village: str, now: datet
                     )
                 )
         conn.execute(request_events.insert(), _escalation_events(actor, rising, now))
-        _share(conn, [row["id"] for row in rising])
+        share(conn, [row["id"] for row in rising])
     record_many(
         conn,
         [

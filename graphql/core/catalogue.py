@@ -348,6 +348,10 @@ REFUSALS: tuple[tuple[str, str], ...] = (
     ("到期时间须晚于生效时间", "the expiry must come after the start"),
     ("未知的数据类型：{name}", "unknown data type: {name}"),
     ("到期时间须在将来", "the expiry must be in the future"),
+    (
+        "“{label}”只报送片区，不由协议约定",
+        "“{label}” goes to the region only; no agreement names it",
+    ),
     ("请为“{label}”至少选择一个字段", "choose at least one field of “{label}”"),
     ("“{label}”不含字段：{fields}", "“{label}” has no field(s): {fields}"),
     (

@@ -7,7 +7,9 @@ enqueued anywhere runs against the servers of the worker that takes it.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 import signal
 import time
 from functools import cache, partial
@@ -150,6 +152,17 @@ class VillageWorker(PromptStop, Worker):
         scheduler.acquire_locks(auto_start=True)
 
 
+def load_jobs() -> None:
+    """Import every module of villagelink.jobs, and so all that its jobs use. Each job runs
+    in a work horse forked from the worker: what the worker has not imported, every horse
+    imports again, and a job module RQ first meets by name, or a job's import of the API's
+    packages, cost most of a second per job on a loaded machine (the webhook delivery's did)."""
+    import villagelink.jobs
+
+    for module in pkgutil.iter_modules(villagelink.jobs.__path__, "villagelink.jobs."):
+        importlib.import_module(module.name)
+
+
 def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:
     connection = redis_connection(settings)
     return [Queue(name, connection=connection) for name in names]
@@ -161,9 +174,7 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
 
     `with_scheduler` runs RQ's scheduler next to the worker, which moves
     delayed jobs and retries with a backoff interval back onto their queue. The
-    job modules are imported here, once: each job runs in a work horse forked from
-    this process, which then starts with them loaded instead of importing the
-    platform again for every job.
+    job modules are imported here, once (`load_jobs`).
 
     A worker that loses Redis waits for it, backing off, and works again in the same
     process: it never quits over Redis. RQ gives up on some Redis errors (a timeout,
@@ -172,9 +183,9 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     Valkey, or starting over right after a Valkey restart) and the process ended with
     exit code 1.
     """
-    import villagelink.jobs.scheduler
-    import villagelink.jobs.sync  # noqa: F401
     from villagelink.jobs.health import JOB_MONITORING_INTERVAL, WORKER_TTL
+
+    load_jobs()
 
     # RQ sets up its own loggers when it starts working; the reasons logged here would
     # otherwise be lost while Redis is down, before it does.

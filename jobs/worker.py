@@ -7,6 +7,7 @@ enqueued anywhere runs against the servers of the worker that takes it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pkgutil
@@ -18,6 +19,7 @@ import redis
 from redis.client import Pipeline
 from rq import Queue, Worker, worker_registration
 from rq.logutils import setup_loghandlers
+from sqlalchemy.exc import SQLAlchemyError
 
 from villagelink.jobs.queues import QUEUES, redis_connection
 from villagelink.platform.db import Database
@@ -152,15 +154,25 @@ class VillageWorker(PromptStop, Worker):
         scheduler.acquire_locks(auto_start=True)
 
 
-def load_jobs() -> None:
-    """Import every module of villagelink.jobs, and so all that its jobs use. Each job runs
-    in a work horse forked from the worker: what the worker has not imported, every horse
-    imports again, and a job module RQ first meets by name, or a job's import of the API's
-    packages, cost most of a second per job on a loaded machine (the webhook delivery's did)."""
+def ready_for_horses() -> None:
+    """Do in the worker, once, what every work horse forked from it would do again.
+
+    Import every module of villagelink.jobs, and so all that its jobs use: a job module
+    RQ first meets by name in the horse, or a job's import of the API's packages, cost
+    most of a second per job on a loaded machine (the webhook delivery's did). And
+    connect once: SQLAlchemy learns the server (version, settings: a few statements) on
+    the engine's first connection, which took about 60 ms of every horse's first
+    transaction. The pool is emptied again, so no socket is shared across the fork; a
+    database not up yet leaves the learning to the horses, as before.
+    """
     import villagelink.jobs
 
     for module in pkgutil.iter_modules(villagelink.jobs.__path__, "villagelink.jobs."):
         importlib.import_module(module.name)
+    db = job_database()
+    with contextlib.suppress(SQLAlchemyError), db.platform():
+        pass
+    db.engine.dispose()
 
 
 def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:
@@ -173,8 +185,9 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     until SIGINT/SIGTERM.
 
     `with_scheduler` runs RQ's scheduler next to the worker, which moves
-    delayed jobs and retries with a backoff interval back onto their queue. The
-    job modules are imported here, once (`load_jobs`).
+    delayed jobs and retries with a backoff interval back onto their queue. What
+    every job would otherwise do again in its work horse is done here, once
+    (`ready_for_horses`).
 
     A worker that loses Redis waits for it, backing off, and works again in the same
     process: it never quits over Redis. RQ gives up on some Redis errors (a timeout,
@@ -185,12 +198,10 @@ def run_worker(settings: Settings, names: tuple[str, ...] = QUEUES) -> None:
     """
     from villagelink.jobs.health import JOB_MONITORING_INTERVAL, WORKER_TTL
 
-    load_jobs()
-
     # RQ sets up its own loggers when it starts working; the reasons logged here would
     # otherwise be lost while Redis is down, before it does.
     setup_loghandlers("INFO", name=log.name)
-    job_database()
+    ready_for_horses()
     queues = worker_queues(settings, names)
     connection = redis_connection(settings)
     log.info("worker on queues %s", ", ".join(q.name for q in queues))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import pkgutil
 import signal
 import time
@@ -18,16 +19,20 @@ from functools import cache, partial
 import redis
 from redis.client import Pipeline
 from rq import Queue, Worker, worker_registration
+from rq.job import Job
 from rq.logutils import setup_loghandlers
+from rq.worker import WorkerStatus
 from sqlalchemy.exc import SQLAlchemyError
 
-from villagelink.jobs.queues import QUEUES, redis_connection
+from villagelink.jobs.queues import NOTIFY, QUEUES, redis_connection
 from villagelink.platform.db import Database
 from villagelink.platform.live.channel import publisher
 from villagelink.platform.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
+# Queues whose jobs run in the worker process, not in a forked work horse (VillageWorker).
+IN_PROCESS = frozenset({NOTIFY})
 # A lost Redis is asked again after 0.5 s, 1 s, 2 s ... then every REDIS_WAIT_MAX seconds.
 REDIS_WAIT_FIRST = 0.5
 REDIS_WAIT_MAX = 8.0
@@ -42,9 +47,10 @@ def job_settings() -> Settings:
 def job_database() -> Database:
     """One engine per process, built on first use.
 
-    The worker builds it before it forks its work horses, which inherit it;
-    the worker itself never connects, so each horse starts with an empty pool
-    of its own rather than sockets shared across the fork. A job's village
+    The worker builds it before it forks its work horses, which inherit it and
+    drop the connections it holds (the notify queue's jobs run in the worker) unused,
+    starting with an empty pool of their own rather than sockets shared across the
+    fork (`_drop_inherited_connections`). A job's village
     transaction that wrote to the outbox asks for the sync once committed, as a
     request's does, and its live events are announced as a request's are.
     """
@@ -58,6 +64,17 @@ def job_database() -> Database:
         after_shared_commit=partial(enqueue_sync, settings),
         announce_committed=publisher(settings.redis_url),
     )
+
+
+def _drop_inherited_connections() -> None:
+    """In a forked child (a work horse, RQ's scheduler): forget the pooled connections of
+    the parent without closing them, which are the parent's still (SQLAlchemy's recipe
+    for forks); the child opens its own."""
+    if job_database.cache_info().currsize:
+        job_database().engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_drop_inherited_connections)
 
 
 def reset_job_runtime() -> None:
@@ -87,9 +104,15 @@ class PromptStop:
 
 
 class VillageWorker(PromptStop, Worker):
-    """The worker of `villagelink worker`: a work horse forked per job, which says
-    whether a signal (or RQ's shutdown command) stopped it, and rides out a Redis
-    restart.
+    """The worker of `villagelink worker`: a work horse forked per job (the notify
+    queue's run in the worker itself), which says whether a signal (or RQ's shutdown
+    command) stopped it, and rides out a Redis restart.
+
+    The notify queue's jobs (an alert's notification, a webhook delivery) are short and
+    minutes matter: in a fresh horse each paid for the fork, new database connections and
+    compiling its SQL again (about half of a notification's 200 ms), twice between a fall
+    and the signed webhook. In the worker they find all of it ready. Their time-outs hold
+    (RQ's alarm in the worker), their failures and retries are RQ's as before.
 
     RQ notes a stop request only when it comes during a job; an idle worker just
     leaves `work()`, as it does when it gives up on Redis. Without this, SIGTERM to an
@@ -106,6 +129,21 @@ class VillageWorker(PromptStop, Worker):
     def request_stop(self, signum, frame) -> None:
         self.stop_requested = True
         super().request_stop(signum, frame)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        if queue.name not in IN_PROCESS:
+            super().execute_job(job, queue)
+            return
+        # RQ's SimpleWorker.execute_job: the job in this process.
+        execution = self.prepare_execution(job)
+        self.perform_job(job, queue, execution)
+        self.set_state(WorkerStatus.IDLE)
+
+    def kill_horse(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        # During an in-process job there is no horse: RQ would signal the process group of
+        # "horse 0", which is the worker's own. The job ends at its time-out instead.
+        if self.horse_pid:
+            super().kill_horse(sig)
 
     def heartbeat(self, timeout: int | None = None, pipeline: Pipeline | None = None) -> None:
         super().heartbeat(timeout, pipeline)

@@ -8,6 +8,7 @@ enqueued anywhere runs against the servers of the worker that takes it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import logging
 import os
@@ -211,6 +212,11 @@ def ready_for_horses() -> None:
     with contextlib.suppress(SQLAlchemyError), db.platform():
         pass
     db.engine.dispose()
+    # What is loaded now lives as long as the worker: out of the collector's sight, the
+    # horses' collections no longer visit (and so copy, page by page) the whole of it.
+    # With every job module loaded, that had made a sync job 0.1 s → 0.45 s.
+    gc.collect()
+    gc.freeze()
 
 
 def worker_queues(settings: Settings, names: tuple[str, ...] = QUEUES) -> list[Queue]:

@@ -33,6 +33,9 @@ from villagelink.platform.settings import load_settings
 from villagelink.platform.simulator import INGEST_READINGS, GraphQLClient, list_devices
 
 BATCH = 1000
+# The ratio to COPY of the last run recorded in bench/README.md, per concurrency level:
+# printed beside this run's. Update it with the README.
+LAST_RECORDED = {1: 0.22, 4: 0.33}
 COLUMNS = (
     "device_id",
     "reading_id",
@@ -147,11 +150,12 @@ def main() -> None:
     copy_rate = args.batches * BATCH / (time.perf_counter() - started)
 
     print()
-    print(f"{'path':<34} {'rows/s':>10} {'ratio':>8}")
+    print(f"{'path':<34} {'rows/s':>10} {'ratio':>8} {'last':>6}")
     print(f"{'COPY (PostgreSQL alone)':<34} {copy_rate:>10.0f} {1:>8.2f}")
     for level, rate, p50 in gateway_rates:
         label = f"gateway, concurrency {level} (p50 {p50:.0f} ms)"
-        print(f"{label:<34} {rate:>10.0f} {rate / copy_rate:>8.2f}")
+        last = f"{LAST_RECORDED[level]:.2f}" if level in LAST_RECORDED else "-"
+        print(f"{label:<34} {rate:>10.0f} {rate / copy_rate:>8.2f} {last:>6}")
 
     with db.begin_tenant(args.village) as conn:
         removed = conn.execute(

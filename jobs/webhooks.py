@@ -13,6 +13,9 @@ queue, re-enqueues deliveries whose job Redis lost.
 
 from __future__ import annotations
 
+# http.client encodes the receiver's host name with the IDNA codec, which Python imports on
+# first use: imported here, it is loaded once in the worker, not again in every work horse.
+import encodings.idna  # noqa: F401
 import http.client
 import logging
 import ssl
@@ -26,6 +29,7 @@ from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform.settings import Settings
 from villagelink.platform.webhooks import deliveries
 from villagelink.platform.webhooks.deliveries import Outcome
+from villagelink.platform.webhooks.ids import delivery_gid
 from villagelink.tenants import clock
 
 log = logging.getLogger(__name__)
@@ -107,9 +111,6 @@ def signed_request(delivery: dict, timestamp: int) -> tuple[bytes, dict[str, str
     Webhooks headers, with the event's id as `webhook-id` (the same on every retry and
     redelivery, so a receiver drops what it has handled), and the deprecated
     X-Villagelink-* ones beside them until docs/webhooks.md's date."""
-    # Imported here: the API's webhook package imports this module for redeliveries.
-    from villagelink.graphql.webhooks.ids import delivery_gid
-
     body = deliveries.envelope_body(delivery)
     webhook_id = str(delivery["event_id"])
     secret = delivery["secret"]

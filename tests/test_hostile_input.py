@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from villagelink.graphql.core.ids import BIGINT_MAX, decode_id, encode_id
+from villagelink.graphql.core.text import REFUSED_MESSAGE, refused_variables
 from villagelink.tenants import models as m
 
 # Fixed seed and no shrinking database: the same inputs on every run, fast.
@@ -193,6 +194,15 @@ def test_refused_characters_in_variables_are_bad_user_input(gql, admin, slug, db
     with db.tenant(slug) as conn:
         name = conn.execute(select(m.residents.c.name).where(m.residents.c.id == resident["id"]))
         assert name.scalar_one() == resident["name"]
+
+
+def test_a_refusal_in_the_variables_names_where_it_is():
+    variables = {"input": {"readings": [{"readingId": "r1"}, {"readingId": "r\x00", "k\ud800": 1}]}}
+    messages = sorted(e.message for e in refused_variables(variables))
+    assert messages == [
+        f"变量 $input.readings[1] {REFUSED_MESSAGE}",
+        f"变量 $input.readings[1].readingId {REFUSED_MESSAGE}",
+    ]
 
 
 def test_refused_characters_in_literals_are_bad_user_input(gql, admin, slug, rows):

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from marshmallow import ValidationError
 from rq import Queue
 from sqlalchemy import func, insert, select, update
 
@@ -22,7 +23,13 @@ from villagelink.tenants import models as tm
 from villagelink.tenants.coordinates import distance_m
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
-from villagelink.tenants.sensing.ingest import MAX_BATCH
+from villagelink.tenants.sensing.ingest import (
+    EVENT_SCHEMA,
+    MAX_BATCH,
+    READING_SCHEMA,
+    load_event,
+    load_reading,
+)
 from villagelink.tenants.sensing.tables import alerts, device_events, devices
 
 from .conftest import new_village
@@ -686,3 +693,74 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(batch, range(24)))
     assert len(readings_of(db, fleet.slug)) == 24 * 12 * 20
+
+
+# -- the compiled load beside the schema -------------------------------------------------
+
+AWARE = "2026-11-23T08:15:00+08:00"
+GOOD_READINGS = [
+    {"reading_id": "r1", "measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": "  r2 ", "measured_at": NOW, "spo2": 97, "resident_id": 5},
+    {"reading_id": "r3", "measured_at": AWARE, "systolic": 130, "diastolic": 85},
+    {"reading_id": "r4", "measured_at": AWARE, "latitude": 39, "longitude": 117.5},
+    {"reading_id": "r5", "measured_at": AWARE, "heart_rate": 20, "spo2": 100, "latitude": None},
+]
+BAD_READINGS = [
+    {"measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": "  ", "measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": "长" * 101, "measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": 7, "measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": None, "measured_at": AWARE, "heart_rate": 72},
+    {"reading_id": "r", "measured_at": "2026-11-23T08:15:00", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": NOW.replace(tzinfo=None), "heart_rate": 72},
+    {"reading_id": "r", "measured_at": "yesterday", "heart_rate": 72},
+    {"reading_id": "r", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": 251},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": True},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": 72.0},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": "72"},
+    {"reading_id": "r", "measured_at": AWARE, "spo2": 49},
+    {"reading_id": "r", "measured_at": AWARE, "systolic": 130},
+    {"reading_id": "r", "measured_at": AWARE, "systolic": 80, "diastolic": 85},
+    {"reading_id": "r", "measured_at": AWARE},
+    {"reading_id": "r", "measured_at": AWARE, "latitude": 39.0},
+    {"reading_id": "r", "measured_at": AWARE, "latitude": 91.0, "longitude": 117.0},
+    {"reading_id": "r", "measured_at": AWARE, "latitude": float("nan"), "longitude": 1.0},
+    {"reading_id": "r", "measured_at": AWARE, "latitude": 1.0, "longitude": float("inf")},
+    {"reading_id": "r", "measured_at": AWARE, "resident_id": "5", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": 72, "mood": "good"},
+]
+GOOD_EVENTS = [
+    {"event_id": "e1", "kind": "fall", "occurred_at": AWARE},
+    {"event_id": " e2 ", "kind": "heartbeat", "occurred_at": NOW, "details": None},
+    {"event_id": "e3", "kind": "smoke", "occurred_at": AWARE, "details": {"zone": "东门"}},
+]
+BAD_EVENTS = [
+    {"event_id": "", "kind": "fall", "occurred_at": AWARE},
+    {"event_id": "e", "kind": "Fall!", "occurred_at": AWARE},
+    {"event_id": "e", "kind": "fall", "occurred_at": "2026-11-23T08:15:00"},
+    {"event_id": "e", "kind": "fall", "occurred_at": AWARE, "details": [1, 2]},
+    {"event_id": "e", "kind": "fall", "occurred_at": AWARE, "details": {"x": "长" * 5000}},
+    {"event_id": "e", "occurred_at": AWARE},
+    {"event_id": "e", "kind": "fall", "occurred_at": AWARE, "extra": 1},
+]
+
+
+@pytest.mark.parametrize(
+    ("schema", "load", "good", "bad"),
+    [
+        (READING_SCHEMA, load_reading, GOOD_READINGS, BAD_READINGS),
+        (EVENT_SCHEMA, load_event, GOOD_EVENTS, BAD_EVENTS),
+    ],
+)
+def test_the_compiled_load_takes_what_the_schema_takes_and_declines_the_rest(
+    schema, load, good, bad
+):
+    """The compiled load gives an ordinary item exactly the schema's values; an item the
+    schema refuses it declines, so that the schema's messages say why."""
+    for data in good:
+        assert load(data) == schema.load(data), data
+    for data in bad:
+        with pytest.raises(ValidationError):
+            schema.load(data)
+        assert load(data) is None, data

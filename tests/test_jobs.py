@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import os
+import socket
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -15,7 +17,7 @@ from sqlalchemy import select
 from villagelink.jobs import maintenance
 from villagelink.jobs.queues import MAINTENANCE, enqueue, queue
 from villagelink.jobs.scheduler import VILLAGE_STATS_INTERVAL, build_cron_scheduler
-from villagelink.jobs.worker import VillageWorker, worker_queues
+from villagelink.jobs.worker import VillageWorker, job_database, worker_queues
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.platform.settings import Settings
@@ -162,6 +164,43 @@ def test_a_burst_worker_stops_without_waiting_out_its_pubsub_read(job_env: Setti
         started = time.monotonic()
         VillageWorker(queues, connection=queues[0].connection).work(burst=True)
         assert time.monotonic() - started < 5
+
+
+def _client_port(conn) -> int:
+    """The local port of a connection's socket: which connection it is, whatever server
+    process PgBouncer pairs it with."""
+    with socket.socket(fileno=os.dup(conn.connection.dbapi_connection.pgconn.socket)) as sock:
+        return sock.getsockname()[1]
+
+
+def test_a_forked_child_opens_its_own_connections_and_leaves_the_workers(
+    job_env: Settings,
+) -> None:
+    """The notify queue's jobs run in the worker, so its pool holds connections when it
+    forks a work horse for another job: the horse must open its own, never speak on the
+    worker's (two processes on one socket), and the worker's must still serve it after."""
+    db = job_database()
+    with db.platform() as conn:
+        workers = _client_port(conn)
+    assert db.engine.pool.checkedin() == 1
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            with db.platform() as conn:
+                conn.execute(select(1))
+                os.write(write, str(_client_port(conn)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    _, status = os.waitpid(child, 0)
+    horses = int(os.read(read, 64) or 0)
+    os.close(read)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert horses not in (0, workers)
+    with db.platform() as conn:
+        assert conn.execute(select(1)).scalar_one() == 1
+        assert _client_port(conn) == workers
 
 
 @pytest.mark.every_village

@@ -12,6 +12,8 @@ import hmac
 import itertools
 import json
 import random
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -31,7 +33,6 @@ from sqlalchemy.exc import ProgrammingError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from villagelink.graphql.core.ids import decode_id
-from villagelink.graphql.webhooks.ids import delivery_gid
 from villagelink.jobs import webhooks as jobs
 from villagelink.jobs.queues import MAINTENANCE, NOTIFY
 from villagelink.jobs.scheduler import WEBHOOK_SWEEP_INTERVAL, build_cron_scheduler
@@ -42,6 +43,7 @@ from villagelink.platform.settings import load_settings
 from villagelink.platform.webhooks import EVENT_TYPES
 from villagelink.platform.webhooks import deliveries as machine
 from villagelink.platform.webhooks.actions import new_secret
+from villagelink.platform.webhooks.ids import delivery_gid
 from villagelink.platform.webhooks.tables import (
     webhook_attempts,
     webhook_deliveries,
@@ -665,6 +667,36 @@ def test_a_real_worker_retries_a_receiver_that_fails_twice_at_the_configured_bac
     assert 7.2 <= waits[1] <= 10.8 + 3, waits
     assert waits[1] > waits[0], waits
     assert "TypeError" not in worker.logfile.read_text()
+
+
+def test_a_delivery_in_a_work_horse_imports_nothing_the_worker_has_not(
+    db, job_env, slug, integrator, receiver, gql
+):
+    """Every job runs in a work horse forked from the worker, so whatever the worker has not
+    imported (`ready_for_horses`) each horse imports again: the API's webhook package,
+    imported for the delivery header, cost most of a second of every delivery. A process of
+    its own stands for the worker, then runs the job as a horse would."""
+    _client, bearer = integrator([slug], ALERTS_READ)
+    subscription, receiver.secret = subscribe(gql, bearer, receiver.url)
+    assert publish(slug) == 1
+    [row] = delivery_rows(db, subscription["id"])
+    horse = (
+        "import sys\n"
+        "from villagelink.jobs.worker import job_database, ready_for_horses\n"
+        "ready_for_horses()\n"
+        "engine = job_database().engine\n"
+        "print(engine.dialect.server_version_info is not None, engine.pool.checkedin())\n"
+        "loaded = set(sys.modules)\n"
+        "from villagelink.jobs.webhooks import deliver\n"
+        f"print(deliver({row['id']}))\n"
+        "print(sorted(set(sys.modules) - loaded))\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", horse], capture_output=True, text=True, timeout=120, check=True
+    )
+    # The server learnt, no connection left to share across a fork; the job imported nothing.
+    assert ran.stdout.splitlines() == ["True 0", "delivered", "[]"], ran.stdout + ran.stderr
+    assert len(receiver.accepted) == 1
 
 
 def test_the_backoff_schedule_has_jitter_and_ends_in_failure():

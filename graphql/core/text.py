@@ -18,10 +18,16 @@ _REFUSED = re.compile("[\x00\ud800-\udfff]")
 REFUSED_MESSAGE = "含有无法保存的字符（NUL 或不成对的代理码位）"
 
 
-def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
-    """(path, string) for every string in a JSON value, keys included; iterative, so
+# Where a string sits in the variables, as (where its parent sits, key or index) pairs
+# from the root's name: spelt out only for a refusal. Spelling every path cost a batch of
+# a thousand device readings a fifth of its time.
+Where = str | tuple["Where", str | int]
+
+
+def _strings(value: object, root: str) -> Iterator[tuple[Where, str]]:
+    """(where, string) for every string in a JSON value, keys included; iterative, so
     however deep the value the walk cannot overflow the stack."""
-    pending = [(path, value)]
+    pending: list[tuple[Where, object]] = [(root, value)]
     while pending:
         where, item = pending.pop()
         if isinstance(item, str):
@@ -29,16 +35,25 @@ def _strings(value: object, path: str) -> Iterator[tuple[str, str]]:
         elif isinstance(item, dict):
             for key, inner in item.items():
                 pending.append((where, key))
-                pending.append((f"{where}.{key}", inner))
+                pending.append(((where, key), inner))
         elif isinstance(item, list):
-            pending.extend((f"{where}[{i}]", inner) for i, inner in enumerate(item))
+            pending.extend(((where, i), inner) for i, inner in enumerate(item))
+
+
+def _spelt(where: Where) -> str:
+    """`$input.readings[3].readingId` for a `Where`."""
+    parts: list[str] = []
+    while isinstance(where, tuple):
+        where, step = where
+        parts.append(f"[{step}]" if isinstance(step, int) else f".{step}")
+    return where + "".join(reversed(parts))
 
 
 def refused_variables(variables: dict | None) -> list[GraphQLError]:
     """BAD_USER_INPUT for every string in the variables that carries text PostgreSQL refuses.
     A plain walk of the JSON, not a validation rule: it needs no pass over the document."""
     return [
-        _refusal(f"变量 {where.replace('$.', '$', 1)} {REFUSED_MESSAGE}", None)
+        _refusal(f"变量 {_spelt(where).replace('$.', '$', 1)} {REFUSED_MESSAGE}", None)
         for where, text in _strings(variables or {}, "$")
         if _REFUSED.search(text)
     ]

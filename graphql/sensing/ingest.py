@@ -49,30 +49,35 @@ def _device_platform(ctx: RequestContext) -> str:
     return ctx.principal.client_id
 
 
+def _device(ctx: RequestContext, raw: str) -> tuple[str, int] | None:
+    """The village and key of a device ID the caller may report for, or None."""
+    try:
+        gid = decode_id(raw, DEVICE)
+    except NotFound:
+        return None
+    device_id = key_number(gid.key) if gid.village in ctx.access.device_writers else None
+    return None if device_id is None else (gid.village, device_id)
+
+
 def _item(
-    ctx: RequestContext, index: int, raw: dict, names_resident: bool
+    devices: dict[str, tuple[str, int] | None], index: int, raw: dict, names_resident: bool
 ) -> tuple[str, Item] | ItemError:
     """The item with its device (and, for readings, its resident) as village keys, or
     why it is refused."""
-    try:
-        gid = decode_id(raw["device"], DEVICE)
-    except NotFound:
-        gid = None
-    device_id = None
-    if gid is not None and gid.village in ctx.access.device_writers:
-        device_id = key_number(gid.key)
-    if device_id is None:
+    device = devices[raw["device"]]
+    if device is None:
         return ItemError(index, "device", NOT_YOURS, NOT_FOUND)
+    village, device_id = device
     data = {INPUT_NAMES.get(k, k): v for k, v in raw.items() if k not in ("device", "resident")}
     if names_resident:
         try:
             data["resident_id"] = input_key(
-                gid.village, raw.get("resident"), "Resident", "resident", "居民不存在"
+                village, raw.get("resident"), "Resident", "resident", "居民不存在"
             )
         except ActionFailed as failed:
             error = failed.errors[0]
             return ItemError(index, error.field, error.message, error.code)
-    return gid.village, Item(index, device_id, data)
+    return village, Item(index, device_id, data)
 
 
 def _by_village(
@@ -80,8 +85,10 @@ def _by_village(
 ) -> tuple[dict[str, list[Item]], list[ItemError]]:
     found: dict[str, list[Item]] = {}
     errors: list[ItemError] = []
+    # A batch names a few devices many times over: each ID is read once.
+    devices = {raw: _device(ctx, raw) for raw in {item["device"] for item in raw_items}}
     for index, raw in enumerate(raw_items):
-        resolved = _item(ctx, index, raw, names_resident)
+        resolved = _item(devices, index, raw, names_resident)
         if isinstance(resolved, ItemError):
             errors.append(resolved)
         else:

@@ -1,23 +1,12 @@
-"""Global IDs of webhook records. They belong to a client, not to a village, so their
-village part is empty, and `node(id)` does not serve them: they are read through
-`webhookSubscriptions`. The delivery ID is also the X-Villagelink-Delivery header."""
+"""Webhook records' global IDs given in the API's inputs (the IDs themselves are made in
+villagelink.platform.webhooks.ids)."""
 
 from __future__ import annotations
 
 from villagelink.graphql.core.errors import NotFound
-from villagelink.graphql.core.ids import decode_id, encode_id, key_number
-from villagelink.platform.webhooks.actions import DELIVERY, SUBSCRIPTION
+from villagelink.graphql.core.ids import decode_id, key_number
+from villagelink.platform.webhooks.ids import NO_VILLAGE
 from villagelink.tenants.user_errors import NOT_FOUND, refused
-
-NO_VILLAGE = ""
-
-
-def subscription_gid(subscription_id: int) -> str:
-    return encode_id(SUBSCRIPTION, NO_VILLAGE, subscription_id)
-
-
-def delivery_gid(delivery_id: int) -> str:
-    return encode_id(DELIVERY, NO_VILLAGE, delivery_id)
 
 
 def webhook_key(raw: str, type_name: str, field: str, message: str) -> int:

@@ -14,11 +14,12 @@ from sqlalchemy import Connection
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.payloads import payload
-from villagelink.graphql.webhooks.ids import subscription_gid, webhook_key
+from villagelink.graphql.webhooks.ids import webhook_key
 from villagelink.graphql.webhooks.types import delivery_nodes, subscription_nodes
 from villagelink.jobs.webhooks import enqueue_deliveries
 from villagelink.platform.identity.principal import INTEGRATOR
 from villagelink.platform.webhooks import actions
+from villagelink.platform.webhooks.ids import DELIVERY, SUBSCRIPTION, subscription_gid
 from villagelink.platform.webhooks.queries import Client, client_of
 from villagelink.tenants import clock
 
@@ -47,7 +48,7 @@ def _run(info, fields: tuple[str, ...], act: Callable[[Connection, Client], dict
 
 
 def _subscription_key(raw: str) -> int:
-    return webhook_key(raw, actions.SUBSCRIPTION, "id", "订阅不存在")
+    return webhook_key(raw, SUBSCRIPTION, "id", "订阅不存在")
 
 
 def _one(info, row: dict) -> dict:
@@ -117,7 +118,7 @@ def resolve_redeliver(_obj, info, input: dict) -> dict:
     ctx: RequestContext = info.context
 
     def act(conn: Connection, client: Client) -> dict:
-        key = webhook_key(input["delivery"], actions.DELIVERY, "delivery", "投递记录不存在")
+        key = webhook_key(input["delivery"], DELIVERY, "delivery", "投递记录不存在")
         row = actions.do_redeliver(conn, ctx.actor, client, key, clock.now())
         ctx.after_commit(lambda: enqueue_deliveries(ctx.settings, [row["id"]]))
         [node] = delivery_nodes(ctx.runtime.db, [row])

@@ -13,12 +13,12 @@ from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.nodes import connection_object
 from villagelink.graphql.core.pagination import Page, page_args, paginate
-from villagelink.graphql.webhooks.ids import delivery_gid, subscription_gid
 from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import INTEGRATOR, PLATFORM_ADMIN
 from villagelink.platform.webhooks import EVENT_SCOPES
 from villagelink.platform.webhooks import queries as q
 from villagelink.platform.webhooks.deliveries import envelope_body
+from villagelink.platform.webhooks.ids import delivery_gid, subscription_gid
 
 query = QueryType()
 subscription_type = ObjectType("WebhookSubscription")

@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from villagelink.platform.audit import Actor, record
 from villagelink.platform.webhooks import EVENT_SCOPES
 from villagelink.platform.webhooks.deliveries import SECRET_PREFIX
+from villagelink.platform.webhooks.ids import DELIVERY, SUBSCRIPTION
 from villagelink.platform.webhooks.queries import Client, owned_delivery, subscription
 from villagelink.platform.webhooks.tables import (
     ACTIVE,
@@ -46,8 +47,6 @@ from villagelink.tenants.user_errors import (
     validated,
 )
 
-SUBSCRIPTION = "WebhookSubscription"
-DELIVERY = "WebhookDelivery"
 # The client lacks the scope an event type needs (EVENT_SCOPES).
 MISSING_SCOPE = "MISSING_SCOPE"
 SECRET_BYTES = 32

@@ -104,4 +104,19 @@ describe('useCursorPages', () => {
     expect(pages.failure).toBe('网络错误')
     expect(pages.page).toBe(2)
   })
+
+  it('shows the latest search when an older answer comes last', async () => {
+    let search = 'all'
+    const pages = useCursorPages(async () => {
+      const asked = search
+      // The unfiltered page (asked first) answers last.
+      await new Promise((resolve) => setTimeout(resolve, asked === 'all' ? 30 : 5))
+      return { edges: [{ node: asked }], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: 1 }
+    })
+    const first = pages.reload()
+    search = 'typed'
+    await Promise.all([first, pages.reload()])
+    expect(pages.rows).toEqual(['typed'])
+    expect(pages.loading).toBe(false)
+  })
 })

@@ -21,29 +21,50 @@ export function nodes<T>(connection: Connection<T> | null | undefined): T[] {
 
 type Fetch<T> = (after: string | null) => Promise<Connection<T>>
 
+/** A screen's load with `loading` and `failure`: `apply` gets the answer only when no
+ * later call has started meanwhile, so a search typed while the page before it is still
+ * on its way is not overwritten by that older answer when it comes last. */
+export function useLatestLoad<A>(fetch: () => Promise<A>, apply: (answer: A) => void) {
+  const loading = ref(false)
+  const failure = ref<string | null>(null)
+  let generation = 0
+
+  async function load(): Promise<void> {
+    const mine = ++generation
+    loading.value = true
+    failure.value = null
+    try {
+      const answer = await fetch()
+      if (mine === generation) apply(answer)
+    } catch (error) {
+      if (mine === generation) failure.value = messageOf(error)
+    } finally {
+      if (mine === generation) loading.value = false
+    }
+  }
+
+  return { loading, failure, load }
+}
+
 /** A desktop table page by page from a fetch of its own: `page` 1-based, over useCursors. */
 export function useCursorPages<T>(fetch: Fetch<T>) {
   const rows = ref([]) as Ref<T[]>
   const total = ref(0)
-  const loading = ref(false)
-  const failure = ref<string | null>(null)
   const cursors = useCursors(() => show())
-
-  /** The current page; `from` is the page shown before, kept when this one fails. */
-  async function show(from = cursors.page.value): Promise<void> {
-    loading.value = true
-    failure.value = null
-    try {
-      const connection = await fetch(cursors.variables.value.after)
+  const latest = useLatestLoad(
+    () => fetch(cursors.variables.value.after),
+    (connection) => {
       rows.value = nodes(connection)
       total.value = connection.totalCount
       cursors.received(connection.pageInfo)
-    } catch (error) {
-      failure.value = messageOf(error)
-      cursors.page.value = from
-    } finally {
-      loading.value = false
-    }
+    },
+  )
+  const { loading, failure } = latest
+
+  /** The current page; `from` is the page shown before, kept when this one fails. */
+  async function show(from = cursors.page.value): Promise<void> {
+    await latest.load()
+    if (failure.value) cursors.page.value = from
   }
 
   /** From the first page again (after a filter changed or a write). */

@@ -99,15 +99,20 @@ EXAMPLE_TS := examples/typescript
 $(EXAMPLE_TS)/node_modules/.package-lock.json: $(EXAMPLE_TS)/package.json $(EXAMPLE_TS)/package-lock.json | node-check
 	cd $(EXAMPLE_TS) && npm ci --no-audit --no-fund
 
-# One xdist worker per core, each with its own embedded PostgreSQL and Valkey;
-# a test file runs on one worker, so test_keycloak.py starts one Keycloak, and
-# tests/browser/ goes whole to one worker, so one stack and one Chromium serve it.
-# (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
+# xdist workers, each with its own embedded PostgreSQL and Valkey: one per core for
+# `make test-fast` (its tests keep the cores busy: a third worker on two cores measured
+# slower), one more than the cores for `make test`, whose Keycloak, browser and process
+# tests spend much of their time waiting on other processes (two cores: 456 s with three
+# workers, 498 s with two). A test file runs on one worker, so test_keycloak.py starts one
+# Keycloak, and tests/browser/ goes whole to one worker, so one stack and one Chromium
+# serve it. (--dist loadgroup would be finer, but pytest 9.2 ignores the group names xdist
 # 3.8 appends to test ids.) Files go out in the order tests/conftest.py puts them
-# (fan-outs over every village first, then Keycloak, worker processes and the slow). PYTEST_XDIST= runs in
-# one process. pytest exits 5 when it collected no test, which fails the target
-# like any failure.
-PYTEST_XDIST ?= -n auto --dist loadfile --no-loadscope-reorder
+# (fan-outs over every village first, then Keycloak, worker processes and the slow).
+# PYTEST_XDIST= runs in one process. pytest exits 5 when it collected no test, which
+# fails the target like any failure.
+PYTEST_WORKERS ?= auto
+test: PYTEST_WORKERS = $(shell echo $$(( $$(nproc) + 1 )))
+PYTEST_XDIST ?= -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 FAST_MARKERS := not keycloak and not minio and not helm and not worker_process and not browser
 
 # The console's own unit tests (vitest) first: seconds, and a broken screen shows early.

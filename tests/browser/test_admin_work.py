@@ -205,8 +205,9 @@ def test_a_raised_alert_appears_in_the_open_feed_within_two_seconds(
     settle(page)
     check_accessible(page)
     shot(page, "admin-alerts")
-    # The stream is open once the live process has answered the subscription.
-    time.sleep(1)
+    # The stream is open once the live process has answered the subscription: the page
+    # says 实时 then, 正在连接实时更新… before.
+    expect(page.locator(".heading .el-tag", has_text="实时")).to_have_text("实时")
 
     client, device = device_platform(browser_stack)
     alert_id = raise_alert(client, device)

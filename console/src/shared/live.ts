@@ -3,11 +3,16 @@
 // The live process ends a stream that falls far behind (`complete`): subscribe again.
 // A refusal (401/403) or a live process away is retried a few times with graphql-sse's
 // backoff, not forever.
+import { ref } from 'vue'
 import { createClient, type Client } from 'graphql-sse'
 import { accessToken } from './auth'
 import { consoleConfig } from './config'
 
 let client: Promise<Client> | null = null
+
+/** Whether the live stream is open now: a screen says 实时 only then, and 正在连接 while
+ * it connects or after it broke (graphql-sse reconnects with its backoff). */
+export const liveConnected = ref(false)
 
 function liveClient(): Promise<Client> {
   client ??= consoleConfig().then((config) =>
@@ -18,6 +23,14 @@ function liveClient(): Promise<Client> {
         return token ? { Authorization: `Bearer ${token}` } : {}
       },
       retryAttempts: 8,
+      on: {
+        connecting: () => {
+          liveConnected.value = false
+        },
+        connected: () => {
+          liveConnected.value = true
+        },
+      },
     }),
   )
   return client

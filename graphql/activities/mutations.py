@@ -19,7 +19,7 @@ from villagelink.graphql.activities.volunteers import ENTRY, TEAM
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, decode_id, input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
-from villagelink.graphql.core.payloads import node_payload, object_payload, payload
+from villagelink.graphql.core.payloads import act_on, node_payload, object_payload, payload
 from villagelink.graphql.residents.acting import (
     require_household_member,
     require_household_record,
@@ -129,9 +129,7 @@ def resolve_move_occurrence(_obj, info, input: dict) -> dict:
         "occurrence",
         OCCURRENCE,
         gid.village,
-        lambda: actions.do_move_occurrence(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
-        ),
+        act_on(ctx, gid, actions.do_move_occurrence, data),
     )
 
 

@@ -22,7 +22,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.core.payloads import node_payload
+from villagelink.graphql.core.payloads import act_on, node_payload
 from villagelink.graphql.residents.acting import staff_or_resident_target
 from villagelink.graphql.residents.types import resident_loader
 from villagelink.tenants.activities import rewards
@@ -158,9 +158,7 @@ def resolve_update_reward(_obj, info, input: dict) -> dict:
         "reward",
         REWARD,
         gid.village,
-        lambda: rewards.do_update_points_reward(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), changes
-        ),
+        act_on(ctx, gid, rewards.do_update_points_reward, changes),
     )
 
 
@@ -200,9 +198,7 @@ def resolve_hand_over(_obj, info, input: dict) -> dict:
         "redemption",
         REDEMPTION,
         gid.village,
-        lambda: rewards.do_hand_over_redemption(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key)
-        ),
+        act_on(ctx, gid, rewards.do_hand_over_redemption),
     )
 
 

@@ -10,13 +10,17 @@ mutation does only on success (shaping nodes, enqueueing after commit) belongs i
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ariadne import ObjectType
 
+from villagelink.graphql.core.ids import GlobalId
 from villagelink.graphql.core.messages import localized, request_language
 from villagelink.graphql.core.nodes import as_node
 from villagelink.tenants.user_errors import ActionFailed
+
+if TYPE_CHECKING:
+    from villagelink.graphql.core.context import RequestContext
 
 
 def payload(run: Callable[[], dict], *fields: str) -> dict:
@@ -37,6 +41,17 @@ def object_payload(field: str, run: Callable[[], Any]) -> dict:
 def node_payload(field: str, type_name: str, village: str, run: Callable[[], dict]) -> dict:
     """`payload` of one object: the row `run()` returns, as a `type_name` node of `village`."""
     return object_payload(field, lambda: as_node(type_name, village, run()))
+
+
+def act_on(
+    ctx: RequestContext, gid: GlobalId, action: Callable[..., Any], *arguments: Any, **options: Any
+) -> Callable[[], Any]:
+    """`action` on the object `gid` names, called as every village action takes it (the
+    village's transaction, the caller, the village, the row's key, then its own
+    arguments), for a payload helper to run."""
+    return lambda: action(
+        ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), *arguments, **options
+    )
 
 
 def _localized_message(obj: Any, _info) -> str | None:

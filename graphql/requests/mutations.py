@@ -13,7 +13,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import decode_id, input_key, target_id
-from villagelink.graphql.core.payloads import node_payload, object_payload
+from villagelink.graphql.core.payloads import act_on, node_payload, object_payload
 from villagelink.graphql.linkage.region import coordinates, require_coordinator
 from villagelink.graphql.requests.types import request_scope
 from villagelink.graphql.residents.acting import staff_or_resident_target
@@ -246,9 +246,7 @@ def resolve_update_request_category(_obj, info, input: dict) -> dict:
         "category",
         REQUEST_CATEGORY,
         gid.village,
-        lambda: actions.do_update_request_category(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
-        ),
+        act_on(ctx, gid, actions.do_update_request_category, data),
     )
 
 

@@ -33,7 +33,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.core.payloads import node_payload, payload
+from villagelink.graphql.core.payloads import act_on, node_payload, payload
 from villagelink.graphql.health.types import resolve_health_readings, resolve_latest_vitals
 from villagelink.graphql.notices.types import resolve_notices
 from villagelink.graphql.requests.types import resolve_request_categories, resolve_requests
@@ -253,9 +253,7 @@ def resolve_bind(_obj, info, input: dict) -> dict:
     data = {k: input[k] for k in ("account", "username", "verification") if input.get(k)}
     return _payload(
         gid.village,
-        lambda: actions.do_bind_resident_account(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
-        ),
+        act_on(ctx, gid, actions.do_bind_resident_account, data),
     )
 
 
@@ -284,7 +282,7 @@ def _decision(action: Callable, *names: str) -> Callable:
         data = {k: input[k] for k in names}
         return _payload(
             gid.village,
-            lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data),
+            act_on(ctx, gid, action, data),
         )
 
     return resolve

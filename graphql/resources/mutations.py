@@ -15,7 +15,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, decode_id, int_key, target_id
-from villagelink.graphql.core.payloads import node_payload
+from villagelink.graphql.core.payloads import act_on, node_payload
 from villagelink.platform.linkage.catalogue import SHARED_RESOURCE
 from villagelink.tenants.resources import actions
 from villagelink.tenants.resources.actions import BOOKING, RESOURCE
@@ -70,9 +70,7 @@ def resolve_update_resource(_obj, info, input: dict) -> dict:
         "resource",
         RESOURCE,
         gid.village,
-        lambda: actions.do_update_resource(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), changes
-        ),
+        act_on(ctx, gid, actions.do_update_resource, changes),
     )
 
 
@@ -85,9 +83,7 @@ def resolve_retire_resource(_obj, info, input: dict) -> dict:
         "resource",
         RESOURCE,
         gid.village,
-        lambda: actions.do_retire_resource(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
-        ),
+        act_on(ctx, gid, actions.do_retire_resource, data),
     )
 
 
@@ -130,7 +126,7 @@ def _decide(info, input: dict, action: Callable, *arguments) -> dict:
         "booking",
         BOOKING,
         gid.village,
-        lambda: action(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), *arguments),
+        act_on(ctx, gid, action, *arguments),
     )
 
 

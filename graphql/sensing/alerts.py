@@ -31,7 +31,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.core.payloads import node_payload, object_payload
+from villagelink.graphql.core.payloads import act_on, node_payload, object_payload
 from villagelink.graphql.core.scalars import moment_argument
 from villagelink.graphql.linkage.region import coordinates, require_coordinator
 from villagelink.graphql.residents.types import household_loader, resident_loader
@@ -432,9 +432,7 @@ def resolve_cancel_duty_shift(_obj, info, input: dict) -> dict:
     data = {"note": input["note"]} if input.get("note") is not None else {}
     return _shift_payload(
         gid.village,
-        lambda: actions.do_cancel_duty_shift(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data
-        ),
+        act_on(ctx, gid, actions.do_cancel_duty_shift, data),
     )
 
 

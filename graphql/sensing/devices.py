@@ -26,7 +26,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.core.payloads import node_payload
+from villagelink.graphql.core.payloads import act_on, node_payload
 from villagelink.graphql.residents.types import household_loader, resident_loader
 from villagelink.graphql.villages.types import grid_loader
 from villagelink.platform.identity.principal import INTEGRATOR
@@ -219,9 +219,7 @@ def _step(info, input: dict, action: Callable) -> dict:
     data = {"reason": input.get("reason")}
     return _payload(
         gid.village,
-        lambda: action(
-            ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key), data, scope=scope
-        ),
+        act_on(ctx, gid, action, data, scope=scope),
     )
 
 

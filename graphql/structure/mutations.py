@@ -14,7 +14,7 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.ids import GlobalId, input_key, target_id
-from villagelink.graphql.core.payloads import node_payload
+from villagelink.graphql.core.payloads import act_on, node_payload
 from villagelink.tenants.structure import actions
 
 mutation = MutationType()
@@ -178,7 +178,7 @@ def _archive(type_name: str, archive: Callable) -> Callable:
         return _payload(
             type_name,
             gid.village,
-            lambda: archive(ctx.tenant(gid.village), ctx.actor, gid.village, int(gid.key)),
+            act_on(ctx, gid, archive),
         )
 
     return resolve

@@ -115,10 +115,11 @@ def _taken_by(job: Job) -> int | None:
 @pytest.mark.worker_process
 def test_a_worker_rides_out_valkey_restarts_in_the_same_process(job_env, village, tmp_path):
     """A worker started before its Valkey, then Valkey killed twice under it (once
-    back at once, once down until RQ's scheduler process has died of it): the same
-    worker process takes a job after each, delayed ones included, and logs why it
-    waited. It used to end with exit code 1 when it met no Redis while building its
-    RQ worker, and its scheduler stayed dead for RQ's ten-minute maintenance."""
+    back at once, once down until RQ's scheduler process has died of it), then the
+    scheduler killed alone: the same worker process takes a job after each, delayed
+    ones included, and logs why it waited. It used to end with exit code 1 when it met
+    no Redis while building its RQ worker, and its scheduler stayed dead for RQ's
+    ten-minute maintenance."""
     valkey = EmbeddedValkey(tmp_path / "valkey", free_port(), durable=False)
     settings = dataclasses.replace(job_env, external_redis_url=valkey.url)
     worker = SyncWorker(settings, tmp_path / "worker.log")
@@ -153,13 +154,25 @@ def test_a_worker_rides_out_valkey_restarts_in_the_same_process(job_env, village
         valkey.start()
         runs_job()
 
+        # Down until RQ's scheduler process has died of it. Where the worker itself was
+        # when Redis went (waiting for a job, or sending its heartbeat) decides whether
+        # RQ retries in its loop, and the scheduler is started again alone, or leaves it,
+        # and the worker starts over: either way, the same process moves and runs a
+        # delayed job.
         wait_for(lambda: waits_for_jobs() and scheduler_alive(), 20, "not idle", worker)
-        started = worker.logfile.read_text().count(": started with PID")
         valkey.process.kill()
         valkey.process.wait()
         wait_for(lambda: not scheduler_alive(), 20, "RQ's scheduler outlived Redis", worker)
         valkey.start()
         runs_job(delay=timedelta(seconds=1))  # moved onto the queue by the scheduler
+
+        # The scheduler dead under a worker that stays in its loop (Redis up): the worker
+        # starts it again by itself, and says so, without starting over.
+        wait_for(lambda: waits_for_jobs() and scheduler_alive(), 20, "not idle", worker)
+        started = worker.logfile.read_text().count(": started with PID")
+        for process in psutil.Process(worker.process.pid).children():
+            process.kill()  # RQ's scheduler: the worker's one child while it is idle
+        runs_job(delay=timedelta(seconds=1))
         log = worker.logfile.read_text()
         assert "RQ's scheduler (pid" in log and log.count(": started with PID") == started
 

@@ -344,6 +344,7 @@ def test_a_resident_checks_in_at_the_service_day_moved_to_today(
     phone.locator(".van-dropdown-menu__item").click()
     phone.locator(".van-dropdown-item__option", has_text="便民服务日").click()
     expect(card.get_by_text("已改期").first).to_be_visible()
+    expect(phone.locator(".van-dropdown-item__content")).to_be_hidden()  # the menu closed
     shot(phone, "residents-activities")
     card.get_by_role("button", name="现场签到").click()
     dialog = phone.get_by_role("dialog", name="现场签到")

@@ -37,6 +37,6 @@ class BatchLoader(Generic[K, V]):
                 self._cache[k] = found.get(k)
         return self._cache[key]
 
-    def prime(self, key: K, value: V) -> None:
+    def prime(self, key: K, value: V | None) -> None:
         self._cache[key] = value
         self._pending.discard(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from ariadne import ObjectType
@@ -19,7 +20,7 @@ from villagelink.graphql.core.nodes import (
 )
 from villagelink.graphql.core.numbers import within
 from villagelink.graphql.core.pagination import page_args, paginate
-from villagelink.graphql.villages.types import grid_loader
+from villagelink.graphql.villages.types import grid_loader, prime_grids
 from villagelink.tenants.residents import queries
 
 village_type = ObjectType("Village")
@@ -40,26 +41,29 @@ def _records_loader(ctx: RequestContext, slug: str, name: str, fetch) -> BatchLo
     return ctx.loader(slug, name, guarded)
 
 
-def _node_loader(ctx: RequestContext, slug: str, type_name: str, by_ids):
-    """A batch loader of one village's rows by id, kept to a grid worker's grids."""
+def resident_loader(ctx: RequestContext, slug: str):
+    grids = ctx.allowed_grids(slug)
+
+    def fetch(conn, ids: list[int]) -> dict[int, dict]:
+        placed = queries.placed_residents_by_ids(conn, ids, allowed_grids=grids)
+        _keep_places(ctx, slug, placed.values())
+        return {k: as_node("Resident", slug, p.resident) for k, p in placed.items()}
+
+    return _records_loader(ctx, slug, "Resident", fetch)
+
+
+def household_loader(ctx: RequestContext, slug: str):
+    """Households by id, kept to a grid worker's grids."""
     grids = ctx.allowed_grids(slug)
     return _records_loader(
         ctx,
         slug,
-        type_name,
+        "Household",
         lambda conn, ids: {
-            k: as_node(type_name, slug, v)
-            for k, v in by_ids(conn, ids, allowed_grids=grids).items()
+            k: as_node("Household", slug, v)
+            for k, v in queries.households_by_ids(conn, ids, allowed_grids=grids).items()
         },
     )
-
-
-def resident_loader(ctx: RequestContext, slug: str):
-    return _node_loader(ctx, slug, "Resident", queries.residents_by_ids)
-
-
-def household_loader(ctx: RequestContext, slug: str):
-    return _node_loader(ctx, slug, "Household", queries.households_by_ids)
 
 
 def _tags_loader(ctx: RequestContext, slug: str):
@@ -81,10 +85,21 @@ def _members_loader(ctx: RequestContext, slug: str):
     )
 
 
+def _keep_places(ctx: RequestContext, slug: str, placed: Iterable[queries.PlacedResident]) -> None:
+    """Residents come with their households and grids in the same statement (a page, or
+    the resident loader's batch): the household and grid loaders keep them, so a
+    selection of `household` and `grid` costs no statement of its own."""
+    placed = list(placed)
+    households = household_loader(ctx, slug)
+    for p in placed:
+        if p.resident["household_id"] is not None:
+            households.prime(p.resident["household_id"], as_node("Household", slug, p.household))
+    grids = {p.resident["grid_id"]: p.grid for p in placed if p.resident["grid_id"] is not None}
+    prime_grids(ctx, slug, grids)
+
+
 def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
     """Tell the loaders what this page's rows will ask for: one query each, not one per row."""
-    household_loader(ctx, slug).expect(r["household_id"] for r in rows)
-    grid_loader(ctx, slug).expect(r["grid_id"] for r in rows)
     _tags_loader(ctx, slug).expect(r["id"] for r in rows)
     announce_page(ctx, "Resident", slug, [r["id"] for r in rows])
 
@@ -114,9 +129,11 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     grids = ctx.allowed_grids(slug)
 
     def fetch(limit: int) -> list[dict]:
-        rows = queries.resident_page(
+        placed = queries.placed_resident_page(
             conn, flt, allowed_grids=grids, after_id=page.after_id, limit=limit, today=ctx.today
         )
+        _keep_places(ctx, slug, placed[: page.first])
+        rows = [p.resident for p in placed]
         _announce_residents(ctx, slug, rows[: page.first])
         return rows
 

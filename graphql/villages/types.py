@@ -35,14 +35,26 @@ def village_node(row: dict) -> dict:
 
 def grid_loader(ctx: RequestContext, slug: str):
     def fetch(conn, ids: list[int]) -> dict[int, dict]:
-        found = grid_queries.grids_by_ids(conn, ids)
-        # Whoever asks for grids tends to ask for their parents and staff next:
-        # announcing them keeps that to one query per level, not one per grid.
-        grid_loader(ctx, slug).expect(g["parent_id"] for g in found.values())
-        _staff_loader(ctx, slug).expect(found)
-        return {k: as_node("Grid", slug, v) for k, v in found.items()}
+        return _grid_nodes(ctx, slug, grid_queries.grids_by_ids(conn, ids))
 
     return ctx.loader(slug, "grids", fetch)
+
+
+def _grid_nodes(ctx: RequestContext, slug: str, found: dict[int, dict]) -> dict[int, dict]:
+    # Whoever asks for grids tends to ask for their parents and staff next:
+    # announcing them keeps that to one query per level, not one per grid.
+    grid_loader(ctx, slug).expect(g["parent_id"] for g in found.values())
+    _staff_loader(ctx, slug).expect(found)
+    return {k: as_node("Grid", slug, v) for k, v in found.items()}
+
+
+def prime_grids(ctx: RequestContext, slug: str, found: dict[int, dict | None]) -> None:
+    """Grids read in another record's statement (a resident's), kept by the grid loader
+    as if it had fetched them: None for a key that found no grid."""
+    loader = grid_loader(ctx, slug)
+    nodes = _grid_nodes(ctx, slug, {k: g for k, g in found.items() if g is not None})
+    for key in found:
+        loader.prime(key, nodes.get(key))
 
 
 @query.field("me")
@@ -128,7 +140,6 @@ def resolve_grids(village: dict, info, first=None, after=None, level=None, inclu
     slug = village["slug"]
     page = page_args(first, after, ctx.settings.max_page_size)
     conn = ctx.tenant(slug)
-    staff = _staff_loader(ctx, slug)
 
     def fetch(limit: int) -> list[dict]:
         rows = grid_queries.grid_page(
@@ -138,12 +149,7 @@ def resolve_grids(village: dict, info, first=None, after=None, level=None, inclu
             after_id=page.after_id,
             limit=limit,
         )
-        shown = rows[: page.first]
-        loader = grid_loader(ctx, slug)
-        for row in shown:
-            loader.prime(row["id"], as_node("Grid", slug, row))
-        loader.expect(row["parent_id"] for row in shown)
-        staff.expect(row["id"] for row in shown)
+        prime_grids(ctx, slug, {row["id"]: row for row in rows[: page.first]})
         return rows
 
     return paginate(

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Connection, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, func, select
 
 from villagelink.tenants import models as m
 from villagelink.tenants.querying import grouped, like_pattern
@@ -62,6 +62,16 @@ def _resident_filters(
     return query
 
 
+def _page(
+    flt: ResidentFilter, allowed_grids: Grids, after_id: int | None, limit: int, today: date
+) -> Select:
+    r = m.residents
+    query = _resident_filters(select(r), flt, allowed_grids, today).order_by(r.c.id).limit(limit)
+    if after_id is not None:
+        query = query.where(r.c.id > after_id)
+    return query
+
+
 def resident_page(
     conn: Connection,
     flt: ResidentFilter,
@@ -71,11 +81,72 @@ def resident_page(
     limit: int,
     today: date,
 ) -> list[dict]:
-    r = m.residents
-    query = _resident_filters(select(r), flt, allowed_grids, today).order_by(r.c.id).limit(limit)
-    if after_id is not None:
-        query = query.where(r.c.id > after_id)
+    query = _page(flt, allowed_grids, after_id, limit, today)
     return [dict(row) for row in conn.execute(query).mappings()]
+
+
+@dataclass(frozen=True)
+class PlacedResident:
+    """A resident with their household (None when the caller may not see it) and grid."""
+
+    resident: dict
+    household: dict | None
+    grid: dict | None
+
+
+# Prefixes of the household's and the grid's columns in a placed resident's row, which
+# shares names (id, name, grid_id, ...) with the resident's own.
+_HOUSEHOLD = "household__"
+_GRID = "grid__"
+
+
+def _placed(query: Select, allowed_grids: Grids) -> Select:
+    """`query` over residents with each one's household (with its building's name, as
+    `households_by_ids` reads it) and grid joined: a page and the places it shows in one
+    statement rather than three."""
+    r, h, b, g = m.residents, m.households, m.buildings, m.grids
+    household_on = and_(h.c.id == r.c.household_id, *_household_grids(allowed_grids))
+    return (
+        query.add_columns(
+            *(c.label(_HOUSEHOLD + c.name) for c in h.c),
+            b.c.name.label(_HOUSEHOLD + "building"),
+            *(c.label(_GRID + c.name) for c in g.c),
+        )
+        .outerjoin(h, household_on)
+        .outerjoin(b, b.c.id == h.c.building_id)
+        .outerjoin(g, g.c.id == r.c.grid_id)
+    )
+
+
+def _placed_rows(conn: Connection, query: Select) -> list[PlacedResident]:
+    resident = [c.name for c in m.residents.c]
+    household = [(_HOUSEHOLD + c.name, c.name) for c in m.households.c]
+    household.append((_HOUSEHOLD + "building", "building"))
+    grid = [(_GRID + c.name, c.name) for c in m.grids.c]
+    return [
+        PlacedResident(
+            {name: row[name] for name in resident},
+            {name: row[label] for label, name in household}
+            if row[_HOUSEHOLD + "id"] is not None
+            else None,
+            {name: row[label] for label, name in grid} if row[_GRID + "id"] is not None else None,
+        )
+        for row in conn.execute(query).mappings()
+    ]
+
+
+def placed_resident_page(
+    conn: Connection,
+    flt: ResidentFilter,
+    *,
+    allowed_grids: Grids,
+    after_id: int | None,
+    limit: int,
+    today: date,
+) -> list[PlacedResident]:
+    """`resident_page` with each resident's household and grid."""
+    query = _page(flt, allowed_grids, after_id, limit, today)
+    return _placed_rows(conn, _placed(query, allowed_grids))
 
 
 def resident_count(
@@ -87,14 +158,34 @@ def resident_count(
     return conn.execute(query).scalar_one()
 
 
-def residents_by_ids(
-    conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
-) -> dict[int, dict]:
+def _by_ids(ids: Iterable[int], allowed_grids: Grids) -> Select:
     r = m.residents
     query = select(r).where(r.c.id.in_(list(ids)))
     if allowed_grids is not None:
         query = query.where(r.c.grid_id.in_(list(allowed_grids)))
+    return query
+
+
+def residents_by_ids(
+    conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+) -> dict[int, dict]:
+    query = _by_ids(ids, allowed_grids)
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
+
+
+def placed_residents_by_ids(
+    conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
+) -> dict[int, PlacedResident]:
+    """`residents_by_ids` with each resident's household and grid."""
+    placed = _placed_rows(conn, _placed(_by_ids(ids, allowed_grids), allowed_grids))
+    return {p.resident["id"]: p for p in placed}
+
+
+def _household_grids(allowed_grids: Grids) -> list[ColumnElement[bool]]:
+    """A grid worker sees the households of their own grids only."""
+    if allowed_grids is None:
+        return []
+    return [m.households.c.grid_id.in_(list(allowed_grids))]
 
 
 def _households() -> Select:
@@ -107,16 +198,13 @@ def households_by_ids(
     conn: Connection, ids: Iterable[int], *, allowed_grids: Grids
 ) -> dict[int, dict]:
     h = m.households
-    query = _households().where(h.c.id.in_(list(ids)))
-    if allowed_grids is not None:
-        query = query.where(h.c.grid_id.in_(list(allowed_grids)))
+    query = _households().where(h.c.id.in_(list(ids)), *_household_grids(allowed_grids))
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
 def _household_filters(query: Select, allowed_grids: Grids, include_archived: bool) -> Select:
     h = m.households
-    if allowed_grids is not None:
-        query = query.where(h.c.grid_id.in_(list(allowed_grids)))
+    query = query.where(*_household_grids(allowed_grids))
     if not include_archived:
         query = query.where(h.c.archived_at.is_(None))
     return query

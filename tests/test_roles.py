@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, update
 
 from villagelink.graphql.core.ids import decode_id, encode_id
+from villagelink.tenants import models as m
 from villagelink.tenants.demo import DEMO_CLIENT_VILLAGES, demo_grid_worker_subject
+from villagelink.tenants.grids import grids_of_account
 
 VILLAGES = "{ villages { slug } }"
 RESIDENTS = """query($slug: String!) { village(slug: $slug) {
@@ -134,6 +137,52 @@ def test_grid_worker_sees_own_grids_only(gql, token, demo_region):
     assert first_code(body) == "FORBIDDEN"
     _, body = gql(RESIDENTS, worker, {"slug": "xinghua"})
     assert first_code(body) == "NOT_FOUND"
+
+
+def test_grid_worker_sees_no_household_of_another_grid_through_a_resident(
+    db, gql, token, demo_region
+):
+    """A resident's household comes in the resident's own statement (page and by ID):
+    kept to the worker's grids as a household read by ID is."""
+    sub = demo_grid_worker_subject("liulin")
+    worker = token("grid-worker", village="liulin", sub=sub)
+    with db.tenant("liulin") as conn:
+        grids = list(grids_of_account(conn, sub))
+        resident, household = conn.execute(
+            select(m.residents.c.id, m.residents.c.household_id)
+            .where(m.residents.c.grid_id.in_(grids), m.residents.c.household_id.is_not(None))
+            .order_by(m.residents.c.id)
+            .limit(1)
+        ).one()
+        elsewhere = conn.execute(
+            select(m.households.c.id).where(m.households.c.grid_id.not_in(grids)).limit(1)
+        ).scalar_one()
+        conn.execute(
+            update(m.residents).where(m.residents.c.id == resident).values(household_id=elsewhere)
+        )
+    selection = "id household { id } grid { id }"
+    page = f"""{{ village(slug: "liulin") {{ residents(first: 100) {{
+        edges {{ node {{ {selection} }} }} }} }} }}"""
+    one = f"query($id: ID!) {{ node(id: $id) {{ ... on Resident {{ {selection} }} }} }}"
+    key = encode_id("Resident", "liulin", resident)
+    try:
+        _, body = gql(page, worker)
+        edges = body["data"]["village"]["residents"]["edges"]
+        (moved,) = [e["node"] for e in edges if e["node"]["id"] == key]
+        _, body = gql(one, worker, {"id": key})
+        for node in (moved, body["data"]["node"]):
+            assert node["household"] is None and node["grid"] is not None, body
+        _, body = gql(one, token("village-admin", village="liulin"), {"id": key})
+        assert body["data"]["node"]["household"]["id"] == encode_id(
+            "Household", "liulin", elsewhere
+        )
+    finally:
+        with db.tenant("liulin") as conn:
+            conn.execute(
+                update(m.residents)
+                .where(m.residents.c.id == resident)
+                .values(household_id=household)
+            )
 
 
 def test_grid_worker_without_a_staff_record_sees_no_residents(gql, token, demo_region):

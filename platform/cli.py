@@ -599,10 +599,20 @@ def gateway(settings: Settings) -> None:
     import os
 
     from villagelink.platform.identity.tokens import make_verifier
-    from villagelink.platform.serving import gunicorn_command, metrics_dir, reset_metrics_dir
+    from villagelink.platform.serving import (
+        PortTaken,
+        gunicorn_command,
+        metrics_dir,
+        refuse_a_taken_port,
+        reset_metrics_dir,
+    )
 
     # Refuse here, before gunicorn forks, when production has no issuer configured.
     make_verifier(settings)
+    try:
+        refuse_a_taken_port(settings)
+    except PortTaken as exc:
+        raise click.ClickException(str(exc)) from exc
     # A restarted container keeps its /tmp: the previous process's samples must not count.
     reset_metrics_dir(settings)
     command = gunicorn_command(settings)

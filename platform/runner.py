@@ -48,7 +48,13 @@ from villagelink.platform.identity.dev_issuer import DevIssuerRefused
 from villagelink.platform.identity.keycloak_admin import KeycloakProvisioningError, sync_village
 from villagelink.platform.identity.tokens import make_verifier
 from villagelink.platform.migrate import upgrade_platform
-from villagelink.platform.serving import gunicorn_command, metrics_dir, reset_metrics_dir
+from villagelink.platform.serving import (
+    PortTaken,
+    gunicorn_command,
+    metrics_dir,
+    refuse_a_taken_port,
+    reset_metrics_dir,
+)
 from villagelink.platform.settings import Settings
 from villagelink.storage.factory import object_store
 from villagelink.tenants.demo import (
@@ -293,6 +299,7 @@ def run(settings: Settings) -> int:
         # The gateway's token verifier, built before anything starts: in production
         # without KEYCLOAK_URL it refuses here, not after the servers are up.
         make_verifier(settings)
+        refuse_a_taken_port(settings)
         _adopt_orphans()
         start_servers(settings, supervisor)
         prepare_database(settings, residents_per_village)
@@ -314,7 +321,13 @@ def run(settings: Settings) -> int:
     except StopRequested as stop:
         say(f"{stop}: stopping")
         return 0
-    except (StartupFailed, EmbeddedServerError, DevIssuerRefused, KeycloakProvisioningError) as exc:
+    except (
+        StartupFailed,
+        EmbeddedServerError,
+        DevIssuerRefused,
+        KeycloakProvisioningError,
+        PortTaken,
+    ) as exc:
         say(f"villagelink run: {exc}")
         return 1
     finally:

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from villagelink.platform.embedded import port_is_free
 from villagelink.platform.settings import Settings
 
 GRACEFUL_TIMEOUT = 10  # gunicorn's own, for requests in flight
@@ -21,6 +22,19 @@ def reset_metrics_dir(settings: Settings) -> None:
     """Samples of a previous run's processes must not count in this one."""
     shutil.rmtree(metrics_dir(settings), ignore_errors=True)
     metrics_dir(settings).mkdir(parents=True)
+
+
+class PortTaken(Exception):
+    """Something already listens on the gateway's address."""
+
+
+def refuse_a_taken_port(settings: Settings) -> None:
+    """The workers bind with SO_REUSEPORT (see `gunicorn_command`), which the kernel lets
+    any process of the same user share: a second gateway on the same port (another
+    `villagelink run`, one left over) would quietly take a share of the connections
+    instead of failing to bind. So a gateway starts only where nothing listens."""
+    if not port_is_free(settings.http_port, settings.http_host):
+        raise PortTaken(f"{settings.http_host}:{settings.http_port} is already in use")
 
 
 def gunicorn_command(settings: Settings) -> list[str]:
@@ -38,6 +52,11 @@ def gunicorn_command(settings: Settings) -> list[str]:
         str(settings.gunicorn_threads),
         "--bind",
         f"{settings.http_host}:{settings.http_port}",
+        # A listening socket per worker (SO_REUSEPORT; gunicorn >= 24 binds it in each
+        # worker, not the master): the kernel hashes each new connection to one of them.
+        # With one shared socket the worker that woke first took a whole burst of
+        # keep-alive clients, and the other stayed idle for as long as they lived.
+        "--reuse-port",
         "--access-logfile",
         "-",
         "--error-logfile",

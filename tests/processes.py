@@ -1,6 +1,7 @@
 """Platform processes started for real in tests: `villagelink run` itself (the runner's
-tests and the browser tests' stack), an RQ worker as `villagelink run` starts it, a burst
-of writes to kill things under, and polling for what it should bring about."""
+tests and the browser tests' stack), the gateway's gunicorn alone, an RQ worker as
+`villagelink run` starts it, a burst of writes to kill things under, and polling for what
+it should bring about."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -20,7 +22,8 @@ import requests
 
 from villagelink.jobs.queues import SYNC
 from villagelink.platform.embedded import free_port
-from villagelink.platform.settings import Settings
+from villagelink.platform.serving import gunicorn_command
+from villagelink.platform.settings import Settings, load_settings
 
 VILLAGELINK = str(Path(sys.executable).parent / "villagelink")
 BANNER = "villagelink 已启动 / is running"
@@ -91,6 +94,53 @@ def running(env: dict[str, str]) -> Iterator[Platform]:
             for process in leftovers:
                 with suppress(psutil.NoSuchProcess):
                     process.kill()
+
+
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    master: psutil.Process
+    settings: Settings
+
+    def workers(self) -> set[int]:
+        return {child.pid for child in self.master.children()}
+
+
+@contextmanager
+def gateway(settings: Settings, log: Path, **environ: str) -> Iterator[Gateway]:
+    """The gateway's gunicorn as `villagelink run` starts it, on a free port, over the
+    session's PostgreSQL and Valkey, with `environ` (GUNICORN_WORKERS, ...) added; its
+    output in `log`. Answering /healthz on entry, stopped on exit."""
+    port = free_port()
+    environ = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "VILLAGELINK_VAR_DIR": str(settings.var_dir),
+        "VILLAGELINK_ENV": "test",
+        "VILLAGELINK_PORT": str(port),
+        **environ,
+    }
+    served = load_settings(environ)
+    proc = subprocess.Popen(
+        gunicorn_command(served),
+        env={**os.environ, **environ},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        assert proc.poll() is None, f"gunicorn exited:\n{log.read_text()}"
+        with suppress(requests.RequestException):
+            return requests.get(f"{url}/healthz", timeout=1).ok
+        return False
+
+    try:
+        wait_for(healthy, 60, "the gateway's /healthz")
+        yield Gateway(url, psutil.Process(proc.pid), served)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def is_alive(process: psutil.Process) -> bool:

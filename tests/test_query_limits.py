@@ -5,10 +5,6 @@ whose request is stuck replaced by gunicorn."""
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import socket
-import subprocess
 import threading
 import time
 from collections import deque
@@ -36,8 +32,8 @@ from villagelink.graphql.core.limits import (
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.platform.app import create_app
 from villagelink.platform.identity.dev_issuer import mint_for_role
-from villagelink.platform.runner import gunicorn_command
-from villagelink.platform.settings import load_settings
+
+from .processes import gateway
 
 
 def _fields_of_every_type():
@@ -187,63 +183,43 @@ def test_a_request_past_its_deadline_stops_with_deadline_exceeded(settings, db, 
     assert {e["extensions"]["code"] for e in body["errors"]} == {"DEADLINE_EXCEEDED"}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _workers(master: psutil.Process) -> set[int]:
-    return {child.pid for child in master.children()}
-
-
 @pytest.mark.worker_process
 @pytest.mark.timeout(90)
 def test_a_worker_with_a_stuck_request_is_replaced(settings, db, tmp_path):
     """A request waits on a table lock with no statement timeout: only gunicorn can free its
     worker. With the hooks the worker stops its heartbeat, is killed and replaced, and the next
     request is served."""
-    port = _free_port()
-    environ = {
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "VILLAGELINK_VAR_DIR": str(settings.var_dir),
-        "VILLAGELINK_ENV": "test",
-        "VILLAGELINK_PORT": str(port),
-        "GUNICORN_WORKERS": "1",
-        "GUNICORN_THREADS": "2",
-        "GUNICORN_TIMEOUT": "5",
-        "DB_STATEMENT_TIMEOUT_MS": "0",
-    }
-    served = load_settings(environ)
-    headers = {"Authorization": f"Bearer {mint_for_role(served, 'platform-admin')}"}
-    url = f"http://127.0.0.1:{port}"
-    gunicorn = subprocess.Popen(
-        gunicorn_command(served),
-        env={**os.environ, **environ},
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "gunicorn.log").open("w"),
-    )
-    master = psutil.Process(gunicorn.pid)
-    lock = db.engine.connect()
-    try:
-        _wait(lambda: requests.get(f"{url}/healthz", timeout=1).ok)
-        [first_worker] = _workers(master)
-        lock.execute(text("LOCK TABLE platform.tenants IN ACCESS EXCLUSIVE MODE"))
-        stuck = threading.Thread(target=_post_ignoring_errors, args=(url, headers), daemon=True)
-        stuck.start()
-        _wait(lambda: _workers(master) not in (set(), {first_worker}), within=40)
-        lock.rollback()
-        answer = requests.post(
-            f"{url}/graphql", json={"query": "{ villages { slug } }"}, headers=headers, timeout=20
-        )
-        assert answer.status_code == 200
-        assert "WORKER TIMEOUT" in (tmp_path / "gunicorn.log").read_text()
-    finally:
-        lock.rollback()
-        lock.close()
-        gunicorn.send_signal(signal.SIGTERM)
-        gunicorn.wait(timeout=30)
+    log = tmp_path / "gunicorn.log"
+    with gateway(
+        settings,
+        log,
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="2",
+        GUNICORN_TIMEOUT="5",
+        DB_STATEMENT_TIMEOUT_MS="0",
+    ) as served:
+        headers = {"Authorization": f"Bearer {mint_for_role(served.settings, 'platform-admin')}"}
+        [first_worker] = served.workers()
+        lock = db.engine.connect()
+        try:
+            lock.execute(text("LOCK TABLE platform.tenants IN ACCESS EXCLUSIVE MODE"))
+            stuck = threading.Thread(
+                target=_post_ignoring_errors, args=(served.url, headers), daemon=True
+            )
+            stuck.start()
+            _wait(lambda: served.workers() not in (set(), {first_worker}), within=40)
+            lock.rollback()
+            answer = requests.post(
+                f"{served.url}/graphql",
+                json={"query": "{ villages { slug } }"},
+                headers=headers,
+                timeout=20,
+            )
+            assert answer.status_code == 200
+            assert "WORKER TIMEOUT" in log.read_text()
+        finally:
+            lock.rollback()
+            lock.close()
 
 
 def _post_ignoring_errors(url: str, headers: dict) -> None:

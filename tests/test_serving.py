@@ -1,0 +1,113 @@
+"""How the gateway's gunicorn spreads its clients over its worker processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from http.client import HTTPConnection
+from urllib.parse import urlsplit
+
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from villagelink.platform.cli import main as cli
+
+from .processes import gateway, wait_for
+
+# Each worker listens on a socket of its own and the kernel hashes every new connection
+# to one of them: per connection a coin toss between two workers, so eight clients would
+# all land on one worker in one run out of 128; sixteen, in one out of 32,768.
+CLIENTS = 16
+
+
+def _client_ports_served_by(pid: int, port: int) -> set[int]:
+    """The client ports of the connections to `port` that process `pid` has accepted."""
+    return {
+        c.raddr.port
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.raddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    }
+
+
+@pytest.mark.worker_process
+@pytest.mark.timeout(90)
+def test_keep_alive_clients_opened_at_once_are_served_by_every_worker(settings, tmp_path):
+    """Keep-alive clients connecting in one burst (a load balancer's pool, the race's
+    threads) do not bunch on the worker that woke first: both of two workers serve some."""
+    with gateway(settings, tmp_path / "gunicorn.log", GUNICORN_WORKERS="2") as served:
+        address = urlsplit(served.url)
+        # Connected all together before any sends: they wait in the kernel's accept
+        # queue(s) at once, which is where one listening socket let one worker take all.
+        clients = [
+            HTTPConnection(address.hostname, address.port, timeout=10) for _ in range(CLIENTS)
+        ]
+        for client in clients:
+            client.connect()
+        ours = {client.sock.getsockname()[1] for client in clients}
+        stop = threading.Event()
+
+        def keep_asking(client: HTTPConnection) -> None:
+            # A request a tenth of a second keeps the connection inside gunicorn's
+            # keep-alive time (2 s) while the workers' sockets are looked at.
+            while not stop.is_set():
+                client.request("GET", "/healthz")
+                response = client.getresponse()
+                response.read()
+                assert response.status == 200
+                stop.wait(0.1)
+
+        threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
+        for thread in threads:
+            thread.start()
+        try:
+            served_by: dict[int, set[int]] = {}
+
+            def every_client_seen() -> bool:
+                for pid in served.workers():
+                    served_by.setdefault(pid, set()).update(
+                        _client_ports_served_by(pid, address.port) & ours
+                    )
+                return set().union(*served_by.values()) == ours
+
+            wait_for(every_client_seen, 30, "every client's connection in a worker")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            for client in clients:
+                client.close()
+        counts = sorted(len(ports) for ports in served_by.values() if ports)
+        assert len(served.workers()) == 2 and len(counts) == 2, served_by
+
+
+def test_a_gateway_refuses_a_port_something_listens_on(settings, tmp_path, monkeypatch):
+    """SO_REUSEPORT would let a second gateway of the same user bind the port and take a
+    share of the first one's connections: `villagelink gateway` refuses before gunicorn
+    starts (`villagelink run` makes the same check)."""
+    started: list[list[str]] = []
+
+    def execve(_path, argv, _env):
+        # Had the check let it through, gunicorn would have replaced the test's process.
+        started.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(os, "execve", execve)
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        env = {
+            "DATABASE_URL": settings.database_url,
+            "REDIS_URL": settings.redis_url,
+            "VILLAGELINK_VAR_DIR": str(tmp_path),
+            "VILLAGELINK_ENV": "test",
+            "VILLAGELINK_PORT": str(other.getsockname()[1]),
+        }
+        refused = CliRunner().invoke(cli, ["gateway"], env=env)
+        assert refused.exit_code != 0 and "already in use" in refused.output, refused.output
+        assert started == []
+    # Once nothing listens there, the same command goes on to gunicorn.
+    assert CliRunner().invoke(cli, ["gateway"], env=env).exit_code == 0
+    assert "--reuse-port" in started[0]

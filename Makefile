@@ -152,6 +152,7 @@ $(RACE)/node_modules/.package-lock.json: $(RACE)/package.json $(RACE)/package-lo
 
 bench: install $(RACE)/node_modules/.package-lock.json
 	$(BIN)/python bench/race/race.py
+	$(BIN)/python bench/gateway_spread.py
 	$(BIN)/python bench/residents_list.py
 	$(BIN)/python bench/provisioning.py
 	$(BIN)/python bench/requests_create.py

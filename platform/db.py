@@ -42,6 +42,12 @@ log = logging.getLogger(__name__)
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
 REGION_PREFIX = "vl_r_"
+# What every village role (and every region role) may do outside its own schema is granted
+# once, to one role each belongs to: PostgreSQL keeps a table's or schema's grants in one
+# catalog row of at most 8 KB, and granted role by role they stopped fitting at about
+# 2,100 villages ("row is too big" on the next GRANT).
+VILLAGES_ROLE = "vl_villages"
+REGIONS_ROLE = "vl_regions"
 # The query parameter that says a URL leads to PgBouncer in transaction mode.
 POOLED_MARKER = "pgbouncer"
 # Where a village or region transaction notes the access epoch it began at.

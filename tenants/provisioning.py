@@ -22,7 +22,14 @@ from sqlalchemy.dialects.postgresql import insert
 from tqdm import tqdm
 
 from villagelink.platform import models as pm
-from villagelink.platform.db import Database, region_role, tenant_role, validate_slug
+from villagelink.platform.db import (
+    REGIONS_ROLE,
+    VILLAGES_ROLE,
+    Database,
+    region_role,
+    tenant_role,
+    validate_slug,
+)
 from villagelink.platform.linkage.tables import EXCHANGE, cursors, records
 from villagelink.platform.migrate import alembic_config, current_revision, head_revision
 from villagelink.storage.store import ObjectStore
@@ -30,19 +37,30 @@ from villagelink.storage.store import ObjectStore
 TENANT_SCRIPTS = Path(__file__).parent / "migrations"
 
 
-# What a village role may do outside its schema. Audit entries go to the
-# platform's log in the same transaction as the write they record: insert only,
+# What a village role may do outside its schema, through VILLAGES_ROLE. Audit entries go
+# to the platform's log in the same transaction as the write they record: insert only,
 # and row-level security keeps them to the role's own village.
 PLATFORM_GRANTS = (
     ("USAGE", f"SCHEMA {pm.SCHEMA}"),
     ("INSERT", f"TABLE {pm.SCHEMA}.audit_log"),
 )
-# Village and region roles read the shared copies (and the log of what crossed)
-# that row-level security lets them see; only the sync jobs write there.
+# Village and region roles (through VILLAGES_ROLE and REGIONS_ROLE) read the shared copies
+# (and the log of what crossed) that row-level security lets them see; only the sync jobs
+# write there.
 EXCHANGE_GRANTS = (
     ("USAGE", f"SCHEMA {EXCHANGE}"),
     ("SELECT", f"TABLE {EXCHANGE}.records, {EXCHANGE}.log"),
 )
+MEMBER_GRANTS = {VILLAGES_ROLE: PLATFORM_GRANTS + EXCHANGE_GRANTS, REGIONS_ROLE: EXCHANGE_GRANTS}
+
+
+def ensure_member_roles(conn: Connection) -> None:
+    """The two roles village and region roles belong to, with what they may do outside
+    their schemas (platform migration 0005; roles are the cluster's, grants the database's)."""
+    for member_role, grants in MEMBER_GRANTS.items():
+        ensure_role(conn, member_role, switch=False)
+        for privilege, target in grants:
+            conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{member_role}"')
 
 
 class ProvisioningError(Exception):
@@ -73,8 +91,7 @@ def ensure_region_role(conn: Connection, region_id: str) -> None:
     copies in the exchange schema and nothing of any village schema."""
     role = region_role(region_id)
     ensure_role(conn, role)
-    for privilege, target in EXCHANGE_GRANTS:
-        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
+    conn.exec_driver_sql(f'GRANT "{REGIONS_ROLE}" TO "{role}"')
 
 
 def create_village(
@@ -201,15 +218,17 @@ def _ensure_role_and_schema(conn: Connection, role: str) -> None:
     ensure_role(conn, role)
     # A new schema grants nothing to PUBLIC: only its owner, the village role, may use it.
     conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{role}" AUTHORIZATION "{role}"')
-    for privilege, target in PLATFORM_GRANTS + EXCHANGE_GRANTS:
-        conn.exec_driver_sql(f'GRANT {privilege} ON {target} TO "{role}"')
+    conn.exec_driver_sql(f'GRANT "{VILLAGES_ROLE}" TO "{role}"')
 
 
-def ensure_role(conn: Connection, role: str) -> None:
-    """A NOLOGIN role the application may switch to (village or region)."""
+def ensure_role(conn: Connection, role: str, *, switch: bool = True) -> None:
+    """A NOLOGIN role; one the application may switch to (village or region) unless
+    `switch` is false."""
     exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
     if not exists:
         conn.exec_driver_sql(f'CREATE ROLE "{role}" NOLOGIN')
+    if not switch:
+        return
     # The application may become the village role (SET ROLE) but does not
     # inherit its rights: without SET LOCAL ROLE it cannot read village data.
     version = conn.execute(text("SHOW server_version_num")).scalar_one()
@@ -320,8 +339,6 @@ def drop_village(db: Database, slug: str) -> None:
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}
         ).first()
         if exists:
-            for privilege, target in PLATFORM_GRANTS + EXCHANGE_GRANTS:
-                conn.exec_driver_sql(f'REVOKE {privilege} ON {target} FROM "{role}"')
             # As the role itself (the application holds SET but not INHERIT on it):
             # drops the schema with everything in it and revokes the role's grants.
             conn.exec_driver_sql(f'SET LOCAL ROLE "{role}"')

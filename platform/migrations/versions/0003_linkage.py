@@ -195,9 +195,12 @@ def upgrade() -> None:
         END $$;
         """
     )
-    from villagelink.tenants.provisioning import ensure_region_role
+    from villagelink.tenants.provisioning import ensure_member_roles, ensure_region_role
 
     bind = op.get_bind()
+    # Region roles join the role their grants go to (made here, not only in 0005, for
+    # the regions that exist when this revision runs).
+    ensure_member_roles(bind)
     for (region_id,) in bind.execute(sa.text("SELECT id FROM platform.regions")):
         ensure_region_role(bind, region_id)
 

@@ -2,6 +2,11 @@
 # here is what they are made of.
 # Python 3.11 by that name where it exists, else whatever python3 is (setup.cfg checks the version).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# Python writes its bytecode caches even where the environment says not to: without them
+# every process (each pytest worker, each `villagelink` a test starts, each gunicorn
+# worker) compiled the whole tree and pytest rewrote every test module's asserts again,
+# about 6 s of CPU per pytest worker before its first test.
+unexport PYTHONDONTWRITEBYTECODE
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)

@@ -37,11 +37,14 @@ def _members() -> list[tuple[str, str]]:
 def upgrade() -> None:
     from villagelink.tenants.provisioning import MEMBER_GRANTS, ensure_member_roles
 
-    ensure_member_roles(op.get_bind())
-    for member_role, role in _members():
-        op.execute(f'GRANT "{member_role}" TO "{role}"')
+    members = _members()
+    # Revoked first: where the rows are full, no grant fits until they shrink.
+    for member_role, role in members:
         for privilege, target in MEMBER_GRANTS[member_role]:
             op.execute(f'REVOKE {privilege} ON {target} FROM "{role}"')
+    ensure_member_roles(op.get_bind())
+    for member_role, role in members:
+        op.execute(f'GRANT "{member_role}" TO "{role}"')
 
 
 def downgrade() -> None:

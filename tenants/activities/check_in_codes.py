@@ -153,6 +153,8 @@ def do_check_in_by_code(
             raise _too_many()
         raise refused("code", f"签到码不正确，还可再试{MAX_WRONG_CODES - tries}次", INVALID)
     _give_the_try_back(conn, occurrence_id, principal)
-    if issued["valid_on"] != clock.today():
+    # Expired once its day is over. Before the day, check-in's own window decides: a session
+    # starting at 00:10 opens for check-in at 23:10 the evening before.
+    if clock.today() > issued["valid_on"]:
         raise refused("code", "签到码已过期，请向组织者获取当天的签到码", NOT_OPEN)
     return actions.do_check_in(conn, actor, village, sign_up_id, {}, allowed_grids=allowed_grids)

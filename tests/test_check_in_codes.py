@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import select, update
 
 from villagelink.platform import models as pm
-from villagelink.tenants.activities import check_in_codes
+from villagelink.tenants.activities import check_in_codes, queries
+from villagelink.tenants.activities.actions import CHECK_IN_OPENS
 from villagelink.tenants.activities.check_in_codes import MAX_WRONG_CODES
 from villagelink.tenants.activities.tables import activity_check_in_codes, activity_occurrences
-from villagelink.tenants.clock import today
+from villagelink.tenants.clock import day_start, today
 from villagelink.tenants.user_errors import ActionFailed
 
 from .test_activities import CREATE, STEP, activity_input, actor, at, key, soon
@@ -67,7 +68,8 @@ def day(db, gql, token, place):  # noqa: F811 (the fixture imported above)
             {"input": {"village": slug, "name": "便民服务队", "leader": place["other"].gid}},
         )
     )["createVolunteerTeam"]["team"]["id"]
-    created = data(gql(CREATE, admin, {"input": activity_input(slug, team=team, **at(soon(10)))}))[
+    starts = soon(10)
+    created = data(gql(CREATE, admin, {"input": activity_input(slug, team=team, **at(starts))}))[
         "createActivity"
     ]
     assert created["userErrors"] == [], created
@@ -84,6 +86,8 @@ def day(db, gql, token, place):  # noqa: F811 (the fixture imported above)
         "team": team,
         "occurrence": occurrence,
         "sign_up": signed["signUpForActivity"]["signUp"]["id"],
+        # Its codes' day: tomorrow's date from 23:50 in the village.
+        "valid_on": starts.date().isoformat(),
     }
 
 
@@ -152,7 +156,7 @@ def test_a_resident_checks_in_with_the_code_the_team_leader_shows(db, gql, day, 
     assert issuers(db, day["slug"]) == ["leader-1"]
     issued = shown["checkInCode"]
     assert len(issued["code"]) == 6 and issued["code"].isdigit()
-    assert issued["validOn"] == today().isoformat()
+    assert issued["validOn"] == day["valid_on"]
     expected = {"code": issued["code"], "validOn": issued["validOn"]}
     shown_to_admin = data(gql(SHOWN, day["admin"], {"id": day["occurrence"]}))["node"]
     assert shown_to_admin["checkInCode"] == expected
@@ -230,6 +234,30 @@ def test_a_code_checks_in_on_its_day_only(db, gql, day):
         )
     past = data(gql(ROTATE, day["admin"], {"id": day["occurrence"]}))["rotateActivityCheckInCode"]
     assert past["checkInCode"] is None and errors(past) == [("occurrence", "NOT_OPEN")]
+
+
+def test_a_session_just_after_midnight_is_shown_once_its_check_in_opens(db, day):
+    """Check-in opens an hour before a session starts: at 23:10 for one at 00:10, when the
+    leader's list, by the day alone, did not show it until midnight (a test moving a
+    session to "now + 20 minutes" failed between 23:40 and 24:00 village time)."""
+    occurrence = key(day["occurrence"])
+    starts = day_start(today() + timedelta(days=1)) + timedelta(minutes=10)
+    o = activity_occurrences
+    with db.tenant(day["slug"]) as conn:
+        conn.execute(
+            update(o)
+            .where(o.c.id == occurrence)
+            .values(starts_at=starts, ends_at=starts + CHECK_IN_OPENS)
+        )
+
+        def led_at(moment) -> list[int]:
+            found = queries.team_occurrences_on(
+                conn, [key(day["team"])], today(), moment + CHECK_IN_OPENS
+            )
+            return [row["id"] for row in found]
+
+        assert led_at(starts - timedelta(minutes=70)) == []
+        assert led_at(starts - timedelta(minutes=50)) == [occurrence]
 
 
 def test_guesses_sent_at_once_are_counted_one_by_one(db, gql, day):

@@ -19,6 +19,7 @@ from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.core.payloads import object_payload
 from villagelink.tenants import clock
 from villagelink.tenants.activities import check_in_codes, queries
+from villagelink.tenants.activities.actions import CHECK_IN_OPENS
 
 occurrence_type = ObjectType(OCCURRENCE)
 mutation = MutationType()
@@ -54,7 +55,9 @@ def resolve_team_occurrences_today(me: dict, info) -> list[dict]:
     teams = _teams_led(ctx, slug, me)
     if not teams:
         return []
-    found = queries.team_occurrences_on(ctx.tenant(slug), teams, clock.today())
+    found = queries.team_occurrences_on(
+        ctx.tenant(slug), teams, clock.today(), clock.now() + CHECK_IN_OPENS
+    )
     activity_loader(ctx, slug).expect(o["activity_id"] for o in found)
     remember_page(ctx, slug, OCCURRENCE, (o["id"] for o in found))
     return [as_node(OCCURRENCE, slug, o) for o in found]

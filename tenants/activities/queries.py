@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Select, case, exists, func, select
+from sqlalchemy import Connection, Select, case, exists, func, or_, select
 
 from villagelink.tenants import models as m
 from villagelink.tenants.activities.tables import (
@@ -108,17 +108,27 @@ def occurrences_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in conn.execute(query).mappings()}
 
 
-def team_occurrences_on(conn: Connection, team_ids: Iterable[int], day: date) -> list[dict]:
+def team_occurrences_on(
+    conn: Connection, team_ids: Iterable[int], day: date, opened_before: datetime
+) -> list[dict]:
     """The occurrences on `day` (village time) of the published activities these teams
-    run: what their leader (队长) shows a check-in code for, in the order they start."""
+    run, and those starting before `opened_before` (check-in opens before they start: at
+    23:10 for a session at 00:10): what their leader (队长) shows a check-in code for, in
+    the order they start."""
     o, a = activity_occurrences, activities
-    query = _in_days(
-        _occurrences_with_counts()
-        .join(a, a.c.id == o.c.activity_id)
-        .where(a.c.team_id.in_(list(team_ids)), a.c.state == "published"),
-        day,
-        day,
-    ).order_by(o.c.starts_at, o.c.id)
+    query = (
+        _in_days(
+            _occurrences_with_counts()
+            .join(a, a.c.id == o.c.activity_id)
+            .where(a.c.team_id.in_(list(team_ids)), a.c.state == "published"),
+            day,
+            None,
+        )
+        .where(
+            or_(o.c.starts_at < day_start(day + timedelta(days=1)), o.c.starts_at < opened_before)
+        )
+        .order_by(o.c.starts_at, o.c.id)
+    )
     return [dict(row) for row in conn.execute(query).mappings()]
 
 

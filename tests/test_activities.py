@@ -660,7 +660,9 @@ def test_cancel_and_check_in_refused_once_the_activity_closes(gql, admin, create
 def test_an_occurrence_that_has_started_takes_no_sign_ups(db, populated_village, residents):
     slug = populated_village.slug
     with db.tenant(slug) as conn:
-        started = soon(-30)
+        # Half an hour ago, or midnight when that was yesterday (an activity's sessions
+        # begin on the day it is created: from 00:00 to 00:30 none would start yesterday).
+        started = max(soon(-30), soon(0).replace(hour=0, minute=0))
         activity = actions.do_create_activity(
             conn,
             actor(),

@@ -147,7 +147,10 @@ def test_a_consenting_wearer_is_watched_by_their_contact_only_while_it_holds(
                 location_at=now,
             )
         )
-        alert(conn, wearer.id, max(start_of_day, now - timedelta(minutes=10)))
+        # After the fall below even in the first ten minutes of the day.
+        alert(
+            conn, wearer.id, max(start_of_day + timedelta(seconds=2), now - timedelta(minutes=10))
+        )
         alert(
             conn,
             wearer.id,

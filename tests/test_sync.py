@@ -19,6 +19,7 @@ from sqlalchemy.exc import ProgrammingError
 
 from villagelink.jobs import sync as sync_jobs
 from villagelink.jobs.queues import SYNC
+from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.platform.linkage import sync as linkage_sync
 from villagelink.platform.linkage.catalogue import RECORD_TYPES
@@ -382,6 +383,30 @@ def test_the_sweep_finds_the_villages_behind(ring, job_env, redis_client):
     assert f"sync: {ring.a.slug}" in [job.description for job in queued]
     sync_village(ring.db, ring.a.slug)
     assert ring.a.slug not in villages_behind(ring.db)
+
+
+def test_the_sweep_reads_the_outboxes_a_batch_per_transaction(ring, monkeypatch):
+    """One transaction for every village's outbox ran out of lock slots at 10,000
+    villages: batches of one find what one batch of all finds."""
+    ring.missing_person()
+    whole = villages_behind(ring.db)
+    assert ring.a.slug in whole
+    with ring.db.platform() as conn:
+        active = conn.execute(
+            select(func.count()).where(pm.tenants.c.status == "active")
+        ).scalar_one()
+    transactions = []
+    platform = ring.db.platform
+
+    def counted():
+        transactions.append(1)
+        return platform()
+
+    monkeypatch.setattr(linkage_sync, "SWEEP_BATCH", 1)
+    monkeypatch.setattr(ring.db, "platform", counted)
+    assert villages_behind(ring.db) == whole
+    # The villages and their cursors, then one transaction per active village.
+    assert len(transactions) == 1 + active
 
 
 # -- a real `rq worker` process -------------------------------------------------------------

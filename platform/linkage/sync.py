@@ -145,10 +145,16 @@ def reconcile_village(db: Database, slug: str) -> SyncResult:
     return result
 
 
+# Villages whose outboxes one transaction of the sweep reads. A transaction keeps a lock
+# on every table it read until it ends, and the lock table holds max_locks_per_transaction
+# (64) times max_connections (100) of them: read in one transaction, the outboxes of
+# 10,000 villages ran out of shared memory at the first sweep.
+SWEEP_BATCH = 500
+
+
 def villages_behind(db: Database) -> list[str]:
     """Active villages whose outbox is ahead of their cursor, or whose last sync
     failed: what the periodic sweep enqueues."""
-    behind = []
     with db.platform() as conn:
         slugs = (
             conn.execute(
@@ -160,15 +166,18 @@ def villages_behind(db: Database) -> list[str]:
             .all()
         )
         state = {row["village"]: row for row in conn.execute(select(cursors)).mappings()}
-        for slug in slugs:
-            known = state.get(slug)
-            if known is not None and known["last_error"] is not None:
-                behind.append(slug)
-                continue
-            with as_village(conn, slug):
-                ahead = conn.execute(select(_after(_position(known)).exists())).scalar_one()
-            if ahead:
-                behind.append(slug)
+    behind = []
+    for start in range(0, len(slugs), SWEEP_BATCH):
+        with db.platform() as conn:
+            for slug in slugs[start : start + SWEEP_BATCH]:
+                known = state.get(slug)
+                if known is not None and known["last_error"] is not None:
+                    behind.append(slug)
+                    continue
+                with as_village(conn, slug):
+                    ahead = conn.execute(select(_after(_position(known)).exists())).scalar_one()
+                if ahead:
+                    behind.append(slug)
     return behind
 
 

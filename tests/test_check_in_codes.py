@@ -247,7 +247,7 @@ def test_a_session_just_after_midnight_is_shown_once_its_check_in_opens(db, day)
         conn.execute(
             update(o)
             .where(o.c.id == occurrence)
-            .values(starts_at=starts, ends_at=starts + CHECK_IN_OPENS)
+            .values(starts_at=starts, ends_at=starts + timedelta(hours=2))
         )
 
         def led_at(moment) -> list[int]:

@@ -144,6 +144,7 @@ def test_the_grid_worker_registers_a_request_with_a_photo_and_sees_residents_and
     described = f"路灯不亮，夜里看不清台阶 {uuid.uuid4().hex[:6]}"
     phone.get_by_label("分类").click()
     phone.locator(".van-picker__confirm").click()
+    expect(phone.locator(".van-picker")).to_have_count(0)
     phone.get_by_label("问题描述").fill(described)
     phone.get_by_label("地点").fill("1号楼东侧路口")
     phone.get_by_label("反映人").fill("王大爷")

@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ from villagelink.tenants.models import buildings
 from villagelink.tenants.sensing.tables import alerts, devices
 
 from .processes import SyncWorker
+from .threaded_server import serving
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 TYPESCRIPT = EXAMPLES / "typescript"
@@ -67,20 +67,16 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(app, settings: Settings, tmp_path_factory) -> Iterator[Stack]:
     """The gateway on a free port and `villagelink worker --queue notify` beside it."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    worker = SyncWorker(settings, tmp_path_factory.mktemp("notify") / "worker.log", NOTIFY)
-    worker.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    # The issuer's path on this server: its `iss` names the configured public URL.
-    issuer_path = settings.issuer.removeprefix(settings.public_url.rstrip("/"))
-    try:
-        yield Stack(f"{base}/graphql", f"{base}{issuer_path}/protocol/openid-connect/token")
-    finally:
-        worker.stop()
-        server.shutdown()
-        thread.join(timeout=10)
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
+        worker = SyncWorker(settings, tmp_path_factory.mktemp("notify") / "worker.log", NOTIFY)
+        worker.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        # The issuer's path on this server: its `iss` names the configured public URL.
+        issuer_path = settings.issuer.removeprefix(settings.public_url.rstrip("/"))
+        try:
+            yield Stack(f"{base}/graphql", f"{base}{issuer_path}/protocol/openid-connect/token")
+        finally:
+            worker.stop()
 
 
 def cli(settings: Settings, *args: str) -> str:

@@ -11,26 +11,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
+from .threaded_server import serving
+
 AUDIT_DIR = Path(__file__).parent / "http_audit"
 
 
 @pytest.fixture(scope="module")
 def live_url(app) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(make_server("127.0.0.1", 0, app, threaded=True)) as server:
         yield f"http://127.0.0.1:{server.server_port}/graphql"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
 
 
 def _audit(url: str, token: str) -> list[dict]:

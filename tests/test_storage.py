@@ -10,7 +10,6 @@ How requests' and notices' rules keep to their domains is tested with them.
 from __future__ import annotations
 
 import io
-import threading
 import time
 import zipfile
 from collections.abc import Iterator
@@ -50,7 +49,8 @@ from villagelink.tenants.attachments import actions
 from villagelink.tenants.attachments.declarations import any_writer, declare_attachments
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village_slug
+from .conftest import TEST_REGION, new_village, new_village_slug
+from .threaded_server import serving
 
 RECORD = "StorageTestRecord"
 
@@ -145,14 +145,10 @@ def backend(request, settings: Settings, db: Database, tmp_path_factory) -> Iter
             s3_secret_key=minio.secret_key,
         )
     app = create_app(configured)
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     try:
-        yield Backend(request.param, configured, app, object_store(configured))
+        with serving(make_server("127.0.0.1", port, app, threaded=True)):
+            yield Backend(request.param, configured, app, object_store(configured))
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
         runtime_of(app).db.dispose()
 
 
@@ -163,7 +159,8 @@ def store(backend: Backend) -> ObjectStore:
 
 def provision(db: Database, store: ObjectStore, records: int = 2) -> str:
     """A new village with its bucket, and a few test records (ids 1..records)."""
-    slug = provisioning.create_village(db, new_village_slug(), "存储村", TEST_REGION, store).slug
+    slug = new_village(db, "存储村").slug
+    store.ensure_bucket(slug)
     with db.tenant(slug) as conn:
         conn.execute(text("CREATE TABLE storage_test_records (id bigint PRIMARY KEY)"))
         conn.execute(
@@ -289,7 +286,8 @@ def attachment_rows(db: Database, slug: str) -> list:
 # -- the store itself -----------------------------------------------------------
 
 
-def test_provisioning_makes_a_private_space_per_village(db, store, place):
+def test_provisioning_makes_a_private_space_per_village(db, store):
+    place = provisioning.create_village(db, new_village_slug(), "存储村", TEST_REGION, store).slug
     store.put(place, "probe/hello.txt", b"hello", "text/plain")
     url = store.presigned_get(place, "probe/hello.txt", timedelta(minutes=1))
     assert requests.get(url, timeout=10).content == b"hello"

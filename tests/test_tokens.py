@@ -45,6 +45,8 @@ from villagelink.platform.identity.tokens import (
 )
 from villagelink.platform.settings import Settings, load_settings
 
+from .threaded_server import serving
+
 ISSUER = "https://sso.example.test/realms/villagelink"
 AUDIENCE = "villagelink-api"
 
@@ -262,12 +264,8 @@ class FakeClock:
 @pytest.fixture
 def jwks_server() -> Iterator[JwksServer]:
     server = JwksServer()
-    thread = threading.Thread(target=server.httpd.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.httpd.shutdown()
-    server.httpd.server_close()
-    thread.join()
+    with serving(server.httpd):
+        yield server
 
 
 def test_rotation_is_picked_up_and_removed_keys_stop_verifying(jwks_server):

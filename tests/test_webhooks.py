@@ -14,7 +14,6 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import deque
@@ -53,6 +52,7 @@ from villagelink.platform.webhooks.tables import (
 from .conftest import new_village_slug
 from .processes import SyncWorker, wait_for
 from .test_query_count import count_statements
+from .threaded_server import serving
 
 ALERTS_READ = "alerts:read"
 RAISED, ASSIGNED, RESOLVED = "alert.raised", "alert.assigned", "alert.resolved"
@@ -171,13 +171,8 @@ class Receiver:
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     found = Receiver()
-    thread = threading.Thread(target=found.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(found.server):
         yield found
-    finally:
-        found.server.shutdown()
-        found.server.server_close()
 
 
 class InProcessWorker(PromptStop, SimpleWorker):

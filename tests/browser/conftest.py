@@ -161,9 +161,10 @@ def login(page: Page, username: str, password: str, app: str = "console") -> Non
 
 
 SETTLED = """async () => {
-  const frames = () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))
+  const frame = () => new Promise((resolve) => requestAnimationFrame(resolve))
   for (let round = 0; round < 5; round++) {
-    await frames()
+    await frame()
+    await frame()
     const running = document.getAnimations().filter(
       (animation) => animation.effect?.getComputedTiming().iterations !== Infinity,
     )

@@ -38,8 +38,14 @@ class EmbeddedServerError(RuntimeError):
 
 
 # What a throwaway cluster (the tests') does without: a crash may lose it whole,
-# and nothing is spent making each commit survive one.
-NOT_DURABLE = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+# and nothing is spent making each commit survive one. Nor is its WAL kept past what one
+# checkpoint needs: the test suite's would reach the default 1 GB, in RAM (tests/conftest.py).
+NOT_DURABLE = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_wal_size=128MB",
+)
 
 
 def _package_dir(name: str) -> Path:

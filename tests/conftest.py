@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -109,12 +114,55 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log) -> LoadFileSchedulin
     return None
 
 
+# Where the test cluster keeps its files when the machine has room in RAM for them. A
+# village is some 400 tables, indexes, sequences and constraints, each a file or a catalog
+# row made on disk: on tmpfs a village is made in 0.11 s instead of 0.14 s, and the fast
+# suite makes about 650. A run's cluster grows to about 1.5 GB; without that much free in
+# /dev/shm (a container's default is 64 MB) it stays in the run's temporary directory.
+RAM = Path("/dev/shm")
+RAM_NEEDED = 4 * 2**30
+RAM_PREFIX = "villagelink-test-"
+
+
+@contextmanager
+def _in_ram(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A directory in RAM for the block, else one in the run's temporary directory. Its
+    server's log is copied to the temporary directory at the end, where a failure's is."""
+    kept = tmp_path_factory.mktemp(name)
+    if not (RAM.is_dir() and os.access(RAM, os.W_OK)):
+        yield kept
+        return
+    _remove_dead_runs()
+    free = os.statvfs(RAM)
+    if free.f_bavail * free.f_frsize < RAM_NEEDED:
+        yield kept
+        return
+    path = Path(tempfile.mkdtemp(prefix=f"{RAM_PREFIX}{os.getpid()}-{name}-", dir=RAM))
+    try:
+        yield path
+    finally:
+        for log in path.glob("*.log"):
+            shutil.copy(log, kept)
+        # Removing the cluster's files takes a second that the run need not wait for.
+        subprocess.Popen(["rm", "-rf", str(path)], start_new_session=True)
+
+
+def _remove_dead_runs() -> None:
+    """What a killed run left in RAM (its directories name its pid): memory, until removed."""
+    for left in RAM.glob(f"{RAM_PREFIX}*"):
+        pid = int(left.name.removeprefix(RAM_PREFIX).split("-")[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(left, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _server_url(
-        "TEST_DATABASE_URL",
-        EmbeddedPostgres(tmp_path_factory.mktemp("postgres"), free_port(), durable=False),
-    )
+    with _in_ram(tmp_path_factory, "postgres") as data_dir:
+        yield from _server_url(
+            "TEST_DATABASE_URL", EmbeddedPostgres(data_dir, free_port(), durable=False)
+        )
 
 
 @pytest.fixture(scope="session")

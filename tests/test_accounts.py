@@ -23,8 +23,9 @@ from villagelink.platform.identity.accounts import (
     DirectoryUnavailable,
     account_directory,
 )
-from villagelink.tenants import provisioning
 from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+
+from .conftest import new_village
 
 # Enum values of GridStaffTier, in one place.
 CHIEF, MICRO = "GRID_CHIEF", "MICRO_GRID_WORKER"
@@ -120,8 +121,8 @@ def unique_email() -> str:
 @pytest.fixture(scope="module")
 def gridded_village(db):
     """A village of its own with several micro-grids, so that a grid worker sees only part."""
-    slug = f"acc_{uuid.uuid4().hex[:8]}"
-    village = provisioning.create_village(db, slug, "网格村", "testregion")
+    village = new_village(db, "网格村")
+    slug = village.slug
     plan = replace(DEMO_VILLAGES[0], slug=slug, name="网格村", residents=600)
     with db.tenant(slug) as conn:
         write_village(conn, build_village(plan, seed=7))

@@ -59,12 +59,11 @@ def fuzz_app(settings, db):
 @pytest.fixture(scope="module")
 def fuzz_village(db) -> str:
     """A populated village (the demo plan at a small size): real rows for IDs to name."""
-    from villagelink.tenants import provisioning
     from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
 
-    from .conftest import new_village_slug
+    from .conftest import new_village
 
-    village = provisioning.create_village(db, new_village_slug(), "模糊测试村", TEST_REGION)
+    village = new_village(db, "模糊测试村")
     plan = replace(DEMO_VILLAGES[0], slug=village.slug, name="模糊测试村", residents=40)
     with db.tenant(village.slug) as conn:
         write_village(conn, build_village(plan, seed=11))

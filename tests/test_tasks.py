@@ -23,7 +23,7 @@ from villagelink.tenants.requests.tables import requests
 from villagelink.tenants.sensing.alerting import share
 from villagelink.tenants.sensing.tables import alerts
 
-from .conftest import TEST_REGION, agree, new_village_slug
+from .conftest import TEST_REGION, agree, new_village
 from .test_joint_cases import open_case
 from .test_query_count import count_statements
 from .test_requests import new_request
@@ -126,9 +126,7 @@ def region(db) -> str:
 
 @pytest.fixture
 def pair(db, region) -> tuple[str, str]:
-    first, second = (
-        provisioning.create_village(db, new_village_slug(), f"{n}村", region).slug for n in "甲乙"
-    )
+    first, second = (new_village(db, f"{n}村", region).slug for n in "甲乙")
     agree(db, first, second, [ALERT_BROADCAST, JOINT_CASE], region=region)
     return first, second
 
@@ -171,7 +169,7 @@ def test_a_village_admin_sees_the_village_s_escalations_orders_and_agreements(
     db, gql, token, populated_village
 ):
     slug = populated_village.slug
-    other = provisioning.create_village(db, new_village_slug(), "邻村", TEST_REGION).slug
+    other = new_village(db, "邻村").slug
     agreement_id = propose(db, other, slug, TEST_REGION)
     escalated = new_alert(db, slug, level="village")
     new_alert(db, slug)  # at grid level, unassigned: the grid's, not the admin's
@@ -466,7 +464,7 @@ def test_a_coordinator_s_tasks_hold_the_requests_risen_to_the_region(db, gql, to
         risen[slug] = encode_id("Request", slug, request_id)
     at_village = new_request(db, a, grid_level=None)
     set_request(db, a, at_village, escalation_level="village")
-    elsewhere = provisioning.create_village(db, new_village_slug(), "丙村", TEST_REGION).slug
+    elsewhere = new_village(db, "丙村").slug
     set_request(
         db, elsewhere, new_request(db, elsewhere, grid_level=None), escalation_level="region"
     )

@@ -1,6 +1,8 @@
 """Data-sharing agreements and the exchange log (docs/agreements.md), through GraphQL against
-the real servers. Each test gets a fresh region of its own: A borders B, B borders
-C, A and C do not border each other."""
+the real servers. A test works in a region of three villages: A borders B, B borders
+C, A and C do not border each other. Cases that list or count what the region holds, or
+leave an agreement open or in force, get a region of their own; the cases of the
+`InTheSharedArea` classes share one per module."""
 
 from __future__ import annotations
 
@@ -99,7 +101,24 @@ def new_area(db: Database) -> Area:
 
 @pytest.fixture
 def area(db: Database) -> Area:
+    """An area of the case's own (the `InTheSharedArea` classes' cases get the shared one)."""
     return new_area(db)
+
+
+@pytest.fixture(scope="module")
+def shared_area(db: Database) -> Area:
+    return new_area(db)
+
+
+class InTheSharedArea:
+    """Cases that share the module's area: each reads only its own agreement (by its id:
+    its parties, history, audit entries, log entry) and leaves no alert agreement open or
+    in force, so the flows, duplicates and parties the next one checks are a fresh area's.
+    A case that lists or counts the area's agreements or log stays out."""
+
+    @pytest.fixture
+    def area(self, shared_area: Area) -> Area:
+        return shared_area
 
 
 @pytest.fixture(scope="module")
@@ -214,78 +233,79 @@ def test_the_form_lists_the_catalogue(gql, token):
 # -- neighbour agreements -----------------------------------------------------------
 
 
-def test_a_neighbour_agreement_is_proposed_accepted_and_revoked(
-    db, gql, area, admins, settings, sync_queue
-):
-    until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
-    proposed = propose(gql, admins, area.a, counterpart=area.b, validUntil=until)
-    assert proposed["state"] == "PROPOSED" and proposed["scope"] == "NEIGHBOUR"
-    assert proposed["inForce"] is False and proposed["regionId"] == area.region
-    assert proposed["proposer"] == {"slug": area.a, "name": "甲村"}
-    assert proposed["recordTypes"] == [
-        {"type": "alert_broadcast", "label": "火情与走失警情", "fields": sorted(ALERT_FIELDS)}
-    ]
-    assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING"}
-    assert proposed["parties"][0]["village"] == area.a  # the proposer first
-    assert flows(db, area.a) == set()
-    assert reconciles(sync_queue) == set()  # nothing moves yet
+class TestNeighbourAgreements(InTheSharedArea):
+    """Each case closes the agreement it opens."""
 
-    accepted = answer(gql, admins, ACCEPT, proposed, area.b)
-    assert accepted["userErrors"] == []
-    agreement = accepted["agreement"]
-    assert agreement["state"] == "ACTIVE" and agreement["inForce"] is True
-    assert parties(agreement) == {area.a: "ACCEPTED", area.b: "ACCEPTED"}
-    assert decode_id(agreement["id"]).village == area.b  # as the acting village sees it
-    assert flows(db, area.a) == {area.b} and flows(db, area.b) == {area.a}
-    assert reconciles(sync_queue) == {area.a, area.b}
-    sync_queue.empty()
+    def test_a_neighbour_agreement_is_proposed_accepted_and_revoked(
+        self, db, gql, area, admins, settings, sync_queue
+    ):
+        until = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+        proposed = propose(gql, admins, area.a, counterpart=area.b, validUntil=until)
+        assert proposed["state"] == "PROPOSED" and proposed["scope"] == "NEIGHBOUR"
+        assert proposed["inForce"] is False and proposed["regionId"] == area.region
+        assert proposed["proposer"] == {"slug": area.a, "name": "甲村"}
+        assert proposed["recordTypes"] == [
+            {"type": "alert_broadcast", "label": "火情与走失警情", "fields": sorted(ALERT_FIELDS)}
+        ]
+        assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING"}
+        assert proposed["parties"][0]["village"] == area.a  # the proposer first
+        assert flows(db, area.a) == set()
+        assert reconciles(sync_queue) == set()  # nothing moves yet
 
-    again = answer(gql, admins, ACCEPT, proposed, area.b)
-    assert codes(again) == [("village", "INVALID_TRANSITION")]
+        accepted = answer(gql, admins, ACCEPT, proposed, area.b)
+        assert accepted["userErrors"] == []
+        agreement = accepted["agreement"]
+        assert agreement["state"] == "ACTIVE" and agreement["inForce"] is True
+        assert parties(agreement) == {area.a: "ACCEPTED", area.b: "ACCEPTED"}
+        assert decode_id(agreement["id"]).village == area.b  # as the acting village sees it
+        assert flows(db, area.a) == {area.b} and flows(db, area.b) == {area.a}
+        assert reconciles(sync_queue) == {area.a, area.b}
+        sync_queue.empty()
 
-    revoked = answer(gql, admins, REVOKE, proposed, area.b, reason="试点结束")
-    assert revoked["userErrors"] == [] and revoked["agreement"]["state"] == "REVOKED"
-    assert flows(db, area.a) == set()
-    assert reconciles(sync_queue) == {area.a, area.b}
-    history = revoked["agreement"]["history"]
-    assert actions_of(revoked["agreement"]) == [
-        ("PROPOSE", area.a),
-        ("ACCEPT", area.b),
-        ("REVOKE", area.b),
-    ]
-    assert history[2]["details"] == {"reason": "试点结束"} and history[0]["actorName"]
-    assert audit_actions(db, proposed) == [
-        ("agreement.propose", area.a),
-        ("agreement.accept", area.b),
-        ("agreement.revoke", area.b),
-    ]
-    # Over is over: neither side revokes or answers it again.
-    assert codes(answer(gql, admins, REVOKE, proposed, area.a)) == [
-        ("agreement", "INVALID_TRANSITION")
-    ]
+        again = answer(gql, admins, ACCEPT, proposed, area.b)
+        assert codes(again) == [("village", "INVALID_TRANSITION")]
 
+        revoked = answer(gql, admins, REVOKE, proposed, area.b, reason="试点结束")
+        assert revoked["userErrors"] == [] and revoked["agreement"]["state"] == "REVOKED"
+        assert flows(db, area.a) == set()
+        assert reconciles(sync_queue) == {area.a, area.b}
+        history = revoked["agreement"]["history"]
+        assert actions_of(revoked["agreement"]) == [
+            ("PROPOSE", area.a),
+            ("ACCEPT", area.b),
+            ("REVOKE", area.b),
+        ]
+        assert history[2]["details"] == {"reason": "试点结束"} and history[0]["actorName"]
+        assert audit_actions(db, proposed) == [
+            ("agreement.propose", area.a),
+            ("agreement.accept", area.b),
+            ("agreement.revoke", area.b),
+        ]
+        # Over is over: neither side revokes or answers it again.
+        assert codes(answer(gql, admins, REVOKE, proposed, area.a)) == [
+            ("agreement", "INVALID_TRANSITION")
+        ]
 
-def test_the_counterpart_declines(db, gql, area, admins):
-    proposed = propose(gql, admins, area.b, counterpart=area.c)
-    declined = answer(gql, admins, DECLINE, proposed, area.c, reason="暂不需要")
-    agreement = declined["agreement"]
-    assert agreement["state"] == "DECLINED" and parties(agreement)[area.c] == "DECLINED"
-    assert agreement["history"][-1]["details"] == {"reason": "暂不需要"}
-    assert audit_actions(db, proposed)[-1] == ("agreement.decline", area.c)
-    late = answer(gql, admins, ACCEPT, proposed, area.c)
-    assert codes(late) == [("agreement", "INVALID_TRANSITION")]
+    def test_the_counterpart_declines(self, db, gql, area, admins):
+        proposed = propose(gql, admins, area.b, counterpart=area.c)
+        declined = answer(gql, admins, DECLINE, proposed, area.c, reason="暂不需要")
+        agreement = declined["agreement"]
+        assert agreement["state"] == "DECLINED" and parties(agreement)[area.c] == "DECLINED"
+        assert agreement["history"][-1]["details"] == {"reason": "暂不需要"}
+        assert audit_actions(db, proposed)[-1] == ("agreement.decline", area.c)
+        late = answer(gql, admins, ACCEPT, proposed, area.c)
+        assert codes(late) == [("agreement", "INVALID_TRANSITION")]
 
-
-def test_the_proposer_withdraws_a_proposal_the_counterpart_declines_it(gql, area, admins):
-    proposed = propose(gql, admins, area.a, counterpart=area.b)
-    # Not accepted yet: the counterpart declines, it does not revoke.
-    premature = answer(gql, admins, REVOKE, proposed, area.b)
-    assert codes(premature) == [("village", "INVALID_TRANSITION")]
-    own = answer(gql, admins, ACCEPT, proposed, area.a)
-    assert codes(own) == [("village", "INVALID_TRANSITION")]
-    withdrawn = answer(gql, admins, REVOKE, proposed, area.a)
-    assert withdrawn["agreement"]["state"] == "REVOKED"
-    assert actions_of(withdrawn["agreement"]) == [("PROPOSE", area.a), ("REVOKE", area.a)]
+    def test_the_proposer_withdraws_a_proposal_the_counterpart_declines_it(self, gql, area, admins):
+        proposed = propose(gql, admins, area.a, counterpart=area.b)
+        # Not accepted yet: the counterpart declines, it does not revoke.
+        premature = answer(gql, admins, REVOKE, proposed, area.b)
+        assert codes(premature) == [("village", "INVALID_TRANSITION")]
+        own = answer(gql, admins, ACCEPT, proposed, area.a)
+        assert codes(own) == [("village", "INVALID_TRANSITION")]
+        withdrawn = answer(gql, admins, REVOKE, proposed, area.a)
+        assert withdrawn["agreement"]["state"] == "REVOKED"
+        assert actions_of(withdrawn["agreement"]) == [("PROPOSE", area.a), ("REVOKE", area.a)]
 
 
 def test_a_duplicate_proposal_is_refused_until_the_first_is_over(gql, area, admins):
@@ -375,56 +395,59 @@ def test_proposals_are_checked(db, gql, token, untouched_area, input, expected):
 # -- region-wide agreements -----------------------------------------------------------
 
 
-def test_region_wide_members_answer_each_for_itself_and_leave(
-    db, gql, area, admins, settings, sync_queue
-):
-    proposed = propose(gql, admins, area.a, regionWide=True)
-    assert proposed["scope"] == "REGION" and proposed["state"] == "PROPOSED"
-    assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING", area.c: "PENDING"}
+class TestRegionWideAgreements(InTheSharedArea):
+    """Each case closes the agreement it opens."""
 
-    assert answer(gql, admins, ACCEPT, proposed, area.c)["agreement"]["state"] == "ACTIVE"
-    # Data flows only among members that accepted: B has not.
-    assert flows(db, area.a) == {area.c} and flows(db, area.c) == {area.a}
-    declined = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
-    assert declined["state"] == "ACTIVE" and parties(declined)[area.b] == "DECLINED"
-    assert flows(db, area.b) == set()
-    sync_queue.empty()
+    def test_region_wide_members_answer_each_for_itself_and_leave(
+        self, db, gql, area, admins, settings, sync_queue
+    ):
+        proposed = propose(gql, admins, area.a, regionWide=True)
+        assert proposed["scope"] == "REGION" and proposed["state"] == "PROPOSED"
+        assert parties(proposed) == {area.a: "ACCEPTED", area.b: "PENDING", area.c: "PENDING"}
 
-    left = answer(gql, admins, REVOKE, proposed, area.c, reason="本村退出")["agreement"]
-    # The last member but the proposer left: nothing is shared any more.
-    assert left["state"] == "REVOKED" and parties(left)[area.c] == "LEFT"
-    assert left["history"][-1]["action"] == "LEAVE"
-    assert left["history"][-1]["details"] == {"reason": "本村退出", "lastMember": True}
-    assert flows(db, area.a) == set()
-    assert reconciles(sync_queue) == {area.a, area.b, area.c}
-    assert audit_actions(db, proposed) == [
-        ("agreement.propose", area.a),
-        ("agreement.accept", area.c),
-        ("agreement.decline", area.b),
-        ("agreement.leave", area.c),
-    ]
+        assert answer(gql, admins, ACCEPT, proposed, area.c)["agreement"]["state"] == "ACTIVE"
+        # Data flows only among members that accepted: B has not.
+        assert flows(db, area.a) == {area.c} and flows(db, area.c) == {area.a}
+        declined = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
+        assert declined["state"] == "ACTIVE" and parties(declined)[area.b] == "DECLINED"
+        assert flows(db, area.b) == set()
+        sync_queue.empty()
 
+        left = answer(gql, admins, REVOKE, proposed, area.c, reason="本村退出")["agreement"]
+        # The last member but the proposer left: nothing is shared any more.
+        assert left["state"] == "REVOKED" and parties(left)[area.c] == "LEFT"
+        assert left["history"][-1]["action"] == "LEAVE"
+        assert left["history"][-1]["details"] == {"reason": "本村退出", "lastMember": True}
+        assert flows(db, area.a) == set()
+        assert reconciles(sync_queue) == {area.a, area.b, area.c}
+        assert audit_actions(db, proposed) == [
+            ("agreement.propose", area.a),
+            ("agreement.accept", area.c),
+            ("agreement.decline", area.b),
+            ("agreement.leave", area.c),
+        ]
 
-def test_a_member_leaving_keeps_the_others_and_the_proposer_revokes_for_all(db, gql, area, admins):
-    proposed = propose(gql, admins, area.b, regionWide=True)
-    answer(gql, admins, ACCEPT, proposed, area.a)
-    answer(gql, admins, ACCEPT, proposed, area.c)
-    left = answer(gql, admins, REVOKE, proposed, area.a)["agreement"]
-    assert left["state"] == "ACTIVE" and parties(left)[area.a] == "LEFT"
-    assert flows(db, area.b) == {area.c}
-    assert codes(answer(gql, admins, REVOKE, proposed, area.a)) == [
-        ("village", "INVALID_TRANSITION")
-    ]
-    revoked = answer(gql, admins, REVOKE, proposed, area.b)["agreement"]
-    assert revoked["state"] == "REVOKED" and flows(db, area.c) == set()
+    def test_a_member_leaving_keeps_the_others_and_the_proposer_revokes_for_all(
+        self, db, gql, area, admins
+    ):
+        proposed = propose(gql, admins, area.b, regionWide=True)
+        answer(gql, admins, ACCEPT, proposed, area.a)
+        answer(gql, admins, ACCEPT, proposed, area.c)
+        left = answer(gql, admins, REVOKE, proposed, area.a)["agreement"]
+        assert left["state"] == "ACTIVE" and parties(left)[area.a] == "LEFT"
+        assert flows(db, area.b) == {area.c}
+        assert codes(answer(gql, admins, REVOKE, proposed, area.a)) == [
+            ("village", "INVALID_TRANSITION")
+        ]
+        revoked = answer(gql, admins, REVOKE, proposed, area.b)["agreement"]
+        assert revoked["state"] == "REVOKED" and flows(db, area.c) == set()
 
-
-def test_a_region_wide_proposal_is_declined_once_everyone_declined(gql, area, admins):
-    proposed = propose(gql, admins, area.c, regionWide=True)
-    first = answer(gql, admins, DECLINE, proposed, area.a)["agreement"]
-    assert first["state"] == "PROPOSED"
-    second = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
-    assert second["state"] == "DECLINED"
+    def test_a_region_wide_proposal_is_declined_once_everyone_declined(self, gql, area, admins):
+        proposed = propose(gql, admins, area.c, regionWide=True)
+        first = answer(gql, admins, DECLINE, proposed, area.a)["agreement"]
+        assert first["state"] == "PROPOSED"
+        second = answer(gql, admins, DECLINE, proposed, area.b)["agreement"]
+        assert second["state"] == "DECLINED"
 
 
 # -- expiry -----------------------------------------------------------------------------
@@ -475,25 +498,29 @@ def test_agreements_past_their_end_expire(db, gql, area, admins):
     }
 
 
-def test_the_expiry_job_reconciles_the_parties(
-    db,
-    gql,
-    area,
-    admins,
-    job_env,
-    sync_queue,
-):
-    active = propose(gql, admins, area.b, counterpart=area.c, validUntil=_days(1))
-    answer(gql, admins, ACCEPT, active, area.c)
-    sync_queue.empty()
-    _backdate(db, active)
-    assert {area.b, area.c} <= set(agreement_jobs.expire_agreements())
-    assert {area.b, area.c} <= reconciles(sync_queue)
-    with db.platform() as conn:
-        key = int(decode_id(active["id"]).key)
-        assert conn.execute(select(agreements.c.state).where(agreements.c.id == key)).scalar() == (
-            "expired"
-        )
+class TestTheExpiryJob(InTheSharedArea):
+    """The agreement is backdated and expired, no longer in force."""
+
+    def test_the_expiry_job_reconciles_the_parties(
+        self,
+        db,
+        gql,
+        area,
+        admins,
+        job_env,
+        sync_queue,
+    ):
+        active = propose(gql, admins, area.b, counterpart=area.c, validUntil=_days(1))
+        answer(gql, admins, ACCEPT, active, area.c)
+        sync_queue.empty()
+        _backdate(db, active)
+        assert {area.b, area.c} <= set(agreement_jobs.expire_agreements())
+        assert {area.b, area.c} <= reconciles(sync_queue)
+        with db.platform() as conn:
+            key = int(decode_id(active["id"]).key)
+            assert conn.execute(
+                select(agreements.c.state).where(agreements.c.id == key)
+            ).scalar() == ("expired")
 
 
 # -- who may do what ---------------------------------------------------------------------
@@ -697,27 +724,32 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
         assert error_code(gql, EXCHANGE_LOG, caller, {"slug": area.a}) == expected
 
 
-def test_row_level_security_hides_the_log_from_a_third_village(db, area):
-    with db.platform() as conn:
-        conn.execute(
-            insert(exchange_log).values(
-                action="publish",
-                origin=area.a,
-                audience=area.b,
-                region_id=area.region,
-                record_type="alert_broadcast",
-                origin_id=1,
-                version=1,
-                agreement_ids=[],
-                payload_hash="x",
-            )
-        )
-    for slug, seen in ((area.a, 1), (area.b, 1), (area.c, 0)):
-        with db.tenant(slug) as conn:
-            rows = conn.execute(
-                select(exchange_log.c.id).where(exchange_log.c.origin == area.a)
-            ).all()
-        assert len(rows) == seen
+class TestRowLevelSecurity(InTheSharedArea):
+    """The case reads only the log entry it wrote."""
+
+    def test_row_level_security_hides_the_log_from_a_third_village(self, db, area):
+        with db.platform() as conn:
+            entry = conn.execute(
+                insert(exchange_log)
+                .values(
+                    action="publish",
+                    origin=area.a,
+                    audience=area.b,
+                    region_id=area.region,
+                    record_type="alert_broadcast",
+                    origin_id=1,
+                    version=1,
+                    agreement_ids=[],
+                    payload_hash="x",
+                )
+                .returning(exchange_log.c.id)
+            ).scalar_one()
+        for slug, seen in ((area.a, 1), (area.b, 1), (area.c, 0)):
+            with db.tenant(slug) as conn:
+                rows = conn.execute(
+                    select(exchange_log.c.id).where(exchange_log.c.id == entry)
+                ).all()
+            assert len(rows) == seen
 
 
 # -- demo and tables ----------------------------------------------------------------------
@@ -751,30 +783,6 @@ def test_the_demo_agreements_are_seeded_once(db, area):
     assert sorted(states) == [("neighbour", "active")] * len(ring) + [("region", "active")]
 
 
-def test_actions_called_directly_lock_and_answer(db, area):
-    """The actions as other code calls them (the demo, jobs)."""
-    actor = system_actor("test")
-    with db.platform() as conn:
-        agreement = do_propose_agreement(
-            conn,
-            actor,
-            area.b,
-            counterpart=area.c,
-            record_types={"shared_resource": ["name", "kind"]},
-            purpose="共享AED",
-            valid_until=datetime.now(UTC) + timedelta(days=1),
-        )
-        assert agreement["party_villages"] == sorted([area.b, area.c])
-        accepted = do_accept_agreement(conn, actor, agreement["id"], area.c)
-        assert accepted["state"] == "active"
-        events = conn.execute(
-            select(agreement_events.c.action).where(
-                agreement_events.c.agreement_id == agreement["id"]
-            )
-        ).scalars()
-        assert list(events) == ["propose", "accept"]
-
-
 def test_migration_creates_what_the_tables_describe(db):
     ours = {"agreements", "agreement_parties", "agreement_events", "records", "log", "cursors"}
 
@@ -797,38 +805,66 @@ def test_migration_creates_what_the_tables_describe(db):
             assert compare_metadata(context, metadata) == []
 
 
-def test_concurrent_steps_are_taken_one_after_the_other(db, area):
-    """The agreement row is locked by each step: a revocation arriving while an
-    acceptance is still open waits for it, then revokes what is by then active."""
-    actor = system_actor("test")
-    with db.platform() as conn:
-        agreement = do_propose_agreement(
-            conn,
-            actor,
-            area.a,
-            counterpart=area.b,
-            record_types={"alert_broadcast": ["kind"]},
-            purpose="并发测试",
-        )
-    outcome: dict = {}
+class TestActionsCalledDirectly(InTheSharedArea):
+    """The agreement each case proposes is read by its id."""
 
-    def revoke() -> None:
+    def test_actions_called_directly_lock_and_answer(self, db, area):
+        """The actions as other code calls them (the demo, jobs)."""
+        actor = system_actor("test")
         with db.platform() as conn:
-            outcome["state"] = do_revoke_agreement(conn, actor, agreement["id"], area.a)["state"]
+            agreement = do_propose_agreement(
+                conn,
+                actor,
+                area.b,
+                counterpart=area.c,
+                record_types={"shared_resource": ["name", "kind"]},
+                purpose="共享AED",
+                valid_until=datetime.now(UTC) + timedelta(days=1),
+            )
+            assert agreement["party_villages"] == sorted([area.b, area.c])
+            accepted = do_accept_agreement(conn, actor, agreement["id"], area.c)
+            assert accepted["state"] == "active"
+            events = conn.execute(
+                select(agreement_events.c.action).where(
+                    agreement_events.c.agreement_id == agreement["id"]
+                )
+            ).scalars()
+            assert list(events) == ["propose", "accept"]
 
-    with db.engine.connect() as first:
-        with first.begin():
-            do_accept_agreement(first, actor, agreement["id"], area.b)
-            racer = threading.Thread(target=revoke)
-            racer.start()
-            racer.join(timeout=1)
-            assert racer.is_alive()  # waiting on the row lock
-        racer.join(timeout=10)
-    assert outcome == {"state": "revoked"}
-    with db.platform() as conn:
-        history = conn.execute(
-            select(agreement_events.c.action)
-            .where(agreement_events.c.agreement_id == agreement["id"])
-            .order_by(agreement_events.c.id)
-        ).scalars()
-        assert list(history) == ["propose", "accept", "revoke"]
+    def test_concurrent_steps_are_taken_one_after_the_other(self, db, area):
+        """The agreement row is locked by each step: a revocation arriving while an
+        acceptance is still open waits for it, then revokes what is by then active."""
+        actor = system_actor("test")
+        with db.platform() as conn:
+            agreement = do_propose_agreement(
+                conn,
+                actor,
+                area.a,
+                counterpart=area.b,
+                record_types={"alert_broadcast": ["kind"]},
+                purpose="并发测试",
+            )
+        outcome: dict = {}
+
+        def revoke() -> None:
+            with db.platform() as conn:
+                outcome["state"] = do_revoke_agreement(conn, actor, agreement["id"], area.a)[
+                    "state"
+                ]
+
+        with db.engine.connect() as first:
+            with first.begin():
+                do_accept_agreement(first, actor, agreement["id"], area.b)
+                racer = threading.Thread(target=revoke)
+                racer.start()
+                racer.join(timeout=1)
+                assert racer.is_alive()  # waiting on the row lock
+            racer.join(timeout=10)
+        assert outcome == {"state": "revoked"}
+        with db.platform() as conn:
+            history = conn.execute(
+                select(agreement_events.c.action)
+                .where(agreement_events.c.agreement_id == agreement["id"])
+                .order_by(agreement_events.c.id)
+            ).scalars()
+            assert list(history) == ["propose", "accept", "revoke"]

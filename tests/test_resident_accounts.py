@@ -101,9 +101,12 @@ class Person:
 
 @pytest.fixture
 def place(db, populated_village) -> dict:
-    """Two households of the populated village: one of two members with phones (the
+    return place_in(db, populated_village.slug)
+
+
+def place_in(db, slug: str) -> dict:
+    """Two households of a populated village: one of two members with phones (the
     caller's), and a member of another."""
-    slug = populated_village.slug
     r = tm.residents
     with db.tenant(slug) as conn:
         rows = conn.execute(
@@ -183,25 +186,6 @@ def audit_actions(db, slug: str) -> list[str]:
 
 
 # -- accounts -------------------------------------------------------------------------
-
-
-def test_unbound_resident_reaches_nothing(gql, token, place, admin):
-    slug = place["slug"]
-    caller = resident_token(token, slug, "unbound-1")
-    me = data(gql(ME, caller))["me"]
-    assert me["roles"] == ["resident"]
-    assert me["resident"] is None and me["residentAccountState"] is None
-    request = {
-        "village": slug,
-        "channel": "MINI_PROGRAM",
-        "category": encode_id("RequestCategory", slug, 1),
-        "description": "路灯坏了",
-    }
-    assert code(gql(CREATE_REQUEST, caller, {"input": request})) == "FORBIDDEN"
-    assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": slug})) == "FORBIDDEN"
-    assert code(gql(NODE, caller, {"id": place["me"].gid})) == "FORBIDDEN"
-    # Another village does not exist for them.
-    assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": "liulin"})) == "NOT_FOUND"
 
 
 def test_request_is_matched_out_of_sight_and_approved_by_the_admin(db, gql, token, place, admin):
@@ -590,18 +574,44 @@ def test_resident_reads_published_activities_and_only_their_households_sign_ups(
     )
 
 
-def test_resident_of_one_village_reaches_nothing_in_another(gql, token, place, admin):
-    slug = place["slug"]
-    bind(gql, admin, place["me"], "visitor-1")
-    caller = resident_token(token, "liulin", "visitor-1")
-    assert data(gql(ME, caller))["me"]["resident"] is None
-    report = {
-        "village": slug,
-        "channel": "MINI_PROGRAM",
-        "category": encode_id("RequestCategory", slug, 1),
-        "description": "路灯坏了",
-    }
-    assert code(gql(CREATE_REQUEST, caller, {"input": report})) == "NOT_FOUND"
+class TestOutOfReach:
+    """Cases that share the module's populated village: one writes nothing, the other
+    binds the only account bound there, and each reads only what its own caller reaches."""
+
+    @pytest.fixture
+    def place(self, db, shared_village) -> dict:
+        return place_in(db, shared_village.slug)
+
+    def test_unbound_resident_reaches_nothing(self, gql, token, place, admin):
+        slug = place["slug"]
+        caller = resident_token(token, slug, "unbound-1")
+        me = data(gql(ME, caller))["me"]
+        assert me["roles"] == ["resident"]
+        assert me["resident"] is None and me["residentAccountState"] is None
+        request = {
+            "village": slug,
+            "channel": "MINI_PROGRAM",
+            "category": encode_id("RequestCategory", slug, 1),
+            "description": "路灯坏了",
+        }
+        assert code(gql(CREATE_REQUEST, caller, {"input": request})) == "FORBIDDEN"
+        assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": slug})) == "FORBIDDEN"
+        assert code(gql(NODE, caller, {"id": place["me"].gid})) == "FORBIDDEN"
+        # Another village does not exist for them.
+        assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": "liulin"})) == "NOT_FOUND"
+
+    def test_resident_of_one_village_reaches_nothing_in_another(self, gql, token, place, admin):
+        slug = place["slug"]
+        bind(gql, admin, place["me"], "visitor-1")
+        caller = resident_token(token, "liulin", "visitor-1")
+        assert data(gql(ME, caller))["me"]["resident"] is None
+        report = {
+            "village": slug,
+            "channel": "MINI_PROGRAM",
+            "category": encode_id("RequestCategory", slug, 1),
+            "description": "路灯坏了",
+        }
+        assert code(gql(CREATE_REQUEST, caller, {"input": report})) == "NOT_FOUND"
 
 
 def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, token, place, admin):
@@ -950,8 +960,9 @@ def test_residents_app_is_a_public_pkce_client_of_the_realm():
     assert mappers["oidc-group-membership-mapper"]["claim.name"] == "groups"
 
 
-def test_migration_creates_what_the_table_describes(db, village):
-    with db.tenant(village.slug) as conn:
+def test_migration_creates_what_the_table_describes(db, shared_village):
+    # It reads the schema only: the module's shared village will do.
+    with db.tenant(shared_village.slug) as conn:
         context = MigrationContext.configure(conn, opts={"compare_server_default": False})
         differences = [
             d for d in compare_metadata(context, metadata) if _table_of(d) == resident_accounts.name

@@ -5,6 +5,7 @@ through the sync (idempotent, allow-list respected), the lists, statement counts
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 
 import pytest
@@ -142,11 +143,15 @@ def residents_named(db, slug: str, name: str) -> list[dict]:
         ]
 
 
-@pytest.fixture
-def region(db) -> str:
+def new_region(db) -> str:
     region_id = f"rg_{uuid.uuid4().hex[:8]}"
     provisioning.ensure_region(db, region_id, "迁移测试片区")
     return region_id
+
+
+@pytest.fixture
+def region(db) -> str:
+    return new_region(db)
 
 
 def _village(db, region: str, name: str) -> str:
@@ -168,6 +173,23 @@ def c(db, region) -> str:
     return _village(db, region, "丙村")
 
 
+@dataclass(frozen=True)
+class Pair:
+    a: str
+    b: str
+
+
+@pytest.fixture(scope="module")
+def agreed_pair(db) -> Pair:
+    """Two neighbours of a region of their own that agreed to transfer residents with every
+    field, for the module's cases that move nothing through the sync and read only the
+    residents they made (the other cases make, and check, agreements of their own)."""
+    region_id = new_region(db)
+    pair = Pair(_village(db, region_id, "甲村"), _village(db, region_id, "乙村"))
+    agree(db, pair.a, pair.b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region_id)
+    return pair
+
+
 @pytest.fixture
 def admin_a(token, a) -> str:
     return token("village-admin", village=a)
@@ -183,8 +205,9 @@ def admin_b(token, b) -> str:
 OUR_TABLES = ("resident_transfers", "incoming_transfers", "residents")
 
 
-def test_migration_creates_what_the_tables_describe(db, village):
-    with db.tenant(village.slug) as conn:
+def test_migration_creates_what_the_tables_describe(db, agreed_pair):
+    # It reads the schema only: any village of the module's will do.
+    with db.tenant(agreed_pair.a) as conn:
         context = MigrationContext.configure(conn, opts={"compare_server_default": False})
         differences = [
             d
@@ -197,23 +220,55 @@ def test_migration_creates_what_the_tables_describe(db, village):
 # -- refusals ---------------------------------------------------------------------
 
 
-def test_consent_is_required_and_nothing_is_written(db, gql, admin_a, a, b, region):
-    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
-    resident_id = a_resident(db, a, points=10)
-    cases = [
-        ({"consent": None}, [("consent", "REQUIRED")]),
-        ({"consent": {"givenBy": "  ", "method": "PHONE"}}, [("consent.givenBy", "REQUIRED")]),
-        ({"destination": a}, [("destination", "INVALID")]),
-    ]
-    for overrides, expected in cases:
+class TestBetweenAgreedNeighbours:
+    """Refusals in the module's agreed pair: each case reads only the resident it made."""
+
+    @pytest.fixture
+    def a(self, agreed_pair: Pair) -> str:
+        return agreed_pair.a
+
+    @pytest.fixture
+    def b(self, agreed_pair: Pair) -> str:
+        return agreed_pair.b
+
+    def test_consent_is_required_and_nothing_is_written(self, db, gql, admin_a, a, b):
+        resident_id = a_resident(db, a, name="赵桂兰", points=10)
+        cases = [
+            ({"consent": None}, [("consent", "REQUIRED")]),
+            ({"consent": {"givenBy": "  ", "method": "PHONE"}}, [("consent.givenBy", "REQUIRED")]),
+            ({"destination": a}, [("destination", "INVALID")]),
+        ]
+        for overrides, expected in cases:
+            found = ok(
+                gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b, **overrides)})
+            )
+            assert codes(found["transferResident"]) == expected, overrides
+            assert all(not e["message"].isascii() for e in found["transferResident"]["userErrors"])
+        (resident,) = residents_named(db, a, "赵桂兰")
+        assert resident["status"] == "active" and resident["phone"] == "13812345678"
+        assert balance(db, a, resident_id) == 10
+
+    def test_grid_workers_and_neighbours_may_not_transfer(self, db, gql, token, a, b):
+        resident_id = a_resident(db, a)
+        worker = token("grid-worker", village=a)
+        neighbour = token("village-admin", village=b)
+        for caller, code in ((worker, "FORBIDDEN"), (neighbour, "NOT_FOUND")):
+            _status, body = gql(TRANSFER, caller, {"input": transfer_input(a, resident_id, b)})
+            assert body["errors"][0]["extensions"]["code"] == code
+
+    def test_a_tombstone_is_no_longer_changed(self, db, gql, admin_a, a, b):
+        resident_id = a_resident(db, a)
+        ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
+        update = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
+          userErrors { field code } } }"""
         found = ok(
-            gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b, **overrides)})
+            gql(
+                update,
+                admin_a,
+                {"input": {"id": encode_id("Resident", a, resident_id), "name": "x"}},
+            )
         )
-        assert codes(found["transferResident"]) == expected, overrides
-        assert all(not e["message"].isascii() for e in found["transferResident"]["userErrors"])
-    (resident,) = residents_named(db, a, "王秀英")
-    assert resident["status"] == "active" and resident["phone"] == "13812345678"
-    assert balance(db, a, resident_id) == 10
+        assert codes(found["updateResident"]) == [("residentId", "FORBIDDEN_STATE")]
 
 
 def test_without_an_agreement_the_transfer_is_refused(db, gql, admin_a, a, b, c, region):
@@ -224,16 +279,6 @@ def test_without_an_agreement_the_transfer_is_refused(db, gql, admin_a, a, b, c,
     assert codes(found["transferResident"]) == [("destination", "NO_AGREEMENT")]
     with db.tenant(a) as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 0
-
-
-def test_grid_workers_and_neighbours_may_not_transfer(db, gql, token, a, b, region):
-    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
-    resident_id = a_resident(db, a)
-    worker = token("grid-worker", village=a)
-    neighbour = token("village-admin", village=b)
-    for caller, code in ((worker, "FORBIDDEN"), (neighbour, "NOT_FOUND")):
-        _status, body = gql(TRANSFER, caller, {"input": transfer_input(a, resident_id, b)})
-        assert body["errors"][0]["extensions"]["code"] == code
 
 
 # -- the whole move ---------------------------------------------------------------
@@ -448,18 +493,6 @@ def test_transfer_lists_cost_the_same_for_one_or_many(app, db, gql, admin_a, a, 
     # role, path and access epoch (the caller's reach is kept with the token),
     # the transfers, their residents
     assert one == statements() == 3
-
-
-def test_a_tombstone_is_no_longer_changed(db, gql, admin_a, a, b, region):
-    agree(db, a, b, {RESIDENT_TRANSFER: ALL_FIELDS}, region=region)
-    resident_id = a_resident(db, a)
-    ok(gql(TRANSFER, admin_a, {"input": transfer_input(a, resident_id, b)}))
-    update = """mutation($input: UpdateResidentInput!) { updateResident(input: $input) {
-      userErrors { field code } } }"""
-    found = ok(
-        gql(update, admin_a, {"input": {"id": encode_id("Resident", a, resident_id), "name": "x"}})
-    )
-    assert codes(found["updateResident"]) == [("residentId", "FORBIDDEN_STATE")]
 
 
 def test_a_waiting_transfer_registers_when_the_agreement_shares_the_id_number(

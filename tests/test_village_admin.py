@@ -108,7 +108,21 @@ def test_a_new_village_is_asked_about_its_regions_agreements(gql, token, db):
     assert audited.details["agreements_joined"] == [agreement["id"]]
 
 
-def test_create_refuses_in_chinese_and_converges_on_a_rerun(gql, token, village):
+@pytest.fixture(scope="module")
+def kept_village(db) -> provisioning.Village:
+    """The village the module's keepers work on: each case leaves it as it came (refusals
+    write nothing, the rerun of its creation converges, changed information is restored)
+    and reads only its own audit entries, so they share one."""
+    return new_village(db)
+
+
+@pytest.fixture(scope="module")
+def other_village(db) -> provisioning.Village:
+    """A village the callers are not of, only ever named by its slug."""
+    return new_village(db, "邻村")
+
+
+def test_create_refuses_in_chinese_and_converges_on_a_rerun(gql, token, kept_village):
     admin = token("platform-admin")
     cases = [
         ({"slug": "Bad-Slug", "name": "坏村", "region": TEST_REGION}, "slug", "INVALID"),
@@ -120,7 +134,7 @@ def test_create_refuses_in_chinese_and_converges_on_a_rerun(gql, token, village)
             "region",
             "NOT_FOUND",
         ),
-        ({"slug": village.slug, "name": "改名村", "region": TEST_REGION}, "slug", "DUPLICATE"),
+        ({"slug": kept_village.slug, "name": "改名村", "region": TEST_REGION}, "slug", "DUPLICATE"),
     ]
     for given, field, code in cases:
         refused = payload(gql, admin, CREATE, given)
@@ -130,12 +144,13 @@ def test_create_refuses_in_chinese_and_converges_on_a_rerun(gql, token, village)
         assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), error
     # The same slug, name and region again: a rerun converges, as `tenants create` does.
     again = payload(
-        gql, admin, CREATE, {"slug": village.slug, "name": "测试村", "region": TEST_REGION}
+        gql, admin, CREATE, {"slug": kept_village.slug, "name": "测试村", "region": TEST_REGION}
     )
-    assert again["userErrors"] == [] and again["village"]["slug"] == village.slug
+    assert again["userErrors"] == [] and again["village"]["slug"] == kept_village.slug
 
 
 def test_disable_and_enable(gql, token, village, db):
+    # A village of its own: the other cases find theirs active, and its audit is counted.
     admin = token("village-admin", village=village.slug)
     platform_admin = token("platform-admin")
     disabled = payload(gql, platform_admin, DISABLE, {"slug": village.slug})
@@ -161,23 +176,25 @@ def test_disable_and_enable(gql, token, village, db):
 @pytest.mark.parametrize(
     "who", ["village admin", "another village's admin", "grid worker", "coordinator"]
 )
-def test_only_platform_admins_keep_villages(gql, token, village, populated_village, who, db):
+def test_only_platform_admins_keep_villages(gql, token, kept_village, other_village, who, db):
     caller = {
-        "village admin": lambda: token("village-admin", village=village.slug),
-        "another village's admin": lambda: token("village-admin", village=populated_village.slug),
-        "grid worker": lambda: token("grid-worker", village=village.slug),
+        "village admin": lambda: token("village-admin", village=kept_village.slug),
+        "another village's admin": lambda: token("village-admin", village=other_village.slug),
+        "grid worker": lambda: token("grid-worker", village=kept_village.slug),
         "coordinator": lambda: token("regional-coordinator", region=TEST_REGION),
     }[who]()
     slug = new_village_slug()
     for document, input in [
         (CREATE, {"slug": slug, "name": "越权村", "region": TEST_REGION}),
-        (DISABLE, {"slug": village.slug}),
-        (ENABLE, {"slug": village.slug}),
+        (DISABLE, {"slug": kept_village.slug}),
+        (ENABLE, {"slug": kept_village.slug}),
     ]:
         _, body = gql(document, caller, {"input": input})
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", (who, body)
     assert slug not in {v.slug for v in provisioning.list_villages(db)}
-    assert village.slug in {v.slug for v in provisioning.list_villages(db) if v.status == "active"}
+    assert kept_village.slug in {
+        v.slug for v in provisioning.list_villages(db) if v.status == "active"
+    }
 
 
 UPDATE = f"""mutation($input: UpdateVillageInput!) {{ updateVillage(input: $input) {{
@@ -185,9 +202,11 @@ UPDATE = f"""mutation($input: UpdateVillageInput!) {{ updateVillage(input: $inpu
 INFO = "query($slug: String!) { village(slug: $slug) { name address contactPhone } }"
 
 
-def test_a_village_admin_keeps_the_villages_information(gql, token, village, populated_village, db):
-    admin = token("village-admin", village=village.slug)
-    _, body = gql(INFO, admin, {"slug": village.slug})
+def test_a_village_admin_keeps_the_villages_information(
+    gql, token, kept_village, other_village, db
+):
+    admin = token("village-admin", village=kept_village.slug)
+    _, body = gql(INFO, admin, {"slug": kept_village.slug})
     before = body["data"]["village"]
     try:
         changed = payload(
@@ -195,7 +214,7 @@ def test_a_village_admin_keeps_the_villages_information(gql, token, village, pop
             admin,
             UPDATE,
             {
-                "slug": village.slug,
+                "slug": kept_village.slug,
                 "name": " 新名村 ",
                 "address": "南河镇新名村村委会",
                 "contactPhone": "022-23456789",
@@ -203,7 +222,7 @@ def test_a_village_admin_keeps_the_villages_information(gql, token, village, pop
         )
         assert changed == {
             "village": {
-                "slug": village.slug,
+                "slug": kept_village.slug,
                 "name": "新名村",
                 "address": "南河镇新名村村委会",
                 "contactPhone": "022-23456789",
@@ -217,37 +236,37 @@ def test_a_village_admin_keeps_the_villages_information(gql, token, village, pop
             ({"name": "  "}, ("name", "REQUIRED")),
             ({"name": None, "address": "别处"}, ("name", "REQUIRED")),
         ]:
-            refused = payload(gql, admin, UPDATE, {"slug": village.slug, **input})
+            refused = payload(gql, admin, UPDATE, {"slug": kept_village.slug, **input})
             assert refused["village"] is None
             assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [expected], input
         assert refused["userErrors"][0]["message"] == "此项不能为空"
-        _, body = gql(INFO, admin, {"slug": village.slug})
+        _, body = gql(INFO, admin, {"slug": kept_village.slug})
         assert body["data"]["village"] == {
             "name": "新名村",
             "address": "南河镇新名村村委会",
             "contactPhone": "022-23456789",
         }
         # Null (or blank) clears what is optional; what is left out stays.
-        cleared = payload(gql, admin, UPDATE, {"slug": village.slug, "address": None})
+        cleared = payload(gql, admin, UPDATE, {"slug": kept_village.slug, "address": None})
         assert cleared["village"]["address"] is None
         assert cleared["village"]["contactPhone"] == "022-23456789"
 
         for caller, code in [
-            (token("grid-worker", village=village.slug), "FORBIDDEN"),
+            (token("grid-worker", village=kept_village.slug), "FORBIDDEN"),
             (token("regional-coordinator", region=TEST_REGION), "FORBIDDEN"),
-            (token("village-admin", village=populated_village.slug), "NOT_FOUND"),
+            (token("village-admin", village=other_village.slug), "NOT_FOUND"),
         ]:
-            _, body = gql(UPDATE, caller, {"input": {"slug": village.slug, "name": "越权村"}})
+            _, body = gql(UPDATE, caller, {"input": {"slug": kept_village.slug, "name": "越权村"}})
             assert body["errors"][0]["extensions"]["code"] == code
         with db.platform() as conn:
             entries = conn.execute(
                 select(pm.audit_log.c.fields).where(
-                    pm.audit_log.c.village == village.slug,
+                    pm.audit_log.c.village == kept_village.slug,
                     pm.audit_log.c.action == "village.update",
                 )
             ).scalars()
             assert sorted(entries) == [["address"], ["address", "contact_phone", "name"]]
     finally:
         # The village is shared by the module's tests: it leaves as it came.
-        restored = payload(gql, admin, UPDATE, {"slug": village.slug, **before})
+        restored = payload(gql, admin, UPDATE, {"slug": kept_village.slug, **before})
         assert restored["userErrors"] == []

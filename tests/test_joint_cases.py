@@ -44,26 +44,55 @@ def _region(db) -> str:
     return region_id
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def region(db) -> str:
     return _region(db)
 
 
-@pytest.fixture
-def villages(db, region) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def neighbours(db, region) -> dict[str, str]:
+    """b, c, d and e for every test of the module: each test's origin a is fresh, and
+    with it its agreements, cases and copies; a test reads a neighbour's cases only
+    where a opened them (`from_origin`)."""
+    return {name: new_village(db, f"{name}村", region).slug for name in "bcde"}
+
+
+def _agreed(db, region: str, found: dict[str, str]) -> dict[str, str]:
     """a: the origin; b and c: involved; d: a neighbour with an agreement, not involved;
     e: no agreement at all."""
-    found = {}
-    for name in "abcde":
-        found[name] = new_village(db, f"{name}村", region).slug
     for name in "bcd":
         agree(db, found["a"], found[name], {JOINT_CASE: ALL_FIELDS}, region=region)
     return found
 
 
 @pytest.fixture
-def admins(token, villages) -> dict[str, str]:
+def villages(db, region, neighbours) -> dict[str, str]:
+    return _agreed(db, region, {"a": new_village(db, "a村", region).slug, **neighbours})
+
+
+@pytest.fixture
+def villages_of_their_own(db) -> dict[str, str]:
+    """Five fresh villages in a fresh region, for a statement count that compares one
+    case in every list with many: the module's neighbours list other tests' cases."""
+    region = _region(db)
+    return _agreed(
+        db, region, {name: new_village(db, f"{name}村", region).slug for name in "abcde"}
+    )
+
+
+def admins_of(token, villages: dict[str, str]) -> dict[str, str]:
     return {name: token("village-admin", village=slug) for name, slug in villages.items()}
+
+
+@pytest.fixture
+def admins(token, villages) -> dict[str, str]:
+    return admins_of(token, villages)
+
+
+def from_origin(cases: list[dict], origin: str) -> list[dict]:
+    """The cases of a list that `origin` opened: the whole list, were the neighbours
+    fresh, since a is the only village that shares cases with them in a test."""
+    return [case for case in cases if case["village"] == origin]
 
 
 def open_case(gql, admins, villages, db, involved=("b", "c"), **more) -> dict:
@@ -97,8 +126,9 @@ def update(gql, caller: str, case: dict, village: str, **data) -> dict:
 OUR_TABLES = (joint_cases.name, "joint_case_events")
 
 
-def test_migration_creates_what_the_tables_describe(db, village):
-    with db.tenant(village.slug) as conn:
+def test_migration_creates_what_the_tables_describe(db, neighbours):
+    # It reads the schema and writes nothing: one of the module's villages serves.
+    with db.tenant(neighbours["e"]) as conn:
         context = MigrationContext.configure(conn, opts={"compare_server_default": False})
         differences = [
             d
@@ -210,10 +240,12 @@ def test_involved_villages_and_coordinators_update_one_timeline(
         ).all()
     assert sorted(tuple(r) for r in audiences) == sorted([(b, 5), (c, 5), ("@region", 5)])
     for name in ("b", "c"):
-        (copy,) = ok(gql(CASES, admins[name], {"slug": villages[name]}))["village"]["jointCases"]
+        listed = ok(gql(CASES, admins[name], {"slug": villages[name]}))["village"]["jointCases"]
+        (copy,) = from_origin(listed, a)
         assert copy["shared"] is True and copy["id"] == case["id"] and copy["village"] == a
         assert copy["timeline"] == timeline and copy["state"] == "CLOSED"
-    assert ok(gql(CASES, admins["d"], {"slug": villages["d"]}))["village"]["jointCases"] == []
+    listed = ok(gql(CASES, admins["d"], {"slug": villages["d"]}))["village"]["jointCases"]
+    assert from_origin(listed, a) == []
     (own,) = ok(gql(CASES, admins["a"], {"slug": a}))["village"]["jointCases"]
     assert own["shared"] is False and own["timeline"] == timeline
 
@@ -238,7 +270,7 @@ def test_the_origin_and_coordinators_involve_more_villages(
     # d is one of the case's villages now: it acts, and receives the copy.
     assert update(gql, admins["d"], case, d, note="丁村配合")["userErrors"] == []
     sync_village(db, a)
-    (copy,) = ok(gql(CASES, admins["d"], {"slug": d}))["village"]["jointCases"]
+    (copy,) = from_origin(ok(gql(CASES, admins["d"], {"slug": d}))["village"]["jointCases"], a)
     assert copy["villages"] == sorted([b, d]) and copy["timeline"][-1]["village"] == d
     coordinator = token("regional-coordinator", region=region)
     assert codes(update(gql, coordinator, case, region, addVillages=[e])) == [
@@ -281,7 +313,10 @@ def test_uninvolved_villages_and_other_coordinators_are_refused(
 # -- statement counts ---------------------------------------------------------------
 
 
-def test_the_list_costs_the_same_for_one_or_many(app, db, gql, admins, villages):
+def test_the_list_costs_the_same_for_one_or_many(app, db, gql, token, villages_of_their_own):
+    villages = villages_of_their_own
+    admins = admins_of(token, villages)
+
     def statements(name: str) -> int:
         variables = {"slug": villages[name]}
         gql(CASES, admins[name], variables)  # warm the pool

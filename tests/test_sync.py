@@ -106,11 +106,29 @@ class Ring:
             ]
 
 
+@pytest.fixture(scope="module")
+def neighbours(db: Database) -> list[str]:
+    """B, C, D and E for every ring of the module: each test's A is fresh, and with it
+    its agreements, outbox, cursor and copies; the neighbours only receive, and a test
+    reads the exchange by its own A (`Ring.copies`, `Ring.log`)."""
+    return [new_village(db, f"邻村{n}").slug for n in "BCDE"]
+
+
 @pytest.fixture
-def ring(db: Database, populated_village) -> Ring:
-    slugs = [new_village(db, f"邻村{n}").slug for n in "BCDE"]
-    b, c, d, e = slugs
-    a = Place(db, populated_village.slug)
+def ring(db: Database, populated_village, neighbours: list[str]) -> Ring:
+    return _ring(db, populated_village, neighbours)
+
+
+@pytest.fixture
+def ring_of_its_own(db: Database, populated_village) -> Ring:
+    """A ring whose neighbours are fresh too, for a test that reads everything a
+    neighbour sees: the module's neighbours hold other tests' copies and log rows."""
+    return _ring(db, populated_village, [new_village(db, f"邻村{n}").slug for n in "BCDE"])
+
+
+def _ring(db: Database, village: provisioning.Village, neighbours: list[str]) -> Ring:
+    b, c, d, e = neighbours
+    a = Place(db, village.slug)
     everything = list(RECORD_TYPES["alert_broadcast"].fields)
     return Ring(
         db,
@@ -278,7 +296,8 @@ def test_a_record_deleted_at_the_origin_is_withdrawn(ring):
         ) == {DELETED_AT_ORIGIN}
 
 
-def test_row_level_security_shows_each_village_its_own_share_only(ring, db):
+def test_row_level_security_shows_each_village_its_own_share_only(ring_of_its_own, db):
+    ring = ring_of_its_own
     alert_id = ring.missing_person()
     sync_village(db, ring.a.slug)
 
@@ -591,7 +610,7 @@ query Sync($slug: String!) {
 """
 
 
-def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db):
+def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db, village):
     ring.missing_person()
     result = sync_village(db, ring.a.slug)
     status, body = gql(
@@ -605,8 +624,11 @@ def test_a_village_admin_sees_the_sync_of_the_village(ring, gql, token, db):
         "attempts": 0,
         "waitingSince": None,
     }
-    # A village that never synced has no cursor yet.
-    status, body = gql(SYNC_STATUS, token("village-admin", village=ring.d), {"slug": ring.d})
+    # A village that never synced (a fresh one, not a neighbour of the module's) has no
+    # cursor yet.
+    status, body = gql(
+        SYNC_STATUS, token("village-admin", village=village.slug), {"slug": village.slug}
+    )
     assert body["data"]["village"]["sync"] is None
     status, body = gql(
         SYNC_STATUS, token("grid-worker", village=ring.a.slug), {"slug": ring.a.slug}

@@ -23,6 +23,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
+from villagelink.tenants import provisioning
 from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
@@ -63,7 +64,7 @@ from villagelink.tenants.requests.tables import (
     requests,
 )
 
-from .conftest import TEST_REGION
+from .conftest import TEST_REGION, new_village
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -359,10 +360,9 @@ def test_every_action_list_move(db, gql, token, shared_village, status, target):
 # -- the closed loop through GraphQL -----------------------------------------------------
 
 
-@pytest.fixture
-def place(gql, token, populated_village) -> dict:
-    """The populated village's slug, admin token, categories, grids, households, residents."""
-    slug = populated_village.slug
+def place_in(gql, token, populated: provisioning.Village) -> dict:
+    """A populated village's slug, admin token, categories, grids, households, residents."""
+    slug = populated.slug
     admin = token("village-admin", village=slug)
     _, body = gql(VILLAGE_BITS, admin, {"slug": slug})
     village = body["data"]["village"]
@@ -374,6 +374,27 @@ def place(gql, token, populated_village) -> dict:
         "households": [e["node"] for e in village["households"]["edges"]],
         "residents": [e["node"] for e in village["residents"]["edges"]],
     }
+
+
+@pytest.fixture
+def place(gql, token, populated_village) -> dict:
+    """A populated village of the test's own: for cases that list, count or audit the
+    whole village, or change its categories or deadlines."""
+    return place_in(gql, token, populated_village)
+
+
+@pytest.fixture
+def shared_place(gql, token, shared_village) -> dict:
+    """The module's shared populated village: for cases that read only the requests they
+    register themselves (by id) and change nothing village-wide."""
+    return place_in(gql, token, shared_village)
+
+
+@pytest.fixture(scope="module")
+def other_village(db) -> provisioning.Village:
+    """An empty village no case writes to: another admin's village, whose IDs reach
+    nothing in the populated ones, and the witness of what a new village is seeded with."""
+    return new_village(db, "邻村")
 
 
 def create(gql, caller: str, place: dict, **fields) -> dict:
@@ -389,10 +410,9 @@ def create(gql, caller: str, place: dict, **fields) -> dict:
     return body["data"]["createRequest"]
 
 
-def test_default_categories_and_deadlines_are_seeded(gql, token, village):
-    _, body = gql(
-        VILLAGE_BITS, token("village-admin", village=village.slug), {"slug": village.slug}
-    )
+def test_default_categories_and_deadlines_are_seeded(gql, token, other_village):
+    slug = other_village.slug
+    _, body = gql(VILLAGE_BITS, token("village-admin", village=slug), {"slug": slug})
     found = body["data"]["village"]
     assert [(c["code"], c["name"]) for c in found["requestCategories"]] == [
         ("property_service", "物业服务"),
@@ -491,14 +511,14 @@ def test_closed_loop_from_registration_to_rating(db, gql, token, place):
     ]
 
 
-def test_a_bad_rating_reopens_with_a_fresh_deadline(db, gql, place):
-    admin = place["admin"]
+def test_a_bad_rating_reopens_with_a_fresh_deadline(db, gql, shared_place):
+    admin = shared_place["admin"]
     rid = create(
         gql,
         admin,
-        place,
+        shared_place,
         locationText="3号楼电梯",
-        grid=place["grids"][0]["id"],
+        grid=shared_place["grids"][0]["id"],
         reporterName="李四",
     )["request"]["id"]
     for step in (ACCEPT, ASSIGN, START, RESOLVE):
@@ -520,7 +540,7 @@ def test_a_bad_rating_reopens_with_a_fresh_deadline(db, gql, place):
         assert run_step(gql, admin, step, rid)["userErrors"] == []
 
 
-def test_registration_refusals_write_nothing(db, gql, token, place, village):
+def test_registration_refusals_write_nothing(db, gql, token, place, other_village):
     admin = place["admin"]
     household = place["households"][0]
     elsewhere = next(g for g in place["grids"] if g["id"] != household["grid"]["id"])
@@ -538,7 +558,7 @@ def test_registration_refusals_write_nothing(db, gql, token, place, village):
             {
                 "locationText": "北门",
                 "reporterName": "王五",
-                "category": encode_id("RequestCategory", village.slug, 1),
+                "category": encode_id("RequestCategory", other_village.slug, 1),
             },
             [("category", "NOT_FOUND")],
         ),
@@ -546,7 +566,7 @@ def test_registration_refusals_write_nothing(db, gql, token, place, village):
             {
                 "locationText": "北门",
                 "reporterName": "王五",
-                "household": encode_id("Household", village.slug, 1),
+                "household": encode_id("Household", other_village.slug, 1),
             },
             [("household", "NOT_FOUND")],
         ),
@@ -560,12 +580,12 @@ def test_registration_refusals_write_nothing(db, gql, token, place, village):
     assert audit_actions(db, place["slug"]) == []
 
 
-def test_a_building_places_the_request_in_its_grid(gql, place):
-    household = place["households"][0]
+def test_a_building_places_the_request_in_its_grid(gql, shared_place):
+    household = shared_place["households"][0]
     payload = create(
         gql,
-        place["admin"],
-        place,
+        shared_place["admin"],
+        shared_place,
         building=household["building"],
         reporterName="赵六",
         reporterPhone="022-23456789",
@@ -577,45 +597,49 @@ def test_a_building_places_the_request_in_its_grid(gql, place):
     assert request["reporter"]["phone"] == "022*****6789"
 
 
-def test_automatic_assignment_goes_down_the_tiers(db, gql, place):
+def test_automatic_assignment_goes_down_the_tiers(db, gql, shared_place):
     """A micro-grid has micro-grid workers; a large grid only grid workers; the community
     grid only its chief. Without a grid there is no one to pick."""
-    admin = place["admin"]
+    admin = shared_place["admin"]
     expected = {"MICRO": "MICRO_GRID_WORKER", "LARGE": "GRID_WORKER", "COMMUNITY": "GRID_CHIEF"}
     for level, tier in expected.items():
-        grid = next(g for g in place["grids"] if g["level"] == level)
-        rid = create(gql, admin, place, locationText="某处", grid=grid["id"], reporterName="钱七")[
-            "request"
-        ]["id"]
+        grid = next(g for g in shared_place["grids"] if g["level"] == level)
+        rid = create(
+            gql, admin, shared_place, locationText="某处", grid=grid["id"], reporterName="钱七"
+        )["request"]["id"]
         run_step(gql, admin, ACCEPT, rid)
         assert run_step(gql, admin, ASSIGN, rid)["request"]["assignee"]["tier"] == tier
 
-    rid = create(gql, admin, place, locationText="村外河道", reporterName="孙八")["request"]["id"]
+    rid = create(gql, admin, shared_place, locationText="村外河道", reporterName="孙八")["request"][
+        "id"
+    ]
     run_step(gql, admin, ACCEPT, rid)
-    before = snapshot(db, place["slug"], key_of(rid))
+    before = snapshot(db, shared_place["slug"], key_of(rid))
     assert error_codes(run_step(gql, admin, ASSIGN, rid)) == [("assignee", "NO_ASSIGNEE")]
-    assert snapshot(db, place["slug"], key_of(rid)) == before
+    assert snapshot(db, shared_place["slug"], key_of(rid)) == before
 
     # Named by hand, and handed over to someone else while in progress.
-    with db.tenant(place["slug"]) as conn:
+    with db.tenant(shared_place["slug"]) as conn:
         staff = conn.execute(select(tm.grid_staff.c.id).order_by(tm.grid_staff.c.id)).scalars()
         first, second = list(staff)[:2]
-    chosen = encode_id("GridStaff", place["slug"], first)
+    chosen = encode_id("GridStaff", shared_place["slug"], first)
     assert run_step(gql, admin, ASSIGN, rid, assignee=chosen)["request"]["assignee"]["id"] == chosen
     run_step(gql, admin, START, rid)
-    other = encode_id("GridStaff", place["slug"], second)
+    other = encode_id("GridStaff", shared_place["slug"], second)
     handed = run_step(gql, admin, ASSIGN, rid, assignee=other, note="原网格员休假")["request"]
     assert (handed["state"], handed["assignee"]["id"]) == ("ASSIGNED", other)
     assert handed["timeline"][-1]["note"].endswith("；原网格员休假")
-    missing = encode_id("GridStaff", place["slug"], 999999)
+    missing = encode_id("GridStaff", shared_place["slug"], 999999)
     assert error_codes(run_step(gql, admin, ASSIGN, rid, assignee=missing)) == [
         ("assignee", "NOT_FOUND")
     ]
 
 
-def test_rejection_needs_a_reason(gql, place):
-    admin = place["admin"]
-    rid = create(gql, admin, place, locationText="北门", reporterName="周九")["request"]["id"]
+def test_rejection_needs_a_reason(gql, shared_place):
+    admin = shared_place["admin"]
+    rid = create(gql, admin, shared_place, locationText="北门", reporterName="周九")["request"][
+        "id"
+    ]
     assert error_codes(run_step(gql, admin, REJECT, rid, reason=" ")) == [("reason", "REQUIRED")]
     rejected = run_step(gql, admin, REJECT, rid, reason="属于市政管辖，已转12345")["request"]
     assert (rejected["state"], rejected["rejectionReason"]) == (
@@ -624,13 +648,18 @@ def test_rejection_needs_a_reason(gql, place):
     )
 
 
-def test_every_change_is_shared_through_the_outbox(db, gql, place):
-    admin = place["admin"]
+def test_every_change_is_shared_through_the_outbox(db, gql, shared_place):
+    admin = shared_place["admin"]
     rid = create(
-        gql, admin, place, locationText="北门", reporterName="吴十", reporterPhone="13700001111"
+        gql,
+        admin,
+        shared_place,
+        locationText="北门",
+        reporterName="吴十",
+        reporterPhone="13700001111",
     )["request"]["id"]
     run_step(gql, admin, ACCEPT, rid)
-    with db.tenant(place["slug"]) as conn:
+    with db.tenant(shared_place["slug"]) as conn:
         rows = conn.execute(
             select(outbox.c.version, outbox.c.payload)
             .where(outbox.c.record_type == "Request", outbox.c.record_id == key_of(rid))
@@ -648,16 +677,16 @@ def test_every_change_is_shared_through_the_outbox(db, gql, place):
     assert "吴十" not in str(payload) and "13700001111" not in str(payload)
 
 
-def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, token, place):
-    admin = place["admin"]
+def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, token, shared_place):
+    admin = shared_place["admin"]
     rid = create(
         gql,
         admin,
-        place,
+        shared_place,
         locationText="北门",
         reporterName="郑一",
         reporterPhone="13700002222",
-        grid=next(g for g in place["grids"] if g["level"] == "MICRO")["id"],
+        grid=next(g for g in shared_place["grids"] if g["level"] == "MICRO")["id"],
     )["request"]["id"]
     query = """query($id: ID!) { node(id: $id) { ... on Request {
       reporter { phone(unmasked: true, reason: "电话回访") } } } }"""
@@ -666,13 +695,16 @@ def test_reporter_phone_is_unmasked_for_the_admin_only_and_audited(db, gql, toke
     with db.platform() as conn:
         read = conn.execute(
             select(pm.audit_log.c.fields, pm.audit_log.c.reason).where(
-                pm.audit_log.c.village == place["slug"],
+                pm.audit_log.c.village == shared_place["slug"],
                 pm.audit_log.c.action == "request_reporter.read_unmasked",
+                pm.audit_log.c.subject_id == str(key_of(rid)),
             )
         ).one()
     assert tuple(read) == (["phone"], "电话回访")
     worker = token(
-        "grid-worker", village=place["slug"], sub=demo_grid_worker_subject(place["slug"])
+        "grid-worker",
+        village=shared_place["slug"],
+        sub=demo_grid_worker_subject(shared_place["slug"]),
     )
     _, body = gql(query, worker, {"id": rid})
     assert first_code(body) in {"FORBIDDEN", "NOT_FOUND"}
@@ -926,6 +958,8 @@ def test_request_stats_count_by_category_and_state(db, gql, place):
 
 
 def test_request_stats_cost_two_statements(app, gql, place):
+    # On a village of its own: the categories are loaded once per category the counts
+    # name (one here), so the count depends on every request in the village.
     create(gql, place["admin"], place, locationText="北门", reporterName="甲")
     query = """query($slug: String!) { village(slug: $slug) { requestStats {
       overdue byCategoryAndState { category { code name } state count overdue } } } }"""
@@ -1035,7 +1069,7 @@ def test_action_lists_group_requests(db, gql, place):
     assert "action_list.create" in audit_actions(db, slug)
 
 
-def test_action_list_refusals(db, gql, place, village):
+def test_action_list_refusals(db, gql, place, other_village):
     admin, slug = place["admin"], place["slug"]
     base = {"village": slug, "title": "清单", "owner": "物业", "dueDate": "2026-12-31"}
     _, body = gql(
@@ -1043,7 +1077,9 @@ def test_action_list_refusals(db, gql, place, village):
     )
     assert error_codes(body["data"]["createActionList"]) == [("requests", "NOT_FOUND")]
     _, body = gql(
-        CREATE_LIST, admin, {"input": {**base, "requests": [encode_id("Request", village.slug, 1)]}}
+        CREATE_LIST,
+        admin,
+        {"input": {**base, "requests": [encode_id("Request", other_village.slug, 1)]}},
     )
     assert error_codes(body["data"]["createActionList"]) == [("requests", "NOT_FOUND")]
     # More than a hundred requests is a backlog, not an action.
@@ -1197,16 +1233,16 @@ def test_coordinator_reads_escalated_requests_of_the_region_only(db, gql, token,
     assert first_code(body) == "NOT_FOUND"
 
 
-def test_another_villages_admin_reaches_nothing(gql, token, place, village):
-    rid = create(gql, place["admin"], place, locationText="北门", reporterName="甲")["request"][
-        "id"
-    ]
-    stranger = token("village-admin", village=village.slug)
+def test_another_villages_admin_reaches_nothing(gql, token, shared_place, other_village):
+    rid = create(gql, shared_place["admin"], shared_place, locationText="北门", reporterName="甲")[
+        "request"
+    ]["id"]
+    stranger = token("village-admin", village=other_village.slug)
     _, body = gql(NODE, stranger, {"id": rid})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(step_mutation(ACCEPT), stranger, {"input": {"id": rid}})
     assert first_code(body) == "NOT_FOUND"
-    _, body = gql(LIST, stranger, {"slug": place["slug"]})
+    _, body = gql(LIST, stranger, {"slug": shared_place["slug"]})
     assert first_code(body) == "NOT_FOUND"
 
 
@@ -1359,10 +1395,10 @@ def attach_photo(gql, client, caller: str, slug: str, rid: str) -> dict:
     return body
 
 
-def test_photos_attach_to_a_request(gql, client, settings, place):
-    slug, admin = place["slug"], place["admin"]
+def test_photos_attach_to_a_request(gql, client, settings, shared_place):
+    slug, admin = shared_place["slug"], shared_place["admin"]
     object_store(settings).ensure_bucket(slug)
-    rid = create(gql, admin, place, locationText="北门", reporterName="甲")["request"]["id"]
+    rid = create(gql, admin, shared_place, locationText="北门", reporterName="甲")["request"]["id"]
     body = attach_photo(gql, client, admin, slug, rid)
     assert body["data"]["attachFile"]["userErrors"] == []
 
@@ -1388,19 +1424,19 @@ DETACH = """mutation($id: ID!) { detachFile(input: {id: $id}) {
   detachedId userErrors { field code } } }"""
 
 
-def test_photos_are_reached_as_their_request_is(db, gql, client, token, place):
+def test_photos_are_reached_as_their_request_is(db, gql, client, token, shared_place):
     """Attachment IDs are sequential: `node(id)`, attachFile and detachFile keep to the
     requests the caller sees (a grid worker's grids, a coordinator's escalated ones)."""
-    slug, admin = place["slug"], place["admin"]
+    slug, admin = shared_place["slug"], shared_place["admin"]
     worker = token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
     coordinator = token("regional-coordinator", region=TEST_REGION)
     mine = worker_grids(db, slug)
-    own = next(g for g in place["grids"] if key_of(g["id"]) in mine)
-    other = next(g for g in place["grids"] if key_of(g["id"]) not in mine)
+    own = next(g for g in shared_place["grids"] if key_of(g["id"]) in mine)
+    other = next(g for g in shared_place["grids"] if key_of(g["id"]) not in mine)
     inside, outside = (
-        create(gql, admin, place, locationText=text, grid=grid["id"], reporterName="甲")["request"][
-            "id"
-        ]
+        create(gql, admin, shared_place, locationText=text, grid=grid["id"], reporterName="甲")[
+            "request"
+        ]["id"]
         for text, grid in (("甲", own), ("乙", other))
     )
     photos = {
@@ -1427,7 +1463,8 @@ def test_photos_are_reached_as_their_request_is(db, gql, client, token, place):
     _, body = gql(DETACH, worker, {"id": added["attachment"]["id"]})
     assert body["data"]["detachFile"]["userErrors"] == []
 
-    # The coordinator: photos of requests escalated to the region, read only.
+    # The coordinator: photos of requests escalated to the region, read only. The sweep
+    # runs over the shared village, where no other case leaves a request overdue.
     assert (seen(coordinator, inside), seen(coordinator, outside)) == (False, False)
     with db.tenant(slug) as conn:
         conn.execute(

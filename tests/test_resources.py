@@ -5,7 +5,9 @@ and the sync to the neighbour's exchange."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -139,17 +141,47 @@ def neighbour_admin(token, neighbour) -> str:
     return token("village-admin", village=neighbour)
 
 
-@pytest.fixture
-def create(gql, admin, owner):
+def creator(gql, admin: str, owner: str, name: Callable[[], str] = lambda: "文化礼堂"):
+    """Make a resource in `owner` as its admin: `name()` names it unless the case does."""
+
     def make(**overrides) -> dict:
-        found = payload(
-            gql(CREATE, admin, {"input": resource_input(owner, **overrides)}),
-            "createSharedResource",
-        )
+        given = resource_input(owner, **{"name": name(), **overrides})
+        found = payload(gql(CREATE, admin, {"input": given}), "createSharedResource")
         assert found["userErrors"] == [], found
         return found["resource"]
 
     return make
+
+
+@pytest.fixture
+def create(gql, admin, owner):
+    return creator(gql, admin, owner)
+
+
+# The module's shared village is the owner for cases that read only the resources and
+# bookings they make and change nothing village-wide (no agreement, no listing).
+@pytest.fixture
+def shared_admin(token, shared_village) -> str:
+    return token("village-admin", village=shared_village.slug)
+
+
+_resource_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def shared_create(gql, shared_admin, shared_village):
+    """As `create`, in the shared village: each resource a name of its own, so that no
+    case meets another's as a duplicate."""
+    return creator(
+        gql, shared_admin, shared_village.slug, lambda: f"礼堂{next(_resource_numbers)}号"
+    )
+
+
+@pytest.fixture(scope="module")
+def stranger(db) -> str:
+    """A village no case writes to and none agrees with: its admin reaches nothing of
+    the others."""
+    return new_village(db, "邻村").slug
 
 
 def outbox_rows(db, slug: str) -> list[dict]:
@@ -186,8 +218,8 @@ def audit(db, slug: str) -> list[tuple]:
 OUR_TABLES = ("shared_resources", "resource_bookings")
 
 
-def test_migration_creates_what_the_tables_describe(db, village):
-    with db.tenant(village.slug) as conn:
+def test_migration_creates_what_the_tables_describe(db, shared_village):
+    with db.tenant(shared_village.slug) as conn:
         context = MigrationContext.configure(conn, opts={"compare_server_default": False})
         differences = [
             d
@@ -282,14 +314,18 @@ def test_resource_input_is_checked_in_chinese(gql, admin, owner, create):
         assert all(e["message"] and not e["message"].isascii() for e in found["userErrors"])
 
 
-def test_only_whole_village_writers_manage_resources(gql, token, owner, neighbour_admin, create):
-    venue = create()
+def test_only_whole_village_writers_manage_resources(
+    gql, token, shared_village, stranger, shared_create
+):
+    owner = shared_village.slug
+    venue = shared_create()
     worker = token("grid-worker", village=owner)
     assert first_code(gql(CREATE, worker, {"input": resource_input(owner, name="x")})) == (
         "FORBIDDEN"
     )
     assert first_code(gql(RETIRE, worker, {"input": {"id": venue["id"]}})) == "FORBIDDEN"
-    assert first_code(gql(RETIRE, neighbour_admin, {"input": {"id": venue["id"]}})) == ("NOT_FOUND")
+    stranger_admin = token("village-admin", village=stranger)
+    assert first_code(gql(RETIRE, stranger_admin, {"input": {"id": venue["id"]}})) == ("NOT_FOUND")
 
 
 # -- bookings in the owner's village --------------------------------------------
@@ -351,9 +387,10 @@ def test_a_booking_is_approved_and_overlaps_are_refused(db, gql, admin, owner, c
     ]
 
 
-def test_booking_input_is_checked(gql, admin, owner, create):
-    venue = create()
-    aed = create(kind="AED", name="AED", bookable=False)
+def test_booking_input_is_checked(gql, shared_admin, shared_village, shared_create):
+    admin, owner = shared_admin, shared_village.slug
+    venue = shared_create()
+    aed = shared_create(kind="AED", bookable=False)
     cases = [
         (book_input(venue["id"], owner, hours=0), [("to", "INVALID")]),
         (book_input(venue["id"], owner, start=-2), [("from", "INVALID")]),
@@ -437,8 +474,9 @@ def test_two_concurrent_approvals_of_overlapping_bookings_do_not_both_succeed(db
     assert sorted(states.values()) == ["approved", "pending"]
 
 
-def test_grid_workers_book_but_do_not_decide(gql, token, admin, owner, create):
-    venue = create()
+def test_grid_workers_book_but_do_not_decide(gql, token, shared_village, shared_create):
+    owner = shared_village.slug
+    venue = shared_create()
     worker = token("grid-worker", village=owner)
     booking = payload(
         gql(BOOK, worker, {"input": book_input(venue["id"], owner)}), "bookSharedResource"
@@ -606,8 +644,10 @@ def count_statements(engine):
         event.remove(engine, "before_cursor_execute", before)
 
 
-@pytest.fixture
-def busy(db, owner) -> str:
+@pytest.fixture(scope="module")
+def busy(db) -> str:
+    """A village of 30 resources and 60 bookings, which the statement-count cases only read."""
+    owner = new_village(db).slug
     with db.tenant(owner) as conn:
         for n in range(30):
             resource = actions.do_create_resource(
@@ -652,8 +692,9 @@ def test_statement_counts_are_pinned_and_flat(app, gql, token, busy, query, expe
     assert counts == [expected, expected]
 
 
-def test_nodes_round_trip(gql, admin, owner, create):
-    venue = create()
+def test_nodes_round_trip(gql, shared_admin, shared_village, shared_create):
+    admin, owner = shared_admin, shared_village.slug
+    venue = shared_create()
     booking = payload(
         gql(BOOK, admin, {"input": book_input(venue["id"], owner)}), "bookSharedResource"
     )["booking"]

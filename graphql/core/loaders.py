@@ -35,6 +35,11 @@ class BatchLoader(Generic[K, V]):
             found = self._fetch_many(wanted)
             for k in wanted:
                 self._cache[k] = found.get(k)
+            # A fetch may answer more than it was asked (a small table read whole): those
+            # keys are answered too, or each would cost a query of its own later.
+            for k, value in found.items():
+                self._cache.setdefault(k, value)
+            self._pending.difference_update(found)
         return self._cache[key]
 
     def prime(self, key: K, value: V | None) -> None:

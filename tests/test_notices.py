@@ -114,13 +114,21 @@ def module_village(db):
     return new_village(db)
 
 
+@pytest.fixture(scope="module")
+def board_village(db):
+    """The village of the module's `board`, where nothing else is written."""
+    return new_village(db)
+
+
 @pytest.fixture
 def slug(request, module_village) -> str:
     """The module's village, shared one test after another by tests that read only the
-    notices they made. A test that lists or counts the whole village's notices, reads or
-    files names `village` and gets a fresh one of its own."""
-    if "village" in request.fixturenames:
-        return request.getfixturevalue("village").slug
+    notices they made. The tests of the `board` get its village; a test that lists or
+    counts the whole village's notices, reads or files names `village` and gets a fresh
+    one of its own."""
+    for own in ("board_village", "village"):
+        if own in request.fixturenames:
+            return request.getfixturevalue(own).slug
     return module_village.slug
 
 
@@ -452,10 +460,12 @@ def test_ids_of_another_village_or_type_are_not_found(gql, admin, slug, db, toke
 # -- who sees what, and the publish window ----------------------------------------
 
 
-@pytest.fixture
-def board(db, slug, village) -> dict[str, int]:
-    """One notice in each situation a reader can meet, in a fresh village: the tests of
-    the board list and count all its notices."""
+@pytest.fixture(scope="module")
+def board(db, board_village) -> dict[str, int]:
+    """One notice in each situation a reader can meet, alone in their village: the tests
+    of the board list and count all its notices. They change none of them; the one test
+    that adds reads is the only one to count reads or read readCount."""
+    slug = board_village.slug
     found = {
         "current": notice_in(db, slug, PUBLISHED, title="现行公告"),
         "scheduled": notice_in(

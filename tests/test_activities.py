@@ -127,8 +127,21 @@ def at(moment: datetime) -> dict:
 
 
 @pytest.fixture
-def slug(populated_village) -> str:
-    return populated_village.slug
+def slug(request, shared_village) -> str:
+    """The module's shared village, one test after another: a test there reads only what it
+    made. A test that counts or changes what is village-wide (lists, balances, points rules,
+    grids, agreements) names `populated_village` and gets a fresh one of its own."""
+    if "populated_village" in request.fixturenames:
+        return request.getfixturevalue("populated_village").slug
+    return shared_village.slug
+
+
+@pytest.fixture(scope="module")
+def neighbour_village(db):
+    """An empty village beside the module's, with no agreement: the tests showing that its
+    admin and residents cannot reach the module village's activities write nothing here
+    but one resident."""
+    return new_village(db, "邻村")
 
 
 @pytest.fixture
@@ -174,6 +187,15 @@ def audit_actions(db, slug: str) -> list[str]:
                 .order_by(pm.audit_log.c.occurred_at, pm.audit_log.c.action)
             ).scalars()
         )
+
+
+@pytest.fixture
+def audited(db, slug):
+    """audited() -> the audit entries this test wrote: those after the ones its village had
+    when it began (the module's tests share a village one after another, so every entry
+    after that point is this test's, as every entry of a fresh village would be)."""
+    before = len(audit_actions(db, slug))
+    return lambda: audit_actions(db, slug)[before:]
 
 
 def outbox_rows(db, slug: str, record_type: str) -> list[dict]:
@@ -231,14 +253,15 @@ def _table_of(difference) -> str | None:
     return None
 
 
-def test_migration_creates_what_the_tables_describe(db, village):
-    with db.tenant(village.slug) as conn:
+def test_migration_creates_what_the_tables_describe(db, shared_village):
+    with db.tenant(shared_village.slug) as conn:
         context = MigrationContext.configure(conn, opts={"compare_server_default": False})
         differences = [d for d in compare_metadata(context, metadata) if _table_of(d) in OUR_TABLES]
     assert differences == []
 
 
 def test_the_ledger_is_append_only(db, populated_village, residents):
+    """A fresh village: it reads a resident's balance."""
     resident = key(residents[0])
     with db.tenant(populated_village.slug) as conn:
         points.do_award_points(
@@ -295,7 +318,7 @@ def test_rules_give_the_days_of_a_series(rule, window, expected):
     assert dates(rule, *window) == expected
 
 
-def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, db, slug):
+def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, audited):
     activity = create(
         kind="SERVICE_DAY",
         title="便民服务日",
@@ -326,7 +349,7 @@ def test_monthly_service_day_is_scheduled_for_three_months(gql, admin, create, d
         "scheduleActivity",
     )
     assert again["activity"] == further["activity"]  # nothing added, nothing changed
-    assert audit_actions(db, slug) == ["activity.create", "activity.schedule"]
+    assert audited() == ["activity.create", "activity.schedule"]
 
 
 MOVE = """mutation($input: MoveActivityOccurrenceInput!) { moveActivityOccurrence(input: $input) {
@@ -336,7 +359,7 @@ MOVE = """mutation($input: MoveActivityOccurrenceInput!) { moveActivityOccurrenc
 
 
 def test_the_village_moves_one_occurrence_and_its_sign_ups_keep_their_places(
-    gql, admin, create, residents, db, slug
+    gql, admin, create, residents, db, slug, audited
 ):
     """本月便民服务日改期: the next service day moves to today (rain), its sign-ups keep
     their places, a code issued for the old day is void, and scheduling the series again
@@ -379,7 +402,7 @@ def test_the_village_moves_one_occurrence_and_its_sign_ups_keep_their_places(
         ),
     ):
         assert refused["occurrence"] is None and codes(refused) == expected, refused
-    assert "activity.occurrence_move" not in audit_actions(db, slug)
+    assert "activity.occurrence_move" not in audited()
 
     moved = move(startsAt=today.isoformat())
     assert moved["userErrors"] == []
@@ -420,7 +443,7 @@ def test_the_village_moves_one_occurrence_and_its_sign_ups_keep_their_places(
         "moveActivityOccurrence",
     )
     assert codes(cancelled) == [("occurrence", "INVALID_TRANSITION")]
-    assert audit_actions(db, slug).count("activity.occurrence_move") == 1
+    assert audited().count("activity.occurrence_move") == 1
 
 
 @pytest.mark.parametrize(
@@ -441,10 +464,11 @@ def test_the_village_moves_one_occurrence_and_its_sign_ups_keep_their_places(
     ],
 )
 def test_create_refuses_bad_input_and_writes_nothing(
-    gql, token, db, shared_village, overrides, field, code
+    gql, admin, db, slug, audited, overrides, field, code
 ):
-    slug = shared_village.slug
-    admin = token("village-admin", village=slug)
+    activities = select(func.count()).select_from(tables.activities)
+    with db.tenant(slug) as conn:
+        before = conn.execute(activities).scalar()
     created = payload(
         gql(CREATE, admin, {"input": activity_input(slug, **overrides)}), "createActivity"
     )
@@ -452,8 +476,8 @@ def test_create_refuses_bad_input_and_writes_nothing(
     assert (field, code) in codes(created)
     assert all(e["message"] for e in created["userErrors"])
     with db.tenant(slug) as conn:
-        assert conn.execute(select(func.count()).select_from(tables.activities)).scalar() == 0
-    assert audit_actions(db, slug) == []
+        assert conn.execute(activities).scalar() == before
+    assert audited() == []
 
 
 # -- the activity state machine -------------------------------------------------
@@ -526,7 +550,8 @@ def test_update_changes_details_until_the_activity_closes(gql, admin, create, sl
         assert codes(refused) == [("activity", "INVALID_TRANSITION")]
 
 
-def test_activity_filters(gql, admin, create, slug):
+def test_activity_filters(gql, admin, create, slug, populated_village):
+    """A fresh village: it lists every activity of the village."""
     talk = create(publish=True)
     create(kind="CLINIC", title="义诊", startsOn=(date.today() + timedelta(days=40)).isoformat())
     query = """query($slug: String!, $filter: ActivityFilter) { village(slug: $slug) {
@@ -558,7 +583,7 @@ def test_activity_filters(gql, admin, create, slug):
 # -- sign-ups -------------------------------------------------------------------
 
 
-def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
+def test_waitlist_and_promotion(gql, admin, create, residents, audited):
     occurrence = create(publish=True, capacity=2)["occurrences"][0]["id"]
     signed = [
         payload(
@@ -611,7 +636,7 @@ def test_waitlist_and_promotion(gql, admin, create, residents, db, slug):
         "WAITLISTED",
         1,
     )
-    assert audit_actions(db, slug) == [
+    assert audited() == [
         "activity.create",
         "activity.publish",
         *["activity.sign_up"] * 4,
@@ -657,8 +682,7 @@ def test_cancel_and_check_in_refused_once_the_activity_closes(gql, admin, create
     ]
 
 
-def test_an_occurrence_that_has_started_takes_no_sign_ups(db, populated_village, residents):
-    slug = populated_village.slug
+def test_an_occurrence_that_has_started_takes_no_sign_ups(db, slug, residents):
     with db.tenant(slug) as conn:
         # Half an hour ago, or midnight when that was yesterday (an activity's sessions
         # begin on the day it is created: from 00:00 to 00:30 none would start yesterday).
@@ -690,8 +714,7 @@ def test_an_occurrence_that_has_started_takes_no_sign_ups(db, populated_village,
     assert refused.value.errors[0].code == "NOT_OPEN"
 
 
-def test_capacity_holds_when_residents_sign_up_at_once(db, populated_village, residents):
-    slug = populated_village.slug
+def test_capacity_holds_when_residents_sign_up_at_once(db, slug, residents):
     with db.tenant(slug) as conn:
         activity = actions.do_create_activity(
             conn,
@@ -784,11 +807,10 @@ def test_capacity_holds_when_residents_sign_up_at_once(db, populated_village, re
     assert dict(states) == {"signed_up": 3, "waitlisted": 6, "cancelled": 3}
 
 
-def test_a_cancel_that_loses_to_a_check_in_is_refused(db, populated_village, residents):
+def test_a_cancel_that_loses_to_a_check_in_is_refused(db, slug, residents, audited):
     """A check-in takes no occurrence lock: one committed while a cancel waits on the
     sign-up's row leaves the cancel nothing to move, and it is refused like a cancel of
     a checked-in sign-up (it once failed with a TypeError, an INTERNAL error)."""
-    slug = populated_village.slug
     starts = soon(30)
     with db.tenant(slug) as conn:
         activity = actions.do_create_activity(
@@ -851,13 +873,16 @@ def test_a_cancel_that_loses_to_a_check_in_is_refused(db, populated_village, res
     with db.tenant(slug) as conn:
         state = conn.execute(select(s.c.state).where(s.c.id == sign_up_id)).scalar_one()
     assert state == "checked_in"
-    assert "activity.sign_up_cancel" not in audit_actions(db, slug)
+    assert "activity.sign_up_cancel" not in audited()
 
 
 # -- check-in, hours and points -------------------------------------------------
 
 
-def test_volunteer_check_in_records_hours_and_points_once(gql, admin, create, residents, db, slug):
+def test_volunteer_check_in_records_hours_and_points_once(
+    gql, admin, create, residents, db, slug, populated_village
+):
+    """A fresh village: it changes the points rules, and reads residents' balances."""
     service = create(
         publish=True,
         kind="VOLUNTEER_SERVICE",
@@ -913,7 +938,8 @@ def test_volunteer_check_in_records_hours_and_points_once(gql, admin, create, re
     assert actions_done.count("points.award") == 2 and "points.rules" in actions_done
 
 
-def test_check_in_refusals(gql, admin, create, residents):
+def test_check_in_refusals(gql, admin, create, residents, populated_village):
+    """A fresh village: it reads a resident's points balance."""
     talk = create(publish=True, capacity=1, **at(soon(20)))
     occurrence = talk["occurrences"][0]["id"]
     placed, waiting = (
@@ -964,7 +990,8 @@ def test_check_in_refusals(gql, admin, create, residents):
     ) == [("volunteerHours", "INVALID")]
 
 
-def test_award_redeem_and_ledger(gql, admin, residents, db, slug):
+def test_award_redeem_and_ledger(gql, admin, residents, db, slug, populated_village):
+    """A fresh village: it reads a resident's whole ledger and balance."""
     resident = residents[0]
     award = payload(
         gql(
@@ -1029,6 +1056,7 @@ def test_award_redeem_and_ledger(gql, admin, residents, db, slug):
 
 
 def test_redemptions_at_once_never_overdraw(db, populated_village, residents):
+    """A fresh village: it reads a resident's balance."""
     slug = populated_village.slug
     resident = key(residents[0])
     with db.tenant(slug) as conn:
@@ -1067,7 +1095,7 @@ def test_redemptions_at_once_never_overdraw(db, populated_village, residents):
 # -- volunteer teams ------------------------------------------------------------
 
 
-def test_volunteer_teams(gql, admin, residents, db, slug):
+def test_volunteer_teams(gql, admin, residents, db, slug, audited):
     leader, member = residents[0], residents[1]
     created = payload(
         gql(
@@ -1124,7 +1152,9 @@ def test_volunteer_teams(gql, admin, residents, db, slug):
     )["team"]
     assert led["leader"] == {"id": member} and led["memberCount"] == 1
 
-    shared = outbox_rows(db, slug, "VolunteerTeam")
+    shared = [
+        r for r in outbox_rows(db, slug, "VolunteerTeam") if r["record_id"] == key(team["id"])
+    ]
     assert [row["version"] for row in shared] == [1, 2, 3, 4]
     assert shared[-1]["payload"] == {
         "id": key(team["id"]),
@@ -1141,7 +1171,7 @@ def test_volunteer_teams(gql, admin, residents, db, slug):
             ).scalar_one()
             == "红马甲志愿服务队"
         )
-    assert [a for a in audit_actions(db, slug) if a.startswith("volunteer_team.")] == [
+    assert [a for a in audited() if a.startswith("volunteer_team.")] == [
         "volunteer_team.create",
         "volunteer_team.add_member",
         "volunteer_team.remove_member",
@@ -1153,14 +1183,20 @@ def test_volunteer_teams(gql, admin, residents, db, slug):
 
 
 def test_activities_open_to_neighbours_are_shared_once_published(gql, admin, create, db, slug):
-    create(publish=True)  # not open: never shared
+    closed = create(publish=True)  # not open: never shared
     fair = create(title="五村联谊文艺汇演", kind="CULTURE", openToNeighbours=True)
-    assert outbox_rows(db, slug, "Activity") == []  # a draft is the village's own business
+
+    def ours() -> list[dict]:
+        """The village's Activity entries about this test's two activities."""
+        mine = {key(closed["id"]), key(fair["id"])}
+        return [r for r in outbox_rows(db, slug, "Activity") if r["record_id"] in mine]
+
+    assert ours() == []  # a draft is the village's own business
     gql(STEP % "publishActivity", admin, {"input": {"activity": fair["id"]}})
     gql(UPDATE, admin, {"input": {"id": fair["id"], "openToNeighbours": False}})
     gql(UPDATE, admin, {"input": {"id": fair["id"], "openToNeighbours": True}})
     gql(STEP % "cancelActivity", admin, {"input": {"activity": fair["id"]}})
-    shared = outbox_rows(db, slug, "Activity")
+    shared = ours()
     assert {row["record_id"] for row in shared} == {key(fair["id"])}
     assert [(r["operation"], r["version"], r["payload"].get("state")) for r in shared] == [
         ("upsert", 2, "published"),
@@ -1209,7 +1245,11 @@ def _outsider(db, gql, admin, slug: str) -> str:
     return created["resident"]["id"]
 
 
-def test_grid_worker_signs_up_residents_of_their_grids(db, gql, token, create, admin, slug):
+def test_grid_worker_signs_up_residents_of_their_grids(
+    db, gql, token, create, admin, slug, populated_village
+):
+    """A fresh village: it adds a grid and a resident, which the others' resident lists
+    would show."""
     worker = token("grid-worker", village=slug, sub=demo_grid_worker_subject(slug))
     own = ok(gql(RESIDENT_IDS, worker, {"slug": slug}))["village"]["residents"]["edges"][0]
     own = own["node"]["id"]
@@ -1242,8 +1282,9 @@ def test_grid_worker_signs_up_residents_of_their_grids(db, gql, token, create, a
 
 
 def test_readers_read_and_cannot_write(
-    gql, token, create, residents, slug, populated_village, village
+    gql, token, create, residents, slug, populated_village, neighbour_village
 ):
+    """A fresh village: the coordinator's list of its activities starts with this one."""
     activity = create(publish=True)
     coordinator = token("regional-coordinator", region=populated_village.region_id)
     listed = ok(
@@ -1266,7 +1307,7 @@ def test_readers_read_and_cannot_write(
         )
         == "FORBIDDEN"
     )
-    neighbour = token("village-admin", village=village.slug)
+    neighbour = token("village-admin", village=neighbour_village.slug)
     for raw in (activity["id"], occurrence):
         assert (
             first_code(gql("query($id: ID!) { node(id: $id) { id } }", neighbour, {"id": raw}))
@@ -1278,14 +1319,16 @@ def test_readers_read_and_cannot_write(
     )
 
 
-def test_a_resident_of_another_village_cannot_be_signed_up(gql, admin, create, token, village):
+def test_a_resident_of_another_village_cannot_be_signed_up(
+    gql, admin, create, token, neighbour_village
+):
     occurrence = create(publish=True)["occurrences"][0]["id"]
     created = payload(
         gql(
             """mutation($v: String!) { createResident(input: {village: $v, name: "外村居民",
                idNumber: "120111195804099021"}) { resident { id } userErrors { code } } }""",
             token("platform-admin"),
-            {"v": village.slug},
+            {"v": neighbour_village.slug},
         ),
         "createResident",
     )
@@ -1427,6 +1470,8 @@ def test_statement_counts_are_pinned_and_flat(app, gql, token, busy_village):
 
 
 # -- residents of neighbouring villages (five-village linkage) -----------------
+# These tests make agreements between two villages and read village-wide lists (outgoing
+# sign-ups, audit entries, the points ledger): each has fresh villages of its own.
 
 NEIGHBOUR_SIGN_UP = """mutation($input: SignUpNeighbourForActivityInput!) {
   signUpNeighbourForActivity(input: $input) {
@@ -1466,7 +1511,7 @@ def neighbour_input(occurrence: str, village: str, resident: str, **more) -> dic
 
 
 def test_a_neighbour_signs_its_residents_up_under_an_agreement(
-    db, gql, admin, create, slug, village, token, guests, residents
+    db, gql, admin, create, slug, populated_village, village, token, guests, residents
 ):
     activity = create(publish=True, openToNeighbours=True, capacity=2)
     occurrence = activity["occurrences"][0]["id"]
@@ -1553,7 +1598,9 @@ def test_a_neighbour_signs_its_residents_up_under_an_agreement(
     assert "name" not in details[0] and "guest_name" not in details[0]
 
 
-def test_what_a_neighbour_cannot_sign_up_for(db, gql, create, slug, village, token, guests):
+def test_what_a_neighbour_cannot_sign_up_for(
+    db, gql, create, slug, populated_village, village, token, guests
+):
     agree(db, slug, village.slug, {"open_activity": ["title"]})
     neighbour = token("village-admin", village=village.slug)
     closed = create(publish=True)  # not open to neighbours
@@ -1585,7 +1632,7 @@ def test_what_a_neighbour_cannot_sign_up_for(db, gql, create, slug, village, tok
 
 
 def test_a_neighbour_checked_in_earns_hours_but_no_points_here(
-    db, gql, admin, create, slug, village, token, guests
+    db, gql, admin, create, slug, populated_village, village, token, guests
 ):
     agree(db, slug, village.slug, {"open_activity": ["title"]})
     activity = create(publish=True, openToNeighbours=True, kind="VOLUNTEER_SERVICE", **at(soon(15)))

@@ -28,7 +28,7 @@ from villagelink.tenants.notices import actions, queries
 from villagelink.tenants.notices.tables import DRAFT, PUBLISHED, WITHDRAWN, notice_reads, notices
 from villagelink.tenants.outbox import outbox
 
-from .conftest import TEST_REGION
+from .conftest import TEST_REGION, new_village
 from .test_query_count import count_statements
 
 ADMIN = Actor(
@@ -108,9 +108,28 @@ def soon(**delta) -> datetime:
     return datetime.now(UTC) + timedelta(**delta)
 
 
+@pytest.fixture(scope="module")
+def module_village(db):
+    """One empty village for the module's tests that read only the notices they made."""
+    return new_village(db)
+
+
+@pytest.fixture(scope="module")
+def board_village(db):
+    """The village of the module's `board`, where nothing else is written."""
+    return new_village(db)
+
+
 @pytest.fixture
-def slug(village) -> str:
-    return village.slug
+def slug(request, module_village) -> str:
+    """The module's village, shared one test after another by tests that read only the
+    notices they made. The tests of the `board` get its village; a test that lists or
+    counts the whole village's notices, reads or files names `village` and gets a fresh
+    one of its own."""
+    for own in ("board_village", "village"):
+        if own in request.fixturenames:
+            return request.getfixturevalue(own).slug
+    return module_village.slug
 
 
 @pytest.fixture
@@ -184,6 +203,15 @@ def audit_actions(db, slug: str) -> list[str]:
         )
 
 
+@pytest.fixture
+def audited(db, slug):
+    """audited() -> the notice audit entries this test wrote: those after the ones its
+    village had when it began (the module's tests share a village one after another, so
+    every entry after that point is this test's, as every entry of a fresh village would be)."""
+    before = len(audit_actions(db, slug))
+    return lambda: audit_actions(db, slug)[before:]
+
+
 def outbox_rows(db, slug: str) -> list[dict]:
     with db.tenant(slug) as conn:
         query = select(outbox).where(outbox.c.record_type == "Notice").order_by(outbox.c.id)
@@ -193,13 +221,13 @@ def outbox_rows(db, slug: str) -> list[dict]:
 # -- tables -------------------------------------------------------------------
 
 
-def test_migration_creates_what_the_tables_describe(db, village):
+def test_migration_creates_what_the_tables_describe(db, module_village):
     ours = {"notices", "notice_reads"}
 
     def only_ours(_object, name, type_, _reflected, _compare_to) -> bool:
         return type_ != "table" or name in ours
 
-    with db.tenant(village.slug) as conn:
+    with db.tenant(module_village.slug) as conn:
         context = MigrationContext.configure(
             conn, opts={"compare_server_default": False, "include_object": only_ours}
         )
@@ -209,7 +237,7 @@ def test_migration_creates_what_the_tables_describe(db, village):
 # -- the flow a village admin meets -------------------------------------------
 
 
-def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
+def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, audited):
     created = mutate(gql, admin, CREATE, {"village": slug, "category": "VILLAGE_AFFAIRS"})
     assert created["userErrors"] == []
     draft = created["notice"]
@@ -271,7 +299,7 @@ def test_draft_edit_publish_withdraw_and_publish_again(gql, admin, slug, db):
         None,
     )
     assert again["version"] == 7
-    assert audit_actions(db, slug) == [
+    assert audited() == [
         "notice.create",
         "notice.update",
         "notice.publish",
@@ -370,6 +398,8 @@ def test_publishing_needs_a_title_a_body_and_a_window_not_yet_ended(gql, admin, 
 
 def test_input_is_checked_and_nothing_written_when_refused(gql, admin, slug, db):
     start = soon(days=2)
+    with db.tenant(slug) as conn:
+        notices_before = conn.execute(select(func.count()).select_from(notices)).scalar_one()
     cases = [
         ({"title": "长" * 101}, [("title", "INVALID")]),
         ({"body": "字" * 20001}, [("body", "INVALID")]),
@@ -387,7 +417,9 @@ def test_input_is_checked_and_nothing_written_when_refused(gql, admin, slug, db)
         assert payload["notice"] is None
         assert [(e["field"], e["code"]) for e in payload["userErrors"]] == expected, extra
     with db.tenant(slug) as conn:
-        assert conn.execute(select(func.count()).select_from(notices)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(notices)).scalar_one() == (
+            notices_before
+        )
 
     # A change of one end is checked against the other end as stored.
     notice_id = notice_in(db, slug, DRAFT, publish_from=start.isoformat())
@@ -428,9 +460,12 @@ def test_ids_of_another_village_or_type_are_not_found(gql, admin, slug, db, toke
 # -- who sees what, and the publish window ----------------------------------------
 
 
-@pytest.fixture
-def board(db, slug) -> dict[str, int]:
-    """One notice in each situation a reader can meet."""
+@pytest.fixture(scope="module")
+def board(db, board_village) -> dict[str, int]:
+    """One notice in each situation a reader can meet, alone in their village: the tests
+    of the board list and count all its notices. They change none of them; the one test
+    that adds reads is the only one to count reads or read readCount."""
+    slug = board_village.slug
     found = {
         "current": notice_in(db, slug, PUBLISHED, title="现行公告"),
         "scheduled": notice_in(
@@ -517,7 +552,7 @@ def test_filters_and_newest_first_pages(gql, admin, slug, board):
     assert first_code(body) == "BAD_USER_INPUT"
 
 
-def test_only_the_village_admins_manage_notices(gql, token, slug, db, resident_app, village):
+def test_only_the_village_admins_manage_notices(gql, token, slug, db, resident_app):
     draft = encode_id("Notice", slug, notice_in(db, slug, DRAFT))
     before = snapshot(db, slug, key(draft))
     refused = {
@@ -644,14 +679,19 @@ def test_reads_count_distinct_readers_and_every_read(
 
 def test_publish_and_withdraw_are_shared_edits_and_drafts_are_not(gql, admin, slug, db):
     notice_id = notice_in(db, slug, DRAFT)
-    assert outbox_rows(db, slug) == []
+
+    def ours() -> list[dict]:
+        """The village's Notice entries about this test's notice."""
+        return [r for r in outbox_rows(db, slug) if r["record_id"] == notice_id]
+
+    assert ours() == []
     gid = encode_id("Notice", slug, notice_id)
     mutate(gql, admin, step_document("publishNotice"), {"id": gid})
     mutate(gql, admin, WITHDRAW, {"id": gid, "reason": "内容有误"})
     mutate(gql, admin, step_document("returnNoticeToDraft"), {"id": gid})
     mutate(gql, admin, UPDATE, {"id": gid, "title": "更正：" + CONTENT["title"]})
     mutate(gql, admin, step_document("publishNotice"), {"id": gid})
-    rows = outbox_rows(db, slug)
+    rows = ours()
     assert [(r["operation"], r["version"]) for r in rows] == [
         ("upsert", 2),
         ("delete", 3),
@@ -709,7 +749,8 @@ def attach(gql, token: str, slug: str, upload_key: str, notice_id: str) -> dict:
     )
 
 
-def test_pdf_attachments_on_the_local_disk(gql, client, admin, slug, db, resident_app):
+def test_pdf_attachments_on_the_local_disk(gql, client, admin, slug, db, resident_app, village):
+    """A fresh village: the residents' app lists every notice the village shows."""
     draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     attached = attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)
     assert attached["userErrors"] == []
@@ -750,10 +791,11 @@ DETACH = """mutation($id: ID!) { detachFile(input: {id: $id}) {
 
 
 def test_a_notices_files_are_reached_as_the_notice_is(
-    gql, client, admin, token, slug, db, integrator_of, resident_app
+    gql, client, admin, token, slug, db, integrator_of, resident_app, village
 ):
     """Attachment IDs are sequential: `node(id)`, attachFile and detachFile keep to
-    who sees the notice and who manages it, and to drafts for changes."""
+    who sees the notice and who manages it, and to drafts for changes. A fresh village:
+    it reads every attachment of the village."""
     draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     pdf = attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)["attachment"]
     worker = token("grid-worker", village=slug)
@@ -817,7 +859,8 @@ def test_a_notices_files_are_reached_as_the_notice_is(
     assert seen_by() == set()
 
 
-def test_deleting_a_draft_marks_its_files_for_removal(gql, client, admin, slug, db):
+def test_deleting_a_draft_marks_its_files_for_removal(gql, client, admin, slug, db, village):
+    """A fresh village: it counts every notice and attachment of the village."""
     draft = mutate(gql, admin, CREATE, {"village": slug, **API_CONTENT})["notice"]["id"]
     attach(gql, admin, slug, upload_pdf(gql, client, admin, slug), draft)
     payload = mutate(gql, admin, DELETE, {"id": draft})
@@ -910,7 +953,10 @@ def fill_board(db, slug: str, count: int) -> None:
                 actions.do_mark_notice_read(conn, reader, slug, notice["id"], {"reader": who})
 
 
-def test_notice_list_statement_count_is_pinned_and_flat(app, gql, token, slug, db, resident_app):
+def test_notice_list_statement_count_is_pinned_and_flat(
+    app, gql, token, slug, db, resident_app, village
+):
+    """A fresh village: every notice listed must be one of the 50 filled here."""
     fill_board(db, slug, 50)
     engine = app.extensions["villagelink"].db.engine
 

@@ -47,7 +47,7 @@ from villagelink.tenants.onetable.tables import (
 from villagelink.tenants.sensitive import REASON_REQUIRED
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION
+from .conftest import TEST_REGION, new_village
 from .test_query_count import count_statements
 
 # The storage tests' fixtures (the application on each object store, its job settings).
@@ -249,17 +249,30 @@ def run_sheet(gql, client, jobs, admin: str, slug: str, data: bytes) -> dict:
 
 
 @pytest.fixture
-def admin(token, populated_village) -> str:
-    return token("village-admin", village=populated_village.slug)
+def admin(request, token) -> str:
+    """The admin of the test's village: its own `populated_village` when it names one (it
+    counts or changes what is village-wide: all residents, exports, grids), else the
+    module's `shared_village`, where tests run one after another and read only what they
+    made (their own jobs, residents by ID number, flats by room, counts as differences)."""
+    if "populated_village" in request.fixturenames:
+        return token("village-admin", village=request.getfixturevalue("populated_village").slug)
+    return token("village-admin", village=request.getfixturevalue("shared_village").slug)
+
+
+@pytest.fixture(scope="module")
+def other_village(db):
+    """An empty village whose admin and keys must not reach the test's village; the tests
+    that use it write nothing there but an upload each."""
+    return new_village(db, "邻村")
 
 
 # -- the bad sheet ------------------------------------------------------------------
 
 
 def test_a_bad_sheet_gives_exactly_the_expected_report(
-    gql, client, jobs, db, admin, populated_village
+    gql, client, jobs, db, admin, shared_village
 ):
-    slug = populated_village.slug
+    slug = shared_village.slug
     building = first_building(db, slug)
     before_counts, before_audit = counts(db, slug), audit_actions(db, slug)
     valid_new_flat = person(
@@ -594,8 +607,8 @@ def test_a_village_is_loaded_from_one_workbook_structure_then_residents(
 # -- reading sheets -------------------------------------------------------------
 
 
-def test_cells_read_the_way_clerks_type_them(gql, client, jobs, db, admin, populated_village):
-    slug = populated_village.slug
+def test_cells_read_the_way_clerks_type_them(gql, client, jobs, db, admin, shared_village):
+    slug = shared_village.slug
     building = first_building(db, slug)
     number = building["name"].removesuffix("号楼")
     rows = [
@@ -641,8 +654,9 @@ def test_cells_read_the_way_clerks_type_them(gql, client, jobs, db, admin, popul
     assert made["household_id"] is not None
 
 
-def test_a_sheet_without_the_required_columns_fails(db, jobs, populated_village):
-    slug = populated_village.slug
+def test_a_sheet_without_the_required_columns_fails(db, jobs, shared_village):
+    slug = shared_village.slug
+    before_audit = audit_actions(db, slug)
     data = workbook([{sheet.NAME: "王五"}], columns=(sheet.NAME, sheet.PHONE, sheet.PHONE))
     job_id = _queued_job(db, object_store(jobs), slug, data)
     assert onetable_jobs.run_import(db, object_store(jobs), slug, job_id) is None
@@ -652,11 +666,11 @@ def test_a_sheet_without_the_required_columns_fails(db, jobs, populated_village)
         {"row": 1, "column": "联系电话", "message": "列名重复"},
         {"row": 1, "column": "身份证号码", "message": "缺少此列"},
     ]
-    assert audit_actions(db, slug)["resident_import.fail"] == 1
+    assert (audit_actions(db, slug) - before_audit)["resident_import.fail"] == 1
 
 
-def test_the_untouched_template_imports_nothing(gql, client, jobs, db, admin, populated_village):
-    slug = populated_village.slug
+def test_the_untouched_template_imports_nothing(gql, client, jobs, db, admin, shared_village):
+    slug = shared_village.slug
     _, body = gql(TEMPLATE, admin, {"slug": slug})
     link = body["data"]["village"]["residentImportTemplate"]
     assert link["filename"] == "居民信息导入模板.xlsx"
@@ -712,10 +726,8 @@ def _job_row(db, slug: str, job_id: int) -> dict:
         )
 
 
-def test_progress_is_committed_per_batch_and_a_retry_resumes(
-    db, jobs, populated_village, monkeypatch
-):
-    slug = populated_village.slug
+def test_progress_is_committed_per_batch_and_a_retry_resumes(db, jobs, shared_village, monkeypatch):
+    slug = shared_village.slug
     rows = [person(date(1980, 1, 1 + i), 40 + i, name=f"居民{i}") for i in range(7)]
     job_id = _queued_job(db, object_store(jobs), slug, workbook(rows))
     monkeypatch.setattr(onetable_jobs, "BATCH_ROWS", 2)
@@ -752,8 +764,8 @@ def test_progress_is_committed_per_batch_and_a_retry_resumes(
     assert onetable_jobs.run_import(db, object_store(jobs), slug, job_id) is None
 
 
-def test_two_imports_at_once_make_one_household_per_flat(db, jobs, populated_village, monkeypatch):
-    slug = populated_village.slug
+def test_two_imports_at_once_make_one_household_per_flat(db, jobs, shared_village, monkeypatch):
+    slug = shared_village.slug
     building = first_building(db, slug)
     monkeypatch.setattr(onetable_jobs, "BATCH_ROWS", 2)
     flats = [f"98{n:02d}" for n in range(6)]
@@ -784,8 +796,8 @@ def test_two_imports_at_once_make_one_household_per_flat(db, jobs, populated_vil
     assert per_flat == Counter(flats)
 
 
-def test_a_long_report_is_cut_short(db, jobs, populated_village, monkeypatch):
-    slug = populated_village.slug
+def test_a_long_report_is_cut_short(db, jobs, shared_village, monkeypatch):
+    slug = shared_village.slug
     monkeypatch.setattr(actions, "MAX_REPORT", 3)
     monkeypatch.setattr(onetable_jobs, "BATCH_ROWS", 2)
     nameless = [
@@ -804,10 +816,10 @@ def test_a_long_report_is_cut_short(db, jobs, populated_village, monkeypatch):
 
 
 @pytest.mark.parametrize("status", IMPORT_STATUSES)
-def test_every_step_from_every_state(db, village, status):
+def test_every_step_from_every_state(db, shared_village, status):
     """begin: queued|running → running; progress: running; finish: running → finished;
     fail: queued|running → failed. Anything else is INVALID_TRANSITION and changes nothing."""
-    slug = village.slug
+    slug = shared_village.slug
     allowed = {step: status in sources for step, (sources, _) in actions.STEPS.items()}
     steps = {
         "begin": lambda conn, job_id: actions.do_begin_import(conn, slug, job_id),
@@ -821,7 +833,7 @@ def test_every_step_from_every_state(db, village, status):
             job_id = conn.execute(
                 import_jobs.insert()
                 .values(
-                    object_key=f"k-{step}",
+                    object_key=f"k-{status}-{step}",
                     filename="x.xlsx",
                     status=status,
                     created_by="t",
@@ -842,10 +854,8 @@ def test_every_step_from_every_state(db, village, status):
     assert [e.code for e in missing.value.errors] == ["NOT_FOUND"]
 
 
-def test_a_job_that_keeps_failing_is_marked_failed_after_its_last_retry(
-    db, jobs, populated_village
-):
-    slug = populated_village.slug
+def test_a_job_that_keeps_failing_is_marked_failed_after_its_last_retry(db, jobs, shared_village):
+    slug = shared_village.slug
     job_id = _queued_job(db, object_store(jobs), slug, workbook([]))
     with db.tenant(slug) as conn:
         actions.do_begin_import(conn, slug, job_id)
@@ -862,10 +872,8 @@ def test_a_job_that_keeps_failing_is_marked_failed_after_its_last_retry(
     assert job["report"] == [{"row": None, "column": None, "message": onetable_jobs.GAVE_UP}]
 
 
-def test_import_jobs_are_enqueued_on_ingest_with_retries(
-    gql, client, jobs, admin, populated_village
-):
-    slug = populated_village.slug
+def test_import_jobs_are_enqueued_on_ingest_with_retries(gql, client, jobs, admin, shared_village):
+    slug = shared_village.slug
     started = start(gql, admin, slug, upload(gql, client, admin, slug, workbook([])))
     [queued] = Queue("ingest", connection=redis_connection(jobs)).get_jobs()
     assert queued.args == (slug, int(decode_id(started["importJob"]["id"]).key))
@@ -877,9 +885,12 @@ def test_import_jobs_are_enqueued_on_ingest_with_retries(
 
 
 def test_start_refuses_what_is_not_this_villages_spreadsheet(
-    gql, client, jobs, db, token, admin, populated_village, village
+    gql, client, jobs, db, token, admin, shared_village, other_village
 ):
-    slug = populated_village.slug
+    slug = shared_village.slug
+    jobs_in_village = select(func.count()).select_from(import_jobs)
+    with db.tenant(slug) as conn:
+        jobs_before = conn.execute(jobs_in_village).scalar_one()
     # Bytes that are no spreadsheet, declared as one: refused, removed, no job.
     key = upload(gql, client, admin, slug, b"PK\x03\x04 not really a zip")
     payload = start(gql, admin, slug, key)
@@ -887,21 +898,21 @@ def test_start_refuses_what_is_not_this_villages_spreadsheet(
     assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [("key", "MISMATCH")]
     # A key never uploaded, and another village's key.
     assert start(gql, admin, slug, "incoming/nothing")["userErrors"][0]["code"] == "NOT_FOUND"
-    other_admin = token("village-admin", village=village.slug)
-    other_key = upload(gql, client, other_admin, village.slug, workbook([]))
+    other_admin = token("village-admin", village=other_village.slug)
+    other_key = upload(gql, client, other_admin, other_village.slug, workbook([]))
     assert start(gql, admin, slug, other_key)["userErrors"][0]["code"] == "NOT_FOUND"
     # A key is used once.
     key = upload(gql, client, admin, slug, workbook([]))
     assert start(gql, admin, slug, key)["userErrors"] == []
     assert start(gql, admin, slug, key)["userErrors"][0]["code"] == "NOT_FOUND"
     with db.tenant(slug) as conn:
-        assert conn.execute(select(func.count()).select_from(import_jobs)).scalar_one() == 1
+        assert conn.execute(jobs_in_village).scalar_one() == jobs_before + 1
 
 
 def test_attach_file_cannot_add_a_sheet_to_an_existing_job(
-    gql, client, jobs, admin, populated_village
+    gql, client, jobs, admin, shared_village
 ):
-    slug = populated_village.slug
+    slug = shared_village.slug
     started = start(gql, admin, slug, upload(gql, client, admin, slug, workbook([])))
     key = upload(gql, client, admin, slug, workbook([]))
     _, body = gql(
@@ -1024,14 +1035,14 @@ def test_grid_workers_export_their_own_grids_and_may_not_import(
 
 
 def test_read_only_roles_and_strangers_may_neither_import_nor_export(
-    gql, client, jobs, token, admin, populated_village, village, demo_region
+    gql, client, jobs, token, admin, shared_village, other_village, demo_region
 ):
-    slug = populated_village.slug
+    slug = shared_village.slug
     started = start(gql, admin, slug, upload(gql, client, admin, slug, workbook([])))
     key = upload(gql, client, admin, slug, workbook([]))
     callers = {
         "FORBIDDEN": [token("regional-coordinator", region=TEST_REGION)],
-        "NOT_FOUND": [token("village-admin", village=village.slug)],
+        "NOT_FOUND": [token("village-admin", village=other_village.slug)],
     }
     for code, tokens in callers.items():
         for caller in tokens:
@@ -1074,8 +1085,8 @@ def test_expired_exports_are_removed_with_their_objects(gql, jobs, db, admin, po
 # -- the list: statements -------------------------------------------------------
 
 
-def test_import_list_statement_count_is_flat(app, gql, token, db, populated_village):
-    slug = populated_village.slug
+def test_import_list_statement_count_is_flat(app, gql, token, db, shared_village):
+    slug = shared_village.slug
     admin = token("village-admin", village=slug)
     for _ in range(50):
         _queued_job_row(db, slug)

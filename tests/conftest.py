@@ -17,11 +17,12 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -42,6 +43,7 @@ from villagelink.platform.settings import Settings, load_settings
 from villagelink.tenants import provisioning
 
 TEST_REGION = "testregion"
+T = TypeVar("T")
 _village_numbers = itertools.count(1)
 
 
@@ -419,6 +421,14 @@ def new_populated_village(db: Database) -> provisioning.Village:
 def populated_village(db: Database) -> provisioning.Village:
     """A fresh populated village of its own for one test."""
     return new_populated_village(db)
+
+
+def written_since_now(read: Callable[[], list[T]]) -> Callable[[], list[T]]:
+    """What `read` will return beyond what it returns now: in a village a module's tests
+    share one after another, what the test wrote (its audit entries, say), as all of a
+    fresh village's would be."""
+    before = len(read())
+    return lambda: read()[before:]
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import agree, new_village
+from .conftest import agree, new_village, written_since_now
 
 CREATE = """mutation($input: CreateActivityInput!) { createActivity(input: $input) {
   activity { id kind title state version openToNeighbours capacity
@@ -191,11 +191,8 @@ def audit_actions(db, slug: str) -> list[str]:
 
 @pytest.fixture
 def audited(db, slug):
-    """audited() -> the audit entries this test wrote: those after the ones its village had
-    when it began (the module's tests share a village one after another, so every entry
-    after that point is this test's, as every entry of a fresh village would be)."""
-    before = len(audit_actions(db, slug))
-    return lambda: audit_actions(db, slug)[before:]
+    """audited() -> the audit entries this test wrote."""
+    return written_since_now(lambda: audit_actions(db, slug))
 
 
 def outbox_rows(db, slug: str, record_type: str) -> list[dict]:

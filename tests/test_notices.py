@@ -28,7 +28,7 @@ from villagelink.tenants.notices import actions, queries
 from villagelink.tenants.notices.tables import DRAFT, PUBLISHED, WITHDRAWN, notice_reads, notices
 from villagelink.tenants.outbox import outbox
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION, new_village, written_since_now
 from .test_query_count import count_statements
 
 ADMIN = Actor(
@@ -205,11 +205,8 @@ def audit_actions(db, slug: str) -> list[str]:
 
 @pytest.fixture
 def audited(db, slug):
-    """audited() -> the notice audit entries this test wrote: those after the ones its
-    village had when it began (the module's tests share a village one after another, so
-    every entry after that point is this test's, as every entry of a fresh village would be)."""
-    before = len(audit_actions(db, slug))
-    return lambda: audit_actions(db, slug)[before:]
+    """audited() -> the notice audit entries this test wrote."""
+    return written_since_now(lambda: audit_actions(db, slug))
 
 
 def outbox_rows(db, slug: str) -> list[dict]:

@@ -29,7 +29,7 @@ from villagelink.tenants.sensing.tables import (
     devices,
 )
 
-from .conftest import TEST_REGION
+from .conftest import TEST_REGION, new_village
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -136,6 +136,13 @@ def place(gql, token, shared_village) -> dict:
     return {"slug": slug, "admin": token("village-admin", village=slug)} | places_of(
         gql, token, slug
     )
+
+
+@pytest.fixture(scope="module")
+def neighbour(db):
+    """Another, empty village of the module's: the cases name it, reach for it, or keep
+    a device of their own there."""
+    return new_village(db, "邻村")
 
 
 def camera(place: dict, **fields) -> dict:
@@ -273,8 +280,8 @@ def test_registration_refusals_write_nothing(db, gql, place, change, expected):
         assert conn.execute(select(func.count()).select_from(devices)).scalar_one() == before
 
 
-def test_a_wristband_names_a_resident_of_this_village(gql, token, place, village):
-    elsewhere = encode_id("Resident", village.slug, 1)
+def test_a_wristband_names_a_resident_of_this_village(gql, token, place, neighbour):
+    elsewhere = encode_id("Resident", neighbour.slug, 1)
     payload = mutate(gql, place["admin"], REGISTER, wristband(place) | {"resident": elsewhere})
     assert codes(payload) == [("resident", "NOT_FOUND")]
     missing = encode_id("Resident", place["slug"], 10**9)
@@ -293,17 +300,17 @@ def a_grid_in(db: Database, slug: str) -> str:
     return encode_id("Grid", slug, grid_id)
 
 
-def test_serial_numbers_are_unique_per_village(db, gql, token, place, village):
+def test_serial_numbers_are_unique_per_village(db, gql, token, place, neighbour):
     first = register(gql, place["admin"], camera(place))
     again = mutate(gql, place["admin"], REGISTER, camera(place, serialNumber=first["serialNumber"]))
     assert codes(again) == [("serialNumber", "DUPLICATE")]
     # Another village keeps a registration of its own.
-    admin = token("village-admin", village=village.slug)
-    smoke = {"village": village.slug, "kind": "SMOKE_SENSOR", "name": "烟感"}
+    admin = token("village-admin", village=neighbour.slug)
+    smoke = {"village": neighbour.slug, "kind": "SMOKE_SENSOR", "name": "烟感"}
     other = register(
         gql,
         admin,
-        smoke | {"serialNumber": first["serialNumber"], "grid": a_grid_in(db, village.slug)},
+        smoke | {"serialNumber": first["serialNumber"], "grid": a_grid_in(db, neighbour.slug)},
     )
     assert other["serialNumber"] == first["serialNumber"]
 
@@ -339,7 +346,7 @@ def test_integrators_see_and_manage_only_their_own(gql, place, platform_of):
     assert payload["device"]["status"] == "DISABLED"
 
 
-def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, platform_of, village):
+def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, platform_of, neighbour):
     slug = place["slug"]
     device = register(gql, place["admin"], camera(place))
     reader, _ = platform_of(slug, "residents:read")
@@ -348,7 +355,7 @@ def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, plat
     _, body = gql(REGISTER, reader, {"input": camera(place)})
     assert first_code(body) == "FORBIDDEN"
 
-    elsewhere, _ = platform_of(village.slug, "devices:write")
+    elsewhere, _ = platform_of(neighbour.slug, "devices:write")
     _, body = gql(LIST, elsewhere, {"village": slug})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(REGISTER, elsewhere, {"input": camera(place)})
@@ -392,7 +399,7 @@ def test_grid_workers_read_the_devices_of_their_grids(db, gql, token, place):
     assert first_code(body) == "FORBIDDEN"
 
 
-def test_coordinators_read_every_device_of_their_region(gql, token, place, village):
+def test_coordinators_read_every_device_of_their_region(gql, token, place, neighbour):
     slug = place["slug"]
     device = register(gql, place["admin"], camera(place))
     coordinator = token("regional-coordinator", region=TEST_REGION)
@@ -404,7 +411,7 @@ def test_coordinators_read_every_device_of_their_region(gql, token, place, villa
     _, body = gql(UPDATE, coordinator, {"input": {"id": device["id"], "name": "x"}})
     assert first_code(body) == "FORBIDDEN"
 
-    other_admin = token("village-admin", village=village.slug)
+    other_admin = token("village-admin", village=neighbour.slug)
     _, body = gql(LIST, other_admin, {"village": slug})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(UPDATE, other_admin, {"input": {"id": device["id"], "name": "x"}})

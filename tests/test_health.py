@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, union
 
 from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
@@ -26,7 +26,7 @@ from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.health import actions
 from villagelink.tenants.health.queries import BUCKET_ORIGIN
-from villagelink.tenants.health.tables import health_readings, latest_vitals
+from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
 from villagelink.tenants.sensing.tables import devices
 
 from .conftest import TEST_REGION
@@ -94,8 +94,13 @@ _serials = itertools.count(1)
 
 
 @pytest.fixture
-def slug(populated_village) -> str:
-    return populated_village.slug
+def slug(request, shared_village) -> str:
+    """The module's shared village: each case reads only what it wrote of residents no
+    other case has touched (`people_of`). A test that asks for `populated_village` gets one
+    of its own (it changes the village's thresholds, or lists or counts the whole village)."""
+    if "populated_village" in request.fixturenames:
+        return request.getfixturevalue("populated_village").slug
+    return shared_village.slug
 
 
 @pytest.fixture
@@ -115,8 +120,17 @@ def people(db, slug) -> dict:
 
 def people_of(db, slug: str) -> dict:
     """Resident ids in the grid worker's grids and outside them: the fixture village's
-    residents all live in the worker's grids, so the last households move out of them."""
+    residents all live in the worker's grids, so the last households move out of them.
+    Only residents with no health data yet: in the shared village, those no case wrote for."""
     h, r = m.households, m.residents
+    untouched = r.c.id.not_in(
+        union(
+            select(health_records.c.resident_id),
+            select(latest_vitals.c.resident_id),
+            select(devices.c.resident_id).where(devices.c.resident_id.is_not(None)),
+            select(health_readings.c.resident_id).where(health_readings.c.resident_id.is_not(None)),
+        )
+    )
     with db.tenant(slug) as conn:
         grids = grids_of_account(conn, demo_grid_worker_subject(slug))
         elsewhere = conn.execute(
@@ -129,7 +143,7 @@ def people_of(db, slug: str) -> dict:
             .where(r.c.household_id == h.c.id, r.c.grid_id != h.c.grid_id)
             .values(grid_id=h.c.grid_id)
         )
-        rows = conn.execute(select(r.c.id, r.c.grid_id).order_by(r.c.id)).all()
+        rows = conn.execute(select(r.c.id, r.c.grid_id).where(untouched).order_by(r.c.id)).all()
     mine = [r.id for r in rows if r.grid_id in grids]
     others = [r.id for r in rows if r.grid_id not in grids]
     assert mine and others, "the fixture village should put residents on both sides"
@@ -241,6 +255,7 @@ def local(*args) -> datetime:
 
 def test_admin_creates_and_updates_a_record(gql, admin, slug, people, db):
     resident = people["all"][0]
+    audited = len(audit(db, slug))
     made = create(gql, admin, slug, resident, **FULL_RECORD)
     assert made["resident"]["id"] == rid(slug, resident)
     assert made["conditions"] == FULL_RECORD["conditions"]
@@ -274,7 +289,7 @@ def test_admin_creates_and_updates_a_record(gql, admin, slug, people, db):
     )["healthRecord"]
     assert (cleared["safeZone"], cleared["heartRateRange"], cleared["note"]) == (None, None, None)
 
-    writes = [a[:3] for a in audit(db, slug) if not a[0].endswith(".read")]
+    writes = [a[:3] for a in audit(db, slug)[audited:] if not a[0].endswith(".read")]
     assert writes == [
         (
             "health_record.create",
@@ -382,6 +397,7 @@ def test_bad_input_is_refused_in_chinese_and_writes_nothing(
 
 def test_one_record_per_resident_and_updates_need_one(gql, admin, slug, people, db):
     first, second = people["all"][:2]
+    records, versions, _ = records_state(db, slug)
     create(gql, admin, slug, first, careLevel="ASSISTED")
     again = mutate(gql, admin, CREATE, {"resident": rid(slug, first)})
     assert again["userErrors"] == [
@@ -399,7 +415,7 @@ def test_one_record_per_resident_and_updates_need_one(gql, admin, slug, people, 
     assert ok["healthRecord"]["wanderingRisk"] is True
     drop = mutate(gql, admin, UPDATE, {"resident": rid(slug, first), "safeZone": None})
     assert drop["userErrors"][0]["code"] == "REQUIRED"
-    assert records_state(db, slug)[:2] == (1, 2)
+    assert records_state(db, slug)[:2] == (records + 1, versions + 2)
 
 
 def test_grid_worker_writes_care_details_of_own_grids_only(gql, worker, slug, people, db):
@@ -431,6 +447,7 @@ def test_grid_worker_writes_care_details_of_own_grids_only(gql, worker, slug, pe
 # -- thresholds ----------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("populated_village")  # the village's own thresholds change
 def test_thresholds_are_read_by_carers_and_set_by_the_admin(gql, admin, worker, slug, db):
     defaults = {
         "heartRateMin": 50,
@@ -504,8 +521,9 @@ def test_conditions_are_masked_for_grid_workers_unless_asked_with_a_reason(
 
 
 def test_only_the_village_admin_and_its_grid_workers_see_health_data(
-    gql, token, slug, people, db, integrator, admin, village
+    gql, token, slug, people, db, integrator, admin, populated_village, shared_village
 ):
+    """On a village of its own: the first residents listed are the ones it gave a record."""
     resident = people["all"][0]
     create(gql, admin, slug, resident, **FULL_RECORD)
     add_readings(db, slug, resident, [{"measured_at": datetime.now(UTC), "heart_rate": 70}])
@@ -538,8 +556,8 @@ def test_only_the_village_admin_and_its_grid_workers_see_health_data(
             (UPDATE_THRESHOLDS, {"village": slug, "spo2Min": 85}),
         ]:
             assert code(call(gql, outsider, document, input=input)) == "FORBIDDEN", (who, document)
-    # Another village's admin does not even reach the village.
-    stranger = token("village-admin", village=village.slug)
+    # Another village's admin (the module's shared one) does not even reach the village.
+    stranger = token("village-admin", village=shared_village.slug)
     assert code(call(gql, stranger, NODE_RECORD, id=rid(slug, resident))) == "NOT_FOUND"
     assert code(call(gql, stranger, CREATE, input={"resident": rid(slug, resident)})) == "NOT_FOUND"
     # Refused callers saw nothing and wrote nothing.
@@ -760,6 +778,7 @@ def _abnormal(gql, who, slug, **variables) -> dict:
     return body["data"]["village"]["abnormalToday"]
 
 
+@pytest.mark.usefixtures("populated_village")  # lists every abnormal resident of the village
 def test_abnormal_today_follows_the_village_clock(gql, admin, worker, slug, people, db):
     midnight = datetime.combine(datetime.now(SHANGHAI).date(), datetime.min.time(), SHANGHAI)
     a, b, c, d = people["mine"][:2] + people["others"][:2]
@@ -850,6 +869,7 @@ def _run(app, gql, who, document, slug, first) -> list[str]:
     return statements
 
 
+@pytest.mark.usefixtures("populated_village")  # gives every resident a record
 def test_resident_list_with_health_statement_count_is_pinned_and_flat(
     app, gql, admin, worker, slug, people, db
 ):
@@ -885,6 +905,7 @@ def test_resident_list_with_health_statement_count_is_pinned_and_flat(
     assert len(_run(app, gql, worker, RESIDENTS_WITH_HEALTH, slug, few)) == 6
 
 
+@pytest.mark.usefixtures("populated_village")  # lists the village's abnormal residents
 def test_abnormal_today_statement_count_is_pinned_and_flat(app, gql, admin, slug, people, db):
     now = datetime.now(UTC)
     for i, resident in enumerate(people["all"][:55]):

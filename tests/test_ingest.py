@@ -7,7 +7,7 @@ notification after commit, and statement counts that do not grow with the batch.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,9 +88,33 @@ def reading(device: str, at: datetime = NOW, **fields) -> dict:
     return {"device": device, "readingId": an_id(), "measuredAt": at.isoformat()} | fields
 
 
+@dataclass(frozen=True)
+class Seen:
+    """How far a village's events, alerts, readings and ingest audit went when a case
+    began: the case reads only what came after (the module's cases share one village)."""
+
+    slug: str
+    event: int
+    alert: int
+    reading: int
+    audits: frozenset
+
+    @classmethod
+    def now(cls, db: Database, slug: str) -> Seen:
+        last = [
+            select(func.coalesce(func.max(table.c.id), 0)).scalar_subquery()
+            for table in (device_events, alerts, health_readings)
+        ]
+        with db.tenant(slug) as conn:
+            event, alert, reading = conn.execute(select(*last)).one()
+        audits = frozenset(a["id"] for a in _ingest_audit_rows(db, slug, frozenset()))
+        return cls(slug, event, alert, reading, audits)
+
+
 @dataclass
 class Fleet:
-    """A populated village, a device platform running devices there, and residents."""
+    """A populated village, a device platform running devices there, and residents no
+    other fleet's devices watch over."""
 
     slug: str
     platform: str  # the integrator's token
@@ -103,6 +127,8 @@ class Fleet:
     kiosk: str
     smoke: str
     gas: str
+    # Where the village stood once the devices were registered: the case's rows come after.
+    seen: Seen = field(init=False)
 
     def resident_id(self, n: int) -> str:
         return encode_id("Resident", self.slug, self.residents[n])
@@ -134,16 +160,23 @@ def register(gql, caller: str, slug: str, kind: str, **fields) -> str:
 
 def make_fleet(db: Database, gql, token, slug: str, bands: int = 4) -> Fleet:
     platform, client = grant(db, token, [slug], "devices:write")
+    watched = select(devices.c.resident_id).where(devices.c.resident_id.is_not(None))
     with db.tenant(slug) as conn:
+        # Residents no device watches yet: their alerts, vitals and health records are the
+        # fleet's alone, however many fleets the village has.
         residents = list(
             conn.execute(
-                select(tm.residents.c.id).order_by(tm.residents.c.id).limit(max(bands, 2))
+                select(tm.residents.c.id)
+                .where(tm.residents.c.id.not_in(watched))
+                .order_by(tm.residents.c.id)
+                .limit(max(bands, 2))
             ).scalars()
         )
         grid = conn.execute(select(func.min(tm.grids.c.id))).scalar_one()
+    assert len(residents) == max(bands, 2), "the village has too few residents left to watch"
     resident = [encode_id("Resident", slug, r) for r in residents]
     placed = {"grid": encode_id("Grid", slug, grid)}
-    return Fleet(
+    fleet = Fleet(
         slug=slug,
         platform=platform,
         client=client,
@@ -156,33 +189,45 @@ def make_fleet(db: Database, gql, token, slug: str, bands: int = 4) -> Fleet:
         smoke=register(gql, platform, slug, "SMOKE_SENSOR", **placed),
         gas=register(gql, platform, slug, "GAS_SENSOR", **placed),
     )
+    fleet.seen = Seen.now(db, slug)
+    return fleet
 
 
 @pytest.fixture
-def fleet(db, gql, token, populated_village) -> Fleet:
-    return make_fleet(db, gql, token, populated_village.slug)
+def fleet(db, gql, token, shared_village) -> Fleet:
+    return make_fleet(db, gql, token, shared_village.slug)
 
 
-def stored_events(db: Database, slug: str) -> list[dict]:
-    with db.tenant(slug) as conn:
-        return [
-            dict(row)
-            for row in conn.execute(select(device_events).order_by(device_events.c.id)).mappings()
-        ]
+@pytest.fixture(scope="module")
+def neighbour(db):
+    """Another, empty village: the cases name its residents and devices, or grant a
+    platform there, and write nothing into it."""
+    return new_village(db)
 
 
-def alerts_of(db: Database, slug: str) -> list[dict]:
-    with db.tenant(slug) as conn:
-        return [dict(row) for row in conn.execute(select(alerts).order_by(alerts.c.id)).mappings()]
+def stored_events(db: Database, seen: Seen) -> list[dict]:
+    query = select(device_events).where(device_events.c.id > seen.event)
+    with db.tenant(seen.slug) as conn:
+        return [dict(row) for row in conn.execute(query.order_by(device_events.c.id)).mappings()]
 
 
-def ingest_audits(db: Database, slug: str) -> list[dict]:
+def alerts_of(db: Database, seen: Seen) -> list[dict]:
+    query = select(alerts).where(alerts.c.id > seen.alert).order_by(alerts.c.id)
+    with db.tenant(seen.slug) as conn:
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def ingest_audits(db: Database, seen: Seen) -> list[dict]:
+    return _ingest_audit_rows(db, seen.slug, seen.audits)
+
+
+def _ingest_audit_rows(db: Database, slug: str, seen: frozenset) -> list[dict]:
     a = pm.audit_log
     with db.platform() as conn:
         return list(
             conn.execute(
-                select(a.c.details, a.c.client_id)
-                .where(a.c.village == slug, a.c.action == "sensing.ingest")
+                select(a.c.id, a.c.details, a.c.client_id)
+                .where(a.c.village == slug, a.c.action == "sensing.ingest", a.c.id.not_in(seen))
                 .order_by(a.c.occurred_at)
             ).mappings()
         )
@@ -208,7 +253,7 @@ def test_events_are_stored_once_and_a_fall_raises_one_alert(db, gql, fleet, redi
     [alert_id] = first["alerts"]
     assert decode_id(alert_id).type_name == "Alert"
 
-    [alert] = alerts_of(db, fleet.slug)
+    [alert] = alerts_of(db, fleet.seen)
     assert (alert["kind"], alert["episode_key"], alert["occurrences"]) == (
         "fall",
         f"resident:{fleet.residents[0]}",
@@ -216,7 +261,7 @@ def test_events_are_stored_once_and_a_fall_raises_one_alert(db, gql, fleet, redi
     )
     assert alert["summary"] == "跌倒报警（毫米波雷达 卧室雷达）"
     assert alert["resident_id"] == fleet.residents[0]
-    rows = stored_events(db, fleet.slug)
+    rows = stored_events(db, fleet.seen)
     assert [(r["kind"], r["alert_id"]) for r in rows] == [
         ("heartbeat", None),
         ("person_detected", None),
@@ -230,15 +275,15 @@ def test_events_are_stored_once_and_a_fall_raises_one_alert(db, gql, fleet, redi
     # The same batch again (a retry after a timeout): nothing new, no alert, no job.
     again = send(gql, fleet.platform, EVENTS, batch)
     assert (again["accepted"], again["duplicates"], again["alerts"]) == (0, 3, [])
-    assert len(stored_events(db, fleet.slug)) == 3
-    assert [a["occurrences"] for a in alerts_of(db, fleet.slug)] == [1]
+    assert len(stored_events(db, fleet.seen)) == 3
+    assert [a["occurrences"] for a in alerts_of(db, fleet.seen)] == [1]
     assert len(Queue(NOTIFY, connection=redis_client).get_jobs()) == 1
     # One audit entry per call, with its counts.
     assert [
         (a["details"]["accepted"], a["details"]["duplicates"])
-        for a in ingest_audits(db, fleet.slug)
+        for a in ingest_audits(db, fleet.seen)
     ] == [(3, 0), (0, 3)]
-    assert {a["client_id"] for a in ingest_audits(db, fleet.slug)} == {fleet.client}
+    assert {a["client_id"] for a in ingest_audits(db, fleet.seen)} == {fleet.client}
 
 
 def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
@@ -256,10 +301,10 @@ def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
     assert (status, seen) == ("active", NOW)
 
 
-def test_each_item_is_judged_on_its_own(db, gql, token, fleet, village):
+def test_each_item_is_judged_on_its_own(db, gql, token, fleet, neighbour):
     other_platform, _ = grant(db, token, [fleet.slug], "devices:write")
     foreign = register(gql, other_platform, fleet.slug, "SMOKE_SENSOR", grid=fleet.grid)
-    elsewhere = encode_id("Device", village.slug, key(fleet.camera))
+    elsewhere = encode_id("Device", neighbour.slug, key(fleet.camera))
     disabled = register(gql, fleet.platform, fleet.slug, "AI_CAMERA", grid=fleet.grid)
     _, body = gql(DISABLE, fleet.platform, {"input": {"id": disabled}})
     assert body["data"]["disableDevice"]["device"]["status"] == "DISABLED"
@@ -301,8 +346,8 @@ def test_each_item_is_judged_on_its_own(db, gql, token, fleet, village):
         any("\u4e00" <= ch <= "\u9fff" for ch in e["message"]) for e in payload["itemErrors"]
     )
     assert (payload["accepted"], payload["duplicates"], len(payload["alerts"])) == (2, 0, 1)
-    assert [r["kind"] for r in stored_events(db, fleet.slug)] == ["heartbeat", "smoke"]
-    [audit] = ingest_audits(db, fleet.slug)
+    assert [r["kind"] for r in stored_events(db, fleet.seen)] == ["heartbeat", "smoke"]
+    [audit] = ingest_audits(db, fleet.seen)
     # The village's entry counts the items that reached it: not the three whose ID named
     # no device of this village at all.
     assert audit["details"]["refused"] == 10
@@ -321,11 +366,11 @@ def test_more_than_1000_items_are_refused_whole(db, gql, fleet, document):
     ]
     assert "1001" in payload["userErrors"][0]["message"]
     assert payload["accepted"] == 0
-    assert stored_events(db, fleet.slug) == []
-    assert ingest_audits(db, fleet.slug) == []
+    assert stored_events(db, fleet.seen) == []
+    assert ingest_audits(db, fleet.seen) == []
 
 
-def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, village):
+def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, neighbour):
     slug = fleet.slug
     for caller in (
         token("village-admin", village=slug),
@@ -341,18 +386,19 @@ def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, 
     # simply not found, like an unknown device.
     for caller in (
         grant(db, token, [slug], "devices:write")[0],
-        grant(db, token, [village.slug], "devices:write")[0],
+        grant(db, token, [neighbour.slug], "devices:write")[0],
     ):
         payload = send(gql, caller, EVENTS, [event(fleet.radar, "fall")])
         assert errors_of(payload) == [(0, "device", "NOT_FOUND")]
         payload = send(gql, caller, READINGS, [reading(fleet.bands[0], heartRate=150)])
         assert errors_of(payload) == [(0, "device", "NOT_FOUND")]
-    assert stored_events(db, slug) == [] and alerts_of(db, slug) == []
+    assert stored_events(db, fleet.seen) == [] and alerts_of(db, fleet.seen) == []
 
 
-def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, populated_village):
-    first = make_fleet(db, gql, token, populated_village.slug, bands=1)
+def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, shared_village):
+    first = make_fleet(db, gql, token, shared_village.slug, bands=1)
     second_village = new_village(db, "邻村")
+    second = Seen.now(db, second_village.slug)
     plan = replace(DEMO_VILLAGES[1], slug=second_village.slug, name="邻村", residents=20)
     with db.tenant(second_village.slug) as conn:
         write_village(conn, build_village(plan, seed=3))
@@ -380,17 +426,17 @@ def test_one_call_may_span_the_villages_a_platform_serves(db, gql, token, popula
     assert (payload["accepted"], payload["itemErrors"]) == (2, [])
     [alert] = payload["alerts"]
     assert decode_id(alert).village == second_village.slug
-    assert len(stored_events(db, first.slug)) == len(stored_events(db, second_village.slug)) == 1
-    assert len(ingest_audits(db, first.slug)) == len(ingest_audits(db, second_village.slug)) == 1
+    assert len(stored_events(db, first.seen)) == len(stored_events(db, second)) == 1
+    assert len(ingest_audits(db, first.seen)) == len(ingest_audits(db, second)) == 1
 
 
 # -- readings ---------------------------------------------------------------------------
 
 
-def readings_of(db: Database, slug: str) -> list[dict]:
-    with db.tenant(slug) as conn:
-        query = select(health_readings).order_by(health_readings.c.id)
-        return [dict(row) for row in conn.execute(query).mappings()]
+def readings_of(db: Database, seen: Seen) -> list[dict]:
+    query = select(health_readings).where(health_readings.c.id > seen.reading)
+    with db.tenant(seen.slug) as conn:
+        return [dict(row) for row in conn.execute(query.order_by(health_readings.c.id)).mappings()]
 
 
 def test_a_racing_heart_over_two_calls_is_one_alert(db, gql, fleet):
@@ -407,12 +453,12 @@ def test_a_racing_heart_over_two_calls_is_one_alert(db, gql, fleet):
     )
     assert (first["accepted"], first["itemErrors"]) == (3, [])
     [alert_id] = first["alerts"]
-    assert [r["abnormal"] for r in readings_of(db, fleet.slug)] == [
+    assert [r["abnormal"] for r in readings_of(db, fleet.seen)] == [
         [],
         ["heart_rate"],
         ["heart_rate"],
     ]
-    [alert] = alerts_of(db, fleet.slug)
+    [alert] = alerts_of(db, fleet.seen)
     # One trigger a call: the latest abnormal reading says what it is now.
     assert (alert["kind"], alert["occurrences"], alert["summary"]) == (
         "heart_rate_abnormal",
@@ -423,7 +469,7 @@ def test_a_racing_heart_over_two_calls_is_one_alert(db, gql, fleet):
 
     second = send(gql, fleet.platform, READINGS, [reading(band, NOW, heartRate=140)])
     assert second["alerts"] == [alert_id]
-    [alert] = alerts_of(db, fleet.slug)
+    [alert] = alerts_of(db, fleet.seen)
     assert (alert["occurrences"], alert["last_triggered_at"]) == (2, NOW)
     # The same readings again: stored once, judged once.
     third = send(
@@ -448,13 +494,13 @@ def test_the_persons_own_range_beats_the_villages(db, gql, fleet):
         ],
     )
     assert payload["accepted"] == 4
-    assert [r["abnormal"] for r in readings_of(db, fleet.slug)] == [
+    assert [r["abnormal"] for r in readings_of(db, fleet.seen)] == [
         [],
         [],
         ["heart_rate"],
         ["heart_rate"],
     ]
-    [alert] = alerts_of(db, fleet.slug)
+    [alert] = alerts_of(db, fleet.seen)
     assert alert["resident_id"] == fleet.residents[3]
     assert alert["summary"] == "心率 45 次/分（范围 50–120）"
 
@@ -467,9 +513,9 @@ def test_low_spo2_and_high_blood_pressure(db, gql, fleet):
         [reading(fleet.bands[0], spo2=86, systolic=172, diastolic=95, heartRate=80)],
     )
     assert len(payload["alerts"]) == 2
-    [r] = readings_of(db, fleet.slug)
+    [r] = readings_of(db, fleet.seen)
     assert r["abnormal"] == ["spo2", "blood_pressure"]
-    assert {(a["kind"], a["summary"]) for a in alerts_of(db, fleet.slug)} == {
+    assert {(a["kind"], a["summary"]) for a in alerts_of(db, fleet.seen)} == {
         ("low_spo2", "血氧 86%（低于 90%）"),
         ("high_blood_pressure", "血压 172/95 mmHg（上限 160/100）"),
     }
@@ -489,8 +535,8 @@ def test_a_wandering_resident_outside_the_safe_zone_is_missing(db, gql, fleet):
     walk = reading(fleet.bands[1], NOW, latitude=AWAY[0], longitude=AWAY[1])
     payload = send(gql, fleet.platform, READINGS, [at_home, away, walk])
     assert payload["accepted"] == 3 and len(payload["alerts"]) == 1
-    assert [r["abnormal"] for r in readings_of(db, fleet.slug)] == [[], ["outside_safe_zone"], []]
-    [alert] = alerts_of(db, fleet.slug)
+    assert [r["abnormal"] for r in readings_of(db, fleet.seen)] == [[], ["outside_safe_zone"], []]
+    [alert] = alerts_of(db, fleet.seen)
     beyond = round(distance_m(*HOME, *AWAY) - 500, -1)
     assert 700 < beyond < 1000
     assert (alert["kind"], alert["summary"]) == (
@@ -501,7 +547,7 @@ def test_a_wandering_resident_outside_the_safe_zone_is_missing(db, gql, fleet):
     assert (alert["latitude"], alert["longitude"]) == AWAY
 
 
-def test_kiosk_readings_name_the_resident(db, gql, fleet, village):
+def test_kiosk_readings_name_the_resident(db, gql, fleet, neighbour):
     resident = fleet.resident_id(1)
     payload = send(
         gql,
@@ -512,7 +558,7 @@ def test_kiosk_readings_name_the_resident(db, gql, fleet, village):
             reading(fleet.kiosk, systolic=128, diastolic=82),  # 1: whose?
             reading(fleet.bands[0], heartRate=70, resident=resident),  # 2: the band's own
             reading(fleet.camera, heartRate=70),  # 3: a camera reads no pulse
-            reading(fleet.kiosk, heartRate=70, resident=encode_id("Resident", village.slug, 1)),
+            reading(fleet.kiosk, heartRate=70, resident=encode_id("Resident", neighbour.slug, 1)),
             reading(fleet.kiosk, heartRate=70, resident=encode_id("Resident", fleet.slug, 10**9)),
             reading(fleet.bands[0]),  # 6: nothing measured
             reading(fleet.bands[0], systolic=120),  # 7: half a blood pressure
@@ -535,7 +581,7 @@ def test_kiosk_readings_name_the_resident(db, gql, fleet, village):
         (10, "longitude", "REQUIRED"),
     ]
     assert payload["accepted"] == 1
-    [stored] = readings_of(db, fleet.slug)
+    [stored] = readings_of(db, fleet.seen)
     assert (stored["device_id"], stored["resident_id"]) == (key(fleet.kiosk), fleet.residents[1])
 
 
@@ -651,7 +697,7 @@ def test_details_are_json_inline_or_in_variables(db, gql, fleet):
     }}]}}) {{ accepted itemErrors {{ index }} }} }}"""
     _, body = gql(document, fleet.platform)
     assert body["data"]["ingestDeviceEvents"] == {"accepted": 1, "itemErrors": []}
-    [stored] = stored_events(db, fleet.slug)
+    [stored] = stored_events(db, fleet.seen)
     assert stored["details"] == {"zone": "东门", "count": 2, "night": False}
 
 
@@ -692,7 +738,7 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         list(pool.map(batch, range(24)))
-    assert len(readings_of(db, fleet.slug)) == 24 * 12 * 20
+    assert len(readings_of(db, fleet.seen)) == 24 * 12 * 20
 
 
 # -- the compiled load beside the schema -------------------------------------------------

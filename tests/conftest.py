@@ -438,6 +438,17 @@ def shared_village(db: Database) -> provisioning.Village:
     return new_populated_village(db)
 
 
+@pytest.fixture
+def case_village(request: pytest.FixtureRequest, shared_village) -> provisioning.Village:
+    """The village a case works in: the module's `shared_village`, where cases run one
+    after another and each reads only what it made; or, when the case also names
+    `populated_village` (it lists, counts or numbers the whole village, or changes what
+    is village-wide), that fresh one of its own."""
+    if "populated_village" in request.fixturenames:
+        return request.getfixturevalue("populated_village")
+    return shared_village
+
+
 @pytest.fixture(scope="session")
 def app(settings: Settings, db: Database):
     from villagelink.platform.app import create_app

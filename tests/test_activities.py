@@ -127,13 +127,11 @@ def at(moment: datetime) -> dict:
 
 
 @pytest.fixture
-def slug(request, shared_village) -> str:
+def slug(case_village) -> str:
     """The module's shared village, one test after another: a test there reads only what it
     made. A test that counts or changes what is village-wide (lists, balances, points rules,
     grids, agreements) names `populated_village` and gets a fresh one of its own."""
-    if "populated_village" in request.fixturenames:
-        return request.getfixturevalue("populated_village").slug
-    return shared_village.slug
+    return case_village.slug
 
 
 @pytest.fixture(scope="module")

@@ -94,13 +94,11 @@ _serials = itertools.count(1)
 
 
 @pytest.fixture
-def slug(request, shared_village) -> str:
+def slug(case_village) -> str:
     """The module's shared village: each case reads only what it wrote of residents no
     other case has touched (`people_of`). A test that asks for `populated_village` gets one
     of its own (it changes the village's thresholds, or lists or counts the whole village)."""
-    if "populated_village" in request.fixturenames:
-        return request.getfixturevalue("populated_village").slug
-    return shared_village.slug
+    return case_village.slug
 
 
 @pytest.fixture

@@ -55,12 +55,10 @@ SESSION = {"heldOn": "2026-03-02", "place": "小崔议事室", "attendees": ["�
 
 
 @pytest.fixture
-def slug(request, shared_village) -> str:
+def slug(case_village) -> str:
     """The module's shared village: cases read only the cases they made. A test that asks
     for `populated_village` gets one of its own (it counts or numbers every case there)."""
-    if "populated_village" in request.fixturenames:
-        return request.getfixturevalue("populated_village").slug
-    return shared_village.slug
+    return case_village.slug
 
 
 @pytest.fixture

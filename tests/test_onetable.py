@@ -249,14 +249,12 @@ def run_sheet(gql, client, jobs, admin: str, slug: str, data: bytes) -> dict:
 
 
 @pytest.fixture
-def admin(request, token) -> str:
+def admin(token, case_village) -> str:
     """The admin of the test's village: its own `populated_village` when it names one (it
     counts or changes what is village-wide: all residents, exports, grids), else the
     module's `shared_village`, where tests run one after another and read only what they
     made (their own jobs, residents by ID number, flats by room, counts as differences)."""
-    if "populated_village" in request.fixturenames:
-        return token("village-admin", village=request.getfixturevalue("populated_village").slug)
-    return token("village-admin", village=request.getfixturevalue("shared_village").slug)
+    return token("village-admin", village=case_village.slug)
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,11 @@ MOVE = """mutation($input: MoveResidentToHouseholdInput!) { moveResidentToHouseh
 
 
 @pytest.fixture
-def admin(request, token, shared_village):
+def admin(token, case_village) -> str:
     """The admin of the module's shared village, whose cases write nothing; of the test's
     own where it asks for `populated_village` (it adds, moves or tags residents, which the
     shared village's totals and filters would see)."""
-    if "populated_village" in request.fixturenames:
-        return token("village-admin", village=request.getfixturevalue("populated_village").slug)
-    return token("village-admin", village=shared_village.slug)
+    return token("village-admin", village=case_village.slug)
 
 
 def residents(gql, admin, slug, **variables):

@@ -147,13 +147,11 @@ def audit_actions(db, slug: str) -> list[str]:
 
 
 @pytest.fixture
-def slug(request, shared_village) -> str:
+def slug(case_village) -> str:
     """The module's shared village: cases read only the items, slots and orders they made.
     A test that asks for `populated_village` gets one of its own (it lists or counts the
     whole village's catalogue, slots or orders, or moves a resident)."""
-    if "populated_village" in request.fixturenames:
-        return request.getfixturevalue("populated_village").slug
-    return shared_village.slug
+    return case_village.slug
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from villagelink.platform.linkage.sync import sync_village
 
 from .processes import SyncWorker, is_alive, wait_for
 from .test_alerts import NOW
-from .test_sync import ring, sync_worker  # noqa: F401 (fixtures, used by name)
+from .test_sync import neighbours, ring, sync_worker  # noqa: F401 (fixtures, used by name)
 
 
 def test_a_jobs_change_reaches_the_neighbours_without_the_sweep(ring, sync_worker):  # noqa: F811

@@ -11,7 +11,6 @@ from ariadne import MutationType
 
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.directory import with_directory
-from villagelink.graphql.core.errors import Forbidden
 from villagelink.graphql.core.ids import input_key, int_key, target_id
 from villagelink.graphql.core.nodes import as_node
 from villagelink.graphql.core.payloads import payload
@@ -25,9 +24,7 @@ STAFF_FIELDS = ("name", "phone", "tier")
 
 
 def _require_manager(ctx: RequestContext, village: str) -> None:
-    ctx.require_write(village)
-    if not ctx.access.can_manage(village):
-        raise Forbidden("only the village's admins manage its grid staff")
+    ctx.require_manage(village, "only the village's admins manage its grid staff")
 
 
 def _target(ctx: RequestContext, raw: str) -> tuple[str, int]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Select, case, exists, func, or_, select
+from sqlalchemy import Connection, Select, case, exists, func, select
 
 from villagelink.tenants import models as m
 from villagelink.tenants.activities.tables import (
@@ -124,9 +124,7 @@ def team_occurrences_on(
             day,
             None,
         )
-        .where(
-            or_(o.c.starts_at < day_start(day + timedelta(days=1)), o.c.starts_at < opened_before)
-        )
+        .where(o.c.starts_at < max(day_start(day + timedelta(days=1)), opened_before))
         .order_by(o.c.starts_at, o.c.id)
     )
     return [dict(row) for row in conn.execute(query).mappings()]

@@ -438,6 +438,14 @@ def shared_village(db: Database) -> provisioning.Village:
     return new_populated_village(db)
 
 
+@pytest.fixture(scope="module")
+def other_village(db: Database) -> provisioning.Village:
+    """An empty village of the module's, beside the one its cases work in, with no
+    agreement: another village whose admin, IDs, devices or granted integrators must reach
+    nothing there. Cases write nothing here that another case reads."""
+    return new_village(db, "邻村")
+
+
 @pytest.fixture
 def case_village(request: pytest.FixtureRequest, shared_village) -> provisioning.Village:
     """The village a case works in: the module's `shared_village`, where cases run one

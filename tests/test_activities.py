@@ -134,14 +134,6 @@ def slug(case_village) -> str:
     return case_village.slug
 
 
-@pytest.fixture(scope="module")
-def neighbour_village(db):
-    """An empty village beside the module's, with no agreement: the tests showing that its
-    admin and residents cannot reach the module village's activities write nothing here
-    but one resident."""
-    return new_village(db, "邻村")
-
-
 @pytest.fixture
 def admin(token, slug) -> str:
     return token("village-admin", village=slug)
@@ -1277,7 +1269,7 @@ def test_grid_worker_signs_up_residents_of_their_grids(
 
 
 def test_readers_read_and_cannot_write(
-    gql, token, create, residents, slug, populated_village, neighbour_village
+    gql, token, create, residents, slug, populated_village, other_village
 ):
     """A fresh village: the coordinator's list of its activities starts with this one."""
     activity = create(publish=True)
@@ -1302,7 +1294,7 @@ def test_readers_read_and_cannot_write(
         )
         == "FORBIDDEN"
     )
-    neighbour = token("village-admin", village=neighbour_village.slug)
+    neighbour = token("village-admin", village=other_village.slug)
     for raw in (activity["id"], occurrence):
         assert (
             first_code(gql("query($id: ID!) { node(id: $id) { id } }", neighbour, {"id": raw}))
@@ -1315,7 +1307,7 @@ def test_readers_read_and_cannot_write(
 
 
 def test_a_resident_of_another_village_cannot_be_signed_up(
-    gql, admin, create, token, neighbour_village
+    gql, admin, create, token, other_village
 ):
     occurrence = create(publish=True)["occurrences"][0]["id"]
     created = payload(
@@ -1323,7 +1315,7 @@ def test_a_resident_of_another_village_cannot_be_signed_up(
             """mutation($v: String!) { createResident(input: {village: $v, name: "外村居民",
                idNumber: "120111195804099021"}) { resident { id } userErrors { code } } }""",
             token("platform-admin"),
-            {"v": neighbour_village.slug},
+            {"v": other_village.slug},
         ),
         "createResident",
     )

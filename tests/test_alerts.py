@@ -25,7 +25,6 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.webhooks.tables import webhook_deliveries
 from villagelink.tenants import models as tm
-from villagelink.tenants import provisioning
 from villagelink.tenants.demo import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
@@ -56,7 +55,7 @@ from villagelink.tenants.sensing.tables import (
 )
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_query_count import count_statements
 from .test_webhooks import receiver  # noqa: F401 (a fixture, used by name)
 
@@ -558,13 +557,6 @@ def snapshot(db: Database, slug: str, alert_id: int) -> tuple:
 def shared_place(db: Database, shared_village) -> Place:
     """The module's shared village, for the state-machine walk: each case raises its own alert."""
     return Place(db, shared_village.slug)
-
-
-@pytest.fixture(scope="module")
-def other_village(db: Database) -> provisioning.Village:
-    """An empty village no case writes to: another village, whose IDs, admin and granted
-    integrators reach nothing in the populated ones."""
-    return new_village(db, "邻村")
 
 
 def a_colleague(db: Database, slug: str) -> int:

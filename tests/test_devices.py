@@ -29,7 +29,7 @@ from villagelink.tenants.sensing.tables import (
     devices,
 )
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -136,13 +136,6 @@ def place(gql, token, shared_village) -> dict:
     return {"slug": slug, "admin": token("village-admin", village=slug)} | places_of(
         gql, token, slug
     )
-
-
-@pytest.fixture(scope="module")
-def neighbour(db):
-    """Another, empty village of the module's: the cases name it, reach for it, or keep
-    a device of their own there."""
-    return new_village(db, "邻村")
 
 
 def camera(place: dict, **fields) -> dict:
@@ -280,8 +273,8 @@ def test_registration_refusals_write_nothing(db, gql, place, change, expected):
         assert conn.execute(select(func.count()).select_from(devices)).scalar_one() == before
 
 
-def test_a_wristband_names_a_resident_of_this_village(gql, token, place, neighbour):
-    elsewhere = encode_id("Resident", neighbour.slug, 1)
+def test_a_wristband_names_a_resident_of_this_village(gql, token, place, other_village):
+    elsewhere = encode_id("Resident", other_village.slug, 1)
     payload = mutate(gql, place["admin"], REGISTER, wristband(place) | {"resident": elsewhere})
     assert codes(payload) == [("resident", "NOT_FOUND")]
     missing = encode_id("Resident", place["slug"], 10**9)
@@ -300,17 +293,17 @@ def a_grid_in(db: Database, slug: str) -> str:
     return encode_id("Grid", slug, grid_id)
 
 
-def test_serial_numbers_are_unique_per_village(db, gql, token, place, neighbour):
+def test_serial_numbers_are_unique_per_village(db, gql, token, place, other_village):
     first = register(gql, place["admin"], camera(place))
     again = mutate(gql, place["admin"], REGISTER, camera(place, serialNumber=first["serialNumber"]))
     assert codes(again) == [("serialNumber", "DUPLICATE")]
     # Another village keeps a registration of its own.
-    admin = token("village-admin", village=neighbour.slug)
-    smoke = {"village": neighbour.slug, "kind": "SMOKE_SENSOR", "name": "烟感"}
+    admin = token("village-admin", village=other_village.slug)
+    smoke = {"village": other_village.slug, "kind": "SMOKE_SENSOR", "name": "烟感"}
     other = register(
         gql,
         admin,
-        smoke | {"serialNumber": first["serialNumber"], "grid": a_grid_in(db, neighbour.slug)},
+        smoke | {"serialNumber": first["serialNumber"], "grid": a_grid_in(db, other_village.slug)},
     )
     assert other["serialNumber"] == first["serialNumber"]
 
@@ -346,7 +339,9 @@ def test_integrators_see_and_manage_only_their_own(gql, place, platform_of):
     assert payload["device"]["status"] == "DISABLED"
 
 
-def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, platform_of, neighbour):
+def test_an_integrator_needs_devices_write_in_a_granted_village(
+    gql, place, platform_of, other_village
+):
     slug = place["slug"]
     device = register(gql, place["admin"], camera(place))
     reader, _ = platform_of(slug, "residents:read")
@@ -355,7 +350,7 @@ def test_an_integrator_needs_devices_write_in_a_granted_village(gql, place, plat
     _, body = gql(REGISTER, reader, {"input": camera(place)})
     assert first_code(body) == "FORBIDDEN"
 
-    elsewhere, _ = platform_of(neighbour.slug, "devices:write")
+    elsewhere, _ = platform_of(other_village.slug, "devices:write")
     _, body = gql(LIST, elsewhere, {"village": slug})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(REGISTER, elsewhere, {"input": camera(place)})
@@ -399,7 +394,7 @@ def test_grid_workers_read_the_devices_of_their_grids(db, gql, token, place):
     assert first_code(body) == "FORBIDDEN"
 
 
-def test_coordinators_read_every_device_of_their_region(gql, token, place, neighbour):
+def test_coordinators_read_every_device_of_their_region(gql, token, place, other_village):
     slug = place["slug"]
     device = register(gql, place["admin"], camera(place))
     coordinator = token("regional-coordinator", region=TEST_REGION)
@@ -411,7 +406,7 @@ def test_coordinators_read_every_device_of_their_region(gql, token, place, neigh
     _, body = gql(UPDATE, coordinator, {"input": {"id": device["id"], "name": "x"}})
     assert first_code(body) == "FORBIDDEN"
 
-    other_admin = token("village-admin", village=neighbour.slug)
+    other_admin = token("village-admin", village=other_village.slug)
     _, body = gql(LIST, other_admin, {"village": slug})
     assert first_code(body) == "NOT_FOUND"
     _, body = gql(UPDATE, other_admin, {"input": {"id": device["id"], "name": "x"}})

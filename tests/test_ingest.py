@@ -198,13 +198,6 @@ def fleet(db, gql, token, shared_village) -> Fleet:
     return make_fleet(db, gql, token, shared_village.slug)
 
 
-@pytest.fixture(scope="module")
-def neighbour(db):
-    """Another, empty village: the cases name its residents and devices, or grant a
-    platform there, and write nothing into it."""
-    return new_village(db)
-
-
 def stored_events(db: Database, seen: Seen) -> list[dict]:
     query = select(device_events).where(device_events.c.id > seen.event)
     with db.tenant(seen.slug) as conn:
@@ -301,10 +294,10 @@ def test_a_device_seen_moves_forward_and_comes_back_online(db, gql, fleet):
     assert (status, seen) == ("active", NOW)
 
 
-def test_each_item_is_judged_on_its_own(db, gql, token, fleet, neighbour):
+def test_each_item_is_judged_on_its_own(db, gql, token, fleet, other_village):
     other_platform, _ = grant(db, token, [fleet.slug], "devices:write")
     foreign = register(gql, other_platform, fleet.slug, "SMOKE_SENSOR", grid=fleet.grid)
-    elsewhere = encode_id("Device", neighbour.slug, key(fleet.camera))
+    elsewhere = encode_id("Device", other_village.slug, key(fleet.camera))
     disabled = register(gql, fleet.platform, fleet.slug, "AI_CAMERA", grid=fleet.grid)
     _, body = gql(DISABLE, fleet.platform, {"input": {"id": disabled}})
     assert body["data"]["disableDevice"]["device"]["status"] == "DISABLED"
@@ -370,7 +363,7 @@ def test_more_than_1000_items_are_refused_whole(db, gql, fleet, document):
     assert ingest_audits(db, fleet.seen) == []
 
 
-def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, neighbour):
+def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, other_village):
     slug = fleet.slug
     for caller in (
         token("village-admin", village=slug),
@@ -386,7 +379,7 @@ def test_only_the_devices_platform_sends_for_its_devices(db, gql, token, fleet, 
     # simply not found, like an unknown device.
     for caller in (
         grant(db, token, [slug], "devices:write")[0],
-        grant(db, token, [neighbour.slug], "devices:write")[0],
+        grant(db, token, [other_village.slug], "devices:write")[0],
     ):
         payload = send(gql, caller, EVENTS, [event(fleet.radar, "fall")])
         assert errors_of(payload) == [(0, "device", "NOT_FOUND")]
@@ -547,7 +540,7 @@ def test_a_wandering_resident_outside_the_safe_zone_is_missing(db, gql, fleet):
     assert (alert["latitude"], alert["longitude"]) == AWAY
 
 
-def test_kiosk_readings_name_the_resident(db, gql, fleet, neighbour):
+def test_kiosk_readings_name_the_resident(db, gql, fleet, other_village):
     resident = fleet.resident_id(1)
     payload = send(
         gql,
@@ -558,7 +551,9 @@ def test_kiosk_readings_name_the_resident(db, gql, fleet, neighbour):
             reading(fleet.kiosk, systolic=128, diastolic=82),  # 1: whose?
             reading(fleet.bands[0], heartRate=70, resident=resident),  # 2: the band's own
             reading(fleet.camera, heartRate=70),  # 3: a camera reads no pulse
-            reading(fleet.kiosk, heartRate=70, resident=encode_id("Resident", neighbour.slug, 1)),
+            reading(
+                fleet.kiosk, heartRate=70, resident=encode_id("Resident", other_village.slug, 1)
+            ),
             reading(fleet.kiosk, heartRate=70, resident=encode_id("Resident", fleet.slug, 10**9)),
             reading(fleet.bands[0]),  # 6: nothing measured
             reading(fleet.bands[0], systolic=120),  # 7: half a blood pressure

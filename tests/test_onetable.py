@@ -47,7 +47,7 @@ from villagelink.tenants.onetable.tables import (
 from villagelink.tenants.sensitive import REASON_REQUIRED
 from villagelink.tenants.user_errors import ActionFailed
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_query_count import count_statements
 
 # The storage tests' fixtures (the application on each object store, its job settings).
@@ -255,13 +255,6 @@ def admin(token, case_village) -> str:
     module's `shared_village`, where tests run one after another and read only what they
     made (their own jobs, residents by ID number, flats by room, counts as differences)."""
     return token("village-admin", village=case_village.slug)
-
-
-@pytest.fixture(scope="module")
-def other_village(db):
-    """An empty village whose admin and keys must not reach the test's village; the tests
-    that use it write nothing there but an upload each."""
-    return new_village(db, "邻村")
 
 
 # -- the bad sheet ------------------------------------------------------------------

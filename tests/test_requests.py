@@ -64,7 +64,7 @@ from villagelink.tenants.requests.tables import (
     requests,
 )
 
-from .conftest import TEST_REGION, new_village
+from .conftest import TEST_REGION
 from .test_jobs import work_off
 from .test_query_count import count_statements
 
@@ -388,13 +388,6 @@ def shared_place(gql, token, shared_village) -> dict:
     """The module's shared populated village: for cases that read only the requests they
     register themselves (by id) and change nothing village-wide."""
     return place_in(gql, token, shared_village)
-
-
-@pytest.fixture(scope="module")
-def other_village(db) -> provisioning.Village:
-    """An empty village no case writes to: another admin's village, whose IDs reach
-    nothing in the populated ones, and the witness of what a new village is seeded with."""
-    return new_village(db, "邻村")
 
 
 def create(gql, caller: str, place: dict, **fields) -> dict:

@@ -574,6 +574,16 @@ def test_resident_reads_published_activities_and_only_their_households_sign_ups(
     )
 
 
+def street_light(slug: str) -> dict:
+    """A request a resident would register in `slug` by the mini program."""
+    return {
+        "village": slug,
+        "channel": "MINI_PROGRAM",
+        "category": encode_id("RequestCategory", slug, 1),
+        "description": "路灯坏了",
+    }
+
+
 class TestOutOfReach:
     """Cases that share the module's populated village: one writes nothing, the other
     binds the only account bound there, and each reads only what its own caller reaches."""
@@ -588,13 +598,7 @@ class TestOutOfReach:
         me = data(gql(ME, caller))["me"]
         assert me["roles"] == ["resident"]
         assert me["resident"] is None and me["residentAccountState"] is None
-        request = {
-            "village": slug,
-            "channel": "MINI_PROGRAM",
-            "category": encode_id("RequestCategory", slug, 1),
-            "description": "路灯坏了",
-        }
-        assert code(gql(CREATE_REQUEST, caller, {"input": request})) == "FORBIDDEN"
+        assert code(gql(CREATE_REQUEST, caller, {"input": street_light(slug)})) == "FORBIDDEN"
         assert code(gql(VILLAGE_RESIDENTS, caller, {"slug": slug})) == "FORBIDDEN"
         assert code(gql(NODE, caller, {"id": place["me"].gid})) == "FORBIDDEN"
         # Another village does not exist for them.
@@ -605,13 +609,7 @@ class TestOutOfReach:
         bind(gql, admin, place["me"], "visitor-1")
         caller = resident_token(token, "liulin", "visitor-1")
         assert data(gql(ME, caller))["me"]["resident"] is None
-        report = {
-            "village": slug,
-            "channel": "MINI_PROGRAM",
-            "category": encode_id("RequestCategory", slug, 1),
-            "description": "路灯坏了",
-        }
-        assert code(gql(CREATE_REQUEST, caller, {"input": report})) == "NOT_FOUND"
+        assert code(gql(CREATE_REQUEST, caller, {"input": street_light(slug)})) == "NOT_FOUND"
 
 
 def test_resident_account_list_statement_count_is_pinned_and_flat(app, gql, token, place, admin):

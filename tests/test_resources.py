@@ -177,13 +177,6 @@ def shared_create(gql, shared_admin, shared_village):
     )
 
 
-@pytest.fixture(scope="module")
-def stranger(db) -> str:
-    """A village no case writes to and none agrees with: its admin reaches nothing of
-    the others."""
-    return new_village(db, "邻村").slug
-
-
 def outbox_rows(db, slug: str) -> list[dict]:
     with db.tenant(slug) as conn:
         return [
@@ -315,7 +308,7 @@ def test_resource_input_is_checked_in_chinese(gql, admin, owner, create):
 
 
 def test_only_whole_village_writers_manage_resources(
-    gql, token, shared_village, stranger, shared_create
+    gql, token, shared_village, other_village, shared_create
 ):
     owner = shared_village.slug
     venue = shared_create()
@@ -324,7 +317,7 @@ def test_only_whole_village_writers_manage_resources(
         "FORBIDDEN"
     )
     assert first_code(gql(RETIRE, worker, {"input": {"id": venue["id"]}})) == "FORBIDDEN"
-    stranger_admin = token("village-admin", village=stranger)
+    stranger_admin = token("village-admin", village=other_village.slug)
     assert first_code(gql(RETIRE, stranger_admin, {"input": {"id": venue["id"]}})) == ("NOT_FOUND")
 
 

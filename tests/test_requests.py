@@ -547,6 +547,11 @@ def test_registration_refusals_write_nothing(db, gql, token, place, other_villag
             [("grid", "MISMATCH")],
         ),
         ({"building": "99号楼", "reporterName": "王五"}, [("building", "NOT_FOUND")]),
+        # A form's unpicked category: to be chosen, not "does not exist".
+        (
+            {"locationText": "北门", "reporterName": "王五", "category": ""},
+            [("category", "REQUIRED")],
+        ),
         (
             {
                 "locationText": "北门",

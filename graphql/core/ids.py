@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
+from villagelink.tenants.fields import MESSAGES
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
 from villagelink.tenants.user_errors import refused
 
@@ -97,9 +98,15 @@ def input_key(
 ) -> int | None:
     """The integer key of an ID given in a mutation's input. An ID of another village
     or type, or a malformed one, is refused like any other bad input: a userError
-    NOT_FOUND on `field`, which says nothing about whether it exists elsewhere."""
+    NOT_FOUND on `field`, which says nothing about whether it exists elsewhere. A blank
+    one is REQUIRED."""
     if raw is None:
         return None
+    if not raw.strip():
+        # Left blank (a form's unpicked choice): what to fix is to choose one, not that
+        # some object does not exist.
+        required = MESSAGES["required"]
+        raise refused(field, required, required.code)
     try:
         gid = decode_id(raw, type_name)
     except NotFound:

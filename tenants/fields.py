@@ -18,8 +18,11 @@ if TYPE_CHECKING:
 
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 
+# What a field left out or blank is told, here and for IDs (graphql/core/ids.py).
+MISSING = Coded("此项为必填项", REQUIRED)
+
 MESSAGES: ErrorMessages = {
-    "required": Coded("此项为必填项", REQUIRED),
+    "required": MISSING,
     "null": Coded("此项不能为空", REQUIRED),
     "invalid": Coded("格式不正确", INVALID),
     # Times without an offset would be read in the server's zone, not the village's.

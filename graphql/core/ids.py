@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from villagelink.graphql.core.errors import NotFound
-from villagelink.tenants.fields import MESSAGES
+from villagelink.tenants.fields import MISSING
 from villagelink.tenants.user_errors import NOT_FOUND as USER_NOT_FOUND
 from villagelink.tenants.user_errors import refused
 
@@ -105,8 +105,7 @@ def input_key(
     if not raw.strip():
         # Left blank (a form's unpicked choice): what to fix is to choose one, not that
         # some object does not exist.
-        required = MESSAGES["required"]
-        raise refused(field, required, required.code)
+        raise refused(field, MISSING, MISSING.code)
     try:
         gid = decode_id(raw, type_name)
     except NotFound:

@@ -57,13 +57,9 @@ from villagelink.platform.serving import (
 )
 from villagelink.platform.settings import Settings
 from villagelink.storage.factory import object_store
-from villagelink.tenants.demo import (
-    DEMO_CLIENT_ID,
-    DEMO_VILLAGES,
-    REGION_ID,
-    seed_demo_region,
-)
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_hint, seed_demo_accounts
+from villagelink.tenants.demo.plans import DEMO_CLIENT_ID, DEMO_VILLAGES, REGION_ID
+from villagelink.tenants.demo.region import seed_demo_region
 from villagelink.tenants.provisioning import list_villages, migrate_all_villages
 
 READY_TIMEOUT = 120  # seconds for gunicorn to answer /readyz
@@ -253,7 +249,8 @@ class Supervisor:
                     delay = delay if failures[unit] else 0
                     say(f"{unit.name} died ({unit.describe_exit()}); restarting in {delay:g}s")
                     due[unit] = now + delay
-                elif now >= due[unit]:
+                # Without a back-off, started again in the same pass.
+                if now >= due[unit]:
                     del due[unit]
                     failures[unit] += 1
                     started[unit] = time.monotonic()
@@ -301,8 +298,10 @@ def run(settings: Settings) -> int:
         make_verifier(settings)
         refuse_a_taken_port(settings)
         _adopt_orphans()
-        start_servers(settings, supervisor)
+        postgres = start_servers(settings, supervisor)
         prepare_database(settings, residents_per_village)
+        if postgres is not None:
+            postgres.checkpoint()
         reset_metrics_dir(settings)
         env = child_environment(settings)
         villagelink = _script("villagelink")
@@ -355,9 +354,10 @@ def _adopt_orphans() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def start_servers(settings: Settings, supervisor: Supervisor) -> None:
+def start_servers(settings: Settings, supervisor: Supervisor) -> EmbeddedPostgres | None:
     """Start the embedded servers that no URL replaces, each supervised before it
-    starts, so that a failure half-way stops it too."""
+    starts, so that a failure half-way stops it too; the embedded PostgreSQL, if any."""
+    postgres = None
     if settings.external_database_url:
         say(f"PostgreSQL: external, {_without_password(settings.database_url)}")
     else:
@@ -372,6 +372,7 @@ def start_servers(settings: Settings, supervisor: Supervisor) -> None:
         supervisor.add(Server(valkey))
         valkey.start()
         say(f"Redis:      embedded Valkey, port {valkey.port}, data in {valkey.data_dir}")
+    return postgres
 
 
 def _without_password(url: str) -> str:

@@ -37,7 +37,8 @@ from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import XLSX
 from villagelink.storage.store import ObjectStore
 from villagelink.tenants.attachments.actions import do_create_upload
-from villagelink.tenants.demo import DEMO_VILLAGES, VillageRows, build_village, write_village
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
+from villagelink.tenants.demo.residents import VillageRows, build_village, write_village
 from villagelink.tenants.onetable import sheet
 from villagelink.tenants.onetable.actions import do_export_residents, do_start_import
 from villagelink.tenants.provisioning import create_village, drop_village, ensure_region

@@ -58,7 +58,7 @@ def migrate(settings: Settings, jobs: int) -> None:
 def seed(settings: Settings, residents: int | None) -> None:
     """Seed the demo region (five villages) once; a second call changes nothing."""
     from villagelink.storage.factory import object_store
-    from villagelink.tenants.demo import seed_demo_region
+    from villagelink.tenants.demo.region import seed_demo_region
 
     store = object_store(settings)
     if seed_demo_region(_database(settings), residents_per_village=residents, store=store):
@@ -494,7 +494,7 @@ def token(
 ) -> None:
     """Print an access token from the development issuer."""
     from villagelink.platform.identity.dev_issuer import DevIssuerRefused, mint_for_role
-    from villagelink.tenants.demo import demo_grid_worker_subject
+    from villagelink.tenants.demo.plans import demo_grid_worker_subject
 
     if role == "grid-worker" and village and sub is None:
         # The demo region links one micro-grid worker per village to this subject.

@@ -388,7 +388,8 @@ class SeededRegion:
 def demo_region(db: Database) -> SeededRegion:
     """The five demo villages, seeded once per run at a small size. Read-only:
     tests that write use `populated_village`."""
-    from villagelink.tenants.demo import DEMO_VILLAGES, seed_demo_region
+    from villagelink.tenants.demo.plans import DEMO_VILLAGES
+    from villagelink.tenants.demo.region import seed_demo_region
 
     # Large enough for several micro-grids, so that a grid worker sees only part.
     size = 600
@@ -403,7 +404,8 @@ def demo_region(db: Database) -> SeededRegion:
 
 def _populate(conn: Connection, slug: str) -> None:
     """Grids, staff, households and 60 residents, as the demo writes them."""
-    from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+    from villagelink.tenants.demo.plans import DEMO_VILLAGES
+    from villagelink.tenants.demo.residents import build_village, write_village
 
     plan = replace(DEMO_VILLAGES[0], slug=slug, name="测试村", residents=60)
     write_village(conn, build_village(plan, seed=7))

@@ -23,7 +23,8 @@ from villagelink.platform.identity.accounts import (
     DirectoryUnavailable,
     account_directory,
 )
-from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
+from villagelink.tenants.demo.residents import build_village, write_village
 
 from .conftest import new_village
 

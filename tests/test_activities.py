@@ -22,7 +22,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.activities import actions, points, tables, teams
 from villagelink.tenants.activities.recurrence import Rule, dates
 from villagelink.tenants.clock import VILLAGE_TIME_ZONE
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.id_numbers import compose
 from villagelink.tenants.models import metadata
 from villagelink.tenants.outbox import outbox

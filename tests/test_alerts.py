@@ -25,7 +25,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.principal import Principal
 from villagelink.platform.webhooks.tables import webhook_deliveries
 from villagelink.tenants import models as tm
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.sensing.actions import (

@@ -19,11 +19,20 @@ from sqlalchemy import func, select, text
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
-from villagelink.tenants import clock, demo, provisioning
+from villagelink.tenants import clock, provisioning
 from villagelink.tenants.activities.actions import do_cancel_sign_up
 from villagelink.tenants.activities.points import do_redeem_points
 from villagelink.tenants.clock import day_start
 from villagelink.tenants.demo.affairs import build_affairs, write_affairs
+from villagelink.tenants.demo.plans import (
+    DEFAULT_SEED,
+    DEMO_CLIENT_VILLAGES,
+    DEMO_VILLAGES,
+    REGION_ID,
+    demo_grid_worker_subject,
+)
+from villagelink.tenants.demo.region import demo_plans, seed_demo_region
+from villagelink.tenants.demo.residents import AGES_AS_OF, build_village, write_village
 from villagelink.tenants.demo.village import DEMO_ACTOR
 from villagelink.tenants.id_numbers import birth_date, gender, has_valid_checksum
 from villagelink.tenants.mediation.actions import (
@@ -43,7 +52,7 @@ from villagelink.tenants.user_errors import ActionFailed
 
 from .conftest import new_village
 
-SLUGS = [plan.slug for plan in demo.DEMO_VILLAGES]
+SLUGS = [plan.slug for plan in DEMO_VILLAGES]
 MOBILE_PREFIXES = ("13", "14", "15", "16", "17", "18", "19")
 AFFAIRS_TABLES = (
     "requests",
@@ -87,7 +96,7 @@ def rows(db: Database, slug: str, sql: str) -> list:
 
 
 def age(born: date) -> int:
-    as_of = demo.AGES_AS_OF
+    as_of = AGES_AS_OF
     return as_of.year - born.year - ((as_of.month, as_of.day) < (born.month, born.day))
 
 
@@ -106,7 +115,7 @@ def tag_counts(db: Database, slug: str) -> Counter:
 
 def test_five_villages_linked_in_a_ring(db: Database, region) -> None:
     assert region.seeded is True
-    villages = [v for v in provisioning.list_villages(db) if v.region_id == demo.REGION_ID]
+    villages = [v for v in provisioning.list_villages(db) if v.region_id == REGION_ID]
     assert sorted(v.slug for v in villages) == sorted(SLUGS)
     assert all(v.name for v in villages)
     with db.platform() as conn:
@@ -156,9 +165,7 @@ def _row_counts(db: Database) -> dict[str, int]:
 def test_second_seed_changes_nothing(db: Database, region) -> None:
     before = _row_counts(db)
     assert (
-        demo.seed_demo_region(
-            db, residents_per_village=region.residents_per_village, progress=False
-        )
+        seed_demo_region(db, residents_per_village=region.residents_per_village, progress=False)
         is False
     )
     assert _row_counts(db) == before
@@ -267,7 +274,7 @@ def test_three_tiers_of_grid_staff(db: Database, region, slug: str) -> None:
         "micro_grid_worker": "micro",
     }
     assert all(level == expected_level[tier] for tier, _, level in assigned)
-    demo_worker = [a for a in assigned if a.account_sub == demo.demo_grid_worker_subject(slug)]
+    demo_worker = [a for a in assigned if a.account_sub == demo_grid_worker_subject(slug)]
     assert demo_worker and all(a.tier == "micro_grid_worker" for a in demo_worker)
 
 
@@ -318,16 +325,16 @@ def test_low_income_tags_whole_households(db: Database, region) -> None:
 
 
 def test_build_village_is_deterministic() -> None:
-    plan = demo.demo_plans(250)[0]
-    assert demo.build_village(plan, 7) == demo.build_village(plan, 7)
-    assert demo.build_village(plan, 7) != demo.build_village(plan, 8)
+    plan = demo_plans(250)[0]
+    assert build_village(plan, 7) == build_village(plan, 7)
+    assert build_village(plan, 7) != build_village(plan, 8)
 
 
 @pytest.mark.slow
 def test_full_size_village_shares() -> None:
-    plan = demo.DEMO_VILLAGES[-1]
+    plan = DEMO_VILLAGES[-1]
     assert plan.residents >= 2000
-    village = demo.build_village(plan, demo.DEFAULT_SEED)
+    village = build_village(plan, DEFAULT_SEED)
     residents = village.residents
     n = len(residents)
     assert n == plan.residents
@@ -728,12 +735,12 @@ def test_the_affairs_read_through_the_api(gql, token, region) -> None:
 
 
 def test_affairs_are_deterministic() -> None:
-    plan = demo.demo_plans(300)[1]
-    people = demo.build_village(plan, 7)
+    plan = demo_plans(300)[1]
+    people = build_village(plan, 7)
     day = date(2026, 3, 1)
 
     def affairs(seed: int, today: date):
-        return build_affairs(people, plan.name, seed, today, demo.AGES_AS_OF)
+        return build_affairs(people, plan.name, seed, today, AGES_AS_OF)
 
     assert affairs(7, day) == affairs(7, day)
     assert affairs(7, day) != affairs(8, day)
@@ -748,11 +755,11 @@ def test_affairs_are_deterministic() -> None:
 def affairs_village(db: Database) -> str:
     """A fresh village with 300 people and their affairs, seeded as the demo seeds one."""
     village = new_village(db, "演示村", "testregion", slug=f"da_{uuid.uuid4().hex[:8]}")
-    plan = replace(demo.DEMO_VILLAGES[2], slug=village.slug, residents=300)
-    people = demo.build_village(plan, 11)
-    affairs = build_affairs(people, plan.name, 11, clock.today(), demo.AGES_AS_OF)
+    plan = replace(DEMO_VILLAGES[2], slug=village.slug, residents=300)
+    people = build_village(plan, 11)
+    affairs = build_affairs(people, plan.name, 11, clock.today(), AGES_AS_OF)
     with db.tenant(village.slug) as conn:
-        write_affairs(conn, affairs, people, demo.write_village(conn, people))
+        write_affairs(conn, affairs, people, write_village(conn, people))
     return village.slug
 
 
@@ -937,7 +944,7 @@ def test_devices_in_domain_proportions(db: Database, region, slug: str) -> None:
         for born, tags in radar
     )
     owners = {o for (o,) in rows(db, slug, "SELECT DISTINCT owner_client_id FROM devices")}
-    assert owners == ({"demo-integrator"} if slug in demo.DEMO_CLIENT_VILLAGES else {None})
+    assert owners == ({"demo-integrator"} if slug in DEMO_CLIENT_VILLAGES else {None})
 
 
 @pytest.mark.parametrize("slug", SLUGS)

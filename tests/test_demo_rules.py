@@ -24,7 +24,7 @@ from villagelink.tenants.activities.points import (
     volunteer_points,
     volunteer_reason,
 )
-from villagelink.tenants.demo import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 from villagelink.tenants.mediation.actions import NEXT_STATUSES, STATUS_AFTER
 from villagelink.tenants.notices.actions import TRANSITIONS as NOTICE_TRANSITIONS
 from villagelink.tenants.requests.states import ACTION_LIST_TRANSITIONS, REQUEST_TRANSITIONS

@@ -17,7 +17,7 @@ from villagelink.jobs.scheduler import DEVICE_OFFLINE_INTERVAL, build_cron_sched
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.sensing.devices import OFFLINE_AFTER, TRANSITIONS
 from villagelink.tenants.sensing.tables import (

@@ -21,7 +21,7 @@ from villagelink.graphql.core.ids import encode_id
 from villagelink.platform import models as pm
 from villagelink.tenants import models as m
 from villagelink.tenants.clock import day_start, today
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.health import actions
 from villagelink.tenants.health.tables import latest_vitals, reading_consents
 from villagelink.tenants.models import metadata

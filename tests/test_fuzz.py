@@ -38,7 +38,7 @@ from villagelink.platform.access import (
 from villagelink.platform.identity.dev_issuer import mint_for_role
 from villagelink.platform.identity.principal import ROLES
 from villagelink.tenants import models as m
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 
 from .conftest import TEST_REGION
 
@@ -59,7 +59,8 @@ def fuzz_app(settings, db):
 @pytest.fixture(scope="module")
 def fuzz_village(db) -> str:
     """A populated village (the demo plan at a small size): real rows for IDs to name."""
-    from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+    from villagelink.tenants.demo.plans import DEMO_VILLAGES
+    from villagelink.tenants.demo.residents import build_village, write_village
 
     from .conftest import new_village
 

@@ -22,7 +22,7 @@ from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
 from villagelink.tenants.clock import VILLAGE_TIME_ZONE
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.health import actions
 from villagelink.tenants.health.queries import BUCKET_ORIGIN

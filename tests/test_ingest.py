@@ -21,7 +21,8 @@ from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.tenants import models as tm
 from villagelink.tenants.coordinates import distance_m
-from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
+from villagelink.tenants.demo.residents import build_village, write_village
 from villagelink.tenants.health.tables import health_readings, health_records, latest_vitals
 from villagelink.tenants.sensing.ingest import (
     EVENT_SCHEMA,

@@ -46,14 +46,13 @@ from villagelink.platform.identity.keycloak_admin import (
 from villagelink.platform.services import KeycloakServer, realm_document
 from villagelink.tenants import models as m
 from villagelink.tenants import provisioning
-from villagelink.tenants.demo import (
+from villagelink.tenants.demo.plans import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_VILLAGES,
     DEMO_VILLAGES,
-    build_village,
     demo_grid_worker_subject,
-    write_village,
 )
+from villagelink.tenants.demo.residents import build_village, write_village
 
 from .browser.conftest import Stack, build_console, opened, shot, stack_url, start_stack
 from .conftest import new_village

@@ -21,7 +21,8 @@ from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.models import audit_log
 from villagelink.tenants import provisioning
 from villagelink.tenants.activities.actions import do_create_activity, do_publish_activity
-from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
+from villagelink.tenants.demo.residents import build_village, write_village
 from villagelink.tenants.models import metadata
 from villagelink.tenants.resources.actions import do_create_resource
 from villagelink.tenants.sensing import sightings

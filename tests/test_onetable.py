@@ -32,7 +32,7 @@ from villagelink.storage.factory import object_store
 from villagelink.storage.purposes import XLSX
 from villagelink.tenants import id_numbers
 from villagelink.tenants import models as m
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.onetable import actions, sheet
 from villagelink.tenants.onetable.importing import RowImporter

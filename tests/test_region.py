@@ -32,7 +32,8 @@ from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
 from villagelink.tenants.clock import VILLAGE_TIME_ZONE
-from villagelink.tenants.demo import DEMO_VILLAGES, build_village, write_village
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
+from villagelink.tenants.demo.residents import build_village, write_village
 from villagelink.tenants.joint_cases.actions import do_open_joint_case
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.requests.actions import do_escalate_overdue, do_reject_request

@@ -24,7 +24,7 @@ from villagelink.platform.identity.principal import Principal
 from villagelink.storage.factory import object_store
 from villagelink.tenants import models as tm
 from villagelink.tenants import provisioning
-from villagelink.tenants.demo import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.requests import actions

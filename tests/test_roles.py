@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.tenants import models as m
-from villagelink.tenants.demo import DEMO_CLIENT_VILLAGES, demo_grid_worker_subject
+from villagelink.tenants.demo.plans import DEMO_CLIENT_VILLAGES, demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 
 VILLAGES = "{ villages { slug } }"

@@ -29,7 +29,7 @@ from villagelink.platform.linkage.sync import sync_village
 from villagelink.platform.linkage.tables import log, records
 from villagelink.platform.settings import load_settings
 from villagelink.tenants import models as tm
-from villagelink.tenants.demo import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 from villagelink.tenants.provisioning import list_villages
 from villagelink.tenants.resources.tables import shared_resources
 

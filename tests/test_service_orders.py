@@ -16,7 +16,7 @@ from villagelink.platform import models as pm
 from villagelink.platform.audit import Actor
 from villagelink.platform.identity.principal import Principal
 from villagelink.tenants import models as m
-from villagelink.tenants.demo import DEMO_CLIENT_VILLAGES, demo_grid_worker_subject
+from villagelink.tenants.demo.plans import DEMO_CLIENT_VILLAGES, demo_grid_worker_subject
 from villagelink.tenants.grids import grids_of_account
 from villagelink.tenants.outbox import outbox
 from villagelink.tenants.service_orders import actions, queries

@@ -23,8 +23,12 @@ from villagelink.platform.identity.principal import (
     RESIDENT,
     VILLAGE_ADMIN,
 )
-from villagelink.tenants.demo.region import DEMO_VILLAGES, REGION_ID, REGION_NAME
-from villagelink.tenants.demo.residents import demo_grid_worker_subject
+from villagelink.tenants.demo.plans import (
+    DEMO_VILLAGES,
+    REGION_ID,
+    REGION_NAME,
+    demo_grid_worker_subject,
+)
 
 # DEVELOPMENT ONLY: published here and on the login page; the development issuer that
 # accepts it refuses to run in production.

@@ -22,40 +22,22 @@ from villagelink.storage.store import ObjectStore
 from villagelink.tenants import clock, provisioning
 from villagelink.tenants import models as m
 from villagelink.tenants.demo.affairs import build_affairs, write_affairs
-from villagelink.tenants.demo.residents import (
-    AGES_AS_OF,
+from villagelink.tenants.demo.plans import (
+    DEFAULT_SEED,
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_NAME,
+    DEMO_CLIENT_SCOPES,
+    DEMO_CLIENT_VILLAGES,
+    DEMO_VILLAGES,
+    REGION_ID,
+    REGION_NAME,
     VillagePlan,
-    build_village,
-    write_village,
 )
+from villagelink.tenants.demo.residents import AGES_AS_OF, build_village, write_village
 from villagelink.tenants.demo.resources import seed_demo_resources
 from villagelink.tenants.demo.sensing import build_sensing, write_sensing
 from villagelink.tenants.demo.village import DEMO_ACTOR
 from villagelink.tenants.stats import publish_village_stats
-
-REGION_ID = "nanhe"
-REGION_NAME = "南河联动片区"
-DEFAULT_SEED = 20151
-
-
-DEMO_CLIENT_ID = "demo-integrator"
-DEMO_CLIENT_NAME = "示例集成方（设备平台）"
-# The device platform runs the cameras, sensors, wristbands and radars of its villages and
-# receives their alerts; its residents' app reads resident records (masked) and the
-# notices residents read, with their read counts.
-DEMO_CLIENT_SCOPES = ("residents:read", "notices:read", "devices:write", "alerts:read")
-
-# In ring order: each village borders the ones before and after it.
-DEMO_VILLAGES = (
-    VillagePlan("liulin", "柳林村", 3400, 0.02, 0.29, 0.12, 0),
-    VillagePlan("xinghua", "杏花村", 2600, 0.03, 0.30, 0.10, 200),
-    VillagePlan("qingshi", "青石村", 2900, 0.02, 0.31, 0.08, 400),
-    VillagePlan("hedong", "河东村", 2300, 0.03, 0.28, 0.14, 600),
-    VillagePlan("taoyuan", "桃源社区", 3800, 0.80, 0.34, 0.09, 800),
-)
-# The device platform integrates the relocated community and one neighbour.
-DEMO_CLIENT_VILLAGES = ("liulin", "taoyuan")
-
 
 # --- the region ----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from villagelink.tenants import models as m
 from villagelink.tenants.demo.bulk import insert_returning_ids
+from villagelink.tenants.demo.plans import VillagePlan, demo_grid_worker_subject
 from villagelink.tenants.id_numbers import compose
 
 # Residents aged 60+ count as elderly (docs/domain.md: about a third).
@@ -29,31 +30,6 @@ AGES_AS_OF = date(2026, 1, 1)
 
 
 RESIDENT_BATCH = 1000
-
-
-def demo_grid_worker_subject(slug: str) -> str:
-    """The identity subject linked to one micro-grid worker of each demo village."""
-    return f"demo-grid-worker@{slug}"
-
-
-@dataclass(frozen=True)
-class VillagePlan:
-    """What one demo village should look like."""
-
-    slug: str
-    name: str
-    residents: int
-    # Residents tagged relocated_villager (还迁): most of the one relocated
-    # village, a few families who moved on to its neighbours elsewhere.
-    relocated_share: float
-    # Residents aged 60+ (中北斜村: over 30%, more where villages were relocated).
-    elderly_share: float
-    # Renters from other provinces, in households of their own.
-    floating_share: float
-    # First 顺序码 of this village's block of 200: the villages share a district
-    # code, and disjoint blocks keep any two demo residents' ID numbers apart.
-    id_sequence_start: int
-    area_code: str = "120111"
 
 
 # --- rows of one village -------------------------------------------------------

@@ -10,7 +10,7 @@ import re
 from playwright.sync_api import Browser, Page, expect
 
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD
-from villagelink.tenants.demo.region import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 
 from .conftest import Stack, check_accessible, login, opened, shot
 from .test_residents import (

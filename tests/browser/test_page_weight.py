@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Locator, Page, Request, Response, expec
 
 from graphql import OperationDefinitionNode, parse
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_accounts
-from villagelink.tenants.demo.region import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 
 from .conftest import Stack, login, opened
 from .test_residents import Api, resident_account

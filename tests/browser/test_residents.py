@@ -20,7 +20,7 @@ from villagelink.platform.db import Database
 from villagelink.platform.identity.accounts import DevDirectory
 from villagelink.platform.settings import load_settings
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_accounts
-from villagelink.tenants.demo.region import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 
 from .conftest import Stack, check_accessible, login, opened, shot
 

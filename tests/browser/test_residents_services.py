@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from playwright.sync_api import Browser, Page, expect
 
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD, DemoAccount
-from villagelink.tenants.demo.region import DEMO_VILLAGES
+from villagelink.tenants.demo.plans import DEMO_VILLAGES
 
 from .conftest import Stack, check_accessible, login, opened, shot
 from .test_residents import (

@@ -135,9 +135,23 @@ def gateway(settings: Settings, log: Path, **environ: str) -> Iterator[Gateway]:
             return requests.get(f"{url}/healthz", timeout=1).ok
         return False
 
+    started = Gateway(url, psutil.Process(proc.pid), served)
+
+    def every_worker_listens() -> bool:
+        # Forked from a preloaded master, the first worker answers before the next is
+        # forked; each binds a socket of its own (SO_REUSEPORT).
+        listening = 0
+        for worker in started.master.children():
+            with suppress(psutil.NoSuchProcess):
+                listening += any(
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                    for c in worker.net_connections(kind="tcp")
+                )
+        return listening == served.gunicorn_workers
+
     try:
-        wait_for(healthy, 60, "the gateway's /healthz")
-        yield Gateway(url, psutil.Process(proc.pid), served)
+        wait_for(lambda: healthy() and every_worker_listens(), 60, "every worker's /healthz")
+        yield started
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -6,6 +6,7 @@ a developer's machine: the second start reuses the data and does not seed again.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from contextlib import suppress
@@ -296,10 +297,13 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
             return psutil.Process(int(pid_file.read_text().split()[0]))
 
         def gunicorn() -> psutil.Process:
+            # The master leads the session the runner started it in. Its workers,
+            # orphaned when it is killed, are the runner's children too (it is their
+            # subreaper) for the moment they take to notice and leave.
             return next(
                 p
                 for p in psutil.Process(platform.proc.pid).children()
-                if is_alive(p) and "gunicorn" in " ".join(p.cmdline())
+                if is_alive(p) and "gunicorn" in _cmdline(p) and _leads_session(p)
             )
 
         def running_a_job(worker: psutil.Process) -> bool:
@@ -437,6 +441,13 @@ def _found(find, busy) -> psutil.Process | None:
     except StopIteration:
         return None
     return process if busy is None or busy(process) else None
+
+
+def _leads_session(process: psutil.Process) -> bool:
+    try:
+        return os.getsid(process.pid) == process.pid
+    except ProcessLookupError:
+        return False
 
 
 def _cmdline(process: psutil.Process) -> str:

@@ -74,6 +74,31 @@ def test_statement_count_is_pinned_and_flat(app, gql, token, demo_region, query,
     assert len(five) == len(fifty) == expected, "\n".join(fifty)
 
 
+NAMES_AND_AGES = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  residents(first: $first, filter: {ageMin: 80}) { edges { node { id name age } } } } }"""
+PLACES_IN_A_FRAGMENT = """query($slug: String!, $first: Int!) { village(slug: $slug) {
+  residents(first: $first) { edges { ...Placed } } } }
+fragment Placed on ResidentEdge { node { ... on Resident { name household { address } } } }"""
+
+
+def test_a_page_joins_the_places_only_when_its_nodes_show_them(app, gql, token, demo_region):
+    """The households, buildings and grids joined into a resident page's one statement are
+    read only when the nodes ask for a household or grid, however the document asks."""
+    admin = token("village-admin", village="liulin")
+    run(app, gql, admin, NAMES_AND_AGES, "liulin", 1)
+
+    def page(statements: list[str]) -> str:
+        (read,) = [s for s in statements if "FROM residents" in s and "LIMIT" in s]
+        return read
+
+    names = run(app, gql, admin, NAMES_AND_AGES, "liulin", 10)
+    assert "JOIN" not in page(names), page(names)
+    placed = run(app, gql, admin, PLACES_IN_A_FRAGMENT, "liulin", 10)
+    assert "JOIN households" in page(placed), page(placed)
+    # role, path and epoch; the page with its households, and no reading of them after
+    assert len(names) == len(placed) == 2, "\n".join(placed)
+
+
 # The three reads of the race against PostGraphile (bench/race/race.py).
 RACE_PAGE = """query($slug: String!) { village(slug: $slug) { residents(first: 50) { edges {
   node { id name gender birthDate age household { id address } grid { id name } } } } } }"""

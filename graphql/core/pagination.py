@@ -7,6 +7,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
 from villagelink.graphql.core.errors import BadUserInput
 from villagelink.graphql.core.ids import key_number
 from villagelink.graphql.core.numbers import within
@@ -40,6 +47,34 @@ def decode_cursor(cursor: str) -> int:
     if row_id is None:
         raise BadUserInput("after is not a cursor from this connection", argument="after")
     return row_id
+
+
+def node_asks_for(info: GraphQLResolveInfo, *fields: str) -> bool:
+    """Whether the connection being resolved asks for any of `fields` of its nodes
+    (`edges { node { ... } }`, fragments included): what a page need not join when no
+    one reads it. A field under a directive counts as asked for."""
+    wanted = set(fields)
+
+    def asks(selection_set: SelectionSetNode | None, path: tuple[str, ...]) -> bool:
+        if selection_set is None:
+            return False
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                name = selection.name.value
+                if not path and name in wanted:
+                    return True
+                if path and name == path[0] and asks(selection.selection_set, path[1:]):
+                    return True
+            elif isinstance(selection, InlineFragmentNode):
+                if asks(selection.selection_set, path):
+                    return True
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = info.fragments.get(selection.name.value)
+                if fragment is not None and asks(fragment.selection_set, path):
+                    return True
+        return False
+
+    return any(asks(node.selection_set, ("edges", "node")) for node in info.field_nodes)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from villagelink.graphql.core.nodes import (
     register_node_type,
 )
 from villagelink.graphql.core.numbers import within
-from villagelink.graphql.core.pagination import page_args, paginate
+from villagelink.graphql.core.pagination import node_asks_for, page_args, paginate
 from villagelink.graphql.villages.types import grid_loader, prime_grids
 from villagelink.tenants.residents import queries
 
@@ -128,12 +128,21 @@ def resolve_residents(village: dict, info, first=None, after=None, filter=None):
     conn = ctx.tenant(slug)
     grids = ctx.allowed_grids(slug)
 
+    # The page's places joined in its one statement when the nodes show them; a list of
+    # names and ages (the elderly over 80) reads the residents alone.
+    places = node_asks_for(info, "household", "grid")
+
     def fetch(limit: int) -> list[dict]:
-        placed = queries.placed_resident_page(
-            conn, flt, allowed_grids=grids, after_id=page.after_id, limit=limit, today=ctx.today
-        )
-        _keep_places(ctx, slug, placed[: page.first])
-        rows = [p.resident for p in placed]
+        if places:
+            placed = queries.placed_resident_page(
+                conn, flt, allowed_grids=grids, after_id=page.after_id, limit=limit, today=ctx.today
+            )
+            _keep_places(ctx, slug, placed[: page.first])
+            rows = [p.resident for p in placed]
+        else:
+            rows = queries.resident_page(
+                conn, flt, allowed_grids=grids, after_id=page.after_id, limit=limit, today=ctx.today
+            )
         _announce_residents(ctx, slug, rows[: page.first])
         return rows
 

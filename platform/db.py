@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
+from redis.exceptions import RedisError
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
@@ -38,6 +39,17 @@ from villagelink.tenants import live
 from villagelink.tenants.outbox import wrote_outbox
 
 log = logging.getLogger(__name__)
+
+
+def _after_commit_failed(error: Exception, what: str) -> None:
+    """Say what a committed transaction could not hand to Redis. Redis down or restarting
+    is the everyday case (a write per request while Valkey restarts): one line each, not
+    a traceback; anything else keeps its traceback."""
+    if isinstance(error, RedisError | OSError):
+        log.warning("%s: %s", what, error)
+    else:
+        log.exception(what)
+
 
 SLUG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,38}$")
 TENANT_PREFIX = "vl_t_"
@@ -155,8 +167,8 @@ class Database:
         if announcements and self.announce_committed is not None:
             try:
                 self.announce_committed(announcements)
-            except Exception:
-                log.exception("could not announce %d live events", len(announcements))
+            except Exception as error:
+                _after_commit_failed(error, f"could not announce {len(announcements)} live events")
         return wrote_outbox(conn)
 
     def shared_committed(self, slugs: list[str]) -> None:
@@ -167,8 +179,8 @@ class Database:
             return
         try:
             self.after_shared_commit(sorted(set(slugs)))
-        except Exception:
-            log.exception("could not ask for the sync of %s", ", ".join(slugs))
+        except Exception as error:
+            _after_commit_failed(error, f"could not ask for the sync of {', '.join(slugs)}")
 
     def begin_tenant(self, slug: str) -> Connection:
         """Open a connection inside one village; the caller commits and closes it

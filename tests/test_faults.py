@@ -5,8 +5,10 @@ wait polls against a deadline."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from datetime import timedelta
+from functools import partial
 
 import psutil
 import pytest
@@ -19,6 +21,7 @@ from villagelink.jobs import alerts as alert_jobs
 from villagelink.jobs import sync as sync_jobs
 from villagelink.jobs.queues import NOTIFY, SYNC, enqueue, redis_connection
 from villagelink.jobs.sync import enqueue_sync
+from villagelink.platform.db import Database
 from villagelink.platform.embedded import EmbeddedValkey, free_port
 from villagelink.platform.linkage.sync import sync_village
 
@@ -181,3 +184,28 @@ def test_a_worker_rides_out_valkey_restarts_in_the_same_process(job_env, village
         worker.stop()
         redis_connection(settings).close()
         valkey.stop()
+
+
+def test_a_write_while_redis_is_down_is_said_in_one_line(settings, caplog):
+    """A committed write's request for its sync meets Redis down (restarting, as the
+    runner restarts Valkey): one warning line naming the failure, not a traceback per
+    request, and the write stands. A failure of any other kind keeps its traceback."""
+    down = dataclasses.replace(settings, external_redis_url=f"redis://127.0.0.1:{free_port()}/0")
+
+    def bug(_slugs: list[str]) -> None:
+        raise ValueError("not a transport failure")
+
+    quiet = Database(settings.database_url, after_shared_commit=partial(enqueue_sync, down))
+    loud = Database(settings.database_url, after_shared_commit=bug)
+    try:
+        with caplog.at_level(logging.WARNING, logger="villagelink.platform.db"):
+            quiet.shared_committed(["liulin"])
+            loud.shared_committed(["liulin"])
+    finally:
+        quiet.dispose()
+        loud.dispose()
+    outage, other = caplog.records
+    assert outage.levelno == logging.WARNING and outage.exc_info is None
+    assert outage.getMessage().startswith("could not ask for the sync of liulin: ")
+    assert "Connection refused" in outage.getMessage() or "111" in outage.getMessage()
+    assert other.levelno == logging.ERROR and other.exc_info is not None

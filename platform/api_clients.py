@@ -17,6 +17,7 @@ import re
 import time
 from typing import Any
 
+import redis
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -214,5 +215,7 @@ def note_use(runtime: Any, client_id: str) -> None:
             conn.execute(
                 update(c).where(c.c.client_id == client_id).values(last_used_at=func.now())
             )
+    except redis.RedisError as error:
+        log.warning("last use of client %s not recorded: %s", client_id, error)
     except Exception:
         log.warning("last use of client %s not recorded", client_id, exc_info=True)

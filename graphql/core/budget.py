@@ -139,8 +139,9 @@ class Budget:
                     keys=[self.key],
                     args=[need, max(need, self.slice), self.limit, WINDOW_SECONDS * 2],
                 )
-            except redis.RedisError:
-                log.warning("rate budget unavailable; request allowed", exc_info=True)
+            except redis.RedisError as error:
+                # Redis restarting: one line a request, not a traceback.
+                log.warning("rate budget unavailable (%s); request allowed", error)
                 return self.state
             charged, unspent = self.allowances.add(
                 self.key, self.window, int(lease), int(leased), amount

@@ -73,8 +73,8 @@ def find(client: redis.Redis, db: Database, sha256: str, *, registered_only: boo
     set alone."""
     try:
         cached_registered, cached = client.mget(_registered_key(sha256), _remembered_key(sha256))
-    except redis.RedisError:
-        log.warning("persisted documents: Redis unavailable", exc_info=True)
+    except redis.RedisError as error:
+        log.warning("persisted documents: Redis unavailable: %s", error)
         cached_registered = cached = None
     if cached_registered is not None:
         return Known(_text(cached_registered), registered=True)
@@ -101,5 +101,5 @@ def remember(client: redis.Redis, sha256: str, document: str) -> None:
 def _store(client: redis.Redis, key: str, document: str, ttl: timedelta) -> None:
     try:
         client.set(key, document, ex=ttl)
-    except redis.RedisError:
-        log.warning("persisted documents: Redis unavailable", exc_info=True)
+    except redis.RedisError as error:
+        log.warning("persisted documents: Redis unavailable: %s", error)

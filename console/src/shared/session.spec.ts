@@ -21,6 +21,13 @@ describe('session', () => {
     expect(signedIn([]).residentOnly).toBe(false)
   })
 
+  it('names the person as they signed in, else by their username', () => {
+    const session = signedIn(['village-admin'])
+    expect(session.displayName).toBe('u')
+    session.name = '杏花村管理员'
+    expect(session.displayName).toBe('杏花村管理员')
+  })
+
   it('lands each person on their own console', () => {
     expect(signedIn(['grid-worker']).home).toBe('/grid')
     expect(signedIn(['regional-coordinator']).home).toBe('/region')

@@ -2,6 +2,7 @@
 // has one; a platform admin or coordinator may switch between those they may read.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
+import { currentUser } from './auth'
 import { request } from './graphql'
 import meDocument from './me.graphql?raw'
 
@@ -22,11 +23,15 @@ const VILLAGE_KEY = 'villagelink.village'
 
 export const useSession = defineStore('session', () => {
   const me = ref<Me | null>(null)
+  /** The person's name as they signed in (the ID token's `name`: Keycloak's first and
+   * last name), which is what the header shows; their username where there is none. */
+  const name = ref<string | null>(null)
   const villageSlug = ref<string | null>(sessionStorage.getItem(VILLAGE_KEY))
 
   async function load(): Promise<Me> {
-    const data = await request<{ me: Me }>(meDocument)
+    const [data, user] = await Promise.all([request<{ me: Me }>(meDocument), currentUser()])
     me.value = data.me
+    name.value = typeof user?.profile.name === 'string' && user.profile.name.trim() ? user.profile.name : null
     const slugs = data.me.villages.map((village) => village.slug)
     if (!villageSlug.value || !slugs.includes(villageSlug.value)) {
       villageSlug.value = slugs[0] ?? null
@@ -43,6 +48,7 @@ export const useSession = defineStore('session', () => {
     () => me.value?.villages.find((candidate) => candidate.slug === villageSlug.value) ?? null,
   )
   const roles = computed(() => new Set(me.value?.roles ?? []))
+  const displayName = computed(() => name.value ?? me.value?.username ?? me.value?.subject ?? '')
 
   /** The console a person lands on: the grid worker's phone, the coordinator's region
    * overview, or the village admin's 工作台. */
@@ -57,5 +63,5 @@ export const useSession = defineStore('session', () => {
     () => roles.value.size > 0 && [...roles.value].every((role) => role === 'resident'),
   )
 
-  return { me, village, villageSlug, roles, home, residentOnly, load, chooseVillage }
+  return { me, name, displayName, village, villageSlug, roles, home, residentOnly, load, chooseVillage }
 })

@@ -1185,7 +1185,9 @@ def test_village_admin_signs_in_to_the_console_through_the_keycloak_login_page(
         desktop.locator("#kc-login").click()
         desktop.wait_for_url(re.compile(re.escape(keycloak_stack.url) + r"/console/admin/"))
         expect(desktop.get_by_role("heading", name="杏花村 · 工作台")).to_be_visible()
-        expect(desktop.get_by_role("button", name=username)).to_be_visible()
+        # Named as a Chinese name is written: family name (林), then given name (建).
+        expect(desktop.get_by_role("button", name="林建", exact=True)).to_be_visible()
+        expect(desktop.locator(".el-loading-mask")).to_have_count(0)
         shot(desktop, "keycloak-admin-dashboard")
     finally:
         master.delete_user(user_id)

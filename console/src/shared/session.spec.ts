@@ -1,6 +1,6 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { beforeEach, describe, expect, it } from 'vitest'
-import { useSession } from './session'
+import { personName, useSession } from './session'
 
 function signedIn(roles: string[]) {
   const session = useSession()
@@ -26,6 +26,14 @@ describe('session', () => {
     expect(session.displayName).toBe('u')
     session.name = '杏花村管理员'
     expect(session.displayName).toBe('杏花村管理员')
+  })
+
+  it('writes a Chinese name family name first, unspaced, and any other as the token has it', () => {
+    expect(personName({ name: '建 林', given_name: '建', family_name: '林' })).toBe('林建')
+    expect(personName({ name: 'Anna Lee', given_name: 'Anna', family_name: 'Lee' })).toBe('Anna Lee')
+    expect(personName({ name: '杏花村管理员' })).toBe('杏花村管理员')
+    expect(personName({ name: '  ' })).toBeNull()
+    expect(personName({})).toBeNull()
   })
 
   it('lands each person on their own console', () => {

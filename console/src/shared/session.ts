@@ -21,6 +21,26 @@ interface Me {
 
 const VILLAGE_KEY = 'villagelink.village'
 
+const HAN = /^[\p{Script=Han}·]+$/u
+
+function text(value: unknown): string {
+  return typeof value === 'string' ? value.trim() : ''
+}
+
+/** A person's name from their ID token's claims. A Chinese name is the family name then
+ * the given name, unspaced (Keycloak's `name` puts the given name first, with a space);
+ * any other name is the token's `name`. Null when the token names nobody. */
+export function personName(claims: {
+  name?: unknown
+  given_name?: unknown
+  family_name?: unknown
+}): string | null {
+  const given = text(claims.given_name)
+  const family = text(claims.family_name)
+  if (HAN.test(given) && HAN.test(family)) return family + given
+  return text(claims.name) || null
+}
+
 export const useSession = defineStore('session', () => {
   const me = ref<Me | null>(null)
   /** The person's name as they signed in (the ID token's `name`: Keycloak's first and
@@ -31,7 +51,7 @@ export const useSession = defineStore('session', () => {
   async function load(): Promise<Me> {
     const [data, user] = await Promise.all([request<{ me: Me }>(meDocument), currentUser()])
     me.value = data.me
-    name.value = typeof user?.profile.name === 'string' && user.profile.name.trim() ? user.profile.name : null
+    name.value = user ? personName(user.profile) : null
     const slugs = data.me.villages.map((village) => village.slug)
     if (!villageSlug.value || !slugs.includes(villageSlug.value)) {
       villageSlug.value = slugs[0] ?? null

@@ -54,7 +54,15 @@ from villagelink.tenants.demo.plans import (
 )
 from villagelink.tenants.demo.residents import build_village, write_village
 
-from .browser.conftest import Stack, build_console, opened, shot, stack_url, start_stack
+from .browser.conftest import (
+    Stack,
+    build_console,
+    check_accessible,
+    opened,
+    shot,
+    stack_url,
+    start_stack,
+)
 from .conftest import new_village
 from .keycloak_accounts import PASSWORD, create_account, realm_admin
 from .processes import free_ports
@@ -1188,6 +1196,7 @@ def test_village_admin_signs_in_to_the_console_through_the_keycloak_login_page(
         # Named as a Chinese name is written: family name (林), then given name (建).
         expect(desktop.get_by_role("button", name="林建", exact=True)).to_be_visible()
         expect(desktop.locator(".el-loading-mask")).to_have_count(0)
+        check_accessible(desktop)  # also lets the tags' entrance animations finish
         shot(desktop, "keycloak-admin-dashboard")
     finally:
         master.delete_user(user_id)

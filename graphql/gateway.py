@@ -72,13 +72,6 @@ def _runtime():
     return runtime_of(current_app)
 
 
-def _never_awaitable(value: Any) -> bool:
-    """The gateway's resolvers are all synchronous: graphql-core need not ask of each of
-    the hundreds of values a read returns whether it is one to await (its own check, on
-    every field, cost about a tenth of a page's CPU)."""
-    return False
-
-
 @blueprint.route("/graphql", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def graphql_http() -> Response:
     started = time.perf_counter()
@@ -457,7 +450,6 @@ def _run(
             variable_values=params.get("variables"),
             operation_name=params.get("operationName"),
             middleware=[Deadline(settings.request_deadline_ms)],
-            is_awaitable=_never_awaitable,
             executor_class=GatewayExecutor,
         )
         return context, result

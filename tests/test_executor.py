@@ -8,6 +8,7 @@ from ariadne import ObjectType, make_executable_schema
 
 from graphql import execute, parse
 from villagelink.graphql.core.executor import GatewayExecutor, plain_fields
+from villagelink.graphql.core.ids import encode_id
 from villagelink.graphql.core.schema import executable_schema
 
 SDL = """
@@ -40,22 +41,25 @@ def _both(items: list, document: str):
     return standard, gateway
 
 
-def test_plain_fields_are_the_leaf_fields_read_straight_off_the_row():
+def test_plain_fields_are_those_read_straight_off_the_row():
     item = _schema([]).type_map["Item"]
     plain = plain_fields(item)
-    assert sorted(plain) == ["count", "kind", "name", "nickName"]
-    # Ariadne's camelCase alias: the row's snake_case key.
-    assert plain["nickName"].attribute == "nick_name"
+    # Not `loud` (a resolver of ours) nor `withArgument` (it takes one).
+    assert sorted(plain) == ["child", "count", "kind", "name", "nickName"]
+    # Ariadne's camelCase alias reads the row's snake_case key.
+    assert plain["nickName"].read({"nick_name": "小乙", "nickName": "x"}) == "小乙"
     assert plain["name"].nullable is False and plain["nickName"].nullable is True
 
 
 def test_the_api_s_sensitive_and_resolved_fields_take_the_whole_way():
     resident = executable_schema().type_map["Resident"]
     plain = plain_fields(resident)
-    assert "name" in plain and "birthDate" in plain
-    assert plain["birthDate"].attribute == "birth_date"
-    # Masked and audited through their resolver; the ID is encoded by one.
-    assert not {"idNumber", "phone", "id"} & set(plain)
+    assert {"name", "birthDate", "id"} <= set(plain)
+    assert plain["birthDate"].read({"birth_date": "1950-01-01"}) == "1950-01-01"
+    # The global ID is a function of the row alone (`row_field`).
+    assert plain["id"].read({"village": "liulin", "id": 7}) == encode_id("Resident", "liulin", 7)
+    # Masked and audited through their resolver; the household through its loader.
+    assert not {"idNumber", "phone", "household"} & set(plain)
 
 
 def test_answers_match_graphql_core_field_for_field_in_the_document_order():
@@ -96,3 +100,22 @@ def test_a_value_the_type_refuses_is_graphql_core_s_error_with_its_path(row):
         e.formatted for e in standard.errors or []
     ]
     assert gateway.errors and gateway.errors[0].path[:2] == ["items", 0]
+
+
+def test_an_object_read_off_the_row_fails_as_graphql_core_fails_it():
+    rows = [
+        {"name": "甲", "kind": "FALL", "count": 1, "child": {"name": None}},
+        {"name": "乙", "kind": "FALL", "count": 1, "child": {"name": "丙", "kind": "SMOKE"}},
+    ]
+    standard, gateway = _both(rows, "{ items { name child { name kind } } }")
+    assert gateway.data == standard.data
+    assert gateway.data == {
+        "items": [
+            {"name": "甲", "child": None},
+            {"name": "乙", "child": {"name": "丙", "kind": "SMOKE"}},
+        ]
+    }
+    assert [e.formatted for e in gateway.errors or []] == [
+        e.formatted for e in standard.errors or []
+    ]
+    assert gateway.errors and gateway.errors[0].path == ["items", 0, "child", "name"]

@@ -1,23 +1,25 @@
 """The gateway's executor: graphql-core's, with a short path for plain fields.
 
 A page of 50 residents is some 550 fields, and graphql-core spends on each the same
-machinery whatever the field is: a path, a resolve info, the middleware, and a completion
-that walks the type's wrappers. Most of those fields are plain: a scalar or enum read
-straight off the row, with no arguments and no resolver of ours (the default resolver,
-or the camelCase-to-snake_case alias Ariadne binds). The short path reads those the way
-the default resolver would and coerces them as graphql-core would; any field it cannot
-finish the same way (a null where the type allows none, a value the scalar refuses, a
-callable) goes the whole way, so errors, their paths and messages are graphql-core's.
+machinery whatever the field is: a resolve info, the middleware, and a completion that
+walks the type's wrappers. Most of those fields are plain: read off the row with no
+arguments, by no resolver of ours (the default resolver, or the camelCase-to-snake_case
+alias Ariadne binds) or by one of the row alone (`row_field`, such as a node's global
+ID), and either a scalar or enum, or an object whose own fields are then executed. The
+short path reads those as their resolver would and completes them as graphql-core would;
+a field it cannot finish the same way (a null where the type allows none, a value the
+scalar refuses, a callable the default resolver would call) goes the whole way, so
+errors, their paths and messages are graphql-core's.
 
-What the short path leaves out is only what a plain field does not use: its resolve
-info and the request's deadline middleware (every field with a resolver of ours still
-checks the deadline, and a plain field does no work to bound). Sensitive fields always
-have a resolver (graphql/core/sensitive.py), so they never take the short path.
+What the short path leaves out is only what a plain field does not use: its resolve info
+and the request's deadline middleware (every field with a resolver of ours still checks
+the deadline, and a plain field does no work to bound). Sensitive fields always have a
+resolver of ours (graphql/core/sensitive.py), so they never take the short path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from typing import Any, NamedTuple, cast
 
@@ -31,65 +33,89 @@ from graphql import (
     Undefined,
     is_leaf_type,
     is_non_null_type,
+    is_object_type,
 )
+
+RowReader = Callable[[Any], Any]
+
+
+def row_field(read: RowReader) -> Callable[..., Any]:
+    """A resolver that needs nothing but the row (no arguments, no context): the
+    executor's short path calls `read(row)` itself."""
+
+    def resolve(row: Any, *_info: Any) -> Any:
+        return read(row)
+
+    resolve.reads_row = read  # type: ignore[attr-defined]
+    return resolve
 
 
 class PlainField(NamedTuple):
-    attribute: str  # the row's key or the object's attribute
-    leaf: GraphQLLeafType
+    read: RowReader
+    # The completed type: a scalar or enum, or an object type without is_type_of.
+    of_type: GraphQLLeafType | GraphQLObjectType
     nullable: bool
+    leaf: bool
 
 
-def _read_attribute(field: GraphQLField, name: str) -> str | None:
-    """The key a field reads when it has no resolver of ours, or None when it has one."""
+def _reader(field: GraphQLField, name: str) -> RowReader | None:
+    """How a field without resolver of ours reads its row; None when it has one."""
     resolve = field.resolve
-    if resolve is None:
-        return name
+    if resolve is not None and hasattr(resolve, "reads_row"):
+        return resolve.reads_row
+    key = name
     # Ariadne's camelCase fields resolve through `resolve_to(snake_name)`, which marks
     # its resolver and keeps the name in its closure.
-    if getattr(resolve, "_ariadne_alias_resolver", False) and resolve.__closure__:
+    if resolve is not None:
+        if not (getattr(resolve, "_ariadne_alias_resolver", False) and resolve.__closure__):
+            return None
         cells = dict(zip(resolve.__code__.co_freevars, resolve.__closure__, strict=True))
         cell = cells.get("attr_name")
-        if cell is not None and isinstance(cell.cell_contents, str):
-            return cell.cell_contents
-    return None
+        if cell is None or not isinstance(cell.cell_contents, str):
+            return None
+        key = cell.cell_contents
+
+    def read(row: Any) -> Any:
+        # Rows are dicts; the exact type check first spares the ABC's slower one.
+        if type(row) is dict or isinstance(row, Mapping):
+            value = row.get(key)
+        else:
+            value = getattr(row, key, None)
+        # The default resolver would call it with the resolve info: the whole way does.
+        return Undefined if callable(value) else value
+
+    return read
 
 
 @cache
 def plain_fields(object_type: GraphQLObjectType) -> dict[str, PlainField]:
-    """The object type's plain fields by name: leaf-typed, without arguments or a
-    resolver of ours. Types are built once per process, so this is computed once each."""
+    """The object type's plain fields by name. Types are built once per process, so this
+    is computed once for each."""
     plain = {}
     for name, field in object_type.fields.items():
-        nullable = not is_non_null_type(field.type)
-        leaf = field.type.of_type if is_non_null_type(field.type) else field.type
-        if field.args or not is_leaf_type(leaf):
-            continue
-        attribute = _read_attribute(field, name)
-        if attribute is not None:
-            plain[name] = PlainField(attribute, leaf, nullable)
+        of_type = field.type.of_type if is_non_null_type(field.type) else field.type
+        completes = is_leaf_type(of_type) or (is_object_type(of_type) and not of_type.is_type_of)
+        read = None if field.args or not completes else _reader(field, name)
+        if read is not None:
+            nullable = not is_non_null_type(field.type)
+            plain[name] = PlainField(read, of_type, nullable, is_leaf_type(of_type))
     return plain
 
 
-def _plain_value(source: Any, field: PlainField) -> Any:
-    """The field's completed value, or Undefined when only the whole way can say what
-    it is (an error, or a callable the default resolver would call)."""
-    if isinstance(source, Mapping):
-        value = source.get(field.attribute)
-    else:
-        value = getattr(source, field.attribute, None)
-    if value is None:
-        return None if field.nullable else Undefined
-    if callable(value):
-        return Undefined
-    try:
-        coerced = field.leaf.coerce_output_value(value)
-    except Exception:  # graphql-core reports it, with its path, on the whole way
-        return Undefined
-    return Undefined if coerced is None else coerced
+def _never_awaitable(_value: Any) -> bool:
+    return False
 
 
 class GatewayExecutor(IncrementalExecutor):
+    """graphql-core's executor with the short path, for synchronous resolvers: the
+    gateway's are all synchronous, so it need not ask of each of the hundreds of values a
+    read returns whether it is one to await (that check, on every field, cost about a
+    tenth of a page's CPU)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.is_awaitable = _never_awaitable  # type: ignore[assignment]
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -107,7 +133,18 @@ class GatewayExecutor(IncrementalExecutor):
         rest = {}
         for response_name, field_details_list in grouped_field_set.items():
             field = plain.get(field_details_list[0].node.name.value)
-            value = Undefined if field is None else _plain_value(source_value, field)
+            value = Undefined if field is None else field.read(source_value)
+            if field is None or value is Undefined:
+                pass
+            elif value is None:
+                value = None if field.nullable else Undefined
+            elif field.leaf:
+                value = _leaf_value(field.of_type, value)
+            else:
+                value = self._object_value(
+                    parent_type, field, field_details_list, path, response_name, value,
+                    position_context,
+                )  # fmt: skip
             if value is Undefined:
                 rest[response_name] = field_details_list
             else:
@@ -115,13 +152,42 @@ class GatewayExecutor(IncrementalExecutor):
         if not rest:
             return results
         executed = super().execute_fields(parent_type, source_value, path, rest, position_context)
-        if self.is_awaitable(executed):
-
-            async def merged() -> dict[str, Any]:
-                return _in_order(grouped_field_set, results, await executed)
-
-            return merged()
         return _in_order(grouped_field_set, results, cast(dict[str, Any], executed))
+
+    def _object_value(
+        self,
+        parent_type: GraphQLObjectType,
+        field: PlainField,
+        field_details_list: Any,
+        path: Path | None,
+        response_name: str,
+        value: Any,
+        position_context: Any,
+    ) -> Any:
+        """The object's own fields, executed as graphql-core's completion would, and a
+        failure of one of them handled as it handles a failure of this field."""
+        field_path = Path(path, response_name, parent_type.name)
+        try:
+            return self.collect_and_execute_subfields(
+                cast(GraphQLObjectType, field.of_type),
+                field_details_list,
+                field_path,
+                value,
+                position_context,
+            )
+        except Exception as raw_error:
+            definition = parent_type.fields[field_details_list[0].node.name.value]
+            self.handle_field_error(raw_error, definition.type, field_details_list, field_path)
+            return None
+
+
+def _leaf_value(leaf: Any, value: Any) -> Any:
+    """The scalar's or enum's output, or Undefined where graphql-core reports an error."""
+    try:
+        coerced = leaf.coerce_output_value(value)
+    except Exception:  # reported, with its path, on the whole way
+        return Undefined
+    return Undefined if coerced is None else coerced
 
 
 def _in_order(grouped_field_set: Any, plain: dict, executed: dict) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ariadne import InterfaceType, ObjectType
 
+from villagelink.graphql.core.executor import row_field
 from villagelink.graphql.core.ids import encode_id, key_number
 
 node_interface = InterfaceType("Node")
@@ -66,11 +67,7 @@ def _resolve_node_type(obj: dict, *_args) -> str:
 def node_object(type_name: str) -> ObjectType:
     """An ObjectType whose `id` is the opaque global ID of its row."""
     bindable = ObjectType(type_name)
-
-    @bindable.field("id")
-    def _id(obj: dict, *_args) -> str:
-        return encode_id(type_name, obj["village"], obj["id"])
-
+    bindable.set_field("id", row_field(lambda obj: encode_id(type_name, obj["village"], obj["id"])))
     return bindable
 
 

@@ -18,7 +18,12 @@ from pathlib import Path
 import openpyxl
 import requests
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import insert
 
+from villagelink.platform import models as pm
+from villagelink.platform.db import Database
+from villagelink.platform.identity.accounts import hash_secret
+from villagelink.platform.settings import load_settings
 from villagelink.tenants.demo.accounts import DEMO_PASSWORD
 
 from ..processes import VILLAGELINK
@@ -322,3 +327,59 @@ def test_the_coordinators_charts_show_the_figures_the_api_returns(
         desktop.wait_for_load_state("networkidle")
         check_accessible(desktop)
         shot(desktop, name)
+
+
+CREATE_REGION = """mutation($input: CreateRegionInput!) { createRegion(input: $input) {
+  region { id } userErrors { message } } }"""
+
+
+def test_a_coordinator_of_two_regions_switches_between_them(desktop: Page, browser_stack: Stack):
+    """The region's screens show the chosen village's region: a coordinator of two chooses
+    the region in the header, and every region screen follows."""
+    admin = api_token(browser_stack, "--role", "platform-admin")
+    made = gql(
+        browser_stack, admin, CREATE_REGION, {"input": {"id": "beishan", "name": "北山片区"}}
+    )
+    assert made["createRegion"]["userErrors"] == []
+    subprocess.run(
+        [VILLAGELINK, "tenants", "create", "shanxia", "--name", "山下村", "--region", "beishan"],
+        env=browser_stack.platform.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    db = Database(load_settings(browser_stack.platform.env).database_direct_url)
+    try:
+        with db.platform() as conn:
+            conn.execute(
+                insert(pm.dev_accounts).values(
+                    sub=str(uuid.uuid4()),
+                    username="coordinator-nanhe-beishan",
+                    name="两片区协调员",
+                    password_hash=hash_secret(DEMO_PASSWORD),
+                    roles=["regional-coordinator"],
+                    regions=["nanhe", "beishan"],
+                )
+            )
+    finally:
+        db.dispose()
+
+    login(desktop, "coordinator-nanhe-beishan", DEMO_PASSWORD)
+    expect(desktop).to_have_url(re.compile(r"/console/region/overview"))
+    heading = desktop.get_by_role("heading", level=1)
+    expect(heading).to_contain_text("南河联动片区")
+    switch = desktop.locator(".region-switch")
+    expect(switch).to_be_visible()
+    switch.click()
+    desktop.get_by_role("option", name="北山片区").click()
+    expect(heading).to_contain_text("北山片区")
+    # Its one village, and none of the other region's.
+    comparison = desktop.get_by_test_id("comparison")
+    expect(comparison.locator("tbody tr")).to_have_count(1)
+    expect(comparison.locator("tbody tr")).to_contain_text("山下村")
+    # The other region screens show the chosen region too, and it stays chosen there.
+    desktop.goto("/console/region/joint-cases")
+    expect(desktop.locator(".region-switch")).to_contain_text("北山片区")
+    desktop.mouse.move(0, 0)
+    check_accessible(desktop)
+    shot(desktop, "region-switch")

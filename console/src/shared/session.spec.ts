@@ -36,6 +36,27 @@ describe('session', () => {
     expect(personName({})).toBeNull()
   })
 
+  it('lists the regions of the villages once each, and chooses a region by its first village', () => {
+    const session = signedIn(['regional-coordinator'])
+    const nanhe = { id: 'nanhe', name: '南河联动片区' }
+    const beishan = { id: 'beishan', name: '北山片区' }
+    session.me!.villages = [
+      { id: '1', slug: 'liulin', name: '柳林村', region: nanhe },
+      { id: '2', slug: 'shanxia', name: '山下村', region: beishan },
+      { id: '3', slug: 'hedong', name: '河东村', region: nanhe },
+      { id: '4', slug: 'shangling', name: '上岭村', region: beishan },
+    ]
+    session.chooseVillage('hedong')
+    expect(session.regions).toEqual([nanhe, beishan])
+    session.chooseRegion('nanhe') // already there: the village stays
+    expect(session.villageSlug).toBe('hedong')
+    session.chooseRegion('beishan')
+    expect(session.villageSlug).toBe('shanxia')
+    expect(session.village?.region).toEqual(beishan)
+    session.chooseRegion('elsewhere') // none of theirs: nothing changes
+    expect(session.villageSlug).toBe('shanxia')
+  })
+
   it('lands each person on their own console', () => {
     expect(signedIn(['grid-worker']).home).toBe('/grid')
     expect(signedIn(['regional-coordinator']).home).toBe('/region')

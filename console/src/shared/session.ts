@@ -1,15 +1,23 @@
 // Who is signed in (`me`) and which village the console is working on: a village admin
-// has one; a platform admin or coordinator may switch between those they may read.
+// has one; a platform admin or coordinator may switch between those they may read. The
+// region's screens show the chosen village's region, so choosing a region is choosing
+// its first village.
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { currentUser } from './auth'
 import { request } from './graphql'
 import meDocument from './me.graphql?raw'
 
+export interface RegionRef {
+  id: string
+  name: string
+}
+
 export interface VillageRef {
   id: string
   slug: string
   name: string
+  region: RegionRef
 }
 
 interface Me {
@@ -67,6 +75,21 @@ export const useSession = defineStore('session', () => {
   const village = computed(
     () => me.value?.villages.find((candidate) => candidate.slug === villageSlug.value) ?? null,
   )
+
+  /** The regions of the villages the person may read, each once, in their villages' order. */
+  const regions = computed(() => {
+    const seen = new Map<string, RegionRef>()
+    for (const candidate of me.value?.villages ?? []) {
+      if (!seen.has(candidate.region.id)) seen.set(candidate.region.id, candidate.region)
+    }
+    return [...seen.values()]
+  })
+
+  function chooseRegion(id: string): void {
+    if (village.value?.region.id === id) return
+    const first = me.value?.villages.find((candidate) => candidate.region.id === id)
+    if (first) chooseVillage(first.slug)
+  }
   const roles = computed(() => new Set(me.value?.roles ?? []))
   const displayName = computed(() => name.value ?? me.value?.username ?? me.value?.subject ?? '')
 
@@ -83,5 +106,18 @@ export const useSession = defineStore('session', () => {
     () => roles.value.size > 0 && [...roles.value].every((role) => role === 'resident'),
   )
 
-  return { me, name, displayName, village, villageSlug, roles, home, residentOnly, load, chooseVillage }
+  return {
+    me,
+    name,
+    displayName,
+    village,
+    villageSlug,
+    regions,
+    roles,
+    home,
+    residentOnly,
+    load,
+    chooseVillage,
+    chooseRegion,
+  }
 })

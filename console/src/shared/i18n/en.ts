@@ -20,7 +20,7 @@ const en: typeof zhCN = {
     reason: 'Reason',
     reasonHint: 'Why do you need to see it (at least 4 characters)? It is written to the audit log.',
   },
-  user: { signOut: 'Sign out', language: '中文', village: 'Switch village', bigText: 'Large text' },
+  user: { signOut: 'Sign out', language: '中文', village: 'Switch village', region: 'Switch region', bigText: 'Large text' },
   auth: { signingIn: 'Signing in…', failed: 'Sign-in failed: {message}', again: 'Sign in again' },
   errors: { network: 'Network error, please try again', forbidden: 'Not allowed', notFound: 'Not found' },
   menu: {

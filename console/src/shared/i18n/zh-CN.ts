@@ -19,7 +19,7 @@ export default {
     reason: '查看原因',
     reasonHint: '请说明查看原因（至少 4 个字），将记入审计日志',
   },
-  user: { signOut: '退出登录', language: 'English', village: '切换村庄', bigText: '大字版' },
+  user: { signOut: '退出登录', language: 'English', village: '切换村庄', region: '切换片区', bigText: '大字版' },
   auth: { signingIn: '正在登录…', failed: '登录失败：{message}', again: '重新登录' },
   errors: { network: '网络异常，请稍后再试', forbidden: '没有权限', notFound: '未找到' },
   menu: {

@@ -378,8 +378,11 @@ def test_oversize_is_refused_before_and_after_upload(db, backend, store, place):
 
 
 def test_expired_urls_are_refused(store, place):
-    ticket = store.presigned_put(place, "probe/late.jpg", JPEG, timedelta(seconds=1), MB)
-    url = store.presigned_get(place, "probe/early.txt", timedelta(seconds=1))
+    # Long enough for the first GET to come within it on a loaded machine (with 1 s, a
+    # busy run's GET came after it), short enough to wait out.
+    lifetime = timedelta(seconds=3)
+    ticket = store.presigned_put(place, "probe/late.jpg", JPEG, lifetime, MB)
+    url = store.presigned_get(place, "probe/early.txt", lifetime)
     store.put(place, "probe/early.txt", b"early", "text/plain")
     assert requests.get(url, timeout=10).status_code == 200
     # Expiry has whole-second resolution: poll until the GET, signed at the same time

@@ -11,7 +11,11 @@ one. `platform/runner.py` loads them with `-c python:villagelink.platform.gunico
 tables' metadata, the modules: about 180,000 objects) out of the garbage collector's reach
 (`gc.freeze`). They live as long as the worker, and every full collection walked them all:
 a region of 1,000 villages allocates enough per request that one in eight paid 200-300 ms
-of collection (bench/README.md, scale_villages.py).
+of collection (bench/README.md, scale_villages.py). It also lets the youngest generation
+grow to GC_YOUNG_OBJECTS before it is collected (Python's default is 700): a read of a
+thousand villages' statistics makes some 100,000 objects, almost none of them in cycles,
+and each young collection's survivors pushed the older generations to theirs. Measured in
+one process on such a read, its p95 went from 104 ms to 53 ms (p50 46 to 35 ms).
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ from typing import Any
 _REQUESTS = "villagelink_requests"
 
 
+# Container objects allocated (less those freed) before a young collection.
+GC_YOUNG_OBJECTS = 10_000
+
+
 def post_worker_init(worker: Any) -> None:
     gc.freeze()
+    gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
     started: dict[int, float] = {}
     lock = threading.Lock()
     setattr(worker, _REQUESTS, (started, lock))

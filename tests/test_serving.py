@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -111,3 +112,20 @@ def test_a_gateway_refuses_a_port_something_listens_on(settings, tmp_path, monke
     # Once nothing listens there, the same command goes on to gunicorn.
     assert CliRunner().invoke(cli, ["gateway"], env=env).exit_code == 0
     assert "--reuse-port" in started[0]
+
+
+def test_a_worker_keeps_what_it_loaded_out_of_the_collector_and_collects_less_often():
+    from types import SimpleNamespace
+
+    from villagelink.platform import gunicorn_hooks
+
+    before = gc.get_threshold()
+    worker = SimpleNamespace(notify=lambda: None, cfg=SimpleNamespace(timeout=30))
+    try:
+        gunicorn_hooks.post_worker_init(worker)
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (gunicorn_hooks.GC_YOUNG_OBJECTS, *before[1:])
+        assert before[0] < gunicorn_hooks.GC_YOUNG_OBJECTS
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

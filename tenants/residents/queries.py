@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import NamedTuple
 
 from sqlalchemy import (
     BindParameter,
@@ -58,29 +57,9 @@ _IDS = bindparam("ids", expanding=True)
 _GRIDS = bindparam("grids", expanding=True)
 
 
-class _FilterShape(NamedTuple):
-    """Which conditions of a ResidentFilter (and the grid worker's grids) a statement has."""
-
-    grids_kept: bool
-    name: bool
-    grid: bool
-    tag: bool
-    age_min: bool
-    age_max: bool
-
-
-def _filter_shape(flt: ResidentFilter, allowed_grids: Grids) -> _FilterShape:
-    return _FilterShape(
-        allowed_grids is not None,
-        bool(flt.name),
-        flt.grid_id is not None,
-        bool(flt.tag),
-        flt.age_min is not None,
-        flt.age_max is not None,
-    )
-
-
 def _filter_params(flt: ResidentFilter, allowed_grids: Grids, today: date) -> dict:
+    """The filter's values by the names its statement binds them to: which names there
+    are is the statement's shape (`_resident_filters`)."""
     params: dict = {}
     if allowed_grids is not None:
         params["grids"] = list(allowed_grids)
@@ -99,35 +78,36 @@ def _filter_params(flt: ResidentFilter, allowed_grids: Grids, today: date) -> di
     return params
 
 
-def _resident_filters(query: Select, shape: _FilterShape) -> Select:
+def _resident_filters(query: Select, bound: frozenset[str]) -> Select:
+    """`query` with the conditions whose values `_filter_params` binds under `bound`."""
     r = m.residents
     # Tombstones of residents who moved away are no longer the village's residents.
     query = query.where(r.c.status == m.ACTIVE_RESIDENT)
-    if shape.grids_kept:
+    if "grids" in bound:
         query = query.where(r.c.grid_id.in_(_GRIDS))
-    if shape.name:
+    if "name" in bound:
         query = query.where(r.c.name.like(bindparam("name"), escape="\\"))
-    if shape.grid:
+    if "grid" in bound:
         query = query.where(r.c.grid_id == bindparam("grid"))
-    if shape.tag:
+    if "tag" in bound:
         t = m.resident_tags
         tagged = and_(t.c.resident_id == r.c.id, t.c.tag == bindparam("tag"))
         query = query.where(exists().where(tagged))
-    if shape.age_min:
+    if "born_by" in bound:
         query = query.where(r.c.birth_date <= bindparam("born_by"))
-    if shape.age_max:
+    if "born_after" in bound:
         query = query.where(r.c.birth_date > bindparam("born_after"))
     return query
 
 
 @cache
-def _page(shape: _FilterShape, after: bool, placed: bool) -> Select:
+def _page(bound: frozenset[str], placed: bool) -> Select:
     r = m.residents
-    query = _resident_filters(select(r), shape).order_by(r.c.id)
+    query = _resident_filters(select(r), bound).order_by(r.c.id)
     query = query.limit(bindparam("limit", type_=Integer))
-    if after:
+    if "after_id" in bound:
         query = query.where(r.c.id > bindparam("after_id"))
-    return _placed(query, _GRIDS if shape.grids_kept else None) if placed else query
+    return _placed(query, _GRIDS if "grids" in bound else None) if placed else query
 
 
 def _page_query(
@@ -138,9 +118,10 @@ def _page_query(
     today: date,
     placed: bool,
 ) -> tuple[Select, dict]:
-    query = _page(_filter_shape(flt, allowed_grids), after_id is not None, placed)
-    params = {**_filter_params(flt, allowed_grids, today), "limit": limit, "after_id": after_id}
-    return query, params
+    params = {**_filter_params(flt, allowed_grids, today), "limit": limit}
+    if after_id is not None:
+        params["after_id"] = after_id
+    return _page(frozenset(params), placed), params
 
 
 def resident_page(
@@ -223,15 +204,15 @@ def placed_resident_page(
 
 
 @cache
-def _count(shape: _FilterShape) -> Select:
-    return _resident_filters(select(func.count()).select_from(m.residents), shape)
+def _count(bound: frozenset[str]) -> Select:
+    return _resident_filters(select(func.count()).select_from(m.residents), bound)
 
 
 def resident_count(
     conn: Connection, flt: ResidentFilter, *, allowed_grids: Grids, today: date
 ) -> int:
-    query = _count(_filter_shape(flt, allowed_grids))
-    return conn.execute(query, _filter_params(flt, allowed_grids, today)).scalar_one()
+    params = _filter_params(flt, allowed_grids, today)
+    return conn.execute(_count(frozenset(params)), params).scalar_one()
 
 
 def _by_id_params(ids: Iterable[int], allowed_grids: Grids) -> dict:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from ariadne import ObjectType, make_executable_schema
 
-from graphql import execute, parse
-from villagelink.graphql.core.executor import GatewayExecutor, plain_fields
+from graphql import Undefined, execute, parse
+from villagelink.graphql.core.executor import GatewayExecutor, carried, plain_fields
 from villagelink.graphql.core.ids import encode_id
 from villagelink.graphql.core.schema import executable_schema
 
@@ -21,21 +21,29 @@ type Item {
   loud: String!
   withArgument(x: Int): String
   child: Item
+  friend: Item
 }
 type Query { items: [Item!]! }
 """
 
 
-def _schema(items: list):
+def _schema(items: list, friends: dict | None = None, asked: list | None = None):
     query, item = ObjectType("Query"), ObjectType("Item")
     query.set_field("items", lambda *_: items)
     item.set_field("loud", lambda row, _info: row["name"].upper())
     item.set_field("withArgument", lambda row, _info, x=0: f"{row['name']}{x}")
+
+    @carried
+    def resolve_friend(row, _info):
+        (asked if asked is not None else []).append(row["name"])
+        return (friends or {}).get(row["name"])
+
+    item.set_field("friend", resolve_friend)
     return make_executable_schema(SDL, query, item, convert_names_case=True)
 
 
-def _both(items: list, document: str):
-    schema = _schema(items)
+def _both(items: list, document: str, **schema_args):
+    schema = _schema(items, **schema_args)
     standard = execute(schema, parse(document))
     gateway = execute(schema, parse(document), executor_class=GatewayExecutor)
     return standard, gateway
@@ -44,8 +52,9 @@ def _both(items: list, document: str):
 def test_plain_fields_are_those_read_straight_off_the_row():
     item = _schema([]).type_map["Item"]
     plain = plain_fields(item)
-    # Not `loud` (a resolver of ours) nor `withArgument` (it takes one).
-    assert sorted(plain) == ["child", "count", "kind", "name", "nickName"]
+    # Not `loud` (a resolver of ours) nor `withArgument` (it takes one); `friend` is
+    # read off a row that carries it.
+    assert sorted(plain) == ["child", "count", "friend", "kind", "name", "nickName"]
     # Ariadne's camelCase alias reads the row's snake_case key.
     assert plain["nickName"].read({"nick_name": "小乙", "nickName": "x"}) == "小乙"
     assert plain["name"].nullable is False and plain["nickName"].nullable is True
@@ -58,8 +67,39 @@ def test_the_api_s_sensitive_and_resolved_fields_take_the_whole_way():
     assert plain["birthDate"].read({"birth_date": "1950-01-01"}) == "1950-01-01"
     # The global ID is a function of the row alone (`row_field`).
     assert plain["id"].read({"village": "liulin", "id": 7}) == encode_id("Resident", "liulin", 7)
-    # Masked and audited through their resolver; the household through its loader.
-    assert not {"idNumber", "phone", "household"} & set(plain)
+    # Masked and audited through their resolver.
+    assert not {"idNumber", "phone"} & set(plain)
+    # A page's rows carry the household they joined; any other row goes to the loader.
+    household = {"id": 3, "village": "liulin", "address": "1号"}
+    assert plain["household"].read({"id": 7, "household": household}) is household
+    assert plain["household"].read({"id": 7, "household": None}) is None
+    assert plain["household"].read({"id": 7, "household_id": 3}) is Undefined
+
+
+def test_a_row_that_carries_a_value_spares_its_resolver():
+    friends = {"甲": {"name": "丁", "kind": "FALL"}, "乙": {"name": "戊", "kind": "SMOKE"}}
+    rows = [
+        {"name": "甲", "kind": "FALL", "count": 1},
+        {"name": "乙", "kind": "FALL", "count": 1, "friend": {"name": "戊", "kind": "SMOKE"}},
+        {"name": "丙", "kind": "FALL", "count": 1, "friend": None},
+    ]
+    asked: list = []
+    document = "{ items { name friend { name kind } } }"
+    standard, gateway = _both(rows, document, friends=friends, asked=asked)
+    assert gateway.errors is None and standard.errors is None
+    # graphql-core's executor always resolves; the short path only for the row without.
+    assert asked == ["甲", "乙", "丙", "甲"]
+    assert (
+        gateway.data
+        == standard.data
+        == {
+            "items": [
+                {"name": "甲", "friend": {"name": "丁", "kind": "FALL"}},
+                {"name": "乙", "friend": {"name": "戊", "kind": "SMOKE"}},
+                {"name": "丙", "friend": None},
+            ]
+        }
+    )
 
 
 def test_answers_match_graphql_core_field_for_field_in_the_document_order():

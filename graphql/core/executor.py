@@ -50,6 +50,21 @@ def row_field(read: RowReader) -> Callable[..., Any]:
     return resolve
 
 
+def carried(resolve: Callable[..., Any]) -> Callable[..., Any]:
+    """A resolver whose value a row may carry already, under the field's name (a page
+    that joined the resident's household in its own statement): the short path takes it
+    from such a row, and a row without it goes the whole way to `resolve`."""
+    resolve.carried = True  # type: ignore[attr-defined]
+    return resolve
+
+
+def _carried_reader(name: str) -> RowReader:
+    def read(row: Any) -> Any:
+        return row.get(name, Undefined) if type(row) is dict else Undefined
+
+    return read
+
+
 class PlainField(NamedTuple):
     read: RowReader
     # The completed type: a scalar or enum, or an object type without is_type_of.
@@ -63,6 +78,8 @@ def _reader(field: GraphQLField, name: str) -> RowReader | None:
     resolve = field.resolve
     if resolve is not None and hasattr(resolve, "reads_row"):
         return resolve.reads_row
+    if getattr(resolve, "carried", False):
+        return _carried_reader(name)
     key = name
     # Ariadne's camelCase fields resolve through `resolve_to(snake_name)`, which marks
     # its resolver and keeps the name in its closure.

@@ -8,6 +8,7 @@ from datetime import date
 from ariadne import ObjectType
 
 from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.executor import carried
 from villagelink.graphql.core.ids import filter_key
 from villagelink.graphql.core.loaders import BatchLoader
 from villagelink.graphql.core.nodes import (
@@ -87,20 +88,31 @@ def _members_loader(ctx: RequestContext, slug: str):
 
 def _keep_places(ctx: RequestContext, slug: str, placed: Iterable[queries.PlacedResident]) -> None:
     """Residents come with their households and grids in the same statement (a page, or
-    the resident loader's batch): the household and grid loaders keep them, so a
-    selection of `household` and `grid` costs no statement of its own."""
+    the resident loader's batch). Each resident's row carries its own (`carried`: no
+    resolver runs for them), and the household and grid loaders keep them for whoever
+    else asks (a request's household): a selection of `household` and `grid` costs no
+    statement of its own."""
     placed = list(placed)
     households = household_loader(ctx, slug)
+    grids = prime_grids(
+        ctx,
+        slug,
+        {p.resident["grid_id"]: p.grid for p in placed if p.resident["grid_id"] is not None},
+    )
     for p in placed:
+        household = as_node("Household", slug, p.household)
         if p.resident["household_id"] is not None:
-            households.prime(p.resident["household_id"], as_node("Household", slug, p.household))
-    grids = {p.resident["grid_id"]: p.grid for p in placed if p.resident["grid_id"] is not None}
-    prime_grids(ctx, slug, grids)
+            households.prime(p.resident["household_id"], household)
+        p.resident["household"] = household
+        p.resident["grid"] = grids.get(p.resident["grid_id"])
 
 
 def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
-    """Tell the loaders what this page's rows will ask for: one query each, not one per row."""
+    """Tell the loaders what this page's rows will ask for: one query each, not one per
+    row. The rows carry their ages (`carried`), of the request's day."""
     _tags_loader(ctx, slug).expect(r["id"] for r in rows)
+    for row in rows:
+        row["age"] = _age(row["birth_date"], ctx.today)
     announce_page(ctx, "Resident", slug, [r["id"] for r in rows])
 
 
@@ -191,16 +203,19 @@ def _age(born: date, today: date) -> int:
 
 
 @resident_type.field("age")
+@carried
 def resolve_age(resident: dict, info) -> int:
     return _age(resident["birth_date"], info.context.today)
 
 
 @resident_type.field("household")
+@carried
 def resolve_resident_household(resident: dict, info) -> dict | None:
     return household_loader(info.context, resident["village"]).load(resident["household_id"])
 
 
 @resident_type.field("grid")
+@carried
 def resolve_resident_grid(resident: dict, info) -> dict | None:
     return grid_loader(info.context, resident["village"]).load(resident["grid_id"])
 

@@ -48,13 +48,14 @@ def _grid_nodes(ctx: RequestContext, slug: str, found: dict[int, dict]) -> dict[
     return {k: as_node("Grid", slug, v) for k, v in found.items()}
 
 
-def prime_grids(ctx: RequestContext, slug: str, found: dict[int, dict | None]) -> None:
+def prime_grids(ctx: RequestContext, slug: str, found: dict[int, dict | None]) -> dict[int, dict]:
     """Grids read in another record's statement (a resident's), kept by the grid loader
-    as if it had fetched them: None for a key that found no grid."""
+    as if it had fetched them: None for a key that found no grid. Returns their nodes."""
     loader = grid_loader(ctx, slug)
     nodes = _grid_nodes(ctx, slug, {k: g for k, g in found.items() if g is not None})
     for key in found:
         loader.prime(key, nodes.get(key))
+    return nodes
 
 
 @query.field("me")

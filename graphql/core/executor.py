@@ -5,7 +5,9 @@ machinery whatever the field is: a resolve info, the middleware, and a completio
 walks the type's wrappers. Most of those fields are plain: read off the row with no
 arguments, by no resolver of ours (the default resolver, or the camelCase-to-snake_case
 alias Ariadne binds) or by one of the row alone (`row_field`, such as a node's global
-ID), and either a scalar or enum, or an object whose own fields are then executed. The
+ID), or carried by the row already (`carried`: a page's residents come with the household
+their statement joined), and either a scalar or enum, or an object whose own fields are
+then executed. The
 short path reads those as their resolver would and completes them as graphql-core would;
 a field it cannot finish the same way (a null where the type allows none, a value the
 scalar refuses, a callable the default resolver would call) goes the whole way, so

@@ -22,6 +22,8 @@ type Item {
   withArgument(x: Int): String
   child: Item
   friend: Item
+  children: [Item!]
+  tags: [String]
 }
 type Query { items: [Item!]! }
 """
@@ -54,7 +56,10 @@ def test_plain_fields_are_those_read_straight_off_the_row():
     plain = plain_fields(item)
     # Not `loud` (a resolver of ours) nor `withArgument` (it takes one); `friend` is
     # read off a row that carries it.
-    assert sorted(plain) == ["child", "count", "friend", "kind", "name", "nickName"]
+    assert sorted(plain) == [
+        "child", "children", "count", "friend", "kind", "name", "nickName", "tags",
+    ]  # fmt: skip
+    assert plain["children"].item_nullable is False and plain["tags"].item_nullable is True
     # Ariadne's camelCase alias reads the row's snake_case key.
     assert plain["nickName"].read({"nick_name": "小乙", "nickName": "x"}) == "小乙"
     assert plain["name"].nullable is False and plain["nickName"].nullable is True
@@ -159,3 +164,52 @@ def test_an_object_read_off_the_row_fails_as_graphql_core_fails_it():
         e.formatted for e in standard.errors or []
     ]
     assert gateway.errors and gateway.errors[0].path == ["items", 0, "child", "name"]
+
+
+FAMILY = [
+    {
+        "name": "甲",
+        "kind": "FALL",
+        "count": 1,
+        "tags": ["老人", None],
+        "children": [
+            {"name": "乙", "kind": "SMOKE", "count": 2, "children": []},
+            {"name": "丙", "kind": "FALL", "count": 3, "children": None, "tags": []},
+        ],
+    },
+    {"name": "丁", "kind": "SMOKE", "count": 0, "children": None},
+]
+
+
+def test_a_selection_plain_all_the_way_down_answers_as_graphql_core_does():
+    document = """{ items { __typename name tags children { kind t: __typename name
+        children { name } tags count } count } }"""
+    standard, gateway = _both(FAMILY, document)
+    assert standard.errors is None and gateway.errors is None
+    assert gateway.data == standard.data
+    first = gateway.data["items"][0]  # type: ignore[index]
+    assert list(first) == ["__typename", "name", "tags", "children", "count"]
+    assert first["children"][1] == {
+        "kind": "FALL", "t": "Item", "name": "丙", "children": None, "tags": [], "count": 3,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("broken", "fails"),
+    [
+        ({"children": [None]}, True),  # a null item where the list allows none
+        ({"children": [{"name": None, "kind": "FALL", "count": 1}]}, True),  # null deep inside
+        ({"children": "乙"}, True),  # not a list
+        ({"children": [{"name": "乙", "kind": "FLOOD", "count": 1}]}, True),  # not of the enum
+        ({"tags": [1.5, "x"]}, False),  # String gives a number as its text
+    ],
+)
+def test_a_list_the_short_path_cannot_complete_fails_as_graphql_core_fails_it(broken, fails):
+    rows = [dict(FAMILY[0], **broken), FAMILY[1]]
+    document = "{ items { name tags children { name kind count } } }"
+    standard, gateway = _both(rows, document)
+    assert gateway.data == standard.data
+    assert [e.formatted for e in gateway.errors or []] == [
+        e.formatted for e in standard.errors or []
+    ]
+    assert bool(gateway.errors) is fails

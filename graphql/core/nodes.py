@@ -73,7 +73,7 @@ def node_object(type_name: str) -> ObjectType:
 
 def connection_object(type_name: str) -> ObjectType:
     bindable = ObjectType(type_name)
-    bindable.set_field("edges", lambda conn, *_: conn.edges)
-    bindable.set_field("pageInfo", lambda conn, *_: conn.page_info)
+    bindable.set_field("edges", row_field(lambda conn: conn.edges))
+    bindable.set_field("pageInfo", row_field(lambda conn: conn.page_info))
     bindable.set_field("totalCount", lambda conn, *_: conn.total_count)
     return bindable

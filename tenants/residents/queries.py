@@ -183,7 +183,7 @@ def _placed_rows(
     household_at = len(_RESIDENT_COLUMNS)
     grid_at = household_at + len(_HOUSEHOLD_COLUMNS)
     placed = []
-    for row in conn.execute(query, params or {}):
+    for row in conn.execute(query, params or {}).all():
         h, g = row[household_at:grid_at], row[grid_at:]
         placed.append(
             PlacedResident(

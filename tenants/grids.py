@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, func, select, text
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import limit_of
 
 
 def grids_of_account(conn: Connection, account_sub: str) -> frozenset[int]:
@@ -53,7 +54,7 @@ def grid_page(
     """Grids in id order, archived ones only when asked for. The grid map is not
     personal data: every reader of the village sees all of it, grid workers included."""
     query = _grid_filters(
-        select(m.grids).order_by(m.grids.c.id).limit(limit), level, include_archived
+        select(m.grids).order_by(m.grids.c.id).limit(limit_of(limit)), level, include_archived
     )
     if after_id is not None:
         query = query.where(m.grids.c.id > after_id)

@@ -1,8 +1,11 @@
-"""Small pieces the village query modules share: text search patterns and rows grouped by key."""
+"""Small pieces the query modules share: text search patterns, rows grouped by key, and
+the LIMIT of a statement."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from sqlalchemy import BindParameter, Integer, bindparam
 
 
 def like_pattern(text: str) -> str:
@@ -17,3 +20,13 @@ def grouped(rows: Iterable, column: str) -> dict[int, list[dict]]:
     for row in rows:
         found.setdefault(row[column], []).append(dict(row))
     return found
+
+
+def limit_of(rows: int | None = None, *, key: str | None = None) -> BindParameter[int]:
+    """A statement's LIMIT, written into its text rather than bound: PostgreSQL cannot tell
+    how many rows a bound LIMIT keeps, rates the prepared statement's generic plan for the
+    worst case, and so plans the statement again on every execution (a page of residents:
+    0.25 ms of its 0.33 ms in PostgreSQL). Each limit is then a statement of its own,
+    planned once. `key` names the value for a statement built once and given its limit at
+    each execution (tenants/residents/queries.py)."""
+    return bindparam(key, rows, type_=Integer, literal_execute=True)

@@ -35,6 +35,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.joint_cases.tables import IN_PROGRESS as CASE_IN_PROGRESS
 from villagelink.tenants.joint_cases.tables import OPEN as CASE_OPEN
 from villagelink.tenants.joint_cases.tables import joint_cases
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.requests.tables import OPEN_STATES, requests
 from villagelink.tenants.requests.tables import VILLAGE as REQUEST_AT_VILLAGE
 from villagelink.tenants.sensing.tables import LIVE_STATES, UNACKNOWLEDGED_STATES, alerts
@@ -115,7 +116,7 @@ def counted_page(parts: list[Select], limit: int) -> Select:
             every.c.kind,
             every.c.key,
         )
-        .limit(limit)
+        .limit(limit_of(limit))
         .subquery()
     )
     counts = select(

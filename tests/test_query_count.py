@@ -239,3 +239,30 @@ def test_a_read_on_a_connection_the_server_dropped_begins_again(
         assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() not in pooled
     # The failed first statement, then the transaction on a new connection.
     assert len(statements) == 3, "\n".join(statements)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_page_s_statement_is_planned_once_not_on_every_read(db, demo_region, filtered):
+    """Its LIMIT is written into its text (`limit_of`): with a bound LIMIT PostgreSQL
+    rated the prepared statement's generic plan for the worst case and planned the page
+    again on every execution, which was most of its cost in the database."""
+    from datetime import date
+
+    from villagelink.tenants.residents import queries
+
+    flt = queries.ResidentFilter(age_min=80) if filtered else queries.ResidentFilter()
+    with db.tenant("liulin") as conn, count_statements(db.engine) as statements:
+        # psycopg prepares a statement on its fifth execution; PostgreSQL plans its first
+        # five executions as prepared for their values, then keeps to one plan if it can.
+        for _ in range(15):
+            queries.placed_resident_page(
+                conn, flt, allowed_grids=None, after_id=None, limit=51, today=date.today()
+            )
+        plans = conn.exec_driver_sql(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%FROM residents LEFT OUTER JOIN households%%' "
+            "AND (statement LIKE '%%residents.birth_date <=%%') = %(filtered)s",
+            {"filtered": filtered},
+        ).all()
+    assert "LIMIT 51" in statements[0]
+    assert len(plans) == 1 and plans[0].generic_plans >= 5, plans

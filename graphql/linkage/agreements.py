@@ -28,6 +28,7 @@ from villagelink.jobs.sync import enqueue_sync
 from villagelink.platform.linkage import agreements as actions
 from villagelink.platform.linkage.catalogue import FIELD_LABELS, RECORD_TYPES
 from villagelink.platform.linkage.tables import agreement_parties, agreements, log
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.user_errors import DUPLICATE, refused
 
 AGREEMENT = "Agreement"
@@ -212,7 +213,7 @@ def resolve_exchange_log(
 
     def fetch(limit: int):
         # Newest first: the cursor carries the last id shown, the next page is older.
-        query_ = select(log).where(*where).order_by(log.c.id.desc()).limit(limit)
+        query_ = select(log).where(*where).order_by(log.c.id.desc()).limit(limit_of(limit))
         if page.after_id is not None:
             query_ = query_.where(log.c.id < page.after_id)
         return [{**row, "_seen_from": slug} for row in conn.execute(query_).mappings()]

@@ -40,6 +40,7 @@ from villagelink.platform.linkage.catalogue import (
     SHARED_RESOURCE,
 )
 from villagelink.platform.linkage.tables import records
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.sensing import sightings
 from villagelink.tenants.sensing.alerting import ALERT
 
@@ -178,7 +179,7 @@ def copy_page(
     rows = [
         dict(r)
         for r in conn.execute(
-            paged.order_by(*[k.desc() for k in keys]).limit(page.first + 1)
+            paged.order_by(*[k.desc() for k in keys]).limit(limit_of(page.first + 1))
         ).mappings()
     ]
     names = village_names(ctx, (r["origin"] for r in rows[: page.first]))

@@ -57,6 +57,7 @@ from villagelink.platform.linkage.tables import (
     records,
 )
 from villagelink.tenants.outbox import DELETE, Xid8, outbox
+from villagelink.tenants.querying import limit_of
 
 BATCH = 500
 # Rows per multi-row statement (copies written, copies withdrawn): PostgreSQL takes at
@@ -286,7 +287,10 @@ def _read_outbox(
         )
     else:
         query = (
-            _after(after or (0, 0)).where(o.c.xid < _HORIZON).order_by(o.c.xid, o.c.id).limit(limit)
+            _after(after or (0, 0))
+            .where(o.c.xid < _HORIZON)
+            .order_by(o.c.xid, o.c.id)
+            .limit(limit_of(limit))
         )
     with as_village(conn, slug):
         return [dict(row) for row in conn.execute(query).mappings()]

@@ -39,6 +39,7 @@ from villagelink.platform.webhooks.tables import (
     webhook_deliveries,
     webhook_subscriptions,
 )
+from villagelink.tenants.querying import limit_of
 
 s, d, a = webhook_subscriptions, webhook_deliveries, webhook_attempts
 
@@ -345,7 +346,7 @@ def overdue(conn: Connection, now: datetime, grace: timedelta, limit: int) -> li
         select(d.c.id)
         .where(d.c.state == PENDING, d.c.next_attempt_at < now - grace)
         .order_by(d.c.next_attempt_at)
-        .limit(limit)
+        .limit(limit_of(limit))
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )

@@ -16,6 +16,7 @@ from villagelink.platform.webhooks.tables import (
     webhook_deliveries,
     webhook_subscriptions,
 )
+from villagelink.tenants.querying import limit_of
 
 s, d, a = webhook_subscriptions, webhook_deliveries, webhook_attempts
 SHOWN = [c for c in s.c if c.name != "secret"]
@@ -48,7 +49,7 @@ def _own(query, client_id: str | None):
 def subscription_page(
     conn: Connection, client_id: str | None, *, after_id: int | None, limit: int
 ) -> list[dict]:
-    query = _own(select(*SHOWN), client_id).order_by(s.c.id).limit(limit)
+    query = _own(select(*SHOWN), client_id).order_by(s.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(s.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]
@@ -83,7 +84,7 @@ def delivery_pages(
         inner = inner.where(d.c.state == state)
     if after_id is not None:
         inner = inner.where(d.c.id < after_id)
-    newest = inner.order_by(d.c.id.desc()).limit(limit).lateral("newest")
+    newest = inner.order_by(d.c.id.desc()).limit(limit_of(limit)).lateral("newest")
     rows = conn.execute(
         select(newest).select_from(wanted).join(newest, true()).order_by(newest.c.id.desc())
     ).mappings()

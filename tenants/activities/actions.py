@@ -46,6 +46,7 @@ from villagelink.tenants.activities.validation import (
     ScheduleSchema,
 )
 from villagelink.tenants.outbox import emit_shared
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
@@ -314,7 +315,7 @@ def do_move_occurrence(
                 o.c.ends_at > starts_at,
             )
             .order_by(o.c.starts_at)
-            .limit(1)
+            .limit(limit_of(1))
         ).scalar()
         if overlapping is not None:
             when = clock.local(overlapping).strftime("%Y-%m-%d %H:%M")
@@ -613,7 +614,7 @@ def _promote_first(conn: Connection, actor: Actor, village: str, occurrence: dic
         select(s.c.id)
         .where(s.c.occurrence_id == occurrence["id"], s.c.state == "waitlisted")
         .order_by(s.c.signed_up_at, s.c.id)
-        .limit(1)
+        .limit(limit_of(1))
     ).scalar()
     if first is None:
         return None

@@ -22,7 +22,7 @@ from villagelink.tenants.activities.tables import (
     volunteer_teams,
 )
 from villagelink.tenants.clock import day_start
-from villagelink.tenants.querying import grouped
+from villagelink.tenants.querying import grouped, limit_of
 from villagelink.tenants.residents.queries import Grids
 
 
@@ -61,7 +61,7 @@ def activity_page(
     conn: Connection, flt: ActivityFilter, *, after_id: int | None, limit: int
 ) -> list[dict]:
     a = activities
-    query = _activity_filters(select(a), flt).order_by(a.c.id).limit(limit)
+    query = _activity_filters(select(a), flt).order_by(a.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(a.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]
@@ -208,7 +208,7 @@ def volunteer_hours_by_resident(conn: Connection, resident_ids: Iterable[int]) -
 
 def team_page(conn: Connection, *, after_id: int | None, limit: int) -> list[dict]:
     t = volunteer_teams
-    query = select(t).order_by(t.c.id).limit(limit)
+    query = select(t).order_by(t.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(t.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

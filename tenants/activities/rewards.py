@@ -24,6 +24,7 @@ from villagelink.tenants.activities.validation import (
     OUT_OF_STOCK,
     RewardSchema,
 )
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.user_errors import (
     DUPLICATE,
@@ -49,7 +50,7 @@ def reward_page(
     conn: Connection, *, active_only: bool, after_id: int | None, limit: int
 ) -> list[dict]:
     r = points_rewards
-    query = select(r).order_by(r.c.id).limit(limit)
+    query = select(r).order_by(r.c.id).limit(limit_of(limit))
     if active_only:
         query = query.where(r.c.active)
     if after_id is not None:
@@ -91,7 +92,7 @@ def redemption_page(
     query = select(d).where(*_redemption_conditions(state, resident_id)).order_by(d.c.id.desc())
     if after_id is not None:
         query = query.where(d.c.id < after_id)
-    return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
+    return [dict(row) for row in conn.execute(query.limit(limit_of(limit))).mappings()]
 
 
 def redemption_count(conn: Connection, *, state: str | None, resident_id: int | None) -> int:

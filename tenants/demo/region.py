@@ -37,6 +37,7 @@ from villagelink.tenants.demo.residents import AGES_AS_OF, build_village, write_
 from villagelink.tenants.demo.resources import seed_demo_resources
 from villagelink.tenants.demo.sensing import build_sensing, write_sensing
 from villagelink.tenants.demo.village import DEMO_ACTOR
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.stats import publish_village_stats
 
 # --- the region ----------------------------------------------------------------
@@ -54,7 +55,7 @@ def _has_residents(conn: Connection) -> bool:
     # A village provisioned but not yet migrated has no residents table yet.
     if conn.execute(text("SELECT to_regclass('residents')")).scalar() is None:
         return False
-    return conn.execute(select(m.residents.c.id).limit(1)).first() is not None
+    return conn.execute(select(m.residents.c.id).limit(limit_of(1))).first() is not None
 
 
 def _is_seeded(db: Database, slug: str, provisioned: set[str]) -> bool:

@@ -22,6 +22,7 @@ from villagelink.tenants.health.tables import (
     latest_vitals,
     reading_consents,
 )
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.sensing.tables import alerts
 
@@ -89,7 +90,7 @@ def reading_page(
         select(h)
         .where(*_in_range(resident_id, start, end))
         .order_by(h.c.measured_at, h.c.id)
-        .limit(limit)
+        .limit(limit_of(limit))
     )
     if after_id is not None:
         stopped_at = select(h.c.measured_at).where(h.c.id == after_id).scalar_subquery()

@@ -16,7 +16,7 @@ from villagelink.tenants.mediation.tables import (
     mediation_parties,
     mediation_sessions,
 )
-from villagelink.tenants.querying import grouped
+from villagelink.tenants.querying import grouped, limit_of
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _filtered(query: Select, flt: CaseFilter) -> Select:
 
 def case_page(conn: Connection, flt: CaseFilter, *, after_id: int | None, limit: int) -> list[dict]:
     c = mediation_cases.c
-    query = _filtered(select(mediation_cases), flt).order_by(c.id).limit(limit)
+    query = _filtered(select(mediation_cases), flt).order_by(c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

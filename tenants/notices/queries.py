@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
 from villagelink.tenants.notices.tables import DRAFT, PUBLISHED, notice_reads, notices
+from villagelink.tenants.querying import limit_of
 
 NOTICE = "Notice"
 NOTICE_ATTACHMENT = "notice_attachment"
@@ -77,7 +78,7 @@ def notice_page(
 ) -> list[dict]:
     """Newest first: the cursor's id is the last one shown, the page goes on below it."""
     n = notices
-    query = _filtered(_notices(scope, now), flt).order_by(n.c.id.desc()).limit(limit)
+    query = _filtered(_notices(scope, now), flt).order_by(n.c.id.desc()).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(n.c.id < after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

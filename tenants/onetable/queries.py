@@ -11,6 +11,7 @@ from sqlalchemy import Connection, func, or_, select
 from villagelink.tenants import models as m
 from villagelink.tenants.grids import grids_by_ids
 from villagelink.tenants.onetable.tables import import_jobs
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents import queries as resident_queries
 
 # Residents read per statement while exporting.
@@ -28,7 +29,7 @@ def import_jobs_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, dict]:
 def import_job_page(conn: Connection, *, after_id: int | None, limit: int) -> list[dict]:
     """Oldest first, in id order like every connection of the API."""
     j = import_jobs
-    query = select(j).where(j.c.object_key.is_not(None)).order_by(j.c.id).limit(limit)
+    query = select(j).where(j.c.object_key.is_not(None)).order_by(j.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(j.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

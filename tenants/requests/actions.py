@@ -30,6 +30,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.grids import active_staff_by_ids
 from villagelink.tenants.outbox import emit_many
 from villagelink.tenants.places import place_of
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.requests import queries, states
 from villagelink.tenants.requests.queries import REQUEST, WHOLE_VILLAGE, RequestScope
 from villagelink.tenants.requests.tables import (
@@ -186,7 +187,7 @@ def share(conn: Connection, request_ids: Iterable[int]) -> None:
         )
         .where(e.c.request_id == r.c.id)
         .order_by(e.c.id.desc())
-        .limit(1)
+        .limit(limit_of(1))
         .scalar_subquery()
     )
     rows = conn.execute(

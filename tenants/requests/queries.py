@@ -30,7 +30,7 @@ from villagelink.tenants import models as m
 from villagelink.tenants.clock import day_start
 
 # The residents' escaped LIKE pattern, so that every text filter treats % and _ alike.
-from villagelink.tenants.querying import grouped, like_pattern
+from villagelink.tenants.querying import grouped, like_pattern, limit_of
 from villagelink.tenants.requests.tables import (
     GRADES,
     OPEN_STATES,
@@ -164,7 +164,7 @@ def request_page(
     limit: int,
 ) -> list[dict]:
     r = requests
-    query = _filtered(request_query(scope), flt, now).order_by(r.c.id).limit(limit)
+    query = _filtered(request_query(scope), flt, now).order_by(r.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(r.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]
@@ -268,7 +268,7 @@ def auto_assignee(conn: Connection, grid_id: int) -> int | None:
         .join(a, a.c.staff_id == s.c.id)
         .join(up, up.c.id == a.c.grid_id)
         .order_by(tier_rank, up.c.depth, s.c.id)
-        .limit(1)
+        .limit(limit_of(1))
     )
     return conn.execute(query).scalar()
 
@@ -280,7 +280,7 @@ def action_list_page(
     conn: Connection, *, status: str | None, after_id: int | None, limit: int
 ) -> list[dict]:
     t = action_lists
-    query = select(t).order_by(t.c.id).limit(limit)
+    query = select(t).order_by(t.c.id).limit(limit_of(limit))
     if status is not None:
         query = query.where(t.c.status == status)
     if after_id is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func, select
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.resident_accounts.tables import BOUND, PENDING, resident_accounts
 
 
@@ -65,7 +66,10 @@ def latest_account(conn: Connection, account_sub: str) -> dict | None:
     a = resident_accounts
     row = (
         conn.execute(
-            select(a).where(a.c.account_sub == account_sub).order_by(a.c.id.desc()).limit(1)
+            select(a)
+            .where(a.c.account_sub == account_sub)
+            .order_by(a.c.id.desc())
+            .limit(limit_of(1))
         )
         .mappings()
         .first()
@@ -83,7 +87,7 @@ def account_page(
 ) -> list[dict]:
     """Requests and bindings, oldest first: the console's 待审核 queue with state=pending."""
     a = resident_accounts
-    query = select(a).order_by(a.c.id).limit(limit)
+    query = select(a).order_by(a.c.id).limit(limit_of(limit))
     if state is not None:
         query = query.where(a.c.state == state)
     if after_id is not None:

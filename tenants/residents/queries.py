@@ -15,7 +15,6 @@ from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Connection,
-    Integer,
     Select,
     and_,
     bindparam,
@@ -25,7 +24,7 @@ from sqlalchemy import (
 )
 
 from villagelink.tenants import models as m
-from villagelink.tenants.querying import grouped, like_pattern
+from villagelink.tenants.querying import grouped, like_pattern, limit_of
 
 Grids = frozenset[int] | None
 
@@ -105,7 +104,7 @@ def _resident_filters(query: Select, bound: frozenset[str]) -> Select:
 def _page(bound: frozenset[str], placed: bool) -> Select:
     r = m.residents
     query = _resident_filters(select(r), bound).order_by(r.c.id)
-    query = query.limit(bindparam("limit", type_=Integer))
+    query = query.limit(limit_of(key="limit"))
     if "after_id" in bound:
         query = query.where(r.c.id > bindparam("after_id"))
     return _placed(query, _GRIDS if "grids" in bound else None) if placed else query
@@ -304,7 +303,7 @@ def household_page(
     """Households in id order, archived ones only when asked for."""
     h = m.households
     query = _household_filters(
-        _households().order_by(h.c.id).limit(limit), allowed_grids, include_archived
+        _households().order_by(h.c.id).limit(limit_of(limit)), allowed_grids, include_archived
     )
     if after_id is not None:
         query = query.where(h.c.id > after_id)

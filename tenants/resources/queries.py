@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Select, and_, func, select
 
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.resources.tables import RETIRED, resource_bookings, shared_resources
 
 PREFIX = "resource__"
@@ -65,7 +66,7 @@ def overlapping(
     )
     if besides is not None:
         query = query.where(b.c.id != besides)
-    return conn.execute(query.order_by(b.c.starts_at).limit(1)).scalar()
+    return conn.execute(query.order_by(b.c.starts_at).limit(limit_of(1))).scalar()
 
 
 def _with_resource() -> Select:
@@ -111,7 +112,7 @@ def booking_page(
     if after_id is not None:
         query = query.where(b.c.id < after_id)
     if limit is not None:
-        query = query.limit(limit)
+        query = query.limit(limit_of(limit))
     return [dict(row) for row in conn.execute(query).mappings()]
 
 

@@ -27,6 +27,7 @@ from villagelink.tenants import live
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, FreeText, choice, optional_text
 from villagelink.tenants.grids import active_staff_by_ids
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.sensing import queries
 from villagelink.tenants.sensing.alerting import ALERT, SHARED_KINDS, announce_alert, share
 from villagelink.tenants.sensing.queries import WHOLE_VILLAGE, AlertScope
@@ -582,7 +583,7 @@ def do_schedule_duty_shift(
         d.c.starts_at < values["ends_at"],
         d.c.ends_at > values["starts_at"],
     )
-    if conn.execute(overlapping.limit(1)).first() is not None:
+    if conn.execute(overlapping.limit(limit_of(1))).first() is not None:
         raise refused("startsAt", "与该网格员已有的值班时段重叠", DUPLICATE)
     with conn.begin_nested():
         shift = (

@@ -28,6 +28,7 @@ from villagelink.platform.db import violated_constraint
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, FreeText, choice, coordinate_field, optional_text
 from villagelink.tenants.places import place_of
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents.queries import Grids, residents_by_ids
 from villagelink.tenants.sensing.tables import (
     AI_CAMERA,
@@ -145,7 +146,7 @@ def device_page(
     conn: Connection, flt: DeviceFilter, scope: DeviceScope, *, after_id: int | None, limit: int
 ) -> list[dict]:
     d = devices
-    query = _scoped(_devices(), scope, flt).order_by(d.c.id).limit(limit)
+    query = _scoped(_devices(), scope, flt).order_by(d.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(d.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import distinct_on
 
 from villagelink.tenants import models as m
-from villagelink.tenants.querying import grouped
+from villagelink.tenants.querying import grouped, limit_of
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.sensing.tables import (
     REGION,
@@ -126,7 +126,7 @@ def alert_page(
     query = _filtered(alert_query(scope), flt).order_by(a.c.raised_at.desc(), a.c.id.desc())
     if after_id is not None:
         query = query.where(after(a.c.raised_at, after_id, descending=True))
-    return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
+    return [dict(row) for row in conn.execute(query.limit(limit_of(limit))).mappings()]
 
 
 def alert_count(conn: Connection, flt: AlertFilter, scope: AlertScope) -> int:
@@ -192,7 +192,7 @@ def shift_page(
     query = _shift_filter(select(d), flt).order_by(d.c.starts_at, d.c.id)
     if after_id is not None:
         query = query.where(after(d.c.starts_at, after_id, descending=False))
-    return [dict(row) for row in conn.execute(query.limit(limit)).mappings()]
+    return [dict(row) for row in conn.execute(query.limit(limit_of(limit))).mappings()]
 
 
 def shift_count(conn: Connection, flt: ShiftFilter) -> int:

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Select, func, select, text
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.residents.queries import Grids
 from villagelink.tenants.service_orders.tables import (
     DECLINED,
@@ -51,7 +52,7 @@ class OrderFilter:
 
 
 def _page(conn: Connection, query: Select, table, after_id: int | None, limit: int) -> list[dict]:
-    query = query.order_by(table.c.id).limit(limit)
+    query = query.order_by(table.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(table.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Select, func, select
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import limit_of
 
 
 def _filtered(query: Select, *, tier: str | None, include_disabled: bool) -> Select:
@@ -29,7 +30,7 @@ def staff_page(
     """Staff in id order. Like the grid map, the staff list is every reader's: residents
     and grid workers alike need to know who looks after a grid."""
     s = m.grid_staff
-    query = select(s).order_by(s.c.id).limit(limit)
+    query = select(s).order_by(s.c.id).limit(limit_of(limit))
     if after_id is not None:
         query = query.where(s.c.id > after_id)
     query = _filtered(query, tier=tier, include_disabled=include_disabled)

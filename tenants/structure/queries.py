@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, Table, func, select
 
 from villagelink.tenants import models as m
+from villagelink.tenants.querying import limit_of
 from villagelink.tenants.user_errors import ARCHIVED, NOT_FOUND, refused
 
 # What a record is called in a refusal.
@@ -59,7 +60,7 @@ def building_page(
     """Buildings in id order. Like the grid map, not personal data: every reader of
     the village sees all of them."""
     b = m.buildings
-    query = _buildings(grid_id, include_archived, select(b).order_by(b.c.id).limit(limit))
+    query = _buildings(grid_id, include_archived, select(b).order_by(b.c.id).limit(limit_of(limit)))
     if after_id is not None:
         query = query.where(b.c.id > after_id)
     return [dict(row) for row in conn.execute(query).mappings()]

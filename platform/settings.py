@@ -79,6 +79,8 @@ class Settings:
     gunicorn_threads: int = 4
     # A request running longer than this wedges its worker, which is killed and replaced.
     gunicorn_timeout_seconds: int = 60
+    # gunicorn's access log, a line per HTTP request: off unless asked for (docs/configuration.md).
+    access_log: bool = False
     # A webhook subscription failing without a break for this long is paused.
     webhook_pause_after_hours: int = 24
     # Seconds to wait after a webhook delivery's 1st, 2nd, ... failed attempt; after the
@@ -127,6 +129,11 @@ class Settings:
         return self.var_dir / "dev-issuer" / "signing-key.pem"
 
 
+# How a yes-or-no setting may be spelt; unset or empty is no.
+_FLAGS = {"": False, "0": False, "false": False, "no": False, "off": False}
+_FLAGS |= {"1": True, "true": True, "yes": True, "on": True}
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
     """Build settings from `environ` (os.environ by default)."""
     env = os.environ if environ is None else environ
@@ -135,6 +142,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     def num(name: str, default: int) -> int:
         raw = get(name)
         return int(raw) if raw not in (None, "") else default
+
+    def flag(name: str) -> bool:
+        raw = (get(name) or "").strip().lower()
+        if raw not in _FLAGS:
+            raise ValueError(f"{name} must be one of {', '.join(sorted(_FLAGS))}: {raw!r}")
+        return _FLAGS[raw]
 
     host = get("VILLAGELINK_HOST", "127.0.0.1")
     port = num("VILLAGELINK_PORT", 8000)
@@ -186,6 +199,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         gunicorn_workers=num("GUNICORN_WORKERS", 2),
         gunicorn_threads=num("GUNICORN_THREADS", 4),
         gunicorn_timeout_seconds=num("GUNICORN_TIMEOUT", 60),
+        access_log=flag("ACCESS_LOG"),
         webhook_pause_after_hours=num("WEBHOOK_PAUSE_AFTER_HOURS", 24),
         webhook_retry_delays=_seconds_list(get("WEBHOOK_RETRY_DELAYS"))
         or Settings.webhook_retry_delays,

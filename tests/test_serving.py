@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from villagelink.platform.cli import main as cli
+from villagelink.platform.serving import gunicorn_command
+from villagelink.platform.settings import load_settings
 
 from .processes import gateway, wait_for
 
@@ -129,3 +131,18 @@ def test_a_worker_keeps_what_it_loaded_out_of_the_collector_and_collects_less_of
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+@pytest.mark.parametrize(
+    ("raw", "logged"), [(None, False), ("", False), ("off", False), ("true", True), ("1", True)]
+)
+def test_the_access_log_is_written_only_when_asked_for(raw, logged):
+    settings = load_settings({} if raw is None else {"ACCESS_LOG": raw})
+    command = gunicorn_command(settings)
+    assert ("--access-logfile" in command) is logged
+    assert "--error-logfile" in command
+
+
+def test_an_access_log_setting_that_is_no_yes_or_no_is_refused():
+    with pytest.raises(ValueError, match="ACCESS_LOG"):
+        load_settings({"ACCESS_LOG": "sometimes"})

@@ -151,9 +151,19 @@ class PlacedResident:
 _HOUSEHOLD = "household__"
 _GRID = "grid__"
 # A placed row's columns in the order `_placed` selects them; each part starts with its id.
+# A household's and a grid's bookkeeping times are shown nowhere (the API's Household and
+# Grid have no such fields): a page does not read and decode 200 timestamps for nothing.
+_BOOKKEEPING = {"created_at", "updated_at"}
 _RESIDENT_COLUMNS = [c.name for c in m.residents.c]
-_HOUSEHOLD_COLUMNS = ["id", *(c.name for c in m.households.c if c.name != "id"), "building"]
-_GRID_COLUMNS = ["id", *(c.name for c in m.grids.c if c.name != "id")]
+_HOUSEHOLD_COLUMNS = [
+    "id",
+    *(c.name for c in m.households.c if c.name != "id" and c.name not in _BOOKKEEPING),
+    "building",
+]
+_GRID_COLUMNS = [
+    "id",
+    *(c.name for c in m.grids.c if c.name != "id" and c.name not in _BOOKKEEPING),
+]
 
 
 def _placed(query: Select, allowed_grids: Grids | BindParameter) -> Select:

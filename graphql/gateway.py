@@ -162,6 +162,9 @@ def _negotiate() -> str:
     raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST)
 
 
+_COMPACT = (",", ":")
+
+
 def _respond(
     status: int, body: dict, media: str, request_id: str, meter: Meter | None = None
 ) -> Response:
@@ -170,12 +173,13 @@ def _respond(
         body = {**body, "extensions": {**body.get("extensions", {}), "cost": cost}}
     # Every answer passes here, so every top-level error is given in the caller's language.
     localize_errors(body, request_language())
+    # Compact, as every GraphQL server answers: a page of 50 residents is a tenth smaller.
     try:
-        payload = json.dumps(body, ensure_ascii=False, default=str).encode()
+        payload = json.dumps(body, ensure_ascii=False, default=str, separators=_COMPACT).encode()
     except UnicodeEncodeError:
         # An error message may quote the request's own text, lone surrogates and all;
         # escaped they are still JSON, where raw they cannot be UTF-8.
-        payload = json.dumps(body, default=str).encode()
+        payload = json.dumps(body, default=str, separators=_COMPACT).encode()
     response = Response(
         payload,
         status=status,

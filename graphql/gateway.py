@@ -291,16 +291,23 @@ def read_json(raw: str | bytes, what: str) -> Any:
 
 
 def _depth(value: Any) -> int:
-    """How deep a JSON value nests, walked without recursion."""
-    deepest, pending = 0, [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        deepest = max(deepest, depth)
-        if isinstance(item, dict):
-            pending.extend((inner, depth + 1) for inner in item.values())
-        elif isinstance(item, list):
-            pending.extend((inner, depth + 1) for inner in item)
-    return deepest
+    """How deep a JSON value nests (a scalar 0, `[1]` 1), walked a level at a time without
+    recursion. Only containers are carried to the next level: an ingest batch's thousands
+    of numbers and strings are looked at once, not each pushed and popped."""
+    if type(value) is not dict and type(value) is not list:
+        return 0
+    depth, level = 0, [value]
+    while True:
+        inner: list = []
+        nonempty = False
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            if children:
+                nonempty = True
+                inner.extend(c for c in children if type(c) is dict or type(c) is list)
+        if not nonempty:
+            return depth
+        depth, level = depth + 1, inner
 
 
 def _request_error_status(media: str) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from villagelink.graphql.core.ids import BIGINT_MAX, decode_id, encode_id
 from villagelink.graphql.core.text import REFUSED_MESSAGE, refused_variables
+from villagelink.graphql.gateway import MAX_JSON_DEPTH, HttpFailure, read_json
 from villagelink.tenants import models as m
 
 # Fixed seed and no shrinking database: the same inputs on every run, fast.
@@ -302,6 +303,24 @@ def _not_utf8(data: bytes) -> bool:
     except UnicodeDecodeError:
         return True
     return False
+
+
+def _mixed(levels: int, leaf: object) -> object:
+    """`levels` containers, objects and lists in turn, each beside an empty one and a
+    scalar, around `leaf`."""
+    value = leaf
+    for level in range(levels):
+        value = {"a": 1, "b": [], "c": value} if level % 2 else [{}, "x", value]
+    return value
+
+
+@pytest.mark.parametrize("leaf", [1, [], {}])
+def test_the_nesting_limit_counts_every_object_and_list_down_to_the_deepest(leaf):
+    # An empty container in a scalar's place is as deep as the scalar.
+    deepest = _mixed(MAX_JSON_DEPTH, leaf)
+    assert read_json(json.dumps(deepest), "variables") == deepest
+    with pytest.raises(HttpFailure, match="nested deeper than 64"):
+        read_json(json.dumps(_mixed(MAX_JSON_DEPTH + 1, leaf)), "variables")
 
 
 def test_variables_over_get_are_read_by_the_same_parser(client, admin):

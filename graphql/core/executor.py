@@ -8,7 +8,7 @@ alias Ariadne binds) or by one of the row alone (`row_field`, such as a node's g
 ID), or carried by the row already (`carried`: a page's residents come with the household
 their statement joined); and a scalar or enum, an object, or a list of either. The short
 path reads those as their resolver would and completes them as graphql-core would. Where
-a field's whole selection is plain, however deep (a page's edges, each with its resident
+a list's whole selection is plain, however deep (a page's edges, each with its resident
 and the resident's household and grid), it is completed by one function built for that
 selection once per request, with no walk of graphql-core's at all.
 
@@ -173,18 +173,18 @@ class GatewayExecutor(IncrementalExecutor):
                 pass
             elif value is None:
                 value = None if field.nullable else Undefined
-            elif field.leaf and field.item_nullable is None:
+            elif field.item_nullable is not None:
+                # A list: compiled for its items once, it is completed with no walk at all.
+                complete = self._completion(field, field_details_list)
+                value = Undefined if complete is None else complete(value)
+            elif field.leaf:
                 value = _leaf_value(field.of_type, value)
             else:
-                complete = self._completion(field, field_details_list)
-                done = Undefined if complete is None else complete(value)
-                if done is Undefined and field.item_nullable is None:
-                    # An object: its fields one by one, the short path where it can.
-                    done = self._object_value(
-                        parent_type, field, field_details_list, path, response_name, value,
-                        position_context,
-                    )  # fmt: skip
-                value = done
+                # One object: compiling its selection would cost more than it saves.
+                value = self._object_value(
+                    parent_type, field, field_details_list, path, response_name, value,
+                    position_context,
+                )  # fmt: skip
             if value is Undefined:
                 rest[response_name] = field_details_list
             else:
@@ -197,8 +197,8 @@ class GatewayExecutor(IncrementalExecutor):
     def _completion(self, field: PlainField, field_details_list: Any) -> Completion | None:
         """How to complete the field's value when all of its selection is plain, however
         deep (a page's edges, each with its resident and the resident's household): one
-        function per selection, built once per request, in place of graphql-core's walk
-        of every object and list item. None when some field of it is not plain."""
+        function per selection, built once per request for a list, in place of
+        graphql-core's walk of every item. None when some field of it is not plain."""
         key = (id(field), id(field_details_list))
         found = self._completions.get(key)
         if found is None:

@@ -649,6 +649,8 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
     # access (villages, client grant), villages, SET LOCAL ROLE, devices, INSERT ... ON
     # CONFLICT, last seen, audit
     assert len(ten) == len(thousand) == 8, "\n".join(s[:80] for s in thousand)
+    # The same statements, not longer ones: ids go as one array, not a parameter each.
+    assert ten == thousand
 
     def readings(n: int, bands: list[str], **fields) -> list[dict]:
         return [
@@ -660,6 +662,7 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
     thousand, _ = counted(app, gql, fleet.platform, READINGS, readings(MAX_BATCH, fleet.bands))
     # ... devices, residents' limits, INSERT ... ON CONFLICT, latest vitals, last seen, audit
     assert len(ten) == len(thousand) == 10, "\n".join(s[:80] for s in thousand)
+    assert ten == thousand
 
     # Abnormal ones: ten wearers' racing hearts in 10 readings, ten others' in 1,000;
     # the alerts cost the same however many readings carry them.

@@ -59,6 +59,7 @@ from villagelink.tenants.health.tables import (
     health_thresholds,
     latest_vitals,
 )
+from villagelink.tenants.querying import any_ids
 from villagelink.tenants.sensing.alerting import RaisedAlert, Trigger, raise_alerts
 from villagelink.tenants.sensing.devices import (
     DEVICE_LABELS,
@@ -302,7 +303,7 @@ def _owned_devices(conn: Connection, items: Iterable[Item], owner: str) -> dict[
             d.c.location_text,
             d.c.latitude,
             d.c.longitude,
-        ).where(d.c.id.in_(ids), d.c.owner_client_id == owner)
+        ).where(d.c.id == any_ids(ids), d.c.owner_client_id == owner)
     ).mappings()
     return {row["id"]: dict(row) for row in rows}
 
@@ -560,7 +561,7 @@ def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
         .outerjoin(hr, hr.c.resident_id == r.c.id)
         # The thresholds are one row, seeded with the village schema.
         .join(t, t.c.id == 1)
-        .where(r.c.id.in_(sorted(resident_ids)))
+        .where(r.c.id == any_ids(sorted(resident_ids)))
     ).mappings()
     limits = {}
     for row in rows:

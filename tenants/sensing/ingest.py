@@ -695,6 +695,10 @@ READING_COLUMNS = {
 }
 
 
+# A reading's columns its item gives: the device is the item's, the flags are worked out.
+_GIVEN_COLUMNS = tuple(k for k in READING_COLUMNS if k not in ("device_id", "abnormal"))
+
+
 def _readings(
     conn: Connection, good: list[tuple[Item, dict]], found: dict[int, dict]
 ) -> tuple[list[dict], dict[int, Limits], list[ItemError]]:
@@ -717,7 +721,7 @@ def _readings(
         if resident_id not in limits:
             errors.append(_error(item, "resident", "居民不存在", NOT_FOUND))
             continue
-        row = {k: values.get(k) for k in READING_COLUMNS if k not in ("device_id", "abnormal")}
+        row = {k: values.get(k) for k in _GIVEN_COLUMNS}
         row.update(device_id=item.device_id, resident_id=resident_id)
         row["abnormal"] = abnormalities(row, limits[resident_id])
         rows.append(row)
@@ -763,16 +767,19 @@ def _latest_values(stored: list[dict]) -> list[dict]:
     latest: dict[int, dict] = {}
     for reading in stored:
         at = reading["measured_at"]
-        vitals = latest.setdefault(
-            reading["resident_id"],
-            {**dict.fromkeys(LATEST_COLUMNS), "resident_id": reading["resident_id"]},
-        )
-        vitals["measured_at"] = max(filter(None, (vitals["measured_at"], at)))
+        vitals = latest.get(reading["resident_id"])
+        if vitals is None:
+            vitals = latest[reading["resident_id"]] = dict.fromkeys(LATEST_COLUMNS)
+            vitals["resident_id"] = reading["resident_id"]
+        if vitals["measured_at"] is None or at > vitals["measured_at"]:
+            vitals["measured_at"] = at
         for taken_at, names in VITALS.items():
             if reading[names[0]] is not None and (
                 vitals[taken_at] is None or at > vitals[taken_at]
             ):
-                vitals.update({n: reading[n] for n in names}, **{taken_at: at})
+                vitals[taken_at] = at
+                for name in names:
+                    vitals[name] = reading[name]
     return [
         {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vitals.items()}
         for vitals in latest.values()

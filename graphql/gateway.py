@@ -18,6 +18,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import psycopg
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -162,7 +163,20 @@ def _negotiate() -> str:
     raise HttpFailure(406, f"can answer in {GRAPHQL_RESPONSE} or {JSON} only", codes.BAD_REQUEST)
 
 
-_COMPACT = (",", ":")
+# Dates and dataclasses as `str` gives them, like anything else a value may hold that JSON
+# has no type for (orjson would spell them its own way).
+_AS_STR = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _answer_json(body: dict) -> bytes:
+    """The answer as compact UTF-8 JSON, as every GraphQL server answers. orjson: the
+    standard library's encoder took a tenth of a 50-resident page's CPU (97 us against 5)."""
+    try:
+        return orjson.dumps(body, default=str, option=_AS_STR)
+    except orjson.JSONEncodeError:
+        # An error message may quote the request's own text, lone surrogates and all, and
+        # a number may be past 64 bits: the standard library's escaped JSON holds both.
+        return json.dumps(body, default=str, separators=(",", ":")).encode()
 
 
 def _respond(
@@ -173,15 +187,8 @@ def _respond(
         body = {**body, "extensions": {**body.get("extensions", {}), "cost": cost}}
     # Every answer passes here, so every top-level error is given in the caller's language.
     localize_errors(body, request_language())
-    # Compact, as every GraphQL server answers: a page of 50 residents is a tenth smaller.
-    try:
-        payload = json.dumps(body, ensure_ascii=False, default=str, separators=_COMPACT).encode()
-    except UnicodeEncodeError:
-        # An error message may quote the request's own text, lone surrogates and all;
-        # escaped they are still JSON, where raw they cannot be UTF-8.
-        payload = json.dumps(body, default=str, separators=_COMPACT).encode()
     response = Response(
-        payload,
+        _answer_json(body),
         status=status,
         content_type=f"{media}; charset=utf-8",
     )

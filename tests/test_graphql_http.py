@@ -327,3 +327,21 @@ def test_village_not_in_claims_is_not_found(client, token, demo_region):
     body = response.get_json()
     assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert body["data"] == {"village": None}
+
+
+def test_an_answer_is_compact_utf8_json_and_any_value_still_goes_out():
+    from datetime import UTC, date, datetime
+
+    from villagelink.graphql.gateway import _answer_json
+
+    body = {"data": {"name": "柳林村", "n": [1, 2.5, None, True]}}
+    assert _answer_json(body) == '{"data":{"name":"柳林村","n":[1,2.5,null,true]}}'.encode()
+    # Dates as `str` spells them, as the standard library's `default=str` did.
+    at = datetime(2026, 12, 7, 1, 2, 3, tzinfo=UTC)
+    assert json.loads(_answer_json({"at": at, "on": date(2026, 12, 7)})) == {
+        "at": str(at),
+        "on": "2026-12-07",
+    }
+    # A lone surrogate (an error quoting the request) or a number past 64 bits: still JSON.
+    for odd in ({"message": "bad \ud800 text"}, {"count": 2**70}):
+        assert json.loads(_answer_json(odd)) == odd

@@ -33,9 +33,10 @@ def limit_of(rows: int | None = None, *, key: str | None = None) -> BindParamete
     return bindparam(key, rows, type_=Integer, literal_execute=True)
 
 
-def any_ids(ids: list[int]) -> ColumnElement:
+def any_ids(ids: list[int] | None = None, *, key: str | None = None) -> ColumnElement:
     """`ANY` of the ids as one array parameter, for `column == any_ids(ids)`: the same
     statement whatever their number. `in_` binds each id on its own, and a batch's 700
     devices made a statement of 700 parameters that psycopg converted and PostgreSQL
-    parsed and planned afresh on every call."""
-    return any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
+    parsed and planned afresh on every call. `key` names the array for a statement built
+    once and given its ids at each execution (tenants/residents/queries.py)."""
+    return any_(bindparam(key, ids, type_=ARRAY(BigInteger)))

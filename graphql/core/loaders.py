@@ -19,7 +19,6 @@ class BatchLoader(Generic[K, V]):
     def __init__(self, fetch_many: Callable[[list[K]], Mapping[K, V]]):
         self._fetch_many = fetch_many
         self._cache: dict[K, V | None] = {}
-        self._pending: set[K | None] = set()
         # Announced batches, merged at the first load: a page announces its 50 keys to
         # every loader a field of its rows might use (seven for residents), and most of
         # them are never asked (filtering each batch key by key was a twentieth of a page).
@@ -32,13 +31,12 @@ class BatchLoader(Generic[K, V]):
         if key is None:
             return None
         if key not in self._cache:
-            self._pending.add(key)
-            self._pending.update(*self._announced)
+            pending = {key}.union(*self._announced)
+            pending.discard(None)
+            # Cleared before the fetch: a fetch may announce keys for the next batch
+            # (parents). Keys already known (fetched or primed) are not asked again.
             self._announced.clear()
-            self._pending.discard(None)
-            wanted = cast(list[K], list(self._pending.difference(self._cache)))
-            # Cleared first: a fetch may announce keys for the next batch (parents).
-            self._pending.clear()
+            wanted = cast(list[K], list(pending.difference(self._cache)))
             found = self._fetch_many(wanted)
             for k in wanted:
                 self._cache[k] = found.get(k)
@@ -46,9 +44,7 @@ class BatchLoader(Generic[K, V]):
             # keys are answered too, or each would cost a query of its own later.
             for k, value in found.items():
                 self._cache.setdefault(k, value)
-            self._pending.difference_update(found)
         return self._cache[key]
 
     def prime(self, key: K, value: V | None) -> None:
         self._cache[key] = value
-        self._pending.discard(key)

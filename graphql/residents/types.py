@@ -110,10 +110,11 @@ def _keep_places(ctx: RequestContext, slug: str, placed: Iterable[queries.Placed
 def _announce_residents(ctx: RequestContext, slug: str, rows: list[dict]) -> None:
     """Tell the loaders what this page's rows will ask for: one query each, not one per
     row. The rows carry their ages (`carried`), of the request's day."""
-    _tags_loader(ctx, slug).expect(r["id"] for r in rows)
+    ids = [r["id"] for r in rows]
+    _tags_loader(ctx, slug).expect(ids)
+    announce_page(ctx, "Resident", slug, ids)
     for row in rows:
         row["age"] = _age(row["birth_date"], ctx.today)
-    announce_page(ctx, "Resident", slug, [r["id"] for r in rows])
 
 
 def resident_filter(ctx: RequestContext, slug: str, raw: dict | None) -> queries.ResidentFilter:

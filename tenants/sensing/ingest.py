@@ -290,7 +290,7 @@ def _validated(
 def _owned_devices(conn: Connection, items: Iterable[Item], owner: str) -> dict[int, dict]:
     """The devices the items name that `owner` runs, in one statement."""
     d = devices
-    ids = sorted({item.device_id for item in items})
+    ids = list({item.device_id for item in items})
     if not ids:
         return {}
     rows = conn.execute(
@@ -561,7 +561,7 @@ def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
         .outerjoin(hr, hr.c.resident_id == r.c.id)
         # The thresholds are one row, seeded with the village schema.
         .join(t, t.c.id == 1)
-        .where(r.c.id == any_ids(sorted(resident_ids)))
+        .where(r.c.id == any_ids(list(resident_ids)))
     ).mappings()
     limits = {}
     for row in rows:

@@ -120,6 +120,10 @@ def test_an_alert_from_a_device_is_acknowledged_and_resolved_on_the_grid_workers
     dialog.get_by_role("button", name="确认").click()
     expect(dialog.locator(".van-field__error-message")).not_to_be_empty()
     dialog.get_by_label("处置结果").fill("已到场查看，老人无碍，家属陪同")
+    # The refusal was of the empty outcome: written, it no longer stands.
+    expect(dialog.locator(".van-field__error-message")).to_have_count(0)
+    # 已确认's toast gave way to the dialog it led to.
+    expect(phone.locator(".van-toast")).to_be_hidden()
     shot(phone, "grid-alert-resolve")
     dialog.get_by_role("button", name="确认").click()
     expect(card).to_have_count(0)

@@ -354,6 +354,7 @@ def test_a_resident_checks_in_at_the_service_day_moved_to_today(
     check_accessible(phone)
     shot(phone, "residents-check-in-code")
     dialog.get_by_label("签到码").fill(code)
+    expect(dialog.get_by_text(re.compile("签到码不正确"))).to_have_count(0)
     dialog.get_by_role("button", name="现场签到").click()
     expect(card.get_by_text("已签到")).to_be_visible()
     assert settle(lambda: checked_in(api, service_day, person["id"]))

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { nextTick, reactive, ref } from 'vue'
-import { useRefusals } from './refusals'
+import { fieldRefusal, useRefusals } from './refusals'
 
 describe('useRefusals', () => {
   it('drops a refused field’s message once its value changes, and only that one', async () => {
@@ -39,5 +39,13 @@ describe('useRefusals', () => {
     form.name = '李四'
     await nextTick()
     expect(errors.value).toEqual({ tags: '标签不存在' })
+  })
+})
+
+describe('fieldRefusal', () => {
+  it('gives the field its own refusal, else every other one on one line', () => {
+    expect(fieldRefusal({ code: '签到码不正确', '': '网络异常' }, 'code')).toBe('签到码不正确')
+    expect(fieldRefusal({ '': '活动已结束', signUp: '未报名' }, 'code')).toBe('活动已结束；未报名')
+    expect(fieldRefusal({}, 'code')).toBe('')
   })
 })

@@ -31,3 +31,11 @@ export function useRefusals(form: MaybeRefOrGetter<object>): Ref<Record<string, 
   )
   return errors
 }
+
+/**
+ * What a phone dialog with one field shows beside it: that field's refusal, else the
+ * others (the whole form's, another field's) on the same line.
+ */
+export function fieldRefusal(refusals: Record<string, string>, field: string): string {
+  return refusals[field] ?? Object.values(refusals).join('；')
+}

@@ -599,7 +599,21 @@ def test_latest_vitals_keep_the_newest_of_each(db, gql, fleet):
         READINGS,
         [
             reading(band, NOW - 20 * MINUTE, heartRate=99, spo2=91),
-            reading(band, NOW - MINUTE, systolic=130, diastolic=85),
+            (pressure := reading(band, NOW - MINUTE, systolic=130, diastolic=85)),
+        ],
+    )
+    # The blood pressure sent again with other values is a duplicate, stored before: it
+    # changes nothing. A location as old as the one kept does not replace it; of two
+    # newer ones at the same moment, the first given is kept.
+    send(
+        gql,
+        fleet.platform,
+        READINGS,
+        [
+            pressure | {"systolic": 150, "diastolic": 95},
+            reading(band, NOW - 5 * MINUTE, latitude=HOME[0] + 0.01, longitude=HOME[1]),
+            reading(band, NOW, latitude=HOME[0] + 0.02, longitude=HOME[1]),
+            reading(band, NOW, latitude=HOME[0] + 0.03, longitude=HOME[1]),
         ],
     )
     with db.tenant(fleet.slug) as conn:
@@ -612,7 +626,7 @@ def test_latest_vitals_keep_the_newest_of_each(db, gql, fleet):
         )
     assert vitals == {
         "resident_id": fleet.residents[0],
-        "measured_at": NOW - MINUTE,
+        "measured_at": NOW,
         "heart_rate": 72,
         "heart_rate_at": NOW - 5 * MINUTE,
         "spo2": 96,
@@ -620,9 +634,9 @@ def test_latest_vitals_keep_the_newest_of_each(db, gql, fleet):
         "systolic": 130,
         "diastolic": 85,
         "blood_pressure_at": NOW - MINUTE,
-        "latitude": HOME[0],
+        "latitude": HOME[0] + 0.02,
         "longitude": HOME[1],
-        "location_at": NOW - 5 * MINUTE,
+        "location_at": NOW,
     }
 
 
@@ -698,6 +712,17 @@ def test_details_are_json_inline_or_in_variables(db, gql, fleet):
     assert body["data"]["ingestDeviceEvents"] == {"accepted": 1, "itemErrors": []}
     [stored] = stored_events(db, fleet.seen)
     assert stored["details"] == {"zone": "东门", "count": 2, "night": False}
+
+
+def test_details_keep_what_json_holds_beyond_64_bits(db, gql, fleet):
+    # A device's own numbers may pass what orjson writes (platform/db.py): the standard
+    # library's encoder takes them, and they are stored as sent, beside a time and a
+    # key of numbers.
+    details = {"serial": 2**70, "reads": {"1": -(2**65)}, "ok": 1.5}
+    payload = send(gql, fleet.platform, EVENTS, [event(fleet.camera, "tamper", details=details)])
+    assert payload["accepted"] == 1, payload
+    [stored] = stored_events(db, fleet.seen)
+    assert stored["details"] == details
 
 
 def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, populated_village):

@@ -336,7 +336,7 @@ def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
     d = devices
     batch = _recordset(
         "seen",
-        [{"id": k, "at": v.isoformat()} for k, v in seen.items()],
+        [{"id": k, "at": v} for k, v in seen.items()],
         id=BigInteger,
         at=DateTime(timezone=True),
     )
@@ -453,7 +453,7 @@ def _store_events(conn: Connection, usable: list[tuple[Item, dict]]) -> list[dic
                 "device_id": item.device_id,
                 "event_id": values["event_id"],
                 "kind": values["kind"],
-                "occurred_at": values["occurred_at"].isoformat(),
+                "occurred_at": values["occurred_at"],
                 "details": values["details"] or {},
             }
             for item, values in usable
@@ -737,7 +737,7 @@ def _store_readings(conn: Connection, rows: list[dict]) -> list[dict]:
     h = health_readings
     batch = _recordset(
         "readings",
-        [{**row, "measured_at": row["measured_at"].isoformat()} for row in given.values()],
+        list(given.values()),
         **READING_COLUMNS,
     )
     names = list(READING_COLUMNS)
@@ -763,7 +763,7 @@ LATEST_COLUMNS = ("resident_id", "measured_at", *VITALS, *(n for g in VITALS.val
 
 
 def _latest_values(stored: list[dict]) -> list[dict]:
-    """Per resident, the newest value of each vital among the stored readings (JSON-ready)."""
+    """Per resident, the newest value of each vital among the stored readings."""
     latest: dict[int, dict] = {}
     for reading in stored:
         at = reading["measured_at"]
@@ -780,10 +780,7 @@ def _latest_values(stored: list[dict]) -> list[dict]:
                 vitals[taken_at] = at
                 for name in names:
                     vitals[name] = reading[name]
-    return [
-        {k: v.isoformat() if isinstance(v, datetime) else v for k, v in vitals.items()}
-        for vitals in latest.values()
-    ]
+    return list(latest.values())
 
 
 def _update_latest_vitals(conn: Connection, stored: list[dict]) -> None:

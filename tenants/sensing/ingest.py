@@ -5,10 +5,11 @@ A device platform sends up to 1,000 items a call. Each item is judged on its own
 one comes back with its position, field and reason (in Chinese) and the good ones are
 stored. Storing is set-based, in a fixed number of statements per village whatever the
 batch size: one lookup of the devices, one INSERT ... ON CONFLICT DO NOTHING of the whole
-batch (idempotent by device and the platform's own event or reading id; for readings the
-same statement upserts latest vitals from the rows it stored), one update of the devices'
-last-seen times, one audit entry. Only rows
-this call inserted are judged by the rules, so a batch sent twice raises nothing twice.
+batch (idempotent by device and the platform's own event or reading id), one audit entry,
+and last, just before the commit, the updates of rows concurrent batches share: latest
+vitals (worked out by PostgreSQL from the readings stored) and the devices' last-seen
+times. Only rows this call inserted are judged by the rules, so a batch sent twice raises
+nothing twice.
 
 Rules (docs/domain.md, flows 2 and 3):
 - an event of an alert kind (fall, fire, smoke, gas, vehicle_lingering, fire_lane_blocked,
@@ -510,7 +511,6 @@ def do_ingest_device_events(
         stored = _store_events(conn, usable)
         outcome.accepted = len(stored)
         outcome.duplicates = len(usable) - len(stored)
-        _mark_seen(conn, _newest(((i.device_id, v["occurred_at"]) for i, v in usable), now))
         triggers = {
             row["id"]: event_trigger(row["kind"], row["occurred_at"], found[row["device_id"]])
             for row in stored
@@ -519,6 +519,9 @@ def do_ingest_device_events(
         outcome.alerts = _raise(conn, actor, village, list(triggers.values()), now)
         _link_events(conn, triggers, outcome.alerts)
     _audit(conn, actor, village, "events", outcome)
+    # Last, as for readings: the devices' rows are locked just before the commit.
+    if usable:
+        _mark_seen(conn, _newest(((i.device_id, v["occurred_at"]) for i, v in usable), now))
     return outcome
 
 
@@ -738,12 +741,14 @@ VITALS = {
 LATEST_COLUMNS = ("resident_id", "measured_at", *VITALS, *(n for g in VITALS.values() for n in g))
 
 
-def _latest_vitals(stored: Any) -> Any:
-    """The upsert of each resident's latest vitals from the readings `stored` (a CTE):
-    per vital, the newest stored value, which replaces the one kept only when it is newer
-    (a late batch does not roll values back). Worked out by PostgreSQL from the rows it
-    has just written: in Python it was a tenth of a batch's CPU, and a second JSON batch."""
+def _update_latest_vitals(conn: Connection, reading_ids: list[int]) -> None:
+    """Upsert the latest vitals of the wearers of the readings just stored, in one
+    statement: per vital, the newest stored value, which replaces the one kept only when
+    it is newer (a late batch does not roll values back). PostgreSQL works them out from
+    the rows it has just written: in Python it was a tenth of a batch's CPU, and a
+    second JSON batch."""
     lv = latest_vitals
+    stored = select(health_readings).where(health_readings.c.id == any_ids(reading_ids)).subquery()
     newest: dict[str, Any] = {
         "resident_id": stored.c.resident_id,
         "measured_at": func.max(stored.c.measured_at),
@@ -770,36 +775,28 @@ def _latest_vitals(stored: Any) -> Any:
         newer = or_(lv.c[taken_at].is_(None), new[taken_at] > lv.c[taken_at])
         for n in (taken_at, *names):
             kept[n] = case((newer & new[taken_at].is_not(None), new[n]), else_=lv.c[n])
-    return statement.on_conflict_do_update(index_elements=["resident_id"], set_=kept)
+    conn.execute(statement.on_conflict_do_update(index_elements=["resident_id"], set_=kept))
 
 
-def _store_readings(conn: Connection, rows: list[dict]) -> list[dict]:
-    """INSERT the batch, skipping (device, reading id) pairs already stored, and keep the
-    wearers' latest vitals from what it stored; one statement. Returns the rows this call
-    inserted, as they were given."""
+def _store_readings(conn: Connection, rows: list[dict]) -> list[tuple[int, dict]]:
+    """INSERT the batch, skipping (device, reading id) pairs already stored; returns the
+    rows this call inserted, each with its id, as they were given."""
     given: dict[tuple[int, str], dict] = {}
     for row in rows:
         given.setdefault((row["device_id"], row["reading_id"]), row)
     h = health_readings
     batch = _recordset("readings", list(given.values()), **READING_COLUMNS)
     names = list(READING_COLUMNS)
-    stored = (
+    statement = (
         insert(h)
         .from_select(names, select(*(batch.c[n] for n in names)))
         .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
-        .returning(
-            h.c.id,
-            h.c.device_id,
-            h.c.reading_id,
-            *(h.c[n] for n in LATEST_COLUMNS if n in h.c),
-        )
-        .cte("stored")
+        .returning(h.c.id, h.c.device_id, h.c.reading_id)
     )
-    # PostgreSQL runs a data-modifying WITH to completion whether or not it is read.
-    statement = select(stored.c.device_id, stored.c.reading_id).add_cte(
-        _latest_vitals(stored).cte("vitals")
-    )
-    return [given[tuple(row)] for row in conn.execute(statement)]
+    return [
+        (id_, given[device_id, reading_id])
+        for id_, device_id, reading_id in conn.execute(statement)
+    ]
 
 
 def do_ingest_health_readings(
@@ -817,11 +814,16 @@ def do_ingest_health_readings(
     found = _owned_devices(conn, (item for item, _ in good), owner)
     rows, limits, refused = _readings(conn, good, found)
     outcome = IngestOutcome(errors=errors + refused)
-    if rows:
-        stored = _store_readings(conn, rows)
-        outcome.accepted = len(stored)
-        outcome.duplicates = len(rows) - len(stored)
-        _mark_seen(conn, _newest(((r["device_id"], r["measured_at"]) for r in rows), now))
-        outcome.alerts = _raise(conn, actor, village, reading_triggers(stored, limits), now)
+    stored = _store_readings(conn, rows) if rows else []
+    outcome.accepted = len(stored)
+    outcome.duplicates = len(rows) - len(stored)
+    triggers = reading_triggers([row for _, row in stored], limits)
+    outcome.alerts = _raise(conn, actor, village, triggers, now)
     _audit(conn, actor, village, "readings", outcome)
+    # Last: concurrent batches of the same wearers queue for these rows until the first
+    # commits, so they are locked just before the commit, not while the rest runs.
+    if stored:
+        _update_latest_vitals(conn, [reading_id for reading_id, _ in stored])
+    if rows:
+        _mark_seen(conn, _newest(((r["device_id"], r["measured_at"]) for r in rows), now))
     return outcome

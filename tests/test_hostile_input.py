@@ -204,6 +204,8 @@ def test_a_refusal_in_the_variables_names_where_it_is():
         f"变量 $input.readings[1] {REFUSED_MESSAGE}",
         f"变量 $input.readings[1].readingId {REFUSED_MESSAGE}",
     ]
+    # Text that only spells the escape, and numbers past 64 bits, are not refused.
+    assert refused_variables({"input": {"note": "\\u0000", "n": 2**70, "m": [None]}}) == []
 
 
 def test_refused_characters_in_literals_are_bad_user_input(gql, admin, slug, rows):

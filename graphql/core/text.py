@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import orjson
+
 from graphql import GraphQLError, StringValueNode, ValidationRule
 from villagelink.graphql.core.errors import BAD_USER_INPUT
 
@@ -40,6 +42,16 @@ def _strings(value: object, root: str) -> Iterator[tuple[Where, str]]:
             pending.extend(((where, i), inner) for i, inner in enumerate(item))
 
 
+def _may_refuse(variables: dict | None) -> bool:
+    """Whether the variables may hold a string to refuse. orjson refuses a lone surrogate
+    and writes a NUL as `\\u0000`, so variables it writes without that escape hold neither,
+    and the walk (a tenth of a device batch's time) is left out."""
+    try:
+        return b"\\u0000" in orjson.dumps(variables)
+    except orjson.JSONEncodeError:
+        return True
+
+
 def _spelt(where: Where) -> str:
     """`$input.readings[3].readingId` for a `Where`."""
     parts: list[str] = []
@@ -52,6 +64,8 @@ def _spelt(where: Where) -> str:
 def refused_variables(variables: dict | None) -> list[GraphQLError]:
     """BAD_USER_INPUT for every string in the variables that carries text PostgreSQL refuses.
     A plain walk of the JSON, not a validation rule: it needs no pass over the document."""
+    if not _may_refuse(variables):
+        return []
     return [
         _refusal(f"变量 {_spelt(where).replace('$.', '$', 1)} {REFUSED_MESSAGE}", None)
         for where, text in _strings(variables or {}, "$")

@@ -33,11 +33,12 @@ def limit_of(rows: int | None = None, *, key: str | None = None) -> BindParamete
     return bindparam(key, rows, type_=Integer, literal_execute=True)
 
 
-def any_ids(ids: list[int]) -> ColumnElement:
+def any_ids(ids: list[int] | None = None, *, key: str | None = None) -> ColumnElement:
     """`ANY` of the ids as one array parameter, for `column == any_ids(ids)`: the same
     statement whatever their number. `in_` binds each id on its own, and a batch's 700
     devices made a statement of 700 parameters that psycopg converted and PostgreSQL
     parsed and planned afresh on every call. For a page's few ids `in_` stays better:
     PostgreSQL keeps one plan per count of them, where it plans `ANY` of an array of
-    unknown length again on every call (the residents' reads by id, measured)."""
-    return any_(bindparam(None, ids, type_=ARRAY(BigInteger)))
+    unknown length again on every call (the residents' reads by id, measured). `key`
+    names the ids for a statement built once and given them at each execution."""
+    return any_(bindparam(key, ids, type_=ARRAY(BigInteger)))

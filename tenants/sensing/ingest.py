@@ -28,16 +28,20 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Connection,
     DateTime,
     Float,
+    Select,
     SmallInteger,
     Text,
+    Update,
     bindparam,
     case,
     column,
@@ -46,7 +50,8 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, Insert, aggregate_order_by, insert
+from sqlalchemy.sql.dml import ReturningInsert
 
 from villagelink.platform.audit import Actor, record
 from villagelink.tenants import models as m
@@ -290,24 +295,31 @@ def _validated(
 # -- devices ------------------------------------------------------------------------
 
 
+# A batch's statements are built once, each given its batch at execution: building them
+# (a JSON table's columns, the upserts' clauses) was a twentieth of a batch's time.
+
+
+@cache
+def _owned_devices_query() -> Select:
+    d = devices
+    return select(
+        d.c.id,
+        d.c.kind,
+        d.c.name,
+        d.c.status,
+        d.c.resident_id,
+        d.c.location_text,
+        d.c.latitude,
+        d.c.longitude,
+    ).where(d.c.id == any_ids(key="ids"), d.c.owner_client_id == bindparam("owner"))
+
+
 def _owned_devices(conn: Connection, items: Iterable[Item], owner: str) -> dict[int, Mapping]:
     """The devices the items name that `owner` runs, in one statement."""
-    d = devices
     ids = list({item.device_id for item in items})
     if not ids:
         return {}
-    rows = conn.execute(
-        select(
-            d.c.id,
-            d.c.kind,
-            d.c.name,
-            d.c.status,
-            d.c.resident_id,
-            d.c.location_text,
-            d.c.latitude,
-            d.c.longitude,
-        ).where(d.c.id == any_ids(ids), d.c.owner_client_id == owner)
-    )
+    rows = conn.execute(_owned_devices_query(), {"ids": ids, "owner": owner})
     # Each row read by name where it is used: no dict built for each of a batch's devices.
     return {row.id: row._mapping for row in rows}
 
@@ -322,33 +334,26 @@ def _device_refusal(item: Item, device: Mapping | None) -> ItemError | None:
     return None
 
 
-def _recordset(name: str, rows: list[dict], **columns) -> Any:
-    """`rows` as a table from one JSON parameter: a whole batch in one statement, and
-    the same SQL text for 10 rows as for 1,000."""
+def _recordset(name: str, **columns) -> Any:
+    """A table of rows given at execution as one JSON parameter named `name`: a whole
+    batch in one statement, and the same SQL text for 10 rows as for 1,000. `json`, not
+    `jsonb`: PostgreSQL reads each row once instead of building a jsonb value first."""
     return (
-        func.jsonb_to_recordset(bindparam(f"{name}_rows", rows, type_=JSONB))
+        func.json_to_recordset(bindparam(name, type_=JSON))
         .table_valued(*(column(key, type_) for key, type_ in columns.items()))
         .render_derived(name=name, with_types=True)
     )
 
 
-def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
-    """The devices' last-seen times move forward to their newest report, and an offline
-    device that reports is active again; one statement."""
-    if not seen:
-        return
+@cache
+def _seen_update() -> Update:
     d = devices
-    batch = _recordset(
-        "seen",
-        [{"id": k, "at": v} for k, v in seen.items()],
-        id=BigInteger,
-        at=DateTime(timezone=True),
-    )
+    batch = _recordset("seen", id=BigInteger, at=DateTime(timezone=True))
     # Concurrent batches share devices: lock them in id order first, so that two batches
     # never wait for each other's rows in opposite orders (a deadlock).
     locked = (
         select(d.c.id)
-        .where(d.c.id == func.any(bindparam("seen_ids", sorted(seen), type_=ARRAY(BigInteger))))
+        .where(d.c.id == any_ids(key="seen_ids"))
         .order_by(d.c.id)
         # NO KEY, as an UPDATE takes: the readings' foreign keys hold KEY SHARE on these
         # rows, which FOR UPDATE would wait for (and deadlock in its turn).
@@ -356,7 +361,7 @@ def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
         .cte("locked")
         .prefix_with("MATERIALIZED")
     )
-    conn.execute(
+    return (
         d.update()
         .where(d.c.id == batch.c.id, d.c.id == locked.c.id)
         .values(
@@ -364,6 +369,14 @@ def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
             status=case((d.c.status == DEVICE_OFFLINE, DEVICE_ACTIVE), else_=d.c.status),
         )
     )
+
+
+def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
+    """The devices' last-seen times move forward to their newest report, and an offline
+    device that reports is active again; one statement."""
+    if seen:
+        rows = [{"id": k, "at": v} for k, v in seen.items()]
+        conn.execute(_seen_update(), {"seen": rows, "seen_ids": sorted(seen)})
 
 
 def _newest(times: Iterable[tuple[int, datetime]], now: datetime) -> dict[int, datetime]:
@@ -446,36 +459,41 @@ def _usable_events(
     return usable, errors
 
 
-def _store_events(conn: Connection, usable: list[tuple[Item, dict]]) -> list[dict]:
-    """INSERT the batch, skipping (device, event id) pairs already stored; returns the
-    rows this call inserted."""
+EVENT_COLUMNS = {
+    "device_id": BigInteger,
+    "event_id": Text,
+    "kind": Text,
+    "occurred_at": DateTime(timezone=True),
+    "details": JSONB,
+}
+
+
+@cache
+def _insert_events() -> ReturningInsert:
     e = device_events
-    batch = _recordset(
-        "events",
-        [
-            {
-                "device_id": item.device_id,
-                "event_id": values["event_id"],
-                "kind": values["kind"],
-                "occurred_at": values["occurred_at"],
-                "details": values["details"] or {},
-            }
-            for item, values in usable
-        ],
-        device_id=BigInteger,
-        event_id=Text,
-        kind=Text,
-        occurred_at=DateTime(timezone=True),
-        details=JSONB,
-    )
-    names = ["device_id", "event_id", "kind", "occurred_at", "details"]
-    statement = (
+    batch = _recordset("events", **EVENT_COLUMNS)
+    return (
         insert(e)
-        .from_select(names, select(*(batch.c[n] for n in names)))
+        .from_select(list(EVENT_COLUMNS), select(*(batch.c[n] for n in EVENT_COLUMNS)))
         .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
         .returning(e.c.id, e.c.device_id, e.c.kind, e.c.occurred_at)
     )
-    return [dict(row) for row in conn.execute(statement).mappings()]
+
+
+def _store_events(conn: Connection, usable: list[tuple[Item, dict]]) -> list[dict]:
+    """INSERT the batch, skipping (device, event id) pairs already stored; returns the
+    rows this call inserted."""
+    rows = [
+        {
+            "device_id": item.device_id,
+            "event_id": values["event_id"],
+            "kind": values["kind"],
+            "occurred_at": values["occurred_at"],
+            "details": values["details"] or {},
+        }
+        for item, values in usable
+    ]
+    return [dict(row) for row in conn.execute(_insert_events(), {"events": rows}).mappings()]
 
 
 def _link_events(conn: Connection, triggers: dict[int, Trigger], raised: list[RaisedAlert]) -> None:
@@ -487,11 +505,15 @@ def _link_events(conn: Connection, triggers: dict[int, Trigger], raised: list[Ra
         for event_id, t in triggers.items()
         if (t.kind, t.episode_key) in alert_of
     ]
-    if not links:
-        return
+    if links:
+        conn.execute(_link_update(), {"links": links})
+
+
+@cache
+def _link_update() -> Update:
     e = device_events
-    batch = _recordset("links", links, id=BigInteger, alert_id=BigInteger)
-    conn.execute(e.update().where(e.c.id == batch.c.id).values(alert_id=batch.c.alert_id))
+    batch = _recordset("links", id=BigInteger, alert_id=BigInteger)
+    return e.update().where(e.c.id == batch.c.id).values(alert_id=batch.c.alert_id)
 
 
 def do_ingest_device_events(
@@ -544,13 +566,10 @@ class Limits:
     safe_zone: tuple[float, float, int] | None = None
 
 
-def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
-    """The limits of every resident named, in one statement; residents not found (of no
-    record in this village) are left out."""
-    if not resident_ids:
-        return {}
+@cache
+def _limits_query() -> Select:
     r, hr, t = m.residents, health_records, health_thresholds
-    rows = conn.execute(
+    return (
         select(
             r.c.id,
             func.coalesce(hr.c.heart_rate_min, t.c.heart_rate_min).label("heart_rate_min"),
@@ -567,8 +586,16 @@ def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
         .outerjoin(hr, hr.c.resident_id == r.c.id)
         # The thresholds are one row, seeded with the village schema.
         .join(t, t.c.id == 1)
-        .where(r.c.id == any_ids(list(resident_ids)))
-    ).mappings()
+        .where(r.c.id == any_ids(key="ids"))
+    )
+
+
+def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
+    """The limits of every resident named, in one statement; residents not found (of no
+    record in this village) are left out."""
+    if not resident_ids:
+        return {}
+    rows = conn.execute(_limits_query(), {"ids": list(resident_ids)}).mappings()
     limits = {}
     for row in rows:
         zone = None
@@ -748,8 +775,15 @@ def _update_latest_vitals(conn: Connection, reading_ids: list[int]) -> None:
     it is newer (a late batch does not roll values back). PostgreSQL works them out from
     the rows it has just written: in Python it was a tenth of a batch's CPU, and a
     second JSON batch."""
+    conn.execute(_latest_vitals_upsert(), {"reading_ids": reading_ids})
+
+
+@cache
+def _latest_vitals_upsert() -> Insert:
     lv = latest_vitals
-    stored = select(health_readings).where(health_readings.c.id == any_ids(reading_ids)).subquery()
+    stored = (
+        select(health_readings).where(health_readings.c.id == any_ids(key="reading_ids")).subquery()
+    )
     newest: dict[str, Any] = {
         "resident_id": stored.c.resident_id,
         "measured_at": func.max(stored.c.measured_at),
@@ -776,7 +810,7 @@ def _update_latest_vitals(conn: Connection, reading_ids: list[int]) -> None:
         newer = or_(lv.c[taken_at].is_(None), new[taken_at] > lv.c[taken_at])
         for n in (taken_at, *names):
             kept[n] = case((newer & new[taken_at].is_not(None), new[n]), else_=lv.c[n])
-    conn.execute(statement.on_conflict_do_update(index_elements=["resident_id"], set_=kept))
+    return statement.on_conflict_do_update(index_elements=["resident_id"], set_=kept)
 
 
 def _store_readings(conn: Connection, rows: list[dict]) -> list[tuple[int, dict]]:
@@ -785,19 +819,20 @@ def _store_readings(conn: Connection, rows: list[dict]) -> list[tuple[int, dict]
     given: dict[tuple[int, str], dict] = {}
     for row in rows:
         given.setdefault((row["device_id"], row["reading_id"]), row)
+    stored = conn.execute(_insert_readings(), {"readings": list(given.values())})
+    return [(id_, given[device_id, reading_id]) for id_, device_id, reading_id in stored]
+
+
+@cache
+def _insert_readings() -> ReturningInsert:
     h = health_readings
-    batch = _recordset("readings", list(given.values()), **READING_COLUMNS)
-    names = list(READING_COLUMNS)
-    statement = (
+    batch = _recordset("readings", **READING_COLUMNS)
+    return (
         insert(h)
-        .from_select(names, select(*(batch.c[n] for n in names)))
+        .from_select(list(READING_COLUMNS), select(*(batch.c[n] for n in READING_COLUMNS)))
         .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
         .returning(h.c.id, h.c.device_id, h.c.reading_id)
     )
-    return [
-        (id_, given[device_id, reading_id])
-        for id_, device_id, reading_id in conn.execute(statement)
-    ]
 
 
 def do_ingest_health_readings(

@@ -8,6 +8,7 @@ from pathlib import Path
 from ariadne import SchemaBindable, load_schema_from_path, make_executable_schema
 
 from graphql import GraphQLEnumType, GraphQLSchema
+from villagelink.graphql.core.coercion import install as install_coercion
 
 SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
 
@@ -99,4 +100,6 @@ def executable_schema() -> GraphQLSchema:
         convert_names_case=True,
     )
     # After the bindings: the guard wraps whatever resolver each marked field ended up with.
-    return guard_sensitive_fields(schema)
+    schema = guard_sensitive_fields(schema)
+    install_coercion(schema)
+    return schema

@@ -1,0 +1,107 @@
+"""The gateway's coercion of variables (graphql/core/coercion.py) against graphql-core's
+own, value for value, on every input type of the schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql.execution import values
+from graphql.utilities.coerce_input_value import coerce_input_value as graphql_core_coercion
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNonNull,
+    Undefined,
+    is_enum_type,
+    is_input_object_type,
+    is_list_type,
+    is_non_null_type,
+)
+from villagelink.graphql.core import coercion
+from villagelink.graphql.core.schema import executable_schema
+
+SCHEMA = executable_schema()
+INPUT_OBJECTS = sorted(
+    (t for t in SCHEMA.type_map.values() if is_input_object_type(t)), key=lambda t: t.name
+)
+
+# Any JSON a caller may send where a value of some type is expected.
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+LEAVES = {
+    "Int": st.integers(-(2**33), 2**33),
+    "Float": st.floats(allow_nan=False, allow_infinity=False) | st.integers(-100, 100),
+    "Boolean": st.booleans(),
+    "String": st.text(max_size=8),
+    "ID": st.text(max_size=8) | st.integers(0, 100),
+    "DateTime": st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat())
+    | st.text(max_size=8),
+    "Date": st.dates().map(lambda d: d.isoformat()) | st.text(max_size=8),
+}
+
+
+def typed(draw: Any, type_: GraphQLInputType, depth: int = 0) -> Any:
+    """A value mostly of `type_`'s shape, now and then not: a null, a field left out,
+    an unknown field, a value of another shape."""
+    if depth > 4 or draw(st.integers(0, 9)) == 0:
+        return draw(JSON)
+    if is_non_null_type(type_):
+        return typed(draw, type_.of_type, depth)
+    if is_list_type(type_):
+        if draw(st.booleans()):
+            return typed(draw, type_.of_type, depth + 1)  # a list of one, unwrapped
+        return [typed(draw, type_.of_type, depth + 1) for _ in range(draw(st.integers(0, 3)))]
+    if is_input_object_type(type_):
+        value = {
+            name: typed(draw, field.type, depth + 1)
+            for name, field in type_.fields.items()
+            if draw(st.integers(0, 3))
+        }
+        if draw(st.integers(0, 9)) == 0:
+            value[draw(st.text(max_size=4))] = draw(JSON)
+        return value
+    if is_enum_type(type_):
+        assert isinstance(type_, GraphQLEnumType)
+        return draw(st.sampled_from(list(type_.values)) | st.text(max_size=4))
+    return draw(LEAVES.get(type_.name, JSON))
+
+
+def same(got: Any, expected: Any) -> bool:
+    if expected is Undefined or got is Undefined:
+        return got is expected
+    return bool(got == expected)
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.data())
+def test_a_value_of_any_input_type_is_coerced_as_graphql_core_does(data):
+    type_ = data.draw(st.sampled_from(INPUT_OBJECTS))
+    wrapped = data.draw(
+        st.sampled_from(
+            [type_, GraphQLNonNull(type_), GraphQLNonNull(GraphQLList(GraphQLNonNull(type_)))]
+        )
+    )
+    value = typed(data.draw, wrapped)
+    assert same(coercion.coerce_input_value(value, wrapped), graphql_core_coercion(value, wrapped))
+
+
+def test_the_gateway_coerces_variables_by_the_built_functions():
+    assert values.coerce_input_value is coercion.coerce_input_value
+    readings = SCHEMA.type_map["IngestHealthReadingsInput"]
+    reading = {"device": "d", "readingId": "r1", "measuredAt": "2026-12-07T08:00:00+08:00"}
+    coerced = coercion.coerce_input_value({"readings": [reading]}, GraphQLNonNull(readings))
+    assert coerced == graphql_core_coercion({"readings": [reading]}, GraphQLNonNull(readings))
+    assert coerced["readings"][0]["reading_id"] == "r1"  # Ariadne's Python names, as before

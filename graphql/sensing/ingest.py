@@ -68,12 +68,15 @@ def _item(
     if device is None:
         return ItemError(index, "device", NOT_YOURS, NOT_FOUND)
     village, device_id = device
-    data = {INPUT_NAMES.get(k, k): v for k, v in raw.items() if k not in ("device", "resident")}
+    data = dict(raw)
+    del data["device"]
+    resident = data.pop("resident", None)
+    for given, name in INPUT_NAMES.items():
+        if given in data:
+            data[name] = data.pop(given)
     if names_resident:
         try:
-            data["resident_id"] = input_key(
-                village, raw.get("resident"), "Resident", "resident", "居民不存在"
-            )
+            data["resident_id"] = input_key(village, resident, "Resident", "resident", "居民不存在")
         except ActionFailed as failed:
             error = failed.errors[0]
             return ItemError(index, error.field, error.message, error.code)

@@ -246,7 +246,12 @@ def check_reading(data: dict) -> None:
         raise ValidationError(Coded("收缩压和舒张压须同时填写", REQUIRED), "diastolic")
     if data["systolic"] is not None and data["systolic"] <= data["diastolic"]:
         raise ValidationError(Coded("收缩压应高于舒张压", INVALID), "systolic")
-    if all(data.get(k) is None for k in ("heart_rate", "spo2", "systolic", "latitude")):
+    if (
+        data.get("heart_rate") is None
+        and data.get("spo2") is None
+        and data.get("systolic") is None
+        and data.get("latitude") is None
+    ):
         raise ValidationError(Coded("读数中至少须有心率、血氧、血压或位置之一", REQUIRED))
 
 
@@ -319,7 +324,7 @@ def _owned_devices(conn: Connection, items: Iterable[Item], owner: str) -> dict[
     ids = list({item.device_id for item in items})
     if not ids:
         return {}
-    rows = conn.execute(_owned_devices_query(), {"ids": ids, "owner": owner})
+    rows = conn.execute(_owned_devices_query(), {"ids": ids, "owner": owner}).all()
     # Each row read by name where it is used: no dict built for each of a batch's devices.
     return {row.id: row._mapping for row in rows}
 
@@ -595,7 +600,7 @@ def _limits(conn: Connection, resident_ids: set[int]) -> dict[int, Limits]:
     record in this village) are left out."""
     if not resident_ids:
         return {}
-    rows = conn.execute(_limits_query(), {"ids": list(resident_ids)}).mappings()
+    rows = conn.execute(_limits_query(), {"ids": list(resident_ids)}).mappings().all()
     limits = {}
     for row in rows:
         zone = None
@@ -819,7 +824,8 @@ def _store_readings(conn: Connection, rows: list[dict]) -> list[tuple[int, dict]
     given: dict[tuple[int, str], dict] = {}
     for row in rows:
         given.setdefault((row["device_id"], row["reading_id"]), row)
-    stored = conn.execute(_insert_readings(), {"readings": list(given.values())})
+    # All at once: fetched one by one, a thousand rows took a twentieth of the batch.
+    stored = conn.execute(_insert_readings(), {"readings": list(given.values())}).all()
     return [(id_, given[device_id, reading_id]) for id_, device_id, reading_id in stored]
 
 

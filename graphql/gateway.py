@@ -42,6 +42,7 @@ from villagelink.graphql.core.errors import ApiError, error_body
 from villagelink.graphql.core.executor import GatewayExecutor
 from villagelink.graphql.core.limits import Deadline, check_limits
 from villagelink.graphql.core.messages import localize_errors, request_language
+from villagelink.graphql.core.nesting import json_depth
 from villagelink.graphql.core.schema import executable_schema
 from villagelink.graphql.core.text import StorableLiterals, refused_variables
 from villagelink.platform.api_clients import note_use
@@ -290,31 +291,11 @@ def read_json(raw: str | bytes, what: str) -> Any:
         raise HttpFailure(400, f"{what} is nested too deeply", codes.BAD_REQUEST) from exc
     except ValueError as exc:  # UnicodeDecodeError included
         raise HttpFailure(400, f"{what} is not JSON", codes.BAD_REQUEST) from exc
-    if _depth(value) > MAX_JSON_DEPTH:
+    if json_depth(value) > MAX_JSON_DEPTH:
         raise HttpFailure(
             400, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels", codes.BAD_REQUEST
         )
     return value
-
-
-def _depth(value: Any) -> int:
-    """How deep a JSON value nests (a scalar 0, `[1]` 1), walked a level at a time without
-    recursion. Only containers are carried to the next level: an ingest batch's thousands
-    of numbers and strings are looked at once, not each pushed and popped."""
-    if type(value) is not dict and type(value) is not list:
-        return 0
-    depth, level = 0, [value]
-    while True:
-        inner: list = []
-        nonempty = False
-        for item in level:
-            children = item.values() if type(item) is dict else item
-            if children:
-                nonempty = True
-                inner.extend(c for c in children if type(c) is dict or type(c) is list)
-        if not nonempty:
-            return depth
-        depth, level = depth + 1, inner
 
 
 def _request_error_status(media: str) -> int:

@@ -1,10 +1,11 @@
-"""The gateway's coercion of variables (graphql/core/coercion.py) against graphql-core's
-own, value for value, on every input type of the schema."""
+"""The gateway's coercion of variables (graphql/core/coercion.py) and its check of their
+nesting (graphql/core/nesting.py) against graphql-core's own, value for value."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from graphql.execution import values
 from graphql.utilities.coerce_input_value import coerce_input_value as graphql_core_coercion
 from hypothesis import HealthCheck, given, settings
@@ -12,7 +13,10 @@ from hypothesis import strategies as st
 
 from graphql import (
     GraphQLEnumType,
+    GraphQLInputField,
+    GraphQLInputObjectType,
     GraphQLInputType,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     Undefined,
@@ -21,7 +25,7 @@ from graphql import (
     is_list_type,
     is_non_null_type,
 )
-from villagelink.graphql.core import coercion
+from villagelink.graphql.core import coercion, nesting
 from villagelink.graphql.core.schema import executable_schema
 
 SCHEMA = executable_schema()
@@ -105,3 +109,58 @@ def test_the_gateway_coerces_variables_by_the_built_functions():
     coerced = coercion.coerce_input_value({"readings": [reading]}, GraphQLNonNull(readings))
     assert coerced == graphql_core_coercion({"readings": [reading]}, GraphQLNonNull(readings))
     assert coerced["readings"][0]["reading_id"] == "r1"  # Ariadne's Python names, as before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_variable_is_nested_too_deeply_exactly_where_graphql_core_says(data):
+    # Values and types around graphql-core's limit of 200: lists in lists, a value for a
+    # list standing for a list of one, an input object's fields.
+    type_: GraphQLInputType = data.draw(st.sampled_from([*INPUT_OBJECTS, GraphQLInt]))
+    for _ in range(data.draw(st.integers(0, 205))):
+        type_ = GraphQLList(type_)
+    if data.draw(st.booleans()):
+        type_ = GraphQLNonNull(type_)
+    value = data.draw(JSON)
+    for _ in range(data.draw(st.integers(0, 230))):
+        value = [value] if data.draw(st.integers(0, 4)) else {"x": value}
+    expected = nesting.graphql_core_check(value, type_)
+    assert nesting.input_is_nested_too_deeply(value, type_) is expected
+
+
+def lists(type_: GraphQLInputType, count: int) -> GraphQLInputType:
+    for _ in range(count):
+        type_ = GraphQLList(type_)
+    return type_
+
+
+def nested(value: Any, count: int, key: str | None = None) -> Any:
+    for _ in range(count):
+        value = [value] if key is None else {key: value}
+    return value
+
+
+# A type of graphql-core's own, not the gateway's: an input that holds itself three
+# lists down, so each of its values' levels is four of coercion's.
+DEEP = GraphQLInputObjectType("Deep", lambda: {"inner": GraphQLInputField(lists(DEEP, 3))})
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "too_deep"),
+    [
+        (lists(GraphQLInt, 200), 1, False),
+        (lists(GraphQLInt, 201), 1, True),
+        (lists(GraphQLInt, 201), nested(1, 150), True),
+        (lists(GraphQLInt, 1), nested(1, 250), False),  # Int stops the walk
+        (DEEP, nested(None, 49, "inner"), False),
+        (DEEP, nested(None, 51, "inner"), True),
+        (GraphQLNonNull(DEEP), nested(None, 50, "inner"), False),
+    ],
+)
+def test_nesting_at_graphql_core_s_limit(type_, value, too_deep):
+    assert nesting.graphql_core_check(value, type_) is too_deep
+    assert nesting.input_is_nested_too_deeply(value, type_) is too_deep
+
+
+def test_the_gateway_checks_nesting_by_the_bound():
+    assert values.input_is_nested_too_deeply is nesting.input_is_nested_too_deeply

@@ -9,6 +9,7 @@ from ariadne import SchemaBindable, load_schema_from_path, make_executable_schem
 
 from graphql import GraphQLEnumType, GraphQLSchema
 from villagelink.graphql.core.coercion import install as install_coercion
+from villagelink.graphql.core.nesting import install as install_nesting_check
 
 SDL_DIR = Path(__file__).resolve().parent.parent / "schema"
 
@@ -102,4 +103,5 @@ def executable_schema() -> GraphQLSchema:
     # After the bindings: the guard wraps whatever resolver each marked field ended up with.
     schema = guard_sensitive_fields(schema)
     install_coercion(schema)
+    install_nesting_check()
     return schema

@@ -1,0 +1,98 @@
+"""How deep JSON nests: the bound every request's JSON is held to (graphql/gateway.py's
+`read_json`), and, by the same walk, graphql-core's check that a variable cannot nest
+deeper than its coercion may recurse.
+
+graphql-core makes that check by pushing every value of a variable, each with its type,
+on a stack: for a batch of a thousand device readings, 3 ms, as much as coercing it. A
+bound from the value's containers and the type's lists answers it at once for every
+variable a request can carry (its JSON is at most 64 deep); only past the bound is
+graphql-core's own walk made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql.execution import values
+from graphql.execution.values import input_is_nested_too_deeply as graphql_core_check
+from graphql.language.parser import MAX_NESTING_DEPTH
+from graphql.type.definition import get_nullable_type
+
+from graphql import (
+    GraphQLInputType,
+    GraphQLNamedType,
+    get_named_type,
+    is_input_object_type,
+    is_list_type,
+)
+
+
+def json_depth(value: Any) -> int:
+    """How deep a JSON value nests (a scalar 0, `[1]` 1), walked a level at a time without
+    recursion. Only containers are carried to the next level: an ingest batch's thousands
+    of numbers and strings are looked at once, not each pushed and popped."""
+    if type(value) is not dict and type(value) is not list:
+        return 0
+    depth, level = 0, [value]
+    while True:
+        inner: list = []
+        nonempty = False
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            if children:
+                nonempty = True
+                inner.extend(c for c in children if type(c) is dict or type(c) is list)
+        if not nonempty:
+            return depth
+        depth, level = depth + 1, inner
+
+
+def list_wraps(type_: GraphQLInputType) -> int:
+    """How many lists a type wraps its named type in (`[[Int!]]!`: 2)."""
+    wraps = 0
+    inner: Any = get_nullable_type(type_)
+    while is_list_type(inner):
+        wraps += 1
+        inner = get_nullable_type(inner.of_type)
+    return wraps
+
+
+def install() -> None:
+    """graphql-core's check of variables' nesting answered by the bound, in this process."""
+    values.input_is_nested_too_deeply = input_is_nested_too_deeply
+
+
+def input_is_nested_too_deeply(value: Any, type_: GraphQLInputType) -> bool:
+    """graphql-core's `input_is_nested_too_deeply`. Each level its coercion goes down
+    either enters a container of the value or wraps a value given for a list in a list
+    of one: at most `wraps` of those before the next container. Under the limit by that
+    count, the value is not too deep; over it, graphql-core's walk says."""
+    wraps = max(list_wraps(type_), _most_wraps(get_named_type(type_)))
+    containers = json_depth(value)
+    if containers + (containers + 1) * wraps <= MAX_NESTING_DEPTH:
+        return False
+    return graphql_core_check(value, type_)
+
+
+# id(named type) -> (the type, kept alive so that the id is not reused; the most lists
+# any field type of an input object it reaches wraps).
+_WRAPS: dict[int, tuple[GraphQLNamedType, int]] = {}
+
+
+def _most_wraps(named: GraphQLNamedType) -> int:
+    found = _WRAPS.get(id(named))
+    if found is not None:
+        return found[1]
+    most, seen, pending = 0, {id(named)}, [named]
+    while pending:
+        current = pending.pop()
+        if not is_input_object_type(current):
+            continue
+        for field in current.fields.values():
+            most = max(most, list_wraps(field.type))
+            inner = get_named_type(field.type)
+            if id(inner) not in seen:
+                seen.add(id(inner))
+                pending.append(inner)
+    _WRAPS[id(named)] = (named, most)
+    return most

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from marshmallow import ValidationError
 from rq import Queue
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from villagelink.graphql.core.ids import decode_id, encode_id
 from villagelink.jobs.queues import NOTIFY
@@ -729,6 +729,19 @@ def test_details_keep_what_json_holds_beyond_64_bits(db, gql, fleet):
     assert payload["accepted"] == 1, payload
     [stored] = stored_events(db, fleet.seen)
     assert stored["details"] == details
+
+
+def test_the_rows_every_report_updates_keep_room_on_their_page(db, shared_village):
+    # Heap-only updates: a device's last seen and a wearer's latest vitals change with
+    # every batch, and a new version on the same page writes no index entry.
+    with db.tenant(shared_village.slug) as conn:
+        options = conn.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class WHERE relnamespace ="
+                " current_schema()::regnamespace AND relname IN ('devices', 'latest_vitals')"
+            )
+        ).all()
+    assert dict(options) == {"devices": ["fillfactor=50"], "latest_vitals": ["fillfactor=50"]}
 
 
 def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, populated_village):

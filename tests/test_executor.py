@@ -213,3 +213,48 @@ def test_a_list_the_short_path_cannot_complete_fails_as_graphql_core_fails_it(br
         e.formatted for e in standard.errors or []
     ]
     assert bool(gateway.errors) is fails
+
+
+def test_a_document_sent_again_reuses_its_lists_completion_unless_a_directive_decides():
+    from villagelink.graphql.core import executor
+
+    items = [
+        {
+            "name": "甲",
+            "kind": "fall",
+            "count": 1,
+            "children": [{"name": "乙", "kind": "smoke", "count": 2}],
+        }
+    ]
+    schema = _schema(items)
+    fixed = parse("fragment F on Item { count } { items { name children { name ...F } } }")
+    decided = parse(
+        "query($all: Boolean!) { items { name children { name count @include(if: $all) } } }"
+    )
+    built = []
+    compile_ = GatewayExecutor._compile
+
+    def counted(self, field, details):
+        built.append(field)
+        return compile_(self, field, details)
+
+    GatewayExecutor._compile = counted
+    try:
+        executor._SHARED_COMPLETIONS.clear()
+        first = execute(schema, fixed, executor_class=GatewayExecutor)
+        compiled_once = len(built)
+        again = execute(schema, fixed, executor_class=GatewayExecutor)
+        assert first == again == execute(schema, fixed)
+        assert compiled_once and len(built) == compiled_once  # the second built nothing
+        # An @include reads the request's variables: built for each request, and right.
+        for all_ in (True, False, True):
+            built.clear()
+            variables = {"all": all_}
+            answer = execute(
+                schema, decided, variable_values=variables, executor_class=GatewayExecutor
+            )
+            assert answer == execute(schema, decided, variable_values=variables)
+            assert ("count" in answer.data["items"][0]["children"][0]) is all_
+            assert built
+    finally:
+        GatewayExecutor._compile = compile_

@@ -690,3 +690,21 @@ def test_a_transaction_that_emits_is_marked_for_the_sync_once(db, village):
         assert not wrote_outbox(conn)  # asked once: the mark goes with the pooled connection
         emit_many(conn, "Activity", [(2, {"title": "开放活动"}, 1)])
         assert wrote_outbox(conn)
+
+
+def test_a_delayed_look_again_leaves_a_commit_s_own_sync_free_to_go_at_once(job_env, redis_client):
+    from rq import Queue
+    from rq.registry import ScheduledJobRegistry
+
+    slug = "sync_marks"
+    pending = sync_jobs.PENDING_KEY.format(slug)
+    # A sync found changes behind a running transaction and looks again in a second:
+    sync_jobs.enqueue_sync(job_env, [slug], delay=sync_jobs.WAITING_RECHECK)
+    assert len(ScheduledJobRegistry(SYNC, connection=redis_client)) == 1
+    assert not redis_client.exists(pending)
+    # so that transaction's commit is synced at once, not after the look again;
+    sync_jobs.enqueue_sync(job_env, [slug])
+    assert redis_client.exists(pending) and Queue(SYNC, connection=redis_client).count == 1
+    # and commits meanwhile add nothing to the job that waits.
+    sync_jobs.enqueue_sync(job_env, [slug])
+    assert Queue(SYNC, connection=redis_client).count == 1

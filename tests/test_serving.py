@@ -48,7 +48,6 @@ def test_keep_alive_clients_opened_at_once_are_served_by_every_worker(settings, 
         ]
         for client in clients:
             client.connect()
-        ours = {client.sock.getsockname()[1] for client in clients}
         stop = threading.Event()
 
         def keep_asking(client: HTTPConnection) -> None:
@@ -64,25 +63,69 @@ def test_keep_alive_clients_opened_at_once_are_served_by_every_worker(settings, 
         threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
         for thread in threads:
             thread.start()
+        counts: list[int] = []
+
+        def all_held_by_both() -> bool:
+            # By the connections each worker holds now: a worker holding more than its
+            # share closes some, and their clients connect again on other ports.
+            counts[:] = [
+                len(_client_ports_served_by(pid, address.port)) for pid in served.workers()
+            ]
+            return sum(counts) == CLIENTS and len(counts) == 2 and min(counts) > 0
+
         try:
-            served_by: dict[int, set[int]] = {}
-
-            def every_client_seen() -> bool:
-                for pid in served.workers():
-                    served_by.setdefault(pid, set()).update(
-                        _client_ports_served_by(pid, address.port) & ours
-                    )
-                return set().union(*served_by.values()) == ours
-
-            wait_for(every_client_seen, 30, "every client's connection in a worker")
+            wait_for(all_held_by_both, 30, f"every client's connection in a worker ({counts})")
         finally:
             stop.set()
             for thread in threads:
                 thread.join(timeout=10)
             for client in clients:
                 client.close()
-        counts = sorted(len(ports) for ports in served_by.values() if ports)
-        assert len(served.workers()) == 2 and len(counts) == 2, served_by
+
+
+@pytest.mark.worker_process
+@pytest.mark.timeout(90)
+def test_keep_alive_clients_settle_evenly_over_the_workers(settings, tmp_path):
+    """However the kernel's hash first splits eight keep-alive clients over two workers
+    (5/3 or worse two runs in three), the worker holding more closes connections until
+    each holds four, and they stay so."""
+    with gateway(settings, tmp_path / "gunicorn.log", GUNICORN_WORKERS="2") as served:
+        address = urlsplit(served.url)
+        # http.client connects again by itself after a `Connection: close`.
+        clients = [HTTPConnection(address.hostname, address.port, timeout=10) for _ in range(8)]
+        stop = threading.Event()
+
+        def keep_asking(client: HTTPConnection) -> None:
+            while not stop.is_set():
+                client.request("GET", "/healthz")
+                response = client.getresponse()
+                response.read()
+                assert response.status == 200
+                stop.wait(0.02)
+
+        threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
+        for thread in threads:
+            thread.start()
+        held: list[list[int]] = []
+
+        def even() -> bool:
+            counts = sorted(
+                len(_client_ports_served_by(pid, address.port)) for pid in served.workers()
+            )
+            held.append(counts)
+            return counts == [4, 4]
+
+        try:
+            wait_for(even, 30, f"four connections on each worker (seen {held[-3:]})")
+            for _ in range(5):
+                stop.wait(0.2)
+                assert even(), held[-1]
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10)
+            for client in clients:
+                client.close()
 
 
 def test_a_gateway_refuses_a_port_something_listens_on(settings, tmp_path, monkeypatch):

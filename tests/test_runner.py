@@ -317,10 +317,15 @@ def test_whatever_dies_is_restarted_and_queries_are_answered_within_10_s(tmp_pat
                 connection.close()
 
         def serving_a_request(worker: psutil.Process) -> bool:
-            # The burst opens a connection per request: one still open is in flight.
+            # The burst opens a connection per request: one still open is in flight. A
+            # worker just killed may still be listed while the master reaps it.
+            try:
+                connections = worker.net_connections(kind="tcp")
+            except psutil.NoSuchProcess:
+                return False
             return any(
                 c.status == psutil.CONN_ESTABLISHED
-                for c in worker.net_connections(kind="tcp")
+                for c in connections
                 if c.laddr.port == ports["http"]
             )
 

@@ -6,6 +6,8 @@ import gc
 import os
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.client import HTTPConnection
 from urllib.parse import urlsplit
 
@@ -17,7 +19,7 @@ from villagelink.platform.cli import main as cli
 from villagelink.platform.serving import gunicorn_command
 from villagelink.platform.settings import load_settings
 
-from .processes import gateway, wait_for
+from .processes import Gateway, gateway, wait_for
 
 # Each worker listens on a socket of its own and the kernel hashes every new connection
 # to one of them: per connection a coin toss between two workers, so eight clients would
@@ -34,6 +36,38 @@ def _client_ports_served_by(pid: int, port: int) -> set[int]:
     }
 
 
+def _held_by_workers(served: Gateway, port: int) -> list[int]:
+    """How many connections to `port` each worker holds now, fewest first."""
+    return sorted(len(_client_ports_served_by(pid, port)) for pid in served.workers())
+
+
+@contextmanager
+def asking(clients: list[HTTPConnection], pause: float) -> Iterator[threading.Event]:
+    """Each client asks for /healthz over its own connection every `pause` seconds until
+    the block ends (http.client connects again by itself after a `Connection: close`)."""
+    stop = threading.Event()
+
+    def keep_asking(client: HTTPConnection) -> None:
+        while not stop.is_set():
+            client.request("GET", "/healthz")
+            response = client.getresponse()
+            response.read()
+            assert response.status == 200
+            stop.wait(pause)
+
+    threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
+    for thread in threads:
+        thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for client in clients:
+            client.close()
+
+
 @pytest.mark.worker_process
 @pytest.mark.timeout(90)
 def test_keep_alive_clients_opened_at_once_are_served_by_every_worker(settings, tmp_path):
@@ -48,39 +82,17 @@ def test_keep_alive_clients_opened_at_once_are_served_by_every_worker(settings, 
         ]
         for client in clients:
             client.connect()
-        stop = threading.Event()
 
-        def keep_asking(client: HTTPConnection) -> None:
-            # A request a tenth of a second keeps the connection inside gunicorn's
-            # keep-alive time (2 s) while the workers' sockets are looked at.
-            while not stop.is_set():
-                client.request("GET", "/healthz")
-                response = client.getresponse()
-                response.read()
-                assert response.status == 200
-                stop.wait(0.1)
+        def held_by_both() -> bool:
+            # By the connections each holds now: a worker holding more than its share
+            # closes some, and their clients connect again on other ports.
+            held = _held_by_workers(served, address.port)
+            return sum(held) == CLIENTS and len(held) == 2 and held[0] > 0
 
-        threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
-        for thread in threads:
-            thread.start()
-        counts: list[int] = []
-
-        def all_held_by_both() -> bool:
-            # By the connections each worker holds now: a worker holding more than its
-            # share closes some, and their clients connect again on other ports.
-            counts[:] = [
-                len(_client_ports_served_by(pid, address.port)) for pid in served.workers()
-            ]
-            return sum(counts) == CLIENTS and len(counts) == 2 and min(counts) > 0
-
-        try:
-            wait_for(all_held_by_both, 30, f"every client's connection in a worker ({counts})")
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=10)
-            for client in clients:
-                client.close()
+        # A request a tenth of a second keeps each connection inside gunicorn's
+        # keep-alive time (2 s) while the workers' sockets are looked at.
+        with asking(clients, 0.1):
+            wait_for(held_by_both, 30, "every client's connection in one of both workers")
 
 
 @pytest.mark.worker_process
@@ -91,41 +103,13 @@ def test_keep_alive_clients_settle_evenly_over_the_workers(settings, tmp_path):
     each holds four, and they stay so."""
     with gateway(settings, tmp_path / "gunicorn.log", GUNICORN_WORKERS="2") as served:
         address = urlsplit(served.url)
-        # http.client connects again by itself after a `Connection: close`.
         clients = [HTTPConnection(address.hostname, address.port, timeout=10) for _ in range(8)]
-        stop = threading.Event()
-
-        def keep_asking(client: HTTPConnection) -> None:
-            while not stop.is_set():
-                client.request("GET", "/healthz")
-                response = client.getresponse()
-                response.read()
-                assert response.status == 200
-                stop.wait(0.02)
-
-        threads = [threading.Thread(target=keep_asking, args=(c,), daemon=True) for c in clients]
-        for thread in threads:
-            thread.start()
-        held: list[list[int]] = []
-
-        def even() -> bool:
-            counts = sorted(
-                len(_client_ports_served_by(pid, address.port)) for pid in served.workers()
-            )
-            held.append(counts)
-            return counts == [4, 4]
-
-        try:
-            wait_for(even, 30, f"four connections on each worker (seen {held[-3:]})")
+        with asking(clients, 0.02) as stop:
+            even = [4, 4]
+            wait_for(lambda: _held_by_workers(served, address.port) == even, 30, "4 and 4")
             for _ in range(5):
                 stop.wait(0.2)
-                assert even(), held[-1]
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=10)
-            for client in clients:
-                client.close()
+                assert _held_by_workers(served, address.port) == even
 
 
 def test_a_gateway_refuses_a_port_something_listens_on(settings, tmp_path, monkeypatch):

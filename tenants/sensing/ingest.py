@@ -40,6 +40,7 @@ from sqlalchemy import (
     Float,
     Select,
     SmallInteger,
+    Table,
     Text,
     Update,
     bindparam,
@@ -473,16 +474,25 @@ EVENT_COLUMNS = {
 }
 
 
+def _insert_new(
+    table: Table, name: str, columns: dict[str, Any], key: str, returned: tuple[str, ...]
+) -> ReturningInsert:
+    """The INSERT of a batch given as the JSON parameter `name`, skipping the rows whose
+    device and `key` (the platform's own id) are stored already; it returns `returned`
+    of the rows it inserted."""
+    batch = _recordset(name, **columns)
+    return (
+        insert(table)
+        .from_select(list(columns), select(*(batch.c[n] for n in columns)))
+        .on_conflict_do_nothing(index_elements=["device_id", key])
+        .returning(*(table.c[n] for n in returned))
+    )
+
+
 @cache
 def _insert_events() -> ReturningInsert:
-    e = device_events
-    batch = _recordset("events", **EVENT_COLUMNS)
-    return (
-        insert(e)
-        .from_select(list(EVENT_COLUMNS), select(*(batch.c[n] for n in EVENT_COLUMNS)))
-        .on_conflict_do_nothing(index_elements=["device_id", "event_id"])
-        .returning(e.c.id, e.c.device_id, e.c.kind, e.c.occurred_at)
-    )
+    returned = ("id", "device_id", "kind", "occurred_at")
+    return _insert_new(device_events, "events", EVENT_COLUMNS, "event_id", returned)
 
 
 def _store_events(conn: Connection, usable: list[tuple[Item, dict]]) -> list[dict]:
@@ -831,14 +841,8 @@ def _store_readings(conn: Connection, rows: list[dict]) -> list[tuple[int, dict]
 
 @cache
 def _insert_readings() -> ReturningInsert:
-    h = health_readings
-    batch = _recordset("readings", **READING_COLUMNS)
-    return (
-        insert(h)
-        .from_select(list(READING_COLUMNS), select(*(batch.c[n] for n in READING_COLUMNS)))
-        .on_conflict_do_nothing(index_elements=["device_id", "reading_id"])
-        .returning(h.c.id, h.c.device_id, h.c.reading_id)
-    )
+    returned = ("id", "device_id", "reading_id")
+    return _insert_new(health_readings, "readings", READING_COLUMNS, "reading_id", returned)
 
 
 def do_ingest_health_readings(

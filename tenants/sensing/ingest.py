@@ -381,11 +381,8 @@ def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
     """The devices' last-seen times move forward to their newest report, and an offline
     device that reports is active again; one statement."""
     if seen:
-        conn.execute(_seen_update(), _seen_parameters(seen))
-
-
-def _seen_parameters(seen: dict[int, datetime]) -> dict[str, Any]:
-    return {"seen": [{"id": k, "at": v} for k, v in seen.items()], "seen_ids": sorted(seen)}
+        rows = [{"id": k, "at": v} for k, v in seen.items()]
+        conn.execute(_seen_update(), {"seen": rows, "seen_ids": sorted(seen)})
 
 
 def _newest(times: Iterable[tuple[int, datetime]], now: datetime) -> dict[int, datetime]:
@@ -787,23 +784,16 @@ VITALS = {
 LATEST_COLUMNS = ("resident_id", "measured_at", *VITALS, *(n for g in VITALS.values() for n in g))
 
 
-def _keep_latest(conn: Connection, reading_ids: list[int], seen: dict[int, datetime]) -> None:
-    """Upsert the latest vitals of the wearers of the readings just stored and move their
-    devices' last-seen times, in one statement (one round trip while concurrent batches
-    wait for these rows). Per vital, the newest stored value replaces the one kept only
-    when it is newer (a late batch does not roll values back). PostgreSQL works them out
-    from the rows it has just written: in Python it was a tenth of a batch's CPU, and a
+def _update_latest_vitals(conn: Connection, reading_ids: list[int]) -> None:
+    """Upsert the latest vitals of the wearers of the readings just stored, in one
+    statement: per vital, the newest stored value, which replaces the one kept only when
+    it is newer (a late batch does not roll values back). PostgreSQL works them out from
+    the rows it has just written: in Python it was a tenth of a batch's CPU, and a
     second JSON batch."""
-    conn.execute(_latest_and_seen(), {"reading_ids": reading_ids, **_seen_parameters(seen)})
+    conn.execute(_latest_vitals_upsert(), {"reading_ids": reading_ids})
 
 
 @cache
-def _latest_and_seen() -> Insert:
-    # PostgreSQL runs a data-modifying WITH to completion after the statement itself:
-    # every batch locks the vitals in resident order, then the devices in id order.
-    return _latest_vitals_upsert().add_cte(_seen_update().cte("seen_update"))
-
-
 def _latest_vitals_upsert() -> Insert:
     lv = latest_vitals
     stored = (
@@ -878,9 +868,8 @@ def do_ingest_health_readings(
     _audit(conn, actor, village, "readings", outcome)
     # Last: concurrent batches of the same wearers queue for these rows until the first
     # commits, so they are locked just before the commit, not while the rest runs.
-    seen = _newest(((r["device_id"], r["measured_at"]) for r in rows), now)
     if stored:
-        _keep_latest(conn, [reading_id for reading_id, _ in stored], seen)
-    else:
-        _mark_seen(conn, seen)
+        _update_latest_vitals(conn, [reading_id for reading_id, _ in stored])
+    if rows:
+        _mark_seen(conn, _newest(((r["device_id"], r["measured_at"]) for r in rows), now))
     return outcome

@@ -34,14 +34,9 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Connection,
-    DateTime,
-    Float,
     Select,
-    SmallInteger,
     Table,
-    Text,
     Update,
     bindparam,
     case,
@@ -51,7 +46,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, Insert, aggregate_order_by, insert
+from sqlalchemy.dialects.postgresql import ARRAY, Insert, aggregate_order_by, insert
 from sqlalchemy.sql.dml import ReturningInsert
 
 from villagelink.platform.audit import Actor, record
@@ -354,7 +349,7 @@ def _recordset(name: str, **columns) -> Any:
 @cache
 def _seen_update() -> Update:
     d = devices
-    batch = _recordset("seen", id=BigInteger, at=DateTime(timezone=True))
+    batch = _recordset("seen", id=d.c.id.type, at=d.c.last_seen_at.type)
     # Concurrent batches share devices: lock them in id order first, so that two batches
     # never wait for each other's rows in opposite orders (a deadlock).
     locked = (
@@ -465,22 +460,17 @@ def _usable_events(
     return usable, errors
 
 
-EVENT_COLUMNS = {
-    "device_id": BigInteger,
-    "event_id": Text,
-    "kind": Text,
-    "occurred_at": DateTime(timezone=True),
-    "details": JSONB,
-}
+# An event's columns its item gives.
+EVENT_COLUMNS = ("device_id", "event_id", "kind", "occurred_at", "details")
 
 
 def _insert_new(
-    table: Table, name: str, columns: dict[str, Any], key: str, returned: tuple[str, ...]
+    table: Table, name: str, columns: tuple[str, ...], key: str, returned: tuple[str, ...]
 ) -> ReturningInsert:
     """The INSERT of a batch given as the JSON parameter `name`, skipping the rows whose
     device and `key` (the platform's own id) are stored already; it returns `returned`
-    of the rows it inserted."""
-    batch = _recordset(name, **columns)
+    of the rows it inserted. Each column is read from the JSON as the table types it."""
+    batch = _recordset(name, **{n: table.c[n].type for n in columns})
     return (
         insert(table)
         .from_select(list(columns), select(*(batch.c[n] for n in columns)))
@@ -527,7 +517,7 @@ def _link_events(conn: Connection, triggers: dict[int, Trigger], raised: list[Ra
 @cache
 def _link_update() -> Update:
     e = device_events
-    batch = _recordset("links", id=BigInteger, alert_id=BigInteger)
+    batch = _recordset("links", id=e.c.id.type, alert_id=e.c.alert_id.type)
     return e.update().where(e.c.id == batch.c.id).values(alert_id=batch.c.alert_id)
 
 
@@ -728,19 +718,20 @@ def _whose(item: Item, values: dict, device: Mapping) -> tuple[int | None, ItemE
     return device["resident_id"], None
 
 
-READING_COLUMNS = {
-    "device_id": BigInteger,
-    "reading_id": Text,
-    "resident_id": BigInteger,
-    "measured_at": DateTime(timezone=True),
-    "heart_rate": SmallInteger,
-    "spo2": SmallInteger,
-    "systolic": SmallInteger,
-    "diastolic": SmallInteger,
-    "latitude": Float,
-    "longitude": Float,
-    "abnormal": ARRAY(Text),
-}
+# A reading's columns: its item's, its resident and what is abnormal in it.
+READING_COLUMNS = (
+    "device_id",
+    "reading_id",
+    "resident_id",
+    "measured_at",
+    "heart_rate",
+    "spo2",
+    "systolic",
+    "diastolic",
+    "latitude",
+    "longitude",
+    "abnormal",
+)
 
 
 def _readings(

@@ -67,7 +67,8 @@ EXCHANGE_LOG = """query($slug: String!, $direction: ExchangeDirection, $first: I
   $after: String) { village(slug: $slug) {
   exchangeLog(direction: $direction, first: $first, after: $after) { totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { id action origin audience recordType originId version agreementIds
+    edges { node { id action origin audience originName audienceName recordType originId
+      version agreementIds
       payloadHash reason occurredAt lagMs } } } } }"""
 NODE = """query($id: ID!) { node(id: $id) { id ... on Agreement { state } } }"""
 
@@ -695,6 +696,11 @@ def test_the_exchange_log_shows_both_sides_and_no_third(db, gql, token, area, ad
     ]
     publish = sent[1]
     assert publish["recordType"] == "alert_broadcast" and publish["originId"] == 7
+    # Its reader reads the villages' names, whichever village of the region they are.
+    with db.platform() as conn:
+        names = dict(conn.execute(select(pm.tenants.c.slug, pm.tenants.c.name)).all())
+    assert (publish["originName"], publish["audienceName"]) == (names[area.a], names[area.b])
+    assert names[area.a].startswith("甲村")
     assert publish["payloadHash"] and publish["lagMs"] is not None and sent[0]["reason"]
     [agreement_id] = publish["agreementIds"]
     assert decode_id(agreement_id).key == decode_id(proposed["id"]).key

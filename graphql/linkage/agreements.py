@@ -25,9 +25,10 @@ from villagelink.graphql.core.pagination import page_args, paginate
 from villagelink.graphql.core.payloads import payload
 from villagelink.graphql.linkage.region import may_read_region
 from villagelink.jobs.sync import enqueue_sync
+from villagelink.platform import models as pm
 from villagelink.platform.linkage import agreements as actions
 from villagelink.platform.linkage.catalogue import FIELD_LABELS, RECORD_TYPES
-from villagelink.platform.linkage.tables import agreement_parties, agreements, log
+from villagelink.platform.linkage.tables import REGION_AUDIENCE, agreement_parties, agreements, log
 from villagelink.tenants.querying import limit_of
 from villagelink.tenants.user_errors import DUPLICATE, refused
 
@@ -216,13 +217,42 @@ def resolve_exchange_log(
         query_ = select(log).where(*where).order_by(log.c.id.desc()).limit(limit_of(limit))
         if page.after_id is not None:
             query_ = query_.where(log.c.id < page.after_id)
-        return [{**row, "_seen_from": slug} for row in conn.execute(query_).mappings()]
+        rows = list(conn.execute(query_).mappings())
+        names = _audience_names(
+            ctx, village, {r["origin"] for r in rows} | {r["audience"] for r in rows}
+        )
+        return [
+            {
+                **row,
+                "_seen_from": slug,
+                "origin_name": names.get(row["origin"], row["origin"]),
+                "audience_name": names.get(row["audience"], row["audience"]),
+            }
+            for row in rows
+        ]
 
     return paginate(
         fetch,
         page,
         lambda: conn.execute(select(func.count()).select_from(log).where(*where)).scalar_one(),
     )
+
+
+def _audience_names(ctx: RequestContext, village: dict, slugs: set[str]) -> dict[str, str]:
+    """The names of the villages a page of the log names, in one statement, and the
+    region's for its coordinators' audience: a log reaches every village of the region
+    (their statistics), not only the neighbours, and its reader reads names, not slugs."""
+    villages = slugs - {REGION_AUDIENCE}
+    rows = (
+        ctx.platform_rows(
+            select(pm.tenants.c.slug, pm.tenants.c.name).where(
+                pm.tenants.c.slug.in_(sorted(villages))
+            )
+        )
+        if villages
+        else []
+    )
+    return {REGION_AUDIENCE: village["region_name"], **{r["slug"]: r["name"] for r in rows}}
 
 
 log_entry_type.set_field("id", lambda row, *_: encode_id(LOG_ENTRY, row["_seen_from"], row["id"]))

@@ -274,8 +274,10 @@ def test_two_admins_agree_in_their_browsers_and_the_neighbours_feed_follows(
         neighbour.goto("/console/admin/linkage/exchange-log")
         log = neighbour.get_by_test_id("exchange-log")
         expect(log).to_contain_text("柳林村")
-        # A withdrawal's reason in Chinese, not as the sync writes it for the API.
+        # A withdrawal's reason in Chinese, not as the sync writes it for the API; what
+        # each entry did, in Chinese too.
         expect(log).not_to_contain_text("no agreement in force")
+        expect(log.locator(".el-tag").filter(has_text="发布").first).to_be_visible()
         shot(neighbour, "admin-exchange-log")
     finally:
         other.close()

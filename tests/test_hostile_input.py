@@ -477,3 +477,38 @@ def test_the_setting_is_read_from_the_environment():
 def test_decoding_keeps_the_key_as_spelled():
     # The parser of keys is separate from the decoding of IDs: a Village's key is its slug.
     assert decode_id(encode_id("Village", "liulin", "liulin")).key == "liulin"
+
+
+# JSON texts of every kind the two readers may tell apart: integers past 64 bits, lone
+# surrogates, floats of every spelling, duplicate keys, escapes.
+_json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.characters(codec=None, exclude_categories=()))
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(_json_values, st.sampled_from([False, True]))
+def test_the_fast_reader_reads_what_the_standard_library_reads(value, ascii_only):
+    # orjson reads most bodies (graphql/gateway.py): whatever it reads, the standard
+    # library's reading is the same value, floats to the bit and integers exact.
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    expected = json.loads(text)
+    for raw in (text, text.encode("utf-8", "surrogatepass")):
+        try:
+            read = read_json(raw, "variables")
+        except HttpFailure:
+            with pytest.raises((ValueError, RecursionError)):
+                json.loads(raw)
+            continue
+        assert repr(read) == repr(expected)

@@ -741,7 +741,7 @@ def test_the_rows_every_report_updates_keep_room_on_their_page(db, shared_villag
                 " current_schema()::regnamespace AND relname IN ('devices', 'latest_vitals')"
             )
         ).all()
-    assert dict(options) == {"devices": ["fillfactor=50"], "latest_vitals": ["fillfactor=50"]}
+    assert dict(options) == {"devices": ["fillfactor=30"], "latest_vitals": ["fillfactor=30"]}
 
 
 def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, populated_village):

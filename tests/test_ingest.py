@@ -661,11 +661,14 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
     ten, _ = counted(app, gql, fleet.platform, EVENTS, events(10))
     thousand, _ = counted(app, gql, fleet.platform, EVENTS, events(MAX_BATCH))
     # access (villages, client grant), villages, SET LOCAL ROLE, devices, INSERT ... ON
-    # CONFLICT, last seen, audit
-    assert len(ten) == len(thousand) == 8, "\n".join(s[:80] for s in thousand)
+    # CONFLICT, audit, the devices' presence, last seen
+    assert len(ten) == len(thousand) == 9, "\n".join(s[:80] for s in thousand)
     # The same statements, not longer ones: ids go as one array, not a parameter each.
     assert ten == thousand
-    assert thousand[-1].startswith("WITH locked AS"), "the devices' rows are locked last"
+    assert [s.split(None, 2)[:2] for s in thousand[-2:]] == [
+        ["SELECT", "pg_advisory_xact_lock(hashtext(%(key)s))"],
+        ["UPDATE", "devices"],
+    ], "the devices' rows are locked last"
 
     def readings(n: int, bands: list[str], **fields) -> list[dict]:
         return [
@@ -675,14 +678,17 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
 
     ten, _ = counted(app, gql, fleet.platform, READINGS, readings(10, fleet.bands))
     thousand, _ = counted(app, gql, fleet.platform, READINGS, readings(MAX_BATCH, fleet.bands))
-    # ... devices, residents' limits, INSERT ... ON CONFLICT, audit, latest vitals, last seen
-    assert len(ten) == len(thousand) == 10, "\n".join(s[:80] for s in thousand)
+    # ... devices, residents' limits, INSERT ... ON CONFLICT, audit, latest vitals, the
+    # devices' presence, last seen
+    assert len(ten) == len(thousand) == 11, "\n".join(s[:80] for s in thousand)
     assert ten == thousand
     # The rows concurrent batches share are locked last, just before the commit.
-    assert [s.split(None, 3)[:3] for s in thousand[-2:]] == [
-        ["INSERT", "INTO", "latest_vitals"],
-        ["WITH", "locked", "AS"],
+    assert [s.split(None, 3)[:2] for s in thousand[-3:]] == [
+        ["INSERT", "INTO"],
+        ["SELECT", "pg_advisory_xact_lock(hashtext(%(key)s))"],
+        ["UPDATE", "devices"],
     ]
+    assert thousand[-3].startswith("INSERT INTO latest_vitals")
 
     # Abnormal ones: ten wearers' racing hearts in 10 readings, ten others' in 1,000;
     # the alerts cost the same however many readings carry them.
@@ -704,9 +710,9 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
         ],
     )
     assert len(first["alerts"]) == len(second["alerts"]) == 10
-    # ... the ten above, and raising: rules, savepoint, join live alerts, last closed
+    # ... the eleven above, and raising: rules, savepoint, join live alerts, last closed
     # alerts, places, assignees, INSERT alerts, timeline, release, the alerts' audit
-    assert len(ten) == len(thousand) == 20, "\n".join(s[:80] for s in thousand)
+    assert len(ten) == len(thousand) == 21, "\n".join(s[:80] for s in thousand)
 
 
 def test_details_are_json_inline_or_in_variables(db, gql, fleet):
@@ -746,12 +752,18 @@ def test_the_rows_every_report_updates_keep_room_on_their_page(db, shared_villag
 
 def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, populated_village):
     """Device platforms send in parallel, and their batches cover the same wearers in any
-    order: last-seen and latest vitals are locked in key order, so none deadlocks."""
+    order, while the offline sweep takes many of the same devices: latest vitals are
+    locked in key order, the devices' presence once per transaction, so none deadlocks."""
     from concurrent.futures import ThreadPoolExecutor
     from random import Random
 
     from villagelink.platform.audit import system_actor
-    from villagelink.tenants.sensing.ingest import Item, do_ingest_health_readings
+    from villagelink.tenants.sensing.devices import do_mark_silent_devices_offline
+    from villagelink.tenants.sensing.ingest import (
+        Item,
+        do_ingest_device_events,
+        do_ingest_health_readings,
+    )
 
     fleet = make_fleet(db, gql, token, populated_village.slug, bands=12)
     bands = [key(band) for band in fleet.bands]
@@ -779,8 +791,29 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
             conn.commit()
         assert outcome.errors == [] and outcome.accepted == len(items)
 
+    def heartbeats(number: int) -> None:
+        # Events lock no wearer's vitals first: their devices in an order of their own.
+        order = Random(number).sample(bands, len(bands))
+        items = [
+            Item(i, device, {"event_id": f"{number}-{i}", "kind": "heartbeat", "occurred_at": NOW})
+            for i, device in enumerate(order)
+        ]
+        with db.begin_tenant(fleet.slug) as conn:
+            outcome = do_ingest_device_events(
+                conn, actor, fleet.slug, items, owner=fleet.client, now=NOW
+            )
+            conn.commit()
+        assert outcome.errors == [] and outcome.accepted == len(items)
+
+    def sweep(number: int) -> None:
+        # A day on, every device of the village has been silent too long.
+        with db.begin_tenant(fleet.slug) as conn:
+            do_mark_silent_devices_offline(conn, actor, fleet.slug, NOW + timedelta(days=1))
+            conn.commit()
+
     with ThreadPoolExecutor(max_workers=6) as pool:
-        list(pool.map(batch, range(24)))
+        steps = [batch, heartbeats, heartbeats, sweep]
+        list(pool.map(lambda n: steps[n % 4](n), range(96)))
     assert len(readings_of(db, fleet.seen)) == 24 * 12 * 20
 
 

@@ -224,9 +224,21 @@ def _count_triggers(conn: Connection, which, episodes: Iterable[_Episode], now) 
     """Count each episode's triggers on the one alert of its episode that `which` picks,
     in one statement; returns the alerts touched with the triggers counted."""
     a, batch = alerts, _batch(episodes)
+    of_episode = (a.c.kind == batch.c.kind, a.c.episode_key == batch.c.episode_key, which)
+    # In id order, as the escalation sweep takes them: joined in the plan's order, two
+    # batches raising the same wearers' alerts at once took them in opposite orders and
+    # deadlocked (tests/test_ingest.py).
+    locked = (
+        select(a.c.id)
+        .where(*of_episode)
+        .order_by(a.c.id)
+        .with_for_update(of=a)
+        .cte("locked")
+        .prefix_with("MATERIALIZED")
+    )
     rows = conn.execute(
         update(a)
-        .where(a.c.kind == batch.c.kind, a.c.episode_key == batch.c.episode_key, which)
+        .where(a.c.id == locked.c.id, *of_episode)
         .values(
             occurrences=a.c.occurrences + batch.c.triggers,
             last_triggered_at=func.greatest(a.c.last_triggered_at, batch.c.occurred_at),

@@ -69,6 +69,7 @@ from villagelink.tenants.sensing.devices import (
     DEVICE_LABELS,
     NOT_YOURS,
     check_both_coordinates,
+    lock_presence,
 )
 from villagelink.tenants.sensing.tables import (
     AI_CAMERA,
@@ -350,21 +351,9 @@ def _recordset(name: str, **columns) -> Any:
 def _seen_update() -> Update:
     d = devices
     batch = _recordset("seen", id=d.c.id.type, at=d.c.last_seen_at.type)
-    # Concurrent batches share devices: lock them in id order first, so that two batches
-    # never wait for each other's rows in opposite orders (a deadlock).
-    locked = (
-        select(d.c.id)
-        .where(d.c.id == any_ids(key="seen_ids"))
-        .order_by(d.c.id)
-        # NO KEY, as an UPDATE takes: the readings' foreign keys hold KEY SHARE on these
-        # rows, which FOR UPDATE would wait for (and deadlock in its turn).
-        .with_for_update(key_share=True)
-        .cte("locked")
-        .prefix_with("MATERIALIZED")
-    )
     return (
         d.update()
-        .where(d.c.id == batch.c.id, d.c.id == locked.c.id)
+        .where(d.c.id == batch.c.id)
         .values(
             last_seen_at=func.greatest(d.c.last_seen_at, batch.c.at),
             status=case((d.c.status == DEVICE_OFFLINE, DEVICE_ACTIVE), else_=d.c.status),
@@ -372,12 +361,13 @@ def _seen_update() -> Update:
     )
 
 
-def _mark_seen(conn: Connection, seen: dict[int, datetime]) -> None:
+def _mark_seen(conn: Connection, village: str, seen: dict[int, datetime]) -> None:
     """The devices' last-seen times move forward to their newest report, and an offline
-    device that reports is active again; one statement."""
+    device that reports is active again; one statement, once the village's devices are
+    this transaction's to update (`lock_presence`)."""
     if seen:
-        rows = [{"id": k, "at": v} for k, v in seen.items()]
-        conn.execute(_seen_update(), {"seen": rows, "seen_ids": sorted(seen)})
+        lock_presence(conn, village)
+        conn.execute(_seen_update(), {"seen": [{"id": k, "at": v} for k, v in seen.items()]})
 
 
 def _newest(times: Iterable[tuple[int, datetime]], now: datetime) -> dict[int, datetime]:
@@ -549,7 +539,8 @@ def do_ingest_device_events(
     _audit(conn, actor, village, "events", outcome)
     # Last, as for readings: the devices' rows are locked just before the commit.
     if usable:
-        _mark_seen(conn, _newest(((i.device_id, v["occurred_at"]) for i, v in usable), now))
+        seen = _newest(((i.device_id, v["occurred_at"]) for i, v in usable), now)
+        _mark_seen(conn, village, seen)
     return outcome
 
 
@@ -856,5 +847,5 @@ def do_ingest_health_readings(
     if stored:
         _update_latest_vitals(conn, [reading_id for reading_id, _ in stored])
     if rows:
-        _mark_seen(conn, _newest(((r["device_id"], r["measured_at"]) for r in rows), now))
+        _mark_seen(conn, village, _newest(((r["device_id"], r["measured_at"]) for r in rows), now))
     return outcome

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from marshmallow import Schema, ValidationError, fields, missing, validate
@@ -159,6 +160,26 @@ def _fast_field(field: fields.Field) -> Callable[[Any], Any]:
             return float(value)
 
         load = number
+    elif (
+        type(field) is fields.AwareDateTime
+        and field.format in (None, "iso", "iso8601")
+        and field.default_timezone is None
+    ):
+        # The field's own reading, `datetime.fromisoformat`, without the field's
+        # machinery around it: a third of a device reading's check.
+        def moment(value: Any) -> datetime:
+            if type(value) is str:
+                try:
+                    value = datetime.fromisoformat(value)
+                except ValueError:
+                    raise _Declined from None
+            elif type(value) is not datetime:
+                raise _Declined
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise _Declined
+            return value
+
+        load = moment
     else:
         return field.deserialize
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from marshmallow import ValidationError
@@ -826,6 +826,8 @@ GOOD_READINGS = [
     {"reading_id": "r3", "measured_at": AWARE, "systolic": 130, "diastolic": 85},
     {"reading_id": "r4", "measured_at": AWARE, "latitude": 39, "longitude": 117.5},
     {"reading_id": "r5", "measured_at": AWARE, "heart_rate": 20, "spo2": 100, "latitude": None},
+    {"reading_id": "r6", "measured_at": "2026-11-23T00:15:00Z", "spo2": 97},
+    {"reading_id": "r7", "measured_at": NOW.astimezone(timezone(timedelta(hours=8))), "spo2": 97},
 ]
 BAD_READINGS = [
     {"measured_at": AWARE, "heart_rate": 72},
@@ -836,6 +838,9 @@ BAD_READINGS = [
     {"reading_id": "r", "measured_at": "2026-11-23T08:15:00", "heart_rate": 72},
     {"reading_id": "r", "measured_at": NOW.replace(tzinfo=None), "heart_rate": 72},
     {"reading_id": "r", "measured_at": "yesterday", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": "2026-11-23", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": AWARE + " ", "heart_rate": 72},
+    {"reading_id": "r", "measured_at": 1795392900, "heart_rate": 72},
     {"reading_id": "r", "heart_rate": 72},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": 251},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": True},

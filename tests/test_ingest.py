@@ -769,6 +769,12 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
     bands = [key(band) for band in fleet.bands]
     actor = system_actor("ingest-test")
 
+    def store(ingest, items: list[Item]) -> None:
+        with db.begin_tenant(fleet.slug) as conn:
+            outcome = ingest(conn, actor, fleet.slug, items, owner=fleet.client, now=NOW)
+            conn.commit()
+        assert outcome.errors == [] and outcome.accepted == len(items)
+
     def batch(number: int) -> None:
         order = Random(number).sample(bands, len(bands))
         items = [
@@ -784,12 +790,7 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
             )
             for i, device in enumerate(order * 20)
         ]
-        with db.begin_tenant(fleet.slug) as conn:
-            outcome = do_ingest_health_readings(
-                conn, actor, fleet.slug, items, owner=fleet.client, now=NOW
-            )
-            conn.commit()
-        assert outcome.errors == [] and outcome.accepted == len(items)
+        store(do_ingest_health_readings, items)
 
     def heartbeats(number: int) -> None:
         # Events lock no wearer's vitals first: their devices in an order of their own.
@@ -798,12 +799,7 @@ def test_concurrent_batches_of_the_same_wearers_do_not_deadlock(db, gql, token, 
             Item(i, device, {"event_id": f"{number}-{i}", "kind": "heartbeat", "occurred_at": NOW})
             for i, device in enumerate(order)
         ]
-        with db.begin_tenant(fleet.slug) as conn:
-            outcome = do_ingest_device_events(
-                conn, actor, fleet.slug, items, owner=fleet.client, now=NOW
-            )
-            conn.commit()
-        assert outcome.errors == [] and outcome.accepted == len(items)
+        store(do_ingest_device_events, items)
 
     def sweep(number: int) -> None:
         # A day on, every device of the village has been silent too long.

@@ -19,13 +19,13 @@ from datetime import timedelta
 
 from rq import Callback, Retry
 from rq.job import Job
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from villagelink.jobs.queues import INGEST, REPORTS, enqueue
 from villagelink.jobs.worker import job_database, job_settings
 from villagelink.platform import models as pm
 from villagelink.platform import region_exports
-from villagelink.platform.db import Database
+from villagelink.platform.db import Database, hold_lock
 from villagelink.platform.settings import Settings
 from villagelink.storage.exports import EXPORT_URL_LIFETIME
 from villagelink.storage.factory import object_store
@@ -122,7 +122,7 @@ def _one_batch_at_a_time(conn: Connection, village: str) -> None:
     """Two imports of one village take turns by batch, and a flat is looked up again
     before a household is made there (RowImporter._household): no flat gets two
     households. Held until the batch commits."""
-    conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"onetable-import:{village}"))))
+    hold_lock(conn, f"onetable-import:{village}")
 
 
 def _import_batch(

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 import orjson
 import psycopg
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 
 from villagelink.tenants import live
@@ -53,6 +53,16 @@ def json_parameter(value: object) -> bytes | str:
         # An integer past 64 bits (in a device's own details) is still a JSON number
         # PostgreSQL takes; a datetime beside it is written as PostgreSQL reads it.
         return json.dumps(value, default=str)
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:key))")
+
+
+def hold_lock(conn: Connection, key: str) -> None:
+    """Take the advisory lock named `key` (`structure:<village>`, `device-presence:<village>`)
+    until the transaction ends: the one way the code serialises work no row lock covers,
+    or covers in an order two transactions could take differently."""
+    conn.execute(_ADVISORY_LOCK, {"key": key})
 
 
 def _after_commit_failed(error: Exception, what: str) -> None:

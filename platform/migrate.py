@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
-from villagelink.platform.db import Database
+from villagelink.platform.db import Database, hold_lock
 from villagelink.platform.models import SCHEMA
 
 PLATFORM_SCRIPTS = Path(__file__).parent / "migrations"
@@ -51,5 +51,5 @@ def upgrade_platform(db: Database) -> None:
         conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         conn.exec_driver_sql(f"SET LOCAL search_path TO {SCHEMA}")
         # One migrator at a time: gunicorn workers and CLI calls may race at start.
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('villagelink.platform'))")
+        hold_lock(conn, "villagelink.platform")
         command.upgrade(alembic_config(PLATFORM_SCRIPTS, conn, SCHEMA), "heads")

@@ -26,6 +26,7 @@ from villagelink.platform.db import (
     REGIONS_ROLE,
     VILLAGES_ROLE,
     Database,
+    hold_lock,
     region_role,
     tenant_role,
     validate_slug,
@@ -115,7 +116,7 @@ def _register(conn: Connection, slug: str, name: str, region_id: str) -> Village
     if conn.execute(select(pm.regions.c.id).where(pm.regions.c.id == region_id)).first() is None:
         raise ProvisioningError(f"region {region_id!r} does not exist")
     # Roles are cluster-wide; serialise their creation across concurrent provisioners.
-    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": role})
+    hold_lock(conn, role)
     _ensure_role_and_schema(conn, role)
     conn.execute(
         insert(pm.tenants)

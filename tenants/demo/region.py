@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from villagelink.platform import models as pm
 from villagelink.platform.audit import record
-from villagelink.platform.db import Database
+from villagelink.platform.db import Database, hold_lock
 from villagelink.platform.linkage.agreements import seed_demo_agreements
 from villagelink.platform.linkage.sync import sync_village
 from villagelink.storage.store import ObjectStore
@@ -99,9 +99,7 @@ def _seed_village(db: Database, plan: VillagePlan, seed: int, today: date, progr
     sensing = build_sensing(rows, plan.slug, owner, seed, today, AGES_AS_OF)
     with db.tenant(plan.slug) as conn:
         # Two seeders started at once must not both fill the village.
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"demo-seed:{plan.slug}"}
-        )
+        hold_lock(conn, f"demo-seed:{plan.slug}")
         if _has_residents(conn):
             return False
         with tqdm(

@@ -17,15 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Connection, Select, bindparam, case, func, or_, select
+from sqlalchemy import Connection, Select, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from villagelink.platform.audit import Actor, entry, record, record_many
-from villagelink.platform.db import violated_constraint
+from villagelink.platform.db import hold_lock, violated_constraint
 from villagelink.tenants import models as m
 from villagelink.tenants.fields import MESSAGES, FreeText, choice, coordinate_field, optional_text
 from villagelink.tenants.places import place_of
@@ -412,11 +411,6 @@ def do_enable_device(
     return _step(conn, actor, village, device_id, "enable", data, scope)
 
 
-@cache
-def _presence_lock() -> Select:
-    return select(func.pg_advisory_xact_lock(func.hashtext(bindparam("key"))))
-
-
 def lock_presence(conn: Connection, village: str) -> None:
     """Take the village's devices' presence (last seen, online or offline) for this
     transaction, before a statement that updates many devices' rows: a batch's reports,
@@ -424,7 +418,7 @@ def lock_presence(conn: Connection, village: str) -> None:
     reads them, and two of them never wait for each other's rows (a deadlock). Locking
     a batch's devices in id order first did the same with a second pass over 700 rows,
     a third of its last-seen update's time. One device's own steps need no such lock."""
-    conn.execute(_presence_lock(), {"key": f"device-presence:{village}"})
+    hold_lock(conn, f"device-presence:{village}")
 
 
 def do_mark_silent_devices_offline(

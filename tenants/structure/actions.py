@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal, select, text
+from sqlalchemy import ColumnElement, Connection, func, literal, select
 
 from villagelink.platform.audit import Actor, record
+from villagelink.platform.db import hold_lock
 from villagelink.tenants import models as m
 from villagelink.tenants.residents.queries import households_by_ids
 from villagelink.tenants.structure.queries import live_dependants, live_row
@@ -49,9 +50,7 @@ PLACE_LEVELS = ("large", "micro")
 
 
 def _lock_structure(conn: Connection, village: str) -> None:
-    conn.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"structure:{village}"}
-    )
+    hold_lock(conn, f"structure:{village}")
 
 
 def _audit(conn, actor, village, action, subject_type, subject_id, fields, **extra) -> None:

@@ -206,5 +206,9 @@ def shot(page: Page, name: str) -> Path:
     """A full-page screenshot kept as a test artifact: test-artifacts/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
+    # As the user sees the screen once it is still, as axe checks it: a menu opened by
+    # the last click is otherwise caught halfway through its 0.3 s unfolding, its items
+    # over the next one.
+    page.evaluate(SETTLED)
     page.screenshot(path=str(path), full_page=True)
     return path

@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["villagelink"] = runtime
     logging.getLogger("villagelink").setLevel(logging.INFO)
 
+    from villagelink.graphql.core.schema import executable_schema
     from villagelink.graphql.gateway import blueprint as graphql_blueprint
     from villagelink.platform.console import blueprint as console_blueprint
     from villagelink.platform.health import blueprint as health_blueprint
@@ -71,6 +72,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(graphql_blueprint)
     app.register_blueprint(console_blueprint(settings))
     register_object_endpoints(app, settings)
+    # Built here, where gunicorn builds the app once before it forks (--preload), not by
+    # each worker on its first request: that took 0.35 s of CPU while its client waited
+    # (a batch of readings to a fresh worker: 1 s), and came after the worker's gc.freeze
+    # (platform/gunicorn_hooks.py), so every full collection walked the schema too.
+    executable_schema()
     if settings.dev_issuer_enabled:
         from villagelink.tenants.demo.accounts import DEMO_PASSWORD, demo_hint
 

@@ -13,9 +13,11 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
+import requests
 from click.testing import CliRunner
 
 from villagelink.platform.cli import main as cli
+from villagelink.platform.identity.dev_issuer import mint_for_role
 from villagelink.platform.serving import gunicorn_command
 from villagelink.platform.settings import load_settings
 
@@ -110,6 +112,27 @@ def test_keep_alive_clients_settle_evenly_over_the_workers(settings, tmp_path):
             for _ in range(5):
                 stop.wait(0.2)
                 assert _held_by_workers(served, address.port) == even
+
+
+@pytest.mark.worker_process
+@pytest.mark.timeout(90)
+def test_a_worker_is_forked_with_the_schema_built(settings, tmp_path):
+    """gunicorn builds the app once and forks its workers from it (--preload), the
+    executable schema included: a worker's first GraphQL request does not build one of
+    its own while its client waits (and after gc.freeze, which then leaves it out)."""
+    with gateway(settings, tmp_path / "gunicorn.log", GUNICORN_WORKERS="1") as served:
+        (pid,) = served.workers()
+        worker = psutil.Process(pid)
+        before = sum(worker.cpu_times()[:2])
+        answer = requests.post(
+            f"{served.url}/graphql",
+            json={"query": "{ __typename }"},
+            headers={"Authorization": f"Bearer {mint_for_role(served.settings, 'platform-admin')}"},
+            timeout=10,
+        )
+        assert answer.json().get("data") == {"__typename": "Query"}, answer.text
+        # Measured here: 0.35 s of the worker's CPU when it built the schema, 0.01 when not.
+        assert sum(worker.cpu_times()[:2]) - before < 0.1
 
 
 def test_a_gateway_refuses_a_port_something_listens_on(settings, tmp_path, monkeypatch):

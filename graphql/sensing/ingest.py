@@ -16,7 +16,7 @@ from functools import partial
 
 from ariadne import MutationType
 
-from villagelink.graphql.core.context import RequestContext
+from villagelink.graphql.core.context import RequestContext, runs_again_safely
 from villagelink.graphql.core.errors import Forbidden, NotFound
 from villagelink.graphql.core.ids import decode_id, encode_id, input_key, key_number
 from villagelink.jobs.alerts import enqueue_alert_notifications
@@ -126,12 +126,16 @@ def _ingest(info, raw_items: list[dict], field: str, ingest: Ingest, names_resid
     return payload
 
 
+# Both refuse or store on the reach kept with the client's token: each opens its villages'
+# transactions before it writes anything, and stores a batch sent twice once.
 @mutation.field("ingestDeviceEvents")
+@runs_again_safely
 def resolve_ingest_device_events(_obj, info, input: dict) -> dict:
     return _ingest(info, input["events"], "events", do_ingest_device_events, False)
 
 
 @mutation.field("ingestHealthReadings")
+@runs_again_safely
 def resolve_ingest_health_readings(_obj, info, input: dict) -> dict:
     return _ingest(info, input["readings"], "readings", do_ingest_health_readings, True)
 

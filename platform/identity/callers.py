@@ -5,13 +5,15 @@ claims are kept (the times are still checked on every use) for at most as long a
 verifier keeps its signing keys, so a key taken out of the JWKS stops being honoured no
 later than it would without this memory. A failed check is never kept.
 
-For reads, the caller's reach and villages (platform/access.py, read from the platform
-tables) are kept with the token too, stamped with the access epoch they were read at
-(migration ac0001: triggers move it with every change to villages, regions and API
-client grants). A request using a kept reach reads the epoch in its own transaction
-(`Database.begin_tenant`) and, when it has moved, the gateway forgets every kept reach
-and runs the request again on a fresh one (graphql/gateway.py): a change is honoured from
-the first request that starts after it commits, as when the reach was read on every request.
+For reads, and for the mutations marked `runs_again_safely` (the device platforms'
+ingest: graphql/core/context.py), the caller's reach and villages (platform/access.py,
+read from the platform tables) are kept with the token too, stamped with the access
+epoch they were read at (migration ac0001: triggers move it with every change to
+villages, regions and API client grants). A request using a kept reach reads the epoch
+in its own transaction (`Database.begin_tenant`) and, when it has moved, the gateway
+forgets every kept reach and runs the request again on a fresh one (graphql/gateway.py):
+a change is honoured from the first request that starts after it commits, as when the
+reach was read on every request.
 """
 
 from __future__ import annotations

@@ -716,12 +716,15 @@ def test_a_batch_of_1000_costs_what_a_batch_of_10_does(app, db, gql, token, popu
     assert len(ten) == len(thousand) == 18, "\n".join(s[:80] for s in thousand)
 
 
-def test_a_kept_reach_gives_way_to_a_grant_withdrawn_or_given(db, gql, fleet, demo_region):
+def test_a_kept_reach_gives_way_to_a_grant_withdrawn_or_given(
+    db, gql, token, populated_village, demo_region
+):
     """Ingest runs on the reach kept with the platform's token, as reads do. The grant of
     the fleet's village withdrawn (another village's kept), the first batch sent after
     that commits is refused, though the reach kept still names the village; given back,
     the first batch after is taken, though the reach kept by then does not name it (no
     village's transaction was opened: the end of the request looks at the epoch)."""
+    fleet = make_fleet(db, gql, token, populated_village.slug, bands=1)
 
     def granted(villages: list[str]) -> None:
         with db.platform() as conn:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
-from residents_list import graphql, mint_token, percentile
+from residents_list import graphql, mint_token, percentile, wait_for_quiet_queues
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from villagelink.platform.simulator import INGEST_EVENTS, GraphQLClient, list_devices
@@ -146,6 +146,9 @@ def main() -> None:
     ]
     if len(devices) < args.falls:
         sys.exit(f"{args.village} has {len(devices)} radars and cameras; ask for fewer --falls")
+    # Under `make run` one worker serves every queue, sync first: a fall's notify job
+    # waits for whatever job it is running.
+    wait_for_quiet_queues()
 
     receiver = Receiver()
     threading.Thread(target=receiver.serve_forever, daemon=True).start()

@@ -139,6 +139,27 @@ def run_round(
     return result
 
 
+def wait_for_quiet_queues(limit_s: float = 120.0) -> None:
+    """Wait, up to `limit_s`, until the platform's job queues hold nothing queued or
+    running (same environment as the server). An earlier bench's leftovers (about 440
+    sync jobs after `requests_create.py`, seven seconds of both cores) would otherwise
+    share the machine with this one's clock, or hold up its jobs."""
+    from villagelink.jobs.queues import QUEUES, queue
+    from villagelink.platform.settings import load_settings
+
+    settings = load_settings()
+    queues = [queue(name, settings) for name in QUEUES]
+    started = time.monotonic()
+    while any(len(q) or q.started_job_registry.count for q in queues):
+        if time.monotonic() - started > limit_s:
+            print(f"the job queues were still busy after {limit_s:.0f} s; timing anyway")
+            return
+        time.sleep(0.5)
+    waited = time.monotonic() - started
+    if waited >= 1:
+        print(f"waited {waited:.0f} s for the job queues to empty")
+
+
 HEADER = (
     f"{'concurrency':>11} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>8}"
 )

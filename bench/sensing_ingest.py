@@ -27,7 +27,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import requests
-from residents_list import HEADER, graphql, mint_token, percentile, report, run_round
+from residents_list import (
+    HEADER,
+    graphql,
+    mint_token,
+    percentile,
+    report,
+    run_round,
+    wait_for_quiet_queues,
+)
 from sqlalchemy import text
 
 from villagelink.graphql.core.ids import decode_id
@@ -126,6 +134,7 @@ def main() -> None:
     residents = {band["id"]: owners[int(decode_id(band["id"]).key)] for band in bands}
     run = uuid.uuid4().hex[:6]
     counter = itertools.count()
+    wait_for_quiet_queues()
 
     print(
         f"health readings, batches of {BATCH}, village {args.village}, "

@@ -31,7 +31,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from residents_list import RESIDENTS_QUERY, first_village, mint_token, percentile
+from residents_list import (
+    RESIDENTS_QUERY,
+    first_village,
+    mint_token,
+    percentile,
+    wait_for_quiet_queues,
+)
 
 from villagelink.platform.embedded import free_port
 from villagelink.platform.serving import gunicorn_command
@@ -138,6 +144,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
+    wait_for_quiet_queues()
     settings = load_settings()
     slug = first_village(f"http://127.0.0.1:{settings.http_port}/graphql")
     token = mint_token("--role", "village-admin", "--village", slug)

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 import aiohttp
 import requests
 from alert_latency import FALSE_ALARM, live_fall_devices
-from residents_list import graphql, mint_token, percentile
+from residents_list import graphql, mint_token, percentile, wait_for_quiet_queues
 
 from villagelink.platform.live.client import subscription
 from villagelink.platform.simulator import INGEST_EVENTS, GraphQLClient, list_devices
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--falls", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait per fall")
     args = parser.parse_args()
+    wait_for_quiet_queues()
 
     integrator = mint_token("--role", "integrator", "--client", "demo-integrator")
     admin = mint_token("--role", "village-admin", "--village", args.village)

@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import date
 
 import openpyxl
+from residents_list import wait_for_quiet_queues
 
 from villagelink.jobs.onetable import run_import
 from villagelink.platform import models as pm
@@ -144,6 +145,7 @@ def main() -> None:
         data = sheet_bytes(rows, args.rows)
         count = min(args.rows, len(rows.residents))
         print(f"sheet: {count} residents, {len(data) / 1024:.0f} KiB")
+        wait_for_quiet_queues()
 
         timed_import(db, store, data, count, "first import")
         timed_import(db, store, data, count, "same sheet again")

@@ -14,6 +14,8 @@ import argparse
 import sys
 import time
 
+from residents_list import wait_for_quiet_queues
+
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
 from villagelink.platform.settings import load_settings
@@ -46,6 +48,7 @@ def main() -> None:
         help="drop the bench villages at the end",
     )
     args = parser.parse_args()
+    wait_for_quiet_queues()
 
     settings = load_settings()
     db = Database(settings.database_url, statement_timeout_ms=0)

@@ -23,7 +23,7 @@ import subprocess
 import time
 
 import requests
-from residents_list import VILLAGELINK, graphql, mint_token, percentile
+from residents_list import VILLAGELINK, graphql, mint_token, percentile, wait_for_quiet_queues
 
 from villagelink.platform import models as pm
 from villagelink.platform.db import Database
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--cleanup", action=argparse.BooleanOptionalAction, default=True)
     args = parser.parse_args()
+    wait_for_quiet_queues()
     settings = load_settings()
     url = args.url or f"http://127.0.0.1:{settings.http_port}/graphql"
     db = Database(settings.database_url, statement_timeout_ms=0)

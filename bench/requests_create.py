@@ -20,7 +20,15 @@ import argparse
 import itertools
 
 import requests
-from residents_list import HEADER, first_village, graphql, mint_token, report, run_round
+from residents_list import (
+    HEADER,
+    first_village,
+    graphql,
+    mint_token,
+    report,
+    run_round,
+    wait_for_quiet_queues,
+)
 
 CREATE_REQUEST = """
 mutation Create($input: CreateRequestInput!) {
@@ -83,6 +91,7 @@ def main() -> None:
     token = args.token or mint_token("--role", "village-admin", "--village", slug)
     where = places(args.url, token, slug)
     numbers = itertools.count(1)
+    wait_for_quiet_queues()
     print(f"createRequest, village {slug}, {args.url}")
     print(HEADER)
 

@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from residents_list import percentile
+from residents_list import percentile, wait_for_quiet_queues
 from sqlalchemy import func, select
 
 from villagelink.jobs.sync import enqueue_sync
@@ -53,6 +53,7 @@ def main() -> None:
     if not neighbours:
         sys.exit(f"{args.village} shares open activities with no neighbour: seed the demo first")
     print(f"{args.village} → {', '.join(neighbours)} (open_activity); {WRITERS} writer threads")
+    wait_for_quiet_queues()
 
     next_id = FIRST_ID
     written: list[int] = []

@@ -37,6 +37,7 @@ from residents_list import (  # noqa: E402  (bench/ is scripts, not a package)
     mint_token,
     percentile,
     run_round,
+    wait_for_quiet_queues,
 )
 
 from villagelink.graphql.core.ids import decode_id  # noqa: E402
@@ -339,6 +340,7 @@ def main() -> None:
         sys.exit(f"no process listens on port {gateway_port} here: the gateway must run locally")
 
     create_function(dsn, slug)
+    wait_for_quiet_queues()
     port = free_port()
     server = start_postgraphile(dsn, slug, port)
     try:
